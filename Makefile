@@ -1,0 +1,44 @@
+# The README's commands. `make run` and `make test` work on a fresh machine with Python >= 3.11.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DB     ?= var/omo.sqlite
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+export OMO_DATABASE_URL ?= sqlite:///$(DB)
+
+.PHONY: run serve test lint pytest bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+## run: set up, migrate the embedded SQLite database and serve the API on http://$(HOST):$(PORT)
+run: $(VENV)/.installed
+	mkdir -p $(dir $(DB))
+	$(BIN)/omo db upgrade
+	$(BIN)/omo serve --host $(HOST) --port $(PORT)
+
+## test: lint, type-check and run the whole suite (SQLite and a throwaway PostgreSQL server)
+test: lint pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-dev
+	$(BIN)/pytest -q
+
+## bench: print the benchmark figures (not part of the test suite)
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

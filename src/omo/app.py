@@ -1,0 +1,53 @@
+"""The ASGI application: create_app(settings) wires routers, auth and error answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from omo import __version__
+from omo.commerce.api import router as commerce_router
+from omo.db import UnitOfWork, make_engine
+from omo.events.api import router as events_router
+from omo.http import install_error_handlers
+from omo.identity.api import router as identity_router
+from omo.members.api import router as members_router
+from omo.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="OMO",
+        version=__version__,
+        description=(
+            "Omnichannel membership and loyalty. Every /api/v1 call needs an API key "
+            "(`omo apikey create`), sent as `Authorization: Bearer omo_…` or `X-API-Key`."
+        ),
+    )
+    engine = make_engine(settings)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.uow = UnitOfWork(engine)
+    install_error_handlers(app)
+
+    api = APIRouter(prefix="/api/v1")
+    for router in (members_router, identity_router, commerce_router, events_router):
+        api.include_router(router)
+    app.include_router(api)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
+    def healthz() -> Any:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JSONResponse(
+                status_code=503, content={"status": "unavailable", "database": type(exc).__name__}
+            )
+        return {"status": "ok", "database": engine.dialect.name, "version": __version__}
+
+    return app

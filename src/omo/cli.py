@@ -1,0 +1,98 @@
+"""The `omo` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from omo.settings import get_settings
+
+app = typer.Typer(help="OMO: omnichannel membership and loyalty.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys for integrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(key_app, name="apikey")
+
+
+def alembic_config(database_url: str) -> object:
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parent
+    cfg = Config()
+    cfg.set_main_option("script_location", str(root / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", database_url)
+    return cfg
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the database (OMO_DATABASE_URL) to the newest schema."""
+    from alembic import command
+
+    url = get_settings().database_url
+    command.upgrade(alembic_config(url), revision)  # type: ignore[arg-type]
+    typer.echo(f"database at {revision}: {_safe(url)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="processes (PostgreSQL only)")] = 1,
+) -> None:
+    """Serve the API (and, as they land, the admin UI) over HTTP."""
+    import uvicorn
+
+    typer.echo(f"OMO on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run("omo.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+@key_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Option(help="who uses it, e.g. pos-taipei-101")],
+    store: Annotated[str | None, typer.Option(help="bind to this store code")] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option(help="repeat for each scope; default all")
+    ] = None,
+) -> None:
+    """Create an API key; it is printed once and stored only hashed."""
+    from omo.apikeys.service import create_key
+    from omo.db import UnitOfWork, make_engine
+    from omo.shared.errors import DomainError
+
+    uow = UnitOfWork(make_engine(get_settings()))
+    try:
+        key = create_key(uow, name=name, store_code=store, scopes=scope)
+    except DomainError as exc:
+        typer.echo(f"error: {exc.field}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(key.key)
+    typer.echo(f"name={key.name} store_id={key.store_id} scopes={' '.join(key.scopes)}", err=True)
+
+
+@key_app.command("revoke")
+def apikey_revoke(name: Annotated[str, typer.Option(help="the key's name")]) -> None:
+    """Revoke an API key."""
+    from omo.apikeys.service import revoke_key
+    from omo.db import UnitOfWork, make_engine
+    from omo.shared.errors import DomainError
+
+    try:
+        revoke_key(UnitOfWork(make_engine(get_settings())), name=name)
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"revoked {name}")
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

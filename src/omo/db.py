@@ -1,0 +1,130 @@
+"""Engine, sessions and the declarative base shared by every area's tables.
+
+One use case = one transaction: interfaces call `UnitOfWork.write()` or `.read()` once and pass
+the session down. SQLite takes the write lock at BEGIN (BEGIN IMMEDIATE) so that two writers never
+deadlock on a lock upgrade; reads use a deferred BEGIN and, with WAL, never block writers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from omo.settings import Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+T = TypeVar("T")
+
+_READONLY = "omo_readonly"
+
+
+def make_engine(settings: Settings) -> Engine:
+    """An engine for the configured database, with SQLite set up for a single-file server."""
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            echo=settings.echo_sql,
+            connect_args={"timeout": settings.sqlite_busy_timeout_s, "check_same_thread": False},
+        )
+        _configure_sqlite(engine, settings)
+        return engine
+    return create_engine(url, echo=settings.echo_sql, pool_pre_ping=True, pool_size=10)
+
+
+def _configure_sqlite(engine: Engine, settings: Settings) -> None:
+    busy_ms = int(settings.sqlite_busy_timeout_s * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's implicit BEGIN is deferred).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        readonly = conn.get_execution_options().get(_READONLY, False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+class UnitOfWork:
+    """Opens the one transaction of a use case; retries it whole on a lost race."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._write = sessionmaker(bind=engine, expire_on_commit=False)
+        self._read = sessionmaker(
+            bind=engine.execution_options(**{_READONLY: True}), expire_on_commit=False
+        )
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with self._write() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._read() as session, session.begin():
+            yield session
+            session.rollback()
+
+    def run(self, use_case: Callable[[Session], T], *, attempts: int = 5) -> T:
+        """Run `use_case` in one write transaction; retry when a concurrent writer won a race.
+
+        A unique-key violation from a concurrent insert of the same order, member identifier or
+        event, or a PostgreSQL serialization/deadlock failure, rolls everything back; the retry
+        then sees the winner's rows (idempotency checks return the first result).
+        """
+        for attempt in range(attempts):
+            try:
+                with self.write() as session:
+                    return use_case(session)
+            except (IntegrityError, OperationalError) as exc:
+                if attempt == attempts - 1 or not _is_retryable(exc):
+                    raise
+                time.sleep(0.005 * (2**attempt))
+        raise AssertionError("unreachable")
+
+
+def _is_retryable(exc: DBAPIError) -> bool:
+    if isinstance(exc, IntegrityError):
+        # Only a duplicate key means "someone else inserted it first"; a foreign-key or check
+        # violation is bad input and retrying cannot help.
+        return getattr(exc.orig, "sqlstate", None) == "23505" or "UNIQUE constraint" in str(
+            exc.orig
+        )
+    code = getattr(exc.orig, "sqlstate", None)
+    if code in {"40001", "40P01"}:  # serialization failure, deadlock detected
+        return True
+    return "database is locked" in str(exc.orig)

@@ -1,0 +1,117 @@
+"""Use cases of the events area; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from omo.events.models import Event
+from omo.events.schemas import EventIn
+from omo.members.identifiers import Identifier
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedEvent:
+    event: EventIn
+    member_id: int | None
+    store_id: int | None
+    contact: Identifier | None
+
+
+def known_event_ids(session: Session, event_ids: Iterable[str]) -> set[str]:
+    ids = list(event_ids)
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        found.update(
+            session.scalars(
+                select(Event.event_id).where(Event.event_id.in_(ids[start : start + 500]))
+            )
+        )
+    return found
+
+
+def record_events(session: Session, *, events: Sequence[ResolvedEvent], now: datetime) -> int:
+    """Insert events in one statement; the caller has filtered out those already known."""
+    if not events:
+        return 0
+    rows = [
+        {
+            "event_id": r.event.event_id,
+            "kind": r.event.kind.value,
+            "occurred_at": r.event.occurred_at,
+            "channel": r.event.channel.value,
+            "member_id": r.member_id,
+            "store_id": r.store_id,
+            "sku": r.event.sku,
+            "query": r.event.query,
+            "utm_source": r.event.utm_source,
+            "utm_medium": r.event.utm_medium,
+            "utm_campaign": r.event.utm_campaign,
+            "survey": r.event.survey,
+            "score": r.event.score,
+            "properties": r.event.properties,
+            "contact_kind": r.contact.kind.value if r.contact and r.member_id is None else None,
+            "contact_namespace": r.contact.namespace if r.contact and r.member_id is None else None,
+            "contact_value": r.contact.value if r.contact and r.member_id is None else None,
+            "created_at": now,
+        }
+        for r in events
+    ]
+    session.execute(insert(Event), rows)
+    return len(rows)
+
+
+def attach_guest_events(
+    session: Session, *, identifiers: Iterable[Identifier], member_id: int
+) -> int:
+    keys = [(i.kind.value, i.namespace, i.value) for i in identifiers]
+    if not keys:
+        return 0
+    result = session.execute(
+        update(Event)
+        .where(
+            Event.member_id.is_(None),
+            tuple_(Event.contact_kind, Event.contact_namespace, Event.contact_value).in_(keys),
+        )
+        .values(member_id=member_id, contact_kind=None, contact_namespace=None, contact_value=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def recent_events(session: Session, *, member_id: int, limit: int) -> list[Event]:
+    return list(
+        session.scalars(
+            select(Event)
+            .where(Event.member_id == member_id)
+            .order_by(Event.occurred_at.desc(), Event.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def reassign_member(session: Session, *, from_id: int, to_id: int) -> list[int]:
+    ids = list(session.scalars(select(Event.id).where(Event.member_id == from_id)))
+    for start in range(0, len(ids), 500):
+        session.execute(
+            update(Event)
+            .where(Event.id.in_(ids[start : start + 500]))
+            .values(member_id=to_id)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_id: int) -> None:
+    ids = list(row_ids)
+    for start in range(0, len(ids), 500):
+        session.execute(
+            update(Event)
+            .where(Event.id.in_(ids[start : start + 500]), Event.member_id == from_id)
+            .values(member_id=to_id)
+            .execution_options(synchronize_session=False)
+        )

@@ -1,0 +1,85 @@
+"""HTTP plumbing shared by the routers: the unit of work, API-key auth, error answers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from omo.apikeys.service import Principal, authenticate
+from omo.db import UnitOfWork
+from omo.settings import Settings
+from omo.shared.errors import DomainError
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer omo_…`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or `X-API-Key: omo_…`")
+
+
+def get_uow(request: Request) -> UnitOfWork:
+    uow: UnitOfWork = request.app.state.uow
+    return uow
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def principal(
+    uow: Annotated[UnitOfWork, Depends(get_uow)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    header: Annotated[str | None, Security(_header)],
+) -> Principal:
+    presented = bearer.credentials if bearer else header
+    if not presented:
+        raise HTTPException(
+            401,
+            "an API key is required (Authorization: Bearer omo_… or X-API-Key)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    found = authenticate(uow, presented)
+    if found is None:
+        raise HTTPException(
+            401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return found
+
+
+def scoped(scope: str) -> Any:
+    """A dependency that yields the caller, after checking that its key has `scope`."""
+
+    def check(p: Annotated[Principal, Depends(principal)]) -> Principal:
+        p.require(scope)
+        return p
+
+    return Depends(check)
+
+
+UoW = Annotated[UnitOfWork, Depends(get_uow)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every refusal has one shape: {"detail": [{"loc": [...], "msg": "...", "type": "..."}]}."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
+        loc = exc.field.split(".") if exc.field else []
+        if loc and loc[0] not in ("body", "query", "path", "header"):
+            loc = ["body", *loc]
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={"detail": [{"loc": loc, "msg": exc.message, "type": exc.code}]},
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Pydantic's own list, minus the echoed input (it may carry PII into client logs).
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": errors})

@@ -1,0 +1,254 @@
+"""Identity resolution at write time: which member do these identifiers name; merge the members
+one person turned out to be, and undo a merge exactly.
+
+Identity knows members and every table carrying a member_id, but it moves rows only through each
+area's `reassign_member` / `restore_rows` use cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, aliased
+
+from omo.commerce import service as commerce
+from omo.db import UnitOfWork
+from omo.events import service as events
+from omo.identity.models import Merge
+from omo.identity.schemas import IdentityKpis, MergeRead
+from omo.members import service as members
+from omo.members.identifiers import Identifier
+from omo.members.models import Member
+from omo.shared import clock
+from omo.shared.errors import Conflict, NotFound, ValidationFailed
+
+# Each area that carries member_id, with its reassign/restore pair. A new area that stores
+# member_id adds itself here, and the merge/undo property test covers it.
+AREAS = {
+    "members.member_identifiers": (members.reassign_member, members.restore_rows),
+    "commerce.orders": (commerce.reassign_member, commerce.restore_rows),
+    "events.events": (events.reassign_member, events.restore_rows),
+}
+
+
+def resolve(
+    session: Session, *, identifiers: Sequence[Identifier], actor: str | None, now: datetime
+) -> int | None:
+    """The one member these identifiers name, merging members that turn out to be one person."""
+    named = members.members_named_by(session, identifiers)
+    ids = sorted(set(named.values()))
+    if not ids:
+        return None
+    survivor = ids[0]  # the oldest record survives, so long-lived ids stay stable
+    for other in ids[1:]:
+        shared = [
+            {"kind": i.kind.value, "namespace": i.namespace, "value": _mask(i)}
+            for i, mid in named.items()
+            if mid in (survivor, other)
+        ]
+        merge_members(
+            session,
+            survivor_id=survivor,
+            absorbed_id=other,
+            reason="shared_identifier",
+            evidence={"identifiers": shared},
+            actor=actor,
+            now=now,
+        )
+    return survivor
+
+
+def link_guest_activity(
+    session: Session, *, member_id: int, identifiers: Sequence[Identifier], now: datetime
+) -> dict[str, int]:
+    """Give guest orders and anonymous events carrying these identifiers to the member."""
+    order_ids = commerce.guest_orders_with(session, identifiers)
+    orders = commerce.attach_guest_orders(
+        session, order_ids=order_ids, member_id=member_id, now=now
+    )
+    evs = events.attach_guest_events(session, identifiers=identifiers, member_id=member_id)
+    return {"orders": orders, "events": evs}
+
+
+def merge_members(
+    session: Session,
+    *,
+    survivor_id: int,
+    absorbed_id: int,
+    reason: str,
+    evidence: dict[str, Any],
+    actor: str | None,
+    now: datetime,
+) -> Merge:
+    """Fold `absorbed_id` into `survivor_id`: every row re-pointed, the audit says what moved."""
+    if survivor_id == absorbed_id:
+        raise ValidationFailed("a member cannot be merged with itself", field="other_member_id")
+    locked = {m.id: m for m in members.lock_members(session, [survivor_id, absorbed_id])}
+    for mid, field in ((survivor_id, "member_id"), (absorbed_id, "other_member_id")):
+        if mid not in locked:
+            raise NotFound(f"member {mid} does not exist", field=field)
+        if locked[mid].status != "active":
+            raise Conflict(
+                f"member {mid} was merged into {locked[mid].merged_into_id}; merge that one",
+                field=field,
+            )
+    survivor, absorbed = locked[survivor_id], locked[absorbed_id]
+    moved = {
+        name: reassign(session, from_id=absorbed_id, to_id=survivor_id)
+        for name, (reassign, _restore) in AREAS.items()
+    }
+    changes = members.absorb_profile(session, survivor=survivor, absorbed=absorbed, now=now)
+    commerce.recompute_stats(session, member_id=survivor_id, now=now)
+    commerce.recompute_stats(session, member_id=absorbed_id, now=now)
+    merge = Merge(
+        survivor_id=survivor_id,
+        absorbed_id=absorbed_id,
+        reason=reason,
+        evidence=evidence,
+        moved=moved,
+        changes=changes,
+        actor=actor,
+        created_at=now,
+    )
+    session.add(merge)
+    session.flush()
+    return merge
+
+
+def undo_merge(session: Session, *, merge_id: int, actor: str | None, now: datetime) -> Merge:
+    """Put back what a merge moved; later activity of the survivor stays with the survivor."""
+    merge = session.get(Merge, merge_id)
+    if merge is None:
+        raise NotFound(f"merge {merge_id} does not exist", field="merge_id")
+    if merge.undone_at is not None:
+        raise Conflict(f"merge {merge_id} was already undone", field="merge_id")
+    locked = {
+        m.id: m for m in members.lock_members(session, [merge.survivor_id, merge.absorbed_id])
+    }
+    survivor, absorbed = locked[merge.survivor_id], locked[merge.absorbed_id]
+    if survivor.status != "active":
+        later = session.scalar(
+            select(Merge.id).where(Merge.absorbed_id == survivor.id, Merge.undone_at.is_(None))
+        )
+        raise Conflict(
+            f"member {survivor.id} was merged again later; undo merge {later} first",
+            field="merge_id",
+        )
+    if absorbed.status != "merged" or absorbed.merged_into_id != survivor.id:
+        raise Conflict(f"member {absorbed.id} is no longer merged by this merge", field="merge_id")
+    for name, (_reassign, restore) in AREAS.items():
+        restore(
+            session,
+            row_ids=merge.moved.get(name, []),
+            from_id=survivor.id,
+            to_id=absorbed.id,
+        )
+    members.release_profile(
+        session, survivor=survivor, absorbed=absorbed, changes=merge.changes, now=now
+    )
+    commerce.recompute_stats(session, member_id=survivor.id, now=now)
+    commerce.recompute_stats(session, member_id=absorbed.id, now=now)
+    merge.undone_at, merge.undone_by = now, actor
+    session.flush()
+    return merge
+
+
+def _mask(identifier: Identifier) -> str:
+    """Keep PII out of the audit's evidence: enough to recognise, not to contact."""
+    v = identifier.value
+    return v if len(v) <= 4 else f"{'*' * (len(v) - 4)}{v[-4:]}"
+
+
+# --- use cases (each owns its transaction) ----------------------------------------------------
+
+
+def merge_use_case(
+    uow: UnitOfWork, *, survivor_id: int, absorbed_id: int, note: str | None, actor: str | None
+) -> MergeRead:
+    """Merge two members by hand (staff decided they are one person)."""
+
+    def run(session: Session) -> MergeRead:
+        merge = merge_members(
+            session,
+            survivor_id=survivor_id,
+            absorbed_id=absorbed_id,
+            reason="manual",
+            evidence={"note": note} if note else {},
+            actor=actor,
+            now=clock.now(),
+        )
+        return MergeRead.model_validate(merge)
+
+    return uow.run(run)
+
+
+def undo_use_case(uow: UnitOfWork, *, merge_id: int, actor: str | None) -> MergeRead:
+    """Undo a merge."""
+
+    def run(session: Session) -> MergeRead:
+        return MergeRead.model_validate(
+            undo_merge(session, merge_id=merge_id, actor=actor, now=clock.now())
+        )
+
+    return uow.run(run)
+
+
+def get_merge(uow: UnitOfWork, *, merge_id: int) -> MergeRead:
+    with uow.read() as session:
+        merge = session.get(Merge, merge_id)
+        if merge is None:
+            raise NotFound(f"merge {merge_id} does not exist", field="merge_id")
+        return MergeRead.model_validate(merge)
+
+
+def identity_kpis(
+    uow: UnitOfWork, *, since: datetime | None, until: datetime | None
+) -> IdentityKpis:
+    """Identification rate, duplicate-account rate and online/offline spend share."""
+    with uow.read() as session:
+        spend = commerce.spend_totals(session, since=since, until=until)
+        active = session.scalar(select(func.count()).where(Member.status == "active")) or 0
+        merged = session.scalar(select(func.count()).where(Member.status == "merged")) or 0
+        other = aliased(Member)
+        suspected = (
+            session.scalar(
+                select(func.count(func.distinct(Member.id)))
+                .join(
+                    other,
+                    and_(
+                        other.id != Member.id,
+                        other.status == "active",
+                        other.name == Member.name,
+                        other.birth_date == Member.birth_date,
+                    ),
+                )
+                .where(
+                    Member.status == "active",
+                    Member.name.is_not(None),
+                    Member.birth_date.is_not(None),
+                )
+            )
+            or 0
+        )
+    total = spend["total"]
+
+    def share(part: Any, whole: Any) -> float:
+        return round(float(part / whole), 4) if whole else 0.0
+
+    return IdentityKpis(
+        period_from=since,
+        period_to=until,
+        orders=int(spend["orders"]),
+        order_value=f"{total:.2f}",
+        identification_rate=share(spend["identified"], total),
+        identified_order_share=share(spend["identified_orders"], spend["orders"]),
+        active_members=active,
+        merged_members=merged,
+        suspected_duplicates=suspected,
+        duplicate_account_rate=share(suspected, active),
+        online_spend_share=share(spend["online"], total),
+        offline_spend_share=share(spend["offline"], total),
+    )

@@ -1,0 +1,295 @@
+"""Use cases of the members area. Functions take the caller's session: the orchestrator that
+calls them (ingest, identity) owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.orm import Session
+
+from omo.members.identifiers import Identifier
+from omo.members.models import Consent, Member, MemberIdentifier
+from omo.members.schemas import ProfileFields
+from omo.shared.errors import NotFound
+
+PROFILE_FIELDS = tuple(ProfileFields.model_fields)
+
+
+def members_named_by(session: Session, identifiers: Iterable[Identifier]) -> dict[Identifier, int]:
+    """Which member each known identifier names (identifiers always point at active members)."""
+    keys = [(i.kind.value, i.namespace, i.value) for i in identifiers]
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(
+            MemberIdentifier.kind,
+            MemberIdentifier.namespace,
+            MemberIdentifier.value,
+            MemberIdentifier.member_id,
+        ).where(
+            tuple_(MemberIdentifier.kind, MemberIdentifier.namespace, MemberIdentifier.value).in_(
+                keys
+            )
+        )
+    ).all()
+    found = {(r.kind, r.namespace, r.value): r.member_id for r in rows}
+    return {
+        i: found[(i.kind.value, i.namespace, i.value)]
+        for i in identifiers
+        if (i.kind.value, i.namespace, i.value) in found
+    }
+
+
+def create_member(
+    session: Session,
+    *,
+    profile: dict[str, Any],
+    joined_at: datetime,
+    join_channel: str | None,
+    join_store_id: int | None,
+    now: datetime,
+) -> Member:
+    member = Member(
+        status="active",
+        joined_at=joined_at,
+        join_channel=join_channel,
+        join_store_id=join_store_id,
+        created_at=now,
+        updated_at=now,
+        **{k: v for k, v in profile.items() if k in PROFILE_FIELDS},
+    )
+    session.add(member)
+    session.flush()
+    return member
+
+
+def update_profile(
+    session: Session, member: Member, *, profile: dict[str, Any], now: datetime
+) -> None:
+    """Overwrite the fields that were given; fields not given keep their value."""
+    changed = False
+    for field, value in profile.items():
+        if field in PROFILE_FIELDS and value is not None and getattr(member, field) != value:
+            setattr(member, field, value)
+            changed = True
+    if changed:
+        member.updated_at = now
+
+
+def add_identifiers(
+    session: Session,
+    *,
+    member_id: int,
+    identifiers: Iterable[Identifier],
+    source_channel: str | None,
+    now: datetime,
+) -> list[Identifier]:
+    """Attach identifiers no member holds yet; returns those that were new."""
+    idents = list(dict.fromkeys(identifiers))
+    known = members_named_by(session, idents)
+    new = [i for i in idents if i not in known]
+    for i in new:
+        session.add(
+            MemberIdentifier(
+                member_id=member_id,
+                kind=i.kind.value,
+                namespace=i.namespace,
+                value=i.value,
+                source_channel=source_channel,
+                created_at=now,
+            )
+        )
+    session.flush()
+    return new
+
+
+def set_consents(
+    session: Session,
+    *,
+    member_id: int,
+    consents: dict[str, bool],
+    source: str | None,
+    now: datetime,
+) -> None:
+    existing = {
+        c.channel: c for c in session.scalars(select(Consent).where(Consent.member_id == member_id))
+    }
+    for channel, granted in consents.items():
+        row = existing.get(channel)
+        if row is None:
+            session.add(
+                Consent(
+                    member_id=member_id,
+                    channel=channel,
+                    granted=granted,
+                    source=source,
+                    updated_at=now,
+                )
+            )
+        elif row.granted != granted:
+            row.granted, row.source, row.updated_at = granted, source, now
+    session.flush()
+
+
+def get_member(session: Session, member_id: int) -> Member:
+    member = session.get(Member, member_id)
+    if member is None:
+        raise NotFound(f"member {member_id} does not exist", field="member_id")
+    return member
+
+
+def current_member(session: Session, member_id: int) -> Member:
+    """The member, or the member it was merged into (following a chain of merges)."""
+    member = get_member(session, member_id)
+    seen = {member.id}
+    while member.status == "merged" and member.merged_into_id is not None:
+        member = get_member(session, member.merged_into_id)
+        if member.id in seen:  # pragma: no cover - a cycle would be a bug in merge
+            raise RuntimeError(f"merge cycle at member {member.id}")
+        seen.add(member.id)
+    return member
+
+
+def lock_members(session: Session, member_ids: Sequence[int]) -> list[Member]:
+    """Load and row-lock members in id order, so that two merges never deadlock."""
+    stmt = select(Member).where(Member.id.in_(sorted(set(member_ids)))).order_by(Member.id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return list(session.scalars(stmt))
+
+
+def identifiers_of(session: Session, member_id: int) -> list[MemberIdentifier]:
+    return list(
+        session.scalars(
+            select(MemberIdentifier)
+            .where(MemberIdentifier.member_id == member_id)
+            .order_by(MemberIdentifier.id)
+        )
+    )
+
+
+def consents_of(session: Session, member_id: int) -> list[Consent]:
+    return list(
+        session.scalars(
+            select(Consent).where(Consent.member_id == member_id).order_by(Consent.channel)
+        )
+    )
+
+
+def merged_ids_of(session: Session, member_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(Member.id).where(Member.merged_into_id == member_id).order_by(Member.id)
+        )
+    )
+
+
+# --- merge support: identity calls these, never the tables ------------------------------------
+
+
+def reassign_member(session: Session, *, from_id: int, to_id: int) -> list[int]:
+    """Re-point the identifiers of `from_id` to `to_id`; returns the moved row ids."""
+    ids = list(
+        session.scalars(select(MemberIdentifier.id).where(MemberIdentifier.member_id == from_id))
+    )
+    if ids:
+        session.execute(
+            update(MemberIdentifier).where(MemberIdentifier.id.in_(ids)).values(member_id=to_id)
+        )
+    return ids
+
+
+def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_id: int) -> None:
+    """Undo of reassign_member for the rows that still sit with `from_id`."""
+    if row_ids:
+        session.execute(
+            update(MemberIdentifier)
+            .where(MemberIdentifier.id.in_(list(row_ids)), MemberIdentifier.member_id == from_id)
+            .values(member_id=to_id)
+        )
+
+
+def absorb_profile(
+    session: Session, *, survivor: Member, absorbed: Member, now: datetime
+) -> dict[str, Any]:
+    """Fill the survivor's empty profile fields and missing consents from the absorbed member,
+    mark the absorbed one merged, and return {field: [before, after]} for an exact undo."""
+    profile: dict[str, list[Any]] = {}
+    for field in PROFILE_FIELDS:
+        mine, theirs = getattr(survivor, field), getattr(absorbed, field)
+        if mine is None and theirs is not None:
+            setattr(survivor, field, theirs)
+            profile[field] = [_jsonable(None), _jsonable(theirs)]
+    if absorbed.joined_at < survivor.joined_at:
+        profile["joined_at"] = [_jsonable(survivor.joined_at), _jsonable(absorbed.joined_at)]
+        survivor.joined_at = absorbed.joined_at
+    consents: dict[str, list[Any]] = {}
+    mine_c = {c.channel: c for c in consents_of(session, survivor.id)}
+    for theirs_c in consents_of(session, absorbed.id):
+        own = mine_c.get(theirs_c.channel)
+        # The most recent decision wins: an opt-out given on either record is honoured.
+        if own is None:
+            session.add(
+                Consent(
+                    member_id=survivor.id,
+                    channel=theirs_c.channel,
+                    granted=theirs_c.granted,
+                    source=theirs_c.source,
+                    updated_at=theirs_c.updated_at,
+                )
+            )
+            consents[theirs_c.channel] = [None, _consent_json(theirs_c)]
+        elif theirs_c.updated_at > own.updated_at and theirs_c.granted != own.granted:
+            before = _consent_json(own)
+            own.granted, own.source, own.updated_at = (
+                theirs_c.granted,
+                theirs_c.source,
+                theirs_c.updated_at,
+            )
+            consents[theirs_c.channel] = [before, _consent_json(own)]
+    absorbed.status, absorbed.merged_into_id, absorbed.updated_at = "merged", survivor.id, now
+    survivor.updated_at = now
+    session.flush()
+    return {"profile": profile, "consents": consents}
+
+
+def release_profile(
+    session: Session, *, survivor: Member, absorbed: Member, changes: dict[str, Any], now: datetime
+) -> None:
+    """Undo absorb_profile: fields and consents still as the merge left them go back."""
+    for field, (before, after) in changes.get("profile", {}).items():
+        if _jsonable(getattr(survivor, field)) == after:
+            setattr(survivor, field, _from_json(field, before))
+    current = {c.channel: c for c in consents_of(session, survivor.id)}
+    for channel, (before, after) in changes.get("consents", {}).items():
+        row = current.get(channel)
+        if row is None or _consent_json(row) != after:
+            continue  # changed since the merge: the newer decision stands
+        if before is None:
+            session.delete(row)
+        else:
+            row.granted, row.source = before["granted"], before["source"]
+            row.updated_at = datetime.fromisoformat(before["updated_at"])
+    absorbed.status, absorbed.merged_into_id, absorbed.updated_at = "active", None, now
+    survivor.updated_at = now
+    session.flush()
+
+
+def _consent_json(c: Consent) -> dict[str, Any]:
+    return {"granted": c.granted, "source": c.source, "updated_at": c.updated_at.isoformat()}
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _from_json(field: str, value: Any) -> Any:
+    if value is None:
+        return None
+    column_type = Member.__table__.c[field].type.python_type
+    if hasattr(column_type, "fromisoformat"):
+        return column_type.fromisoformat(value)
+    return value

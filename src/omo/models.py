@@ -1,0 +1,24 @@
+"""Every area's tables, imported so that Base.metadata is complete (Alembic, tests)."""
+
+from omo.apikeys.models import ApiKey
+from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
+from omo.db import Base
+from omo.events.models import Event
+from omo.identity.models import Merge
+from omo.members.models import Consent, Member, MemberIdentifier
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Consent",
+    "Event",
+    "Member",
+    "MemberIdentifier",
+    "MemberStats",
+    "Merge",
+    "Order",
+    "OrderContact",
+    "OrderLine",
+    "Product",
+    "Store",
+]

@@ -1,0 +1,45 @@
+"""Schema pieces shared by every area's API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+
+from omo.shared.clock import as_utc
+from omo.shared.money import to_money
+
+
+def _money(value: Decimal) -> Decimal:
+    if value != value.quantize(Decimal("0.01")):
+        raise ValueError("money has at most two decimal places")
+    return to_money(value)
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamps need a time zone, e.g. 2026-01-31T10:00:00+08:00")
+    return as_utc(value)
+
+
+# Money in requests: a JSON string or number with at most two places; in responses a string,
+# so no client ever parses it as a float.
+MoneyIn = Annotated[
+    Decimal,
+    Field(ge=0, le=Decimal("1000000000"), allow_inf_nan=False),
+    AfterValidator(_money),
+]
+MoneyOut = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class ReadModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class StrictModel(BaseModel):
+    """Request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

@@ -1,0 +1,132 @@
+"""Fixtures: every integration and API test runs on SQLite and on a real PostgreSQL server,
+each test on a fresh database whose schema comes from the migrations."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from fastapi.testclient import TestClient
+
+from omo.apikeys.service import create_key
+from omo.app import create_app
+from omo.cli import alembic_config
+from omo.db import UnitOfWork, make_engine
+from omo.settings import Settings
+from omo.shared import clock
+from omo.testing.postgres import PostgresServer, PostgresUnavailable
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def migrate(url: str) -> None:
+    command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "omo.sqlite"
+    migrate(f"sqlite:///{path}")
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[tuple[PostgresServer, sa.Engine]]:
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as exc:
+        if IN_CI:
+            pytest.fail(f"CI needs PostgreSQL: {exc}")
+        pytest.skip(str(exc))
+    admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE omo_template")
+    migrate(server.url("omo_template"))
+    yield server, admin
+    admin.dispose()
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "omo.sqlite"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    server, admin = request.getfixturevalue("pg_server")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE omo_template")
+    yield server.url(name)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(database_url=db_url)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[sa.Engine]:
+    engine = make_engine(settings)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def uow(engine: sa.Engine) -> UnitOfWork:
+    return UnitOfWork(engine)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings)
+    with TestClient(app) as c:
+        yield c
+    app.state.engine.dispose()
+
+
+@pytest.fixture
+def api_key(uow: UnitOfWork) -> str:
+    return create_key(uow, name="test-all", store_code=None, scopes=None).key
+
+
+@pytest.fixture
+def api(client: TestClient, api_key: str) -> TestClient:
+    """A client whose key has every scope."""
+    client.headers["Authorization"] = f"Bearer {api_key}"
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _real_clock() -> Iterator[None]:
+    yield
+    clock.reset_clock()
+
+
+def dump(engine: sa.Engine, *, skip: frozenset[str] = frozenset({"updated_at"})) -> dict[str, Any]:
+    """Every row of every table, for comparing whole database states."""
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    out: dict[str, Any] = {}
+    with engine.connect() as conn:
+        for table in meta.sorted_tables:
+            if table.name == "alembic_version":
+                continue
+            cols = [c for c in table.columns if c.name not in skip]
+            rows = conn.execute(sa.select(*cols).order_by(*table.primary_key.columns)).all()
+            out[table.name] = [tuple(r) for r in rows]
+    return out

@@ -1,0 +1,187 @@
+"""Deterministic identity resolution at write time, merges and exact undo (SQLite + PostgreSQL)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from omo.customer_view import service as customer_view
+from omo.db import UnitOfWork
+from omo.events.schemas import EventIn
+from omo.identity import service as identity
+from omo.ingest import service as ingest
+from omo.shared.errors import Conflict, ValidationFailed
+from tests.conftest import dump
+from tests.factories import ADMIN, enrol, post_order, store
+
+
+def test_three_spellings_of_one_phone_are_one_member(uow: UnitOfWork) -> None:
+    first = enrol(uow, phone="0912-345-678")
+    second = enrol(uow, phone="0912345678", name="王小明")
+    third = enrol(uow, phone="+886 912 345 678", city="台北市")
+    assert first.created and not second.created and not third.created
+    assert first.member.id == second.member.id == third.member.id
+    view = customer_view.customer_view(uow, member_id=first.member.id)
+    assert [(i.kind, i.value) for i in view.identifiers] == [("phone", "+886912345678")]
+    assert view.member.city == "台北市"
+
+
+def test_email_case_and_spaces_resolve_to_one_member(uow: UnitOfWork) -> None:
+    a = enrol(uow, identifiers=[{"kind": "email", "value": "  Ming.Wang@Example.COM "}])
+    b = enrol(uow, identifiers=[{"kind": "email", "value": "ming.wang@example.com"}])
+    assert a.member.id == b.member.id
+
+
+def test_identifiers_naming_two_members_merge_them(uow: UnitOfWork, engine: sa.Engine) -> None:
+    by_phone = enrol(uow, phone="0912-000-111", name="林美玲")
+    by_mail = enrol(
+        uow,
+        identifiers=[{"kind": "email", "value": "meiling@example.com"}],
+        name=None,
+        city="高雄市",
+        consents={"email": True},
+    )
+    both = enrol(
+        uow,
+        identifiers=[
+            {"kind": "phone", "value": "0912000111"},
+            {"kind": "email", "value": "MEILING@example.com"},
+        ],
+    )
+    assert both.member.id == by_phone.member.id  # the older record survives
+    assert both.merged_member_ids == [by_mail.member.id]
+    view = customer_view.customer_view(uow, member_id=by_mail.member.id)
+    assert view.member.id == by_phone.member.id and view.requested_id == by_mail.member.id
+    assert {i.kind for i in view.identifiers} == {"phone", "email"}
+    assert view.member.city == "高雄市"  # the survivor's empty field filled from the other
+    assert [c.channel for c in view.consents] == ["email"]
+    assert view.merged_member_ids == [by_mail.member.id]
+    (merge,) = view.merges
+    assert merge.reason == "shared_identifier"
+    assert "meiling" not in str(merge.evidence)  # evidence is masked
+
+
+def test_merge_then_undo_restores_the_exact_prior_state(uow: UnitOfWork, engine: sa.Engine) -> None:
+    store(uow)
+    a = enrol(uow, phone="0922-111-222", name="陳志豪", consents={"sms": True, "email": False})
+    b = enrol(
+        uow,
+        identifiers=[{"kind": "card", "value": "vip-0001"}],
+        name=None,
+        birth_date="1990-05-06",
+        consents={"email": True},
+    )
+    post_order(uow, customer=[{"kind": "phone", "value": "0922111222"}], total="300.00")
+    post_order(uow, channel="pos", store="TPE-101", customer=[{"kind": "card", "value": "VIP0001"}])
+    ingest.record_events(
+        uow,
+        batch=[
+            EventIn.model_validate(
+                {"event_id": "e-1", "kind": "view", "occurred_at": "2026-01-02T10:00:00+08:00",
+                 "channel": "app", "sku": "SKU-9",
+                 "identifiers": [{"kind": "card", "value": "VIP0001"}]}
+            )
+        ],
+        principal=ADMIN,
+        region="TW",
+    )  # fmt: skip
+    before = dump(engine)
+
+    merge = identity.merge_use_case(
+        uow, survivor_id=a.member.id, absorbed_id=b.member.id, note="same person", actor="staff"
+    )
+    merged = customer_view.customer_view(uow, member_id=a.member.id)
+    assert merged.stats is not None and merged.stats.order_count == 2
+    assert merged.member.birth_date is not None
+    assert {c.channel: c.granted for c in merged.consents}["email"] is True  # newer decision
+    assert set(merge.moved) == {"members.member_identifiers", "commerce.orders", "events.events"}
+    assert dump(engine) != before
+
+    undone = identity.undo_use_case(uow, merge_id=merge.id, actor="staff")
+    assert undone.undone_at is not None
+    after = dump(engine)
+    after.pop("identity_merges"), before.pop("identity_merges")
+    assert after == before
+
+
+def test_undo_refuses_twice_and_out_of_order(uow: UnitOfWork) -> None:
+    a, b, c = (enrol(uow, phone=p) for p in ("0911111111", "0922222222", "0933333333"))
+    first = identity.merge_use_case(uow, survivor_id=b.member.id, absorbed_id=c.member.id,
+                                    note=None, actor=None)  # fmt: skip
+    identity.merge_use_case(uow, survivor_id=a.member.id, absorbed_id=b.member.id, note=None,
+                            actor=None)  # fmt: skip
+    with pytest.raises(Conflict, match="undo merge"):
+        identity.undo_use_case(uow, merge_id=first.id, actor=None)
+    with pytest.raises(Conflict):
+        identity.merge_use_case(uow, survivor_id=a.member.id, absorbed_id=c.member.id, note=None,
+                                actor=None)  # fmt: skip
+    with pytest.raises(ValidationFailed):
+        identity.merge_use_case(uow, survivor_id=a.member.id, absorbed_id=a.member.id, note=None,
+                                actor=None)  # fmt: skip
+
+
+def test_guest_orders_and_events_are_linked_when_the_person_enrols(uow: UnitOfWork) -> None:
+    guest = post_order(
+        uow,
+        channel="shopee",
+        customer=[{"kind": "marketplace_buyer", "namespace": "shopee", "value": "mei_88"}],
+    )
+    assert guest.member_id is None
+    ingest.record_events(
+        uow,
+        batch=[
+            EventIn.model_validate(
+                {"event_id": "line-follow-1", "kind": "line_follow",
+                 "occurred_at": "2026-01-01T00:00:00Z", "channel": "line",
+                 "identifiers": [{"kind": "line_id", "value": "U" + "a" * 32}]}
+            )
+        ],
+        principal=ADMIN,
+        region="TW",
+    )  # fmt: skip
+    joined = enrol(
+        uow,
+        identifiers=[
+            {"kind": "phone", "value": "0955-555-555"},
+            {"kind": "marketplace_buyer", "namespace": "shopee", "value": "mei_88"},
+            {"kind": "line_id", "value": "U" + "A" * 32},
+        ],
+    )
+    assert joined.linked_guest_orders == 1 and joined.linked_events == 1
+    view = customer_view.customer_view(uow, member_id=joined.member.id)
+    assert view.stats is not None and view.stats.order_count == 1
+    assert {t.type for t in view.timeline} == {"order", "event"}
+
+
+def test_order_teaches_a_new_identifier_to_its_member(uow: UnitOfWork) -> None:
+    m = enrol(uow, phone="0966-123-456")
+    post_order(
+        uow,
+        channel="momo",
+        customer=[
+            {"kind": "phone", "value": "0966123456"},
+            {"kind": "marketplace_buyer", "namespace": "momo", "value": "M778899"},
+        ],
+    )
+    later = post_order(
+        uow,
+        channel="momo",
+        customer=[{"kind": "marketplace_buyer", "namespace": "momo", "value": "M778899"}],
+    )
+    assert later.member_id == m.member.id
+
+
+def test_kpis_count_identified_value_and_channel_share(uow: UnitOfWork) -> None:
+    store(uow)
+    enrol(uow, phone="0912-345-678")
+    post_order(uow, customer=[{"kind": "phone", "value": "0912345678"}], total="300.00")
+    post_order(uow, channel="pos", store="TPE-101",
+               lines=[{"sku": "S", "quantity": 1, "unit_price": "100.00"}])  # fmt: skip
+    enrol(uow, phone="0933-000-000", name="王小明", birth_date="1990-01-01")
+    enrol(uow, phone="0944-000-000", name="王小明", birth_date="1990-01-01")
+    k = identity.identity_kpis(uow, since=None, until=None)
+    assert k.orders == 2 and k.order_value == "400.00"
+    assert k.identification_rate == 0.75
+    assert k.online_spend_share == 0.75 and k.offline_spend_share == 0.25
+    assert k.active_members == 3 and k.suspected_duplicates == 2
+    assert k.duplicate_account_rate == round(2 / 3, 4)
