@@ -28,7 +28,9 @@ def store(uow: UnitOfWork, code: str = "TPE-101", region: str = "台北市") -> 
 
 
 def member_in(**kw: Any) -> MemberUpsert:
-    ids = kw.pop("identifiers", None) or [{"kind": "phone", "value": kw.pop("phone", "0912-345-678")}]
+    ids = kw.pop("identifiers", None) or [
+        {"kind": "phone", "value": kw.pop("phone", "0912-345-678")}
+    ]
     return MemberUpsert.model_validate({"identifiers": ids, "name": "王小明", **kw})
 
 

@@ -29,7 +29,9 @@ def find_bindir() -> Path:
         return Path(found).resolve().parent
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
-        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+        key=lambda p: (
+            int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0
+        ),
     )
     if candidates:
         return Path(candidates[-1]).parent
@@ -64,7 +66,9 @@ class PostgresServer:
     def _run(self, *args: str) -> None:
         proc = subprocess.run([*self._as, *args], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            raise RuntimeError(
+                f"{args[0]} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
 
     def start(self) -> PostgresServer:
         self._run(
@@ -84,7 +88,9 @@ class PostgresServer:
 
     def stop(self) -> None:
         try:
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop")
+            self._run(
+                str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"
+            )
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
