@@ -1,0 +1,72 @@
+"""The HTTP layer: auth, status codes and the one error shape (SQLite + PostgreSQL)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from omo.apikeys.service import create_key
+from omo.db import UnitOfWork
+
+ORDER = {
+    "channel": "web",
+    "external_id": "W-1",
+    "ordered_at": "2026-01-01T10:00:00+08:00",
+    "customer": [{"kind": "phone", "value": "0912-345-678"}],
+    "lines": [{"sku": "S", "quantity": 1, "unit_price": "100.00"}],
+}
+
+
+def test_health_and_openapi_need_no_key(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert "/api/v1/orders" in client.get("/openapi.json").json()["paths"]
+
+
+def test_api_needs_a_valid_key(client: TestClient) -> None:
+    assert client.get("/api/v1/stores").status_code == 401
+    bad = client.get("/api/v1/stores", headers={"X-API-Key": "omo_nope_nope"})
+    assert bad.status_code == 401
+
+
+def test_a_key_without_the_scope_is_refused(client: TestClient, uow: UnitOfWork) -> None:
+    key = create_key(uow, name="reader", store_code=None, scopes=["members:read"]).key
+    r = client.post("/api/v1/orders", json=ORDER, headers={"X-API-Key": key})
+    assert r.status_code == 403
+    assert r.json()["detail"][0]["type"] == "missing_scope"
+
+
+def test_enrol_lookup_and_view(api: TestClient) -> None:
+    r = api.post(
+        "/api/v1/members", json={"identifiers": [{"kind": "phone", "value": "0912-345-678"}]}
+    )
+    assert r.status_code == 201
+    mid = r.json()["member"]["id"]
+    again = api.post(
+        "/api/v1/members", json={"identifiers": [{"kind": "phone", "value": "+886912345678"}]}
+    )
+    assert again.status_code == 200
+    assert again.json()["member"]["id"] == mid
+    assert api.get("/api/v1/members/lookup", params={"phone": "0912345678"}).json()["id"] == mid
+    assert api.get(f"/api/v1/members/{mid}").json()["identifiers"][0]["value"] == "+886912345678"
+    assert api.get("/api/v1/members/999999").status_code == 404
+
+
+def test_bad_input_names_the_field(api: TestClient) -> None:
+    r = api.post("/api/v1/members", json={"identifiers": [{"kind": "phone", "value": "12"}]})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "identifiers", "0", "value"]
+    r = api.post("/api/v1/orders", json={**ORDER, "total": "1.00"})
+    assert r.status_code == 422
+    assert "total" in r.json()["detail"][0]["msg"]
+    r = api.get("/api/v1/members/lookup", params={"phone": "0912345678", "email": "a@b.co"})
+    assert r.status_code == 422
+
+
+def test_order_retry_answers_200_with_the_first_result(api: TestClient) -> None:
+    first = api.post("/api/v1/orders", json=ORDER)
+    again = api.post("/api/v1/orders", json=ORDER)
+    assert first.status_code == 201
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["replayed"] is True
+    assert again.json()["total"] == "100.00"
+    assert api.post("/api/v1/orders", json={**ORDER, "shipping_fee": "60"}).status_code == 409
