@@ -9,7 +9,7 @@ from typing import Any
 
 from omo.apikeys.service import Principal
 from omo.commerce import service as commerce
-from omo.commerce.schemas import OrderIn, StoreUpsert
+from omo.commerce.schemas import OrderIn, OrderResult, StoreUpsert
 from omo.db import UnitOfWork
 from omo.ingest import service as ingest
 from omo.ingest.schemas import EnrolResult
@@ -50,10 +50,12 @@ def order_in(**kw: Any) -> OrderIn:
     return OrderIn.model_validate(data)
 
 
-def post_order(uow: UnitOfWork, principal: Principal = ADMIN, **kw: Any) -> Any:
-    return ingest.record_order(
-        uow, order=order_in(**kw), principal=principal, currency="TWD", region="TW"
-    )
+def record(uow: UnitOfWork, order: OrderIn, principal: Principal = ADMIN) -> OrderResult:
+    return ingest.record_order(uow, order=order, principal=principal, currency="TWD", region="TW")
+
+
+def post_order(uow: UnitOfWork, principal: Principal = ADMIN, **kw: Any) -> OrderResult:
+    return record(uow, order_in(**kw), principal)
 
 
 def money(s: str) -> Decimal:
