@@ -38,7 +38,7 @@ pytest: $(VENV)/.installed-dev
 
 ## bench: print the benchmark figures (not part of the test suite)
 bench: $(VENV)/.installed-dev
-	@echo "bench/ingest.py is not written yet (issue 2)"; exit 1
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
