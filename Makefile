@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 DB     ?= var/omo.sqlite
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+PEOPLE ?= 5000
 export OMO_DATABASE_URL ?= sqlite:///$(DB)
 
 .PHONY: run serve test lint pytest bench clean
@@ -19,9 +20,15 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-## run: set up, migrate the embedded SQLite database and serve the API on http://$(HOST):$(PORT)
+## run: set up; on first run build the demo world into the SQLite file; serve http://$(HOST):$(PORT)
 run: $(VENV)/.installed
 	mkdir -p $(dir $(DB))
+	@if [ ! -f $(DB) ]; then \
+		rm -f $(DB).building*; \
+		OMO_DATABASE_URL=sqlite:///$(DB).building $(BIN)/omo db upgrade && \
+		OMO_DATABASE_URL=sqlite:///$(DB).building $(BIN)/omo demo --no-serve --people $(PEOPLE) && \
+		mv $(DB).building $(DB); \
+	else echo "$(DB) exists: serving it (make clean to rebuild the demo)"; fi
 	$(BIN)/omo db upgrade
 	$(BIN)/omo serve --host $(HOST) --port $(PORT)
 

@@ -49,6 +49,52 @@ def serve(
     uvicorn.run("omo.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
+@app.command()
+def demo(
+    people: Annotated[int, typer.Option(min=1, help="true people in the world")] = 5_000,
+    seed: Annotated[int, typer.Option(help="random seed; same seed, same world")] = 7,
+    months: Annotated[int, typer.Option(min=1, max=120, help="months of history")] = 24,
+    until: Annotated[
+        str | None, typer.Option(help="last day + 1 of the history, YYYY-MM-DD (default today)")
+    ] = None,
+    truth: Annotated[Path, typer.Option(help="where the ground truth goes")] = Path(
+        "var/demo-truth"
+    ),
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="only build and load")] = False,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Generate a Taiwanese omnichannel retail world, load it, then serve it."""
+    from datetime import date
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from omo.db import make_engine
+    from omo.demo.load import DemoSpec, load_demo
+    from omo.shared.errors import DomainError
+
+    try:
+        end = date.fromisoformat(until) if until else None
+    except ValueError:
+        typer.echo(f"error: --until: not a date (YYYY-MM-DD): {until!r}", err=True)
+        raise typer.Exit(2) from None
+    spec = DemoSpec(people=people, seed=seed, months=months, until=end)
+    engine = make_engine(get_settings())
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("people", total=people)
+        try:
+            line = load_demo(engine, spec, truth, lambda n: bar.advance(task, n))
+        except DomainError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(2) from None
+    engine.dispose()
+    typer.echo(f"ground truth: {truth}/")
+    typer.echo(line)
+    if not no_serve:
+        serve(host=host, port=port, workers=1)
+
+
 @key_app.command("create")
 def apikey_create(
     name: Annotated[str, typer.Option(help="who uses it, e.g. pos-taipei-101")],
