@@ -19,7 +19,6 @@ from sqlalchemy import (
     insert,
     literal,
     select,
-    tuple_,
     type_coerce,
     update,
 )
@@ -43,6 +42,7 @@ from omo.members.identifiers import Identifier
 from omo.members.models import Member
 from omo.shared.errors import NotFound
 from omo.shared.money import ZERO
+from omo.shared.sqlmatch import keys_in
 from omo.shared.sqltypes import Money, UtcDateTime
 
 # --- catalogue --------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def guest_orders_with(session: Session, identifiers: Iterable[Identifier]) -> li
             .join(OrderContact, OrderContact.order_id == Order.id)
             .where(
                 Order.member_id.is_(None),
-                tuple_(OrderContact.kind, OrderContact.namespace, OrderContact.value).in_(keys),
+                keys_in((OrderContact.kind, OrderContact.namespace, OrderContact.value), keys),
             )
             .distinct()
             .order_by(Order.id)
@@ -318,26 +318,38 @@ def recompute_stats(session: Session, *, member_id: int, now: datetime) -> Membe
     return stats
 
 
-def rebuild_stats(session: Session, *, now: datetime) -> int:
-    """Rebuild every active member's stats from the orders in set-based SQL (after bulk loads).
+def rebuild_stats(
+    session: Session, *, now: datetime, member_ids: Sequence[int] | None = None
+) -> None:
+    """Rebuild the stats of every active member (or of these) from the orders, in set-based SQL.
 
-    The same figures recompute_stats gives one member at a time; returns the members written.
+    The same figures recompute_stats gives one member at a time; bulk loads use this.
     """
-    session.execute(delete(MemberStats))
-    counted = (
-        select(
-            Order.member_id,
-            Order.channel,
-            Order.store_id,
-            Order.ordered_at,
-            type_coerce(Order.total, BigInteger).label("cents"),
-            func.row_number()
-            .over(partition_by=Order.member_id, order_by=(Order.ordered_at.desc(), Order.id.desc()))
-            .label("recency"),
-        )
-        .where(Order.member_id.is_not(None), Order.status.in_(COUNTED_STATUSES))
-        .subquery()
-    )
+    if member_ids is not None:
+        for n in range(0, len(member_ids), 500):
+            _rebuild_stats(session, now=now, member_ids=member_ids[n : n + 500])
+        return
+    _rebuild_stats(session, now=now, member_ids=None)
+
+
+def _rebuild_stats(session: Session, *, now: datetime, member_ids: Sequence[int] | None) -> None:
+    wipe = delete(MemberStats)
+    if member_ids is not None:
+        wipe = wipe.where(MemberStats.member_id.in_(member_ids))
+    session.execute(wipe)
+    orders = select(
+        Order.member_id,
+        Order.channel,
+        Order.store_id,
+        Order.ordered_at,
+        type_coerce(Order.total, BigInteger).label("cents"),
+        func.row_number()
+        .over(partition_by=Order.member_id, order_by=(Order.ordered_at.desc(), Order.id.desc()))
+        .label("recency"),
+    ).where(Order.member_id.is_not(None), Order.status.in_(COUNTED_STATUSES))
+    if member_ids is not None:
+        orders = orders.where(Order.member_id.in_(member_ids))
+    counted = orders.subquery()
     online = counted.c.channel != "pos"
     last = case((counted.c.recency == 1, counted.c.channel))
     last_store = case((counted.c.recency == 1, counted.c.store_id))
@@ -372,6 +384,8 @@ def rebuild_stats(session: Session, *, now: datetime) -> int:
         literal(now, UtcDateTime()),
     ).select_from(Member.__table__.outerjoin(agg, agg.c.member_id == Member.id))
     rows = rows.where(Member.status == "active")
+    if member_ids is not None:
+        rows = rows.where(Member.id.in_(member_ids))
     s = MemberStats.__table__.c
     target = [
         s.member_id, s.first_order_at, s.last_order_at, s.order_count, s.total_spend,
@@ -379,7 +393,6 @@ def rebuild_stats(session: Session, *, now: datetime) -> int:
         s.last_store_id, s.updated_at,
     ]  # fmt: skip
     session.execute(insert(MemberStats).from_select(target, rows))
-    return int(session.scalar(select(func.count()).select_from(MemberStats)) or 0)
 
 
 def _money_sum(expr: Any) -> Any:

@@ -6,12 +6,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from omo.events.models import Event
 from omo.events.schemas import EventIn
 from omo.members.identifiers import Identifier
+from omo.shared.sqlmatch import keys_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ def attach_guest_events(
         update(Event)
         .where(
             Event.member_id.is_(None),
-            tuple_(Event.contact_kind, Event.contact_namespace, Event.contact_value).in_(keys),
+            keys_in((Event.contact_kind, Event.contact_namespace, Event.contact_value), keys),
         )
         .values(member_id=member_id, contact_kind=None, contact_namespace=None, contact_value=None)
         .execution_options(synchronize_session=False)

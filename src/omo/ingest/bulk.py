@@ -21,6 +21,24 @@ from omo.shared.sqltypes import UtcDateTime
 CHUNK = 5_000
 
 
+def take_ids(conn: Connection, table: sa.Table, n: int) -> list[int]:
+    """Reserve n ids for rows appended next to live traffic.
+
+    PostgreSQL hands them out from the table's sequence (concurrent API writes use it too);
+    SQLite has one writer at a time, and this runs inside its write transaction.
+    """
+    if n <= 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        rows = conn.exec_driver_sql(
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "  # noqa: S608
+            f"FROM generate_series(1, {int(n)})"
+        )
+        return [int(r[0]) for r in rows]
+    first = next_id(conn, table)
+    return list(range(first, first + n))
+
+
 def next_id(conn: Connection, table: sa.Table) -> int:
     """The first free id of a table (ids are assigned by the loader, not the database)."""
     top = conn.execute(sa.select(sa.func.max(table.c.id))).scalar()

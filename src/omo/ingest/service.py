@@ -4,7 +4,7 @@ the identifiers name (identity), then records into the areas, in one transaction
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,7 @@ from omo.shared import clock
 from omo.shared.errors import Conflict, ValidationFailed
 
 # Clocks of tills drift; an order stamped a little ahead of ours is still plausible.
-_FUTURE_SLACK = timedelta(minutes=10)
+FUTURE_SLACK = timedelta(minutes=10)
 
 
 def normalise_all(
@@ -43,116 +43,146 @@ def enrol_member(
 ) -> EnrolResult:
     """Enrol a person, or update the member their identifiers name (merging any duplicates)."""
     idents = normalise_all(data.identifiers, field="identifiers", region=region)
-    profile = data.model_dump(include=set(members.PROFILE_FIELDS))
+    return uow.run(
+        lambda session: enrol_in(
+            session, data=data, idents=idents, principal=principal, now=clock.now()
+        )
+    )
 
-    def run(session: Session) -> EnrolResult:
-        now = clock.now()
-        store_id = None
-        if data.join_store:
-            store_id = commerce.store_by_code(session, data.join_store, field="join_store").id
-        named_before = set(members.members_named_by(session, idents).values())
-        member_id = identity.resolve(session, identifiers=idents, actor=principal.name, now=now)
-        created = member_id is None
-        if member_id is None:
-            member = members.create_member(
-                session,
-                profile=profile,
-                joined_at=data.joined_at or now,
-                join_channel=data.join_channel,
-                join_store_id=store_id,
-                now=now,
-            )
-            commerce.init_stats(session, member_id=member.id)
-        else:
-            member = members.get_member(session, member_id)
-            members.update_profile(session, member, profile=profile, now=now)
-        new = members.add_identifiers(
+
+def enrol_in(
+    session: Session,
+    *,
+    data: MemberUpsert,
+    idents: Sequence[Identifier],
+    principal: Principal,
+    now: datetime,
+) -> EnrolResult:
+    """enrol_member inside a caller's transaction (bulk import runs many in one)."""
+    profile = data.model_dump(include=set(members.PROFILE_FIELDS))
+    store_id = None
+    if data.join_store:
+        store_id = commerce.store_by_code(session, data.join_store, field="join_store").id
+    named_before = set(members.members_named_by(session, idents).values())
+    member_id = identity.resolve(session, identifiers=idents, actor=principal.name, now=now)
+    created = member_id is None
+    if member_id is None:
+        member = members.create_member(
             session,
-            member_id=member.id,
-            identifiers=idents,
-            source_channel=data.join_channel,
+            profile=profile,
+            joined_at=data.joined_at or now,
+            join_channel=data.join_channel,
+            join_store_id=store_id,
             now=now,
         )
-        if data.consents:
-            members.set_consents(
-                session,
-                member_id=member.id,
-                consents={k.value: v for k, v in data.consents.items()},
-                source=data.join_channel or "api",
-                now=now,
-            )
-        linked = identity.link_guest_activity(
-            session, member_id=member.id, identifiers=new, now=now
+        commerce.init_stats(session, member_id=member.id)
+    else:
+        member = members.get_member(session, member_id)
+        members.update_profile(session, member, profile=profile, now=now)
+    new = members.add_identifiers(
+        session,
+        member_id=member.id,
+        identifiers=idents,
+        source_channel=data.join_channel,
+        now=now,
+    )
+    if data.consents:
+        members.set_consents(
+            session,
+            member_id=member.id,
+            consents={k.value: v for k, v in data.consents.items()},
+            source=data.join_channel or "api",
+            now=now,
         )
-        return EnrolResult(
-            member=MemberRead.model_validate(member),
-            created=created,
-            merged_member_ids=sorted(named_before - {member.id}),
-            linked_guest_orders=linked["orders"],
-            linked_events=linked["events"],
-        )
-
-    return uow.run(run)
+    linked = identity.link_guest_activity(session, member_id=member.id, identifiers=new, now=now)
+    return EnrolResult(
+        member=MemberRead.model_validate(member),
+        created=created,
+        merged_member_ids=sorted(named_before - {member.id}),
+        linked_guest_orders=linked["orders"],
+        linked_events=linked["events"],
+    )
 
 
 def record_order(
     uow: UnitOfWork, *, order: OrderIn, principal: Principal, currency: str, region: str
 ) -> OrderResult:
     """Record an order once (a retry returns the first result), tied to whoever it names."""
+    check_currency(order, currency)
+    idents = normalise_all(order.customer, field="customer", region=region)
+    digest = commerce.payload_hash(order)
+    return uow.run(
+        lambda session: record_order_in(
+            session,
+            order=order,
+            idents=idents,
+            digest=digest,
+            principal=principal,
+            now=clock.now(),
+        )
+    )
+
+
+def check_currency(order: OrderIn, currency: str) -> None:
     if order.currency != currency:
         raise ValidationFailed(
             f"this installation books {currency}; got {order.currency}", field="currency"
         )
-    idents = normalise_all(order.customer, field="customer", region=region)
-    digest = commerce.payload_hash(order)
 
-    def run(session: Session) -> OrderResult:
-        now = clock.now()
-        existing = commerce.find_order(
-            session, channel=order.channel.value, external_id=order.external_id
-        )
-        if existing is not None:
-            if existing.payload_hash != digest:
-                raise Conflict(
-                    f"order {order.external_id} on {order.channel.value} was already recorded "
-                    "with different content",
-                    field="external_id",
-                )
-            return commerce.order_result(session, existing, replayed=True)
-        store_id = None
-        if order.store:
-            store = commerce.store_by_code(session, order.store)
-            store_id = store.id
-        principal.check_store(store_id, field="store")
-        if order.ordered_at > now + _FUTURE_SLACK:
-            raise ValidationFailed("ordered_at lies in the future", field="ordered_at")
-        member_id = identity.resolve(session, identifiers=idents, actor=principal.name, now=now)
-        if order.member_id is not None:
-            named = members.current_member(session, order.member_id).id
-            if member_id is not None and member_id != named:
-                raise ValidationFailed(
-                    f"member_id {order.member_id} and the customer identifiers name different "
-                    f"members ({named} and {member_id})",
-                    field="member_id",
-                )
-            member_id = named
-        row = commerce.record_order(
-            session, order=order, member_id=member_id, store_id=store_id, contacts=idents, now=now
-        )
-        if member_id is not None:
-            # Identifiers seen with a known member (a Shopee buyer id next to the phone) become
-            # theirs, and earlier guest activity under them follows.
-            new = members.add_identifiers(
-                session,
-                member_id=member_id,
-                identifiers=idents,
-                source_channel=order.channel.value,
-                now=now,
+
+def record_order_in(
+    session: Session,
+    *,
+    order: OrderIn,
+    idents: Sequence[Identifier],
+    digest: str,
+    principal: Principal,
+    now: datetime,
+) -> OrderResult:
+    """record_order inside a caller's transaction (bulk import runs many in one)."""
+    existing = commerce.find_order(
+        session, channel=order.channel.value, external_id=order.external_id
+    )
+    if existing is not None:
+        if existing.payload_hash != digest:
+            raise Conflict(
+                f"order {order.external_id} on {order.channel.value} was already recorded "
+                "with different content",
+                field="external_id",
             )
-            identity.link_guest_activity(session, member_id=member_id, identifiers=new, now=now)
-        return commerce.order_result(session, row, replayed=False)
-
-    return uow.run(run)
+        return commerce.order_result(session, existing, replayed=True)
+    store_id = None
+    if order.store:
+        store = commerce.store_by_code(session, order.store)
+        store_id = store.id
+    principal.check_store(store_id, field="store")
+    if order.ordered_at > now + FUTURE_SLACK:
+        raise ValidationFailed("ordered_at lies in the future", field="ordered_at")
+    member_id = identity.resolve(session, identifiers=idents, actor=principal.name, now=now)
+    if order.member_id is not None:
+        named = members.current_member(session, order.member_id).id
+        if member_id is not None and member_id != named:
+            raise ValidationFailed(
+                f"member_id {order.member_id} and the customer identifiers name different "
+                f"members ({named} and {member_id})",
+                field="member_id",
+            )
+        member_id = named
+    row = commerce.record_order(
+        session, order=order, member_id=member_id, store_id=store_id, contacts=idents, now=now
+    )
+    if member_id is not None:
+        # Identifiers seen with a known member (a Shopee buyer id next to the phone) become
+        # theirs, and earlier guest activity under them follows.
+        new = members.add_identifiers(
+            session,
+            member_id=member_id,
+            identifiers=idents,
+            source_channel=order.channel.value,
+            now=now,
+        )
+        identity.link_guest_activity(session, member_id=member_id, identifiers=new, now=now)
+    return commerce.order_result(session, row, replayed=False)
 
 
 def record_events(
@@ -174,7 +204,7 @@ def record_events(
             if event.event_id in known or event.event_id in seen:
                 continue
             seen.add(event.event_id)
-            if event.occurred_at > now + _FUTURE_SLACK:
+            if event.occurred_at > now + FUTURE_SLACK:
                 raise ValidationFailed(
                     "occurred_at lies in the future", field=f"events.{n}.occurred_at"
                 )

@@ -7,13 +7,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from omo.members.identifiers import Identifier
 from omo.members.models import Consent, Member, MemberIdentifier
 from omo.members.schemas import ProfileFields
 from omo.shared.errors import NotFound
+from omo.shared.sqlmatch import keys_in
 
 PROFILE_FIELDS = tuple(ProfileFields.model_fields)
 
@@ -30,8 +31,8 @@ def members_named_by(session: Session, identifiers: Iterable[Identifier]) -> dic
             MemberIdentifier.value,
             MemberIdentifier.member_id,
         ).where(
-            tuple_(MemberIdentifier.kind, MemberIdentifier.namespace, MemberIdentifier.value).in_(
-                keys
+            keys_in(
+                (MemberIdentifier.kind, MemberIdentifier.namespace, MemberIdentifier.value), keys
             )
         )
     ).all()

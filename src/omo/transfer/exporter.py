@@ -1,0 +1,282 @@
+"""`omo export`: the brand's data out, as Parquet or CSV, in the columns `omo import` reads back.
+
+members: the single customer view — profile, every identifier, consents and purchase stats (the
+stats and ids are export-only columns that import ignores); orders: one row per line with the
+identifiers the order came with; events: one row per event. Money is written as exact decimal
+text, times as UTC. Rows stream out in batches, so exports of millions stay in bounded memory.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
+from omo.events.models import Event
+from omo.members.models import Consent, Member, MemberIdentifier
+from omo.transfer.formats import UnreadableFile, write_csv
+from omo.transfer.shapes import (
+    EVENT_COLUMNS,
+    IDENTIFIER_COLUMNS,
+    LINE_COLUMNS,
+    MEMBER_COLUMNS,
+    MEMBER_EXPORT_ONLY,
+    MEMBER_REF,
+    NAMESPACED,
+    ORDER_COLUMNS,
+    PRODUCT_COLUMNS,
+    STORE_COLUMNS,
+)
+
+EXPORTS = ("stores", "products", "members", "orders", "events")
+BATCH = 20_000
+
+
+def export(engine: sa.Engine, kind: str, path: Path) -> int:
+    """Write every row of `kind` to path (.parquet or .csv); returns the rows written."""
+    if kind not in EXPORTS:
+        raise UnreadableFile(f"unknown kind {kind!r}; expected one of {', '.join(EXPORTS)}")
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise UnreadableFile(f"export to .parquet or .csv, not {suffix or 'a file with no suffix'}")
+    columns, batches = {
+        "stores": (list(STORE_COLUMNS), _stores),
+        "products": (list(PRODUCT_COLUMNS), _products),
+        "members": ([*MEMBER_EXPORT_ONLY, *MEMBER_COLUMNS], _members),
+        "orders": (
+            [*[c for c in ORDER_COLUMNS if c != "member_id"], *LINE_COLUMNS, MEMBER_REF],
+            _orders,
+        ),
+        "events": ([*[c for c in EVENT_COLUMNS if c != "member_id"], MEMBER_REF], _events),
+    }[kind]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with engine.connect() as conn:
+        if suffix == ".csv":
+
+            def rows() -> Iterator[list[Any]]:
+                nonlocal n
+                for batch in batches(conn):
+                    for row in batch:
+                        n += 1
+                        yield [_text(row.get(c)) for c in columns]
+
+            write_csv(path, columns, rows())
+            return n
+        schema = pa.schema([(c, pa.string()) for c in columns])
+        with pq.ParquetWriter(path, schema) as out:
+            for batch in batches(conn):
+                out.write_table(
+                    pa.table({c: [_text(r.get(c)) for r in batch] for c in columns}, schema=schema)
+                )
+                n += len(batch)
+    return n
+
+
+def _text(value: Any) -> str | None:
+    """Exact text for every value: decimals as written, times as ISO 8601 UTC."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _stores(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
+    t = Store.__table__
+    rows = conn.execute(sa.select(t).order_by(t.c.code)).mappings()
+    yield [{c: r[c] for c in STORE_COLUMNS} for r in rows]
+
+
+def _products(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
+    t = Product.__table__
+    rows = conn.execute(sa.select(t).order_by(t.c.sku)).mappings()
+    yield [{c: r[c] for c in PRODUCT_COLUMNS} for r in rows]
+
+
+def _members(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
+    stores: dict[int, str] = {i: c for i, c in conn.execute(sa.select(Store.id, Store.code))}
+    last = 0
+    while True:
+        ms = (
+            conn.execute(
+                sa.select(Member.__table__)
+                .where(Member.id > last, Member.status == "active")
+                .order_by(Member.id)
+                .limit(BATCH)
+            )
+            .mappings()
+            .all()
+        )
+        if not ms:
+            return
+        ids = [m["id"] for m in ms]
+        last = ids[-1]
+        idents: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for mid, kind, ns, value in conn.execute(
+            sa.select(
+                MemberIdentifier.member_id,
+                MemberIdentifier.kind,
+                MemberIdentifier.namespace,
+                MemberIdentifier.value,
+            )
+            .where(MemberIdentifier.member_id.in_(ids))
+            .order_by(MemberIdentifier.id)
+        ):
+            idents[mid][kind].append(f"{ns}:{value}" if kind in NAMESPACED else value)
+        consents: dict[int, dict[str, bool]] = defaultdict(dict)
+        for mid, channel, granted in conn.execute(
+            sa.select(Consent.member_id, Consent.channel, Consent.granted).where(
+                Consent.member_id.in_(ids)
+            )
+        ):
+            consents[mid][channel] = granted
+        stats = {
+            s.member_id: s
+            for s in conn.execute(
+                sa.select(MemberStats.__table__).where(MemberStats.member_id.in_(ids))
+            )
+        }
+        batch = []
+        for m in ms:
+            row: dict[str, Any] = {c: m.get(c) for c in MEMBER_COLUMNS if c in m}
+            row["member_id"] = m["id"]
+            row["join_store"] = stores.get(m["join_store_id"])
+            for kind in IDENTIFIER_COLUMNS:
+                values = idents[m["id"]].get(kind)
+                row[kind] = "|".join(values) if values else None
+            for channel, granted in consents[m["id"]].items():
+                row[f"consent_{channel}"] = granted
+            s = stats.get(m["id"])
+            if s is not None:
+                row.update(
+                    order_count=s.order_count,
+                    total_spend=s.total_spend,
+                    online_spend=s.online_spend,
+                    offline_spend=s.offline_spend,
+                    first_order_at=s.first_order_at,
+                    last_order_at=s.last_order_at,
+                )
+            batch.append(row)
+        yield batch
+
+
+def _orders(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
+    stores: dict[int, str] = {i: c for i, c in conn.execute(sa.select(Store.id, Store.code))}
+    last = 0
+    while True:
+        orders = (
+            conn.execute(
+                sa.select(Order.__table__)
+                .where(Order.id > last)
+                .order_by(Order.id)
+                .limit(BATCH // 2)
+            )
+            .mappings()
+            .all()
+        )
+        if not orders:
+            return
+        ids = [o["id"] for o in orders]
+        last = ids[-1]
+        refs = _member_refs(conn, {o["member_id"] for o in orders})
+        lines: dict[int, list[Any]] = defaultdict(list)
+        for li in conn.execute(
+            sa.select(OrderLine.__table__)
+            .where(OrderLine.order_id.in_(ids))
+            .order_by(OrderLine.order_id, OrderLine.line_no)
+        ).mappings():
+            lines[li["order_id"]].append(li)
+        contacts: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for oid, kind, ns, value in conn.execute(
+            sa.select(
+                OrderContact.order_id, OrderContact.kind, OrderContact.namespace, OrderContact.value
+            )
+            .where(OrderContact.order_id.in_(ids))
+            .order_by(OrderContact.id)
+        ):
+            contacts[oid][kind].append(f"{ns}:{value}" if kind in NAMESPACED else value)
+        batch = []
+        for o in orders:
+            head: dict[str, Any] = {
+                "channel": o["channel"],
+                "external_id": o["external_id"],
+                "ordered_at": o["ordered_at"],
+                "store": stores.get(o["store_id"]),
+                "fulfilment": o["fulfilment"],
+                "status": o["status"],
+                "currency": o["currency"],
+                "discount_total": o["discount_total"],
+                "shipping_fee": o["shipping_fee"],
+                "total": o["total"],
+            }
+            for kind in IDENTIFIER_COLUMNS:
+                values = contacts[o["id"]].get(kind)
+                head[kind] = "|".join(values) if values else None
+            head[MEMBER_REF] = refs.get(o["member_id"])
+            for li in lines[o["id"]]:
+                batch.append({
+                    **head, "sku": li["sku"], "name": li["name"], "category": li["category"],
+                    "quantity": li["quantity"], "unit_price": li["unit_price"],
+                    "discount": li["discount"],
+                })  # fmt: skip
+        yield batch
+
+
+def _events(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
+    stores: dict[int, str] = {i: c for i, c in conn.execute(sa.select(Store.id, Store.code))}
+    last = 0
+    while True:
+        evs = (
+            conn.execute(
+                sa.select(Event.__table__).where(Event.id > last).order_by(Event.id).limit(BATCH)
+            )
+            .mappings()
+            .all()
+        )
+        if not evs:
+            return
+        last = evs[-1]["id"]
+        refs = _member_refs(conn, {e["member_id"] for e in evs})
+        batch = []
+        for e in evs:
+            row = {c: e.get(c) for c in EVENT_COLUMNS if c in e and c != "member_id"}
+            row["occurred_at"] = e["occurred_at"]
+            row["store"] = stores.get(e["store_id"])
+            row[MEMBER_REF] = refs.get(e["member_id"])
+            if e["contact_kind"]:
+                ns, value = e["contact_namespace"], e["contact_value"]
+                row[e["contact_kind"]] = (
+                    f"{ns}:{value}" if e["contact_kind"] in NAMESPACED else value
+                )
+            batch.append(row)
+        yield batch
+
+
+def _member_refs(conn: sa.Connection, member_ids: set[int | None]) -> dict[int, str]:
+    """One identifier per member ("kind:namespace:value"), the one it has held longest."""
+    wanted = [m for m in member_ids if m is not None]
+    refs: dict[int, str] = {}
+    if not wanted:
+        return refs
+    t = MemberIdentifier
+    rows = conn.execute(
+        sa.select(t.member_id, t.kind, t.namespace, t.value)
+        .where(t.member_id.in_(wanted))
+        .order_by(t.member_id, t.id)
+    )
+    for mid, kind, ns, value in rows:
+        refs.setdefault(mid, f"{kind}:{ns}:{value}")
+    return refs

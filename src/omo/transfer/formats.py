@@ -1,0 +1,188 @@
+"""Reading rows out of files and writing them back: CSV, XLSX, JSONL and Parquet.
+
+Readers yield (row number as a person would count it in the file, row dict). Flat formats give
+strings (or None for empty cells); JSONL gives whatever the JSON holds (nested orders too).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+FORMATS = ("csv", "xlsx", "jsonl", "parquet")
+Row = dict[str, Any]
+# a cell starting with one of these runs as a formula in Excel/Sheets (CSV injection)
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class UnreadableFile(ValueError):
+    """The file cannot be read as the format it claims to be."""
+
+
+def detect_format(path: Path, given: str | None) -> str:
+    if given:
+        if given not in FORMATS:
+            raise UnreadableFile(f"unknown format {given!r}; expected one of {', '.join(FORMATS)}")
+        return given
+    suffix = path.suffix.lower().lstrip(".")
+    aliases = {"ndjson": "jsonl", "json": "jsonl", "pq": "parquet", "xlsm": "xlsx", "tsv": "csv"}
+    fmt = aliases.get(suffix, suffix)
+    if fmt not in FORMATS:
+        raise UnreadableFile(
+            f"cannot tell the format of {path.name}; name it .csv/.xlsx/.jsonl/.parquet "
+            "or pass --format"
+        )
+    return fmt
+
+
+def read_rows(path: Path, fmt: str, *, encoding: str | None = None) -> Iterator[tuple[int, Row]]:
+    if not path.is_file():
+        raise UnreadableFile(f"no such file: {path}")
+    if fmt == "csv":
+        return _csv(path, encoding)
+    if fmt == "xlsx":
+        return _xlsx(path)
+    if fmt == "jsonl":
+        return _jsonl(path)
+    return _parquet(path)
+
+
+def _csv(path: Path, encoding: str | None) -> Iterator[tuple[int, Row]]:
+    raw = path.read_bytes()
+    text = None
+    # Excel in Taiwan saves CSV as Big5 (cp950); everything else is UTF-8, often with a BOM.
+    for enc in [encoding] if encoding else ["utf-8-sig", "cp950"]:
+        try:
+            text = raw.decode(enc)
+            break
+        except (UnicodeDecodeError, LookupError):
+            continue
+    if text is None:
+        raise UnreadableFile(f"{path.name} is neither UTF-8 nor Big5 text; pass --encoding")
+    dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+    reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect)
+    header = next(reader, None)
+    if not header:
+        raise UnreadableFile(f"{path.name} is empty: no header row")
+    names = [h.strip() for h in header]
+    _unique_header(names, path)
+    for n, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) > len(names):
+            raise UnreadableFile(f"row {n} has {len(cells)} cells but the header has {len(names)}")
+        yield n, {k: _uncell(v) for k, v in zip(names, cells, strict=False)}
+
+
+def _uncell(text: str) -> str | None:
+    """A CSV cell's value: stripped, None when empty, our formula neutralisation undone."""
+    text = text.strip()
+    if text[:1] == "'" and text[1:2] in _FORMULA_STARTS:
+        text = text[1:]
+    return text or None
+
+
+def _xlsx(path: Path) -> Iterator[tuple[int, Row]]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a bad file
+        raise UnreadableFile(f"{path.name} is not a readable XLSX workbook: {exc}") from None
+    try:
+        sheet = book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header = next(rows, None)
+        if not header:
+            raise UnreadableFile(f"{path.name}: the first sheet is empty")
+        names = ["" if h is None else str(h).strip() for h in header]
+        _unique_header([n for n in names if n], path)
+        for n, cells in enumerate(rows, start=2):
+            row = {k: _cell(v) for k, v in zip(names, cells, strict=False) if k}
+            if any(v is not None for v in row.values()):
+                yield n, row
+    finally:
+        book.close()
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime | date):
+        return value
+    text = str(value).strip()
+    return text or None
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, Row]]:
+    with path.open(encoding="utf-8-sig") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UnreadableFile(f"line {n} is not JSON: {exc.msg}") from None
+            if not isinstance(value, dict):
+                raise UnreadableFile(f"line {n} is not a JSON object")
+            yield n, value
+
+
+def _parquet(path: Path) -> Iterator[tuple[int, Row]]:
+    try:
+        table = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UnreadableFile(f"{path.name} is not a Parquet file: {exc}") from None
+    n = 1
+    for batch in table.iter_batches(batch_size=10_000):
+        for row in batch.to_pylist():
+            n += 1
+            yield n, {k: _cell(v) if isinstance(v, float | str) else v for k, v in row.items()}
+
+
+def _unique_header(names: Sequence[str], path: Path) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise UnreadableFile(f"{path.name}: column {name!r} appears twice in the header")
+        seen.add(name)
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    """Write Parquet or CSV by the file's suffix."""
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".parquet":
+        pq.write_table(table, path)
+    elif suffix == ".csv":
+        write_csv(path, table.column_names, (r.values() for r in table.to_pylist()))
+    else:
+        raise UnreadableFile(f"export to .parquet or .csv, not {suffix or 'no suffix'}")
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Iterable[Any]]) -> None:
+    """UTF-8 CSV with a BOM (so Excel reads the Chinese), cells that could run as spreadsheet
+    formulas neutralised."""
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(header)
+        for row in rows:
+            out.writerow([_inert(v) for v in row])
+
+
+def _inert(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
+        return "'" + value
+    return value

@@ -1,0 +1,524 @@
+"""From a file's rows to the inputs of the areas' schemas, remembering which row and column each
+value came from so that every error can name them. docs/import.md documents the columns.
+
+Shapes: `omo` (our own columns; an order spans one row per line, or one nested JSON object per
+order in JSONL), `shopify` (Shopify's orders export CSV) and `shopee` (Shopee's order report,
+Chinese or English headers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from omo.transfer.formats import Row
+
+KINDS = ("stores", "products", "members", "orders", "events")
+SHAPES = ("omo", "shopify", "shopee")
+# identifier columns: several values in one cell are separated by "|"; kinds that live in
+# someone else's id space carry it as a prefix, e.g. marketplace_buyer = "shopee:buyer88"
+IDENTIFIER_COLUMNS = (
+    "phone", "email", "card", "line_id", "app_user", "marketplace_buyer", "social_login",
+)  # fmt: skip
+NAMESPACED = ("marketplace_buyer", "social_login")
+STORE_COLUMNS = ("code", "name", "region", "city", "address", "opened_on", "is_active")
+PRODUCT_COLUMNS = ("sku", "name", "category", "price", "unit_cost", "is_active")
+MEMBER_COLUMNS = (
+    *IDENTIFIER_COLUMNS, "name", "gender", "birth_date", "country", "postal_code", "city",
+    "district", "address_line", "preferred_language", "joined_at", "join_channel", "join_store",
+    "consent_email", "consent_sms", "consent_line", "consent_push",
+)  # fmt: skip
+ORDER_COLUMNS = (
+    "channel", "external_id", "ordered_at", "store", "fulfilment", "status", "currency",
+    "member_id", *IDENTIFIER_COLUMNS, "discount_total", "shipping_fee", "total",
+)  # fmt: skip
+LINE_COLUMNS = ("sku", "name", "category", "quantity", "unit_price", "discount")
+EVENT_COLUMNS = (
+    "event_id", "kind", "occurred_at", "channel", "member_id", *IDENTIFIER_COLUMNS, "store",
+    "sku", "query", "utm_source", "utm_medium", "utm_campaign", "survey", "score",
+)  # fmt: skip
+# written by `omo export members` for the reader's benefit; import ignores them
+MEMBER_EXPORT_ONLY = (
+    "member_id", "order_count", "total_spend", "online_spend", "offline_spend",
+    "first_order_at", "last_order_at",
+)  # fmt: skip
+# `omo export` writes, beside an order's or event's own identifiers, one identifier of the
+# member it belongs to ("kind:namespace:value"), so that a member tie made by member_id or by a
+# later merge survives the trip into another database. It is not part of the order's content.
+MEMBER_REF = "member"
+COLUMNS = {
+    "stores": STORE_COLUMNS,
+    "products": PRODUCT_COLUMNS,
+    "members": MEMBER_COLUMNS,
+    "orders": (*ORDER_COLUMNS, *LINE_COLUMNS, MEMBER_REF),
+    "events": (*EVENT_COLUMNS, MEMBER_REF),
+}
+TRUE = {"1", "true", "yes", "y", "t", "是", "同意"}
+FALSE = {"0", "false", "no", "n", "f", "否", "不同意"}
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, column {self.column}: {self.message}"
+
+
+@dataclass
+class Record:
+    """One input to an area's schema, and where in the file each part of it came from."""
+
+    rows: list[int]
+    data: dict[str, Any]
+    # schema field (first part of a pydantic error location) -> the file's column
+    columns: dict[str, str] = field(default_factory=dict)
+    line_rows: list[int] = field(default_factory=list)
+    ident_columns: list[str] = field(default_factory=list)  # per customer/identifier entry
+    member_ref: str | None = None  # MEMBER_REF of an exported order or event
+
+    def locate(self, loc: tuple[Any, ...]) -> tuple[int, str]:
+        """The file row and column a schema error location points at."""
+        head = str(loc[0]) if loc else ""
+        if head == "lines" and len(loc) > 1 and isinstance(loc[1], int):
+            row = self.line_rows[loc[1]] if loc[1] < len(self.line_rows) else self.rows[0]
+            sub = str(loc[2]) if len(loc) > 2 else "lines"
+            return row, self.columns.get(f"lines.{sub}", sub)
+        entry = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+        if (
+            head in ("customer", "identifiers")
+            and entry is not None
+            and entry < len(self.ident_columns)
+        ):
+            return self.rows[0], self.ident_columns[entry]
+        return self.rows[0], self.columns.get(head, head or "(row)")
+
+
+class ShapeError(ValueError):
+    """The file's header does not fit the shape."""
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+def parse_datetime(value: Any, tz: tzinfo) -> Any:
+    """ISO 8601, `2026-01-31 10:00[:00] [+0800]` or `2026/01/31 10:00`; naive means `tz`."""
+    if value is None or isinstance(value, datetime):
+        return (
+            value.replace(tzinfo=tz) if isinstance(value, datetime) and not value.tzinfo else value
+        )
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=tz)
+    text = str(value).strip().replace("/", "-")
+    if len(text) > 19 and text[19:20] == " ":  # "2026-01-31 10:00:00 -0400" (Shopify)
+        text = text[:19] + text[20:]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return value  # the schema reports it, naming the column
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+
+
+def parse_bool(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False
+    return value  # the schema reports it
+
+
+def money(value: Any) -> Decimal | None:
+    """A money cell as Decimal, tolerating thousands separators and currency signs."""
+    if value is None:
+        return None
+    text = str(value).replace(",", "").replace("NT$", "").replace("$", "").strip()
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+def identifiers(row: Row, prefix: str = "") -> tuple[list[dict[str, Any]], list[str]]:
+    """The identifier entries of a row, and the column each came from."""
+    out: list[dict[str, Any]] = []
+    cols: list[str] = []
+    for kind in IDENTIFIER_COLUMNS:
+        column = prefix + kind
+        cell = row.get(column)
+        if cell is None:
+            continue
+        for part in str(cell).split("|"):
+            part = part.strip()
+            if not part:
+                continue
+            if kind in NAMESPACED:
+                ns, _, value = part.partition(":")
+                out.append({"kind": kind, "namespace": ns or None, "value": value or ns})
+            else:
+                out.append({"kind": kind, "value": part})
+            cols.append(column)
+    return out, cols
+
+
+def _check_header(header: Iterable[str], known: Iterable[str], kind: str) -> None:
+    unknown = sorted(set(header) - set(known))
+    if unknown:
+        raise ShapeError(
+            f"unknown column(s) for {kind}: {', '.join(unknown)}; "
+            f"expected some of: {', '.join(known)} (docs/import.md)"
+        )
+
+
+# --- the omo shape ----------------------------------------------------------------------------
+
+
+def omo_records(
+    kind: str, rows: Iterable[tuple[int, Row]], tz: tzinfo
+) -> tuple[list[Record], list[RowError]]:
+    if kind == "orders":
+        return _omo_orders(rows, tz)
+    build = {"stores": _store, "products": _product, "members": _member, "events": _event}[kind]
+    records: list[Record] = []
+    checked = False
+    for n, row in rows:
+        if not checked:
+            extra = {"events": ("properties",), "members": MEMBER_EXPORT_ONLY}.get(kind, ())
+            _check_header(row, COLUMNS[kind] + extra, kind)
+            checked = True
+        records.append(build(n, row, tz))
+    return records, []
+
+
+def _store(n: int, row: Row, tz: tzinfo) -> Record:
+    data = {k: row.get(k) for k in STORE_COLUMNS if row.get(k) is not None}
+    if "is_active" in data:
+        data["is_active"] = parse_bool(data["is_active"])
+    return Record([n], data)
+
+
+def _product(n: int, row: Row, tz: tzinfo) -> Record:
+    data = {k: row.get(k) for k in PRODUCT_COLUMNS if row.get(k) is not None}
+    if "is_active" in data:
+        data["is_active"] = parse_bool(data["is_active"])
+    return Record([n], data)
+
+
+def _member(n: int, row: Row, tz: tzinfo) -> Record:
+    idents, cols = identifiers(row)
+    data: dict[str, Any] = {"identifiers": idents}
+    for k in MEMBER_COLUMNS:
+        v = row.get(k)
+        if v is None or k in IDENTIFIER_COLUMNS or k.startswith("consent_"):
+            continue
+        data[k] = parse_datetime(v, tz) if k == "joined_at" else v
+    consents = {
+        k[8:]: parse_bool(row[k])
+        for k in MEMBER_COLUMNS
+        if k.startswith("consent_") and row.get(k) is not None
+    }
+    if consents:
+        data["consents"] = consents
+    columns = {"consents": "consent_*"}
+    return Record([n], data, columns=columns, ident_columns=cols)
+
+
+def _event(n: int, row: Row, tz: tzinfo) -> Record:
+    idents, cols = identifiers(row)
+    skip = {*IDENTIFIER_COLUMNS, MEMBER_REF}
+    data: dict[str, Any] = {k: v for k, v in row.items() if v is not None and k not in skip}
+    if idents:
+        data["identifiers"] = idents
+    if "occurred_at" in data:
+        data["occurred_at"] = parse_datetime(data["occurred_at"], tz)
+    return Record([n], data, ident_columns=cols, member_ref=row.get(MEMBER_REF))
+
+
+def _omo_orders(rows: Iterable[tuple[int, Row]], tz: tzinfo) -> tuple[list[Record], list[RowError]]:
+    records: dict[tuple[str, str], Record] = {}
+    errors: list[RowError] = []
+    checked = False
+    for n, row in rows:
+        if "lines" in row:  # one nested order per JSON line
+            data = dict(row)
+            ref = data.pop(MEMBER_REF, None)
+            data["ordered_at"] = parse_datetime(data.get("ordered_at"), tz)
+            lines = [n] * len(row.get("lines") or [])
+            nested = Record([n], data, line_rows=lines, member_ref=ref)
+            records[(str(row.get("channel")), str(row.get("external_id") or f"row {n}"))] = nested
+            continue
+        if not checked:
+            _check_header(row, COLUMNS["orders"], "orders")
+            checked = True
+        key = (str(row.get("channel")), str(row.get("external_id")))
+        if row.get("external_id") is None:
+            errors.append(RowError(n, "external_id", "required: the order's id in its channel"))
+            continue
+        rec = records.get(key)
+        line = {k: row[k] for k in LINE_COLUMNS if row.get(k) is not None}
+        if rec is None:
+            idents, cols = identifiers(row)
+            data = {
+                k: row[k]
+                for k in ORDER_COLUMNS
+                if row.get(k) is not None and k not in IDENTIFIER_COLUMNS
+            }
+            data["ordered_at"] = parse_datetime(data.get("ordered_at"), tz)
+            data["customer"] = idents
+            data["lines"] = []
+            rec = Record([n], data, ident_columns=cols, member_ref=row.get(MEMBER_REF))
+            records[key] = rec
+        else:
+            # continuation rows repeat the order's fields or leave them empty
+            for k in ORDER_COLUMNS:
+                v = row.get(k)
+                if v is None or k in IDENTIFIER_COLUMNS:
+                    continue
+                first = rec.data.get(k)
+                if k == "ordered_at":
+                    v = parse_datetime(v, tz)
+                if first is not None and first != v:
+                    errors.append(
+                        RowError(
+                            n,
+                            k,
+                            f"{v!r} differs from {first!r} on row {rec.rows[0]}, "
+                            "the order's first row",
+                        )
+                    )
+            rec.rows.append(n)
+        rec.data["lines"].append(line)
+        rec.line_rows.append(n)
+    return list(records.values()), errors
+
+
+# --- Shopify orders export --------------------------------------------------------------------
+
+SHOPIFY_REQUIRED = ("Name", "Created at", "Lineitem quantity", "Lineitem price")
+SHOPIFY_COLUMNS = {
+    "external_id": "Name", "ordered_at": "Created at", "status": "Financial Status",
+    "currency": "Currency", "shipping_fee": "Shipping", "total": "Total",
+    "discount_total": "Discount Amount", "lines.sku": "Lineitem sku",
+    "lines.name": "Lineitem name", "lines.quantity": "Lineitem quantity",
+    "lines.unit_price": "Lineitem price", "lines.discount": "Lineitem discount",
+}  # fmt: skip
+
+
+def shopify_records(
+    rows: Iterable[tuple[int, Row]], tz: tzinfo
+) -> tuple[list[Record], list[RowError]]:
+    """Shopify writes one row per line item; the order's fields only on its first row."""
+    records: dict[str, Record] = {}
+    extra: dict[str, dict[str, Any]] = {}
+    errors: list[RowError] = []
+    checked = False
+    for n, row in rows:
+        if not checked:
+            missing = [c for c in SHOPIFY_REQUIRED if c not in row]
+            if missing:
+                raise ShapeError(f"not a Shopify orders export: no column(s) {', '.join(missing)}")
+            checked = True
+        name = row.get("Name")
+        if name is None:
+            errors.append(RowError(n, "Name", "required: the order name (#1001)"))
+            continue
+        rec = records.get(name)
+        if rec is None:
+            status = "completed"
+            if row.get("Cancelled at") or (row.get("Financial Status") or "").lower() == "voided":
+                status = "cancelled"
+            elif (row.get("Financial Status") or "").lower() in ("pending", "authorized"):
+                status = "placed"
+            customer, cols = [], []
+            if row.get("Email"):
+                customer.append({"kind": "email", "value": row["Email"]})
+                cols.append("Email")
+            for col in ("Phone", "Billing Phone", "Shipping Phone"):
+                if row.get(col):
+                    customer.append({"kind": "phone", "value": row[col]})
+                    cols.append(col)
+                    break
+            data: dict[str, Any] = {
+                "channel": "web", "external_id": name, "status": status,
+                "ordered_at": parse_datetime(row.get("Created at"), tz),
+                "currency": row.get("Currency") or "TWD", "customer": customer, "lines": [],
+                "shipping_fee": row.get("Shipping") or "0",
+            }  # fmt: skip
+            rec = Record([n], data, columns=dict(SHOPIFY_COLUMNS), ident_columns=cols)
+            records[name] = rec
+            extra[name] = {
+                "total": row.get("Total"),
+                "discount": row.get("Discount Amount"),
+                "taxes": row.get("Taxes"),
+            }
+        else:
+            rec.rows.append(n)
+        sku = row.get("Lineitem sku") or row.get("Lineitem name")
+        rec.data["lines"].append({
+            "sku": sku, "name": row.get("Lineitem name"),
+            "quantity": row.get("Lineitem quantity"), "unit_price": row.get("Lineitem price"),
+            "discount": row.get("Lineitem discount") or "0",
+        })  # fmt: skip
+        rec.line_rows.append(n)
+    for name, rec in records.items():
+        _settle_totals(rec, extra[name], errors, total_col="Total", discount_col="Discount Amount")
+    return list(records.values()), errors
+
+
+# --- Shopee order report ----------------------------------------------------------------------
+
+SHOPEE_HEADERS: dict[str, tuple[str, ...]] = {
+    "external_id": ("訂單編號", "Order ID"),
+    "status": ("訂單狀態", "Order Status"),
+    "buyer": ("買家帳號", "Username (Buyer)"),
+    "ordered_at": ("訂單成立日期", "Order Creation Date"),
+    "lines.name": ("商品名稱", "Product Name"),
+    "lines.sku": ("商品選項貨號", "SKU Reference No."),
+    "parent_sku": ("主商品貨號", "Parent SKU Reference No."),
+    "lines.unit_price": ("商品活動價格", "Deal Price"),
+    "original_price": ("商品原價", "Original Price"),
+    "lines.quantity": ("數量", "Quantity"),
+    "shipping_fee": ("買家支付運費", "Buyer Paid Shipping Fee"),
+    "total": ("訂單總金額", "Grand Total"),
+    "phone": ("收件者電話", "Phone Number"),
+}
+SHOPEE_REQUIRED = ("external_id", "ordered_at", "lines.quantity", "total")
+SHOPEE_CANCELLED = ("已取消", "不成立", "cancelled", "canceled")
+SHOPEE_OPEN = ("待付款", "待出貨", "運送中", "unpaid", "to ship", "shipping")
+
+
+def shopee_records(
+    rows: Iterable[tuple[int, Row]], tz: tzinfo
+) -> tuple[list[Record], list[RowError]]:
+    """One row per item; prices are what the buyer paid per item (活動價 / deal price)."""
+    records: dict[str, Record] = {}
+    extra: dict[str, dict[str, Any]] = {}
+    errors: list[RowError] = []
+    col: dict[str, str] = {}
+    for n, row in rows:
+        if not col:
+            for key, names in SHOPEE_HEADERS.items():
+                found = next((h for h in names if h in row), None)
+                if found:
+                    col[key] = found
+            missing = [SHOPEE_HEADERS[k][0] for k in SHOPEE_REQUIRED if k not in col]
+            if missing:
+                raise ShapeError(f"not a Shopee order report: no column(s) {', '.join(missing)}")
+
+        def get(key: str, row: Row = row) -> Any:
+            return row.get(col[key]) if key in col else None
+
+        oid = get("external_id")
+        if oid is None:
+            errors.append(RowError(n, col["external_id"], "required: the Shopee order id"))
+            continue
+        rec = records.get(oid)
+        if rec is None:
+            text = (get("status") or "").strip().lower()
+            status = (
+                "cancelled"
+                if any(s in text for s in SHOPEE_CANCELLED)
+                else ("placed" if any(s in text for s in SHOPEE_OPEN) else "completed")
+            )
+            customer, cols = [], []
+            if get("buyer"):
+                customer.append(
+                    {"kind": "marketplace_buyer", "namespace": "shopee", "value": get("buyer")}
+                )
+                cols.append(col["buyer"])
+            phone = get("phone")
+            if phone and "*" not in str(phone):  # Shopee masks most buyers' phones
+                customer.append({"kind": "phone", "value": phone})
+                cols.append(col["phone"])
+            data = {
+                "channel": "shopee", "external_id": str(oid), "status": status,
+                "ordered_at": parse_datetime(get("ordered_at"), tz), "customer": customer,
+                "lines": [], "shipping_fee": get("shipping_fee") or "0",
+            }  # fmt: skip
+            columns = {k.removeprefix(""): v for k, v in col.items()}
+            rec = Record([n], data, columns=columns, ident_columns=cols)
+            records[oid] = rec
+            extra[oid] = {"total": get("total"), "discount": None, "taxes": None}
+        else:
+            rec.rows.append(n)
+        rec.data["lines"].append({
+            "sku": get("lines.sku") or get("parent_sku") or get("lines.name"),
+            "name": get("lines.name"), "quantity": get("lines.quantity"),
+            "unit_price": get("lines.unit_price") or get("original_price"),
+        })  # fmt: skip
+        rec.line_rows.append(n)
+    for oid, rec in records.items():
+        _settle_totals(
+            rec, extra[oid], errors, total_col=col.get("total", "total"), discount_col=None
+        )
+    return list(records.values()), errors
+
+
+def _settle_totals(
+    rec: Record,
+    given: dict[str, Any],
+    errors: list[RowError],
+    *,
+    total_col: str,
+    discount_col: str | None,
+) -> None:
+    """Turn an export's order totals into our discount_total, or name the cell that is off.
+
+    Our total = Σ(price × qty − line discount) − order discount + shipping. Exports state an
+    order discount (Shopify) or only a grand total after vouchers and coins (Shopee, whose
+    difference is then the order discount). Taxes an export adds on top are not revenue here.
+    """
+    lines = Decimal(0)
+    for line in rec.data["lines"]:
+        price, qty, disc = (
+            money(line.get("unit_price")),
+            line.get("quantity"),
+            money(line.get("discount")) or Decimal(0),
+        )
+        try:
+            lines += (price or Decimal(0)) * int(qty or 0) - disc
+        except (TypeError, ValueError):
+            return  # the schema names the bad cell
+    shipping = money(rec.data.get("shipping_fee")) or Decimal(0)
+    total = money(given.get("total"))
+    stated = money(given.get("discount")) if discount_col else None
+    if stated is not None:
+        line_disc = sum(
+            (money(li.get("discount")) or Decimal(0) for li in rec.data["lines"]), Decimal(0)
+        )
+        rec.data["discount_total"] = str(max(Decimal(0), stated - line_disc))
+    elif total is not None and total < lines + shipping:
+        rec.data["discount_total"] = str(lines + shipping - total)
+    if total is None:
+        return
+    computed = lines - (money(rec.data.get("discount_total")) or Decimal(0)) + shipping
+    taxes = money(given.get("taxes")) or Decimal(0)
+    if total not in (computed, computed + taxes):
+        errors.append(
+            RowError(
+                rec.rows[0],
+                total_col,
+                f"{total} does not equal the lines {lines} less discounts plus shipping "
+                f"{shipping} (= {computed})",
+            )
+        )
+
+
+def records_for(
+    kind: str, shape: str, rows: Iterable[tuple[int, Row]], tz: tzinfo
+) -> tuple[list[Record], list[RowError]]:
+    if shape == "omo":
+        return omo_records(kind, rows, tz)
+    if kind != "orders":
+        raise ShapeError(f"the {shape} shape holds orders, not {kind}")
+    reader: Callable[..., tuple[list[Record], list[RowError]]] = (
+        shopify_records if shape == "shopify" else shopee_records
+    )
+    return reader(rows, tz)

