@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -21,7 +20,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,45 +36,8 @@ from omo.ingest import service as ingest
 from omo.settings import Settings
 from omo.testing.postgres import PostgresServer
 
-STORES = [f"{city}-{n:03d}" for city in ("TPE", "NTP", "TXG", "KHH") for n in (101, 102, 103)]
-CHANNELS = ["pos"] * 5 + ["web"] * 2 + ["app", "shopee", "momo"]
-
-
-def make_orders(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    people = max(1, n // 3)  # so most customers come back
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    orders = []
-    for i in range(n):
-        channel = rng.choice(CHANNELS)
-        person = rng.randrange(people)
-        phone = f"09{person:08d}"
-        customer: list[dict[str, str]] = []
-        if rng.random() > 0.15:  # the rest are guests
-            dashed = f"{phone[:4]}-{phone[4:7]}-{phone[7:]}"
-            spelled = rng.choice([phone, dashed, f"+886{phone[1:]}"])
-            customer.append({"kind": "phone", "value": spelled})
-            if channel != "pos" and rng.random() < 0.5:
-                customer.append({"kind": "email", "value": f"P{person}@Example.com"})
-        lines = [
-            {
-                "sku": f"SKU-{rng.randrange(300):04d}",
-                "quantity": rng.randint(1, 3),
-                "unit_price": f"{rng.randrange(99, 2990)}.00",
-            }
-            for _ in range(rng.randint(1, 4))
-        ]
-        order: dict[str, Any] = {
-            "channel": channel,
-            "external_id": f"{channel.upper()}-{i:07d}",
-            "ordered_at": (t0 + timedelta(minutes=7 * i)).isoformat(),
-            "customer": customer,
-            "lines": lines,
-        }
-        if channel == "pos":
-            order["store"] = rng.choice(STORES)
-        orders.append(order)
-    return orders
+sys.path.insert(0, str(Path(__file__).parent))
+from workload import STORES, make_orders
 
 
 class Databases:

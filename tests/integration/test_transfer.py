@@ -296,3 +296,57 @@ def test_shapes_refuse_files_that_are_not_theirs(uow: UnitOfWork, tmp_path: Path
             )
     with pytest.raises(ImportRefused, match="holds orders"):
         import_file(uow, kind="members", path=path, shape="shopify")
+
+
+def test_imported_members_take_their_guest_orders_and_events(
+    uow: UnitOfWork, tmp_path: Path
+) -> None:
+    guest_orders = write(tmp_path / "orders.csv", "\n".join([
+        ORDERS_HEADER,
+        "web,W-1,2026-01-05 10:00,,,mei@example.com,SKU-1,1,100,0,",
+        "web,W-2,2026-01-06 10:00,,0922-000-111,,SKU-1,2,100,0,",
+        "web,W-3,2026-01-07 10:00,,,nobody@example.com,SKU-1,1,100,0,",
+    ]))  # fmt: skip
+    import_file(uow, kind="orders", path=guest_orders)
+    events = write(tmp_path / "events.jsonl", json.dumps({
+        "event_id": "E-1", "kind": "line_follow", "occurred_at": "2026-01-04T10:00:00+08:00",
+        "channel": "line", "line_id": "U" + "a" * 32,
+    }))  # fmt: skip
+    import_file(uow, kind="events", path=events)
+    people = write(tmp_path / "members.csv", "\n".join([
+        "phone,email,line_id,name",
+        f"0912-000-001,MEI@example.com,U{'a' * 32},陳美玲",
+        "0922-000-111,,,王大明",
+        "0933-000-222,,,林小華",
+    ]))  # fmt: skip
+    report = import_file(uow, kind="members", path=people)
+    assert report.created == 3
+    with uow.engine.connect() as conn:
+        owners = dict(conn.execute(sa.text(
+            "SELECT o.external_id, m.name FROM orders o LEFT JOIN members m ON m.id = o.member_id"
+        )).all())  # fmt: skip
+        stats = dict(conn.execute(sa.text(
+            "SELECT m.name, s.total_spend FROM member_stats s JOIN members m ON m.id = s.member_id"
+        )).all())  # fmt: skip
+        follow = conn.execute(sa.text(
+            "SELECT m.name FROM events e JOIN members m ON m.id = e.member_id"
+        )).scalar()  # fmt: skip
+    assert owners == {"W-1": "陳美玲", "W-2": "王大明", "W-3": None}
+    assert stats == {"陳美玲": 10000, "王大明": 20000, "林小華": 0}
+    assert follow == "陳美玲"
+
+
+def test_rows_naming_one_person_become_one_member(uow: UnitOfWork, tmp_path: Path) -> None:
+    people = write(tmp_path / "members.csv", "\n".join([
+        "phone,email,name,city",
+        "0912-000-001,,陳美玲,",
+        "+886 912 000 001,mei@example.com,,台北市",  # the same phone: updates, adds the e-mail
+        ",mei@example.com,,新北市",  # moved
+    ]))  # fmt: skip
+    report = import_file(uow, kind="members", path=people)
+    assert (report.created, report.updated) == (1, 2)
+    with uow.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT name, city FROM members")).all()
+        idents = conn.execute(sa.text("SELECT count(*) FROM member_identifiers")).scalar()
+    assert [tuple(r) for r in rows] == [("陳美玲", "新北市")]
+    assert idents == 2

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from omo.members.identifiers import IdentifierKind, InvalidIdentifier, normalise
+from omo.members.identifiers import (
+    IdentifierKind,
+    InvalidIdentifier,
+    _parse_phone,
+    normalise,
+    normalise_phone,
+)
 
 
 @pytest.mark.parametrize(
@@ -109,3 +115,24 @@ def test_email_normalisation_is_idempotent(email: str) -> None:
     except InvalidIdentifier:
         return
     assert normalise("email", once).value == once
+
+
+TW_SPELLINGS = st.one_of(
+    st.from_regex(
+        r"(\+886|886|0|\+8860|00|)[ -]?9[0-9]{2}[ -]?[0-9]{3}[ -]?[0-9]{3}", fullmatch=True
+    ),
+    st.from_regex(r"\(?0?[0-9]{1,2}\)?[ -]?[0-9]{3,4}[ -]?[0-9]{3,5}", fullmatch=True),
+)
+
+
+@given(TW_SPELLINGS, st.sampled_from(["TW", "JP", "US"]))
+def test_the_mobile_fast_path_agrees_with_libphonenumber(text: str, region: str) -> None:
+    try:
+        slow: str | None = _parse_phone(text, region)
+    except InvalidIdentifier:
+        slow = None
+    try:
+        fast: str | None = normalise_phone(text, region)
+    except InvalidIdentifier:
+        fast = None
+    assert fast == slow

@@ -210,6 +210,28 @@ def guest_orders_with(session: Session, identifiers: Iterable[Identifier]) -> li
     )
 
 
+def guest_contacts_among(session: Session, identifiers: Sequence[Identifier]) -> set[Identifier]:
+    """Those of the identifiers that guest orders carry (bulk enrolment links only those)."""
+    found: set[Identifier] = set()
+    by_key = {(i.kind.value, i.namespace, i.value): i for i in identifiers}
+    keys = list(by_key)
+    for n in range(0, len(keys), 500):
+        rows = session.execute(
+            select(OrderContact.kind, OrderContact.namespace, OrderContact.value)
+            .join(Order, Order.id == OrderContact.order_id)
+            .where(
+                Order.member_id.is_(None),
+                keys_in(
+                    (OrderContact.kind, OrderContact.namespace, OrderContact.value),
+                    keys[n : n + 500],
+                ),
+            )
+            .distinct()
+        )
+        found.update(by_key[(k, ns, v)] for k, ns, v in rows)
+    return found
+
+
 def attach_guest_orders(
     session: Session, *, order_ids: Sequence[int], member_id: int, now: datetime
 ) -> int:

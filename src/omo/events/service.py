@@ -84,6 +84,27 @@ def attach_guest_events(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def guest_contacts_among(session: Session, identifiers: Sequence[Identifier]) -> set[Identifier]:
+    """Those of the identifiers that anonymous events carry (bulk enrolment links only those)."""
+    found: set[Identifier] = set()
+    by_key = {(i.kind.value, i.namespace, i.value): i for i in identifiers}
+    keys = list(by_key)
+    for n in range(0, len(keys), 500):
+        rows = session.execute(
+            select(Event.contact_kind, Event.contact_namespace, Event.contact_value)
+            .where(
+                Event.member_id.is_(None),
+                keys_in(
+                    (Event.contact_kind, Event.contact_namespace, Event.contact_value),
+                    keys[n : n + 500],
+                ),
+            )
+            .distinct()
+        )
+        found.update(by_key[(str(k), ns or "", str(v))] for k, ns, v in rows)
+    return found
+
+
 def recent_events(session: Session, *, member_id: int, limit: int) -> list[Event]:
     return list(
         session.scalars(

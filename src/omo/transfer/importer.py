@@ -17,6 +17,7 @@ their identifiers, stores and products on their codes.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,14 +31,17 @@ from sqlalchemy.orm import Session
 
 from omo.apikeys.service import Principal
 from omo.commerce import service as commerce
-from omo.commerce.models import Order, OrderContact, OrderLine, Product, Store
+from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
 from omo.commerce.schemas import OrderIn, ProductUpsert, StoreUpsert
 from omo.db import UnitOfWork
+from omo.events import service as events
 from omo.events.schemas import EventIn
+from omo.identity import service as identity
 from omo.ingest import bulk
 from omo.ingest import service as ingest
 from omo.members import service as members
 from omo.members.identifiers import Identifier, InvalidIdentifier, normalise
+from omo.members.models import Consent, Member, MemberIdentifier
 from omo.members.schemas import MemberUpsert
 from omo.shared import clock
 from omo.shared.errors import DomainError
@@ -358,27 +362,94 @@ def _write_members(
     report: ImportReport,
     progress: Progress,
 ) -> None:
+    # identifiers that more than one row of the file carries: those rows need the use case
+    seen = Counter(i for v in valid for i in set(v.idents))
+    shared = {i for i, n in seen.items() if n > 1}
     for chunk in _chunks(valid, CHUNK):
 
         def run(session: Session, chunk: list[Valid] = chunk) -> list[tuple[bool, bool]]:
-            now = clock.now()
-            out = []
-            for v in chunk:
-                known = members.members_named_by(session, v.idents)
-                result = ingest.enrol_in(
-                    session, data=v.model, idents=v.idents, principal=who, now=now
-                )
-                changed = (
-                    len(known) < len(set(v.idents))
-                    or bool(result.merged_member_ids)
-                    or result.member.updated_at == now
-                )
-                out.append((result.created, changed))
-            return out
+            return _members_chunk(session, chunk, who, shared)
 
         for created, changed in uow.run(run):
             _count(report, created, changed)
         progress(sum(len(v.record.rows) for v in chunk))
+
+
+def _members_chunk(
+    session: Session, chunk: list[Valid], who: Principal, shared: set[Identifier]
+) -> list[tuple[bool, bool]]:
+    """New people with identifiers no one holds are appended in bulk; anyone the database or
+    another row already knows goes through the enrol use case (update, merge, link)."""
+    now = clock.now()
+    known = members.members_named_by(session, [i for v in chunk for i in v.idents])
+    fast = [v for v in chunk if v.idents and not any(i in known or i in shared for i in v.idents)]
+    fast_ids = {id(v) for v in fast}
+    _append_members(session, fast, now)
+    out = []
+    for v in chunk:
+        if id(v) in fast_ids:
+            out.append((True, True))
+            continue
+        before = {i: known.get(i) for i in v.idents}
+        result = ingest.enrol_in(session, data=v.model, idents=v.idents, principal=who, now=now)
+        changed = (
+            any(m is None for m in before.values())
+            or bool(result.merged_member_ids)
+            or result.member.updated_at == now
+        )
+        out.append((result.created, changed))
+    return out
+
+
+def _append_members(session: Session, items: list[Valid], now: datetime) -> None:
+    if not items:
+        return
+    conn = session.connection()
+    stores: dict[str, int] = {c: i for c, i in session.execute(select(Store.code, Store.id))}
+    member_ids = bulk.take_ids(conn, Member.__table__, len(items))  # type: ignore[arg-type]
+    n_idents = sum(len(v.idents) for v in items)
+    ident_ids = iter(bulk.take_ids(conn, MemberIdentifier.__table__, n_idents))  # type: ignore[arg-type]
+    n_consents = sum(len(v.model.consents or {}) for v in items)
+    consent_ids = iter(bulk.take_ids(conn, Consent.__table__, n_consents))  # type: ignore[arg-type]
+    rows, idents, consents, stats = [], [], [], []
+    for v, mid in zip(items, member_ids, strict=True):
+        m: MemberUpsert = v.model
+        rows.append({
+            **m.model_dump(include=set(members.PROFILE_FIELDS)),
+            "id": mid, "status": "active", "merged_into_id": None,
+            "joined_at": m.joined_at or now, "join_channel": m.join_channel,
+            "join_store_id": stores[m.join_store] if m.join_store else None,
+            "created_at": now, "updated_at": now,
+        })  # fmt: skip
+        for ident in v.idents:
+            idents.append({
+                "id": next(ident_ids), "member_id": mid, "kind": ident.kind.value,
+                "namespace": ident.namespace, "value": ident.value,
+                "source_channel": m.join_channel, "created_at": now,
+            })  # fmt: skip
+        for channel, granted in (m.consents or {}).items():
+            consents.append({
+                "id": next(consent_ids), "member_id": mid, "channel": channel.value,
+                "granted": granted, "source": m.join_channel or "api", "updated_at": now,
+            })  # fmt: skip
+        stats.append({
+            "member_id": mid, "order_count": 0, "total_spend": 0, "online_spend": 0,
+            "offline_spend": 0, "online_orders": 0, "offline_orders": 0, "updated_at": now,
+        })  # fmt: skip
+    bulk.append(conn, Member.__table__, rows)  # type: ignore[arg-type]
+    bulk.append(conn, MemberIdentifier.__table__, idents)  # type: ignore[arg-type]
+    bulk.append(conn, Consent.__table__, consents)  # type: ignore[arg-type]
+    bulk.append(conn, MemberStats.__table__, stats)  # type: ignore[arg-type]
+    # earlier guest orders and anonymous events under these identifiers become the member's
+    everyone = [i for v in items for i in v.idents]
+    guests = commerce.guest_contacts_among(session, everyone) | events.guest_contacts_among(
+        session, everyone
+    )
+    if guests:
+        for v, mid in zip(items, member_ids, strict=True):
+            mine = [i for i in v.idents if i in guests]
+            if mine:
+                identity.link_guest_activity(session, member_id=mid, identifiers=mine, now=now)
 
 
 def _write_events(

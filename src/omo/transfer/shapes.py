@@ -243,8 +243,11 @@ def _event(n: int, row: Row, tz: tzinfo) -> Record:
 
 def _omo_orders(rows: Iterable[tuple[int, Row]], tz: tzinfo) -> tuple[list[Record], list[RowError]]:
     records: dict[tuple[str, str], Record] = {}
+    first_raw: dict[tuple[str, str], Row] = {}
     errors: list[RowError] = []
-    checked = False
+    order_cols: list[str] = []
+    line_cols: list[str] = []
+    known: set[str] = set()
     for n, row in rows:
         if "lines" in row:  # one nested order per JSON line
             data = dict(row)
@@ -254,45 +257,44 @@ def _omo_orders(rows: Iterable[tuple[int, Row]], tz: tzinfo) -> tuple[list[Recor
             nested = Record([n], data, line_rows=lines, member_ref=ref)
             records[(str(row.get("channel")), str(row.get("external_id") or f"row {n}"))] = nested
             continue
-        if not checked:
+        if not order_cols:
             _check_header(row, COLUMNS["orders"], "orders")
-            checked = True
+            order_cols = [k for k in ORDER_COLUMNS if k not in IDENTIFIER_COLUMNS]
+            line_cols = list(LINE_COLUMNS)
+            known = set(COLUMNS["orders"])
+        elif not known.issuperset(row):  # JSONL rows each bring their own keys
+            for k in sorted(set(row) - known):
+                errors.append(RowError(n, k, "unknown column (docs/import.md)"))
         key = (str(row.get("channel")), str(row.get("external_id")))
         if row.get("external_id") is None:
             errors.append(RowError(n, "external_id", "required: the order's id in its channel"))
             continue
         rec = records.get(key)
-        line = {k: row[k] for k in LINE_COLUMNS if row.get(k) is not None}
+        line = {k: row[k] for k in line_cols if row.get(k) is not None}
         if rec is None:
             idents, cols = identifiers(row)
-            data = {
-                k: row[k]
-                for k in ORDER_COLUMNS
-                if row.get(k) is not None and k not in IDENTIFIER_COLUMNS
-            }
+            data = {k: row[k] for k in order_cols if row.get(k) is not None}
             data["ordered_at"] = parse_datetime(data.get("ordered_at"), tz)
             data["customer"] = idents
             data["lines"] = []
             rec = Record([n], data, ident_columns=cols, member_ref=row.get(MEMBER_REF))
             records[key] = rec
+            first_raw[key] = row
         else:
             # continuation rows repeat the order's fields or leave them empty
-            for k in ORDER_COLUMNS:
+            first = first_raw[key]
+            for k in order_cols:
                 v = row.get(k)
-                if v is None or k in IDENTIFIER_COLUMNS:
+                if v is None or v == first.get(k) or first.get(k) is None:
                     continue
-                first = rec.data.get(k)
-                if k == "ordered_at":
-                    v = parse_datetime(v, tz)
-                if first is not None and first != v:
-                    errors.append(
-                        RowError(
-                            n,
-                            k,
-                            f"{v!r} differs from {first!r} on row {rec.rows[0]}, "
-                            "the order's first row",
-                        )
+                if k == "ordered_at" and parse_datetime(v, tz) == rec.data[k]:
+                    continue
+                errors.append(
+                    RowError(
+                        n, k, f"{v!r} differs from {first.get(k)!r} on row {rec.rows[0]}, "
+                        "the order's first row",
                     )
+                )  # fmt: skip
             rec.rows.append(n)
         rec.data["lines"].append(line)
         rec.line_rows.append(n)
