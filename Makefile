@@ -46,6 +46,7 @@ pytest: $(VENV)/.installed-dev
 ## bench: print the benchmark figures (not part of the test suite)
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/import.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

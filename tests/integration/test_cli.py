@@ -1,0 +1,58 @@
+"""The command line: demo, import and export as a user runs them (SQLite + PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from omo.cli import app
+from omo.settings import get_settings
+
+
+@pytest.fixture
+def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    monkeypatch.setenv("OMO_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def test_demo_loads_then_refuses_a_second_load(cli: CliRunner, tmp_path: Path) -> None:
+    args = ["demo", "--people", "60", "--months", "6", "--until", "2026-06-01", "--no-serve"]
+    first = cli.invoke(app, [*args, "--truth", str(tmp_path / "truth")])
+    assert first.exit_code == 0, first.output
+    summary = first.output.strip().splitlines()[-1]
+    assert summary.startswith("demo people=60 seed=7 months=6 until=2026-06-01 | members=")
+    assert (tmp_path / "truth" / "records.parquet").is_file()
+    again = cli.invoke(app, [*args, "--truth", str(tmp_path / "t2")])
+    assert again.exit_code == 2
+    assert "empty database" in again.output
+    bad = cli.invoke(app, ["demo", "--until", "someday", "--no-serve"])
+    assert bad.exit_code == 2
+
+
+def test_import_refuses_with_rows_named_and_export_writes(
+    cli: CliRunner, tmp_path: Path, engine: sa.Engine
+) -> None:
+    good = tmp_path / "stores.csv"
+    good.write_text("code,name,region\nTPE-101,信義店,台北市\n", encoding="utf-8")
+    ok = cli.invoke(app, ["import", "stores", str(good)])
+    assert ok.exit_code == 0, ok.output
+    assert "created=1" in ok.output
+    bad = tmp_path / "products.csv"
+    bad.write_text("sku,name,category,price\nA,帽子,配件,-1\nB,,配件,10\n", encoding="utf-8")
+    refused = cli.invoke(app, ["import", "products", str(bad)])
+    assert refused.exit_code == 2
+    assert "row 2, column price" in refused.output
+    assert "row 3, column name" in refused.output
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM products")).scalar() == 0
+    out = tmp_path / "stores.parquet"
+    exported = cli.invoke(app, ["export", "stores", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert out.is_file()
+    assert cli.invoke(app, ["export", "stores", str(tmp_path / "x.txt")]).exit_code == 2
