@@ -149,14 +149,22 @@ def test_quarantine_lands_good_rows_and_keeps_the_bad(uow: UnitOfWork, tmp_path:
         "pos,P-1,2026-01-05 10:00,TPE-101,0912-345-678,,SKU-1,1,100,0,",
         "pos,P-1,2026-01-05 10:00,TPE-101,,,SKU-2,2,30,10,150",  # second line of P-1
         "web,W-1,2026-01-05 12:00,,,not-an-email,SKU-2,1,50,0,",
+        "web,W-2,2026-01-05 13:00,,,,SKU-2,1,50,0,",
+        "web,W-2,2026-01-05 13:00,,,,SKU-3,1,-50,0,",  # a bad line rejects its whole order
     ]))  # fmt: skip
     rejects = tmp_path / "rejects.csv"
     report = import_file(uow, kind="orders", path=mixed, quarantine=rejects)
-    assert (report.created, report.rejected_rows) == (1, 1)
+    assert (report.created, report.rejected_rows) == (1, 3)
     with rejects.open(encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
-    assert [(r["_row"], r["external_id"]) for r in rows] == [("4", "W-1")]
+    assert [(r["_row"], r["external_id"]) for r in rows] == [
+        ("4", "W-1"),
+        ("5", "W-2"),
+        ("6", "W-2"),
+    ]
     assert "email" in rows[0]["_errors"]
+    assert "rejected with row 6" in rows[1]["_errors"]
+    assert "unit_price" in rows[2]["_errors"]
     with uow.engine.connect() as conn:
         total = conn.execute(sa.text("SELECT total FROM orders WHERE external_id = 'P-1'")).scalar()
     assert total == 15000  # cents: 100 + 2 × 30 - 10

@@ -9,13 +9,14 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 from omo.shared.clock import as_utc
-from omo.shared.money import to_money
+from omo.shared.money import CENT
 
 
 def _money(value: Decimal) -> Decimal:
-    if value != value.quantize(Decimal("0.01")):
+    cents = value.quantize(CENT)
+    if cents != value:
         raise ValueError("money has at most two decimal places")
-    return to_money(value)
+    return cents
 
 
 def _aware(value: datetime) -> datetime:

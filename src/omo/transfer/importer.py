@@ -155,8 +155,17 @@ def import_file(
                 f"{len({e.row for e in errors})} bad row(s); nothing was imported", errors
             )
         bad_rows = {e.row for e in errors}
+        # a record with one bad row is rejected whole (an order with a bad line is not half-kept)
+        for rec in records:
+            if bad_rows.intersection(rec.rows):
+                errors.extend(
+                    RowError(n, "(record)", f"rejected with row {min(bad_rows & set(rec.rows))}")
+                    for n in rec.rows
+                    if n not in bad_rows
+                )
+        bad_rows = {e.row for e in errors}
         _write_rejects(quarantine, rows, errors)
-        valid = [v for v in valid if not bad_rows & set(v.record.rows)]
+        valid = [v for v in valid if not bad_rows.intersection(v.record.rows)]
         report.rejected_rows = len(bad_rows)
         report.errors = errors
     writer = {
@@ -166,7 +175,7 @@ def import_file(
         "orders": _write_orders,
         "events": _write_events,
     }[kind]
-    writer(uow, kind, valid, who, report, progress or (lambda n: None))
+    writer(uow, kind, valid, who, report, progress or (lambda n: None), region)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -329,6 +338,7 @@ def _write_catalogue(
     who: Principal,
     report: ImportReport,
     progress: Progress,
+    region: str,
 ) -> None:
     model: type[Store] | type[Product] = Store if kind == "stores" else Product
     key = Store.code if kind == "stores" else Product.sku
@@ -361,6 +371,7 @@ def _write_members(
     who: Principal,
     report: ImportReport,
     progress: Progress,
+    region: str,
 ) -> None:
     # identifiers that more than one row of the file carries: those rows need the use case
     seen = Counter(i for v in valid for i in set(v.idents))
@@ -459,11 +470,12 @@ def _write_events(
     who: Principal,
     report: ImportReport,
     progress: Progress,
+    region: str,
 ) -> None:
     for chunk in _chunks(valid, 1_000):
         _tie_to_members(uow, chunk)
         result = ingest.record_events(
-            uow, batch=[v.model for v in chunk], principal=who, region="TW"
+            uow, batch=[v.model for v in chunk], principal=who, region=region
         )
         report.created += result.accepted
         report.unchanged += result.duplicates
@@ -477,6 +489,7 @@ def _write_orders(
     who: Principal,
     report: ImportReport,
     progress: Progress,
+    region: str,
 ) -> None:
     for chunk in _chunks(valid, CHUNK):
         _tie_to_members(uow, chunk)
