@@ -63,6 +63,7 @@ ADJECTIVES = ("經典", "輕量", "簡約", "日系", "有機", "限定", "奢�
 class Catalogue:
     sku: list[str]
     name: list[str]
+    noun: list[str]  # what a shopper searches for
     category: list[str]
     price: np.ndarray  # whole NT$ (int64)
     cost_cents: np.ndarray  # int64
@@ -74,6 +75,7 @@ class Catalogue:
 def make_catalogue(rng: np.random.Generator, per_category: int = 40) -> Catalogue:
     skus: list[str] = []
     names: list[str] = []
+    nouns: list[str] = []
     cats: list[str] = []
     prices: list[int] = []
     costs: list[int] = []
@@ -85,6 +87,7 @@ def make_catalogue(rng: np.random.Generator, per_category: int = 40) -> Catalogu
             price = max(cat.low, int(np.rint(p / 10.0)) * 10 - 10)
             margin = float(np.clip(rng.normal(cat.margin, 0.05), 0.05, 0.9))
             skus.append(f"{cat.code}-{n + 1:04d}")
+            nouns.append(cat.nouns[n % len(cat.nouns)])
             names.append(
                 f"{ADJECTIVES[rng.integers(len(ADJECTIVES))]}{cat.nouns[n % len(cat.nouns)]}"
             )
@@ -98,4 +101,6 @@ def make_catalogue(rng: np.random.Generator, per_category: int = 40) -> Catalogu
     for ci in range(len(CATEGORIES)):
         members = np.flatnonzero(idx_arr == ci)
         by_cat.append(members[np.argsort(price_arr[members], kind="stable")])
-    return Catalogue(skus, names, cats, price_arr, np.array(costs, dtype=np.int64), idx_arr, by_cat)
+    return Catalogue(
+        skus, names, nouns, cats, price_arr, np.array(costs, dtype=np.int64), idx_arr, by_cat
+    )

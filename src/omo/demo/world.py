@@ -465,8 +465,13 @@ class WorldBuilder:
                     "utm_campaign": f"{at.year}-{at.month:02d}-sale",
                 }
                 events.append(("ad_click", t - timedelta(minutes=1), utm))
+            if rng.random() < 0.3:
+                query = cat.noun[lines[0][1]]
+                events.append(("search", t - timedelta(seconds=30), {"query": query}))
             for n in range(int(rng.integers(1, 4))):
                 events.append(("view", t + timedelta(minutes=n), {"sku": sku}))
+            if rng.random() < 0.1:
+                events.append(("favourite", t + timedelta(minutes=3), {"sku": sku}))
             events.append(("add_to_cart", t + timedelta(minutes=4), {"sku": sku}))
             events.append(("checkout_start", at - timedelta(minutes=1), {"sku": sku}))
             for n in range(int(plan.abandoned[k])):
