@@ -15,6 +15,7 @@ from omo.events.api import router as events_router
 from omo.http import install_error_handlers
 from omo.identity.api import router as identity_router
 from omo.members.api import router as members_router
+from omo.points.api import router as points_router
 from omo.settings import Settings, get_settings
 
 
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1")
-    for router in (members_router, identity_router, commerce_router, events_router):
+    for router in (members_router, identity_router, commerce_router, events_router, points_router):
         api.include_router(router)
     app.include_router(api)
 

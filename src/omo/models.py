@@ -6,6 +6,7 @@ from omo.db import Base
 from omo.events.models import Event
 from omo.identity.models import Merge
 from omo.members.models import Consent, Member, MemberIdentifier
+from omo.points.models import PointsAllocation, PointsEntry, PointsProgramme
 
 __all__ = [
     "ApiKey",
@@ -19,6 +20,9 @@ __all__ = [
     "Order",
     "OrderContact",
     "OrderLine",
+    "PointsAllocation",
+    "PointsEntry",
+    "PointsProgramme",
     "Product",
     "Store",
 ]

@@ -32,6 +32,8 @@ SCOPES = frozenset(
         "identity:merge",
         "catalog:write",
         "kpis:read",
+        "points:write",
+        "loyalty:admin",
     }
 )
 

@@ -22,6 +22,7 @@ from omo.identity.schemas import IdentityKpis, MergeRead
 from omo.members import service as members
 from omo.members.identifiers import Identifier
 from omo.members.models import Member
+from omo.points import service as points
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
 
@@ -31,6 +32,7 @@ AREAS = {
     "members.member_identifiers": (members.reassign_member, members.restore_rows),
     "commerce.orders": (commerce.reassign_member, commerce.restore_rows),
     "events.events": (events.reassign_member, events.restore_rows),
+    "points.points_entries": (points.reassign_member, points.restore_rows),
 }
 
 

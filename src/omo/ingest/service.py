@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from omo.apikeys.service import Principal
 from omo.commerce import service as commerce
+from omo.commerce.channels import COUNTED_STATUSES
 from omo.commerce.schemas import OrderIn, OrderResult
 from omo.db import UnitOfWork
 from omo.events import service as events
@@ -19,6 +20,7 @@ from omo.ingest.schemas import EnrolResult
 from omo.members import service as members
 from omo.members.identifiers import Identifier, InvalidIdentifier, normalise
 from omo.members.schemas import IdentifierIn, MemberRead, MemberUpsert
+from omo.points import service as points
 from omo.shared import clock
 from omo.shared.errors import Conflict, ValidationFailed
 
@@ -182,6 +184,19 @@ def record_order_in(
             now=now,
         )
         identity.link_guest_activity(session, member_id=member_id, identifiers=new, now=now)
+        if row.status in COUNTED_STATUSES:
+            stored = commerce.order_lines(session, row.id)
+            points.award_for_order(
+                session,
+                member_id=member_id,
+                order_id=row.id,
+                channel=row.channel,
+                store=order.store,
+                ordered_at=order.ordered_at,
+                lines=[(li.category, li.line_total) for li in stored],
+                order_discount=order.discount_total,
+                now=now,
+            )
     return commerce.order_result(session, row, replayed=False)
 
 

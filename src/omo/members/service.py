@@ -155,10 +155,14 @@ def current_member(session: Session, member_id: int) -> Member:
 
 
 def lock_members(session: Session, member_ids: Sequence[int]) -> list[Member]:
-    """Load and row-lock members in id order, so that two merges never deadlock."""
+    """Load and row-lock members in id order, so that two merges never deadlock.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: inserting an order or a ledger row that references the
+    member takes a KEY SHARE lock on it, and FOR UPDATE would wait on (and deadlock with) those.
+    """
     stmt = select(Member).where(Member.id.in_(sorted(set(member_ids)))).order_by(Member.id)
     if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(key_share=True)
     return list(session.scalars(stmt))
 
 

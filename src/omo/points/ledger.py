@@ -1,0 +1,190 @@
+"""Ledger primitives, inside the caller's transaction. Callers lock the member first
+(members.lock_members), so two tills spending one member's points take turns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from omo.points.models import PointsAllocation, PointsEntry
+from omo.shared.errors import Conflict, ValidationFailed
+
+CREDIT_KINDS = frozenset({"earn", "adjust", "bonus"})
+
+
+class InsufficientPoints(ValidationFailed):
+    def __init__(self, wanted: int, available: int, field: str = "points") -> None:
+        super().__init__(
+            f"{wanted} points wanted, {available} available",
+            field=field,
+            code="insufficient_points",
+        )
+        self.available = available
+
+
+def find(session: Session, key: str) -> PointsEntry | None:
+    return session.scalar(select(PointsEntry).where(PointsEntry.idempotency_key == key))
+
+
+def same_or_conflict(entry: PointsEntry, *, member_id: int, kind: str, points: int) -> PointsEntry:
+    """A retry with the same key must ask for the same thing."""
+    if (entry.member_id, entry.kind, abs(entry.points)) != (member_id, kind, abs(points)):
+        raise Conflict(
+            f"idempotency key {entry.idempotency_key!r} was used for another change",
+            field="idempotency_key",
+        )
+    return entry
+
+
+def credit(
+    session: Session,
+    *,
+    member_id: int,
+    kind: str,
+    points: int,
+    key: str,
+    available_at: datetime,
+    expires_at: datetime | None,
+    now: datetime,
+    order_id: int | None = None,
+    reason: str | None = None,
+    actor: str | None = None,
+) -> PointsEntry:
+    if points <= 0 or kind not in CREDIT_KINDS:
+        raise ValueError(f"a credit is a positive {sorted(CREDIT_KINDS)} entry")
+    entry = PointsEntry(
+        member_id=member_id, kind=kind, points=points, idempotency_key=key, order_id=order_id,
+        reason=reason, actor=actor, created_at=now, available_at=available_at,
+        expires_at=expires_at, remaining=points,
+    )  # fmt: skip
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def lots(session: Session, *, member_id: int, now: datetime, pending: bool) -> list[PointsEntry]:
+    """The member's lots with points left, first to expire first (pending ones last)."""
+    stmt = select(PointsEntry).where(PointsEntry.member_id == member_id, PointsEntry.remaining > 0)
+    if not pending:
+        stmt = stmt.where(PointsEntry.available_at <= now)
+    rows = list(session.scalars(stmt))
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    rows.sort(
+        key=lambda e: (
+            e.available_at is not None and e.available_at > now,  # spendable ones first
+            e.expires_at or far,
+            e.available_at or far,
+            e.id,
+        )
+    )
+    return rows
+
+
+def debit(
+    session: Session,
+    *,
+    member_id: int,
+    kind: str,
+    points: int,
+    key: str,
+    now: datetime,
+    take_from: list[PointsEntry],
+    order_id: int | None = None,
+    reverses_id: int | None = None,
+    reason: str | None = None,
+    actor: str | None = None,
+    allow_short: bool = False,
+) -> PointsEntry:
+    """Take `points` from the lots in the order given; refuse if they do not hold enough
+    (or, with allow_short, take what there is — refunds of points already spent)."""
+    if points <= 0:
+        raise ValueError("a debit takes a positive number of points")
+    held = sum(lot.remaining for lot in take_from)
+    if held < points and not allow_short:
+        raise InsufficientPoints(points, held)
+    taking = min(points, held)
+    entry = PointsEntry(
+        member_id=member_id, kind=kind, points=-taking, idempotency_key=key, order_id=order_id,
+        reverses_id=reverses_id, reason=reason if taking == points else
+        f"{reason or kind}: {points - taking} points could not be taken back (already spent)",
+        actor=actor, created_at=now, remaining=0,
+    )  # fmt: skip
+    session.add(entry)
+    session.flush()
+    left = taking
+    for lot in take_from:
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        if take == 0:
+            continue
+        lot.remaining -= take
+        left -= take
+        session.add(PointsAllocation(debit_id=entry.id, lot_id=lot.id, points=take))
+    session.flush()
+    return entry
+
+
+def give_back(
+    session: Session,
+    *,
+    debit: PointsEntry,
+    key: str,
+    now: datetime,
+    reason: str | None = None,
+    actor: str | None = None,
+) -> PointsEntry:
+    """Undo a debit: its points return to the very lots they came from, dates unchanged."""
+    allocations = list(
+        session.scalars(select(PointsAllocation).where(PointsAllocation.debit_id == debit.id))
+    )
+    back = sum(a.points for a in allocations)
+    entry = PointsEntry(
+        member_id=debit.member_id, kind="reverse", points=back, idempotency_key=key,
+        order_id=debit.order_id, reverses_id=debit.id, reason=reason, actor=actor,
+        created_at=now, remaining=0,
+    )  # fmt: skip
+    session.add(entry)
+    session.flush()
+    for a in allocations:
+        lot = session.get(PointsEntry, a.lot_id)
+        assert lot is not None
+        lot.remaining += a.points
+        session.add(PointsAllocation(debit_id=entry.id, lot_id=a.lot_id, points=-a.points))
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class Balance:
+    available: int
+    pending: int
+
+    @property
+    def total(self) -> int:
+        return self.available + self.pending
+
+
+def balance(session: Session, *, member_id: int, now: datetime) -> Balance:
+    ready = PointsEntry.available_at <= now
+    available, pending = session.execute(
+        select(
+            func.coalesce(func.sum(case((ready, PointsEntry.remaining), else_=0)), 0),
+            func.coalesce(func.sum(case((ready, 0), else_=PointsEntry.remaining)), 0),
+        ).where(PointsEntry.member_id == member_id, PointsEntry.remaining > 0)
+    ).one()
+    return Balance(available=int(available), pending=int(pending))
+
+
+def ledger_sum(session: Session, *, member_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
+                PointsEntry.member_id == member_id
+            )
+        )
+        or 0
+    )

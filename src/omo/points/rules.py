@@ -1,0 +1,184 @@
+"""The points programme's rules, and what they give (pure: no database, no clock of its own).
+
+A merchant sets the rules (stored, versioned by the points service); this module answers:
+how many points does this order earn and why, when do they become spendable, when do they
+expire, and what are N points worth at the till.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, model_validator
+
+from omo.shared.schemas import MoneyIn, StrictModel
+
+ROUNDING = {"floor": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "ceiling": ROUND_CEILING}
+
+
+class Promotion(StrictModel):
+    """A points campaign: e.g. double points on Double 11, ×3 on 美妝保養 for a week."""
+
+    name: str = Field(min_length=1, max_length=80)
+    starts_on: date
+    ends_on: date = Field(description="inclusive")
+    multiplier: Decimal = Field(gt=0, le=20)
+    channels: list[str] | None = Field(default=None, description="only these channels")
+    categories: list[str] | None = Field(default=None, description="only lines of these")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Promotion:
+        if self.ends_on < self.starts_on:
+            raise ValueError("ends_on: before starts_on")
+        return self
+
+
+class PointsRules(StrictModel):
+    """The programme. Defaults: 1 point per NT$100 spent, floor; 7-day return window; points
+    expire 12 months after they are earned; 1 point = NT$1 at the till."""
+
+    spend_per_point: MoneyIn = Field(default=Decimal("100"), gt=0)
+    rounding: Literal["floor", "half_up", "ceiling"] = "floor"
+    channel_multipliers: dict[str, Decimal] = Field(
+        default_factory=lambda: {"shopee": Decimal(0), "momo": Decimal(0)},
+        description="channels not listed earn ×1; marketplaces earn nothing by default",
+    )
+    store_multipliers: dict[str, Decimal] = Field(default_factory=dict)
+    category_multipliers: dict[str, Decimal] = Field(default_factory=dict)
+    promotions: list[Promotion] = Field(default_factory=list, max_length=100)
+    return_window_days: int = Field(default=7, ge=0, le=365)
+    expiry: Literal["rolling", "year_end", "never"] = "rolling"
+    expiry_months: int = Field(default=12, ge=1, le=120, description="for rolling expiry")
+    expiry_years: int = Field(
+        default=1, ge=0, le=10, description="for year_end: 0 = end of the year earned"
+    )
+    point_value: MoneyIn = Field(default=Decimal("1"), gt=0, description="NT$ per point redeemed")
+    max_redeem_share: Decimal = Field(
+        default=Decimal("0.5"), gt=0, le=1, description="share of an order points may pay"
+    )
+    min_redeem: int = Field(default=1, ge=1)
+    signup_bonus: int = Field(default=0, ge=0, le=1_000_000)
+    review_bonus: int = Field(default=0, ge=0, le=1_000_000)
+    referral_bonus: int = Field(default=0, ge=0, le=1_000_000)
+    timezone: str = "Asia/Taipei"
+
+    @model_validator(mode="after")
+    def _sane(self) -> PointsRules:
+        for name in ("channel_multipliers", "store_multipliers", "category_multipliers"):
+            for key, m in getattr(self, name).items():
+                if not Decimal(0) <= m <= Decimal(20):
+                    raise ValueError(f"{name}: {key} must be between 0 and 20")
+        try:
+            ZoneInfo(self.timezone)
+        except (KeyError, ValueError):
+            raise ValueError(f"timezone: unknown zone {self.timezone!r}") from None
+        return self
+
+
+@dataclass(frozen=True)
+class LineFacts:
+    category: str | None
+    amount: Decimal  # what the customer paid for the line, after its discounts
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    channel: str
+    store: str | None
+    ordered_at: datetime
+    lines: tuple[LineFacts, ...]
+    order_discount: Decimal  # spread over the lines in proportion to their amounts
+
+
+@dataclass(frozen=True)
+class Earning:
+    points: int
+    base: Decimal  # spend that earns
+    explanation: tuple[str, ...]
+
+
+def points_for_order(rules: PointsRules, order: OrderFacts, *, tier_multiplier: Decimal) -> Earning:
+    """Points an order earns: per line, spend ÷ spend_per_point × every multiplier that applies,
+    summed, then rounded once (so splitting a basket into lines never loses points)."""
+    local_day = order.ordered_at.astimezone(ZoneInfo(rules.timezone)).date()
+    gross = sum((li.amount for li in order.lines), Decimal(0))
+    channel_m = rules.channel_multipliers.get(order.channel, Decimal(1))
+    store_m = rules.store_multipliers.get(order.store or "", Decimal(1))
+    why: list[str] = []
+    if channel_m != 1:
+        why.append(f"channel {order.channel} ×{channel_m}")
+    if store_m != 1:
+        why.append(f"store {order.store} ×{store_m}")
+    if tier_multiplier != 1:
+        why.append(f"tier ×{tier_multiplier}")
+    total = Decimal(0)
+    base = Decimal(0)
+    for line in order.lines:
+        share = line.amount - (order.order_discount * line.amount / gross if gross else 0)
+        m = channel_m * store_m * tier_multiplier
+        cat_m = rules.category_multipliers.get(line.category or "", Decimal(1))
+        m *= cat_m
+        for promo in rules.promotions:
+            if _applies(promo, order.channel, line.category, local_day):
+                m *= promo.multiplier
+                if promo.name not in {w.split(" ×")[0] for w in why}:
+                    why.append(f"{promo.name} ×{promo.multiplier}")
+        if cat_m != 1 and f"category {line.category} ×{cat_m}" not in why:
+            why.append(f"category {line.category} ×{cat_m}")
+        base += share
+        total += share / rules.spend_per_point * m
+    points = int(total.to_integral_value(rounding=ROUNDING[rules.rounding]))
+    return Earning(max(points, 0), base, tuple(why))
+
+
+def _applies(promo: Promotion, channel: str, category: str | None, day: date) -> bool:
+    if not promo.starts_on <= day <= promo.ends_on:
+        return False
+    if promo.channels is not None and channel not in promo.channels:
+        return False
+    return promo.categories is None or (category in promo.categories)
+
+
+def available_at(rules: PointsRules, earned_at: datetime) -> datetime:
+    """Earned points wait out the return window before they can be spent."""
+    return earned_at + timedelta(days=rules.return_window_days)
+
+
+def expires_at(rules: PointsRules, earned_at: datetime) -> datetime | None:
+    """The end of the last day the points can be spent, in the programme's time zone."""
+    if rules.expiry == "never":
+        return None
+    zone = ZoneInfo(rules.timezone)
+    local = earned_at.astimezone(zone).date()
+    if rules.expiry == "year_end":
+        last = date(local.year + rules.expiry_years, 12, 31)
+    else:
+        month = local.month - 1 + rules.expiry_months
+        year, month = local.year + month // 12, month % 12 + 1
+        last = _clamp_day(year, month, local.day)
+    return datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
+
+
+def _clamp_day(year: int, month: int, day: int) -> date:
+    for d in (day, 30, 29, 28):
+        try:
+            return date(year, month, d)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def redeem_value(rules: PointsRules, points: int) -> Decimal:
+    return (rules.point_value * points).quantize(Decimal("0.01"))
+
+
+def max_redeemable(rules: PointsRules, *, order_amount: Decimal, balance: int) -> int:
+    """The most points one order may take: the share cap, the balance, whole points only."""
+    cap = int(
+        (order_amount * rules.max_redeem_share / rules.point_value).to_integral_value(ROUND_FLOOR)
+    )
+    return max(0, min(cap, balance))

@@ -1,0 +1,377 @@
+"""Use cases of the points area: the programme, earning on orders, redeeming, adjusting,
+expiring, reversing, and what a member sees (PTS-1…4)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from omo.db import UnitOfWork
+from omo.members import service as members
+from omo.points import ledger
+from omo.points.models import PointsAllocation, PointsEntry, PointsProgramme
+from omo.points.rules import (
+    LineFacts,
+    OrderFacts,
+    PointsRules,
+    available_at,
+    expires_at,
+    points_for_order,
+)
+from omo.points.schemas import EntryRead, Expiring, PointsChange, PointsSummary, ProgrammeRead
+from omo.shared import clock
+from omo.shared.errors import NotFound, ValidationFailed
+
+# --- the programme ----------------------------------------------------------------------------
+
+
+def rules_in_force(session: Session) -> PointsRules:
+    row = session.scalar(select(PointsProgramme).order_by(PointsProgramme.id.desc()).limit(1))
+    return PointsRules() if row is None else PointsRules.model_validate(row.rules)
+
+
+def get_programme(uow: UnitOfWork) -> ProgrammeRead:
+    with uow.read() as session:
+        row = session.scalar(select(PointsProgramme).order_by(PointsProgramme.id.desc()).limit(1))
+        if row is None:
+            return ProgrammeRead(version=0, rules=PointsRules(), created_at=None, actor=None)
+        return ProgrammeRead(
+            version=row.id,
+            rules=PointsRules.model_validate(row.rules),
+            created_at=row.created_at,
+            actor=row.actor,
+        )
+
+
+def set_programme(uow: UnitOfWork, *, rules: PointsRules, actor: str | None) -> ProgrammeRead:
+    """A new version of the rules, in force for whatever happens from now on."""
+    with uow.write() as session:
+        row = PointsProgramme(
+            rules=rules.model_dump(mode="json"), actor=actor, created_at=clock.now()
+        )
+        session.add(row)
+        session.flush()
+        return ProgrammeRead(version=row.id, rules=rules, created_at=row.created_at, actor=actor)
+
+
+# --- earning ----------------------------------------------------------------------------------
+
+
+def award_for_order(
+    session: Session,
+    *,
+    member_id: int,
+    order_id: int,
+    channel: str,
+    store: str | None,
+    ordered_at: datetime,
+    lines: Sequence[tuple[str | None, Decimal]],
+    order_discount: Decimal,
+    tier_multiplier: Decimal = Decimal(1),
+    now: datetime,
+) -> PointsEntry | None:
+    """Earn on an order, in the order's transaction; pending until the return window passes."""
+    key = f"earn:order:{order_id}"
+    held = ledger.find(session, key)
+    if held is not None:
+        return held
+    rules = rules_in_force(session)
+    facts = OrderFacts(
+        channel=channel,
+        store=store,
+        ordered_at=ordered_at,
+        lines=tuple(LineFacts(category=c, amount=a) for c, a in lines),
+        order_discount=order_discount,
+    )
+    earning = points_for_order(rules, facts, tier_multiplier=tier_multiplier)
+    if earning.points <= 0:
+        return None
+    members.lock_members(session, [member_id])
+    return ledger.credit(
+        session,
+        member_id=member_id,
+        kind="earn",
+        points=earning.points,
+        key=key,
+        available_at=available_at(rules, ordered_at),
+        expires_at=expires_at(rules, ordered_at),
+        now=now,
+        order_id=order_id,
+        reason="; ".join(("order", *earning.explanation)),
+    )
+
+
+def reverse_for_order(
+    session: Session, *, order_id: int, share: Decimal, key: str, now: datetime, actor: str | None
+) -> PointsEntry | None:
+    """Take back `share` (0–1] of what an order earned (a refund); the points come off the
+    order's own lot first, then the member's others; what was already spent is written off."""
+    earned = ledger.find(session, f"earn:order:{order_id}")
+    if earned is None:
+        return None
+    held = ledger.find(session, key)
+    if held is not None:
+        return held
+    members.lock_members(session, [earned.member_id])
+    points = int((earned.points * share).to_integral_value())
+    already = -sum(
+        e.points
+        for e in session.scalars(
+            select(PointsEntry).where(
+                PointsEntry.reverses_id == earned.id, PointsEntry.kind == "reverse"
+            )
+        )
+    )
+    points = min(points, earned.points - already)
+    if points <= 0:
+        return None
+    others = [
+        lot
+        for lot in ledger.lots(session, member_id=earned.member_id, now=now, pending=True)
+        if lot.id != earned.id
+    ]
+    return ledger.debit(
+        session,
+        member_id=earned.member_id,
+        kind="reverse",
+        points=points,
+        key=key,
+        now=now,
+        take_from=[earned, *others],
+        order_id=order_id,
+        reverses_id=earned.id,
+        reason="refund",
+        actor=actor,
+        allow_short=True,
+    )
+
+
+# --- spending and adjusting --------------------------------------------------------------------
+
+
+def redeem_in(
+    session: Session,
+    *,
+    member_id: int,
+    points: int,
+    key: str,
+    now: datetime,
+    order_id: int | None = None,
+    reason: str | None = None,
+    actor: str | None = None,
+) -> PointsEntry:
+    """Spend available points, first to expire first (checkout calls this in its transaction)."""
+    held = ledger.find(session, key)
+    if held is not None:
+        return ledger.same_or_conflict(held, member_id=member_id, kind="redeem", points=points)
+    rules = rules_in_force(session)
+    if points < rules.min_redeem:
+        raise ValidationFailed(f"at least {rules.min_redeem} points per redemption", field="points")
+    members.lock_members(session, [member_id])
+    return ledger.debit(
+        session,
+        member_id=member_id,
+        kind="redeem",
+        points=points,
+        key=key,
+        now=now,
+        take_from=ledger.lots(session, member_id=member_id, now=now, pending=False),
+        order_id=order_id,
+        reason=reason,
+        actor=actor,
+    )
+
+
+def redeem(
+    uow: UnitOfWork, *, member_id: int, change: PointsChange, actor: str | None
+) -> PointsSummary:
+    def run(session: Session) -> PointsSummary:
+        now = clock.now()
+        member = members.current_member(session, member_id)
+        if change.points <= 0:
+            raise ValidationFailed("redeem a positive number of points", field="points")
+        key = f"redeem:{change.idempotency_key}"
+        redeem_in(
+            session, member_id=member.id, points=change.points, key=key, now=now,
+            reason=change.reason, actor=actor,
+        )  # fmt: skip
+        return _summary(session, member.id, now, history=20)
+
+    return uow.run(run)
+
+
+def cancel_redemption(uow: UnitOfWork, *, idempotency_key: str, actor: str | None) -> PointsSummary:
+    """Give back a redemption (a voided sale): the points return to their lots."""
+
+    def run(session: Session) -> PointsSummary:
+        now = clock.now()
+        spent = ledger.find(session, f"redeem:{idempotency_key}")
+        if spent is None:
+            raise NotFound(f"no redemption with key {idempotency_key!r}", field="idempotency_key")
+        members.lock_members(session, [spent.member_id])
+        if ledger.find(session, f"cancel:{spent.id}") is None:
+            ledger.give_back(session, debit=spent, key=f"cancel:{spent.id}", now=now,
+                             reason="redemption cancelled", actor=actor)  # fmt: skip
+        return _summary(session, spent.member_id, now, history=20)
+
+    return uow.run(run)
+
+
+def adjust(
+    uow: UnitOfWork, *, member_id: int, change: PointsChange, actor: str | None
+) -> PointsSummary:
+    """A staff correction: positive adds a lot (with the programme's expiry), negative takes
+    available points first-to-expire-first. Refused if it would take more than there is."""
+
+    def run(session: Session) -> PointsSummary:
+        now = clock.now()
+        member = members.current_member(session, member_id)
+        key = f"adjust:{change.idempotency_key}"
+        held = ledger.find(session, key)
+        if held is not None:
+            ledger.same_or_conflict(held, member_id=member.id, kind="adjust", points=change.points)
+            return _summary(session, member.id, now, history=20)
+        if change.points == 0:
+            raise ValidationFailed("an adjustment changes the balance", field="points")
+        if not change.reason:
+            raise ValidationFailed("say why (it is shown in the member's history)", field="reason")
+        members.lock_members(session, [member.id])
+        rules = rules_in_force(session)
+        if change.points > 0:
+            ledger.credit(
+                session, member_id=member.id, kind="adjust", points=change.points, key=key,
+                available_at=now, expires_at=expires_at(rules, now), now=now,
+                reason=change.reason, actor=actor,
+            )  # fmt: skip
+        else:
+            spendable = ledger.lots(session, member_id=member.id, now=now, pending=False)
+            ledger.debit(
+                session, member_id=member.id, kind="adjust", points=-change.points, key=key,
+                now=now, take_from=spendable, reason=change.reason, actor=actor,
+            )  # fmt: skip
+        return _summary(session, member.id, now, history=20)
+
+    return uow.run(run)
+
+
+def award_bonus(
+    session: Session, *, member_id: int, points: int, key: str, reason: str, now: datetime
+) -> PointsEntry | None:
+    """Sign-up, review or referral bonus: available at once."""
+    if points <= 0:
+        return None
+    held = ledger.find(session, key)
+    if held is not None:
+        return held
+    members.lock_members(session, [member_id])
+    rules = rules_in_force(session)
+    return ledger.credit(
+        session, member_id=member_id, kind="bonus", points=points, key=key, available_at=now,
+        expires_at=expires_at(rules, now), now=now, reason=reason,
+    )  # fmt: skip
+
+
+# --- expiry -----------------------------------------------------------------------------------
+
+
+def expire_due(uow: UnitOfWork, *, batch: int = 1_000) -> int:
+    """Expire every lot past its date with points left; returns the points expired. Safe to
+    run again and again (each lot expires once); runs in batches to keep transactions short."""
+    total = 0
+    while True:
+
+        def run(session: Session) -> int:
+            now = clock.now()
+            due = list(
+                session.scalars(
+                    select(PointsEntry)
+                    .where(PointsEntry.remaining > 0, PointsEntry.expires_at <= now)
+                    .order_by(PointsEntry.member_id, PointsEntry.id)
+                    .limit(batch)
+                )
+            )
+            members.lock_members(session, sorted({lot.member_id for lot in due}))
+            points = 0
+            for lot in due:
+                session.refresh(lot)
+                if lot.remaining <= 0:
+                    continue
+                points += lot.remaining
+                ledger.debit(
+                    session, member_id=lot.member_id, kind="expire", points=lot.remaining,
+                    key=f"expire:{lot.id}", now=now, take_from=[lot], reason="expired",
+                )  # fmt: skip
+            return points if due else -1
+
+        got = uow.run(run)
+        if got < 0:
+            return total
+        total += got
+
+
+# --- what a member sees ------------------------------------------------------------------------
+
+
+def summary(uow: UnitOfWork, *, member_id: int, history: int = 50) -> PointsSummary:
+    with uow.read() as session:
+        member = members.current_member(session, member_id)
+        return _summary(session, member.id, clock.now(), history=history)
+
+
+def _summary(session: Session, member_id: int, now: datetime, *, history: int) -> PointsSummary:
+    bal = ledger.balance(session, member_id=member_id, now=now)
+    expiring: dict[datetime, int] = defaultdict(int)
+    for lot in ledger.lots(session, member_id=member_id, now=now, pending=True):
+        if lot.expires_at is not None:
+            expiring[lot.expires_at] += lot.remaining
+    entries = session.scalars(
+        select(PointsEntry)
+        .where(PointsEntry.member_id == member_id)
+        .order_by(PointsEntry.created_at.desc(), PointsEntry.id.desc())
+        .limit(history)
+    )
+    rules = rules_in_force(session)
+    return PointsSummary(
+        member_id=member_id,
+        available=bal.available,
+        pending=bal.pending,
+        value=(rules.point_value * bal.available).quantize(Decimal("0.01")),
+        expiring=[Expiring(expires_at=at, points=p) for at, p in sorted(expiring.items())],
+        history=[EntryRead.model_validate(e) for e in entries],
+    )
+
+
+# --- merge support ----------------------------------------------------------------------------
+
+
+def reassign_member(session: Session, *, from_id: int, to_id: int) -> list[int]:
+    ids = list(session.scalars(select(PointsEntry.id).where(PointsEntry.member_id == from_id)))
+    if ids:
+        session.execute(
+            update(PointsEntry)
+            .where(PointsEntry.id.in_(ids))
+            .values(member_id=to_id)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_id: int) -> None:
+    if row_ids:
+        session.execute(
+            update(PointsEntry)
+            .where(PointsEntry.id.in_(list(row_ids)), PointsEntry.member_id == from_id)
+            .values(member_id=to_id)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def allocations_of(session: Session, entry_id: int) -> list[PointsAllocation]:
+    return list(
+        session.scalars(select(PointsAllocation).where(PointsAllocation.debit_id == entry_id))
+    )

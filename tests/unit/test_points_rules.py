@@ -1,0 +1,146 @@
+"""Points rules (pure): what an order earns and why, when points become spendable and expire."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from omo.points.rules import (
+    LineFacts,
+    OrderFacts,
+    PointsRules,
+    Promotion,
+    available_at,
+    expires_at,
+    max_redeemable,
+    points_for_order,
+    redeem_value,
+)
+
+AT = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)  # 12:00 in Taipei
+TPE = ZoneInfo("Asia/Taipei")
+
+
+def order(*lines: tuple[str | None, str], channel: str = "pos", discount: str = "0") -> OrderFacts:
+    return OrderFacts(
+        channel=channel,
+        store="TPE-101",
+        ordered_at=AT,
+        lines=tuple(LineFacts(c, Decimal(a)) for c, a in lines),
+        order_discount=Decimal(discount),
+    )
+
+
+def earn(rules: PointsRules, o: OrderFacts, tier: str = "1") -> int:
+    return points_for_order(rules, o, tier_multiplier=Decimal(tier)).points
+
+
+def test_default_is_a_point_per_hundred_rounded_down_once() -> None:
+    rules = PointsRules()
+    assert earn(rules, order(("服飾", "1290"))) == 12
+    # two lines of 150 earn 3, not 1 + 1: the order is rounded once
+    assert earn(rules, order(("服飾", "150"), ("服飾", "150"))) == 3
+    assert earn(rules, order(("服飾", "99.99"))) == 0
+    assert earn(rules, order(("服飾", "1000"), discount="101")) == 8
+
+
+def test_marketplaces_earn_nothing_unless_the_merchant_says_so() -> None:
+    assert earn(PointsRules(), order(("服飾", "1000"), channel="shopee")) == 0
+    rules = PointsRules(channel_multipliers={"shopee": Decimal("0.5")})
+    assert earn(rules, order(("服飾", "1000"), channel="shopee")) == 5
+
+
+def test_multipliers_compound_and_are_explained() -> None:
+    rules = PointsRules(
+        category_multipliers={"美妝保養": Decimal(2)},
+        store_multipliers={"TPE-101": Decimal("1.5")},
+        promotions=[
+            Promotion(name="Double 11", starts_on=date(2026, 3, 10), ends_on=date(2026, 3, 10),
+                      multiplier=Decimal(2), categories=["美妝保養"]),
+        ],
+    )  # fmt: skip
+    result = points_for_order(
+        rules, order(("美妝保養", "1000"), ("服飾", "1000")), tier_multiplier=Decimal("1.2")
+    )
+    # beauty: 10 × 1.5 × 1.2 × 2 × 2 = 72; clothes: 10 × 1.5 × 1.2 = 18
+    assert result.points == 90
+    assert set(result.explanation) == {
+        "store TPE-101 ×1.5", "tier ×1.2", "Double 11 ×2", "category 美妝保養 ×2",
+    }  # fmt: skip
+
+
+def test_promotions_follow_the_local_day() -> None:
+    promo = Promotion(name="D", starts_on=date(2026, 3, 11), ends_on=date(2026, 3, 11),
+                      multiplier=Decimal(2))  # fmt: skip
+    rules = PointsRules(promotions=[promo])
+    late = OrderFacts(
+        "web",
+        None,
+        datetime(2026, 3, 10, 16, 30, tzinfo=UTC),
+        (LineFacts(None, Decimal(100)),),
+        Decimal(0),
+    )
+    assert earn(rules, late) == 2  # 00:30 on the 11th in Taipei
+
+
+def test_rounding_modes() -> None:
+    o = order((None, "150"))
+    assert earn(PointsRules(rounding="floor"), o) == 1
+    assert earn(PointsRules(rounding="half_up"), o) == 2
+    assert earn(PointsRules(rounding="ceiling"), order((None, "101"))) == 2
+
+
+def test_expiry_policies() -> None:
+    assert expires_at(PointsRules(), AT) == datetime(2027, 3, 11, 0, 0, tzinfo=TPE)
+    end_of_month = datetime(2026, 1, 31, 4, 0, tzinfo=UTC)
+    assert expires_at(PointsRules(expiry_months=1), end_of_month) == datetime(
+        2026, 3, 1, tzinfo=TPE
+    )
+    assert expires_at(PointsRules(expiry="year_end", expiry_years=0), AT) == datetime(
+        2027, 1, 1, tzinfo=TPE
+    )
+    assert expires_at(PointsRules(expiry="year_end", expiry_years=1), AT) == datetime(
+        2028, 1, 1, tzinfo=TPE
+    )
+    assert expires_at(PointsRules(expiry="never"), AT) is None
+    assert available_at(PointsRules(return_window_days=7), AT) == datetime(
+        2026, 3, 17, 4, 0, tzinfo=UTC
+    )
+
+
+def test_redemption_value_and_cap() -> None:
+    rules = PointsRules(point_value=Decimal("0.5"), max_redeem_share=Decimal("0.3"))
+    assert redeem_value(rules, 101) == Decimal("50.50")
+    assert max_redeemable(rules, order_amount=Decimal("1000"), balance=10_000) == 600
+    assert max_redeemable(rules, order_amount=Decimal("1000"), balance=42) == 42
+
+
+def test_bad_rules_are_refused() -> None:
+    with pytest.raises(ValidationError, match="between 0 and 20"):
+        PointsRules(category_multipliers={"x": Decimal(50)})
+    with pytest.raises(ValidationError, match="timezone"):
+        PointsRules(timezone="Mars/Olympus")
+    with pytest.raises(ValidationError, match="before starts_on"):
+        Promotion(
+            name="x", starts_on=date(2026, 2, 1), ends_on=date(2026, 1, 1), multiplier=Decimal(2)
+        )
+    with pytest.raises(ValidationError):
+        PointsRules(spend_per_point=Decimal(0))
+
+
+amounts = st.decimals(min_value=0, max_value=100_000, places=2, allow_nan=False)
+
+
+@given(st.lists(amounts, min_size=1, max_size=10), st.integers(0, 100))
+def test_splitting_lines_never_changes_the_points(parts: list[Decimal], cut: int) -> None:
+    rules = PointsRules()
+    whole = earn(rules, order((None, str(sum(parts)))))
+    split = earn(rules, order(*((None, str(p)) for p in parts)))
+    assert whole == split
+    assert whole == int(sum(parts) // 100)
