@@ -17,6 +17,7 @@ from omo.identity.api import router as identity_router
 from omo.members.api import router as members_router
 from omo.points.api import router as points_router
 from omo.settings import Settings, get_settings
+from omo.tiers.api import router as tiers_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,7 +37,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1")
-    for router in (members_router, identity_router, commerce_router, events_router, points_router):
+    routers = (
+        members_router, identity_router, commerce_router, events_router, points_router,
+        tiers_router,
+    )  # fmt: skip
+    for router in routers:
         api.include_router(router)
     app.include_router(api)
 

@@ -7,6 +7,7 @@ from omo.events.models import Event
 from omo.identity.models import Merge
 from omo.members.models import Consent, Member, MemberIdentifier
 from omo.points.models import PointsAllocation, PointsEntry, PointsProgramme
+from omo.tiers.models import MemberTier, TierChange, TierProgrammeVersion
 
 __all__ = [
     "ApiKey",
@@ -16,6 +17,7 @@ __all__ = [
     "Member",
     "MemberIdentifier",
     "MemberStats",
+    "MemberTier",
     "Merge",
     "Order",
     "OrderContact",
@@ -25,4 +27,6 @@ __all__ = [
     "PointsProgramme",
     "Product",
     "Store",
+    "TierChange",
+    "TierProgrammeVersion",
 ]

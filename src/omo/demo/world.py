@@ -24,7 +24,7 @@ import numpy as np
 from omo.commerce.schemas import OrderIn
 from omo.commerce.service import payload_hash
 from omo.demo.catalogue import STORES, Catalogue
-from omo.demo.people import SPEND_P, People, romanised
+from omo.demo.people import SPEND_P, People, romanised, romanised_handle
 from omo.demo.purchases import Purchases
 
 ONLINE = ("web", "app", "shopee", "momo")
@@ -205,7 +205,8 @@ class WorldBuilder:
         self.person_start = np.concatenate(
             [[0], np.cumsum(np.bincount(buys.person, minlength=people.n))]
         )
-        self.real_phones = set((people.phone).tolist())
+        self.taken_phones = set(people.phone.tolist())
+        self.taken_handles: set[str] = set()
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -281,7 +282,7 @@ class WorldBuilder:
         signs_up = "app" in uses or (not uses and rng.random() < 0.6)
         if signs_up:
             created = first_use.get("app") or (self.start + timedelta(seconds=int(p.acquired[i])))
-            ids = [("app_user", "", f"u{_token(f'{self.seed}:{i}', 12)}")]
+            ids = [("app_user", "", f"u{_token(f'{self.seed}:{i}', 20)}")]
             changed_phone = rng.random() < 0.05
             ids.append(
                 ("phone", "", self.mistyped(phone, rng) or phone)
@@ -297,7 +298,7 @@ class WorldBuilder:
             )  # fmt: skip
         for market in ("shopee", "momo"):
             if market in uses:
-                buyer = f"{market[:2]}_{_token(f'{self.seed}:{market}:{i}', 10)}"
+                buyer = self.handle(name, rng)
                 ids = [("marketplace_buyer", market, buyer)]
                 if market == "momo" and rng.random() < 0.5:
                     ids.append(("phone", "", phone))
@@ -557,13 +558,27 @@ class WorldBuilder:
             name = "".join(SIMPLIFIED.get(c, c) for c in name)
         return name
 
+    def handle(self, name: str, rng: np.random.Generator) -> str:
+        """A marketplace username as people choose them: their name and a few digits."""
+        base = romanised_handle(name).replace(".", "_")
+        while True:
+            handle = f"{base}{int(rng.integers(0, 10_000)):04d}"
+            if handle not in self.taken_handles:
+                self.taken_handles.add(handle)
+                return handle
+            base += str(int(rng.integers(0, 10)))
+
     def mistyped(self, phone: str, rng: np.random.Generator) -> str | None:
-        """The phone with one digit wrong, unless that is someone else's real number."""
+        """The phone with one digit wrong, unless that number is taken (someone's real one, or
+        another typo): one number never names two people."""
         digits = list(phone)
         spot = int(rng.integers(5, len(digits)))
         digits[spot] = str((int(digits[spot]) + int(rng.integers(1, 10))) % 10)
         typo = "".join(digits)
-        return None if int(typo[5:]) in self.real_phones else typo
+        if int(typo[5:]) in self.taken_phones:
+            return None
+        self.taken_phones.add(int(typo[5:]))
+        return typo
 
     def moved(self, home: tuple[str, str, str], rng: np.random.Generator) -> tuple[str, str, str]:
         city, district, line = home

@@ -23,6 +23,7 @@ from omo.members.schemas import IdentifierIn, MemberRead, MemberUpsert
 from omo.points import service as points
 from omo.shared import clock
 from omo.shared.errors import Conflict, ValidationFailed
+from omo.tiers import service as tiers
 
 # Clocks of tills drift; an order stamped a little ahead of ours is still plausible.
 FUTURE_SLACK = timedelta(minutes=10)
@@ -186,6 +187,7 @@ def record_order_in(
         identity.link_guest_activity(session, member_id=member_id, identifiers=new, now=now)
         if row.status in COUNTED_STATUSES:
             stored = commerce.order_lines(session, row.id)
+            multiplier = tiers.multiplier_of(session, member_id=member_id)
             points.award_for_order(
                 session,
                 member_id=member_id,
@@ -195,8 +197,10 @@ def record_order_in(
                 ordered_at=order.ordered_at,
                 lines=[(li.category, li.line_total) for li in stored],
                 order_discount=order.discount_total,
+                tier_multiplier=multiplier,
                 now=now,
             )
+            tiers.evaluate_in(session, member_id=member_id, now=now)
     return commerce.order_result(session, row, replayed=False)
 
 

@@ -1,0 +1,53 @@
+"""/api/v1 tiers: the programme, a member's level and progress, the spend distribution."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from omo.apikeys.service import Principal
+from omo.http import UoW, scoped
+from omo.tiers import service as tiers
+from omo.tiers.policy import TierProgramme
+from omo.tiers.schemas import Distribution, MemberTierRead, TierProgrammeRead
+
+router = APIRouter(tags=["tiers"])
+
+
+@router.get("/tiers/programme", response_model=TierProgrammeRead, summary="Levels in force")
+def get_programme(uow: UoW, caller: Principal = scoped("members:read")) -> TierProgrammeRead:
+    return tiers.get_programme(uow)
+
+
+@router.put("/tiers/programme", response_model=TierProgrammeRead, summary="New levels")
+def put_programme(
+    programme: TierProgramme, uow: UoW, caller: Principal = scoped("loyalty:admin")
+) -> TierProgrammeRead:
+    return tiers.set_programme(uow, programme=programme, actor=caller.name)
+
+
+@router.get(
+    "/tiers/distribution",
+    response_model=Distribution,
+    summary="Spend over the window across members, to place thresholds",
+)
+def distribution(
+    uow: UoW,
+    buckets: Annotated[int, Query(ge=2, le=200)] = 20,
+    caller: Principal = scoped("kpis:read"),
+) -> Distribution:
+    return tiers.distribution(uow, buckets=buckets)
+
+
+@router.get(
+    "/members/{member_id}/tier",
+    response_model=MemberTierRead,
+    summary="Level, benefits, progress to the next level, history",
+)
+def member_tier(
+    member_id: Annotated[int, Path(ge=1, le=2**62)],
+    uow: UoW,
+    caller: Principal = scoped("members:read"),
+) -> MemberTierRead:
+    return tiers.member_tier(uow, member_id=member_id)

@@ -1,0 +1,202 @@
+"""Tier qualification and movement (pure: no database, no clock of its own). TIER-1…3.
+
+A programme is an ordered list of levels (一般 → 銀卡 → 金卡 → 鑽石). Each level above the first
+has one qualification rule over a rolling window: spend, points earned, orders, or a percentile
+rank of spend among members (top 5 %). A member moves up as soon as they qualify; they move down
+only at their review date (a year after they reached the level, or the calendar year's end), and
+then only after a grace period, and only as far down as what they still qualify for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, model_validator
+
+from omo.shared.schemas import StrictModel
+
+Metric = Literal["spend", "points", "orders", "percentile"]
+
+
+class Benefits(StrictModel):
+    discount_rate: Decimal = Field(
+        default=Decimal(1), gt=0, le=1, description="price multiplier: 0.9 = 10 % off"
+    )
+    points_multiplier: Decimal = Field(default=Decimal(1), ge=0, le=20)
+    birthday_coupon: str | None = Field(default=None, max_length=64, description="template code")
+    monthly_free_shipping: int = Field(default=0, ge=0, le=100)
+    early_access: bool = False
+
+
+class Level(StrictModel):
+    code: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_\-]+$")
+    name: str = Field(min_length=1, max_length=40)
+    metric: Metric = "spend"
+    threshold: Decimal = Field(
+        default=Decimal(0), ge=0,
+        description="spend in NT$, points, orders; for percentile: the top share, 0.05 = top 5 %",
+    )  # fmt: skip
+    benefits: Benefits = Field(default_factory=Benefits)
+
+
+class TierProgramme(StrictModel):
+    levels: list[Level] = Field(min_length=1, max_length=12)
+    window_months: int = Field(default=12, ge=1, le=60)
+    review: Literal["anniversary", "year_end"] = "anniversary"
+    grace_days: int = Field(default=30, ge=0, le=365)
+    timezone: str = "Asia/Taipei"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierProgramme:
+        codes = [lv.code for lv in self.levels]
+        if len(set(codes)) != len(codes):
+            raise ValueError("levels: codes must be unique")
+        if self.levels[0].threshold != 0:
+            raise ValueError("levels: the first level is where everyone starts (threshold 0)")
+        for lower, higher in zip(self.levels[1:], self.levels[2:], strict=False):
+            if lower.metric == higher.metric:
+                harder = (
+                    higher.threshold < lower.threshold
+                    if higher.metric == "percentile"
+                    else higher.threshold > lower.threshold
+                )
+                if not harder:
+                    raise ValueError(
+                        f"levels: {higher.code} must be harder to reach than {lower.code}"
+                    )
+        for lv in self.levels[1:]:
+            if lv.metric == "percentile" and not Decimal(0) < lv.threshold < Decimal(1):
+                raise ValueError(f"levels: {lv.code}: a percentile threshold is a share in (0, 1)")
+        return self
+
+    def level(self, code: str) -> Level:
+        for lv in self.levels:
+            if lv.code == code:
+                return lv
+        return self.levels[0]  # a level removed from the programme falls back to the base
+
+    def rank(self, code: str) -> int:
+        for n, lv in enumerate(self.levels):
+            if lv.code == code:
+                return n
+        return 0
+
+
+DEFAULT_PROGRAMME = TierProgramme(
+    levels=[
+        Level(code="member", name="一般會員"),
+        Level(code="silver", name="銀卡", threshold=Decimal(10_000),
+              benefits=Benefits(discount_rate=Decimal("0.95"), points_multiplier=Decimal("1.2"))),
+        Level(code="gold", name="金卡", threshold=Decimal(30_000),
+              benefits=Benefits(discount_rate=Decimal("0.9"), points_multiplier=Decimal("1.5"),
+                                monthly_free_shipping=2)),
+        Level(code="diamond", name="鑽石", threshold=Decimal(80_000),
+              benefits=Benefits(discount_rate=Decimal("0.85"), points_multiplier=Decimal(2),
+                                monthly_free_shipping=5, early_access=True)),
+    ]
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A member's figures over the programme's window."""
+
+    spend: Decimal
+    points: int
+    orders: int
+    top_share: Decimal | None  # 0.03 = in the top 3 % by spend; None when not computed
+
+
+@dataclass(frozen=True)
+class Decision:
+    level: str
+    changed: bool
+    reason: str
+    review_at: datetime
+
+
+def qualifies(level: Level, s: Standing) -> bool:
+    if level.metric == "spend":
+        return s.spend >= level.threshold
+    if level.metric == "points":
+        return s.points >= level.threshold
+    if level.metric == "orders":
+        return s.orders >= level.threshold
+    return s.top_share is not None and s.top_share <= level.threshold
+
+
+def qualified_level(p: TierProgramme, s: Standing) -> int:
+    """The highest level the standing reaches (levels are checked top down)."""
+    for n in range(len(p.levels) - 1, 0, -1):
+        if qualifies(p.levels[n], s):
+            return n
+    return 0
+
+
+def review_date(p: TierProgramme, since: datetime) -> datetime:
+    """When a level reached at `since` is next reviewed."""
+    zone = ZoneInfo(p.timezone)
+    local = since.astimezone(zone).date()
+    if p.review == "year_end":
+        day = date(local.year + 1, 1, 1)
+    else:
+        try:
+            day = local.replace(year=local.year + 1)
+        except ValueError:  # 29 February
+            day = date(local.year + 1, 3, 1)
+    return datetime.combine(day, time(0), tzinfo=zone)
+
+
+def decide(
+    p: TierProgramme, *, current: str, since: datetime, review_at: datetime | None,
+    standing: Standing, now: datetime,
+) -> Decision:  # fmt: skip
+    """Where the member stands now: up at once, down only past review + grace."""
+    have = p.rank(current)
+    reach = qualified_level(p, standing)
+    review = review_at or review_date(p, since)
+    if reach > have:
+        new = p.levels[reach].code
+        return Decision(new, True, _why("upgrade", p.levels[reach], standing), review_date(p, now))
+    if reach < have:
+        if now >= review + timedelta(days=p.grace_days):
+            new = p.levels[reach].code
+            why = _why("downgrade at review", p.levels[have], standing, missed=True)
+            return Decision(new, True, why, review_date(p, now))
+        return Decision(current, False, "below the level's rule; kept until review", review)
+    if now >= review:
+        # still qualifies at review: the level is renewed for another period
+        return Decision(current, False, "renewed at review", review_date(p, now))
+    return Decision(current, False, "unchanged", review)
+
+
+def _why(kind: str, level: Level, s: Standing, *, missed: bool = False) -> str:
+    have = {
+        "spend": f"spend {s.spend}", "points": f"{s.points} points", "orders": f"{s.orders} orders",
+        "percentile": f"top {s.top_share}" if s.top_share is not None else "no rank",
+    }[level.metric]  # fmt: skip
+    rule = (
+        f"{level.metric} ≥ {level.threshold}"
+        if level.metric != "percentile"
+        else (f"top {level.threshold}")
+    )
+    return f"{kind}: {have} {'misses' if missed else 'meets'} {level.name} ({rule})"
+
+
+def progress(p: TierProgramme, current: str, s: Standing) -> tuple[Level | None, Decimal | None]:
+    """The next level and what is still missing to reach it (None at the top, or by rank)."""
+    have = p.rank(current)
+    if have + 1 >= len(p.levels):
+        return None, None
+    nxt = p.levels[have + 1]
+    if nxt.metric == "spend":
+        return nxt, max(Decimal(0), nxt.threshold - s.spend)
+    if nxt.metric == "points":
+        return nxt, max(Decimal(0), nxt.threshold - s.points)
+    if nxt.metric == "orders":
+        return nxt, max(Decimal(0), nxt.threshold - s.orders)
+    return nxt, None

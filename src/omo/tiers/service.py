@@ -1,0 +1,283 @@
+"""Use cases of the tiers area: the programme, evaluating a member (in the order's
+transaction), the periodic review (downgrades, percentile levels), what a member sees, and the
+spend distribution a merchant places thresholds on."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, func, select, type_coerce
+from sqlalchemy.orm import Session
+
+from omo.commerce.channels import COUNTED_STATUSES
+from omo.commerce.models import Order
+from omo.db import UnitOfWork
+from omo.members import service as members
+from omo.members.models import Member
+from omo.points.models import PointsEntry
+from omo.shared import clock
+from omo.tiers import policy
+from omo.tiers.models import MemberTier, TierChange, TierProgrammeVersion
+from omo.tiers.policy import DEFAULT_PROGRAMME, Standing, TierProgramme
+from omo.tiers.schemas import (
+    ChangeRead,
+    Distribution,
+    LevelCount,
+    MemberTierRead,
+    SpendBucket,
+    TierProgrammeRead,
+)
+
+EARNED_KINDS = ("earn", "bonus")
+
+
+def programme_in_force(session: Session) -> TierProgramme:
+    row = session.scalar(
+        select(TierProgrammeVersion).order_by(TierProgrammeVersion.id.desc()).limit(1)
+    )
+    return DEFAULT_PROGRAMME if row is None else TierProgramme.model_validate(row.programme)
+
+
+def get_programme(uow: UnitOfWork) -> TierProgrammeRead:
+    with uow.read() as session:
+        row = session.scalar(
+            select(TierProgrammeVersion).order_by(TierProgrammeVersion.id.desc()).limit(1)
+        )
+        if row is None:
+            return TierProgrammeRead(version=0, programme=DEFAULT_PROGRAMME)
+        return TierProgrammeRead(
+            version=row.id, programme=TierProgramme.model_validate(row.programme)
+        )
+
+
+def set_programme(
+    uow: UnitOfWork, *, programme: TierProgramme, actor: str | None
+) -> TierProgrammeRead:
+    """New levels apply from the next evaluation; members on a removed level fall to the base
+    level's benefits until their next evaluation places them."""
+    with uow.write() as session:
+        row = TierProgrammeVersion(
+            programme=programme.model_dump(mode="json"), actor=actor, created_at=clock.now()
+        )
+        session.add(row)
+        session.flush()
+        return TierProgrammeRead(version=row.id, programme=programme)
+
+
+def window_start(p: TierProgramme, now: datetime) -> datetime:
+    return now - timedelta(days=round(p.window_months * 365.25 / 12))
+
+
+def standing_of(session: Session, *, member_id: int, p: TierProgramme, now: datetime) -> Standing:
+    since = window_start(p, now)
+    cents, orders = session.execute(
+        select(
+            func.coalesce(func.sum(type_coerce(Order.total, BigInteger)), 0), func.count(Order.id)
+        ).where(
+            Order.member_id == member_id,
+            Order.status.in_(COUNTED_STATUSES),
+            Order.ordered_at >= since,
+            Order.ordered_at <= now,
+        )
+    ).one()
+    earned = session.scalar(
+        select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
+            PointsEntry.member_id == member_id,
+            PointsEntry.kind.in_(EARNED_KINDS),
+            PointsEntry.created_at >= since,
+        )
+    )
+    return Standing(
+        spend=Decimal(int(cents)) / 100, points=int(earned or 0), orders=int(orders), top_share=None
+    )
+
+
+def multiplier_of(session: Session, *, member_id: int) -> Decimal:
+    """The points multiplier of the member's level now (an order earns at the level it met)."""
+    row = session.get(MemberTier, member_id)
+    p = programme_in_force(session)
+    return p.level(row.level if row else p.levels[0].code).benefits.points_multiplier
+
+
+def evaluate_in(
+    session: Session, *, member_id: int, now: datetime, top_share: Decimal | None = None
+) -> policy.Decision:
+    """Place the member (in the caller's transaction): up at once, down at review + grace."""
+    p = programme_in_force(session)
+    s = standing_of(session, member_id=member_id, p=p, now=now)
+    if top_share is not None:
+        s = Standing(s.spend, s.points, s.orders, top_share)
+    row = session.get(MemberTier, member_id)
+    base = p.levels[0].code
+    current = row.level if row else base
+    since = row.since if row else now
+    decision = policy.decide(
+        p, current=current, since=since, review_at=row.review_at if row else None,
+        standing=s, now=now,
+    )  # fmt: skip
+    if row is None:
+        row = MemberTier(member_id=member_id, level=base, since=now, review_at=decision.review_at,
+                         updated_at=now)  # fmt: skip
+        session.add(row)
+    if decision.changed:
+        session.add(
+            TierChange(
+                member_id=member_id, from_level=current, to_level=decision.level,
+                reason=decision.reason, created_at=now,
+                standing={"spend": str(s.spend), "points": s.points, "orders": s.orders,
+                          "top_share": None if s.top_share is None else str(s.top_share)},
+            )
+        )  # fmt: skip
+        row.level = decision.level
+        row.since = now
+    row.review_at = decision.review_at
+    row.updated_at = now
+    session.flush()
+    return decision
+
+
+def review(uow: UnitOfWork, *, batch: int = 1_000) -> int:
+    """The periodic pass: rank everyone by window spend (for percentile levels) and place
+    every member whose review date has come or who may rise by rank. Returns changes made."""
+    with uow.read() as session:
+        p = programme_in_force(session)
+        now = clock.now()
+        spends: dict[int, int] = {
+            int(mid or 0): int(cents)
+            for mid, cents in session.execute(
+                select(Order.member_id, func.sum(type_coerce(Order.total, BigInteger)))
+                .where(
+                    Order.member_id.is_not(None),
+                    Order.status.in_(COUNTED_STATUSES),
+                    Order.ordered_at >= window_start(p, now),
+                    Order.ordered_at <= now,
+                )
+                .group_by(Order.member_id)
+            )
+        }
+        due = set(session.scalars(select(MemberTier.member_id).where(MemberTier.review_at <= now)))
+        active = set(session.scalars(select(Member.id).where(Member.status == "active")))
+    ranked = _top_shares(spends, population=len(active))
+    uses_rank = any(lv.metric == "percentile" for lv in p.levels)
+    todo = sorted((due | (set(ranked) if uses_rank else set()) | set(spends)) & active)
+    changes = 0
+    for n in range(0, len(todo), batch):
+        chunk = todo[n : n + batch]
+
+        def run(session: Session, chunk: list[int] = chunk) -> int:
+            now = clock.now()
+            members.lock_members(session, chunk)
+            made = 0
+            for mid in chunk:
+                made += evaluate_in(
+                    session, member_id=mid, now=now, top_share=ranked.get(mid)
+                ).changed
+            return made
+
+        changes += uow.run(run)
+    return changes
+
+
+def _top_shares(spends: dict[int, int], *, population: int) -> dict[int, Decimal]:
+    """Each buyer's rank as a share of the population from the top: 0.01 = top 1 %."""
+    if population <= 0:
+        return {}
+    order = sorted(spends.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {mid: Decimal(n + 1) / population for n, (mid, _) in enumerate(order)}
+
+
+def member_tier(uow: UnitOfWork, *, member_id: int) -> MemberTierRead:
+    with uow.read() as session:
+        member = members.current_member(session, member_id)
+        p = programme_in_force(session)
+        now = clock.now()
+        row = session.get(MemberTier, member.id)
+        code = row.level if row else p.levels[0].code
+        s = standing_of(session, member_id=member.id, p=p, now=now)
+        nxt, missing = policy.progress(p, code, s)
+        history = session.scalars(
+            select(TierChange)
+            .where(TierChange.member_id == member.id)
+            .order_by(TierChange.created_at.desc(), TierChange.id.desc())
+            .limit(50)
+        )
+        level = p.level(code)
+        return MemberTierRead(
+            member_id=member.id, level=level.code, name=level.name, benefits=level.benefits,
+            since=row.since if row else None, review_at=row.review_at if row else None,
+            window_spend=s.spend, window_points=s.points, window_orders=s.orders,
+            next_level=nxt.code if nxt else None, next_metric=nxt.metric if nxt else None,
+            missing=missing, history=[ChangeRead.model_validate(c) for c in history],
+        )  # fmt: skip
+
+
+def distribution(uow: UnitOfWork, *, buckets: int = 20) -> Distribution:
+    """Window spend across active members: quantiles, a histogram, and who sits where, so a
+    merchant can see what a threshold would mean before setting it."""
+    with uow.read() as session:
+        p = programme_in_force(session)
+        now = clock.now()
+        spends = [
+            Decimal(int(c)) / 100
+            for (c,) in session.execute(
+                select(func.coalesce(func.sum(type_coerce(Order.total, BigInteger)), 0))
+                .select_from(Member)
+                .outerjoin(
+                    Order,
+                    (Order.member_id == Member.id)
+                    & Order.status.in_(COUNTED_STATUSES)
+                    & (Order.ordered_at >= window_start(p, now))
+                    & (Order.ordered_at <= now),
+                )
+                .where(Member.status == "active")
+                .group_by(Member.id)
+            )
+        ]
+        levels: Counter[str] = Counter(
+            {
+                str(level): int(count)
+                for level, count in session.execute(
+                    select(MemberTier.level, func.count())
+                    .join(Member, Member.id == MemberTier.member_id)
+                    .where(Member.status == "active")
+                    .group_by(MemberTier.level)
+                )
+            }
+        )
+    spends.sort()
+    n = len(spends)
+    base = p.levels[0].code
+    levels[base] += n - sum(levels.values())
+    quantiles = {
+        q: spends[min(n - 1, int(Decimal(q) * n))] if n else Decimal(0)
+        for q in ("0.5", "0.75", "0.9", "0.95", "0.99")
+    }
+    top = spends[-1] if n else Decimal(0)
+    width = (top / buckets) if top > 0 else Decimal(1)
+    counts = Counter(min(buckets - 1, int(s / width)) for s in spends)
+    return Distribution(
+        members=n,
+        window_months=p.window_months,
+        quantiles=quantiles,
+        buckets=[
+            SpendBucket(
+                low=(width * b).quantize(Decimal("0.01")),
+                high=(width * (b + 1)).quantize(Decimal("0.01")),
+                members=counts.get(b, 0),
+            )
+            for b in range(buckets)
+        ],
+        levels=[
+            LevelCount(
+                code=lv.code,
+                name=lv.name,
+                members=levels.get(lv.code, 0),
+                would_qualify=sum(1 for s in spends if s >= lv.threshold)
+                if lv.metric == "spend"
+                else None,
+            )
+            for lv in p.levels
+        ],
+    )

@@ -1,0 +1,111 @@
+"""Tiers in the database (SQLite + PostgreSQL): upgrade in the order's transaction, the
+multiplier on later points, downgrade at review after grace, percentile levels by review, the
+member's view and the distribution endpoint."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from fastapi.testclient import TestClient
+
+from omo.db import UnitOfWork
+from omo.points import service as points
+from omo.shared import clock
+from omo.tiers import service as tiers
+from omo.tiers.policy import Level, TierProgramme
+from tests.factories import T0, enrol, post_order
+
+PHONE = "0912-345-678"
+
+
+def freeze(at: datetime) -> None:
+    clock.set_clock(lambda: at)
+
+
+def buy(uow: UnitOfWork, amount: str, at: datetime, phone: str = PHONE) -> None:
+    post_order(
+        uow, customer=[{"kind": "phone", "value": phone}], ordered_at=at.isoformat(),
+        lines=[{"sku": "S", "quantity": 1, "unit_price": amount}],
+    )  # fmt: skip
+
+
+def test_an_order_that_crosses_a_threshold_upgrades_at_once(uow: UnitOfWork) -> None:
+    freeze(T0)
+    mid = enrol(uow, phone=PHONE).member.id
+    buy(uow, "6000.00", T0)
+    assert tiers.member_tier(uow, member_id=mid).level == "member"
+    buy(uow, "5000.00", T0)
+    view = tiers.member_tier(uow, member_id=mid)
+    assert (view.level, view.name, view.next_level, view.missing) == (
+        "silver",
+        "銀卡",
+        "gold",
+        Decimal(19_000),
+    )
+    assert view.benefits.discount_rate == Decimal("0.95")
+    assert view.history[0].to_level == "silver"
+    assert "meets 銀卡" in view.history[0].reason
+    # silver earns ×1.2 from now on: NT$1,000 → 12 points, not 10
+    buy(uow, "1000.00", T0)
+    history = points.summary(uow, member_id=mid).history
+    assert [h.points for h in history if h.kind == "earn"][:1] == [12]
+
+
+def test_downgrade_waits_for_review_and_grace(uow: UnitOfWork) -> None:
+    freeze(T0)
+    mid = enrol(uow, phone=PHONE).member.id
+    buy(uow, "12000.00", T0)
+    assert tiers.member_tier(uow, member_id=mid).level == "silver"
+    # a year and a bit later the spend has left the window, but review + grace is not yet over
+    freeze(T0 + timedelta(days=380))
+    tiers.review(uow)
+    assert tiers.member_tier(uow, member_id=mid).level == "silver"
+    freeze(T0 + timedelta(days=396))
+    assert tiers.review(uow) == 1
+    view = tiers.member_tier(uow, member_id=mid)
+    assert view.level == "member"
+    assert view.history[0].reason.startswith("downgrade at review")
+    assert tiers.review(uow) == 0
+
+
+def test_percentile_levels_are_placed_by_the_review(uow: UnitOfWork, api: TestClient) -> None:
+    freeze(T0)
+    programme = TierProgramme(levels=[
+        Level(code="base", name="一般"),
+        Level(code="top", name="前 25%", metric="percentile", threshold=Decimal("0.25")),
+    ])  # fmt: skip
+    tiers.set_programme(uow, programme=programme, actor="t")
+    phones = [f"0912-000-{n:03d}" for n in range(8)]
+    ids = [enrol(uow, phone=p).member.id for p in phones]
+    for n, phone in enumerate(phones):
+        buy(uow, f"{(n + 1) * 100}.00", T0, phone=phone)
+    assert tiers.review(uow) == 2  # the top 2 of 8
+    levels = {mid: tiers.member_tier(uow, member_id=mid).level for mid in ids}
+    assert [levels[m] for m in ids] == ["base"] * 6 + ["top"] * 2
+    dist = api.get("/api/v1/tiers/distribution", params={"buckets": 4}).json()
+    assert dist["members"] == 8
+    assert sum(b["members"] for b in dist["buckets"]) == 8
+    assert {lv["code"]: lv["members"] for lv in dist["levels"]} == {"base": 6, "top": 2}
+    assert dist["quantiles"]["0.5"] == "500.00"
+
+
+def test_the_tiers_api(api: TestClient, uow: UnitOfWork) -> None:
+    mid = enrol(uow, phone=PHONE).member.id
+    view = api.get(f"/api/v1/members/{mid}/tier").json()
+    assert (view["level"], view["next_level"], view["window_spend"]) == ("member", "silver", "0.00")
+    assert api.get("/api/v1/members/999999/tier").status_code == 404
+    assert api.get("/api/v1/tiers/programme").json()["programme"]["levels"][1]["code"] == "silver"
+    bad = api.put(
+        "/api/v1/tiers/programme", json={"levels": [{"code": "x", "name": "X", "threshold": 9}]}
+    )
+    assert bad.status_code == 422
+    assert "threshold 0" in bad.json()["detail"][0]["msg"]
+    good = {
+        "levels": [
+            {"code": "m", "name": "會員"},
+            {"code": "v", "name": "VIP", "metric": "orders", "threshold": 2},
+        ]
+    }
+    assert api.put("/api/v1/tiers/programme", json=good).json()["version"] == 1
+    assert api.get("/api/v1/tiers/distribution", params={"buckets": 1}).status_code == 422

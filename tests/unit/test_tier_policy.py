@@ -1,0 +1,118 @@
+"""Tier policy (pure), exhaustively: every level a member can hold × every level their figures
+reach × every moment relative to review and grace."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import ValidationError
+
+from omo.tiers.policy import (
+    DEFAULT_PROGRAMME,
+    Level,
+    Standing,
+    TierProgramme,
+    decide,
+    progress,
+    qualified_level,
+    review_date,
+)
+
+P = DEFAULT_PROGRAMME  # member < silver 10k < gold 30k < diamond 80k; grace 30 days
+SINCE = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
+REVIEW = review_date(P, SINCE)
+SPEND_FOR = [Decimal(0), Decimal(10_000), Decimal(30_000), Decimal(80_000)]
+MOMENTS = {
+    "before review": REVIEW - timedelta(days=1),
+    "at review": REVIEW,
+    "in grace": REVIEW + timedelta(days=29),
+    "after grace": REVIEW + timedelta(days=30),
+}
+
+
+def standing(spend: Decimal) -> Standing:
+    return Standing(spend=spend, points=0, orders=0, top_share=None)
+
+
+@pytest.mark.parametrize(
+    ("have", "reach", "moment"),
+    list(itertools.product(range(4), range(4), MOMENTS)),
+)
+def test_every_case(have: int, reach: int, moment: str) -> None:
+    now = MOMENTS[moment]
+    d = decide(P, current=P.levels[have].code, since=SINCE, review_at=REVIEW,
+               standing=standing(SPEND_FOR[reach]), now=now)  # fmt: skip
+    if reach > have:  # up at once, whatever the date; a new review a year on
+        assert (d.level, d.changed) == (P.levels[reach].code, True)
+        assert d.review_at == review_date(P, now)
+        assert d.reason.startswith("upgrade")
+    elif reach < have and moment == "after grace":  # down only past review + grace, to reach
+        assert (d.level, d.changed) == (P.levels[reach].code, True)
+        assert d.reason.startswith("downgrade")
+    else:
+        assert (d.level, d.changed) == (P.levels[have].code, False)
+        if reach == have and moment != "before review":
+            assert d.review_at == review_date(P, now)  # renewed
+        elif reach < have:
+            assert d.review_at == REVIEW  # kept until review + grace
+
+
+def test_thresholds_are_inclusive_and_checked_top_down() -> None:
+    assert qualified_level(P, standing(Decimal("9999.99"))) == 0
+    assert qualified_level(P, standing(Decimal(10_000))) == 1
+    assert qualified_level(P, standing(Decimal(10**9))) == 3
+
+
+def test_other_metrics_and_percentiles() -> None:
+    p = TierProgramme(levels=[
+        Level(code="base", name="一般"),
+        Level(code="regular", name="常客", metric="orders", threshold=Decimal(3)),
+        Level(code="vip", name="VIP", metric="percentile", threshold=Decimal("0.05")),
+    ])  # fmt: skip
+    assert qualified_level(p, Standing(Decimal(0), 0, 3, None)) == 1
+    assert qualified_level(p, Standing(Decimal(0), 0, 0, Decimal("0.05"))) == 2
+    assert qualified_level(p, Standing(Decimal(0), 0, 9, Decimal("0.051"))) == 1
+    assert qualified_level(p, Standing(Decimal(0), 0, 9, None)) == 1  # no rank computed yet
+    points = TierProgramme(levels=[Level(code="a", name="A"),
+                                   Level(code="b", name="B", metric="points", threshold=Decimal(500))])  # fmt: skip
+    assert qualified_level(points, Standing(Decimal(0), 500, 0, None)) == 1
+
+
+def test_review_dates() -> None:
+    tpe = ZoneInfo("Asia/Taipei")
+    # 2026-12-31 20:00 UTC is already 2027-01-01 in Taipei
+    late = datetime(2026, 12, 31, 20, 0, tzinfo=UTC)
+    assert review_date(P, late) == datetime(2028, 1, 1, tzinfo=tpe)
+    leap = datetime(2028, 2, 29, 4, 0, tzinfo=UTC)
+    assert review_date(P, leap) == datetime(2029, 3, 1, tzinfo=tpe)
+    year_end = P.model_copy(update={"review": "year_end"})
+    assert review_date(year_end, SINCE) == datetime(2027, 1, 1, tzinfo=tpe)
+
+
+def test_progress_to_the_next_level() -> None:
+    nxt, missing = progress(P, "silver", standing(Decimal(12_500)))
+    assert nxt is not None and nxt.code == "gold"
+    assert missing == Decimal(17_500)
+    assert progress(P, "diamond", standing(Decimal(0))) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("levels", "message"),
+    [
+        ([{"code": "a", "name": "A", "threshold": 5}], "threshold 0"),
+        ([{"code": "a", "name": "A"}, {"code": "a", "name": "B", "threshold": 1}], "unique"),
+        ([{"code": "a", "name": "A"}, {"code": "b", "name": "B", "threshold": 10},
+          {"code": "c", "name": "C", "threshold": 5}], "harder"),
+        ([{"code": "a", "name": "A"}, {"code": "b", "name": "B", "metric": "percentile",
+                                        "threshold": 5}], "share"),
+        ([{"code": "A B", "name": "A"}], "code"),
+        ([], "levels"),
+    ],
+)  # fmt: skip
+def test_bad_programmes_are_refused(levels: list[dict[str, object]], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        TierProgramme.model_validate({"levels": levels})
