@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from omo import __version__
 from omo.commerce.api import router as commerce_router
+from omo.coupons.api import router as coupons_router
 from omo.db import UnitOfWork, make_engine
 from omo.events.api import router as events_router
 from omo.http import install_error_handlers
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix="/api/v1")
     routers = (
         members_router, identity_router, commerce_router, events_router, points_router,
-        tiers_router,
+        tiers_router, coupons_router,
     )  # fmt: skip
     for router in routers:
         api.include_router(router)

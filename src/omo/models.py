@@ -2,6 +2,7 @@
 
 from omo.apikeys.models import ApiKey
 from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
+from omo.coupons.models import Coupon, CouponRedemption, CouponTemplateRow
 from omo.db import Base
 from omo.events.models import Event
 from omo.identity.models import Merge
@@ -13,6 +14,9 @@ __all__ = [
     "ApiKey",
     "Base",
     "Consent",
+    "Coupon",
+    "CouponRedemption",
+    "CouponTemplateRow",
     "Event",
     "Member",
     "MemberIdentifier",

@@ -1,0 +1,132 @@
+"""/api/v1 coupons: templates, issuing, checking and redeeming codes, QR images, KPIs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from omo.apikeys.service import Principal
+from omo.coupons import service as coupons
+from omo.coupons.rules import CouponTemplate
+from omo.coupons.schemas import (
+    CheckRequest,
+    CouponCheck,
+    CouponRead,
+    IssueRequest,
+    IssueResult,
+    RedeemRequest,
+    RedemptionRead,
+    TemplateKpis,
+    TemplateRead,
+)
+from omo.http import UoW, scoped
+
+router = APIRouter(tags=["coupons"])
+TemplateCode = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$")]
+Code = Annotated[str, Path(min_length=4, max_length=40)]
+
+
+@router.put("/coupons/templates/{code}", response_model=TemplateRead, summary="Create or change")
+def put_template(
+    code: TemplateCode,
+    template: CouponTemplate,
+    response: Response,
+    uow: UoW,
+    caller: Principal = scoped("loyalty:admin"),
+) -> TemplateRead:
+    read, created = coupons.put_template(uow, code=code, template=template)
+    response.status_code = 201 if created else 200
+    return read
+
+
+@router.get("/coupons/templates", response_model=list[TemplateRead], summary="All templates")
+def list_templates(uow: UoW, caller: Principal = scoped("members:read")) -> list[TemplateRead]:
+    return coupons.list_templates(uow)
+
+
+@router.post(
+    "/coupons/templates/{code}/issue",
+    response_model=IssueResult,
+    summary="Issue to members (idempotent on key)",
+)
+def issue(
+    code: TemplateCode, body: IssueRequest, uow: UoW, caller: Principal = scoped("loyalty:admin")
+) -> IssueResult:
+    return coupons.issue(uow, template_code=code, member_ids=body.member_ids, key=body.key)
+
+
+@router.post(
+    "/coupons/templates/{code}/shared-code",
+    response_model=CouponRead,
+    summary="The public code of a shared-code template",
+)
+def shared_code(
+    code: TemplateCode, uow: UoW, caller: Principal = scoped("loyalty:admin")
+) -> CouponRead:
+    return coupons.shared_code(uow, template_code=code)
+
+
+@router.get("/coupons/kpis", response_model=list[TemplateKpis], summary="Issue → redemption, cost")
+def kpis(uow: UoW, caller: Principal = scoped("kpis:read")) -> list[TemplateKpis]:
+    return coupons.kpis(uow)
+
+
+@router.get("/coupons/{code}", response_model=CouponRead, summary="One coupon")
+def get_coupon(code: Code, uow: UoW, caller: Principal = scoped("members:read")) -> CouponRead:
+    return coupons.get_coupon(uow, code=code)
+
+
+@router.get(
+    "/coupons/{code}/qr.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+    summary="The code as a QR image",
+)
+def qr(code: Code, uow: UoW, caller: Principal = scoped("members:read")) -> Response:
+    coupon = coupons.get_coupon(uow, code=code)
+    return Response(coupons.qr_png(coupon.code), media_type="image/png")
+
+
+@router.post("/coupons/{code}/check", response_model=CouponCheck, summary="Would it apply?")
+def check(
+    code: Code, body: CheckRequest, uow: UoW, caller: Principal = scoped("members:read")
+) -> CouponCheck:
+    return coupons.check(uow, code=code, basket=body.basket, member_id=body.member_id)
+
+
+@router.post(
+    "/coupons/{code}/redeem",
+    response_model=RedemptionRead,
+    summary="Use it (at most once; idempotent on idempotency_key)",
+)
+def redeem(
+    code: Code, body: RedeemRequest, uow: UoW, caller: Principal = scoped("orders:write")
+) -> RedemptionRead:
+    return coupons.redeem(
+        uow, code=code, basket=body.basket, member_id=body.member_id, key=body.idempotency_key
+    )
+
+
+@router.post(
+    "/coupons/redemptions/{key}/reverse",
+    response_model=RedemptionRead,
+    summary="Undo a redemption (refund)",
+)
+def reverse(
+    key: Annotated[str, Path(min_length=1, max_length=120)],
+    uow: UoW,
+    caller: Principal = scoped("orders:write"),
+) -> RedemptionRead:
+    return coupons.reverse(uow, key=key)
+
+
+@router.get(
+    "/members/{member_id}/coupons", response_model=list[CouponRead], summary="A member's coupons"
+)
+def member_coupons(
+    member_id: Annotated[int, Path(ge=1, le=2**62)],
+    uow: UoW,
+    caller: Principal = scoped("members:read"),
+) -> list[CouponRead]:
+    return coupons.member_coupons(uow, member_id=member_id)

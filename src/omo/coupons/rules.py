@@ -1,0 +1,161 @@
+"""Coupon templates and what a coupon is worth on a basket (pure). CPN-1, CPN-3.
+
+`price` answers, for one coupon and one basket, either the discount (and on which lines) or a
+refusal with a reason code a till can show: expired, min_spend_not_met, channel_not_allowed …
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from omo.shared.schemas import MoneyIn, StrictModel
+
+CENT = Decimal("0.01")
+Kind = Literal["amount_off", "percent_off", "spend_get_off", "free_item", "free_shipping"]
+
+
+class CouponTemplate(StrictModel):
+    """What a coupon gives, where and when. E.g. 滿500減100: kind spend_get_off, spend 500,
+    amount 100; 9 折 on 美妝保養: percent_off 10, categories [美妝保養]."""
+
+    name: str = Field(min_length=1, max_length=80)
+    kind: Kind
+    amount: MoneyIn | None = Field(default=None, description="amount_off, spend_get_off")
+    percent: Decimal | None = Field(default=None, gt=0, le=100, description="percent_off")
+    max_discount: MoneyIn | None = Field(default=None, description="cap for percent_off")
+    spend: MoneyIn | None = Field(default=None, description="spend_get_off: spend this…")
+    free_sku: str | None = Field(default=None, max_length=64, description="free_item")
+    min_spend: MoneyIn = Field(default=Decimal(0), description="eligible lines must reach it")
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    valid_days: int | None = Field(
+        default=None, ge=1, le=3650, description="each coupon valid this long from its issue"
+    )
+    channels: list[str] | None = None
+    stores: list[str] | None = None
+    categories: list[str] | None = None
+    per_member_limit: int = Field(default=1, ge=1, le=1000, description="issued per member")
+    max_issued: int | None = Field(default=None, ge=1, description="budget: coupons in total")
+    max_redemptions: int | None = Field(default=None, ge=1, description="budget: uses in total")
+    shared_code: bool = Field(default=False, description="one public code many members use")
+    restore_on_refund: bool = True
+
+    @model_validator(mode="after")
+    def _complete(self) -> CouponTemplate:
+        needs = {
+            "amount_off": ("amount",),
+            "percent_off": ("percent",),
+            "spend_get_off": ("amount", "spend"),
+            "free_item": ("free_sku",),
+            "free_shipping": (),
+        }[self.kind]
+        for name in needs:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: required for {self.kind} coupons")
+        spend_get = self.kind == "spend_get_off" and self.amount is not None and self.spend
+        if spend_get and self.amount >= self.spend:  # type: ignore[operator]
+            raise ValueError("amount: must be less than spend (滿500減100)")
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until: must be after valid_from")
+        return self
+
+
+@dataclass(frozen=True)
+class BasketLine:
+    sku: str
+    category: str | None
+    quantity: int
+    unit_price: Decimal
+    discount: Decimal = Decimal(0)
+
+    @property
+    def amount(self) -> Decimal:
+        return self.unit_price * self.quantity - self.discount
+
+
+@dataclass(frozen=True)
+class Basket:
+    channel: str
+    store: str | None
+    lines: tuple[BasketLine, ...]
+    shipping_fee: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class CouponState:
+    member_id: int | None  # None: a shared code
+    valid_from: datetime | None
+    valid_until: datetime | None
+    uses: int
+    max_uses: int
+    status: str  # active | void
+
+
+@dataclass(frozen=True)
+class Priced:
+    discount: Decimal
+    shipping_discount: Decimal
+    free_sku: str | None
+    eligible: Decimal
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: str
+    message: str
+
+
+def price(
+    t: CouponTemplate, c: CouponState, basket: Basket, *, member_id: int | None, now: datetime,
+    redemptions_left: int | None,
+) -> Priced | Refused:  # fmt: skip
+    """What the coupon takes off this basket now, or why it cannot be used."""
+    if c.status != "active":
+        return Refused("void", "this coupon was withdrawn")
+    if c.uses >= c.max_uses:
+        return Refused("already_used", "this coupon has been used")
+    if c.member_id is not None and c.member_id != member_id:
+        return Refused("wrong_member", "this coupon belongs to another member")
+    if c.valid_from and now < c.valid_from:
+        return Refused("not_yet_valid", f"valid from {c.valid_from.isoformat()}")
+    if c.valid_until and now >= c.valid_until:
+        return Refused("expired", f"expired at {c.valid_until.isoformat()}")
+    if redemptions_left is not None and redemptions_left <= 0:
+        return Refused("budget_exhausted", "this offer has run out")
+    if t.channels is not None and basket.channel not in t.channels:
+        return Refused("channel_not_allowed", f"not valid on {basket.channel}")
+    if t.stores is not None and basket.store not in t.stores:
+        return Refused("store_not_allowed", "not valid in this store")
+    lines = [li for li in basket.lines if t.categories is None or li.category in t.categories]
+    eligible = sum((li.amount for li in lines), Decimal(0))
+    if t.kind != "free_shipping" and not lines:
+        return Refused("no_eligible_items", "nothing in the basket qualifies")
+    if eligible < t.min_spend:
+        return Refused("min_spend_not_met", f"spend at least {t.min_spend} on qualifying items")
+    if t.kind == "amount_off":
+        assert t.amount is not None
+        return Priced(min(t.amount, eligible), Decimal(0), None, eligible)
+    if t.kind == "spend_get_off":
+        assert t.amount is not None and t.spend is not None
+        if eligible < t.spend:
+            return Refused("min_spend_not_met", f"spend {t.spend} to take {t.amount} off")
+        return Priced(t.amount, Decimal(0), None, eligible)
+    if t.kind == "percent_off":
+        assert t.percent is not None
+        off = (eligible * t.percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+        if t.max_discount is not None:
+            off = min(off, t.max_discount)
+        return Priced(off, Decimal(0), None, eligible)
+    if t.kind == "free_item":
+        item = next((li for li in lines if li.sku == t.free_sku), None)
+        if item is None:
+            return Refused("free_item_missing", f"add {t.free_sku} to the basket to get it free")
+        return Priced(item.unit_price, Decimal(0), t.free_sku, eligible)
+    if basket.shipping_fee <= 0:
+        return Refused("no_shipping", "nothing to take off: this order ships free")
+    return Priced(Decimal(0), basket.shipping_fee, None, eligible)

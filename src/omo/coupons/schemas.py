@@ -1,0 +1,102 @@
+"""Request and response shapes of the coupons area."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import Field
+
+from omo.commerce.channels import Channel
+from omo.coupons.rules import CouponTemplate
+from omo.shared.schemas import MoneyIn, MoneyOut, ReadModel, StrictModel
+
+KEY = r"^[\x21-\x7e]+$"
+
+
+class TemplateRead(ReadModel):
+    code: str
+    template: CouponTemplate
+    active: bool
+    issued: int
+    redeemed: int
+
+
+class IssueRequest(StrictModel):
+    member_ids: list[int] = Field(min_length=1, max_length=10_000)
+    key: str = Field(
+        min_length=1, max_length=80, pattern=KEY,
+        description="the campaign's id: issuing again with it changes nothing",
+    )  # fmt: skip
+
+
+class CouponRead(ReadModel):
+    code: str
+    template: str
+    member_id: int | None
+    status: str
+    uses: int
+    max_uses: int
+    valid_from: datetime | None
+    valid_until: datetime | None
+    issued_at: datetime
+
+
+class IssueResult(ReadModel):
+    issued: list[CouponRead]
+    refused: dict[int, str] = Field(description="member id → reason")
+
+
+class LineIn(StrictModel):
+    sku: str = Field(min_length=1, max_length=64)
+    category: str | None = Field(default=None, max_length=64)
+    quantity: int = Field(ge=1, le=100_000)
+    unit_price: MoneyIn
+    discount: MoneyIn = Field(default=Decimal(0))
+
+
+class BasketIn(StrictModel):
+    channel: Channel
+    store: str | None = Field(default=None, max_length=32)
+    lines: list[LineIn] = Field(min_length=1, max_length=500)
+    shipping_fee: MoneyIn = Field(default=Decimal(0))
+
+
+class CheckRequest(StrictModel):
+    member_id: int | None = Field(default=None, ge=1)
+    basket: BasketIn
+
+
+class RedeemRequest(CheckRequest):
+    idempotency_key: str = Field(min_length=1, max_length=120, pattern=KEY)
+
+
+class CouponCheck(ReadModel):
+    code: str
+    usable: bool
+    reason: str | None = Field(description="why not: expired, min_spend_not_met, …")
+    message: str | None
+    discount: MoneyOut
+    shipping_discount: MoneyOut
+    free_sku: str | None
+
+
+class RedemptionRead(ReadModel):
+    code: str
+    redemption_key: str
+    member_id: int | None
+    order_id: int | None
+    discount: MoneyOut
+    shipping_discount: MoneyOut
+    redeemed_at: datetime
+    reversed_at: datetime | None
+
+
+class TemplateKpis(ReadModel):
+    code: str
+    name: str
+    issued: int
+    redeemed: int
+    redemption_rate: float
+    discount_cost: MoneyOut
+    order_revenue: MoneyOut = Field(description="totals of the orders the coupons were used on")

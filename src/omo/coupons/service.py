@@ -1,0 +1,428 @@
+"""Use cases of the coupons area."""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import segno
+from sqlalchemy import BigInteger, func, select, type_coerce, update
+from sqlalchemy.orm import Session
+
+from omo.commerce.models import Order
+from omo.coupons import rules
+from omo.coupons.models import Coupon, CouponRedemption, CouponTemplateRow
+from omo.coupons.rules import Basket, BasketLine, CouponState, CouponTemplate, Priced
+from omo.coupons.schemas import (
+    BasketIn,
+    CouponCheck,
+    CouponRead,
+    IssueResult,
+    RedemptionRead,
+    TemplateKpis,
+    TemplateRead,
+)
+from omo.db import UnitOfWork
+from omo.members import service as members
+from omo.shared import clock
+from omo.shared.errors import NotFound, ValidationFailed
+
+# Crockford's base 32: no I, L, O or U to misread at a till. 12 characters = 60 random bits.
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+UNLIMITED = 1_000_000_000
+
+
+class CouponRefused(ValidationFailed):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message, field="code", code=reason)
+
+
+def new_code() -> str:
+    raw = "".join(secrets.choice(ALPHABET) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def normalise_code(code: str) -> str:
+    """What a person types or a scanner reads: case, spaces, O for 0 and I/L for 1 forgiven."""
+    text = code.strip().upper().replace(" ", "").replace("-", "")
+    text = text.translate(str.maketrans("OIL", "011"))
+    return f"{text[:4]}-{text[4:8]}-{text[8:]}" if len(text) == 12 else code.strip().upper()
+
+
+# --- templates --------------------------------------------------------------------------------
+
+
+def put_template(
+    uow: UnitOfWork, *, code: str, template: CouponTemplate
+) -> tuple[TemplateRead, bool]:
+    """Create or change a template; coupons already issued keep their own dates."""
+    with uow.write() as session:
+        now = clock.now()
+        row = session.scalar(select(CouponTemplateRow).where(CouponTemplateRow.code == code))
+        created = row is None
+        if row is None:
+            row = CouponTemplateRow(code=code, issued=0, redeemed=0, active=True, created_at=now)
+            session.add(row)
+        row.definition = template.model_dump(mode="json")
+        row.max_issued = template.max_issued
+        row.max_redemptions = template.max_redemptions
+        row.updated_at = now
+        session.flush()
+        return _template_read(row), created
+
+
+def list_templates(uow: UnitOfWork) -> list[TemplateRead]:
+    with uow.read() as session:
+        rows = session.scalars(select(CouponTemplateRow).order_by(CouponTemplateRow.code))
+        return [_template_read(r) for r in rows]
+
+
+def _template_read(row: CouponTemplateRow) -> TemplateRead:
+    return TemplateRead(
+        code=row.code, template=CouponTemplate.model_validate(row.definition), active=row.active,
+        issued=row.issued, redeemed=row.redeemed,
+    )  # fmt: skip
+
+
+def _template(session: Session, code: str) -> CouponTemplateRow:
+    row = session.scalar(select(CouponTemplateRow).where(CouponTemplateRow.code == code))
+    if row is None:
+        raise NotFound(f"no coupon template {code!r}", field="template")
+    return row
+
+
+# --- issuing ----------------------------------------------------------------------------------
+
+
+def issue(
+    uow: UnitOfWork, *, template_code: str, member_ids: Sequence[int], key: str
+) -> IssueResult:
+    """Issue a coupon to each member (a campaign, a segment, a trigger). Re-running the same key
+    issues nothing new; members past the per-member limit or the budget are refused by name."""
+
+    def run(session: Session) -> IssueResult:
+        now = clock.now()
+        row = _template(session, template_code)
+        t = CouponTemplate.model_validate(row.definition)
+        if t.shared_code:
+            raise ValidationFailed("a shared-code template has one public code", field="template")
+        issued: list[CouponRead] = []
+        refused: dict[int, str] = {}
+        for member_id in dict.fromkeys(member_ids):
+            issue_key = f"{template_code}:{key}:{member_id}"
+            held = session.scalar(select(Coupon).where(Coupon.issue_key == issue_key))
+            if held is not None:
+                issued.append(_coupon_read(held, template_code))
+                continue
+            try:
+                member = members.current_member(session, member_id)
+            except NotFound:
+                refused[member_id] = "no_such_member"
+                continue
+            if member.id != member_id:
+                refused[member_id] = f"merged_into:{member.id}"
+                continue
+            have = session.scalar(
+                select(func.count()).where(
+                    Coupon.template_id == row.id, Coupon.member_id == member_id
+                )
+            )
+            if (have or 0) >= t.per_member_limit:
+                refused[member_id] = "per_member_limit"
+                continue
+            if not _take_budget(session, row.id, "issued"):
+                refused[member_id] = "budget_exhausted"
+                continue
+            coupon = _new_coupon(
+                session, row.id, t, member_id=member_id, issue_key=issue_key, now=now
+            )
+            issued.append(_coupon_read(coupon, template_code))
+        return IssueResult(issued=issued, refused=refused)
+
+    return uow.run(run)
+
+
+def shared_code(uow: UnitOfWork, *, template_code: str) -> CouponRead:
+    """The one public code of a shared-code template (made on first ask)."""
+
+    def run(session: Session) -> CouponRead:
+        row = _template(session, template_code)
+        t = CouponTemplate.model_validate(row.definition)
+        if not t.shared_code:
+            raise ValidationFailed("this template issues codes per member", field="template")
+        key = f"{template_code}:shared"
+        coupon = session.scalar(select(Coupon).where(Coupon.issue_key == key))
+        if coupon is None:
+            coupon = _new_coupon(session, row.id, t, member_id=None, issue_key=key, now=clock.now())
+            coupon.max_uses = t.max_redemptions or UNLIMITED
+        return _coupon_read(coupon, template_code)
+
+    return uow.run(run)
+
+
+def _new_coupon(
+    session: Session, template_id: int, t: CouponTemplate, *, member_id: int | None,
+    issue_key: str, now: datetime,
+) -> Coupon:  # fmt: skip
+    until = t.valid_until
+    if t.valid_days is not None:
+        rolling = now + timedelta(days=t.valid_days)
+        until = min(until, rolling) if until else rolling
+    coupon = Coupon(
+        code=new_code(), template_id=template_id, member_id=member_id, issue_key=issue_key,
+        status="active", uses=0, max_uses=1, valid_from=t.valid_from, valid_until=until,
+        issued_at=now,
+    )  # fmt: skip
+    session.add(coupon)
+    session.flush()
+    return coupon
+
+
+def _take_budget(session: Session, template_id: int, counter: str) -> bool:
+    """Move a budget counter by one if the cap allows, atomically (two tills, one last coupon)."""
+    t = CouponTemplateRow
+    column, cap = {"issued": (t.issued, t.max_issued), "redeemed": (t.redeemed, t.max_redemptions)}[
+        counter
+    ]
+    result = session.execute(
+        update(t)
+        .where(t.id == template_id, (cap.is_(None)) | (column < cap))
+        .values({column: column + 1})
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def _coupon_read(c: Coupon, template_code: str) -> CouponRead:
+    return CouponRead(
+        code=c.code, template=template_code, member_id=c.member_id, status=c.status, uses=c.uses,
+        max_uses=c.max_uses, valid_from=c.valid_from, valid_until=c.valid_until,
+        issued_at=c.issued_at,
+    )  # fmt: skip
+
+
+# --- checking and redeeming -------------------------------------------------------------------
+
+
+def basket_of(data: BasketIn) -> Basket:
+    return Basket(
+        channel=data.channel.value,
+        store=data.store,
+        lines=tuple(
+            BasketLine(li.sku, li.category, li.quantity, li.unit_price, li.discount)
+            for li in data.lines
+        ),
+        shipping_fee=data.shipping_fee,
+    )
+
+
+def _price(
+    session: Session, coupon: Coupon, basket: Basket, member_id: int | None, now: datetime
+) -> tuple[CouponTemplateRow, rules.Priced | rules.Refused]:
+    row = session.get(CouponTemplateRow, coupon.template_id)
+    assert row is not None
+    t = CouponTemplate.model_validate(row.definition)
+    state = CouponState(
+        member_id=coupon.member_id, valid_from=coupon.valid_from, valid_until=coupon.valid_until,
+        uses=coupon.uses, max_uses=coupon.max_uses,
+        status=coupon.status if row.active else "void",
+    )  # fmt: skip
+    left = None if row.max_redemptions is None else row.max_redemptions - row.redeemed
+    result = rules.price(t, state, basket, member_id=member_id, now=now, redemptions_left=left)
+    if isinstance(result, Priced) and coupon.member_id is None and member_id is not None:
+        used = session.scalar(
+            select(func.count()).where(
+                CouponRedemption.coupon_id == coupon.id,
+                CouponRedemption.member_id == member_id,
+                CouponRedemption.reversed_at.is_(None),
+            )
+        )
+        if used:
+            return row, rules.Refused("already_used", "you have used this code already")
+    return row, result
+
+
+def find_coupon(session: Session, code: str) -> Coupon:
+    coupon = session.scalar(select(Coupon).where(Coupon.code == normalise_code(code)))
+    if coupon is None:
+        raise NotFound("no such coupon code", field="code")
+    return coupon
+
+
+def check(uow: UnitOfWork, *, code: str, basket: BasketIn, member_id: int | None) -> CouponCheck:
+    with uow.read() as session:
+        coupon = find_coupon(session, code)
+        member = members.current_member(session, member_id).id if member_id else None
+        _, result = _price(session, coupon, basket_of(basket), member, clock.now())
+        return _check_read(coupon.code, result)
+
+
+def _check_read(code: str, result: rules.Priced | rules.Refused) -> CouponCheck:
+    if isinstance(result, rules.Refused):
+        return CouponCheck(
+            code=code, usable=False, reason=result.reason, message=result.message,
+            discount=Decimal(0), shipping_discount=Decimal(0), free_sku=None,
+        )  # fmt: skip
+    return CouponCheck(
+        code=code, usable=True, reason=None, message=None, discount=result.discount,
+        shipping_discount=result.shipping_discount, free_sku=result.free_sku,
+    )  # fmt: skip
+
+
+def redeem_in(
+    session: Session, *, code: str, basket: Basket, member_id: int | None, key: str,
+    order_id: int | None, now: datetime,
+) -> CouponRedemption:  # fmt: skip
+    """Use a coupon (checkout calls this inside its transaction). A retry with the key returns
+    the first redemption; a code is used at most once however many tills scan it at once: the
+    use is a conditional UPDATE that only one transaction can win."""
+    held = session.scalar(select(CouponRedemption).where(CouponRedemption.redemption_key == key))
+    if held is not None:
+        return held
+    coupon = find_coupon(session, code)
+    row, result = _price(session, coupon, basket, member_id, now)
+    if isinstance(result, rules.Refused):
+        raise CouponRefused(result.reason, result.message)
+    won = session.execute(
+        update(Coupon)
+        .where(Coupon.id == coupon.id, Coupon.status == "active", Coupon.uses < Coupon.max_uses)
+        .values(uses=Coupon.uses + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(won, "rowcount", 0):
+        raise CouponRefused("already_used", "this coupon has just been used")
+    if not _take_budget(session, row.id, "redeemed"):
+        raise CouponRefused("budget_exhausted", "this offer has run out")
+    redemption = CouponRedemption(
+        coupon_id=coupon.id, member_id=member_id, order_id=order_id, redemption_key=key,
+        discount=result.discount, shipping_discount=result.shipping_discount, redeemed_at=now,
+    )  # fmt: skip
+    session.add(redemption)
+    session.flush()
+    return redemption
+
+
+def redeem(
+    uow: UnitOfWork, *, code: str, basket: BasketIn, member_id: int | None, key: str
+) -> RedemptionRead:
+    def run(session: Session) -> RedemptionRead:
+        member = members.current_member(session, member_id).id if member_id else None
+        r = redeem_in(session, code=code, basket=basket_of(basket), member_id=member, key=key,
+                      order_id=None, now=clock.now())  # fmt: skip
+        return _redemption_read(session, r)
+
+    return uow.run(run)
+
+
+def reverse_in(session: Session, *, key: str, now: datetime) -> CouponRedemption:
+    """Undo a redemption (a refund): the coupon can be used again if its template says so."""
+    r = session.scalar(select(CouponRedemption).where(CouponRedemption.redemption_key == key))
+    if r is None:
+        raise NotFound(f"no redemption with key {key!r}", field="redemption_key")
+    if r.reversed_at is not None:
+        return r
+    coupon = session.get(Coupon, r.coupon_id)
+    assert coupon is not None
+    row = session.get(CouponTemplateRow, coupon.template_id)
+    assert row is not None
+    r.reversed_at = now
+    if CouponTemplate.model_validate(row.definition).restore_on_refund:
+        coupon.uses -= 1
+        row.redeemed -= 1
+    session.flush()
+    return r
+
+
+def reverse(uow: UnitOfWork, *, key: str) -> RedemptionRead:
+    def run(session: Session) -> RedemptionRead:
+        return _redemption_read(session, reverse_in(session, key=key, now=clock.now()))
+
+    return uow.run(run)
+
+
+def _redemption_read(session: Session, r: CouponRedemption) -> RedemptionRead:
+    coupon = session.get(Coupon, r.coupon_id)
+    assert coupon is not None
+    return RedemptionRead(
+        code=coupon.code, redemption_key=r.redemption_key, member_id=r.member_id,
+        order_id=r.order_id, discount=r.discount, shipping_discount=r.shipping_discount,
+        redeemed_at=r.redeemed_at, reversed_at=r.reversed_at,
+    )  # fmt: skip
+
+
+def member_coupons(uow: UnitOfWork, *, member_id: int) -> list[CouponRead]:
+    with uow.read() as session:
+        member = members.current_member(session, member_id)
+        rows = session.execute(
+            select(Coupon, CouponTemplateRow.code)
+            .join(CouponTemplateRow, CouponTemplateRow.id == Coupon.template_id)
+            .where(Coupon.member_id == member.id)
+            .order_by(Coupon.issued_at.desc(), Coupon.id.desc())
+        )
+        return [_coupon_read(c, t) for c, t in rows]
+
+
+def get_coupon(uow: UnitOfWork, *, code: str) -> CouponRead:
+    with uow.read() as session:
+        coupon = find_coupon(session, code)
+        row = session.get(CouponTemplateRow, coupon.template_id)
+        assert row is not None
+        return _coupon_read(coupon, row.code)
+
+
+def qr_png(code: str, *, scale: int = 6) -> bytes:
+    """The code as a QR image for tills to scan (error correction M: survives a scuffed phone)."""
+    out = io.BytesIO()
+    segno.make(normalise_code(code), error="m").save(out, kind="png", scale=scale, border=2)
+    return out.getvalue()
+
+
+def kpis(uow: UnitOfWork) -> list[TemplateKpis]:
+    """Per template: issued → redeemed, the discount given and the revenue it came with."""
+    with uow.read() as session:
+        cost = dict(
+            (tid, int(c))
+            for tid, c in session.execute(
+                select(
+                    Coupon.template_id,
+                    func.coalesce(
+                        func.sum(
+                            type_coerce(CouponRedemption.discount, BigInteger)
+                            + type_coerce(CouponRedemption.shipping_discount, BigInteger)
+                        ),
+                        0,
+                    ),
+                )
+                .join(CouponRedemption, CouponRedemption.coupon_id == Coupon.id)
+                .where(CouponRedemption.reversed_at.is_(None))
+                .group_by(Coupon.template_id)
+            )
+        )
+        revenue = dict(
+            (tid, int(c))
+            for tid, c in session.execute(
+                select(
+                    Coupon.template_id,
+                    func.coalesce(func.sum(type_coerce(Order.total, BigInteger)), 0),
+                )
+                .join(CouponRedemption, CouponRedemption.coupon_id == Coupon.id)
+                .join(Order, Order.id == CouponRedemption.order_id)
+                .where(CouponRedemption.reversed_at.is_(None))
+                .group_by(Coupon.template_id)
+            )
+        )
+        out = []
+        for row in session.scalars(select(CouponTemplateRow).order_by(CouponTemplateRow.code)):
+            t = CouponTemplate.model_validate(row.definition)
+            out.append(
+                TemplateKpis(
+                    code=row.code, name=t.name, issued=row.issued, redeemed=row.redeemed,
+                    redemption_rate=round(row.redeemed / row.issued, 4) if row.issued else 0.0,
+                    discount_cost=Decimal(cost.get(row.id, 0)) / 100,
+                    order_revenue=Decimal(revenue.get(row.id, 0)) / 100,
+                )
+            )  # fmt: skip
+        return out

@@ -1,0 +1,170 @@
+"""Coupons in the database (SQLite + PostgreSQL): issuing with limits and budgets, codes that
+are unguessable and forgiving to type, one use under a 32-till race, reversal, QR, KPIs, API."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from omo.coupons import service as coupons
+from omo.coupons.rules import CouponTemplate
+from omo.coupons.schemas import BasketIn
+from omo.db import UnitOfWork
+from omo.shared.errors import NotFound, ValidationFailed
+from tests.factories import enrol
+
+BASKET = BasketIn.model_validate(
+    {"channel": "pos", "store": "TPE-101",
+     "lines": [{"sku": "APP-1", "category": "服飾", "quantity": 1, "unit_price": "800"}]}
+)  # fmt: skip
+
+
+def template(uow: UnitOfWork, code: str = "WELCOME100", **kw: Any) -> None:
+    data = {"name": "滿500減100", "kind": "spend_get_off", "spend": "500", "amount": "100", **kw}
+    coupons.put_template(uow, code=code, template=CouponTemplate.model_validate(data))
+
+
+def members_(uow: UnitOfWork, n: int) -> list[int]:
+    return [enrol(uow, phone=f"0912-000-{k:03d}").member.id for k in range(n)]
+
+
+def test_issue_is_idempotent_and_honours_limits(uow: UnitOfWork) -> None:
+    template(uow, max_issued=3)
+    ids = members_(uow, 4)
+    first = coupons.issue(uow, template_code="WELCOME100", member_ids=ids[:2], key="launch")
+    again = coupons.issue(uow, template_code="WELCOME100", member_ids=ids[:2], key="launch")
+    assert [c.code for c in first.issued] == [c.code for c in again.issued]
+    more = coupons.issue(
+        uow, template_code="WELCOME100", member_ids=[ids[0], *ids[2:], 999_999], key="wave-2"
+    )
+    assert more.refused == {
+        ids[0]: "per_member_limit",
+        ids[3]: "budget_exhausted",
+        999_999: "no_such_member",
+    }
+    assert len(more.issued) == 1
+    codes = {c.code for c in [*first.issued, *more.issued]}
+    assert len(codes) == 3
+    assert all(len(c) == 14 and c[4] == c[9] == "-" for c in codes)
+
+
+def test_a_code_is_used_once_and_a_retry_is_a_replay(uow: UnitOfWork) -> None:
+    template(uow)
+    (mid,) = members_(uow, 1)
+    code = coupons.issue(uow, template_code="WELCOME100", member_ids=[mid], key="k").issued[0].code
+    typed = code.lower().replace("-", " ").replace("0", "o")
+    assert coupons.check(uow, code=typed, basket=BASKET, member_id=mid).discount == Decimal(100)
+    used = coupons.redeem(uow, code=typed, basket=BASKET, member_id=mid, key="till-1:42")
+    replay = coupons.redeem(uow, code=code, basket=BASKET, member_id=mid, key="till-1:42")
+    assert used == replay
+    with pytest.raises(ValidationFailed) as info:
+        coupons.redeem(uow, code=code, basket=BASKET, member_id=mid, key="till-2:43")
+    assert info.value.code == "already_used"
+    check = coupons.check(uow, code=code, basket=BASKET, member_id=mid)
+    assert (check.usable, check.reason) == (False, "already_used")
+    coupons.reverse(uow, key="till-1:42")
+    assert coupons.check(uow, code=code, basket=BASKET, member_id=mid).usable
+    with pytest.raises(NotFound):
+        coupons.check(uow, code="ZZZZ-ZZZZ-ZZZZ", basket=BASKET, member_id=mid)
+
+
+def test_refusals_change_nothing(uow: UnitOfWork) -> None:
+    template(uow, channels=["web"])
+    (mid,) = members_(uow, 1)
+    code = coupons.issue(uow, template_code="WELCOME100", member_ids=[mid], key="k").issued[0].code
+    with pytest.raises(ValidationFailed) as info:
+        coupons.redeem(uow, code=code, basket=BASKET, member_id=mid, key="k1")
+    assert info.value.code == "channel_not_allowed"
+    assert coupons.get_coupon(uow, code=code).uses == 0
+    assert coupons.kpis(uow)[0].redeemed == 0
+
+
+def test_a_shared_code_once_per_member_within_budget(uow: UnitOfWork) -> None:
+    template(uow, "FB200", shared_code=True, max_redemptions=2)
+    a, b, c = members_(uow, 3)
+    code = coupons.shared_code(uow, template_code="FB200").code
+    assert coupons.shared_code(uow, template_code="FB200").code == code
+    coupons.redeem(uow, code=code, basket=BASKET, member_id=a, key="a")
+    with pytest.raises(ValidationFailed, match="already"):
+        coupons.redeem(uow, code=code, basket=BASKET, member_id=a, key="a2")
+    coupons.redeem(uow, code=code, basket=BASKET, member_id=b, key="b")
+    with pytest.raises(ValidationFailed) as info:
+        coupons.redeem(uow, code=code, basket=BASKET, member_id=c, key="c")
+    assert info.value.code in ("budget_exhausted", "already_used")
+
+
+@pytest.mark.postgres
+def test_thirty_two_tills_scanning_one_code_use_it_once(uow: UnitOfWork, db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    template(uow)
+    (mid,) = members_(uow, 1)
+    code = coupons.issue(uow, template_code="WELCOME100", member_ids=[mid], key="k").issued[0].code
+    outcomes: list[str] = []
+    barrier = threading.Barrier(32)
+
+    def scan(n: int) -> None:
+        barrier.wait()
+        try:
+            coupons.redeem(uow, code=code, basket=BASKET, member_id=mid, key=f"till-{n}")
+            outcomes.append("used")
+        except ValidationFailed as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=scan, args=(n,)) for n in range(32)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert outcomes.count("used") == 1
+    assert set(outcomes) == {"used", "already_used"}
+    assert coupons.get_coupon(uow, code=code).uses == 1
+    assert coupons.kpis(uow)[0].redeemed == 1
+
+
+def test_the_coupons_api(api: TestClient, uow: UnitOfWork) -> None:
+    body = {"name": "9 折", "kind": "percent_off", "percent": "10", "valid_days": 30}
+    assert api.put("/api/v1/coupons/templates/TEN", json=body).status_code == 201
+    assert api.put("/api/v1/coupons/templates/TEN", json=body).status_code == 200
+    bad = api.put("/api/v1/coupons/templates/BAD", json={"name": "x", "kind": "amount_off"})
+    assert bad.status_code == 422
+    assert "amount" in bad.json()["detail"][0]["msg"]
+    (mid,) = members_(uow, 1)
+    issued = api.post(
+        "/api/v1/coupons/templates/TEN/issue", json={"member_ids": [mid], "key": "k"}
+    ).json()
+    code = issued["issued"][0]["code"]
+    assert issued["issued"][0]["valid_until"] is not None
+    assert api.get(f"/api/v1/members/{mid}/coupons").json()[0]["code"] == code
+    qr = api.get(f"/api/v1/coupons/{code}/qr.png")
+    assert (qr.status_code, qr.headers["content-type"], qr.content[:4]) == (
+        200,
+        "image/png",
+        b"\x89PNG",
+    )
+    basket = {
+        "channel": "web",
+        "lines": [{"sku": "A", "quantity": 2, "unit_price": "450"}],
+        "shipping_fee": "60",
+    }
+    check = api.post(
+        f"/api/v1/coupons/{code}/check", json={"member_id": mid, "basket": basket}
+    ).json()
+    assert (check["usable"], check["discount"]) == (True, "90.00")
+    used = api.post(
+        f"/api/v1/coupons/{code}/redeem",
+        json={"member_id": mid, "basket": basket, "idempotency_key": "w-1"},
+    )
+    assert used.status_code == 200
+    again = api.post(
+        f"/api/v1/coupons/{code}/redeem",
+        json={"member_id": mid, "basket": basket, "idempotency_key": "w-2"},
+    )
+    assert again.status_code == 422
+    assert again.json()["detail"][0]["type"] == "already_used"
+    assert api.get("/api/v1/coupons/kpis").json()[0]["discount_cost"] == "90.00"
+    assert api.get("/api/v1/coupons/NOPE-NOPE-NOPE").status_code == 404

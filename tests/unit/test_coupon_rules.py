@@ -1,0 +1,124 @@
+"""Coupon pricing (pure): each kind, each restriction, each refusal reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from omo.coupons.rules import (
+    Basket,
+    BasketLine,
+    CouponState,
+    CouponTemplate,
+    Priced,
+    Refused,
+    price,
+)
+
+NOW = datetime(2026, 6, 1, 4, 0, tzinfo=UTC)
+BASKET = Basket(
+    channel="web",
+    store=None,
+    lines=(
+        BasketLine("APP-1", "服飾", 2, Decimal("490")),  # 980
+        BasketLine("BEA-1", "美妝保養", 1, Decimal("650"), Decimal("50")),  # 600
+    ),
+    shipping_fee=Decimal("60"),
+)
+MINE = CouponState(member_id=7, valid_from=None, valid_until=None, uses=0, max_uses=1,
+                   status="active")  # fmt: skip
+
+
+def t(**kw: Any) -> CouponTemplate:
+    return CouponTemplate.model_validate({"name": "x", **kw})
+
+
+def run(template: CouponTemplate, state: CouponState = MINE, basket: Basket = BASKET,
+        member: int | None = 7, left: int | None = None) -> Priced | Refused:  # fmt: skip
+    return price(template, state, basket, member_id=member, now=NOW, redemptions_left=left)
+
+
+def test_each_kind() -> None:
+    assert run(t(kind="amount_off", amount="100")) == Priced(
+        Decimal(100), Decimal(0), None, Decimal(1580)
+    )
+    assert run(t(kind="spend_get_off", spend="500", amount="100")).discount == Decimal(100)  # type: ignore[union-attr]
+    assert run(t(kind="percent_off", percent="10")).discount == Decimal("158.00")  # type: ignore[union-attr]
+    capped = run(t(kind="percent_off", percent="50", max_discount="200"))
+    assert capped.discount == Decimal(200)  # type: ignore[union-attr]
+    free = run(t(kind="free_item", free_sku="APP-1"))
+    assert (free.discount, free.free_sku) == (Decimal(490), "APP-1")  # type: ignore[union-attr]
+    ship = run(t(kind="free_shipping"))
+    assert (ship.discount, ship.shipping_discount) == (Decimal(0), Decimal(60))  # type: ignore[union-attr]
+
+
+def test_amount_off_never_exceeds_what_qualifies() -> None:
+    only_beauty = t(kind="amount_off", amount="1000", categories=["美妝保養"])
+    assert run(only_beauty).discount == Decimal(600)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("template", "state", "member", "left", "reason"),
+    [
+        ({"kind": "amount_off", "amount": "1"}, {"status": "void"}, 7, None, "void"),
+        ({"kind": "amount_off", "amount": "1"}, {"uses": 1}, 7, None, "already_used"),
+        ({"kind": "amount_off", "amount": "1"}, {}, 8, None, "wrong_member"),
+        ({"kind": "amount_off", "amount": "1"}, {}, None, None, "wrong_member"),
+        ({"kind": "amount_off", "amount": "1"}, {"valid_from": NOW + timedelta(seconds=1)}, 7, None, "not_yet_valid"),
+        ({"kind": "amount_off", "amount": "1"}, {"valid_until": NOW}, 7, None, "expired"),
+        ({"kind": "amount_off", "amount": "1"}, {}, 7, 0, "budget_exhausted"),
+        ({"kind": "amount_off", "amount": "1", "channels": ["pos"]}, {}, 7, None, "channel_not_allowed"),
+        ({"kind": "amount_off", "amount": "1", "stores": ["TPE-101"]}, {}, 7, None, "store_not_allowed"),
+        ({"kind": "amount_off", "amount": "1", "categories": ["食品"]}, {}, 7, None, "no_eligible_items"),
+        ({"kind": "amount_off", "amount": "1", "min_spend": "1581"}, {}, 7, None, "min_spend_not_met"),
+        ({"kind": "spend_get_off", "spend": "700", "amount": "100", "categories": ["美妝保養"]}, {}, 7, None, "min_spend_not_met"),
+        ({"kind": "free_item", "free_sku": "HOM-9"}, {}, 7, None, "free_item_missing"),
+    ],
+)  # fmt: skip
+def test_each_refusal_names_its_reason(
+    template: dict[str, Any],
+    state: dict[str, Any],
+    member: int | None,
+    left: int | None,
+    reason: str,
+) -> None:
+    s = CouponState(**{**MINE.__dict__, **state})
+    result = run(t(**template), s, member=member, left=left)
+    assert isinstance(result, Refused)
+    assert result.reason == reason
+
+
+def test_free_shipping_needs_shipping_to_waive() -> None:
+    free = Basket("web", None, BASKET.lines, Decimal(0))
+    assert run(t(kind="free_shipping"), basket=free) == Refused(
+        "no_shipping", "nothing to take off: this order ships free"
+    )
+
+
+def test_a_shared_code_is_anyones() -> None:
+    shared = CouponState(
+        member_id=None, valid_from=None, valid_until=None, uses=5, max_uses=100, status="active"
+    )
+    assert isinstance(run(t(kind="amount_off", amount="50"), shared, member=None), Priced)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"kind": "amount_off"}, "amount: required"),
+        ({"kind": "percent_off", "percent": "120"}, "less than or equal"),
+        ({"kind": "spend_get_off", "amount": "100"}, "spend: required"),
+        ({"kind": "spend_get_off", "amount": "500", "spend": "500"}, "less than spend"),
+        ({"kind": "free_item"}, "free_sku: required"),
+        ({"kind": "amount_off", "amount": "1", "valid_from": "2026-02-01T00:00:00Z",
+          "valid_until": "2026-01-01T00:00:00Z"}, "after valid_from"),
+        ({"kind": "bogof"}, "Input should be"),
+    ],
+)  # fmt: skip
+def test_incomplete_templates_are_refused(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        t(**data)
