@@ -72,6 +72,11 @@ def upsert_product(session: Session, *, sku: str, data: ProductUpsert) -> tuple[
     return product, created
 
 
+def catalogue_for(session: Session, skus: Iterable[str]) -> dict[str, Product]:
+    wanted = sorted(set(skus))
+    return {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(wanted)))}
+
+
 def store_by_code(session: Session, code: str, *, field: str = "store") -> Store:
     store = session.scalar(select(Store).where(Store.code == code))
     if store is None:
@@ -113,16 +118,20 @@ def record_order(
     member_id: int | None,
     store_id: int | None,
     contacts: Iterable[Identifier],
+    digest: str,
     now: datetime,
 ) -> Order:
-    """Write the order, its lines and contacts, and fold it into the member's stats."""
+    """Write the order, its lines and contacts, and fold it into the member's stats.
+
+    `digest` is what a retry is compared with: payload_hash(order) for orders that come in as
+    they are, the hash of the checkout request for sales priced by checkout."""
     # both are set by OrderIn's validator
     assert order.fulfilment is not None
     assert order.total is not None
     row = Order(
         channel=order.channel.value,
         external_id=order.external_id,
-        payload_hash=payload_hash(order),
+        payload_hash=digest,
         member_id=member_id,
         store_id=store_id,
         fulfilment=order.fulfilment.value,

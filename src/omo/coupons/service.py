@@ -245,6 +245,16 @@ def _price(
     return row, result
 
 
+def price_for(
+    session: Session, *, code: str, basket: Basket, member_id: int | None, now: datetime
+) -> rules.Priced | rules.Refused:
+    """What one code is worth on a basket (checkout's quote)."""
+    coupon = session.scalar(select(Coupon).where(Coupon.code == normalise_code(code)))
+    if coupon is None:
+        return rules.Refused("not_found", "no such coupon code")
+    return _price(session, coupon, basket, member_id, now)[1]
+
+
 def find_coupon(session: Session, code: str) -> Coupon:
     coupon = session.scalar(select(Coupon).where(Coupon.code == normalise_code(code)))
     if coupon is None:

@@ -172,8 +172,9 @@ def record_order_in(
             )
         member_id = named
     row = commerce.record_order(
-        session, order=order, member_id=member_id, store_id=store_id, contacts=idents, now=now
-    )
+        session, order=order, member_id=member_id, store_id=store_id, contacts=idents,
+        digest=digest, now=now,
+    )  # fmt: skip
     if member_id is not None:
         # Identifiers seen with a known member (a Shopee buyer id next to the phone) become
         # theirs, and earlier guest activity under them follows.

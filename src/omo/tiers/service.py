@@ -94,6 +94,13 @@ def standing_of(session: Session, *, member_id: int, p: TierProgramme, now: date
     )
 
 
+def level_of(session: Session, *, member_id: int) -> policy.Level:
+    """The member's level now (the base level for members never evaluated)."""
+    row = session.get(MemberTier, member_id)
+    p = programme_in_force(session)
+    return p.level(row.level if row else p.levels[0].code)
+
+
 def multiplier_of(session: Session, *, member_id: int) -> Decimal:
     """The points multiplier of the member's level now (an order earns at the level it met)."""
     row = session.get(MemberTier, member_id)

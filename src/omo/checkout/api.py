@@ -1,0 +1,45 @@
+"""/api/v1/checkout: quote a basket, commit it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from omo.apikeys.service import Principal
+from omo.checkout import service as checkout
+from omo.checkout.schemas import CommitRequest, CommitResult, QuoteRead, QuoteRequest
+from omo.http import AppSettings, UoW, scoped
+
+router = APIRouter(prefix="/checkout", tags=["checkout"])
+
+
+@router.post(
+    "/quote",
+    response_model=QuoteRead,
+    summary="Price a basket: tier discount, coupons, points, points to earn",
+)
+def quote(
+    req: QuoteRequest, uow: UoW, settings: AppSettings, caller: Principal = scoped("members:read")
+) -> QuoteRead:
+    return checkout.quote(uow, req=req, region=settings.default_region)
+
+
+@router.post(
+    "/commit",
+    response_model=CommitResult,
+    summary="Record the sale with its loyalty in one transaction (idempotent on external_id)",
+    responses={200: {"description": "a retry: the sale recorded the first time"}},
+)
+def commit(
+    req: CommitRequest,
+    response: Response,
+    uow: UoW,
+    settings: AppSettings,
+    caller: Principal = scoped("orders:write"),
+) -> CommitResult:
+    if req.points:
+        caller.require("points:write")
+    result = checkout.commit(
+        uow, req=req, principal=caller, currency=settings.currency, region=settings.default_region
+    )
+    response.status_code = 200 if result.replayed else 201
+    return result

@@ -1,0 +1,113 @@
+"""The price of a basket for a member (pure). CHK-1.
+
+In this order: the tier's discount on every line; then each coupon on what is left (a coupon
+that no longer applies after an earlier one is refused with its reason); then points, capped by
+the programme's share of the order and the member's balance; then shipping less what coupons
+waive. Points to earn are worked out on what the member finally pays for goods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from omo.coupons import rules as coupon_rules
+from omo.coupons.rules import Basket, BasketLine
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    sku: str
+    category: str | None
+    quantity: int
+    unit_price: Decimal
+    tier_discount: Decimal
+
+    @property
+    def amount(self) -> Decimal:
+        return self.unit_price * self.quantity - self.tier_discount
+
+
+@dataclass
+class CouponOutcome:
+    code: str
+    discount: Decimal = Decimal(0)
+    shipping_discount: Decimal = Decimal(0)
+    reason: str | None = None
+    message: str | None = None
+
+    @property
+    def applied(self) -> bool:
+        return self.reason is None
+
+
+@dataclass
+class Price:
+    lines: list[PricedLine]
+    coupons: list[CouponOutcome] = field(default_factory=list)
+    points: int = 0
+    points_value: Decimal = Decimal(0)
+    points_cap: int = 0
+    shipping_fee: Decimal = Decimal(0)
+    shipping_discount: Decimal = Decimal(0)
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((li.unit_price * li.quantity for li in self.lines), Decimal(0))
+
+    @property
+    def tier_discount(self) -> Decimal:
+        return sum((li.tier_discount for li in self.lines), Decimal(0))
+
+    @property
+    def coupon_discount(self) -> Decimal:
+        return sum((c.discount for c in self.coupons if c.applied), Decimal(0))
+
+    @property
+    def goods(self) -> Decimal:
+        """What is paid for goods: after tier, coupons and points."""
+        return self.subtotal - self.tier_discount - self.coupon_discount - self.points_value
+
+    @property
+    def shipping(self) -> Decimal:
+        return self.shipping_fee - self.shipping_discount
+
+    @property
+    def total(self) -> Decimal:
+        return self.goods + self.shipping
+
+
+def tier_lines(lines: list[BasketLine], discount_rate: Decimal) -> list[PricedLine]:
+    """The tier's price multiplier per line, rounded to the cent per line."""
+    out = []
+    for li in lines:
+        gross = li.unit_price * li.quantity
+        off = (gross * (1 - discount_rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+        out.append(PricedLine(li.sku, li.category, li.quantity, li.unit_price, off))
+    return out
+
+
+def basket_after(price: Price, channel: str, store: str | None) -> Basket:
+    """The basket coupons see: tier discounts taken, earlier coupons spread over the lines."""
+    taken = price.coupon_discount
+    base = sum((li.amount for li in price.lines), Decimal(0))
+    lines = []
+    for li in price.lines:
+        share = (taken * li.amount / base).quantize(CENT) if base else Decimal(0)
+        lines.append(
+            BasketLine(li.sku, li.category, li.quantity, li.unit_price, li.tier_discount + share)
+        )
+    return Basket(channel, store, tuple(lines), price.shipping_fee - price.shipping_discount)
+
+
+def add_coupon(price: Price, code: str, result: coupon_rules.Priced | coupon_rules.Refused) -> None:
+    if isinstance(result, coupon_rules.Refused):
+        price.coupons.append(CouponOutcome(code, reason=result.reason, message=result.message))
+        return
+    room = price.subtotal - price.tier_discount - price.coupon_discount
+    discount = min(result.discount, room)
+    shipping = min(result.shipping_discount, price.shipping_fee - price.shipping_discount)
+    price.coupons.append(CouponOutcome(code, discount, shipping))
+    price.shipping_discount += shipping

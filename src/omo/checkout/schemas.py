@@ -1,0 +1,82 @@
+"""Request and response shapes of checkout."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field
+
+from omo.commerce.channels import Channel, Fulfilment
+from omo.commerce.schemas import CODE, OrderResult
+from omo.members.schemas import IdentifierIn
+from omo.shared.schemas import AwareDatetime, MoneyIn, MoneyOut, ReadModel, StrictModel
+
+
+class BasketLineIn(StrictModel):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=100_000)
+    unit_price: MoneyIn | None = Field(default=None, description="default: the catalogue price")
+
+
+class QuoteRequest(StrictModel):
+    member_id: int | None = Field(default=None, ge=1)
+    customer: list[IdentifierIn] = Field(
+        default_factory=list, max_length=10, description="or find the member by identifiers"
+    )
+    channel: Channel
+    store: str | None = Field(default=None, pattern=CODE)
+    lines: list[BasketLineIn] = Field(min_length=1, max_length=500)
+    coupon_codes: list[str] = Field(default_factory=list, max_length=5)
+    points: int = Field(default=0, ge=0, le=10_000_000, description="points to pay with")
+    shipping_fee: MoneyIn = Field(default=Decimal(0))
+
+
+class CommitRequest(QuoteRequest):
+    external_id: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+    ordered_at: AwareDatetime | None = Field(default=None, description="default: now")
+    fulfilment: Fulfilment | None = None
+
+
+class QuoteLine(ReadModel):
+    sku: str
+    name: str | None
+    category: str | None
+    quantity: int
+    unit_price: MoneyOut
+    tier_discount: MoneyOut
+    amount: MoneyOut
+
+
+class CouponLine(ReadModel):
+    code: str
+    applied: bool
+    discount: MoneyOut
+    shipping_discount: MoneyOut
+    reason: str | None = Field(description="why it does not apply")
+    message: str | None
+
+
+class QuoteRead(ReadModel):
+    member_id: int | None
+    tier: str | None
+    lines: list[QuoteLine]
+    subtotal: MoneyOut
+    tier_discount: MoneyOut
+    coupons: list[CouponLine]
+    coupon_discount: MoneyOut
+    points_balance: int
+    points_cap: int = Field(description="the most points this basket may take")
+    points_redeemed: int
+    points_value: MoneyOut
+    shipping_fee: MoneyOut
+    shipping_discount: MoneyOut
+    total: MoneyOut
+    points_to_earn: int = Field(description="pending once the order is committed")
+    notes: list[str]
+
+
+class CommitResult(ReadModel):
+    order: OrderResult
+    price: QuoteRead | None = Field(description="absent on a replay")
+    points_earned: int
+    replayed: bool

@@ -1,0 +1,216 @@
+"""Checkout: quote a basket for a member, and commit it — order, coupons, points spent and
+earned, stats and tier — in one transaction, idempotent on the till's order id. CHK-1, CHK-2.
+
+Checkout is an orchestrator (docs/architecture.md): it resolves who, prices with the areas'
+rules, and calls their use cases; it owns no tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from omo.apikeys.service import Principal
+from omo.checkout import pricing
+from omo.checkout.schemas import (
+    CommitRequest,
+    CommitResult,
+    CouponLine,
+    QuoteLine,
+    QuoteRead,
+    QuoteRequest,
+)
+from omo.commerce import service as commerce
+from omo.commerce.schemas import OrderIn
+from omo.coupons import service as coupons
+from omo.coupons.rules import Basket, BasketLine
+from omo.db import UnitOfWork
+from omo.ingest import service as ingest
+from omo.members import service as members
+from omo.members.identifiers import Identifier
+from omo.points import ledger
+from omo.points import service as points
+from omo.points.rules import LineFacts, OrderFacts, max_redeemable, points_for_order, redeem_value
+from omo.shared import clock
+from omo.shared.errors import Conflict, ValidationFailed
+from omo.tiers import service as tiers
+
+
+@dataclass
+class Priced:
+    price: pricing.Price
+    read: QuoteRead
+    member_id: int | None
+    baskets: dict[str, Basket]
+
+
+def quote(uow: UnitOfWork, *, req: QuoteRequest, region: str) -> QuoteRead:
+    idents = ingest.normalise_all(req.customer, field="customer", region=region)
+    with uow.read() as session:
+        return _price(session, req, idents, clock.now(), strict=False).read
+
+
+def commit(
+    uow: UnitOfWork, *, req: CommitRequest, principal: Principal, currency: str, region: str
+) -> CommitResult:
+    idents = ingest.normalise_all(req.customer, field="customer", region=region)
+    digest = hashlib.sha256(b"checkout:" + req.model_dump_json().encode()).hexdigest()
+
+    def run(session: Session) -> CommitResult:
+        now = clock.now()
+        held = commerce.find_order(session, channel=req.channel.value, external_id=req.external_id)
+        if held is not None:
+            if held.payload_hash != digest:
+                raise Conflict(
+                    f"order {req.external_id} on {req.channel.value} was already recorded "
+                    "with different content",
+                    field="external_id",
+                )
+            earned = ledger.find(session, f"earn:order:{held.id}")
+            return CommitResult(
+                order=commerce.order_result(session, held, replayed=True), price=None,
+                points_earned=earned.points if earned else 0, replayed=True,
+            )  # fmt: skip
+        p = _price(session, req, idents, now, strict=True)
+        order = _order_in(req, p, now, currency)
+        result = ingest.record_order_in(
+            session, order=order, idents=idents, digest=digest, principal=principal, now=now
+        )
+        prefix = f"order:{req.channel.value}:{req.external_id}"
+        for outcome in p.price.coupons:
+            coupons.redeem_in(
+                session, code=outcome.code, basket=p.baskets[outcome.code],
+                member_id=p.member_id, key=f"{prefix}:coupon:{outcome.code}",
+                order_id=result.id, now=now,
+            )  # fmt: skip
+        if p.price.points and p.member_id is not None:
+            points.redeem_in(
+                session, member_id=p.member_id, points=p.price.points, key=f"{prefix}:points",
+                now=now, order_id=result.id, reason=f"paid part of order {req.external_id}",
+            )  # fmt: skip
+        earned = ledger.find(session, f"earn:order:{result.id}")
+        return CommitResult(
+            order=result, price=p.read, points_earned=earned.points if earned else 0,
+            replayed=False,
+        )  # fmt: skip
+
+    return uow.run(run)
+
+
+def _price(
+    session: Session, req: QuoteRequest, idents: list[Identifier], now: datetime, *, strict: bool
+) -> Priced:
+    notes: list[str] = []
+    member_id = _member(session, req, idents)
+    if req.store:
+        commerce.store_by_code(session, req.store)
+    catalogue = commerce.catalogue_for(session, (li.sku for li in req.lines))
+    basket: list[BasketLine] = []
+    for n, li in enumerate(req.lines):
+        product = catalogue.get(li.sku)
+        price = li.unit_price if li.unit_price is not None else (product.price if product else None)
+        if price is None:
+            raise ValidationFailed(
+                f"{li.sku} is not in the catalogue: give its unit_price",
+                field=f"lines.{n}.unit_price",
+            )
+        basket.append(BasketLine(li.sku, product.category if product else None, li.quantity, price))
+    level = tiers.level_of(session, member_id=member_id) if member_id else None
+    rate = level.benefits.discount_rate if level else Decimal(1)
+    p = pricing.Price(lines=pricing.tier_lines(basket, rate), shipping_fee=req.shipping_fee)
+    baskets: dict[str, Basket] = {}
+    for code in dict.fromkeys(c.strip() for c in req.coupon_codes):
+        seen = pricing.basket_after(p, req.channel.value, req.store)
+        baskets[code] = seen
+        result = coupons.price_for(session, code=code, basket=seen, member_id=member_id, now=now)
+        pricing.add_coupon(p, code, result)
+    refused = [c for c in p.coupons if not c.applied]
+    if strict and refused:
+        first = refused[0]
+        raise coupons.CouponRefused(first.reason or "refused", f"{first.code}: {first.message}")
+    rules = points.rules_in_force(session)
+    balance = ledger.balance(session, member_id=member_id, now=now).available if member_id else 0
+    room = p.subtotal - p.tier_discount - p.coupon_discount
+    p.points_cap = max_redeemable(rules, order_amount=room, balance=balance)
+    if req.points:
+        if member_id is None:
+            raise ValidationFailed("points need a member", field="points")
+        if req.points > p.points_cap:
+            if strict:
+                raise ValidationFailed(
+                    f"at most {p.points_cap} points on this basket (balance {balance})",
+                    field="points", code="points_over_cap",
+                )  # fmt: skip
+            notes.append(f"points lowered from {req.points} to the cap {p.points_cap}")
+        p.points = min(req.points, p.points_cap)
+        p.points_value = redeem_value(rules, p.points)
+    to_earn = 0
+    if member_id is not None:
+        facts = OrderFacts(
+            channel=req.channel.value, store=req.store, ordered_at=now,
+            lines=tuple(LineFacts(li.category, li.amount) for li in p.lines),
+            order_discount=p.coupon_discount + p.points_value,
+        )  # fmt: skip
+        to_earn = points_for_order(
+            rules, facts, tier_multiplier=level.benefits.points_multiplier if level else Decimal(1)
+        ).points
+    read = QuoteRead(
+        member_id=member_id, tier=level.code if level else None,
+        lines=[
+            QuoteLine(sku=li.sku, name=catalogue[li.sku].name if li.sku in catalogue else None,
+                      category=li.category, quantity=li.quantity, unit_price=li.unit_price,
+                      tier_discount=li.tier_discount, amount=li.amount)
+            for li in p.lines
+        ],
+        subtotal=p.subtotal, tier_discount=p.tier_discount,
+        coupons=[
+            CouponLine(code=c.code, applied=c.applied, discount=c.discount,
+                       shipping_discount=c.shipping_discount, reason=c.reason, message=c.message)
+            for c in p.coupons
+        ],
+        coupon_discount=p.coupon_discount, points_balance=balance, points_cap=p.points_cap,
+        points_redeemed=p.points, points_value=p.points_value, shipping_fee=p.shipping_fee,
+        shipping_discount=p.shipping_discount, total=p.total, points_to_earn=to_earn, notes=notes,
+    )  # fmt: skip
+    return Priced(p, read, member_id, baskets)
+
+
+def _member(session: Session, req: QuoteRequest, idents: list[Identifier]) -> int | None:
+    named = set(members.members_named_by(session, idents).values())
+    if req.member_id is not None:
+        member = members.current_member(session, req.member_id).id
+        if named - {member}:
+            raise ValidationFailed(
+                "member_id and the customer identifiers name different members", field="member_id"
+            )
+        return member
+    if len(named) > 1:
+        raise ValidationFailed(
+            "the customer identifiers name more than one member; commit merges them, a quote "
+            "cannot choose", field="customer",
+        )  # fmt: skip
+    return next(iter(named), None)
+
+
+def _order_in(req: CommitRequest, p: Priced, now: datetime, currency: str) -> OrderIn:
+    price = p.price
+    return OrderIn.model_validate(
+        {
+            "channel": req.channel, "external_id": req.external_id,
+            "ordered_at": req.ordered_at or now, "store": req.store,
+            "fulfilment": req.fulfilment, "status": "completed", "currency": currency,
+            "member_id": p.member_id,
+            "customer": [i.model_dump(exclude_none=True) for i in req.customer],
+            "lines": [
+                {"sku": li.sku, "category": li.category, "quantity": li.quantity,
+                 "unit_price": li.unit_price, "discount": li.tier_discount}
+                for li in price.lines
+            ],
+            "discount_total": price.coupon_discount + price.points_value,
+            "shipping_fee": price.shipping,
+        }
+    )  # fmt: skip

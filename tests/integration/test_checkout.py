@@ -1,0 +1,163 @@
+"""Checkout (SQLite + PostgreSQL): a quote's breakdown, and a commit that records the order,
+spends the coupon and points, earns points and moves the tier in one transaction — once."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from omo.checkout import service as checkout
+from omo.checkout.schemas import CommitRequest, QuoteRequest
+from omo.commerce import service as commerce
+from omo.commerce.schemas import ProductUpsert
+from omo.coupons import service as coupons
+from omo.coupons.rules import CouponTemplate
+from omo.db import UnitOfWork
+from omo.points import service as points
+from omo.points.schemas import PointsChange
+from omo.shared.errors import Conflict, ValidationFailed
+from omo.tiers import service as tiers
+from tests.conftest import dump
+from tests.factories import ADMIN, enrol, post_order, store
+
+PHONE = "0912-345-678"
+
+
+@pytest.fixture
+def shop(uow: UnitOfWork) -> dict[str, Any]:
+    """A silver member with 620 points (500 given, 120 from a past order), a 滿1000減100
+    coupon, two products."""
+    store(uow, "TPE-101")
+    for sku, cat, price in (("APP-1", "服飾", "800"), ("BEA-1", "美妝保養", "600")):
+        commerce.save_product(
+            uow, sku=sku, data=ProductUpsert(name=sku, category=cat, price=Decimal(price))
+        )
+    mid = enrol(uow, phone=PHONE).member.id
+    post_order(uow, customer=[{"kind": "phone", "value": PHONE}],
+               lines=[{"sku": "OLD", "quantity": 1, "unit_price": "12000"}])  # fmt: skip
+    assert tiers.member_tier(uow, member_id=mid).level == "silver"
+    points.adjust(
+        uow,
+        member_id=mid,
+        change=PointsChange(points=500, idempotency_key="seed", reason="seed"),
+        actor="t",
+    )
+    template = CouponTemplate(
+        name="滿1000減100", kind="spend_get_off", spend=Decimal(1000), amount=Decimal(100)
+    )
+    coupons.put_template(uow, code="C100", template=template)
+    code = coupons.issue(uow, template_code="C100", member_ids=[mid], key="k").issued[0].code
+    return {"member": mid, "code": code}
+
+
+def basket(**kw: Any) -> dict[str, Any]:
+    return {
+        "channel": "pos", "store": "TPE-101",
+        "lines": [{"sku": "APP-1", "quantity": 1}, {"sku": "BEA-1", "quantity": 1}], **kw,
+    }  # fmt: skip
+
+
+def test_a_quote_shows_every_step(uow: UnitOfWork, shop: dict[str, Any]) -> None:
+    q = checkout.quote(uow, req=QuoteRequest.model_validate(
+        basket(customer=[{"kind": "phone", "value": PHONE}], coupon_codes=[shop["code"]], points=200)
+    ), region="TW")  # fmt: skip
+    assert (q.member_id, q.tier) == (shop["member"], "silver")
+    assert q.subtotal == Decimal(1400)
+    assert q.tier_discount == Decimal(70)  # silver pays 95 %
+    assert [(c.code, c.applied, c.discount) for c in q.coupons] == [
+        (shop["code"], True, Decimal(100))
+    ]
+    # the cap is half of what is left to pay (1230); the balance adds 120 from the old order
+    assert (q.points_balance, q.points_cap, q.points_redeemed) == (620, 615, 200)
+    assert q.points_value == Decimal(200)
+    assert q.total == Decimal(1030)  # 1400 - 70 - 100 - 200
+    assert q.points_to_earn == 12  # NT$1,030 of goods → 10 points × silver 1.2
+
+
+def test_quote_lowers_points_to_the_cap_and_explains(uow: UnitOfWork, shop: dict[str, Any]) -> None:
+    q = checkout.quote(
+        uow,
+        req=QuoteRequest.model_validate(basket(member_id=shop["member"], points=900)),
+        region="TW",
+    )
+    assert (q.points_redeemed, q.points_cap) == (620, 620)  # half of 1330 is 665 > balance
+    assert "lowered" in q.notes[0]
+
+
+def test_a_guest_gets_no_tier_and_member_coupons_are_refused(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    q = checkout.quote(
+        uow,
+        req=QuoteRequest.model_validate(basket(coupon_codes=[shop["code"], "NOPE-NOPE-NOPE"])),
+        region="TW",
+    )
+    assert (q.member_id, q.tier, q.tier_discount, q.points_to_earn) == (None, None, Decimal(0), 0)
+    assert [c.reason for c in q.coupons] == ["wrong_member", "not_found"]
+    assert q.total == Decimal(1400)
+
+
+def test_commit_does_it_all_once(uow: UnitOfWork, shop: dict[str, Any]) -> None:
+    req = CommitRequest.model_validate(
+        basket(
+            member_id=shop["member"], coupon_codes=[shop["code"]], points=200, external_id="POS-1"
+        )
+    )
+    done = checkout.commit(uow, req=req, principal=ADMIN, currency="TWD", region="TW")
+    assert not done.replayed
+    assert done.order.total == Decimal(1030)
+    assert done.order.discount_total == Decimal(300)
+    assert done.points_earned == 12
+    assert coupons.get_coupon(uow, code=shop["code"]).uses == 1
+    view = points.summary(uow, member_id=shop["member"])
+    assert (view.available, view.pending) == (420, 12)
+    before = dump(uow.engine)
+    again = checkout.commit(uow, req=req, principal=ADMIN, currency="TWD", region="TW")
+    assert again.replayed
+    assert again.order.id == done.order.id
+    assert dump(uow.engine) == before
+    changed = CommitRequest.model_validate({**req.model_dump(mode="json"), "points": 10})
+    with pytest.raises(Conflict):
+        checkout.commit(uow, req=changed, principal=ADMIN, currency="TWD", region="TW")
+
+
+def test_a_refused_coupon_or_too_many_points_writes_nothing(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    before = dump(uow.engine)
+    small = basket(member_id=shop["member"], lines=[{"sku": "BEA-1", "quantity": 1}])
+    with pytest.raises(ValidationFailed) as info:
+        checkout.commit(uow, req=CommitRequest.model_validate({**small, "coupon_codes": [shop["code"]], "external_id": "P-2"}),
+                        principal=ADMIN, currency="TWD", region="TW")  # fmt: skip
+    assert info.value.code == "min_spend_not_met"
+    with pytest.raises(ValidationFailed) as info:
+        checkout.commit(uow, req=CommitRequest.model_validate({**small, "points": 400, "external_id": "P-3"}),
+                        principal=ADMIN, currency="TWD", region="TW")  # fmt: skip
+    assert info.value.code == "points_over_cap"  # 50 % of NT$570
+    with pytest.raises(ValidationFailed):
+        checkout.commit(uow, req=CommitRequest.model_validate({**small, "lines": [{"sku": "GHOST", "quantity": 1}], "external_id": "P-4"}),
+                        principal=ADMIN, currency="TWD", region="TW")  # fmt: skip
+    assert dump(uow.engine) == before
+
+
+def test_the_checkout_api(api: TestClient, shop: dict[str, Any]) -> None:
+    q = api.post("/api/v1/checkout/quote", json=basket(member_id=shop["member"], points=100))
+    assert q.status_code == 200, q.text
+    assert q.json()["total"] == "1230.00"
+    c = api.post(
+        "/api/v1/checkout/commit",
+        json=basket(member_id=shop["member"], points=100, external_id="POS-9"),
+    )
+    assert c.status_code == 201, c.text
+    again = api.post(
+        "/api/v1/checkout/commit",
+        json=basket(member_id=shop["member"], points=100, external_id="POS-9"),
+    )
+    assert again.status_code == 200
+    assert again.json()["replayed"] is True
+    bad = api.post("/api/v1/checkout/quote", json=basket(points=-1))
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"][-1] == "points"
