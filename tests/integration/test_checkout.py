@@ -161,3 +161,100 @@ def test_the_checkout_api(api: TestClient, shop: dict[str, Any]) -> None:
     bad = api.post("/api/v1/checkout/quote", json=basket(points=-1))
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"][-1] == "points"
+
+
+def _sale(uow: UnitOfWork, shop: dict[str, Any], external_id: str, **kw: Any) -> Any:
+    req = CommitRequest.model_validate(
+        basket(member_id=shop["member"], external_id=external_id, **kw)
+    )
+    return checkout.commit(uow, req=req, principal=ADMIN, currency="TWD", region="TW")
+
+
+def test_a_whole_refund_undoes_the_sale(uow: UnitOfWork, shop: dict[str, Any]) -> None:
+    from omo.checkout.refunds import RefundRequest, refund
+    from omo.customer_view.service import customer_view
+
+    stats_before = customer_view(uow, member_id=shop["member"]).stats
+    balance_before = points.summary(uow, member_id=shop["member"])
+    sale = _sale(uow, shop, "POS-R1", coupon_codes=[shop["code"]], points=200)
+    done = refund(
+        uow, order_id=sale.order.id, req=RefundRequest(idempotency_key="r1"), actor="till"
+    )
+    assert (done.amount, done.order.status, done.order.refunded_total) == (
+        Decimal(1030),
+        "refunded",
+        Decimal(1030),
+    )
+    assert (done.points_taken_back, done.points_given_back, done.coupons_restored) == (12, 200, 1)
+    after = points.summary(uow, member_id=shop["member"])
+    assert (after.available, after.pending) == (balance_before.available, balance_before.pending)
+    assert coupons.get_coupon(uow, code=shop["code"]).uses == 0
+    stats = customer_view(uow, member_id=shop["member"]).stats
+    assert stats is not None and stats_before is not None
+    assert (stats.order_count, stats.total_spend) == (
+        stats_before.order_count,
+        stats_before.total_spend,
+    )
+    again = refund(
+        uow, order_id=sale.order.id, req=RefundRequest(idempotency_key="r1"), actor="till"
+    )
+    assert again.replayed
+    with pytest.raises(ValidationFailed, match="already refunded"):
+        refund(uow, order_id=sale.order.id, req=RefundRequest(idempotency_key="r2"), actor="till")
+
+
+def test_refunds_by_lines_add_up_to_the_whole(uow: UnitOfWork, shop: dict[str, Any]) -> None:
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+
+    sale = _sale(uow, shop, "POS-R2", points=100)  # 1400 - 70 tier - 100 points = 1230
+    first = refund(
+        uow,
+        order_id=sale.order.id,
+        req=RefundRequest(idempotency_key="a", lines=[RefundLine(line_no=1, quantity=1)]),
+        actor="t",
+    )
+    # line 1: 800 - 40 tier = 760, less its share of the 100 points paid: 760 × (1 - 100/1330)
+    assert first.amount == Decimal("702.86")
+    assert first.order.status == "completed"
+    assert (first.points_given_back, first.points_taken_back) == (57, 8)  # × 702.86 / 1230
+    with pytest.raises(ValidationFailed, match="left to return"):
+        refund(
+            uow,
+            order_id=sale.order.id,
+            req=RefundRequest(idempotency_key="b", lines=[RefundLine(line_no=1, quantity=1)]),
+            actor="t",
+        )
+    with pytest.raises(ValidationFailed, match="no line 9"):
+        refund(
+            uow,
+            order_id=sale.order.id,
+            req=RefundRequest(idempotency_key="c", lines=[RefundLine(line_no=9, quantity=1)]),
+            actor="t",
+        )
+    rest = refund(
+        uow,
+        order_id=sale.order.id,
+        req=RefundRequest(idempotency_key="d", lines=[RefundLine(line_no=2, quantity=1)]),
+        actor="t",
+    )
+    assert first.amount + rest.amount == Decimal(1230)
+    assert rest.order.status == "refunded"
+    assert first.points_given_back + rest.points_given_back == 100
+
+
+def test_the_refund_api(api: TestClient, uow: UnitOfWork, shop: dict[str, Any]) -> None:
+    sale = _sale(uow, shop, "POS-R3")
+    r = api.post(
+        f"/api/v1/orders/{sale.order.id}/refund",
+        json={"idempotency_key": "x", "lines": [{"line_no": 2, "quantity": 1}]},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["order"]["refunded_total"] == r.json()["amount"]
+    assert (
+        api.post("/api/v1/orders/999999/refund", json={"idempotency_key": "y"}).status_code == 404
+    )
+    bad = api.post(
+        f"/api/v1/orders/{sale.order.id}/refund",
+        json={"idempotency_key": "z", "lines": [{"line_no": 1, "quantity": 0}]},
+    )
+    assert bad.status_code == 422

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
 
 from omo.apikeys.service import Principal
+from omo.checkout import refunds
 from omo.checkout import service as checkout
+from omo.checkout.refunds import RefundRequest, RefundResult
 from omo.checkout.schemas import CommitRequest, CommitResult, QuoteRead, QuoteRequest
 from omo.http import AppSettings, UoW, scoped
 
-router = APIRouter(prefix="/checkout", tags=["checkout"])
+router = APIRouter(tags=["checkout"])
 
 
 @router.post(
-    "/quote",
+    "/checkout/quote",
     response_model=QuoteRead,
     summary="Price a basket: tier discount, coupons, points, points to earn",
 )
@@ -24,7 +28,7 @@ def quote(
 
 
 @router.post(
-    "/commit",
+    "/checkout/commit",
     response_model=CommitResult,
     summary="Record the sale with its loyalty in one transaction (idempotent on external_id)",
     responses={200: {"description": "a retry: the sale recorded the first time"}},
@@ -43,3 +47,17 @@ def commit(
     )
     response.status_code = 200 if result.replayed else 201
     return result
+
+
+@router.post(
+    "/orders/{order_id}/refund",
+    response_model=RefundResult,
+    summary="Refund an order, whole or by lines: points, coupons and stats follow",
+)
+def refund(
+    order_id: Annotated[int, Path(ge=1, le=2**62)],
+    req: RefundRequest,
+    uow: UoW,
+    caller: Principal = scoped("orders:write"),
+) -> RefundResult:
+    return refunds.refund(uow, order_id=order_id, req=req, actor=caller.name)

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Date,
@@ -66,6 +67,8 @@ class Order(Base):
     discount_total: Mapped[Decimal] = mapped_column(Money)
     shipping_fee: Mapped[Decimal] = mapped_column(Money)
     total: Mapped[Decimal] = mapped_column(Money)
+    # money given back so far; stats and tiers count total − refunded_total
+    refunded_total: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (
@@ -74,6 +77,22 @@ class Order(Base):
         Index("ix_orders_ordered_at", "ordered_at"),
         CheckConstraint("total >= 0", name="total_not_negative"),
     )
+
+
+class OrderRefund(Base):
+    """Money given back on an order, whole or by lines (CHK-3); idempotent on its key."""
+
+    __tablename__ = "order_refunds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    # [{"line_no": 1, "quantity": 2}, …]; empty for a whole-order refund
+    lines: Mapped[list[dict[str, int]]] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(String(300))
+    actor: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class OrderLine(Base):

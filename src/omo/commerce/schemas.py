@@ -139,7 +139,8 @@ class OrderRead(ReadModel):
     member_id: int | None
     store_id: int | None
     fulfilment: str
-    status: str
+    status: str = Field(description="placed, completed, cancelled, or refunded (in full)")
+    refunded_total: MoneyOut
     ordered_at: datetime
     currency: str
     subtotal: MoneyOut

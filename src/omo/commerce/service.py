@@ -278,6 +278,7 @@ def add_to_stats(
     """Fold orders into the stats with one atomic UPDATE, so concurrent orders add up."""
     for o in orders:
         online = is_online(o.channel)
+        net = o.total - (o.refunded_total or ZERO)
         s = MemberStats
         is_latest = (s.last_order_at.is_(None)) | (s.last_order_at <= o.ordered_at)
         session.execute(
@@ -285,9 +286,9 @@ def add_to_stats(
             .where(s.member_id == member_id)
             .values(
                 order_count=s.order_count + 1,
-                total_spend=s.total_spend + o.total,
-                online_spend=s.online_spend + (o.total if online else ZERO),
-                offline_spend=s.offline_spend + (ZERO if online else o.total),
+                total_spend=s.total_spend + net,
+                online_spend=s.online_spend + (net if online else ZERO),
+                offline_spend=s.offline_spend + (ZERO if online else net),
                 online_orders=s.online_orders + (1 if online else 0),
                 offline_orders=s.offline_orders + (0 if online else 1),
                 first_order_at=case(
@@ -319,8 +320,8 @@ def recompute_stats(session: Session, *, member_id: int, now: datetime) -> Membe
             func.count(),
             func.min(counted.c.ordered_at),
             func.max(counted.c.ordered_at),
-            _money_sum(counted.c.total),
-            _money_sum(case((online, counted.c.total), else_=0)),
+            _money_sum(counted.c.total - counted.c.refunded_total),
+            _money_sum(case((online, counted.c.total - counted.c.refunded_total), else_=0)),
             func.coalesce(func.sum(case((online, 1), else_=0)), 0),
         )
     ).one()

@@ -346,6 +346,20 @@ def reverse_in(session: Session, *, key: str, now: datetime) -> CouponRedemption
     return r
 
 
+def reverse_for_order(session: Session, *, order_id: int, now: datetime) -> int:
+    """Undo the redemptions made on an order (a whole refund); returns how many."""
+    keys = list(
+        session.scalars(
+            select(CouponRedemption.redemption_key).where(
+                CouponRedemption.order_id == order_id, CouponRedemption.reversed_at.is_(None)
+            )
+        )
+    )
+    for key in keys:
+        reverse_in(session, key=key, now=now)
+    return len(keys)
+
+
 def reverse(uow: UnitOfWork, *, key: str) -> RedemptionRead:
     def run(session: Session) -> RedemptionRead:
         return _redemption_read(session, reverse_in(session, key=key, now=clock.now()))

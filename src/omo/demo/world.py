@@ -424,7 +424,7 @@ class WorldBuilder:
             "store_id": self.store_ids[store] if store is not None else None,
             "fulfilment": fulfilment, "status": status, "ordered_at": at, "currency": "TWD",
             "subtotal": subtotal, "discount_total": 0, "shipping_fee": shipping,
-            "total": subtotal + shipping, "created_at": at,
+            "total": subtotal + shipping, "refunded_total": 0, "created_at": at,
         })  # fmt: skip
         for n, prod, qty, unit, disc in lines:
             out.add("order_lines", {

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from omo.points.models import PointsAllocation, PointsEntry
 from omo.shared.errors import Conflict, ValidationFailed
 
-CREDIT_KINDS = frozenset({"earn", "adjust", "bonus"})
+CREDIT_KINDS = frozenset({"earn", "adjust", "bonus", "refund"})
 
 
 class InsufficientPoints(ValidationFailed):

@@ -151,6 +151,52 @@ def reverse_for_order(
     )
 
 
+def give_back_spent(
+    session: Session, *, order_id: int, share: Decimal, key: str, now: datetime, actor: str | None
+) -> int:
+    """Return `share` of the points an order was paid with (a refund). A whole refund puts them
+    back into the very lots they came from; a partial one credits a new lot. Returns points."""
+    spent = list(
+        session.scalars(
+            select(PointsEntry).where(
+                PointsEntry.order_id == order_id, PointsEntry.kind == "redeem"
+            )
+        )
+    )
+    if not spent:
+        return 0
+    total = -sum(e.points for e in spent)
+    back = sum(
+        e.points
+        for e in session.scalars(
+            select(PointsEntry).where(
+                PointsEntry.order_id == order_id,
+                PointsEntry.kind.in_(("refund", "reverse")),
+                PointsEntry.points > 0,
+            )
+        )
+    )
+    want = (
+        total - back if share >= 1 else min(total - back, int((total * share).to_integral_value()))
+    )
+    if want <= 0 or ledger.find(session, key) is not None:
+        return 0
+    member_id = spent[0].member_id
+    members.lock_members(session, [member_id])
+    if back == 0 and want == total:
+        for e in spent:
+            ledger.give_back(session, debit=e, key=f"{key}:{e.id}", now=now, reason="refund",
+                             actor=actor)  # fmt: skip
+        return total
+    rules = rules_in_force(session)
+    ledger.credit(
+        session, member_id=member_id, kind="refund", points=want, key=key, available_at=now,
+        expires_at=expires_at(rules, now), now=now, order_id=order_id,
+        reason="points paid on a refunded part of the order", actor=actor,
+    )  # fmt: skip
+    return want
+
+
 # --- spending and adjusting --------------------------------------------------------------------
 
 

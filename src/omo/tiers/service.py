@@ -74,7 +74,14 @@ def standing_of(session: Session, *, member_id: int, p: TierProgramme, now: date
     since = window_start(p, now)
     cents, orders = session.execute(
         select(
-            func.coalesce(func.sum(type_coerce(Order.total, BigInteger)), 0), func.count(Order.id)
+            func.coalesce(
+                func.sum(
+                    type_coerce(Order.total, BigInteger)
+                    - type_coerce(Order.refunded_total, BigInteger)
+                ),
+                0,
+            ),
+            func.count(Order.id),
         ).where(
             Order.member_id == member_id,
             Order.status.in_(COUNTED_STATUSES),
@@ -154,7 +161,13 @@ def review(uow: UnitOfWork, *, batch: int = 1_000) -> int:
         spends: dict[int, int] = {
             int(mid or 0): int(cents)
             for mid, cents in session.execute(
-                select(Order.member_id, func.sum(type_coerce(Order.total, BigInteger)))
+                select(
+                    Order.member_id,
+                    func.sum(
+                        type_coerce(Order.total, BigInteger)
+                        - type_coerce(Order.refunded_total, BigInteger)
+                    ),
+                )
                 .where(
                     Order.member_id.is_not(None),
                     Order.status.in_(COUNTED_STATUSES),
@@ -229,7 +242,15 @@ def distribution(uow: UnitOfWork, *, buckets: int = 20) -> Distribution:
         spends = [
             Decimal(int(c)) / 100
             for (c,) in session.execute(
-                select(func.coalesce(func.sum(type_coerce(Order.total, BigInteger)), 0))
+                select(
+                    func.coalesce(
+                        func.sum(
+                            type_coerce(Order.total, BigInteger)
+                            - type_coerce(Order.refunded_total, BigInteger)
+                        ),
+                        0,
+                    )
+                )
                 .select_from(Member)
                 .outerjoin(
                     Order,

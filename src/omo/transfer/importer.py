@@ -588,7 +588,7 @@ def _append_orders(session: Session, items: list[tuple[Valid, int | None]], now:
             "fulfilment": m.fulfilment.value if m.fulfilment else None, "status": m.status.value,
             "ordered_at": m.ordered_at, "currency": m.currency, "subtotal": _cents(m.subtotal),
             "discount_total": _cents(m.discount_total), "shipping_fee": _cents(m.shipping_fee),
-            "total": _cents(m.total), "created_at": now,
+            "total": _cents(m.total), "refunded_total": 0, "created_at": now,
         })  # fmt: skip
         for n, li in enumerate(m.lines, start=1):
             pid, pname, pcat = catalogue.get(li.sku, (None, None, None))

@@ -1,0 +1,141 @@
+"""Refunds, whole or by lines (CHK-3): money back on the order, the points it earned taken
+back in proportion, the points it was paid with given back in proportion, its coupons restored
+on a whole refund (if their template says so), and the member's stats rebuilt — one
+transaction, idempotent on the refund's key. Tiers see the lower spend at their next review."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omo.commerce import service as commerce
+from omo.commerce.models import Order, OrderRefund
+from omo.commerce.schemas import OrderResult
+from omo.coupons import service as coupons
+from omo.db import UnitOfWork
+from omo.members import service as members
+from omo.points import service as points
+from omo.shared import clock
+from omo.shared.errors import Conflict, NotFound, ValidationFailed
+from omo.shared.schemas import MoneyOut, ReadModel, StrictModel
+
+CENT = Decimal("0.01")
+
+
+class RefundLine(StrictModel):
+    line_no: int = Field(ge=1)
+    quantity: int = Field(ge=1, le=100_000)
+
+
+class RefundRequest(StrictModel):
+    idempotency_key: str = Field(min_length=1, max_length=120, pattern=r"^[\x21-\x7e]+$")
+    lines: list[RefundLine] | None = Field(default=None, description="none: the whole order")
+    reason: str | None = Field(default=None, max_length=300)
+
+
+class RefundResult(ReadModel):
+    order: OrderResult
+    amount: MoneyOut
+    points_taken_back: int
+    points_given_back: int
+    coupons_restored: int
+    replayed: bool
+
+
+def refund(
+    uow: UnitOfWork, *, order_id: int, req: RefundRequest, actor: str | None
+) -> RefundResult:
+    def run(session: Session) -> RefundResult:
+        now = clock.now()
+        order = session.get(Order, order_id)
+        if order is None:
+            raise NotFound(f"no order {order_id}", field="order_id")
+        if order.member_id is not None:
+            members.lock_members(session, [order.member_id])
+        session.refresh(order)
+        key = f"refund:{req.idempotency_key}"
+        held = session.scalar(select(OrderRefund).where(OrderRefund.idempotency_key == key))
+        if held is not None:
+            if held.order_id != order_id:
+                raise Conflict(
+                    "this refund key was used for another order", field="idempotency_key"
+                )
+            return RefundResult(
+                order=commerce.order_result(session, order, replayed=True), amount=held.amount,
+                points_taken_back=0, points_given_back=0, coupons_restored=0, replayed=True,
+            )  # fmt: skip
+        if order.status == "cancelled":
+            raise ValidationFailed("a cancelled order has nothing to refund", field="order_id")
+        left = order.total - order.refunded_total
+        if left <= 0:
+            raise ValidationFailed("this order is already refunded in full", field="order_id")
+        amount, whole = _amount(session, order, req, left)
+        session.add(
+            OrderRefund(
+                order_id=order.id, idempotency_key=key, amount=amount,
+                lines=[li.model_dump() for li in req.lines or []], reason=req.reason, actor=actor,
+                created_at=now,
+            )
+        )  # fmt: skip
+        order.refunded_total += amount
+        if whole or order.refunded_total >= order.total:
+            order.status = "refunded"
+        session.flush()
+        share = amount / order.total if order.total else Decimal(1)
+        taken = points.reverse_for_order(
+            session, order_id=order.id, share=share, key=f"{key}:earn", now=now, actor=actor
+        )
+        given = points.give_back_spent(
+            session, order_id=order.id, share=share, key=f"{key}:spent", now=now, actor=actor
+        )
+        restored = 0
+        if order.status == "refunded":
+            restored = coupons.reverse_for_order(session, order_id=order.id, now=now)
+        if order.member_id is not None:
+            commerce.recompute_stats(session, member_id=order.member_id, now=now)
+        return RefundResult(
+            order=commerce.order_result(session, order, replayed=False), amount=amount,
+            points_taken_back=-taken.points if taken else 0, points_given_back=given,
+            coupons_restored=restored, replayed=False,
+        )  # fmt: skip
+
+    return uow.run(run)
+
+
+def _amount(
+    session: Session, order: Order, req: RefundRequest, left: Decimal
+) -> tuple[Decimal, bool]:
+    """What the lines are worth as paid (their share of order discounts taken), or all that
+    is left; refuses more of a line than was bought and not yet returned."""
+    if not req.lines:
+        return left, True
+    lines = {li.line_no: li for li in commerce.order_lines(session, order.id)}
+    returned: dict[int, int] = defaultdict(int)
+    for r in session.scalars(select(OrderRefund).where(OrderRefund.order_id == order.id)):
+        for li in r.lines:
+            returned[li["line_no"]] += li["quantity"]
+    goods = order.subtotal
+    paid_share = (goods - order.discount_total) / goods if goods else Decimal(0)
+    amount = Decimal(0)
+    for n, want in enumerate(req.lines):
+        line = lines.get(want.line_no)
+        if line is None:
+            raise ValidationFailed(
+                f"the order has no line {want.line_no}", field=f"lines.{n}.line_no"
+            )
+        if want.quantity > line.quantity - returned[want.line_no]:
+            raise ValidationFailed(
+                f"line {want.line_no}: {line.quantity - returned[want.line_no]} left to return",
+                field=f"lines.{n}.quantity",
+            )
+        returned[want.line_no] += want.quantity
+        amount += line.line_total * want.quantity / line.quantity * paid_share
+    amount = min(amount.quantize(CENT, rounding=ROUND_HALF_UP), left)
+    whole = all(returned[no] >= li.quantity for no, li in lines.items())
+    if whole:
+        amount = left  # the last return takes the rest, shipping included, no cent left over
+    return amount, whole
