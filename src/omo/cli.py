@@ -169,6 +169,31 @@ def export_(
     typer.echo(f"exported {n} {kind} rows to {file} in {time.perf_counter() - started:.1f}s")
 
 
+@app.command()
+def check() -> None:
+    """Reconcile every ledger, coupon counter and stat against what lies beneath it; exit 1 and
+    list the differences if there are any."""
+    from omo.commerce import service as commerce
+    from omo.coupons import service as coupons
+    from omo.db import UnitOfWork, make_engine
+    from omo.points import service as points
+
+    engine = make_engine(get_settings())
+    with UnitOfWork(engine).read() as session:
+        found = {
+            "points ledger": points.check_ledger(session),
+            "coupon counters": coupons.check_counters(session),
+            "orders and stats": commerce.check_orders_and_stats(session),
+        }
+    engine.dispose()
+    for name, problems in found.items():
+        typer.echo(f"{name}: {len(problems)} difference(s)")
+        for problem in problems[:50]:
+            typer.echo(f"  {problem}")
+    if any(found.values()):
+        raise typer.Exit(1)
+
+
 @key_app.command("create")
 def apikey_create(
     name: Annotated[str, typer.Option(help="who uses it, e.g. pos-taipei-101")],

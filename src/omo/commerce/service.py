@@ -26,7 +26,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from omo.commerce.channels import COUNTED_STATUSES, is_online
-from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
+from omo.commerce.models import (
+    MemberStats,
+    Order,
+    OrderContact,
+    OrderLine,
+    OrderRefund,
+    Product,
+    Store,
+)
 from omo.commerce.schemas import (
     OrderIn,
     OrderLineRead,
@@ -529,3 +537,36 @@ def get_products(
             ProductRead.model_validate(p)
             for p in list_products(session, category=category, limit=limit, offset=offset)
         ]
+
+
+def check_orders_and_stats(session: Session) -> list[str]:
+    """Differences in orders (totals, refunds) and in the kept stats against the orders."""
+    problems: list[str] = []
+    refunds = {
+        oid: Decimal(int(c)) / 100
+        for oid, c in session.execute(
+            select(
+                OrderRefund.order_id, func.sum(type_coerce(OrderRefund.amount, BigInteger))
+            ).group_by(OrderRefund.order_id)
+        )
+    }
+    expected: dict[int, list[Any]] = {}
+    for o in session.scalars(select(Order)):
+        if o.total != o.subtotal - o.discount_total + o.shipping_fee:
+            problems.append(f"order {o.id}: total {o.total} ≠ subtotal − discount + shipping")
+        if o.refunded_total != refunds.get(o.id, ZERO):
+            problems.append(
+                f"order {o.id}: refunded {o.refunded_total}, refunds say {refunds.get(o.id, ZERO)}"
+            )
+        if o.member_id is not None and o.status in COUNTED_STATUSES:
+            agg = expected.setdefault(o.member_id, [0, ZERO])
+            agg[0] += 1
+            agg[1] += o.total - o.refunded_total
+    for s in session.scalars(select(MemberStats)):
+        count, spend = expected.get(s.member_id, [0, ZERO])
+        if (s.order_count, s.total_spend) != (count, spend):
+            problems.append(
+                f"member {s.member_id}: stats say {s.order_count} orders / {s.total_spend}, "
+                f"orders say {count} / {spend}"
+            )
+    return problems

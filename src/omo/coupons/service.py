@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import secrets
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -450,3 +451,32 @@ def kpis(uow: UnitOfWork) -> list[TemplateKpis]:
                 )
             )  # fmt: skip
         return out
+
+
+def check_counters(session: Session) -> list[str]:
+    """Differences between coupon and template counters and the redemptions behind them."""
+    problems: list[str] = []
+    live: dict[int, int] = defaultdict(int)
+    every: dict[int, int] = defaultdict(int)
+    for coupon_id, reversed_at in session.execute(
+        select(CouponRedemption.coupon_id, CouponRedemption.reversed_at)
+    ):
+        every[coupon_id] += 1
+        live[coupon_id] += reversed_at is None
+    uses: dict[int, int] = defaultdict(int)
+    issued: dict[int, int] = defaultdict(int)
+    for c in session.scalars(select(Coupon)):
+        uses[c.template_id] += c.uses
+        issued[c.template_id] += c.member_id is not None
+        if not live[c.id] <= c.uses <= every[c.id] or c.uses > c.max_uses:
+            problems.append(
+                f"coupon {c.code}: uses {c.uses} of {c.max_uses}, redemptions {live[c.id]} live "
+                f"of {every[c.id]}"
+            )
+    for t in session.scalars(select(CouponTemplateRow)):
+        if t.redeemed != uses[t.id] or t.issued != issued[t.id]:
+            problems.append(
+                f"template {t.code}: counters issued {t.issued} redeemed {t.redeemed}, coupons "
+                f"say {issued[t.id]} and {uses[t.id]}"
+            )
+    return problems

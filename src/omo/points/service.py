@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from omo.db import UnitOfWork
@@ -421,3 +421,36 @@ def allocations_of(session: Session, entry_id: int) -> list[PointsAllocation]:
     return list(
         session.scalars(select(PointsAllocation).where(PointsAllocation.debit_id == entry_id))
     )
+
+
+def check_ledger(session: Session) -> list[str]:
+    """Differences in the ledger: a lot whose cached remaining is not its points less its
+    allocations, or out of range; a member whose entries do not sum to their lots."""
+    problems: list[str] = []
+    taken = {
+        lot: int(total)
+        for lot, total in session.execute(
+            select(PointsAllocation.lot_id, func.sum(PointsAllocation.points)).group_by(
+                PointsAllocation.lot_id
+            )
+        )
+    }
+    sums: dict[int, int] = defaultdict(int)
+    lots: dict[int, int] = defaultdict(int)
+    for e in session.scalars(select(PointsEntry)):
+        sums[e.member_id] += e.points
+        if e.kind in ledger.CREDIT_KINDS and e.points > 0:
+            lots[e.member_id] += e.remaining
+            if e.remaining != e.points - taken.get(e.id, 0) or not 0 <= e.remaining <= e.points:
+                problems.append(
+                    f"points lot {e.id}: remaining {e.remaining}, points {e.points}, "
+                    f"allocated {taken.get(e.id, 0)}"
+                )
+        elif e.remaining != 0:
+            problems.append(f"points entry {e.id}: a debit with remaining {e.remaining}")
+    for member_id, total in sums.items():
+        if total != lots[member_id]:
+            problems.append(
+                f"member {member_id}: ledger sums to {total}, lots hold {lots[member_id]}"
+            )
+    return problems
