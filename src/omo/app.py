@@ -18,6 +18,7 @@ from omo.http import install_error_handlers
 from omo.identity.api import router as identity_router
 from omo.members.api import router as members_router
 from omo.points.api import router as points_router
+from omo.referrals.api import router as referrals_router
 from omo.settings import Settings, get_settings
 from omo.tiers.api import router as tiers_router
 
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix="/api/v1")
     routers = (
         members_router, identity_router, commerce_router, events_router, points_router,
-        tiers_router, coupons_router, checkout_router,
+        tiers_router, coupons_router, checkout_router, referrals_router,
     )  # fmt: skip
     for router in routers:
         api.include_router(router)

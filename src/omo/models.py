@@ -8,6 +8,7 @@ from omo.events.models import Event
 from omo.identity.models import Merge
 from omo.members.models import Consent, Member, MemberIdentifier
 from omo.points.models import PointsAllocation, PointsEntry, PointsProgramme
+from omo.referrals.models import Referral, ReferralCode
 from omo.tiers.models import MemberTier, TierChange, TierProgrammeVersion
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "PointsEntry",
     "PointsProgramme",
     "Product",
+    "Referral",
+    "ReferralCode",
     "Store",
     "TierChange",
     "TierProgrammeVersion",

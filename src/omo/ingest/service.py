@@ -21,6 +21,7 @@ from omo.members import service as members
 from omo.members.identifiers import Identifier, InvalidIdentifier, normalise
 from omo.members.schemas import IdentifierIn, MemberRead, MemberUpsert
 from omo.points import service as points
+from omo.referrals import service as referrals
 from omo.shared import clock
 from omo.shared.errors import Conflict, ValidationFailed
 from omo.tiers import service as tiers
@@ -79,6 +80,8 @@ def enrol_in(
             now=now,
         )
         commerce.init_stats(session, member_id=member.id)
+        if data.referral_code:
+            referrals.attribute(session, referee_id=member.id, code=data.referral_code, now=now)
     else:
         member = members.get_member(session, member_id)
         members.update_profile(session, member, profile=profile, now=now)
@@ -202,6 +205,9 @@ def record_order_in(
                 now=now,
             )
             tiers.evaluate_in(session, member_id=member_id, now=now)
+            referrals.reward_on_order(
+                session, member_id=member_id, order_id=row.id, amount=row.total, now=now
+            )
     return commerce.order_result(session, row, replayed=False)
 
 

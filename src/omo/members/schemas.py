@@ -57,6 +57,9 @@ class MemberUpsert(ProfileFields):
     join_channel: Literal["pos", "web", "app", "shopee", "momo", "line"] | None = None
     join_store: str | None = Field(default=None, max_length=32, description="store code")
     consents: dict[ConsentChannel, bool] = Field(default_factory=dict)
+    referral_code: str | None = Field(
+        default=None, max_length=16, description="who brought a new member (ignored for existing)"
+    )
 
 
 class IdentifierRead(ReadModel):

@@ -63,7 +63,7 @@ class PointsRules(StrictModel):
     min_redeem: int = Field(default=1, ge=1)
     signup_bonus: int = Field(default=0, ge=0, le=1_000_000)
     review_bonus: int = Field(default=0, ge=0, le=1_000_000)
-    referral_bonus: int = Field(default=0, ge=0, le=1_000_000)
+    referral_bonus: int = Field(default=50, ge=0, le=1_000_000)
     timezone: str = "Asia/Taipei"
 
     @model_validator(mode="after")

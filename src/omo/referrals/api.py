@@ -1,0 +1,27 @@
+"""/api/v1 referrals: a member's code and whom it brought."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from omo.apikeys.service import Principal
+from omo.http import UoW, scoped
+from omo.referrals import service as referrals
+from omo.referrals.service import ReferralCodeRead
+
+router = APIRouter(tags=["referrals"])
+
+
+@router.get(
+    "/members/{member_id}/referral",
+    response_model=ReferralCodeRead,
+    summary="The member's referral code (made on first ask) and the members it brought",
+)
+def referral(
+    member_id: Annotated[int, Path(ge=1, le=2**62)],
+    uow: UoW,
+    caller: Principal = scoped("members:read"),
+) -> ReferralCodeRead:
+    return referrals.code_for(uow, member_id=member_id)
