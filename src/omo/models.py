@@ -7,6 +7,7 @@ from omo.db import Base
 from omo.events.models import Event
 from omo.identity.models import Merge
 from omo.members.models import Consent, Member, MemberIdentifier
+from omo.messaging.models import OutboxMessage
 from omo.points.models import PointsAllocation, PointsEntry, PointsProgramme
 from omo.referrals.models import Referral, ReferralCode
 from omo.tiers.models import MemberTier, TierChange, TierProgrammeVersion
@@ -27,6 +28,7 @@ __all__ = [
     "Order",
     "OrderContact",
     "OrderLine",
+    "OutboxMessage",
     "PointsAllocation",
     "PointsEntry",
     "PointsProgramme",

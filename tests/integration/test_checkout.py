@@ -258,3 +258,21 @@ def test_the_refund_api(api: TestClient, uow: UnitOfWork, shop: dict[str, Any]) 
         json={"idempotency_key": "z", "lines": [{"line_no": 1, "quantity": 0}]},
     )
     assert bad.status_code == 422
+
+
+def test_facts_go_to_the_outbox_once_and_only_with_their_cause(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    import sqlalchemy as sa
+
+    def topics() -> list[str]:
+        with uow.engine.connect() as conn:
+            return [t for (t,) in conn.execute(sa.text("SELECT topic FROM outbox ORDER BY id"))]
+
+    # the shop fixture enrolled the member, recorded an order that made them silver
+    assert topics() == ["MemberEnrolled", "OrderRecorded", "TierChanged"]
+    _sale(uow, shop, "POS-O1")
+    _sale(uow, shop, "POS-O1")  # a replay publishes nothing
+    with pytest.raises(ValidationFailed):
+        _sale(uow, shop, "POS-O2", points=99_999)  # refused: nothing published
+    assert topics() == ["MemberEnrolled", "OrderRecorded", "TierChanged", "OrderRecorded"]

@@ -18,6 +18,7 @@ from omo.commerce.schemas import OrderResult
 from omo.coupons import service as coupons
 from omo.db import UnitOfWork
 from omo.members import service as members
+from omo.messaging import outbox
 from omo.points import service as points
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
@@ -97,6 +98,11 @@ def refund(
             restored = coupons.reverse_for_order(session, order_id=order.id, now=now)
         if order.member_id is not None:
             commerce.recompute_stats(session, member_id=order.member_id, now=now)
+        outbox.publish(
+            session, topic="OrderRefunded", key=key, now=now,
+            payload={"order_id": order.id, "member_id": order.member_id, "amount": str(amount),
+                     "whole": order.status == "refunded"},
+        )  # fmt: skip
         return RefundResult(
             order=commerce.order_result(session, order, replayed=False), amount=amount,
             points_taken_back=-taken.points if taken else 0, points_given_back=given,

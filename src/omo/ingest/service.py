@@ -20,6 +20,7 @@ from omo.ingest.schemas import EnrolResult
 from omo.members import service as members
 from omo.members.identifiers import Identifier, InvalidIdentifier, normalise
 from omo.members.schemas import IdentifierIn, MemberRead, MemberUpsert
+from omo.messaging import outbox
 from omo.points import service as points
 from omo.referrals import service as referrals
 from omo.shared import clock
@@ -101,6 +102,12 @@ def enrol_in(
             now=now,
         )
     linked = identity.link_guest_activity(session, member_id=member.id, identifiers=new, now=now)
+    if created:
+        outbox.publish(
+            session, topic="MemberEnrolled", key=f"member:{member.id}", now=now,
+            payload={"member_id": member.id, "join_channel": data.join_channel,
+                     "join_store_id": store_id},
+        )  # fmt: skip
     return EnrolResult(
         member=MemberRead.model_validate(member),
         created=created,
@@ -177,6 +184,12 @@ def record_order_in(
     row = commerce.record_order(
         session, order=order, member_id=member_id, store_id=store_id, contacts=idents,
         digest=digest, now=now,
+    )  # fmt: skip
+    outbox.publish(
+        session, topic="OrderRecorded", key=f"order:{row.id}", now=now,
+        payload={"order_id": row.id, "member_id": member_id, "channel": row.channel,
+                 "store_id": row.store_id, "total": str(row.total), "status": row.status,
+                 "ordered_at": row.ordered_at.isoformat()},
     )  # fmt: skip
     if member_id is not None:
         # Identifiers seen with a known member (a Shopee buyer id next to the phone) become

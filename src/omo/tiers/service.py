@@ -16,6 +16,7 @@ from omo.commerce.models import Order
 from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.members.models import Member
+from omo.messaging import outbox
 from omo.points.models import PointsEntry
 from omo.shared import clock
 from omo.tiers import policy
@@ -146,6 +147,11 @@ def evaluate_in(
         )  # fmt: skip
         row.level = decision.level
         row.since = now
+        outbox.publish(
+            session, topic="TierChanged", key=f"tier:{member_id}:{now.isoformat()}", now=now,
+            payload={"member_id": member_id, "from": current, "to": decision.level,
+                     "reason": decision.reason},
+        )  # fmt: skip
     row.review_at = decision.review_at
     row.updated_at = now
     session.flush()

@@ -1,0 +1,43 @@
+"""Publishing facts to the outbox, inside the caller's transaction: if the transaction rolls
+back, the fact was never published; if it commits, a dispatcher delivers it at least once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from omo.messaging.models import OutboxMessage
+
+TOPICS = frozenset(
+    {"MemberEnrolled", "OrderRecorded", "OrderRefunded", "TierChanged", "PointsRedeemed"}
+)
+
+
+def publish(
+    session: Session, *, topic: str, key: str, payload: dict[str, Any], now: datetime
+) -> None:
+    """Queue a fact once (its key makes a replayed use case publish nothing new)."""
+    if topic not in TOPICS:
+        raise ValueError(f"unknown topic {topic!r}")
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)) is not None:
+        return
+    session.add(
+        OutboxMessage(
+            topic=topic, key=key, payload=payload, created_at=now, available_at=now, attempts=0,
+            state="pending",
+        )
+    )  # fmt: skip
+    session.flush()
+
+
+def backlog(session: Session) -> dict[str, int]:
+    """Messages waiting, per topic (a metric for operations)."""
+    rows = session.execute(
+        select(OutboxMessage.topic, func.count())
+        .where(OutboxMessage.state == "pending")
+        .group_by(OutboxMessage.topic)
+    )
+    return {str(topic): int(n) for topic, n in rows}
