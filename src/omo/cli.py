@@ -194,6 +194,30 @@ def check() -> None:
         raise typer.Exit(1)
 
 
+@app.command("expire-points")
+def expire_points() -> None:
+    """Expire every points lot past its date (run daily; safe to run again)."""
+    from omo.db import UnitOfWork, make_engine
+    from omo.points import service as points
+
+    engine = make_engine(get_settings())
+    expired = points.expire_due(UnitOfWork(engine))
+    engine.dispose()
+    typer.echo(f"expired {expired} points")
+
+
+@app.command("review-tiers")
+def review_tiers() -> None:
+    """Place members whose review date has come, and rank-based levels (run daily)."""
+    from omo.db import UnitOfWork, make_engine
+    from omo.tiers import service as tiers
+
+    engine = make_engine(get_settings())
+    changes = tiers.review(UnitOfWork(engine))
+    engine.dispose()
+    typer.echo(f"{changes} tier change(s)")
+
+
 @key_app.command("create")
 def apikey_create(
     name: Annotated[str, typer.Option(help="who uses it, e.g. pos-taipei-101")],

@@ -74,3 +74,13 @@ def test_check_finds_nothing_after_real_activity_and_names_tampering(
     assert "points lot" in dirty.output
     assert "template C" in dirty.output
     assert "stats say" in dirty.output
+
+
+def test_daily_jobs_run_from_the_command_line(cli: CliRunner, uow: UnitOfWork) -> None:
+    activity(uow)
+    expired = cli.invoke(app, ["expire-points"])
+    assert expired.exit_code == 0, expired.output
+    assert expired.output.startswith("expired 0 points")
+    reviewed = cli.invoke(app, ["review-tiers"])
+    assert reviewed.exit_code == 0, reviewed.output
+    assert "tier change" in reviewed.output
