@@ -1,0 +1,175 @@
+"""Import, step 1: every row checked with the API's schemas and against the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+
+from omo.commerce import service as commerce
+from omo.commerce.models import Order, Store
+from omo.commerce.schemas import OrderIn, ProductUpsert, StoreUpsert
+from omo.db import UnitOfWork
+from omo.events.schemas import EventIn
+from omo.ingest import service as ingest
+from omo.members.identifiers import InvalidIdentifier, normalise
+from omo.members.schemas import MemberUpsert
+from omo.shared import clock
+from omo.shared.errors import DomainError
+from omo.shared.sqlmatch import keys_in
+from omo.transfer.formats import Row, write_csv
+from omo.transfer.results import Valid, chunks, field_path
+from omo.transfer.shapes import MEMBER_REF, Record, RowError
+
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "stores": StoreUpsert,
+    "products": ProductUpsert,
+    "members": MemberUpsert,
+    "orders": OrderIn,
+    "events": EventIn,
+}
+KEYS = {"stores": "code", "products": "sku"}
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def validate(kind: str, records: list[Record], region: str) -> tuple[list[Valid], list[RowError]]:
+    schema = SCHEMAS[kind]
+    key = KEYS.get(kind)
+    valid: list[Valid] = []
+    errors: list[RowError] = []
+    seen: dict[Any, int] = {}
+    for rec in records:
+        data = dict(rec.data)
+        ident = data.pop(key, None) if key else None
+        if key and not ident:
+            errors.append(RowError(rec.rows[0], key, "required"))
+            continue
+        try:
+            model = schema.model_validate(data)
+        except ValidationError as exc:
+            errors.extend(_row_errors(rec, exc))
+            continue
+        item = Valid(rec, (ident, model) if key else model)
+        try:
+            if isinstance(model, OrderIn):
+                item.idents = ingest.normalise_all(model.customer, field="customer", region=region)
+                item.digest = commerce.payload_hash(model)
+            elif isinstance(model, MemberUpsert | EventIn):
+                item.idents = ingest.normalise_all(
+                    model.identifiers, field="identifiers", region=region
+                )
+        except DomainError as exc:
+            row, column = rec.locate(tuple(field_path(exc.field)))
+            errors.append(RowError(row, column, exc.message))
+            continue
+        if rec.member_ref:
+            try:
+                kind_, _, rest = str(rec.member_ref).partition(":")
+                ns, _, value = rest.partition(":")
+                item.member_ref = normalise(kind_, value, ns or None, region=region)
+            except InvalidIdentifier as exc:
+                errors.append(RowError(rec.rows[0], MEMBER_REF, str(exc)))
+                continue
+        dup = ident if key else _natural_key(kind, model)
+        if dup is not None:
+            if dup in seen:
+                errors.append(RowError(rec.rows[0], key or "id", f"repeats row {seen[dup]}"))
+                continue
+            seen[dup] = rec.rows[0]
+        valid.append(item)
+    return valid, errors
+
+
+def _natural_key(kind: str, model: Any) -> Any:
+    if kind == "orders":
+        return (model.channel.value, model.external_id)
+    if kind == "events":
+        return model.event_id
+    return None
+
+
+def _row_errors(rec: Record, exc: ValidationError) -> Iterator[RowError]:
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        head, sep, rest = msg.partition(": ")
+        if sep and not loc and head.isidentifier():
+            loc, msg = (head,), rest  # model-level checks say which field they are about
+        row, column = rec.locate(loc)
+        yield RowError(row, column, msg)
+
+
+def check_against_database(
+    uow: UnitOfWork, kind: str, valid: list[Valid], currency: str
+) -> list[RowError]:
+    if kind not in ("orders", "members", "events"):
+        return []
+    errors: list[RowError] = []
+    now = clock.now()
+    with uow.read() as session:
+        stores = {code for (code,) in session.execute(select(Store.code))}
+        known: dict[tuple[str, str], str] = {}
+        if kind == "orders":
+            keys = [(v.model.channel.value, v.model.external_id) for v in valid]
+            for chunk in chunks(keys, 500):
+                rows = session.execute(
+                    select(Order.channel, Order.external_id, Order.payload_hash).where(
+                        keys_in((Order.channel, Order.external_id), chunk)
+                    )
+                )
+                known.update({(c, e): h for c, e, h in rows})
+    for v in valid:
+        rec, m = v.record, v.model
+        store = getattr(m, "join_store" if kind == "members" else "store", None)
+        if store and store not in stores:
+            row, column = rec.locate(("join_store" if kind == "members" else "store",))
+            errors.append(RowError(row, column, f"no store with code {store!r}"))
+        if kind == "orders":
+            if m.currency != currency:
+                row, column = rec.locate(("currency",))
+                errors.append(RowError(row, column, f"this installation books {currency}"))
+            if m.ordered_at > now + ingest.FUTURE_SLACK:
+                row, column = rec.locate(("ordered_at",))
+                errors.append(RowError(row, column, "lies in the future"))
+            held = known.get((m.channel.value, m.external_id))
+            if held is not None and held != v.digest:
+                row, column = rec.locate(("external_id",))
+                errors.append(RowError(row, column, "already recorded with different content"))
+        if kind == "events" and m.occurred_at > now + ingest.FUTURE_SLACK:
+            row, column = rec.locate(("occurred_at",))
+            errors.append(RowError(row, column, "lies in the future"))
+    return errors
+
+
+def write_rejects(path: Path, rows: dict[int, Row], errors: list[RowError]) -> None:
+    """The bad rows as they were, with the reasons: fix them and import this file again."""
+    reasons: dict[int, list[str]] = {}
+    for e in errors:
+        reasons.setdefault(e.row, []).append(f"{e.column}: {e.message}")
+    columns: list[str] = []
+    for n in reasons:
+        for c in rows.get(n, {}):
+            if c not in columns:
+                columns.append(c)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(
+        path,
+        ["_row", "_errors", *columns],
+        (
+            [n, "; ".join(reasons[n]), *(_flat(rows.get(n, {}).get(c)) for c in columns)]
+            for n in sorted(reasons)
+        ),
+    )
+
+
+def _flat(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        import json
+
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value
