@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +35,7 @@ from omo.settings import Settings
 from omo.testing.postgres import PostgresServer
 
 sys.path.insert(0, str(Path(__file__).parent))
+from server import omo_serve
 from workload import STORES, make_orders
 
 
@@ -92,13 +91,6 @@ def via_service(url: str, orders: list[dict[str, Any]]) -> float:
     return time.perf_counter() - start
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def via_http(url: str, orders: list[dict[str, Any]], clients: int) -> float:
     """Seconds to POST the orders to a real `omo serve`, from `clients` concurrent clients."""
     key = create_key(
@@ -107,17 +99,7 @@ def via_http(url: str, orders: list[dict[str, Any]], clients: int) -> float:
         store_code=None,
         scopes=None,
     ).key
-    port = _free_port()
-    env = {**os.environ, "OMO_DATABASE_URL": url}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "omo.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base)
+    with omo_serve(url) as base:
         chunks = [orders[i::clients] for i in range(clients)]
 
         def send(chunk: list[dict[str, Any]]) -> None:
@@ -132,21 +114,6 @@ def via_http(url: str, orders: list[dict[str, Any]], clients: int) -> float:
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(send, chunks))
         return time.perf_counter() - start
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def _wait_healthy(base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("omo serve did not become healthy in 30 s")
 
 
 def run_backend(backend: str, orders: list[dict[str, Any]], clients: int) -> None:

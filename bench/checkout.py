@@ -1,0 +1,267 @@
+"""Checkout commits/s over HTTP, beside two ceilings measured in the same run.
+
+1. The database's raw rate for an equivalent transaction: pgbench (PostgreSQL) with a script that
+   locks the member, inserts an order, two lines, a points entry and an outbox row, and updates
+   the member's stats — the writes a commit makes, without Python; for SQLite the same statements
+   from one Python connection.
+2. The same `omo serve` answering a trivial JSON endpoint (/healthz) to the same clients.
+
+Then POST /api/v1/checkout/commit (member, two lines, points on some) from concurrent clients:
+commits/s and p50/p99 latency. Goal: ≥ 50 % of the lower ceiling with p99 < 50 ms at the peak.
+
+    python bench/checkout.py [--seconds 10] [--clients 8] [--backend sqlite|postgres|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from alembic import command
+
+from omo.apikeys.service import create_key
+from omo.cli import alembic_config
+from omo.commerce import service as commerce
+from omo.commerce.schemas import ProductUpsert, StoreUpsert
+from omo.db import UnitOfWork, make_engine
+from omo.ingest import bulk
+from omo.members.models import Member
+from omo.settings import Settings
+from omo.shared import clock
+from omo.testing.postgres import PostgresServer
+
+sys.path.insert(0, str(Path(__file__).parent))
+from server import omo_serve
+
+MEMBERS = 2_000
+PGBENCH_SCRIPT = """\\set m random(1, {members})
+\\set e random(1, 1000000000)
+BEGIN;
+SELECT id FROM members WHERE id = :m FOR NO KEY UPDATE;
+INSERT INTO orders (channel, external_id, payload_hash, member_id, store_id, fulfilment, status,
+  ordered_at, currency, subtotal, discount_total, shipping_fee, total, refunded_total, created_at)
+  VALUES ('pos', 'pgb-' || :client_id || '-' || :e || '-' || random(), 'x', :m, 1, 'in_store',
+  'completed', now(), 'TWD', 140000, 0, 0, 140000, 0, now()) RETURNING id AS oid \\gset
+INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price, discount, line_total)
+  VALUES (:oid, 1, 'APP-1', 1, 80000, 0, 80000), (:oid, 2, 'BEA-1', 1, 60000, 0, 60000);
+INSERT INTO points_entries (member_id, kind, points, idempotency_key, order_id, created_at,
+  available_at, expires_at, remaining)
+  VALUES (:m, 'earn', 14, 'pgb:' || :oid, :oid, now(), now(), now() + interval '1 year', 14);
+UPDATE member_stats SET order_count = order_count + 1, total_spend = total_spend + 140000,
+  last_order_at = now() WHERE member_id = :m;
+INSERT INTO outbox (topic, key, payload, created_at, available_at, attempts, state)
+  VALUES ('OrderRecorded', 'pgb:' || :oid, '{{}}', now(), now(), 0, 'pending');
+COMMIT;
+"""
+
+
+def prepare(url: str) -> str:
+    """Migrate, a store, two products, MEMBERS members with stats; returns an API key."""
+    command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
+    engine = make_engine(Settings(database_url=url))
+    uow = UnitOfWork(engine)
+    commerce.save_store(uow, code="TPE-101", data=StoreUpsert(name="信義店", region="台北市"))
+    for sku, cat, price in (("APP-1", "服飾", "800"), ("BEA-1", "美妝保養", "600")):
+        commerce.save_product(
+            uow, sku=sku, data=ProductUpsert(name=sku, category=cat, price=Decimal(price))
+        )
+    now = clock.now()
+    with engine.begin() as conn:
+        bulk.append(conn, Member.__table__, (  # type: ignore[arg-type]
+            {"id": n, "status": "active", "joined_at": now, "created_at": now, "updated_at": now}
+            for n in range(1, MEMBERS + 1)
+        ))  # fmt: skip
+        conn.execute(
+            sa.text(
+                "INSERT INTO member_stats (member_id, order_count, total_spend, online_spend, "
+                "offline_spend, online_orders, offline_orders) "
+                "SELECT id, 0, 0, 0, 0, 0, 0 FROM members"
+            )
+        )
+        bulk.reset_sequences(conn, [Member.__table__])  # type: ignore[list-item]
+    key = create_key(uow, name="bench", store_code=None, scopes=None).key
+    engine.dispose()
+    return key
+
+
+def pgbench_tps(pg: PostgresServer, db: str, clients: int, seconds: int) -> float:
+    script = Path(tempfile.mkdtemp()) / "commit.sql"
+    script.write_text(PGBENCH_SCRIPT.format(members=MEMBERS))
+    script.chmod(0o644)
+    script.parent.chmod(0o755)
+    out = subprocess.run(
+        [str(pg.bindir / "pgbench"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
+         "-n", "-f", str(script), "-c", str(clients), "-j", "2", "-T", str(seconds), db],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"pgbench failed:\n{out.stdout}\n{out.stderr}")
+    for line in out.stdout.splitlines():
+        if line.startswith("tps"):
+            return float(line.split("=")[1].split()[0])
+    raise RuntimeError(out.stdout + out.stderr)
+
+
+def sqlite_raw_tps(url: str, seconds: int) -> float:
+    """The pgbench script's writes from one Python connection (SQLite has one writer)."""
+    engine = make_engine(Settings(database_url=url))
+    rng = random.Random(1)
+    n = 0
+    stop = time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        m = rng.randint(1, MEMBERS)
+        with engine.begin() as conn:
+            oid = conn.execute(
+                sa.text(
+                    "INSERT INTO orders (channel, external_id, payload_hash, member_id, store_id, "
+                    "fulfilment, status, ordered_at, currency, subtotal, discount_total, "
+                    "shipping_fee, total, refunded_total, created_at) VALUES ('pos', :e, 'x', :m, "
+                    "1, 'in_store', 'completed', datetime('now'), 'TWD', 140000, 0, 0, 140000, 0, "
+                    "datetime('now')) RETURNING id"
+                ),
+                {"e": f"raw-{n}", "m": m},
+            ).scalar_one()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price, "
+                    "discount, line_total) VALUES (:o, 1, 'APP-1', 1, 80000, 0, 80000), "
+                    "(:o, 2, 'BEA-1', 1, 60000, 0, 60000)"
+                ),
+                {"o": oid},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO points_entries (member_id, kind, points, idempotency_key, "
+                    "order_id, created_at, available_at, remaining) VALUES (:m, 'earn', 14, :k, "
+                    ":o, datetime('now'), datetime('now'), 14)"
+                ),
+                {"m": m, "k": f"raw:{oid}", "o": oid},
+            )
+            conn.execute(
+                sa.text(
+                    "UPDATE member_stats SET order_count = order_count + 1, "
+                    "total_spend = total_spend + 140000 WHERE member_id = :m"
+                ),
+                {"m": m},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO outbox (topic, key, payload, created_at, available_at, attempts, "
+                    "state) VALUES ('OrderRecorded', :k, '{}', datetime('now'), datetime('now'), "
+                    "0, 'pending')"
+                ),
+                {"k": f"raw:{oid}"},
+            )
+        n += 1
+    engine.dispose()
+    return n / seconds
+
+
+def load(
+    base: str, key: str, clients: int, seconds: int, request: Callable[[httpx.Client, int], bool]
+) -> tuple[float, float, float, int]:
+    """Requests/s, p50 and p99 in ms, and errors, from `clients` threads for `seconds`."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def client(c: int) -> None:
+        nonlocal errors
+        n = 0
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as h:
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                ok = request(h, c * 10_000_000 + n)
+                took = time.perf_counter() - t
+                n += 1
+                with lock:
+                    latencies.append(took)
+                    errors += not ok
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return len(latencies) / elapsed, q[49] * 1000, q[98] * 1000, errors
+
+
+def commit_request(h: httpx.Client, n: int) -> bool:
+    rng = random.Random(n)
+    body = {
+        "channel": "pos", "store": "TPE-101", "member_id": rng.randint(1, MEMBERS),
+        "external_id": f"B-{n}",
+        "lines": [{"sku": "APP-1", "quantity": 1}, {"sku": "BEA-1", "quantity": 1}],
+    }  # fmt: skip
+    return h.post("/api/v1/checkout/commit", json=body).status_code == 201
+
+
+def trivial_request(h: httpx.Client, n: int) -> bool:
+    return h.get("/healthz").status_code == 200
+
+
+def run(backend: str, clients: int, seconds: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="omo-bench-") as tmp:
+        pg = PostgresServer(durable=True).start() if backend == "postgres" else None
+        try:
+            if pg is not None:
+                admin = sa.create_engine(pg.url(), isolation_level="AUTOCOMMIT")
+                with admin.connect() as conn:
+                    conn.exec_driver_sql("CREATE DATABASE raw")
+                    conn.exec_driver_sql("CREATE DATABASE app")
+                admin.dispose()
+                raw_url, app_url = pg.url("raw"), pg.url("app")
+            else:
+                raw_url, app_url = f"sqlite:///{tmp}/raw.sqlite", f"sqlite:///{tmp}/app.sqlite"
+            prepare(raw_url)
+            key = prepare(app_url)
+            raw = (
+                pgbench_tps(pg, "raw", 16, seconds)
+                if pg is not None
+                else sqlite_raw_tps(raw_url, seconds)
+            )
+            with omo_serve(app_url) as base:
+                trivial = load(base, key, clients, seconds, trivial_request)
+                commits = load(base, key, clients, seconds, commit_request)
+            ceiling = min(raw, trivial[0])
+            label = "pgbench, 16 clients" if pg is not None else "same writes, 1 connection"
+            print(f"{backend:8} raw transaction ({label}) {raw:8.0f}/s")
+            print(f"{backend:8} trivial endpoint, {clients} clients    {trivial[0]:8.0f}/s  "
+                  f"p50 {trivial[1]:5.1f} ms  p99 {trivial[2]:5.1f} ms")  # fmt: skip
+            print(f"{backend:8} checkout commit, {clients} clients     {commits[0]:8.0f}/s  "
+                  f"p50 {commits[1]:5.1f} ms  p99 {commits[2]:5.1f} ms  errors {commits[3]}  "
+                  f"x{commits[0] / ceiling:4.2f} of the lower ceiling", flush=True)  # fmt: skip
+        finally:
+            if pg is not None:
+                pg.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    args = parser.parse_args()
+    for backend in ["sqlite", "postgres"] if args.backend == "both" else [args.backend]:
+        run(backend, args.clients, args.seconds)
+
+
+if __name__ == "__main__":
+    main()
