@@ -31,8 +31,14 @@ from omo.shared.errors import NotFound, ValidationFailed
 
 
 def rules_in_force(session: Session) -> PointsRules:
+    """The newest rules, read once per transaction (a commit asks several times)."""
+    cached = session.info.get("points_rules")
+    if isinstance(cached, PointsRules):
+        return cached
     row = session.scalar(select(PointsProgramme).order_by(PointsProgramme.id.desc()).limit(1))
-    return PointsRules() if row is None else PointsRules.model_validate(row.rules)
+    rules = PointsRules() if row is None else PointsRules.model_validate(row.rules)
+    session.info["points_rules"] = rules
+    return rules
 
 
 def get_programme(uow: UnitOfWork) -> ProgrammeRead:

@@ -35,10 +35,16 @@ EARNED_KINDS = ("earn", "bonus")
 
 
 def programme_in_force(session: Session) -> TierProgramme:
+    """The newest programme, read once per transaction (a commit asks several times)."""
+    cached = session.info.get("tier_programme")
+    if isinstance(cached, TierProgramme):
+        return cached
     row = session.scalar(
         select(TierProgrammeVersion).order_by(TierProgrammeVersion.id.desc()).limit(1)
     )
-    return DEFAULT_PROGRAMME if row is None else TierProgramme.model_validate(row.programme)
+    p = DEFAULT_PROGRAMME if row is None else TierProgramme.model_validate(row.programme)
+    session.info["tier_programme"] = p
+    return p
 
 
 def get_programme(uow: UnitOfWork) -> TierProgrammeRead:
