@@ -3,11 +3,14 @@ spends the coupon and points, earns points and moves the tier in one transaction
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from omo.checkout import service as checkout
 from omo.checkout.schemas import CommitRequest, QuoteRequest
@@ -276,3 +279,83 @@ def test_facts_go_to_the_outbox_once_and_only_with_their_cause(
     with pytest.raises(ValidationFailed):
         _sale(uow, shop, "POS-O2", points=99_999)  # refused: nothing published
     assert topics() == ["MemberEnrolled", "OrderRecorded", "TierChanged", "OrderRecorded"]
+
+
+SALES = st.lists(
+    st.one_of(
+        st.tuples(st.just("sale"), st.integers(1, 5), st.integers(0, 400)),  # quantity, points
+        st.tuples(st.just("refund"), st.integers(0, 20), st.booleans()),  # which order, by line
+        st.tuples(st.just("redeem"), st.integers(1, 300), st.just(False)),
+        st.tuples(st.just("wait"), st.integers(1, 200), st.just(False)),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(SALES)
+def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
+    uow: UnitOfWork, shop: dict[str, Any], ops: list[tuple[str, int, Any]]
+) -> None:
+    """Whatever happens, `omo check` finds nothing: ledger = lots, counters = redemptions,
+    stats = net orders; no balance below zero; a whole refund of everything restores points."""
+    from datetime import timedelta
+
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+    from omo.commerce import service as commerce_service
+    from omo.coupons import service as coupons_service
+    from omo.points import service as points_service
+    from omo.shared import clock
+
+    tag = uuid.uuid4().hex[:8]
+    mid = shop["member"]
+    orders: list[int] = []
+    now = clock.now()
+    for n, (op, a, b) in enumerate(ops):
+        if op == "sale":
+            body = basket(member_id=mid, external_id=f"{tag}-{n}", points=b,
+                          lines=[{"sku": "APP-1", "quantity": a}])  # fmt: skip
+            try:
+                orders.append(_commit(uow, body).order.id)
+            except ValidationFailed as exc:
+                assert exc.code == "points_over_cap"
+        elif op == "refund" and orders:
+            order_id = orders[a % len(orders)]
+            lines = [RefundLine(line_no=1, quantity=1)] if b else None
+            try:
+                refund(
+                    uow,
+                    order_id=order_id,
+                    req=RefundRequest(idempotency_key=f"{tag}-{n}", lines=lines),
+                    actor="t",
+                )
+            except ValidationFailed as exc:
+                assert "refund" in exc.message or "left to return" in exc.message
+        elif op == "redeem":
+            try:
+                points_service.redeem(
+                    uow,
+                    member_id=mid,
+                    change=PointsChange(points=a, idempotency_key=f"{tag}-{n}"),
+                    actor="t",
+                )
+            except ValidationFailed as exc:
+                assert exc.code == "insufficient_points"
+        elif op == "wait":
+            now = now + timedelta(days=a)
+            clock.set_clock(lambda at=now: at)
+            points_service.expire_due(uow)
+        with uow.read() as s:
+            assert points_service.check_ledger(s) == []
+            assert coupons_service.check_counters(s) == []
+            assert commerce_service.check_orders_and_stats(s) == []
+        assert points_service.summary(uow, member_id=mid, history=0).available >= 0
+    clock.reset_clock()
+
+
+def _commit(uow: UnitOfWork, body: dict[str, Any]) -> Any:
+    req = CommitRequest.model_validate(body)
+    return checkout.commit(uow, req=req, principal=ADMIN, currency="TWD", region="TW")
