@@ -337,3 +337,32 @@ def _grant(uow: UnitOfWork, member_id: int, points_: int, key: str) -> int:
         )
         assert entry is not None
         return entry.id
+
+
+def test_undo_gives_back_what_the_survivor_spent_from_the_absorbed_lots(uow: UnitOfWork) -> None:
+    a = enrol(uow, phone=PHONE).member.id
+    b = enrol(uow, phone="0922-000-111").member.id
+    _grant(uow, a, 10, "a")
+    _grant(uow, b, 32, "b")
+    merge = identity.merge_use_case(uow, survivor_id=a, absorbed_id=b, note=None, actor="t")
+    points.redeem(uow, member_id=a, change=change(30, "x"), actor="t")  # 10 of a's, 20 of b's
+    _grant(uow, a, 25, "later")
+    identity.undo_use_case(uow, merge_id=merge.id, actor="t")
+    assert points.summary(uow, member_id=b).available == 32  # b's points are b's again
+    assert points.summary(uow, member_id=a).available == 5  # a covers the 20 from its own
+    check_invariants(uow, a)
+    check_invariants(uow, b)
+
+
+def test_undo_is_refused_when_the_survivor_cannot_cover_what_it_spent(uow: UnitOfWork) -> None:
+    a = enrol(uow, phone=PHONE).member.id
+    b = enrol(uow, phone="0922-000-111").member.id
+    _grant(uow, a, 10, "a")
+    _grant(uow, b, 32, "b")
+    merge = identity.merge_use_case(uow, survivor_id=a, absorbed_id=b, note=None, actor="t")
+    points.redeem(uow, member_id=a, change=change(40, "x"), actor="t")
+    with pytest.raises(Conflict, match="spent 30"):
+        identity.undo_use_case(uow, merge_id=merge.id, actor="t")
+    assert points.summary(uow, member_id=a).available == 2  # nothing changed
+    with uow.read() as s:
+        assert points.check_ledger(s) == []

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from omo.db import UnitOfWork
 from omo.members import service as members
@@ -25,7 +25,7 @@ from omo.points.rules import (
 )
 from omo.points.schemas import EntryRead, Expiring, PointsChange, PointsSummary, ProgrammeRead
 from omo.shared import clock
-from omo.shared.errors import NotFound, ValidationFailed
+from omo.shared.errors import Conflict, NotFound, ValidationFailed
 
 # --- the programme ----------------------------------------------------------------------------
 
@@ -414,13 +414,52 @@ def reassign_member(session: Session, *, from_id: int, to_id: int) -> list[int]:
 
 
 def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_id: int) -> None:
-    if row_ids:
-        session.execute(
-            update(PointsEntry)
-            .where(PointsEntry.id.in_(list(row_ids)), PointsEntry.member_id == from_id)
-            .values(member_id=to_id)
-            .execution_options(synchronize_session=False)
+    """Undo of a merge: the absorbed member's entries go back to them. Points the survivor
+    spent from those lots while merged are taken from the survivor's own lots instead (the
+    survivor keeps its later activity); if the survivor cannot cover them, the undo is refused."""
+    if not row_ids:
+        return
+    session.execute(
+        update(PointsEntry)
+        .where(PointsEntry.id.in_(list(row_ids)), PointsEntry.member_id == from_id)
+        .values(member_id=to_id)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    debit = aliased(PointsEntry)
+    lot = aliased(PointsEntry)
+    cross = session.execute(
+        select(
+            PointsAllocation.debit_id, PointsAllocation.lot_id, func.sum(PointsAllocation.points)
         )
+        .join(debit, debit.id == PointsAllocation.debit_id)
+        .join(lot, lot.id == PointsAllocation.lot_id)
+        .where(debit.member_id == from_id, lot.member_id == to_id)
+        .group_by(PointsAllocation.debit_id, PointsAllocation.lot_id)
+    ).all()
+    now = clock.now()
+    for debit_id, lot_id, taken in cross:
+        if not taken:
+            continue
+        theirs = session.get(PointsEntry, lot_id)
+        assert theirs is not None
+        theirs.remaining += int(taken)
+        session.add(PointsAllocation(debit_id=debit_id, lot_id=lot_id, points=-int(taken)))
+        left = int(taken)
+        for own in ledger.lots(session, member_id=from_id, now=now, pending=True):
+            if left == 0:
+                break
+            take = min(own.remaining, left)
+            own.remaining -= take
+            left -= take
+            session.add(PointsAllocation(debit_id=debit_id, lot_id=own.id, points=take))
+        if left:
+            raise Conflict(
+                f"member {from_id} spent {left} of member {to_id}'s points since the merge and "
+                "has no points left to cover them; adjust the balances, then undo",
+                field="merge_id",
+            )
+    session.flush()
 
 
 def allocations_of(session: Session, entry_id: int) -> list[PointsAllocation]:
