@@ -20,8 +20,9 @@ from omo.commerce.models import Order, OrderContact, OrderLine, Product, Store
 from omo.commerce.service import rebuild_stats
 from omo.demo.catalogue import CATEGORIES, STORES, make_catalogue
 from omo.demo.people import HABITS, PROCESS, SPEND_P, draw_people
+from omo.demo.plan import plan
 from omo.demo.purchases import season_curves, simulate
-from omo.demo.world import Ids, WorldBuilder, plan
+from omo.demo.world import Ids, WorldBuilder
 from omo.events.models import Event
 from omo.ingest import bulk
 from omo.members.models import Consent, Member, MemberIdentifier

@@ -13,10 +13,8 @@ people; every record carries its true person id into the ground truth.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -24,25 +22,11 @@ import numpy as np
 from omo.commerce.schemas import OrderIn
 from omo.commerce.service import payload_hash
 from omo.demo.catalogue import STORES, Catalogue
-from omo.demo.people import SPEND_P, People, romanised, romanised_handle
+from omo.demo.noise import Noise, line_id, spell_email, spell_phone, token
+from omo.demo.people import People, romanised
+from omo.demo.plan import CHANNELS, Plan
 from omo.demo.purchases import Purchases
 
-ONLINE = ("web", "app", "shopee", "momo")
-ONLINE_WEIGHTS = np.array([0.4, 0.33, 0.17, 0.1])
-CHANNELS = ("pos", *ONLINE)
-# similar-looking or same-sounding characters that staff and customers mix up in names
-SIMILAR = {
-    "玲": "琳", "琳": "玲", "慧": "惠", "惠": "慧", "偉": "瑋", "瑋": "偉", "志": "智",
-    "智": "志", "明": "銘", "銘": "明", "婷": "亭", "亭": "婷", "雅": "亞", "怡": "宜",
-    "宜": "怡", "芬": "芳", "芳": "芬", "珊": "姍", "宏": "鴻", "鴻": "宏", "傑": "杰",
-    "華": "樺", "豪": "濠", "君": "均", "佩": "珮", "淑": "叔", "嘉": "家", "家": "嘉",
-}  # fmt: skip
-SIMPLIFIED = {
-    "陳": "陈", "黃": "黄", "張": "张", "劉": "刘", "楊": "杨", "鄭": "郑", "謝": "谢",
-    "賴": "赖", "許": "许", "蘇": "苏", "葉": "叶", "呂": "吕", "潘": "潘", "傑": "杰",
-    "偉": "伟", "華": "华", "慧": "慧", "瑋": "玮", "豪": "豪", "婷": "婷", "麗": "丽",
-    "鳳": "凤", "國": "国", "龍": "龙", "嬌": "娇", "雲": "云", "榮": "荣", "強": "强",
-}  # fmt: skip
 TAIPEI = timedelta(hours=8)
 
 
@@ -85,97 +69,6 @@ class Ids:
         return n
 
 
-@dataclass
-class Plan:
-    """Everything decided per purchase, vectorised before rows are built."""
-
-    channel: np.ndarray  # index into CHANNELS
-    store: np.ndarray  # index into STORES (pos, and pickup for online)
-    pickup: np.ndarray  # bool: online order picked up in store
-    line_start: np.ndarray  # index of the first line of each purchase; len = purchases + 1
-    product: np.ndarray  # per line, into the catalogue
-    quantity: np.ndarray
-    discount_cents: np.ndarray
-    cancelled: np.ndarray  # bool per purchase
-    ad_click: np.ndarray  # bool per purchase (online)
-    feedback: np.ndarray  # bool per purchase
-    abandoned: np.ndarray  # int per purchase: carts abandoned before it
-    minute: np.ndarray  # minute of the local day
-
-
-def plan(
-    rng: np.random.Generator,
-    people: People,
-    buys: Purchases,
-    cat: Catalogue,
-    online_boost: np.ndarray,
-) -> Plan:
-    n = buys.person.size
-    who = buys.person
-    day = buys.at.astype(np.int64)
-    habit = people.habit[who]
-    # channel: store-only people buy in stores; online-only online; omnichannel both, more
-    # online in online seasons (Double 11)
-    p_online = np.where(habit == 0, 0.0, np.where(habit == 1, 1.0, 0.4 * online_boost[day]))
-    online = rng.random(n) < np.minimum(p_online, 0.95)
-    # each person favours one online channel, with some spread to the others
-    fav_online = rng.choice(len(ONLINE), people.n, p=ONLINE_WEIGHTS)
-    online_ch = np.where(
-        rng.random(n) < 0.75, fav_online[who], rng.choice(len(ONLINE), n, p=ONLINE_WEIGHTS)
-    )
-    channel = np.where(online, 1 + online_ch, 0)
-    store = np.where(rng.random(n) < 0.9, people.home_store[who], rng.integers(0, len(STORES), n))
-    pickup = online & (habit == 2) & (channel <= 2) & (rng.random(n) < 0.2)
-    # spend: Gamma-Gamma, then lines that add up to about it
-    z = rng.gamma(SPEND_P, 1.0, n) / people.spend_nu[who]
-    k = np.clip(1 + rng.poisson(z / 1500.0), 1, 6)
-    line_start = np.concatenate([[0], np.cumsum(k)])
-    lines = int(line_start[-1])
-    line_order = np.repeat(np.arange(n), k)
-    fav_cat = rng.integers(0, len(cat.by_category), (people.n, 2))
-    category = np.where(
-        rng.random(lines) < 0.7,
-        fav_cat[who[line_order], rng.integers(0, 2, lines)],
-        rng.integers(0, len(cat.by_category), lines),
-    )
-    target = (z / k)[line_order]
-    product = np.empty(lines, dtype=np.int64)
-    for c, members in enumerate(cat.by_category):
-        mask = category == c
-        prices = cat.price[members]
-        at = np.clip(np.searchsorted(prices, target[mask]), 0, len(members) - 1)
-        # the nearer of the two neighbours
-        lower = np.clip(at - 1, 0, len(members) - 1)
-        nearer = np.where(
-            np.abs(prices[lower] - target[mask]) < np.abs(prices[at] - target[mask]), lower, at
-        )
-        product[mask] = members[nearer]
-    price = cat.price[product]
-    quantity = np.clip(np.rint(target / price), 1, 5).astype(np.int64)
-    # discounts: price-sensitive people buy on promotion; Double 11 discounts everyone
-    promo_p = np.where(people.price_sensitive[who], 0.6, 0.12) * np.where(
-        online_boost[day] > 1.5, 3, 1
-    )
-    promo = rng.random(n) < np.minimum(promo_p, 0.9)
-    rate = np.where(promo, rng.choice([0.1, 0.2, 0.3], n), 0.0)[line_order]
-    discount_cents = (np.floor(price * quantity * rate) * 100).astype(np.int64)
-    minute = np.where(online, rng.choice(24 * 60, n), 11 * 60 + rng.integers(0, 10 * 60 + 30, n))
-    return Plan(
-        channel=channel,
-        store=store,
-        pickup=pickup,
-        line_start=line_start,
-        product=product,
-        quantity=quantity,
-        discount_cents=discount_cents,
-        cancelled=online & (rng.random(n) < 0.03),
-        ad_click=online & (rng.random(n) < 0.3),
-        feedback=rng.random(n) < 0.08,
-        abandoned=np.where(online, rng.poisson(0.6, n), 0),
-        minute=minute,
-    )
-
-
 class WorldBuilder:
     """Builds the rows of a chunk of people; deterministic for the same seed and inputs."""
 
@@ -205,8 +98,7 @@ class WorldBuilder:
         self.person_start = np.concatenate(
             [[0], np.cumsum(np.bincount(buys.person, minlength=people.n))]
         )
-        self.taken_phones = set(people.phone.tolist())
-        self.taken_handles: set[str] = set()
+        self.noise = Noise(set(people.phone.tolist()))
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -255,37 +147,37 @@ class WorldBuilder:
                 card = f"{(i * 7919 + 1_000_003) % 10**10:010d}"
                 accounts.append(
                     Account(i, "pos", enrol_at, [("phone", "", phone), ("card", "", card)],
-                            {"phone": _spell_phone(phone, rng)}, self.noisy(name, rng, 0.03),
+                            {"phone": spell_phone(phone, rng)}, self.noise.noisy(name, rng, 0.03),
                             gender, birth if rng.random() < 0.9 else None, home,
                             int(p.home_store[i]))
                 )  # fmt: skip
                 if rng.random() < 0.04 and len(times) > 2:
                     # a second card at another store, the phone mistyped by a digit
-                    typo = self.mistyped(phone, rng)
+                    typo = self.noise.mistyped(phone, rng)
                     if typo:
                         accounts.append(
                             Account(i, "pos", times[2], [("phone", "", typo)],
-                                    {"phone": typo}, self.noisy(name, rng, 0.3), gender,
+                                    {"phone": typo}, self.noise.noisy(name, rng, 0.3), gender,
                                     birth if rng.random() < 0.7 else None, home,
                                     int(rng.integers(0, len(STORES))))
                         )  # fmt: skip
-        moved = self.moved(home, rng) if rng.random() < 0.12 else home
+        moved = self.noise.moved(home, rng) if rng.random() < 0.12 else home
         if "web" in uses:
             ids = [("email", "", email)]
             if rng.random() < 0.6:
                 ids.append(("phone", "", phone))
             accounts.append(
-                Account(i, "web", first_use["web"], ids, {"email": _spell_email(email, rng)},
-                        self.noisy(name, rng, 0.05, simplified=0.03), gender,
+                Account(i, "web", first_use["web"], ids, {"email": spell_email(email, rng)},
+                        self.noise.noisy(name, rng, 0.05, simplified=0.03), gender,
                         birth if rng.random() < 0.4 else None, moved, None)
             )  # fmt: skip
         signs_up = "app" in uses or (not uses and rng.random() < 0.6)
         if signs_up:
             created = first_use.get("app") or (self.start + timedelta(seconds=int(p.acquired[i])))
-            ids = [("app_user", "", f"u{_token(f'{self.seed}:{i}', 20)}")]
+            ids = [("app_user", "", f"u{token(f'{self.seed}:{i}', 20)}")]
             changed_phone = rng.random() < 0.05
             ids.append(
-                ("phone", "", self.mistyped(phone, rng) or phone)
+                ("phone", "", self.noise.mistyped(phone, rng) or phone)
                 if changed_phone
                 else ("phone", "", phone)
             )
@@ -293,24 +185,24 @@ class WorldBuilder:
                 ids.append(("email", "", email))
             accounts.append(
                 Account(i, "app", min(created, self.now - timedelta(minutes=1)), ids, {},
-                        self.noisy(name, rng, 0.03), gender,
+                        self.noise.noisy(name, rng, 0.03), gender,
                         birth if rng.random() < 0.7 else None, moved, None)
             )  # fmt: skip
         for market in ("shopee", "momo"):
             if market in uses:
-                buyer = self.handle(name, rng)
+                buyer = self.noise.handle(name, rng)
                 ids = [("marketplace_buyer", market, buyer)]
                 if market == "momo" and rng.random() < 0.5:
                     ids.append(("phone", "", phone))
-                shown = romanised(name) if rng.random() < 0.4 else self.noisy(name, rng, 0.15)
+                shown = romanised(name) if rng.random() < 0.4 else self.noise.noisy(name, rng, 0.15)
                 accounts.append(
                     Account(i, market, first_use[market], ids, {}, shown, None, None,
-                            self.moved(home, rng) if rng.random() < 0.15 else home, None)
+                            self.noise.moved(home, rng) if rng.random() < 0.15 else home, None)
                 )  # fmt: skip
         # a LINE binding joins the LINE user id to one of the person's own accounts
         bindable = [a for a in accounts if a.channel in ("pos", "app")]
         if bindable and rng.random() < 0.4:
-            bindable[0].ids.append(("line_id", "", _line_id(self.seed, i)))
+            bindable[0].ids.append(("line_id", "", line_id(self.seed, i)))
         accounts.sort(key=lambda a: a.created)
         return accounts
 
@@ -507,7 +399,7 @@ class WorldBuilder:
                 bound.created if bound else self.start + timedelta(seconds=int(self.p.acquired[i]))
             ) + timedelta(hours=1)
             if at < self.now:
-                contact = None if bound else ("line_id", "", _line_id(self.seed, i))
+                contact = None if bound else ("line_id", "", line_id(self.seed, i))
                 self.event(ids, out, f"line-{self.seed}-{i}", "line_follow", at, "line",
                            bound.member_id if bound else None, None, {}, contact)  # fmt: skip
         if accounts and rng.random() < 0.04:
@@ -541,88 +433,3 @@ class WorldBuilder:
         }  # fmt: skip
         row.update(extra)
         out.add("events", row)
-
-    # -- noise --------------------------------------------------------------------------------
-
-    def noisy(
-        self, name: str, rng: np.random.Generator, typo: float, simplified: float = 0.0
-    ) -> str:
-        if rng.random() < typo:
-            chars = list(name)
-            spots = [n for n, c in enumerate(chars) if c in SIMILAR]
-            if spots:
-                n = spots[int(rng.integers(len(spots)))]
-                chars[n] = SIMILAR[chars[n]]
-                name = "".join(chars)
-        if simplified and rng.random() < simplified:
-            name = "".join(SIMPLIFIED.get(c, c) for c in name)
-        return name
-
-    def handle(self, name: str, rng: np.random.Generator) -> str:
-        """A marketplace username as people choose them: their name and a few digits."""
-        base = romanised_handle(name).replace(".", "_")
-        while True:
-            handle = f"{base}{int(rng.integers(0, 10_000)):04d}"
-            if handle not in self.taken_handles:
-                self.taken_handles.add(handle)
-                return handle
-            base += str(int(rng.integers(0, 10)))
-
-    def mistyped(self, phone: str, rng: np.random.Generator) -> str | None:
-        """The phone with one digit wrong, unless that number is taken (someone's real one, or
-        another typo): one number never names two people."""
-        digits = list(phone)
-        spot = int(rng.integers(5, len(digits)))
-        digits[spot] = str((int(digits[spot]) + int(rng.integers(1, 10))) % 10)
-        typo = "".join(digits)
-        if int(typo[5:]) in self.taken_phones:
-            return None
-        self.taken_phones.add(int(typo[5:]))
-        return typo
-
-    def moved(self, home: tuple[str, str, str], rng: np.random.Generator) -> tuple[str, str, str]:
-        city, district, line = home
-        street = line.split("路")[0].split("街")[0]
-        return (
-            city,
-            district,
-            f"{street}路{int(rng.integers(1, 400))}號{int(rng.integers(2, 15))}樓",
-        )
-
-
-def _token(text: str, length: int) -> str:
-    """A stable pseudo-random hex id derived from text (ids, not secrets)."""
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()[:length]
-
-
-def _line_id(seed: int, person: int) -> str:
-    return "U" + _token(f"{seed}:line:{person}", 32)
-
-
-def _spell_phone(phone: str, rng: np.random.Generator) -> str:
-    local = "0" + phone[4:]
-    shapes = [
-        local,
-        f"{local[:4]}-{local[4:7]}-{local[7:]}",
-        f"+886 {phone[4:]}",
-        f"{local[:4]} {local[4:]}",
-    ]
-    return shapes[int(rng.integers(len(shapes)))]
-
-
-def _spell_email(email: str, rng: np.random.Generator) -> str:
-    return (
-        email.upper()
-        if rng.random() < 0.1
-        else (email.capitalize() if rng.random() < 0.2 else email)
-    )
-
-
-def iter_chunks(builder: WorldBuilder, n: int, size: int, ids: Ids) -> Iterator[tuple[int, Chunk]]:
-    for first in range(0, n, size):
-        last = min(n, first + size)
-        yield last - first, builder.chunk(first, last, ids)
-
-
-def utc(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=UTC)
