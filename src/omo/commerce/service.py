@@ -9,29 +9,21 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     case,
-    delete,
     func,
-    insert,
-    literal,
     select,
-    type_coerce,
     update,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from omo.commerce.channels import COUNTED_STATUSES, is_online
+from omo.commerce.channels import COUNTED_STATUSES
 from omo.commerce.models import (
-    MemberStats,
     Order,
     OrderContact,
     OrderLine,
-    OrderRefund,
     Product,
     Store,
 )
@@ -45,13 +37,19 @@ from omo.commerce.schemas import (
     StoreRead,
     StoreUpsert,
 )
+
+# stats live in commerce/stats.py; the area's callers reach them through this module
+from omo.commerce.stats import add_to_stats as add_to_stats
+from omo.commerce.stats import check_orders_and_stats as check_orders_and_stats
+from omo.commerce.stats import init_stats as init_stats
+from omo.commerce.stats import money_sum
+from omo.commerce.stats import rebuild_stats as rebuild_stats
+from omo.commerce.stats import recompute_stats as recompute_stats
+from omo.commerce.stats import stats_of as stats_of
 from omo.db import UnitOfWork
 from omo.members.identifiers import Identifier
-from omo.members.models import Member
 from omo.shared.errors import NotFound
-from omo.shared.money import ZERO
 from omo.shared.sqlmatch import keys_in
-from omo.shared.sqltypes import Money, UtcDateTime
 
 # --- catalogue --------------------------------------------------------------------------------
 
@@ -272,178 +270,6 @@ def attach_guest_orders(
     return len(orders)
 
 
-# --- stats ------------------------------------------------------------------------------------
-
-
-def init_stats(session: Session, *, member_id: int) -> None:
-    session.add(MemberStats(member_id=member_id))
-    session.flush()
-
-
-def add_to_stats(
-    session: Session, *, member_id: int, orders: Sequence[Order], now: datetime
-) -> None:
-    """Fold orders into the stats with one atomic UPDATE, so concurrent orders add up."""
-    for o in orders:
-        online = is_online(o.channel)
-        net = o.total - (o.refunded_total or ZERO)
-        s = MemberStats
-        is_latest = (s.last_order_at.is_(None)) | (s.last_order_at <= o.ordered_at)
-        session.execute(
-            update(s)
-            .where(s.member_id == member_id)
-            .values(
-                order_count=s.order_count + 1,
-                total_spend=s.total_spend + net,
-                online_spend=s.online_spend + (net if online else ZERO),
-                offline_spend=s.offline_spend + (ZERO if online else net),
-                online_orders=s.online_orders + (1 if online else 0),
-                offline_orders=s.offline_orders + (0 if online else 1),
-                first_order_at=case(
-                    (
-                        (s.first_order_at.is_(None)) | (s.first_order_at > o.ordered_at),
-                        o.ordered_at,
-                    ),
-                    else_=s.first_order_at,
-                ),
-                last_order_at=case((is_latest, o.ordered_at), else_=s.last_order_at),
-                last_channel=case((is_latest, o.channel), else_=s.last_channel),
-                last_store_id=case((is_latest, o.store_id), else_=s.last_store_id),
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-
-
-def recompute_stats(session: Session, *, member_id: int, now: datetime) -> MemberStats:
-    """Rebuild a member's stats from their orders (after a merge or an undo)."""
-    counted = (
-        select(Order)
-        .where(Order.member_id == member_id, Order.status.in_(COUNTED_STATUSES))
-        .subquery()
-    )
-    online = counted.c.channel != "pos"
-    agg = session.execute(
-        select(
-            func.count(),
-            func.min(counted.c.ordered_at),
-            func.max(counted.c.ordered_at),
-            _money_sum(counted.c.total - counted.c.refunded_total),
-            _money_sum(case((online, counted.c.total - counted.c.refunded_total), else_=0)),
-            func.coalesce(func.sum(case((online, 1), else_=0)), 0),
-        )
-    ).one()
-    latest = session.execute(
-        select(counted.c.channel, counted.c.store_id)
-        .order_by(counted.c.ordered_at.desc(), counted.c.id.desc())
-        .limit(1)
-    ).first()
-    stats = session.get(MemberStats, member_id)
-    if stats is None:
-        stats = MemberStats(member_id=member_id)
-        session.add(stats)
-    count, first, last, total, online_total, online_orders = agg
-    stats.order_count = int(count)
-    stats.first_order_at = first
-    stats.last_order_at = last
-    stats.total_spend = total
-    stats.online_spend = online_total
-    stats.offline_spend = total - online_total
-    stats.online_orders = int(online_orders)
-    stats.offline_orders = int(count) - int(online_orders)
-    stats.last_channel = latest.channel if latest else None
-    stats.last_store_id = latest.store_id if latest else None
-    stats.updated_at = now
-    session.flush()
-    return stats
-
-
-def rebuild_stats(
-    session: Session, *, now: datetime, member_ids: Sequence[int] | None = None
-) -> None:
-    """Rebuild the stats of every active member (or of these) from the orders, in set-based SQL.
-
-    The same figures recompute_stats gives one member at a time; bulk loads use this.
-    """
-    if member_ids is not None:
-        for n in range(0, len(member_ids), 500):
-            _rebuild_stats(session, now=now, member_ids=member_ids[n : n + 500])
-        return
-    _rebuild_stats(session, now=now, member_ids=None)
-
-
-def _rebuild_stats(session: Session, *, now: datetime, member_ids: Sequence[int] | None) -> None:
-    wipe = delete(MemberStats)
-    if member_ids is not None:
-        wipe = wipe.where(MemberStats.member_id.in_(member_ids))
-    session.execute(wipe)
-    orders = select(
-        Order.member_id,
-        Order.channel,
-        Order.store_id,
-        Order.ordered_at,
-        type_coerce(Order.total, BigInteger).label("cents"),
-        func.row_number()
-        .over(partition_by=Order.member_id, order_by=(Order.ordered_at.desc(), Order.id.desc()))
-        .label("recency"),
-    ).where(Order.member_id.is_not(None), Order.status.in_(COUNTED_STATUSES))
-    if member_ids is not None:
-        orders = orders.where(Order.member_id.in_(member_ids))
-    counted = orders.subquery()
-    online = counted.c.channel != "pos"
-    last = case((counted.c.recency == 1, counted.c.channel))
-    last_store = case((counted.c.recency == 1, counted.c.store_id))
-    agg = (
-        select(
-            counted.c.member_id,
-            func.min(counted.c.ordered_at).label("first"),
-            func.max(counted.c.ordered_at).label("last"),
-            func.count().label("n"),
-            func.sum(counted.c.cents).label("total"),
-            func.sum(case((online, counted.c.cents), else_=0)).label("online"),
-            func.sum(case((online, 1), else_=0)).label("online_n"),
-            func.max(last).label("last_channel"),
-            func.max(last_store).label("last_store"),
-        )
-        .group_by(counted.c.member_id)
-        .subquery()
-    )
-    zero = literal(0, BigInteger)
-    rows = select(
-        Member.id,
-        agg.c.first,
-        agg.c.last,
-        func.coalesce(agg.c.n, 0),
-        func.coalesce(agg.c.total, zero),
-        func.coalesce(agg.c.online, zero),
-        func.coalesce(agg.c.total - agg.c.online, zero),
-        func.coalesce(agg.c.online_n, 0),
-        func.coalesce(agg.c.n - agg.c.online_n, 0),
-        agg.c.last_channel,
-        agg.c.last_store,
-        literal(now, UtcDateTime()),
-    ).select_from(Member.__table__.outerjoin(agg, agg.c.member_id == Member.id))
-    rows = rows.where(Member.status == "active")
-    if member_ids is not None:
-        rows = rows.where(Member.id.in_(member_ids))
-    s = MemberStats.__table__.c
-    target = [
-        s.member_id, s.first_order_at, s.last_order_at, s.order_count, s.total_spend,
-        s.online_spend, s.offline_spend, s.online_orders, s.offline_orders, s.last_channel,
-        s.last_store_id, s.updated_at,
-    ]  # fmt: skip
-    session.execute(insert(MemberStats).from_select(target, rows))
-
-
-def _money_sum(expr: Any) -> Any:
-    """SUM of a money column, read back as Decimal (cents are summed exactly in SQL)."""
-    return type_coerce(func.coalesce(func.sum(type_coerce(expr, BigInteger)), 0), Money())
-
-
-def stats_of(session: Session, member_id: int) -> MemberStats | None:
-    return session.get(MemberStats, member_id)
-
-
 # --- merge support ----------------------------------------------------------------------------
 
 
@@ -483,9 +309,9 @@ def spend_totals(
     online = o.channel != "pos"
     row = session.execute(
         select(
-            _money_sum(o.total),
-            _money_sum(case((o.member_id.is_not(None), o.total), else_=0)),
-            _money_sum(case((online, o.total), else_=0)),
+            money_sum(o.total),
+            money_sum(case((o.member_id.is_not(None), o.total), else_=0)),
+            money_sum(case((online, o.total), else_=0)),
             func.count(),
             func.coalesce(func.sum(case((o.member_id.is_not(None), 1), else_=0)), 0),
         ).where(*conds)
@@ -537,36 +363,3 @@ def get_products(
             ProductRead.model_validate(p)
             for p in list_products(session, category=category, limit=limit, offset=offset)
         ]
-
-
-def check_orders_and_stats(session: Session) -> list[str]:
-    """Differences in orders (totals, refunds) and in the kept stats against the orders."""
-    problems: list[str] = []
-    refunds = {
-        oid: Decimal(int(c)) / 100
-        for oid, c in session.execute(
-            select(
-                OrderRefund.order_id, func.sum(type_coerce(OrderRefund.amount, BigInteger))
-            ).group_by(OrderRefund.order_id)
-        )
-    }
-    expected: dict[int, list[Any]] = {}
-    for o in session.scalars(select(Order)):
-        if o.total != o.subtotal - o.discount_total + o.shipping_fee:
-            problems.append(f"order {o.id}: total {o.total} ≠ subtotal − discount + shipping")
-        if o.refunded_total != refunds.get(o.id, ZERO):
-            problems.append(
-                f"order {o.id}: refunded {o.refunded_total}, refunds say {refunds.get(o.id, ZERO)}"
-            )
-        if o.member_id is not None and o.status in COUNTED_STATUSES:
-            agg = expected.setdefault(o.member_id, [0, ZERO])
-            agg[0] += 1
-            agg[1] += o.total - o.refunded_total
-    for s in session.scalars(select(MemberStats)):
-        count, spend = expected.get(s.member_id, [0, ZERO])
-        if (s.order_count, s.total_spend) != (count, spend):
-            problems.append(
-                f"member {s.member_id}: stats say {s.order_count} orders / {s.total_spend}, "
-                f"orders say {count} / {spend}"
-            )
-    return problems
