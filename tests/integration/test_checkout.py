@@ -246,6 +246,36 @@ def test_refunds_by_lines_add_up_to_the_whole(uow: UnitOfWork, shop: dict[str, A
     assert first.points_given_back + rest.points_given_back == 100
 
 
+def test_the_refund_that_completes_an_order_takes_back_every_point(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+
+    three = [{"sku": "X", "quantity": 1, "unit_price": "300"}] * 3  # 3 × 285 at silver → 10 points
+    sale = _commit(uow, basket(member_id=shop["member"], external_id="POS-T", lines=three))
+    assert sale.points_earned == 10
+    taken = [
+        refund(uow, order_id=sale.order.id, actor="t",
+               req=RefundRequest(idempotency_key=f"t{n}", lines=[RefundLine(line_no=n, quantity=1)]))
+        for n in (1, 2, 3)
+    ]  # fmt: skip
+    # each third rounds 3.33 → 3; the last refund takes the rest, not another 3
+    assert [t.points_taken_back for t in taken] == [3, 3, 4]
+    assert sum(t.amount for t in taken) == sale.order.total
+
+
+def test_a_commit_the_order_rules_refuse_is_a_422_naming_the_field(
+    api: TestClient, shop: dict[str, Any]
+) -> None:
+    r = api.post(
+        "/api/v1/checkout/commit",
+        json={**basket(member_id=shop["member"], external_id="NS"), "store": None},
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][-1] == "store"
+    assert "required" in r.json()["detail"][0]["msg"]
+
+
 def test_the_refund_api(api: TestClient, uow: UnitOfWork, shop: dict[str, Any]) -> None:
     sale = _sale(uow, shop, "POS-R3")
     r = api.post(

@@ -57,7 +57,8 @@ def refund(
             raise NotFound(f"no order {order_id}", field="order_id")
         if order.member_id is not None:
             members.lock_members(session, [order.member_id])
-        session.refresh(order)
+        # two tills refunding one order at once take turns (guest orders have no member lock)
+        order = commerce.lock_order(session, order_id)
         key = f"refund:{req.idempotency_key}"
         held = session.scalar(select(OrderRefund).where(OrderRefund.idempotency_key == key))
         if held is not None:
@@ -86,7 +87,10 @@ def refund(
         if whole or order.refunded_total >= order.total:
             order.status = "refunded"
         session.flush()
-        share = amount / order.total if order.total else Decimal(1)
+        # the refund that completes the order takes back all that is left, so that rounding
+        # of earlier partial refunds never strands a point
+        whole_now = order.status == "refunded" or not order.total
+        share = Decimal(1) if whole_now else amount / order.total
         taken = points.reverse_for_order(
             session, order_id=order.id, share=share, key=f"{key}:earn", now=now, actor=actor
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
 
 from omo.apikeys.service import Principal
@@ -197,6 +198,21 @@ def _member(session: Session, req: QuoteRequest, idents: list[Identifier]) -> in
 
 
 def _order_in(req: CommitRequest, p: Priced, now: datetime, currency: str) -> OrderIn:
+    """The priced sale as an order; what only the order can check (a pos sale names its store,
+    fulfilment fits the channel) comes back as a 422 naming the field, not a 500."""
+    try:
+        return _build_order(req, p, now, currency)
+    except PydanticValidationError as exc:
+        err = exc.errors()[0]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        field, sep, rest = msg.partition(": ")
+        if sep and field.isidentifier():
+            raise ValidationFailed(rest, field=field) from None
+        loc = ".".join(str(x) for x in err["loc"]) or None
+        raise ValidationFailed(msg, field=loc) from None
+
+
+def _build_order(req: CommitRequest, p: Priced, now: datetime, currency: str) -> OrderIn:
     price = p.price
     return OrderIn.model_validate(
         {

@@ -182,6 +182,17 @@ def record_order(
     return row
 
 
+def lock_order(session: Session, order_id: int) -> Order:
+    """The order, fresh and row-locked (PostgreSQL; SQLite has one writer) for a change."""
+    stmt = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    order = session.scalar(stmt)
+    if order is None:
+        raise NotFound(f"no order {order_id}", field="order_id")
+    return order
+
+
 def order_result(session: Session, row: Order, *, replayed: bool) -> OrderResult:
     lines = [OrderLineRead.model_validate(li) for li in order_lines(session, row.id)]
     base = {k: getattr(row, k) for k in OrderRead.model_fields}
