@@ -67,6 +67,10 @@ def test_a_code_is_used_once_and_a_retry_is_a_replay(uow: UnitOfWork) -> None:
     check = coupons.check(uow, code=code, basket=BASKET, member_id=mid)
     assert (check.usable, check.reason) == (False, "already_used")
     coupons.reverse(uow, key="till-1:42")
+    twice = coupons.reverse(uow, key="till-1:42")  # a retried refund reverses once
+    assert twice.reversed_at is not None
+    assert coupons.get_coupon(uow, code=code).uses == 0
+    assert coupons.kpis(uow)[0].redeemed == 0
     assert coupons.check(uow, code=code, basket=BASKET, member_id=mid).usable
     with pytest.raises(NotFound):
         coupons.check(uow, code="ZZZZ-ZZZZ-ZZZZ", basket=BASKET, member_id=mid)

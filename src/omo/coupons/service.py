@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -29,10 +28,9 @@ from omo.coupons.schemas import (
 from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.shared import clock
+from omo.shared.codes import random_code
 from omo.shared.errors import NotFound, ValidationFailed
 
-# Crockford's base 32: no I, L, O or U to misread at a till. 12 characters = 60 random bits.
-ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 UNLIMITED = 1_000_000_000
 
 
@@ -42,7 +40,7 @@ class CouponRefused(ValidationFailed):
 
 
 def new_code() -> str:
-    raw = "".join(secrets.choice(ALPHABET) for _ in range(12))
+    raw = random_code(12)  # 60 random bits
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
@@ -329,22 +327,41 @@ def redeem(
 
 
 def reverse_in(session: Session, *, key: str, now: datetime) -> CouponRedemption:
-    """Undo a redemption (a refund): the coupon can be used again if its template says so."""
+    """Undo a redemption (a refund): the coupon can be used again if its template says so.
+    Two reversals at once reverse it once: the conditional UPDATE on reversed_at decides, and
+    the counters move in SQL, never by read-modify-write against a concurrent redemption."""
     r = session.scalar(select(CouponRedemption).where(CouponRedemption.redemption_key == key))
     if r is None:
         raise NotFound(f"no redemption with key {key!r}", field="redemption_key")
-    if r.reversed_at is not None:
-        return r
-    coupon = session.get(Coupon, r.coupon_id)
-    assert coupon is not None
-    row = session.get(CouponTemplateRow, coupon.template_id)
-    assert row is not None
-    r.reversed_at = now
-    if CouponTemplate.model_validate(row.definition).restore_on_refund:
-        coupon.uses -= 1
-        row.redeemed -= 1
+    won = session.execute(
+        update(CouponRedemption)
+        .where(CouponRedemption.id == r.id, CouponRedemption.reversed_at.is_(None))
+        .values(reversed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(won, "rowcount", 0):
+        coupon = session.get(Coupon, r.coupon_id)
+        assert coupon is not None
+        row = session.get(CouponTemplateRow, coupon.template_id)
+        assert row is not None
+        if CouponTemplate.model_validate(row.definition).restore_on_refund:
+            session.execute(
+                update(Coupon)
+                .where(Coupon.id == coupon.id)
+                .values(uses=Coupon.uses - 1)
+                .execution_options(synchronize_session=False)
+            )
+            session.execute(
+                update(CouponTemplateRow)
+                .where(CouponTemplateRow.id == row.id)
+                .values(redeemed=CouponTemplateRow.redeemed - 1)
+                .execution_options(synchronize_session=False)
+            )
     session.flush()
-    return r
+    session.expire_all()
+    refreshed = session.get(CouponRedemption, r.id)
+    assert refreshed is not None
+    return refreshed
 
 
 def reverse_for_order(session: Session, *, order_id: int, now: datetime) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from decimal import Decimal
 
@@ -15,10 +14,10 @@ from omo.members import service as members
 from omo.points import service as points
 from omo.referrals.models import Referral, ReferralCode
 from omo.shared import clock
+from omo.shared.codes import random_code
 from omo.shared.errors import ValidationFailed
 from omo.shared.schemas import ReadModel
 
-ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # the referee's first order must reach this to reward anyone (no rewards for a NT$1 order)
 MIN_ORDER = Decimal(300)
 
@@ -47,7 +46,7 @@ def code_for(uow: UnitOfWork, *, member_id: int) -> ReferralCodeRead:
         member = members.current_member(session, member_id)
         row = session.get(ReferralCode, member.id)
         if row is None:
-            code = "R" + "".join(secrets.choice(ALPHABET) for _ in range(7))
+            code = "R" + random_code(7)
             row = ReferralCode(member_id=member.id, code=code, created_at=clock.now())
             session.add(row)
             session.flush()
