@@ -76,6 +76,20 @@ def test_a_code_is_used_once_and_a_retry_is_a_replay(uow: UnitOfWork) -> None:
         coupons.check(uow, code="ZZZZ-ZZZZ-ZZZZ", basket=BASKET, member_id=mid)
 
 
+def test_a_redemption_key_names_one_coupon(uow: UnitOfWork) -> None:
+    from omo.shared.errors import Conflict
+
+    template(uow, "A")
+    template(uow, "B")
+    (mid,) = members_(uow, 1)
+    a = coupons.issue(uow, template_code="A", member_ids=[mid], key="k").issued[0].code
+    b = coupons.issue(uow, template_code="B", member_ids=[mid], key="k").issued[0].code
+    coupons.redeem(uow, code=a, basket=BASKET, member_id=mid, key="till-1:7")
+    with pytest.raises(Conflict):
+        coupons.redeem(uow, code=b, basket=BASKET, member_id=mid, key="till-1:7")
+    assert coupons.get_coupon(uow, code=b).uses == 0
+
+
 def test_refusals_change_nothing(uow: UnitOfWork) -> None:
     template(uow, channels=["web"])
     (mid,) = members_(uow, 1)

@@ -29,7 +29,7 @@ from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.shared import clock
 from omo.shared.codes import random_code
-from omo.shared.errors import NotFound, ValidationFailed
+from omo.shared.errors import Conflict, NotFound, ValidationFailed
 
 UNLIMITED = 1_000_000_000
 
@@ -289,9 +289,13 @@ def redeem_in(
     the first redemption; a code is used at most once however many tills scan it at once: the
     use is a conditional UPDATE that only one transaction can win."""
     held = session.scalar(select(CouponRedemption).where(CouponRedemption.redemption_key == key))
-    if held is not None:
-        return held
     coupon = find_coupon(session, code)
+    if held is not None:
+        if held.coupon_id != coupon.id:
+            raise Conflict(
+                f"redemption key {key!r} was used for another coupon", field="idempotency_key"
+            )
+        return held
     row, result = _price(session, coupon, basket, member_id, now)
     if isinstance(result, rules.Refused):
         raise CouponRefused(result.reason, result.message)

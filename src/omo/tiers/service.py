@@ -158,8 +158,9 @@ def evaluate_in(
             payload={"member_id": member_id, "from": current, "to": decision.level,
                      "reason": decision.reason},
         )  # fmt: skip
-    row.review_at = decision.review_at
-    row.updated_at = now
+    if decision.changed or row.review_at != decision.review_at:
+        row.review_at = decision.review_at
+        row.updated_at = now
     session.flush()
     return decision
 
