@@ -396,3 +396,24 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
 def _commit(uow: UnitOfWork, body: dict[str, Any]) -> Any:
     req = CommitRequest.model_validate(body)
     return checkout.commit(uow, req=req, principal=ADMIN, currency="TWD", region="TW")
+
+
+def test_coupons_beyond_what_is_left_record_the_cost_actually_given(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    codes = []
+    for name in ("BIG1", "BIG2"):
+        coupons.put_template(
+            uow,
+            code=name,
+            template=CouponTemplate(name=name, kind="amount_off", amount=Decimal(1000)),
+        )
+        codes.append(
+            coupons.issue(uow, template_code=name, member_ids=[shop["member"]], key="k")
+            .issued[0]
+            .code
+        )
+    sale = _commit(uow, basket(member_id=shop["member"], external_id="POS-BIG", coupon_codes=codes))
+    assert sale.order.discount_total == Decimal(1330)  # 1400 less the tier's 70, then nothing
+    cost = {k.code: k.discount_cost for k in coupons.kpis(uow)}
+    assert (cost["BIG1"], cost["BIG2"]) == (Decimal(1000), Decimal(330))

@@ -86,7 +86,7 @@ def commit(
             coupons.redeem_in(
                 session, code=outcome.code, basket=p.baskets[outcome.code],
                 member_id=p.member_id, key=f"{prefix}:coupon:{outcome.code}",
-                order_id=result.id, now=now,
+                order_id=result.id, now=now, max_discount=outcome.discount,
             )  # fmt: skip
         if p.price.points and p.member_id is not None:
             points.redeem_in(

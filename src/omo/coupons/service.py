@@ -283,11 +283,12 @@ def _check_read(code: str, result: rules.Priced | rules.Refused) -> CouponCheck:
 
 def redeem_in(
     session: Session, *, code: str, basket: Basket, member_id: int | None, key: str,
-    order_id: int | None, now: datetime,
+    order_id: int | None, now: datetime, max_discount: Decimal | None = None,
 ) -> CouponRedemption:  # fmt: skip
     """Use a coupon (checkout calls this inside its transaction). A retry with the key returns
     the first redemption; a code is used at most once however many tills scan it at once: the
-    use is a conditional UPDATE that only one transaction can win."""
+    use is a conditional UPDATE that only one transaction can win. `max_discount`: what the
+    basket had room for after earlier coupons (checkout), so the cost recorded is the cost given."""
     held = session.scalar(select(CouponRedemption).where(CouponRedemption.redemption_key == key))
     coupon = find_coupon(session, code)
     if held is not None:
@@ -311,7 +312,8 @@ def redeem_in(
         raise CouponRefused("budget_exhausted", "this offer has run out")
     redemption = CouponRedemption(
         coupon_id=coupon.id, member_id=member_id, order_id=order_id, redemption_key=key,
-        discount=result.discount, shipping_discount=result.shipping_discount, redeemed_at=now,
+        discount=result.discount if max_discount is None else min(result.discount, max_discount),
+        shipping_discount=result.shipping_discount, redeemed_at=now,
     )  # fmt: skip
     session.add(redemption)
     session.flush()
