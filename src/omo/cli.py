@@ -194,6 +194,64 @@ def check() -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def resolve(
+    engine: Annotated[
+        str | None, typer.Option(help="duckdb or spark (default OMO_IDENTITY_ENGINE)")
+    ] = None,
+    auto_merge: Annotated[
+        float | None, typer.Option(help="merge pairs at or above this probability")
+    ] = None,
+    review: Annotated[
+        float | None, typer.Option(help="queue pairs at or above this probability for review")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="score and report only")] = False,
+    every: Annotated[
+        float | None, typer.Option(min=0.01, help="keep running: once every this many hours")
+    ] = None,
+) -> None:
+    """Probabilistic identity resolution: merge members that are one person, queue the unsure."""
+    import json
+    import time
+
+    from omo.db import UnitOfWork, make_engine
+    from omo.identity.resolution import ResolveOptions
+    from omo.identity.resolution import resolve as run_resolution
+    from omo.shared.errors import DomainError
+
+    settings = get_settings()
+    chosen = engine or settings.identity_engine
+    if chosen not in ("duckdb", "spark"):
+        typer.echo(f"error: --engine: {chosen!r} is not duckdb or spark", err=True)
+        raise typer.Exit(2)
+    options = ResolveOptions(
+        engine=chosen,  # type: ignore[arg-type]
+        auto_merge=settings.identity_auto_merge if auto_merge is None else auto_merge,
+        review=settings.identity_review if review is None else review,
+        spark_master=settings.spark_master,
+        dry_run=dry_run,
+    )
+    db = make_engine(settings)
+    uow = UnitOfWork(db)
+    while True:
+        try:
+            run = run_resolution(uow, options, progress=lambda step: typer.echo(f"  {step} …"))
+        except DomainError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(2) from None
+        before, after = run.kpis["before"], run.kpis["after"]
+        typer.echo(
+            f"run {run.id}: {run.records} members, {run.pairs_scored} pairs scored, "
+            f"{run.merges} merged, {run.reviews_queued} queued for review; "
+            f"duplicate-account rate {before['duplicate_rate']:.2%} -> "
+            f"{after['duplicate_rate']:.2%}; seconds {json.dumps(run.timings)}"
+        )
+        if every is None:
+            break
+        time.sleep(every * 3600)
+    db.dispose()
+
+
 @app.command("expire-points")
 def expire_points() -> None:
     """Expire every points lot past its date (run daily; safe to run again)."""

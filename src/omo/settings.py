@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +24,13 @@ class Settings(BaseSettings):
     echo_sql: bool = False
     # Largest batch accepted by POST /events.
     max_event_batch: int = 1000
+    # Probabilistic identity resolution (`omo resolve`): pairs at or above auto-merge are merged,
+    # pairs between review and auto-merge wait in the review queue, the rest are left alone.
+    identity_auto_merge: float = Field(default=0.99, gt=0, le=1)
+    identity_review: float = Field(default=0.5, gt=0, le=1)
+    # duckdb (in process) or spark (OMO_SPARK_MASTER, e.g. spark://host:7077 or local[4])
+    identity_engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = "local[2]"
 
 
 @lru_cache(maxsize=1)

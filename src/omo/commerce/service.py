@@ -6,7 +6,7 @@ Functions take the caller's session; the orchestrator that calls them owns the t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -49,6 +49,7 @@ from omo.commerce.stats import stats_of as stats_of
 from omo.db import UnitOfWork
 from omo.members.identifiers import Identifier
 from omo.shared.errors import NotFound
+from omo.shared.reassign import reassign_rows
 from omo.shared.sqlmatch import keys_in
 
 # --- catalogue --------------------------------------------------------------------------------
@@ -281,20 +282,27 @@ def attach_guest_orders(
     return len(orders)
 
 
+def stores_by_member(session: Session) -> dict[int, list[int]]:
+    """The stores each member bought at or picked up from (behaviour for identity matching)."""
+    rows = session.execute(
+        select(Order.member_id, Order.store_id)
+        .where(Order.member_id.is_not(None), Order.store_id.is_not(None))
+        .distinct()
+        .execution_options(yield_per=50_000)
+    )
+    out: dict[int, list[int]] = {}
+    for member_id, store_id in rows:
+        if member_id is not None and store_id is not None:
+            out.setdefault(member_id, []).append(store_id)
+    return out
+
+
 # --- merge support ----------------------------------------------------------------------------
 
 
-def reassign_member(session: Session, *, from_id: int, to_id: int) -> list[int]:
-    """Re-point the orders of `from_id` to `to_id`; returns the moved order ids."""
-    ids = list(session.scalars(select(Order.id).where(Order.member_id == from_id)))
-    if ids:
-        session.execute(
-            update(Order)
-            .where(Order.id.in_(ids))
-            .values(member_id=to_id)
-            .execution_options(synchronize_session=False)
-        )
-    return ids
+def reassign_members(session: Session, mapping: Mapping[int, int]) -> dict[int, list[int]]:
+    """Re-point the orders of each key of `mapping` to its value; moved order ids by member."""
+    return reassign_rows(session, id_col=Order.id, member_col=Order.member_id, mapping=mapping)
 
 
 def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_id: int) -> None:

@@ -125,7 +125,10 @@ def _rebuild_stats(session: Session, *, now: datetime, member_ids: Sequence[int]
         Order.channel,
         Order.store_id,
         Order.ordered_at,
-        type_coerce(Order.total, BigInteger).label("cents"),
+        # net of refunds, as recompute_stats and add_to_stats count it
+        (
+            type_coerce(Order.total, BigInteger) - type_coerce(Order.refunded_total, BigInteger)
+        ).label("cents"),
         func.row_number()
         .over(partition_by=Order.member_id, order_by=(Order.ordered_at.desc(), Order.id.desc()))
         .label("recency"),

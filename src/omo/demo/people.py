@@ -159,7 +159,11 @@ _ROMAN: dict[str, str] = {}
 
 def romanised(name: str) -> str:
     """A Taiwanese passport-style romanisation, given names first: 陳美玲 → Mei-Ling Chen."""
-    parts = [p.replace("'", "").replace("ü", "u") for p in lazy_pinyin(name, style=Style.WADEGILES)]
+    # pypinyin writes ü as v (chvn); passports write u (Chun)
+    parts = [
+        p.replace("'", "").replace("ü", "u").replace("v", "u")
+        for p in lazy_pinyin(name, style=Style.WADEGILES)
+    ]
     surname, given = parts[0].capitalize(), "-".join(parts[1:]).title()
     return f"{given} {surname}".strip()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from omo.events.models import Event
 from omo.events.schemas import EventIn
 from omo.members.identifiers import Identifier
+from omo.shared.reassign import reassign_rows
 from omo.shared.sqlmatch import keys_in
 
 
@@ -116,16 +117,8 @@ def recent_events(session: Session, *, member_id: int, limit: int) -> list[Event
     )
 
 
-def reassign_member(session: Session, *, from_id: int, to_id: int) -> list[int]:
-    ids = list(session.scalars(select(Event.id).where(Event.member_id == from_id)))
-    for start in range(0, len(ids), 500):
-        session.execute(
-            update(Event)
-            .where(Event.id.in_(ids[start : start + 500]))
-            .values(member_id=to_id)
-            .execution_options(synchronize_session=False)
-        )
-    return ids
+def reassign_members(session: Session, mapping: Mapping[int, int]) -> dict[int, list[int]]:
+    return reassign_rows(session, id_col=Event.id, member_col=Event.member_id, mapping=mapping)
 
 
 def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_id: int) -> None:

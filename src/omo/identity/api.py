@@ -1,4 +1,4 @@
-"""/api/v1 merges and identity KPIs."""
+"""/api/v1 merges, identity KPIs, resolution runs and the review queue."""
 
 from __future__ import annotations
 
@@ -9,8 +9,17 @@ from fastapi import APIRouter, Path, Query
 
 from omo.apikeys.service import Principal
 from omo.http import UoW, scoped
+from omo.identity import resolution, reviews
 from omo.identity import service as identity
-from omo.identity.schemas import IdentityKpis, MergeRead, MergeRequest
+from omo.identity.schemas import (
+    IdentityKpis,
+    MergeRead,
+    MergeRequest,
+    ReviewDecision,
+    ReviewPage,
+    ReviewRead,
+    RunRead,
+)
 from omo.shared.clock import as_utc
 from omo.shared.errors import ValidationFailed
 
@@ -63,3 +72,75 @@ def kpis(
     if since and until and since >= until:
         raise ValidationFailed("from must be before to", field="query.from")
     return identity.identity_kpis(uow, since=since, until=until)
+
+
+# --- probabilistic resolution: runs and the review queue ---------------------------------------
+
+
+@router.get(
+    "/identity/reviews",
+    response_model=ReviewPage,
+    summary="Pairs the resolver was unsure about, most probable first",
+)
+def list_reviews(
+    uow: UoW,
+    status: Annotated[
+        str, Query(description="pending, accepted, rejected or obsolete")
+    ] = "pending",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    caller: Principal = scoped("identity:merge"),
+) -> ReviewPage:
+    total, items = reviews.list_reviews(uow, status=status, limit=limit, offset=offset)
+    return ReviewPage(total=total, items=items)
+
+
+@router.get("/identity/reviews/{review_id}", response_model=ReviewRead, summary="One review")
+def get_review(review_id: Id, uow: UoW, caller: Principal = scoped("identity:merge")) -> ReviewRead:
+    return reviews.get_review(uow, review_id)
+
+
+@router.post(
+    "/identity/reviews/{review_id}/accept",
+    response_model=ReviewRead,
+    summary="One person: merge the pair (undoable like any merge)",
+)
+def accept_review(
+    review_id: Id,
+    uow: UoW,
+    body: ReviewDecision | None = None,
+    caller: Principal = scoped("identity:merge"),
+) -> ReviewRead:
+    note = body.note if body else None
+    return reviews.accept(uow, review_id=review_id, note=note, actor=caller.name)
+
+
+@router.post(
+    "/identity/reviews/{review_id}/reject",
+    response_model=ReviewRead,
+    summary="Two people: remembered, never proposed or auto-merged again",
+)
+def reject_review(
+    review_id: Id, uow: UoW, caller: Principal = scoped("identity:merge")
+) -> ReviewRead:
+    return reviews.reject(uow, review_id=review_id, actor=caller.name)
+
+
+@router.get(
+    "/identity/runs", response_model=list[RunRead], summary="Recent resolution runs, newest first"
+)
+def list_runs(
+    uow: UoW,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    caller: Principal = scoped("kpis:read"),
+) -> list[RunRead]:
+    return resolution.list_runs(uow, limit=limit)
+
+
+@router.get(
+    "/identity/runs/{run_id}",
+    response_model=RunRead,
+    summary="One resolution run: trained model, counts, timings, KPIs before and after",
+)
+def get_run(run_id: Id, uow: UoW, caller: Principal = scoped("kpis:read")) -> RunRead:
+    return resolution.get_run(uow, run_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import Field
@@ -44,3 +44,77 @@ class IdentityKpis(ReadModel):
     duplicate_account_rate: float = Field(description="suspected_duplicates / active_members")
     online_spend_share: float
     offline_spend_share: float
+    resolution: ResolutionSummary | None = Field(
+        default=None, description="the latest probabilistic resolution run (omo resolve)"
+    )
+
+
+class RunRead(ReadModel):
+    id: int
+    engine: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    thresholds: dict[str, float]
+    records: int = Field(description="active members compared")
+    pairs_scored: int = Field(description="pairs at or above the review threshold")
+    merges: int
+    reviews_queued: int
+    model: dict[str, Any] = Field(description="prior and per field level: m, u, weight in bits")
+    kpis: dict[str, Any] = Field(description="before/after: members, duplicate-account rate …")
+    timings: dict[str, float]
+    error: str | None
+
+
+class MemberBrief(ReadModel):
+    """What a reviewer needs to tell two members apart."""
+
+    id: int
+    status: str
+    name: str | None
+    gender: str | None
+    birth_date: date | None
+    city: str | None
+    district: str | None
+    address_line: str | None
+    join_channel: str | None
+    joined_at: datetime
+    identifiers: list[str] = Field(description="kind:value, phones and e-mails masked")
+
+
+class ReviewRead(ReadModel):
+    id: int
+    member_id: int
+    other_member_id: int
+    run_id: int
+    match_probability: float
+    match_weight: float
+    weights: dict[str, Any] = Field(
+        description="per field: the comparison level the pair fell in and its weight in bits"
+    )
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    merge_id: int | None
+    member: MemberBrief | None = None
+    other_member: MemberBrief | None = None
+
+
+class ReviewDecision(StrictModel):
+    note: str | None = Field(default=None, max_length=500)
+
+
+class ResolutionSummary(ReadModel):
+    run_id: int
+    finished_at: datetime | None
+    duplicate_rate_before: float
+    duplicate_rate_after: float
+    merges: int
+    pending_reviews: int
+
+
+class ReviewPage(ReadModel):
+    total: int = Field(description="reviews with this status")
+    items: list[ReviewRead]

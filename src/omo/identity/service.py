@@ -2,12 +2,13 @@
 one person turned out to be, and undo a merge exactly.
 
 Identity knows members and every table carrying a member_id, but it moves rows only through each
-area's `reassign_member` / `restore_rows` use cases.
+area's `reassign_members` / `restore_rows` use cases.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +18,8 @@ from sqlalchemy.orm import Session, aliased
 from omo.commerce import service as commerce
 from omo.db import UnitOfWork
 from omo.events import service as events
-from omo.identity.models import Merge
-from omo.identity.schemas import IdentityKpis, MergeRead
+from omo.identity.models import MatchReview, Merge, ResolutionRun
+from omo.identity.schemas import IdentityKpis, MergeRead, ResolutionSummary
 from omo.members import service as members
 from omo.members.identifiers import Identifier
 from omo.members.models import Member
@@ -29,11 +30,21 @@ from omo.shared.errors import Conflict, NotFound, ValidationFailed
 # Each area that carries member_id, with its reassign/restore pair. A new area that stores
 # member_id adds itself here, and the merge/undo property test covers it.
 AREAS = {
-    "members.member_identifiers": (members.reassign_member, members.restore_rows),
-    "commerce.orders": (commerce.reassign_member, commerce.restore_rows),
-    "events.events": (events.reassign_member, events.restore_rows),
-    "points.points_entries": (points.reassign_member, points.restore_rows),
+    "members.member_identifiers": (members.reassign_members, members.restore_rows),
+    "commerce.orders": (commerce.reassign_members, commerce.restore_rows),
+    "events.events": (events.reassign_members, events.restore_rows),
+    "points.points_entries": (points.reassign_members, points.restore_rows),
 }
+
+
+@dataclass(frozen=True)
+class MergeOrder:
+    """One merge of a batch: fold `absorbed_id` into `survivor_id`, with why."""
+
+    survivor_id: int
+    absorbed_id: int
+    reason: str
+    evidence: dict[str, Any]
 
 
 def resolve(
@@ -86,38 +97,54 @@ def merge_members(
     now: datetime,
 ) -> Merge:
     """Fold `absorbed_id` into `survivor_id`: every row re-pointed, the audit says what moved."""
-    if survivor_id == absorbed_id:
+    order = MergeOrder(survivor_id, absorbed_id, reason, evidence)
+    return merge_many(session, [order], actor=actor, now=now)[0]
+
+
+def merge_many(
+    session: Session, orders: Sequence[MergeOrder], *, actor: str | None, now: datetime
+) -> list[Merge]:
+    """Many merges in one go (a resolution run), set-based per area: the same rows moved and
+    the same audit, one Merge per absorbed member, each undoable on its own. A member is
+    absorbed at most once per batch and never survives and is absorbed in the same batch."""
+    if any(o.survivor_id == o.absorbed_id for o in orders):
         raise ValidationFailed("a member cannot be merged with itself", field="other_member_id")
-    locked = {m.id: m for m in members.lock_members(session, [survivor_id, absorbed_id])}
-    for mid, field in ((survivor_id, "member_id"), (absorbed_id, "other_member_id")):
-        if mid not in locked:
-            raise NotFound(f"member {mid} does not exist", field=field)
-        if locked[mid].status != "active":
-            raise Conflict(
-                f"member {mid} was merged into {locked[mid].merged_into_id}; merge that one",
-                field=field,
-            )
-    survivor, absorbed = locked[survivor_id], locked[absorbed_id]
-    moved = {
-        name: reassign(session, from_id=absorbed_id, to_id=survivor_id)
-        for name, (reassign, _restore) in AREAS.items()
-    }
-    changes = members.absorb_profile(session, survivor=survivor, absorbed=absorbed, now=now)
-    commerce.recompute_stats(session, member_id=survivor_id, now=now)
-    commerce.recompute_stats(session, member_id=absorbed_id, now=now)
-    merge = Merge(
-        survivor_id=survivor_id,
-        absorbed_id=absorbed_id,
-        reason=reason,
-        evidence=evidence,
-        moved=moved,
-        changes=changes,
-        actor=actor,
-        created_at=now,
+    absorbed_ids = [o.absorbed_id for o in orders]
+    survivors = {o.survivor_id for o in orders}
+    if len(set(absorbed_ids)) != len(absorbed_ids) or survivors & set(absorbed_ids):
+        raise ValueError("a member is absorbed twice, or both survives and is absorbed")
+    locked = {m.id: m for m in members.lock_members(session, [*survivors, *absorbed_ids])}
+    for o in orders:
+        for mid, field in ((o.survivor_id, "member_id"), (o.absorbed_id, "other_member_id")):
+            if mid not in locked:
+                raise NotFound(f"member {mid} does not exist", field=field)
+            if locked[mid].status != "active":
+                raise Conflict(
+                    f"member {mid} was merged into {locked[mid].merged_into_id}; merge that one",
+                    field=field,
+                )
+    mapping = {o.absorbed_id: o.survivor_id for o in orders}
+    moved = {name: reassign(session, mapping) for name, (reassign, _r) in AREAS.items()}
+    changes = members.absorb_profiles(
+        session, [(locked[o.survivor_id], locked[o.absorbed_id]) for o in orders], now=now
     )
-    session.add(merge)
+    commerce.rebuild_stats(session, now=now, member_ids=sorted(locked))
+    merges = [
+        Merge(
+            survivor_id=o.survivor_id,
+            absorbed_id=o.absorbed_id,
+            reason=o.reason,
+            evidence=o.evidence,
+            moved={name: rows.get(o.absorbed_id, []) for name, rows in moved.items()},
+            changes=change,
+            actor=actor,
+            created_at=now,
+        )
+        for o, change in zip(orders, changes, strict=True)
+    ]
+    session.add_all(merges)
     session.flush()
-    return merge
+    return merges
 
 
 def undo_merge(session: Session, *, merge_id: int, actor: str | None, now: datetime) -> Merge:
@@ -159,9 +186,12 @@ def undo_merge(session: Session, *, merge_id: int, actor: str | None, now: datet
 
 
 def _mask(identifier: Identifier) -> str:
+    return mask(identifier.value)
+
+
+def mask(value: str) -> str:
     """Keep PII out of the audit's evidence: enough to recognise, not to contact."""
-    v = identifier.value
-    return v if len(v) <= 4 else f"{'*' * (len(v) - 4)}{v[-4:]}"
+    return value if len(value) <= 4 else f"{'*' * (len(value) - 4)}{value[-4:]}"
 
 
 # --- use cases (each owns its transaction) ----------------------------------------------------
@@ -235,6 +265,7 @@ def identity_kpis(
             )
             or 0
         )
+        resolution = _resolution_summary(session)
     total = spend["total"]
 
     def share(part: Any, whole: Any) -> float:
@@ -253,4 +284,27 @@ def identity_kpis(
         duplicate_account_rate=share(suspected, active),
         online_spend_share=share(spend["online"], total),
         offline_spend_share=share(spend["offline"], total),
+        resolution=resolution,
+    )
+
+
+def _resolution_summary(session: Session) -> ResolutionSummary | None:
+    run = session.scalars(
+        select(ResolutionRun)
+        .where(ResolutionRun.status == "done")
+        .order_by(ResolutionRun.id.desc())
+        .limit(1)
+    ).first()
+    if run is None:
+        return None
+    pending = session.scalar(
+        select(func.count()).select_from(MatchReview).where(MatchReview.status == "pending")
+    )
+    return ResolutionSummary(
+        run_id=run.id,
+        finished_at=run.finished_at,
+        duplicate_rate_before=run.kpis.get("before", {}).get("duplicate_rate", 0.0),
+        duplicate_rate_after=run.kpis.get("after", {}).get("duplicate_rate", 0.0),
+        merges=run.merges,
+        pending_reviews=int(pending or 0),
     )

@@ -3,17 +3,18 @@ calls them (ingest, identity) owns the transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
 from omo.members.identifiers import Identifier
 from omo.members.models import Consent, Member, MemberIdentifier
 from omo.members.schemas import ProfileFields
 from omo.shared.errors import NotFound
+from omo.shared.reassign import reassign_rows
 from omo.shared.sqlmatch import keys_in
 
 PROFILE_FIELDS = tuple(ProfileFields.model_fields)
@@ -192,23 +193,57 @@ def merged_ids_of(session: Session, member_id: int) -> list[int]:
     )
 
 
+def matching_profiles(session: Session) -> Iterator[Row[Any]]:
+    """Every active member's profile and lowest phone, for batch identity resolution (streamed:
+    a million members never sit in the session)."""
+    phone = (
+        select(MemberIdentifier.member_id, func.min(MemberIdentifier.value).label("phone"))
+        .where(MemberIdentifier.kind == "phone")
+        .group_by(MemberIdentifier.member_id)
+        .subquery()
+    )
+    m = Member
+    stmt = (
+        select(
+            m.id,
+            m.name,
+            m.gender,
+            m.birth_date,
+            m.city,
+            m.district,
+            m.address_line,
+            m.postal_code,
+            m.join_store_id,
+            phone.c.phone,
+        )
+        .outerjoin(phone, phone.c.member_id == m.id)
+        .where(m.status == "active")
+        .order_by(m.id)
+    )
+    yield from session.execute(stmt.execution_options(yield_per=20_000))
+
+
+def active_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).where(Member.status == "active")) or 0)
+
+
+def active_root(session: Session, member_id: int) -> int:
+    """The id of the active member `member_id` is now part of (itself unless merged)."""
+    return current_member(session, member_id).id
+
+
 # --- merge support: identity calls these, never the tables ------------------------------------
 
 
-def reassign_member(session: Session, *, from_id: int, to_id: int) -> list[int]:
-    """Re-point the identifiers of `from_id` to `to_id`; returns the moved row ids."""
-    ids = list(
-        session.scalars(select(MemberIdentifier.id).where(MemberIdentifier.member_id == from_id))
+def reassign_members(session: Session, mapping: Mapping[int, int]) -> dict[int, list[int]]:
+    """Re-point the identifiers of each key of `mapping` to its value; moved row ids by member."""
+    return reassign_rows(
+        session, id_col=MemberIdentifier.id, member_col=MemberIdentifier.member_id, mapping=mapping
     )
-    if ids:
-        session.execute(
-            update(MemberIdentifier).where(MemberIdentifier.id.in_(ids)).values(member_id=to_id)
-        )
-    return ids
 
 
 def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_id: int) -> None:
-    """Undo of reassign_member for the rows that still sit with `from_id`."""
+    """Undo of reassign_members for the rows that still sit with `from_id`."""
     if row_ids:
         session.execute(
             update(MemberIdentifier)
@@ -222,6 +257,32 @@ def absorb_profile(
 ) -> dict[str, Any]:
     """Fill the survivor's empty profile fields and missing consents from the absorbed member,
     mark the absorbed one merged, and return {field: [before, after]} for an exact undo."""
+    return absorb_profiles(session, [(survivor, absorbed)], now=now)[0]
+
+
+def absorb_profiles(
+    session: Session, pairs: Sequence[tuple[Member, Member]], *, now: datetime
+) -> list[dict[str, Any]]:
+    """absorb_profile for many (survivor, absorbed) pairs, with the consents read at once."""
+    ids = sorted({m.id for pair in pairs for m in pair})
+    held: dict[int, dict[str, Consent]] = {}
+    for start in range(0, len(ids), 500):
+        for c in session.scalars(
+            select(Consent).where(Consent.member_id.in_(ids[start : start + 500]))
+        ):
+            held.setdefault(c.member_id, {})[c.channel] = c
+    changes = [_absorb(session, survivor, absorbed, held, now) for survivor, absorbed in pairs]
+    session.flush()
+    return changes
+
+
+def _absorb(
+    session: Session,
+    survivor: Member,
+    absorbed: Member,
+    held: dict[int, dict[str, Consent]],
+    now: datetime,
+) -> dict[str, Any]:
     profile: dict[str, list[Any]] = {}
     for field in PROFILE_FIELDS:
         mine, theirs = getattr(survivor, field), getattr(absorbed, field)
@@ -232,20 +293,20 @@ def absorb_profile(
         profile["joined_at"] = [_jsonable(survivor.joined_at), _jsonable(absorbed.joined_at)]
         survivor.joined_at = absorbed.joined_at
     consents: dict[str, list[Any]] = {}
-    mine_c = {c.channel: c for c in consents_of(session, survivor.id)}
-    for theirs_c in consents_of(session, absorbed.id):
+    mine_c = held.setdefault(survivor.id, {})
+    for theirs_c in sorted(held.get(absorbed.id, {}).values(), key=lambda c: c.channel):
         own = mine_c.get(theirs_c.channel)
         # The most recent decision wins: an opt-out given on either record is honoured.
         if own is None:
-            session.add(
-                Consent(
-                    member_id=survivor.id,
-                    channel=theirs_c.channel,
-                    granted=theirs_c.granted,
-                    source=theirs_c.source,
-                    updated_at=theirs_c.updated_at,
-                )
+            added = Consent(
+                member_id=survivor.id,
+                channel=theirs_c.channel,
+                granted=theirs_c.granted,
+                source=theirs_c.source,
+                updated_at=theirs_c.updated_at,
             )
+            session.add(added)
+            mine_c[theirs_c.channel] = added
             consents[theirs_c.channel] = [None, _consent_json(theirs_c)]
         elif theirs_c.updated_at > own.updated_at and theirs_c.granted != own.granted:
             before = _consent_json(own)
@@ -257,7 +318,6 @@ def absorb_profile(
             consents[theirs_c.channel] = [before, _consent_json(own)]
     absorbed.status, absorbed.merged_into_id, absorbed.updated_at = "merged", survivor.id, now
     survivor.updated_at = now
-    session.flush()
     return {"profile": profile, "consents": consents}
 
 

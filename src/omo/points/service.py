@@ -4,7 +4,7 @@ expiring, reversing, and what a member sees (PTS-1…4)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -26,6 +26,7 @@ from omo.points.rules import (
 from omo.points.schemas import EntryRead, Expiring, PointsChange, PointsSummary, ProgrammeRead
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
+from omo.shared.reassign import reassign_rows
 
 # --- the programme ----------------------------------------------------------------------------
 
@@ -401,16 +402,10 @@ def _summary(session: Session, member_id: int, now: datetime, *, history: int) -
 # --- merge support ----------------------------------------------------------------------------
 
 
-def reassign_member(session: Session, *, from_id: int, to_id: int) -> list[int]:
-    ids = list(session.scalars(select(PointsEntry.id).where(PointsEntry.member_id == from_id)))
-    if ids:
-        session.execute(
-            update(PointsEntry)
-            .where(PointsEntry.id.in_(ids))
-            .values(member_id=to_id)
-            .execution_options(synchronize_session=False)
-        )
-    return ids
+def reassign_members(session: Session, mapping: Mapping[int, int]) -> dict[int, list[int]]:
+    return reassign_rows(
+        session, id_col=PointsEntry.id, member_col=PointsEntry.member_id, mapping=mapping
+    )
 
 
 def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_id: int) -> None:

@@ -1,0 +1,286 @@
+"""Probabilistic identity resolution against the demo world's ground truth, the review queue,
+the runs and the KPIs (SQLite + PostgreSQL for the workflow; the accuracy run on SQLite)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from omo.cli import alembic_config, app
+from omo.db import UnitOfWork, make_engine
+from omo.demo.load import DemoSpec, load_demo
+from omo.identity.matchkeys import name_keys
+from omo.identity.resolution import ResolveOptions, resolve
+from omo.identity.schemas import RunRead
+from omo.settings import Settings, get_settings
+from tests.conftest import dump
+
+
+@dataclass
+class Resolved:
+    run: RunRead
+    root: dict[int, int]  # every member loaded -> the member it is now
+    pending: list[tuple[int, int]]
+    person: dict[int, int]  # member loaded -> true person
+    name: dict[int, str]
+
+
+def roots(conn: sa.Connection) -> dict[int, int]:
+    parent = {
+        mid: (into if status == "merged" else mid)
+        for mid, status, into in conn.execute(
+            sa.text("SELECT id, status, merged_into_id FROM members")
+        )
+    }
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    return {m: find(m) for m in parent}
+
+
+def same_person_pairs(person: dict[int, int]) -> set[tuple[int, int]]:
+    by_person: dict[int, list[int]] = defaultdict(list)
+    for member, p in person.items():
+        by_person[p].append(member)
+    return {(a, b) for ms in by_person.values() for a in ms for b in ms if a < b}
+
+
+def grouped_pairs(groups: dict[int, int]) -> set[tuple[int, int]]:
+    by_root: dict[int, list[int]] = defaultdict(list)
+    for m, r in groups.items():
+        by_root[r].append(m)
+    return {(a, b) for ms in by_root.values() for a in ms for b in ms if a < b}
+
+
+@pytest.fixture(scope="module")
+def resolved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Resolved]:
+    tmp = tmp_path_factory.mktemp("resolve")
+    url = f"sqlite:///{tmp / 'world.sqlite'}"
+    command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
+    engine = make_engine(Settings(database_url=url))
+    spec = DemoSpec(people=4000, seed=23, months=24, until=date(2026, 11, 1))
+    load_demo(engine, spec, tmp / "truth")
+    records = pq.read_table(tmp / "truth" / "records.parquet").to_pylist()
+    person = {r["member_id"]: r["person_id"] for r in records}
+    with engine.connect() as conn:
+        name = dict(conn.execute(sa.text("SELECT id, name FROM members")).all())
+    run = resolve(UnitOfWork(engine), ResolveOptions())
+    with engine.connect() as conn:
+        root = roots(conn)
+        pending = [
+            (a, b)
+            for a, b in conn.execute(
+                sa.text(
+                    "SELECT member_id, other_member_id FROM identity_reviews "
+                    "WHERE status = 'pending'"
+                )
+            )
+        ]
+    yield Resolved(run, root, pending, person, name)
+    engine.dispose()
+
+
+def merged_or_queued(resolved: Resolved) -> set[tuple[int, int]]:
+    """Pairs of loaded members that end up one member, or would once the queue is accepted."""
+    parent = dict(resolved.root)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in resolved.pending:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return grouped_pairs({m: find(m) for m in parent})
+
+
+def test_precision_at_auto_merge_and_recall_with_review(resolved: Resolved) -> None:
+    truth = same_person_pairs(resolved.person)
+    merged = grouped_pairs(resolved.root)
+    precision = len(merged & truth) / len(merged)
+    found = merged_or_queued(resolved)
+    recall = len(found & truth) / len(truth)
+    print(
+        f"\ndemo world: {len(truth)} true duplicate pairs; auto-merged {len(merged)} "
+        f"(precision {precision:.4f}, recall {len(merged & truth) / len(truth):.4f}); "
+        f"with review recall {recall:.4f}; run {resolved.run.timings}"
+    )
+    assert len(truth) > 300
+    assert precision >= 0.99
+    assert recall >= 0.95
+
+
+def test_chinese_name_variants_are_found(resolved: Resolved) -> None:
+    """Traditional/simplified, romanised marketplace names and similar-character typos."""
+    truth = same_person_pairs(resolved.person)
+    found = merged_or_queued(resolved)
+    kinds: dict[str, list[bool]] = defaultdict(list)
+    for a, b in truth:
+        x, y = resolved.name[a], resolved.name[b]
+        kx, ky = name_keys(x), name_keys(y)
+        if x == y:
+            continue
+        if kx.cjk and kx.cjk == ky.cjk:
+            kind = "traditional/simplified"
+        elif (kx.cjk is None) != (ky.cjk is None):
+            kind = "romanised"
+        elif kx.one_apart and ky.one_apart and set(kx.one_apart) & set(ky.one_apart):
+            kind = "similar character"
+        else:
+            continue
+        kinds[kind].append((a, b) in found)
+    print({k: f"{sum(v)}/{len(v)}" for k, v in kinds.items()})
+    assert set(kinds) == {"traditional/simplified", "romanised", "similar character"}
+    for kind, hits in kinds.items():
+        assert sum(hits) / len(hits) >= 0.9, (kind, hits)
+
+
+def test_the_run_records_its_model_kpis_and_explains_each_merge(resolved: Resolved) -> None:
+    run = resolved.run
+    assert run.status == "done" and run.engine == "duckdb"
+    assert run.records > 4000 and run.pairs_scored >= run.merges > 0
+    assert set(run.model["comparisons"]) >= {"name", "birth_date", "address", "phone"}
+    levels = {lv["level"] for lv in run.model["comparisons"]["name"]}
+    assert {"same name", "same romanisation", "one character apart"} <= levels
+    before, after = run.kpis["before"], run.kpis["after"]
+    assert before["duplicate_rate"] > after["duplicate_rate"]
+    assert after["active_members"] == before["active_members"] - run.merges
+    assert {"snapshot", "train", "predict", "merge"} <= set(run.timings)
+
+
+# --- the review workflow, on SQLite and PostgreSQL ----------------------------------------------
+
+
+@pytest.fixture
+def small_world(engine: sa.Engine, tmp_path: Path) -> Path:
+    load_demo(engine, DemoSpec(people=700, seed=3, months=24, until=date(2026, 11, 1)), tmp_path)
+    return tmp_path
+
+
+def test_review_queue_accept_reject_and_a_second_run(
+    small_world: Path, uow: UnitOfWork, engine: sa.Engine, api: TestClient
+) -> None:
+    options = ResolveOptions(review=0.01, auto_merge=0.999)
+    first = resolve(uow, options)
+    assert first.reviews_queued >= 3, first
+    page = api.get("/api/v1/identity/reviews", params={"limit": 2}).json()
+    assert page["total"] == first.reviews_queued and len(page["items"]) == 2
+    top = page["items"][0]
+    assert top["match_probability"] >= page["items"][1]["match_probability"]
+    assert set(top["weights"]) >= {"name", "address", "birth_date"}
+    assert {"level", "weight"} <= set(top["weights"]["name"])
+    assert top["member"]["id"] == top["member_id"]
+    assert all("*" in i for i in top["member"]["identifiers"] if i.startswith("phone"))
+
+    accepted = api.post(f"/api/v1/identity/reviews/{top['id']}/accept", json={"note": "same"})
+    assert accepted.status_code == 200, accepted.text
+    body = accepted.json()
+    assert body["status"] == "accepted" and body["merge_id"] and body["decided_by"] == "test-all"
+    merge = api.get(f"/api/v1/merges/{body['merge_id']}").json()
+    assert merge["reason"] == "review" and merge["evidence"]["review_id"] == top["id"]
+    assert api.post(f"/api/v1/identity/reviews/{top['id']}/accept").status_code == 409
+
+    rest = api.get("/api/v1/identity/reviews", params={"limit": 500}).json()["items"]
+    other = next(r for r in rest if r["id"] != top["id"])
+    rejected = api.post(f"/api/v1/identity/reviews/{other['id']}/reject")
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    assert api.post(f"/api/v1/identity/reviews/{other['id']}/reject").status_code == 409
+
+    # the next run neither queues nor merges the rejected pair, and keeps the decisions
+    second = resolve(uow, options)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT id, status FROM identity_reviews WHERE id IN (:a, :b)"),
+            {"a": top["id"], "b": other["id"]},
+        ).all()
+        r = roots(conn)
+    assert dict(rows) == {top["id"]: "accepted", other["id"]: "rejected"}
+    assert r[other["member_id"]] != r[other["other_member_id"]]
+    assert second.status == "done"
+
+    runs = api.get("/api/v1/identity/runs").json()
+    assert [x["id"] for x in runs] == [second.id, first.id]
+    one = api.get(f"/api/v1/identity/runs/{first.id}").json()
+    assert one["model"]["comparisons"]["name"][0]["level"] == "same name"
+    kpis = api.get("/api/v1/kpis/identity").json()
+    assert kpis["resolution"]["run_id"] == second.id
+    assert (
+        kpis["resolution"]["pending_reviews"] == api.get("/api/v1/identity/reviews").json()["total"]
+    )
+
+    # the merge a reviewer accepted can be undone like any other
+    undone = api.post(f"/api/v1/merges/{body['merge_id']}/undo")
+    assert undone.status_code == 200, undone.text
+
+
+def test_review_endpoints_refuse_bad_input(api: TestClient, client: TestClient) -> None:
+    assert api.get("/api/v1/identity/reviews", params={"status": "maybe"}).status_code == 422
+    assert api.get("/api/v1/identity/reviews", params={"limit": 0}).status_code == 422
+    assert api.get("/api/v1/identity/reviews/999").status_code == 404
+    assert api.post("/api/v1/identity/reviews/999/accept").status_code == 404
+    assert api.post("/api/v1/identity/reviews/999/reject").status_code == 404
+    assert api.post("/api/v1/identity/reviews/1/accept", json={"x": 1}).status_code == 422
+    assert api.get("/api/v1/identity/runs/999").status_code == 404
+    assert api.get("/api/v1/identity/runs", params={"limit": 1000}).status_code == 422
+    client.headers.pop("Authorization", None)
+    assert client.get("/api/v1/identity/reviews").status_code == 401
+
+
+def test_a_dry_run_changes_nothing_but_its_own_record(
+    small_world: Path, uow: UnitOfWork, engine: sa.Engine
+) -> None:
+    before = dump(engine)
+    run = resolve(uow, ResolveOptions(dry_run=True))
+    after = dump(engine)
+    assert run.merges == 0 and run.pairs_scored > 0
+    assert {k: v for k, v in after.items() if k != "identity_runs"} == {
+        k: v for k, v in before.items() if k != "identity_runs"
+    }
+    assert len(after["identity_runs"]) == 1
+
+
+def test_cli_resolve(small_world: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMO_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        out = runner.invoke(app, ["resolve", "--review", "0.3"])
+        assert out.exit_code == 0, out.output
+        last = out.output.strip().splitlines()[-1]
+        assert last.startswith("run 1: ") and "merged" in last and "duplicate-account rate" in last
+        bad = runner.invoke(app, ["resolve", "--auto-merge", "0.2", "--review", "0.5"])
+        assert bad.exit_code == 2 and "thresholds" in bad.output
+        bad = runner.invoke(app, ["resolve", "--engine", "oracle"])
+        assert bad.exit_code == 2
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_run_with_nothing_to_learn_from_fails_clearly_and_is_recorded(
+    uow: UnitOfWork, engine: sa.Engine
+) -> None:
+    from omo.shared.errors import ValidationFailed
+    from tests.factories import enrol
+
+    enrol(uow, phone="0912-000-001", name="王小明", birth_date="1980-01-01")
+    enrol(uow, phone="0912-000-002", name="林美華", birth_date="1990-02-02")
+    with pytest.raises(ValidationFailed, match="nothing to train"):
+        resolve(uow, ResolveOptions())
+    with engine.connect() as conn:
+        status, error = conn.execute(sa.text("SELECT status, error FROM identity_runs")).one()
+    assert status == "failed" and "nothing to train" in error
