@@ -230,7 +230,7 @@ def score(
     spark_master: str = "local[2]",
 ) -> Scored:
     """Train the model on `records` and score every blocked pair at or above `threshold`."""
-    with _backend(engine, records, spark_master) as table:
+    with _quiet_splink(), _backend(engine, records, spark_master) as table:
         budget = max(100_000, training.pairs_per_record * records.num_rows)
         rules = blocking_rules(records, budget)
         # with no rule left, the unique_id rule makes no pairs (never the cartesian product)
@@ -319,6 +319,19 @@ def _pairs(rows: list[dict[str, Any]], model: dict[str, Any]) -> list[dict[str, 
              "weight": round(float(r["match_weight"]), 3), "weights": weights}
         )  # fmt: skip
     return out
+
+
+@contextmanager
+def _quiet_splink() -> Iterator[None]:
+    """Splink warns about every level a data set never shows (no postcodes in Taiwan, say) on
+    the root logger; those notes are in the run's model (weight None), not on the console."""
+    splink_log = logging.getLogger("splink")
+    level = splink_log.level
+    splink_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        splink_log.setLevel(level)
 
 
 @contextmanager
