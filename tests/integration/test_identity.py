@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from omo.coupons import service as coupons
+from omo.coupons.schemas import CouponTemplate
 from omo.customer_view import service as customer_view
 from omo.db import UnitOfWork
 from omo.events.schemas import EventIn
@@ -85,18 +87,33 @@ def test_merge_then_undo_restores_the_exact_prior_state(uow: UnitOfWork, engine:
         principal=ADMIN,
         region="TW",
     )  # fmt: skip
+    coupons.put_template(
+        uow,
+        code="WELCOME100",
+        template=CouponTemplate.model_validate(
+            {"name": "滿500減100", "kind": "spend_get_off", "spend": "500", "amount": "100"}
+        ),
+    )
+    held = coupons.issue(uow, template_code="WELCOME100", member_ids=[b.member.id], key="k")
     before = dump(engine)
 
     merge = identity.merge_use_case(
         uow, survivor_id=a.member.id, absorbed_id=b.member.id, note="same person", actor="staff"
     )
+    with engine.connect() as conn:  # the absorbed member's coupon is now the survivor's
+        owner = conn.execute(
+            sa.text("SELECT member_id FROM coupons WHERE code = :c"), {"c": held.issued[0].code}
+        ).scalar()
+    assert owner == a.member.id
     merged = customer_view.customer_view(uow, member_id=a.member.id)
     assert merged.stats is not None and merged.stats.order_count == 2
     assert merged.member.birth_date is not None
     assert {c.channel: c.granted for c in merged.consents}["email"] is True  # newer decision
     assert set(merge.moved) == {
         "members.member_identifiers", "commerce.orders", "events.events", "points.points_entries",
+        "coupons.coupons", "coupons.coupon_redemptions",
     }  # fmt: skip
+    assert len(merge.moved["coupons.coupons"]) == 1
     assert dump(engine) != before
 
     undone = identity.undo_use_case(uow, merge_id=merge.id, actor="staff")

@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from omo.commerce import service as commerce
+from omo.coupons import holders as coupon_holders
 from omo.db import UnitOfWork
 from omo.events import service as events
 from omo.identity.models import MatchReview, Merge, ResolutionRun
@@ -34,6 +35,11 @@ AREAS = {
     "commerce.orders": (commerce.reassign_members, commerce.restore_rows),
     "events.events": (events.reassign_members, events.restore_rows),
     "points.points_entries": (points.reassign_members, points.restore_rows),
+    "coupons.coupons": (coupon_holders.reassign_coupons, coupon_holders.restore_coupons),
+    "coupons.coupon_redemptions": (
+        coupon_holders.reassign_redemptions,
+        coupon_holders.restore_redemptions,
+    ),
 }
 
 

@@ -35,3 +35,15 @@ def reassign_rows(
         )
         session.execute(stmt, [{"from_member": f, "to_member": mapping[f]} for f in moved])
     return moved
+
+
+def restore_rows(
+    session: Session, *, id_col: Any, member_col: Any, row_ids: list[int], from_id: int, to_id: int
+) -> None:
+    """Undo of reassign_rows for the rows that still sit with `from_id`."""
+    for start in range(0, len(row_ids), CHUNK):
+        session.execute(
+            update(member_col.table)
+            .where(id_col.in_(row_ids[start : start + CHUNK]), member_col == from_id)
+            .values({member_col.key: to_id})
+        )
