@@ -1,0 +1,208 @@
+"""Seconds of `omo resolve` on a demo world against bare Splink on the same records, in one run.
+
+For each world (a demo SQLite file, built with `omo demo --people N --no-serve --truth DIR` when
+it is not there yet):
+1. baseline: the member records are read once and written to Parquet; a fresh process loads
+   them and runs Splink alone on them (the same model: train + predict);
+2. omo: a fresh process runs the whole `omo resolve` (snapshot, train, predict, decisions,
+   merges, review queue, run record) on a copy of the world;
+3. spark (optional): Splink's Spark backend in local mode on the same records.
+Each phase runs in its own process, so its peak memory is its own. The ratio omo/baseline is
+the figure that compares across machines; with --truth, precision and recall come too.
+
+    python bench/resolve.py --people 100000 [--people 1000000] [--spark] [--workdir var/bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def world(workdir: Path, people: int) -> tuple[Path, Path]:
+    db, truth = workdir / f"world-{people}.sqlite", workdir / f"truth-{people}"
+    if not db.exists():
+        env = {"OMO_DATABASE_URL": f"sqlite:///{db}.building"}
+        omo = [str(Path(sys.executable).parent / "omo")]
+        subprocess.run([*omo, "db", "upgrade"], check=True, env=_env(env))
+        started = time.perf_counter()
+        subprocess.run(
+            [*omo, "demo", "--people", str(people), "--no-serve", "--truth", str(truth),
+             "--until", "2026-11-01"],
+            check=True, env=_env(env),
+        )  # fmt: skip
+        print(f"built {people:,}-person world in {time.perf_counter() - started:,.0f} s")
+        Path(f"{db}.building").rename(db)
+    return db, truth
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    import os
+
+    return {**os.environ, **extra}
+
+
+def phase(name: str, *args: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--phase", name, *args],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_phase(name: str, db: str, records: str) -> dict[str, Any]:
+    from omo.db import UnitOfWork, make_engine
+    from omo.identity import linkage
+    from omo.identity.resolution import ResolveOptions, resolve
+    from omo.settings import Settings
+
+    timings: dict[str, float] = {}
+
+    @contextmanager
+    def timer(step: str) -> Any:
+        t0 = time.perf_counter()
+        yield
+        timings[step] = round(time.perf_counter() - t0, 2)
+
+    if name in ("splink", "spark"):
+        table = pq.read_table(records)
+        started = time.perf_counter()
+        scored = linkage.score(
+            table, engine="duckdb" if name == "splink" else "spark", threshold=0.5,
+            training=linkage.Training(), timer=timer,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        return {"seconds": seconds, "pairs": len(scored.pairs), "timings": timings,
+                "peak_mb": peak_mb()}  # fmt: skip
+    engine = make_engine(Settings(database_url=db))
+    started = time.perf_counter()
+    run = resolve(UnitOfWork(engine), ResolveOptions())
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "pairs": run.pairs_scored, "merges": run.merges,
+            "reviews": run.reviews_queued, "timings": run.timings,
+            "peak_mb": peak_mb()}  # fmt: skip
+
+
+def export_records(db: Path, out: Path) -> int:
+    from sqlalchemy.orm import Session
+
+    from omo.db import make_engine
+    from omo.identity.snapshot import member_records
+    from omo.settings import Settings
+
+    engine = make_engine(Settings(database_url=f"sqlite:///{db}"))
+    with Session(engine) as session:
+        table: pa.Table = member_records(session)
+    pq.write_table(table, out)
+    engine.dispose()
+    return int(table.num_rows)
+
+
+def accuracy(db: Path, truth: Path) -> str:
+    records = pq.read_table(truth / "records.parquet", columns=["member_id", "person_id"])
+    person = dict(
+        zip(records["member_id"].to_pylist(), records["person_id"].to_pylist(), strict=True)
+    )
+    with sa.create_engine(f"sqlite:///{db}").connect() as conn:
+        parent = {
+            i: (into if status == "merged" else i)
+            for i, status, into in conn.execute(
+                sa.text("SELECT id, status, merged_into_id FROM members")
+            )
+        }
+        pending = conn.execute(
+            sa.text(
+                "SELECT member_id, other_member_id FROM identity_reviews WHERE status='pending'"
+            )
+        ).all()
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    def pairs() -> set[tuple[int, int]]:
+        groups: dict[int, list[int]] = defaultdict(list)
+        for m in person:
+            groups[find(m)].append(m)
+        return {(a, b) for g in groups.values() for a in g for b in g if a < b}
+
+    by_person: dict[int, list[int]] = defaultdict(list)
+    for m, p in person.items():
+        by_person[p].append(m)
+    truth_pairs = {(a, b) for ms in by_person.values() for a in ms for b in ms if a < b}
+    merged = pairs()
+    for a, b in pending:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    found = pairs()
+    precision = len(merged & truth_pairs) / max(1, len(merged))
+    recall = len(merged & truth_pairs) / len(truth_pairs)
+    with_review = len(found & truth_pairs) / len(truth_pairs)
+    return (
+        f"precision at auto-merge {precision:.4f}, recall merged {recall:.4f}, "
+        f"with review {with_review:.4f} ({len(truth_pairs):,} true pairs)"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--people", type=int, action="append", help="world sizes (default 100000)")
+    ap.add_argument(
+        "--spark", action="store_true", help="also Splink on Spark local[2] (first world)"
+    )
+    ap.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench")
+    ap.add_argument("--phase", help=argparse.SUPPRESS)
+    ap.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    opts = ap.parse_args()
+    if opts.phase:
+        print(json.dumps(run_phase(opts.phase, *opts.args)))
+        return
+    opts.workdir.mkdir(parents=True, exist_ok=True)
+    for n, people in enumerate(opts.people or [100_000]):
+        db, truth = world(opts.workdir, people)
+        records = opts.workdir / f"records-{people}.parquet"
+        rows = export_records(db, records)
+        copy = opts.workdir / f"resolve-{people}.sqlite"
+        shutil.copy(db, copy)
+        base = phase("splink", "", str(records))
+        omo = phase("omo", f"sqlite:///{copy}", "")
+        print(f"\n{people:,} people, {rows:,} member records (DuckDB, this machine, same run)")
+        print(f"  bare Splink (train + predict)  {base['seconds']:8.1f} s  "
+              f"peak {base['peak_mb']:,.0f} MB  {base['pairs']:,} pairs ≥ 0.5")  # fmt: skip
+        print(f"  omo resolve (whole run)        {omo['seconds']:8.1f} s  "
+              f"peak {omo['peak_mb']:,.0f} MB  ×{omo['seconds'] / base['seconds']:.2f} "
+              "of bare Splink")  # fmt: skip
+        print(f"    steps {omo['timings']}; {omo['merges']:,} merged, {omo['reviews']:,} queued")
+        if truth.exists():
+            print(f"    {accuracy(copy, truth)}")
+        if opts.spark and n == 0:
+            spark = phase("spark", "", str(records))
+            print(f"  Splink on Spark local[2]       {spark['seconds']:8.1f} s  "
+                  f"×{spark['seconds'] / base['seconds']:.2f} of DuckDB; {spark['pairs']:,} pairs; "
+                  f"steps {spark['timings']}")  # fmt: skip
+        copy.unlink()
+
+
+if __name__ == "__main__":
+    main()
