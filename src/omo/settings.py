@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     # Probabilistic identity resolution (`omo resolve`): pairs at or above auto-merge are merged,
     # pairs between review and auto-merge wait in the review queue, the rest are left alone.
     identity_auto_merge: float = Field(default=0.99, gt=0, le=1)
-    identity_review: float = Field(default=0.5, gt=0, le=1)
+    identity_review: float = Field(default=0.3, gt=0, le=1)
     # duckdb (in process) or spark (OMO_SPARK_MASTER, e.g. spark://host:7077 or local[4])
     identity_engine: Literal["duckdb", "spark"] = "duckdb"
     spark_master: str = "local[2]"

@@ -40,7 +40,7 @@ MERGE_BATCH = 200  # clusters per write transaction
 class ResolveOptions:
     engine: linkage.Engine = "duckdb"
     auto_merge: float = 0.99
-    review: float = 0.5
+    review: float = 0.3
     max_cluster: int = 8
     training: linkage.Training = field(default_factory=linkage.Training)
     spark_master: str = "local[2]"
