@@ -238,17 +238,19 @@ def resolve(
             run = run_resolution(uow, options, progress=lambda step: typer.echo(f"  {step} …"))
         except DomainError as exc:
             typer.echo(f"error: {exc.message}", err=True)
-            raise typer.Exit(2) from None
-        before, after = run.kpis["before"], run.kpis["after"]
-        typer.echo(
-            f"run {run.id}: {run.records} members, {run.pairs_scored} pairs scored, "
-            f"{run.merges} merged, {run.reviews_queued} queued for review; "
-            f"duplicate-account rate {before['duplicate_rate']:.2%} -> "
-            f"{after['duplicate_rate']:.2%}; seconds {json.dumps(run.timings)}"
-        )
+            if every is None:
+                raise typer.Exit(2) from None
+        else:
+            before, after = run.kpis["before"], run.kpis["after"]
+            typer.echo(
+                f"run {run.id}: {run.records} members, {run.pairs_scored} pairs scored, "
+                f"{run.merges} merged, {run.reviews_queued} queued for review; "
+                f"duplicate-account rate {before['duplicate_rate']:.2%} -> "
+                f"{after['duplicate_rate']:.2%}; seconds {json.dumps(run.timings)}"
+            )
         if every is None:
             break
-        time.sleep(every * 3600)
+        time.sleep(every * 3600)  # a failed run (nothing to learn from yet) tries again later
     db.dispose()
 
 
