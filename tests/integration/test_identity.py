@@ -204,3 +204,22 @@ def test_kpis_count_identified_value_and_channel_share(uow: UnitOfWork) -> None:
     assert k.online_spend_share == 0.75 and k.offline_spend_share == 0.25
     assert k.active_members == 3 and k.suspected_duplicates == 2
     assert k.duplicate_account_rate == round(2 / 3, 4)
+
+
+def test_a_merge_lifts_the_survivor_to_the_tier_the_combined_spend_earns(uow: UnitOfWork) -> None:
+    from omo.tiers import service as tiers
+
+    a = enrol(uow, phone="0922-333-444")
+    b = enrol(uow, phone="0922-333-555")
+    for phone in ("0922333444", "0922333555"):  # NT$6,000 each; silver starts at NT$10,000
+        post_order(
+            uow,
+            customer=[{"kind": "phone", "value": phone}],
+            lines=[{"sku": "SKU-1", "quantity": 1, "unit_price": "6000.00"}],
+        )
+    assert tiers.member_tier(uow, member_id=a.member.id).level == "member"
+    identity.merge_use_case(
+        uow, survivor_id=a.member.id, absorbed_id=b.member.id, note=None, actor="staff"
+    )
+    placed = tiers.member_tier(uow, member_id=a.member.id)
+    assert placed.level == "silver" and placed.window_orders == 2

@@ -104,7 +104,8 @@ def recompute_stats(session: Session, *, member_id: int, now: datetime) -> Membe
 def rebuild_stats(
     session: Session, *, now: datetime, member_ids: Sequence[int] | None = None
 ) -> None:
-    """Rebuild the stats of every active member (or of these) from the orders, in set-based SQL.
+    """Rebuild the stats of every active member (or of the members named) from the orders, in
+    set-based SQL.
 
     The same figures recompute_stats gives one member at a time; bulk loads use this.
     """
@@ -169,9 +170,10 @@ def _rebuild_stats(session: Session, *, now: datetime, member_ids: Sequence[int]
         agg.c.last_store,
         literal(now, UtcDateTime()),
     ).select_from(Member.__table__.outerjoin(agg, agg.c.member_id == Member.id))
-    rows = rows.where(Member.status == "active")
-    if member_ids is not None:
+    if member_ids is not None:  # the members named, merged ones too (their rows read zero)
         rows = rows.where(Member.id.in_(member_ids))
+    else:
+        rows = rows.where(Member.status == "active")
     s = MemberStats.__table__.c
     target = [
         s.member_id, s.first_order_at, s.last_order_at, s.order_count, s.total_spend,

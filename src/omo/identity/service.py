@@ -27,6 +27,7 @@ from omo.members.models import Member
 from omo.points import service as points
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
+from omo.tiers import service as tiers
 
 # Each area that carries member_id, with its reassign/restore pair. A new area that stores
 # member_id adds itself here, and the merge/undo property test covers it.
@@ -135,6 +136,8 @@ def merge_many(
         session, [(locked[o.survivor_id], locked[o.absorbed_id]) for o in orders], now=now
     )
     commerce.rebuild_stats(session, now=now, member_ids=sorted(locked))
+    for survivor_id in sorted(survivors):  # the combined spend may lift the tier at once
+        tiers.evaluate_in(session, member_id=survivor_id, now=now)
     merges = [
         Merge(
             survivor_id=o.survivor_id,
