@@ -98,9 +98,10 @@ def resolve(
                 _queue_reviews(uow, run_id, plan.reviews)
         with uow.read() as session:
             active = members.active_count(session)
-            pending = _pending_pairs(session) if not options.dry_run else [
-                r.key for r in plan.reviews
-            ]  # fmt: skip
+            pending = _pending_pairs(session)
+        if options.dry_run:  # what the run would leave
+            active -= sum(len(c.absorbed) for c in plan.merges)
+            pending = [r.key for r in plan.reviews]
         kpis["after"] = {
             "active_members": active,
             "duplicate_rate": _rate(estimated_duplicates(pending), active),
