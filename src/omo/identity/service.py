@@ -136,8 +136,8 @@ def merge_many(
         session, [(locked[o.survivor_id], locked[o.absorbed_id]) for o in orders], now=now
     )
     commerce.rebuild_stats(session, now=now, member_ids=sorted(locked))
-    for survivor_id in sorted(survivors):  # the combined spend may lift the tier at once
-        tiers.evaluate_in(session, member_id=survivor_id, now=now)
+    # the combined spend may lift the survivor's tier at once
+    tiers.evaluate_many(session, member_ids=sorted(survivors), now=now)
     merges = [
         Merge(
             survivor_id=o.survivor_id,

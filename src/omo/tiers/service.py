@@ -5,6 +5,7 @@ spend distribution a merchant places thresholds on."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -78,34 +79,50 @@ def window_start(p: TierProgramme, now: datetime) -> datetime:
 
 
 def standing_of(session: Session, *, member_id: int, p: TierProgramme, now: datetime) -> Standing:
+    return standings_of(session, member_ids=[member_id], p=p, now=now)[member_id]
+
+
+def standings_of(
+    session: Session, *, member_ids: Sequence[int], p: TierProgramme, now: datetime
+) -> dict[int, Standing]:
+    """Window spend, earned points and orders of each member, grouped in SQL."""
     since = window_start(p, now)
-    cents, orders = session.execute(
-        select(
-            func.coalesce(
-                func.sum(
-                    type_coerce(Order.total, BigInteger)
-                    - type_coerce(Order.refunded_total, BigInteger)
-                ),
-                0,
-            ),
-            func.count(Order.id),
-        ).where(
-            Order.member_id == member_id,
-            Order.status.in_(COUNTED_STATUSES),
-            Order.ordered_at >= since,
-            Order.ordered_at <= now,
+    spend: dict[int, tuple[int, int]] = {}
+    earned: dict[int, int] = {}
+    ids = sorted(set(member_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        net = type_coerce(Order.total, BigInteger) - type_coerce(Order.refunded_total, BigInteger)
+        for mid, cents, orders in session.execute(
+            select(Order.member_id, func.sum(net), func.count(Order.id))
+            .where(
+                Order.member_id.in_(chunk),
+                Order.status.in_(COUNTED_STATUSES),
+                Order.ordered_at >= since,
+                Order.ordered_at <= now,
+            )
+            .group_by(Order.member_id)
+        ):
+            spend[int(mid or 0)] = (int(cents or 0), int(orders))
+        for mid, points in session.execute(
+            select(PointsEntry.member_id, func.sum(PointsEntry.points))
+            .where(
+                PointsEntry.member_id.in_(chunk),
+                PointsEntry.kind.in_(EARNED_KINDS),
+                PointsEntry.created_at >= since,
+            )
+            .group_by(PointsEntry.member_id)
+        ):
+            earned[int(mid)] = int(points or 0)
+    return {
+        m: Standing(
+            spend=Decimal(spend.get(m, (0, 0))[0]) / 100,
+            points=earned.get(m, 0),
+            orders=spend.get(m, (0, 0))[1],
+            top_share=None,
         )
-    ).one()
-    earned = session.scalar(
-        select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
-            PointsEntry.member_id == member_id,
-            PointsEntry.kind.in_(EARNED_KINDS),
-            PointsEntry.created_at >= since,
-        )
-    )
-    return Standing(
-        spend=Decimal(int(cents)) / 100, points=int(earned or 0), orders=int(orders), top_share=None
-    )
+        for m in ids
+    }
 
 
 def level_of(session: Session, *, member_id: int) -> policy.Level:
@@ -126,11 +143,48 @@ def evaluate_in(
     session: Session, *, member_id: int, now: datetime, top_share: Decimal | None = None
 ) -> policy.Decision:
     """Place the member (in the caller's transaction): up at once, down at review + grace."""
+    return evaluate_many(session, member_ids=[member_id], now=now, top_share=top_share)[member_id]
+
+
+def evaluate_many(
+    session: Session,
+    *,
+    member_ids: Sequence[int],
+    now: datetime,
+    top_share: Decimal | None = None,
+) -> dict[int, policy.Decision]:
+    """evaluate_in for many members (after a batch of merges), their standings read at once."""
     p = programme_in_force(session)
-    s = standing_of(session, member_id=member_id, p=p, now=now)
-    if top_share is not None:
-        s = Standing(s.spend, s.points, s.orders, top_share)
-    row = session.get(MemberTier, member_id)
+    standings = standings_of(session, member_ids=member_ids, p=p, now=now)
+    ids = sorted(standings)
+    if len(ids) == 1:
+        found = session.get(MemberTier, ids[0])
+        rows = {ids[0]: found} if found else {}
+    else:
+        rows = {}
+        for start in range(0, len(ids), 500):
+            for r in session.scalars(
+                select(MemberTier).where(MemberTier.member_id.in_(ids[start : start + 500]))
+            ):
+                rows[r.member_id] = r
+    decisions = {}
+    for mid in ids:
+        s = standings[mid]
+        if top_share is not None:
+            s = Standing(s.spend, s.points, s.orders, top_share)
+        decisions[mid] = _place(session, p, mid, s, rows.get(mid), now)
+    session.flush()
+    return decisions
+
+
+def _place(
+    session: Session,
+    p: TierProgramme,
+    member_id: int,
+    s: Standing,
+    row: MemberTier | None,
+    now: datetime,
+) -> policy.Decision:
     base = p.levels[0].code
     current = row.level if row else base
     since = row.since if row else now
@@ -161,7 +215,6 @@ def evaluate_in(
     if decision.changed or row.review_at != decision.review_at:
         row.review_at = decision.review_at
         row.updated_at = now
-    session.flush()
     return decision
 
 
