@@ -284,7 +284,7 @@ def attach_guest_orders(
 
 def stores_by_member(session: Session) -> dict[int, list[int]]:
     """The stores each member bought at or picked up from (behaviour for identity matching)."""
-    rows = session.execute(
+    rows = session.connection().execute(
         select(Order.member_id, Order.store_id)
         .where(Order.member_id.is_not(None), Order.store_id.is_not(None))
         .distinct()

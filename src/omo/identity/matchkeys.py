@@ -98,6 +98,7 @@ def _syllables(chars: str, style: Style) -> str:
     return _NOT_LETTER.sub("", spelled)
 
 
+@lru_cache(maxsize=100_000)
 def one_apart(text: str | None) -> tuple[str, ...] | None:
     """Keys two strings of equal length share exactly when they differ in at most one character."""
     if not text or len(text) < 2:
@@ -115,10 +116,14 @@ class AddressKeys:
     street_one_apart: tuple[str, ...] | None
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=4_096)
+def _place(name: str) -> str:
+    return fold(name)  # cities and districts: a few hundred names, folded once each
+
+
 def address_keys(city: str | None, district: str | None, line: str | None) -> AddressKeys:
-    c = fold(city) if city else None
-    d = fold(district) if district else None
+    c = _place(city) if city else None
+    d = _place(district) if district else None
     folded = fold(line).replace(" ", "") if line else None
     street = None
     if folded:

@@ -61,7 +61,7 @@ def member_records(session: Session) -> pa.Table:
         "roman_py": [n.roman_py for n in names],
         "name_one_apart": listed(n.one_apart for n in names),
         "name_tokens": listed(n.tokens for n in names),
-        "birth_date": [r.birth_date.isoformat() if r.birth_date else None for r in rows],
+        "birth_date": [r.birth_date or None for r in rows],
         "gender": [r.gender if r.gender in ("female", "male") else None for r in rows],
         "city": [a.city for a in places],
         "district": [a.district for a in places],

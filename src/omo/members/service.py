@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, String, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from omo.members.identifiers import Identifier
@@ -194,8 +194,9 @@ def merged_ids_of(session: Session, member_id: int) -> list[int]:
 
 
 def matching_profiles(session: Session) -> Iterator[Row[Any]]:
-    """Every active member's profile and lowest phone, for batch identity resolution (streamed:
-    a million members never sit in the session)."""
+    """Every active member's profile and lowest phone, for batch identity resolution (streamed
+    through the Core connection: a million members never sit in the session). The birth date
+    comes as its ISO text."""
     phone = (
         select(MemberIdentifier.member_id, func.min(MemberIdentifier.value).label("phone"))
         .where(MemberIdentifier.kind == "phone")
@@ -208,7 +209,7 @@ def matching_profiles(session: Session) -> Iterator[Row[Any]]:
             m.id,
             m.name,
             m.gender,
-            m.birth_date,
+            cast(m.birth_date, String).label("birth_date"),
             m.city,
             m.district,
             m.address_line,
@@ -220,7 +221,7 @@ def matching_profiles(session: Session) -> Iterator[Row[Any]]:
         .where(m.status == "active")
         .order_by(m.id)
     )
-    yield from session.execute(stmt.execution_options(yield_per=20_000))
+    yield from session.connection().execute(stmt.execution_options(yield_per=20_000))
 
 
 def active_count(session: Session) -> int:
