@@ -8,7 +8,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, case, delete, func, insert, literal, select, type_coerce, update
+import sqlalchemy as sa
+from sqlalchemy import (
+    BigInteger,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from omo.commerce.channels import COUNTED_STATUSES, is_online
@@ -116,11 +128,15 @@ def rebuild_stats(
     _rebuild_stats(session, now=now, member_ids=None)
 
 
+_MONEY = ("total_spend", "online_spend", "offline_spend")
+
+
 def _rebuild_stats(session: Session, *, now: datetime, member_ids: Sequence[int] | None) -> None:
-    wipe = delete(MemberStats)
-    if member_ids is not None:
-        wipe = wipe.where(MemberStats.member_id.in_(member_ids))
-    session.execute(wipe)
+    """All active members: wiped and inserted from one SELECT (bulk loads, nobody else writing).
+    Members named: their rows updated in place, so an order recorded concurrently (which adds to
+    the row with an UPDATE) is neither lost on a deleted row nor counted twice."""
+    if member_ids is None:
+        session.execute(delete(MemberStats))
     orders = select(
         Order.member_id,
         Order.channel,
@@ -180,7 +196,31 @@ def _rebuild_stats(session: Session, *, now: datetime, member_ids: Sequence[int]
         s.online_spend, s.offline_spend, s.online_orders, s.offline_orders, s.last_channel,
         s.last_store_id, s.updated_at,
     ]  # fmt: skip
-    session.execute(insert(MemberStats).from_select(target, rows))
+    if member_ids is None:
+        session.execute(insert(MemberStats).from_select(target, rows))
+        return
+    fresh = [
+        {
+            c.key: (Decimal(int(v)) / 100 if c.key in _MONEY else v)
+            for c, v in zip(target, r, strict=True)
+        }
+        for r in session.execute(rows)
+    ]
+    held = set(
+        session.scalars(select(MemberStats.member_id).where(MemberStats.member_id.in_(member_ids)))
+    )
+    table: sa.Table = MemberStats.__table__  # type: ignore[assignment]
+    changed = [f for f in fresh if f["member_id"] in held]
+    if changed:
+        stmt = (
+            update(table)
+            .where(table.c.member_id == bindparam("b_member_id", type_=table.c.member_id.type))
+            .values({c.key: bindparam(f"b_{c.key}", type_=c.type) for c in target[1:]})
+        )
+        session.execute(stmt, [{f"b_{k}": v for k, v in f.items()} for f in changed])
+    added = [f for f in fresh if f["member_id"] not in held]
+    if added:
+        session.execute(insert(table), added)
 
 
 def money_sum(expr: Any) -> Any:
