@@ -223,3 +223,42 @@ def test_a_merge_lifts_the_survivor_to_the_tier_the_combined_spend_earns(uow: Un
     )
     placed = tiers.member_tier(uow, member_id=a.member.id)
     assert placed.level == "silver" and placed.window_orders == 2
+
+
+@pytest.mark.postgres
+def test_an_order_recorded_during_a_merge_keeps_its_stats(
+    uow: UnitOfWork, engine: sa.Engine, db_url: str
+) -> None:
+    """PostgreSQL: the order's stats UPDATE waits on the merge's row lock, then adds to the row
+    the merge rewrote in place (a DELETE + INSERT there would have lost it)."""
+    import threading
+    import time
+
+    from omo.commerce import service as commerce
+    from omo.shared import clock
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    a = enrol(uow, phone="0922-444-111")
+    b = enrol(uow, phone="0922-444-222")
+    post_order(uow, customer=[{"kind": "phone", "value": "0922444222"}])
+    done: list[str] = []
+
+    def order_for_survivor() -> None:
+        post_order(uow, customer=[{"kind": "phone", "value": "0922444111"}])
+        done.append("order")
+
+    with uow.write() as session:
+        identity.merge_members(
+            session, survivor_id=a.member.id, absorbed_id=b.member.id, reason="manual",
+            evidence={}, actor="staff", now=clock.now(),
+        )  # fmt: skip
+        racer = threading.Thread(target=order_for_survivor)
+        racer.start()
+        time.sleep(1.0)  # the order is now waiting on the merge's locks
+        assert done == []
+    racer.join(timeout=30)
+    assert done == ["order"]
+    with uow.read() as session:
+        assert commerce.check_orders_and_stats(session) == []
+        assert commerce.stats_of(session, a.member.id).order_count == 2  # type: ignore[union-attr]
