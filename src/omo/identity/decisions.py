@@ -44,7 +44,9 @@ class Plan:
     held_back: int = 0  # auto-merge clusters sent to review (a rejection inside, or too big)
 
 
-class _Components:
+class Components:
+    """Union-find over member ids; each group is named by its lowest id."""
+
     def __init__(self) -> None:
         self.parent: dict[int, int] = {}
 
@@ -90,7 +92,7 @@ def decide(
             continue
         (strong if p.probability >= auto_merge else grey).append(p)
 
-    comps = _Components()
+    comps = Components()
     for p in strong:
         comps.union(p.a, p.b)
     by_root: dict[int, list[Pair]] = {}
@@ -136,7 +138,7 @@ def decide(
 
 def estimated_duplicates(pairs: Iterable[tuple[int, int]]) -> int:
     """Members that are duplicates of another: members in clusters minus one per cluster."""
-    comps = _Components()
+    comps = Components()
     for a, b in pairs:
         comps.union(a, b)
     return sum(len(g) - 1 for g in comps.groups().values())
