@@ -145,6 +145,18 @@ def test_review_queue_accept_reject_and_a_second_run(
     assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
     assert api.post(f"/api/v1/identity/reviews/{other['id']}/reject").status_code == 409
 
+    # a pair merged some other way meanwhile: accepting it merges nothing and says so
+    taken = {top["member_id"], top["other_member_id"], other["member_id"], other["other_member_id"]}
+    third = next(r for r in rest if not {r["member_id"], r["other_member_id"]} & taken)
+    by_hand = api.post(
+        f"/api/v1/members/{third['member_id']}/merge",
+        json={"other_member_id": third["other_member_id"]},
+    )
+    assert by_hand.status_code == 201, by_hand.text
+    late = api.post(f"/api/v1/identity/reviews/{third['id']}/accept").json()
+    assert late["status"] == "obsolete" and late["merge_id"] is None
+    assert late["member"]["status"] == "active" and late["other_member"]["status"] == "merged"
+
     # the next run neither queues nor merges the rejected pair, and keeps the decisions
     second = resolve(uow, options)
     with engine.connect() as conn:

@@ -11,6 +11,7 @@ from omo.identity.models import MatchReview
 from omo.identity.schemas import MemberBrief, ReviewRead
 from omo.identity.service import mask, merge_members
 from omo.members import service as members
+from omo.members.models import Member, MemberIdentifier
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
 
@@ -36,7 +37,7 @@ def list_reviews(
             .limit(limit)
             .offset(offset)
         )
-        return int(total or 0), [_read(session, r) for r in rows]
+        return int(total or 0), _read_all(session, list(rows))
 
 
 def get_review(uow: UnitOfWork, review_id: int) -> ReviewRead:
@@ -114,16 +115,26 @@ def _must_be_pending(review: MatchReview) -> None:
 
 
 def _read(session: Session, review: MatchReview) -> ReviewRead:
-    out = ReviewRead.model_validate(review)
-    out.member = _brief(session, review.member_id)
-    out.other_member = _brief(session, review.other_member_id)
+    return _read_all(session, [review])[0]
+
+
+def _read_all(session: Session, reviews: list[MatchReview]) -> list[ReviewRead]:
+    """Reviews with both members as they are now (members and identifiers read at once)."""
+    held = members.members_with_identifiers(
+        session, [m for r in reviews for m in (r.member_id, r.other_member_id)]
+    )
+    out = []
+    for review in reviews:
+        read = ReviewRead.model_validate(review)
+        read.member = _brief(*held[review.member_id])
+        read.other_member = _brief(*held[review.other_member_id])
+        out.append(read)
     return out
 
 
-def _brief(session: Session, member_id: int) -> MemberBrief:
-    m = members.get_member(session, member_id)
+def _brief(m: Member, identifiers: list[MemberIdentifier]) -> MemberBrief:
     ids = []
-    for i in members.identifiers_of(session, member_id):
+    for i in identifiers:
         space = f":{i.namespace}" if i.namespace else ""
         ids.append(f"{i.kind}{space}:{mask(i.value)}")
     return MemberBrief(

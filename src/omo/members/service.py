@@ -177,6 +177,23 @@ def identifiers_of(session: Session, member_id: int) -> list[MemberIdentifier]:
     )
 
 
+def members_with_identifiers(
+    session: Session, member_ids: Sequence[int]
+) -> dict[int, tuple[Member, list[MemberIdentifier]]]:
+    """Members and their identifiers, for a page of them, in two queries."""
+    ids = sorted(set(member_ids))
+    found: dict[int, tuple[Member, list[MemberIdentifier]]] = {
+        m.id: (m, []) for m in session.scalars(select(Member).where(Member.id.in_(ids)))
+    }
+    for i in session.scalars(
+        select(MemberIdentifier)
+        .where(MemberIdentifier.member_id.in_(ids))
+        .order_by(MemberIdentifier.id)
+    ):
+        found[i.member_id][1].append(i)
+    return found
+
+
 def consents_of(session: Session, member_id: int) -> list[Consent]:
     return list(
         session.scalars(
