@@ -1,5 +1,6 @@
 """Every area's tables, imported so that Base.metadata is complete (Alembic, tests)."""
 
+from omo.analytics.models import AnalyticsRun, MemberScore
 from omo.apikeys.models import ApiKey
 from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
 from omo.coupons.models import Coupon, CouponRedemption, CouponTemplateRow
@@ -13,6 +14,7 @@ from omo.referrals.models import Referral, ReferralCode
 from omo.tiers.models import MemberTier, TierChange, TierProgrammeVersion
 
 __all__ = [
+    "AnalyticsRun",
     "ApiKey",
     "Base",
     "Consent",
@@ -22,6 +24,7 @@ __all__ = [
     "Event",
     "Member",
     "MemberIdentifier",
+    "MemberScore",
     "MemberStats",
     "MemberTier",
     "Merge",

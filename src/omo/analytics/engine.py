@@ -1,0 +1,70 @@
+"""Where the Ibis expressions run: DuckDB in process (default) or Spark (local[N] or a cluster).
+
+Both take the snapshot's Arrow tables as in-memory tables and hand results back as Arrow, so the
+refresh above does not know which engine ran it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import ibis
+import pyarrow as pa
+
+from omo.shared.errors import ValidationFailed
+
+Engine = Literal["duckdb", "spark"]
+
+
+class Runner:
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+
+    def table(self, data: pa.Table, name: str) -> Any:
+        """An engine table holding `data`."""
+        if self.backend.name == "duckdb":
+            self.backend.con.register(name, data)
+            return self.backend.table(name)
+        return ibis.memtable(data)
+
+    def to_arrow(self, expr: Any) -> pa.Table:
+        return self.backend.to_pyarrow(expr)
+
+
+@contextmanager
+def runner(engine: Engine, *, spark_master: str = "local[2]") -> Iterator[Runner]:
+    """A connected engine, closed afterwards."""
+    if engine == "duckdb":
+        backend = ibis.duckdb.connect()
+        try:
+            yield Runner(backend)
+        finally:
+            backend.disconnect()
+        return
+    if engine != "spark":
+        raise ValidationFailed(f"{engine!r} is not duckdb or spark", field="engine")
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ValidationFailed(
+            f"the spark engine needs pyspark (pip install 'omo[spark]'): {exc}", field="engine"
+        ) from exc
+    with tempfile.TemporaryDirectory(prefix="omo-spark-") as warehouse:
+        spark = (
+            SparkSession.builder.master(spark_master)
+            .appName("omo-refresh")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.shuffle.partitions", "8")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.warehouse.dir", warehouse)
+            .config("spark.driver.memory", "4g")
+            .getOrCreate()
+        )
+        spark.sparkContext.setLogLevel("ERROR")
+        try:
+            yield Runner(ibis.pyspark.connect(spark))
+        finally:
+            spark.stop()

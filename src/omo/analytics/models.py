@@ -1,0 +1,71 @@
+"""Refresh runs and each member's latest figures, scores, segment and predictions.
+
+member_scores is a derived table: each refresh replaces it whole in one transaction, so readers
+see either the previous run or the new one. A merge leaves it alone (the absorbed member's row
+goes stale and is no longer listed); the next refresh scores the merged person.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from omo.db import Base
+from omo.shared.sqltypes import Money, UtcDateTime
+
+
+class AnalyticsRun(Base):
+    __tablename__ = "analytics_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    engine: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # running, done, failed
+    as_of: Mapped[datetime] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    members: Mapped[int] = mapped_column(Integer, default=0)
+    buyers: Mapped[int] = mapped_column(Integer, default=0)
+    # the policy used (bins, segment rules, grades, stages) and the fitted CLV models
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    models: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    segments: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    timings: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(String(500))
+
+
+class MemberScore(Base):
+    __tablename__ = "member_scores"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("analytics_runs.id"))
+    orders: Mapped[int] = mapped_column(Integer)
+    purchase_days: Mapped[int] = mapped_column(Integer)
+    spend: Mapped[Decimal] = mapped_column(Money)
+    recency_days: Mapped[int | None] = mapped_column(Integer)
+    tenure_days: Mapped[int | None] = mapped_column(Integer)
+    online_orders: Mapped[int] = mapped_column(Integer)
+    offline_orders: Mapped[int] = mapped_column(Integer)
+    discount_share: Mapped[float | None] = mapped_column(Float)
+    r: Mapped[int | None] = mapped_column(SmallInteger)
+    f: Mapped[int | None] = mapped_column(SmallInteger)
+    m: Mapped[int | None] = mapped_column(SmallInteger)
+    segment: Mapped[str] = mapped_column(String(32))
+    grade: Mapped[str | None] = mapped_column(String(16))
+    lifecycle: Mapped[str] = mapped_column(String(16))
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    p_alive: Mapped[float | None] = mapped_column(Float)
+    purchases_90d: Mapped[float | None] = mapped_column(Float)
+    purchases_365d: Mapped[float | None] = mapped_column(Float)
+    expected_order_value: Mapped[Decimal | None] = mapped_column(Money)
+    clv: Mapped[Decimal | None] = mapped_column(Money)  # expected spend in the next 365 days
+    clv_tier: Mapped[str | None] = mapped_column(String(8))
+    at_risk: Mapped[bool] = mapped_column(Boolean)  # valuable and probably slipping away
+
+    __table_args__ = (
+        Index("ix_member_scores_segment", "segment"),
+        Index("ix_member_scores_at_risk", "at_risk", "spend"),
+    )

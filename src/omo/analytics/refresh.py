@@ -1,0 +1,220 @@
+"""`omo refresh`: every member's figures, RFM scores, segment, grade, lifecycle, tags and CLV.
+
+1. read a consistent snapshot of members and purchases (analytics/snapshot.py, one read
+   transaction; the request path keeps going);
+2. compute the figures with the Ibis expressions of analytics/rfm.py on DuckDB or Spark;
+3. fit BG/NBD and Gamma-Gamma on them and predict (analytics/predictions.py);
+4. replace member_scores in one write transaction and record the run (policy, models, segment
+   counts, timings); a failure is recorded on the run and changes no score.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from omo.analytics.arrowdb import transaction
+from omo.analytics.engine import Engine, runner
+from omo.analytics.models import AnalyticsRun, MemberScore
+from omo.analytics.predictions import predict
+from omo.analytics.rfm import Policy, member_figures
+from omo.analytics.schemas import RunRead
+from omo.analytics.snapshot import read_snapshot
+from omo.db import UnitOfWork
+from omo.shared import clock
+
+Progress = Callable[[str], None]
+TAGS = ("high_value", "price_sensitive", "omnichannel", "dormant")
+
+
+@dataclass(frozen=True)
+class RefreshOptions:
+    engine: Engine = "duckdb"
+    as_of: datetime | None = None  # default: now; earlier dates replay the past (holdout tests)
+    policy: Policy = field(default_factory=Policy)
+    spark_master: str = "local[2]"
+
+
+def refresh(
+    uow: UnitOfWork, options: RefreshOptions | None = None, *, progress: Progress | None = None
+) -> RunRead:
+    """Recompute every member's scores and predictions; returns the recorded run."""
+    options = options or RefreshOptions()
+    say = progress or (lambda _step: None)
+    started = clock.now()
+    as_of = clock.as_utc(options.as_of) if options.as_of else started
+    with uow.write() as session:
+        run = AnalyticsRun(
+            engine=options.engine, status="running", as_of=as_of, started_at=started,
+            policy=_policy_record(options.policy),
+        )  # fmt: skip
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    timings: dict[str, float] = {}
+    try:
+        with _timed(timings, "snapshot", say):
+            snapshot = read_snapshot(uow.engine.url)
+        with (
+            _timed(timings, "figures", say),
+            runner(options.engine, spark_master=options.spark_master) as engine,
+        ):
+            expr = member_figures(
+                engine.table(snapshot.members, "members"),
+                engine.table(snapshot.orders, "orders"),
+                as_of_s=int(as_of.timestamp()),
+                policy=options.policy,
+            )
+            figures = engine.to_arrow(expr.order_by("member_id"))
+        with _timed(timings, "predictions", say):
+            columns, models = _predict(figures)
+        say("write")
+        _write(uow, run_id, figures, columns, models, timings)
+    except Exception as exc:
+        with uow.write() as session:
+            failed = session.get(AnalyticsRun, run_id)
+            assert failed is not None
+            failed.status = "failed"
+            failed.finished_at = clock.now()
+            failed.timings = timings
+            failed.error = f"{type(exc).__name__}: {exc}"[:500]
+        raise
+    return get_run(uow, run_id)
+
+
+def get_run(uow: UnitOfWork, run_id: int) -> RunRead:
+    from omo.shared.errors import NotFound
+
+    with uow.read() as session:
+        run = session.get(AnalyticsRun, run_id)
+        if run is None:
+            raise NotFound(f"no analytics run {run_id}", field="run_id")
+        return RunRead.model_validate(run)
+
+
+def _predict(figures: pa.Table) -> tuple[dict[str, np.ndarray[Any, Any]], dict[str, Any]]:
+    n = figures.num_rows
+    buyer = np.asarray(figures["purchase_days"].to_numpy(zero_copy_only=False)) > 0
+    out: dict[str, np.ndarray[Any, Any]] = {
+        "p_alive": np.full(n, np.nan),
+        "purchases_90d": np.full(n, np.nan),
+        "purchases_365d": np.full(n, np.nan),
+        "order_value_cents": np.full(n, np.nan),
+        "clv_cents": np.full(n, np.nan),
+        "clv_tier": np.full(n, None, dtype=object),
+        "at_risk": np.zeros(n, dtype=bool),
+    }
+
+    def col(name: str) -> np.ndarray[Any, Any]:
+        return np.asarray(figures[name].to_numpy(zero_copy_only=False))[buyer]
+
+    found = predict(
+        col("purchase_days"), col("first_day"), col("last_day"), col("tenure_days"),
+        col("spend_cents"), col("first_day_cents"), col("top_share"),
+    )  # fmt: skip
+    if found is None:
+        return out, {"error": "no member has bought anything yet"}
+    for name in out:
+        out[name][buyer] = getattr(found, name)
+    return out, found.models
+
+
+def _write(
+    uow: UnitOfWork,
+    run_id: int,
+    figures: pa.Table,
+    predicted: dict[str, np.ndarray[Any, Any]],
+    models: dict[str, Any],
+    timings: dict[str, float],
+) -> None:
+    started = time.perf_counter()
+    scores = _scores_table(run_id, figures, predicted)
+    segments = pc.value_counts(figures["segment"]).to_pylist()
+    counts = {s["values"]: s["counts"] for s in segments}
+    with uow.write() as session:
+        run = session.get(AnalyticsRun, run_id)
+        assert run is not None
+        run.members = figures.num_rows
+        run.buyers = figures.num_rows - counts.get("prospect", 0)
+        run.models = models
+        run.segments = dict(sorted(counts.items()))
+    # scores and the run's "done" switch together: a reader sees the old run or the new one
+    with transaction(uow.engine.url, write=True) as connection:
+        connection.execute(f"DELETE FROM {MemberScore.__tablename__}")  # noqa: S608
+        connection.ingest(MemberScore.__tablename__, scores)
+        connection.execute("UPDATE analytics_runs SET status = 'done' WHERE id = ?", (run_id,))
+    with uow.write() as session:
+        run = session.get(AnalyticsRun, run_id)
+        assert run is not None
+        run.finished_at = clock.now()
+        run.timings = {**timings, "write": round(time.perf_counter() - started, 3)}
+
+
+def _scores_table(
+    run_id: int, figures: pa.Table, predicted: dict[str, np.ndarray[Any, Any]]
+) -> pa.Table:
+    """member_scores rows as Arrow; money as integer cents, as the Money type stores it."""
+    n = figures.num_rows
+    flags = np.zeros(n, dtype=np.int64)
+    for bit, tag in enumerate(TAGS):
+        flags |= np.asarray(figures[f"tag_{tag}"].to_numpy(zero_copy_only=False), bool) << bit
+    spellings = [
+        json.dumps([t for bit, t in enumerate(TAGS) if code >> bit & 1])
+        for code in range(2 ** len(TAGS))
+    ]
+    columns: dict[str, Any] = {
+        "member_id": figures["member_id"],
+        "run_id": pa.array(np.full(n, run_id, dtype=np.int64)),
+        **{name: figures[source] for name, source in _FIGURES.items()},
+        "tags": pa.array(np.asarray(spellings, dtype=object)[flags]),
+        "p_alive": _nullable(predicted["p_alive"]),
+        "purchases_90d": _nullable(predicted["purchases_90d"]),
+        "purchases_365d": _nullable(predicted["purchases_365d"]),
+        "expected_order_value": _nullable(np.round(predicted["order_value_cents"]), pa.int64()),
+        "clv": _nullable(np.round(predicted["clv_cents"]), pa.int64()),
+        "clv_tier": pa.array(predicted["clv_tier"], type=pa.string()),
+        "at_risk": pa.array(predicted["at_risk"]),
+    }
+    return pa.table(columns)
+
+
+# member_scores column -> figures column
+_FIGURES = {
+    "orders": "orders", "purchase_days": "purchase_days", "spend": "spend_cents",
+    "recency_days": "recency_days", "tenure_days": "tenure_days",
+    "online_orders": "online_orders", "offline_orders": "offline_orders",
+    "discount_share": "discount_share", "r": "r", "f": "f", "m": "m", "segment": "segment",
+    "grade": "grade", "lifecycle": "lifecycle",
+}  # fmt: skip
+
+
+def _nullable(values: np.ndarray[Any, Any], type_: pa.DataType | None = None) -> pa.Array:
+    """NaN becomes NULL."""
+    missing = ~np.isfinite(values)
+    if type_ is not None:
+        values = np.where(missing, 0, values).astype(np.int64)
+    return pa.array(values, mask=missing, type=type_)
+
+
+def _policy_record(policy: Policy) -> dict[str, Any]:
+    record = asdict(policy)
+    record.pop("compiled", None)
+    record["segments"] = [{"name": s.name, "rule": s.rule} for s in policy.segments]
+    return record
+
+
+@contextmanager
+def _timed(timings: dict[str, float], step: str, say: Progress) -> Iterator[None]:
+    say(step)
+    started = time.perf_counter()
+    yield
+    timings[step] = round(time.perf_counter() - started, 3)

@@ -1,0 +1,154 @@
+"""Each member's figures, RFM scores, segment, grade, lifecycle stage and automatic tags.
+
+Written once as Ibis expressions over the snapshot's two tables; the same expressions run on
+DuckDB and on Spark. Everything an engine could order differently is made deterministic: scores
+come from cumulative distribution (members with equal values get equal scores, whatever order an
+engine meets them in), times are integer seconds, money integer cents. No database here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+
+from omo.analytics.rules import Rule, parse
+
+DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    rule: str  # in the rule language (analytics/rules.py); the first matching segment wins
+
+
+# Checked in this order; a buyer matching none is "others", a member who never bought "prospect".
+SEGMENTS: tuple[Segment, ...] = (
+    Segment("lost", "recency_days > 365"),
+    Segment("dormant", "recency_days > 180"),
+    Segment("vip", "r >= 4 and f >= 4 and m >= 4"),
+    Segment("loyal", "f >= 4 and r >= 3"),
+    Segment("new", "tenure_days <= 90 and purchase_days == 1"),
+    Segment("high_potential", "r >= 4 and m >= 3"),
+    Segment("at_risk", "r <= 2 and (f >= 3 or m >= 4)"),
+)
+# (label, share of buyers by spend) from the top; the rest are "rest"
+GRADES: tuple[tuple[str, float], ...] = (
+    ("top 5%", 0.05),
+    ("top 15%", 0.15),
+    ("top 30%", 0.30),
+    ("top 50%", 0.50),
+)
+# (stage, most days since the last purchase); beyond the last, "lost"
+STAGES: tuple[tuple[str, int], ...] = (("active", 90), ("lapsing", 180), ("dormant", 365))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the merchant can tune; the defaults are the seed articles' playbook."""
+
+    bins: int = 5
+    segments: Sequence[Segment] = SEGMENTS
+    grades: Sequence[tuple[str, float]] = GRADES
+    stages: Sequence[tuple[str, int]] = STAGES
+    new_days: int = 90  # lifecycle "new": first purchase at most this many days ago, one day
+    price_sensitive_share: float = 0.5  # tag: at least this share of purchases discounted
+    high_value_share: float = 0.15  # tag: top share of buyers by spend
+    # local time of the brand, for what "one day" is (Taiwan: UTC+8)
+    utc_offset_s: int = 8 * 3600
+    compiled: tuple[tuple[str, Rule], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.bins <= 10:
+            raise ValueError("bins must be between 2 and 10")
+        object.__setattr__(self, "compiled", tuple((s.name, parse(s.rule)) for s in self.segments))
+
+
+def member_figures(members: Any, orders: Any, *, as_of_s: int, policy: Policy) -> Any:
+    """One row per active member: purchase figures up to `as_of_s`, scores, segment, tags."""
+    orders = orders.filter(orders.ordered_s <= as_of_s).semi_join(
+        members, orders.member_id == members.member_id
+    )
+    orders = orders.mutate(day=(orders.ordered_s + policy.utc_offset_s) // DAY)
+    daily = orders.group_by(["member_id", "day"]).aggregate(
+        spend=orders.net_cents.sum(),
+        orders=orders.count(),
+        discounted=(orders.discount_cents > 0).cast("int64").sum(),
+        online=orders.online.sum(),
+    )
+    daily = daily.mutate(first_day=daily.day.min().over(group_by=daily.member_id))
+    buyers = daily.group_by("member_id").aggregate(
+        orders=daily.orders.sum(),
+        purchase_days=daily.count(),
+        first_day=daily.day.min(),
+        last_day=daily.day.max(),
+        spend_cents=daily.spend.sum(),
+        first_day_cents=daily.spend.sum(where=daily.day == daily.first_day),
+        discounted=daily.discounted.sum(),
+        online_orders=daily.online.sum(),
+    )
+    as_of_day = (as_of_s + policy.utc_offset_s) // DAY
+    buyers = buyers.mutate(
+        recency_days=as_of_day - buyers.last_day,
+        tenure_days=as_of_day - buyers.first_day,
+        offline_orders=buyers.orders - buyers.online_orders,
+        discount_share=buyers.discounted / buyers.orders,
+        spend=buyers.spend_cents / 100,
+    )
+    buyers = buyers.mutate(
+        r=_score(buyers.recency_days, policy.bins, descending=True),
+        f=_score(buyers.purchase_days, policy.bins),
+        m=_score(buyers.spend_cents, policy.bins),
+        top_share=ibis.cume_dist().over(ibis.window(order_by=ibis.desc(buyers.spend_cents))),
+    )
+    buyers = buyers.mutate(
+        segment=_first_match(buyers, policy.compiled, default="others"),
+        grade=_grade(buyers.top_share, policy.grades),
+        lifecycle=_stage(buyers, policy),
+    ).drop("discounted")
+    joined = members.left_join(buyers, members.member_id == buyers.member_id).drop(
+        "member_id_right"
+    )
+    return joined.mutate(
+        segment=joined.segment.fill_null("prospect"),
+        lifecycle=joined.lifecycle.fill_null("prospect"),
+        orders=joined.orders.fill_null(0),
+        purchase_days=joined.purchase_days.fill_null(0),
+        spend_cents=joined.spend_cents.fill_null(0),
+        online_orders=joined.online_orders.fill_null(0),
+        offline_orders=joined.offline_orders.fill_null(0),
+        tag_high_value=(joined.top_share <= policy.high_value_share).fill_null(False),
+        tag_price_sensitive=(joined.discount_share >= policy.price_sensitive_share).fill_null(
+            False
+        ),
+        tag_omnichannel=((joined.online_orders > 0) & (joined.offline_orders > 0)).fill_null(False),
+        tag_dormant=joined.lifecycle.isin(["dormant", "lost"]).fill_null(False),
+    )
+
+
+def _score(column: Any, bins: int, *, descending: bool = False) -> Any:
+    """1 … bins by cumulative share: equal values always share a score."""
+    order = ibis.desc(column) if descending else column
+    share = ibis.cume_dist().over(ibis.window(order_by=order))
+    # cume_dist is k/n; the epsilon keeps an exact k/n = j/bins in bin j on every engine
+    return (share * bins - 1e-9).ceil().clip(lower=1, upper=bins).cast("int8")
+
+
+def _first_match(table: Any, rules: Sequence[tuple[str, Rule]], *, default: str) -> Any:
+    cases = [(rule.to_ibis(table), name) for name, rule in rules]
+    return ibis.cases(*cases, else_=default)
+
+
+def _grade(top_share: Any, grades: Sequence[tuple[str, float]]) -> Any:
+    cases = [(top_share <= share + 1e-12, label) for label, share in grades]
+    return ibis.cases(*cases, else_="rest")
+
+
+def _stage(buyers: Any, policy: Policy) -> Any:
+    new = (buyers.tenure_days <= policy.new_days) & (buyers.purchase_days == 1)
+    cases = [(new, "new")]
+    cases += [(buyers.recency_days <= days, stage) for stage, days in policy.stages]
+    return ibis.cases(*cases, else_="lost")
