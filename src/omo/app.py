@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from omo import __version__
+from omo.analytics.api import router as analytics_router
 from omo.checkout.api import router as checkout_router
 from omo.commerce.api import router as commerce_router
 from omo.coupons.api import router as coupons_router
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix="/api/v1")
     routers = (
         members_router, identity_router, commerce_router, events_router, points_router,
-        tiers_router, coupons_router, checkout_router, referrals_router,
+        tiers_router, coupons_router, checkout_router, referrals_router, analytics_router,
     )  # fmt: skip
     for router in routers:
         api.include_router(router)

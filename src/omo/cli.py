@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -251,6 +251,75 @@ def resolve(
         if every is None:
             break
         time.sleep(every * 3600)  # a failed run (nothing to learn from yet) tries again later
+    db.dispose()
+
+
+@app.command()
+def refresh(
+    engine: Annotated[
+        str | None, typer.Option(help="duckdb or spark (default OMO_ANALYTICS_ENGINE)")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="score as of this date (YYYY-MM-DD, end of day UTC)")
+    ] = None,
+    every: Annotated[
+        float | None, typer.Option(min=0.01, help="keep running: once every this many hours")
+    ] = None,
+) -> None:
+    """Recompute every member's RFM scores, segment, lifecycle, tags and CLV predictions."""
+    import json
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn
+
+    from omo.analytics.refresh import STEPS, RefreshOptions
+    from omo.analytics.refresh import refresh as run_refresh
+    from omo.db import UnitOfWork, make_engine
+    from omo.shared.errors import DomainError
+
+    settings = get_settings()
+    chosen = engine or settings.analytics_engine
+    if chosen not in ("duckdb", "spark"):
+        typer.echo(f"error: --engine: {chosen!r} is not duckdb or spark", err=True)
+        raise typer.Exit(2)
+    when = None
+    if as_of:
+        try:
+            day = datetime.fromisoformat(as_of).replace(tzinfo=UTC)
+        except ValueError:
+            typer.echo(f"error: --as-of: not a date (YYYY-MM-DD): {as_of!r}", err=True)
+            raise typer.Exit(2) from None
+        when = day + timedelta(days=1) - timedelta(microseconds=1)
+    options = RefreshOptions(
+        engine=chosen,  # type: ignore[arg-type]
+        as_of=when,
+        spark_master=settings.spark_master,
+    )
+    db = make_engine(settings)
+    uow = UnitOfWork(db)
+    columns = ("{task.description}", BarColumn(), TimeElapsedColumn())
+    while True:
+        try:
+            with Progress(*columns, transient=True) as bar:
+                task = bar.add_task("refresh", total=len(STEPS))
+
+                def step(name: str, task: Any = task) -> None:
+                    bar.update(task, description=name, completed=STEPS.index(name))
+
+                run = run_refresh(uow, options, progress=step)
+        except DomainError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            if every is None:
+                raise typer.Exit(2) from None
+        else:
+            typer.echo(
+                f"run {run.id}: {run.members} members, {run.buyers} buyers; segments "
+                f"{json.dumps(run.segments)}; seconds {json.dumps(run.timings)}"
+            )
+        if every is None:
+            break
+        time.sleep(every * 3600)
     db.dispose()
 
 

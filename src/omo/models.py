@@ -1,6 +1,6 @@
 """Every area's tables, imported so that Base.metadata is complete (Alembic, tests)."""
 
-from omo.analytics.models import AnalyticsRun, MemberScore
+from omo.analytics.models import AnalyticsRun, MemberScore, SavedSegment
 from omo.apikeys.models import ApiKey
 from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
 from omo.coupons.models import Coupon, CouponRedemption, CouponTemplateRow
@@ -38,6 +38,7 @@ __all__ = [
     "Product",
     "Referral",
     "ReferralCode",
+    "SavedSegment",
     "Store",
     "TierChange",
     "TierProgrammeVersion",

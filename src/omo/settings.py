@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     # duckdb (in process) or spark (OMO_SPARK_MASTER, e.g. spark://host:7077 or local[4])
     identity_engine: Literal["duckdb", "spark"] = "duckdb"
     spark_master: str = "local[2]"
+    # where `omo refresh` computes segments and predictions: duckdb (in process) or spark
+    analytics_engine: Literal["duckdb", "spark"] = "duckdb"
 
 
 @lru_cache(maxsize=1)

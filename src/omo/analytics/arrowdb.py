@@ -4,17 +4,71 @@ ADBC drivers move whole columns between SQLite/PostgreSQL and Arrow without a Py
 value: 2.3 M orders read in 2.7 s where the sqlite3 module and pyarrow.array take 8.3 s, and a
 million member scores written in ~1 s where a driver-level executemany takes 14 s plus 6 s to
 build its tuples (docs/performance.md). The request path stays on SQLAlchemy.
+
+The ADBC SQLite driver links its own copy of SQLite. Two copies in one process corrupt each
+other's POSIX locks (sqlite.org/howtocorrupt.html 2.2.1; here it showed as "disk I/O error" in
+the sqlite3 module right after an ingest), so on SQLite every ADBC transaction runs in a child
+process (`isolated`), the ordinary multi-process case SQLite is built for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import importlib
+import pickle
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL
 
 BUSY_TIMEOUT_MS = 30_000
+T = TypeVar("T")
+
+
+class ChildFailed(RuntimeError):
+    """The child process's error, by type name and message."""
+
+
+def isolated(url: URL, work: Callable[..., T], *args: Any) -> T:
+    """work(url, *args), in a child interpreter when the database is SQLite. `work` must be a
+    module-level function; its arguments and result travel pickled through a private temporary
+    directory (Arrow tables pickle as their buffers)."""
+    if url.get_backend_name() != "sqlite":
+        return work(url, *args)
+    with tempfile.TemporaryDirectory(prefix="omo-adbc-") as folder:
+        request, answer = Path(folder, "request"), Path(folder, "answer")
+        with request.open("wb") as f:
+            pickle.dump((work.__module__, work.__qualname__, url, args), f, protocol=5)
+        # a fresh interpreter, not multiprocessing: nothing of the caller's __main__ re-runs
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "omo.analytics.arrowdb", str(request), str(answer)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if not answer.exists():
+            raise ChildFailed(f"the ADBC child exited {done.returncode}: {done.stderr[-2000:]}")
+        with answer.open("rb") as f:
+            ok, value = pickle.load(f)  # noqa: S301 - written by the child above, just now
+    if not ok:
+        raise ChildFailed(value)
+    return value  # type: ignore[no-any-return]
+
+
+def _child(request: Path, answer: Path) -> None:
+    with request.open("rb") as f:
+        module, name, url, args = pickle.load(f)  # noqa: S301 - written by our parent
+    work = getattr(importlib.import_module(module), name)
+    try:
+        result: tuple[bool, Any] = (True, work(url, *args))
+    except Exception as exc:
+        result = (False, f"{type(exc).__name__}: {exc}")
+    with answer.open("wb") as f:
+        pickle.dump(result, f, protocol=5)
 
 
 class Connection:
@@ -72,3 +126,7 @@ def transaction(url: URL, *, write: bool = False) -> Iterator[Connection]:
         raise
     finally:
         raw.close()
+
+
+if __name__ == "__main__":
+    _child(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -69,3 +69,15 @@ class MemberScore(Base):
         Index("ix_member_scores_segment", "segment"),
         Index("ix_member_scores_at_risk", "at_risk", "spend"),
     )
+
+
+class SavedSegment(Base):
+    """A merchant's dynamic segment: a rule over the latest scores, counted when asked."""
+
+    __tablename__ = "saved_segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    rule: Mapped[str] = mapped_column(String(500))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -21,18 +21,23 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
 
-from omo.analytics.arrowdb import transaction
+from omo.analytics.arrowdb import isolated, transaction
 from omo.analytics.engine import Engine, runner
 from omo.analytics.models import AnalyticsRun, MemberScore
 from omo.analytics.predictions import predict
 from omo.analytics.rfm import Policy, member_figures
 from omo.analytics.schemas import RunRead
+from omo.analytics.service import get_run
 from omo.analytics.snapshot import read_snapshot
 from omo.db import UnitOfWork
 from omo.shared import clock
+from omo.shared.sqltypes import Money
 
 Progress = Callable[[str], None]
+STEPS = ("snapshot", "figures", "predictions", "write")
 TAGS = ("high_value", "price_sensitive", "omnichannel", "dormant")
 
 
@@ -91,16 +96,6 @@ def refresh(
     return get_run(uow, run_id)
 
 
-def get_run(uow: UnitOfWork, run_id: int) -> RunRead:
-    from omo.shared.errors import NotFound
-
-    with uow.read() as session:
-        run = session.get(AnalyticsRun, run_id)
-        if run is None:
-            raise NotFound(f"no analytics run {run_id}", field="run_id")
-        return RunRead.model_validate(run)
-
-
 def _predict(figures: pa.Table) -> tuple[dict[str, np.ndarray[Any, Any]], dict[str, Any]]:
     n = figures.num_rows
     buyer = np.asarray(figures["purchase_days"].to_numpy(zero_copy_only=False)) > 0
@@ -147,16 +142,20 @@ def _write(
         run.buyers = figures.num_rows - counts.get("prospect", 0)
         run.models = models
         run.segments = dict(sorted(counts.items()))
-    # scores and the run's "done" switch together: a reader sees the old run or the new one
-    with transaction(uow.engine.url, write=True) as connection:
-        connection.execute(f"DELETE FROM {MemberScore.__tablename__}")  # noqa: S608
-        connection.ingest(MemberScore.__tablename__, scores)
-        connection.execute("UPDATE analytics_runs SET status = 'done' WHERE id = ?", (run_id,))
+    isolated(uow.engine.url, _replace_scores, run_id, scores)
     with uow.write() as session:
         run = session.get(AnalyticsRun, run_id)
         assert run is not None
         run.finished_at = clock.now()
         run.timings = {**timings, "write": round(time.perf_counter() - started, 3)}
+
+
+def _replace_scores(url: URL, run_id: int, scores: pa.Table) -> None:
+    # scores and the run's "done" switch together: a reader sees the old run or the new one
+    with transaction(url, write=True) as connection:
+        connection.execute(f"DELETE FROM {MemberScore.__tablename__}")  # noqa: S608
+        connection.ingest(MemberScore.__tablename__, scores)
+        connection.execute("UPDATE analytics_runs SET status = 'done' WHERE id = ?", (run_id,))
 
 
 def _scores_table(
@@ -184,8 +183,28 @@ def _scores_table(
         "clv_tier": pa.array(predicted["clv_tier"], type=pa.string()),
         "at_risk": pa.array(predicted["at_risk"]),
     }
-    return pa.table(columns)
+    return pa.table(columns).cast(_SCORES_SCHEMA)
 
+
+def _arrow_type(column: Any) -> pa.DataType:
+    # PostgreSQL's binary COPY wants each value in its column's exact width
+    kind = column.type
+    if isinstance(kind, Money | sa.BigInteger):
+        return pa.int64()
+    if isinstance(kind, sa.SmallInteger):
+        return pa.int16()
+    if isinstance(kind, sa.Integer):
+        return pa.int32()
+    if isinstance(kind, sa.Float):
+        return pa.float64()
+    if isinstance(kind, sa.Boolean):
+        return pa.bool_()
+    return pa.string()  # String, JSON (the text of it)
+
+
+_SCORES_SCHEMA = pa.schema(
+    [(c.name, _arrow_type(c), c.nullable) for c in MemberScore.__table__.columns]
+)
 
 # member_scores column -> figures column
 _FIGURES = {

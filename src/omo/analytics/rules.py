@@ -3,7 +3,8 @@
 Merchants write segment rules in it; the built-in segments are written in it too, so the rule
 shown is the rule run. A rule is parsed once into a tree (Python's own expression grammar, with
 only comparisons, and/or/not, field names and numbers allowed), checked against the fields that
-exist, and compiled to an engine-neutral Ibis boolean expression. Pure: no database.
+exist, and compiled to an engine-neutral Ibis boolean expression (batch) or a SQLAlchemy
+condition (live counts over member_scores). Pure: no database.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ibis
+import sqlalchemy as sa
 
 # field -> what it means; the columns of the member figures table (analytics/rfm.py)
 FIELDS: Mapping[str, str] = {
@@ -57,7 +59,11 @@ class Rule:
 
     def to_ibis(self, table: Any) -> Any:
         """This rule as a boolean column of `table` (an Ibis table holding FIELDS)."""
-        return _compile(self.tree, table)
+        return _compile(self.tree, table.__getitem__, _IBIS)
+
+    def to_sql(self, columns: Mapping[str, Any]) -> Any:
+        """This rule as a SQLAlchemy condition over `columns` (field -> column expression)."""
+        return _compile(self.tree, columns.__getitem__, _SQL)
 
 
 def parse(text: str, *, allowed: Mapping[str, str] = FIELDS) -> Rule:
@@ -116,31 +122,40 @@ def _is_number(node: ast.expr) -> bool:
     )
 
 
-def _compile(node: ast.expr, table: Any) -> Any:
+@dataclass(frozen=True)
+class _Target:
+    literal: Callable[[bool], Any]
+    known: Callable[[Any], Any]  # a comparison on a missing figure (NULL) counts as false
+
+
+_IBIS = _Target(literal=ibis.literal, known=lambda e: e.fill_null(False))
+_SQL = _Target(literal=sa.literal, known=lambda e: sa.func.coalesce(e, sa.false()))
+
+
+def _compile(node: ast.expr, field: Callable[[str], Any], target: _Target) -> Any:
     if isinstance(node, ast.BoolOp):
-        parts = [_compile(v, table) for v in node.values]
+        parts = [_compile(v, field, target) for v in node.values]
         joined = parts[0]
         for part in parts[1:]:
             joined = (joined & part) if isinstance(node.op, ast.And) else (joined | part)
         return joined
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        return ~_compile(node.operand, table)
+        return ~_compile(node.operand, field, target)
     assert isinstance(node, ast.Compare)
-    left = _operand(node.left, table)
+    left = _operand(node.left, field)
     result = None
     for op, right_node in zip(node.ops, node.comparators, strict=True):
-        right = _operand(right_node, table)
+        right = _operand(right_node, field)
         part = _COMPARE[type(op)](left, right)
         if isinstance(part, bool):  # 1 < 2 < r: the constant part
-            part = ibis.literal(part)
+            part = target.literal(part)
         result = part if result is None else (result & part)
         left = right
     assert result is not None
-    # a member without the figure (no purchase yet) never matches a comparison on it
-    return result.fill_null(False)
+    return target.known(result)
 
 
-def _operand(node: ast.expr, table: Any) -> Any:
+def _operand(node: ast.expr, field: Callable[[str], Any]) -> Any:
     if isinstance(node, ast.Name):
-        return table[node.id]
+        return field(node.id)
     return ast.literal_eval(node)

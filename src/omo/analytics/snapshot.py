@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.engine import URL
 
-from omo.analytics.arrowdb import transaction
+from omo.analytics.arrowdb import isolated, transaction
 from omo.commerce.channels import COUNTED_STATUSES, OFFLINE_CHANNELS
 
 _STATUSES = ", ".join(f"'{s}'" for s in COUNTED_STATUSES)
@@ -39,12 +39,15 @@ class Snapshot:
 
 def read_snapshot(url: URL) -> Snapshot:
     """Members and their purchases as of one instant of the database."""
-    with transaction(url) as connection:
-        members = connection.arrow(MEMBERS_SQL)
-        orders = connection.arrow(ORDERS_SQL)
+    members, orders = isolated(url, _read)
     members = _epoch(members, "joined_at", "joined_s")
     orders = _epoch(orders, "ordered_at", "ordered_s")
     return Snapshot(members=members, orders=orders)
+
+
+def _read(url: URL) -> tuple[pa.Table, pa.Table]:
+    with transaction(url) as connection:
+        return connection.arrow(MEMBERS_SQL), connection.arrow(ORDERS_SQL)
 
 
 def _epoch(table: pa.Table, column: str, name: str) -> pa.Table:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
@@ -178,6 +179,18 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Iterable[Any]]) 
         out.writerow(header)
         for row in rows:
             out.writerow([_inert(v) for v in row])
+
+
+def csv_lines(header: Sequence[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    """The same CSV as write_csv, line by line, for a streamed download."""
+    buffer = io.StringIO()
+    out = csv.writer(buffer)
+    yield "\ufeff"
+    for row in itertools.chain([header], rows):
+        out.writerow([_inert(v) for v in row])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
 
 
 def _inert(value: Any) -> Any:

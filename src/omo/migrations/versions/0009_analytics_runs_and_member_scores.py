@@ -1,4 +1,4 @@
-"""analytics runs and member scores
+"""analytics runs, member scores and saved segments
 
 Revision ID: 0009
 Revises: 0008
@@ -71,6 +71,16 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("member_id", name=op.f("pk_member_scores")),
     )
+    op.create_table(
+        "saved_segments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("rule", sa.String(length=500), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=True),
+        sa.Column("created_at", omo.shared.sqltypes.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_saved_segments")),
+        sa.UniqueConstraint("name", name=op.f("uq_saved_segments_name")),
+    )
     with op.batch_alter_table("member_scores", schema=None) as batch_op:
         batch_op.create_index("ix_member_scores_at_risk", ["at_risk", "spend"], unique=False)
         batch_op.create_index("ix_member_scores_segment", ["segment"], unique=False)
@@ -84,6 +94,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_member_scores_segment")
         batch_op.drop_index("ix_member_scores_at_risk")
 
+    op.drop_table("saved_segments")
     op.drop_table("member_scores")
     op.drop_table("analytics_runs")
     # ### end Alembic commands ###

@@ -1,0 +1,117 @@
+"""/api/v1 analytics: refresh runs, member scores, segments (built-in and saved) and the at-risk
+list. `omo refresh` computes them; these endpoints only read, save or delete rules."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import StreamingResponse
+
+from omo.analytics import service
+from omo.analytics.schemas import (
+    RuleCheck,
+    RuleCount,
+    RunRead,
+    ScorePage,
+    ScoreRead,
+    SegmentCreate,
+    SegmentRead,
+)
+from omo.apikeys.service import Principal
+from omo.http import UoW, scoped
+from omo.transfer.formats import csv_lines
+
+router = APIRouter(tags=["analytics"])
+
+Id = Annotated[int, Path(ge=1, le=2**62)]
+Name = Annotated[str, Path(min_length=1, max_length=40)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+EXPORT_COLUMNS = tuple(ScoreRead.model_fields)
+
+
+@router.get("/analytics/runs", response_model=list[RunRead], summary="Recent refresh runs")
+def runs(uow: UoW, limit: Limit = 20, caller: Principal = scoped("kpis:read")) -> list[RunRead]:
+    return service.list_runs(uow, limit=limit)
+
+
+@router.get("/analytics/runs/{run_id}", response_model=RunRead, summary="One refresh run")
+def run(run_id: Id, uow: UoW, caller: Principal = scoped("kpis:read")) -> RunRead:
+    return service.get_run(uow, run_id)
+
+
+@router.get(
+    "/members/{member_id}/scores",
+    response_model=ScoreRead,
+    summary="A member's RFM scores, segment, lifecycle, tags and CLV from the last refresh",
+)
+def scores(member_id: Id, uow: UoW, caller: Principal = scoped("members:read")) -> ScoreRead:
+    return service.member_scores(uow, member_id=member_id)
+
+
+@router.get("/segments", response_model=list[SegmentRead], summary="Segments, rules and counts")
+def segments(uow: UoW, caller: Principal = scoped("kpis:read")) -> list[SegmentRead]:
+    return service.list_segments(uow)
+
+
+@router.post(
+    "/segments", response_model=SegmentRead, status_code=201, summary="Save a dynamic segment"
+)
+def save_segment(
+    body: SegmentCreate, uow: UoW, caller: Principal = scoped("loyalty:admin")
+) -> SegmentRead:
+    return service.save_segment(uow, name=body.name, rule=body.rule, actor=caller.name)
+
+
+@router.delete("/segments/{name}", status_code=204, summary="Delete a saved segment")
+def delete_segment(name: Name, uow: UoW, caller: Principal = scoped("loyalty:admin")) -> Response:
+    service.delete_segment(uow, name=name)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/segments/count", response_model=RuleCount, summary="Members a rule selects now (live count)"
+)
+def count(body: RuleCheck, uow: UoW, caller: Principal = scoped("kpis:read")) -> RuleCount:
+    return service.count_rule(uow, rule=body.rule)
+
+
+@router.get("/segments/{name}/members", response_model=ScorePage, summary="A segment's members")
+def segment_members(
+    name: Name, uow: UoW, limit: Limit = 50, offset: Offset = 0,
+    caller: Principal = scoped("kpis:read"),
+) -> ScorePage:  # fmt: skip
+    return service.segment_members(uow, name=name, limit=limit, offset=offset)
+
+
+@router.get(
+    "/segments/{name}/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+    summary="Every member of a segment as CSV (ids and figures, no personal data)",
+)
+def export(name: Name, uow: UoW, caller: Principal = scoped("kpis:read")) -> StreamingResponse:
+    service.segment_members(uow, name=name, limit=1, offset=0)  # unknown name: 404 before streaming
+    rows = (
+        [_cell(getattr(s, c)) for c in EXPORT_COLUMNS]
+        for s in service.export_segment(uow, name=name)
+    )
+    return StreamingResponse(
+        csv_lines(EXPORT_COLUMNS, rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="segment-{name}.csv"'},
+    )
+
+
+@router.get(
+    "/analytics/at-risk", response_model=ScorePage, summary="Valuable members slipping away"
+)
+def at_risk(
+    uow: UoW, limit: Limit = 50, offset: Offset = 0, caller: Principal = scoped("kpis:read")
+) -> ScorePage:
+    return service.at_risk(uow, limit=limit, offset=offset)
+
+
+def _cell(value: object) -> object:
+    return " ".join(value) if isinstance(value, list) else value
