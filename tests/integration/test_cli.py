@@ -56,3 +56,26 @@ def test_import_refuses_with_rows_named_and_export_writes(
     assert exported.exit_code == 0, exported.output
     assert out.is_file()
     assert cli.invoke(app, ["export", "stores", str(tmp_path / "x.txt")]).exit_code == 2
+
+
+def test_refresh_scores_the_demo_and_refuses_bad_options(
+    cli: CliRunner, tmp_path: Path, engine: sa.Engine
+) -> None:
+    args = ["demo", "--people", "300", "--months", "12", "--until", "2026-06-01", "--no-serve"]
+    loaded = cli.invoke(app, [*args, "--truth", str(tmp_path / "truth")])
+    assert loaded.exit_code == 0, loaded.output
+    done = cli.invoke(app, ["refresh", "--engine", "duckdb", "--as-of", "2026-06-01"])
+    assert done.exit_code == 0, done.output
+    line = done.output.strip().splitlines()[-1]
+    assert line.startswith("run 1: ") and "segments {" in line
+    with engine.connect() as conn:
+        scored = conn.execute(sa.text("SELECT count(*) FROM member_scores")).scalar()
+        members = conn.execute(sa.text("SELECT count(*) FROM members")).scalar()
+    assert scored == members and f"{members} members" in line
+    bad_engine = cli.invoke(app, ["refresh", "--engine", "pandas"])
+    assert bad_engine.exit_code == 2 and "duckdb or spark" in bad_engine.output
+    bad_day = cli.invoke(app, ["refresh", "--as-of", "yesterday"])
+    assert bad_day.exit_code == 2 and "not a date" in bad_day.output
+    with engine.connect() as conn:
+        runs = conn.execute(sa.text("SELECT count(*) FROM analytics_runs")).scalar()
+    assert runs == 1
