@@ -3,13 +3,16 @@ list. `omo refresh` computes them; these endpoints only read, save or delete rul
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
 from omo.analytics import service
+from omo.analytics.kpis import kpis as period_kpis
 from omo.analytics.schemas import (
+    Kpis,
     RuleCheck,
     RuleCount,
     RunRead,
@@ -111,6 +114,20 @@ def at_risk(
     uow: UoW, limit: Limit = 50, offset: Offset = 0, caller: Principal = scoped("kpis:read")
 ) -> ScorePage:
     return service.at_risk(uow, limit=limit, offset=offset)
+
+
+@router.get(
+    "/analytics/kpis",
+    response_model=Kpis,
+    summary="Headline KPIs of a period (default: the last 30 days)",
+)
+def kpis(
+    uow: UoW,
+    from_: Annotated[datetime | None, Query(alias="from", description="start (inclusive)")] = None,
+    to: Annotated[datetime | None, Query(description="end (exclusive); default now")] = None,
+    caller: Principal = scoped("kpis:read"),
+) -> Kpis:
+    return period_kpis(uow, since=from_, until=to)
 
 
 def _cell(value: object) -> object:

@@ -79,3 +79,48 @@ class RuleCount(ReadModel):
     fields: list[str]
     members: int
     share: float = Field(description="of the members scored by the last refresh")
+
+
+class Kpis(ReadModel):
+    """The headline figures of a period [period_from, period_to). Counts of members are of
+    active (not merged) members who had joined by period_to; rates are shares in [0, 1]."""
+
+    period_from: datetime
+    period_to: datetime
+    members: int = Field(description="active members who had joined by period_to")
+    new_members: int = Field(description="of them, those who joined in the period")
+    active_members: int = Field(description="members with a counted order in the period")
+    active_rate: float = Field(description="active_members / members")
+    vip_members: int = Field(description="members above the base tier level at period_to")
+    vip_share: float = Field(description="vip_members / members")
+    levels: dict[str, int] = Field(description="members above the base level at period_to")
+    upgrades: int = Field(description="members moved up a tier at least once in the period")
+    upgrade_rate: float = Field(description="upgrades / members")
+    downgrades: int = Field(description="members moved down a tier at least once in the period")
+    downgrade_rate: float = Field(description="downgrades / members")
+    dormant_after_days: int
+    dormant_members: int = Field(
+        description="members who had bought by period_to, none in the dormant_after_days before"
+    )
+    dormancy_rate: float = Field(description="dormant_members / members who had bought")
+    identification_rate: float = Field(description="share of order value tied to a member")
+    duplicate_account_rate: float = Field(
+        description="active members sharing name and birth date with another, today"
+    )
+    online_share: float = Field(description="share of order value from online channels")
+    offline_share: float = Field(description="share of order value from stores (POS)")
+    orders: int = Field(description="counted orders in the period, guests' included")
+    net_sales: MoneyOut = Field(description="their totals less refunds (NT$)")
+    aov: MoneyOut = Field(description="net_sales / orders (NT$)")
+    buyers: int = Field(description="members with a counted order in the period")
+    repeat_buyers: int = Field(description="of them, those with two or more orders in it")
+    repurchase_rate: float = Field(description="repeat_buyers / buyers")
+    returning_buyers: int = Field(description="buyers who had also bought before the period")
+    coupons_issued: int = Field(description="coupons issued in the period")
+    coupons_used: int = Field(description="of them, redeemed and not reversed by period_to")
+    coupon_redemption_rate: float = Field(description="coupons_used / coupons_issued")
+    coupon_redemptions: int = Field(description="redemptions in the period, not reversed")
+    coupon_discount: MoneyOut = Field(description="discount given by coupons in the period")
+    points_outstanding: int = Field(description="points held by members at period_to")
+    point_value: MoneyOut = Field(description="NT$ per point redeemed, as set today")
+    points_liability: MoneyOut = Field(description="points_outstanding × point_value (NT$)")

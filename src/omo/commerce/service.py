@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    and_,
     case,
     func,
     select,
@@ -344,6 +346,60 @@ def spend_totals(
         "orders": Decimal(row[3]),
         "identified_orders": Decimal(row[4]),
     }
+
+
+@dataclass(frozen=True)
+class PeriodSales:
+    orders: int  # counted orders in the period, guests' included
+    net_sales: Decimal  # their totals less what was refunded
+    buyers: int  # members with an order in the period
+    repeat_buyers: int  # of them, those with two or more
+    returning_buyers: int  # of them, those who had bought before the period
+    past_buyers: int  # members with an order before `until`
+    lapsed_buyers: int  # of them, those with none since `lapsed_since`
+
+
+def period_sales(
+    session: Session, *, since: datetime, until: datetime, lapsed_since: datetime
+) -> PeriodSales:
+    """Orders, net sales and buyer counts of [since, until) (KPIs)."""
+    o = Order
+    counted = o.status.in_(COUNTED_STATUSES)
+    in_period = and_(counted, o.ordered_at >= since, o.ordered_at < until)
+    orders, gross, refunded = session.execute(
+        select(func.count(), money_sum(o.total), money_sum(o.refunded_total)).where(in_period)
+    ).one()
+    per_buyer = (
+        select(o.member_id.label("member_id"), func.count().label("n"))
+        .where(in_period, o.member_id.is_not(None))
+        .group_by(o.member_id)
+        .subquery()
+    )
+    earlier = select(o.member_id).where(counted, o.ordered_at < since, o.member_id.is_not(None))
+    buyers, repeat, returning = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((per_buyer.c.n >= 2, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((per_buyer.c.member_id.in_(earlier), 1), else_=0)), 0),
+        )
+    ).one()
+    last = (
+        select(func.max(o.ordered_at).label("last"))
+        .where(counted, o.ordered_at < until, o.member_id.is_not(None))
+        .group_by(o.member_id)
+        .subquery()
+    )
+    past, lapsed = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((last.c.last < lapsed_since, 1), else_=0)), 0),
+        )
+    ).one()
+    return PeriodSales(
+        orders=int(orders), net_sales=gross - refunded, buyers=int(buyers),
+        repeat_buyers=int(repeat), returning_buyers=int(returning), past_buyers=int(past),
+        lapsed_buyers=int(lapsed),
+    )  # fmt: skip
 
 
 # --- use cases (each owns its transaction) ----------------------------------------------------

@@ -5,14 +5,16 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import segno
-from sqlalchemy import BigInteger, func, select, type_coerce, update
+from sqlalchemy import BigInteger, case, func, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from omo.commerce.models import Order
+from omo.commerce.stats import money_sum
 from omo.coupons import rules
 from omo.coupons.models import Coupon, CouponRedemption, CouponTemplateRow
 from omo.coupons.rules import Basket, BasketLine, CouponState, CouponTemplate, Priced
@@ -426,6 +428,37 @@ def qr_png(code: str, *, scale: int = 6) -> bytes:
     out = io.BytesIO()
     segno.make(normalise_code(code), error="m").save(out, kind="png", scale=scale, border=2)
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class PeriodCoupons:
+    issued: int  # coupons issued in the period
+    used: int  # of them, those redeemed (and not reversed) by `until`
+    redemptions: int  # redemptions made in the period, not reversed by `until`
+    discount: Decimal  # what those redemptions took off (goods and shipping)
+
+
+def period_coupons(session: Session, *, since: datetime, until: datetime) -> PeriodCoupons:
+    """Issue and redemption counts of [since, until) as they stood at `until` (KPIs)."""
+    r = CouponRedemption
+    standing = (r.redeemed_at < until) & (r.reversed_at.is_(None) | (r.reversed_at >= until))
+    issued, used = session.execute(
+        select(
+            func.count(),
+            func.coalesce(
+                func.sum(case((Coupon.id.in_(select(r.coupon_id).where(standing)), 1), else_=0)),
+                0,
+            ),
+        ).where(Coupon.issued_at >= since, Coupon.issued_at < until)
+    ).one()
+    count, goods, shipping = session.execute(
+        select(func.count(), money_sum(r.discount), money_sum(r.shipping_discount)).where(
+            standing, r.redeemed_at >= since
+        )
+    ).one()
+    return PeriodCoupons(
+        issued=int(issued), used=int(used), redemptions=int(count), discount=goods + shipping
+    )
 
 
 def kpis(uow: UnitOfWork) -> list[TemplateKpis]:

@@ -250,31 +250,38 @@ def identity_kpis(
 ) -> IdentityKpis:
     """Identification rate, duplicate-account rate and online/offline spend share."""
     with uow.read() as session:
-        spend = commerce.spend_totals(session, since=since, until=until)
-        active = session.scalar(select(func.count()).where(Member.status == "active")) or 0
-        merged = session.scalar(select(func.count()).where(Member.status == "merged")) or 0
-        other = aliased(Member)
-        suspected = (
-            session.scalar(
-                select(func.count(func.distinct(Member.id)))
-                .join(
-                    other,
-                    and_(
-                        other.id != Member.id,
-                        other.status == "active",
-                        other.name == Member.name,
-                        other.birth_date == Member.birth_date,
-                    ),
-                )
-                .where(
-                    Member.status == "active",
-                    Member.name.is_not(None),
-                    Member.birth_date.is_not(None),
-                )
+        return identity_figures(session, since=since, until=until)
+
+
+def identity_figures(
+    session: Session, *, since: datetime | None, until: datetime | None
+) -> IdentityKpis:
+    """identity_kpis in the caller's transaction (the analytics KPIs read it with the rest)."""
+    spend = commerce.spend_totals(session, since=since, until=until)
+    active = session.scalar(select(func.count()).where(Member.status == "active")) or 0
+    merged = session.scalar(select(func.count()).where(Member.status == "merged")) or 0
+    other = aliased(Member)
+    suspected = (
+        session.scalar(
+            select(func.count(func.distinct(Member.id)))
+            .join(
+                other,
+                and_(
+                    other.id != Member.id,
+                    other.status == "active",
+                    other.name == Member.name,
+                    other.birth_date == Member.birth_date,
+                ),
             )
-            or 0
+            .where(
+                Member.status == "active",
+                Member.name.is_not(None),
+                Member.birth_date.is_not(None),
+            )
         )
-        resolution = _resolution_summary(session)
+        or 0
+    )
+    resolution = _resolution_summary(session)
     total = spend["total"]
 
     def share(part: Any, whole: Any) -> float:

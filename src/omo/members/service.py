@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, String, cast, func, select, update
+from sqlalchemy import Row, String, case, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from omo.members.identifiers import Identifier
@@ -243,6 +243,17 @@ def matching_profiles(session: Session) -> Iterator[Row[Any]]:
 
 def active_count(session: Session) -> int:
     return int(session.scalar(select(func.count()).where(Member.status == "active")) or 0)
+
+
+def enrolment_counts(session: Session, *, since: datetime, until: datetime) -> tuple[int, int]:
+    """(active members who had joined by `until`, of them those who joined in [since, until))."""
+    joined = Member.joined_at >= since
+    total, new = session.execute(
+        select(func.count(), func.coalesce(func.sum(case((joined, 1), else_=0)), 0)).where(
+            Member.status == "active", Member.joined_at < until
+        )
+    ).one()
+    return int(total), int(new)
 
 
 def active_root(session: Session, member_id: int) -> int:

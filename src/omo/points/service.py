@@ -402,6 +402,15 @@ def _summary(session: Session, member_id: int, now: datetime, *, history: int) -
 # --- merge support ----------------------------------------------------------------------------
 
 
+def outstanding(session: Session, *, at: datetime) -> tuple[int, Decimal]:
+    """Points held (available and pending) at `at` and their worth at today's point value:
+    the ledger's sum up to then, which the lots' remaining points equal by check_ledger."""
+    held = session.scalar(
+        select(func.coalesce(func.sum(PointsEntry.points), 0)).where(PointsEntry.created_at < at)
+    )
+    return int(held or 0), rules_in_force(session).point_value
+
+
 def reassign_members(session: Session, mapping: Mapping[int, int]) -> dict[int, list[int]]:
     return reassign_rows(
         session, id_col=PointsEntry.id, member_col=PointsEntry.member_id, mapping=mapping

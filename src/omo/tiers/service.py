@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import BigInteger, func, select, type_coerce
+from sqlalchemy import BigInteger, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from omo.commerce.channels import COUNTED_STATUSES
@@ -297,6 +299,51 @@ def member_tier(uow: UnitOfWork, *, member_id: int) -> MemberTierRead:
             next_level=nxt.code if nxt else None, next_metric=nxt.metric if nxt else None,
             missing=missing, history=[ChangeRead.model_validate(c) for c in history],
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Movements:
+    base: str  # the programme's first level, where everyone without a change sits
+    upgrades: int  # members moved up at least once in the period
+    downgrades: int  # members moved down at least once in the period
+    levels: dict[str, int]  # active members above the base level at `until`, by level
+
+
+def movements(session: Session, *, since: datetime, until: datetime) -> Movements:
+    """Tier changes of [since, until) and where active members stood at `until` (KPIs). Levels
+    are ranked by the programme in force; one no longer in it counts as the base level."""
+    p = programme_in_force(session)
+    base = p.levels[0].code
+    ranks = {lv.code: n for n, lv in enumerate(p.levels)}
+
+    def rank(column: Any) -> Any:
+        return case(ranks, value=column, else_=0)
+
+    c = TierChange
+    in_period = (c.created_at >= since) & (c.created_at < until)
+    up, down = session.execute(
+        select(
+            func.count(func.distinct(case((rank(c.to_level) > rank(c.from_level), c.member_id)))),
+            func.count(func.distinct(case((rank(c.to_level) < rank(c.from_level), c.member_id)))),
+        ).where(in_period)
+    ).one()
+    latest = (
+        select(func.max(c.id).label("id"))
+        .where(c.created_at < until)
+        .group_by(c.member_id)
+        .subquery()
+    )
+    levels = {
+        str(level): int(n)
+        for level, n in session.execute(
+            select(c.to_level, func.count())
+            .join(latest, latest.c.id == c.id)
+            .join(Member, Member.id == c.member_id)
+            .where(Member.status == "active", Member.joined_at < until, rank(c.to_level) > 0)
+            .group_by(c.to_level)
+        )
+    }
+    return Movements(base=base, upgrades=int(up), downgrades=int(down), levels=levels)
 
 
 def distribution(uow: UnitOfWork, *, buckets: int = 20) -> Distribution:
