@@ -18,7 +18,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from omo.commerce.channels import COUNTED_STATUSES
@@ -375,12 +375,21 @@ def period_sales(
         .group_by(o.member_id)
         .subquery()
     )
-    earlier = select(o.member_id).where(counted, o.ordered_at < since, o.member_id.is_not(None))
+    before = aliased(Order)  # EXISTS walks ix_orders_member_ordered; IN built a set of them all
+    earlier = (
+        select(before.id)
+        .where(
+            before.member_id == per_buyer.c.member_id,
+            before.ordered_at < since,
+            before.status.in_(COUNTED_STATUSES),
+        )
+        .exists()
+    )
     buyers, repeat, returning = session.execute(
         select(
             func.count(),
             func.coalesce(func.sum(case((per_buyer.c.n >= 2, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((per_buyer.c.member_id.in_(earlier), 1), else_=0)), 0),
+            func.coalesce(func.sum(case((earlier, 1), else_=0)), 0),
         )
     ).one()
     last = (
