@@ -79,14 +79,13 @@ def member_figures(members: Any, orders: Any, *, as_of_s: int, policy: Policy) -
         discounted=(orders.discount_cents > 0).cast("int64").sum(),
         online=orders.online.sum(),
     )
-    daily = daily.mutate(first_day=daily.day.min().over(group_by=daily.member_id))
     buyers = daily.group_by("member_id").aggregate(
         orders=daily.orders.sum(),
         purchase_days=daily.count(),
         first_day=daily.day.min(),
         last_day=daily.day.max(),
         spend_cents=daily.spend.sum(),
-        first_day_cents=daily.spend.sum(where=daily.day == daily.first_day),
+        first_day_cents=daily.spend.argmin(daily.day),  # one row per day: the first day's spend
         discounted=daily.discounted.sum(),
         online_orders=daily.online.sum(),
     )
