@@ -1,6 +1,6 @@
 """The same refresh on Spark (local mode) as on DuckDB: every member's scores, segment, grade,
-stage, tags and predictions identical. Needs the optional extra (pip install 'omo[spark]') and a
-Java runtime; CI, which installs only '.[dev]', skips it."""
+stage, tags, predictions and the basket rules identical. Needs the optional extra (pip install
+'omo[spark]') and a Java runtime; CI, which installs only '.[dev]', skips it."""
 
 from __future__ import annotations
 
@@ -39,6 +39,17 @@ def scores(engine: sa.Engine, run_id: int) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in rows]
 
 
+def rules(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT level, antecedent, consequent, orders, support, confidence, lift "
+                "FROM basket_rules ORDER BY 1, 2, 3"
+            )
+        )
+        return [(*row[:4], *(round(v, 12) for v in row[4:])) for row in rows]
+
+
 def test_spark_and_duckdb_score_every_member_alike(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'world.sqlite'}"
     command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
@@ -46,10 +57,11 @@ def test_spark_and_duckdb_score_every_member_alike(tmp_path: Path) -> None:
     load_demo(engine, DemoSpec(people=600, seed=5, months=24, until=date(2026, 11, 1)), tmp_path)
     uow = UnitOfWork(engine)
     on_duckdb = refresh(uow, RefreshOptions(engine="duckdb", as_of=AS_OF))
-    duck = scores(engine, on_duckdb.id)
+    duck, duck_rules = scores(engine, on_duckdb.id), rules(engine)
     on_spark = refresh(uow, RefreshOptions(engine="spark", as_of=AS_OF))
-    spark = scores(engine, on_spark.id)
+    spark, spark_rules = scores(engine, on_spark.id), rules(engine)
     assert len(duck) == len(spark) == on_duckdb.members > 600
     assert duck == spark
     assert on_spark.segments == on_duckdb.segments
+    assert duck_rules == spark_rules and len(duck_rules) > 10
     engine.dispose()

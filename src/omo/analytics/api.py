@@ -9,10 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
-from omo.analytics import service
+from omo.analytics import recommend, service
 from omo.analytics.kpis import kpis as period_kpis
 from omo.analytics.schemas import (
+    BasketRuleRead,
     Kpis,
+    Recommendation,
     RuleCheck,
     RuleCount,
     RunRead,
@@ -128,6 +130,36 @@ def kpis(
     caller: Principal = scoped("kpis:read"),
 ) -> Kpis:
     return period_kpis(uow, since=from_, until=to)
+
+
+@router.get(
+    "/analytics/basket",
+    response_model=list[BasketRuleRead],
+    summary="What sells with what: rules X → Y by lift (from the last refresh)",
+)
+def basket(
+    uow: UoW,
+    level: Annotated[str, Query(description="sku or category")] = "category",
+    item: Annotated[str | None, Query(max_length=64, description="rules from this item")] = None,
+    min_lift: Annotated[float, Query(ge=0, le=1e6)] = 0.0,
+    limit: Limit = 50,
+    caller: Principal = scoped("kpis:read"),
+) -> list[BasketRuleRead]:
+    return recommend.basket_rules(uow, level=level, item=item, min_lift=min_lift, limit=limit)
+
+
+@router.get(
+    "/members/{member_id}/recommendations",
+    response_model=list[Recommendation],
+    summary="Bought X → recommend Y: products this member's purchases lead to",
+)
+def recommendations(
+    member_id: Id,
+    uow: UoW,
+    limit: Annotated[int, Query(ge=1, le=50)] = 5,
+    caller: Principal = scoped("kpis:read"),
+) -> list[Recommendation]:
+    return recommend.recommendations(uow, member_id=member_id, limit=limit)
 
 
 def _cell(value: object) -> object:

@@ -81,3 +81,18 @@ class SavedSegment(Base):
     rule: Mapped[str] = mapped_column(String(500))
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BasketRule(Base):
+    """An association rule of the last refresh: bought `antecedent` → also `consequent`."""
+
+    __tablename__ = "basket_rules"
+
+    level: Mapped[str] = mapped_column(String(16), primary_key=True)  # sku | category
+    antecedent: Mapped[str] = mapped_column(String(64), primary_key=True)
+    consequent: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("analytics_runs.id"))
+    orders: Mapped[int] = mapped_column(Integer)  # purchases with both
+    support: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    lift: Mapped[float] = mapped_column(Float)

@@ -4,8 +4,9 @@
    transaction; the request path keeps going);
 2. compute the figures with the Ibis expressions of analytics/rfm.py on DuckDB or Spark;
 3. fit BG/NBD and Gamma-Gamma on them and predict (analytics/predictions.py);
-4. replace member_scores in one write transaction and record the run (policy, models, segment
-   counts, timings); a failure is recorded on the run and changes no score.
+4. mine the basket rules, per SKU and per category (analytics/basket.py), on the same engine;
+5. replace member_scores and basket_rules in one write transaction and record the run (policy,
+   models, segment counts, timings); a failure is recorded on the run and changes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,8 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from omo.analytics.arrowdb import isolated, transaction
+from omo.analytics.basket import BasketPolicy, mine
 from omo.analytics.engine import Engine, runner
-from omo.analytics.models import AnalyticsRun, MemberScore
+from omo.analytics.models import AnalyticsRun, BasketRule, MemberScore
 from omo.analytics.predictions import predict
 from omo.analytics.rfm import Policy, member_figures
 from omo.analytics.schemas import RunRead
@@ -37,7 +39,7 @@ from omo.shared import clock
 from omo.shared.sqltypes import Money
 
 Progress = Callable[[str], None]
-STEPS = ("snapshot", "figures", "predictions", "write")
+STEPS = ("snapshot", "engine", "figures", "predictions", "basket", "write")
 TAGS = ("high_value", "price_sensitive", "omnichannel", "dormant")
 
 
@@ -46,6 +48,7 @@ class RefreshOptions:
     engine: Engine = "duckdb"
     as_of: datetime | None = None  # default: now; earlier dates replay the past (holdout tests)
     policy: Policy = field(default_factory=Policy)
+    basket: BasketPolicy = field(default_factory=BasketPolicy)
     spark_master: str = "local[2]"
 
 
@@ -67,23 +70,30 @@ def refresh(
         run_id = run.id
     timings: dict[str, float] = {}
     try:
-        with _timed(timings, "snapshot", say):
-            snapshot = read_snapshot(uow.engine.url)
-        with (
-            _timed(timings, "figures", say),
-            runner(options.engine, spark_master=options.spark_master) as engine,
-        ):
-            expr = member_figures(
-                engine.table(snapshot.members, "members"),
-                engine.table(snapshot.orders, "orders"),
-                as_of_s=int(as_of.timestamp()),
-                policy=options.policy,
-            )
-            figures = engine.to_arrow(expr.order_by("member_id"))
-        with _timed(timings, "predictions", say):
-            columns, models = _predict(figures)
+        with ExitStack() as stack:
+            with _timed(timings, "snapshot", say):
+                snapshot = read_snapshot(uow.engine.url)
+            with _timed(timings, "engine", say):
+                engine = stack.enter_context(
+                    runner(options.engine, spark_master=options.spark_master)
+                )
+            with _timed(timings, "figures", say):
+                orders = engine.table(snapshot.orders, "orders")
+                expr = member_figures(
+                    engine.table(snapshot.members, "members"),
+                    orders,
+                    as_of_s=int(as_of.timestamp()),
+                    policy=options.policy,
+                )
+                figures = engine.to_arrow(expr)
+            with _timed(timings, "predictions", say):
+                columns, models = _predict(figures)
+            with _timed(timings, "basket", say):
+                bought = orders.filter(orders.ordered_s <= int(as_of.timestamp()))
+                lines = engine.table(snapshot.lines, "lines")
+                rules = mine(engine, lines, bought, options.basket)
         say("write")
-        _write(uow, run_id, figures, columns, models, timings)
+        _write(uow, run_id, figures, columns, models, rules, timings)
     except Exception as exc:
         with uow.write() as session:
             failed = session.get(AnalyticsRun, run_id)
@@ -129,10 +139,13 @@ def _write(
     figures: pa.Table,
     predicted: dict[str, np.ndarray[Any, Any]],
     models: dict[str, Any],
+    rules: pa.Table,
     timings: dict[str, float],
 ) -> None:
     started = time.perf_counter()
     scores = _scores_table(run_id, figures, predicted)
+    rules = rules.append_column("run_id", pa.array([run_id] * rules.num_rows, pa.int64()))
+    rules = rules.select(_RULES_SCHEMA.names).cast(_RULES_SCHEMA)
     segments = pc.value_counts(figures["segment"]).to_pylist()
     counts = {s["values"]: s["counts"] for s in segments}
     with uow.write() as session:
@@ -142,7 +155,7 @@ def _write(
         run.buyers = figures.num_rows - counts.get("prospect", 0)
         run.models = models
         run.segments = dict(sorted(counts.items()))
-    isolated(uow.engine.url, _replace_scores, run_id, scores)
+    isolated(uow.engine.url, _replace_scores, run_id, scores, rules)
     with uow.write() as session:
         run = session.get(AnalyticsRun, run_id)
         assert run is not None
@@ -150,11 +163,12 @@ def _write(
         run.timings = {**timings, "write": round(time.perf_counter() - started, 3)}
 
 
-def _replace_scores(url: URL, run_id: int, scores: pa.Table) -> None:
-    # scores and the run's "done" switch together: a reader sees the old run or the new one
+def _replace_scores(url: URL, run_id: int, scores: pa.Table, rules: pa.Table) -> None:
+    # scores, rules and the run's "done" switch together: a reader sees the old run or the new
     with transaction(url, write=True) as connection:
-        connection.execute(f"DELETE FROM {MemberScore.__tablename__}")  # noqa: S608
-        connection.ingest(MemberScore.__tablename__, scores)
+        for table, rows in ((MemberScore.__tablename__, scores), (BasketRule.__tablename__, rules)):
+            connection.execute(f"DELETE FROM {table}")  # noqa: S608
+            connection.ingest(table, rows)
         connection.execute("UPDATE analytics_runs SET status = 'done' WHERE id = ?", (run_id,))
 
 
@@ -204,6 +218,9 @@ def _arrow_type(column: Any) -> pa.DataType:
 
 _SCORES_SCHEMA = pa.schema(
     [(c.name, _arrow_type(c), c.nullable) for c in MemberScore.__table__.columns]
+)
+_RULES_SCHEMA = pa.schema(
+    [(c.name, _arrow_type(c), c.nullable) for c in BasketRule.__table__.columns]
 )
 
 # member_scores column -> figures column

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from omo.shared.schemas import MoneyOut, ReadModel
 
@@ -124,3 +124,21 @@ class Kpis(ReadModel):
     points_outstanding: int = Field(description="points held by members at period_to")
     point_value: MoneyOut = Field(description="NT$ per point redeemed, as set today")
     points_liability: MoneyOut = Field(description="points_outstanding × point_value (NT$)")
+
+
+class BasketRuleRead(ReadModel):
+    level: str = Field(description="sku or category")
+    antecedent: str = Field(description="bought this …")
+    consequent: str = Field(description="… also bought this")
+    orders: int = Field(description="purchases with both")
+    support: float = Field(description="share of all purchases with both")
+    confidence: float = Field(description="share of purchases with the antecedent that have both")
+    lift: float = Field(description="confidence over the consequent's own share; > 1 = affinity")
+
+
+class Recommendation(BaseModel):
+    sku: str
+    name: str | None
+    lift: float = Field(description="the strongest rule leading here")
+    confidence: float
+    because: list[str] = Field(description="SKUs the member bought that lead here")

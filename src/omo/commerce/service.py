@@ -221,6 +221,18 @@ def recent_orders(session: Session, *, member_id: int, limit: int) -> list[Order
     )
 
 
+def skus_bought(session: Session, *, member_id: int) -> set[str]:
+    """Every SKU the member has bought in an order that counts."""
+    return set(
+        session.scalars(
+            select(OrderLine.sku)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(Order.member_id == member_id, Order.status.in_(COUNTED_STATUSES))
+            .distinct()
+        )
+    )
+
+
 def guest_orders_with(session: Session, identifiers: Iterable[Identifier]) -> list[int]:
     keys = [(i.kind.value, i.namespace, i.value) for i in identifiers]
     if not keys:

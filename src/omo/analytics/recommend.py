@@ -1,0 +1,71 @@
+"""Reading the basket rules of the last refresh: the rules themselves (what sells with what) and
+"bought X → recommend Y" for one member, from the SKUs they have bought."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from omo.analytics.basket import LEVELS
+from omo.analytics.models import BasketRule
+from omo.analytics.schemas import BasketRuleRead, Recommendation
+from omo.commerce import service as commerce
+from omo.db import UnitOfWork
+from omo.members import service as members
+from omo.shared.errors import ValidationFailed
+
+_BATCH = 500  # antecedents per IN list
+
+
+def basket_rules(
+    uow: UnitOfWork, *, level: str, item: str | None, min_lift: float, limit: int
+) -> list[BasketRuleRead]:
+    """Rules of a level, strongest lift first; only those from `item` when given."""
+    if level not in LEVELS:
+        raise ValidationFailed(f"level must be one of {', '.join(LEVELS)}", field="query.level")
+    query = select(BasketRule).where(BasketRule.level == level, BasketRule.lift >= min_lift)
+    if item is not None:
+        query = query.where(BasketRule.antecedent == item)
+    query = query.order_by(
+        BasketRule.lift.desc(), BasketRule.orders.desc(), BasketRule.antecedent,
+        BasketRule.consequent,
+    ).limit(limit)  # fmt: skip
+    with uow.read() as session:
+        return [BasketRuleRead.model_validate(r) for r in session.scalars(query)]
+
+
+def recommendations(uow: UnitOfWork, *, member_id: int, limit: int) -> list[Recommendation]:
+    """SKUs the member has not bought that their purchases lead to (lift > 1), best first: for
+    each, the strongest rule and every bought SKU that leads there."""
+    with uow.read() as session:
+        member = members.current_member(session, member_id).id
+        bought = sorted(commerce.skus_bought(session, member_id=member))
+        best: dict[str, BasketRule] = {}
+        because: dict[str, list[str]] = {}
+        for start in range(0, len(bought), _BATCH):
+            chunk = bought[start : start + _BATCH]
+            for rule in session.scalars(
+                select(BasketRule).where(
+                    BasketRule.level == "sku",
+                    BasketRule.antecedent.in_(chunk),
+                    BasketRule.lift > 1,
+                )
+            ):
+                if rule.consequent in bought:
+                    continue
+                because.setdefault(rule.consequent, []).append(rule.antecedent)
+                held = best.get(rule.consequent)
+                if held is None or (rule.lift, rule.confidence) > (held.lift, held.confidence):
+                    best[rule.consequent] = rule
+        ranked = sorted(best.values(), key=lambda r: (-r.lift, -r.confidence, r.consequent))
+        chosen = ranked[:limit]
+        names = commerce.catalogue_for(session, [r.consequent for r in chosen])
+        return [
+            Recommendation(
+                sku=r.consequent,
+                name=names[r.consequent].name if r.consequent in names else None,
+                lift=r.lift,
+                confidence=r.confidence,
+                because=sorted(because[r.consequent]),
+            )
+            for r in chosen
+        ]

@@ -1,0 +1,97 @@
+"""Basket rules on DuckDB against the definitions computed by hand and by brute force."""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import combinations
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from omo.analytics.basket import BasketPolicy, mine, pair_rules, purchase_items
+from omo.analytics.engine import runner
+
+
+def rules_of(baskets: dict[int, list[str]], counted: list[int], min_orders: int) -> dict:
+    lines = pa.table(
+        {
+            "order_id": [o for o, items in baskets.items() for _ in items],
+            "sku": [i for items in baskets.values() for i in items],
+            "category": [None for items in baskets.values() for _ in items],
+        },
+        schema=pa.schema(
+            [("order_id", pa.int64()), ("sku", pa.string()), ("category", pa.string())]
+        ),
+    )
+    with runner("duckdb") as engine:
+        items = purchase_items(
+            engine.table(lines, "lines"), engine.table(pa.table({"order_id": counted}), "o"), "sku"
+        )
+        purchases = engine.to_arrow(items.aggregate(n=items.order_id.nunique()))["n"][0].as_py()
+        table = engine.to_arrow(pair_rules(items, purchases=purchases, min_orders=min_orders))
+    return {(r["antecedent"], r["consequent"]): r for r in table.to_pylist()}
+
+
+def test_rules_of_five_baskets_counted_by_hand() -> None:
+    baskets = {1: ["A", "B"], 2: ["A", "B", "C", "C"], 3: ["A", "C"], 4: ["B"], 5: ["A", "B"],
+               9: ["A", "C"]}  # fmt: skip
+    found = rules_of(baskets, counted=[1, 2, 3, 4, 5], min_orders=1)  # 9 is not a purchase
+    # A in 4 of 5 purchases, B in 4, C in 2 (twice in purchase 2 counts once)
+    assert found[("A", "B")] == {"antecedent": "A", "consequent": "B", "orders": 3,
+                                 "support": 0.6, "confidence": 0.75, "lift": 0.9375}  # fmt: skip
+    assert (found[("A", "C")]["confidence"], found[("A", "C")]["lift"]) == (0.5, 1.25)
+    assert (found[("C", "A")]["confidence"], found[("C", "A")]["lift"]) == (1.0, 1.25)
+    assert found[("B", "C")]["orders"] == 1 and len(found) == 6
+    # a pair must be bought together twice: B–C (once) goes, and C's rules with A stay
+    assert set(rules_of(baskets, counted=[1, 2, 3, 4, 5], min_orders=2)) == {
+        ("A", "B"), ("B", "A"), ("A", "C"), ("C", "A"),
+    }  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.dictionaries(
+        st.integers(1, 60),
+        st.lists(st.sampled_from("ABCDEF"), min_size=1, max_size=5),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(1, 4),
+)
+def test_rules_equal_brute_force(baskets: dict[int, list[str]], min_orders: int) -> None:
+    n = len(baskets)
+    sets = [set(items) for items in baskets.values()]
+    single = Counter(i for s in sets for i in s)
+    together = Counter(p for s in sets for p in combinations(sorted(s), 2))
+    expected = {}
+    for (a, b), k in together.items():
+        if k >= min_orders:
+            for x, y in ((a, b), (b, a)):
+                expected[(x, y)] = (k, k / n, k / single[x], k * n / (single[x] * single[y]))
+    found = rules_of(baskets, counted=list(baskets), min_orders=min_orders)
+    got = {key: (r["orders"], r["support"], r["confidence"], r["lift"]) for key, r in found.items()}
+    assert set(got) == set(expected)
+    for key, values in expected.items():
+        assert got[key] == pytest.approx(values)
+
+
+def test_mine_gives_both_levels_and_an_empty_table_without_purchases() -> None:
+    lines = pa.table({"order_id": [1, 1, 2, 2], "sku": ["A", "B", "A", "B"],
+                      "category": ["帽子", "上衣", "帽子", "上衣"]})  # fmt: skip
+    with runner("duckdb") as engine:
+        t = engine.table(lines, "lines")
+        found = mine(engine, t, engine.table(pa.table({"order_id": [1, 2]}), "o"), BasketPolicy(2))
+        none = mine(engine, t, engine.table(pa.table({"order_id": [7]}), "p"), BasketPolicy())
+    assert sorted(zip(found["level"].to_pylist(), found["antecedent"].to_pylist(), strict=True)) == [
+        ("category", "上衣"), ("category", "帽子"), ("sku", "A"), ("sku", "B"),
+    ]  # fmt: skip
+    assert none.num_rows == 0 and none.schema.names[:3] == ["level", "antecedent", "consequent"]
+
+
+def test_policy_refuses_nonsense_and_scales_with_purchases() -> None:
+    assert BasketPolicy(min_orders=5, min_support=0.001).threshold(100_000) == 100
+    assert BasketPolicy(min_orders=5, min_support=0.001).threshold(1_000) == 5
+    with pytest.raises(ValueError, match="min_orders"):
+        BasketPolicy(min_orders=0)
