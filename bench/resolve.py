@@ -29,31 +29,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def world(workdir: Path, people: int) -> tuple[Path, Path]:
-    db, truth = workdir / f"world-{people}.sqlite", workdir / f"truth-{people}"
-    if not db.exists():
-        env = {"OMO_DATABASE_URL": f"sqlite:///{db}.building"}
-        omo = [str(Path(sys.executable).parent / "omo")]
-        subprocess.run([*omo, "db", "upgrade"], check=True, env=_env(env))
-        started = time.perf_counter()
-        subprocess.run(
-            [*omo, "demo", "--people", str(people), "--no-serve", "--truth", str(truth),
-             "--until", "2026-11-01"],
-            check=True, env=_env(env),
-        )  # fmt: skip
-        print(f"built {people:,}-person world in {time.perf_counter() - started:,.0f} s")
-        Path(f"{db}.building").rename(db)
-    return db, truth
-
-
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    import os
-
-    return {**os.environ, **extra}
+from worlds import ROOT, world  # bench/ is the script's directory, so on sys.path
 
 
 def phase(name: str, *args: str) -> dict[str, Any]:

@@ -1,0 +1,39 @@
+"""Demo worlds the benchmarks share: built once per size into the work directory with
+`omo demo --people N --no-serve --truth DIR` (until 2026-11-01), then kept."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+UNTIL = "2026-11-01"
+
+
+def world(workdir: Path, people: int) -> tuple[Path, Path]:
+    """The world's SQLite file and its ground-truth directory, built when missing and brought
+    to the current schema either way."""
+    db, truth = workdir / f"world-{people}.sqlite", workdir / f"truth-{people}"
+    omo = [str(Path(sys.executable).parent / "omo")]
+    if not db.exists():
+        env = _env({"OMO_DATABASE_URL": f"sqlite:///{db}.building"})
+        subprocess.run([*omo, "db", "upgrade"], check=True, env=env)
+        started = time.perf_counter()
+        subprocess.run(
+            [*omo, "demo", "--people", str(people), "--no-serve", "--truth", str(truth),
+             "--until", UNTIL],
+            check=True, env=env,
+        )  # fmt: skip
+        print(f"built {people:,}-person world in {time.perf_counter() - started:,.0f} s")
+        Path(f"{db}.building").rename(db)
+    subprocess.run(
+        [*omo, "db", "upgrade"], check=True, env=_env({"OMO_DATABASE_URL": f"sqlite:///{db}"})
+    )
+    return db, truth
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **extra}
