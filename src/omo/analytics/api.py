@@ -1,5 +1,6 @@
-"""/api/v1 analytics: refresh runs, member scores, segments (built-in and saved) and the at-risk
-list. `omo refresh` computes them; these endpoints only read, save or delete rules."""
+"""/api/v1 analytics: refresh runs, member scores, segments (built-in and saved), the at-risk
+list, basket rules and recommendations (all computed by `omo refresh`; these endpoints only
+read, save or delete rules), and the period figures read live: KPIs and the funnel."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
 from omo.analytics import recommend, service
+from omo.analytics.funnel import funnel as period_funnel
 from omo.analytics.kpis import kpis as period_kpis
 from omo.analytics.schemas import (
     BasketRuleRead,
+    CohortRead,
+    Funnel,
     Kpis,
     Recommendation,
     RuleCheck,
@@ -130,6 +134,35 @@ def kpis(
     caller: Principal = scoped("kpis:read"),
 ) -> Kpis:
     return period_kpis(uow, since=from_, until=to)
+
+
+@router.get(
+    "/analytics/funnel",
+    response_model=Funnel,
+    summary="Funnel per channel, cart abandonment, online↔store (default: the last 30 days)",
+)
+def funnel(
+    uow: UoW,
+    from_: Annotated[datetime | None, Query(alias="from", description="start (inclusive)")] = None,
+    to: Annotated[datetime | None, Query(description="end (exclusive); default now")] = None,
+    caller: Principal = scoped("kpis:read"),
+) -> Funnel:
+    return period_funnel(uow, since=from_, until=to)
+
+
+@router.get(
+    "/analytics/cohorts",
+    response_model=list[CohortRead],
+    summary="Monthly acquisition cohorts × retention (from the last refresh)",
+)
+def cohorts(
+    uow: UoW,
+    first: Annotated[
+        str | None, Query(max_length=7, description="from this cohort, YYYY-MM")
+    ] = None,
+    caller: Principal = scoped("kpis:read"),
+) -> list[CohortRead]:
+    return service.cohorts(uow, first=first)
 
 
 @router.get(

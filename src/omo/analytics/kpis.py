@@ -27,6 +27,15 @@ def share(part: int | Decimal, whole: int | Decimal) -> float:
     return round(float(part) / float(whole), 4) if whole else 0.0
 
 
+def period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    """[since, until) in UTC; default: the 30 days to now. Refused when backwards."""
+    until = clock.as_utc(until) if until else clock.now()
+    since = clock.as_utc(since) if since else until - DEFAULT_PERIOD
+    if since >= until:
+        raise ValidationFailed("from must be before to", field="query.from")
+    return since, until
+
+
 def kpis(
     uow: UnitOfWork,
     *,
@@ -35,10 +44,7 @@ def kpis(
     dormant_after_days: int = DORMANT_AFTER_DAYS,
 ) -> Kpis:
     """The figures of [since, until) as they stood at `until` (default: the last 30 days)."""
-    until = clock.as_utc(until) if until else clock.now()
-    since = clock.as_utc(since) if since else until - DEFAULT_PERIOD
-    if since >= until:
-        raise ValidationFailed("from must be before to", field="query.from")
+    since, until = period(since, until)
     with uow.read() as session:
         total, new = members.enrolment_counts(session, since=since, until=until)
         sales = commerce.period_sales(

@@ -50,6 +50,7 @@ class MemberScore(Base):
     online_orders: Mapped[int] = mapped_column(Integer)
     offline_orders: Mapped[int] = mapped_column(Integer)
     discount_share: Mapped[float | None] = mapped_column(Float)
+    cycle_days: Mapped[float | None] = mapped_column(Float)  # mean days between purchase days
     r: Mapped[int | None] = mapped_column(SmallInteger)
     f: Mapped[int | None] = mapped_column(SmallInteger)
     m: Mapped[int | None] = mapped_column(SmallInteger)
@@ -96,3 +97,16 @@ class BasketRule(Base):
     support: Mapped[float] = mapped_column(Float)
     confidence: Mapped[float] = mapped_column(Float)
     lift: Mapped[float] = mapped_column(Float)
+
+
+class CohortMonth(Base):
+    """Monthly acquisition cohorts × retention of the last refresh: of the members who joined
+    in `cohort`, how many bought in the `months_since`-th month after."""
+
+    __tablename__ = "cohort_retention"
+
+    cohort: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM, local time
+    months_since: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("analytics_runs.id"))
+    size: Mapped[int] = mapped_column(Integer)  # members who joined that month
+    active: Mapped[int] = mapped_column(Integer)  # of them, those with a purchase that month

@@ -4,9 +4,11 @@
    transaction; the request path keeps going);
 2. compute the figures with the Ibis expressions of analytics/rfm.py on DuckDB or Spark;
 3. fit BG/NBD and Gamma-Gamma on them and predict (analytics/predictions.py);
-4. mine the basket rules, per SKU and per category (analytics/basket.py), on the same engine;
-5. replace member_scores and basket_rules in one write transaction and record the run (policy,
-   models, segment counts, timings); a failure is recorded on the run and changes nothing.
+4. mine the basket rules, per SKU and per category (analytics/basket.py), and count the monthly
+   cohorts (analytics/cohorts.py) on the same engine;
+5. replace member_scores, basket_rules and cohort_retention in one write transaction and record
+   the run (policy, models, segment counts, timings); a failure is recorded on the run and
+   changes nothing.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from sqlalchemy.engine import URL
 
 from omo.analytics.arrowdb import isolated, transaction
 from omo.analytics.basket import BasketPolicy, mine
+from omo.analytics.cohorts import cohort_counts, month_of, retention_table
 from omo.analytics.engine import Engine, runner
-from omo.analytics.models import AnalyticsRun, BasketRule, MemberScore
+from omo.analytics.models import AnalyticsRun, BasketRule, CohortMonth, MemberScore
 from omo.analytics.predictions import predict
 from omo.analytics.rfm import Policy, member_figures
 from omo.analytics.schemas import RunRead
@@ -39,7 +42,7 @@ from omo.shared import clock
 from omo.shared.sqltypes import Money
 
 Progress = Callable[[str], None]
-STEPS = ("snapshot", "engine", "figures", "predictions", "basket", "write")
+STEPS = ("snapshot", "engine", "figures", "predictions", "basket", "cohorts", "write")
 TAGS = ("high_value", "price_sensitive", "omnichannel", "dormant")
 
 
@@ -77,23 +80,28 @@ def refresh(
                 engine = stack.enter_context(
                     runner(options.engine, spark_master=options.spark_master)
                 )
+            as_of_s = int(as_of.timestamp())
             with _timed(timings, "figures", say):
+                members = engine.table(snapshot.members, "members")
                 orders = engine.table(snapshot.orders, "orders")
-                expr = member_figures(
-                    engine.table(snapshot.members, "members"),
-                    orders,
-                    as_of_s=int(as_of.timestamp()),
-                    policy=options.policy,
-                )
-                figures = engine.to_arrow(expr)
+                expr = member_figures(members, orders, as_of_s=as_of_s, policy=options.policy)
+                # in key order: member_scores is written in one sweep of its primary key
+                figures = engine.to_arrow(expr.order_by("member_id"))
             with _timed(timings, "predictions", say):
                 columns, models = _predict(figures)
             with _timed(timings, "basket", say):
-                bought = orders.filter(orders.ordered_s <= int(as_of.timestamp()))
+                bought = orders.filter(orders.ordered_s <= as_of_s)
                 lines = engine.table(snapshot.lines, "lines")
                 rules = mine(engine, lines, bought, options.basket)
+            with _timed(timings, "cohorts", say):
+                offset = options.policy.utc_offset_s
+                sizes, active = cohort_counts(members, orders, as_of_s=as_of_s, utc_offset_s=offset)
+                cohorts = retention_table(
+                    engine.to_arrow(sizes), engine.to_arrow(active),
+                    last_month=month_of(as_of_s, utc_offset_s=offset),
+                )  # fmt: skip
         say("write")
-        _write(uow, run_id, figures, columns, models, rules, timings)
+        _write(uow, run_id, Derived(figures, columns, models, rules, cohorts), timings)
     except Exception as exc:
         with uow.write() as session:
             failed = session.get(AnalyticsRun, run_id)
@@ -133,19 +141,26 @@ def _predict(figures: pa.Table) -> tuple[dict[str, np.ndarray[Any, Any]], dict[s
     return out, found.models
 
 
-def _write(
-    uow: UnitOfWork,
-    run_id: int,
-    figures: pa.Table,
-    predicted: dict[str, np.ndarray[Any, Any]],
-    models: dict[str, Any],
-    rules: pa.Table,
-    timings: dict[str, float],
-) -> None:
+@dataclass(frozen=True)
+class Derived:
+    """What a run computed, before it is written."""
+
+    figures: pa.Table
+    predicted: dict[str, np.ndarray[Any, Any]]
+    models: dict[str, Any]
+    rules: pa.Table
+    cohorts: pa.Table
+
+
+def _write(uow: UnitOfWork, run_id: int, derived: Derived, timings: dict[str, float]) -> None:
     started = time.perf_counter()
-    scores = _scores_table(run_id, figures, predicted)
-    rules = rules.append_column("run_id", pa.array([run_id] * rules.num_rows, pa.int64()))
-    rules = rules.select(_RULES_SCHEMA.names).cast(_RULES_SCHEMA)
+    figures = derived.figures
+    scores = _scores_table(run_id, figures, derived.predicted)
+    tables = {
+        MemberScore.__tablename__: scores,
+        BasketRule.__tablename__: _with_run(derived.rules, run_id, BasketRule),
+        CohortMonth.__tablename__: _with_run(derived.cohorts, run_id, CohortMonth),
+    }
     segments = pc.value_counts(figures["segment"]).to_pylist()
     counts = {s["values"]: s["counts"] for s in segments}
     with uow.write() as session:
@@ -153,9 +168,9 @@ def _write(
         assert run is not None
         run.members = figures.num_rows
         run.buyers = figures.num_rows - counts.get("prospect", 0)
-        run.models = models
+        run.models = derived.models
         run.segments = dict(sorted(counts.items()))
-    isolated(uow.engine.url, _replace_scores, run_id, scores, rules)
+    isolated(uow.engine.url, _replace, run_id, tables)
     with uow.write() as session:
         run = session.get(AnalyticsRun, run_id)
         assert run is not None
@@ -163,10 +178,11 @@ def _write(
         run.timings = {**timings, "write": round(time.perf_counter() - started, 3)}
 
 
-def _replace_scores(url: URL, run_id: int, scores: pa.Table, rules: pa.Table) -> None:
-    # scores, rules and the run's "done" switch together: a reader sees the old run or the new
+def _replace(url: URL, run_id: int, tables: dict[str, pa.Table]) -> None:
+    # the derived tables and the run's "done" switch together: a reader sees the old run or
+    # the new one
     with transaction(url, write=True) as connection:
-        for table, rows in ((MemberScore.__tablename__, scores), (BasketRule.__tablename__, rules)):
+        for table, rows in tables.items():
             connection.execute(f"DELETE FROM {table}")  # noqa: S608
             connection.ingest(table, rows)
         connection.execute("UPDATE analytics_runs SET status = 'done' WHERE id = ?", (run_id,))
@@ -216,19 +232,26 @@ def _arrow_type(column: Any) -> pa.DataType:
     return pa.string()  # String, JSON (the text of it)
 
 
-_SCORES_SCHEMA = pa.schema(
-    [(c.name, _arrow_type(c), c.nullable) for c in MemberScore.__table__.columns]
-)
-_RULES_SCHEMA = pa.schema(
-    [(c.name, _arrow_type(c), c.nullable) for c in BasketRule.__table__.columns]
-)
+def _schema(model: Any) -> pa.Schema:
+    return pa.schema([(c.name, _arrow_type(c), c.nullable) for c in model.__table__.columns])
+
+
+def _with_run(table: pa.Table, run_id: int, model: Any) -> pa.Table:
+    """`table` with the run's id, in the model's columns and exact widths."""
+    schema = _schema(model)
+    table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.int64()))
+    return table.select(schema.names).cast(schema)
+
+
+_SCORES_SCHEMA = _schema(MemberScore)
 
 # member_scores column -> figures column
 _FIGURES = {
     "orders": "orders", "purchase_days": "purchase_days", "spend": "spend_cents",
     "recency_days": "recency_days", "tenure_days": "tenure_days",
     "online_orders": "online_orders", "offline_orders": "offline_orders",
-    "discount_share": "discount_share", "r": "r", "f": "f", "m": "m", "segment": "segment",
+    "discount_share": "discount_share", "cycle_days": "cycle_days", "r": "r", "f": "f",
+    "m": "m", "segment": "segment",
     "grade": "grade", "lifecycle": "lifecycle",
 }  # fmt: skip
 

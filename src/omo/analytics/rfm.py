@@ -96,6 +96,12 @@ def member_figures(members: Any, orders: Any, *, as_of_s: int, policy: Policy) -
         offline_orders=buyers.orders - buyers.online_orders,
         discount_share=buyers.discounted / buyers.orders,
         spend=buyers.spend_cents / 100,
+        # the member's own rhythm: mean days between purchase days (two or more of them)
+        cycle_days=ibis.ifelse(
+            buyers.purchase_days >= 2,
+            (buyers.last_day - buyers.first_day) / (buyers.purchase_days - 1),
+            ibis.null("float64"),
+        ),
     )
     buyers = buyers.mutate(
         r=_score(buyers.recency_days, policy.bins, descending=True),

@@ -29,6 +29,7 @@ FIELDS: Mapping[str, str] = {
     "purchase_days": "days with a purchase",
     "spend": "net spend in NT$ (after discounts and refunds)",
     "discount_share": "share of purchases that carried a discount, 0 … 1",
+    "cycle_days": "mean days between purchase days (members with two or more)",
     "online_orders": "purchases online (web, app, marketplaces, LINE)",
     "offline_orders": "purchases in a store",
     "p_alive": "probability the member still buys (BG/NBD), 0 … 1",

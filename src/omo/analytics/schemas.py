@@ -37,6 +37,7 @@ class ScoreRead(ReadModel):
     online_orders: int
     offline_orders: int
     discount_share: float | None
+    cycle_days: float | None = Field(description="mean days between purchase days")
     r: int | None
     f: int | None
     m: int | None
@@ -142,3 +143,40 @@ class Recommendation(BaseModel):
     lift: float = Field(description="the strongest rule leading here")
     confidence: float
     because: list[str] = Field(description="SKUs the member bought that lead here")
+
+
+class FunnelStage(BaseModel):
+    channel: str = Field(description="a channel, or 'all' for any channel")
+    reached: int = Field(description="members with any event or order in the channel")
+    viewed: int = Field(description="… with a product view")
+    carted: int = Field(description="… with an add to cart")
+    ordered: int = Field(description="… with a counted order")
+    picked_up: int = Field(description="… with an order picked up in a store (online channels)")
+    repurchased: int = Field(description="ordered here and have two or more orders in the period")
+    carts: int = Field(description="members who added to a cart here (first add in the period)")
+    abandoned: int = Field(description="… with no order here after it within the period")
+    cart_abandonment_rate: float = Field(description="abandoned / carts")
+
+
+class Funnel(BaseModel):
+    period_from: datetime
+    period_to: datetime
+    channels: list[FunnelStage]
+    online_orders: int = Field(description="counted online orders of members in the period")
+    pickup_orders: int = Field(description="… collected in a store (buy online, pick up)")
+    pickup_share: float = Field(description="pickup_orders / online_orders")
+    store_customers: int = Field(description="members who had bought in a store before the period")
+    store_customers_online: int = Field(description="… who ordered online in the period")
+    store_to_online_rate: float = Field(description="store_customers_online / store_customers")
+
+
+class CohortMonthRead(BaseModel):
+    months_since: int = Field(description="0 = the month of joining")
+    active: int = Field(description="members of the cohort who bought in that month")
+    rate: float = Field(description="active / size")
+
+
+class CohortRead(BaseModel):
+    cohort: str = Field(description="month of joining, YYYY-MM (brand's local time)")
+    size: int
+    months: list[CohortMonthRead]

@@ -3,6 +3,7 @@ merchant rules) with counts and member lists, the at-risk list."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,15 +11,24 @@ from sqlalchemy import BigInteger, Select, func, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from omo.analytics.models import AnalyticsRun, MemberScore, SavedSegment
+from omo.analytics.models import AnalyticsRun, CohortMonth, MemberScore, SavedSegment
 from omo.analytics.rfm import SEGMENTS
 from omo.analytics.rules import FIELDS, RuleError, parse
-from omo.analytics.schemas import RuleCount, RunRead, ScorePage, ScoreRead, SegmentRead
+from omo.analytics.schemas import (
+    CohortMonthRead,
+    CohortRead,
+    RuleCount,
+    RunRead,
+    ScorePage,
+    ScoreRead,
+    SegmentRead,
+)
 from omo.db import UnitOfWork
 from omo.members.models import Member
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
 
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 LEFTOVER = {"others": "buyers no rule above matched", "prospect": "no purchase yet"}
 
 # rule field -> member_scores column (money in NT$, as the rule language speaks it)
@@ -211,3 +221,24 @@ def _parse(rule: str) -> Any:
         return parse(rule)
     except RuleError as exc:
         raise ValidationFailed(str(exc), field="rule", code="invalid_rule") from None
+
+
+def cohorts(uow: UnitOfWork, *, first: str | None) -> list[CohortRead]:
+    """Monthly acquisition cohorts of the last refresh and their retention, month by month;
+    from cohort `first` (YYYY-MM) on when given."""
+    if first is not None and not _MONTH.fullmatch(first):
+        raise ValidationFailed("first must be a month, YYYY-MM", field="query.first")
+    query = select(CohortMonth).order_by(CohortMonth.cohort, CohortMonth.months_since)
+    if first is not None:
+        query = query.where(CohortMonth.cohort >= first)
+    found: dict[str, CohortRead] = {}
+    with uow.read() as session:
+        for row in session.scalars(query):
+            cohort = found.setdefault(
+                row.cohort, CohortRead(cohort=row.cohort, size=row.size, months=[])
+            )
+            rate = round(row.active / row.size, 4) if row.size else 0.0
+            cohort.months.append(
+                CohortMonthRead(months_since=row.months_since, active=row.active, rate=rate)
+            )
+    return list(found.values())

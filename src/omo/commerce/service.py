@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     and_,
@@ -21,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from omo.commerce.channels import COUNTED_STATUSES
+from omo.commerce.channels import COUNTED_STATUSES, OFFLINE_CHANNELS
 from omo.commerce.models import (
     Order,
     OrderContact,
@@ -327,6 +328,48 @@ def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_i
             .values(member_id=to_id)
             .execution_options(synchronize_session=False)
         )
+
+
+def member_purchases(*, since: datetime | None, until: datetime) -> Any:
+    """(channel, member_id, fulfilment, order_id) of every identified member's counted order
+    in [since, until) (since None: all before until): the order side of a funnel."""
+    conds = [Order.status.in_(COUNTED_STATUSES), Order.ordered_at < until]
+    if since is not None:
+        conds.append(Order.ordered_at >= since)
+    return select(
+        Order.channel, Order.member_id, Order.fulfilment, Order.id.label("order_id")
+    ).where(*conds, Order.member_id.is_not(None))
+
+
+def ordered_after(member_id: Any, channel: Any, start: Any, *, until: datetime) -> Any:
+    """EXISTS a counted order by `member_id` in `channel` at or after `start`, before `until`
+    (columns of the caller's query: a cart converted)."""
+    return (
+        select(Order.id)
+        .where(
+            Order.member_id == member_id,
+            Order.channel == channel,
+            Order.ordered_at >= start,
+            Order.ordered_at < until,
+            Order.status.in_(COUNTED_STATUSES),
+        )
+        .exists()
+    )
+
+
+def bought_in_store_before(member_id: Any, *, before: datetime) -> Any:
+    """EXISTS a counted store (POS) order by `member_id` before `before` (a column of the
+    caller's query)."""
+    return (
+        select(Order.id)
+        .where(
+            Order.member_id == member_id,
+            Order.ordered_at < before,
+            Order.channel.in_(sorted(OFFLINE_CHANNELS)),
+            Order.status.in_(COUNTED_STATUSES),
+        )
+        .exists()
+    )
 
 
 def spend_totals(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from omo.events.models import Event
@@ -114,6 +115,29 @@ def recent_events(session: Session, *, member_id: int, limit: int) -> list[Event
             .order_by(Event.occurred_at.desc(), Event.id.desc())
             .limit(limit)
         )
+    )
+
+
+def member_touches(*, since: datetime, until: datetime) -> Any:
+    """(channel, member_id, kind) of every identified member's event in [since, until): the
+    event side of a funnel, for the caller to aggregate."""
+    return select(Event.channel, Event.member_id, Event.kind).where(
+        Event.occurred_at >= since, Event.occurred_at < until, Event.member_id.is_not(None)
+    )
+
+
+def first_adds(*, since: datetime, until: datetime) -> Any:
+    """(member_id, channel, first_add): each member's first add-to-cart per channel in
+    [since, until): the carts of a cart-abandonment figure."""
+    return (
+        select(Event.member_id, Event.channel, func.min(Event.occurred_at).label("first_add"))
+        .where(
+            Event.kind == "add_to_cart",
+            Event.occurred_at >= since,
+            Event.occurred_at < until,
+            Event.member_id.is_not(None),
+        )
+        .group_by(Event.member_id, Event.channel)
     )
 
 
