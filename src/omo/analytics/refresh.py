@@ -85,8 +85,7 @@ def refresh(
                 members = engine.table(snapshot.members, "members")
                 orders = engine.table(snapshot.orders, "orders")
                 expr = member_figures(members, orders, as_of_s=as_of_s, policy=options.policy)
-                # in key order: member_scores is written in one sweep of its primary key
-                figures = engine.to_arrow(expr.order_by("member_id"))
+                figures = engine.to_arrow(expr)
             with _timed(timings, "predictions", say):
                 columns, models = _predict(figures)
             with _timed(timings, "basket", say):
@@ -154,8 +153,13 @@ class Derived:
 
 def _write(uow: UnitOfWork, run_id: int, derived: Derived, timings: dict[str, float]) -> None:
     started = time.perf_counter()
-    figures = derived.figures
-    scores = _scores_table(run_id, figures, derived.predicted)
+    # in key order, so the database builds member_scores' primary key in one sweep, not by
+    # random inserts (sorted here, not in the engine: it is the write's need, not the figures')
+    order = pc.sort_indices(derived.figures["member_id"])
+    figures = derived.figures.take(order)
+    index = order.to_numpy()
+    predicted = {name: values[index] for name, values in derived.predicted.items()}
+    scores = _scores_table(run_id, figures, predicted)
     tables = {
         MemberScore.__tablename__: scores,
         BasketRule.__tablename__: _with_run(derived.rules, run_id, BasketRule),
