@@ -11,11 +11,13 @@ from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
 from omo.analytics import recommend, service
+from omo.analytics.discounts import discount_cost
 from omo.analytics.funnel import funnel as period_funnel
 from omo.analytics.kpis import kpis as period_kpis
 from omo.analytics.schemas import (
     BasketRuleRead,
     CohortRead,
+    DiscountReport,
     Funnel,
     Kpis,
     Recommendation,
@@ -148,6 +150,21 @@ def funnel(
     caller: Principal = scoped("kpis:read"),
 ) -> Funnel:
     return period_funnel(uow, since=from_, until=to)
+
+
+@router.get(
+    "/analytics/discounts",
+    response_model=DiscountReport,
+    summary="Discount cost: give-away ratio, margins, a discount range per tier (default: 30 d)",
+)
+def discounts(
+    uow: UoW,
+    from_: Annotated[datetime | None, Query(alias="from", description="start (inclusive)")] = None,
+    to: Annotated[datetime | None, Query(description="end (exclusive); default now")] = None,
+    target_margin: Annotated[float, Query(description="margin to keep, 0 … <1")] = 0.3,
+    caller: Principal = scoped("kpis:read"),
+) -> DiscountReport:
+    return discount_cost(uow, since=from_, until=to, target_margin=target_margin)
 
 
 @router.get(

@@ -180,3 +180,38 @@ class CohortRead(BaseModel):
     cohort: str = Field(description="month of joining, YYYY-MM (brand's local time)")
     size: int
     months: list[CohortMonthRead]
+
+
+class DiscountGroup(BaseModel):
+    key: str = Field(description="'all', a channel, a tier level ('guest': no member)")
+    orders: int
+    list_value: MoneyOut = Field(description="goods at list price (unit price × quantity)")
+    giveaway: MoneyOut = Field(description="line and order discounts (coupons, points, tier)")
+    giveaway_ratio: float = Field(description="giveaway / list_value")
+    cost_coverage: float = Field(description="share of list value whose unit cost is known")
+    margin_before: float | None = Field(description="1 − cost / list value, before discounts")
+    margin_after: float | None = Field(description="(list − giveaway − cost) / (list − giveaway)")
+    recommended_min: float | None = Field(
+        default=None, description="tiers: a discount rate to start from (today's, within the cap)"
+    )
+    recommended_max: float | None = Field(
+        default=None, description="tiers: the highest discount rate that keeps target_margin"
+    )
+
+
+class CouponCost(BaseModel):
+    template: str
+    orders: int = Field(description="orders the template's coupons were redeemed on")
+    discount: MoneyOut = Field(description="what those coupons took off (goods and shipping)")
+    list_value: MoneyOut = Field(description="the list value of those orders' goods")
+    giveaway_ratio: float = Field(description="discount / list_value")
+
+
+class DiscountReport(BaseModel):
+    period_from: datetime
+    period_to: datetime
+    target_margin: float
+    overall: DiscountGroup
+    channels: list[DiscountGroup]
+    tiers: list[DiscountGroup]
+    coupons: list[CouponCost]

@@ -13,10 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     and_,
     case,
     func,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.orm import Session, aliased
@@ -355,6 +357,45 @@ def ordered_after(member_id: Any, channel: Any, start: Any, *, until: datetime) 
         )
         .exists()
     )
+
+
+def order_economics(*, since: datetime, until: datetime) -> Any:
+    """Per counted order of [since, until), in cents: list value of the goods (unit price ×
+    quantity), line discounts, the order-level discount, the goods' cost and the list value of
+    the lines whose cost is known (products with a unit cost); with channel and member."""
+    cents = BigInteger
+    line_list = type_coerce(OrderLine.unit_price, cents) * OrderLine.quantity
+    line_cost = type_coerce(Product.unit_cost, cents) * OrderLine.quantity
+    lines = (
+        select(
+            OrderLine.order_id,
+            func.sum(line_list).label("list_cents"),
+            func.sum(type_coerce(OrderLine.discount, cents)).label("line_discount_cents"),
+            func.coalesce(func.sum(line_cost), 0).label("cost_cents"),
+            func.coalesce(
+                func.sum(case((Product.unit_cost.is_not(None), line_list), else_=0)), 0
+            ).label("costed_list_cents"),
+        )
+        .join(Order, Order.id == OrderLine.order_id)
+        .outerjoin(Product, Product.id == OrderLine.product_id)
+        .where(
+            Order.status.in_(COUNTED_STATUSES),
+            Order.ordered_at >= since,
+            Order.ordered_at < until,
+        )
+        .group_by(OrderLine.order_id)
+        .subquery()
+    )
+    return select(
+        Order.id.label("order_id"),
+        Order.channel,
+        Order.member_id,
+        lines.c.list_cents,
+        lines.c.line_discount_cents,
+        type_coerce(Order.discount_total, cents).label("order_discount_cents"),
+        lines.c.cost_cents,
+        lines.c.costed_list_cents,
+    ).join(lines, lines.c.order_id == Order.id)
 
 
 def bought_in_store_before(member_id: Any, *, before: datetime) -> Any:

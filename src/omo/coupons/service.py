@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import segno
 from sqlalchemy import BigInteger, case, func, select, type_coerce, update
@@ -458,6 +459,29 @@ def period_coupons(session: Session, *, since: datetime, until: datetime) -> Per
     ).one()
     return PeriodCoupons(
         issued=int(issued), used=int(used), redemptions=int(count), discount=goods + shipping
+    )
+
+
+def redemptions_on_orders(*, since: datetime, until: datetime) -> Any:
+    """(template, order_id, discount_cents) of every redemption on an order made in
+    [since, until) and not reversed: coupon discounts by template, for the caller to add up."""
+    r = CouponRedemption
+    return (
+        select(
+            CouponTemplateRow.code.label("template"),
+            r.order_id,
+            (
+                type_coerce(r.discount, BigInteger) + type_coerce(r.shipping_discount, BigInteger)
+            ).label("discount_cents"),
+        )
+        .join(Coupon, Coupon.id == r.coupon_id)
+        .join(CouponTemplateRow, CouponTemplateRow.id == Coupon.template_id)
+        .where(
+            r.order_id.is_not(None),
+            r.reversed_at.is_(None),
+            r.redeemed_at >= since,
+            r.redeemed_at < until,
+        )
     )
 
 

@@ -346,6 +346,12 @@ def movements(session: Session, *, since: datetime, until: datetime) -> Movement
     return Movements(base=base, upgrades=int(up), downgrades=int(down), levels=levels)
 
 
+def member_levels() -> Any:
+    """(member_id, level): every placed member's level now (members never placed are at the
+    programme's base level)."""
+    return select(MemberTier.member_id, MemberTier.level)
+
+
 def distribution(uow: UnitOfWork, *, buckets: int = 20) -> Distribution:
     """Window spend across active members: quantiles, a histogram, and who sits where, so a
     merchant can see what a threshold would mean before setting it."""
