@@ -11,10 +11,12 @@ from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
 from omo.analytics import recommend, service
+from omo.analytics.attribution import attribution as period_attribution
 from omo.analytics.discounts import discount_cost
 from omo.analytics.funnel import funnel as period_funnel
 from omo.analytics.kpis import kpis as period_kpis
 from omo.analytics.schemas import (
+    Attribution,
     BasketRuleRead,
     CohortRead,
     DiscountReport,
@@ -165,6 +167,21 @@ def discounts(
     caller: Principal = scoped("kpis:read"),
 ) -> DiscountReport:
     return discount_cost(uow, since=from_, until=to, target_margin=target_margin)
+
+
+@router.get(
+    "/analytics/attribution",
+    response_model=Attribution,
+    summary="Sales by first and last ad touch, online-to-store credit (default: 30 days)",
+)
+def attribution(
+    uow: UoW,
+    from_: Annotated[datetime | None, Query(alias="from", description="start (inclusive)")] = None,
+    to: Annotated[datetime | None, Query(description="end (exclusive); default now")] = None,
+    lookback_days: Annotated[int, Query(description="a click counts this many days")] = 30,
+    caller: Principal = scoped("kpis:read"),
+) -> Attribution:
+    return period_attribution(uow, since=from_, until=to, lookback_days=lookback_days)
 
 
 @router.get(

@@ -215,3 +215,33 @@ class DiscountReport(BaseModel):
     channels: list[DiscountGroup]
     tiers: list[DiscountGroup]
     coupons: list[CouponCost]
+
+
+class Credit(BaseModel):
+    source: str = Field(description="utm_source of the ad click; '(none)' without one")
+    campaign: str = Field(description="utm_campaign of the ad click; '(none)' without one")
+    channel: str = Field(description="where the click happened (web, app, …)")
+    orders: int
+    revenue: MoneyOut = Field(description="order totals less refunds")
+    discount: MoneyOut = Field(description="discounts given on those orders")
+    store_orders: int = Field(description="of the orders, those rung up in a store")
+    store_revenue: MoneyOut = Field(description="… and their revenue (online-to-store credit)")
+
+
+class SalesChannel(BaseModel):
+    channel: str
+    orders: int
+    revenue: MoneyOut
+    discount: MoneyOut
+    attributed_orders: int = Field(description="orders with an ad click in the lookback window")
+
+
+class Attribution(BaseModel):
+    period_from: datetime
+    period_to: datetime
+    lookback_days: int = Field(description="a click counts for orders up to this many days later")
+    first_touch: list[Credit] = Field(description="each order credited to its earliest click")
+    last_touch: list[Credit] = Field(description="each order credited to its latest click")
+    channels: list[SalesChannel] = Field(description="by the channel the order was placed in")
+    unattributed_orders: int
+    unattributed_revenue: MoneyOut

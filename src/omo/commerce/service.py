@@ -398,6 +398,24 @@ def order_economics(*, since: datetime, until: datetime) -> Any:
     ).join(lines, lines.c.order_id == Order.id)
 
 
+def attributable_orders(session: Session, *, since: datetime, until: datetime) -> list[Any]:
+    """(member_id, channel, ordered_at, revenue_cents, discount_cents) of every counted order
+    of [since, until), guests' included, oldest first: revenue after refunds, discounts on
+    lines and on the order."""
+    econ = order_economics(since=since, until=until).subquery()
+    revenue = type_coerce(Order.total, BigInteger) - type_coerce(Order.refunded_total, BigInteger)
+    return list(
+        session.execute(
+            select(
+                Order.member_id, Order.channel, Order.ordered_at, revenue,
+                econ.c.line_discount_cents + econ.c.order_discount_cents,
+            )
+            .join(econ, econ.c.order_id == Order.id)
+            .order_by(Order.ordered_at, Order.id)
+        )
+    )  # fmt: skip
+
+
 def bought_in_store_before(member_id: Any, *, before: datetime) -> Any:
     """EXISTS a counted store (POS) order by `member_id` before `before` (a column of the
     caller's query)."""

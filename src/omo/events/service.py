@@ -126,6 +126,24 @@ def member_touches(*, since: datetime, until: datetime) -> Any:
     )
 
 
+def ad_clicks(session: Session, *, since: datetime, until: datetime) -> list[Any]:
+    """(member_id, occurred_at, channel, utm_source, utm_campaign) of identified members' ad
+    clicks in [since, until), in time order."""
+    return list(
+        session.execute(
+            select(
+                Event.member_id, Event.occurred_at, Event.channel, Event.utm_source,
+                Event.utm_campaign,
+            )
+            .where(
+                Event.kind == "ad_click", Event.member_id.is_not(None),
+                Event.occurred_at >= since, Event.occurred_at < until,
+            )
+            .order_by(Event.occurred_at, Event.id)
+        )
+    )  # fmt: skip
+
+
 def first_adds(*, since: datetime, until: datetime) -> Any:
     """(member_id, channel, first_add): each member's first add-to-cart per channel in
     [since, until): the carts of a cart-abandonment figure."""
