@@ -72,13 +72,22 @@ def discount_cost(
         )  # fmt: skip
         joined = econ.outerjoin(levels, levels.c.member_id == econ.c.member_id)
 
-        def grouped(key: Any) -> dict[str, dict[str, int]]:
-            query = select(key, *sums).select_from(joined).group_by(key)
-            return {str(k): _sums(values) for k, *values in session.execute(query)}
-
-        overall = _sums(session.execute(select(*sums).select_from(joined)).one())
-        channels = grouped(econ.c.channel)
-        by_tier = grouped(tier)
+        # one pass, grouped by channel × tier; the rest is adding those few rows up
+        cells = session.execute(
+            select(econ.c.channel, tier, *sums).select_from(joined).group_by(econ.c.channel, tier)
+        ).all()
+        overall: dict[str, int] = dict.fromkeys(_SUMS, 0)
+        channels: dict[str, dict[str, int]] = {}
+        by_tier: dict[str, dict[str, int]] = {}
+        for channel, level, *values in cells:
+            cell = _sums(values)
+            for totals in (
+                overall,
+                channels.setdefault(str(channel), dict.fromkeys(_SUMS, 0)),
+                by_tier.setdefault(str(level), dict.fromkeys(_SUMS, 0)),
+            ):
+                for name, value in cell.items():
+                    totals[name] += value
         per_order = (
             select(
                 used.c.template, used.c.order_id,

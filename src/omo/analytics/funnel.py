@@ -18,6 +18,7 @@ from omo.commerce import service as commerce
 from omo.commerce.channels import OFFLINE_CHANNELS
 from omo.db import UnitOfWork
 from omo.events import service as events
+from omo.members import service as members
 
 ALL = "all"
 _STAGES = ("reached", "viewed", "carted", "ordered", "picked_up", "repurchased")
@@ -41,41 +42,41 @@ def funnel(uow: UnitOfWork, *, since: datetime | None, until: datetime | None) -
             bought.c.fulfilment == "store_pickup"
         ),
     ).subquery()
-    repeat = select(per_member.c.member_id).where(per_member.c.n >= 2)
 
-    def distinct(stage: str | None) -> Any:
-        who = (
-            steps.c.member_id
-            if stage is None
-            else case((steps.c.stage == stage, steps.c.member_id))
+    def reached(stage: str) -> Any:
+        return func.max(case((steps.c.stage == stage, 1), else_=0))
+
+    # one row per member and channel with a flag per stage; counted per channel and, a member
+    # counted once, for all channels
+    per_channel_member = (
+        select(
+            steps.c.channel, steps.c.member_id, reached("view"), reached("add_to_cart"),
+            reached("order"), reached("pickup"), func.max(per_member.c.n),
         )
-        return func.count(func.distinct(who))
-
-    columns = (
-        distinct(None), distinct("view"), distinct("add_to_cart"), distinct("order"),
-        distinct("pickup"),
-        func.count(func.distinct(case(
-            ((steps.c.stage == "order") & steps.c.member_id.in_(repeat), steps.c.member_id)
-        ))),
+        .outerjoin(per_member, per_member.c.member_id == steps.c.member_id)
+        .group_by(steps.c.channel, steps.c.member_id)
     )  # fmt: skip
     carts = events.first_adds(since=since, until=until).subquery()
     converted = commerce.ordered_after(
         carts.c.member_id, carts.c.channel, carts.c.first_add, until=until
     )
     online = ~bought.c.channel.in_(sorted(OFFLINE_CHANNELS))
-    earlier = commerce.member_purchases(since=None, until=since).subquery()
-    in_store = earlier.c.channel.in_(sorted(OFFLINE_CHANNELS))
+    people = members.all_ids().subquery()
+    store_customers = (
+        select(func.count())
+        .select_from(people)
+        .where(commerce.bought_in_store_before(people.c.member_id, before=since))
+    )
     store_before = commerce.bought_in_store_before(bought.c.member_id, before=since)
     with uow.read() as session:
-        rows = {
-            str(channel): dict(zip(_STAGES, map(int, values), strict=True))
-            for channel, *values in session.execute(
-                select(steps.c.channel, *columns).group_by(steps.c.channel)
-            )
-        }
-        rows[ALL] = dict(
-            zip(_STAGES, map(int, session.execute(select(*columns)).one()), strict=True)
-        )
+        rows: dict[str, list[int]] = {}
+        everyone: dict[int, list[int]] = {}
+        for channel, member_id, *flags, orders in session.execute(per_channel_member):
+            mine = [1, *flags, int(bool(flags[2]) and (orders or 0) >= 2)]
+            rows[channel] = [a + b for a, b in zip(rows.get(channel, [0] * 6), mine, strict=True)]
+            seen = everyone.setdefault(member_id, [0] * 6)
+            everyone[member_id] = [max(a, b) for a, b in zip(seen, mine, strict=True)]
+        rows[ALL] = [sum(column) for column in zip(*everyone.values(), strict=True)] or [0] * 6
         abandon: dict[str, tuple[int, int]] = {
             str(channel): (int(n), int(n) - int(done))
             for channel, n, done in session.execute(
@@ -93,9 +94,7 @@ def funnel(uow: UnitOfWork, *, since: datetime | None, until: datetime | None) -
                 ),
             ).where(online)
         ).one()
-        store_n = session.scalar(
-            select(func.count(func.distinct(earlier.c.member_id))).where(in_store)
-        )
+        store_n = session.scalar(store_customers)
         store_online = session.scalar(
             select(func.count(func.distinct(bought.c.member_id))).where(online, store_before)
         )
@@ -106,7 +105,7 @@ def funnel(uow: UnitOfWork, *, since: datetime | None, until: datetime | None) -
         stages.append(
             FunnelStage(
                 channel=channel,
-                **rows[channel],
+                **dict(zip(_STAGES, rows[channel], strict=True)),
                 carts=n,
                 abandoned=gone,
                 cart_abandonment_rate=share(gone, n),

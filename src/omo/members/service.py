@@ -256,6 +256,12 @@ def enrolment_counts(session: Session, *, since: datetime, until: datetime) -> t
     return int(total), int(new)
 
 
+def all_ids() -> Any:
+    """(member_id) of every member, merged ones included (a merge moves their orders, events
+    and points to the survivor, so they own none): read from an index, not the wide rows."""
+    return select(Member.id.label("member_id"))
+
+
 def active_root(session: Session, member_id: int) -> int:
     """The id of the active member `member_id` is now part of (itself unless merged)."""
     return current_member(session, member_id).id
