@@ -27,6 +27,7 @@ run: $(VENV)/.installed
 		rm -f $(DB).building*; \
 		OMO_DATABASE_URL=sqlite:///$(DB).building $(BIN)/omo db upgrade && \
 		OMO_DATABASE_URL=sqlite:///$(DB).building $(BIN)/omo demo --no-serve --people $(PEOPLE) && \
+		OMO_DATABASE_URL=sqlite:///$(DB).building $(BIN)/omo refresh && \
 		mv $(DB).building $(DB); \
 	else echo "$(DB) exists: serving it (make clean to rebuild the demo)"; fi
 	$(BIN)/omo db upgrade
