@@ -15,6 +15,7 @@ import ibis
 import pyarrow as pa
 
 from omo.shared.errors import ValidationFailed
+from omo.shared.spark import spark_session
 
 Engine = Literal["duckdb", "spark"]
 
@@ -46,24 +47,9 @@ def runner(engine: Engine, *, spark_master: str = "local[2]") -> Iterator[Runner
         return
     if engine != "spark":
         raise ValidationFailed(f"{engine!r} is not duckdb or spark", field="engine")
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ValidationFailed(
-            f"the spark engine needs pyspark (pip install 'omo[spark]'): {exc}", field="engine"
-        ) from exc
     with tempfile.TemporaryDirectory(prefix="omo-spark-") as warehouse:
-        spark = (
-            SparkSession.builder.master(spark_master)
-            .appName("omo-refresh")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", "8")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.warehouse.dir", warehouse)
-            .config("spark.driver.memory", "4g")
-            .getOrCreate()
-        )
-        spark.sparkContext.setLogLevel("ERROR")
+        settings = {"spark.sql.session.timeZone": "UTC", "spark.sql.warehouse.dir": warehouse}
+        spark = spark_session(spark_master, app="omo-refresh", config=settings)
         try:
             yield Runner(ibis.pyspark.connect(spark))
         finally:

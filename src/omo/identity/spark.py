@@ -12,29 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from omo.shared.errors import ValidationFailed
+from omo.shared.spark import spark_session
 
 
 @contextmanager
 def spark_api(master: str) -> Iterator[tuple[Any, Any]]:
     try:
-        from pyspark.sql import SparkSession
         from splink import SparkAPI
-        from splink.backends.spark import similarity_jar_location
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ValidationFailed(
-            f"the spark engine needs pyspark (pip install 'omo[spark]'): {exc}", field="engine"
-        ) from exc
-    spark = (
-        SparkSession.builder.master(master)
-        .appName("omo-resolve")
-        .config("spark.jars", similarity_jar_location())
-        .config("spark.sql.shuffle.partitions", "8")
-        .config("spark.default.parallelism", "8")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.memory", "4g")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+        raise ValidationFailed(f"the spark engine needs splink: {exc}", field="engine") from exc
+    spark = spark_session(master, app="omo-resolve", config={"spark.default.parallelism": "8"})
     checkpoints = Path(tempfile.mkdtemp(prefix="omo-splink-"))
     spark.sparkContext.setCheckpointDir(str(checkpoints))
     try:
