@@ -79,6 +79,26 @@ def test_rules_and_recommendations_from_purchases_only(api: Any, uow: UnitOfWork
     assert api.get(f"/api/v1/members/{shop['M3']}/recommendations").json() == []
 
 
+def test_new_products_reach_and_repeat(api: Any, uow: UnitOfWork, shop) -> None:
+    assert refresh(uow, RefreshOptions(as_of=AS_OF)).status == "done"
+    got = api.get("/api/v1/analytics/new-products")
+    assert got.status_code == 200, got.text
+    rows = [(r["sku"], r["name"], r["launched"], r["buyers"], r["repeat_buyers"],
+             r["window_buyers"]) for r in got.json()]  # fmt: skip
+    # A: M1 (twice), M2, M4 of the 4 who bought since 1 June; B: M1, M2 (twice); C from 2 June:
+    # M1, M3, M4 of the 4 who bought since (M1's last purchase is that very order)
+    assert rows == [
+        ("C", None, "2026-06-02", 3, 0, 4),
+        ("A", None, "2026-06-01", 3, 1, 4),
+        ("B", "棉質上衣", "2026-06-01", 2, 1, 4),
+    ]
+    a = got.json()[1]
+    assert (a["penetration"], a["repeat_rate"]) == (0.75, pytest.approx(1 / 3))
+    # a 29-day window starts at noon on 1 June: A and B were first bought before it
+    refresh(uow, RefreshOptions(as_of=AS_OF, new_product_days=29))
+    assert [r["sku"] for r in api.get("/api/v1/analytics/new-products").json()] == ["C"]
+
+
 def test_bad_input_is_refused(api: Any, uow: UnitOfWork, shop) -> None:
     bad = api.get("/api/v1/analytics/basket", params={"level": "brand"})
     assert bad.status_code == 422 and "level must be one of sku, category" in bad.text
@@ -86,5 +106,6 @@ def test_bad_input_is_refused(api: Any, uow: UnitOfWork, shop) -> None:
     assert api.get("/api/v1/analytics/basket", params={"limit": 0}).status_code == 422
     assert api.get("/api/v1/members/999999/recommendations").status_code == 404
     assert api.get(f"/api/v1/members/{shop['M1']}/recommendations?limit=51").status_code == 422
+    assert api.get("/api/v1/analytics/new-products?limit=0").status_code == 422
     # before any refresh there are simply no rules
     assert api.get("/api/v1/analytics/basket").json() == []

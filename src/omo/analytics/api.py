@@ -22,6 +22,7 @@ from omo.analytics.schemas import (
     DiscountReport,
     Funnel,
     Kpis,
+    NewProductRead,
     Recommendation,
     RuleCheck,
     RuleCount,
@@ -213,6 +214,17 @@ def basket(
     caller: Principal = scoped("kpis:read"),
 ) -> list[BasketRuleRead]:
     return recommend.basket_rules(uow, level=level, item=item, min_lift=min_lift, limit=limit)
+
+
+@router.get(
+    "/analytics/new-products",
+    response_model=list[NewProductRead],
+    summary="New products' penetration and repeat rate (from the last refresh)",
+)
+def new_products(
+    uow: UoW, limit: Limit = 50, caller: Principal = scoped("kpis:read")
+) -> list[NewProductRead]:
+    return recommend.new_products(uow, limit=limit)
 
 
 @router.get(

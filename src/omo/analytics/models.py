@@ -110,3 +110,18 @@ class CohortMonth(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("analytics_runs.id"))
     size: Mapped[int] = mapped_column(Integer)  # members who joined that month
     active: Mapped[int] = mapped_column(Integer)  # of them, those with a purchase that month
+
+
+class NewProduct(Base):
+    """A SKU first bought in the refresh's new-product window, and how far it has reached."""
+
+    __tablename__ = "new_products"
+
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("analytics_runs.id"))
+    launched: Mapped[str] = mapped_column(String(10))  # day of its first sale, YYYY-MM-DD local
+    buyers: Mapped[int] = mapped_column(Integer)
+    repeat_buyers: Mapped[int] = mapped_column(Integer)  # bought it in two orders or more
+    window_buyers: Mapped[int] = mapped_column(Integer)  # members who bought anything since
+    penetration: Mapped[float] = mapped_column(Float)  # buyers / window_buyers
+    repeat_rate: Mapped[float] = mapped_column(Float)  # repeat_buyers / buyers

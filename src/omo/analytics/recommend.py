@@ -1,13 +1,14 @@
-"""Reading the basket rules of the last refresh: the rules themselves (what sells with what) and
-"bought X → recommend Y" for one member, from the SKUs they have bought."""
+"""Reading the product figures of the last refresh: the basket rules (what sells with what),
+"bought X → recommend Y" for one member from the SKUs they have bought, and how far new
+products have reached."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from omo.analytics.basket import LEVELS
-from omo.analytics.models import BasketRule
-from omo.analytics.schemas import BasketRuleRead, Recommendation
+from omo.analytics.models import BasketRule, NewProduct
+from omo.analytics.schemas import BasketRuleRead, NewProductRead, Recommendation
 from omo.commerce import service as commerce
 from omo.db import UnitOfWork
 from omo.members import service as members
@@ -31,6 +32,25 @@ def basket_rules(
     ).limit(limit)  # fmt: skip
     with uow.read() as session:
         return [BasketRuleRead.model_validate(r) for r in session.scalars(query)]
+
+
+def new_products(uow: UnitOfWork, *, limit: int) -> list[NewProductRead]:
+    """SKUs first bought within the last refresh's new-product window, newest first."""
+    with uow.read() as session:
+        rows = list(
+            session.scalars(
+                select(NewProduct)
+                .order_by(NewProduct.launched.desc(), NewProduct.penetration.desc(), NewProduct.sku)
+                .limit(limit)
+            )
+        )
+        names = commerce.catalogue_for(session, [r.sku for r in rows])
+        return [
+            NewProductRead.model_validate(r).model_copy(
+                update={"name": names[r.sku].name if r.sku in names else None}
+            )
+            for r in rows
+        ]
 
 
 def recommendations(uow: UnitOfWork, *, member_id: int, limit: int) -> list[Recommendation]:

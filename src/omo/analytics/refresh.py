@@ -4,11 +4,12 @@
    transaction; the request path keeps going);
 2. compute the figures with the Ibis expressions of analytics/rfm.py on DuckDB or Spark;
 3. fit BG/NBD and Gamma-Gamma on them and predict (analytics/predictions.py);
-4. mine the basket rules, per SKU and per category (analytics/basket.py), and count the monthly
-   cohorts (analytics/cohorts.py) on the same engine;
-5. replace member_scores, basket_rules and cohort_retention in one write transaction and record
-   the run (policy, models, segment counts, timings); a failure is recorded on the run and
-   changes nothing.
+4. mine the basket rules, per SKU and per category (analytics/basket.py), new products'
+   penetration (analytics/penetration.py) and the monthly cohorts (analytics/cohorts.py) on the
+   same engine;
+5. replace member_scores, basket_rules, new_products and cohort_retention in one write
+   transaction and record the run (policy, models, segment counts, timings); a failure is
+   recorded on the run and changes nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from omo.analytics.arrowdb import isolated, transaction
 from omo.analytics.basket import BasketPolicy, mine
 from omo.analytics.cohorts import cohort_counts, month_of, retention_table
 from omo.analytics.engine import Engine, runner
-from omo.analytics.models import AnalyticsRun, BasketRule, CohortMonth, MemberScore
+from omo.analytics.models import AnalyticsRun, BasketRule, CohortMonth, MemberScore, NewProduct
+from omo.analytics.penetration import new_products, penetration_table
 from omo.analytics.predictions import predict
 from omo.analytics.rfm import Policy, member_figures
 from omo.analytics.schemas import RunRead
@@ -52,6 +54,7 @@ class RefreshOptions:
     as_of: datetime | None = None  # default: now; earlier dates replay the past (holdout tests)
     policy: Policy = field(default_factory=Policy)
     basket: BasketPolicy = field(default_factory=BasketPolicy)
+    new_product_days: int = 180  # a SKU first bought this recently is a new product
     spark_master: str = "local[2]"
 
 
@@ -92,6 +95,10 @@ def refresh(
                 bought = orders.filter(orders.ordered_s <= as_of_s)
                 lines = engine.table(snapshot.lines, "lines")
                 rules = mine(engine, lines, bought, options.basket)
+                found = new_products(lines, orders, as_of_s=as_of_s, days=options.new_product_days)
+                launched = penetration_table(
+                    engine.to_arrow(found), utc_offset_s=options.policy.utc_offset_s
+                )
             with _timed(timings, "cohorts", say):
                 offset = options.policy.utc_offset_s
                 sizes, active = cohort_counts(members, orders, as_of_s=as_of_s, utc_offset_s=offset)
@@ -100,7 +107,7 @@ def refresh(
                     last_month=month_of(as_of_s, utc_offset_s=offset),
                 )  # fmt: skip
         say("write")
-        _write(uow, run_id, Derived(figures, columns, models, rules, cohorts), timings)
+        _write(uow, run_id, Derived(figures, columns, models, rules, cohorts, launched), timings)
     except Exception as exc:
         with uow.write() as session:
             failed = session.get(AnalyticsRun, run_id)
@@ -149,6 +156,7 @@ class Derived:
     models: dict[str, Any]
     rules: pa.Table
     cohorts: pa.Table
+    launched: pa.Table
 
 
 def _write(uow: UnitOfWork, run_id: int, derived: Derived, timings: dict[str, float]) -> None:
@@ -164,6 +172,7 @@ def _write(uow: UnitOfWork, run_id: int, derived: Derived, timings: dict[str, fl
         MemberScore.__tablename__: scores,
         BasketRule.__tablename__: _with_run(derived.rules, run_id, BasketRule),
         CohortMonth.__tablename__: _with_run(derived.cohorts, run_id, CohortMonth),
+        NewProduct.__tablename__: _with_run(derived.launched, run_id, NewProduct),
     }
     segments = pc.value_counts(figures["segment"]).to_pylist()
     counts = {s["values"]: s["counts"] for s in segments}

@@ -245,3 +245,14 @@ class Attribution(BaseModel):
     channels: list[SalesChannel] = Field(description="by the channel the order was placed in")
     unattributed_orders: int
     unattributed_revenue: MoneyOut
+
+
+class NewProductRead(ReadModel):
+    sku: str
+    name: str | None = None
+    launched: str = Field(description="day of its first sale (brand's local time)")
+    buyers: int = Field(description="members who bought it")
+    repeat_buyers: int = Field(description="… in two orders or more")
+    window_buyers: int = Field(description="members who bought anything since its first sale")
+    penetration: float = Field(description="buyers / window_buyers")
+    repeat_rate: float = Field(description="repeat_buyers / buyers")
