@@ -265,8 +265,12 @@ def refresh(
     every: Annotated[
         float | None, typer.Option(min=0.01, help="keep running: once every this many hours")
     ] = None,
+    model: Annotated[
+        str, typer.Option(help="purchases and P(alive): bgnbd (default) or pareto (Pareto/NBD)")
+    ] = "bgnbd",
 ) -> None:
-    """Recompute every member's RFM scores, segment, lifecycle, tags and CLV predictions."""
+    """Recompute every member's RFM scores, segment, lifecycle, tags and CLV predictions, the
+    basket rules, new products and cohorts."""
     import json
     import time
     from datetime import UTC, datetime, timedelta
@@ -283,6 +287,9 @@ def refresh(
     if chosen not in ("duckdb", "spark"):
         typer.echo(f"error: --engine: {chosen!r} is not duckdb or spark", err=True)
         raise typer.Exit(2)
+    if model not in ("bgnbd", "pareto"):
+        typer.echo(f"error: --model: {model!r} is not bgnbd or pareto", err=True)
+        raise typer.Exit(2)
     when = None
     if as_of:
         try:
@@ -295,6 +302,7 @@ def refresh(
         engine=chosen,  # type: ignore[arg-type]
         as_of=when,
         spark_master=settings.spark_master,
+        model=model,  # type: ignore[arg-type]
     )
     db = make_engine(settings)
     uow = UnitOfWork(db)

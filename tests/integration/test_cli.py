@@ -72,10 +72,17 @@ def test_refresh_scores_the_demo_and_refuses_bad_options(
         scored = conn.execute(sa.text("SELECT count(*) FROM member_scores")).scalar()
         members = conn.execute(sa.text("SELECT count(*) FROM members")).scalar()
     assert scored == members and f"{members} members" in line
+    pareto = cli.invoke(app, ["refresh", "--as-of", "2026-06-01", "--model", "pareto"])
+    assert pareto.exit_code == 0, pareto.output
+    with engine.connect() as conn:
+        models = conn.execute(sa.text("SELECT models FROM analytics_runs WHERE id = 2")).scalar()
+    assert "pareto" in str(models) and "bgnbd" not in str(models)
+    bad_model = cli.invoke(app, ["refresh", "--model", "lifetimes"])
+    assert bad_model.exit_code == 2 and "bgnbd or pareto" in bad_model.output
     bad_engine = cli.invoke(app, ["refresh", "--engine", "pandas"])
     assert bad_engine.exit_code == 2 and "duckdb or spark" in bad_engine.output
     bad_day = cli.invoke(app, ["refresh", "--as-of", "yesterday"])
     assert bad_day.exit_code == 2 and "not a date" in bad_day.output
     with engine.connect() as conn:
         runs = conn.execute(sa.text("SELECT count(*) FROM analytics_runs")).scalar()
-    assert runs == 1
+    assert runs == 2

@@ -5,13 +5,21 @@ the papers. Pure: numpy only (the fits in analytics/clv.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from omo.analytics.clv import BgNbd, FitError, GammaGamma, fit_bgnbd, fit_gamma_gamma
+from omo.analytics.pareto import ParetoNbd, fit_pareto_nbd
+
+Model = Literal["bgnbd", "pareto"]
+FITS: dict[str, Callable[[Any, Any, Any], BgNbd | ParetoNbd]] = {
+    "bgnbd": fit_bgnbd,
+    "pareto": fit_pareto_nbd,
+}
 
 # (tier, share of buyers by CLV from the top); the rest are "low"
 CLV_TIERS: tuple[tuple[str, float], ...] = (("high", 0.2), ("medium", 0.5))
@@ -39,22 +47,25 @@ def predict(
     spend_cents: NDArray[Any],
     first_day_cents: NDArray[Any],
     top_share: NDArray[Any],
+    *,
+    model: Model = "bgnbd",
 ) -> Predictions | None:
-    """Predictions for buyers (every array one entry per buyer); None when the data cannot
-    support a fit (too few buyers or nobody came back), which the refresh records."""
+    """Predictions for buyers (every array one entry per buyer) with BG/NBD or Pareto/NBD for
+    the purchases; None when the data cannot support a fit (too few buyers or nobody came
+    back), which the refresh records."""
     x = np.asarray(purchase_days, dtype=float) - 1
     t_x = np.asarray(last_day, dtype=float) - np.asarray(first_day, dtype=float)
     T = np.asarray(tenure_days, dtype=float)
     repeat_cents = np.asarray(spend_cents, dtype=float) - np.asarray(first_day_cents, dtype=float)
     mean_repeat = np.divide(repeat_cents, x, out=np.zeros_like(x), where=x > 0)
     try:
-        bgnbd = fit_bgnbd(x, t_x, T)
+        counts = FITS[model](x, t_x, T)
         spend_model = fit_gamma_gamma(x, mean_repeat)
     except FitError as exc:
         return _unfitted(str(exc), x.size) if x.size else None
-    alive = bgnbd.p_alive(x, t_x, T)
-    in_90 = bgnbd.conditional_expected_purchases(90, x, t_x, T)
-    in_365 = bgnbd.conditional_expected_purchases(365, x, t_x, T)
+    alive = counts.p_alive(x, t_x, T)
+    in_90 = counts.conditional_expected_purchases(90, x, t_x, T)
+    in_365 = counts.conditional_expected_purchases(365, x, t_x, T)
     order_value = spend_model.expected_spend(x, mean_repeat)
     clv = in_365 * order_value
     share = _top_share(clv)
@@ -70,7 +81,7 @@ def predict(
         clv_cents=clv,
         clv_tier=tier,
         at_risk=at_risk,
-        models={"bgnbd": _describe(bgnbd), "gamma_gamma": _describe(spend_model), "unit": "day"},
+        models={model: _describe(counts), "gamma_gamma": _describe(spend_model), "unit": "day"},
     )
 
 
@@ -95,5 +106,5 @@ def _top_share(values: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(at_least / values.size)
 
 
-def _describe(model: BgNbd | GammaGamma) -> dict[str, float]:
+def _describe(model: BgNbd | ParetoNbd | GammaGamma) -> dict[str, float]:
     return {k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(model).items()}

@@ -3,7 +3,7 @@
 1. read a consistent snapshot of members and purchases (analytics/snapshot.py, one read
    transaction; the request path keeps going);
 2. compute the figures with the Ibis expressions of analytics/rfm.py on DuckDB or Spark;
-3. fit BG/NBD and Gamma-Gamma on them and predict (analytics/predictions.py);
+3. fit BG/NBD (or Pareto/NBD) and Gamma-Gamma on them and predict (analytics/predictions.py);
 4. mine the basket rules, per SKU and per category (analytics/basket.py), new products'
    penetration (analytics/penetration.py) and the monthly cohorts (analytics/cohorts.py) on the
    same engine;
@@ -34,7 +34,7 @@ from omo.analytics.cohorts import cohort_counts, month_of, retention_table
 from omo.analytics.engine import Engine, runner
 from omo.analytics.models import AnalyticsRun, BasketRule, CohortMonth, MemberScore, NewProduct
 from omo.analytics.penetration import new_products, penetration_table
-from omo.analytics.predictions import predict
+from omo.analytics.predictions import Model, predict
 from omo.analytics.rfm import Policy, member_figures
 from omo.analytics.schemas import RunRead
 from omo.analytics.service import get_run
@@ -55,6 +55,7 @@ class RefreshOptions:
     policy: Policy = field(default_factory=Policy)
     basket: BasketPolicy = field(default_factory=BasketPolicy)
     new_product_days: int = 180  # a SKU first bought this recently is a new product
+    model: Model = "bgnbd"  # purchases and P(alive): BG/NBD, or Pareto/NBD
     spark_master: str = "local[2]"
 
 
@@ -90,7 +91,7 @@ def refresh(
                 expr = member_figures(members, orders, as_of_s=as_of_s, policy=options.policy)
                 figures = engine.to_arrow(expr)
             with _timed(timings, "predictions", say):
-                columns, models = _predict(figures)
+                columns, models = _predict(figures, options.model)
             with _timed(timings, "basket", say):
                 bought = orders.filter(orders.ordered_s <= as_of_s)
                 lines = engine.table(snapshot.lines, "lines")
@@ -120,7 +121,9 @@ def refresh(
     return get_run(uow, run_id)
 
 
-def _predict(figures: pa.Table) -> tuple[dict[str, np.ndarray[Any, Any]], dict[str, Any]]:
+def _predict(
+    figures: pa.Table, model: Model
+) -> tuple[dict[str, np.ndarray[Any, Any]], dict[str, Any]]:
     n = figures.num_rows
     buyer = np.asarray(figures["purchase_days"].to_numpy(zero_copy_only=False)) > 0
     out: dict[str, np.ndarray[Any, Any]] = {
@@ -138,7 +141,7 @@ def _predict(figures: pa.Table) -> tuple[dict[str, np.ndarray[Any, Any]], dict[s
 
     found = predict(
         col("purchase_days"), col("first_day"), col("last_day"), col("tenure_days"),
-        col("spend_cents"), col("first_day_cents"), col("top_share"),
+        col("spend_cents"), col("first_day_cents"), col("top_share"), model=model,
     )  # fmt: skip
     if found is None:
         return out, {"error": "no member has bought anything yet"}
