@@ -1,5 +1,5 @@
 """The same refresh on Spark (local mode) as on DuckDB: every member's scores, segment, grade,
-stage, tags, predictions and the basket rules identical. Needs the optional extra (pip install
+stage, tags, predictions, basket rules, new products and cohorts identical. Needs the optional extra (pip install
 'omo[spark]') and a Java runtime; CI, which installs only '.[dev]', skips it."""
 
 from __future__ import annotations
@@ -40,14 +40,20 @@ def scores(engine: sa.Engine, run_id: int) -> list[tuple[Any, ...]]:
 
 
 def rules(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    """Basket rules, new products and cohorts of the last run."""
+    queries = (
+        "SELECT level, antecedent, consequent, orders, support, confidence, lift "
+        "FROM basket_rules ORDER BY 1, 2, 3",
+        "SELECT sku, launched, buyers, repeat_buyers, window_buyers, penetration, repeat_rate "
+        "FROM new_products ORDER BY 1",
+        "SELECT cohort, months_since, size, active, 0, 0, 0 FROM cohort_retention ORDER BY 1, 2",
+    )
+    found = []
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT level, antecedent, consequent, orders, support, confidence, lift "
-                "FROM basket_rules ORDER BY 1, 2, 3"
-            )
-        )
-        return [(*row[:4], *(round(v, 12) for v in row[4:])) for row in rows]
+        for query in queries:
+            rows = conn.execute(sa.text(query))
+            found += [(*row[:4], *(round(v, 12) for v in row[4:])) for row in rows]
+    return found
 
 
 def test_spark_and_duckdb_score_every_member_alike(tmp_path: Path) -> None:
@@ -56,12 +62,13 @@ def test_spark_and_duckdb_score_every_member_alike(tmp_path: Path) -> None:
     engine = make_engine(Settings(database_url=url))
     load_demo(engine, DemoSpec(people=600, seed=5, months=24, until=date(2026, 11, 1)), tmp_path)
     uow = UnitOfWork(engine)
-    on_duckdb = refresh(uow, RefreshOptions(engine="duckdb", as_of=AS_OF))
+    on_duckdb = refresh(uow, RefreshOptions(engine="duckdb", as_of=AS_OF, new_product_days=800))
     duck, duck_rules = scores(engine, on_duckdb.id), rules(engine)
-    on_spark = refresh(uow, RefreshOptions(engine="spark", as_of=AS_OF))
+    on_spark = refresh(uow, RefreshOptions(engine="spark", as_of=AS_OF, new_product_days=800))
     spark, spark_rules = scores(engine, on_spark.id), rules(engine)
     assert len(duck) == len(spark) == on_duckdb.members > 600
     assert duck == spark
     assert on_spark.segments == on_duckdb.segments
-    assert duck_rules == spark_rules and len(duck_rules) > 10
+    # every SKU counts as new over 800 days, so all of them are compared
+    assert duck_rules == spark_rules and len(duck_rules) > 100
     engine.dispose()
