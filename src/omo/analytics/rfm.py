@@ -69,9 +69,7 @@ class Policy:
 
 def member_figures(members: Any, orders: Any, *, as_of_s: int, policy: Policy) -> Any:
     """One row per active member: purchase figures up to `as_of_s`, scores, segment, tags."""
-    orders = orders.filter(orders.ordered_s <= as_of_s).semi_join(
-        members, orders.member_id == members.member_id
-    )
+    orders = orders.filter(orders.ordered_s <= as_of_s)
     orders = orders.mutate(day=(orders.ordered_s + policy.utc_offset_s) // DAY)
     daily = orders.group_by(["member_id", "day"]).aggregate(
         spend=orders.net_cents.sum(),
@@ -89,37 +87,50 @@ def member_figures(members: Any, orders: Any, *, as_of_s: int, policy: Policy) -
         discounted=daily.discounted.sum(),
         online_orders=daily.online.sum(),
     )
-    as_of_day = (as_of_s + policy.utc_offset_s) // DAY
-    buyers = buyers.mutate(
-        recency_days=as_of_day - buyers.last_day,
-        tenure_days=as_of_day - buyers.first_day,
-        offline_orders=buyers.orders - buyers.online_orders,
-        discount_share=buyers.discounted / buyers.orders,
-        spend=buyers.spend_cents / 100,
-        # the member's own rhythm: mean days between purchase days (two or more of them)
-        cycle_days=ibis.ifelse(
-            buyers.purchase_days >= 2,
-            (buyers.last_day - buyers.first_day) / (buyers.purchase_days - 1),
-            ibis.null("float64"),
-        ),
-    )
-    buyers = buyers.mutate(
-        r=_score(buyers.recency_days, policy.bins, descending=True),
-        f=_score(buyers.purchase_days, policy.bins),
-        m=_score(buyers.spend_cents, policy.bins),
-        top_share=ibis.cume_dist().over(ibis.window(order_by=ibis.desc(buyers.spend_cents))),
-    )
-    buyers = buyers.mutate(
-        segment=_first_match(buyers, policy.compiled, default="others"),
-        grade=_grade(buyers.top_share, policy.grades),
-        lifecycle=_stage(buyers, policy),
-    ).drop("discounted")
+    # Active members only, through this one join (a member merged away owns no orders, and any
+    # other's purchases drop out here, before a single score is ranked); the scores rank buyers
+    # among buyers: every window is partitioned by whether the member bought.
     joined = members.left_join(buyers, members.member_id == buyers.member_id).drop(
         "member_id_right"
     )
+    as_of_day = (as_of_s + policy.utc_offset_s) // DAY
+    joined = joined.mutate(
+        bought=joined.orders.notnull(),
+        recency_days=as_of_day - joined.last_day,
+        tenure_days=as_of_day - joined.first_day,
+        offline_orders=joined.orders - joined.online_orders,
+        discount_share=joined.discounted / joined.orders,
+        spend=joined.spend_cents / 100,
+        # the member's own rhythm: mean days between purchase days (two or more of them)
+        cycle_days=ibis.ifelse(
+            joined.purchase_days >= 2,
+            (joined.last_day - joined.first_day) / (joined.purchase_days - 1),
+            ibis.null("float64"),
+        ),
+    )
+    bought = joined.bought
+    joined = joined.mutate(
+        r=_score(joined.recency_days, bought, policy.bins, descending=True),
+        f=_score(joined.purchase_days, bought, policy.bins),
+        m=_score(joined.spend_cents, bought, policy.bins),
+        # share of buyers spending at least as much: 1 − (those spending less) / all, over the
+        # same ascending order as m, so the engine sorts by spend once, not twice
+        top_share=ibis.ifelse(
+            bought,
+            1
+            - ibis.rank().over(ibis.window(group_by=bought, order_by=joined.spend_cents))
+            / joined.member_id.count().over(ibis.window(group_by=bought)),
+            ibis.null("float64"),
+        ),
+    )
+    joined = joined.mutate(
+        segment=ibis.ifelse(
+            joined.bought, _first_match(joined, policy.compiled, default="others"), "prospect"
+        ),
+        grade=ibis.ifelse(joined.bought, _grade(joined.top_share, policy.grades), ibis.null("str")),
+        lifecycle=ibis.ifelse(joined.bought, _stage(joined, policy), "prospect"),
+    ).drop("discounted", "bought")
     return joined.mutate(
-        segment=joined.segment.fill_null("prospect"),
-        lifecycle=joined.lifecycle.fill_null("prospect"),
         orders=joined.orders.fill_null(0),
         purchase_days=joined.purchase_days.fill_null(0),
         spend_cents=joined.spend_cents.fill_null(0),
@@ -130,16 +141,18 @@ def member_figures(members: Any, orders: Any, *, as_of_s: int, policy: Policy) -
             False
         ),
         tag_omnichannel=((joined.online_orders > 0) & (joined.offline_orders > 0)).fill_null(False),
-        tag_dormant=joined.lifecycle.isin(["dormant", "lost"]).fill_null(False),
+        tag_dormant=joined.lifecycle.isin(["dormant", "lost"]),
     )
 
 
-def _score(column: Any, bins: int, *, descending: bool = False) -> Any:
-    """1 … bins by cumulative share: equal values always share a score."""
+def _score(column: Any, bought: Any, bins: int, *, descending: bool = False) -> Any:
+    """1 … bins by cumulative share among buyers (null for the others): equal values always
+    share a score."""
     order = ibis.desc(column) if descending else column
-    share = ibis.cume_dist().over(ibis.window(order_by=order))
+    share = ibis.cume_dist().over(ibis.window(group_by=bought, order_by=order))
     # cume_dist is k/n; the epsilon keeps an exact k/n = j/bins in bin j on every engine
-    return (share * bins - 1e-9).ceil().clip(lower=1, upper=bins).cast("int8")
+    score = (share * bins - 1e-9).ceil().clip(lower=1, upper=bins).cast("int8")
+    return ibis.ifelse(bought, score, ibis.null("int8"))
 
 
 def _first_match(table: Any, rules: Sequence[tuple[str, Rule]], *, default: str) -> Any:
