@@ -153,7 +153,10 @@ class FunnelStage(BaseModel):
     ordered: int = Field(description="… with a counted order")
     picked_up: int = Field(description="… with an order picked up in a store (online channels)")
     repurchased: int = Field(description="ordered here and have two or more orders in the period")
-    carts: int = Field(description="members who added to a cart here (first add in the period)")
+    carts: int = Field(
+        description="members who added to a cart here (first add in the period); for 'all', "
+        "the channels' carts added up"
+    )
     abandoned: int = Field(description="… with no order here after it within the period")
     cart_abandonment_rate: float = Field(description="abandoned / carts")
 
