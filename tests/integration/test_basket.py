@@ -94,6 +94,22 @@ def test_new_products_reach_and_repeat(api: Any, uow: UnitOfWork, shop) -> None:
     ]
     a = got.json()[1]
     assert (a["penetration"], a["repeat_rate"]) == (0.75, pytest.approx(1 / 3))
+    # every member is tagged with the categories they bought, and rules can ask for them
+    m1 = api.get(f"/api/v1/members/{shop['M1']}/scores").json()["tags"]
+    assert [t for t in m1 if t.startswith("bought:")] == [
+        "bought:上衣",
+        "bought:包包",
+        "bought:帽子",
+    ]
+
+    def count(rule: str) -> int:
+        got = api.post("/api/v1/segments/count", json={"rule": rule})
+        assert got.status_code == 200, got.text
+        return int(got.json()["members"])
+
+    assert count("tag('bought:包包')") == 3  # M1, M3, M4
+    assert count("tag('bought:帽子') and not tag('bought:上衣')") == 1  # M4
+    assert count("tag('bought:帽') or tag('bought:%')") == 0  # whole tags only, % is literal
     # a 29-day window starts at noon on 1 June: A and B were first bought before it
     refresh(uow, RefreshOptions(as_of=AS_OF, new_product_days=29))
     assert [r["sku"] for r in api.get("/api/v1/analytics/new-products").json()] == ["C"]

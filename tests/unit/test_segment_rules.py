@@ -55,7 +55,13 @@ def test_a_rule_remembers_its_text_and_fields():
         ("r + 1 > 4", "compare a field with a number"),
         ("r >= f", None),  # two fields are fine
         ("r in (1, 2)", "only < <= > >= == != compare"),
-        ("__import__('os').system('true')", "is not a comparison"),
+        ("__import__('os').system('true')", "the only function is tag"),
+        ("tag()", "tag\\(\\) takes one quoted tag name"),
+        ("tag(1)", "takes one quoted tag name"),
+        ("tag('a', 'b')", "takes one quoted tag name"),
+        ("tag(name='a')", "takes one quoted tag name"),
+        ("tag('')", "1 to 80 characters"),
+        ("tag('high_value') and r >= 4", None),
         ("r >= 'x'", "compare a field with a number"),
         ("r >= True", "compare a field with a number"),
         ("1 < 2", "names no field"),
@@ -68,3 +74,28 @@ def test_bad_rules_are_refused_with_the_reason(rule, reason):
         return
     with pytest.raises(RuleError, match=reason):
         parse(rule)
+
+
+def test_tags_compile_to_an_exact_element_of_the_stored_json() -> None:
+    import json
+
+    import sqlalchemy as sa
+
+    engine = sa.create_engine("sqlite://")
+    table = sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer), sa.Column("tags", sa.Text))
+    table.create(engine)
+    rows = [["high_value", "bought:帽子"], ["bought:帽子帽"], [], ["bought:100%"]]
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": n, "tags": json.dumps(t)} for n, t in enumerate(rows)])
+
+    def ids(rule: str) -> list[int]:
+        condition = parse(rule).to_sql({"tags": table.c.tags})
+        with engine.connect() as conn:
+            return list(conn.scalars(sa.select(table.c.id).where(condition).order_by(table.c.id)))
+
+    assert ids("tag('bought:帽子')") == [0]
+    assert ids("not tag('high_value')") == [1, 2, 3]
+    assert ids("tag('bought:100%')") == [3]
+    assert ids("tag('bought:1%')") == []
+    with pytest.raises(RuleError, match="saved segments"):
+        parse("tag('x')").to_ibis(FIGURES)

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -39,13 +38,13 @@ from omo.analytics.rfm import Policy, member_figures
 from omo.analytics.schemas import RunRead
 from omo.analytics.service import get_run
 from omo.analytics.snapshot import read_snapshot
+from omo.analytics.tags import categories_bought, tag_lists
 from omo.db import UnitOfWork
 from omo.shared import clock
 from omo.shared.sqltypes import Money
 
 Progress = Callable[[str], None]
 STEPS = ("snapshot", "engine", "figures", "predictions", "basket", "cohorts", "write")
-TAGS = ("high_value", "price_sensitive", "omnichannel", "dormant")
 
 
 @dataclass(frozen=True)
@@ -100,6 +99,7 @@ def refresh(
                 launched = penetration_table(
                     engine.to_arrow(found), utc_offset_s=options.policy.utc_offset_s
                 )
+                categories = engine.to_arrow(categories_bought(lines, orders, as_of_s=as_of_s))
             with _timed(timings, "cohorts", say):
                 offset = options.policy.utc_offset_s
                 sizes, active = cohort_counts(members, orders, as_of_s=as_of_s, utc_offset_s=offset)
@@ -108,7 +108,8 @@ def refresh(
                     last_month=month_of(as_of_s, utc_offset_s=offset),
                 )  # fmt: skip
         say("write")
-        _write(uow, run_id, Derived(figures, columns, models, rules, cohorts, launched), timings)
+        derived = Derived(figures, columns, models, rules, cohorts, launched, categories)
+        _write(uow, run_id, derived, timings)
     except Exception as exc:
         with uow.write() as session:
             failed = session.get(AnalyticsRun, run_id)
@@ -160,6 +161,7 @@ class Derived:
     rules: pa.Table
     cohorts: pa.Table
     launched: pa.Table
+    categories: pa.Table  # member_id, categories bought
 
 
 def _write(uow: UnitOfWork, run_id: int, derived: Derived, timings: dict[str, float]) -> None:
@@ -170,7 +172,7 @@ def _write(uow: UnitOfWork, run_id: int, derived: Derived, timings: dict[str, fl
     figures = derived.figures.take(order)
     index = order.to_numpy()
     predicted = {name: values[index] for name, values in derived.predicted.items()}
-    scores = _scores_table(run_id, figures, predicted)
+    scores = _scores_table(run_id, figures, predicted, tag_lists(figures, derived.categories))
     tables = {
         MemberScore.__tablename__: scores,
         BasketRule.__tablename__: _with_run(derived.rules, run_id, BasketRule),
@@ -205,22 +207,15 @@ def _replace(url: URL, run_id: int, tables: dict[str, pa.Table]) -> None:
 
 
 def _scores_table(
-    run_id: int, figures: pa.Table, predicted: dict[str, np.ndarray[Any, Any]]
+    run_id: int, figures: pa.Table, predicted: dict[str, np.ndarray[Any, Any]], tags: pa.Array
 ) -> pa.Table:
     """member_scores rows as Arrow; money as integer cents, as the Money type stores it."""
     n = figures.num_rows
-    flags = np.zeros(n, dtype=np.int64)
-    for bit, tag in enumerate(TAGS):
-        flags |= np.asarray(figures[f"tag_{tag}"].to_numpy(zero_copy_only=False), bool) << bit
-    spellings = [
-        json.dumps([t for bit, t in enumerate(TAGS) if code >> bit & 1])
-        for code in range(2 ** len(TAGS))
-    ]
     columns: dict[str, Any] = {
         "member_id": figures["member_id"],
         "run_id": pa.array(np.full(n, run_id, dtype=np.int64)),
         **{name: figures[source] for name, source in _FIGURES.items()},
-        "tags": pa.array(np.asarray(spellings, dtype=object)[flags]),
+        "tags": tags,
         "p_alive": _nullable(predicted["p_alive"]),
         "purchases_90d": _nullable(predicted["purchases_90d"]),
         "purchases_365d": _nullable(predicted["purchases_365d"]),

@@ -1,4 +1,5 @@
-"""A small rule language over a member's figures, e.g. ``r >= 4 and (f >= 4 or spend > 20000)``.
+"""A small rule language over a member's figures and tags, e.g.
+``r >= 4 and (f >= 4 or spend > 20000) and not tag('price_sensitive')``.
 
 Merchants write segment rules in it; the built-in segments are written in it too, so the rule
 shown is the rule run. A rule is parsed once into a tree (Python's own expression grammar, with
@@ -10,6 +11,7 @@ condition (live counts over member_scores). Pure: no database.
 from __future__ import annotations
 
 import ast
+import json
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ _COMPARE: Mapping[type[ast.cmpop], Callable[[Any, Any], Any]] = {
 }
 _SYMBOL = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 MAX_LENGTH = 500
+MAX_TAG = 80
 
 
 class RuleError(ValueError):
@@ -84,7 +87,10 @@ def parse(text: str, *, allowed: Mapping[str, str] = FIELDS) -> Rule:
 
 
 def _check(node: ast.expr, allowed: Mapping[str, str], used: set[str]) -> None:
-    if isinstance(node, ast.BoolOp):
+    if isinstance(node, ast.Call):
+        _check_tag(node)
+        used.add("tags")
+    elif isinstance(node, ast.BoolOp):
         for value in node.values:
             _check(value, allowed, used)
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
@@ -113,6 +119,17 @@ def _check(node: ast.expr, allowed: Mapping[str, str], used: set[str]) -> None:
         )
 
 
+def _check_tag(node: ast.Call) -> None:
+    where = f"column {node.col_offset + 1}"
+    if not (isinstance(node.func, ast.Name) and node.func.id == "tag"):
+        raise RuleError(f"{where}: the only function is tag('name'), e.g. tag('bought:帽子')")
+    arg = node.args[0] if len(node.args) == 1 and not node.keywords else None
+    if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+        raise RuleError(f"{where}: tag() takes one quoted tag name, e.g. tag('high_value')")
+    if not 1 <= len(arg.value) <= MAX_TAG:
+        raise RuleError(f"{where}: a tag name has 1 to {MAX_TAG} characters")
+
+
 def _is_number(node: ast.expr) -> bool:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         node = node.operand
@@ -127,13 +144,31 @@ def _is_number(node: ast.expr) -> bool:
 class _Target:
     literal: Callable[[bool], Any]
     known: Callable[[Any], Any]  # a comparison on a missing figure (NULL) counts as false
+    # the member's tags (the field "tags", a JSON list) hold this one
+    has_tag: Callable[[Callable[[str], Any], str], Any]
 
 
-_IBIS = _Target(literal=ibis.literal, known=lambda e: e.fill_null(False))
-_SQL = _Target(literal=sa.literal, known=lambda e: sa.func.coalesce(e, sa.false()))
+def _sql_has_tag(field: Callable[[str], Any], name: str) -> Any:
+    # the JSON text holds the tag as json.dumps spells it, quotes included: an exact element
+    found = sa.cast(field("tags"), sa.Text).contains(json.dumps(name), autoescape=True)
+    return sa.func.coalesce(found, sa.false())
+
+
+def _ibis_has_tag(field: Callable[[str], Any], name: str) -> Any:
+    raise RuleError("tag() works on the stored scores (saved segments), not inside a refresh")
+
+
+_IBIS = _Target(literal=ibis.literal, known=lambda e: e.fill_null(False), has_tag=_ibis_has_tag)
+_SQL = _Target(
+    literal=sa.literal, known=lambda e: sa.func.coalesce(e, sa.false()), has_tag=_sql_has_tag
+)
 
 
 def _compile(node: ast.expr, field: Callable[[str], Any], target: _Target) -> Any:
+    if isinstance(node, ast.Call):
+        name = node.args[0]
+        assert isinstance(name, ast.Constant)
+        return target.has_tag(field, str(name.value))
     if isinstance(node, ast.BoolOp):
         parts = [_compile(v, field, target) for v in node.values]
         joined = parts[0]

@@ -37,6 +37,7 @@ _COLUMNS: dict[str, Any] = {
 }
 _COLUMNS["spend"] = type_coerce(MemberScore.spend, BigInteger) / 100.0
 _COLUMNS["clv"] = type_coerce(MemberScore.clv, BigInteger) / 100.0
+_COLUMNS["tags"] = MemberScore.tags  # for tag('…')
 
 
 def list_runs(uow: UnitOfWork, *, limit: int) -> list[RunRead]:
