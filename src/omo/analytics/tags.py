@@ -15,30 +15,41 @@ TAGS = ("high_value", "price_sensitive", "omnichannel", "dormant")
 BOUGHT = "bought:"
 
 
+SEP = "\x1f"  # between categories in a member's key (a unit separator, not in names)
+
+
 def categories_bought(lines: Any, orders: Any, *, as_of_s: int) -> Any:
-    """(member_id, categories): the distinct categories of each member's purchases."""
+    """(member_id, categories): each member's distinct categories bought, sorted and joined by
+    SEP — one short string, so members with the same set share it."""
     bought = orders.filter(orders.ordered_s <= as_of_s)
     joined = lines.join(bought, lines.order_id == bought.order_id)
     pairs = joined.select(member_id=joined.member_id, category=joined.category)
     pairs = pairs.filter(pairs.category.notnull() & (pairs.category != "")).distinct()
-    return pairs.group_by("member_id").aggregate(categories=pairs.category.collect())
+    listed = pairs.group_by("member_id").aggregate(categories=pairs.category.collect())
+    return listed.select(listed.member_id, categories=listed.categories.sort().join(SEP))
 
 
 def tag_lists(figures: pa.Table, categories: pa.Table) -> pa.Array:
     """One JSON list of tags per row of `figures` (which holds a boolean column tag_<name> for
-    each of TAGS), the member's categories after the automatic tags, sorted."""
+    each of TAGS): the automatic tags, then `bought:<category>` for the member's categories.
+    Built once per distinct (automatic tags, categories) pair, not once per member."""
     n = figures.num_rows
     flags = np.zeros(n, dtype=np.int64)
     for bit, tag in enumerate(TAGS):
         flags |= np.asarray(figures[f"tag_{tag}"].to_numpy(zero_copy_only=False), bool) << bit
-    fixed = [[t for bit, t in enumerate(TAGS) if code >> bit & 1] for code in range(2 ** len(TAGS))]
-    where = pc.index_in(figures["member_id"], value_set=categories["member_id"]).to_numpy(
-        zero_copy_only=False
+    where = pc.index_in(figures["member_id"], value_set=categories["member_id"])
+    keys = pc.fill_null(pc.take(categories["categories"], where), "")
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    encoded = pc.dictionary_encode(keys)
+    sets = encoded.dictionary.to_pylist()
+    combos, inverse = np.unique(
+        flags * len(sets) + encoded.indices.to_numpy(zero_copy_only=False), return_inverse=True
     )
-    lists = categories["categories"].to_pylist()
-    out = []
-    for row, code in enumerate(flags.tolist()):
-        found = where[row]
-        bought = [] if found is None or np.isnan(found) else sorted(lists[int(found)])
-        out.append(json.dumps(fixed[code] + [BOUGHT + c for c in bought]))
-    return pa.array(out, type=pa.string())
+    spelled = []
+    for combo in combos.tolist():
+        code, which = divmod(combo, len(sets))
+        fixed = [t for bit, t in enumerate(TAGS) if code >> bit & 1]
+        bought = [BOUGHT + c for c in sets[which].split(SEP)] if sets[which] else []
+        spelled.append(json.dumps(fixed + bought))
+    return pa.array(np.asarray(spelled, dtype=object)[inverse], type=pa.string())
