@@ -71,7 +71,7 @@ def run_phase(name: str, db: str, out: str) -> dict[str, Any]:
         import duckdb
 
         started = time.perf_counter()
-        snapshot = read_snapshot(url)
+        snapshot = read_snapshot(url, as_of=AS_OF)
         read = time.perf_counter() - started
         con = duckdb.connect()
         con.register("members", snapshot.members)

@@ -26,7 +26,7 @@ if shutil.which("java") is None:
 AS_OF = datetime(2026, 10, 31, 23, 59, tzinfo=UTC)
 COLUMNS = (
     "member_id, recency_days, orders, spend, r, f, m, segment, grade, lifecycle, tags, p_alive, "
-    "purchases_90d, clv, clv_tier, at_risk"
+    "purchases_90d, clv, clv_tier, at_risk, views_30d, carts_30d, ad_clicks_30d, nps_last"
 )
 
 

@@ -51,6 +51,10 @@ class MemberScore(Base):
     offline_orders: Mapped[int] = mapped_column(Integer)
     discount_share: Mapped[float | None] = mapped_column(Float)
     cycle_days: Mapped[float | None] = mapped_column(Float)  # mean days between purchase days
+    views_30d: Mapped[int] = mapped_column(Integer, default=0)  # product views, last 30 days
+    carts_30d: Mapped[int] = mapped_column(Integer, default=0)  # adds to cart, last 30 days
+    ad_clicks_30d: Mapped[int] = mapped_column(Integer, default=0)
+    nps_last: Mapped[int | None] = mapped_column(SmallInteger)  # the last NPS answer, 90 days
     r: Mapped[int | None] = mapped_column(SmallInteger)
     f: Mapped[int | None] = mapped_column(SmallInteger)
     m: Mapped[int | None] = mapped_column(SmallInteger)

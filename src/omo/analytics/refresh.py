@@ -29,6 +29,7 @@ from sqlalchemy.engine import URL
 
 from omo.analytics.arrowdb import isolated, transaction
 from omo.analytics.basket import BasketPolicy, mine
+from omo.analytics.behaviour import aligned, event_figures
 from omo.analytics.cohorts import cohort_counts, month_of, retention_table
 from omo.analytics.engine import Engine, runner
 from omo.analytics.models import AnalyticsRun, BasketRule, CohortMonth, MemberScore, NewProduct
@@ -78,7 +79,7 @@ def refresh(
     try:
         with ExitStack() as stack:
             with _timed(timings, "snapshot", say):
-                snapshot = read_snapshot(uow.engine.url)
+                snapshot = read_snapshot(uow.engine.url, as_of=as_of)
             with _timed(timings, "engine", say):
                 engine = stack.enter_context(
                     runner(options.engine, spark_master=options.spark_master)
@@ -100,6 +101,8 @@ def refresh(
                     engine.to_arrow(found), utc_offset_s=options.policy.utc_offset_s
                 )
                 categories = engine.to_arrow(categories_bought(lines, orders, as_of_s=as_of_s))
+                events = engine.table(snapshot.events, "events")
+                behaviour = engine.to_arrow(event_figures(events, as_of_s=as_of_s))
             with _timed(timings, "cohorts", say):
                 offset = options.policy.utc_offset_s
                 sizes, active = cohort_counts(members, orders, as_of_s=as_of_s, utc_offset_s=offset)
@@ -108,7 +111,7 @@ def refresh(
                     last_month=month_of(as_of_s, utc_offset_s=offset),
                 )  # fmt: skip
         say("write")
-        derived = Derived(figures, columns, models, rules, cohorts, launched, categories)
+        derived = Derived(figures, columns, models, rules, cohorts, launched, categories, behaviour)
         _write(uow, run_id, derived, timings)
     except Exception as exc:
         with uow.write() as session:
@@ -162,6 +165,7 @@ class Derived:
     cohorts: pa.Table
     launched: pa.Table
     categories: pa.Table  # member_id, categories bought
+    behaviour: pa.Table  # member_id, views_30d, carts_30d, ad_clicks_30d, nps_last
 
 
 def _write(uow: UnitOfWork, run_id: int, derived: Derived, timings: dict[str, float]) -> None:
@@ -172,7 +176,11 @@ def _write(uow: UnitOfWork, run_id: int, derived: Derived, timings: dict[str, fl
     figures = derived.figures.take(order)
     index = order.to_numpy()
     predicted = {name: values[index] for name, values in derived.predicted.items()}
-    scores = _scores_table(run_id, figures, predicted, tag_lists(figures, derived.categories))
+    extra = {
+        "tags": tag_lists(figures, derived.categories),
+        **aligned(figures["member_id"], derived.behaviour),
+    }
+    scores = _scores_table(run_id, figures, predicted, extra)
     tables = {
         MemberScore.__tablename__: scores,
         BasketRule.__tablename__: _with_run(derived.rules, run_id, BasketRule),
@@ -207,7 +215,10 @@ def _replace(url: URL, run_id: int, tables: dict[str, pa.Table]) -> None:
 
 
 def _scores_table(
-    run_id: int, figures: pa.Table, predicted: dict[str, np.ndarray[Any, Any]], tags: pa.Array
+    run_id: int,
+    figures: pa.Table,
+    predicted: dict[str, np.ndarray[Any, Any]],
+    extra: dict[str, pa.Array],
 ) -> pa.Table:
     """member_scores rows as Arrow; money as integer cents, as the Money type stores it."""
     n = figures.num_rows
@@ -215,7 +226,7 @@ def _scores_table(
         "member_id": figures["member_id"],
         "run_id": pa.array(np.full(n, run_id, dtype=np.int64)),
         **{name: figures[source] for name, source in _FIGURES.items()},
-        "tags": tags,
+        **extra,
         "p_alive": _nullable(predicted["p_alive"]),
         "purchases_90d": _nullable(predicted["purchases_90d"]),
         "purchases_365d": _nullable(predicted["purchases_365d"]),
@@ -224,7 +235,7 @@ def _scores_table(
         "clv_tier": pa.array(predicted["clv_tier"], type=pa.string()),
         "at_risk": pa.array(predicted["at_risk"]),
     }
-    return pa.table(columns).cast(_SCORES_SCHEMA)
+    return pa.table(columns).select(_SCORES_SCHEMA.names).cast(_SCORES_SCHEMA)
 
 
 def _arrow_type(column: Any) -> pa.DataType:

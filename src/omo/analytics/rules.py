@@ -34,6 +34,10 @@ FIELDS: Mapping[str, str] = {
     "cycle_days": "mean days between purchase days (members with two or more)",
     "online_orders": "purchases online (web, app, marketplaces, LINE)",
     "offline_orders": "purchases in a store",
+    "views_30d": "product views in the last 30 days",
+    "carts_30d": "adds to cart in the last 30 days",
+    "ad_clicks_30d": "ad clicks in the last 30 days",
+    "nps_last": "the last NPS answer, 0 … 10, in the last 90 days (none: no answer)",
     "p_alive": "probability the member still buys (BG/NBD), 0 … 1",
     "clv": "expected spend in the next 365 days in NT$",
 }

@@ -38,6 +38,10 @@ class ScoreRead(ReadModel):
     offline_orders: int
     discount_share: float | None
     cycle_days: float | None = Field(description="mean days between purchase days")
+    views_30d: int = Field(description="product views in the last 30 days")
+    carts_30d: int = Field(description="adds to cart in the last 30 days")
+    ad_clicks_30d: int = Field(description="ad clicks in the last 30 days")
+    nps_last: int | None = Field(description="the last NPS answer (0–10) in the last 90 days")
     r: int | None
     f: int | None
     m: int | None

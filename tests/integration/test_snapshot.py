@@ -1,0 +1,43 @@
+"""The analytics snapshot reads what SQLite's ADBC driver would mistype: a column NULL in its
+first rows (lines without a category, events without a survey) and set later."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+
+from omo.analytics.snapshot import read_snapshot
+from omo.cli import alembic_config
+
+
+def test_columns_null_in_their_first_rows_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    url = f"sqlite:///{path}"
+    command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO order_lines (order_id, line_no, sku, category, quantity, unit_price, "
+            "discount, line_total) VALUES (?, 1, 'A', ?, 1, 100, 0, 100)",
+            [(n, None if n < 3000 else "帽子") for n in range(5000)],
+        )
+        db.executemany(
+            "INSERT INTO events (event_id, kind, occurred_at, channel, member_id, survey, score, "
+            "created_at) VALUES (?, ?, '2026-06-01 00:00:00.000000', 'web', 1, ?, ?, "
+            "'2026-06-01 00:00:00.000000')",
+            [(f"e{n}", "view" if n < 3000 else "feedback", None if n < 3000 else "nps",
+              None if n < 3000 else 7) for n in range(5000)],
+        )  # fmt: skip
+    snapshot = read_snapshot(sa.make_url(url), as_of=datetime(2026, 6, 30, tzinfo=UTC))
+    assert snapshot.lines.num_rows == 5000
+    categories = snapshot.lines["category"].to_pylist()
+    assert (categories.count(""), categories.count("帽子")) == (3000, 2000)
+    answers = list(
+        zip(
+            snapshot.events["survey"].to_pylist(), snapshot.events["score"].to_pylist(), strict=True
+        )
+    )
+    assert (answers.count(("", None)), answers.count(("nps", 7))) == (3000, 2000)
