@@ -45,7 +45,9 @@ from omo.shared import clock
 from omo.shared.sqltypes import Money
 
 Progress = Callable[[str], None]
-STEPS = ("snapshot", "engine", "figures", "predictions", "basket", "cohorts", "write")
+STEPS = (
+    "snapshot", "engine", "figures", "predictions", "basket", "behaviour", "cohorts", "write",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def refresh(
                     engine.to_arrow(found), utc_offset_s=options.policy.utc_offset_s
                 )
                 categories = engine.to_arrow(categories_bought(lines, orders, as_of_s=as_of_s))
+            with _timed(timings, "behaviour", say):
                 events = engine.table(snapshot.events, "events")
                 behaviour = engine.to_arrow(event_figures(events, as_of_s=as_of_s))
             with _timed(timings, "cohorts", say):
