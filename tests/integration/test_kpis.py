@@ -130,6 +130,15 @@ def test_kpis_default_to_the_last_30_days_and_refuse_a_backwards_period(api: Any
     bad = api.get("/api/v1/analytics/kpis", params={"from": TO, "to": FROM})
     assert bad.status_code == 422 and "from must be before to" in bad.text
     assert api.get("/api/v1/analytics/kpis", params={"from": "June"}).status_code == 422
+    # dates datetime cannot step a year back from (or forward to) are refused, not a 500
+    for report in ("kpis", "funnel", "discounts", "attribution"):
+        for params in (
+            {"to": "0001-01-05T00:00:00Z"},
+            {"from": "0001-01-01T00:00:00Z"},
+            {"from": "9999-12-30T00:00:00Z", "to": "9999-12-31T00:00:00Z"},
+        ):
+            got = api.get(f"/api/v1/analytics/{report}", params=params)
+            assert got.status_code == 422 and "must lie between" in got.text, (report, params)
 
 
 def test_kpis_need_the_kpis_scope(client: Any, uow: UnitOfWork) -> None:

@@ -42,6 +42,9 @@ Id = Annotated[int, Path(ge=1, le=2**62)]
 Name = Annotated[str, Path(min_length=1, max_length=40)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+# the period of a live report: [from, to), default the 30 days to now (analytics/periods.py)
+From = Annotated[datetime | None, Query(alias="from", description="start (inclusive)")]
+To = Annotated[datetime | None, Query(description="end (exclusive); default now")]
 EXPORT_COLUMNS = tuple(ScoreRead.model_fields)
 
 
@@ -134,8 +137,8 @@ def at_risk(
 )
 def kpis(
     uow: UoW,
-    from_: Annotated[datetime | None, Query(alias="from", description="start (inclusive)")] = None,
-    to: Annotated[datetime | None, Query(description="end (exclusive); default now")] = None,
+    from_: From = None,
+    to: To = None,
     caller: Principal = scoped("kpis:read"),
 ) -> Kpis:
     return period_kpis(uow, since=from_, until=to)
@@ -148,8 +151,8 @@ def kpis(
 )
 def funnel(
     uow: UoW,
-    from_: Annotated[datetime | None, Query(alias="from", description="start (inclusive)")] = None,
-    to: Annotated[datetime | None, Query(description="end (exclusive); default now")] = None,
+    from_: From = None,
+    to: To = None,
     caller: Principal = scoped("kpis:read"),
 ) -> Funnel:
     return period_funnel(uow, since=from_, until=to)
@@ -162,8 +165,8 @@ def funnel(
 )
 def discounts(
     uow: UoW,
-    from_: Annotated[datetime | None, Query(alias="from", description="start (inclusive)")] = None,
-    to: Annotated[datetime | None, Query(description="end (exclusive); default now")] = None,
+    from_: From = None,
+    to: To = None,
     target_margin: Annotated[float, Query(description="margin to keep, 0 … <1")] = 0.3,
     caller: Principal = scoped("kpis:read"),
 ) -> DiscountReport:
@@ -177,8 +180,8 @@ def discounts(
 )
 def attribution(
     uow: UoW,
-    from_: Annotated[datetime | None, Query(alias="from", description="start (inclusive)")] = None,
-    to: Annotated[datetime | None, Query(description="end (exclusive); default now")] = None,
+    from_: From = None,
+    to: To = None,
     lookback_days: Annotated[int, Query(description="a click counts this many days")] = 30,
     caller: Principal = scoped("kpis:read"),
 ) -> Attribution:

@@ -11,18 +11,17 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 
-from omo.analytics.kpis import period
+from omo.analytics.periods import period
 from omo.analytics.schemas import Attribution, Credit, SalesChannel
 from omo.commerce import service as commerce
 from omo.commerce.channels import OFFLINE_CHANNELS
 from omo.db import UnitOfWork
 from omo.events import service as events
 from omo.shared.errors import ValidationFailed
+from omo.shared.money import from_cents
 
 NONE = "(none)"
-CENT = Decimal("0.01")
 
 
 @dataclass
@@ -86,11 +85,12 @@ def attribution(
         period_from=since, period_to=until, lookback_days=lookback_days,
         first_touch=_credits(first), last_touch=_credits(last),
         channels=[
-            SalesChannel(channel=c, orders=t.orders, revenue=_money(t.revenue),
-                         discount=_money(t.discount), attributed_orders=t.attributed)
+            SalesChannel(channel=c, orders=t.orders, revenue=from_cents(t.revenue),
+                         discount=from_cents(t.discount), attributed_orders=t.attributed)
             for c, t in sorted(channels.items())
         ],
-        unattributed_orders=unattributed.orders, unattributed_revenue=_money(unattributed.revenue),
+        unattributed_orders=unattributed.orders,
+        unattributed_revenue=from_cents(unattributed.revenue),
     )  # fmt: skip
 
 
@@ -98,11 +98,7 @@ def _credits(tallies: dict[tuple[str, str, str], Tally]) -> list[Credit]:
     ranked = sorted(tallies.items(), key=lambda kv: (-kv[1].revenue, kv[0]))
     return [
         Credit(source=source, campaign=campaign, channel=channel, orders=t.orders,
-               revenue=_money(t.revenue), discount=_money(t.discount),
-               store_orders=t.store_orders, store_revenue=_money(t.store_revenue))
+               revenue=from_cents(t.revenue), discount=from_cents(t.discount),
+               store_orders=t.store_orders, store_revenue=from_cents(t.store_revenue))
         for (source, campaign, channel), t in ranked
     ]  # fmt: skip
-
-
-def _money(cents: int) -> Decimal:
-    return (Decimal(cents) * CENT).quantize(CENT)

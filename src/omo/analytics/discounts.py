@@ -9,25 +9,20 @@ guests are the 'guest' group. Set-based SQL over the areas' own selections."""
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import case, func, literal, select
 
-from omo.analytics.kpis import period
+from omo.analytics.periods import period, share
 from omo.analytics.schemas import CouponCost, DiscountGroup, DiscountReport
 from omo.commerce import service as commerce
 from omo.coupons import service as coupons
 from omo.db import UnitOfWork
 from omo.shared.errors import ValidationFailed
+from omo.shared.money import from_cents
 from omo.tiers import service as tiers
 
-CENT = Decimal("0.01")
 _SUMS = ("orders", "list", "line_discount", "order_discount", "cost", "costed_list")
-
-
-def ratio(part: float, whole: float) -> float:
-    return round(part / whole, 4) if whole else 0.0
 
 
 def group(key: str, sums: dict[str, int], *, target: float | None = None) -> DiscountGroup:
@@ -42,10 +37,10 @@ def group(key: str, sums: dict[str, int], *, target: float | None = None) -> Dis
         if target is not None:
             # margin after a discount d: 1 − cost_ratio / (1 − d) ≥ target
             high = round(max(0.0, 1 - cost_ratio / (1 - target)), 4)
-            low = min(ratio(give, listed), high)
+            low = min(share(give, listed), high)
     return DiscountGroup(
-        key=key, orders=sums["orders"], list_value=_money(listed), giveaway=_money(give),
-        giveaway_ratio=ratio(give, listed), cost_coverage=ratio(sums["costed_list"], listed),
+        key=key, orders=sums["orders"], list_value=from_cents(listed), giveaway=from_cents(give),
+        giveaway_ratio=share(give, listed), cost_coverage=share(sums["costed_list"], listed),
         margin_before=before, margin_after=after, recommended_min=low, recommended_max=high,
     )  # fmt: skip
 
@@ -117,14 +112,10 @@ def discount_cost(
 def _coupon(template: Any, orders: Any, discount: Any, listed: Any) -> CouponCost:
     cents, list_cents = int(discount or 0), int(listed or 0)
     return CouponCost(
-        template=str(template), orders=int(orders), discount=_money(cents),
-        list_value=_money(list_cents), giveaway_ratio=ratio(cents, list_cents),
+        template=str(template), orders=int(orders), discount=from_cents(cents),
+        list_value=from_cents(list_cents), giveaway_ratio=share(cents, list_cents),
     )  # fmt: skip
 
 
 def _sums(values: Any) -> dict[str, int]:
     return {name: int(v or 0) for name, v in zip(_SUMS, values, strict=True)}
-
-
-def _money(cents: int) -> Decimal:
-    return (Decimal(cents) * CENT).quantize(CENT)

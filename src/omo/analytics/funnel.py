@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import case, func, literal, select, union_all
 
-from omo.analytics.kpis import period
+from omo.analytics.periods import period, share
 from omo.analytics.schemas import Funnel, FunnelStage
 from omo.commerce import service as commerce
 from omo.commerce.channels import OFFLINE_CHANNELS
@@ -22,10 +22,6 @@ from omo.members import service as members
 
 ALL = "all"
 _STAGES = ("reached", "viewed", "carted", "ordered", "picked_up", "repurchased")
-
-
-def share(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 0.0
 
 
 def funnel(uow: UnitOfWork, *, since: datetime | None, until: datetime | None) -> Funnel:

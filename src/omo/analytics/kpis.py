@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from omo.analytics.periods import period, share
 from omo.analytics.rfm import STAGES
 from omo.analytics.schemas import Kpis
 from omo.commerce import service as commerce
@@ -14,26 +15,10 @@ from omo.db import UnitOfWork
 from omo.identity import service as identity
 from omo.members import service as members
 from omo.points import service as points
-from omo.shared import clock
-from omo.shared.errors import ValidationFailed
+from omo.shared.money import CENT
 from omo.tiers import service as tiers
 
-CENT = Decimal("0.01")
-DEFAULT_PERIOD = timedelta(days=30)
 DORMANT_AFTER_DAYS = STAGES[1][1]  # past "lapsing": the lifecycle's dormant and lost stages
-
-
-def share(part: int | Decimal, whole: int | Decimal) -> float:
-    return round(float(part) / float(whole), 4) if whole else 0.0
-
-
-def period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    """[since, until) in UTC; default: the 30 days to now. Refused when backwards."""
-    until = clock.as_utc(until) if until else clock.now()
-    since = clock.as_utc(since) if since else until - DEFAULT_PERIOD
-    if since >= until:
-        raise ValidationFailed("from must be before to", field="query.from")
-    return since, until
 
 
 def kpis(

@@ -13,3 +13,8 @@ def to_money(value: Decimal | int | str) -> Decimal:
     if isinstance(value, float):
         raise TypeError("money must not be a float")
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def from_cents(cents: int) -> Decimal:
+    """Integer minor units (as the database sums them) back to money."""
+    return (Decimal(int(cents)) * CENT).quantize(CENT)

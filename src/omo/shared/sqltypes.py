@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 
-from omo.shared.money import CENT, to_money
+from omo.shared.money import CENT, from_cents, to_money
 
 
 class Money(TypeDecorator[Decimal]):
@@ -30,7 +30,7 @@ class Money(TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        return (Decimal(int(value)) * CENT).quantize(CENT)
+        return from_cents(value)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
