@@ -83,6 +83,8 @@ def test_refresh_scores_the_demo_and_refuses_bad_options(
     assert bad_engine.exit_code == 2 and "duckdb or spark" in bad_engine.output
     bad_day = cli.invoke(app, ["refresh", "--as-of", "yesterday"])
     assert bad_day.exit_code == 2 and "not a date" in bad_day.output
+    far = cli.invoke(app, ["refresh", "--as-of", "0001-01-01"])
+    assert far.exit_code == 2 and "as_of must lie between 1970-01-01" in far.output
     with engine.connect() as conn:
         runs = conn.execute(sa.text("SELECT count(*) FROM analytics_runs")).scalar()
     assert runs == 2

@@ -34,6 +34,7 @@ from omo.analytics.cohorts import cohort_counts, month_of, retention_table
 from omo.analytics.engine import Engine, runner
 from omo.analytics.models import AnalyticsRun, BasketRule, CohortMonth, MemberScore, NewProduct
 from omo.analytics.penetration import new_products, penetration_table
+from omo.analytics.periods import EARLIEST, LATEST
 from omo.analytics.predictions import Model, predict
 from omo.analytics.rfm import Policy, member_figures
 from omo.analytics.schemas import RunRead
@@ -42,6 +43,7 @@ from omo.analytics.snapshot import read_snapshot
 from omo.analytics.tags import categories_bought, tag_lists
 from omo.db import UnitOfWork
 from omo.shared import clock
+from omo.shared.errors import ValidationFailed
 from omo.shared.sqltypes import Money
 
 Progress = Callable[[str], None]
@@ -69,6 +71,10 @@ def refresh(
     say = progress or (lambda _step: None)
     started = clock.now()
     as_of = clock.as_utc(options.as_of) if options.as_of else started
+    if not EARLIEST <= as_of <= LATEST:
+        raise ValidationFailed(
+            f"as_of must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}", field="as_of"
+        )
     with uow.write() as session:
         run = AnalyticsRun(
             engine=options.engine, status="running", as_of=as_of, started_at=started,
