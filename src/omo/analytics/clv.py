@@ -122,6 +122,21 @@ def gamma_gamma_log_likelihood(params: ArrayLike, x: ArrayLike, mean_spend: Arra
 
 def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbd:
     """Maximum-likelihood BG/NBD over customers' (x, t_x, T)."""
+    (r, alpha, a, b), ll, n = fit_counts(bgnbd_log_likelihood, x, t_x, T, scales=(0, 1, 0, 0))
+    return BgNbd(r, alpha, a, b, ll, n)
+
+
+def fit_counts(
+    log_likelihood: Callable[[Floats, Floats, Floats, Floats], Floats],
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,
+    *,
+    scales: tuple[int, ...],
+) -> tuple[tuple[float, ...], float, int]:
+    """Maximum likelihood for a purchase-count model over customers' (x, t_x, T): checked input,
+    identical rows fitted once with a weight, positive parameters searched in log space
+    starting at 1 (or at the mean T where `scales` says 1). Returns (parameters, LL, customers)."""
     x, t_x, T = _arrays(x, t_x, T)
     _check_summary(x, t_x, T)
     if not (x > 0).any():
@@ -130,14 +145,13 @@ def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbd:
     ux, ut, uT = rows.T
 
     def negative(log_params: Floats) -> float:
-        params = np.exp(log_params)
-        return -float(weights @ bgnbd_log_likelihood(params, ux, ut, uT))
+        with np.errstate(all="ignore"):
+            value = -float(weights @ log_likelihood(np.exp(log_params), ux, ut, uT))
+        return value if np.isfinite(value) else 1e300
 
     scale = float(T.mean()) or 1.0
-    start = np.log([1.0, scale, 1.0, 1.0])
-    best = _minimise(negative, start)
-    r, alpha, a, b = np.exp(best.x)
-    return BgNbd(float(r), float(alpha), float(a), float(b), -float(best.fun), int(x.size))
+    best = _minimise(negative, np.log([scale if s else 1.0 for s in scales]))
+    return tuple(float(v) for v in np.exp(best.x)), -float(best.fun), int(x.size)
 
 
 def fit_gamma_gamma(x: ArrayLike, mean_spend: ArrayLike) -> GammaGamma:

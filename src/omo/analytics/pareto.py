@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import gammaln, hyp2f1
 
-from omo.analytics.clv import FitError, Floats, _arrays, _check_summary, _minimise, _unique_rows
+from omo.analytics.clv import Floats, _arrays, fit_counts
 
 
 @dataclass(frozen=True)
@@ -59,22 +59,8 @@ def pareto_log_likelihood(params: ArrayLike, x: ArrayLike, t_x: ArrayLike, T: Ar
 
 def fit_pareto_nbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> ParetoNbd:
     """Maximum-likelihood Pareto/NBD over customers' (x, t_x, T)."""
-    x, t_x, T = _arrays(x, t_x, T)
-    _check_summary(x, t_x, T)
-    if not (x > 0).any():
-        raise FitError("no customer has a repeat purchase: the purchase rate cannot be fitted")
-    rows, weights = _unique_rows(np.column_stack([x, t_x, T]))
-    ux, ut, uT = rows.T
-
-    def negative(log_params: Floats) -> float:
-        with np.errstate(all="ignore"):
-            value = -float(weights @ pareto_log_likelihood(np.exp(log_params), ux, ut, uT))
-        return value if np.isfinite(value) else 1e300
-
-    scale = float(T.mean()) or 1.0
-    best = _minimise(negative, np.log([1.0, scale, 1.0, scale]))
-    r, alpha, s, beta = np.exp(best.x)
-    return ParetoNbd(float(r), float(alpha), float(s), float(beta), -float(best.fun), int(x.size))
+    (r, alpha, s, beta), ll, n = fit_counts(pareto_log_likelihood, x, t_x, T, scales=(0, 1, 0, 1))
+    return ParetoNbd(r, alpha, s, beta, ll, n)
 
 
 def _terms(
