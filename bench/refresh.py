@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +27,13 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import sqlalchemy as sa
-from worlds import ROOT, UNTIL, world  # bench/ is the script's directory, so on sys.path
+from worlds import (  # bench/ is the script's directory, so on sys.path
+    ROOT,
+    UNTIL,
+    peak_mb,
+    phase,
+    world,
+)
 
 AS_OF = datetime.fromisoformat(f"{UNTIL}T00:00:00+00:00")
 DAY, OFFSET = 86_400, 8 * 3600
@@ -51,18 +54,6 @@ SELECT member_id, days, spend, last_day,
        ceil(cume_dist() OVER (ORDER BY spend) * 5 - 1e-9) AS m
 FROM buyers
 """
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def phase(name: str, *args: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--phase", name, *args],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def run_phase(name: str, db: str, out: str) -> dict[str, Any]:
@@ -162,8 +153,8 @@ def main() -> None:
             opts.workdir / "segments-spark.parquet",
         )
         warm(db)
-        base = phase("baseline", url, "")
-        omo = phase("duckdb", url, str(duck_out))
+        base = phase(__file__, "baseline", url, "")
+        omo = phase(__file__, "duckdb", url, str(duck_out))
         steps = omo["timings"]
         print(f"\n{people:,} people: {omo['members']:,} members, {omo['buyers']:,} buyers "
               f"(DuckDB, this machine, same run)")  # fmt: skip
@@ -178,12 +169,12 @@ def main() -> None:
             f"snapshot ×{steps['snapshot'] / base['snapshot']:.2f} of the baseline's read"
         )
         print(f"    segments {omo['segments']}")
-        ratio = phase("ratio", url, "")
+        ratio = phase(__file__, "ratio", url, "")
         print(f"  figures vs hand-written SQL on one engine, best of 3 each: "
               f"{ratio['figures']:.2f} s vs {ratio['sql']:.2f} s = "
               f"×{ratio['figures'] / ratio['sql']:.2f}")  # fmt: skip
         if opts.spark and n == 0:
-            spark = phase("spark", url, str(spark_out))
+            spark = phase(__file__, "spark", url, str(spark_out))
             differ = same_segments(duck_out, spark_out)
             print(f"  omo refresh on Spark local[2]  {spark['seconds']:6.1f} s  "
                   f"×{spark['seconds'] / omo['seconds']:.2f} of DuckDB; steps {spark['timings']}; "

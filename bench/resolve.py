@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
-import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,19 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
-from worlds import ROOT, world  # bench/ is the script's directory, so on sys.path
-
-
-def phase(name: str, *args: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--phase", name, *args],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from worlds import ROOT, peak_mb, phase, world  # bench/ is the script's directory, so on sys.path
 
 
 def run_phase(name: str, db: str, records: str) -> dict[str, Any]:
@@ -130,8 +115,8 @@ def main() -> None:
         rows = export_records(db, records)
         copy = opts.workdir / f"resolve-{people}.sqlite"
         shutil.copy(db, copy)
-        base = phase("splink", "", str(records))
-        omo = phase("omo", f"sqlite:///{copy}", "")
+        base = phase(__file__, "splink", "", str(records))
+        omo = phase(__file__, "omo", f"sqlite:///{copy}", "")
         print(f"\n{people:,} people, {rows:,} member records (DuckDB, this machine, same run)")
         print(f"  bare Splink (train + predict)  {base['seconds']:8.1f} s  "
               f"peak {base['peak_mb']:,.0f} MB  {base['pairs']:,} pairs ≥ 0.5")  # fmt: skip
@@ -142,7 +127,7 @@ def main() -> None:
         if truth.exists():
             print(f"    {accuracy(copy, truth)}")
         if opts.spark and n == 0:
-            spark = phase("spark", "", str(records))
+            spark = phase(__file__, "spark", "", str(records))
             print(f"  Splink on Spark local[2]       {spark['seconds']:8.1f} s  "
                   f"×{spark['seconds'] / base['seconds']:.2f} of DuckDB; {spark['pairs']:,} pairs; "
                   f"steps {spark['timings']}")  # fmt: skip

@@ -1,13 +1,17 @@
-"""Demo worlds the benchmarks share: built once per size into the work directory with
-`omo demo --people N --no-serve --truth DIR` (until 2026-11-01), then kept."""
+"""What the benchmarks share: demo worlds built once per size into the work directory with
+`omo demo --people N --no-serve --truth DIR` (until 2026-11-01), then kept; and phases run in
+their own process, so each one's peak memory is its own."""
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 UNTIL = "2026-11-01"
@@ -37,3 +41,17 @@ def world(workdir: Path, people: int) -> tuple[Path, Path]:
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **extra}
+
+
+def phase(script: str, name: str, *args: str) -> dict[str, Any]:
+    """Run `script --phase name args…` in a fresh interpreter; its last line is JSON."""
+    out = subprocess.run(
+        [sys.executable, script, "--phase", name, *args],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
