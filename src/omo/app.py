@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -17,7 +19,12 @@ from omo.db import UnitOfWork, make_engine
 from omo.events.api import router as events_router
 from omo.http import install_error_handlers
 from omo.identity.api import router as identity_router
+from omo.journeys.api import router as journeys_router
+from omo.journeys.scheduler import Scheduler
 from omo.members.api import router as members_router
+from omo.messaging.adapters import adapters_from
+from omo.messaging.api import public as message_links
+from omo.messaging.api import router as messaging_router
 from omo.points.api import router as points_router
 from omo.referrals.api import router as referrals_router
 from omo.settings import Settings, get_settings
@@ -26,7 +33,22 @@ from omo.tiers.api import router as tiers_router
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    engine = make_engine(settings)
+    uow = UnitOfWork(engine)
+    adapters = adapters_from(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if settings.jobs_every_s > 0:
+            scheduler = Scheduler(uow, settings=settings, adapters=adapters)
+            scheduler.start(every_s=settings.jobs_every_s)
+        yield
+        if scheduler is not None:
+            scheduler.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="OMO",
         version=__version__,
         description=(
@@ -34,20 +56,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "(`omo apikey create`), sent as `Authorization: Bearer omo_…` or `X-API-Key`."
         ),
     )
-    engine = make_engine(settings)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.uow = UnitOfWork(engine)
+    app.state.uow = uow
+    app.state.adapters = adapters
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1")
     routers = (
         members_router, identity_router, commerce_router, events_router, points_router,
         tiers_router, coupons_router, checkout_router, referrals_router, analytics_router,
+        journeys_router, messaging_router,
     )  # fmt: skip
     for router in routers:
         api.include_router(router)
     app.include_router(api)
+    app.include_router(message_links)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     def healthz() -> Any:

@@ -13,7 +13,11 @@ app = typer.Typer(help="OMO: omnichannel membership and loyalty.", no_args_is_he
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 key_app = typer.Typer(help="API keys for integrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+jobs_app = typer.Typer(help="Scheduled work: journeys and message delivery.", no_args_is_help=True)
+journeys_app = typer.Typer(help="Lifecycle journeys.", no_args_is_help=True)
 app.add_typer(key_app, name="apikey")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(journeys_app, name="journeys")
 
 
 def alembic_config(database_url: str) -> object:
@@ -41,10 +45,18 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="processes (PostgreSQL only)")] = 1,
+    jobs_every: Annotated[
+        int, typer.Option(help="seconds between in-process scheduler passes; 0: none")
+    ] = 60,
 ) -> None:
     """Serve the API (and, as they land, the admin UI) over HTTP."""
+    import os
+
     import uvicorn
 
+    # the embedded default runs journeys and delivery in process; with several workers (or a
+    # separate `omo jobs worker`) pass 0
+    os.environ.setdefault("OMO_JOBS_EVERY_S", str(jobs_every if workers == 1 else 0))
     typer.echo(f"OMO on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     uvicorn.run("omo.app:create_app", factory=True, host=host, port=port, workers=workers)
 
@@ -353,6 +365,52 @@ def review_tiers() -> None:
     changes = tiers.review(UnitOfWork(engine))
     engine.dispose()
     typer.echo(f"{changes} tier change(s)")
+
+
+@jobs_app.command("run")
+def jobs_run() -> None:
+    """One scheduler pass: enter members into journeys, take due steps, deliver messages."""
+    _jobs_pass()
+
+
+@jobs_app.command("worker")
+def jobs_worker(
+    every: Annotated[float, typer.Option(help="seconds between passes", min=1)] = 60,
+) -> None:
+    """Run scheduler passes until stopped (Ctrl-C)."""
+    import time
+
+    while True:
+        _jobs_pass()
+        time.sleep(every)
+
+
+def _jobs_pass() -> None:
+    from omo.db import UnitOfWork, make_engine
+    from omo.journeys import service as journeys
+    from omo.messaging.adapters import adapters_from
+
+    settings = get_settings()
+    engine = make_engine(settings)
+    report = journeys.run_jobs(
+        UnitOfWork(engine), settings=settings, adapters=adapters_from(settings)
+    )
+    engine.dispose()
+    typer.echo(report.model_dump_json())
+
+
+@journeys_app.command("seed")
+def journeys_seed(
+    enable: Annotated[bool, typer.Option(help="switch the journeys on")] = False,
+) -> None:
+    """Save the seed playbook's journeys (switched off unless --enable) and their coupons."""
+    from omo.db import UnitOfWork, make_engine
+    from omo.journeys import playbook
+
+    engine = make_engine(get_settings())
+    keys = playbook.seed(UnitOfWork(engine), enable=enable)
+    engine.dispose()
+    typer.echo(f"{len(keys)} journeys: {', '.join(keys)}" + (" (on)" if enable else " (off)"))
 
 
 @key_app.command("create")

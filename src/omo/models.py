@@ -7,10 +7,18 @@ from omo.coupons.models import Coupon, CouponRedemption, CouponTemplateRow
 from omo.db import Base
 from omo.events.models import Event
 from omo.identity.models import Merge
-from omo.members.models import Consent, Member, MemberIdentifier
-from omo.messaging.models import OutboxMessage
+from omo.journeys.models import (
+    Journey,
+    JourneyEntry,
+    JourneyStep,
+    JourneyVersion,
+    TriggerScan,
+)
+from omo.members.models import Consent, Member, MemberIdentifier, MemberTag
+from omo.messaging.models import Message, OutboxMessage, PushSubscription
 from omo.points.models import PointsAllocation, PointsEntry, PointsProgramme
 from omo.referrals.models import Referral, ReferralCode
+from omo.tasks.models import StaffTask
 from omo.tiers.models import MemberTier, TierChange, TierProgrammeVersion
 
 __all__ = [
@@ -22,12 +30,18 @@ __all__ = [
     "CouponRedemption",
     "CouponTemplateRow",
     "Event",
+    "Journey",
+    "JourneyEntry",
+    "JourneyStep",
+    "JourneyVersion",
     "Member",
     "MemberIdentifier",
     "MemberScore",
     "MemberStats",
+    "MemberTag",
     "MemberTier",
     "Merge",
+    "Message",
     "Order",
     "OrderContact",
     "OrderLine",
@@ -36,10 +50,13 @@ __all__ = [
     "PointsEntry",
     "PointsProgramme",
     "Product",
+    "PushSubscription",
     "Referral",
     "ReferralCode",
     "SavedSegment",
+    "StaffTask",
     "Store",
     "TierChange",
     "TierProgrammeVersion",
+    "TriggerScan",
 ]

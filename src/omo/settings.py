@@ -33,6 +33,51 @@ class Settings(BaseSettings):
     spark_master: str = "local[2]"
     # where `omo refresh` computes segments and predictions: duckdb (in process) or spark
     analytics_engine: Literal["duckdb", "spark"] = "duckdb"
+    # --- journeys and messaging --------------------------------------------------------------
+    # the brand's time zone: birthdays, quiet hours and "today" for members with no country
+    time_zone: str = "Asia/Taipei"
+    # how messages name the brand, and where their shop links point
+    brand_name: str = "OMO"
+    shop_url: str = "https://shop.example.com"
+    # where links in messages point (tracking, unsubscribe, coupon QR): this server, as members
+    # reach it
+    public_url: str = "http://127.0.0.1:8000"
+    # how messages leave: console (a JSON-lines file, the embedded default) or the real adapters
+    # per channel; e.g. OMO_MESSAGING_ADAPTERS='{"email": "smtp", "sms": "http", "line": "line"}'
+    messaging_adapters: dict[str, str] = Field(default_factory=dict)
+    messaging_file: str = "var/messages.jsonl"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "OMO <no-reply@omo.invalid>"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    # a Twilio-compatible SMS gateway: POST {base}/2010-04-01/Accounts/{account}/Messages.json
+    sms_base_url: str = "https://api.twilio.com"
+    sms_account: str = ""
+    sms_token: str = ""
+    sms_sender: str = ""
+    # LINE Messaging API (push); the base URL can point at a proxy or a test server
+    line_base_url: str = "https://api.line.me"
+    line_channel_token: str = ""
+    # web push (VAPID): the private key (PEM or base64url) and the contact claimed in the token
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:ops@omo.invalid"
+    # at most this many marketing messages per member and channel in 7 days
+    message_caps: dict[str, int] = Field(
+        default_factory=lambda: {"email": 3, "sms": 2, "line": 3, "push": 5}
+    )
+    # no marketing message arrives between these local hours (start > end wraps midnight)
+    quiet_start_hour: int = Field(default=21, ge=0, le=23)
+    quiet_end_hour: int = Field(default=9, ge=0, le=23)
+    # `omo serve` runs a scheduler pass (journeys, message delivery) every this many seconds in
+    # process — the embedded default; 0 leaves it to `omo jobs worker`
+    jobs_every_s: int = Field(default=0, ge=0)
+    # on PostgreSQL a fact is read from the outbox once it is this old: a transaction that took a
+    # lower id may commit after one with a higher id (SQLite's single writer commits in order)
+    outbox_settle_s: float = Field(default=5.0, ge=0)
+    # a message that failed this many times is dead-lettered
+    message_max_attempts: int = Field(default=5, ge=1, le=50)
 
 
 @lru_cache(maxsize=1)

@@ -111,7 +111,8 @@ def test_merge_then_undo_restores_the_exact_prior_state(uow: UnitOfWork, engine:
     assert {c.channel: c.granted for c in merged.consents}["email"] is True  # newer decision
     assert set(merge.moved) == {
         "members.member_identifiers", "commerce.orders", "events.events", "points.points_entries",
-        "coupons.coupons", "coupons.coupon_redemptions",
+        "coupons.coupons", "coupons.coupon_redemptions", "members.member_tags",
+        "messaging.messages", "tasks.staff_tasks",
     }  # fmt: skip
     assert len(merge.moved["coupons.coupons"]) == 1
     assert dump(engine) != before

@@ -5,6 +5,7 @@ products have reached."""
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from omo.analytics.basket import LEVELS
 from omo.analytics.models import BasketRule, NewProduct
@@ -57,35 +58,40 @@ def recommendations(uow: UnitOfWork, *, member_id: int, limit: int) -> list[Reco
     """SKUs the member has not bought that their purchases lead to (lift > 1), best first: for
     each, the strongest rule and every bought SKU that leads there."""
     with uow.read() as session:
-        member = members.current_member(session, member_id).id
-        bought = sorted(commerce.skus_bought(session, member_id=member))
-        best: dict[str, BasketRule] = {}
-        because: dict[str, list[str]] = {}
-        for start in range(0, len(bought), _BATCH):
-            chunk = bought[start : start + _BATCH]
-            for rule in session.scalars(
-                select(BasketRule).where(
-                    BasketRule.level == "sku",
-                    BasketRule.antecedent.in_(chunk),
-                    BasketRule.lift > 1,
-                )
-            ):
-                if rule.consequent in bought:
-                    continue
-                because.setdefault(rule.consequent, []).append(rule.antecedent)
-                held = best.get(rule.consequent)
-                if held is None or (rule.lift, rule.confidence) > (held.lift, held.confidence):
-                    best[rule.consequent] = rule
-        ranked = sorted(best.values(), key=lambda r: (-r.lift, -r.confidence, r.consequent))
-        chosen = ranked[:limit]
-        names = commerce.catalogue_for(session, [r.consequent for r in chosen])
-        return [
-            Recommendation(
-                sku=r.consequent,
-                name=names[r.consequent].name if r.consequent in names else None,
-                lift=r.lift,
-                confidence=r.confidence,
-                because=sorted(because[r.consequent]),
+        return recommend_in(session, member_id=member_id, limit=limit)
+
+
+def recommend_in(session: Session, *, member_id: int, limit: int) -> list[Recommendation]:
+    """recommendations() inside the caller's transaction."""
+    member = members.current_member(session, member_id).id
+    bought = sorted(commerce.skus_bought(session, member_id=member))
+    best: dict[str, BasketRule] = {}
+    because: dict[str, list[str]] = {}
+    for start in range(0, len(bought), _BATCH):
+        chunk = bought[start : start + _BATCH]
+        for rule in session.scalars(
+            select(BasketRule).where(
+                BasketRule.level == "sku",
+                BasketRule.antecedent.in_(chunk),
+                BasketRule.lift > 1,
             )
-            for r in chosen
-        ]
+        ):
+            if rule.consequent in bought:
+                continue
+            because.setdefault(rule.consequent, []).append(rule.antecedent)
+            held = best.get(rule.consequent)
+            if held is None or (rule.lift, rule.confidence) > (held.lift, held.confidence):
+                best[rule.consequent] = rule
+    ranked = sorted(best.values(), key=lambda r: (-r.lift, -r.confidence, r.consequent))
+    chosen = ranked[:limit]
+    names = commerce.catalogue_for(session, [r.consequent for r in chosen])
+    return [
+        Recommendation(
+            sku=r.consequent,
+            name=names[r.consequent].name if r.consequent in names else None,
+            lift=r.lift,
+            confidence=r.confidence,
+            because=sorted(because[r.consequent]),
+        )
+        for r in chosen
+    ]

@@ -189,6 +189,16 @@ def _count(query: Any) -> Any:
     )
 
 
+def segment_condition(session: Session, name: str) -> Any:
+    """Members of a segment (built-in or saved) as a condition over member_scores."""
+    return _segment_condition(session, name)
+
+
+def rule_condition(rule: str) -> Any:
+    """A rule in the segment language as a condition over member_scores (422 if unreadable)."""
+    return _parse(rule).to_sql(_COLUMNS)
+
+
 def _segment_condition(session: Session, name: str) -> Any:
     if name in _builtin_rules(session):
         return MemberScore.segment == name

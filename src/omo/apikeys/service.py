@@ -34,6 +34,7 @@ SCOPES = frozenset(
         "kpis:read",
         "points:write",
         "loyalty:admin",
+        "marketing:admin",
     }
 )
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     and_,
     case,
     func,
+    or_,
     select,
     type_coerce,
     update,
@@ -234,6 +235,24 @@ def skus_bought(session: Session, *, member_id: int) -> set[str]:
             .distinct()
         )
     )
+
+
+def orders_with_items(
+    session: Session, *, order_ids: Sequence[int], skus: Sequence[str], categories: Sequence[str]
+) -> set[int]:
+    """Which of these orders hold one of the SKUs or an item of one of the categories."""
+    if not order_ids or not (skus or categories):
+        return set()
+    match = or_(OrderLine.sku.in_(list(skus)), OrderLine.category.in_(list(categories)))
+    found: set[int] = set()
+    for start in range(0, len(order_ids), 500):
+        chunk = list(order_ids[start : start + 500])
+        found |= set(
+            session.scalars(
+                select(OrderLine.order_id).where(OrderLine.order_id.in_(chunk), match).distinct()
+            )
+        )
+    return found
 
 
 def guest_orders_with(session: Session, identifiers: Iterable[Identifier]) -> list[int]:

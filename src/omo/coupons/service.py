@@ -104,47 +104,57 @@ def issue(
 ) -> IssueResult:
     """Issue a coupon to each member (a campaign, a segment, a trigger). Re-running the same key
     issues nothing new; members past the per-member limit or the budget are refused by name."""
+    return uow.run(
+        lambda session: issue_in(
+            session, template_code=template_code, member_ids=member_ids, key=key
+        )
+    )
 
-    def run(session: Session) -> IssueResult:
-        now = clock.now()
-        row = _template(session, template_code)
-        t = CouponTemplate.model_validate(row.definition)
-        if t.shared_code:
-            raise ValidationFailed("a shared-code template has one public code", field="template")
-        issued: list[CouponRead] = []
-        refused: dict[int, str] = {}
-        for member_id in dict.fromkeys(member_ids):
-            issue_key = f"{template_code}:{key}:{member_id}"
-            held = session.scalar(select(Coupon).where(Coupon.issue_key == issue_key))
-            if held is not None:
-                issued.append(_coupon_read(held, template_code))
-                continue
-            try:
-                member = members.current_member(session, member_id)
-            except NotFound:
-                refused[member_id] = "no_such_member"
-                continue
-            if member.id != member_id:
-                refused[member_id] = f"merged_into:{member.id}"
-                continue
-            have = session.scalar(
-                select(func.count()).where(
-                    Coupon.template_id == row.id, Coupon.member_id == member_id
-                )
-            )
-            if (have or 0) >= t.per_member_limit:
-                refused[member_id] = "per_member_limit"
-                continue
-            if not _take_budget(session, row.id, "issued"):
-                refused[member_id] = "budget_exhausted"
-                continue
-            coupon = _new_coupon(
-                session, row.id, t, member_id=member_id, issue_key=issue_key, now=now
-            )
-            issued.append(_coupon_read(coupon, template_code))
-        return IssueResult(issued=issued, refused=refused)
 
-    return uow.run(run)
+def has_template(session: Session, code: str) -> bool:
+    return (
+        session.scalar(select(CouponTemplateRow.id).where(CouponTemplateRow.code == code))
+        is not None
+    )
+
+
+def issue_in(
+    session: Session, *, template_code: str, member_ids: Sequence[int], key: str
+) -> IssueResult:
+    """issue() inside the caller's transaction (a journey step issues with its other effects)."""
+    now = clock.now()
+    row = _template(session, template_code)
+    t = CouponTemplate.model_validate(row.definition)
+    if t.shared_code:
+        raise ValidationFailed("a shared-code template has one public code", field="template")
+    issued: list[CouponRead] = []
+    refused: dict[int, str] = {}
+    for member_id in dict.fromkeys(member_ids):
+        issue_key = f"{template_code}:{key}:{member_id}"
+        held = session.scalar(select(Coupon).where(Coupon.issue_key == issue_key))
+        if held is not None:
+            issued.append(_coupon_read(held, template_code))
+            continue
+        try:
+            member = members.current_member(session, member_id)
+        except NotFound:
+            refused[member_id] = "no_such_member"
+            continue
+        if member.id != member_id:
+            refused[member_id] = f"merged_into:{member.id}"
+            continue
+        have = session.scalar(
+            select(func.count()).where(Coupon.template_id == row.id, Coupon.member_id == member_id)
+        )
+        if (have or 0) >= t.per_member_limit:
+            refused[member_id] = "per_member_limit"
+            continue
+        if not _take_budget(session, row.id, "issued"):
+            refused[member_id] = "budget_exhausted"
+            continue
+        coupon = _new_coupon(session, row.id, t, member_id=member_id, issue_key=issue_key, now=now)
+        issued.append(_coupon_read(coupon, template_code))
+    return IssueResult(issued=issued, refused=refused)
 
 
 def shared_code(uow: UnitOfWork, *, template_code: str) -> CouponRead:

@@ -118,6 +118,22 @@ def recent_events(session: Session, *, member_id: int, limit: int) -> list[Event
     )
 
 
+def carted_skus(session: Session, *, member_id: int, since: datetime, until: datetime) -> list[str]:
+    """SKUs the member put in a cart in the period, most recent first, each once."""
+    rows = session.scalars(
+        select(Event.sku)
+        .where(
+            Event.member_id == member_id,
+            Event.kind == "add_to_cart",
+            Event.sku.is_not(None),
+            Event.occurred_at >= since,
+            Event.occurred_at <= until,
+        )
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+    )
+    return [str(s) for s in dict.fromkeys(rows)]
+
+
 def member_touches(*, since: datetime, until: datetime) -> Any:
     """(channel, member_id, kind) of every identified member's event in [since, until): the
     event side of a funnel, for the caller to aggregate."""

@@ -24,9 +24,11 @@ from omo.identity.schemas import IdentityKpis, MergeRead, ResolutionSummary
 from omo.members import service as members
 from omo.members.identifiers import Identifier
 from omo.members.models import Member
+from omo.messaging import service as messaging
 from omo.points import service as points
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
+from omo.tasks import service as tasks
 from omo.tiers import service as tiers
 
 # Each area that carries member_id, with its reassign/restore pair. A new area that stores
@@ -37,6 +39,9 @@ AREAS = {
     "events.events": (events.reassign_members, events.restore_rows),
     "points.points_entries": (points.reassign_members, points.restore_rows),
     "coupons.coupons": (coupon_holders.reassign_coupons, coupon_holders.restore_coupons),
+    "members.member_tags": (members.reassign_tags, members.restore_tags),
+    "messaging.messages": (messaging.reassign_members, messaging.restore_rows),
+    "tasks.staff_tasks": (tasks.reassign_members, tasks.restore_rows),
     "coupons.coupon_redemptions": (
         coupon_holders.reassign_redemptions,
         coupon_holders.restore_redemptions,

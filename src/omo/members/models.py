@@ -70,3 +70,18 @@ class Consent(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (UniqueConstraint("member_id", "channel"),)
+
+
+class MemberTag(Base):
+    """A tag set on a member by a merchant or a journey (automatic tags live on the scores)."""
+
+    __tablename__ = "member_tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    tag: Mapped[str] = mapped_column(String(80))
+    source: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    # not unique: a merge may bring the same tag twice, which reads the same
+    __table_args__ = (Index("ix_member_tags_member_tag", "member_id", "tag"),)

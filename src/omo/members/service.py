@@ -7,14 +7,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, String, case, cast, func, select, update
+from sqlalchemy import Row, String, case, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from omo.members.identifiers import Identifier
-from omo.members.models import Consent, Member, MemberIdentifier
+from omo.members.models import Consent, Member, MemberIdentifier, MemberTag
 from omo.members.schemas import ProfileFields
 from omo.shared.errors import NotFound
 from omo.shared.reassign import reassign_rows
+from omo.shared.reassign import restore_rows as restore_rows_of
 from omo.shared.sqlmatch import keys_in
 
 PROFILE_FIELDS = tuple(ProfileFields.model_fields)
@@ -393,3 +394,46 @@ def _from_json(field: str, value: Any) -> Any:
     if hasattr(column_type, "fromisoformat"):
         return column_type.fromisoformat(value)
     return value
+
+
+# --- tags set by merchants and journeys -------------------------------------------------------
+
+
+def add_tag(
+    session: Session, *, member_id: int, tag: str, source: str | None, now: datetime
+) -> bool:
+    """Tag a member (nothing if they have it); True if it was added."""
+    held = session.scalar(
+        select(MemberTag.id).where(MemberTag.member_id == member_id, MemberTag.tag == tag).limit(1)
+    )
+    if held is not None:
+        return False
+    session.add(MemberTag(member_id=member_id, tag=tag, source=source, created_at=now))
+    session.flush()
+    return True
+
+
+def remove_tag(session: Session, *, member_id: int, tag: str) -> int:
+    result = session.execute(
+        delete(MemberTag).where(MemberTag.member_id == member_id, MemberTag.tag == tag)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+def tags_of(session: Session, member_id: int) -> list[str]:
+    return sorted(
+        set(session.scalars(select(MemberTag.tag).where(MemberTag.member_id == member_id)))
+    )
+
+
+def reassign_tags(session: Session, mapping: Mapping[int, int]) -> dict[int, list[int]]:
+    return reassign_rows(
+        session, id_col=MemberTag.id, member_col=MemberTag.member_id, mapping=mapping
+    )
+
+
+def restore_tags(session: Session, *, row_ids: Sequence[int], from_id: int, to_id: int) -> None:
+    restore_rows_of(
+        session, id_col=MemberTag.id, member_col=MemberTag.member_id, row_ids=list(row_ids),
+        from_id=from_id, to_id=to_id,
+    )  # fmt: skip

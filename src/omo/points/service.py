@@ -376,6 +376,11 @@ def summary(uow: UnitOfWork, *, member_id: int, history: int = 50) -> PointsSumm
         return _summary(session, member.id, clock.now(), history=history)
 
 
+def summary_in(session: Session, *, member_id: int, now: datetime) -> PointsSummary:
+    """Balance and what expires when, inside the caller's transaction (no history)."""
+    return _summary(session, member_id, now, history=0)
+
+
 def _summary(session: Session, member_id: int, now: datetime, *, history: int) -> PointsSummary:
     bal = ledger.balance(session, member_id=member_id, now=now)
     expiring: dict[datetime, int] = defaultdict(int)

@@ -1,0 +1,1 @@
+"""Journeys: trigger, audience, steps; who entered, what they got, what it earned."""

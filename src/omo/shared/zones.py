@@ -1,0 +1,29 @@
+"""Members' time zones from their country (pure): birthdays and quiet hours are local."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+# countries our brands' members live in, beyond the brand's own zone
+_BY_COUNTRY = {
+    "TW": "Asia/Taipei", "HK": "Asia/Hong_Kong", "MO": "Asia/Macau", "CN": "Asia/Shanghai",
+    "SG": "Asia/Singapore", "MY": "Asia/Kuala_Lumpur", "JP": "Asia/Tokyo", "KR": "Asia/Seoul",
+    "TH": "Asia/Bangkok", "VN": "Asia/Ho_Chi_Minh", "PH": "Asia/Manila", "ID": "Asia/Jakarta",
+    "US": "America/Los_Angeles", "CA": "America/Toronto", "GB": "Europe/London",
+    "AU": "Australia/Sydney", "NZ": "Pacific/Auckland",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=64)
+def zone_of(country: str | None, default: str) -> ZoneInfo:
+    """The member's zone: their country's main zone, else the brand's."""
+    return ZoneInfo(_BY_COUNTRY.get((country or "").upper(), default))
+
+
+def countries_in(zone: str) -> list[str]:
+    return [c for c, z in _BY_COUNTRY.items() if z == zone]
+
+
+def known_countries() -> list[str]:
+    return sorted(_BY_COUNTRY)
