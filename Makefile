@@ -31,6 +31,7 @@ run: $(VENV)/.installed
 		mv $(DB).building $(DB); \
 	else echo "$(DB) exists: serving it (make clean to rebuild the demo)"; fi
 	$(BIN)/omo db upgrade
+	$(BIN)/omo journeys seed
 	$(BIN)/omo serve --host $(HOST) --port $(PORT)
 
 ## test: lint, type-check and run the whole suite (SQLite and a throwaway PostgreSQL server)

@@ -32,6 +32,7 @@ from worlds import (  # bench/ is the script's directory, so on sys.path
     UNTIL,
     peak_mb,
     phase,
+    warm,
     world,
 )
 
@@ -116,13 +117,6 @@ def _ratio(url: Any) -> dict[str, Any]:
             engine.to_arrow(member_figures(members, orders, as_of_s=as_of, policy=Policy()))
             best["figures"] = min(best["figures"], time.perf_counter() - started)
     return best
-
-
-def warm(db: Path) -> None:
-    """Read the database file once, so neither phase pays for a cold page cache."""
-    with db.open("rb") as f:
-        while f.read(1 << 24):
-            pass
 
 
 def same_segments(a: Path, b: Path) -> int:

@@ -132,7 +132,9 @@ def run_jobs(
         if read == 0:
             break
     from_time = uow.run(lambda s: runner.enter_time_triggers(s, now=now, settings=settings))
-    entered = {k: from_events.get(k, 0) + from_time.get(k, 0) for k in {*from_events, *from_time}}
+    entered = {
+        k: from_events.get(k, 0) + from_time.get(k, 0) for k in sorted({*from_events, *from_time})
+    }
     advanced = runner.advance(uow, settings=settings)
     delivery = messaging.deliver_due(uow, adapters=adapters, settings=settings) if deliver else None
     return JobsReport(entered=entered, advanced=advanced, delivery=delivery)
