@@ -459,3 +459,35 @@ def test_in_control_is_stable_and_near_the_share() -> None:
     assert 0.09 < sum(drawn) / len(drawn) < 0.11
     other = [d.in_control(m, salt=999, share=0.1) for m in range(1, 20_001)]
     assert other != drawn
+
+
+def test_product_bought_fires_from_the_outbox(uow: UnitOfWork, settings: Settings) -> None:
+    at(DAY0)
+    journeys.save(
+        uow, key="after-mug", actor="t",
+        raw={"name": "after mug", "trigger": {"kind": "product_bought", "skus": ["MUG-1"]},
+             "control_share": 0, "steps": [{"type": "add_tag", "tag": "mug_owner"},
+                                            {"type": "award_points", "points": 50}]},
+    )  # fmt: skip
+    journeys.set_enabled(uow, key="after-mug", enabled=True)
+    buyer = enrol(uow, 1, consents={})
+    other = enrol(uow, 2, consents={})
+    mug = [{"sku": "MUG-1", "quantity": 1, "unit_price": "350.00"}]
+    f.post_order(uow, member_id=buyer, lines=mug, ordered_at=DAY0.isoformat())
+    f.post_order(uow, member_id=other, ordered_at=DAY0.isoformat())  # SKU-1 only
+    rec = Recorder()
+    first = jobs(uow, settings, rec)
+    assert first.entered["after-mug"] == 1
+    jobs(uow, settings, rec)
+    with uow.read() as s:
+        tagged = s.execute(select(MemberTag.member_id, MemberTag.tag)).all()
+    assert [tuple(t) for t in tagged] == [(buyer, "mug_owner")]
+    from omo.points import service as points
+
+    assert points.summary(uow, member_id=buyer).available >= 50
+    assert points.summary(uow, member_id=other).available < 50
+    # the same member buying it again is a new occurrence (a new order), the tag stays single
+    at(DAY0 + timedelta(days=1))
+    f.post_order(uow, member_id=buyer, lines=mug, ordered_at=(DAY0 + timedelta(days=1)).isoformat())
+    assert jobs(uow, settings, rec).entered["after-mug"] == 1
+    assert count(uow, MemberTag) == 1
