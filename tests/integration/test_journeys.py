@@ -491,3 +491,35 @@ def test_product_bought_fires_from_the_outbox(uow: UnitOfWork, settings: Setting
     f.post_order(uow, member_id=buyer, lines=mug, ordered_at=(DAY0 + timedelta(days=1)).isoformat())
     assert jobs(uow, settings, rec).entered["after-mug"] == 1
     assert count(uow, MemberTag) == 1
+
+
+def test_a_failing_step_sets_the_entry_aside_and_the_rest_go_on(
+    uow: UnitOfWork, settings: Settings
+) -> None:
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+
+    at(DAY0)
+    welcome(uow)  # issues FIRST100, then e-mails
+    journeys.save(
+        uow, key="tagger", actor="t",
+        raw={"name": "t", "trigger": {"kind": "joined"}, "control_share": 0,
+             "steps": [{"type": "add_tag", "tag": "new"}]},
+    )  # fmt: skip
+    journeys.set_enabled(uow, key="tagger", enabled=True)
+    # the merchant turns FIRST100 into one public code: issuing per member now refuses
+    shared = {**playbook.COUPONS["FIRST100"], "shared_code": True}
+    coupons.put_template(uow, code="FIRST100", template=CouponTemplate.model_validate(shared))
+    member = enrol(uow, 1, consents={"email": True})
+    rec = Recorder()
+    jobs(uow, settings, rec)
+    jobs(uow, settings, rec)  # the failed entry is not tried again
+    with uow.read() as s:
+        states = {
+            (e.journey_id, e.state, e.context.get("error", "")[:16])
+            for e in s.scalars(select(JourneyEntry))
+        }
+        tags = list(s.scalars(select(MemberTag.tag).where(MemberTag.member_id == member)))
+    assert {st for _, st, _ in states} == {"failed", "done"}
+    assert any(err.startswith("ValidationFailed") for _, _, err in states)
+    assert tags == ["new"] and rec.sent == [] and count(uow, Message) == 0

@@ -13,6 +13,7 @@ from omo.commerce import service as commerce
 from omo.events import service as events
 from omo.journeys.models import JourneyEntry
 from omo.members import service as members
+from omo.messaging import templates
 from omo.points import service as points
 from omo.tiers import service as tiers
 
@@ -22,25 +23,27 @@ CART_LOOKBACK = timedelta(days=7)
 def context(
     session: Session, *, entry: JourneyEntry, template: str, now: datetime
 ) -> dict[str, Any]:
+    """The values the template reads (only those: a balance or recommendations cost queries)."""
     member_id = entry.member_id
-    balance = points.summary_in(session, member_id=member_id, now=now)
-    soonest = balance.expiring[0] if balance.expiring else None
+    used = templates.names_used(template)
     values: dict[str, Any] = {
-        "tier": tiers.level_of(session, member_id=member_id).name,
-        "points": balance.available,
-        "expiring_points": soonest.points if soonest else 0,
-        "expiring_on": soonest.expires_at.date().isoformat() if soonest else "",
         "coupon_code": entry.context.get("coupon_code", ""),
         "coupon_until": entry.context.get("coupon_until", ""),
-        "recommended": [],
-        "cart": [],
     }
-    if template in ("cart_reminder", "related_products"):
+    if "tier" in used:
+        values["tier"] = tiers.level_of(session, member_id=member_id).name
+    if used & {"points", "expiring_points", "expiring_on"}:
+        balance = points.summary_in(session, member_id=member_id, now=now)
+        soonest = balance.expiring[0] if balance.expiring else None
+        values["points"] = balance.available
+        values["expiring_points"] = soonest.points if soonest else 0
+        values["expiring_on"] = soonest.expires_at.date().isoformat() if soonest else ""
+    if "recommended" in used:
         values["recommended"] = [
             {"sku": r.sku, "name": r.name or r.sku}
             for r in recommend.recommend_in(session, member_id=member_id, limit=3)
         ]
-    if template == "cart_reminder":
+    if "cart" in used:
         skus = events.carted_skus(
             session, member_id=member_id, since=entry.entered_at - CART_LOOKBACK,
             until=entry.entered_at,

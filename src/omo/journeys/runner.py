@@ -5,8 +5,10 @@ never gets the same step twice, however often or concurrently the scheduler runs
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,6 +32,7 @@ from omo.shared import clock
 from omo.tasks import service as tasks
 
 _INSERT_BATCH = 5_000
+log = logging.getLogger("omo.journeys")
 OUTBOX_SCAN = "outbox"
 _TOPIC = {
     "MemberEnrolled": "joined",
@@ -178,14 +181,27 @@ def due_entries(session: Session, *, now: datetime, limit: int) -> list[int]:
 
 
 def advance(uow: UnitOfWork, *, settings: Settings, limit: int = 5_000) -> int:
-    """Take the due steps of up to `limit` entries, each entry in its own transaction."""
+    """Take the due steps of up to `limit` entries, each entry in its own transaction. An entry
+    whose step fails (a coupon template deleted, a budget rule broken …) is set aside as
+    `failed` with the error, and the others go on."""
     now = clock.now()
     with uow.read() as session:
         ids = due_entries(session, now=now, limit=limit)
     definitions: dict[tuple[int, int], d.JourneyDefinition] = {}
     for entry_id in ids:
-        _take(uow, entry_id, now=now, settings=settings, definitions=definitions)
+        try:
+            _take(uow, entry_id, now=now, settings=settings, definitions=definitions)
+        except Exception as exc:  # whatever it was, it is kept on the entry
+            log.warning("journey entry %s failed: %s", entry_id, exc)
+            uow.run(partial(_fail, entry_id=entry_id, error=exc, now=now))
     return len(ids)
+
+
+def _fail(session: Session, *, entry_id: int, error: Exception, now: datetime) -> None:
+    entry = session.get(JourneyEntry, entry_id)
+    if entry is not None and entry.state == "active":
+        entry.state, entry.finished_at = "failed", now
+        entry.context = {**entry.context, "error": f"{type(error).__name__}: {error}"[:300]}
 
 
 def _take(

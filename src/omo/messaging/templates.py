@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 LOCALES = ("zh-TW", "en")
 DEFAULT_LOCALE = "zh-TW"
@@ -59,6 +60,19 @@ def _source(name: str, locale: str) -> tuple[jinja2.Template, jinja2.Template]:
         raise TemplateMissing(f"template {name}.{locale} needs 'subject: …', '---', the body")
     env = _environment()
     return env.from_string(head.removeprefix("subject:").strip()), env.from_string(body)
+
+
+@lru_cache(maxsize=128)
+def names_used(name: str) -> frozenset[str]:
+    """The names a template reads in any locale (so a caller computes only those)."""
+    folder = resources.files("omo.messaging") / "templates"
+    used: set[str] = set()
+    for locale in LOCALES:
+        file = folder / f"{name}.{locale}.txt"
+        if file.is_file():
+            ast = _environment().parse(file.read_text(encoding="utf-8"))
+            used |= jinja2.meta.find_undeclared_variables(ast)
+    return frozenset(used)
 
 
 def exists(name: str) -> bool:
