@@ -3,8 +3,10 @@ servers standing where a Twilio-compatible SMS gateway and the LINE Messaging AP
 
 from __future__ import annotations
 
+import base64
 import email
 import json
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,8 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+import http_ece  # type: ignore[import-untyped]
 import pytest
 from aiosmtpd.controller import Controller
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid import Vapid02  # type: ignore[import-untyped]
 
 from omo.messaging.adapters import (
     DeliveryFailed,
@@ -21,6 +27,7 @@ from omo.messaging.adapters import (
     Outgoing,
     SmsHttpAdapter,
     SmtpAdapter,
+    WebPushAdapter,
     adapters_from,
 )
 from omo.settings import Settings
@@ -160,3 +167,39 @@ def test_line_push_through_the_sdk_with_a_retry_key() -> None:
 def test_unknown_adapter_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown adapter"):
         adapters_from(Settings(messaging_adapters={"sms": "pigeon"}))
+
+
+def _subscription(endpoint: str) -> tuple[str, Any, bytes]:
+    """A browser's side of a push subscription: its key pair and auth secret."""
+    receiver = ec.generate_private_key(ec.SECP256R1())
+    public = receiver.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    auth = os.urandom(16)
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
+    sub = {"endpoint": endpoint, "keys": {"p256dh": b64(public), "auth": b64(auth)}}
+    return json.dumps(sub), receiver, auth
+
+
+def test_web_push_is_encrypted_for_the_browser_and_signed_with_vapid() -> None:
+    gw = Gateway([(201, {}), (410, {"reason": "gone"})])
+    vapid = Vapid02()
+    vapid.generate_keys()
+    settings = Settings(vapid_private_key=vapid.private_pem().decode())
+    address, receiver, auth = _subscription(f"{gw.url}/push/abc")
+    message = Outgoing(key="journey:9:1", channel="push", address=address, subject="生日快樂",
+                       body="送您生日禮券")  # fmt: skip
+    try:
+        assert WebPushAdapter(settings).send(message) == "push:201"
+        with pytest.raises(DeliveryFailed) as err:  # the browser unsubscribed: gone for good
+            WebPushAdapter(settings).send(message)
+    finally:
+        gw.close()
+    assert err.value.permanent
+    path, headers, body = gw.requests[0]
+    assert path == "/push/abc"
+    h = {k.lower(): v for k, v in headers.items()}
+    assert h["content-encoding"] == "aes128gcm" and h["ttl"] == "86400"
+    assert h["authorization"].startswith("vapid t=")
+    plain = http_ece.decrypt(body, private_key=receiver, auth_secret=auth, version="aes128gcm")
+    assert json.loads(plain) == {"title": "生日快樂", "body": "送您生日禮券"}

@@ -178,13 +178,16 @@ class WebPushAdapter:
         self.s = settings
 
     def send(self, message: Outgoing) -> str:
+        from py_vapid import Vapid02  # type: ignore[import-untyped]
         from pywebpush import WebPushException, webpush  # type: ignore[import-untyped]
 
+        key = self.s.vapid_private_key  # PEM, or the base64url DER pywebpush reads itself
+        vapid = Vapid02.from_pem(key.encode()) if key.lstrip().startswith("-----BEGIN") else key
         payload = json.dumps({"title": message.subject or "", "body": message.body})
         try:
             answer = webpush(
                 subscription_info=json.loads(message.address), data=payload,
-                vapid_private_key=self.s.vapid_private_key,
+                vapid_private_key=vapid,
                 vapid_claims={"sub": self.s.vapid_subject}, timeout=15, ttl=86_400,
             )  # fmt: skip
         except WebPushException as exc:
