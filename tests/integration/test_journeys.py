@@ -523,3 +523,45 @@ def test_a_failing_step_sets_the_entry_aside_and_the_rest_go_on(
     assert {st for _, st, _ in states} == {"failed", "done"}
     assert any(err.startswith("ValidationFailed") for _, _, err in states)
     assert tags == ["new"] and rec.sent == [] and count(uow, Message) == 0
+
+
+def test_tier_birthday_coupon_and_progress_in_the_message(
+    uow: UnitOfWork, settings: Settings
+) -> None:
+    from omo.tiers import service as tiers
+    from omo.tiers.policy import DEFAULT_PROGRAMME, Benefits
+
+    at(DAY0)
+    playbook.seed(uow)
+    levels = [
+        level.model_copy(update={"benefits": Benefits(birthday_coupon="BIRTHDAY200")})
+        if level.code == "silver" else level
+        for level in DEFAULT_PROGRAMME.levels
+    ]  # fmt: skip
+    tiers.set_programme(
+        uow, programme=DEFAULT_PROGRAMME.model_copy(update={"levels": levels}), actor="t"
+    )
+    journeys.save(
+        uow, key="tier-gift", actor="t",
+        raw={"name": "tier gift", "trigger": {"kind": "joined"}, "control_share": 0,
+             "steps": [{"type": "issue_coupon", "tier_benefit": "birthday_coupon"},
+                       {"type": "send", "channel": "email", "template": "upgrade_challenge"}]},
+    )  # fmt: skip
+    journeys.set_enabled(uow, key="tier-gift", enabled=True)
+    silver = enrol(uow, 1, consents={"email": True})
+    enrol(uow, 2, consents={"email": True})
+    f.post_order(
+        uow, member_id=silver, ordered_at=DAY0.isoformat(),
+        lines=[{"sku": "S", "quantity": 1, "unit_price": "12000.00"}],
+    )  # fmt: skip
+    rec = Recorder()
+    jobs(uow, settings, rec)
+    by_address = {m.address: m.body for m in rec.sent}
+    silver_mail, base_mail = by_address["m1@example.com"], by_address["m2@example.com"]
+    assert "銀卡" in silver_mail and "加碼券" in silver_mail  # the level's coupon in the text
+    assert "再累積 NT$18,000 即可升等金卡" in silver_mail
+    assert "再累積 NT$10,000 即可升等銀卡" in base_mail and "加碼券" not in base_mail
+    with uow.read() as s:
+        outcomes = sorted(str(o) for o in s.scalars(select(JourneyStep.outcome)))
+    assert "skipped: no birthday_coupon at member" in outcomes
+    assert sum(o.startswith("issued:") for o in outcomes) == 1

@@ -153,8 +153,18 @@ class Send(_Strict):
 
 
 class IssueCoupon(_Strict):
+    """A coupon of a fixed template, or the one the member's tier gives (`"tier_benefit":
+    "birthday_coupon"`: the birthday coupon of their level; nothing at a level without one)."""
+
     type: Literal["issue_coupon"]
-    template: str = Field(min_length=1, max_length=40)
+    template: str | None = Field(default=None, min_length=1, max_length=40)
+    tier_benefit: Literal["birthday_coupon"] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> IssueCoupon:
+        if (self.template is None) == (self.tier_benefit is None):
+            raise ValueError("give a coupon template or a tier_benefit, one of them")
+        return self
 
 
 class AwardPoints(_Strict):
@@ -215,7 +225,7 @@ class JourneyDefinition(_Strict):
         return self
 
     def coupon_templates(self) -> set[str]:
-        return {s.template for s in self.steps if isinstance(s, IssueCoupon)}
+        return {s.template for s in self.steps if isinstance(s, IssueCoupon) and s.template}
 
     def templates(self) -> set[tuple[str, str]]:
         return {(s.template, s.channel) for s in self.steps if isinstance(s, Send)}

@@ -4,6 +4,7 @@ journey gave, the products in an abandoned cart, recommendations from the basket
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -32,6 +33,10 @@ def context(
     }
     if "tier" in used:
         values["tier"] = tiers.level_of(session, member_id=member_id).name
+    if used & {"next_tier", "to_next"}:
+        _, nxt, missing = tiers.progress_of(session, member_id=member_id, now=now)
+        values["next_tier"] = nxt.name if nxt else ""
+        values["to_next"] = _missing(nxt.metric, missing) if nxt and missing else ""
     if used & {"points", "expiring_points", "expiring_on"}:
         balance = points.summary_in(session, member_id=member_id, now=now)
         soonest = balance.expiring[0] if balance.expiring else None
@@ -55,6 +60,13 @@ def context(
             for s in skus[:5]
         ]  # fmt: skip
     return values
+
+
+def _missing(metric: str, missing: Decimal) -> str:
+    """What is still needed for the next level, as a member reads it."""
+    if metric == "spend":
+        return f"NT${missing:,.0f}"
+    return f"{missing:,.0f}"
 
 
 def home_store(session: Session, member_id: int) -> int | None:

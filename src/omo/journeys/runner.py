@@ -30,6 +30,7 @@ from omo.points import service as points
 from omo.settings import Settings
 from omo.shared import clock
 from omo.tasks import service as tasks
+from omo.tiers import service as tiers
 
 _INSERT_BATCH = 5_000
 log = logging.getLogger("omo.journeys")
@@ -300,8 +301,15 @@ def _act(
         )  # fmt: skip
         return f"{message.state}:{message.reason}" if message.reason else message.state
     if isinstance(step, d.IssueCoupon):
+        template = step.template
+        if step.tier_benefit is not None:
+            level = tiers.level_of(session, member_id=entry.member_id)
+            template = getattr(level.benefits, step.tier_benefit)
+            if template is None:
+                return f"skipped: no {step.tier_benefit} at {level.code}"
+        assert template is not None
         result = coupons.issue_in(
-            session, template_code=step.template, member_ids=[entry.member_id], key=key
+            session, template_code=template, member_ids=[entry.member_id], key=key
         )
         if not result.issued:
             return f"refused:{result.refused.get(entry.member_id, 'unknown')}"

@@ -36,7 +36,7 @@ _COUNTED = ("queued", "sending", "sent")
 # what templates may name when the caller knows nothing of it
 TEMPLATE_DEFAULTS: dict[str, Any] = {
     "coupon_code": "", "coupon_until": "", "tier": "", "points": 0, "expiring_points": 0,
-    "expiring_on": "", "recommended": [], "cart": [],
+    "expiring_on": "", "recommended": [], "cart": [], "next_tier": "", "to_next": "",
 }  # fmt: skip
 
 

@@ -134,6 +134,17 @@ def level_of(session: Session, *, member_id: int) -> policy.Level:
     return p.level(row.level if row else p.levels[0].code)
 
 
+def progress_of(
+    session: Session, *, member_id: int, now: datetime
+) -> tuple[policy.Level, policy.Level | None, Decimal | None]:
+    """The member's level, the next one and what is still missing to reach it."""
+    row = session.get(MemberTier, member_id)
+    p = programme_in_force(session)
+    code = row.level if row else p.levels[0].code
+    nxt, missing = policy.progress(p, code, standing_of(session, member_id=member_id, p=p, now=now))
+    return p.level(code), nxt, missing
+
+
 def multiplier_of(session: Session, *, member_id: int) -> Decimal:
     """The points multiplier of the member's level now (an order earns at the level it met)."""
     row = session.get(MemberTier, member_id)
