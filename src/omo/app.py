@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.middleware.sessions import SessionMiddleware
 
 from omo import __version__
 from omo.analytics.api import router as analytics_router
@@ -29,6 +30,8 @@ from omo.points.api import router as points_router
 from omo.referrals.api import router as referrals_router
 from omo.settings import Settings, get_settings
 from omo.tiers.api import router as tiers_router
+from omo.web import views as web
+from omo.web.session import secret_key
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -72,6 +75,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.include_router(router)
     app.include_router(api)
     app.include_router(message_links)
+    app.add_middleware(
+        SessionMiddleware, secret_key=secret_key(settings), session_cookie="omo_session",
+        max_age=8 * 3600, same_site="lax", https_only=settings.cookie_secure,
+    )  # fmt: skip
+    web.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     def healthz() -> Any:

@@ -18,6 +18,8 @@ journeys_app = typer.Typer(help="Lifecycle journeys.", no_args_is_help=True)
 app.add_typer(key_app, name="apikey")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(journeys_app, name="journeys")
+user_app = typer.Typer(help="Users of the admin UI and the POS page.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 
 def alembic_config(database_url: str) -> object:
@@ -411,6 +413,40 @@ def journeys_seed(
     keys = playbook.seed(UnitOfWork(engine), enable=enable)
     engine.dispose()
     typer.echo(f"{len(keys)} journeys: {', '.join(keys)}" + (" (on)" if enable else " (off)"))
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Option(help="sign-in name")],
+    role: Annotated[str, typer.Option(help="admin, marketer, staff or analyst")],
+    store: Annotated[str | None, typer.Option(help="store code (staff only)")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="read the password from standard input (scripts)")
+    ] = False,
+) -> None:
+    """Create a user; the password is asked for (or read from stdin), never an argument."""
+    import sys
+
+    from omo.db import UnitOfWork, make_engine
+    from omo.shared.errors import DomainError
+    from omo.users import service as users
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    engine = make_engine(get_settings())
+    try:
+        user = users.create_user(
+            UnitOfWork(engine), username=username, password=password, role=role,
+            store_code=store,
+        )  # fmt: skip
+    except DomainError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"user {user.username} ({user.role}) created")
 
 
 @key_app.command("create")

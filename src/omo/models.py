@@ -20,6 +20,7 @@ from omo.points.models import PointsAllocation, PointsEntry, PointsProgramme
 from omo.referrals.models import Referral, ReferralCode
 from omo.tasks.models import StaffTask
 from omo.tiers.models import MemberTier, TierChange, TierProgrammeVersion
+from omo.users.models import User
 
 __all__ = [
     "AnalyticsRun",
@@ -59,4 +60,5 @@ __all__ = [
     "TierChange",
     "TierProgrammeVersion",
     "TriggerScan",
+    "User",
 ]

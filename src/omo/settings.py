@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     spark_master: str = "local[2]"
     # where `omo refresh` computes segments and predictions: duckdb (in process) or spark
     analytics_engine: Literal["duckdb", "spark"] = "duckdb"
+    # --- the web UI ---------------------------------------------------------------------------
+    # signs session cookies and member-card links; empty: made once and kept in var/secret.key
+    secret_key: str = ""
+    # send the session cookie over HTTPS only (on behind TLS in production)
+    cookie_secure: bool = False
     # --- journeys and messaging --------------------------------------------------------------
     # the brand's time zone: birthdays, quiet hours and "today" for members with no country
     time_zone: str = "Asia/Taipei"

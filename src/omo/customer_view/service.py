@@ -13,7 +13,8 @@ from omo.events import service as events
 from omo.identity.models import Merge
 from omo.identity.schemas import MergeRead
 from omo.members import service as members
-from omo.members.identifiers import Identifier
+from omo.members.identifiers import Identifier, InvalidIdentifier, normalise
+from omo.members.models import Member
 from omo.members.schemas import ConsentRead, IdentifierRead, MemberRead, MemberSummary
 from omo.shared.errors import NotFound
 
@@ -48,6 +49,32 @@ def lookup(uow: UnitOfWork, *, identifier: Identifier) -> MemberSummary:
                 f"no member has this {identifier.kind.value}", field=identifier.kind.value
             )
         return MemberSummary.model_validate(members.get_member(session, named[identifier]))
+
+
+def find(uow: UnitOfWork, *, text: str, region: str, limit: int = 20) -> list[MemberSummary]:
+    """Members a person at a desk means by what they typed: a phone, an e-mail, a card or LINE
+    id, a member number (#42), or part of a name."""
+    text = text.strip()
+    if not text:
+        return []
+    with uow.read() as session:
+        if text.startswith("#") and text[1:].isdigit():
+            member = session.get(Member, int(text[1:]))
+            found = [member] if member is not None and member.status == "active" else []
+            return [MemberSummary.model_validate(m) for m in found]
+        kinds = ("email",) if "@" in text else ("phone", "card", "line_id")
+        candidates = []
+        for kind in kinds:
+            try:
+                candidates.append(normalise(kind, text, region=region))
+            except InvalidIdentifier:
+                continue
+        named = members.members_named_by(session, candidates)
+        ids = list(dict.fromkeys(named.values()))
+        rows = [members.get_member(session, i) for i in ids]
+        if not rows and "@" not in text:
+            rows = members.named_like(session, text, limit=limit)
+        return [MemberSummary.model_validate(m) for m in rows[:limit]]
 
 
 def _merges(session: Session, member_id: int) -> list[Merge]:

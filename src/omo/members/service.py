@@ -137,6 +137,18 @@ def set_consents(
     session.flush()
 
 
+def named_like(session: Session, text: str, *, limit: int) -> list[Member]:
+    """Active members whose name holds `text`, newest first."""
+    return list(
+        session.scalars(
+            select(Member)
+            .where(Member.status == "active", Member.name.contains(text, autoescape=True))
+            .order_by(Member.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def get_member(session: Session, member_id: int) -> Member:
     member = session.get(Member, member_id)
     if member is None:

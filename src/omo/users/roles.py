@@ -1,0 +1,47 @@
+"""What each role may do in the UI (pure). Checked on every view, not only hidden in menus."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # everything, settings included
+    MARKETER = "marketer"  # dashboard, members, segments, journeys, coupons
+    STAFF = "staff"  # the POS page and members, bound to one store
+    ANALYST = "analyst"  # dashboards and reports; no raw personal data
+
+
+class Permission(StrEnum):
+    DASHBOARD = "dashboard"
+    MEMBERS = "members"  # search and open members
+    PII = "pii"  # see phones, e-mails, addresses unmasked
+    POS = "pos"  # look members up and sell at a till
+    JOURNEYS = "journeys"
+    SETTINGS = "settings"  # tiers, points rules, coupon templates, users
+    ALL_STORES = "all_stores"  # not bound to one store
+
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.MARKETER: frozenset(
+        {
+            Permission.DASHBOARD,
+            Permission.MEMBERS,
+            Permission.PII,
+            Permission.JOURNEYS,
+            Permission.ALL_STORES,
+        }
+    ),
+    Role.STAFF: frozenset({Permission.MEMBERS, Permission.PII, Permission.POS}),
+    Role.ANALYST: frozenset(
+        {Permission.DASHBOARD, Permission.MEMBERS, Permission.JOURNEYS, Permission.ALL_STORES}
+    ),
+}
+
+
+def may(role: str, permission: Permission) -> bool:
+    try:
+        return permission in GRANTS[Role(role)]
+    except ValueError:
+        return False

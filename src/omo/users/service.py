@@ -1,0 +1,97 @@
+"""Use cases of users: create one, check a password, list them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omo.commerce import service as commerce
+from omo.db import UnitOfWork
+from omo.shared import clock
+from omo.shared.errors import Conflict, ValidationFailed
+from omo.users.models import User
+from omo.users.roles import Role
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended costs
+# a hash to check against when the user does not exist, so both answers take as long
+_DUMMY = _hasher.hash("not a password of anyone")
+MIN_PASSWORD = 10
+_USERNAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    id: int
+    username: str
+    role: str
+    store_id: int | None
+
+
+def create_user(
+    uow: UnitOfWork, *, username: str, password: str, role: str, store_code: str | None
+) -> SignedIn:
+    """A new user; staff must be bound to a store, the other roles must not be."""
+    if (
+        not username
+        or len(username) > 64
+        or not username.replace("-", "").replace("_", "").replace(".", "").isalnum()
+    ):
+        raise ValidationFailed("letters, digits, - _ . only (1-64)", field="username")
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed(f"at least {MIN_PASSWORD} characters", field="password")
+    if role not in set(Role):
+        raise ValidationFailed(f"one of {', '.join(Role)}", field="role")
+    if (role == Role.STAFF) != (store_code is not None):
+        raise ValidationFailed("store staff need a store; other roles have none", field="store")
+
+    def run(session: Session) -> SignedIn:
+        if session.scalar(select(User.id).where(User.username == username)) is not None:
+            raise Conflict(f"user {username!r} exists", field="username")
+        store_id = commerce.store_by_code(session, store_code).id if store_code else None
+        user = User(
+            username=username, password_hash=_hasher.hash(password), role=role,
+            store_id=store_id, active=True, created_at=clock.now(),
+        )  # fmt: skip
+        session.add(user)
+        session.flush()
+        return SignedIn(user.id, user.username, user.role, user.store_id)
+
+    return uow.run(run)
+
+
+def authenticate(uow: UnitOfWork, *, username: str, password: str) -> SignedIn | None:
+    """The user if the password is theirs (and they are active), else None."""
+
+    def run(session: Session) -> SignedIn | None:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None or not user.active:
+            _verify(_DUMMY, password)
+            return None
+        if not _verify(user.password_hash, password):
+            return None
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = _hasher.hash(password)
+        user.last_login_at = clock.now()
+        return SignedIn(user.id, user.username, user.role, user.store_id)
+
+    return uow.run(run)
+
+
+def _verify(hashed: str, password: str) -> bool:
+    try:
+        return _hasher.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def get_user(uow: UnitOfWork, user_id: int) -> SignedIn | None:
+    with uow.read() as session:
+        user = session.get(User, user_id)
+        if user is None or not user.active:
+            return None
+        return SignedIn(user.id, user.username, user.role, user.store_id)

@@ -1,0 +1,83 @@
+"""Languages of the UI: Babel catalogs (web/locale/LANG.po, read at start; no compile step),
+and numbers, money and dates formatted per locale. zh-TW is the default, English and
+Simplified Chinese are offered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from babel import Locale
+from babel.dates import format_datetime
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal, format_percent
+
+LANGUAGES = {"zh-TW": "繁體中文", "en": "English", "zh-CN": "简体中文"}
+DEFAULT = "zh-TW"
+_BABEL = {"zh-TW": "zh_Hant_TW", "en": "en", "zh-CN": "zh_Hans_CN"}
+
+
+def pick(cookie: str | None, accept_language: str | None) -> str:
+    """The language: the member's choice (cookie), else the browser's first we offer."""
+    if cookie in LANGUAGES:
+        return str(cookie)
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip()
+        if tag in LANGUAGES:
+            return tag
+        if tag.lower().startswith("zh"):
+            return "zh-CN" if tag.lower() in ("zh-cn", "zh-sg", "zh-hans") else "zh-TW"
+        if tag.lower().startswith("en"):
+            return "en"
+    return DEFAULT
+
+
+@lru_cache(maxsize=8)
+def _catalog(lang: str) -> dict[str, str]:
+    file = resources.files("omo.web") / "locale" / f"{lang}.po"
+    if not file.is_file():
+        return {}
+    with file.open("rb") as f:
+        catalog = read_po(f, locale=_BABEL[lang])
+    return {str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy}
+
+
+def gettext(lang: str, text: str) -> str:
+    return _catalog(lang).get(text, text)
+
+
+class Formats:
+    """Formatting helpers for templates, bound to one language."""
+
+    def __init__(self, lang: str, currency: str = "TWD") -> None:
+        self.locale = Locale.parse(_BABEL[lang])
+        self.currency = currency
+
+    def money(self, value: Decimal | str | None) -> str:
+        if value is None:
+            return "—"
+        amount = Decimal(value)
+        if self.currency == "TWD":  # NT$ everywhere (zh-TW's own symbol is a bare $)
+            return "NT$" + format_decimal(amount, "#,##0.##", locale=self.locale)
+        return format_currency(amount, self.currency, locale=self.locale)
+
+    def number(self, value: int | float | Decimal | None) -> str:
+        return "—" if value is None else format_decimal(value, locale=self.locale)
+
+    def percent(self, value: float | None) -> str:
+        return "—" if value is None else format_percent(value, "#,##0.0%", locale=self.locale)
+
+    def when(self, value: datetime | None, zone: str = "Asia/Taipei") -> str:
+        if value is None:
+            return "—"
+        return format_datetime(value, "medium", tzinfo=_zone(zone), locale=self.locale)
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)

@@ -1,0 +1,83 @@
+"""What each page shows, gathered from the areas' use cases (the views only render it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from omo.analytics import service as analytics
+from omo.analytics.kpis import kpis as period_kpis
+from omo.analytics.schemas import Kpis, ScoreRead
+from omo.coupons import service as coupons
+from omo.coupons.schemas import CouponRead, TemplateRead
+from omo.customer_view import service as customer_view
+from omo.customer_view.schemas import CustomerView
+from omo.db import UnitOfWork
+from omo.points import service as points
+from omo.points.schemas import PointsSummary, ProgrammeRead
+from omo.shared.errors import NotFound
+from omo.tasks import service as tasks
+from omo.tasks.schemas import TaskRead
+from omo.tiers import service as tiers
+from omo.tiers.schemas import MemberTierRead, TierProgrammeRead
+from omo.users.service import SignedIn
+
+
+@dataclass
+class Dashboard:
+    kpis: Kpis
+    segments: list[tuple[str, int]]
+
+
+def dashboard(uow: UnitOfWork) -> Dashboard:
+    """The last 30 days' headline figures and the segments of the last refresh."""
+    figures = period_kpis(uow)
+    segments = [(s.name, s.members) for s in analytics.list_segments(uow) if s.kind == "builtin"]
+    return Dashboard(kpis=figures, segments=segments)
+
+
+@dataclass
+class MemberPage:
+    view: CustomerView
+    tier: MemberTierRead
+    points: PointsSummary
+    coupons: list[CouponRead]
+    scores: ScoreRead | None
+    tags: list[str] = field(default_factory=list)
+
+
+def member_page(uow: UnitOfWork, *, member_id: int) -> MemberPage:
+    view = customer_view.customer_view(uow, member_id=member_id, timeline_limit=30)
+    mid = view.member.id
+    try:
+        scores: ScoreRead | None = analytics.member_scores(uow, member_id=mid)
+    except NotFound:
+        scores = None  # no refresh has run yet
+    return MemberPage(
+        view=view, tier=tiers.member_tier(uow, member_id=mid),
+        points=points.summary(uow, member_id=mid, history=20),
+        coupons=coupons.member_coupons(uow, member_id=mid), scores=scores,
+        tags=sorted(set(scores.tags if scores else [])),
+    )  # fmt: skip
+
+
+def store_tasks(uow: UnitOfWork, *, store_id: int) -> list[TaskRead]:
+    return tasks.open_tasks(uow, store_id=store_id)
+
+
+def may_open_store(user: SignedIn, store_id: int) -> bool:
+    """Store staff see their own store only."""
+    return user.store_id is None or user.store_id == store_id
+
+
+@dataclass
+class Settings:
+    tiers: TierProgrammeRead
+    points: ProgrammeRead
+    coupons: list[TemplateRead]
+
+
+def settings(uow: UnitOfWork) -> Settings:
+    return Settings(
+        tiers=tiers.get_programme(uow), points=points.get_programme(uow),
+        coupons=coupons.list_templates(uow),
+    )  # fmt: skip

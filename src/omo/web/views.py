@@ -1,0 +1,183 @@
+"""The admin UI's pages under /ui: parse, call a use case, render a template. Every view checks
+the role (and the store, for store staff); every form carries the CSRF token; personal data
+never travels in a URL (member search is a POST)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import APIRouter, FastAPI, Form, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from omo.customer_view import service as customer_view
+from omo.shared.errors import NotFound
+from omo.users import service as users
+from omo.users.roles import Permission, may
+from omo.web import i18n, pages
+from omo.web.session import (
+    NotAllowed,
+    NotSignedIn,
+    check_csrf,
+    csrf_token,
+    current_user,
+    require,
+    shown,
+    sign_in,
+)
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+LANG_COOKIE = "omo_lang"
+
+
+@lru_cache(maxsize=4)
+def _environment(lang: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("omo.web", "templates"),
+        autoescape=True,  # every value is escaped unless a template says otherwise
+        undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda text: i18n.gettext(lang, text),
+        lambda one, many, n: i18n.gettext(lang, one if n == 1 else many),
+        newstyle=True,
+    )
+    return env
+
+
+def _lang(request: Request) -> str:
+    return i18n.pick(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+def render(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    lang = _lang(request)
+    try:
+        user = current_user(request)
+    except NotSignedIn:
+        user = None
+    html = _environment(lang).get_template(template).render(
+        request=request, user=user, lang=lang, languages=i18n.LANGUAGES,
+        fmt=i18n.Formats(lang), csrf=csrf_token(request), may=may, Permission=Permission,
+        shown=(lambda v: shown(user, v)) if user else (lambda v: v), **values,
+    )  # fmt: skip
+    return HTMLResponse(html, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    """Mount the UI, its static files and its answers to 'not signed in' and 'not allowed'."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(packages=[("omo.web", "static")]), name="static")
+
+    @app.exception_handler(NotSignedIn)
+    async def _login(request: Request, _exc: NotSignedIn) -> Response:
+        return RedirectResponse(f"/ui/login?next={quote(request.url.path)}", status_code=303)
+
+    @app.exception_handler(NotAllowed)
+    async def _forbidden(request: Request, exc: NotAllowed) -> Response:
+        return render(request, "forbidden.html", status=403, reason=str(exc))
+
+    @app.get("/", include_in_schema=False)
+    def _home() -> Response:
+        return RedirectResponse("/ui/", status_code=303)
+
+
+def _local(path: str | None) -> str:
+    """Only a path on this site (no open redirect through ?next=)."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/ui/"
+    return path
+
+
+@router.get("/login")
+def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    return render(request, "login.html", next=_local(next), error=None)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/ui/",
+) -> Response:
+    check_csrf(request, csrf)
+    user = users.authenticate(request.app.state.uow, username=username, password=password)
+    if user is None:
+        return render(
+            request, "login.html", status=401, next=_local(next),
+            error="Wrong user name or password",
+        )  # fmt: skip
+    sign_in(request, user)
+    return RedirectResponse(_local(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    request.session.clear()
+    return RedirectResponse("/ui/login", status_code=303)
+
+
+@router.get("/lang/{code}")
+def choose_language(code: str, next: str | None = None) -> Response:
+    answer = RedirectResponse(_local(next), status_code=303)
+    if code in i18n.LANGUAGES:
+        answer.set_cookie(LANG_COOKIE, code, max_age=365 * 86_400, samesite="lax")
+    return answer
+
+
+@router.get("/")
+def dashboard(request: Request) -> Response:
+    user = current_user(request)
+    if not may(user.role, Permission.DASHBOARD):  # store staff start at their till
+        return RedirectResponse("/ui/members", status_code=303)
+    return render(request, "dashboard.html", page=pages.dashboard(request.app.state.uow))
+
+
+@router.get("/members")
+def members_page(request: Request) -> HTMLResponse:
+    require(request, Permission.MEMBERS)
+    return render(request, "members.html", query="", found=None)
+
+
+@router.post("/members")
+def search_members(
+    request: Request,
+    q: Annotated[str, Form(max_length=200)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    require(request, Permission.MEMBERS)
+    check_csrf(request, csrf)
+    settings = request.app.state.settings
+    found = customer_view.find(request.app.state.uow, text=q, region=settings.default_region)
+    return render(request, "members.html", query=q, found=found)
+
+
+@router.get("/members/{member_id}")
+def member_page(request: Request, member_id: Annotated[int, Path(ge=1)]) -> HTMLResponse:
+    require(request, Permission.MEMBERS)
+    try:
+        page = pages.member_page(request.app.state.uow, member_id=member_id)
+    except NotFound:
+        return render(request, "not_found.html", status=404)
+    return render(request, "member.html", page=page)
+
+
+@router.get("/stores/{store_id}")
+def store_page(request: Request, store_id: Annotated[int, Path(ge=1)]) -> HTMLResponse:
+    user = require(request, Permission.MEMBERS)
+    if not pages.may_open_store(user, store_id):
+        raise NotAllowed("this page belongs to another store")
+    tasks = pages.store_tasks(request.app.state.uow, store_id=store_id)
+    return render(request, "store.html", store_id=store_id, tasks=tasks)
+
+
+@router.get("/settings")
+def settings_page(request: Request) -> HTMLResponse:
+    require(request, Permission.SETTINGS)
+    return render(request, "settings.html", page=pages.settings(request.app.state.uow))

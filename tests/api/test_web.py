@@ -1,0 +1,181 @@
+"""The admin UI over HTTP (SQLite + PostgreSQL): sign-in, roles on every page, store binding,
+CSRF on every form, masked personal data for analysts, languages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from omo.db import UnitOfWork
+from omo.users import service as users
+from omo.users.roles import Permission, Role, may
+from tests import factories as f
+
+PASSWORD = "correct horse battery"
+PAGES = ["/ui/", "/ui/members", "/ui/settings"]
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> TestClient:
+    page = client.get("/ui/login")
+    r = client.post(
+        "/ui/login",
+        data={"username": username, "password": password, "csrf": _csrf(page.text)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    return client
+
+
+@pytest.fixture
+def people(uow: UnitOfWork) -> dict[str, int]:
+    tpe, khh = f.store(uow, "TPE-101"), f.store(uow, "KHH-201", region="高雄市")
+    for name, role, store in [
+        ("boss", "admin", None), ("mkt", "marketer", None), ("ana", "analyst", None),
+        ("tpe", "staff", "TPE-101"),
+    ]:  # fmt: skip
+        users.create_user(uow, username=name, password=PASSWORD, role=role, store_code=store)
+    member = f.enrol(
+        uow, name="陳美玲",
+        identifiers=[{"kind": "phone", "value": "0912-345-678"},
+                     {"kind": "email", "value": "mei@example.com"}],
+    ).member.id  # fmt: skip
+    return {"tpe": tpe, "khh": khh, "member": member}
+
+
+def test_pages_need_a_signed_in_user(client: TestClient) -> None:
+    for page in [*PAGES, "/ui/members/1", "/ui/stores/1"]:
+        r = client.get(page, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/ui/login"), page
+
+
+def test_wrong_password_is_refused_the_same_way(client: TestClient, people: dict[str, int]) -> None:
+    for username, password in [("boss", "wrong password!"), ("nobody", PASSWORD)]:
+        page = client.get("/ui/login")
+        r = client.post(
+            "/ui/login",
+            data={"username": username, "password": password, "csrf": _csrf(page.text)},
+        )
+        assert r.status_code == 401 and "omo_session" not in r.headers.get("set-cookie", "x")
+    assert client.get("/ui/", follow_redirects=False).status_code == 303
+
+
+def test_every_role_reaches_exactly_its_pages(
+    settings: object, people: dict[str, int], client: TestClient
+) -> None:
+    expected = {
+        "boss": {"/ui/": 200, "/ui/members": 200, "/ui/settings": 200},
+        "mkt": {"/ui/": 200, "/ui/members": 200, "/ui/settings": 403},
+        "ana": {"/ui/": 200, "/ui/members": 200, "/ui/settings": 403},
+        "tpe": {"/ui/": 303, "/ui/members": 200, "/ui/settings": 403},
+    }
+    for username, pages in expected.items():
+        client.cookies.clear()
+        sign_in(client, username)
+        got = {p: client.get(p, follow_redirects=False).status_code for p in PAGES}
+        assert got == pages, username
+
+
+def test_store_staff_see_their_store_only(client: TestClient, people: dict[str, int]) -> None:
+    sign_in(client, "tpe")
+    assert client.get(f"/ui/stores/{people['tpe']}").status_code == 200
+    other = client.get(f"/ui/stores/{people['khh']}")
+    assert other.status_code == 403 and "another store" in other.text
+    client.cookies.clear()
+    sign_in(client, "boss")
+    assert client.get(f"/ui/stores/{people['khh']}").status_code == 200
+
+
+def test_search_is_a_post_with_csrf_and_finds_by_phone_email_name(
+    client: TestClient, people: dict[str, int]
+) -> None:
+    page = sign_in(client, "mkt").get("/ui/members")
+    token = _csrf(page.text)
+    for query in [
+        "0912345678",
+        "+886 912 345 678",
+        "MEI@example.com",
+        "美玲",
+        f"#{people['member']}",
+    ]:
+        r = client.post("/ui/members", data={"q": query, "csrf": token})
+        assert f"/ui/members/{people['member']}" in r.text, query
+    assert "查無會員" in client.post("/ui/members", data={"q": "0999000111", "csrf": token}).text
+    # without the token, or with another's, nothing is searched
+    assert client.post("/ui/members", data={"q": "美玲"}).status_code == 403
+    assert client.post("/ui/members", data={"q": "美玲", "csrf": "x" * 43}).status_code == 403
+
+
+def test_member_page_masks_personal_data_for_analysts(
+    client: TestClient, people: dict[str, int]
+) -> None:
+    page = sign_in(client, "mkt").get(f"/ui/members/{people['member']}")
+    assert page.status_code == 200
+    assert "mei@example.com" in page.text and "+886912345678" in page.text
+    assert "陳美玲" in page.text
+    client.cookies.clear()
+    masked = sign_in(client, "ana").get(f"/ui/members/{people['member']}").text
+    assert "mei@example.com" not in masked and "m***@example.com" in masked
+    assert "+886912345678" not in masked and "陳美玲" not in masked
+    assert client.get("/ui/members/999999").status_code == 404
+
+
+def test_sign_out_needs_the_token_and_ends_the_session(
+    client: TestClient, people: dict[str, int]
+) -> None:
+    page = sign_in(client, "boss").get("/ui/")
+    assert client.post("/ui/logout").status_code == 403  # a link on another site cannot
+    assert client.post("/ui/logout", data={"csrf": _csrf(page.text)}).status_code == 200
+    assert client.get("/ui/", follow_redirects=False).status_code == 303
+
+
+def test_languages_and_formats(client: TestClient, people: dict[str, int]) -> None:
+    sign_in(client, "boss")
+    zh = client.get("/ui/").text
+    assert "儀表板" in zh and 'lang="zh-TW"' in zh
+    client.get("/ui/lang/en?next=/ui/")
+    en = client.get("/ui/").text
+    assert "Dashboard" in en and 'lang="en"' in en and "NT$" in en
+    client.get("/ui/lang/zh-CN?next=/ui/")
+    assert "仪表板" in client.get("/ui/").text
+    # ?next= only goes to this site
+    r = client.get("/ui/lang/en?next=//evil.example/x", follow_redirects=False)
+    assert r.headers["location"] == "/ui/"
+
+
+def test_names_and_notes_are_rendered_escaped(client: TestClient, uow: UnitOfWork) -> None:
+    users.create_user(uow, username="boss", password=PASSWORD, role="admin", store_code=None)
+    evil = f.enrol(uow, name="<script>alert(1)</script>", phone="0911-111-111").member.id
+    html = sign_in(client, "boss").get(f"/ui/members/{evil}").text
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_users_are_validated(uow: UnitOfWork) -> None:
+    from omo.shared.errors import DomainError
+
+    bad = [
+        dict(username="a b", password=PASSWORD, role="admin", store_code=None),
+        dict(username="x", password="short", role="admin", store_code=None),
+        dict(username="x", password=PASSWORD, role="king", store_code=None),
+        dict(username="x", password=PASSWORD, role="staff", store_code=None),
+        dict(username="x", password=PASSWORD, role="admin", store_code="TPE-101"),
+    ]
+    for kw in bad:
+        with pytest.raises(DomainError):
+            users.create_user(uow, **kw)  # type: ignore[arg-type]
+    assert users.authenticate(uow, username="x", password=PASSWORD) is None
+
+
+def test_role_grants() -> None:
+    assert may("admin", Permission.SETTINGS)
+    assert not may("analyst", Permission.PII)
+    assert not may("staff", Permission.ALL_STORES) and may("staff", Permission.POS)
+    assert not may("nobody", Permission.DASHBOARD)
+    assert {r.value for r in Role} == {"admin", "marketer", "staff", "analyst"}
