@@ -6,9 +6,11 @@ DB     ?= var/omo.sqlite
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PEOPLE ?= 5000
+# the demo database's admin password (a local demo only; create real users with omo user create)
+DEMO_PASSWORD ?= omo-demo-admin
 export OMO_DATABASE_URL ?= sqlite:///$(DB)
 
-.PHONY: run serve test lint pytest bench clean
+.PHONY: run serve test lint pytest bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +34,9 @@ run: $(VENV)/.installed
 	else echo "$(DB) exists: serving it (make clean to rebuild the demo)"; fi
 	$(BIN)/omo db upgrade
 	$(BIN)/omo journeys seed
+	@echo "$(DEMO_PASSWORD)" | $(BIN)/omo user create --username admin --role admin \
+		--password-stdin --if-missing
+	@echo "admin UI: http://$(HOST):$(PORT)/ui/  (user admin, password $(DEMO_PASSWORD): the demo's only)"
 	$(BIN)/omo serve --host $(HOST) --port $(PORT)
 
 ## test: lint, type-check and run the whole suite (SQLite and a throwaway PostgreSQL server)
@@ -49,6 +54,10 @@ pytest: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/import.py
+
+## screenshots: docs/screenshots/ from the end-to-end tests' pages (needs chromium)
+screenshots: $(VENV)/.installed-dev
+	OMO_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/e2e
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

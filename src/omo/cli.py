@@ -423,12 +423,13 @@ def user_create(
     password_stdin: Annotated[
         bool, typer.Option(help="read the password from standard input (scripts)")
     ] = False,
+    if_missing: Annotated[bool, typer.Option(help="do nothing if the user exists")] = False,
 ) -> None:
     """Create a user; the password is asked for (or read from stdin), never an argument."""
     import sys
 
     from omo.db import UnitOfWork, make_engine
-    from omo.shared.errors import DomainError
+    from omo.shared.errors import Conflict, DomainError
     from omo.users import service as users
 
     if password_stdin:
@@ -441,6 +442,11 @@ def user_create(
             UnitOfWork(engine), username=username, password=password, role=role,
             store_code=store,
         )  # fmt: skip
+    except Conflict:
+        if if_missing:
+            return
+        typer.echo(f"refused: user {username!r} exists", err=True)
+        raise typer.Exit(2) from None
     except DomainError as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from omo.cli import app
+from omo.db import UnitOfWork
 from omo.settings import get_settings
 
 
@@ -88,3 +89,21 @@ def test_refresh_scores_the_demo_and_refuses_bad_options(
     with engine.connect() as conn:
         runs = conn.execute(sa.text("SELECT count(*) FROM analytics_runs")).scalar()
     assert runs == 2
+
+
+def test_user_create_and_journey_commands(cli: CliRunner, uow: UnitOfWork) -> None:
+    from omo.users import service as users
+
+    args = ["user", "create", "--username", "admin", "--role", "admin", "--password-stdin"]
+    made = cli.invoke(app, args, input="a long enough password\n")
+    assert made.exit_code == 0, made.output
+    again = cli.invoke(app, args, input="a long enough password\n")
+    assert again.exit_code == 2 and "exists" in again.output
+    assert cli.invoke(app, [*args, "--if-missing"], input="whatever else\n").exit_code == 0
+    short = cli.invoke(app, [*args[:3], "x", *args[4:]], input="short\n")
+    assert short.exit_code == 2 and "10 characters" in short.output
+    assert users.authenticate(uow, username="admin", password="a long enough password")
+    seeded = cli.invoke(app, ["journeys", "seed"])
+    assert seeded.exit_code == 0 and "8 journeys" in seeded.output and "(off)" in seeded.output
+    ran = cli.invoke(app, ["jobs", "run"])
+    assert ran.exit_code == 0 and '"advanced":0' in ran.output

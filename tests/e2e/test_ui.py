@@ -1,0 +1,119 @@
+"""The admin UI in a real browser: sign in, find a member, open the profile, see the dashboard
+move after a sale, switch language; store staff kept to their store and out of settings.
+With OMO_SCREENSHOTS=DIR set, each main page is saved there (docs/screenshots/)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from omo.analytics.refresh import RefreshOptions, refresh
+from omo.db import UnitOfWork
+from omo.users import service as users
+from tests import factories as f
+
+PASSWORD = "correct horse battery"
+SHOTS = os.environ.get("OMO_SCREENSHOTS")
+
+
+def shot(page: Any, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Any, url: str, username: str) -> None:
+    page.goto(f"{url}/ui/")
+    assert "/ui/login" in page.url
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#whoami")
+
+
+def test_marketer_finds_a_member_and_sees_the_dashboard_move(browser: Any, live: Any) -> None:
+    server, uow = live
+    _world(uow)
+    refresh(uow, RefreshOptions())  # segments for the dashboard's chart
+    context = browser.new_context(locale="zh-TW", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{server.url}/ui/login")
+    shot(page, "login")
+    sign_in(page, server.url, "mkt")
+    assert page.inner_text("h1") == "儀表板"
+    members_before = page.inner_text("[data-kpi=members]")
+    orders_before = page.inner_text("[data-kpi=orders]")
+    assert page.locator("canvas#segments").count() == 1
+    page.wait_for_function("() => window.Chart !== undefined")  # the vendored script loaded
+    shot(page, "dashboard")
+
+    page.click("text=會員")
+    page.fill("input[name=q]", "0912 345 678")
+    page.click("button:has-text('搜尋')")
+    page.click("#results a >> nth=1")
+    page.wait_for_selector("#member-name")
+    assert "陳美玲" in page.inner_text("#member-name")
+    assert "+886912345678" in page.inner_text("#identities")
+    assert page.inner_text("#tier") == "一般會員"
+    assert "/ui/members/" in page.url and "0912" not in page.url  # no phone in the URL
+    shot(page, "member")
+
+    # a sale and a new member elsewhere (a till, the web shop): the dashboard follows
+    f.enrol(uow, name="林志明", phone="0922-000-111")
+    just_now = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    f.post_order(uow, customer=[{"kind": "phone", "value": "0922-000-111"}], ordered_at=just_now)
+    page.goto(f"{server.url}/ui/")
+    assert int(page.inner_text("[data-kpi=members]").replace(",", "")) == (
+        int(members_before.replace(",", "")) + 1
+    )
+    assert int(page.inner_text("[data-kpi=orders]").replace(",", "")) == (
+        int(orders_before.replace(",", "")) + 1
+    )
+
+    page.click("a[hreflang=en]")
+    assert page.inner_text("h1") == "Dashboard"
+    assert "NT$" in page.inner_text("#kpis")
+    context.close()
+
+
+def test_store_staff_stay_in_their_store(browser: Any, live: Any) -> None:
+    server, uow = live
+    stores = _world(uow)
+    context = browser.new_context(locale="zh-TW")
+    page = context.new_page()
+    sign_in(page, server.url, "tpe")
+    assert "/ui/members" in page.url  # staff start at member look-up, no dashboard
+    page.goto(f"{server.url}/ui/stores/{stores['TPE-101']}")
+    assert page.inner_text("h1").startswith("門市")
+    shot(page, "store")
+    for path in (f"/ui/stores/{stores['KHH-201']}", "/ui/settings", "/ui/"):
+        page.goto(f"{server.url}{path}")
+        if path == "/ui/":
+            assert "/ui/members" in page.url
+        else:
+            assert page.inner_text("h1") == "沒有權限", path
+    context.close()
+
+
+def test_admin_settings_page(browser: Any, live: Any) -> None:
+    server, uow = live
+    _world(uow)
+    page = browser.new_page()
+    sign_in(page, server.url, "boss")
+    page.click("a[href='/ui/settings']")
+    assert "銀卡" in page.inner_text("#tier-levels")
+    shot(page, "settings")
+    page.close()
+
+
+def _world(uow: UnitOfWork) -> dict[str, int]:
+    stores = {code: f.store(uow, code) for code in ("TPE-101", "KHH-201")}
+    for name, role, store in [
+        ("boss", "admin", None), ("mkt", "marketer", None), ("tpe", "staff", "TPE-101"),
+    ]:  # fmt: skip
+        users.create_user(uow, username=name, password=PASSWORD, role=role, store_code=store)
+    member = f.enrol(uow, name="陳美玲", phone="0912-345-678").member.id
+    f.post_order(uow, member_id=member)
+    return stores
