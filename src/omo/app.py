@@ -31,6 +31,7 @@ from omo.referrals.api import router as referrals_router
 from omo.settings import Settings, get_settings
 from omo.tiers.api import router as tiers_router
 from omo.web import views as web
+from omo.web.api import router as card_router
 from omo.web.session import secret_key
 
 
@@ -69,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (
         members_router, identity_router, commerce_router, events_router, points_router,
         tiers_router, coupons_router, checkout_router, referrals_router, analytics_router,
-        journeys_router, messaging_router,
+        journeys_router, messaging_router, card_router,
     )  # fmt: skip
     for router in routers:
         api.include_router(router)

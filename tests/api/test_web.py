@@ -179,3 +179,39 @@ def test_role_grants() -> None:
     assert not may("staff", Permission.ALL_STORES) and may("staff", Permission.POS)
     assert not may("nobody", Permission.DASHBOARD)
     assert {r.value for r in Role} == {"admin", "marketer", "staff", "analyst"}
+
+
+def test_till_steps_refuse_bad_input_without_a_sale(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    page = sign_in(client, "tpe").get("/ui/pos")
+    assert page.status_code == 200
+    token = _csrf(page.text)
+    base = {"csrf": token, "member_id": str(people["member"])}
+    cases = [
+        ({"action": "quote"}, "at least one item"),
+        ({"action": "quote", "sku0": "NOPE", "qty0": "x"}, "whole number"),
+        ({"action": "commit", "sku0": "S", "qty0": "1"}, "price the basket first"),
+        ({"action": "teleport"}, "unknown step"),
+    ]
+    for extra, words in cases:
+        r = client.post("/ui/pos", data={**base, **extra})
+        assert r.status_code == 422 and words in r.text, (extra, r.text[:300])
+    assert client.post("/ui/pos", data={"action": "lookup", "q": "x"}).status_code == 403  # csrf
+    # a staff member's own store is the only one: a forged store id is ignored for staff
+    with uow.read() as s:
+        from omo.commerce.models import Order
+
+        assert s.query(Order).count() == 0
+
+
+def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
+    member = f.enrol(uow, name="王大同", phone="0933-123-456").member.id
+    link = api.get(f"/api/v1/members/{member}/card-link").json()["url"]
+    public = TestClient(api.app)
+    card = public.get(link.replace("http://127.0.0.1:8000", ""))
+    assert card.status_code == 200 and "王大同" in card.text and "<svg" in card.text
+    assert card.headers["cache-control"] == "no-store"
+    forged = link.rsplit("/", 1)[0] + "/OMO1.MQ.forged.sig"
+    assert public.get(forged.replace("http://127.0.0.1:8000", "")).status_code == 404
+    assert api.get("/api/v1/members/999999/card-link").status_code == 404

@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
+
 from omo.analytics.refresh import RefreshOptions, refresh
+from omo.commerce import service as commerce
+from omo.commerce.models import Order
+from omo.commerce.schemas import ProductUpsert
 from omo.db import UnitOfWork
+from omo.journeys import playbook
 from omo.users import service as users
+from omo.web import card
 from tests import factories as f
 
 PASSWORD = "correct horse battery"
@@ -117,3 +125,55 @@ def _world(uow: UnitOfWork) -> dict[str, int]:
     member = f.enrol(uow, name="陳美玲", phone="0912-345-678").member.id
     f.post_order(uow, member_id=member)
     return stores
+
+
+def test_coupon_issued_in_the_profile_is_redeemed_at_the_till(browser: Any, live: Any) -> None:
+    """Marketer issues a coupon on the profile; store staff find the member by the card QR's
+    reference, price a basket with it, commit; the dashboard's redemption rate moves."""
+    server, uow = live
+    _world(uow)
+    playbook.seed(uow)  # FIRST100 among the coupon templates: 滿500折100
+    commerce.save_product(
+        uow, sku="MUG-1", data=ProductUpsert(name="保溫杯", category="生活", price=Decimal(650))
+    )
+    marketer = browser.new_context(locale="zh-TW").new_page()
+    sign_in(marketer, server.url, "mkt")
+    before = marketer.inner_text("[data-kpi=coupons]")
+    marketer.goto(f"{server.url}/ui/members/1")
+    marketer.select_option("#issue-coupon select", "FIRST100")
+    marketer.click("#issue-coupon button")
+    code = marketer.inner_text("#coupons tr:nth-child(2) td:nth-child(1)")
+    assert len(code) >= 10
+
+    # the member opens their card from a link (phone-sized), the till scans its code
+    token = card.card_token("e2e-secret", 1)
+    phone = browser.new_context(locale="zh-TW", viewport={"width": 390, "height": 844}).new_page()
+    phone.goto(f"{server.url}/card/{token}")
+    assert phone.inner_text("#card-name") == "陳美玲"
+    assert phone.locator("#member-qr svg").count() == 1 and code in phone.inner_text("main")
+    shot(phone, "member-card")
+    phone.goto(f"{server.url}/card/{token[:-3]}xyz")
+    assert "無效" in phone.inner_text("h1")
+
+    till = browser.new_context(locale="zh-TW", viewport={"width": 1024, "height": 768}).new_page()
+    sign_in(till, server.url, "tpe")
+    till.click("a[href='/ui/pos']")
+    till.fill("input[name=q]", token)
+    till.click("form.card button")
+    assert till.inner_text("#pos-tier") == "一般會員"
+    till.fill("input[name=sku0]", "MUG-1")
+    till.fill("input[name=qty0]", "1")
+    till.fill("input[name=coupon]", code)
+    till.click("#pos-quote-button")
+    assert till.inner_text("#pos-total") == "NT$550"  # 650 − 100
+    shot(till, "pos")
+    till.click("#pos-commit")
+    assert till.inner_text("#pos-done") == "交易完成"
+    till.go_back()  # a double submit of the same sale records nothing more
+    till.click("#pos-commit")
+    with uow.read() as session:
+        assert session.scalar(select(func.count()).select_from(Order)) == 2
+
+    marketer.goto(f"{server.url}/ui/")
+    assert marketer.inner_text("[data-kpi=coupons]") != before
+    assert marketer.inner_text("[data-kpi=coupons]") == "100.0%"

@@ -18,6 +18,7 @@ class Permission(StrEnum):
     PII = "pii"  # see phones, e-mails, addresses unmasked
     POS = "pos"  # look members up and sell at a till
     JOURNEYS = "journeys"
+    COUPONS = "coupons"  # give a member a coupon
     SETTINGS = "settings"  # tiers, points rules, coupon templates, users
     ALL_STORES = "all_stores"  # not bound to one store
 
@@ -30,6 +31,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.MEMBERS,
             Permission.PII,
             Permission.JOURNEYS,
+            Permission.COUPONS,
             Permission.ALL_STORES,
         }
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 from omo.analytics import service as analytics
@@ -14,7 +15,7 @@ from omo.customer_view.schemas import CustomerView
 from omo.db import UnitOfWork
 from omo.points import service as points
 from omo.points.schemas import PointsSummary, ProgrammeRead
-from omo.shared.errors import NotFound
+from omo.shared.errors import DomainError, NotFound
 from omo.tasks import service as tasks
 from omo.tasks.schemas import TaskRead
 from omo.tiers import service as tiers
@@ -42,6 +43,8 @@ class MemberPage:
     points: PointsSummary
     coupons: list[CouponRead]
     scores: ScoreRead | None
+    templates: list[str]
+    issue_id: str
     tags: list[str] = field(default_factory=list)
 
 
@@ -56,8 +59,19 @@ def member_page(uow: UnitOfWork, *, member_id: int) -> MemberPage:
         view=view, tier=tiers.member_tier(uow, member_id=mid),
         points=points.summary(uow, member_id=mid, history=20),
         coupons=coupons.member_coupons(uow, member_id=mid), scores=scores,
+        templates=[t.code for t in coupons.list_templates(uow) if not t.template.shared_code],
+        issue_id=secrets.token_hex(8),
         tags=sorted(set(scores.tags if scores else [])),
     )  # fmt: skip
+
+
+def issue_coupon(uow: UnitOfWork, *, member_id: int, template: str, key: str) -> str | None:
+    """Issue one coupon; None when it was issued, else why not."""
+    try:
+        result = coupons.issue(uow, template_code=template, member_ids=[member_id], key=key)
+    except DomainError as exc:
+        return str(exc)
+    return None if result.issued else result.refused.get(member_id, "refused")
 
 
 def store_tasks(uow: UnitOfWork, *, store_id: int) -> list[TaskRead]:

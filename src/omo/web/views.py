@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import APIRouter, FastAPI, Form, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -17,7 +17,7 @@ from omo.customer_view import service as customer_view
 from omo.shared.errors import NotFound
 from omo.users import service as users
 from omo.users.roles import Permission, may
-from omo.web import i18n, pages
+from omo.web import card, i18n, pages, pos
 from omo.web.session import (
     NotAllowed,
     NotSignedIn,
@@ -25,6 +25,7 @@ from omo.web.session import (
     csrf_token,
     current_user,
     require,
+    secret_key,
     shown,
     sign_in,
 )
@@ -83,6 +84,14 @@ def install(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     def _home() -> Response:
         return RedirectResponse("/ui/", status_code=303)
+
+    @app.get("/card/{token}", include_in_schema=False)
+    def member_card(request: Request, token: Annotated[str, Path(max_length=200)]) -> Response:
+        settings = request.app.state.settings
+        found = card.card(request.app.state.uow, secret=secret_key(settings), token=token)
+        answer = render(request, "card.html", status=200 if found else 404, c=found)
+        answer.headers["Cache-Control"] = "no-store"  # a card is personal
+        return answer
 
 
 def _local(path: str | None) -> str:
@@ -168,6 +177,26 @@ def member_page(request: Request, member_id: Annotated[int, Path(ge=1)]) -> HTML
     return render(request, "member.html", page=page)
 
 
+@router.post("/members/{member_id}/coupons")
+def issue_coupon(
+    request: Request,
+    member_id: Annotated[int, Path(ge=1)],
+    template: Annotated[str, Form(max_length=40)],
+    csrf: Annotated[str, Form()] = "",
+    issue_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Give the member a coupon now (the form's issue id makes a double click issue once)."""
+    user = require(request, Permission.COUPONS)
+    check_csrf(request, csrf)
+    result = pages.issue_coupon(
+        request.app.state.uow, member_id=member_id, template=template,
+        key=f"ui:{user.username}:{issue_id or 'once'}",
+    )  # fmt: skip
+    if result:
+        return render(request, "forbidden.html", status=422, reason=result)
+    return RedirectResponse(f"/ui/members/{member_id}", status_code=303)
+
+
 @router.get("/stores/{store_id}")
 def store_page(request: Request, store_id: Annotated[int, Path(ge=1)]) -> HTMLResponse:
     user = require(request, Permission.MEMBERS)
@@ -181,3 +210,32 @@ def store_page(request: Request, store_id: Annotated[int, Path(ge=1)]) -> HTMLRe
 def settings_page(request: Request) -> HTMLResponse:
     require(request, Permission.SETTINGS)
     return render(request, "settings.html", page=pages.settings(request.app.state.uow))
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+FormData = Annotated[dict[str, str], Depends(_form)]
+
+
+@router.get("/pos")
+def pos_page(request: Request) -> HTMLResponse:
+    user = require(request, Permission.POS)
+    stores = pos.stores_for(request.app.state.uow, user)
+    return render(request, "pos.html", stores=stores, s=pos.PosState())
+
+
+@router.post("/pos")
+def pos_step(request: Request, form: FormData) -> HTMLResponse:
+    """One step at the till: look up, price the basket, or commit the sale."""
+    user = require(request, Permission.POS)
+    check_csrf(request, form.get("csrf"))
+    uow, settings = request.app.state.uow, request.app.state.settings
+    stores = pos.stores_for(uow, user)
+    state = pos.step(
+        uow, form=form, user=user, stores=stores, secret=secret_key(settings),
+        region=settings.default_region, currency=settings.currency,
+    )  # fmt: skip
+    return render(request, "pos.html", status=422 if state.error else 200, stores=stores, s=state)

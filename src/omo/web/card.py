@@ -1,0 +1,76 @@
+"""The member card: a signed link (from LINE, an e-mail, the app) opens a phone-sized page
+with the member's QR code, tier and progress, points and what expires, and their coupons. The
+QR holds the same signed reference, which the POS page reads back to the member."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import segno
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from omo.coupons import service as coupons
+from omo.coupons.schemas import CouponRead
+from omo.db import UnitOfWork
+from omo.members import service as members
+from omo.points import service as points
+from omo.points.schemas import PointsSummary
+from omo.tiers import service as tiers
+from omo.tiers.schemas import MemberTierRead
+
+CARD_DAYS = 400  # a link sent once a year keeps working until the next one
+PREFIX = "OMO1."  # what a scanned or typed card reference starts with
+
+
+def _signer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt="omo-member-card")
+
+
+def card_token(secret: str, member_id: int) -> str:
+    return PREFIX + _signer(secret).dumps(member_id)
+
+
+def member_of(secret: str, token: str) -> int | None:
+    """The member a card reference names, or None if it is forged, mangled or too old."""
+    if not token.startswith(PREFIX):
+        return None
+    try:
+        value = _signer(secret).loads(token[len(PREFIX) :], max_age=CARD_DAYS * 86_400)
+    except BadSignature:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def qr_svg(text: str) -> str:
+    out = io.BytesIO()
+    segno.make(text, error="m").save(out, kind="svg", scale=5, border=2, xmldecl=False)
+    return out.getvalue().decode()
+
+
+@dataclass
+class Card:
+    member_id: int
+    name: str | None
+    token: str
+    qr: str
+    tier: MemberTierRead
+    points: PointsSummary
+    coupons: list[tuple[CouponRead, str]]  # each active coupon with its QR
+
+
+def card(uow: UnitOfWork, *, secret: str, token: str) -> Card | None:
+    member_id = member_of(secret, token)
+    if member_id is None:
+        return None
+    with uow.read() as session:
+        member = members.current_member(session, member_id)  # a merged card leads on
+        mid, name = member.id, member.name
+    held = [c for c in coupons.member_coupons(uow, member_id=mid) if c.status == "active"]
+    current = card_token(secret, mid)
+    return Card(
+        member_id=mid, name=name, token=current, qr=qr_svg(current),
+        tier=tiers.member_tier(uow, member_id=mid),
+        points=points.summary(uow, member_id=mid, history=0),
+        coupons=[(c, qr_svg(c.code)) for c in held],
+    )  # fmt: skip

@@ -1,0 +1,166 @@
+"""The POS staff page's steps: find the member (phone, card, scanned member QR), price a basket
+with their tier, coupons and points, and commit the sale at the staff member's store — through
+the same checkout use cases as a till's API calls."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError as PydanticError
+
+from omo.apikeys.service import Principal
+from omo.checkout import service as checkout
+from omo.checkout.schemas import CommitRequest, CommitResult, QuoteRead, QuoteRequest
+from omo.commerce import service as commerce
+from omo.commerce.schemas import StoreRead
+from omo.coupons import service as coupons
+from omo.coupons.schemas import CouponRead
+from omo.customer_view import service as customer_view
+from omo.customer_view.schemas import TimelineItem
+from omo.db import UnitOfWork
+from omo.members.schemas import MemberSummary
+from omo.points import service as points
+from omo.shared.errors import DomainError, ValidationFailed
+from omo.tiers import service as tiers
+from omo.users.service import SignedIn
+from omo.web import card
+
+MAX_LINES = 8
+
+
+@dataclass
+class Customer:
+    id: int
+    name: str | None
+    tier: str
+    points: int
+    coupons: list[CouponRead]
+    recent: list[TimelineItem]
+
+
+def find(uow: UnitOfWork, *, text: str, secret: str, region: str) -> list[MemberSummary]:
+    """Who the staff member means: a scanned or typed member-card reference, else what the
+    member search understands (phone, e-mail, card number, name)."""
+    text = text.strip()
+    if text.startswith(card.PREFIX):
+        member_id = card.member_of(secret, text)
+        if member_id is None:
+            raise ValidationFailed("this member code is not valid or too old", field="q")
+        text = f"#{member_id}"
+    return customer_view.find(uow, text=text, region=region)
+
+
+def customer(uow: UnitOfWork, *, member_id: int) -> Customer:
+    view = customer_view.customer_view(uow, member_id=member_id, timeline_limit=20)
+    mid = view.member.id
+    return Customer(
+        id=mid, name=view.member.name, tier=tiers.member_tier(uow, member_id=mid).name,
+        points=points.summary(uow, member_id=mid, history=0).available,
+        coupons=[c for c in coupons.member_coupons(uow, member_id=mid) if c.status == "active"],
+        recent=[t for t in view.timeline if t.type == "order"][:5],
+    )  # fmt: skip
+
+
+def stores_for(uow: UnitOfWork, user: SignedIn) -> list[StoreRead]:
+    """The stores this user may sell at: their own, or every store for roles without one."""
+    stores = commerce.get_stores(uow)
+    return [s for s in stores if user.store_id in (None, s.id)]
+
+
+def basket(form: dict[str, Any], *, user: SignedIn, stores: list[StoreRead]) -> dict[str, Any]:
+    """The basket the form describes, as a checkout request body (422 with the field if bad)."""
+    codes = {s.id: s.code for s in stores}
+    store_id = user.store_id or _int(form.get("store_id"), "store_id")
+    if store_id not in codes:
+        raise ValidationFailed("choose one of your stores", field="store_id")
+    lines = []
+    for n in range(MAX_LINES):
+        sku = str(form.get(f"sku{n}", "")).strip()
+        if sku:
+            lines.append({"sku": sku, "quantity": _int(form.get(f"qty{n}") or 1, f"qty{n}")})
+    if not lines:
+        raise ValidationFailed("add at least one item", field="sku0")
+    code = str(form.get("coupon", "")).strip()
+    return {
+        "member_id": _int(form.get("member_id"), "member_id"), "channel": "pos",
+        "store": codes[store_id], "lines": lines, "coupon_codes": [code] if code else [],
+        "points": _int(form.get("points") or 0, "points"),
+    }  # fmt: skip
+
+
+def _int(value: Any, field: str) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValidationFailed("a whole number", field=field) from None
+
+
+def quote(uow: UnitOfWork, *, body: dict[str, Any], region: str) -> QuoteRead:
+    return checkout.quote(uow, req=QuoteRequest.model_validate(body), region=region)
+
+
+def new_sale_id(store_code: str) -> str:
+    """The till's order id, made when the basket is priced: submitting twice records once."""
+    return f"UI-{store_code}-{secrets.token_hex(6)}"
+
+
+def commit(
+    uow: UnitOfWork, *, body: dict[str, Any], sale_id: str, user: SignedIn, currency: str,
+    region: str,
+) -> CommitResult:  # fmt: skip
+    req = CommitRequest.model_validate({**body, "external_id": sale_id})
+    principal = Principal(name=f"ui:{user.username}", store_id=user.store_id)
+    return checkout.commit(uow, req=req, principal=principal, currency=currency, region=region)
+
+
+@dataclass
+class PosState:
+    """What the page shows after a step."""
+
+    query: str = ""
+    found: list[MemberSummary] | None = None
+    customer: Customer | None = None
+    form: dict[str, str] | None = None
+    priced: QuoteRead | None = None
+    sale_id: str | None = None
+    done: CommitResult | None = None
+    error: str | None = None
+
+
+def step(
+    uow: UnitOfWork, *, form: dict[str, str], user: SignedIn, stores: list[StoreRead],
+    secret: str, region: str, currency: str,
+) -> PosState:  # fmt: skip
+    """The till's one step (lookup, quote or commit); a refusal comes back as the page's error,
+    with what was typed kept."""
+    action = form.get("action", "lookup")
+    state = PosState(query=form.get("q", ""), form=form)
+    try:
+        if action not in ("lookup", "quote", "commit"):
+            raise ValidationFailed(f"unknown step {action!r}", field="action")
+        if action == "lookup":
+            state.found = find(uow, text=state.query, secret=secret, region=region)
+            if len(state.found) == 1:
+                state.customer = customer(uow, member_id=state.found[0].id)
+            return state
+        state.customer = customer(uow, member_id=_int(form.get("member_id"), "member_id"))
+        body = basket(form, user=user, stores=stores)
+        if action == "quote":
+            state.priced = quote(uow, body=body, region=region)
+            state.sale_id = new_sale_id(body["store"])
+        elif action == "commit":
+            sale_id = form.get("sale_id", "")
+            if not sale_id.startswith("UI-"):
+                raise ValidationFailed("price the basket first", field="sale_id")
+            state.done = commit(
+                uow, body=body, sale_id=sale_id, user=user, currency=currency, region=region
+            )
+            state.customer = customer(uow, member_id=state.customer.id)  # after the sale
+    except DomainError as exc:
+        state.error = str(exc)
+    except PydanticError as exc:
+        first = exc.errors()[0]
+        state.error = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return state
