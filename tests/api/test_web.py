@@ -215,3 +215,46 @@ def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
     forged = link.rsplit("/", 1)[0] + "/OMO1.MQ.forged.sig"
     assert public.get(forged.replace("http://127.0.0.1:8000", "")).status_code == 404
     assert api.get("/api/v1/members/999999/card-link").status_code == 404
+
+
+def test_marketing_and_review_pages(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    from omo.analytics.refresh import RefreshOptions, refresh
+    from omo.journeys import playbook
+
+    f.post_order(uow, member_id=people["member"])
+    refresh(uow, RefreshOptions())
+    playbook.seed(uow)
+    page = sign_in(client, "mkt").get("/ui/segments")
+    assert page.status_code == 200 and "rfm-grid" in page.text
+    token = _csrf(page.text)
+    good = client.post("/ui/segments/count", data={"rule": "orders >= 1", "csrf": token})
+    assert 'id="count-members">1<' in good.text
+    bad = client.post("/ui/segments/count", data={"rule": "shoe_size > 3", "csrf": token})
+    assert "count-error" in bad.text and "shoe_size" in bad.text
+    saved = client.post(
+        "/ui/segments", data={"name": "buyers", "rule": "orders >= 1", "csrf": token},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert saved.status_code == 303
+    csv = client.get("/ui/segments/buyers.csv")
+    assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("\ufeffmember_id,")
+    assert len(csv.text.splitlines()) == 2
+    journeys_page = client.get("/ui/journeys")
+    assert "welcome" in journeys_page.text
+    toggled = client.post(
+        "/ui/journeys/welcome/toggle", data={"enabled": "true", "csrf": token},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert toggled.status_code == 303
+    assert "啟用中" in client.get("/ui/journeys/welcome").text
+    assert client.get("/ui/funnel").status_code == 200
+    assert client.get("/ui/reviews").status_code == 403  # admins decide merges
+    client.cookies.clear()
+    sign_in(client, "ana")
+    token = _csrf(client.get("/ui/journeys").text)
+    r = client.post("/ui/journeys/welcome/toggle", data={"enabled": "false", "csrf": token})
+    assert r.status_code == 403  # analysts read, they do not switch
+    client.cookies.clear()
+    assert sign_in(client, "boss").get("/ui/reviews").status_code == 200

@@ -177,3 +177,26 @@ def test_coupon_issued_in_the_profile_is_redeemed_at_the_till(browser: Any, live
     marketer.goto(f"{server.url}/ui/")
     assert marketer.inner_text("[data-kpi=coupons]") != before
     assert marketer.inner_text("[data-kpi=coupons]") == "100.0%"
+
+
+def test_segment_builder_counts_live_and_pages_render(browser: Any, live: Any) -> None:
+    server, uow = live
+    _world(uow)
+    refresh(uow, RefreshOptions())
+    playbook.seed(uow)
+    page = browser.new_context(locale="zh-TW", viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(page, server.url, "boss")
+    page.click("a[href='/ui/segments']")
+    page.fill("#builder input[name=rule]", "orders >= 1")
+    page.wait_for_selector("#count-members")  # HTMX asked the server as the rule was typed
+    assert page.inner_text("#count-members") == "1"
+    page.fill("#builder input[name=rule]", "orders >= ")
+    page.wait_for_selector("#count-error")
+    page.fill("#builder input[name=rule]", "spend > 100")
+    page.wait_for_selector("#count-members")
+    shot(page, "segments")
+    for path, name in (("/ui/funnel", "funnel"), ("/ui/journeys", "journeys"),
+                       ("/ui/journeys/welcome", "journey"), ("/ui/reviews", "reviews")):  # fmt: skip
+        page.goto(f"{server.url}{path}")
+        assert page.locator("h1").count() == 1, path
+        shot(page, name)

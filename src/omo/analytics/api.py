@@ -34,7 +34,6 @@ from omo.analytics.schemas import (
 )
 from omo.apikeys.service import Principal
 from omo.http import UoW, scoped
-from omo.transfer.formats import csv_lines
 
 router = APIRouter(tags=["analytics"])
 
@@ -45,7 +44,6 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 # the period of a live report: [from, to), default the 30 days to now (analytics/periods.py)
 From = Annotated[datetime | None, Query(alias="from", description="start (inclusive)")]
 To = Annotated[datetime | None, Query(description="end (exclusive); default now")]
-EXPORT_COLUMNS = tuple(ScoreRead.model_fields)
 
 
 @router.get("/analytics/runs", response_model=list[RunRead], summary="Recent refresh runs")
@@ -109,13 +107,8 @@ def segment_members(
     summary="Every member of a segment as CSV (ids and figures, no personal data)",
 )
 def export(name: Name, uow: UoW, caller: Principal = scoped("kpis:read")) -> StreamingResponse:
-    service.segment_members(uow, name=name, limit=1, offset=0)  # unknown name: 404 before streaming
-    rows = (
-        [_cell(getattr(s, c)) for c in EXPORT_COLUMNS]
-        for s in service.export_segment(uow, name=name)
-    )
     return StreamingResponse(
-        csv_lines(EXPORT_COLUMNS, rows),
+        service.segment_csv(uow, name=name),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="segment-{name}.csv"'},
     )
@@ -242,7 +235,3 @@ def recommendations(
     caller: Principal = scoped("kpis:read"),
 ) -> list[Recommendation]:
     return recommend.recommendations(uow, member_id=member_id, limit=limit)
-
-
-def _cell(value: object) -> object:
-    return " ".join(value) if isinstance(value, list) else value

@@ -27,6 +27,7 @@ from omo.db import UnitOfWork
 from omo.members.models import Member
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
+from omo.transfer.formats import csv_lines
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 LEFTOVER = {"others": "buyers no rule above matched", "prospect": "no purchase yet"}
@@ -109,6 +110,20 @@ def export_segment(uow: UnitOfWork, *, name: str) -> Iterator[ScoreRead]:
             yield ScoreRead.model_validate(score)
 
 
+EXPORT_COLUMNS = tuple(ScoreRead.model_fields)
+
+
+def segment_csv(uow: UnitOfWork, *, name: str) -> Iterator[str]:
+    """Every member of a segment as CSV lines: ids and figures, no personal data. An unknown
+    segment is a 404 here, before any line is streamed."""
+    segment_members(uow, name=name, limit=1, offset=0)
+    rows = (
+        [" ".join(v) if isinstance(v, list) else v for v in (getattr(s, c) for c in EXPORT_COLUMNS)]
+        for s in export_segment(uow, name=name)
+    )
+    return csv_lines(EXPORT_COLUMNS, rows)
+
+
 def count_rule(uow: UnitOfWork, *, rule: str) -> RuleCount:
     """How many members a rule selects now: the segment builder's live count."""
     parsed = _parse(rule)
@@ -155,6 +170,17 @@ def delete_segment(uow: UnitOfWork, *, name: str) -> None:
         session.delete(saved)
 
     uow.run(run)
+
+
+def rfm_grid(uow: UnitOfWork) -> dict[tuple[int, int], int]:
+    """Members per (R, F) score of the last refresh: the RFM grid."""
+    with uow.read() as session:
+        rows = session.execute(
+            _count(select(MemberScore.r, MemberScore.f, func.count()))
+            .where(MemberScore.r.is_not(None), MemberScore.f.is_not(None))
+            .group_by(MemberScore.r, MemberScore.f)
+        )
+        return {(int(r), int(f)): int(n) for r, f, n in rows}
 
 
 def at_risk(uow: UnitOfWork, *, limit: int, offset: int) -> ScorePage:

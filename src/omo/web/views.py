@@ -4,6 +4,7 @@ never travels in a URL (member search is a POST)."""
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -42,6 +43,7 @@ def _environment(lang: str) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
     )
+    env.filters["pretty"] = lambda v: json.dumps(v, ensure_ascii=False, indent=2)
     env.install_gettext_callables(  # type: ignore[attr-defined]
         lambda text: i18n.gettext(lang, text),
         lambda one, many, n: i18n.gettext(lang, one if n == 1 else many),
@@ -70,7 +72,11 @@ def render(request: Request, template: str, status: int = 200, **values: Any) ->
 
 def install(app: FastAPI) -> None:
     """Mount the UI, its static files and its answers to 'not signed in' and 'not allowed'."""
+    from omo.web import insight, marketing  # they render with this module's render()
+
     app.include_router(router)
+    app.include_router(marketing.router)
+    app.include_router(insight.router)
     app.mount("/static", StaticFiles(packages=[("omo.web", "static")]), name="static")
 
     @app.exception_handler(NotSignedIn)

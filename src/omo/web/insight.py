@@ -1,0 +1,51 @@
+"""Analysis and review pages under /ui: the funnel, the cohorts, the identity review queue."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from omo.analytics import service as analytics
+from omo.analytics.funnel import funnel
+from omo.identity import reviews
+from omo.users.roles import Permission
+from omo.web.session import check_csrf, require
+from omo.web.views import render
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+@router.get("/funnel")
+def funnel_page(request: Request) -> HTMLResponse:
+    require(request, Permission.DASHBOARD)
+    uow = request.app.state.uow
+    return render(
+        request, "funnel.html", f=funnel(uow, since=None, until=None),
+        cohorts=analytics.cohorts(uow, first=None)[-12:],
+    )  # fmt: skip
+
+
+@router.get("/reviews")
+def reviews_page(request: Request) -> HTMLResponse:
+    require(request, Permission.SETTINGS)  # merging people is an admin's decision
+    total, items = reviews.list_reviews(request.app.state.uow, status="pending", limit=50, offset=0)
+    return render(request, "reviews.html", total=total, items=items)
+
+
+@router.post("/reviews/{review_id}")
+def decide(
+    request: Request,
+    review_id: Annotated[int, Path(ge=1)],
+    decision: Annotated[str, Form(pattern="^(accept|reject)$")],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    user = require(request, Permission.SETTINGS)
+    check_csrf(request, csrf)
+    uow, actor = request.app.state.uow, f"ui:{user.username}"
+    if decision == "accept":
+        reviews.accept(uow, review_id=review_id, note="accepted in the review queue", actor=actor)
+    else:
+        reviews.reject(uow, review_id=review_id, actor=actor)
+    return RedirectResponse("/ui/reviews", status_code=303)
