@@ -3,6 +3,7 @@ CSRF on every form, masked personal data for analysts, languages."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -258,3 +259,70 @@ def test_marketing_and_review_pages(
     assert r.status_code == 403  # analysts read, they do not switch
     client.cookies.clear()
     assert sign_in(client, "boss").get("/ui/reviews").status_code == 200
+
+
+def test_admin_merges_and_undoes_from_the_profile(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    twin = f.enrol(uow, name="陳美齡", phone="0987-654-321").member.id
+    page = sign_in(client, "boss").get(f"/ui/members/{people['member']}")
+    token = _csrf(page.text)
+    r = client.post(
+        f"/ui/members/{people['member']}/merge", data={"other": str(twin), "note": "同一人", "csrf": token},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert r.status_code == 303
+    merged = client.get(f"/ui/members/{people['member']}").text
+    assert "+886987654321" in merged and f"#{twin} → #{people['member']}" in merged
+    merge_id = re.search(r'action="/ui/merges/(\d+)/undo"', merged).group(1)  # type: ignore[union-attr]
+    assert client.post(f"/ui/merges/{merge_id}/undo", data={"csrf": token}).status_code == 200
+    assert "+886987654321" not in client.get(f"/ui/members/{people['member']}").text
+    # a merge of a member with itself is refused with the reason
+    same = client.post(
+        f"/ui/members/{people['member']}/merge",
+        data={"other": str(people["member"]), "csrf": token},
+    )
+    assert same.status_code == 422
+    client.cookies.clear()
+    sign_in(client, "mkt")
+    token = _csrf(client.get("/ui/members").text)
+    r = client.post(
+        f"/ui/members/{people['member']}/merge", data={"other": str(twin), "csrf": token}
+    )
+    assert r.status_code == 403
+
+
+def test_settings_are_edited_as_validated_json(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    from omo.tiers import service as tiers
+
+    page = sign_in(client, "boss").get("/ui/settings")
+    token = _csrf(page.text)
+    broken = client.post("/ui/settings/tiers", data={"body": '{"levels": [', "csrf": token})
+    assert broken.status_code == 422 and "JSON" in broken.text
+    wrong = client.post(
+        "/ui/settings/tiers", data={"body": '{"levels": [{"code": "x", "name": "X", "threshold": 9}]}',
+                                    "csrf": token},
+    )  # fmt: skip
+    assert wrong.status_code == 422 and "tiers:" in wrong.text
+    levels = [lvl.code for lvl in tiers.get_programme(uow).programme.levels]
+    assert levels == ["member", "silver", "gold", "diamond"]  # refused edits changed nothing
+    good = {"levels": [{"code": "member", "name": "一般會員"},
+                       {"code": "vip", "name": "VIP", "threshold": "5000"}]}  # fmt: skip
+    ok = client.post(
+        "/ui/settings/tiers", data={"body": json.dumps(good), "csrf": token}, follow_redirects=False
+    )
+    assert ok.status_code == 303
+    assert [lvl.code for lvl in tiers.get_programme(uow).programme.levels] == ["member", "vip"]
+    coupon = {"name": "滿1000折150", "kind": "spend_get_off", "spend": "1000", "amount": "150"}
+    made = client.post(
+        "/ui/settings/coupon", data={"body": json.dumps(coupon), "code": "B150", "csrf": token},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert made.status_code == 303 and "B150" in client.get("/ui/settings").text
+    bad = {**coupon, "amount": "2000"}  # more than the spend
+    refused = client.post(
+        "/ui/settings/coupon", data={"body": json.dumps(bad), "code": "B2000", "csrf": token}
+    )
+    assert refused.status_code == 422 and "B2000" not in client.get("/ui/settings").text

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from omo.analytics import service as analytics
 from omo.analytics.kpis import kpis as period_kpis
@@ -95,3 +97,18 @@ def settings(uow: UnitOfWork) -> Settings:
         tiers=tiers.get_programme(uow), points=points.get_programme(uow),
         coupons=coupons.list_templates(uow),
     )  # fmt: skip
+
+
+def editor_values(page: Settings) -> dict[str, str]:
+    """The programmes as JSON for the settings editor, and a coupon template to start from."""
+
+    def dump(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, indent=2)
+
+    example = {"name": "滿1000折150", "kind": "spend_get_off", "spend": "1000", "amount": "150",
+               "valid_days": 30}  # fmt: skip
+    return {
+        "tiers": dump(page.tiers.programme.model_dump(mode="json")),
+        "points": dump(page.points.rules.model_dump(mode="json")),
+        "coupon": dump(example),
+    }

@@ -72,11 +72,12 @@ def render(request: Request, template: str, status: int = 200, **values: Any) ->
 
 def install(app: FastAPI) -> None:
     """Mount the UI, its static files and its answers to 'not signed in' and 'not allowed'."""
-    from omo.web import insight, marketing  # they render with this module's render()
+    from omo.web import admin, insight, marketing  # they render with this module's render()
 
     app.include_router(router)
     app.include_router(marketing.router)
     app.include_router(insight.router)
+    app.include_router(admin.router)
     app.mount("/static", StaticFiles(packages=[("omo.web", "static")]), name="static")
 
     @app.exception_handler(NotSignedIn)
@@ -215,7 +216,10 @@ def store_page(request: Request, store_id: Annotated[int, Path(ge=1)]) -> HTMLRe
 @router.get("/settings")
 def settings_page(request: Request) -> HTMLResponse:
     require(request, Permission.SETTINGS)
-    return render(request, "settings.html", page=pages.settings(request.app.state.uow))
+    page = pages.settings(request.app.state.uow)
+    return render(
+        request, "settings.html", page=page, error=None, drafts=pages.editor_values(page), code=""
+    )
 
 
 async def _form(request: Request) -> dict[str, str]:
