@@ -326,3 +326,22 @@ def test_settings_are_edited_as_validated_json(
         "/ui/settings/coupon", data={"body": json.dumps(bad), "code": "B2000", "csrf": token}
     )
     assert refused.status_code == 422 and "B2000" not in client.get("/ui/settings").text
+
+
+def test_dashboard_trend_counts_by_local_month(uow: UnitOfWork) -> None:
+    from datetime import UTC, datetime
+
+    from omo.shared import clock
+    from omo.web import pages
+
+    clock.set_clock(lambda: datetime(2026, 3, 10, 4, 0, tzinfo=UTC))
+    member = f.enrol(uow, name="月底", phone="0955-000-111").member.id
+    # 23:30 on 28 February in Taipei is 15:30 UTC: February's, not March's
+    f.post_order(uow, member_id=member, ordered_at="2026-02-28T15:30:00+00:00")
+    f.post_order(uow, member_id=member, ordered_at="2026-02-28T16:30:00+00:00")  # 1 March 00:30
+    f.post_order(uow, member_id=member, ordered_at="2026-03-09T02:00:00+00:00")
+    points = pages.trend(uow, zone="Asia/Taipei", months=3)
+    assert [(p.month, p.orders, p.new_members) for p in points] == [
+        ("2026-01", 0, 0), ("2026-02", 1, 0), ("2026-03", 2, 1),
+    ]  # fmt: skip
+    assert str(points[-1].net_sales) == "600.00"

@@ -5,18 +5,24 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from omo.analytics import service as analytics
 from omo.analytics.kpis import kpis as period_kpis
 from omo.analytics.schemas import Kpis, ScoreRead
+from omo.commerce import service as commerce
 from omo.coupons import service as coupons
 from omo.coupons.schemas import CouponRead, TemplateRead
 from omo.customer_view import service as customer_view
 from omo.customer_view.schemas import CustomerView
 from omo.db import UnitOfWork
+from omo.members import service as members
 from omo.points import service as points
 from omo.points.schemas import PointsSummary, ProgrammeRead
+from omo.shared import clock
 from omo.shared.errors import DomainError, NotFound
 from omo.tasks import service as tasks
 from omo.tasks.schemas import TaskRead
@@ -26,16 +32,46 @@ from omo.users.service import SignedIn
 
 
 @dataclass
+class TrendPoint:
+    month: str  # YYYY-MM, the brand's local month
+    new_members: int
+    orders: int
+    net_sales: Decimal
+
+
+@dataclass
 class Dashboard:
     kpis: Kpis
     segments: list[tuple[str, int]]
+    trend: list[TrendPoint]
 
 
-def dashboard(uow: UnitOfWork) -> Dashboard:
-    """The last 30 days' headline figures and the segments of the last refresh."""
+def dashboard(uow: UnitOfWork, *, zone: str, months: int = 12) -> Dashboard:
+    """The last 30 days' headline figures, the last months' trend, the segments of the last
+    refresh."""
     figures = period_kpis(uow)
     segments = [(s.name, s.members) for s in analytics.list_segments(uow) if s.kind == "builtin"]
-    return Dashboard(kpis=figures, segments=segments)
+    return Dashboard(kpis=figures, segments=segments, trend=trend(uow, zone=zone, months=months))
+
+
+def trend(uow: UnitOfWork, *, zone: str, months: int) -> list[TrendPoint]:
+    """New members, orders and net sales per local month, the current month last (so far)."""
+    tz = ZoneInfo(zone)
+    now = clock.now().astimezone(tz)
+    starts = [date(now.year, now.month, 1)]
+    for _ in range(months - 1):
+        first = starts[0]
+        starts.insert(0, date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1))
+    bounds = [datetime.combine(d, time(0), tzinfo=tz) for d in starts] + [
+        now + timedelta(seconds=1)
+    ]
+    points = []
+    with uow.read() as session:
+        for d, since, until in zip(starts, bounds, bounds[1:], strict=False):
+            _, new = members.enrolment_counts(session, since=since, until=until)
+            orders, net = commerce.orders_and_sales(session, since=since, until=until)
+            points.append(TrendPoint(d.strftime("%Y-%m"), new, orders, net))
+    return points
 
 
 @dataclass

@@ -152,7 +152,8 @@ def dashboard(request: Request) -> Response:
     user = current_user(request)
     if not may(user.role, Permission.DASHBOARD):  # store staff start at their till
         return RedirectResponse("/ui/members", status_code=303)
-    return render(request, "dashboard.html", page=pages.dashboard(request.app.state.uow))
+    zone = request.app.state.settings.time_zone
+    return render(request, "dashboard.html", page=pages.dashboard(request.app.state.uow, zone=zone))
 
 
 @router.get("/members")
