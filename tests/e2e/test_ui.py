@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from omo.analytics.refresh import RefreshOptions, refresh
@@ -200,3 +201,50 @@ def test_segment_builder_counts_live_and_pages_render(browser: Any, live: Any) -
         page.goto(f"{server.url}{path}")
         assert page.locator("h1").count() == 1, path
         shot(page, name)
+
+
+def _y4m(text: str, path: Path) -> Path:
+    """A still video of the QR code of `text`, for Chromium's fake camera (Y4M, 4:2:0)."""
+    import segno
+
+    rows = list(segno.make(text, error="m").matrix_iter(scale=6, border=4))
+    size = len(rows) + (len(rows) % 2)
+    luma = bytearray(b"\xff" * size * size)
+    for y, row in enumerate(rows):
+        for x, dark in enumerate(row):
+            if dark:
+                luma[y * size + x] = 0
+    chroma = b"\x80" * ((size // 2) * (size // 2))
+    frame = b"FRAME\n" + bytes(luma) + chroma + chroma
+    header = f"YUV4MPEG2 W{size} H{size} F10:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + frame * 10)
+    return path
+
+
+def test_till_reads_the_member_card_with_the_camera(live: Any, tmp_path: Path) -> None:
+    """Chromium's fake camera shows the card's QR code; the page's scanner (jsQR) reads it and
+    looks the member up."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM_ARGS, _chromium
+
+    path = _chromium()
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI needs the Debian chromium package (.ci/run installs it)")
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    server, uow = live
+    _world(uow)
+    video = _y4m(card.card_token("e2e-secret", 1), tmp_path / "card.y4m")
+    camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+              f"--use-file-for-fake-video-capture={video}"]  # fmt: skip
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=[*CHROMIUM_ARGS, *camera])
+        context = browser.new_context(locale="zh-TW", permissions=["camera"])
+        page = context.new_page()
+        sign_in(page, server.url, "tpe")
+        page.goto(f"{server.url}/ui/pos")
+        page.click("#scan-button")
+        page.wait_for_selector("#pos-member", timeout=15_000)
+        assert "陳美玲" in page.inner_text("#pos-member")
+        browser.close()
