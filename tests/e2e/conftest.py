@@ -31,7 +31,8 @@ def _chromium() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def chromium() -> Iterator[tuple[Any, str]]:
+    """Playwright (one per session: its sync API cannot nest) and the browser's path."""
     path = _chromium()
     if path is None:
         if os.environ.get("CI") == "true":
@@ -40,9 +41,15 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        yield p, path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: tuple[Any, str]) -> Iterator[Any]:
+    p, path = chromium
+    b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
 
 
 class LiveServer:

@@ -10,7 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from omo.analytics.refresh import RefreshOptions, refresh
@@ -221,25 +220,21 @@ def _y4m(text: str, path: Path) -> Path:
     return path
 
 
-def test_till_reads_the_member_card_with_the_camera(live: Any, tmp_path: Path) -> None:
+def test_till_reads_the_member_card_with_the_camera(
+    chromium: tuple[Any, str], live: Any, tmp_path: Path
+) -> None:
     """Chromium's fake camera shows the card's QR code; the page's scanner (jsQR) reads it and
     looks the member up."""
-    from playwright.sync_api import sync_playwright
+    from tests.e2e.conftest import CHROMIUM_ARGS
 
-    from tests.e2e.conftest import CHROMIUM_ARGS, _chromium
-
-    path = _chromium()
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI needs the Debian chromium package (.ci/run installs it)")
-        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    p, path = chromium
     server, uow = live
     _world(uow)
     video = _y4m(card.card_token("e2e-secret", 1), tmp_path / "card.y4m")
     camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
               f"--use-file-for-fake-video-capture={video}"]  # fmt: skip
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=[*CHROMIUM_ARGS, *camera])
+    browser = p.chromium.launch(executable_path=path, args=[*CHROMIUM_ARGS, *camera])
+    try:
         context = browser.new_context(locale="zh-TW", permissions=["camera"])
         page = context.new_page()
         sign_in(page, server.url, "tpe")
@@ -247,4 +242,5 @@ def test_till_reads_the_member_card_with_the_camera(live: Any, tmp_path: Path) -
         page.click("#scan-button")
         page.wait_for_selector("#pos-member", timeout=15_000)
         assert "陳美玲" in page.inner_text("#pos-member")
+    finally:
         browser.close()
