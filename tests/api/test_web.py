@@ -345,3 +345,42 @@ def test_dashboard_trend_counts_by_local_month(uow: UnitOfWork) -> None:
         ("2026-01", 0, 0), ("2026-02", 1, 0), ("2026-03", 2, 1),
     ]  # fmt: skip
     assert str(points[-1].net_sales) == "600.00"
+
+
+def test_every_ui_route_checks_sign_in_role_and_csrf(
+    client: TestClient, people: dict[str, int]
+) -> None:
+    """Walk every /ui route: anonymous callers are sent to sign in, a POST without the CSRF token
+    changes nothing, and no role meets a server error."""
+    from fastapi.routing import APIRoute
+
+    from omo.web import admin, insight, marketing, views
+
+    open_routes = {"/ui/login", "/ui/lang/{code}", "/ui/logout"}
+    params = {"member_id": str(people["member"]), "store_id": str(people["tpe"]), "key": "welcome",
+              "name": "vip", "merge_id": "1", "review_id": "1", "task_id": "1", "kind": "tiers",
+              "code": "en"}  # fmt: skip
+    routes = [
+        (method, r.path)
+        for module in (views, marketing, insight, admin)
+        for r in module.router.routes
+        if isinstance(r, APIRoute)
+        for method in r.methods
+    ]
+    assert len(routes) >= 25
+    concrete = [(m, re.sub(r"\{(\w+)\}", lambda g: params[g.group(1)], p), p) for m, p in routes]
+    for method, path, pattern in concrete:
+        if pattern in open_routes:
+            continue
+        r = client.request(method, path, follow_redirects=False)
+        if method == "POST" and r.status_code == 422:
+            continue  # the form's fields are checked first: nothing was done either way
+        assert r.status_code == 303 and "/ui/login" in r.headers["location"], (method, path)
+    for username in ("boss", "mkt", "ana", "tpe"):
+        client.cookies.clear()
+        sign_in(client, username)
+        for method, path, pattern in concrete:
+            r = client.request(method, path, follow_redirects=False)
+            assert r.status_code < 500, (username, method, path, r.text[:300])
+            if method == "POST" and pattern not in open_routes:
+                assert r.status_code in (403, 422), (username, method, path)
