@@ -341,8 +341,8 @@ def test_dashboard_trend_counts_by_local_month(uow: UnitOfWork) -> None:
     f.post_order(uow, member_id=member, ordered_at="2026-02-28T16:30:00+00:00")  # 1 March 00:30
     f.post_order(uow, member_id=member, ordered_at="2026-03-09T02:00:00+00:00")
     points = pages.trend(uow, zone="Asia/Taipei", months=3)
-    assert [(p.month, p.orders, p.new_members) for p in points] == [
-        ("2026-01", 0, 0), ("2026-02", 1, 0), ("2026-03", 2, 1),
+    assert [(p.month, p.orders, p.new_members, p.active_members) for p in points] == [
+        ("2026-01", 0, 0, 0), ("2026-02", 1, 0, 1), ("2026-03", 2, 1, 1),
     ]  # fmt: skip
     assert str(points[-1].net_sales) == "600.00"
 

@@ -492,15 +492,19 @@ class PeriodSales:
     lapsed_buyers: int  # of them, those with none since `lapsed_since`
 
 
-def orders_and_sales(session: Session, *, since: datetime, until: datetime) -> tuple[int, Decimal]:
-    """Counted orders of [since, until) and their net sales (a dashboard trend point)."""
+def orders_and_sales(
+    session: Session, *, since: datetime, until: datetime
+) -> tuple[int, Decimal, int]:
+    """Counted orders of [since, until), their net sales and the members who placed them (a
+    dashboard trend point)."""
     o = Order
-    orders, gross, refunded = session.execute(
-        select(func.count(), money_sum(o.total), money_sum(o.refunded_total)).where(
-            o.status.in_(COUNTED_STATUSES), o.ordered_at >= since, o.ordered_at < until
-        )
-    ).one()
-    return int(orders), Decimal(gross) - Decimal(refunded)
+    orders, gross, refunded, buyers = session.execute(
+        select(
+            func.count(), money_sum(o.total), money_sum(o.refunded_total),
+            func.count(o.member_id.distinct()),
+        ).where(o.status.in_(COUNTED_STATUSES), o.ordered_at >= since, o.ordered_at < until)
+    ).one()  # fmt: skip
+    return int(orders), Decimal(gross) - Decimal(refunded), int(buyers)
 
 
 def period_sales(

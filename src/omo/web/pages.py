@@ -35,6 +35,7 @@ from omo.users.service import SignedIn
 class TrendPoint:
     month: str  # YYYY-MM, the brand's local month
     new_members: int
+    active_members: int  # members who bought in the month
     orders: int
     net_sales: Decimal
 
@@ -55,7 +56,8 @@ def dashboard(uow: UnitOfWork, *, zone: str, months: int = 12) -> Dashboard:
 
 
 def trend(uow: UnitOfWork, *, zone: str, months: int) -> list[TrendPoint]:
-    """New members, orders and net sales per local month, the current month last (so far)."""
+    """New and active members, orders and net sales per local month, the current month last
+    (so far)."""
     tz = ZoneInfo(zone)
     now = clock.now().astimezone(tz)
     starts = [date(now.year, now.month, 1)]
@@ -69,8 +71,8 @@ def trend(uow: UnitOfWork, *, zone: str, months: int) -> list[TrendPoint]:
     with uow.read() as session:
         for d, since, until in zip(starts, bounds, bounds[1:], strict=False):
             _, new = members.enrolment_counts(session, since=since, until=until)
-            orders, net = commerce.orders_and_sales(session, since=since, until=until)
-            points.append(TrendPoint(d.strftime("%Y-%m"), new, orders, net))
+            orders, net, buyers = commerce.orders_and_sales(session, since=since, until=until)
+            points.append(TrendPoint(d.strftime("%Y-%m"), new, buyers, orders, net))
     return points
 
 
