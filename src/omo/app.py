@@ -29,10 +29,10 @@ from omo.messaging.api import router as messaging_router
 from omo.points.api import router as points_router
 from omo.referrals.api import router as referrals_router
 from omo.settings import Settings, get_settings
+from omo.shared.secrets import secret_key
 from omo.tiers.api import router as tiers_router
 from omo.web import views as web
 from omo.web.api import router as card_router
-from omo.web.session import secret_key
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

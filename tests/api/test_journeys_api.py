@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,6 +56,10 @@ def test_journey_lifecycle_over_http(api: TestClient, uow: UnitOfWork, tmp_path:
     messages = api.get(f"/api/v1/members/{member}/messages").json()
     assert [(m["channel"], m["state"]) for m in messages] == [("email", "sent")]
     assert "陳美玲" in messages[0]["body"]
+    # the welcome carries the member's card link, which opens their card
+    card_path = re.search(r"/card/OMO1\.[\w.\-]+", messages[0]["body"]).group(0)  # type: ignore[union-attr]
+    card = TestClient(api.app).get(card_path)
+    assert card.status_code == 200 and "陳美玲" in card.text
     report = api.get("/api/v1/journeys/hello/report").json()
     assert report["treatment"]["members"] == 1 and report["messages"] == {"sent": 1}
     # a new version

@@ -79,7 +79,7 @@ def test_every_shipped_template_has_both_locales_and_renders() -> None:
     values = {"brand": "B", "shop_url": "https://s", "name": "N", "unsubscribe_url": "U",
               "coupon_qr_url": "Q", "coupon_code": "C0DE", "coupon_until": "2026-12-31",
               "tier": "金卡", "points": 120, "expiring_points": 20, "expiring_on": "2026-12-31",
-              "recommended": [], "cart": [], "next_tier": "鑽石", "to_next": "NT$1,000"}  # fmt: skip
+              "recommended": [], "cart": [], "next_tier": "鑽石", "to_next": "NT$1,000", "card_url": "C"}  # fmt: skip
     for name in names:
         for locale in templates.LOCALES:
             out = templates.render(name, locale, values, link_base="L")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from omo.db import UnitOfWork, is_postgres
 from omo.members import service as members
+from omo.members.cards import card_token
 from omo.members.models import Consent, Member, MemberIdentifier
 from omo.messaging import policy, templates
 from omo.messaging.adapters import Adapter, DeliveryFailed, Outgoing
@@ -27,6 +28,7 @@ from omo.shared import clock
 from omo.shared.errors import NotFound
 from omo.shared.reassign import reassign_rows
 from omo.shared.reassign import restore_rows as restore
+from omo.shared.secrets import secret_key
 from omo.shared.zones import zone_of
 
 CAP_WINDOW = timedelta(days=7)
@@ -59,10 +61,12 @@ def queue(
     if reason is None and address is None:
         reason = "no_address"
     locale = templates.locale_for(member.preferred_language)
-    base = f"{settings.public_url.rstrip('/')}/t/{token}"
+    public = settings.public_url.rstrip("/")
+    base = f"{public}/t/{token}"
     values = {
         "brand": settings.brand_name, "shop_url": settings.shop_url, "name": member.name or "",
         "unsubscribe_url": f"{base}/unsubscribe",
+        "card_url": f"{public}/card/{card_token(secret_key(settings), member_id)}",
         "coupon_qr_url": f"{base}/coupon.png" if coupon_code else "",
         **TEMPLATE_DEFAULTS,
         **context,

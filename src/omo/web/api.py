@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from omo.apikeys.service import Principal
 from omo.http import AppSettings, UoW, scoped
 from omo.members import service as members
+from omo.shared.secrets import secret_key
 from omo.web import card
-from omo.web.session import secret_key
 
 router = APIRouter(tags=["members"])
 

@@ -8,38 +8,18 @@ import io
 from dataclasses import dataclass
 
 import segno
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from omo.coupons import service as coupons
 from omo.coupons.schemas import CouponRead
 from omo.db import UnitOfWork
 from omo.members import service as members
+from omo.members.cards import PREFIX as PREFIX
+from omo.members.cards import card_token as card_token
+from omo.members.cards import member_of as member_of
 from omo.points import service as points
 from omo.points.schemas import PointsSummary
 from omo.tiers import service as tiers
 from omo.tiers.schemas import MemberTierRead
-
-CARD_DAYS = 400  # a link sent once a year keeps working until the next one
-PREFIX = "OMO1."  # what a scanned or typed card reference starts with
-
-
-def _signer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt="omo-member-card")
-
-
-def card_token(secret: str, member_id: int) -> str:
-    return PREFIX + _signer(secret).dumps(member_id)
-
-
-def member_of(secret: str, token: str) -> int | None:
-    """The member a card reference names, or None if it is forged, mangled or too old."""
-    if not token.startswith(PREFIX):
-        return None
-    try:
-        value = _signer(secret).loads(token[len(PREFIX) :], max_age=CARD_DAYS * 86_400)
-    except BadSignature:
-        return None
-    return value if isinstance(value, int) else None
 
 
 def qr_svg(text: str) -> str:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 
-from omo.settings import Settings
 from omo.users import service as users
 from omo.users.roles import Permission, may
 
@@ -21,18 +19,6 @@ class NotSignedIn(Exception):
 
 class NotAllowed(Exception):
     """A 403 page: signed in, but this role or store may not see it."""
-
-
-def secret_key(settings: Settings) -> str:
-    """The configured key, else one made once and kept beside the database (0600)."""
-    if settings.secret_key:
-        return settings.secret_key
-    path = Path("var/secret.key")
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def csrf_token(request: Request) -> str:

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from omo.customer_view import service as customer_view
 from omo.shared.errors import NotFound
+from omo.shared.secrets import secret_key
 from omo.users import service as users
 from omo.users.roles import Permission, may
 from omo.web import card, i18n, pages, pos
@@ -26,7 +27,6 @@ from omo.web.session import (
     csrf_token,
     current_user,
     require,
-    secret_key,
     shown,
     sign_in,
 )
