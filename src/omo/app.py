@@ -27,6 +27,7 @@ from omo.messaging.adapters import adapters_from
 from omo.messaging.api import public as message_links
 from omo.messaging.api import router as messaging_router
 from omo.points.api import router as points_router
+from omo.privacy.api import router as privacy_router
 from omo.referrals.api import router as referrals_router
 from omo.settings import Settings, get_settings
 from omo.shared.secrets import secret_key
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (
         members_router, identity_router, commerce_router, events_router, points_router,
         tiers_router, coupons_router, checkout_router, referrals_router, analytics_router,
-        journeys_router, messaging_router, card_router,
+        journeys_router, messaging_router, card_router, privacy_router,
     )  # fmt: skip
     for router in routers:
         api.include_router(router)

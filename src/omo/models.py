@@ -14,7 +14,7 @@ from omo.journeys.models import (
     JourneyVersion,
     TriggerScan,
 )
-from omo.members.models import Consent, Member, MemberIdentifier, MemberTag
+from omo.members.models import Consent, ConsentChange, Member, MemberIdentifier, MemberTag
 from omo.messaging.models import Message, OutboxMessage, PushSubscription
 from omo.points.models import PointsAllocation, PointsEntry, PointsProgramme
 from omo.referrals.models import Referral, ReferralCode
@@ -27,6 +27,7 @@ __all__ = [
     "ApiKey",
     "Base",
     "Consent",
+    "ConsentChange",
     "Coupon",
     "CouponRedemption",
     "CouponTemplateRow",

@@ -4,7 +4,7 @@ merchant rules) with counts and member lists, the at-risk list."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, Select, func, select, type_coerce
@@ -27,6 +27,7 @@ from omo.db import UnitOfWork
 from omo.members.models import Member
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
+from omo.shared.rows import rows_of
 from omo.transfer.formats import csv_lines
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -279,3 +280,8 @@ def cohorts(uow: UnitOfWork, *, first: str | None) -> list[CohortRead]:
                 CohortMonthRead(months_since=row.months_since, active=row.active, rate=rate)
             )
     return list(found.values())
+
+
+def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """Everything this area holds on these members (a data-subject export)."""
+    return {"member_scores": rows_of(session, MemberScore, MemberScore.member_id, member_ids)}

@@ -35,6 +35,7 @@ SCOPES = frozenset(
         "points:write",
         "loyalty:admin",
         "marketing:admin",
+        "privacy:admin",
     }
 )
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     and_,
     case,
+    delete,
     func,
     or_,
     select,
@@ -27,9 +28,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from omo.commerce.channels import COUNTED_STATUSES, OFFLINE_CHANNELS
 from omo.commerce.models import (
+    MemberStats,
     Order,
     OrderContact,
     OrderLine,
+    OrderRefund,
     Product,
     Store,
 )
@@ -56,6 +59,7 @@ from omo.db import UnitOfWork
 from omo.members.identifiers import Identifier
 from omo.shared.errors import NotFound
 from omo.shared.reassign import reassign_rows
+from omo.shared.rows import rows_of
 from omo.shared.sqlmatch import keys_in
 
 # --- catalogue --------------------------------------------------------------------------------
@@ -595,3 +599,22 @@ def get_products(
             ProductRead.model_validate(p)
             for p in list_products(session, category=category, limit=limit, offset=offset)
         ]
+
+
+def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """Everything this area holds on these members (a data-subject export)."""
+    orders = rows_of(session, Order, Order.member_id, member_ids)
+    order_ids = [o["id"] for o in orders]
+    return {
+        "orders": orders,
+        "order_lines": rows_of(session, OrderLine, OrderLine.order_id, order_ids),
+        "order_refunds": rows_of(session, OrderRefund, OrderRefund.order_id, order_ids),
+        "order_contacts": rows_of(session, OrderContact, OrderContact.order_id, order_ids),
+        "member_stats": rows_of(session, MemberStats, MemberStats.member_id, member_ids),
+    }
+
+
+def erase(session: Session, *, member_ids: Sequence[int]) -> None:
+    """Drop the phones and e-mails the members' orders came with; the orders stay, anonymous."""
+    orders = select(Order.id).where(Order.member_id.in_(list(member_ids))).scalar_subquery()
+    session.execute(delete(OrderContact).where(OrderContact.order_id.in_(orders)))

@@ -33,6 +33,7 @@ from omo.members import service as members
 from omo.shared import clock
 from omo.shared.codes import random_code
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
+from omo.shared.rows import rows_of
 
 UNLIMITED = 1_000_000_000
 
@@ -570,3 +571,13 @@ def check_counters(session: Session) -> list[str]:
                 f"say {issued[t.id]} and {uses[t.id]}"
             )
     return problems
+
+
+def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """Everything this area holds on these members (a data-subject export)."""
+    return {
+        "coupons": rows_of(session, Coupon, Coupon.member_id, member_ids),
+        "coupon_redemptions": rows_of(
+            session, CouponRedemption, CouponRedemption.member_id, member_ids
+        ),
+    }

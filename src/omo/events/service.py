@@ -14,6 +14,7 @@ from omo.events.models import Event
 from omo.events.schemas import EventIn
 from omo.members.identifiers import Identifier
 from omo.shared.reassign import reassign_rows
+from omo.shared.rows import rows_of
 from omo.shared.sqlmatch import keys_in
 
 
@@ -188,3 +189,19 @@ def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_i
             .values(member_id=to_id)
             .execution_options(synchronize_session=False)
         )
+
+
+def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """Everything this area holds on these members (a data-subject export)."""
+    return {"events": rows_of(session, Event, Event.member_id, member_ids)}
+
+
+def erase(session: Session, *, member_ids: Sequence[int]) -> None:
+    """Drop what events carried about the person (contact, search text, free-form properties);
+    the events stay for the funnel's counts."""
+    session.execute(
+        update(Event)
+        .where(Event.member_id.in_(list(member_ids)))
+        .values(contact_kind=None, contact_namespace=None, contact_value=None, query=None,
+                properties=None)
+    )  # fmt: skip

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from omo.commerce import service as commerce
@@ -28,6 +28,7 @@ from omo.messaging import service as messaging
 from omo.points import service as points
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
+from omo.shared.rows import rows_of
 from omo.tasks import service as tasks
 from omo.tiers import service as tiers
 
@@ -321,4 +322,23 @@ def _resolution_summary(session: Session) -> ResolutionSummary | None:
         duplicate_rate_after=run.kpis.get("after", {}).get("duplicate_rate", 0.0),
         merges=run.merges,
         pending_reviews=int(pending or 0),
+    )
+
+
+def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """Everything this area holds on these members (a data-subject export)."""
+    return {
+        "merges_in": rows_of(session, Merge, Merge.survivor_id, member_ids),
+        "merges_away": rows_of(session, Merge, Merge.absorbed_id, member_ids),
+    }
+
+
+def erase(session: Session, *, member_ids: Sequence[int]) -> None:
+    """Merges keep which rows moved (the ledgers' history) but not the profile values they
+    recorded for an undo: an erased profile cannot come back."""
+    ids = list(member_ids)
+    session.execute(
+        update(Merge)
+        .where((Merge.survivor_id.in_(ids)) | (Merge.absorbed_id.in_(ids)))
+        .values(changes={}, evidence={"erased": True})
     )

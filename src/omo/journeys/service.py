@@ -4,6 +4,7 @@ read it, and run the scheduler's pass (`omo jobs run`)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -14,7 +15,7 @@ from omo.coupons import service as coupons
 from omo.db import UnitOfWork
 from omo.journeys import definition as d
 from omo.journeys import runner
-from omo.journeys.models import Journey, JourneyVersion
+from omo.journeys.models import Journey, JourneyEntry, JourneyVersion
 from omo.journeys.schemas import JobsReport, JourneyRead
 from omo.messaging import service as messaging
 from omo.messaging import templates
@@ -22,6 +23,7 @@ from omo.messaging.adapters import Adapter
 from omo.settings import Settings
 from omo.shared import clock
 from omo.shared.errors import NotFound, ValidationFailed
+from omo.shared.rows import rows_of
 
 
 def parse(raw: dict[str, Any]) -> d.JourneyDefinition:
@@ -138,3 +140,8 @@ def run_jobs(
     advanced = runner.advance(uow, settings=settings)
     delivery = messaging.deliver_due(uow, adapters=adapters, settings=settings) if deliver else None
     return JobsReport(entered=entered, advanced=advanced, delivery=delivery)
+
+
+def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """Everything this area holds on these members (a data-subject export)."""
+    return {"journey_entries": rows_of(session, JourneyEntry, JourneyEntry.member_id, member_ids)}

@@ -32,6 +32,8 @@ class Member(Base):
     join_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # set when the member asked to be forgotten: the profile is gone, the member row stays
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         Index("ix_members_status_joined", "status", "joined_at"),
@@ -85,3 +87,16 @@ class MemberTag(Base):
 
     # not unique: a merge may bring the same tag twice, which reads the same
     __table_args__ = (Index("ix_member_tags_member_tag", "member_id", "tag"),)
+
+
+class ConsentChange(Base):
+    """Every change of a member's consent, with where it came from (PDPA/GDPR: provable)."""
+
+    __tablename__ = "member_consent_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -11,11 +11,12 @@ from sqlalchemy import Row, String, case, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from omo.members.identifiers import Identifier
-from omo.members.models import Consent, Member, MemberIdentifier, MemberTag
+from omo.members.models import Consent, ConsentChange, Member, MemberIdentifier, MemberTag
 from omo.members.schemas import ProfileFields
 from omo.shared.errors import NotFound
 from omo.shared.reassign import reassign_rows
 from omo.shared.reassign import restore_rows as restore_rows_of
+from omo.shared.rows import rows_of
 from omo.shared.sqlmatch import keys_in
 
 PROFILE_FIELDS = tuple(ProfileFields.model_fields)
@@ -117,6 +118,7 @@ def set_consents(
     source: str | None,
     now: datetime,
 ) -> None:
+    """The member's decisions per channel; each change is also logged with its source."""
     existing = {
         c.channel: c for c in session.scalars(select(Consent).where(Consent.member_id == member_id))
     }
@@ -125,15 +127,20 @@ def set_consents(
         if row is None:
             session.add(
                 Consent(
-                    member_id=member_id,
-                    channel=channel,
-                    granted=granted,
-                    source=source,
+                    member_id=member_id, channel=channel, granted=granted, source=source,
                     updated_at=now,
                 )
-            )
+            )  # fmt: skip
         elif row.granted != granted:
             row.granted, row.source, row.updated_at = granted, source, now
+        else:
+            continue
+        session.add(
+            ConsentChange(
+                member_id=member_id, channel=channel, granted=granted, source=source,
+                created_at=now,
+            )
+        )  # fmt: skip
     session.flush()
 
 
@@ -449,3 +456,47 @@ def restore_tags(session: Session, *, row_ids: Sequence[int], from_id: int, to_i
         session, id_col=MemberTag.id, member_col=MemberTag.member_id, row_ids=list(row_ids),
         from_id=from_id, to_id=to_id,
     )  # fmt: skip
+
+
+# --- privacy: what we hold, and forgetting it ------------------------------------------------
+
+
+def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """Everything this area holds on these members (a data-subject export)."""
+    return {
+        "members": rows_of(session, Member, Member.id, member_ids),
+        "member_identifiers": rows_of(
+            session, MemberIdentifier, MemberIdentifier.member_id, member_ids
+        ),
+        "member_consents": rows_of(session, Consent, Consent.member_id, member_ids),
+        "member_consent_changes": rows_of(
+            session, ConsentChange, ConsentChange.member_id, member_ids
+        ),
+        "member_tags": rows_of(session, MemberTag, MemberTag.member_id, member_ids),
+    }
+
+
+ERASABLE = ("name", "gender", "birth_date", "postal_code", "city", "district", "address_line",
+            "preferred_language")  # fmt: skip
+
+
+def erase(session: Session, *, member_ids: Sequence[int], now: datetime) -> None:
+    """Forget who these members are: profile fields, identifiers and marketing consents go; the
+    member rows stay (anonymous) so that orders, ledgers and totals keep adding up."""
+    session.execute(
+        update(Member)
+        .where(Member.id.in_(list(member_ids)))
+        .values({**dict.fromkeys(ERASABLE), "erased_at": now, "updated_at": now})
+    )
+    session.execute(
+        delete(MemberIdentifier).where(MemberIdentifier.member_id.in_(list(member_ids)))
+    )
+    for member_id in member_ids:
+        held = {
+            c.channel
+            for c in session.scalars(select(Consent).where(Consent.member_id == member_id))
+        }
+        set_consents(
+            session, member_id=member_id, consents=dict.fromkeys(held, False), source="erasure",
+            now=now,
+        )  # fmt: skip

@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 from omo.messaging.models import OutboxMessage
 
 TOPICS = frozenset(
-    {"MemberEnrolled", "OrderRecorded", "OrderRefunded", "TierChanged", "PointsRedeemed"}
+    {
+        "MemberEnrolled",
+        "OrderRecorded",
+        "OrderRefunded",
+        "TierChanged",
+        "PointsRedeemed",
+        "MemberErased",
+    }
 )
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from omo.db import UnitOfWork, is_postgres
@@ -28,6 +28,7 @@ from omo.shared import clock
 from omo.shared.errors import NotFound
 from omo.shared.reassign import reassign_rows
 from omo.shared.reassign import restore_rows as restore
+from omo.shared.rows import rows_of
 from omo.shared.secrets import secret_key
 from omo.shared.zones import zone_of
 
@@ -368,3 +369,30 @@ def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_i
         session, id_col=Message.id, member_col=Message.member_id, row_ids=list(row_ids),
         from_id=from_id, to_id=to_id,
     )  # fmt: skip
+
+
+def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """Everything this area holds on these members (a data-subject export)."""
+    return {
+        "messages": rows_of(session, Message, Message.member_id, member_ids),
+        "push_subscriptions": rows_of(
+            session, PushSubscription, PushSubscription.member_id, member_ids
+        ),
+    }
+
+
+def erase(session: Session, *, member_ids: Sequence[int]) -> None:
+    """Messages keep their state (journey reports still add up) but not where they went or what
+    they said; queued ones are withdrawn; push subscriptions go."""
+    ids = list(member_ids)
+    session.execute(
+        update(Message)
+        .where(Message.member_id.in_(ids), Message.state.in_(("queued", "sending")))
+        .values(state="suppressed", reason="erased")
+    )
+    session.execute(
+        update(Message)
+        .where(Message.member_id.in_(ids))
+        .values(address=None, subject=None, body="", links=[], coupon_code=None)
+    )
+    session.execute(delete(PushSubscription).where(PushSubscription.member_id.in_(ids)))

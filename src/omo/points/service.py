@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
@@ -27,6 +28,7 @@ from omo.points.schemas import EntryRead, Expiring, PointsChange, PointsSummary,
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
 from omo.shared.reassign import reassign_rows
+from omo.shared.rows import rows_of
 
 # --- the programme ----------------------------------------------------------------------------
 
@@ -508,3 +510,8 @@ def check_ledger(session: Session) -> list[str]:
                 f"member {member_id}: ledger sums to {total}, lots hold {lots[member_id]}"
             )
     return problems
+
+
+def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """Everything this area holds on these members (a data-subject export)."""
+    return {"points_entries": rows_of(session, PointsEntry, PointsEntry.member_id, member_ids)}

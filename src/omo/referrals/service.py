@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import Field
 from sqlalchemy import select
@@ -16,6 +18,7 @@ from omo.referrals.models import Referral, ReferralCode
 from omo.shared import clock
 from omo.shared.codes import random_code
 from omo.shared.errors import ValidationFailed
+from omo.shared.rows import rows_of
 from omo.shared.schemas import ReadModel
 
 # the referee's first order must reach this to reward anyone (no rewards for a NT$1 order)
@@ -105,3 +108,12 @@ def reward_on_order(
     referral.status = "rewarded"
     session.flush()
     return referral
+
+
+def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """Everything this area holds on these members (a data-subject export)."""
+    return {
+        "referral_codes": rows_of(session, ReferralCode, ReferralCode.member_id, member_ids),
+        "referrals_made": rows_of(session, Referral, Referral.referrer_id, member_ids),
+        "referred_by": rows_of(session, Referral, Referral.referee_id, member_ids),
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +15,7 @@ from omo.shared import clock
 from omo.shared.errors import Forbidden, NotFound
 from omo.shared.reassign import reassign_rows
 from omo.shared.reassign import restore_rows as restore
+from omo.shared.rows import rows_of
 from omo.tasks.models import StaffTask
 from omo.tasks.schemas import TaskRead
 
@@ -69,3 +71,8 @@ def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_i
         session, id_col=StaffTask.id, member_col=StaffTask.member_id, row_ids=list(row_ids),
         from_id=from_id, to_id=to_id,
     )  # fmt: skip
+
+
+def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """Everything this area holds on these members (a data-subject export)."""
+    return {"staff_tasks": rows_of(session, StaffTask, StaffTask.member_id, member_ids)}

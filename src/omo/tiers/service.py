@@ -22,6 +22,7 @@ from omo.members.models import Member
 from omo.messaging import outbox
 from omo.points.models import PointsEntry
 from omo.shared import clock
+from omo.shared.rows import rows_of
 from omo.tiers import policy
 from omo.tiers.models import MemberTier, TierChange, TierProgrammeVersion
 from omo.tiers.policy import DEFAULT_PROGRAMME, Standing, TierProgramme
@@ -439,3 +440,11 @@ def distribution(uow: UnitOfWork, *, buckets: int = 20) -> Distribution:
             for lv in p.levels
         ],
     )
+
+
+def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """Everything this area holds on these members (a data-subject export)."""
+    return {
+        "member_tiers": rows_of(session, MemberTier, MemberTier.member_id, member_ids),
+        "tier_changes": rows_of(session, TierChange, TierChange.member_id, member_ids),
+    }

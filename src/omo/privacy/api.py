@@ -1,0 +1,32 @@
+"""/api/v1 privacy: a member's data export and erasure (scope privacy:admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from omo.apikeys.service import Principal
+from omo.http import UoW, scoped
+from omo.privacy import service as privacy
+from omo.privacy.schemas import ErasureRead
+
+router = APIRouter(tags=["privacy"])
+MemberId = Annotated[int, Path(ge=1)]
+
+
+@router.get("/members/{member_id}/export", summary="Everything held on a member (PDPA/GDPR)")
+def export(
+    member_id: MemberId, uow: UoW, caller: Principal = scoped("privacy:admin")
+) -> dict[str, Any]:
+    return privacy.export(uow, member_id=member_id)
+
+
+@router.post(
+    "/members/{member_id}/erase", response_model=ErasureRead,
+    summary="Erase who the member is; orders, points and totals stay, anonymous",
+)  # fmt: skip
+def erase(
+    member_id: MemberId, uow: UoW, caller: Principal = scoped("privacy:admin")
+) -> ErasureRead:
+    return privacy.erase(uow, member_id=member_id, actor=caller.name)

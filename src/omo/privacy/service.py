@@ -1,0 +1,76 @@
+"""A member's data rights: everything OMO holds on them as one JSON document, and erasure —
+the person's identity removed from every area in one transaction while their orders, points
+ledger, coupons and the figures built on them stay and still add up (the member becomes an
+anonymous member). Each area exports and forgets its own tables; this orchestrates them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from omo.analytics import service as analytics
+from omo.commerce import service as commerce
+from omo.coupons import service as coupons
+from omo.db import UnitOfWork
+from omo.events import service as events
+from omo.identity import service as identity
+from omo.journeys import service as journeys
+from omo.members import service as members
+from omo.messaging import outbox
+from omo.messaging import service as messaging
+from omo.points import service as points
+from omo.privacy.schemas import ErasureRead
+from omo.referrals import service as referrals
+from omo.shared import clock
+from omo.tasks import service as tasks
+from omo.tiers import service as tiers
+
+EXPORTERS = (
+    members.export_rows, commerce.export_rows, events.export_rows, points.export_rows,
+    coupons.export_rows, tiers.export_rows, referrals.export_rows, messaging.export_rows,
+    tasks.export_rows, journeys.export_rows, identity.export_rows, analytics.export_rows,
+)  # fmt: skip
+
+
+def _people(session: Session, member_id: int) -> list[int]:
+    """The member (as they are now, after any merge) and every member merged into them, however
+    many merges back."""
+    current = members.current_member(session, member_id).id
+    found, frontier = [current], [current]
+    while frontier:
+        frontier = [m for f in frontier for m in members.merged_ids_of(session, f)]
+        found += frontier
+    return found
+
+
+def export(uow: UnitOfWork, *, member_id: int) -> dict[str, Any]:
+    """Everything held on the member and on the records merged into them, table by table."""
+    with uow.read() as session:
+        ids = _people(session, member_id)
+        tables: dict[str, Any] = {}
+        for exporter in EXPORTERS:
+            tables.update(exporter(session, ids))
+        return {"member_id": ids[0], "member_ids": ids, "exported_at": clock.now().isoformat(),
+                "tables": tables}  # fmt: skip
+
+
+def erase(uow: UnitOfWork, *, member_id: int, actor: str) -> ErasureRead:
+    """Forget who the member is, everywhere, at once; safe to repeat."""
+
+    def run(session: Session) -> ErasureRead:
+        now = clock.now()
+        ids = _people(session, member_id)
+        members.lock_members(session, ids)
+        members.erase(session, member_ids=ids, now=now)
+        commerce.erase(session, member_ids=ids)
+        events.erase(session, member_ids=ids)
+        messaging.erase(session, member_ids=ids)
+        identity.erase(session, member_ids=ids)
+        outbox.publish(
+            session, topic="MemberErased", key=f"erased:{ids[0]}:{now.isoformat()}", now=now,
+            payload={"member_ids": ids, "actor": actor},
+        )  # fmt: skip
+        return ErasureRead(member_id=ids[0], member_ids=ids, erased_at=now, actor=actor)
+
+    return uow.run(run)
