@@ -26,6 +26,8 @@ from omo.members.api import router as members_router
 from omo.messaging.adapters import adapters_from
 from omo.messaging.api import public as message_links
 from omo.messaging.api import router as messaging_router
+from omo.ops import metrics
+from omo.ops.schema import migration_head
 from omo.points.api import router as points_router
 from omo.privacy.api import router as privacy_router
 from omo.referrals.api import router as referrals_router
@@ -82,6 +84,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age=8 * 3600, same_site="lax", https_only=settings.cookie_secure,
     )  # fmt: skip
     web.install(app)
+    metrics.install(app, uow)
+
+    @app.get("/readyz", tags=["ops"], summary="Ready to serve: database reachable and migrated")
+    def readyz() -> Any:
+        try:
+            with engine.connect() as conn:
+                current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except Exception as exc:
+            return JSONResponse(
+                status_code=503, content={"status": "unavailable", "database": type(exc).__name__}
+            )
+        head = migration_head()
+        if current != head:
+            return JSONResponse(
+                status_code=503,
+                content={"status": "migrate", "database": current, "code": head},
+            )
+        return {"status": "ready", "schema": current}
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     def healthz() -> Any:
