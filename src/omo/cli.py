@@ -345,6 +345,32 @@ def refresh(
     db.dispose()
 
 
+@app.command("backup")
+def backup_cmd(target: Annotated[Path, typer.Argument(help="the backup file to write")]) -> None:
+    """A consistent backup of the database (SQLite online backup, or pg_dump)."""
+    from omo.ops.backup import BackupFailed, backup
+
+    try:
+        backup(get_settings().database_url, target)
+    except BackupFailed as exc:
+        typer.echo(f"backup failed: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"backed up to {target} ({target.stat().st_size:,} bytes)")
+
+
+@app.command("restore")
+def restore_cmd(source: Annotated[Path, typer.Argument(help="a file `omo backup` wrote")]) -> None:
+    """Restore a backup into the (empty) database named by OMO_DATABASE_URL."""
+    from omo.ops.backup import BackupFailed, restore
+
+    try:
+        restore(source, get_settings().database_url)
+    except BackupFailed as exc:
+        typer.echo(f"restore failed: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"restored {source}")
+
+
 @app.command("expire-points")
 def expire_points() -> None:
     """Expire every points lot past its date (run daily; safe to run again)."""
