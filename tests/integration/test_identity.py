@@ -263,3 +263,23 @@ def test_an_order_recorded_during_a_merge_keeps_its_stats(
     with uow.read() as session:
         assert commerce.check_orders_and_stats(session) == []
         assert commerce.stats_of(session, a.member.id).order_count == 2  # type: ignore[union-attr]
+
+
+def test_undo_gives_back_an_earlier_join_date(uow: UnitOfWork, engine: sa.Engine) -> None:
+    """The survivor takes the earlier join date of the member it absorbs; undo puts its own
+    back (found by schemathesis: the undo wrote the date as text and answered 500)."""
+    from datetime import UTC, datetime
+
+    from omo.shared import clock
+
+    clock.set_clock(lambda: datetime(2025, 1, 1, tzinfo=UTC))
+    older = enrol(uow, phone="0933-000-111").member.id
+    clock.set_clock(lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    newer = enrol(uow, phone="0933-000-222").member.id
+    before = dump(engine)
+    merge = identity.merge_use_case(uow, survivor_id=newer, absorbed_id=older, note=None, actor="t")
+    assert "joined_at" in merge.changes["profile"]
+    identity.undo_use_case(uow, merge_id=merge.id, actor="t")
+    after = dump(engine)
+    for table in ("members", "member_identifiers"):
+        assert after[table] == before[table]

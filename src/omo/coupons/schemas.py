@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import Field
 
@@ -23,7 +24,7 @@ class TemplateRead(ReadModel):
 
 
 class IssueRequest(StrictModel):
-    member_ids: list[int] = Field(min_length=1, max_length=10_000)
+    member_ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(min_length=1, max_length=10_000)
     key: str = Field(
         min_length=1, max_length=80, pattern=KEY,
         description="the campaign's id: issuing again with it changes nothing",

@@ -11,7 +11,9 @@ from omo.shared.schemas import ReadModel, StrictModel
 
 
 class MergeRequest(StrictModel):
-    other_member_id: int = Field(ge=1, description="the member absorbed into the path's member")
+    other_member_id: int = Field(
+        ge=1, le=2**62, description="the member absorbed into the path's member"
+    )
     note: str | None = Field(default=None, max_length=500)
 
 

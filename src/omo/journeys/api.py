@@ -74,7 +74,7 @@ def run_jobs(
 @router.get("/tasks", response_model=list[TaskRead], summary="Open staff tasks")
 def open_tasks(
     uow: UoW,
-    store_id: Annotated[int | None, Query(ge=1)] = None,
+    store_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     caller: Principal = scoped("members:read"),
 ) -> list[TaskRead]:
     if caller.store_id is not None:  # a store's key sees its own store's tasks
@@ -86,6 +86,8 @@ def open_tasks(
 
 @router.post("/tasks/{task_id}/done", response_model=TaskRead, summary="Mark a task done")
 def complete_task(
-    task_id: Annotated[int, Path(ge=1)], uow: UoW, caller: Principal = scoped("members:write")
+    task_id: Annotated[int, Path(ge=1, le=2**62)],
+    uow: UoW,
+    caller: Principal = scoped("members:write"),
 ) -> TaskRead:
     return tasks.complete(uow, task_id=task_id, store_id=caller.store_id)

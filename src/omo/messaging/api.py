@@ -17,7 +17,7 @@ from omo.messaging.schemas import MessageRead, PushSubscriptionIn
 router = APIRouter(tags=["messaging"])
 public = APIRouter(prefix="/t", tags=["message links"], include_in_schema=True)
 Token = Annotated[str, Path(min_length=10, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
-MemberId = Annotated[int, Path(ge=1)]
+MemberId = Annotated[int, Path(ge=1, le=2**62)]
 # the smallest transparent GIF
 PIXEL = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, model_validator
 
 from omo.shared.schemas import MoneyIn, StrictModel
+from omo.shared.zones import checked_zone
 
 ROUNDING = {"floor": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "ceiling": ROUND_CEILING}
 
@@ -72,10 +73,7 @@ class PointsRules(StrictModel):
             for key, m in getattr(self, name).items():
                 if not Decimal(0) <= m <= Decimal(20):
                     raise ValueError(f"{name}: {key} must be between 0 and 20")
-        try:
-            ZoneInfo(self.timezone)
-        except (KeyError, ValueError):
-            raise ValueError(f"timezone: unknown zone {self.timezone!r}") from None
+        checked_zone(self.timezone)
         return self
 
 

@@ -12,7 +12,7 @@ from omo.privacy import service as privacy
 from omo.privacy.schemas import ErasureRead
 
 router = APIRouter(tags=["privacy"])
-MemberId = Annotated[int, Path(ge=1)]
+MemberId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @router.get("/members/{member_id}/export", summary="Everything held on a member (PDPA/GDPR)")

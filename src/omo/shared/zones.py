@@ -21,6 +21,15 @@ def zone_of(country: str | None, default: str) -> ZoneInfo:
     return ZoneInfo(_BY_COUNTRY.get((country or "").upper(), default))
 
 
+def checked_zone(name: str) -> str:
+    """`name` if it is an IANA time zone this machine knows, else ValueError naming it."""
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError):
+        raise ValueError(f"timezone: unknown zone {name!r}") from None
+    return name
+
+
 def countries_in(zone: str) -> list[str]:
     return [c for c, z in _BY_COUNTRY.items() if z == zone]
 

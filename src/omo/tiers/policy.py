@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, model_validator
 
 from omo.shared.schemas import StrictModel
+from omo.shared.zones import checked_zone
 
 Metric = Literal["spend", "points", "orders", "percentile"]
 
@@ -52,6 +53,7 @@ class TierProgramme(StrictModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> TierProgramme:
+        checked_zone(self.timezone)
         codes = [lv.code for lv in self.levels]
         if len(set(codes)) != len(codes):
             raise ValueError("levels: codes must be unique")

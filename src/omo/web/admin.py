@@ -24,13 +24,13 @@ from omo.web.session import check_csrf, require
 from omo.web.views import render
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-MemberId = Annotated[int, Path(ge=1)]
+MemberId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @router.post("/members/{member_id}/merge")
 def merge(
     request: Request, member_id: MemberId,
-    other: Annotated[int, Form(ge=1)], note: Annotated[str, Form(max_length=300)] = "",
+    other: Annotated[int, Form(ge=1, le=2**62)], note: Annotated[str, Form(max_length=300)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
     """Fold member `other` into this one (staff decided they are one person)."""
@@ -48,7 +48,9 @@ def merge(
 
 @router.post("/merges/{merge_id}/undo")
 def undo(
-    request: Request, merge_id: Annotated[int, Path(ge=1)], csrf: Annotated[str, Form()] = ""
+    request: Request,
+    merge_id: Annotated[int, Path(ge=1, le=2**62)],
+    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     user = require(request, Permission.SETTINGS)
     check_csrf(request, csrf)

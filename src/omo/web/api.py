@@ -26,7 +26,7 @@ class CardLink(BaseModel):
     summary="A signed link to the member's card page (to send by LINE, e-mail, SMS)",
 )  # fmt: skip
 def card_link(
-    member_id: Annotated[int, Path(ge=1)], uow: UoW, settings: AppSettings,
+    member_id: Annotated[int, Path(ge=1, le=2**62)], uow: UoW, settings: AppSettings,
     caller: Principal = scoped("members:read"),
 ) -> CardLink:  # fmt: skip
     with uow.read() as session:

@@ -37,7 +37,7 @@ def reviews_page(request: Request) -> HTMLResponse:
 @router.post("/reviews/{review_id}")
 def decide(
     request: Request,
-    review_id: Annotated[int, Path(ge=1)],
+    review_id: Annotated[int, Path(ge=1, le=2**62)],
     decision: Annotated[str, Form(pattern="^(accept|reject)$")],
     csrf: Annotated[str, Form()] = "",
 ) -> Response:

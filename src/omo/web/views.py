@@ -176,7 +176,7 @@ def search_members(
 
 
 @router.get("/members/{member_id}")
-def member_page(request: Request, member_id: Annotated[int, Path(ge=1)]) -> HTMLResponse:
+def member_page(request: Request, member_id: Annotated[int, Path(ge=1, le=2**62)]) -> HTMLResponse:
     require(request, Permission.MEMBERS)
     try:
         page = pages.member_page(request.app.state.uow, member_id=member_id)
@@ -188,7 +188,7 @@ def member_page(request: Request, member_id: Annotated[int, Path(ge=1)]) -> HTML
 @router.post("/members/{member_id}/coupons")
 def issue_coupon(
     request: Request,
-    member_id: Annotated[int, Path(ge=1)],
+    member_id: Annotated[int, Path(ge=1, le=2**62)],
     template: Annotated[str, Form(max_length=40)],
     csrf: Annotated[str, Form()] = "",
     issue_id: Annotated[str, Form(max_length=64)] = "",
@@ -206,7 +206,7 @@ def issue_coupon(
 
 
 @router.get("/stores/{store_id}")
-def store_page(request: Request, store_id: Annotated[int, Path(ge=1)]) -> HTMLResponse:
+def store_page(request: Request, store_id: Annotated[int, Path(ge=1, le=2**62)]) -> HTMLResponse:
     user = require(request, Permission.MEMBERS)
     if not pages.may_open_store(user, store_id):
         raise NotAllowed("this page belongs to another store")
