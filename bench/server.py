@@ -24,7 +24,9 @@ def free_port() -> int:
 def omo_serve(url: str) -> Iterator[str]:
     """Serve the database at `url`; yields the base URL once /healthz answers."""
     port = free_port()
-    env = {**os.environ, "OMO_DATABASE_URL": url}
+    # benchmarks measure the server, not the per-key request budget
+    env = {**os.environ, "OMO_DATABASE_URL": url, "OMO_RATE_LIMIT_PER_S": "1000000",
+           "OMO_RATE_LIMIT_BURST": "1000000"}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "omo.cli", "serve", "--port", str(port)],
         env=env,

@@ -27,6 +27,7 @@ from omo.messaging.adapters import adapters_from
 from omo.messaging.api import public as message_links
 from omo.messaging.api import router as messaging_router
 from omo.ops import metrics
+from omo.ops.limits import BodyLimit, RateLimiter
 from omo.ops.schema import migration_head
 from omo.points.api import router as points_router
 from omo.privacy.api import router as privacy_router
@@ -85,6 +86,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )  # fmt: skip
     web.install(app)
     metrics.install(app, uow)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.state.rate_limiter = RateLimiter(
+        rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
+    )
 
     @app.get("/readyz", tags=["ops"], summary="Ready to serve: database reachable and migrated")
     def readyz() -> Any:

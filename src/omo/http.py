@@ -29,6 +29,7 @@ def get_settings(request: Request) -> Settings:
 
 
 def principal(
+    request: Request,
     uow: Annotated[UnitOfWork, Depends(get_uow)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     header: Annotated[str | None, Security(_header)],
@@ -45,6 +46,12 @@ def principal(
         raise HTTPException(
             401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
+    wait = request.app.state.rate_limiter.take(found.name)
+    if wait > 0:
+        raise HTTPException(
+            429, f"this API key is over its request rate; retry in {wait:.1f} s",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )  # fmt: skip
     return found
 
 

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_s: float = 30.0
     # Whether SQL statements are logged (never on in production: they may carry PII).
     echo_sql: bool = False
+    # requests with a larger body are refused with 413 before they are read whole
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # each API key may make this many requests a second sustained, and this many at once
+    rate_limit_per_s: float = Field(default=300.0, gt=0)
+    rate_limit_burst: int = Field(default=1000, ge=1)
     # Largest batch accepted by POST /events.
     max_event_batch: int = 1000
     # Probabilistic identity resolution (`omo resolve`): pairs at or above auto-merge are merged,

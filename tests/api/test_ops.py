@@ -41,3 +41,56 @@ def test_metrics_count_requests_checkouts_and_queues(api: TestClient, uow: UnitO
     assert 'omo_checkouts_total{outcome="422"} 1.0' in text
     assert 'omo_outbox_backlog{topic="OrderRecorded"}' in text  # nothing has read them yet
     assert 'omo_messages{state="dead"} 0.0' in text
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(
+    settings: object, uow: UnitOfWork
+) -> None:
+    from omo.apikeys.service import create_key
+    from omo.app import create_app
+    from omo.settings import Settings
+
+    assert isinstance(settings, Settings)
+    app = create_app(settings.model_copy(update={"max_body_bytes": 2048}))
+    key = create_key(uow, name="big", store_code=None, scopes=None).key
+    with TestClient(app) as c:
+        c.headers["Authorization"] = f"Bearer {key}"
+        big = c.post("/api/v1/events", content=b"[" + b" " * 4096 + b"]",
+                     headers={"Content-Type": "application/json"})  # fmt: skip
+        assert big.status_code == 413 and "2,048 bytes" in big.text
+
+        def chunks():  # no Content-Length: counted as it streams
+            for _ in range(10):
+                yield b" " * 512
+
+        streamed = c.post("/api/v1/events", content=chunks(),
+                          headers={"Content-Type": "application/json"})  # fmt: skip
+        assert streamed.status_code == 413
+        assert c.post("/api/v1/events", json=[]).status_code != 413
+    app.state.engine.dispose()
+
+
+def test_each_key_has_a_request_budget(settings: object, uow: UnitOfWork) -> None:
+    from omo.apikeys.service import create_key
+    from omo.app import create_app
+    from omo.ops.limits import RateLimiter
+    from omo.settings import Settings
+
+    assert isinstance(settings, Settings)
+    app = create_app(settings.model_copy(update={"rate_limit_per_s": 0.5, "rate_limit_burst": 3}))
+    busy = create_key(uow, name="busy", store_code=None, scopes=None).key
+    calm = create_key(uow, name="calm", store_code=None, scopes=None).key
+    with TestClient(app) as c:
+        codes = [c.get("/api/v1/stores", headers={"Authorization": f"Bearer {busy}"}).status_code
+                 for _ in range(5)]  # fmt: skip
+        assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+        limited = c.get("/api/v1/stores", headers={"Authorization": f"Bearer {busy}"})
+        assert int(limited.headers["Retry-After"]) >= 1
+        # another key is not slowed by the first
+        assert (
+            c.get("/api/v1/stores", headers={"Authorization": f"Bearer {calm}"}).status_code == 200
+        )
+    app.state.engine.dispose()
+    bucket = RateLimiter(rate=2, burst=1)
+    assert bucket.take("k", now=0.0) == 0 and bucket.take("k", now=0.1) > 0
+    assert bucket.take("k", now=0.6) == 0  # refilled at 2 a second
