@@ -2,6 +2,7 @@
 
 from omo.analytics.models import AnalyticsRun, MemberScore, SavedSegment
 from omo.apikeys.models import ApiKey
+from omo.audit.models import AuditEntry
 from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
 from omo.coupons.models import Coupon, CouponRedemption, CouponTemplateRow
 from omo.db import Base
@@ -25,6 +26,7 @@ from omo.users.models import User
 __all__ = [
     "AnalyticsRun",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "Consent",
     "ConsentChange",

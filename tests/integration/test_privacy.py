@@ -80,7 +80,7 @@ def _world(uow: UnitOfWork, settings: Settings) -> tuple[int, int]:
 
 def test_export_holds_every_area(uow: UnitOfWork, settings: Settings) -> None:
     person, twin = _world(uow, settings)
-    doc = privacy.export(uow, member_id=twin)  # an old id leads to the person
+    doc = privacy.export(uow, member_id=twin, actor="dpo")  # an old id leads to the person
     assert doc["member_ids"] == [person, twin]
     t = doc["tables"]
     json.dumps(doc, ensure_ascii=False)  # plain JSON all through
@@ -152,3 +152,32 @@ def test_privacy_endpoints_need_their_scope(
     erased = client.post(f"/api/v1/members/{person}/erase")
     assert erased.status_code == 200 and erased.json()["actor"] == "dpo"
     assert client.get("/api/v1/members/999999/export").status_code == 404
+
+
+def test_admin_actions_exports_and_erasures_are_audited(
+    client: TestClient, uow: UnitOfWork, settings: Settings
+) -> None:
+    from omo.audit import service as audit
+    from omo.journeys import playbook
+
+    person, _ = _world(uow, settings)
+    dpo = create_key(uow, name="dpo", store_code=None, scopes=None, actor="ops").key
+    playbook.seed(uow, enable=True)
+    client.headers["Authorization"] = f"Bearer {dpo}"
+    assert client.get(f"/api/v1/members/{person}/export").status_code == 200
+    assert client.post(f"/api/v1/members/{person}/erase").status_code == 200
+    log = client.get("/api/v1/audit").json()
+    actions = [(e["actor"], e["action"], e["target"]) for e in log]
+    assert actions[:2] == [("dpo", "member.erase", f"member:{person}"),
+                           ("dpo", "member.export", f"member:{person}")]  # fmt: skip
+    assert ("ops", "apikey.create", "apikey:dpo") in actions
+    assert ("t", "member.merge", f"member:{person}") in actions
+    assert ("playbook", "journey.enable", "journey:welcome") in actions
+    assert ("playbook", "coupon_template.put", "coupon_template:FIRST100") in actions
+    only = client.get("/api/v1/audit", params={"target": f"member:{person}"}).json()
+    assert {e["action"] for e in only} == {"member.merge", "member.export", "member.erase"}
+    assert "陳美玲" not in str(audit.entries(uow))  # no personal data in the log
+    client.headers["Authorization"] = (
+        "Bearer " + create_key(uow, name="reader", store_code=None, scopes=["members:read"]).key
+    )
+    assert client.get("/api/v1/audit").status_code == 403

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omo.apikeys.models import ApiKey
+from omo.audit import service as audit
 from omo.commerce.service import store_by_code
 from omo.db import UnitOfWork
 from omo.shared import clock
@@ -79,7 +80,12 @@ def _hash(secret: str) -> str:
 
 
 def create_key(
-    uow: UnitOfWork, *, name: str, store_code: str | None, scopes: list[str] | None
+    uow: UnitOfWork,
+    *,
+    name: str,
+    store_code: str | None,
+    scopes: list[str] | None,
+    actor: str = "cli",
 ) -> CreatedKey:
     """Create a key; the plain key is returned once and never stored."""
     wanted = sorted(set(scopes or SCOPES))
@@ -107,17 +113,22 @@ def create_key(
                 created_at=clock.now(),
             )
         )
+        audit.record(
+            session, actor=actor, action="apikey.create", target=f"apikey:{name}",
+            detail={"store": store_code, "scopes": wanted},
+        )  # fmt: skip
         return CreatedKey(f"omo_{prefix}_{secret}", name, store_id, tuple(wanted))
 
     return uow.run(run, attempts=1)
 
 
-def revoke_key(uow: UnitOfWork, *, name: str) -> None:
+def revoke_key(uow: UnitOfWork, *, name: str, actor: str = "cli") -> None:
     def run(session: Session) -> None:
         key = session.scalar(select(ApiKey).where(ApiKey.name == name))
         if key is None:
             raise NotFound(f"no API key named {name!r}", field="name")
         key.revoked_at = clock.now()
+        audit.record(session, actor=actor, action="apikey.revoke", target=f"apikey:{name}")
 
     uow.run(run, attempts=1)
     _cache.clear()

@@ -35,7 +35,7 @@ def put_template(
     uow: UoW,
     caller: Principal = scoped("loyalty:admin"),
 ) -> TemplateRead:
-    read, created = coupons.put_template(uow, code=code, template=template)
+    read, created = coupons.put_template(uow, code=code, template=template, actor=caller.name)
     response.status_code = 201 if created else 200
     return read
 

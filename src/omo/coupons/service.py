@@ -14,6 +14,7 @@ import segno
 from sqlalchemy import BigInteger, case, func, select, type_coerce, update
 from sqlalchemy.orm import Session
 
+from omo.audit import service as audit
 from omo.commerce.models import Order
 from omo.commerce.stats import money_sum
 from omo.coupons import rules
@@ -59,7 +60,7 @@ def normalise_code(code: str) -> str:
 
 
 def put_template(
-    uow: UnitOfWork, *, code: str, template: CouponTemplate
+    uow: UnitOfWork, *, code: str, template: CouponTemplate, actor: str | None = None
 ) -> tuple[TemplateRead, bool]:
     """Create or change a template; coupons already issued keep their own dates."""
     with uow.write() as session:
@@ -74,6 +75,10 @@ def put_template(
         row.max_redemptions = template.max_redemptions
         row.updated_at = now
         session.flush()
+        audit.record(
+            session, actor=actor, action="coupon_template.put", target=f"coupon_template:{code}",
+            detail={"created": created},
+        )  # fmt: skip
         return _template_read(row), created
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from omo.audit import service as audit
 from omo.commerce import service as commerce
 from omo.coupons import holders as coupon_holders
 from omo.db import UnitOfWork
@@ -227,6 +228,10 @@ def merge_use_case(
             actor=actor,
             now=clock.now(),
         )
+        audit.record(
+            session, actor=actor, action="member.merge", target=f"member:{survivor_id}",
+            detail={"absorbed": absorbed_id, "merge": merge.id},
+        )  # fmt: skip
         return MergeRead.model_validate(merge)
 
     return uow.run(run)
@@ -236,9 +241,12 @@ def undo_use_case(uow: UnitOfWork, *, merge_id: int, actor: str | None) -> Merge
     """Undo a merge."""
 
     def run(session: Session) -> MergeRead:
-        return MergeRead.model_validate(
-            undo_merge(session, merge_id=merge_id, actor=actor, now=clock.now())
-        )
+        merge = undo_merge(session, merge_id=merge_id, actor=actor, now=clock.now())
+        audit.record(
+            session, actor=actor, action="member.unmerge", target=f"member:{merge.survivor_id}",
+            detail={"absorbed": merge.absorbed_id, "merge": merge.id},
+        )  # fmt: skip
+        return MergeRead.model_validate(merge)
 
     return uow.run(run)
 

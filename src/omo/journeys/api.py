@@ -47,12 +47,12 @@ def get_journey(key: Key, uow: UoW, caller: Principal = scoped("kpis:read")) -> 
 
 @router.post("/journeys/{key}/enable", response_model=JourneyRead, summary="Switch on")
 def enable(key: Key, uow: UoW, caller: Principal = scoped("marketing:admin")) -> JourneyRead:
-    return journeys.set_enabled(uow, key=key, enabled=True)
+    return journeys.set_enabled(uow, key=key, enabled=True, actor=caller.name)
 
 
 @router.post("/journeys/{key}/disable", response_model=JourneyRead, summary="Switch off")
 def disable(key: Key, uow: UoW, caller: Principal = scoped("marketing:admin")) -> JourneyRead:
-    return journeys.set_enabled(uow, key=key, enabled=False)
+    return journeys.set_enabled(uow, key=key, enabled=False, actor=caller.name)
 
 
 @router.get(

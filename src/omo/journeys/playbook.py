@@ -84,11 +84,13 @@ def seed(uow: UnitOfWork, *, enable: bool = False) -> list[str]:
     have = {t.code for t in coupons.list_templates(uow)}
     for code, template in COUPONS.items():
         if code not in have:
-            coupons.put_template(uow, code=code, template=CouponTemplate.model_validate(template))
+            coupons.put_template(
+                uow, code=code, template=CouponTemplate.model_validate(template), actor="playbook"
+            )
     existing = {j.key for j in journeys.list_journeys(uow)}
     for key, definition in JOURNEYS.items():
         if key not in existing:
             journeys.save(uow, key=key, raw=definition, actor="playbook")
         if enable:
-            journeys.set_enabled(uow, key=key, enabled=True)
+            journeys.set_enabled(uow, key=key, enabled=True, actor="playbook")
     return list(JOURNEYS)

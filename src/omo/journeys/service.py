@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from omo.audit import service as audit
 from omo.coupons import service as coupons
 from omo.db import UnitOfWork
 from omo.journeys import definition as d
@@ -84,17 +85,27 @@ def save(
             )
         )  # fmt: skip
         session.flush()
+        audit.record(
+            session, actor=actor, action="journey.save", target=f"journey:{key}",
+            detail={"version": journey.version},
+        )  # fmt: skip
         return JourneyRead.model_validate(journey), created
 
     return uow.run(run)
 
 
-def set_enabled(uow: UnitOfWork, *, key: str, enabled: bool) -> JourneyRead:
+def set_enabled(
+    uow: UnitOfWork, *, key: str, enabled: bool, actor: str | None = None
+) -> JourneyRead:
     def run(session: Session) -> JourneyRead:
         journey = _journey(session, key)
         if enabled:  # a coupon template may have gone since the journey was saved
             _check_references(session, d.JourneyDefinition.model_validate(journey.definition))
         journey.enabled, journey.updated_at = enabled, clock.now()
+        audit.record(
+            session, actor=actor, action="journey.enable" if enabled else "journey.disable",
+            target=f"journey:{key}",
+        )  # fmt: skip
         return JourneyRead.model_validate(journey)
 
     return uow.run(run)

@@ -496,7 +496,5 @@ def erase(session: Session, *, member_ids: Sequence[int], now: datetime) -> None
             c.channel
             for c in session.scalars(select(Consent).where(Consent.member_id == member_id))
         }
-        set_consents(
-            session, member_id=member_id, consents=dict.fromkeys(held, False), source="erasure",
-            now=now,
-        )  # fmt: skip
+        withdrawn = dict.fromkeys(sorted(held), False)
+        set_consents(session, member_id=member_id, consents=withdrawn, source="erasure", now=now)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from omo.audit import service as audit
 from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.points import ledger
@@ -65,6 +66,7 @@ def set_programme(uow: UnitOfWork, *, rules: PointsRules, actor: str | None) -> 
         )
         session.add(row)
         session.flush()
+        audit.record(session, actor=actor, action="points.programme", target=f"points:v{row.id}")
         return ProgrammeRead(version=row.id, rules=rules, created_at=row.created_at, actor=actor)
 
 

@@ -1,12 +1,13 @@
-"""/api/v1 privacy: a member's data export and erasure (scope privacy:admin)."""
+"""/api/v1 privacy: a member's data export and erasure, and the audit log (scope privacy:admin)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from omo.apikeys.service import Principal
+from omo.audit import service as audit
 from omo.http import UoW, scoped
 from omo.privacy import service as privacy
 from omo.privacy.schemas import ErasureRead
@@ -19,7 +20,7 @@ MemberId = Annotated[int, Path(ge=1, le=2**62)]
 def export(
     member_id: MemberId, uow: UoW, caller: Principal = scoped("privacy:admin")
 ) -> dict[str, Any]:
-    return privacy.export(uow, member_id=member_id)
+    return privacy.export(uow, member_id=member_id, actor=caller.name)
 
 
 @router.post(
@@ -30,3 +31,13 @@ def erase(
     member_id: MemberId, uow: UoW, caller: Principal = scoped("privacy:admin")
 ) -> ErasureRead:
     return privacy.erase(uow, member_id=member_id, actor=caller.name)
+
+
+@router.get("/audit", summary="The audit log, newest first (admin actions, exports, erasures)")
+def audit_log(
+    uow: UoW,
+    target: Annotated[str | None, Query(max_length=120)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    caller: Principal = scoped("privacy:admin"),
+) -> list[dict[str, Any]]:
+    return audit.entries(uow, target=target, limit=limit)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from omo.analytics import service as analytics
+from omo.audit import service as audit
 from omo.commerce import service as commerce
 from omo.coupons import service as coupons
 from omo.db import UnitOfWork
@@ -44,10 +45,15 @@ def _people(session: Session, member_id: int) -> list[int]:
     return found
 
 
-def export(uow: UnitOfWork, *, member_id: int) -> dict[str, Any]:
-    """Everything held on the member and on the records merged into them, table by table."""
+def export(uow: UnitOfWork, *, member_id: int, actor: str) -> dict[str, Any]:
+    """Everything held on the member and on the records merged into them, table by table (the
+    export itself is audited: it hands personal data out)."""
     with uow.read() as session:
-        ids = _people(session, member_id)
+        ids = _people(session, member_id)  # an unknown member is a 404 before anything else
+    uow.run(
+        lambda s: audit.record(s, actor=actor, action="member.export", target=f"member:{ids[0]}")
+    )
+    with uow.read() as session:
         tables: dict[str, Any] = {}
         for exporter in EXPORTERS:
             tables.update(exporter(session, ids))
@@ -67,6 +73,10 @@ def erase(uow: UnitOfWork, *, member_id: int, actor: str) -> ErasureRead:
         events.erase(session, member_ids=ids)
         messaging.erase(session, member_ids=ids)
         identity.erase(session, member_ids=ids)
+        audit.record(
+            session, actor=actor, action="member.erase", target=f"member:{ids[0]}",
+            detail={"member_ids": ids},
+        )  # fmt: skip
         outbox.publish(
             session, topic="MemberErased", key=f"erased:{ids[0]}:{now.isoformat()}", now=now,
             payload={"member_ids": ids, "actor": actor},

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import BigInteger, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from omo.audit import service as audit
 from omo.commerce.channels import COUNTED_STATUSES
 from omo.commerce.models import Order
 from omo.db import UnitOfWork
@@ -74,6 +75,7 @@ def set_programme(
         )
         session.add(row)
         session.flush()
+        audit.record(session, actor=actor, action="tiers.programme", target=f"tiers:v{row.id}")
         return TierProgrammeRead(version=row.id, programme=programme)
 
 

@@ -10,6 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from omo.audit import service as audit
 from omo.commerce import service as commerce
 from omo.db import UnitOfWork
 from omo.shared import clock
@@ -33,7 +34,13 @@ class SignedIn:
 
 
 def create_user(
-    uow: UnitOfWork, *, username: str, password: str, role: str, store_code: str | None
+    uow: UnitOfWork,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    store_code: str | None,
+    actor: str = "cli",
 ) -> SignedIn:
     """A new user; staff must be bound to a store, the other roles must not be."""
     if (
@@ -59,6 +66,10 @@ def create_user(
         )  # fmt: skip
         session.add(user)
         session.flush()
+        audit.record(
+            session, actor=actor, action="user.create", target=f"user:{username}",
+            detail={"role": role, "store": store_code},
+        )  # fmt: skip
         return SignedIn(user.id, user.username, user.role, user.store_id)
 
     return uow.run(run)

@@ -90,7 +90,7 @@ def save_settings(
         else:
             if not code.strip():
                 raise DomainError("name the template's code")
-            coupons.put_template(uow, code=code.strip(), template=value)
+            coupons.put_template(uow, code=code.strip(), template=value, actor=actor)
     except json.JSONDecodeError as exc:
         error = f"JSON: {exc}"
     except ValidationError as exc:

@@ -88,9 +88,11 @@ def journeys_page(request: Request) -> HTMLResponse:
 def toggle_journey(
     request: Request, key: Key, enabled: Annotated[bool, Form()], csrf: Annotated[str, Form()] = ""
 ) -> Response:
-    require(request, Permission.COUPONS)  # marketers and admins act; analysts read
+    user = require(request, Permission.COUPONS)  # marketers and admins act; analysts read
     check_csrf(request, csrf)
-    journeys.set_enabled(request.app.state.uow, key=key, enabled=enabled)
+    journeys.set_enabled(
+        request.app.state.uow, key=key, enabled=enabled, actor=f"ui:{user.username}"
+    )
     return RedirectResponse("/ui/journeys", status_code=303)
 
 
