@@ -24,6 +24,7 @@ from omo.journeys import personalise, triggers
 from omo.journeys.models import Journey, JourneyEntry, JourneyStep, JourneyVersion, TriggerScan
 from omo.members import service as members
 from omo.members.models import Member
+from omo.messaging import outbox
 from omo.messaging import service as messaging
 from omo.messaging.models import OutboxMessage
 from omo.points import service as points
@@ -126,18 +127,15 @@ def enter_from_outbox(
         session.add(scan)
         session.flush()
     settled = now - timedelta(seconds=settle_s) if is_postgres(session) else now
-    facts = list(
-        session.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.id > scan.position, OutboxMessage.created_at <= settled)
-            .where(OutboxMessage.topic.in_(_TOPIC))
-            .order_by(OutboxMessage.id)
-            .limit(batch)
-        )
-    )
+    read = outbox.unread(session, after=scan.position, settled_before=settled, limit=batch)
     entered: dict[str, int] = {}
+    if read:
+        # this pass is the outbox's dispatcher: every fact it reads is delivered, including
+        # those of topics no journey listens to (so the backlog metric means something)
+        scan.position, scan.scanned_at = read[-1].id, now
+        outbox.mark_delivered(session, ids=[f.id for f in read], now=now)
+    facts = [f for f in read if f.topic in _TOPIC]
     if facts:
-        scan.position, scan.scanned_at = facts[-1].id, now
         journeys = [j for j in enabled_journeys(session) if j[1].trigger.kind in d.EVENT_TRIGGERS]
         for journey, definition in journeys:
             rows = _matching(session, definition, facts)
@@ -147,7 +145,7 @@ def enter_from_outbox(
                 keep = set(session.scalars(select(Member.id).where(Member.id.in_(ids), fit)))
                 rows = [r for r in rows if r[0] in keep]
             entered[journey.key] = enter(session, journey, definition, rows, now=now)
-    return len(facts), entered
+    return len(read), entered
 
 
 def _matching(

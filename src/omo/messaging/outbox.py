@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from omo.messaging.models import OutboxMessage
@@ -48,3 +48,26 @@ def backlog(session: Session) -> dict[str, int]:
         .group_by(OutboxMessage.topic)
     )
     return {str(topic): int(n) for topic, n in rows}
+
+
+def unread(
+    session: Session, *, after: int, settled_before: datetime, limit: int
+) -> list[OutboxMessage]:
+    """Facts past position `after`, oldest first, that are at least as old as `settled_before`."""
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.id > after, OutboxMessage.created_at <= settled_before)
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+    )
+
+
+def mark_delivered(session: Session, *, ids: list[int], now: datetime) -> None:
+    """The dispatcher has handled these facts (whether or not anything listened to them)."""
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.state == "pending")
+        .values(state="delivered", delivered_at=now)
+    )

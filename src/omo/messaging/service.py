@@ -330,6 +330,12 @@ def coupon_of(uow: UnitOfWork, *, token: str) -> str:
     return code
 
 
+def counts_by_state(session: Session) -> dict[str, int]:
+    """Messages per state (an operations metric)."""
+    rows = session.execute(select(Message.state, func.count()).group_by(Message.state))
+    return {str(state): int(n) for state, n in rows}
+
+
 def member_messages(uow: UnitOfWork, *, member_id: int, limit: int = 100) -> list[MessageRead]:
     with uow.read() as session:
         rows = session.scalars(

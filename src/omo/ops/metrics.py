@@ -16,10 +16,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from sqlalchemy import func, select
 
 from omo.db import UnitOfWork
-from omo.messaging.models import Message, OutboxMessage
+from omo.messaging import outbox
+from omo.messaging import service as messaging
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -36,7 +36,7 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
         self.outbox = Gauge(
-            "omo_outbox_backlog", "facts published but not yet delivered", ["topic"],
+            "omo_outbox_backlog", "facts published and not yet read by the dispatcher", ["topic"],
             registry=self.registry,
         )  # fmt: skip
         self.messages = Gauge(
@@ -46,22 +46,14 @@ class Metrics:
 
     def refresh_queues(self, uow: UnitOfWork) -> None:
         with uow.read() as session:
-            pending = session.execute(
-                select(OutboxMessage.topic, func.count())
-                .where(OutboxMessage.state == "pending")
-                .group_by(OutboxMessage.topic)
-            ).all()
-            states = session.execute(
-                select(Message.state, func.count())
-                .where(Message.state.in_(("queued", "sending", "dead")))
-                .group_by(Message.state)
-            ).all()
+            pending = outbox.backlog(session)
+            states = messaging.counts_by_state(session)
         self.outbox.clear()
-        for topic, n in pending:
+        for topic, n in pending.items():
             self.outbox.labels(topic=topic).set(n)
         self.messages.clear()
         for state in ("queued", "sending", "dead"):
-            self.messages.labels(state=state).set(dict(states).get(state, 0))
+            self.messages.labels(state=state).set(states.get(state, 0))
 
 
 API = "/api/v1"
