@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -78,6 +79,10 @@ class PostgresServer:
             str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
             "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync",
         )  # fmt: skip
+        self._start()
+        return self
+
+    def _start(self) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
         options += "-c max_connections=200"
         if not self.durable:
@@ -86,7 +91,14 @@ class PostgresServer:
             str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", options,
             "-l", str(self.root / "server.log"), "-w", "-t", "60", "start",
         )  # fmt: skip
-        return self
+
+    def restart(self, *, mode: str = "immediate", down_s: float = 0.0) -> None:
+        """Stop the server — `immediate` is a crash: no checkpoint, every connection cut, crash
+        recovery on the next start — stay down `down_s` seconds, and start it on the same port
+        and data."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop")
+        time.sleep(down_s)
+        self._start()
 
     def stop(self) -> None:
         try:
