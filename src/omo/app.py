@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -47,6 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.gc_freeze:
+            gc.collect()
+            gc.freeze()
         scheduler = None
         if settings.jobs_every_s > 0:
             scheduler = Scheduler(uow, settings=settings, adapters=adapters)

@@ -59,6 +59,7 @@ def serve(
     # the embedded default runs journeys and delivery in process; with several workers (or a
     # separate `omo jobs worker`) pass 0
     os.environ.setdefault("OMO_JOBS_EVERY_S", str(jobs_every if workers == 1 else 0))
+    os.environ.setdefault("OMO_GC_FREEZE", "1")
     from omo.ops.logs import log_config
 
     typer.echo(f"OMO on http://{host}:{port}  (docs: http://{host}:{port}/docs)")

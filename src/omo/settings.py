@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # `omo serve` runs a scheduler pass (journeys, message delivery) every this many seconds in
     # process — the embedded default; 0 leaves it to `omo jobs worker`
     jobs_every_s: int = Field(default=0, ge=0)
+    # `omo serve` sets it: once the app is built, move every object alive into the collector's
+    # permanent generation, so that a full collection scans what requests made, not the whole
+    # interpreter (full collections paused requests for 50-100 ms; docs/performance.md)
+    gc_freeze: bool = False
     # on PostgreSQL a fact is read from the outbox once it is this old: a transaction that took a
     # lower id may commit after one with a higher id (SQLite's single writer commits in order)
     outbox_settle_s: float = Field(default=5.0, ge=0)

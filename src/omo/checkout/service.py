@@ -38,6 +38,7 @@ from omo.points import service as points
 from omo.points.rules import LineFacts, OrderFacts, max_redeemable, points_for_order, redeem_value
 from omo.shared import clock
 from omo.shared.errors import Conflict, ValidationFailed
+from omo.shared.pins import memo, pin
 from omo.tiers import service as tiers
 
 
@@ -79,8 +80,9 @@ def commit(
         p = _price(session, req, idents, now, strict=True)
         order = _order_in(req, p, now, currency)
         result = ingest.record_order_in(
-            session, order=order, idents=idents, digest=digest, principal=principal, now=now
-        )
+            session, order=order, idents=idents, digest=digest, principal=principal, now=now,
+            unrecorded=True,
+        )  # fmt: skip
         prefix = f"order:{req.channel.value}:{req.external_id}"
         for outcome in p.price.coupons:
             coupons.redeem_in(
@@ -93,11 +95,11 @@ def commit(
                 session, member_id=p.member_id, points=p.price.points, key=f"{prefix}:points",
                 now=now, order_id=result.id, reason=f"paid part of order {req.external_id}",
             )  # fmt: skip
-        earned = ledger.find(session, f"earn:order:{result.id}")
-        return CommitResult(
-            order=result, price=p.read, points_earned=earned.points if earned else 0,
-            replayed=False,
-        )  # fmt: skip
+        award = memo(session, "points_earned").get(result.id)
+        if not isinstance(award, int):
+            entry = ledger.find(session, f"earn:order:{result.id}")
+            award = entry.points if entry else 0
+        return CommitResult(order=result, price=p.read, points_earned=award, replayed=False)
 
     return uow.run(run)
 
@@ -183,7 +185,8 @@ def _price(
 def _member(session: Session, req: QuoteRequest, idents: list[Identifier]) -> int | None:
     named = set(members.members_named_by(session, idents).values())
     if req.member_id is not None:
-        member = members.current_member(session, req.member_id).id
+        # pinned: recording the sale reads the member again, from the identity map
+        member = pin(session, members.current_member(session, req.member_id)).id
         if named - {member}:
             raise ValidationFailed(
                 "member_id and the customer identifiers name different members", field="member_id"

@@ -58,6 +58,7 @@ from omo.commerce.stats import stats_of as stats_of
 from omo.db import UnitOfWork
 from omo.members.identifiers import Identifier
 from omo.shared.errors import NotFound
+from omo.shared.pins import forget, memo
 from omo.shared.reassign import reassign_rows
 from omo.shared.rows import rows_of
 from omo.shared.sqlmatch import keys_in
@@ -66,6 +67,7 @@ from omo.shared.sqlmatch import keys_in
 
 
 def upsert_store(session: Session, *, code: str, data: StoreUpsert) -> tuple[Store, bool]:
+    forget(session, "stores")
     store = session.scalar(select(Store).where(Store.code == code))
     created = store is None
     if store is None:
@@ -78,6 +80,7 @@ def upsert_store(session: Session, *, code: str, data: StoreUpsert) -> tuple[Sto
 
 
 def upsert_product(session: Session, *, sku: str, data: ProductUpsert) -> tuple[Product, bool]:
+    forget(session, "products")
     product = session.scalar(select(Product).where(Product.sku == sku))
     created = product is None
     if product is None:
@@ -90,14 +93,26 @@ def upsert_product(session: Session, *, sku: str, data: ProductUpsert) -> tuple[
 
 
 def catalogue_for(session: Session, skus: Iterable[str]) -> dict[str, Product]:
-    wanted = sorted(set(skus))
-    return {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(wanted)))}
+    """The catalogue's products among `skus`, read once per transaction (a checkout prices
+    the basket and then records it)."""
+    asked = set(skus)
+    known = memo(session, "products")
+    wanted = sorted(asked - known.keys())
+    if wanted:
+        found = {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(wanted)))}
+        known.update({sku: found.get(sku) for sku in wanted})
+    return {sku: p for sku in asked if isinstance(p := known.get(sku), Product)}
 
 
 def store_by_code(session: Session, code: str, *, field: str = "store") -> Store:
+    known = memo(session, "stores")
+    held = known.get(code)
+    if isinstance(held, Store):
+        return held
     store = session.scalar(select(Store).where(Store.code == code))
     if store is None:
         raise NotFound(f"no store with code {code!r}", field=field)
+    known[code] = store
     return store
 
 
@@ -163,11 +178,12 @@ def record_order(
     )
     session.add(row)
     session.flush()
-    skus = {li.sku for li in order.lines}
-    catalogue = {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(skus)))}
+    catalogue = catalogue_for(session, (li.sku for li in order.lines))
+    written: list[OrderLine] = []
+    memo(session, "new_order_lines")[row.id] = written
     for n, line in enumerate(order.lines, start=1):
         product = catalogue.get(line.sku)
-        session.add(
+        written.append(
             OrderLine(
                 order_id=row.id,
                 line_no=n,
@@ -181,6 +197,7 @@ def record_order(
                 line_total=line.unit_price * line.quantity - line.discount,
             )
         )
+    session.add_all(written)
     for ident in dict.fromkeys(contacts):
         session.add(
             OrderContact(
@@ -211,6 +228,9 @@ def order_result(session: Session, row: Order, *, replayed: bool) -> OrderResult
 
 
 def order_lines(session: Session, order_id: int) -> list[OrderLine]:
+    written = memo(session, "new_order_lines").get(order_id)
+    if isinstance(written, list):  # recorded in this transaction: the ORM holds them as written
+        return list(written)
     return list(
         session.scalars(
             select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.line_no)

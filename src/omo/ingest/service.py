@@ -25,6 +25,7 @@ from omo.points import service as points
 from omo.referrals import service as referrals
 from omo.shared import clock
 from omo.shared.errors import Conflict, ValidationFailed
+from omo.shared.pins import memo
 from omo.tiers import service as tiers
 
 # Clocks of tills drift; an order stamped a little ahead of ours is still plausible.
@@ -151,11 +152,13 @@ def record_order_in(
     digest: str,
     principal: Principal,
     now: datetime,
+    unrecorded: bool = False,
 ) -> OrderResult:
-    """record_order inside a caller's transaction (bulk import runs many in one)."""
-    existing = commerce.find_order(
+    """record_order inside a caller's transaction (bulk import runs many in one).
+    `unrecorded`: the caller has just looked the order up in this transaction and not found it."""
+    existing = None if unrecorded else commerce.find_order(
         session, channel=order.channel.value, external_id=order.external_id
-    )
+    )  # fmt: skip
     if existing is not None:
         if existing.payload_hash != digest:
             raise Conflict(
@@ -186,7 +189,7 @@ def record_order_in(
         digest=digest, now=now,
     )  # fmt: skip
     outbox.publish(
-        session, topic="OrderRecorded", key=f"order:{row.id}", now=now,
+        session, topic="OrderRecorded", key=f"order:{row.id}", now=now, new_key=True,
         payload={"order_id": row.id, "member_id": member_id, "channel": row.channel,
                  "store_id": row.store_id, "total": str(row.total), "status": row.status,
                  "ordered_at": row.ordered_at.isoformat()},
@@ -205,7 +208,7 @@ def record_order_in(
         if row.status in COUNTED_STATUSES:
             stored = commerce.order_lines(session, row.id)
             multiplier = tiers.multiplier_of(session, member_id=member_id)
-            points.award_for_order(
+            earned = points.award_for_order(
                 session,
                 member_id=member_id,
                 order_id=row.id,
@@ -216,7 +219,9 @@ def record_order_in(
                 order_discount=order.discount_total,
                 tier_multiplier=multiplier,
                 now=now,
+                new_order=True,
             )
+            memo(session, "points_earned")[row.id] = earned.points if earned else 0
             tiers.evaluate_in(session, member_id=member_id, now=now)
             referrals.reward_on_order(
                 session, member_id=member_id, order_id=row.id, amount=row.total, now=now

@@ -24,12 +24,17 @@ TOPICS = frozenset(
 
 
 def publish(
-    session: Session, *, topic: str, key: str, payload: dict[str, Any], now: datetime
-) -> None:
-    """Queue a fact once (its key makes a replayed use case publish nothing new)."""
+    session: Session, *, topic: str, key: str, payload: dict[str, Any], now: datetime,
+    new_key: bool = False,
+) -> None:  # fmt: skip
+    """Queue a fact once (its key makes a replayed use case publish nothing new). `new_key`:
+    the key names a row this transaction created (a new order's id), so it cannot be queued yet
+    — and if it were, the key's unique index refuses the second."""
     if topic not in TOPICS:
         raise ValueError(f"unknown topic {topic!r}")
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)) is not None:
+    if not new_key and session.scalar(
+        select(OutboxMessage.id).where(OutboxMessage.key == key)
+    ) is not None:  # fmt: skip
         return
     session.add(
         OutboxMessage(

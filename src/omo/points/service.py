@@ -85,10 +85,13 @@ def award_for_order(
     order_discount: Decimal,
     tier_multiplier: Decimal = Decimal(1),
     now: datetime,
+    new_order: bool = False,
 ) -> PointsEntry | None:
-    """Earn on an order, in the order's transaction; pending until the return window passes."""
+    """Earn on an order, in the order's transaction; pending until the return window passes.
+    `new_order`: the order was created in this transaction, so it has earned nothing yet (and
+    the ledger's unique key would refuse a second earn)."""
     key = f"earn:order:{order_id}"
-    held = ledger.find(session, key)
+    held = None if new_order else ledger.find(session, key)
     if held is not None:
         return held
     rules = rules_in_force(session)

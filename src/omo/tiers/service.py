@@ -23,6 +23,7 @@ from omo.members.models import Member
 from omo.messaging import outbox
 from omo.points.models import PointsEntry
 from omo.shared import clock
+from omo.shared.pins import pin
 from omo.shared.rows import rows_of
 from omo.tiers import policy
 from omo.tiers.models import MemberTier, TierChange, TierProgrammeVersion
@@ -130,9 +131,14 @@ def standings_of(
     }
 
 
+def _tier_row(session: Session, member_id: int) -> MemberTier | None:
+    row = session.get(MemberTier, member_id)
+    return pin(session, row) if row is not None else None
+
+
 def level_of(session: Session, *, member_id: int) -> policy.Level:
     """The member's level now (the base level for members never evaluated)."""
-    row = session.get(MemberTier, member_id)
+    row = _tier_row(session, member_id)
     p = programme_in_force(session)
     return p.level(row.level if row else p.levels[0].code)
 
@@ -141,7 +147,7 @@ def progress_of(
     session: Session, *, member_id: int, now: datetime
 ) -> tuple[policy.Level, policy.Level | None, Decimal | None]:
     """The member's level, the next one and what is still missing to reach it."""
-    row = session.get(MemberTier, member_id)
+    row = _tier_row(session, member_id)
     p = programme_in_force(session)
     code = row.level if row else p.levels[0].code
     nxt, missing = policy.progress(p, code, standing_of(session, member_id=member_id, p=p, now=now))
@@ -150,7 +156,7 @@ def progress_of(
 
 def multiplier_of(session: Session, *, member_id: int) -> Decimal:
     """The points multiplier of the member's level now (an order earns at the level it met)."""
-    row = session.get(MemberTier, member_id)
+    row = _tier_row(session, member_id)
     p = programme_in_force(session)
     return p.level(row.level if row else p.levels[0].code).benefits.points_multiplier
 
@@ -174,7 +180,7 @@ def evaluate_many(
     standings = standings_of(session, member_ids=member_ids, p=p, now=now)
     ids = sorted(standings)
     if len(ids) == 1:
-        found = session.get(MemberTier, ids[0])
+        found = _tier_row(session, ids[0])
         rows = {ids[0]: found} if found else {}
     else:
         rows = {}
@@ -211,7 +217,7 @@ def _place(
     if row is None:
         row = MemberTier(member_id=member_id, level=base, since=now, review_at=decision.review_at,
                          updated_at=now)  # fmt: skip
-        session.add(row)
+        session.add(pin(session, row))
     if decision.changed:
         session.add(
             TierChange(
