@@ -135,6 +135,25 @@ def test_points_expire_once_at_their_date(uow: UnitOfWork) -> None:
     check_invariants(uow, mid)
 
 
+def test_points_given_back_to_a_lot_that_has_expired_expire_again(uow: UnitOfWork) -> None:
+    """A redemption cancelled (or its sale refunded) after its lot expired puts the points back
+    into that lot, dates unchanged: the next expiry run takes them too — it once tried the
+    lot's expiry key a second time and failed on every run after."""
+    mid = enrol(uow, phone=PHONE).member.id
+    freeze(T0)
+    _grant(uow, mid, 100, "a")
+    points.redeem(uow, member_id=mid, change=change(60, "sale-1"), actor="till")
+    freeze(T0 + timedelta(days=367))
+    assert points.expire_due(uow) == 40
+    points.cancel_redemption(uow, idempotency_key="sale-1", actor="till")
+    assert points.expire_due(uow) == 60
+    assert points.expire_due(uow) == 0
+    view = points.summary(uow, member_id=mid)
+    assert (view.available, view.pending) == (0, 0)
+    assert [e.kind for e in view.history[:3]] == ["expire", "reverse", "expire"]
+    check_invariants(uow, mid)
+
+
 def test_adjustments_need_a_reason_and_cannot_overdraw(uow: UnitOfWork) -> None:
     mid = enrol(uow, phone=PHONE).member.id
     assert (

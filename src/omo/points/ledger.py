@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -126,6 +127,21 @@ def debit(
         session.add(PointsAllocation(debit_id=entry.id, lot_id=lot.id, points=take))
     session.flush()
     return entry
+
+
+def expiries_of(session: Session, lot_ids: Sequence[int]) -> dict[int, int]:
+    """How many times each lot has expired already."""
+    counts: dict[int, int] = {}
+    for start in range(0, len(lot_ids), 500):
+        rows = session.execute(
+            select(PointsAllocation.lot_id, func.count())
+            .join(PointsEntry, PointsEntry.id == PointsAllocation.debit_id)
+            .where(PointsEntry.kind == "expire",
+                   PointsAllocation.lot_id.in_(lot_ids[start : start + 500]))
+            .group_by(PointsAllocation.lot_id)
+        )  # fmt: skip
+        counts.update({int(lot): int(n) for lot, n in rows})
+    return counts
 
 
 def give_back(

@@ -356,15 +356,20 @@ def expire_due(uow: UnitOfWork, *, batch: int = 1_000) -> int:
                 )
             )
             members.lock_members(session, sorted({lot.member_id for lot in due}))
+            before = ledger.expiries_of(session, [lot.id for lot in due])
             points = 0
             for lot in due:
                 session.refresh(lot)
                 if lot.remaining <= 0:
                     continue
                 points += lot.remaining
+                # points given back to a lot after it expired (a redemption cancelled, its sale
+                # refunded) expire again: the lot's second expiry needs a key of its own
+                n = before.get(lot.id, 0)
                 ledger.debit(
                     session, member_id=lot.member_id, kind="expire", points=lot.remaining,
-                    key=f"expire:{lot.id}", now=now, take_from=[lot], reason="expired",
+                    key=f"expire:{lot.id}" + (f":{n + 1}" if n else ""), now=now,
+                    take_from=[lot], reason="expired",
                 )  # fmt: skip
             return points if due else -1
 
