@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from omo.apikeys.service import Principal, authenticate
+from omo.apikeys.service import Principal, authenticate, cached_principal
 from omo.db import UnitOfWork
 from omo.settings import Settings
 from omo.shared.errors import DomainError
@@ -18,17 +19,21 @@ _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer omo_�
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or `X-API-Key: omo_…`")
 
 
-def get_uow(request: Request) -> UnitOfWork:
+# The dependencies are `async def` where they only read memory: FastAPI runs a plain `def`
+# dependency in its thread pool, one hand-off (and a wait for the GIL) per dependency per call.
+
+
+async def get_uow(request: Request) -> UnitOfWork:
     uow: UnitOfWork = request.app.state.uow
     return uow
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def principal(
+async def principal(
     request: Request,
     uow: Annotated[UnitOfWork, Depends(get_uow)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
@@ -41,7 +46,9 @@ def principal(
             "an API key is required (Authorization: Bearer omo_… or X-API-Key)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    found = authenticate(uow, presented)
+    found = cached_principal(presented)
+    if found is None:  # a key not seen in the last seconds: its row is read in the pool
+        found = await run_in_threadpool(authenticate, uow, presented)
     if found is None:
         raise HTTPException(
             401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
@@ -58,7 +65,7 @@ def principal(
 def scoped(scope: str) -> Any:
     """A dependency that yields the caller, after checking that its key has `scope`."""
 
-    def check(p: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def check(p: Annotated[Principal, Depends(principal)]) -> Principal:
         p.require(scope)
         return p
 

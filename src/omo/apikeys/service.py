@@ -163,6 +163,11 @@ class _TTLCache:
 _cache = _TTLCache(ttl_s=5.0)
 
 
+def cached_principal(presented: str) -> Principal | None:
+    """The principal of a key authenticated in the last few seconds (no database read)."""
+    return _cache.get(_hash(presented))
+
+
 def authenticate(uow: UnitOfWork, presented: str) -> Principal | None:
     """The principal of a presented key, or None if it is unknown, malformed or revoked."""
     digest = _hash(presented)
