@@ -10,6 +10,7 @@ Then POST /api/v1/checkout/commit (member, two lines, points on some) from concu
 commits/s and p50/p99 latency. Goal: ≥ 50 % of the lower ceiling with p99 < 50 ms at the peak.
 
     python bench/checkout.py [--seconds 10] [--clients 8] [--backend sqlite|postgres|both]
+                             [--workers N]
 """
 
 from __future__ import annotations
@@ -217,7 +218,7 @@ def trivial_request(h: httpx.Client, n: int) -> bool:
     return h.get("/healthz").status_code == 200
 
 
-def run(backend: str, clients: int, seconds: int) -> None:
+def run(backend: str, clients: int, seconds: int, workers: int) -> None:
     with tempfile.TemporaryDirectory(prefix="omo-bench-") as tmp:
         pg = PostgresServer(durable=True).start() if backend == "postgres" else None
         try:
@@ -237,12 +238,14 @@ def run(backend: str, clients: int, seconds: int) -> None:
                 if pg is not None
                 else sqlite_raw_tps(raw_url, seconds)
             )
-            with omo_serve(app_url) as base:
+            # SQLite has one writer: more processes would only queue on its file lock
+            with omo_serve(app_url, workers=workers if pg is not None else 1) as base:
                 trivial = load(base, key, clients, seconds, trivial_request)
                 commits = load(base, key, clients, seconds, commit_request)
             ceiling = min(raw, trivial[0])
             label = "pgbench, 16 clients" if pg is not None else "same writes, 1 connection"
             print(f"{backend:8} raw transaction ({label}) {raw:8.0f}/s")
+            print(f"{backend:8} omo serve, {workers if pg is not None else 1} worker process(es)")
             print(f"{backend:8} trivial endpoint, {clients} clients    {trivial[0]:8.0f}/s  "
                   f"p50 {trivial[1]:5.1f} ms  p99 {trivial[2]:5.1f} ms")  # fmt: skip
             print(f"{backend:8} checkout commit, {clients} clients     {commits[0]:8.0f}/s  "
@@ -258,9 +261,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--workers", type=int, default=1, help="omo serve processes (PostgreSQL)")
     args = parser.parse_args()
     for backend in ["sqlite", "postgres"] if args.backend == "both" else [args.backend]:
-        run(backend, args.clients, args.seconds)
+        run(backend, args.clients, args.seconds, args.workers)
 
 
 if __name__ == "__main__":
