@@ -62,7 +62,7 @@ def get_products(
     uow: UoW,
     category: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     caller: Principal = scoped("members:read"),
 ) -> list[ProductRead]:
     return commerce.get_products(uow, category=category, limit=limit, offset=offset)
