@@ -6,6 +6,7 @@ database are made when the module loads: schemathesis reads the schema at collec
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -35,7 +36,11 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+# CI replays a fixed set of cases (a landing must not hang on a draw); locally each run explores
+@settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+    derandomize=os.environ.get("CI") == "true",
+)  # fmt: skip
 def test_no_server_errors_and_answers_match_the_schema(case: Any) -> None:
     response = case.call(headers={"Authorization": f"Bearer {KEY}"})
     case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])

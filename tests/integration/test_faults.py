@@ -130,13 +130,16 @@ def test_postgres_crashing_mid_load_loses_and_doubles_nothing(
 def test_answers_lost_on_the_way_are_replayed_not_doubled(
     shop: tuple[str, sa.Engine, World],
 ) -> None:
-    """Clients that give up after 30 ms: the server still commits many of those sales, and the
-    retry must get the recorded sale back (a replay), not a second one."""
+    """Every request's first try gives up after 5 ms: the server still commits those sales,
+    and the retry must get the recorded sale back (a replay), not a second one."""
     url, engine, world = shop
     server = ServeProcess(url, workers=2).start()
     try:
-        out = run_load(server.base, world, rate=RATE, seconds=LOAD_S, clients=8, timeout=0.03)
+        out = run_load(
+            server.base, world, rate=RATE, seconds=LOAD_S, clients=8, first_timeout=0.005
+        )
     finally:
         server.stop()
-    assert out.replays > 0, "no answer was lost after its sale was recorded"
+    # most sales outlive their first try's 5 ms; a few may be refused before they get far
+    assert out.replays > len(out.commits) / 2, "answers were not lost after sales were recorded"
     assert_nothing_lost(url, engine, out)

@@ -187,9 +187,12 @@ class Plan:
 def run_load(
     base: str, world: World, *, rate: float, seconds: float, clients: int = 16,
     seed: int = 7, run: str = "L", retry_for: float = 60.0, timeout: float = 10.0,
+    first_timeout: float | None = None,
 ) -> Outcome:  # fmt: skip
     """Offer `rate` requests/s for `seconds` from `clients` threads (each request starts on its
-    slot of the schedule, or at once when the clients are behind it)."""
+    slot of the schedule, or at once when the clients are behind it). `first_timeout`: the
+    first try of each request gives up this soon (its answer is lost; the retries wait
+    `timeout`)."""
     plan = Plan(world, seed=seed, run=run)
     out = Outcome()
     start = time.perf_counter()
@@ -208,7 +211,7 @@ def run_load(
                 if (wait := at - time.perf_counter()) > 0:
                     time.sleep(wait)
                 kind, method, body, path = plan.next()
-                _send(h, out, plan, kind, method, path, body, retry_for)
+                _send(h, out, plan, kind, method, path, body, retry_for, first_timeout)
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for t in threads:
@@ -221,14 +224,18 @@ def run_load(
 
 def _send(
     h: httpx.Client, out: Outcome, plan: Plan, kind: str, method: str, path: str,
-    body: dict[str, Any], retry_for: float,
+    body: dict[str, Any], retry_for: float, first_timeout: float | None,
 ) -> None:  # fmt: skip
     deadline = time.perf_counter() + retry_for
     pause = 0.05
+    wait: Any = first_timeout if first_timeout is not None else httpx.USE_CLIENT_DEFAULT
     while True:
         t = time.perf_counter()
         try:
-            r = h.get(path, params=body) if method == "GET" else h.post(path, json=body)
+            if method == "GET":
+                r = h.get(path, params=body, timeout=wait)
+            else:
+                r = h.post(path, json=body, timeout=wait)
             status: int | None = r.status_code
         except httpx.TransportError:  # time-outs, refused and dropped connections
             status = None
@@ -241,6 +248,7 @@ def _send(
             return
         with out.lock:
             out.retries += 1
+        wait = httpx.USE_CLIENT_DEFAULT
         time.sleep(pause)
         pause = min(pause * 2, 1.0)
     with out.lock:
