@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 
-from omo.apikeys.service import create_key
+from omo.apikeys.service import SCOPES, create_key
 from omo.db import UnitOfWork
 
 ORDER = {
@@ -70,3 +72,30 @@ def test_order_retry_answers_200_with_the_first_result(api: TestClient) -> None:
     assert again.json()["replayed"] is True
     assert again.json()["total"] == "100.00"
     assert api.post("/api/v1/orders", json={**ORDER, "shipping_fee": "60"}).status_code == 409
+
+
+def test_every_api_route_needs_a_key_and_a_scope(client: TestClient, uow: UnitOfWork) -> None:
+    """Walk every operation the API publishes: without a key it answers 401, and one of the keys
+    that hold every scope but one is refused with 403 missing_scope (the route's own scope)."""
+    paths = client.get("/openapi.json").json()["paths"]
+    operations = [
+        (method.upper(), path) for path, ops in paths.items() if path.startswith("/api/v1/")
+        for method in ops
+    ]  # fmt: skip
+    assert len(operations) > 60
+    lacking = {
+        scope: create_key(
+            uow, name=f"all-but-{scope}", store_code=None, scopes=sorted(SCOPES - {scope})
+        ).key
+        for scope in sorted(SCOPES)
+    }
+    for method, template in operations:
+        path = re.sub(r"\{[^}]+\}", "1", template)
+        assert client.request(method, path).status_code == 401, (method, template)
+        refused = []
+        for scope, key in lacking.items():
+            r = client.request(method, path, headers={"X-API-Key": key})
+            if r.status_code == 403 and r.json()["detail"][0]["type"] == "missing_scope":
+                refused.append(scope)
+                break
+        assert refused, f"{method} {template} answers every key, whatever its scopes"
