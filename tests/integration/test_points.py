@@ -55,9 +55,12 @@ def check_invariants(uow: UnitOfWork, member_id: int) -> None:
             assert lot.remaining == lot.points - taken.get(lot.id, 0), lot.id
             assert 0 <= lot.remaining <= lot.points
         assert sum(e.points for e in entries) == sum(lot.remaining for lot in lots)
-        bal = ledger.balance(s, member_id=member_id, now=clock.now())
+        now = clock.now()
+        bal = ledger.balance(s, member_id=member_id, now=now)
         assert bal.available >= 0
-        assert bal.total == sum(lot.remaining for lot in lots)
+        # points past their date count for nothing, swept by the expiry job or not
+        live = [lot for lot in lots if lot.expires_at is None or clock.as_utc(lot.expires_at) > now]
+        assert bal.total == sum(lot.remaining for lot in live)
 
 
 def test_an_order_earns_pending_points_that_become_available(uow: UnitOfWork) -> None:
@@ -132,6 +135,27 @@ def test_points_expire_once_at_their_date(uow: UnitOfWork) -> None:
     view = points.summary(uow, member_id=mid)
     assert view.available == 40
     assert [e.kind for e in view.history[:1]] == ["expire"]
+    check_invariants(uow, mid)
+
+
+def test_points_past_their_date_are_worth_nothing_before_the_expiry_job(uow: UnitOfWork) -> None:
+    """The job writes lots off at night; between their date and the job, no balance counts them
+    and no till can spend them."""
+    mid = enrol(uow, phone=PHONE).member.id
+    freeze(T0)
+    _grant(uow, mid, 100, "old")
+    freeze(T0 + timedelta(days=200))
+    _grant(uow, mid, 40, "new")
+    freeze(T0 + timedelta(days=367))  # "old" is past its date; the job has not run
+    view = points.summary(uow, member_id=mid)
+    assert view.available == 40
+    assert [e.points for e in view.expiring] == [40]
+    with pytest.raises(ValidationFailed) as refused:
+        points.redeem(uow, member_id=mid, change=change(41, "too-much"), actor="till")
+    assert refused.value.code == "insufficient_points"
+    points.redeem(uow, member_id=mid, change=change(40, "all-of-new"), actor="till")
+    assert points.expire_due(uow) == 100
+    assert points.summary(uow, member_id=mid).available == 0
     check_invariants(uow, mid)
 
 

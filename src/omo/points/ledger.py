@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from omo.points.models import PointsAllocation, PointsEntry
@@ -66,11 +66,22 @@ def credit(
     return entry
 
 
-def lots(session: Session, *, member_id: int, now: datetime, pending: bool) -> list[PointsEntry]:
-    """The member's lots with points left, first to expire first (pending ones last)."""
+def unexpired(now: datetime) -> ColumnElement[bool]:
+    """Lots whose date has not come. Points past their date are worth nothing even before the
+    expiry job writes them off: no balance counts them and nothing spends them."""
+    return or_(PointsEntry.expires_at.is_(None), PointsEntry.expires_at > now)
+
+
+def lots(
+    session: Session, *, member_id: int, now: datetime, pending: bool, expired: bool = False
+) -> list[PointsEntry]:
+    """The member's lots with points left, first to expire first (pending ones last); those
+    past their date only with `expired` (taking back what a refunded order earned)."""
     stmt = select(PointsEntry).where(PointsEntry.member_id == member_id, PointsEntry.remaining > 0)
     if not pending:
         stmt = stmt.where(PointsEntry.available_at <= now)
+    if not expired:
+        stmt = stmt.where(unexpired(now))
     rows = list(session.scalars(stmt))
     far = datetime.max.replace(tzinfo=now.tzinfo)
     rows.sort(
@@ -190,7 +201,7 @@ def balance(session: Session, *, member_id: int, now: datetime) -> Balance:
         select(
             func.coalesce(func.sum(case((ready, PointsEntry.remaining), else_=0)), 0),
             func.coalesce(func.sum(case((ready, 0), else_=PointsEntry.remaining)), 0),
-        ).where(PointsEntry.member_id == member_id, PointsEntry.remaining > 0)
+        ).where(PointsEntry.member_id == member_id, PointsEntry.remaining > 0, unexpired(now))
     ).one()
     return Balance(available=int(available), pending=int(pending))
 

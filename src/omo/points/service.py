@@ -467,7 +467,7 @@ def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_i
         theirs.remaining += int(taken)
         session.add(PointsAllocation(debit_id=debit_id, lot_id=lot_id, points=-int(taken)))
         left = int(taken)
-        for own in ledger.lots(session, member_id=from_id, now=now, pending=True):
+        for own in ledger.lots(session, member_id=from_id, now=now, pending=True, expired=True):
             if left == 0:
                 break
             take = min(own.remaining, left)
