@@ -56,6 +56,12 @@ def serve(
 
     import uvicorn
 
+    if workers < 1:
+        raise typer.BadParameter("at least 1", param_hint="--workers")
+    if workers > 1 and get_settings().database_url.startswith("sqlite"):
+        # one SQLite file has one writer; several processes would only queue on its file lock
+        raise typer.BadParameter("several processes need PostgreSQL", param_hint="--workers")
+
     # the embedded default runs journeys and delivery in process; with several workers (or a
     # separate `omo jobs worker`) pass 0
     os.environ.setdefault("OMO_JOBS_EVERY_S", str(jobs_every if workers == 1 else 0))

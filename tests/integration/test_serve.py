@@ -1,25 +1,37 @@
-"""`omo serve` as an operator runs it: several worker processes answer without Nagle's delay."""
+"""`omo serve` as an operator runs it: several worker processes (PostgreSQL) answer without
+Nagle's delay; on SQLite, which has one writer, several processes are refused."""
 
 from __future__ import annotations
 
 import statistics
 import time
+import uuid
 from pathlib import Path
 
 import httpx
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
 
+from omo.cli import app
+from omo.settings import get_settings
+from omo.testing.postgres import PostgresServer
 from omo.testing.serve import ServeProcess
-from tests.conftest import migrate
 
 
-def test_several_workers_answer_without_waiting_for_a_delayed_ack(tmp_path: Path) -> None:
+@pytest.mark.postgres
+def test_several_workers_answer_without_waiting_for_a_delayed_ack(
+    pg_server: tuple[PostgresServer, sa.Engine],
+) -> None:
     """uvicorn's shared socket left Nagle on for its workers' connections: each answer's body
     waited for the client's delayed ACK, ~40 ms, on an otherwise idle server."""
-    url = f"sqlite:///{tmp_path / 'omo.sqlite'}"
-    migrate(url)
-    server = ServeProcess(url, workers=2).start()
+    server, admin = pg_server
+    name = f"serve_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE omo_template")
+    serving = ServeProcess(server.url(name), workers=2).start()
     try:
-        with httpx.Client(base_url=server.base) as client:
+        with httpx.Client(base_url=serving.base) as client:
             for _ in range(20):
                 client.get("/healthz")
             took = []
@@ -28,5 +40,20 @@ def test_several_workers_answer_without_waiting_for_a_delayed_ack(tmp_path: Path
                 assert client.get("/healthz").status_code == 200
                 took.append(time.perf_counter() - started)
     finally:
-        server.stop()
+        serving.stop()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
     assert statistics.median(took) < 0.02, f"median {statistics.median(took) * 1000:.1f} ms"
+
+
+def test_several_workers_on_sqlite_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OMO_DATABASE_URL", f"sqlite:///{tmp_path / 'omo.sqlite'}")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["serve", "--workers", "2"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "several processes need PostgreSQL" in result.output
