@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 
@@ -35,12 +36,11 @@ class ServeProcess:
     def start(self, *, wait_s: float = 30) -> ServeProcess:
         env = {**os.environ, "OMO_DATABASE_URL": self.url, "OMO_RATE_LIMIT_PER_S": "1000000",
                "OMO_RATE_LIMIT_BURST": "1000000"}  # fmt: skip
-        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "omo.cli", "serve", "--port", str(self.port),
-             "--workers", str(self.workers), "--jobs-every", "0"],
-            env=env, stdout=out, stderr=out, start_new_session=True,
-        )  # fmt: skip
+        if self.log:
+            with open(self.log, "ab") as out:  # the child keeps its own descriptor
+                self.proc = self._spawn(env, out)
+        else:
+            self.proc = self._spawn(env, subprocess.DEVNULL)
         deadline = time.monotonic() + wait_s
         while True:
             try:
@@ -52,6 +52,13 @@ class ServeProcess:
                 self.stop()
                 raise RuntimeError(f"omo serve did not become healthy in {wait_s:.0f} s")
             time.sleep(0.1)
+
+    def _spawn(self, env: dict[str, str], out: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "omo.cli", "serve", "--port", str(self.port),
+             "--workers", str(self.workers), "--jobs-every", "0"],
+            env=env, stdout=out, stderr=out, start_new_session=True,
+        )  # fmt: skip
 
     def kill(self) -> None:
         """SIGKILL the server and its workers at once: no shutdown, no finished requests."""
