@@ -41,7 +41,8 @@ def find_bindir() -> Path:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on the loopback nobody listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -54,7 +55,7 @@ class PostgresServer:
     def __init__(self, *, durable: bool = False) -> None:
         self.durable = durable
         self.bindir = find_bindir()
-        self.port = _free_port()
+        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="omo-pg-"))
         self.datadir = self.root / "data"
         self._as: list[str] = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +14,9 @@ from typing import Any
 
 import httpx
 
+from omo.testing.postgres import free_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+__all__ = ["ServeProcess", "free_port", "omo_serve"]
 
 
 class ServeProcess:
