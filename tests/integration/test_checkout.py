@@ -417,3 +417,51 @@ def test_coupons_beyond_what_is_left_record_the_cost_actually_given(
     assert sale.order.discount_total == Decimal(1330)  # 1400 less the tier's 70, then nothing
     cost = {k.code: k.discount_cost for k in coupons.kpis(uow)}
     assert (cost["BIG1"], cost["BIG2"]) == (Decimal(1000), Decimal(330))
+
+
+@pytest.mark.postgres
+def test_32_tills_racing_on_one_member_and_one_coupon(
+    uow: UnitOfWork, shop: dict[str, Any], db_url: str
+) -> None:
+    """32 concurrent checkouts for one member, each paying 40 points, half of them with the
+    member's one coupon: the coupon is used once, the points are never overspent, and every
+    till gets a sale or a refusal with its reason — never a deadlock or a lock error."""
+    import threading
+
+    from omo.coupons import service as coupons_service
+    from omo.points import service as points_service
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    mid, code = shop["member"], shop["code"]
+    start = points_service.summary(uow, member_id=mid, history=0).available
+    barrier = threading.Barrier(32)
+    outcomes: list[tuple[int, str]] = []
+
+    def till(n: int) -> None:
+        body = basket(member_id=mid, external_id=f"RACE-{n}", points=40,
+                      coupon_codes=[code] if n % 2 else [])  # fmt: skip
+        barrier.wait()
+        try:
+            _commit(uow, body)
+            outcome = "sold"
+        except ValidationFailed as exc:  # a refusal with its reason (coupon used, points short)
+            outcome = exc.code or "refused"
+        outcomes.append((n, outcome))
+
+    threads = [threading.Thread(target=till, args=(n,)) for n in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outcomes) == 32, "a till got an error that is not a refusal"
+    sold = [n for n, o in outcomes if o == "sold"]
+    assert sum(1 for n in sold if n % 2) == 1, outcomes  # the coupon, once
+    assert len(sold) == min(start // 40, 16 + 1), outcomes  # points for as many as they cover
+    refusals = {"already_used", "points_over_cap", "insufficient_points"}
+    assert {o for _, o in outcomes} <= {"sold", *refusals}, outcomes
+    assert points_service.summary(uow, member_id=mid, history=0).available == start - 40 * len(sold)
+    with uow.read() as s:
+        assert points_service.check_ledger(s) == []
+        assert coupons_service.check_counters(s) == []
+        assert commerce.check_orders_and_stats(s) == []
