@@ -318,6 +318,9 @@ SALES = st.lists(
         st.tuples(st.just("refund"), st.integers(0, 20), st.booleans()),  # which order, by line
         st.tuples(st.just("redeem"), st.integers(1, 300), st.just(False)),
         st.tuples(st.just("wait"), st.integers(1, 200), st.just(False)),
+        # another member (with points and a sale of their own) merged into the first, and back
+        st.tuples(st.just("merge"), st.integers(1, 60), st.booleans()),  # points ×10, spend some
+        st.tuples(st.just("undo"), st.integers(0, 5), st.just(False)),
     ),
     min_size=1,
     max_size=12,
@@ -334,19 +337,22 @@ SALES = st.lists(
 def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
     uow: UnitOfWork, shop: dict[str, Any], ops: list[tuple[str, int, Any]]
 ) -> None:
-    """Whatever happens, `omo check` finds nothing: ledger = lots, counters = redemptions,
-    stats = net orders; no balance below zero; a whole refund of everything restores points."""
+    """Whatever happens — sales, refunds, redemptions, expiry, merges and their undo — `omo
+    check` finds nothing: ledger = lots, counters = redemptions, stats = net orders; no balance
+    below zero."""
     from datetime import UTC, datetime, timedelta
 
     from omo.checkout.refunds import RefundLine, RefundRequest, refund
     from omo.commerce import service as commerce_service
     from omo.coupons import service as coupons_service
+    from omo.identity import service as identity
     from omo.points import service as points_service
     from omo.shared import clock
 
     tag = uuid.uuid4().hex[:8]
     mid = shop["member"]
     orders: list[int] = []
+    merges: list[int] = []
     # each example starts at the same fixed moment (after the fixture's orders), so that what
     # happens never depends on the day the suite runs
     now = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
@@ -385,6 +391,22 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
             now = now + timedelta(days=a)
             clock.set_clock(lambda at=now: at)
             points_service.expire_due(uow)
+        elif op == "merge":
+            other = enrol(uow, phone=f"09{abs(hash((tag, n))) % 10**8:08d}").member.id
+            points_service.adjust(uow, member_id=other, change=PointsChange(
+                points=a * 10, idempotency_key=f"{tag}-{n}-gift", reason="t"), actor="t")  # fmt: skip
+            body = basket(member_id=other, external_id=f"{tag}-{n}-other",
+                          points=min(a * 10, 300) if b else 0)  # fmt: skip
+            orders.append(_commit(uow, body).order.id)
+            merge = identity.merge_use_case(
+                uow, survivor_id=mid, absorbed_id=other, note=None, actor="t"
+            )
+            merges.append(merge.id)
+        elif op == "undo" and merges:
+            try:
+                identity.undo_use_case(uow, merge_id=merges[a % len(merges)], actor="t")
+            except Conflict as exc:  # undone already, or the survivor spent what it would take
+                assert "undone" in exc.message or "spent" in exc.message, exc.message
         with uow.read() as s:
             assert points_service.check_ledger(s) == []
             assert coupons_service.check_counters(s) == []

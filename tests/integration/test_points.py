@@ -411,3 +411,41 @@ def test_undo_is_refused_when_the_survivor_cannot_cover_what_it_spent(uow: UnitO
     assert points.summary(uow, member_id=a).available == 2  # nothing changed
     with uow.read() as s:
         assert points.check_ledger(s) == []
+
+
+def test_undo_after_the_absorbed_members_spend_was_given_back(uow: UnitOfWork) -> None:
+    """b spends 30 of their points, is merged into a, the redemption is cancelled while merged
+    (the 30 go back to b's lot), then the merge is undone: the give-back follows b's debit
+    back to b. The undo once took it for a's spending and gave a's own lot 30 points more than
+    it ever held."""
+    a = enrol(uow, phone=PHONE).member.id
+    b = enrol(uow, phone="0922-000-111").member.id
+    _grant(uow, a, 10, "a")
+    _grant(uow, b, 40, "b")
+    points.redeem(uow, member_id=b, change=change(30, "b-sale"), actor="t")
+    merge = identity.merge_use_case(uow, survivor_id=a, absorbed_id=b, note=None, actor="t")
+    points.cancel_redemption(uow, idempotency_key="b-sale", actor="t")
+    identity.undo_use_case(uow, merge_id=merge.id, actor="t")
+    assert points.summary(uow, member_id=a).available == 10
+    assert points.summary(uow, member_id=b).available == 40
+    check_invariants(uow, a)
+    check_invariants(uow, b)
+    with uow.read() as s:
+        assert points.check_ledger(s) == []
+
+
+def test_undo_after_the_survivor_spent_and_got_back_the_absorbed_points(uow: UnitOfWork) -> None:
+    """a spends 30 while merged (10 of a's, 20 of b's) and the redemption is cancelled before
+    the undo: nothing of b's is spent any more, so nothing is taken from a's lots."""
+    a = enrol(uow, phone=PHONE).member.id
+    b = enrol(uow, phone="0922-000-111").member.id
+    _grant(uow, a, 10, "a")
+    _grant(uow, b, 32, "b")
+    merge = identity.merge_use_case(uow, survivor_id=a, absorbed_id=b, note=None, actor="t")
+    points.redeem(uow, member_id=a, change=change(30, "a-sale"), actor="t")
+    points.cancel_redemption(uow, idempotency_key="a-sale", actor="t")
+    identity.undo_use_case(uow, merge_id=merge.id, actor="t")
+    assert points.summary(uow, member_id=a).available == 10
+    assert points.summary(uow, member_id=b).available == 32
+    check_invariants(uow, a)
+    check_invariants(uow, b)

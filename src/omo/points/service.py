@@ -446,6 +446,15 @@ def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_i
         .values(member_id=to_id)
         .execution_options(synchronize_session=False)
     )
+    # points given back while merged (a refund, a cancelled redemption) to a debit that goes
+    # back follow it: their allocations are on the lots that debit took from, which go back too
+    session.execute(
+        update(PointsEntry)
+        .where(PointsEntry.reverses_id.in_(list(row_ids)), PointsEntry.member_id == from_id,
+               PointsEntry.kind == "reverse", PointsEntry.points > 0)
+        .values(member_id=to_id)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
     session.expire_all()
     debit = aliased(PointsEntry)
     lot = aliased(PointsEntry)
@@ -457,30 +466,58 @@ def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_i
         .join(lot, lot.id == PointsAllocation.lot_id)
         .where(debit.member_id == from_id, lot.member_id == to_id)
         .group_by(PointsAllocation.debit_id, PointsAllocation.lot_id)
+        .order_by(PointsAllocation.lot_id, PointsAllocation.debit_id)
     ).all()
-    now = clock.now()
+    # what the survivor's own entries did to each of those lots, net: spent and given back
+    # again (a sale paid with them, then refunded) is nothing to move
+    by_lot: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for debit_id, lot_id, taken in cross:
-        if not taken:
-            continue
-        theirs = session.get(PointsEntry, lot_id)
-        assert theirs is not None
-        theirs.remaining += int(taken)
-        session.add(PointsAllocation(debit_id=debit_id, lot_id=lot_id, points=-int(taken)))
-        left = int(taken)
-        for own in ledger.lots(session, member_id=from_id, now=now, pending=True, expired=True):
-            if left == 0:
-                break
-            take = min(own.remaining, left)
-            own.remaining -= take
-            left -= take
-            session.add(PointsAllocation(debit_id=debit_id, lot_id=own.id, points=take))
-        if left:
+        by_lot[int(lot_id)].append((int(debit_id), int(taken or 0)))
+    now = clock.now()
+    for lot_id, moves in by_lot.items():
+        net = sum(taken for _, taken in moves)
+        if net < 0:
             raise Conflict(
-                f"member {from_id} spent {left} of member {to_id}'s points since the merge and "
-                "has no points left to cover them; adjust the balances, then undo",
+                f"member {from_id} gave back more of member {to_id}'s points than it took; "
+                "adjust the balances, then undo",
                 field="merge_id",
             )
+        for debit_id, taken in moves:
+            if net == 0:
+                break
+            if taken <= 0:
+                continue
+            part = min(taken, net)
+            net -= part
+            _spent_from_own_lots(session, debit_id=debit_id, lot_id=lot_id, points=part,
+                                 from_id=from_id, to_id=to_id, now=now)  # fmt: skip
     session.flush()
+
+
+def _spent_from_own_lots(
+    session: Session, *, debit_id: int, lot_id: int, points: int, from_id: int, to_id: int,
+    now: datetime,
+) -> None:  # fmt: skip
+    """Give `points` the survivor's debit took from the absorbed member's lot back to that lot,
+    and take them from the survivor's own lots instead."""
+    theirs = session.get(PointsEntry, lot_id)
+    assert theirs is not None
+    theirs.remaining += points
+    session.add(PointsAllocation(debit_id=debit_id, lot_id=lot_id, points=-points))
+    left = points
+    for own in ledger.lots(session, member_id=from_id, now=now, pending=True, expired=True):
+        if left == 0:
+            break
+        take = min(own.remaining, left)
+        own.remaining -= take
+        left -= take
+        session.add(PointsAllocation(debit_id=debit_id, lot_id=own.id, points=take))
+    if left:
+        raise Conflict(
+            f"member {from_id} spent {left} of member {to_id}'s points since the merge and "
+            "has no points left to cover them; adjust the balances, then undo",
+            field="merge_id",
+        )
 
 
 def allocations_of(session: Session, entry_id: int) -> list[PointsAllocation]:
