@@ -12,8 +12,9 @@ The baseline of the same run: the same clients calling /healthz (one SELECT 1) f
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 from alembic import command
 
@@ -24,26 +25,8 @@ from omo.testing.load import build_world, run_load, summary, verify
 from omo.testing.postgres import PostgresServer
 from omo.testing.serve import ServeProcess
 
-
-def healthz_rate(base: str, seconds: float, clients: int) -> float:
-    import threading
-    import time
-
-    count = [0] * clients
-    stop = time.perf_counter() + seconds
-
-    def go(c: int) -> None:
-        with httpx.Client(base_url=base) as h:
-            while time.perf_counter() < stop:
-                h.get("/healthz")
-                count[c] += 1
-
-    threads = [threading.Thread(target=go, args=(c,)) for c in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(count) / seconds
+sys.path.insert(0, str(Path(__file__).parent))
+from checkout import load, trivial_request
 
 
 def main() -> None:
@@ -67,7 +50,7 @@ def main() -> None:
         world = build_world(UnitOfWork(engine), members=args.members)
         server = ServeProcess(url, workers=args.workers).start()
         try:
-            base = healthz_rate(server.base, 5, args.clients)
+            base = load(server.base, world.key, args.clients, 5, trivial_request)[0]
             print(f"baseline: /healthz flat out, {args.clients} clients: {base:.0f}/s", flush=True)
             # warm every worker's connections and statement caches before measuring
             run_load(server.base, world, rate=50, seconds=5, clients=args.clients, run="W")
