@@ -140,7 +140,7 @@ class Plan:
             self.refundable.append(order_id)
 
     def next(self) -> tuple[str, str, dict[str, Any], str]:
-        """(kind, method, path or query, body) of the next request."""
+        """(kind, method, body or query, path) of the next request."""
         with self.lock:
             self.n += 1
             kind = self.rng.choice(self.kinds)
@@ -253,7 +253,7 @@ def _send(
         pause = min(pause * 2, 1.0)
     with out.lock:
         out.latencies[kind].append(took)
-        if r.status_code == 422 and body.get("coupon_codes"):
+        if _refused_by_the_rules(r):
             out.refused += 1
         elif r.status_code >= 400:
             out.errors.append(f"{kind} {path}: {r.status_code} {r.text[:200]}")
@@ -264,6 +264,17 @@ def _send(
             out.refunds[int(path.split("/")[4])] = body["idempotency_key"]
     if kind == "commit" and r.status_code in (200, 201):
         plan.acknowledged(r.json()["order"]["id"])
+
+
+def _refused_by_the_rules(r: httpx.Response) -> bool:
+    """A 422 that is the rules speaking (the coupon does not apply, too many points), not a
+    request the driver got wrong."""
+    if r.status_code != 422:
+        return False
+    detail = r.json().get("detail") or [{}]
+    return detail[0].get("loc") == ["body", "code"] or detail[0].get("type") in (
+        "points_over_cap", "insufficient_points",
+    )  # fmt: skip
 
 
 def verify(engine: sa.Engine, out: Outcome, *, run: str = "L") -> list[str]:
