@@ -49,6 +49,7 @@ RETRYABLE = {429, 500, 502, 503, 504}
 class World:
     key: str
     phones: list[str]
+    members: list[int]  # the member of each phone, in the same order
     stores: list[str]
     skus: list[str]
     coupons: dict[int, str]  # member id → their one coupon
@@ -70,6 +71,8 @@ def build_world(uow: UnitOfWork, *, members: int = 2_000, seed: int = 1) -> Worl
             unit_cost=(price * Decimal("0.55")).quantize(Decimal(1)),
         ))  # fmt: skip
     phones = [f"0912{n:06d}" for n in range(members)]
+    with uow.read() as session:
+        before = session.execute(sa.text("SELECT coalesce(max(id), 0) FROM members")).scalar()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "members.csv"
         path.write_text(
@@ -78,7 +81,12 @@ def build_world(uow: UnitOfWork, *, members: int = 2_000, seed: int = 1) -> Worl
         )
         import_file(uow, kind="members", path=path)
     with uow.read() as session:
-        ids = list(session.execute(sa.text("SELECT id FROM members ORDER BY id")).scalars())
+        # the import enrols the file's rows in order, each with a new id above those before
+        ids = list(session.execute(
+            sa.text("SELECT id FROM members WHERE id > :before ORDER BY id"), {"before": before}
+        ).scalars())  # fmt: skip
+    if len(ids) != members:
+        raise RuntimeError(f"the load world needs a fresh set of phones: {len(ids)} enrolled")
     template = CouponTemplate(
         name="滿1000減100", kind="spend_get_off", spend=Decimal(1000), amount=Decimal(100)
     )
@@ -92,7 +100,7 @@ def build_world(uow: UnitOfWork, *, members: int = 2_000, seed: int = 1) -> Worl
         ), actor="load")  # fmt: skip
     key = create_key(uow, name="load", store_code=None, scopes=None).key
     held = {c.member_id: c.code for c in issued if c.member_id is not None}
-    return World(key, phones, stores, skus, held, pointed)
+    return World(key, phones, ids, stores, skus, held, pointed)
 
 
 @dataclass
@@ -150,9 +158,10 @@ class Plan:
 
     def _request(self, kind: str) -> tuple[str, dict[str, Any], str]:
         w, rng, n = self.world, self.rng, self.n
-        member = rng.randrange(len(w.phones)) + 1  # ids follow the import's order
+        who = rng.randrange(len(w.phones))
+        phone, member = w.phones[who], w.members[who]
         if kind == "lookup":
-            return "GET", {"phone": w.phones[member - 1]}, "/api/v1/members/lookup"
+            return "GET", {"phone": phone}, "/api/v1/members/lookup"
         if kind == "events":
             events = [{
                 "event_id": f"{self.run}-e{n}-{i}", "kind": rng.choice(["view", "add_to_cart"]),
@@ -171,7 +180,7 @@ class Plan:
                  for sku in rng.sample(w.skus, rng.randint(1, 3))]  # fmt: skip
         body: dict[str, Any] = {
             "channel": "pos", "store": rng.choice(w.stores), "lines": lines,
-            "customer": [{"kind": "phone", "value": w.phones[member - 1]}],
+            "customer": [{"kind": "phone", "value": phone}],
         }  # fmt: skip
         if kind == "commit":
             body["external_id"] = f"{self.run}-{n}"
