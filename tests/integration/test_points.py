@@ -413,15 +413,20 @@ def test_undo_is_refused_when_the_survivor_cannot_cover_what_it_spent(uow: UnitO
         assert points.check_ledger(s) == []
 
 
+def _two_members(uow: UnitOfWork, a_points: int, b_points: int) -> tuple[int, int]:
+    a = enrol(uow, phone=PHONE).member.id
+    b = enrol(uow, phone="0922-000-111").member.id
+    _grant(uow, a, a_points, "a")
+    _grant(uow, b, b_points, "b")
+    return a, b
+
+
 def test_undo_after_the_absorbed_members_spend_was_given_back(uow: UnitOfWork) -> None:
     """b spends 30 of their points, is merged into a, the redemption is cancelled while merged
     (the 30 go back to b's lot), then the merge is undone: the give-back follows b's debit
     back to b. The undo once took it for a's spending and gave a's own lot 30 points more than
     it ever held."""
-    a = enrol(uow, phone=PHONE).member.id
-    b = enrol(uow, phone="0922-000-111").member.id
-    _grant(uow, a, 10, "a")
-    _grant(uow, b, 40, "b")
+    a, b = _two_members(uow, 10, 40)
     points.redeem(uow, member_id=b, change=change(30, "b-sale"), actor="t")
     merge = identity.merge_use_case(uow, survivor_id=a, absorbed_id=b, note=None, actor="t")
     points.cancel_redemption(uow, idempotency_key="b-sale", actor="t")
@@ -437,10 +442,7 @@ def test_undo_after_the_absorbed_members_spend_was_given_back(uow: UnitOfWork) -
 def test_undo_after_the_survivor_spent_and_got_back_the_absorbed_points(uow: UnitOfWork) -> None:
     """a spends 30 while merged (10 of a's, 20 of b's) and the redemption is cancelled before
     the undo: nothing of b's is spent any more, so nothing is taken from a's lots."""
-    a = enrol(uow, phone=PHONE).member.id
-    b = enrol(uow, phone="0922-000-111").member.id
-    _grant(uow, a, 10, "a")
-    _grant(uow, b, 32, "b")
+    a, b = _two_members(uow, 10, 32)
     merge = identity.merge_use_case(uow, survivor_id=a, absorbed_id=b, note=None, actor="t")
     points.redeem(uow, member_id=a, change=change(30, "a-sale"), actor="t")
     points.cancel_redemption(uow, idempotency_key="a-sale", actor="t")
