@@ -46,51 +46,65 @@ def next_id(conn: Connection, table: sa.Table) -> int:
 
 
 def append(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]]) -> int:
-    """Insert rows (money in cents, datetimes aware UTC) in chunks; returns the count.
-
-    Rows go to the driver's executemany as tuples: no per-value SQLAlchemy processing, which is
-    most of the cost of a Core insert of many small rows.
-    """
+    """Insert rows (money in cents, datetimes aware UTC) in chunks; returns the count."""
     names = [c.name for c in table.columns]
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return append_tuples(conn, table, names, (tuple([row.get(n) for n in names]) for row in rows))
+
+
+def append_tuples(
+    conn: Connection, table: sa.Table, names: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> int:
+    """Insert rows given as value sequences in the order of `names`; returns the count.
+
+    Rows (tuples) go to the driver's executemany (COPY on PostgreSQL) as they are: no per-value
+    SQLAlchemy processing, which is most of the cost of a Core insert of many small rows. Only
+    the values whose column type needs it are converted (JSON, and dates on SQLite). A column
+    left out must be nullable or have a server default: there is no ORM here to fill it in.
+    """
+    _check_complete(table, names)
+    convert = _converters(table, names, conn.dialect.name)
+    if convert:
+        rows = (_converted(row, convert) for row in rows)
+    if conn.dialect.name == "postgresql":
+        return _copy(conn, table, names, rows)
     sql = (
         f"INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608 - names from our models
-        f"VALUES ({', '.join([mark] * len(names))})"
+        f"VALUES ({', '.join(['?'] * len(names))})"
     )
-    convert = _converters(table, conn.dialect.name)
-    if conn.dialect.name == "postgresql":
-        return _copy(conn, table, names, rows, convert)
     n = 0
     for chunk in _chunks(rows, CHUNK):
-        params = []
-        for row in chunk:
-            values = [row.get(name) for name in names]
-            for pos, fn in convert:
-                if values[pos] is not None:
-                    values[pos] = fn(values[pos])
-            params.append(tuple(values))
-        conn.exec_driver_sql(sql, params)
-        n += len(params)
+        conn.exec_driver_sql(sql, chunk)
+        n += len(chunk)
     return n
 
 
-def _copy(
-    conn: Connection,
-    table: sa.Table,
-    names: list[str],
-    rows: Iterable[dict[str, Any]],
-    convert: list[tuple[int, Callable[[Any], Any]]],
-) -> int:
+def _converted(
+    row: Sequence[Any], convert: list[tuple[int, Callable[[Any], Any]]]
+) -> tuple[Any, ...]:
+    values = list(row)
+    for pos, fn in convert:
+        if values[pos] is not None:
+            values[pos] = fn(values[pos])
+    return tuple(values)
+
+
+def _check_complete(table: sa.Table, names: Sequence[str]) -> None:
+    missing = [
+        c.name
+        for c in table.columns
+        if c.name not in names and not c.nullable and c.server_default is None
+    ]
+    if missing:
+        raise ValueError(f"{table.name}: no value for {', '.join(missing)}")
+
+
+def _copy(conn: Connection, table: sa.Table, names: Sequence[str], rows: Iterable[Any]) -> int:
     """PostgreSQL's own bulk load: COPY … FROM STDIN, on the transaction's connection."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     n = 0
     with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
         for row in rows:
-            values = [row.get(name) for name in names]
-            for pos, fn in convert:
-                if values[pos] is not None:
-                    values[pos] = fn(values[pos])
-            copy.write_row(values)
+            copy.write_row(row)
             n += 1
     return n
 
@@ -106,15 +120,18 @@ def reset_sequences(conn: Connection, tables: Sequence[sa.Table]) -> None:
         )
 
 
-def _converters(table: sa.Table, dialect: str) -> list[tuple[int, Callable[[Any], Any]]]:
+def _converters(
+    table: sa.Table, names: Sequence[str], dialect: str
+) -> list[tuple[int, Callable[[Any], Any]]]:
     """What the column types would have done to each value, for the types that need it."""
     out: list[tuple[int, Callable[[Any], Any]]] = []
-    for pos, col in enumerate(table.columns):
-        if isinstance(col.type, sa.JSON):
+    for pos, name in enumerate(names):
+        kind = table.columns[name].type
+        if isinstance(kind, sa.JSON):
             out.append((pos, json.dumps))
-        elif dialect == "sqlite" and isinstance(col.type, UtcDateTime):
+        elif dialect == "sqlite" and isinstance(kind, UtcDateTime):
             out.append((pos, _sqlite_utc))
-        elif dialect == "sqlite" and isinstance(col.type, sa.Date):
+        elif dialect == "sqlite" and isinstance(kind, sa.Date):
             out.append((pos, date.isoformat))
     return out
 
@@ -124,7 +141,7 @@ def _sqlite_utc(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
     it = iter(rows)
     while chunk := list(islice(it, size)):
         yield chunk

@@ -268,6 +268,18 @@ def _orders_chunk(session: Session, chunk: list[Valid], who: Principal) -> tuple
     return len(todo), len(chunk) - len(todo), len(fast)
 
 
+ORDER_COLUMNS = (
+    "id", "channel", "external_id", "payload_hash", "member_id", "store_id", "fulfilment",
+    "status", "ordered_at", "currency", "subtotal", "discount_total", "shipping_fee", "total",
+    "refunded_total", "created_at",
+)  # fmt: skip
+LINE_COLUMNS = (
+    "id", "order_id", "line_no", "sku", "product_id", "name", "category", "quantity",
+    "unit_price", "discount", "line_total",
+)  # fmt: skip
+CONTACT_COLUMNS = ("id", "order_id", "kind", "namespace", "value")
+
+
 def _append_orders(session: Session, items: list[tuple[Valid, int | None]], now: datetime) -> None:
     if not items:
         return
@@ -287,38 +299,35 @@ def _append_orders(session: Session, items: list[tuple[Valid, int | None]], now:
     line_ids = iter(bulk.take_ids(conn, OrderLine.__table__, n_lines))  # type: ignore[arg-type]
     n_contacts = sum(len(dict.fromkeys(v.idents)) for v, _ in items)
     contact_ids = iter(bulk.take_ids(conn, OrderContact.__table__, n_contacts))  # type: ignore[arg-type]
-    orders, lines, contacts = [], [], []
+    orders: list[tuple[Any, ...]] = []
+    lines: list[tuple[Any, ...]] = []
+    contacts: list[tuple[Any, ...]] = []
     counted: set[int] = set()
     for (v, member_id), oid in zip(items, order_ids, strict=True):
         m: OrderIn = v.model
-        orders.append({
-            "id": oid, "channel": m.channel.value, "external_id": m.external_id,
-            "payload_hash": v.digest, "member_id": member_id,
-            "store_id": stores[m.store] if m.store else None,
-            "fulfilment": m.fulfilment.value if m.fulfilment else None, "status": m.status.value,
-            "ordered_at": m.ordered_at, "currency": m.currency, "subtotal": _cents(m.subtotal),
-            "discount_total": _cents(m.discount_total), "shipping_fee": _cents(m.shipping_fee),
-            "total": _cents(m.total), "refunded_total": 0, "created_at": now,
-        })  # fmt: skip
+        orders.append((
+            oid, m.channel.value, m.external_id, v.digest, member_id,
+            stores[m.store] if m.store else None,
+            m.fulfilment.value if m.fulfilment else None, m.status.value, m.ordered_at,
+            m.currency, _cents(m.subtotal), _cents(m.discount_total), _cents(m.shipping_fee),
+            _cents(m.total), 0, now,
+        ))  # fmt: skip
         for n, li in enumerate(m.lines, start=1):
             pid, pname, pcat = catalogue.get(li.sku, (None, None, None))
-            lines.append({
-                "id": next(line_ids), "order_id": oid, "line_no": n, "sku": li.sku,
-                "product_id": pid, "name": li.name or pname, "category": li.category or pcat,
-                "quantity": li.quantity, "unit_price": _cents(li.unit_price),
-                "discount": _cents(li.discount),
-                "line_total": _cents(li.unit_price * li.quantity - li.discount),
-            })  # fmt: skip
+            price, discount = _cents(li.unit_price), _cents(li.discount)
+            lines.append((
+                next(line_ids), oid, n, li.sku, pid, li.name or pname, li.category or pcat,
+                li.quantity, price, discount, price * li.quantity - discount,
+            ))  # fmt: skip
         for ident in dict.fromkeys(v.idents):
-            contacts.append({
-                "id": next(contact_ids), "order_id": oid, "kind": ident.kind.value,
-                "namespace": ident.namespace, "value": ident.value,
-            })  # fmt: skip
+            contacts.append(
+                (next(contact_ids), oid, ident.kind.value, ident.namespace, ident.value)
+            )
         if member_id is not None:
             counted.add(member_id)
-    bulk.append(conn, Order.__table__, orders)  # type: ignore[arg-type]
-    bulk.append(conn, OrderLine.__table__, lines)  # type: ignore[arg-type]
-    bulk.append(conn, OrderContact.__table__, contacts)  # type: ignore[arg-type]
+    bulk.append_tuples(conn, Order.__table__, ORDER_COLUMNS, orders)  # type: ignore[arg-type]
+    bulk.append_tuples(conn, OrderLine.__table__, LINE_COLUMNS, lines)  # type: ignore[arg-type]
+    bulk.append_tuples(conn, OrderContact.__table__, CONTACT_COLUMNS, contacts)  # type: ignore[arg-type]
     commerce.rebuild_stats(session, now=now, member_ids=sorted(counted))
 
 

@@ -1,0 +1,63 @@
+"""The bulk append path (demo loader, bulk import) on both databases, and the collector pause."""
+
+from __future__ import annotations
+
+import gc
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from omo.commerce.models import Order, OrderContact
+from omo.ingest import bulk
+from omo.shared.gcpause import collector_paused
+
+ORDER = ("id", "channel", "external_id", "payload_hash", "member_id", "store_id", "fulfilment",
+         "status", "ordered_at", "currency", "subtotal", "discount_total", "shipping_fee",
+         "total", "created_at")  # fmt: skip
+
+
+def test_tuples_land_with_their_types_converted(engine: sa.Engine) -> None:
+    at = datetime(2026, 3, 1, 2, 3, 4, 500, tzinfo=UTC)
+    orders: sa.Table = Order.__table__  # type: ignore[assignment]
+    with engine.begin() as conn:
+        first = bulk.take_ids(conn, orders, 2)
+        rows = [
+            (i, "web", f"W-{i}", "-", None, None, "delivery", "completed", at, "TWD",
+             1250, 0, 60, 1310, at)
+            for i in first
+        ]  # fmt: skip
+        assert bulk.append_tuples(conn, orders, ORDER, rows) == 2
+        bulk.reset_sequences(conn, [orders])
+    with engine.connect() as conn:
+        got = conn.execute(sa.select(Order.ordered_at, Order.total, Order.refunded_total)).all()
+    # what the ORM reads back: the aware UTC time, money from cents, the server default
+    assert [(r.ordered_at, str(r.total), r.refunded_total) for r in got] == [(at, "13.10", 0)] * 2
+
+
+def test_a_column_left_out_must_be_nullable_or_defaulted(engine: sa.Engine) -> None:
+    contacts: sa.Table = OrderContact.__table__  # type: ignore[assignment]
+    with engine.begin() as conn, pytest.raises(ValueError, match="no value for kind"):
+        bulk.append_tuples(conn, contacts, ("id", "order_id", "namespace", "value"), [])
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(contacts)).scalar() == 0
+
+
+def test_the_collector_pause_nests_and_restores_what_it_found() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("bulk work failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: left off
+    finally:
+        gc.enable()
