@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from omo.apikeys.service import Principal
 from omo.db import UnitOfWork
+from omo.shared.gcpause import collector_paused
 from omo.transfer.formats import UnreadableFile, detect_format, read_rows
 from omo.transfer.marketplaces import records_for
 from omo.transfer.results import ImportRefused, ImportReport, Progress
@@ -46,6 +47,25 @@ def import_file(
     principal: Principal | None = None,
     encoding: str | None = None,
     progress: Progress | None = None,
+) -> ImportReport:
+    with collector_paused():
+        return _import(uow, kind, path, fmt, shape, quarantine, timezone, region, currency,
+                       principal, encoding, progress)  # fmt: skip
+
+
+def _import(
+    uow: UnitOfWork,
+    kind: str,
+    path: Path,
+    fmt: str | None,
+    shape: str,
+    quarantine: Path | None,
+    timezone: str,
+    region: str,
+    currency: str,
+    principal: Principal | None,
+    encoding: str | None,
+    progress: Progress | None,
 ) -> ImportReport:
     started = time.perf_counter()
     if kind not in KINDS:
