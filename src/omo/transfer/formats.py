@@ -80,7 +80,14 @@ def _csv(path: Path, encoding: str | None) -> Iterator[tuple[int, Row]]:
             continue
         if len(cells) > len(names):
             raise UnreadableFile(f"row {n} has {len(cells)} cells but the header has {len(names)}")
-        yield n, {k: _uncell(v) for k, v in zip(names, cells, strict=False)}
+        # _uncell only where a quote could be our formula neutralisation: most cells are plain
+        yield (
+            n,
+            {
+                k: _uncell(v) if "'" in v else v.strip() or None
+                for k, v in zip(names, cells, strict=False)
+            },
+        )
 
 
 def _uncell(text: str) -> str | None:
