@@ -487,3 +487,22 @@ def test_32_tills_racing_on_one_member_and_one_coupon(
         assert points_service.check_ledger(s) == []
         assert coupons_service.check_counters(s) == []
         assert commerce.check_orders_and_stats(s) == []
+
+
+def test_publishing_many_facts_queues_each_key_once(uow: UnitOfWork) -> None:
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from omo.messaging import outbox
+
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    facts = [("TierChanged", f"tier:{n}", {"member_id": n}) for n in range(3)]
+    assert uow.run(lambda s: outbox.publish_many(s, facts, now=now)) == 3
+    again = [*facts[1:], ("TierChanged", "tier:9", {}), ("TierChanged", "tier:9", {})]
+    assert uow.run(lambda s: outbox.publish_many(s, again, now=now)) == 1
+    with pytest.raises(ValueError, match="unknown topic"):
+        uow.run(lambda s: outbox.publish_many(s, [("Nope", "k", {})], now=now))
+    with uow.engine.connect() as conn:
+        keys = [k for (k,) in conn.execute(sa.text("SELECT key FROM outbox ORDER BY id"))]
+    assert keys == ["tier:0", "tier:1", "tier:2", "tier:9"]

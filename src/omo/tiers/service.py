@@ -190,11 +190,14 @@ def evaluate_many(
             ):
                 rows[r.member_id] = r
     decisions = {}
+    changes: list[tuple[str, str, dict[str, Any]]] = []
     for mid in ids:
         s = standings[mid]
         if top_share is not None:
             s = Standing(s.spend, s.points, s.orders, top_share)
-        decisions[mid] = _place(session, p, mid, s, rows.get(mid), now)
+        decisions[mid] = _place(session, p, mid, s, rows.get(mid), now, changes)
+    if changes:
+        outbox.publish_many(session, changes, now=now)
     session.flush()
     return decisions
 
@@ -206,7 +209,9 @@ def _place(
     s: Standing,
     row: MemberTier | None,
     now: datetime,
+    changes: list[tuple[str, str, dict[str, Any]]],
 ) -> policy.Decision:
+    """Place one member; a change of level is appended to `changes` for the outbox."""
     base = p.levels[0].code
     current = row.level if row else base
     since = row.since if row else now
@@ -229,11 +234,11 @@ def _place(
         )  # fmt: skip
         row.level = decision.level
         row.since = now
-        outbox.publish(
-            session, topic="TierChanged", key=f"tier:{member_id}:{now.isoformat()}", now=now,
-            payload={"member_id": member_id, "from": current, "to": decision.level,
-                     "reason": decision.reason},
-        )  # fmt: skip
+        changes.append((
+            "TierChanged", f"tier:{member_id}:{now.isoformat()}",
+            {"member_id": member_id, "from": current, "to": decision.level,
+             "reason": decision.reason},
+        ))  # fmt: skip
     if decision.changed or row.review_at != decision.review_at:
         row.review_at = decision.review_at
         row.updated_at = now
