@@ -7,8 +7,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, String, case, cast, delete, func, select, update
+from sqlalchemy import Row, String, Table, bindparam, case, cast, delete, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from omo.members.identifiers import Identifier
 from omo.members.models import Consent, ConsentChange, Member, MemberIdentifier, MemberTag
@@ -318,7 +319,9 @@ def absorb_profile(
 def absorb_profiles(
     session: Session, pairs: Sequence[tuple[Member, Member]], *, now: datetime
 ) -> list[dict[str, Any]]:
-    """absorb_profile for many (survivor, absorbed) pairs, with the consents read at once."""
+    """absorb_profile for many (survivor, absorbed) pairs: the consents read at once and the
+    members written with two executemany UPDATEs (the ORM's flush wrote one UPDATE per member,
+    most of the time of a batch of merges). A survivor may absorb several members."""
     ids = sorted({m.id for pair in pairs for m in pair})
     held: dict[int, dict[str, Consent]] = {}
     for start in range(0, len(ids), 500):
@@ -326,35 +329,71 @@ def absorb_profiles(
             select(Consent).where(Consent.member_id.in_(ids[start : start + 500]))
         ):
             held.setdefault(c.member_id, {})[c.channel] = c
-    changes = [_absorb(session, survivor, absorbed, held, now) for survivor, absorbed in pairs]
+    session.flush()  # nothing of the caller's is pending when the rows are written below
+    profiles: dict[int, tuple[Member, dict[str, Any]]] = {}
+    changes = []
+    for survivor, absorbed in pairs:
+        _m, profile = profiles.setdefault(
+            survivor.id, (survivor, {f: getattr(survivor, f) for f in _ABSORBED_FIELDS})
+        )
+        changes.append(_absorb(session, survivor.id, profile, absorbed, held, now))
+    table: Table = Member.__table__  # type: ignore[assignment]
+    conn = session.connection()
+    conn.execute(
+        update(table)
+        .where(table.c.id == bindparam("_id"))
+        .values({**{f: bindparam(f) for f in _ABSORBED_FIELDS}, "updated_at": now}),
+        [{"_id": mid, **profile} for mid, (_m, profile) in profiles.items()],
+    )
+    conn.execute(
+        update(table)
+        .where(table.c.id == bindparam("_id"))
+        .values(status="merged", merged_into_id=bindparam("_into"), updated_at=now),
+        [{"_id": absorbed.id, "_into": survivor.id} for survivor, absorbed in pairs],
+    )
+    # the loaded objects say what the rows now hold, without a reload
+    for member, profile in profiles.values():
+        for f, value in profile.items():
+            set_committed_value(member, f, value)
+        set_committed_value(member, "updated_at", now)
+    for survivor, absorbed in pairs:
+        set_committed_value(absorbed, "status", "merged")
+        set_committed_value(absorbed, "merged_into_id", survivor.id)
+        set_committed_value(absorbed, "updated_at", now)
     session.flush()
     return changes
 
 
+_ABSORBED_FIELDS = (*PROFILE_FIELDS, "joined_at")
+
+
 def _absorb(
     session: Session,
-    survivor: Member,
+    survivor_id: int,
+    mine: dict[str, Any],
     absorbed: Member,
     held: dict[int, dict[str, Consent]],
     now: datetime,
 ) -> dict[str, Any]:
+    """Fill `mine` (the survivor's profile as the batch leaves it) from the absorbed member;
+    consents are ORM rows. Returns what changed, for the undo."""
     profile: dict[str, list[Any]] = {}
     for field in PROFILE_FIELDS:
-        mine, theirs = getattr(survivor, field), getattr(absorbed, field)
-        if mine is None and theirs is not None:
-            setattr(survivor, field, theirs)
+        theirs = getattr(absorbed, field)
+        if mine[field] is None and theirs is not None:
+            mine[field] = theirs
             profile[field] = [_jsonable(None), _jsonable(theirs)]
-    if absorbed.joined_at < survivor.joined_at:
-        profile["joined_at"] = [_jsonable(survivor.joined_at), _jsonable(absorbed.joined_at)]
-        survivor.joined_at = absorbed.joined_at
+    if absorbed.joined_at < mine["joined_at"]:
+        profile["joined_at"] = [_jsonable(mine["joined_at"]), _jsonable(absorbed.joined_at)]
+        mine["joined_at"] = absorbed.joined_at
     consents: dict[str, list[Any]] = {}
-    mine_c = held.setdefault(survivor.id, {})
+    mine_c = held.setdefault(survivor_id, {})
     for theirs_c in sorted(held.get(absorbed.id, {}).values(), key=lambda c: c.channel):
         own = mine_c.get(theirs_c.channel)
         # The most recent decision wins: an opt-out given on either record is honoured.
         if own is None:
             added = Consent(
-                member_id=survivor.id,
+                member_id=survivor_id,
                 channel=theirs_c.channel,
                 granted=theirs_c.granted,
                 source=theirs_c.source,
@@ -371,8 +410,6 @@ def _absorb(
                 theirs_c.updated_at,
             )
             consents[theirs_c.channel] = [before, _consent_json(own)]
-    absorbed.status, absorbed.merged_into_id, absorbed.updated_at = "merged", survivor.id, now
-    survivor.updated_at = now
     return {"profile": profile, "consents": consents}
 
 
