@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from omo.commerce import service as commerce
 from omo.identity.matchkeys import address_keys, name_keys, phone_key
 from omo.members import service as members
+from omo.shared.gcpause import collector_paused
 
 SCHEMA = pa.schema(
     [
@@ -39,6 +40,11 @@ SCHEMA = pa.schema(
 
 def member_records(session: Session) -> pa.Table:
     """Every active member as a linkage record (unique_id = member id)."""
+    with collector_paused():  # a million rows of keys: nothing cyclic to collect
+        return _records(session)
+
+
+def _records(session: Session) -> pa.Table:
     stores = commerce.stores_by_member(session)
     rows = list(members.matching_profiles(session))
     names = [name_keys(r.name) for r in rows]  # cached: names repeat
