@@ -19,7 +19,7 @@ from omo.db import UnitOfWork
 from tests.factories import enrol, post_order, store
 
 AS_OF = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
-CATEGORY = {"A": "帽子", "B": "上衣", "C": "包包"}
+CATEGORY = {"A": "帽子", "B": "上衣", "C": "包包", "D": "襪子"}
 
 
 def basket(*skus: str) -> list[dict[str, Any]]:
@@ -125,3 +125,44 @@ def test_bad_input_is_refused(api: Any, uow: UnitOfWork, shop) -> None:
     assert api.get("/api/v1/analytics/new-products?limit=0").status_code == 422
     # before any refresh there are simply no rules
     assert api.get("/api/v1/analytics/basket").json() == []
+
+
+def test_two_items_bought_together_lead_to_a_third(api: Any, uow: UnitOfWork) -> None:
+    store(uow)
+    ids = {n: enrol(uow, phone=f"0922-000-00{n}").member.id for n in range(1, 6)}
+    day = iter(range(1, 29))
+
+    def buy(who: int, *skus: str) -> None:
+        at = f"2026-06-{next(day):02d}T02:00:00+00:00"
+        post_order(uow, ordered_at=at, lines=basket(*skus), member_id=ids[who])
+
+    # {A,B,C} twice, then A, B and C once each beside D (C twice); member 5 bought A and B
+    # apart: as a pair they lead to C, alone neither does (lift 1)
+    buy(1, "A", "B", "C"), buy(2, "A", "B", "C"), buy(3, "A", "D"), buy(3, "B", "D")
+    buy(4, "C", "D"), buy(4, "C", "D"), buy(5, "A"), buy(5, "B")
+    options = RefreshOptions(as_of=AS_OF, basket=BasketPolicy(min_orders=2, min_support=0))
+    assert refresh(uow, options).status == "done"
+    got = api.get("/api/v1/analytics/basket", params={"level": "sku", "antecedent_items": 2})
+    assert got.status_code == 200, got.text
+    # 8 purchases: A, B, C and D in 4 each; each pair of A, B, C in 2, all three in 2
+    rules = {(*r["antecedents"], r["consequent"]): r for r in got.json()}
+    assert set(rules) == {("A", "B", "C"), ("A", "C", "B"), ("B", "C", "A")}
+    ab_c = rules[("A", "B", "C")]
+    assert (ab_c["orders"], ab_c["antecedent"], ab_c["support"]) == (2, "A", 2 / 8)
+    assert (ab_c["confidence"], ab_c["lift"]) == (1.0, 2.0)
+    # one-item rules stay as they were; `item` finds a rule by either of its antecedents
+    singles = api.get("/api/v1/analytics/basket", params={"level": "sku", "antecedent_items": 1})
+    assert {len(r["antecedents"]) for r in singles.json()} == {1}
+    assert {r["lift"] for r in singles.json()} == {1.0}
+    with_b = api.get("/api/v1/analytics/basket", params={"level": "sku", "item": "B"}).json()
+    assert {(*r["antecedents"], r["consequent"]) for r in with_b} == {
+        ("B", "A"), ("B", "C"), ("A", "B", "C"), ("B", "C", "A"),
+    }  # fmt: skip
+    bad = api.get("/api/v1/analytics/basket", params={"antecedent_items": 3})
+    assert bad.status_code == 422
+    # member 5 has A and B (in two purchases): the pair leads to C
+    m5 = api.get(f"/api/v1/members/{ids[5]}/recommendations").json()
+    assert [(r["sku"], r["because"], r["lift"]) for r in m5] == [("C", ["A", "B"], 2.0)]
+    # member 3 has A and B too, and D: D is not recommended to anyone (bought with A once)
+    m3 = api.get(f"/api/v1/members/{ids[3]}/recommendations").json()
+    assert [(r["sku"], r["because"]) for r in m3] == [("C", ["A", "B"])]

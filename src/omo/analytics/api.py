@@ -199,17 +199,25 @@ def cohorts(
 @router.get(
     "/analytics/basket",
     response_model=list[BasketRuleRead],
-    summary="What sells with what: rules X → Y by lift (from the last refresh)",
+    summary="What sells with what: rules X → Y and {A, B} → C by lift (from the last refresh)",
 )
 def basket(
     uow: UoW,
     level: Annotated[str, Query(description="sku or category")] = "category",
-    item: Annotated[str | None, Query(max_length=64, description="rules from this item")] = None,
+    item: Annotated[
+        str | None, Query(max_length=64, description="rules with this item among the antecedents")
+    ] = None,
     min_lift: Annotated[float, Query(ge=0, le=1e6)] = 0.0,
+    antecedent_items: Annotated[
+        int | None, Query(ge=1, le=2, description="1: X → Y rules only; 2: {A, B} → C only")
+    ] = None,
     limit: Limit = 50,
     caller: Principal = scoped("kpis:read"),
 ) -> list[BasketRuleRead]:
-    return recommend.basket_rules(uow, level=level, item=item, min_lift=min_lift, limit=limit)
+    return recommend.basket_rules(
+        uow, level=level, item=item, min_lift=min_lift, limit=limit,
+        antecedent_items=antecedent_items,
+    )  # fmt: skip
 
 
 @router.get(

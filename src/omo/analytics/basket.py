@@ -1,9 +1,12 @@
 """Market basket: which items are bought together, as association rules X → Y with support,
-confidence and lift, per SKU and per category.
+confidence and lift, per SKU and per category; X is one item, or two ({A, B} → C: bought
+together, they lead to C).
 
-A set-based self-join of each purchase's distinct items on the engine (DuckDB or Spark), not an
-itemset miner in Python: items seen in fewer than `min_orders` purchases are dropped before the
-join (a pair is never more frequent than its rarer item), so the join stays small.
+Set-based self-joins of each purchase's distinct items on the engine (DuckDB or Spark), not an
+itemset miner in Python, pruned as Apriori does: items seen in fewer than `min_orders` purchases
+are dropped before the pair join (a pair is never more frequent than its rarer item), and only
+purchases' pairs that are frequent themselves are extended by a third item (a triple is never
+more frequent than any of its pairs), so the joins stay small.
 
     support(X → Y)    = purchases with X and Y / purchases
     confidence(X → Y) = purchases with X and Y / purchases with X
@@ -27,10 +30,13 @@ LEVELS: tuple[Level, ...] = ("sku", "category")
 class BasketPolicy:
     min_orders: int = 5  # a pair must be bought together in at least this many purchases …
     min_support: float = 0.0002  # … and in at least this share of them
+    max_items: int = 3  # the largest itemset mined: 2 = pairs only, 3 = {A, B} → C as well
 
     def __post_init__(self) -> None:
         if self.min_orders < 1 or not 0 <= self.min_support < 1:
             raise ValueError("min_orders must be at least 1 and min_support in [0, 1)")
+        if self.max_items not in (2, 3):
+            raise ValueError("max_items must be 2 (pairs) or 3 (pairs and triples)")
 
     def threshold(self, purchases: int) -> int:
         return max(self.min_orders, math.ceil(self.min_support * purchases))
@@ -43,9 +49,11 @@ def purchase_items(lines: Any, orders: Any, level: Level) -> Any:
     return items.filter(items.item.notnull() & (items.item != "")).distinct()
 
 
-def pair_rules(items: Any, *, purchases: int, min_orders: int) -> Any:
-    """Rules X → Y in both directions for every pair bought together at least `min_orders`
-    times among `purchases` purchases (the number of distinct order ids in `items`)."""
+def itemset_rules(items: Any, *, purchases: int, min_orders: int, max_items: int = 2) -> Any:
+    """Rules X → Y for every itemset bought together at least `min_orders` times among
+    `purchases` purchases (the number of distinct order ids in `items`): both directions of each
+    pair, and with max_items=3 the three rules {A, B} → C of each triple. `antecedent_2` is the
+    antecedent's second item ('' for a one-item antecedent)."""
     counts = items.group_by("item").aggregate(orders=items.count())
     frequent = counts.filter(counts.orders >= min_orders)
     kept = items.semi_join(frequent, items.item == frequent.item)
@@ -54,26 +62,59 @@ def pair_rules(items: Any, *, purchases: int, min_orders: int) -> Any:
     joined = left.join(right, [left.order_id == right.order_b, left.a < right.b])
     pairs = joined.group_by(["a", "b"]).aggregate(together=joined.count())
     pairs = pairs.filter(pairs.together >= min_orders)
+    none = ibis.literal("", type="string")
     both = pairs.select(antecedent=pairs.a, consequent=pairs.b, together=pairs.together).union(
         pairs.select(antecedent=pairs.b, consequent=pairs.a, together=pairs.together)
     )
-    x = frequent.select(x_item=frequent.item, x_orders=frequent.orders)
+    x = frequent.select(x_item=frequent.item, base=frequent.orders)
+    with_base = both.join(x, both.antecedent == x.x_item)
+    found = with_base.select(
+        antecedent=with_base.antecedent, antecedent_2=none, consequent=with_base.consequent,
+        together=with_base.together, base=with_base.base,
+    )  # fmt: skip
+    if max_items == 3:
+        found = found.union(_triple_rules(joined, kept, pairs, min_orders))
     y = frequent.select(y_item=frequent.item, y_orders=frequent.orders)
-    rules = both.join(x, both.antecedent == x.x_item).join(y, both.consequent == y.y_item)
+    rules = found.join(y, found.consequent == y.y_item)
     n = ibis.literal(purchases, type="int64")
     return rules.select(
         antecedent=rules.antecedent,
+        antecedent_2=rules.antecedent_2,
         consequent=rules.consequent,
         orders=rules.together,
         support=rules.together / n,
-        confidence=rules.together / rules.x_orders,
-        lift=(rules.together * n) / (rules.x_orders * rules.y_orders),
+        confidence=rules.together / rules.base,
+        lift=(rules.together * n) / (rules.base * rules.y_orders),
     )
 
 
+def _triple_rules(joined: Any, kept: Any, pairs: Any, min_orders: int) -> Any:
+    """{A, B} → C, {A, C} → B and {B, C} → A for each frequent triple A < B < C, with the
+    purchases of the antecedent pair as `base`."""
+    frequent_pairs = pairs.select(pa_=pairs.a, pb_=pairs.b)
+    order_pairs = joined.semi_join(
+        frequent_pairs, [joined.a == frequent_pairs.pa_, joined.b == frequent_pairs.pb_]
+    )
+    third = kept.rename(c="item", order_c="order_id")
+    t = order_pairs.join(third, [order_pairs.order_id == third.order_c, order_pairs.b < third.c])
+    triples = t.group_by(["a", "b", "c"]).aggregate(together=t.count())
+    triples = triples.filter(triples.together >= min_orders)
+    out = []
+    for x, y, z in (("a", "b", "c"), ("a", "c", "b"), ("b", "c", "a")):
+        p = pairs.select(px=pairs.a, py=pairs.b, base=pairs.together)
+        r = triples.join(p, [triples[x] == p.px, triples[y] == p.py])
+        out.append(
+            r.select(
+                antecedent=r[x], antecedent_2=r[y], consequent=r[z], together=r.together,
+                base=r.base,
+            )
+        )  # fmt: skip
+    return out[0].union(out[1]).union(out[2])
+
+
 def mine(engine: Any, lines: Any, orders: Any, policy: BasketPolicy) -> pa.Table:
-    """Every level's rules as one Arrow table (level, antecedent, consequent, orders, support,
-    confidence, lift), on the engine that holds `lines` and `orders`."""
+    """Every level's rules as one Arrow table (level, antecedent, antecedent_2, consequent,
+    orders, support, confidence, lift), on the engine that holds `lines` and `orders`."""
     found = []
     for level in LEVELS:
         items = purchase_items(lines, orders, level)
@@ -81,7 +122,10 @@ def mine(engine: Any, lines: Any, orders: Any, policy: BasketPolicy) -> pa.Table
         purchases = int(counted["n"][0].as_py() or 0)
         if purchases == 0:
             continue
-        rules = pair_rules(items, purchases=purchases, min_orders=policy.threshold(purchases))
+        rules = itemset_rules(
+            items, purchases=purchases, min_orders=policy.threshold(purchases),
+            max_items=policy.max_items,
+        )  # fmt: skip
         table = engine.to_arrow(rules)
         found.append(table.add_column(0, "level", pa.array([level] * table.num_rows, pa.string())))
     if not found:
@@ -90,7 +134,8 @@ def mine(engine: Any, lines: Any, orders: Any, policy: BasketPolicy) -> pa.Table
 
 
 RULE_SCHEMA: dict[str, pa.DataType] = {
-    "level": pa.string(), "antecedent": pa.string(), "consequent": pa.string(),
+    "level": pa.string(), "antecedent": pa.string(), "antecedent_2": pa.string(),
+    "consequent": pa.string(),
     "orders": pa.int64(), "support": pa.float64(), "confidence": pa.float64(),
     "lift": pa.float64(),
 }  # fmt: skip

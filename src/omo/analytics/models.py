@@ -89,12 +89,15 @@ class SavedSegment(Base):
 
 
 class BasketRule(Base):
-    """An association rule of the last refresh: bought `antecedent` → also `consequent`."""
+    """An association rule of the last refresh: bought `antecedent` (with `antecedent_2`, when
+    not '') → also `consequent`."""
 
     __tablename__ = "basket_rules"
 
     level: Mapped[str] = mapped_column(String(16), primary_key=True)  # sku | category
     antecedent: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # the antecedent's second item ({A, B} → C), '' for a one-item antecedent; A < B
+    antecedent_2: Mapped[str] = mapped_column(String(64), primary_key=True, server_default="")
     consequent: Mapped[str] = mapped_column(String(64), primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("analytics_runs.id"))
     orders: Mapped[int] = mapped_column(Integer)  # purchases with both

@@ -4,7 +4,7 @@ products have reached."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from omo.analytics.basket import LEVELS
@@ -19,20 +19,45 @@ _BATCH = 500  # antecedents per IN list
 
 
 def basket_rules(
-    uow: UnitOfWork, *, level: str, item: str | None, min_lift: float, limit: int
+    uow: UnitOfWork,
+    *,
+    level: str,
+    item: str | None,
+    min_lift: float,
+    limit: int,
+    antecedent_items: int | None = None,
 ) -> list[BasketRuleRead]:
-    """Rules of a level, strongest lift first; only those from `item` when given."""
+    """Rules of a level, strongest lift first; only those with `item` among their antecedents,
+    and only those with one or two antecedent items, when asked."""
     if level not in LEVELS:
         raise ValidationFailed(f"level must be one of {', '.join(LEVELS)}", field="query.level")
+    if antecedent_items not in (None, 1, 2):
+        raise ValidationFailed("antecedent_items must be 1 or 2", field="query.antecedent_items")
     query = select(BasketRule).where(BasketRule.level == level, BasketRule.lift >= min_lift)
     if item is not None:
-        query = query.where(BasketRule.antecedent == item)
+        query = query.where(or_(BasketRule.antecedent == item, BasketRule.antecedent_2 == item))
+    if antecedent_items == 1:
+        query = query.where(BasketRule.antecedent_2 == "")
+    elif antecedent_items == 2:
+        query = query.where(BasketRule.antecedent_2 != "")
     query = query.order_by(
         BasketRule.lift.desc(), BasketRule.orders.desc(), BasketRule.antecedent,
-        BasketRule.consequent,
+        BasketRule.antecedent_2, BasketRule.consequent,
     ).limit(limit)  # fmt: skip
     with uow.read() as session:
-        return [BasketRuleRead.model_validate(r) for r in session.scalars(query)]
+        return [_rule(r) for r in session.scalars(query)]
+
+
+def _rule(r: BasketRule) -> BasketRuleRead:
+    return BasketRuleRead(
+        level=r.level, antecedents=_antecedents(r), antecedent=r.antecedent,
+        consequent=r.consequent, orders=r.orders, support=r.support, confidence=r.confidence,
+        lift=r.lift,
+    )  # fmt: skip
+
+
+def _antecedents(r: BasketRule) -> list[str]:
+    return [r.antecedent, r.antecedent_2] if r.antecedent_2 else [r.antecedent]
 
 
 def new_products(uow: UnitOfWork, *, limit: int) -> list[NewProductRead]:
@@ -65,6 +90,7 @@ def recommend_in(session: Session, *, member_id: int, limit: int) -> list[Recomm
     """recommendations() inside the caller's transaction."""
     member = members.current_member(session, member_id).id
     bought = sorted(commerce.skus_bought(session, member_id=member))
+    owned = set(bought)
     best: dict[str, BasketRule] = {}
     because: dict[str, list[str]] = {}
     for start in range(0, len(bought), _BATCH):
@@ -76,9 +102,10 @@ def recommend_in(session: Session, *, member_id: int, limit: int) -> list[Recomm
                 BasketRule.lift > 1,
             )
         ):
-            if rule.consequent in bought:
-                continue
-            because.setdefault(rule.consequent, []).append(rule.antecedent)
+            if rule.consequent in owned or (rule.antecedent_2 and rule.antecedent_2 not in owned):
+                continue  # bought already, or only half of a two-item antecedent
+            reasons = because.setdefault(rule.consequent, [])
+            reasons.extend(a for a in _antecedents(rule) if a not in reasons)
             held = best.get(rule.consequent)
             if held is None or (rule.lift, rule.confidence) > (held.lift, held.confidence):
                 best[rule.consequent] = rule

@@ -131,13 +131,14 @@ class Kpis(ReadModel):
     points_liability: MoneyOut = Field(description="points_outstanding × point_value (NT$)")
 
 
-class BasketRuleRead(ReadModel):
+class BasketRuleRead(BaseModel):
     level: str = Field(description="sku or category")
-    antecedent: str = Field(description="bought this …")
+    antecedents: list[str] = Field(description="bought this (one item) or these together (two)")
+    antecedent: str = Field(description="the first of antecedents")
     consequent: str = Field(description="… also bought this")
-    orders: int = Field(description="purchases with both")
-    support: float = Field(description="share of all purchases with both")
-    confidence: float = Field(description="share of purchases with the antecedent that have both")
+    orders: int = Field(description="purchases with the antecedents and the consequent")
+    support: float = Field(description="share of all purchases with them all")
+    confidence: float = Field(description="share of purchases with the antecedents that have all")
     lift: float = Field(description="confidence over the consequent's own share; > 1 = affinity")
 
 
