@@ -4,10 +4,23 @@ calls them (ingest, identity) owns the transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, String, Table, bindparam, case, cast, delete, func, select, update
+from sqlalchemy import (
+    Row,
+    String,
+    Table,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -319,39 +332,63 @@ def absorb_profile(
 def absorb_profiles(
     session: Session, pairs: Sequence[tuple[Member, Member]], *, now: datetime
 ) -> list[dict[str, Any]]:
-    """absorb_profile for many (survivor, absorbed) pairs: the consents read at once and the
-    members written with two executemany UPDATEs (the ORM's flush wrote one UPDATE per member,
-    most of the time of a batch of merges). A survivor may absorb several members."""
+    """absorb_profile for many (survivor, absorbed) pairs, in Core: the consents read at once,
+    the members written with two executemany UPDATEs and the consents with one INSERT and one
+    UPDATE (the ORM wrote a statement per member and built an object per consent: most of the
+    time of a batch of merges). A survivor may absorb several members."""
     ids = sorted({m.id for pair in pairs for m in pair})
-    held: dict[int, dict[str, Consent]] = {}
+    held: dict[int, dict[str, _ConsentNow]] = {}
     for start in range(0, len(ids), 500):
-        for c in session.scalars(
-            select(Consent).where(Consent.member_id.in_(ids[start : start + 500]))
-        ):
-            held.setdefault(c.member_id, {})[c.channel] = c
+        for mid, channel, granted, source, updated_at in session.execute(
+            select(
+                Consent.member_id, Consent.channel, Consent.granted, Consent.source,
+                Consent.updated_at,
+            ).where(Consent.member_id.in_(ids[start : start + 500]))
+        ):  # fmt: skip
+            held.setdefault(mid, {})[channel] = _ConsentNow(granted, source, updated_at)
     session.flush()  # nothing of the caller's is pending when the rows are written below
     profiles: dict[int, tuple[Member, dict[str, Any]]] = {}
+    added: dict[tuple[int, str], _ConsentNow] = {}
+    changed: dict[tuple[int, str], _ConsentNow] = {}
     changes = []
     for survivor, absorbed in pairs:
         _m, profile = profiles.setdefault(
             survivor.id, (survivor, {f: getattr(survivor, f) for f in _ABSORBED_FIELDS})
         )
-        changes.append(_absorb(session, survivor.id, profile, absorbed, held, now))
-    table: Table = Member.__table__  # type: ignore[assignment]
+        changes.append(_absorb(survivor.id, profile, absorbed, held, added, changed))
+    members_t: Table = Member.__table__  # type: ignore[assignment]
+    consents_t: Table = Consent.__table__  # type: ignore[assignment]
     conn = session.connection()
     conn.execute(
-        update(table)
-        .where(table.c.id == bindparam("_id"))
+        update(members_t)
+        .where(members_t.c.id == bindparam("_id"))
         .values({**{f: bindparam(f) for f in _ABSORBED_FIELDS}, "updated_at": now}),
         [{"_id": mid, **profile} for mid, (_m, profile) in profiles.items()],
     )
     conn.execute(
-        update(table)
-        .where(table.c.id == bindparam("_id"))
+        update(members_t)
+        .where(members_t.c.id == bindparam("_id"))
         .values(status="merged", merged_into_id=bindparam("_into"), updated_at=now),
         [{"_id": absorbed.id, "_into": survivor.id} for survivor, absorbed in pairs],
     )
-    # the loaded objects say what the rows now hold, without a reload
+    if added:
+        conn.execute(
+            insert(consents_t),
+            [{"member_id": mid, "channel": ch, "granted": c.granted, "source": c.source,
+              "updated_at": c.updated_at} for (mid, ch), c in added.items()],
+        )  # fmt: skip
+    if changed:
+        conn.execute(
+            update(consents_t)
+            .where(
+                consents_t.c.member_id == bindparam("_m"), consents_t.c.channel == bindparam("_c")
+            )
+            .values(granted=bindparam("_g"), source=bindparam("_s"), updated_at=bindparam("_u")),
+            [{"_m": mid, "_c": ch, "_g": c.granted, "_s": c.source, "_u": c.updated_at}
+             for (mid, ch), c in changed.items()],
+        )  # fmt: skip
+    # what the session holds says what the rows now hold: members set without a reload,
+    # consents loaded earlier in the transaction reloaded on their next use
     for member, profile in profiles.values():
         for f, value in profile.items():
             set_committed_value(member, f, value)
@@ -360,23 +397,39 @@ def absorb_profiles(
         set_committed_value(absorbed, "status", "merged")
         set_committed_value(absorbed, "merged_into_id", survivor.id)
         set_committed_value(absorbed, "updated_at", now)
-    session.flush()
+    touched = {mid for mid, _ch in changed}
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Consent) and obj.member_id in touched:
+            session.expire(obj)
     return changes
 
 
 _ABSORBED_FIELDS = (*PROFILE_FIELDS, "joined_at")
 
 
+@dataclass
+class _ConsentNow:
+    """A consent as a batch of merges leaves it (the row is written once, at the end)."""
+
+    granted: bool
+    source: str | None
+    updated_at: datetime
+
+    def json(self) -> dict[str, Any]:
+        return {"granted": self.granted, "source": self.source,
+                "updated_at": self.updated_at.isoformat()}  # fmt: skip
+
+
 def _absorb(
-    session: Session,
     survivor_id: int,
     mine: dict[str, Any],
     absorbed: Member,
-    held: dict[int, dict[str, Consent]],
-    now: datetime,
+    held: dict[int, dict[str, _ConsentNow]],
+    added: dict[tuple[int, str], _ConsentNow],
+    changed: dict[tuple[int, str], _ConsentNow],
 ) -> dict[str, Any]:
-    """Fill `mine` (the survivor's profile as the batch leaves it) from the absorbed member;
-    consents are ORM rows. Returns what changed, for the undo."""
+    """Fill `mine` (the survivor's profile as the batch leaves it) and the survivor's consents
+    from the absorbed member; returns what changed, for the undo."""
     profile: dict[str, list[Any]] = {}
     for field in PROFILE_FIELDS:
         theirs = getattr(absorbed, field)
@@ -388,28 +441,21 @@ def _absorb(
         mine["joined_at"] = absorbed.joined_at
     consents: dict[str, list[Any]] = {}
     mine_c = held.setdefault(survivor_id, {})
-    for theirs_c in sorted(held.get(absorbed.id, {}).values(), key=lambda c: c.channel):
-        own = mine_c.get(theirs_c.channel)
+    for channel, theirs_c in sorted(held.get(absorbed.id, {}).items()):
+        own = mine_c.get(channel)
         # The most recent decision wins: an opt-out given on either record is honoured.
         if own is None:
-            added = Consent(
-                member_id=survivor_id,
-                channel=theirs_c.channel,
-                granted=theirs_c.granted,
-                source=theirs_c.source,
-                updated_at=theirs_c.updated_at,
-            )
-            session.add(added)
-            mine_c[theirs_c.channel] = added
-            consents[theirs_c.channel] = [None, _consent_json(theirs_c)]
+            new = _ConsentNow(theirs_c.granted, theirs_c.source, theirs_c.updated_at)
+            mine_c[channel] = added[(survivor_id, channel)] = new
+            consents[channel] = [None, theirs_c.json()]
         elif theirs_c.updated_at > own.updated_at and theirs_c.granted != own.granted:
-            before = _consent_json(own)
+            before = own.json()
             own.granted, own.source, own.updated_at = (
-                theirs_c.granted,
-                theirs_c.source,
-                theirs_c.updated_at,
-            )
-            consents[theirs_c.channel] = [before, _consent_json(own)]
+                theirs_c.granted, theirs_c.source, theirs_c.updated_at,
+            )  # fmt: skip
+            if (survivor_id, channel) not in added:
+                changed[(survivor_id, channel)] = own
+            consents[channel] = [before, own.json()]
     return {"profile": profile, "consents": consents}
 
 
