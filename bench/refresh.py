@@ -131,6 +131,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--people", type=int, action="append", help="world sizes (default 100000)")
     ap.add_argument("--spark", action="store_true", help="also on Spark local[2] (first world)")
+    ap.add_argument(
+        "--purchases-per-year", type=float, help="omo demo's rate for the worlds (default ≈ 2.5)"
+    )
     ap.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench")
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("args", nargs="*", help=argparse.SUPPRESS)
@@ -140,7 +143,7 @@ def main() -> None:
         return
     opts.workdir.mkdir(parents=True, exist_ok=True)
     for n, people in enumerate(opts.people or [100_000]):
-        db, _ = world(opts.workdir, people)
+        db, _ = world(opts.workdir, people, opts.purchases_per_year)
         url = f"sqlite:///{db}"
         duck_out, spark_out = (
             opts.workdir / "segments-duckdb.parquet",

@@ -17,10 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 UNTIL = "2026-11-01"
 
 
-def world(workdir: Path, people: int) -> tuple[Path, Path]:
+def world(workdir: Path, people: int, purchases_per_year: float | None = None) -> tuple[Path, Path]:
     """The world's SQLite file and its ground-truth directory, built when missing and brought
-    to the current schema either way."""
-    db, truth = workdir / f"world-{people}.sqlite", workdir / f"truth-{people}"
+    to the current schema either way. `purchases_per_year` (omo demo's option) makes a world
+    of its own beside the default one."""
+    name = f"{people}" if purchases_per_year is None else f"{people}-{purchases_per_year:g}py"
+    db, truth = workdir / f"world-{name}.sqlite", workdir / f"truth-{name}"
+    rate = [] if purchases_per_year is None else ["--purchases-per-year", f"{purchases_per_year:g}"]
     omo = [str(Path(sys.executable).parent / "omo")]
     if not db.exists():
         env = _env({"OMO_DATABASE_URL": f"sqlite:///{db}.building"})
@@ -28,7 +31,7 @@ def world(workdir: Path, people: int) -> tuple[Path, Path]:
         started = time.perf_counter()
         subprocess.run(
             [*omo, "demo", "--people", str(people), "--no-serve", "--truth", str(truth),
-             "--until", UNTIL],
+             "--until", UNTIL, *rate],
             check=True, env=env,
         )  # fmt: skip
         print(f"built {people:,}-person world in {time.perf_counter() - started:,.0f} s")

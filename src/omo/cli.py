@@ -101,6 +101,12 @@ def demo(
     truth: Annotated[Path, typer.Option(help="where the ground truth goes")] = Path(
         "var/demo-truth"
     ),
+    purchases_per_year: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1, max=365, help="mean purchase rate of a person while active (default ≈ 2.5)"
+        ),
+    ] = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="only build and load")] = False,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
@@ -119,7 +125,9 @@ def demo(
     except ValueError:
         typer.echo(f"error: --until: not a date (YYYY-MM-DD): {until!r}", err=True)
         raise typer.Exit(2) from None
-    spec = DemoSpec(people=people, seed=seed, months=months, until=end)
+    spec = DemoSpec(
+        people=people, seed=seed, months=months, until=end, purchases_per_year=purchases_per_year
+    )
     engine = make_engine(get_settings())
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as bar:

@@ -34,6 +34,8 @@ def test_demo_loads_then_refuses_a_second_load(cli: CliRunner, tmp_path: Path) -
     assert "empty database" in again.output
     bad = cli.invoke(app, ["demo", "--until", "someday", "--no-serve"])
     assert bad.exit_code == 2
+    slow = cli.invoke(app, ["demo", "--purchases-per-year", "0", "--no-serve"])
+    assert slow.exit_code == 2 and "purchases-per-year" in slow.output
 
 
 def test_import_refuses_with_rows_named_and_export_writes(

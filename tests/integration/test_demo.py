@@ -178,3 +178,29 @@ def _order_body(conn: sa.Connection, order_id: int) -> dict[str, Any]:
         ],
         "shipping_fee": f"{o.shipping_fee / 100:.2f}",
     }
+
+
+def test_a_higher_purchase_rate_is_a_busier_world_with_its_truth(tmp_path: Path) -> None:
+    import json
+
+    busy = DemoSpec(people=400, seed=11, months=18, until=date(2026, 11, 1), purchases_per_year=30)
+    url = f"sqlite:///{tmp_path / 'busy.sqlite'}"
+    command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
+    engine = make_engine(Settings(database_url=url))
+    line = load_demo(engine, busy, tmp_path / "truth")
+    with engine.connect() as conn:
+        orders = conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()
+    engine.dispose()
+    assert "purchases_per_year=30 |" in line
+    # the default world buys ≈ 2.5 times a person; at 30 a year far more (dropout caps it)
+    assert orders > 3 * busy.people
+    meta = json.loads((tmp_path / "truth" / "truth.json").read_text())
+    assert meta["purchases_per_year"] == 30
+    rate = meta["process"]["purchase_rate_per_day"]
+    assert rate["r"] / rate["alpha"] * 365.25 == pytest.approx(30)  # the Gamma's mean
+    people = pq.read_table(tmp_path / "truth" / "people.parquet", columns=["purchase_rate_per_day"])
+    assert sum(people["purchase_rate_per_day"].to_pylist()) / busy.people * 365.25 == pytest.approx(
+        30, rel=0.15
+    )
+    with pytest.raises(ValueError, match="purchases per year"):
+        load_demo(engine, DemoSpec(people=5, purchases_per_year=0), tmp_path / "t2")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from omo.commerce.models import Order, OrderContact, OrderLine, Product, Store
 from omo.commerce.service import rebuild_stats
 from omo.demo.catalogue import CATEGORIES, STORES, make_catalogue
-from omo.demo.people import HABITS, PROCESS, SPEND_P, draw_people
+from omo.demo.people import HABITS, SPEND_P, draw_people, process, rate_alpha
 from omo.demo.plan import plan
 from omo.demo.purchases import season_curves, simulate
 from omo.demo.world import Ids, WorldBuilder
@@ -41,6 +41,7 @@ class DemoSpec:
     seed: int = 7
     months: int = 24
     until: date | None = None  # the day the world stops (exclusive); default today in Taipei
+    purchases_per_year: float | None = None  # mean purchase rate while alive; None: ≈ 2.5
 
     def end_day(self) -> date:
         return self.until or (datetime.now(UTC) + timedelta(hours=8)).date()
@@ -55,6 +56,7 @@ def load_demo(
     """Generate and load the world; returns the summary line (same spec → same line)."""
     if spec.people < 1 or spec.months < 1:
         raise ValueError("people and months must be at least 1")
+    alpha = rate_alpha(spec.purchases_per_year)
     with engine.connect() as conn:
         held = conn.execute(sa.select(sa.func.count()).select_from(Member.__table__)).scalar()
         stores = conn.execute(sa.select(sa.func.count()).select_from(Store.__table__)).scalar()
@@ -72,7 +74,7 @@ def load_demo(
     now = datetime(until.year, until.month, until.day, tzinfo=UTC) - timedelta(hours=8)
     rng = np.random.default_rng(spec.seed)
     cat = make_catalogue(rng)
-    people = draw_people(rng, spec.people, days * 86_400, until)
+    people = draw_people(rng, spec.people, days * 86_400, until, alpha)
     demand, online = season_curves(first_day, days)
     buys = simulate(rng, people, days, demand)
     purchase_plan = plan(rng, people, buys, cat, online)
@@ -159,7 +161,8 @@ def _write_truth(
     pq.write_table(pa.Table.from_pylist(records), truth_dir / "records.parquet")
     meta = {
         "people": spec.people, "seed": spec.seed, "months": spec.months,
-        "until": until.isoformat(), "process": PROCESS,
+        "until": until.isoformat(), "purchases_per_year": spec.purchases_per_year,
+        "process": process(rate_alpha(spec.purchases_per_year)),
         "categories": [{"name": c.name, "margin": c.margin} for c in CATEGORIES],
         "files": {
             "people.parquet": "one row per true person: profile, purchase-process parameters, "
@@ -186,8 +189,10 @@ def summary(engine: sa.Engine, spec: DemoSpec, until: date) -> str:
             .where(Order.status != "cancelled")
         ).scalar()  # fmt: skip
     revenue = Decimal(int(cents or 0)) / 100
+    ppy = spec.purchases_per_year
+    rate = "" if ppy is None else f" purchases_per_year={ppy:g}"
     return (
-        f"demo people={spec.people} seed={spec.seed} months={spec.months} until={until} | "
+        f"demo people={spec.people} seed={spec.seed} months={spec.months} until={until}{rate} | "
         f"members={count(Member)} identifiers={count(MemberIdentifier)} "
         f"stores={count(Store)} products={count(Product)} orders={count(Order)} "
         f"guest_orders={count(Order, Order.member_id.is_(None))} lines={count(OrderLine)} "

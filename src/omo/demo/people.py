@@ -1,6 +1,6 @@
 """The demo's true people: who they are, where they live, how they buy (drawn, vectorised).
 
-Every parameter of the purchase process is drawn from a stated distribution (PROCESS) and kept,
+Every parameter of the purchase process is drawn from a stated distribution (process()) and kept,
 so that the predictive models can be scored against the truth:
 - purchase rate λ per day ~ Gamma(shape r, rate α)            (BG/NBD's transaction process)
 - dropout probability after each purchase p ~ Beta(a, b)       (BG/NBD's dropout process)
@@ -23,11 +23,27 @@ from omo.demo.catalogue import STORES
 RATE_R, RATE_ALPHA = 0.75, 110.0  # λ ~ Gamma(r, rate α): mean 0.0068/day ≈ 2.5 a year
 DROP_A, DROP_B = 0.8, 5.0  # p ~ Beta(a, b): mean 0.14
 SPEND_P, SPEND_Q, SPEND_GAMMA = 6.0, 4.0, 600.0  # mean order value p·γ/(q-1) = NT$1,200
-PROCESS = {
-    "purchase_rate_per_day": {"distribution": "gamma", "r": RATE_R, "alpha": RATE_ALPHA},
-    "dropout": {"distribution": "beta", "a": DROP_A, "b": DROP_B},
-    "spend": {"distribution": "gamma-gamma", "p": SPEND_P, "q": SPEND_Q, "gamma": SPEND_GAMMA},
-}
+
+
+def rate_alpha(purchases_per_year: float | None) -> float:
+    """α of the purchase-rate Gamma for a mean rate (purchases a year while alive); None is the
+    default world's α (a mean of ≈ 2.5 a year)."""
+    if purchases_per_year is None:
+        return RATE_ALPHA
+    if not 0 < purchases_per_year <= 365:
+        raise ValueError("purchases per year must lie in (0, 365]")
+    return RATE_R * 365.25 / purchases_per_year
+
+
+def process(alpha: float = RATE_ALPHA) -> dict[str, dict[str, object]]:
+    """The stated distributions of the purchase process (written beside the data as truth)."""
+    return {
+        "purchase_rate_per_day": {"distribution": "gamma", "r": RATE_R, "alpha": alpha},
+        "dropout": {"distribution": "beta", "a": DROP_A, "b": DROP_B},
+        "spend": {"distribution": "gamma-gamma", "p": SPEND_P, "q": SPEND_Q, "gamma": SPEND_GAMMA},
+    }
+
+
 HABITS = ("store_only", "online_only", "omnichannel")
 HABIT_SHARE = (0.40, 0.25, 0.35)
 
@@ -94,7 +110,9 @@ class People:
         return f"{romanised_handle(self.name(i))}{i}@{EMAIL_DOMAINS[self.email_domain[i]]}"
 
 
-def draw_people(rng: np.random.Generator, n: int, window_s: int, today: date) -> People:
+def draw_people(
+    rng: np.random.Generator, n: int, window_s: int, today: date, alpha: float = RATE_ALPHA
+) -> People:
     female = rng.random(n) < 0.58
     surname = rng.choice(len(SURNAMES), n, p=SURNAME_WEIGHTS / SURNAME_WEIGHTS.sum())
     given = np.where(female, rng.integers(0, len(GIVEN_F), n), rng.integers(0, len(GIVEN_M), n))
@@ -122,7 +140,7 @@ def draw_people(rng: np.random.Generator, n: int, window_s: int, today: date) ->
         email_domain=rng.choice(len(EMAIL_DOMAINS), n, p=EMAIL_WEIGHTS),
         habit=rng.choice(len(HABITS), n, p=HABIT_SHARE),
         home_store=home,
-        rate=rng.gamma(RATE_R, 1 / RATE_ALPHA, n),
+        rate=rng.gamma(RATE_R, 1 / alpha, n),
         dropout=rng.beta(DROP_A, DROP_B, n),
         spend_nu=rng.gamma(SPEND_Q, 1 / SPEND_GAMMA, n),
         price_sensitive=rng.random(n) < 0.3,
