@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from omo.audit import service as audit
@@ -112,15 +112,18 @@ def merge_members(
 ) -> Merge:
     """Fold `absorbed_id` into `survivor_id`: every row re-pointed, the audit says what moved."""
     order = MergeOrder(survivor_id, absorbed_id, reason, evidence)
-    return merge_many(session, [order], actor=actor, now=now)[0]
+    merge = session.get(Merge, merge_many(session, [order], actor=actor, now=now)[0])
+    assert merge is not None  # written just now, in this transaction
+    return merge
 
 
 def merge_many(
     session: Session, orders: Sequence[MergeOrder], *, actor: str | None, now: datetime
-) -> list[Merge]:
+) -> list[int]:
     """Many merges in one go (a resolution run), set-based per area: the same rows moved and
-    the same audit, one Merge per absorbed member, each undoable on its own. A member is
-    absorbed at most once per batch and never survives and is absorbed in the same batch."""
+    the same audit, one Merge per absorbed member, each undoable on its own; returns their
+    ids. A member is absorbed at most once per batch and never survives and is absorbed in the
+    same batch."""
     if any(o.survivor_id == o.absorbed_id for o in orders):
         raise ValidationFailed("a member cannot be merged with itself", field="other_member_id")
     absorbed_ids = [o.absorbed_id for o in orders]
@@ -145,22 +148,21 @@ def merge_many(
     commerce.rebuild_stats(session, now=now, member_ids=sorted(locked))
     # the combined spend may lift the survivor's tier at once
     tiers.evaluate_many(session, member_ids=sorted(survivors), now=now)
-    merges = [
-        Merge(
-            survivor_id=o.survivor_id,
-            absorbed_id=o.absorbed_id,
-            reason=o.reason,
-            evidence=o.evidence,
-            moved={name: rows.get(o.absorbed_id, []) for name, rows in moved.items()},
-            changes=change,
-            actor=actor,
-            created_at=now,
-        )
+    # the audit rows in one executemany (the ORM's unit of work cost 0.1 ms per merge)
+    table: Table = Merge.__table__  # type: ignore[assignment]
+    rows = [
+        {
+            "survivor_id": o.survivor_id, "absorbed_id": o.absorbed_id, "reason": o.reason,
+            "evidence": o.evidence,
+            "moved": {name: rows.get(o.absorbed_id, []) for name, rows in moved.items()},
+            "changes": change, "actor": actor, "created_at": now,
+        }
         for o, change in zip(orders, changes, strict=True)
-    ]
-    session.add_all(merges)
-    session.flush()
-    return merges
+    ]  # fmt: skip
+    written = session.connection().execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+    )
+    return [int(merge_id) for (merge_id,) in written]
 
 
 def undo_merge(session: Session, *, merge_id: int, actor: str | None, now: datetime) -> Merge:
