@@ -32,8 +32,8 @@ def rules_of(
             engine.table(lines, "lines"), engine.table(pa.table({"order_id": counted}), "o"), "sku"
         )
         purchases = engine.to_arrow(items.aggregate(n=items.order_id.nunique()))["n"][0].as_py()
-        table = engine.to_arrow(
-            itemset_rules(items, purchases=purchases, min_orders=min_orders, max_items=max_items)
+        table = itemset_rules(
+            engine, items, purchases=purchases, min_orders=min_orders, max_items=max_items
         )
     found = {}
     for r in table.to_pylist():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import count
 from typing import Any, Literal
 
 import ibis
@@ -49,19 +50,25 @@ def purchase_items(lines: Any, orders: Any, level: Level) -> Any:
     return items.filter(items.item.notnull() & (items.item != "")).distinct()
 
 
-def itemset_rules(items: Any, *, purchases: int, min_orders: int, max_items: int = 2) -> Any:
+def itemset_rules(
+    engine: Any, items: Any, *, purchases: int, min_orders: int, max_items: int = 2
+) -> pa.Table:
     """Rules X → Y for every itemset bought together at least `min_orders` times among
     `purchases` purchases (the number of distinct order ids in `items`): both directions of each
     pair, and with max_items=3 the three rules {A, B} → C of each triple. `antecedent_2` is the
-    antecedent's second item ('' for a one-item antecedent)."""
+    antecedent's second item ('' for a one-item antecedent).
+
+    The frequent items and pairs are small and used several times: they are computed once and
+    handed back to the engine as tables (as expressions each use would recompute the pair join).
+    """
     counts = items.group_by("item").aggregate(orders=items.count())
-    frequent = counts.filter(counts.orders >= min_orders)
+    frequent = _held(engine, counts.filter(counts.orders >= min_orders), "items")
     kept = items.semi_join(frequent, items.item == frequent.item)
     left = kept.rename(a="item")
     right = kept.rename(b="item", order_b="order_id")
     joined = left.join(right, [left.order_id == right.order_b, left.a < right.b])
-    pairs = joined.group_by(["a", "b"]).aggregate(together=joined.count())
-    pairs = pairs.filter(pairs.together >= min_orders)
+    counted = joined.group_by(["a", "b"]).aggregate(together=joined.count())
+    pairs = _held(engine, counted.filter(counted.together >= min_orders), "pairs")
     none = ibis.literal("", type="string")
     both = pairs.select(antecedent=pairs.a, consequent=pairs.b, together=pairs.together).union(
         pairs.select(antecedent=pairs.b, consequent=pairs.a, together=pairs.together)
@@ -73,22 +80,32 @@ def itemset_rules(items: Any, *, purchases: int, min_orders: int, max_items: int
         together=with_base.together, base=with_base.base,
     )  # fmt: skip
     if max_items == 3:
-        found = found.union(_triple_rules(joined, kept, pairs, min_orders))
+        found = found.union(_triple_rules(engine, joined, kept, pairs, min_orders))
     y = frequent.select(y_item=frequent.item, y_orders=frequent.orders)
     rules = found.join(y, found.consequent == y.y_item)
     n = ibis.literal(purchases, type="int64")
-    return rules.select(
-        antecedent=rules.antecedent,
-        antecedent_2=rules.antecedent_2,
-        consequent=rules.consequent,
-        orders=rules.together,
-        support=rules.together / n,
-        confidence=rules.together / rules.base,
-        lift=(rules.together * n) / (rules.base * rules.y_orders),
+    return engine.to_arrow(
+        rules.select(
+            antecedent=rules.antecedent,
+            antecedent_2=rules.antecedent_2,
+            consequent=rules.consequent,
+            orders=rules.together,
+            support=rules.together / n,
+            confidence=rules.together / rules.base,
+            lift=(rules.together * n) / (rules.base * rules.y_orders),
+        )
     )
 
 
-def _triple_rules(joined: Any, kept: Any, pairs: Any, min_orders: int) -> Any:
+_names = count()
+
+
+def _held(engine: Any, expr: Any, what: str) -> Any:
+    """`expr` computed now and held by the engine as a table of its own (a fresh name each)."""
+    return engine.table(engine.to_arrow(expr), f"basket_{what}_{next(_names)}")
+
+
+def _triple_rules(engine: Any, joined: Any, kept: Any, pairs: Any, min_orders: int) -> Any:
     """{A, B} → C, {A, C} → B and {B, C} → A for each frequent triple A < B < C, with the
     purchases of the antecedent pair as `base`."""
     frequent_pairs = pairs.select(pa_=pairs.a, pb_=pairs.b)
@@ -97,8 +114,8 @@ def _triple_rules(joined: Any, kept: Any, pairs: Any, min_orders: int) -> Any:
     )
     third = kept.rename(c="item", order_c="order_id")
     t = order_pairs.join(third, [order_pairs.order_id == third.order_c, order_pairs.b < third.c])
-    triples = t.group_by(["a", "b", "c"]).aggregate(together=t.count())
-    triples = triples.filter(triples.together >= min_orders)
+    counted = t.group_by(["a", "b", "c"]).aggregate(together=t.count())
+    triples = _held(engine, counted.filter(counted.together >= min_orders), "triples")
     out = []
     for x, y, z in (("a", "b", "c"), ("a", "c", "b"), ("b", "c", "a")):
         p = pairs.select(px=pairs.a, py=pairs.b, base=pairs.together)
@@ -117,16 +134,16 @@ def mine(engine: Any, lines: Any, orders: Any, policy: BasketPolicy) -> pa.Table
     orders, support, confidence, lift), on the engine that holds `lines` and `orders`."""
     found = []
     for level in LEVELS:
-        items = purchase_items(lines, orders, level)
+        # each purchase's distinct items, computed once: the pair and triple joins read them
+        items = _held(engine, purchase_items(lines, orders, level), f"{level}_of_purchase")
         counted = engine.to_arrow(items.aggregate(n=items.order_id.nunique()))
         purchases = int(counted["n"][0].as_py() or 0)
         if purchases == 0:
             continue
-        rules = itemset_rules(
-            items, purchases=purchases, min_orders=policy.threshold(purchases),
+        table = itemset_rules(
+            engine, items, purchases=purchases, min_orders=policy.threshold(purchases),
             max_items=policy.max_items,
         )  # fmt: skip
-        table = engine.to_arrow(rules)
         found.append(table.add_column(0, "level", pa.array([level] * table.num_rows, pa.string())))
     if not found:
         return pa.table({name: pa.array([], type) for name, type in RULE_SCHEMA.items()})
