@@ -154,7 +154,7 @@ def merge_many(
         {
             "survivor_id": o.survivor_id, "absorbed_id": o.absorbed_id, "reason": o.reason,
             "evidence": o.evidence,
-            "moved": {name: rows.get(o.absorbed_id, []) for name, rows in moved.items()},
+            "moved": {name: ids.get(o.absorbed_id, []) for name, ids in moved.items()},
             "changes": change, "actor": actor, "created_at": now,
         }
         for o, change in zip(orders, changes, strict=True)

@@ -37,13 +37,15 @@ def publish(
         select(OutboxMessage.id).where(OutboxMessage.key == key)
     ) is not None:  # fmt: skip
         return
-    session.add(
-        OutboxMessage(
-            topic=topic, key=key, payload=payload, created_at=now, available_at=now, attempts=0,
-            state="pending",
-        )
-    )  # fmt: skip
+    session.add(_message(topic, key, payload, now))
     session.flush()
+
+
+def _message(topic: str, key: str, payload: dict[str, Any], now: datetime) -> OutboxMessage:
+    return OutboxMessage(
+        topic=topic, key=key, payload=payload, created_at=now, available_at=now, attempts=0,
+        state="pending",
+    )  # fmt: skip
 
 
 def publish_many(
@@ -67,12 +69,7 @@ def publish_many(
         if key in held:
             continue
         held.add(key)
-        fresh.append(
-            OutboxMessage(
-                topic=topic, key=key, payload=payload, created_at=now, available_at=now,
-                attempts=0, state="pending",
-            )
-        )  # fmt: skip
+        fresh.append(_message(topic, key, payload, now))
     session.add_all(fresh)
     session.flush()
     return len(fresh)
