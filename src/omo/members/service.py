@@ -350,21 +350,30 @@ def absorb_profiles(
     profiles: dict[int, tuple[Member, dict[str, Any]]] = {}
     added: dict[tuple[int, str], _ConsentNow] = {}
     changed: dict[tuple[int, str], _ConsentNow] = {}
+    filled: dict[int, set[str]] = {}  # the fields each survivor takes from the absorbed
     changes = []
     for survivor, absorbed in pairs:
         _m, profile = profiles.setdefault(
             survivor.id, (survivor, {f: getattr(survivor, f) for f in _ABSORBED_FIELDS})
         )
-        changes.append(_absorb(survivor.id, profile, absorbed, held, added, changed))
+        change = _absorb(survivor.id, profile, absorbed, held, added, changed)
+        filled.setdefault(survivor.id, set()).update(change["profile"])
+        changes.append(change)
     members_t: Table = Member.__table__  # type: ignore[assignment]
     consents_t: Table = Consent.__table__  # type: ignore[assignment]
     conn = session.connection()
-    conn.execute(
-        update(members_t)
-        .where(members_t.c.id == bindparam("_id"))
-        .values({**{f: bindparam(f) for f in _ABSORBED_FIELDS}, "updated_at": now}),
-        [{"_id": mid, **profile} for mid, (_m, profile) in profiles.items()],
-    )
+    # only the fields that change: a column in SET rewrites every index that holds it, even
+    # to the same value; one executemany per set of fields (there are few)
+    by_fields: dict[tuple[str, ...], list[int]] = {}
+    for mid in profiles:
+        by_fields.setdefault(tuple(sorted(filled[mid])), []).append(mid)
+    for fields, ids_ in by_fields.items():
+        conn.execute(
+            update(members_t)
+            .where(members_t.c.id == bindparam("_id"))
+            .values({**{f: bindparam(f) for f in fields}, "updated_at": now}),
+            [{"_id": mid, **{f: profiles[mid][1][f] for f in fields}} for mid in ids_],
+        )
     conn.execute(
         update(members_t)
         .where(members_t.c.id == bindparam("_id"))
