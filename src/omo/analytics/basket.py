@@ -134,8 +134,12 @@ def mine(engine: Any, lines: Any, orders: Any, policy: BasketPolicy) -> pa.Table
     orders, support, confidence, lift), on the engine that holds `lines` and `orders`."""
     found = []
     for level in LEVELS:
-        # each purchase's distinct items, computed once: the pair and triple joins read them
-        items = _held(engine, purchase_items(lines, orders, level), f"{level}_of_purchase")
+        # each purchase's distinct items, computed once where the engine holds Arrow in place
+        # (DuckDB): the pair and triple joins read them. Spark keeps them where they are: as
+        # a table of the driver's memory they would be millions of rows shipped back to it.
+        items = purchase_items(lines, orders, level)
+        if engine.backend.name == "duckdb":
+            items = _held(engine, items, f"{level}_of_purchase")
         counted = engine.to_arrow(items.aggregate(n=items.order_id.nunique()))
         purchases = int(counted["n"][0].as_py() or 0)
         if purchases == 0:
