@@ -421,6 +421,16 @@ def _two_members(uow: UnitOfWork, a_points: int, b_points: int) -> tuple[int, in
     return a, b
 
 
+def _undo_leaves(uow: UnitOfWork, merge_id: int, available: dict[int, int]) -> None:
+    """Undo the merge; each member then has the points given, and the ledger reconciles."""
+    identity.undo_use_case(uow, merge_id=merge_id, actor="t")
+    assert {m: points.summary(uow, member_id=m).available for m in available} == available
+    for m in available:
+        check_invariants(uow, m)
+    with uow.read() as s:
+        assert points.check_ledger(s) == []
+
+
 def test_undo_after_the_absorbed_members_spend_was_given_back(uow: UnitOfWork) -> None:
     """b spends 30 of their points, is merged into a, the redemption is cancelled while merged
     (the 30 go back to b's lot), then the merge is undone: the give-back follows b's debit
@@ -430,13 +440,7 @@ def test_undo_after_the_absorbed_members_spend_was_given_back(uow: UnitOfWork) -
     points.redeem(uow, member_id=b, change=change(30, "b-sale"), actor="t")
     merge = identity.merge_use_case(uow, survivor_id=a, absorbed_id=b, note=None, actor="t")
     points.cancel_redemption(uow, idempotency_key="b-sale", actor="t")
-    identity.undo_use_case(uow, merge_id=merge.id, actor="t")
-    assert points.summary(uow, member_id=a).available == 10
-    assert points.summary(uow, member_id=b).available == 40
-    check_invariants(uow, a)
-    check_invariants(uow, b)
-    with uow.read() as s:
-        assert points.check_ledger(s) == []
+    _undo_leaves(uow, merge.id, {a: 10, b: 40})
 
 
 def test_undo_after_the_survivor_spent_and_got_back_the_absorbed_points(uow: UnitOfWork) -> None:
@@ -446,8 +450,4 @@ def test_undo_after_the_survivor_spent_and_got_back_the_absorbed_points(uow: Uni
     merge = identity.merge_use_case(uow, survivor_id=a, absorbed_id=b, note=None, actor="t")
     points.redeem(uow, member_id=a, change=change(30, "a-sale"), actor="t")
     points.cancel_redemption(uow, idempotency_key="a-sale", actor="t")
-    identity.undo_use_case(uow, merge_id=merge.id, actor="t")
-    assert points.summary(uow, member_id=a).available == 10
-    assert points.summary(uow, member_id=b).available == 32
-    check_invariants(uow, a)
-    check_invariants(uow, b)
+    _undo_leaves(uow, merge.id, {a: 10, b: 32})
