@@ -12,6 +12,11 @@ from hypothesis import strategies as st
 
 from omo.analytics.basket import BasketPolicy, itemset_rules, mine, purchase_items
 from omo.analytics.engine import runner
+from omo.analytics.sales import sold_lines
+
+
+def bought_orders(order_ids: list[int]) -> pa.Table:
+    return pa.table({"order_id": order_ids, "member_id": order_ids, "ordered_s": order_ids})
 
 
 def rules_of(
@@ -28,9 +33,10 @@ def rules_of(
         ),
     )
     with runner("duckdb") as engine:
-        items = purchase_items(
-            engine.table(lines, "lines"), engine.table(pa.table({"order_id": counted}), "o"), "sku"
+        sold = sold_lines(
+            engine, engine.table(lines, "lines"), engine.table(bought_orders(counted), "o")
         )
+        items = purchase_items(sold, "sku")
         purchases = engine.to_arrow(items.aggregate(n=items.order_id.nunique()))["n"][0].as_py()
         table = itemset_rules(
             engine, items, purchases=purchases, min_orders=min_orders, max_items=max_items
@@ -115,13 +121,38 @@ def test_mine_gives_both_levels_and_an_empty_table_without_purchases() -> None:
                       "category": ["帽子", "上衣", "帽子", "上衣"]})  # fmt: skip
     with runner("duckdb") as engine:
         t = engine.table(lines, "lines")
-        found = mine(engine, t, engine.table(pa.table({"order_id": [1, 2]}), "o"), BasketPolicy(2))
-        none = mine(engine, t, engine.table(pa.table({"order_id": [7]}), "p"), BasketPolicy())
+        sold = sold_lines(engine, t, engine.table(bought_orders([1, 2]), "o"))
+        found = mine(engine, sold, BasketPolicy(2))
+        nothing = sold_lines(engine, t, engine.table(bought_orders([7]), "p"))
+        none = mine(engine, nothing, BasketPolicy())
     assert sorted(zip(found["level"].to_pylist(), found["antecedent"].to_pylist(), strict=True)) == [
         ("category", "上衣"), ("category", "帽子"), ("sku", "A"), ("sku", "B"),
     ]  # fmt: skip
+    assert found["antecedent_2"].to_pylist() == [""] * 4
     assert none.num_rows == 0
     assert none.schema.names[:4] == ["level", "antecedent", "antecedent_2", "consequent"]
+
+
+def test_mine_names_coded_items() -> None:
+    """In a refresh the items are codes (analytics/snapshot.py); the rules name them."""
+    lines = pa.table({"order_id": [1, 1, 1, 2, 2, 2], "sku": [0, 1, 2, 0, 1, 2],
+                      "category": [0, 0, None, 0, 0, None]},
+                     schema=pa.schema([("order_id", pa.int64()), ("sku", pa.int32()),
+                                       ("category", pa.int32())]))  # fmt: skip
+    names = {"sku": pa.array(["A", "B", "C"]), "category": pa.array(["帽子"])}
+    with runner("duckdb") as engine:
+        sold = sold_lines(
+            engine, engine.table(lines, "lines"), engine.table(bought_orders([1, 2]), "o")
+        )
+        found = mine(engine, sold, BasketPolicy(2), names)
+    rules = {(r["level"], r["antecedent"], r["antecedent_2"], r["consequent"])
+             for r in found.to_pylist()}  # fmt: skip
+    # one category per purchase, and a null category is no item: no category rules
+    assert rules == {
+        ("sku", "A", "", "B"), ("sku", "B", "", "A"), ("sku", "A", "", "C"),
+        ("sku", "C", "", "A"), ("sku", "B", "", "C"), ("sku", "C", "", "B"),
+        ("sku", "A", "B", "C"), ("sku", "A", "C", "B"), ("sku", "B", "C", "A"),
+    }  # fmt: skip
 
 
 def test_policy_refuses_nonsense_and_scales_with_purchases() -> None:

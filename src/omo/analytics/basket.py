@@ -2,7 +2,9 @@
 confidence and lift, per SKU and per category; X is one item, or two ({A, B} → C: bought
 together, they lead to C).
 
-Set-based self-joins of each purchase's distinct items on the engine (DuckDB or Spark), not an
+Items are whatever the lines hold, SKU and category codes in a refresh (analytics/snapshot.py),
+turned back into names at the end. Set-based self-joins of each purchase's distinct items on
+the engine (DuckDB or Spark), not an
 itemset miner in Python, pruned as Apriori does: items seen in fewer than `min_orders` purchases
 are dropped before the pair join (a pair is never more frequent than its rarer item), and only
 purchases' pairs that are frequent themselves are extended by a third item (a triple is never
@@ -16,12 +18,13 @@ more frequent than any of its pairs), so the joins stay small.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import count
 from typing import Any, Literal
 
 import ibis
 import pyarrow as pa
+import pyarrow.compute as pc
 
 Level = Literal["sku", "category"]
 LEVELS: tuple[Level, ...] = ("sku", "category")
@@ -43,11 +46,14 @@ class BasketPolicy:
         return max(self.min_orders, math.ceil(self.min_support * purchases))
 
 
-def purchase_items(lines: Any, orders: Any, level: Level) -> Any:
-    """(order_id, item): the distinct items of each purchase that counts."""
-    kept = lines.semi_join(orders, lines.order_id == orders.order_id)
-    items = kept.select(order_id=kept.order_id, item=kept[level])
-    return items.filter(items.item.notnull() & (items.item != "")).distinct()
+def purchase_items(sold: Any, level: Level) -> Any:
+    """(order_id, item): the distinct items of each purchase, from its lines (`sold`, see
+    analytics/sales.py); no item is null or, as a name, ''."""
+    items = sold.select(order_id=sold.order_id, item=sold[level])
+    known = items.item.notnull()
+    if items.item.type().is_string():
+        known &= items.item != ""
+    return items.filter(known).distinct()
 
 
 def itemset_rules(
@@ -56,20 +62,20 @@ def itemset_rules(
     """Rules X → Y for every itemset bought together at least `min_orders` times among
     `purchases` purchases (the number of distinct order ids in `items`): both directions of each
     pair, and with max_items=3 the three rules {A, B} → C of each triple. `antecedent_2` is the
-    antecedent's second item ('' for a one-item antecedent).
+    antecedent's second item (null for a one-item antecedent).
 
     The frequent items and pairs are small and used several times: they are computed once and
     handed back to the engine as tables (as expressions each use would recompute the pair join).
     """
     counts = items.group_by("item").aggregate(orders=items.count())
-    frequent = _held(engine, counts.filter(counts.orders >= min_orders), "items")
+    frequent = engine.hold(counts.filter(counts.orders >= min_orders), "items", small=True)
     kept = items.semi_join(frequent, items.item == frequent.item)
     left = kept.rename(a="item")
     right = kept.rename(b="item", order_b="order_id")
     joined = left.join(right, [left.order_id == right.order_b, left.a < right.b])
     counted = joined.group_by(["a", "b"]).aggregate(together=joined.count())
-    pairs = _held(engine, counted.filter(counted.together >= min_orders), "pairs")
-    none = ibis.literal("", type="string")
+    pairs = engine.hold(counted.filter(counted.together >= min_orders), "pairs", small=True)
+    none = ibis.null(items.item.type())
     both = pairs.select(antecedent=pairs.a, consequent=pairs.b, together=pairs.together).union(
         pairs.select(antecedent=pairs.b, consequent=pairs.a, together=pairs.together)
     )
@@ -97,14 +103,6 @@ def itemset_rules(
     )
 
 
-_names = count()
-
-
-def _held(engine: Any, expr: Any, what: str) -> Any:
-    """`expr` computed now and held by the engine as a table of its own (a fresh name each)."""
-    return engine.table(engine.to_arrow(expr), f"basket_{what}_{next(_names)}")
-
-
 def _triple_rules(engine: Any, joined: Any, kept: Any, pairs: Any, min_orders: int) -> Any:
     """{A, B} → C, {A, C} → B and {B, C} → A for each frequent triple A < B < C, with the
     purchases of the antecedent pair as `base`."""
@@ -115,7 +113,7 @@ def _triple_rules(engine: Any, joined: Any, kept: Any, pairs: Any, min_orders: i
     third = kept.rename(c="item", order_c="order_id")
     t = order_pairs.join(third, [order_pairs.order_id == third.order_c, order_pairs.b < third.c])
     counted = t.group_by(["a", "b", "c"]).aggregate(together=t.count())
-    triples = _held(engine, counted.filter(counted.together >= min_orders), "triples")
+    triples = engine.hold(counted.filter(counted.together >= min_orders), "triples", small=True)
     out = []
     for x, y, z in (("a", "b", "c"), ("a", "c", "b"), ("b", "c", "a")):
         p = pairs.select(px=pairs.a, py=pairs.b, base=pairs.together)
@@ -129,17 +127,17 @@ def _triple_rules(engine: Any, joined: Any, kept: Any, pairs: Any, min_orders: i
     return out[0].union(out[1]).union(out[2])
 
 
-def mine(engine: Any, lines: Any, orders: Any, policy: BasketPolicy) -> pa.Table:
+def mine(
+    engine: Any, sold: Any, policy: BasketPolicy, names: Mapping[Level, pa.Array] | None = None
+) -> pa.Table:
     """Every level's rules as one Arrow table (level, antecedent, antecedent_2, consequent,
-    orders, support, confidence, lift), on the engine that holds `lines` and `orders`."""
+    orders, support, confidence, lift; '' for a one-item antecedent's second item), on the
+    engine that holds `sold` (analytics/sales.py). With `names`, a level's items are codes
+    into names[level]."""
     found = []
     for level in LEVELS:
-        # each purchase's distinct items, computed once where the engine holds Arrow in place
-        # (DuckDB): the pair and triple joins read them. Spark keeps them where they are: as
-        # a table of the driver's memory they would be millions of rows shipped back to it.
-        items = purchase_items(lines, orders, level)
-        if engine.backend.name == "duckdb":
-            items = _held(engine, items, f"{level}_of_purchase")
+        # each purchase's distinct items, computed once: the pair and triple joins read them
+        items = engine.hold(purchase_items(sold, level), f"{level}_of_purchase", small=False)
         counted = engine.to_arrow(items.aggregate(n=items.order_id.nunique()))
         purchases = int(counted["n"][0].as_py() or 0)
         if purchases == 0:
@@ -148,10 +146,21 @@ def mine(engine: Any, lines: Any, orders: Any, policy: BasketPolicy) -> pa.Table
             engine, items, purchases=purchases, min_orders=policy.threshold(purchases),
             max_items=policy.max_items,
         )  # fmt: skip
+        table = _named(table, names[level] if names else None)
         found.append(table.add_column(0, "level", pa.array([level] * table.num_rows, pa.string())))
     if not found:
         return pa.table({name: pa.array([], type) for name, type in RULE_SCHEMA.items()})
     return pa.concat_tables(found).select(list(RULE_SCHEMA)).cast(pa.schema(RULE_SCHEMA))
+
+
+def _named(rules: pa.Table, names: pa.Array | None) -> pa.Table:
+    """The rules' items as names: codes looked up in `names`, or already names."""
+    for column in ("antecedent", "antecedent_2", "consequent"):
+        values = rules[column] if names is None else pc.take(names, rules[column])
+        if column == "antecedent_2":
+            values = pc.fill_null(values, "")
+        rules = rules.set_column(rules.schema.get_field_index(column), column, values)
+    return rules
 
 
 RULE_SCHEMA: dict[str, pa.DataType] = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import count
 from typing import Any, Literal
 
 import ibis
@@ -33,6 +34,20 @@ class Runner:
 
     def to_arrow(self, expr: Any) -> pa.Table:
         return self.backend.to_pyarrow(expr)
+
+    def hold(self, expr: Any, what: str, *, small: bool) -> Any:
+        """`expr` computed once and kept, for an intermediate result read several times (as an
+        expression, each use would compute it again). DuckDB keeps it as a temporary table of
+        its own. Spark keeps a `small` one as a table of the driver's memory; a big one stays
+        an expression, as shipping millions of rows to the driver and back costs more than
+        computing them again."""
+        name = f"held_{what}_{next(_held)}"
+        if self.backend.name == "duckdb":
+            return self.backend.create_table(name, expr, temp=True)
+        return ibis.memtable(self.to_arrow(expr)) if small else expr
+
+
+_held = count()
 
 
 @contextmanager

@@ -8,16 +8,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 DAY = 86_400
 
 
-def new_products(lines: Any, orders: Any, *, as_of_s: int, days: int) -> Any:
+def new_products(sold: Any, bought: Any, *, as_of_s: int, days: int) -> Any:
     """(sku, first_s, buyers, repeat_buyers, window_buyers) of SKUs first bought within `days`
-    before `as_of_s`; window_buyers = members with any purchase at or after that first sale."""
-    bought = orders.filter(orders.ordered_s <= as_of_s)
-    joined = lines.join(bought, lines.order_id == bought.order_id)
-    sales = joined.select(sku=joined.sku, member_id=joined.member_id, ordered_s=joined.ordered_s)
+    before `as_of_s`, from the lines of the purchases up to `as_of_s` (`sold`, see
+    analytics/sales.py) and those purchases (`bought`); window_buyers = members with any
+    purchase at or after that first sale."""
+    sales = sold.select(sold.sku, sold.member_id, sold.ordered_s)
     per_member = sales.group_by(["sku", "member_id"]).aggregate(
         purchases=sales.count(), first=sales.ordered_s.min()
     )
@@ -36,8 +37,13 @@ def new_products(lines: Any, orders: Any, *, as_of_s: int, days: int) -> Any:
     )
 
 
-def penetration_table(found: pa.Table, *, utc_offset_s: int) -> pa.Table:
-    """The rows to store: launch day (local), counts, penetration and repeat rate."""
+def penetration_table(
+    found: pa.Table, *, utc_offset_s: int, skus: pa.Array | None = None
+) -> pa.Table:
+    """The rows to store: launch day (local), counts, penetration and repeat rate. With
+    `skus`, found's SKUs are codes into it."""
+    if skus is not None:
+        found = found.set_column(0, "sku", pc.take(skus, found["sku"]))
     rows = found.to_pylist()
     local = timedelta(seconds=utc_offset_s)
     return pa.table(

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from omo.analytics.arrowdb import isolated, transaction
-from omo.analytics.basket import BasketPolicy, mine
+from omo.analytics.basket import BasketPolicy, Level, mine
 from omo.analytics.behaviour import aligned, event_figures
 from omo.analytics.cohorts import cohort_counts, month_of, retention_table
 from omo.analytics.engine import Engine, runner
@@ -37,6 +37,7 @@ from omo.analytics.penetration import new_products, penetration_table
 from omo.analytics.periods import EARLIEST, LATEST
 from omo.analytics.predictions import Model, predict
 from omo.analytics.rfm import Policy, member_figures
+from omo.analytics.sales import sold_lines
 from omo.analytics.schemas import RunRead
 from omo.analytics.service import get_run
 from omo.analytics.snapshot import read_snapshot
@@ -103,12 +104,17 @@ def refresh(
             with _timed(timings, "basket", say):
                 bought = orders.filter(orders.ordered_s <= as_of_s)
                 lines = engine.table(snapshot.lines, "lines")
-                rules = mine(engine, lines, bought, options.basket)
-                found = new_products(lines, orders, as_of_s=as_of_s, days=options.new_product_days)
+                sold = sold_lines(engine, lines, bought)
+                names: dict[Level, pa.Array] = {
+                    "sku": snapshot.skus, "category": snapshot.categories,
+                }  # fmt: skip
+                rules = mine(engine, sold, options.basket, names)
+                found = new_products(sold, bought, as_of_s=as_of_s, days=options.new_product_days)
                 launched = penetration_table(
-                    engine.to_arrow(found), utc_offset_s=options.policy.utc_offset_s
-                )
-                categories = engine.to_arrow(categories_bought(lines, orders, as_of_s=as_of_s))
+                    engine.to_arrow(found), utc_offset_s=options.policy.utc_offset_s,
+                    skus=snapshot.skus,
+                )  # fmt: skip
+                categories = engine.to_arrow(categories_bought(sold))
             with _timed(timings, "behaviour", say):
                 events = engine.table(snapshot.events, "events")
                 behaviour = engine.to_arrow(event_figures(events, as_of_s=as_of_s))
@@ -120,7 +126,10 @@ def refresh(
                     last_month=month_of(as_of_s, utc_offset_s=offset),
                 )  # fmt: skip
         say("write")
-        derived = Derived(figures, columns, models, rules, cohorts, launched, categories, behaviour)
+        derived = Derived(
+            figures, columns, models, rules, cohorts, launched, categories, snapshot.categories,
+            behaviour,
+        )  # fmt: skip
         _write(uow, run_id, derived, timings)
     except Exception as exc:
         with uow.write() as session:
@@ -173,7 +182,8 @@ class Derived:
     rules: pa.Table
     cohorts: pa.Table
     launched: pa.Table
-    categories: pa.Table  # member_id, categories bought
+    categories: pa.Table  # member_id, codes of the categories bought
+    category_names: pa.Array  # the category of each code
     behaviour: pa.Table  # member_id, views_30d, carts_30d, ad_clicks_30d, nps_last
 
 
@@ -186,7 +196,7 @@ def _write(uow: UnitOfWork, run_id: int, derived: Derived, timings: dict[str, fl
     index = order.to_numpy()
     predicted = {name: values[index] for name, values in derived.predicted.items()}
     extra = {
-        "tags": tag_lists(figures, derived.categories),
+        "tags": tag_lists(figures, derived.categories, derived.category_names),
         **aligned(figures["member_id"], derived.behaviour),
     }
     scores = _scores_table(run_id, figures, predicted, extra)

@@ -18,27 +18,28 @@ BOUGHT = "bought:"
 SEP = "\x1f"  # between categories in a member's key (a unit separator, not in names)
 
 
-def categories_bought(lines: Any, orders: Any, *, as_of_s: int) -> Any:
-    """(member_id, categories): each member's distinct categories bought, sorted and joined by
-    SEP — one short string, so members with the same set share it."""
-    bought = orders.filter(orders.ordered_s <= as_of_s)
-    joined = lines.join(bought, lines.order_id == bought.order_id)
-    pairs = joined.select(member_id=joined.member_id, category=joined.category)
-    pairs = pairs.filter(pairs.category.notnull() & (pairs.category != "")).distinct()
+def categories_bought(sold: Any) -> Any:
+    """(member_id, categories): each member's distinct category codes bought, sorted, from the
+    lines of their purchases (`sold`, see analytics/sales.py)."""
+    pairs = sold.select(sold.member_id, sold.category)
+    pairs = pairs.filter(pairs.category.notnull()).distinct()
     listed = pairs.group_by("member_id").aggregate(categories=pairs.category.collect())
-    return listed.select(listed.member_id, categories=listed.categories.sort().join(SEP))
+    return listed.select(listed.member_id, categories=listed.categories.sort())
 
 
-def tag_lists(figures: pa.Table, categories: pa.Table) -> pa.Array:
+def tag_lists(figures: pa.Table, categories: pa.Table, names: pa.Array) -> pa.Array:
     """One JSON list of tags per row of `figures` (which holds a boolean column tag_<name> for
-    each of TAGS): the automatic tags, then `bought:<category>` for the member's categories.
-    Built once per distinct (automatic tags, categories) pair, not once per member."""
+    each of TAGS): the automatic tags, then `bought:<category>` for the member's categories
+    (codes into `names`), in the names' order. Built once per distinct (automatic tags,
+    categories) pair, not once per member."""
     n = figures.num_rows
     flags = np.zeros(n, dtype=np.int64)
     for bit, tag in enumerate(TAGS):
         flags |= np.asarray(figures[f"tag_{tag}"].to_numpy(zero_copy_only=False), bool) << bit
+    # each member's codes as one short string, so members with the same set share it
+    spelled_codes = pc.binary_join(pc.cast(categories["categories"], pa.list_(pa.string())), SEP)
     where = pc.index_in(figures["member_id"], value_set=categories["member_id"])
-    keys = pc.fill_null(pc.take(categories["categories"], where), "")
+    keys = pc.fill_null(pc.take(spelled_codes, where), "")
     if isinstance(keys, pa.ChunkedArray):
         keys = keys.combine_chunks()
     encoded = pc.dictionary_encode(keys)
@@ -50,6 +51,7 @@ def tag_lists(figures: pa.Table, categories: pa.Table) -> pa.Array:
     for combo in combos.tolist():
         code, which = divmod(combo, len(sets))
         fixed = [t for bit, t in enumerate(TAGS) if code >> bit & 1]
-        bought = [BOUGHT + c for c in sets[which].split(SEP)] if sets[which] else []
+        bought = sorted(names[int(c)].as_py() for c in sets[which].split(SEP) if c)
+        bought = [BOUGHT + c for c in bought]
         spelled.append(json.dumps(fixed + bought))
     return pa.array(np.asarray(spelled, dtype=object)[inverse], type=pa.string())
