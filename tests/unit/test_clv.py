@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from omo.analytics.clv import BgNbd, FitError, fit_bgnbd, fit_gamma_gamma
+from omo.analytics.clv import BgNbd, FitError, _unique_rows, fit_bgnbd, fit_gamma_gamma
 
 CDNOW = Path(__file__).parent.parent / "data" / "CDNOW_sample.txt"
 CALIBRATION_END = dt.date(1997, 9, 30)  # 39 weeks after 1997-01-01
@@ -131,3 +133,12 @@ def test_bad_summaries_are_refused(x, t_x, T, reason):
 def test_gamma_gamma_needs_repeat_buyers():
     with pytest.raises(FitError, match="three customers"):
         fit_gamma_gamma([0, 1, 0], [0.0, 10.0, 0.0])
+
+
+@given(st.lists(st.tuples(*[st.sampled_from([0.0, 1.0, 2.5, 7.0])] * 3), max_size=30))
+def test_unique_rows_are_numpys(rows: list[tuple[float, float, float]]) -> None:
+    """The fits merge identical customers with weights; the fast merge is np.unique's."""
+    array = np.array(rows, dtype=float).reshape(-1, 3)
+    unique, weights = _unique_rows(array)
+    expected, counts = np.unique(array, axis=0, return_counts=True)
+    assert np.array_equal(unique, expected) and np.array_equal(weights, counts)
