@@ -1,5 +1,6 @@
-"""The analytics snapshot reads what SQLite's ADBC driver would mistype: a column NULL in its
-first rows (lines without a category, events without a survey) and set later."""
+"""The analytics snapshot and the ADBC batch path on SQLite: columns SQLite's ADBC driver would
+mistype (NULL in their first rows, set later), the two readers in turn, and bulk loads that
+drop and rebuild a table's indexes."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import URL
 
-from omo.analytics.arrowdb import isolated_in_turn, transaction
+from omo.analytics.arrowdb import ChildFailed, isolated, isolated_in_turn, transaction
 from omo.analytics.snapshot import read_snapshot
 from omo.cli import alembic_config
 
@@ -74,3 +76,41 @@ def test_the_second_reader_begins_after_the_first(tmp_path: Path) -> None:
     first, second = isolated_in_turn(sa.make_url(url), (late_reader, 0.5), (prompt_reader,))
     assert first["rows"] == 0 and second["rows"].to_pylist() == [1]
     assert second["started"][0].as_py() >= first["beginning"]
+
+
+def load_scored(url: URL, rows: pa.Table) -> None:
+    with transaction(url, write=True) as connection:
+        connection.execute("DELETE FROM scored")
+        with connection.indexes_dropped("scored"):
+            connection.ingest("scored", rows)
+
+
+def test_a_bulk_load_rebuilds_the_indexes_it_dropped(tmp_path: Path) -> None:
+    """indexes_dropped: the table's indexes come back as they were, and a load that fails
+    leaves rows and indexes as they were."""
+    path = tmp_path / "store.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE scored (id INTEGER PRIMARY KEY, segment TEXT NOT NULL, "
+                   "spend INTEGER, UNIQUE (segment, id))")  # fmt: skip
+        db.execute("CREATE INDEX ix_scored_spend ON scored (spend DESC)")
+        db.execute("INSERT INTO scored VALUES (1, 'vip', 10)")
+
+    def schema() -> list[tuple[str, str | None]]:
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+
+    before = schema()
+    url = sa.make_url(f"sqlite:///{path}")
+    rows = pa.table({"id": [1, 2, 3], "segment": ["new", "lost", "new"], "spend": [5, 7, 9]})
+    isolated(url, load_scored, rows)
+    assert schema() == before
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM scored WHERE spend > 6").fetchone() == (2,)
+        plan = db.execute("EXPLAIN QUERY PLAN SELECT id FROM scored WHERE spend > 6").fetchall()
+    assert "ix_scored_spend" in str(plan)
+    bad = pa.table({"id": [4, 4], "segment": ["x", "y"], "spend": [1, 2]})  # the same key twice
+    with pytest.raises(ChildFailed):
+        isolated(url, load_scored, bad)
+    assert schema() == before
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT id FROM scored ORDER BY id").fetchall() == [(1,), (2,), (3,)]

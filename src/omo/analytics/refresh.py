@@ -229,7 +229,8 @@ def _replace(url: URL, run_id: int, tables: dict[str, pa.Table]) -> None:
     with transaction(url, write=True) as connection:
         for table, rows in tables.items():
             connection.execute(f"DELETE FROM {table}")  # noqa: S608
-            connection.ingest(table, rows)
+            with connection.indexes_dropped(table):
+                connection.ingest(table, rows)
         connection.execute("UPDATE analytics_runs SET status = 'done' WHERE id = ?", (run_id,))
 
 
