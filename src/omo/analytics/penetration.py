@@ -18,16 +18,18 @@ def new_products(sold: Any, bought: Any, *, as_of_s: int, days: int) -> Any:
     before `as_of_s`, from the lines of the purchases up to `as_of_s` (`sold`, see
     analytics/sales.py) and those purchases (`bought`); window_buyers = members with any
     purchase at or after that first sale."""
-    sales = sold.select(sold.sku, sold.member_id, sold.ordered_s)
-    per_member = sales.group_by(["sku", "member_id"]).aggregate(
-        purchases=sales.count(), first=sales.ordered_s.min()
-    )
-    firsts = per_member.group_by("sku").aggregate(
-        first_s=per_member.first.min(),
+    launches = sold.group_by("sku").aggregate(first_s=sold.ordered_s.min())
+    launched = launches.filter(launches.first_s >= as_of_s - days * DAY)
+    # only the new SKUs' lines are grouped per member: a few, where all lines are millions
+    sales = sold.semi_join(launched, sold.sku == launched.sku)
+    per_member = sales.group_by(["sku", "member_id"]).aggregate(purchases=sales.count())
+    counted = per_member.group_by("sku").aggregate(
         buyers=per_member.count(),
         repeat_buyers=(per_member.purchases >= 2).cast("int64").sum(),
     )
-    new = firsts.filter(firsts.first_s >= as_of_s - days * DAY)
+    new = launched.join(counted, launched.sku == counted.sku).select(
+        launched.sku, launched.first_s, counted.buyers, counted.repeat_buyers
+    )
     last = bought.group_by("member_id").aggregate(last_s=bought.ordered_s.max())
     pairs = new.select(new.sku, new.first_s).cross_join(last)
     pairs = pairs.filter(pairs.last_s >= pairs.first_s)
