@@ -15,7 +15,7 @@ TAGS = ("high_value", "price_sensitive", "omnichannel", "dormant")
 BOUGHT = "bought:"
 
 
-SEP = "\x1f"  # between categories in a member's key (a unit separator, not in names)
+SEP = ","  # between category codes in a member's key
 
 
 def categories_bought(sold: Any) -> Any:
