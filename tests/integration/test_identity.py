@@ -283,3 +283,30 @@ def test_undo_gives_back_an_earlier_join_date(uow: UnitOfWork, engine: sa.Engine
     after = dump(engine)
     for table in ("members", "member_identifiers"):
         assert after[table] == before[table]
+
+
+def test_the_linkage_snapshot_holds_active_members_only(uow: UnitOfWork) -> None:
+    """`omo resolve` reads every member but keeps the active ones (the status is tested in
+    Python, so SQLite scans in id order): a merged record is not matched again."""
+    from omo.identity.snapshot import member_records
+
+    kept = enrol(
+        uow, phone="0912-000-222", name="陳美玲", city="臺北市", address_line="忠孝東路1號"
+    )
+    gone = enrol(uow, identifiers=[{"kind": "email", "value": "meiling@example.com"}], name=None)
+    both = enrol(
+        uow,
+        identifiers=[
+            {"kind": "phone", "value": "0912000222"},
+            {"kind": "email", "value": "meiling@example.com"},
+        ],
+        name=None,
+    )
+    assert both.merged_member_ids == [gone.member.id]
+    other = enrol(uow, phone="0933-000-333", name="王小明")
+    with uow.read() as session:
+        records = member_records(session).to_pylist()
+    assert [r["unique_id"] for r in records] == [kept.member.id, other.member.id]
+    first = records[0]
+    assert (first["name_cjk"], first["city"], first["street"]) == ("陈美玲", "台北市", "忠孝东路")
+    assert first["phone"] == "912000222"

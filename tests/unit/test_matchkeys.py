@@ -5,7 +5,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from omo.identity.matchkeys import address_keys, fold, name_keys, one_apart, phone_key
+from omo.identity.matchkeys import (
+    address_keys,
+    address_keys_many,
+    fold,
+    name_keys,
+    one_apart,
+    phone_key,
+)
 
 
 def test_traditional_and_simplified_names_are_one_name() -> None:
@@ -75,3 +82,28 @@ def test_address_keys() -> None:
 def test_phone_key() -> None:
     assert phone_key("+886912345678") == "912345678"
     assert phone_key(None) is None
+    assert phone_key("+886 912-345-678") == "912345678"  # not E.164: the slow path
+    assert phone_key("+１２") == "１２"  # digits of any script count, as str.isdigit says
+
+
+ADDRESS_TEXT = st.text(
+    alphabet="臺台北市大安區忠孝東路四段１００號5樓 \n\t　巷弄街道陳", max_size=12
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.none() | st.sampled_from(["臺北市", "台中市", "　新北市 "]),
+            st.none() | st.sampled_from(["大安區", "西屯区"]),
+            st.none() | ADDRESS_TEXT,
+        ),
+        max_size=12,
+    )
+)
+def test_address_keys_in_bulk_are_the_same_as_one_by_one(
+    addresses: list[tuple[str | None, str | None, str | None]],
+) -> None:
+    """The snapshot folds every address line in one OpenCC call; newlines, blanks and empty
+    lines must not shift one line's keys onto another's."""
+    assert address_keys_many(addresses) == [address_keys(*a) for a in addresses]

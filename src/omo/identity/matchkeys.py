@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -52,7 +53,11 @@ EMPTY = NameKeys(None, None, None, None, None, None, None)
 
 def fold(text: str) -> str:
     """Full-width to half-width, traditional to simplified, spaces collapsed."""
-    return str(_T2S.convert(_SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()))
+    return str(_T2S.convert(_spaced(text)))
+
+
+def _spaced(text: str) -> str:
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
 
 
 @lru_cache(maxsize=200_000)
@@ -122,9 +127,28 @@ def _place(name: str) -> str:
 
 
 def address_keys(city: str | None, district: str | None, line: str | None) -> AddressKeys:
+    return _address(city, district, fold(line) if line else None)
+
+
+def address_keys_many(
+    addresses: Iterable[tuple[str | None, str | None, str | None]],
+) -> list[AddressKeys]:
+    """address_keys of each (city, district, line), with the lines' traditional characters
+    folded in one OpenCC call: a million calls of it cost 1.7 s of a 1M-member snapshot."""
+    places = list(addresses)
+    spaced = [_spaced(line) if line else None for _, _, line in places]
+    # a spaced line holds no newline (whitespace became single spaces), so the join splits back
+    simplified = iter(str(_T2S.convert("\n".join(s for s in spaced if s is not None))).split("\n"))
+    return [
+        _address(city, district, None if s is None else next(simplified))
+        for (city, district, _), s in zip(places, spaced, strict=True)
+    ]
+
+
+def _address(city: str | None, district: str | None, folded_line: str | None) -> AddressKeys:
     c = _place(city) if city else None
     d = _place(district) if district else None
-    folded = fold(line).replace(" ", "") if line else None
+    folded = folded_line.replace(" ", "") if folded_line is not None else None
     street = None
     if folded:
         m = _STREET_END.match(folded)
@@ -140,5 +164,9 @@ def phone_key(e164: str | None) -> str | None:
     """The national significant number (digits after the country code) for digit-typo checks."""
     if not e164:
         return None
-    digits = "".join(ch for ch in e164 if ch.isdigit())
+    plain = e164.removeprefix("+")
+    # E.164 as phonenumbers writes it is ASCII digits after the plus: no scan of each character
+    digits = (
+        plain if plain.isascii() and plain.isdigit() else "".join(c for c in e164 if c.isdigit())
+    )
     return digits[-9:] if len(digits) >= 9 else digits or None

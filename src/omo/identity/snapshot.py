@@ -10,7 +10,7 @@ import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from omo.commerce import service as commerce
-from omo.identity.matchkeys import address_keys, name_keys, phone_key
+from omo.identity.matchkeys import address_keys_many, name_keys, phone_key
 from omo.members import service as members
 from omo.shared.gcpause import collector_paused
 
@@ -48,7 +48,7 @@ def _records(session: Session) -> pa.Table:
     stores = commerce.stores_by_member(session)
     rows = list(members.matching_profiles(session))
     names = [name_keys(r.name) for r in rows]  # cached: names repeat
-    places = [address_keys(r.city, r.district, r.address_line) for r in rows]
+    places = address_keys_many((r.city, r.district, r.address_line) for r in rows)
 
     def listed(values: Iterable[tuple[str, ...] | None]) -> list[list[str] | None]:
         return [list(v) if v else None for v in values]

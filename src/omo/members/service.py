@@ -247,7 +247,11 @@ def merged_ids_of(session: Session, member_id: int) -> list[int]:
 def matching_profiles(session: Session) -> Iterator[Row[Any]]:
     """Every active member's profile and lowest phone, for batch identity resolution (streamed
     through the Core connection: a million members never sit in the session). The birth date
-    comes as its ISO text."""
+    comes as its ISO text.
+
+    The status is tested here, not in SQL: with `status = 'active'` in the query SQLite reads
+    the members through the status index and sorts a million rows by id (7.2 s); without it,
+    one scan in id order (3.7 s). Nearly every member is active."""
     phone = (
         select(MemberIdentifier.member_id, func.min(MemberIdentifier.value).label("phone"))
         .where(MemberIdentifier.kind == "phone")
@@ -267,12 +271,14 @@ def matching_profiles(session: Session) -> Iterator[Row[Any]]:
             m.postal_code,
             m.join_store_id,
             phone.c.phone,
+            m.status,
         )
         .outerjoin(phone, phone.c.member_id == m.id)
-        .where(m.status == "active")
         .order_by(m.id)
     )
-    yield from session.connection().execute(stmt.execution_options(yield_per=20_000))
+    for row in session.connection().execute(stmt.execution_options(yield_per=20_000)):
+        if row.status == "active":
+            yield row
 
 
 def active_count(session: Session) -> int:
