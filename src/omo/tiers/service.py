@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, case, func, select, type_coerce
+from sqlalchemy import BigInteger, bindparam, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from omo.audit import service as audit
@@ -88,6 +88,30 @@ def standing_of(session: Session, *, member_id: int, p: TierProgramme, now: date
     return standings_of(session, member_ids=[member_id], p=p, now=now)[member_id]
 
 
+# the two sums of a tier standing, built once: a sale evaluates its member's tier, and building
+# these expressions again cost more than running them (0.65 of a 5.9 ms checkout commit)
+_NET = type_coerce(Order.total, BigInteger) - type_coerce(Order.refunded_total, BigInteger)
+_WINDOW_SPEND = (
+    select(Order.member_id, func.sum(_NET), func.count(Order.id))
+    .where(
+        Order.member_id.in_(bindparam("ids", expanding=True)),
+        Order.status.in_(COUNTED_STATUSES),
+        Order.ordered_at >= bindparam("since"),
+        Order.ordered_at <= bindparam("now"),
+    )
+    .group_by(Order.member_id)
+)
+_WINDOW_POINTS = (
+    select(PointsEntry.member_id, func.sum(PointsEntry.points))
+    .where(
+        PointsEntry.member_id.in_(bindparam("ids", expanding=True)),
+        PointsEntry.kind.in_(EARNED_KINDS),
+        PointsEntry.created_at >= bindparam("since"),
+    )
+    .group_by(PointsEntry.member_id)
+)
+
+
 def standings_of(
     session: Session, *, member_ids: Sequence[int], p: TierProgramme, now: datetime
 ) -> dict[int, Standing]:
@@ -98,27 +122,10 @@ def standings_of(
     ids = sorted(set(member_ids))
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        net = type_coerce(Order.total, BigInteger) - type_coerce(Order.refunded_total, BigInteger)
-        for mid, cents, orders in session.execute(
-            select(Order.member_id, func.sum(net), func.count(Order.id))
-            .where(
-                Order.member_id.in_(chunk),
-                Order.status.in_(COUNTED_STATUSES),
-                Order.ordered_at >= since,
-                Order.ordered_at <= now,
-            )
-            .group_by(Order.member_id)
-        ):
+        window = {"ids": chunk, "since": since, "now": now}
+        for mid, cents, orders in session.execute(_WINDOW_SPEND, window):
             spend[int(mid or 0)] = (int(cents or 0), int(orders))
-        for mid, points in session.execute(
-            select(PointsEntry.member_id, func.sum(PointsEntry.points))
-            .where(
-                PointsEntry.member_id.in_(chunk),
-                PointsEntry.kind.in_(EARNED_KINDS),
-                PointsEntry.created_at >= since,
-            )
-            .group_by(PointsEntry.member_id)
-        ):
+        for mid, points in session.execute(_WINDOW_POINTS, window):
             earned[int(mid)] = int(points or 0)
     return {
         m: Standing(
