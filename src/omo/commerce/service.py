@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -138,9 +139,13 @@ def payload_hash(order: OrderIn) -> str:
 
 
 def find_order(session: Session, *, channel: str, external_id: str) -> Order | None:
-    return session.scalar(
-        select(Order).where(Order.channel == channel, Order.external_id == external_id)
-    )
+    return session.scalar(_FIND_ORDER, {"channel": channel, "external_id": external_id})
+
+
+# built once: every sale looks its id up first (a retry is answered with the first recording)
+_FIND_ORDER = select(Order).where(
+    Order.channel == bindparam("channel"), Order.external_id == bindparam("external_id")
+)
 
 
 def record_order(

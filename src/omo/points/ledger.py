@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from omo.points.models import PointsAllocation, PointsEntry
@@ -196,14 +197,26 @@ class Balance:
 
 
 def balance(session: Session, *, member_id: int, now: datetime) -> Balance:
-    ready = PointsEntry.available_at <= now
-    available, pending = session.execute(
-        select(
-            func.coalesce(func.sum(case((ready, PointsEntry.remaining), else_=0)), 0),
-            func.coalesce(func.sum(case((ready, 0), else_=PointsEntry.remaining)), 0),
-        ).where(PointsEntry.member_id == member_id, PointsEntry.remaining > 0, unexpired(now))
-    ).one()
+    available, pending = session.execute(_BALANCE, {"member": member_id, "now": now}).one()
     return Balance(available=int(available), pending=int(pending))
+
+
+def _balance_statement() -> Any:
+    """balance's SELECT, built once: every quote and sale reads a balance, and building the
+    statement cost more than running it."""
+    now = bindparam("now", type_=PointsEntry.__table__.c.available_at.type)
+    ready = PointsEntry.available_at <= now
+    return select(
+        func.coalesce(func.sum(case((ready, PointsEntry.remaining), else_=0)), 0),
+        func.coalesce(func.sum(case((ready, 0), else_=PointsEntry.remaining)), 0),
+    ).where(
+        PointsEntry.member_id == bindparam("member"),
+        PointsEntry.remaining > 0,
+        unexpired(now),  # type: ignore[arg-type]
+    )
+
+
+_BALANCE = _balance_statement()
 
 
 def ledger_sum(session: Session, *, member_id: int) -> int:
