@@ -67,12 +67,15 @@ class Noise:
         return typo
 
     def moved(self, home: tuple[str, str, str], rng: np.random.Generator) -> tuple[str, str, str]:
+        """Moved house on the same street: a new number and a floor. The street is what comes
+        before the number (people.address writes street + number + 號), whatever it ends in:
+        路, 街 or 大道."""
         city, district, line = home
-        street = line.split("路")[0].split("街")[0]
+        street = line[: next((n for n, ch in enumerate(line) if ch.isdigit()), len(line))]
         return (
             city,
             district,
-            f"{street}路{int(rng.integers(1, 400))}號{int(rng.integers(2, 15))}樓",
+            f"{street}{int(rng.integers(1, 400))}號{int(rng.integers(2, 15))}樓",
         )
 
 
