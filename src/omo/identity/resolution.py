@@ -186,7 +186,8 @@ def _apply_merges(uow: UnitOfWork, run_id: int, clusters: list[ClusterMerge], ac
 
         def run(session: Session, batch: list[ClusterMerge] = batch) -> int:
             ids = [m for c in batch for m in (c.survivor, *c.absorbed)]
-            active = {m.id for m in members.lock_members(session, ids) if m.status == "active"}
+            locked = {m.id: m for m in members.lock_members(session, ids)}
+            active = {i for i, m in locked.items() if m.status == "active"}
             orders = [
                 MergeOrder(c.survivor, absorbed, "probabilistic",
                            _evidence(run_id, c.evidence[absorbed]))
@@ -194,7 +195,7 @@ def _apply_merges(uow: UnitOfWork, run_id: int, clusters: list[ClusterMerge], ac
                 if {c.survivor, *c.absorbed} <= active
                 for absorbed in c.absorbed
             ]  # fmt: skip
-            merge_many(session, orders, actor=actor, now=clock.now())
+            merge_many(session, orders, actor=actor, now=clock.now(), locked=locked)
             return len(orders)
 
         merged += uow.run(run)

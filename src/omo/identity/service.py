@@ -7,7 +7,7 @@ area's `reassign_members` / `restore_rows` use cases.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -118,19 +118,26 @@ def merge_members(
 
 
 def merge_many(
-    session: Session, orders: Sequence[MergeOrder], *, actor: str | None, now: datetime
+    session: Session,
+    orders: Sequence[MergeOrder],
+    *,
+    actor: str | None,
+    now: datetime,
+    locked: Mapping[int, Member] | None = None,
 ) -> list[int]:
     """Many merges in one go (a resolution run), set-based per area: the same rows moved and
     the same audit, one Merge per absorbed member, each undoable on its own; returns their
     ids. A member is absorbed at most once per batch and never survives and is absorbed in the
-    same batch."""
+    same batch. `locked`: the members by id when the caller has already row-locked them in
+    this transaction (members.lock_members), so they are not read twice."""
     if any(o.survivor_id == o.absorbed_id for o in orders):
         raise ValidationFailed("a member cannot be merged with itself", field="other_member_id")
     absorbed_ids = [o.absorbed_id for o in orders]
     survivors = {o.survivor_id for o in orders}
     if len(set(absorbed_ids)) != len(absorbed_ids) or survivors & set(absorbed_ids):
         raise ValueError("a member is absorbed twice, or both survives and is absorbed")
-    locked = {m.id: m for m in members.lock_members(session, [*survivors, *absorbed_ids])}
+    if locked is None:
+        locked = {m.id: m for m in members.lock_members(session, [*survivors, *absorbed_ids])}
     for o in orders:
         for mid, field in ((o.survivor_id, "member_id"), (o.absorbed_id, "other_member_id")):
             if mid not in locked:

@@ -19,8 +19,12 @@ def reassign_rows(
     ids by the member they came from (what an undo puts back)."""
     moved: dict[int, list[int]] = {}
     froms = sorted(mapping)
+    # Core, on the transaction's connection: the ORM's bulk-update path processed every
+    # parameter set again
+    session.flush()  # the rows read below are as the caller left them
+    conn = session.connection()
     for start in range(0, len(froms), CHUNK):
-        rows = session.execute(
+        rows = conn.execute(
             select(id_col, member_col)
             .where(member_col.in_(froms[start : start + CHUNK]))
             .order_by(id_col)
@@ -33,7 +37,7 @@ def reassign_rows(
             .where(member_col == bindparam("from_member"))
             .values({member_col.key: bindparam("to_member")})
         )
-        session.execute(stmt, [{"from_member": f, "to_member": mapping[f]} for f in moved])
+        conn.execute(stmt, [{"from_member": f, "to_member": mapping[f]} for f in moved])
     return moved
 
 
