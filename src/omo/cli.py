@@ -258,6 +258,14 @@ def resolve(
     every: Annotated[
         float | None, typer.Option(min=0.01, help="keep running: once every this many hours")
     ] = None,
+    merge_batch: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="clusters per write transaction (default OMO_IDENTITY_MERGE_BATCH, 200); "
+            "larger is faster but holds SQLite's write lock longer",
+        ),
+    ] = None,
 ) -> None:
     """Probabilistic identity resolution: merge members that are one person, queue the unsure."""
     import json
@@ -279,6 +287,7 @@ def resolve(
         review=settings.identity_review if review is None else review,
         spark_master=settings.spark_master,
         dry_run=dry_run,
+        merge_batch=settings.identity_merge_batch if merge_batch is None else merge_batch,
     )
     db = make_engine(settings)
     uow = UnitOfWork(db)

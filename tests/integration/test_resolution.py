@@ -3,6 +3,7 @@ the runs and the KPIs (SQLite + PostgreSQL for the workflow; the accuracy run on
 
 from __future__ import annotations
 
+import shutil
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from omo.identity.matchkeys import name_keys
 from omo.identity.resolution import ResolveOptions, resolve
 from omo.identity.schemas import RunRead
 from omo.settings import Settings, get_settings
+from omo.shared.errors import ValidationFailed
 from omo.testing.resolution import Outcome, outcome, pairs_of, scores
 from tests.conftest import dump
 
@@ -223,14 +225,36 @@ def test_cli_resolve(small_world: Path, db_url: str, monkeypatch: pytest.MonkeyP
         assert bad.exit_code == 2 and "thresholds" in bad.output
         bad = runner.invoke(app, ["resolve", "--engine", "oracle"])
         assert bad.exit_code == 2
+        bad = runner.invoke(app, ["resolve", "--merge-batch", "0"])
+        assert bad.exit_code == 2 and "merge-batch" in bad.output
     finally:
         get_settings.cache_clear()
+
+
+def test_the_merge_batch_changes_the_transactions_not_the_outcome(tmp_path: Path) -> None:
+    first = tmp_path / "a.sqlite"
+    url = f"sqlite:///{first}"
+    command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
+    engine = make_engine(Settings(database_url=url))
+    load_demo(engine, DemoSpec(people=700, seed=3, months=24, until=date(2026, 11, 1)), tmp_path)
+    engine.dispose()
+    shutil.copy(first, tmp_path / "b.sqlite")
+    left = {}
+    for name, size in (("a", 200), ("b", 2)):
+        engine = make_engine(Settings(database_url=f"sqlite:///{tmp_path / f'{name}.sqlite'}"))
+        run = resolve(UnitOfWork(engine), ResolveOptions(merge_batch=size))
+        with engine.connect() as conn:
+            left[name] = (run.merges, pairs_of(outcome(conn).merged))
+        engine.dispose()
+    assert left["a"][0] > 2  # more merges than one small batch holds
+    assert left["a"] == left["b"]
+    with pytest.raises(ValidationFailed, match="merge_batch"):
+        resolve(UnitOfWork(make_engine(Settings(database_url=url))), ResolveOptions(merge_batch=0))
 
 
 def test_a_run_with_nothing_to_learn_from_fails_clearly_and_is_recorded(
     uow: UnitOfWork, engine: sa.Engine
 ) -> None:
-    from omo.shared.errors import ValidationFailed
     from tests.factories import enrol
 
     enrol(uow, phone="0912-000-001", name="王小明", birth_date="1980-01-01")

@@ -33,7 +33,9 @@ from omo.members import service as members
 from omo.shared import clock
 from omo.shared.errors import NotFound, ValidationFailed
 
-MERGE_BATCH = 200  # clusters per write transaction
+# clusters per write transaction: on SQLite every other writer waits for one (0.3 s at 200 on
+# two cores); 1,000 merges about 15 % faster for runs when the shop is closed
+MERGE_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class ResolveOptions:
     training: linkage.Training = field(default_factory=linkage.Training)
     spark_master: str = "local[2]"
     dry_run: bool = False  # score and report, change nothing
+    merge_batch: int = MERGE_BATCH
 
 
 Progress = Callable[[str], None]
@@ -59,6 +62,8 @@ def resolve(
         raise ValidationFailed(
             "thresholds must satisfy 0 < review <= auto_merge <= 1", field="thresholds"
         )
+    if options.merge_batch < 1:
+        raise ValidationFailed("merge_batch must be at least 1", field="merge_batch")
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
 
@@ -93,7 +98,7 @@ def resolve(
         merged = 0
         if not options.dry_run:
             with timer("merge"):
-                merged = _apply_merges(uow, run_id, plan.merges, actor)
+                merged = _apply_merges(uow, run_id, plan.merges, actor, options.merge_batch)
             with timer("queue"):
                 _queue_reviews(uow, run_id, plan.reviews)
         with uow.read() as session:
@@ -177,12 +182,14 @@ def _pending_pairs(session: Session) -> list[tuple[int, int]]:
     return [(a, b) for a, b in rows]
 
 
-def _apply_merges(uow: UnitOfWork, run_id: int, clusters: list[ClusterMerge], actor: str) -> int:
-    """Merge cluster by cluster, MERGE_BATCH clusters per transaction. A cluster with a member
-    that is no longer active (merged since the snapshot) is left for the next run."""
+def _apply_merges(
+    uow: UnitOfWork, run_id: int, clusters: list[ClusterMerge], actor: str, size: int
+) -> int:
+    """Merge cluster by cluster, `size` clusters per transaction. A cluster with a member that
+    is no longer active (merged since the snapshot) is left for the next run."""
     merged = 0
-    for start in range(0, len(clusters), MERGE_BATCH):
-        batch = clusters[start : start + MERGE_BATCH]
+    for start in range(0, len(clusters), size):
+        batch = clusters[start : start + size]
 
         def run(session: Session, batch: list[ClusterMerge] = batch) -> int:
             ids = [m for c in batch for m in (c.survivor, *c.absorbed)]
