@@ -128,6 +128,35 @@ def test_commit_does_it_all_once(uow: UnitOfWork, shop: dict[str, Any]) -> None:
         checkout.commit(uow, req=changed, principal=ADMIN, currency="TWD", region="TW")
 
 
+def test_a_retry_that_finds_its_own_coupon_spent_is_answered_with_its_sale(
+    uow: UnitOfWork, shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a retry can read "no such order" while its first try is still committing,
+    then find the coupon used — by that first try. It must get the recorded sale back, not a
+    refusal (the till would think the sale failed). The race is played here by hiding the
+    order from the retry's first look-up."""
+    req = CommitRequest.model_validate(
+        basket(member_id=shop["member"], coupon_codes=[shop["code"]], external_id="POS-R")
+    )
+    done = checkout.commit(uow, req=req, principal=ADMIN, currency="TWD", region="TW")
+    before = dump(uow.engine)
+    real = commerce.find_order
+    looks: list[bool] = []
+
+    def not_yet_once(session: Any, **key: str) -> Any:
+        looks.append(True)
+        return None if len(looks) == 1 else real(session, **key)
+
+    monkeypatch.setattr(commerce, "find_order", not_yet_once)
+    again = checkout.commit(uow, req=req, principal=ADMIN, currency="TWD", region="TW")
+    assert len(looks) == 3  # hidden, seen after the refusal, seen by the repeated transaction
+    assert again.replayed and again.order.id == done.order.id
+    assert dump(uow.engine) == before
+    other = CommitRequest.model_validate({**req.model_dump(mode="json"), "external_id": "POS-S"})
+    with pytest.raises(ValidationFailed):  # a real refusal stays one
+        checkout.commit(uow, req=other, principal=ADMIN, currency="TWD", region="TW")
+
+
 def test_a_refused_coupon_or_too_many_points_writes_nothing(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:

@@ -37,7 +37,7 @@ from omo.points import ledger
 from omo.points import service as points
 from omo.points.rules import LineFacts, OrderFacts, max_redeemable, points_for_order, redeem_value
 from omo.shared import clock
-from omo.shared.errors import Conflict, ValidationFailed
+from omo.shared.errors import Conflict, DomainError, ValidationFailed
 from omo.shared.pins import memo, pin
 from omo.tiers import service as tiers
 
@@ -63,45 +63,72 @@ def commit(
     digest = hashlib.sha256(b"checkout:" + req.model_dump_json().encode()).hexdigest()
 
     def run(session: Session) -> CommitResult:
-        now = clock.now()
-        held = commerce.find_order(session, channel=req.channel.value, external_id=req.external_id)
-        if held is not None:
-            if held.payload_hash != digest:
-                raise Conflict(
-                    f"order {req.external_id} on {req.channel.value} was already recorded "
-                    "with different content",
-                    field="external_id",
-                )
-            earned = ledger.find(session, f"earn:order:{held.id}")
-            return CommitResult(
-                order=commerce.order_result(session, held, replayed=True), price=None,
-                points_earned=earned.points if earned else 0, replayed=True,
-            )  # fmt: skip
-        p = _price(session, req, idents, now, strict=True)
-        order = _order_in(req, p, now, currency)
-        result = ingest.record_order_in(
-            session, order=order, idents=idents, digest=digest, principal=principal, now=now,
-            unrecorded=True,
-        )  # fmt: skip
-        prefix = f"order:{req.channel.value}:{req.external_id}"
-        for outcome in p.price.coupons:
-            coupons.redeem_in(
-                session, code=outcome.code, basket=p.baskets[outcome.code],
-                member_id=p.member_id, key=f"{prefix}:coupon:{outcome.code}",
-                order_id=result.id, now=now, max_discount=outcome.discount,
-            )  # fmt: skip
-        if p.price.points and p.member_id is not None:
-            points.redeem_in(
-                session, member_id=p.member_id, points=p.price.points, key=f"{prefix}:points",
-                now=now, order_id=result.id, reason=f"paid part of order {req.external_id}",
-            )  # fmt: skip
-        award = memo(session, "points_earned").get(result.id)
-        if not isinstance(award, int):
-            entry = ledger.find(session, f"earn:order:{result.id}")
-            award = entry.points if entry else 0
-        return CommitResult(order=result, price=p.read, points_earned=award, replayed=False)
+        return _commit_in(session, req, idents, digest, principal, currency)
 
-    return uow.run(run)
+    try:
+        return uow.run(run)
+    except _RecordedMeanwhile:
+        return uow.run(run)  # rolled back; this time the order is found and answered
+
+
+class _RecordedMeanwhile(Exception):
+    """The sale being committed was recorded by another try of the same request meanwhile."""
+
+
+def _commit_in(
+    session: Session,
+    req: CommitRequest,
+    idents: list[Identifier],
+    digest: str,
+    principal: Principal,
+    currency: str,
+) -> CommitResult:
+    now = clock.now()
+    held = commerce.find_order(session, channel=req.channel.value, external_id=req.external_id)
+    if held is not None:
+        if held.payload_hash != digest:
+            raise Conflict(
+                f"order {req.external_id} on {req.channel.value} was already recorded "
+                "with different content",
+                field="external_id",
+            )
+        earned = ledger.find(session, f"earn:order:{held.id}")
+        return CommitResult(
+            order=commerce.order_result(session, held, replayed=True), price=None,
+            points_earned=earned.points if earned else 0, replayed=True,
+        )  # fmt: skip
+    try:
+        p = _price(session, req, idents, now, strict=True)
+    except DomainError:
+        # On PostgreSQL a retry can come while its first try is still committing: it reads no
+        # order, then finds the points or the coupon spent — by its own sale. That sale is
+        # recorded: answer with it, as for any retry. (Refusals after the order is written
+        # below are the rules': the unique order id keeps a second try from getting there.)
+        if commerce.find_order(session, channel=req.channel.value, external_id=req.external_id):
+            raise _RecordedMeanwhile from None
+        raise
+    order = _order_in(req, p, now, currency)
+    result = ingest.record_order_in(
+        session, order=order, idents=idents, digest=digest, principal=principal, now=now,
+        unrecorded=True,
+    )  # fmt: skip
+    prefix = f"order:{req.channel.value}:{req.external_id}"
+    for outcome in p.price.coupons:
+        coupons.redeem_in(
+            session, code=outcome.code, basket=p.baskets[outcome.code],
+            member_id=p.member_id, key=f"{prefix}:coupon:{outcome.code}",
+            order_id=result.id, now=now, max_discount=outcome.discount,
+        )  # fmt: skip
+    if p.price.points and p.member_id is not None:
+        points.redeem_in(
+            session, member_id=p.member_id, points=p.price.points, key=f"{prefix}:points",
+            now=now, order_id=result.id, reason=f"paid part of order {req.external_id}",
+        )  # fmt: skip
+    award = memo(session, "points_earned").get(result.id)
+    if not isinstance(award, int):
+        entry = ledger.find(session, f"earn:order:{result.id}")
+        award = entry.points if entry else 0
+    return CommitResult(order=result, price=p.read, points_earned=award, replayed=False)
 
 
 def _price(
