@@ -37,7 +37,7 @@ from omo.points import ledger
 from omo.points import service as points
 from omo.points.rules import LineFacts, OrderFacts, max_redeemable, points_for_order, redeem_value
 from omo.shared import clock
-from omo.shared.errors import Conflict, DomainError, ValidationFailed
+from omo.shared.errors import DomainError, ValidationFailed
 from omo.shared.pins import memo, pin
 from omo.tiers import service as tiers
 
@@ -84,14 +84,10 @@ def _commit_in(
     currency: str,
 ) -> CommitResult:
     now = clock.now()
-    held = commerce.find_order(session, channel=req.channel.value, external_id=req.external_id)
+    held = commerce.recorded_order(
+        session, channel=req.channel.value, external_id=req.external_id, digest=digest
+    )
     if held is not None:
-        if held.payload_hash != digest:
-            raise Conflict(
-                f"order {req.external_id} on {req.channel.value} was already recorded "
-                "with different content",
-                field="external_id",
-            )
         earned = ledger.find(session, f"earn:order:{held.id}")
         return CommitResult(
             order=commerce.order_result(session, held, replayed=True), price=None,

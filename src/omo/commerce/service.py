@@ -58,7 +58,7 @@ from omo.commerce.stats import recompute_stats as recompute_stats
 from omo.commerce.stats import stats_of as stats_of
 from omo.db import UnitOfWork
 from omo.members.identifiers import Identifier
-from omo.shared.errors import NotFound
+from omo.shared.errors import Conflict, NotFound
 from omo.shared.pins import forget, memo
 from omo.shared.reassign import reassign_rows
 from omo.shared.rows import rows_of
@@ -140,6 +140,20 @@ def payload_hash(order: OrderIn) -> str:
 
 def find_order(session: Session, *, channel: str, external_id: str) -> Order | None:
     return session.scalar(_FIND_ORDER, {"channel": channel, "external_id": external_id})
+
+
+def recorded_order(
+    session: Session, *, channel: str, external_id: str, digest: str
+) -> Order | None:
+    """The order already recorded under this id (a retry is answered with it), or None; the
+    same id with other content (`digest`, the payload's hash) is a Conflict."""
+    held = find_order(session, channel=channel, external_id=external_id)
+    if held is not None and held.payload_hash != digest:
+        raise Conflict(
+            f"order {external_id} on {channel} was already recorded with different content",
+            field="external_id",
+        )
+    return held
 
 
 # built once: every sale looks its id up first (a retry is answered with the first recording)

@@ -24,7 +24,7 @@ from omo.messaging import outbox
 from omo.points import service as points
 from omo.referrals import service as referrals
 from omo.shared import clock
-from omo.shared.errors import Conflict, ValidationFailed
+from omo.shared.errors import ValidationFailed
 from omo.shared.pins import memo
 from omo.tiers import service as tiers
 
@@ -156,16 +156,10 @@ def record_order_in(
 ) -> OrderResult:
     """record_order inside a caller's transaction (bulk import runs many in one).
     `unrecorded`: the caller has just looked the order up in this transaction and not found it."""
-    existing = None if unrecorded else commerce.find_order(
-        session, channel=order.channel.value, external_id=order.external_id
+    existing = None if unrecorded else commerce.recorded_order(
+        session, channel=order.channel.value, external_id=order.external_id, digest=digest
     )  # fmt: skip
     if existing is not None:
-        if existing.payload_hash != digest:
-            raise Conflict(
-                f"order {order.external_id} on {order.channel.value} was already recorded "
-                "with different content",
-                field="external_id",
-            )
         return commerce.order_result(session, existing, replayed=True)
     store_id = None
     if order.store:
