@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -358,3 +359,74 @@ def test_rows_naming_one_person_become_one_member(uow: UnitOfWork, tmp_path: Pat
         idents = conn.execute(sa.text("SELECT count(*) FROM member_identifiers")).scalar()
     assert [tuple(r) for r in rows] == [("陳美玲", "新北市")]
     assert idents == 2
+
+
+def _orders_csv(n: int, bad: dict[int, str] | None = None) -> str:
+    """n orders (every third with two lines, most with a phone in one of three spellings);
+    `bad`: order number -> the row to put in place of that order's first row."""
+    rows = [ORDERS_HEADER]
+    for i in range(n):
+        phone = f"09{i % 97:08d}"
+        spelled = [phone, f"{phone[:4]}-{phone[4:7]}-{phone[7:]}", f"+886{phone[1:]}"][i % 3]
+        head = (
+            f"pos,P-{i},2026-01-05 10:{i % 60:02d},TPE-101,{spelled},"
+            if i % 2
+            else f"web,W-{i},2026-01-05 11:{i % 60:02d},,{'' if i % 5 else spelled},c{i}@x.tw"
+        )
+        rows.append((bad or {}).get(i) or f"{head},SKU-{i % 7},1,{100 + i},0,")
+        if i % 3 == 0:
+            rows.append(f"{head},SKU-9,2,30,10,")
+    return "\n".join(rows)
+
+
+def test_orders_validated_on_two_cores_are_what_one_core_gives(tmp_path: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    from omo.shared import forked
+    from omo.transfer.formats import read_rows
+    from omo.transfer.marketplaces import records_for
+    from omo.transfer.validation import validate
+
+    if not forked.can_fork():
+        assert os.environ.get("CI") != "true", "CI must run the forked path"
+        pytest.skip("needs fork, two cores and a process with one thread")
+    bad = {
+        3: "pos,P-3,2026-01-05 10:03,TPE-101,,not-an-email,SKU-1,1,100,0,",
+        150: "web,W-150,2026-01-05 11:30,,0912,c150@x.tw,SKU-1,1,100,0,",  # phone too short
+        151: "pos,P-151,2026-01-05 10:31,TPE-101,,,SKU-1,0,100,0,",  # quantity 0
+        299: "pos,P-299,2026-01-05 10:59,TPE-101,,,SKU-1,1,100,0,99",  # total does not add up
+    }
+    path = write(tmp_path / "orders.csv", _orders_csv(300, bad))
+    rows = dict(read_rows(path, "csv"))
+    records, _ = records_for("orders", "omo", rows.items(), ZoneInfo("Asia/Taipei"))
+    one = validate("orders", records, "TW", workers=1)
+    two = validate("orders", records, "TW", workers=2)
+    assert two == one
+    valid, errors = two
+    assert len(valid) == 296
+    assert {e.row for e in errors} == {records[i].rows[0] for i in bad}
+
+
+def test_a_file_validated_in_parallel_is_refused_whole_or_imported_whole(
+    uow: UnitOfWork, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omo.transfer import orderfacts
+
+    monkeypatch.setattr(orderfacts, "PARALLEL_FROM", 10)  # the forked path for a small file
+    store(uow, "TPE-101")
+    before = dump(uow.engine)
+    late = {190: "web,W-190,2026-01-05 11:10,,,,SKU-1,1,1.001,0,"}  # in the second half
+    with pytest.raises(ImportRefused) as info:
+        import_file(uow, kind="orders", path=write(tmp_path / "bad.csv", _orders_csv(200, late)))
+    assert [(e.column, e.message) for e in info.value.errors] == [
+        ("unit_price", "money has at most two decimal places")
+    ]
+    assert dump(uow.engine) == before
+    report = import_file(uow, kind="orders", path=write(tmp_path / "ok.csv", _orders_csv(200)))
+    assert (report.created, report.bulk, report.rejected_rows) == (200, 200, 0)
+    expected = sum(100 + i + (50 if i % 3 == 0 else 0) for i in range(200)) * 100
+    with uow.engine.connect() as conn:
+        n, total = conn.execute(sa.text("SELECT count(*), sum(total) FROM orders")).one()
+        contacts = conn.execute(sa.text("SELECT count(*) FROM order_contacts")).scalar_one()
+    assert (n, total) == (200, expected)
+    assert contacts == 100 + 100 + 20  # pos: a phone each; web: an e-mail each, every 5th a phone

@@ -130,10 +130,23 @@ def _converters(
         if isinstance(kind, sa.JSON):
             out.append((pos, json.dumps))
         elif dialect == "sqlite" and isinstance(kind, UtcDateTime):
-            out.append((pos, _sqlite_utc))
+            out.append((pos, _last_remembered(_sqlite_utc)))
         elif dialect == "sqlite" and isinstance(kind, sa.Date):
             out.append((pos, date.isoformat))
     return out
+
+
+def _last_remembered(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """fn, answering a value given again (the same object: a batch's one `now` in every row)
+    without calling fn."""
+    last: list[Any] = [object(), None]
+
+    def convert(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, fn(value)
+        return last[1]
+
+    return convert
 
 
 def _sqlite_utc(value: datetime) -> str:

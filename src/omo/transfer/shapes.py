@@ -243,7 +243,7 @@ def _event(n: int, row: Row, tz: tzinfo) -> Record:
 
 def _omo_orders(rows: Iterable[tuple[int, Row]], tz: tzinfo) -> tuple[list[Record], list[RowError]]:
     records: dict[tuple[str, str], Record] = {}
-    first_raw: dict[tuple[str, str], Row] = {}
+    first_values: dict[tuple[str, str], tuple[Any, ...]] = {}
     errors: list[RowError] = []
     order_cols: list[str] = []
     line_cols: list[str] = []
@@ -279,23 +279,30 @@ def _omo_orders(rows: Iterable[tuple[int, Row]], tz: tzinfo) -> tuple[list[Recor
             data["lines"] = []
             rec = Record([n], data, ident_columns=cols, member_ref=row.get(MEMBER_REF))
             records[key] = rec
-            first_raw[key] = row
+            first_values[key] = tuple(map(row.get, order_cols))
         else:
             # continuation rows repeat the order's fields or leave them empty
-            first = first_raw[key]
-            for k in order_cols:
-                v = row.get(k)
-                if v is None or v == first.get(k) or first.get(k) is None:
-                    continue
-                if k == "ordered_at" and parse_datetime(v, tz) == rec.data[k]:
-                    continue
-                errors.append(
-                    RowError(
-                        n, k, f"{v!r} differs from {first.get(k)!r} on row {rec.rows[0]}, "
-                        "the order's first row",
-                    )
-                )  # fmt: skip
+            values = tuple(map(row.get, order_cols))
+            if values != first_values[key]:
+                _check_continuation(n, row, order_cols, first_values[key], rec, tz, errors)
             rec.rows.append(n)
         rec.data["lines"].append(line)
         rec.line_rows.append(n)
     return list(records.values()), errors
+
+
+def _check_continuation(
+    n: int, row: Row, order_cols: list[str], first: tuple[Any, ...], rec: Record, tz: tzinfo,
+    errors: list[RowError],
+) -> None:  # fmt: skip
+    for k, was in zip(order_cols, first, strict=True):
+        v = row.get(k)
+        if v is None or was is None or v == was:
+            continue
+        if k == "ordered_at" and parse_datetime(v, tz) == rec.data[k]:
+            continue
+        errors.append(
+            RowError(
+                n, k, f"{v!r} differs from {was!r} on row {rec.rows[0]}, the order's first row"
+            )
+        )

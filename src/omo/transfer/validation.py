@@ -2,33 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from omo.commerce import service as commerce
 from omo.commerce.models import Order, Store
-from omo.commerce.schemas import OrderIn, ProductUpsert, StoreUpsert
+from omo.commerce.schemas import ProductUpsert, StoreUpsert
 from omo.db import UnitOfWork
 from omo.events.schemas import EventIn
 from omo.ingest import service as ingest
-from omo.members.identifiers import InvalidIdentifier, normalise
+from omo.members.identifiers import InvalidIdentifier
 from omo.members.schemas import MemberUpsert
 from omo.shared import clock
 from omo.shared.errors import DomainError
 from omo.shared.sqlmatch import keys_in
 from omo.transfer.formats import Row, write_csv
+from omo.transfer.orderfacts import parse_member_ref, row_errors, validate_orders
 from omo.transfer.results import Valid, chunks, field_path
 from omo.transfer.shapes import MEMBER_REF, Record, RowError
 
+# orders have their own step (orderfacts.py): validated on every core
 SCHEMAS: dict[str, type[BaseModel]] = {
     "stores": StoreUpsert,
     "products": ProductUpsert,
     "members": MemberUpsert,
-    "orders": OrderIn,
     "events": EventIn,
 }
 KEYS = {"stores": "code", "products": "sku"}
@@ -37,7 +36,12 @@ KEYS = {"stores": "code", "products": "sku"}
 # --- validation -------------------------------------------------------------------------------
 
 
-def validate(kind: str, records: list[Record], region: str) -> tuple[list[Valid], list[RowError]]:
+def validate(
+    kind: str, records: list[Record], region: str, *, workers: int | None = None
+) -> tuple[list[Valid], list[RowError]]:
+    """Each record checked with its area's schema; `workers`: cores for orders (all by default)."""
+    if kind == "orders":
+        return validate_orders(records, region, workers=workers)
     schema = SCHEMAS[kind]
     key = KEYS.get(kind)
     valid: list[Valid] = []
@@ -52,14 +56,11 @@ def validate(kind: str, records: list[Record], region: str) -> tuple[list[Valid]
         try:
             model = schema.model_validate(data)
         except ValidationError as exc:
-            errors.extend(_row_errors(rec, exc))
+            errors.extend(row_errors(rec, exc))
             continue
         item = Valid(rec, (ident, model) if key else model)
         try:
-            if isinstance(model, OrderIn):
-                item.idents = ingest.normalise_all(model.customer, field="customer", region=region)
-                item.digest = commerce.payload_hash(model)
-            elif isinstance(model, MemberUpsert | EventIn):
+            if isinstance(model, MemberUpsert | EventIn):
                 item.idents = ingest.normalise_all(
                     model.identifiers, field="identifiers", region=region
                 )
@@ -69,13 +70,11 @@ def validate(kind: str, records: list[Record], region: str) -> tuple[list[Valid]
             continue
         if rec.member_ref:
             try:
-                kind_, _, rest = str(rec.member_ref).partition(":")
-                ns, _, value = rest.partition(":")
-                item.member_ref = normalise(kind_, value, ns or None, region=region)
+                item.member_ref = parse_member_ref(rec.member_ref, region)
             except InvalidIdentifier as exc:
                 errors.append(RowError(rec.rows[0], MEMBER_REF, str(exc)))
                 continue
-        dup = ident if key else _natural_key(kind, model)
+        dup = ident if key else (model.event_id if isinstance(model, EventIn) else None)
         if dup is not None:
             if dup in seen:
                 errors.append(RowError(rec.rows[0], key or "id", f"repeats row {seen[dup]}"))
@@ -83,25 +82,6 @@ def validate(kind: str, records: list[Record], region: str) -> tuple[list[Valid]
             seen[dup] = rec.rows[0]
         valid.append(item)
     return valid, errors
-
-
-def _natural_key(kind: str, model: Any) -> Any:
-    if kind == "orders":
-        return (model.channel.value, model.external_id)
-    if kind == "events":
-        return model.event_id
-    return None
-
-
-def _row_errors(rec: Record, exc: ValidationError) -> Iterator[RowError]:
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        head, sep, rest = msg.partition(": ")
-        if sep and not loc and head.isidentifier():
-            loc, msg = (head,), rest  # model-level checks say which field they are about
-        row, column = rec.locate(loc)
-        yield RowError(row, column, msg)
 
 
 def check_against_database(
@@ -115,7 +95,7 @@ def check_against_database(
         stores = {code for (code,) in session.execute(select(Store.code))}
         known: dict[tuple[str, str], str] = {}
         if kind == "orders":
-            keys = [(v.model.channel.value, v.model.external_id) for v in valid]
+            keys = [v.model.key for v in valid]
             for chunk in chunks(keys, 500):
                 rows = session.execute(
                     select(Order.channel, Order.external_id, Order.payload_hash).where(
@@ -136,7 +116,7 @@ def check_against_database(
             if m.ordered_at > now + ingest.FUTURE_SLACK:
                 row, column = rec.locate(("ordered_at",))
                 errors.append(RowError(row, column, "lies in the future"))
-            held = known.get((m.channel.value, m.external_id))
+            held = known.get(m.key)
             if held is not None and held != v.digest:
                 row, column = rec.locate(("external_id",))
                 errors.append(RowError(row, column, "already recorded with different content"))

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from omo.apikeys.service import Principal
 from omo.commerce import service as commerce
 from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
-from omo.commerce.schemas import OrderIn
 from omo.db import UnitOfWork
 from omo.events import service as events
 from omo.identity import service as identity
@@ -25,6 +24,7 @@ from omo.members.schemas import MemberUpsert
 from omo.shared import clock
 from omo.shared.errors import DomainError
 from omo.shared.sqlmatch import keys_in
+from omo.transfer.orderfacts import OrderFacts, order_in
 from omo.transfer.results import (
     ImportRefused,
     ImportReport,
@@ -223,12 +223,12 @@ def _tie_to_members(uow: UnitOfWork, chunk: list[Valid]) -> None:
         named = members.members_named_by(session, refs)
     for v in chunk:
         if v.member_ref is not None and v.model.member_id is None:
-            v.model.member_id = named.get(v.member_ref)
+            v.model.member_id = named.get(v.member_ref)  # an OrderFacts or an EventIn
 
 
 def _orders_chunk(session: Session, chunk: list[Valid], who: Principal) -> tuple[int, int, int]:
     now = clock.now()
-    keys = [(v.model.channel.value, v.model.external_id) for v in chunk]
+    keys = [v.model.key for v in chunk]
     held = {
         (c, e)
         for c, e in session.execute(
@@ -237,7 +237,7 @@ def _orders_chunk(session: Session, chunk: list[Valid], who: Principal) -> tuple
             )
         )
     }
-    todo = [v for v in chunk if (v.model.channel.value, v.model.external_id) not in held]
+    todo = [v for v in chunk if v.model.key not in held]
     named = members.members_named_by(session, [i for v in todo for i in v.idents])
     refs = members.members_named_by(session, [v.member_ref for v in todo if v.member_ref])
     fast: list[tuple[Valid, int | None]] = []
@@ -256,8 +256,9 @@ def _orders_chunk(session: Session, chunk: list[Valid], who: Principal) -> tuple
     for v in slow:
         try:
             ingest.record_order_in(
-                session, order=v.model, idents=v.idents, digest=v.digest, principal=who, now=now
-            )
+                session, order=order_in(v), idents=v.idents, digest=v.digest, principal=who,
+                now=now,
+            )  # fmt: skip
         except DomainError as exc:
             row, column = v.record.locate(tuple(field_path(exc.field)))
             raise ImportRefused(
@@ -285,7 +286,7 @@ def _append_orders(session: Session, items: list[tuple[Valid, int | None]], now:
         return
     conn = session.connection()
     stores: dict[str, int] = {c: i for c, i in session.execute(select(Store.code, Store.id))}
-    skus = {li.sku for v, _ in items for li in v.model.lines}
+    skus = {li[0] for v, _ in items for li in v.model.lines}
     catalogue = {
         sku: (pid, name, category)
         for sku, pid, name, category in session.execute(
@@ -297,29 +298,27 @@ def _append_orders(session: Session, items: list[tuple[Valid, int | None]], now:
     order_ids = bulk.take_ids(conn, Order.__table__, len(items))  # type: ignore[arg-type]
     n_lines = sum(len(v.model.lines) for v, _ in items)
     line_ids = iter(bulk.take_ids(conn, OrderLine.__table__, n_lines))  # type: ignore[arg-type]
-    n_contacts = sum(len(dict.fromkeys(v.idents)) for v, _ in items)
+    n_contacts = sum(len(v.idents) for v, _ in items)
     contact_ids = iter(bulk.take_ids(conn, OrderContact.__table__, n_contacts))  # type: ignore[arg-type]
     orders: list[tuple[Any, ...]] = []
     lines: list[tuple[Any, ...]] = []
     contacts: list[tuple[Any, ...]] = []
     counted: set[int] = set()
+    none = (None, None, None)
     for (v, member_id), oid in zip(items, order_ids, strict=True):
-        m: OrderIn = v.model
+        m: OrderFacts = v.model
         orders.append((
-            oid, m.channel.value, m.external_id, v.digest, member_id,
-            stores[m.store] if m.store else None,
-            m.fulfilment.value if m.fulfilment else None, m.status.value, m.ordered_at,
-            m.currency, _cents(m.subtotal), _cents(m.discount_total), _cents(m.shipping_fee),
-            _cents(m.total), 0, now,
+            oid, m.channel, m.external_id, v.digest, member_id,
+            stores[m.store] if m.store else None, m.fulfilment, m.status, m.ordered_at,
+            m.currency, m.subtotal, m.discount_total, m.shipping_fee, m.total, 0, now,
         ))  # fmt: skip
-        for n, li in enumerate(m.lines, start=1):
-            pid, pname, pcat = catalogue.get(li.sku, (None, None, None))
-            price, discount = _cents(li.unit_price), _cents(li.discount)
+        for n, (sku, name, category, quantity, price, discount, total) in enumerate(m.lines, 1):
+            pid, pname, pcat = catalogue.get(sku, none)
             lines.append((
-                next(line_ids), oid, n, li.sku, pid, li.name or pname, li.category or pcat,
-                li.quantity, price, discount, price * li.quantity - discount,
+                next(line_ids), oid, n, sku, pid, name or pname, category or pcat, quantity,
+                price, discount, total,
             ))  # fmt: skip
-        for ident in dict.fromkeys(v.idents):
+        for ident in v.idents:  # distinct: normalise_all keeps each identifier once
             contacts.append(
                 (next(contact_ids), oid, ident.kind.value, ident.namespace, ident.value)
             )
@@ -329,10 +328,6 @@ def _append_orders(session: Session, items: list[tuple[Valid, int | None]], now:
     bulk.append_tuples(conn, OrderLine.__table__, LINE_COLUMNS, lines)  # type: ignore[arg-type]
     bulk.append_tuples(conn, OrderContact.__table__, CONTACT_COLUMNS, contacts)  # type: ignore[arg-type]
     commerce.rebuild_stats(session, now=now, member_ids=sorted(counted))
-
-
-def _cents(value: Any) -> int:
-    return int(value * 100)
 
 
 WRITERS = {

@@ -1,0 +1,92 @@
+"""Spreading CPU-bound work over the machine's cores with forked children.
+
+For pure work over data the caller already holds (validating the rows of an import): a forked
+child sees that data as it is, so nothing is pickled on the way in, and only its result comes
+back through a pipe. The caller does one part itself, so two cores take one child.
+
+Forking a process that runs other threads can copy a lock in the state another thread left
+it, so this forks only from a process with one thread (the CLI, a batch job); elsewhere, and
+on platforms without fork, every part runs here, one after the other. A child that fails for
+any reason has its part run again here, where its exception surfaces as it would have.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def can_fork() -> bool:
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+        and cores() > 1
+    )
+
+
+def parts(items: Sequence[T], n: int) -> list[Sequence[T]]:
+    """items cut into n runs of nearly equal length, in order (fewer when items are few)."""
+    n = max(1, min(n, len(items)))
+    size, extra = divmod(len(items), n)
+    out, start = [], 0
+    for k in range(n):
+        end = start + size + (1 if k < extra else 0)
+        out.append(items[start:end])
+        start = end
+    return out
+
+
+def map_parts(work: Callable[[Sequence[T], int], R], items: Sequence[T], n: int) -> list[R]:
+    """[work(part, offset) for each of n parts of items], the parts after the first in forked
+    children when this process may fork; results in the parts' order.
+
+    `offset` is the part's first position in items. work must be pure: what it changes in a
+    child's memory is lost with the child.
+    """
+    runs = parts(items, n)
+    offsets = [sum(len(r) for r in runs[:k]) for k in range(len(runs))]
+    if len(runs) == 1 or not can_fork():
+        return [work(run, off) for run, off in zip(runs, offsets, strict=True)]
+    ctx = multiprocessing.get_context("fork")
+    children = []
+    for run, off in zip(runs[1:], offsets[1:], strict=True):
+        receiver, sender = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_child, args=(work, run, off, sender), daemon=True)
+        child.start()
+        sender.close()
+        children.append((child, receiver, run, off))
+    results = [work(runs[0], 0)]
+    for child, receiver, run, off in children:
+        try:
+            ok, value = receiver.recv()
+        except EOFError:  # the child died before it answered
+            ok, value = False, None
+        finally:
+            receiver.close()
+            child.join()
+        results.append(value if ok else work(run, off))
+    return results
+
+
+def _child(work: Callable[[Sequence[Any], int], Any], run: Sequence[Any], offset: int,
+           sender: Any) -> None:  # fmt: skip
+    try:
+        answer: tuple[bool, Any] = (True, work(run, offset))
+    except BaseException:
+        answer = (False, None)
+    sender.send(answer)
+    sender.close()
