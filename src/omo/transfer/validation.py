@@ -96,7 +96,7 @@ def check_against_database(
         known: dict[tuple[str, str], str] = {}
         if kind == "orders":
             keys = [v.model.key for v in valid]
-            for chunk in chunks(keys, 500):
+            for chunk in chunks(keys, 2_000):
                 rows = session.execute(
                     select(Order.channel, Order.external_id, Order.payload_hash).where(
                         keys_in((Order.channel, Order.external_id), chunk)

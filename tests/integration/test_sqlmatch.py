@@ -1,0 +1,45 @@
+"""keys_in on both databases: the same rows as the keys name, whichever way it is rendered
+(grouped ORs on SQLite, one array per column on PostgreSQL)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from omo.shared.sqlmatch import keys_in
+
+meta = sa.MetaData()
+ids = sa.Table(
+    "keys_in_test", meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(24)), sa.Column("ns", sa.String(24)),
+    sa.Column("value", sa.String(254)),
+    sa.UniqueConstraint("kind", "ns", "value"),
+)  # fmt: skip
+key = st.tuples(
+    st.sampled_from(["phone", "email", "marketplace_buyer"]),
+    st.sampled_from(["", "shopee", "momo"]),
+    st.text(alphabet="ab'\",()ç臺", max_size=4),
+)
+Key = tuple[str, str, str]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(stored=st.lists(key, max_size=12, unique=True), asked=st.lists(key, max_size=12))
+def test_keys_in_finds_exactly_the_keys_asked_for(
+    engine: sa.Engine, stored: list[Key], asked: list[Key]
+) -> None:
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(ids.delete())
+        if stored:
+            conn.execute(ids.insert(), [{"kind": k, "ns": n, "value": v} for k, n, v in stored])
+    cols = (ids.c.kind, ids.c.ns, ids.c.value)
+    with engine.connect() as conn:
+        found = {
+            (k, n, v) for k, n, v in conn.execute(sa.select(*cols).where(keys_in(cols, asked * 2)))
+        }
+    assert found == set(stored) & set(asked)
