@@ -172,13 +172,19 @@ def import_(
     engine = make_engine(settings)
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     try:
-        with Progress(*columns, transient=True) as bar:
+        # redrawn as rows are written, not by rich's refresh thread: the import forks its
+        # validation onto the other cores only from a process with one thread
+        with Progress(*columns, transient=True, auto_refresh=False) as bar:
             task = bar.add_task(f"import {kind}", total=None)
+
+            def advance(n: int) -> None:
+                bar.advance(task, n)
+                bar.refresh()
+
             report = import_file(
                 UnitOfWork(engine), kind=kind, path=file, fmt=fmt, shape=shape,
                 quarantine=quarantine, timezone=timezone, region=settings.default_region,
-                currency=settings.currency, encoding=encoding,
-                progress=lambda n: bar.advance(task, n),
+                currency=settings.currency, encoding=encoding, progress=advance,
             )  # fmt: skip
     except ImportRefused as exc:
         typer.echo(f"refused: {exc.message}", err=True)

@@ -109,3 +109,39 @@ def test_user_create_and_journey_commands(cli: CliRunner, uow: UnitOfWork) -> No
     assert seeded.exit_code == 0 and "8 journeys" in seeded.output and "(off)" in seeded.output
     ran = cli.invoke(app, ["jobs", "run"])
     assert ran.exit_code == 0 and '"advanced":0' in ran.output
+
+
+def test_import_of_orders_validates_on_every_core(
+    cli: CliRunner, tmp_path: Path, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command's progress bar must not start a thread: the import forks only without one."""
+    import os
+
+    from omo.shared import forked
+    from omo.transfer import orderfacts
+
+    if forked.cores() < 2:
+        assert os.environ.get("CI") != "true", "CI machines have two cores"
+        pytest.skip("one core: nothing to fork for")
+    could: list[bool] = []
+    spread = forked.map_parts
+
+    def watched(work, items, n):  # type: ignore[no-untyped-def]
+        could.append(forked.can_fork())
+        return spread(work, items, n)
+
+    monkeypatch.setattr(forked, "map_parts", watched)
+    monkeypatch.setattr(orderfacts, "PARALLEL_FROM", 10)
+    stores = tmp_path / "stores.csv"
+    stores.write_text("code,name,region\nTPE-101,信義店,台北市\n", encoding="utf-8")
+    assert cli.invoke(app, ["import", "stores", str(stores)]).exit_code == 0
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "channel,external_id,ordered_at,store,sku,quantity,unit_price\n"
+        + "".join(f"pos,P-{n},2026-01-05 10:00,TPE-101,SKU-1,1,100\n" for n in range(40)),
+        encoding="utf-8",
+    )
+    done = cli.invoke(app, ["import", "orders", str(orders)])
+    assert done.exit_code == 0, done.output
+    assert "created=40" in done.output
+    assert could == [True]

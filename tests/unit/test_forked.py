@@ -70,3 +70,20 @@ def test_one_part_runs_here_without_forking() -> None:
     assert forked.map_parts(lambda part, off: (os.getpid(), list(part)), [1, 2], 1) == [
         (parent, [1, 2])
     ]
+
+
+@needs_fork
+def test_an_error_here_ends_the_children() -> None:
+    import multiprocessing
+
+    def work(part: Sequence[int], offset: int) -> int:
+        if offset == 0:
+            raise ValueError("the first part is bad")
+        import time
+
+        time.sleep(30)  # a child still at work when the parent gives up
+        return 0
+
+    with pytest.raises(ValueError, match="first part"):
+        forked.map_parts(work, list(range(10)), 2)
+    assert multiprocessing.active_children() == []

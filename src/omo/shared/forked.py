@@ -69,7 +69,14 @@ def map_parts(work: Callable[[Sequence[T], int], R], items: Sequence[T], n: int)
         child.start()
         sender.close()
         children.append((child, receiver, run, off))
-    results = [work(runs[0], 0)]
+    try:
+        results = [work(runs[0], 0)]
+    except BaseException:
+        for child, receiver, _run, _off in children:
+            child.terminate()
+            child.join()
+            receiver.close()
+        raise
     for child, receiver, run, off in children:
         try:
             ok, value = receiver.recv()
