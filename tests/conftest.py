@@ -133,3 +133,21 @@ def dump(
             rows = conn.execute(sa.select(*cols).order_by(*table.primary_key.columns)).all()
             out[table.name] = [tuple(r) for r in rows]
     return out
+
+
+def fresh_python(code: str, env: dict[str, str] | None = None) -> Any:
+    """Run `code` in a new interpreter and return the JSON its last printed line holds.
+
+    For what needs a process with one thread (shared.forked forks only from one): earlier
+    tests leave threads behind in this one (TestClient's portals, AnyIO's idle workers)."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])

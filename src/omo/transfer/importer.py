@@ -25,6 +25,7 @@ from omo.db import UnitOfWork
 from omo.shared.gcpause import collector_paused
 from omo.transfer.formats import UnreadableFile, detect_format, read_rows
 from omo.transfer.marketplaces import records_for
+from omo.transfer.orderfacts import workers_for
 from omo.transfer.results import ImportRefused, ImportReport, Progress
 from omo.transfer.shapes import KINDS, SHAPES, RowError, ShapeError
 from omo.transfer.validation import check_against_database, validate, write_rejects
@@ -84,7 +85,9 @@ def _import(
     except (UnreadableFile, ShapeError) as exc:
         raise ImportRefused(str(exc)) from None
     report = ImportReport(kind=kind, shape=shape, rows=len(rows), records=len(records))
-    valid, bad = validate(kind, records, region)
+    if kind == "orders":
+        report.cores = workers_for(len(records))
+    valid, bad = validate(kind, records, region, workers=report.cores)
     errors.extend(bad)
     errors.extend(check_against_database(uow, kind, valid, currency))
     if errors:

@@ -61,9 +61,9 @@ class OrderFacts:
 def validate_orders(
     records: Sequence[Record], region: str, *, workers: int | None = None
 ) -> tuple[list[Valid], list[RowError]]:
-    """Every record validated (on `workers` cores, all of them by default when there are
-    enough records); an order id repeated in the file is refused at its later rows."""
-    n = workers if workers is not None else (forked.cores() if len(records) >= PARALLEL_FROM else 1)
+    """Every record validated (on `workers` cores; by default workers_for the records); an
+    order id repeated in the file is refused at its later rows."""
+    n = workers if workers is not None else workers_for(len(records))
 
     def work(part: Sequence[Record], offset: int) -> tuple[list[_Prepared], list[RowError]]:
         return _prepare(part, offset, region)
@@ -85,6 +85,12 @@ def validate_orders(
                       _identifier(member_ref) if member_ref else None)
             )  # fmt: skip
     return valid, errors
+
+
+def workers_for(n_records: int) -> int:
+    """The processes that validate this many orders: every core when there are enough and
+    this process may fork (shared.forked), else this one."""
+    return forked.cores() if n_records >= PARALLEL_FROM and forked.can_fork() else 1
 
 
 def order_in(v: Valid) -> OrderIn:

@@ -30,15 +30,18 @@ class ImportReport:
     unchanged: int = 0
     rejected_rows: int = 0
     bulk: int = 0  # orders written on the bulk path
+    cores: int = 1  # processes that validated the records (orderfacts.workers_for)
     seconds: float = 0.0
     errors: list[RowError] = field(default_factory=list)
 
     def summary(self) -> str:
         rate = self.rows / self.seconds if self.seconds else 0.0
+        cores = f", validated on {self.cores} cores" if self.cores > 1 else ""
         return (
             f"import {self.kind} ({self.shape}): rows={self.rows} records={self.records} "
             f"created={self.created} updated={self.updated} unchanged={self.unchanged} "
-            f"rejected_rows={self.rejected_rows} in {self.seconds:.1f}s ({rate:,.0f} rows/s)"
+            f"rejected_rows={self.rejected_rows} in {self.seconds:.1f}s ({rate:,.0f} rows/s"
+            f"{cores})"
         )
 
 
