@@ -43,6 +43,30 @@ def test_a_column_left_out_must_be_nullable_or_defaulted(engine: sa.Engine) -> N
         assert conn.execute(sa.select(sa.func.count()).select_from(contacts)).scalar() == 0
 
 
+def test_rows_left_without_an_id_are_numbered_by_the_database(engine: sa.Engine) -> None:
+    orders: sa.Table = Order.__table__  # type: ignore[assignment]
+    contacts: sa.Table = OrderContact.__table__  # type: ignore[assignment]
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        (oid,) = bulk.take_ids(conn, orders, 1)
+        row = (oid, "web", "W-1", "-", None, None, "delivery", "completed", at, "TWD",
+               100, 0, 0, 100, at)  # fmt: skip
+        bulk.append_tuples(conn, orders, ORDER, [row])
+        bulk.reset_sequences(conn, [orders])
+        names = ("order_id", "kind", "namespace", "value")
+        bulk.append_tuples(
+            conn, contacts, names, [(oid, "email", "", f"a{n}@b.tw") for n in (1, 2)]
+        )
+    with engine.begin() as conn:
+        # a later insert through the ORM's table takes the next id, not one of theirs
+        conn.execute(
+            sa.insert(contacts).values(order_id=oid, kind="email", namespace="", value="c@b.tw")
+        )
+    with engine.connect() as conn:
+        ids = conn.execute(sa.select(contacts.c.id).order_by(contacts.c.id)).scalars().all()
+    assert len(set(ids)) == 3 and all(isinstance(i, int) for i in ids)
+
+
 def test_the_collector_pause_nests_and_restores_what_it_found() -> None:
     assert gc.isenabled()
     with collector_paused():

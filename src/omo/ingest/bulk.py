@@ -96,7 +96,10 @@ def _check_complete(table: sa.Table, names: Sequence[str]) -> None:
     missing = [
         c.name
         for c in table.columns
-        if c.name not in names and not c.nullable and c.server_default is None
+        if c.name not in names
+        and not c.nullable
+        and c.server_default is None
+        and c is not table.autoincrement_column  # the database numbers the row
     ]
     if missing:
         raise ValueError(f"{table.name}: no value for {', '.join(missing)}")

@@ -274,11 +274,12 @@ ORDER_COLUMNS = (
     "status", "ordered_at", "currency", "subtotal", "discount_total", "shipping_fee", "total",
     "refunded_total", "created_at",
 )  # fmt: skip
+# lines and contacts take their ids from the database: nothing refers to them here
 LINE_COLUMNS = (
-    "id", "order_id", "line_no", "sku", "product_id", "name", "category", "quantity",
+    "order_id", "line_no", "sku", "product_id", "name", "category", "quantity",
     "unit_price", "discount", "line_total",
 )  # fmt: skip
-CONTACT_COLUMNS = ("id", "order_id", "kind", "namespace", "value")
+CONTACT_COLUMNS = ("order_id", "kind", "namespace", "value")
 
 
 def _append_orders(session: Session, items: list[tuple[Valid, int | None]], now: datetime) -> None:
@@ -296,10 +297,6 @@ def _append_orders(session: Session, items: list[tuple[Valid, int | None]], now:
         )
     }
     order_ids = bulk.take_ids(conn, Order.__table__, len(items))  # type: ignore[arg-type]
-    n_lines = sum(len(v.model.lines) for v, _ in items)
-    line_ids = iter(bulk.take_ids(conn, OrderLine.__table__, n_lines))  # type: ignore[arg-type]
-    n_contacts = sum(len(v.idents) for v, _ in items)
-    contact_ids = iter(bulk.take_ids(conn, OrderContact.__table__, n_contacts))  # type: ignore[arg-type]
     orders: list[tuple[Any, ...]] = []
     lines: list[tuple[Any, ...]] = []
     contacts: list[tuple[Any, ...]] = []
@@ -315,13 +312,11 @@ def _append_orders(session: Session, items: list[tuple[Valid, int | None]], now:
         for n, (sku, name, category, quantity, price, discount, total) in enumerate(m.lines, 1):
             pid, pname, pcat = catalogue.get(sku, none)
             lines.append((
-                next(line_ids), oid, n, sku, pid, name or pname, category or pcat, quantity,
+                oid, n, sku, pid, name or pname, category or pcat, quantity,
                 price, discount, total,
             ))  # fmt: skip
         for ident in v.idents:  # distinct: normalise_all keeps each identifier once
-            contacts.append(
-                (next(contact_ids), oid, ident.kind.value, ident.namespace, ident.value)
-            )
+            contacts.append((oid, ident.kind.value, ident.namespace, ident.value))
         if member_id is not None:
             counted.add(member_id)
     bulk.append_tuples(conn, Order.__table__, ORDER_COLUMNS, orders)  # type: ignore[arg-type]
