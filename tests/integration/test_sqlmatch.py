@@ -43,3 +43,21 @@ def test_keys_in_finds_exactly_the_keys_asked_for(
             (k, n, v) for k, n, v in conn.execute(sa.select(*cols).where(keys_in(cols, asked * 2)))
         }
     assert found == set(stored) & set(asked)
+
+
+def test_many_keys_and_a_cached_statement_find_what_each_call_asks(engine: sa.Engine) -> None:
+    """From ARRAYS_FROM keys PostgreSQL gets arrays; the second call of the same shape runs the
+    cached statement and must bind its own keys."""
+    from omo.shared.sqlmatch import ARRAYS_FROM
+
+    meta.create_all(engine)
+    stored = [("phone", "", f"+8869{n:08d}") for n in range(3 * ARRAYS_FROM)]
+    with engine.begin() as conn:
+        conn.execute(ids.delete())
+        conn.execute(ids.insert(), [{"kind": k, "ns": n, "value": v} for k, n, v in stored])
+    cols = (ids.c.kind, ids.c.ns, ids.c.value)
+    for part in (stored[: 2 * ARRAYS_FROM], stored[ARRAYS_FROM:]):
+        asked = part + [("email", "", f"{v}@x.tw") for _, _, v in part[:10]]  # ten not held
+        with engine.connect() as conn:
+            found = conn.execute(sa.select(*cols).where(keys_in(cols, asked))).all()
+        assert sorted(tuple(r) for r in found) == sorted(part)

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 
 def keys_in(columns: tuple[Any, ...], keys: Iterable[tuple[Any, ...]]) -> ColumnElement[bool]:
@@ -25,27 +26,22 @@ def keys_in(columns: tuple[Any, ...], keys: Iterable[tuple[Any, ...]]) -> Column
     distinct = list(dict.fromkeys(tuple(k) for k in keys))
     if not distinct:
         return false()
-    return _KeysIn(tuple(columns), distinct)
+    ors = _grouped(tuple(columns), distinct)
+    if len(distinct) < ARRAYS_FROM:
+        return ors  # a few keys (an order's identifiers): the ORs serve both databases
+    return _KeysIn(tuple(columns), distinct, ors)
 
 
-class _KeysIn(ColumnElement[bool]):
-    """Rendered per dialect when the statement is compiled (below)."""
-
-    inherit_cache = False  # the keys are the statement: nothing to reuse
-    type = Boolean()
-
-    def __init__(self, columns: tuple[Any, ...], keys: list[tuple[Any, ...]]) -> None:
-        self.columns = columns
-        self.keys = keys
+# from this many keys PostgreSQL gets them as arrays (a long OR is what it plans slowly)
+ARRAYS_FROM = 64
 
 
-@compiles(_KeysIn)
-def _grouped_ors(element: _KeysIn, compiler: SQLCompiler, **kw: Any) -> str:
-    *leading, last = element.columns
+def _grouped(columns: tuple[Any, ...], keys: list[tuple[Any, ...]]) -> ColumnElement[bool]:
+    *leading, last = columns
     groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
-    for key in element.keys:
+    for key in keys:
         groups[key[:-1]].append(key[-1])
-    clause = or_(
+    return or_(
         *(
             and_(
                 *(c == v for c, v in zip(leading, head, strict=True)), last.in_(sorted(set(tails)))
@@ -53,16 +49,40 @@ def _grouped_ors(element: _KeysIn, compiler: SQLCompiler, **kw: Any) -> str:
             for head, tails in groups.items()
         )
     )
-    return compiler.process(clause, **kw)
+
+
+class _KeysIn(ColumnElement[bool]):
+    """Both renderings' parts, built here so that the statement's cache key holds every bind
+    parameter of either (a cached statement takes its values from them); each dialect renders
+    its own (below)."""
+
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's own attribute, declared as theirs are
+        ("ors", InternalTraversal.dp_clauseelement),
+        ("arrays", InternalTraversal.dp_clauseelement_list),
+        ("columns", InternalTraversal.dp_clauseelement_tuple),
+    ]
+    type = Boolean()
+
+    def __init__(
+        self, columns: tuple[Any, ...], keys: list[tuple[Any, ...]], ors: ColumnElement[bool]
+    ) -> None:
+        self.columns = columns
+        self.ors = ors
+        self.arrays = [
+            bindparam(None, [key[n] for key in keys], type_=ARRAY(column.type))
+            for n, column in enumerate(columns)
+        ]
+
+
+@compiles(_KeysIn)
+def _grouped_ors(element: _KeysIn, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.ors, **kw)
 
 
 @compiles(_KeysIn, "postgresql")
 def _unnested(element: _KeysIn, compiler: SQLCompiler, **kw: Any) -> str:
-    arrays = [
-        bindparam(None, [key[n] for key in element.keys], type_=ARRAY(column.type))
-        for n, column in enumerate(element.columns)
-    ]
-    names = [f"k{n}" for n in range(len(arrays))]
-    table = func.unnest(*arrays).table_valued(*names).render_derived()
+    names = [f"k{n}" for n in range(len(element.arrays))]
+    table = func.unnest(*element.arrays).table_valued(*names).render_derived()
     clause = tuple_(*element.columns).in_(select(*(table.c[name] for name in names)))
     return compiler.process(clause, **kw)
