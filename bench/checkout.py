@@ -8,8 +8,10 @@
 
 Then POST /api/v1/checkout/commit (member, two lines, points on some) from concurrent clients:
 commits/s and p50/p99 latency. Goal: ≥ 50 % of the lower ceiling with p99 < 50 ms at the peak.
+Each --clients count is measured in turn (default 1, 2, 4 and 8): the peak is the count with the
+most commits/s, and the ceiling is the lower of the raw rate and the best /healthz rate.
 
-    python bench/checkout.py [--seconds 10] [--clients 8] [--backend sqlite|postgres|both]
+    python bench/checkout.py [--seconds 10] [--clients N]... [--backend sqlite|postgres|both]
                              [--workers N]
 """
 
@@ -170,9 +172,15 @@ def sqlite_raw_tps(url: str, seconds: int) -> float:
 
 
 def load(
-    base: str, key: str, clients: int, seconds: int, request: Callable[[httpx.Client, int], bool]
+    base: str,
+    key: str,
+    clients: int,
+    seconds: int,
+    request: Callable[[httpx.Client, int], bool],
+    first: int = 0,
 ) -> tuple[float, float, float, int]:
-    """Requests/s, p50 and p99 in ms, and errors, from `clients` threads for `seconds`."""
+    """Requests/s, p50 and p99 in ms, and errors, from `clients` threads for `seconds`; request
+    numbers start at `first` (a commit's order id is made from its number)."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -186,7 +194,7 @@ def load(
         ) as h:
             while time.perf_counter() < stop:
                 t = time.perf_counter()
-                ok = request(h, c * 10_000_000 + n)
+                ok = request(h, first + c * 10_000_000 + n)
                 took = time.perf_counter() - t
                 n += 1
                 with lock:
@@ -218,7 +226,7 @@ def trivial_request(h: httpx.Client, n: int) -> bool:
     return h.get("/healthz").status_code == 200
 
 
-def run(backend: str, clients: int, seconds: int, workers: int) -> None:
+def run(backend: str, counts: list[int], seconds: int, workers: int) -> None:
     with tempfile.TemporaryDirectory(prefix="omo-bench-") as tmp:
         pg = PostgresServer(durable=True).start() if backend == "postgres" else None
         try:
@@ -238,19 +246,32 @@ def run(backend: str, clients: int, seconds: int, workers: int) -> None:
                 if pg is not None
                 else sqlite_raw_tps(raw_url, seconds)
             )
-            # SQLite has one writer: more processes would only queue on its file lock
-            with omo_serve(app_url, workers=workers if pg is not None else 1) as base:
-                trivial = load(base, key, clients, seconds, trivial_request)
-                commits = load(base, key, clients, seconds, commit_request)
-            ceiling = min(raw, trivial[0])
             label = "pgbench, 16 clients" if pg is not None else "same writes, 1 connection"
             print(f"{backend:8} raw transaction ({label}) {raw:8.0f}/s")
-            print(f"{backend:8} omo serve, {workers if pg is not None else 1} worker process(es)")
-            print(f"{backend:8} trivial endpoint, {clients} clients    {trivial[0]:8.0f}/s  "
-                  f"p50 {trivial[1]:5.1f} ms  p99 {trivial[2]:5.1f} ms")  # fmt: skip
-            print(f"{backend:8} checkout commit, {clients} clients     {commits[0]:8.0f}/s  "
-                  f"p50 {commits[1]:5.1f} ms  p99 {commits[2]:5.1f} ms  errors {commits[3]}  "
-                  f"x{commits[0] / ceiling:4.2f} of the lower ceiling", flush=True)  # fmt: skip
+            # SQLite has one writer: more processes would only queue on its file lock
+            processes = workers if pg is not None else 1
+            print(f"{backend:8} omo serve, {processes} worker process(es)")
+            trivial: dict[int, tuple[float, float, float, int]] = {}
+            commits: dict[int, tuple[float, float, float, int]] = {}
+            with omo_serve(app_url, workers=processes) as base:
+                for run_no, clients in enumerate(counts):
+                    trivial[clients] = load(base, key, clients, seconds, trivial_request)
+                    commits[clients] = load(
+                        base, key, clients, seconds, commit_request, first=run_no * 10**9
+                    )
+                    t, c = trivial[clients], commits[clients]
+                    print(f"{backend:8} {clients:2} clients: trivial endpoint {t[0]:6.0f}/s  "
+                          f"p50 {t[1]:5.1f} ms  p99 {t[2]:5.1f} ms | checkout commit "
+                          f"{c[0]:5.0f}/s  p50 {c[1]:5.1f} ms  p99 {c[2]:5.1f} ms  "
+                          f"errors {c[3]}", flush=True)  # fmt: skip
+            ceiling = min(raw, max(t[0] for t in trivial.values()))
+            peak = max(commits, key=lambda n: commits[n][0])
+            rate, _p50, p99, _errors = commits[peak]
+            print(
+                f"{backend:8} peak at {peak} clients: {rate:.0f} commits/s, p99 {p99:.1f} ms, "
+                f"x{rate / ceiling:4.2f} of the lower ceiling ({ceiling:.0f}/s)",
+                flush=True,
+            )
         finally:
             if pg is not None:
                 pg.stop()
@@ -259,12 +280,12 @@ def run(backend: str, clients: int, seconds: int, workers: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, action="append", help="default: 1, 2, 4, 8")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--workers", type=int, default=1, help="omo serve processes (PostgreSQL)")
     args = parser.parse_args()
     for backend in ["sqlite", "postgres"] if args.backend == "both" else [args.backend]:
-        run(backend, args.clients, args.seconds, args.workers)
+        run(backend, args.clients or [1, 2, 4, 8], args.seconds, args.workers)
 
 
 if __name__ == "__main__":
