@@ -451,3 +451,35 @@ def test_a_file_validated_in_parallel_is_refused_whole_or_imported_whole(
         contacts = conn.execute(sa.text("SELECT count(*) FROM order_contacts")).scalar_one()
     assert (n, total) == (200, expected)
     assert contacts == 100 + 100 + 20  # pos: a phone each; web: an e-mail each, every 5th a phone
+
+
+def test_orders_that_join_two_members_go_through_the_use_case(
+    uow: UnitOfWork, tmp_path: Path
+) -> None:
+    """The slow path: an order whose phone names one member and e-mail another is recorded by
+    the same use case as POST /orders (which merges them); the rest take the bulk path."""
+    from tests.factories import enrol
+
+    store(uow, "TPE-101")
+    first = enrol(uow, phone="0912-345-678").member.id
+    second = enrol(uow, identifiers=[{"kind": "email", "value": "ming@example.com"}]).member.id
+    path = write(tmp_path / "orders.csv", "\n".join([
+        ORDERS_HEADER,
+        "web,W-1,2026-01-05 10:00,,0912345678,MING@example.com,SKU-1,2,150,0,",
+        "web,W-1,2026-01-05 10:00,,,,SKU-2,1,40,0,",
+        "pos,P-1,2026-01-05 11:00,TPE-101,0912345678,,SKU-1,1,150,0,",
+        "web,W-2,2026-01-05 12:00,,,x@example.com,SKU-3,1,99,0,",
+    ]))  # fmt: skip
+    report = import_file(uow, kind="orders", path=path)
+    assert (report.created, report.bulk) == (3, 2)
+    with uow.engine.connect() as conn:
+        owners = dict(conn.execute(sa.text("SELECT external_id, member_id FROM orders")).all())
+        merged = conn.execute(
+            sa.text("SELECT status, merged_into_id FROM members WHERE id = :m"), {"m": second}
+        ).one()
+        w1 = conn.execute(
+            sa.text("SELECT total FROM orders WHERE external_id = 'W-1'")
+        ).scalar_one()
+    assert owners == {"W-1": first, "P-1": first, "W-2": None}
+    assert tuple(merged) == ("merged", first)
+    assert w1 == 34000  # cents: 2 × 150 + 40, from the order validated again for the use case
