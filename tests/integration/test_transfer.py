@@ -483,3 +483,43 @@ def test_orders_that_join_two_members_go_through_the_use_case(
     assert owners == {"W-1": first, "P-1": first, "W-2": None}
     assert tuple(merged) == ("merged", first)
     assert w1 == 34000  # cents: 2 × 150 + 40, from the order validated again for the use case
+
+
+def test_an_order_recorded_between_the_check_and_the_write_is_not_written_twice(
+    uow: UnitOfWork, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write trusts the check's view of which orders the database holds; an order another
+    writer (a till, a second import) records in between fails the insert on its unique key, and
+    the chunk is written again, asking the database this time."""
+    from omo.transfer import importer
+
+    store(uow, "TPE-101")
+    text = _orders_csv(40)
+    path = write(tmp_path / "orders.csv", text)
+    lines = text.splitlines()
+    one = write(tmp_path / "one.csv", "\n".join([lines[0], *[r for r in lines if ",P-7," in r]]))
+    checked = importer.check_against_database
+    interleaved: list[int] = []
+
+    def check_then_a_till_records_p7(*args: Any, **kwargs: Any) -> Any:
+        errors = checked(*args, **kwargs)
+        if not interleaved:  # the big file's check (the one-order import checks too)
+            interleaved.append(0)
+            interleaved[0] = import_file(uow, kind="orders", path=one).created
+        return errors
+
+    monkeypatch.setattr(importer, "check_against_database", check_then_a_till_records_p7)
+    report = import_file(uow, kind="orders", path=path)
+    assert interleaved == [1]
+    assert (report.created, report.unchanged) == (39, 1)
+    with uow.engine.connect() as conn:
+        n, distinct = conn.execute(
+            sa.text("SELECT count(*), count(DISTINCT external_id) FROM orders")
+        ).one()
+        lines_of_p7 = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM order_lines l JOIN orders o ON o.id = l.order_id "
+                "WHERE o.external_id = 'P-7'"
+            )
+        ).scalar_one()
+    assert (n, distinct, lines_of_p7) == (40, 40, 1)

@@ -108,11 +108,18 @@ def _check_complete(table: sa.Table, names: Sequence[str]) -> None:
 def _copy(conn: Connection, table: sa.Table, names: Sequence[str], rows: Iterable[Any]) -> int:
     """PostgreSQL's own bulk load: COPY … FROM STDIN, on the transaction's connection."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+    dbapi = conn.dialect.loaded_dbapi
     n = 0
-    with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-            n += 1
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+                n += 1
+    except dbapi.Error as exc:
+        # as SQLAlchemy raises the driver's errors (IntegrityError …), so that callers such as
+        # UnitOfWork.run tell a lost race from bad input the same way for COPY as for INSERT
+        raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
     return n
 
 

@@ -52,6 +52,8 @@ class Valid:
     idents: list[Identifier] = field(default_factory=list)
     digest: str = ""
     member_ref: Identifier | None = None
+    # an order the database already held, with this content, when the file was checked
+    recorded: bool = False
 
 
 Progress = Callable[[int], None]

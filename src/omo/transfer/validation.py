@@ -120,6 +120,7 @@ def check_against_database(
             if held is not None and held != v.digest:
                 row, column = rec.locate(("external_id",))
                 errors.append(RowError(row, column, "already recorded with different content"))
+            v.recorded = held is not None
         if kind == "events" and m.occurred_at > now + ingest.FUTURE_SLACK:
             row, column = rec.locate(("occurred_at",))
             errors.append(RowError(row, column, "lies in the future"))

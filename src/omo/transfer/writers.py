@@ -203,9 +203,12 @@ def _write_orders(
 ) -> None:
     for chunk in chunks(valid, CHUNK):
         _tie_to_members(uow, chunk)
+        tries = 0
 
         def run(session: Session, chunk: list[Valid] = chunk) -> tuple[int, int, int]:
-            return _orders_chunk(session, chunk, who)
+            nonlocal tries
+            tries += 1
+            return _orders_chunk(session, chunk, who, ask_database=tries > 1)
 
         created, unchanged, fast = uow.run(run)
         report.created += created
@@ -226,18 +229,26 @@ def _tie_to_members(uow: UnitOfWork, chunk: list[Valid]) -> None:
             v.model.member_id = named.get(v.member_ref)  # an OrderFacts or an EventIn
 
 
-def _orders_chunk(session: Session, chunk: list[Valid], who: Principal) -> tuple[int, int, int]:
+def _orders_chunk(
+    session: Session, chunk: list[Valid], who: Principal, *, ask_database: bool
+) -> tuple[int, int, int]:
+    """The chunk's new orders written. Which orders the database holds already was checked
+    with the file (`Valid.recorded`); an order another writer recorded since makes an insert
+    fail on the order id's unique key, and the retry (`ask_database`) asks the database."""
     now = clock.now()
-    keys = [v.model.key for v in chunk]
-    held = {
-        (c, e)
-        for c, e in session.execute(
-            select(Order.channel, Order.external_id).where(
-                keys_in((Order.channel, Order.external_id), keys)
+    if ask_database:
+        keys = [v.model.key for v in chunk]
+        held = {
+            (c, e)
+            for c, e in session.execute(
+                select(Order.channel, Order.external_id).where(
+                    keys_in((Order.channel, Order.external_id), keys)
+                )
             )
-        )
-    }
-    todo = [v for v in chunk if v.model.key not in held]
+        }
+        todo = [v for v in chunk if v.model.key not in held]
+    else:
+        todo = [v for v in chunk if not v.recorded]
     named = members.members_named_by(session, [i for v in todo for i in v.idents])
     refs = members.members_named_by(session, [v.member_ref for v in todo if v.member_ref])
     fast: list[tuple[Valid, int | None]] = []
