@@ -45,18 +45,103 @@ def detect_format(path: Path, given: str | None) -> str:
 
 
 def read_rows(path: Path, fmt: str, *, encoding: str | None = None) -> Iterator[tuple[int, Row]]:
+    return read_table(path, fmt, encoding=encoding).rows()
+
+
+def read_table(path: Path, fmt: str, *, encoding: str | None = None) -> RowTable:
+    """Every row of the file, read; each becomes a row dict when `rows` is iterated."""
     if not path.is_file():
         raise UnreadableFile(f"no such file: {path}")
     if fmt == "csv":
         return _csv(path, encoding)
-    if fmt == "xlsx":
-        return _xlsx(path)
-    if fmt == "jsonl":
-        return _jsonl(path)
-    return _parquet(path)
+    reader = _xlsx if fmt == "xlsx" else _jsonl if fmt == "jsonl" else _parquet
+    return DictTable(list(reader(path)))
 
 
-def _csv(path: Path, encoding: str | None) -> Iterator[tuple[int, Row]]:
+class RowTable:
+    """A file's rows, read but not yet made into row dicts: the processes that shape an import
+    take a slice each and build its dicts themselves (transfer/orderfacts.py)."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def rows(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, Row]]:
+        """(row number, row dict) of the rows start:stop."""
+        raise NotImplementedError
+
+    def keys(
+        self, columns: Sequence[str], start: int = 0, stop: int | None = None
+    ) -> list[tuple[Any, ...]]:
+        """The values of rows start:stop in these columns, as their row dicts hold them."""
+        raise NotImplementedError
+
+    def names(self) -> list[str]:
+        """The columns (of the first row, where rows bring their own)."""
+        raise NotImplementedError
+
+
+class DictTable(RowTable):
+    """Rows read as dicts already (XLSX, JSONL, Parquet)."""
+
+    def __init__(self, numbered: list[tuple[int, Row]]) -> None:
+        self.numbered = numbered
+
+    def __len__(self) -> int:
+        return len(self.numbered)
+
+    def rows(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, Row]]:
+        return iter(self.numbered[start:stop])
+
+    def keys(
+        self, columns: Sequence[str], start: int = 0, stop: int | None = None
+    ) -> list[tuple[Any, ...]]:
+        return [tuple(map(row.get, columns)) for _, row in self.numbered[start:stop]]
+
+    def names(self) -> list[str]:
+        return list(self.numbered[0][1]) if self.numbered else []
+
+
+class CsvTable(RowTable):
+    """CSV rows as the csv module reads them, lists of cells under one header."""
+
+    def __init__(self, names: list[str], numbered: list[tuple[int, list[str]]]) -> None:
+        self.header = names
+        self.numbered = numbered
+
+    def __len__(self) -> int:
+        return len(self.numbered)
+
+    def rows(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, Row]]:
+        names = self.header
+        for n, cells in self.numbered[start:stop]:
+            # _value inline: a call per cell is a tenth of shaping an import
+            yield (
+                n,
+                {
+                    k: _uncell(v) if "'" in v else v.strip() or None
+                    for k, v in zip(names, cells, strict=False)
+                },
+            )
+
+    def keys(
+        self, columns: Sequence[str], start: int = 0, stop: int | None = None
+    ) -> list[tuple[Any, ...]]:
+        at = [self.header.index(c) if c in self.header else None for c in columns]
+        return [
+            tuple(_value(cells[i]) if i is not None and i < len(cells) else None for i in at)
+            for _, cells in self.numbered[start:stop]
+        ]
+
+    def names(self) -> list[str]:
+        return self.header
+
+
+def _value(cell: str) -> str | None:
+    # _uncell only where a quote could be our formula neutralisation: most cells are plain
+    return _uncell(cell) if "'" in cell else cell.strip() or None
+
+
+def _csv(path: Path, encoding: str | None) -> CsvTable:
     raw = path.read_bytes()
     text = None
     # Excel in Taiwan saves CSV as Big5 (cp950); everything else is UTF-8, often with a BOM.
@@ -75,19 +160,15 @@ def _csv(path: Path, encoding: str | None) -> Iterator[tuple[int, Row]]:
         raise UnreadableFile(f"{path.name} is empty: no header row")
     names = [h.strip() for h in header]
     _unique_header(names, path)
+    numbered = []
+    width = len(names)
     for n, cells in enumerate(reader, start=2):
         if not any(c.strip() for c in cells):
             continue
-        if len(cells) > len(names):
-            raise UnreadableFile(f"row {n} has {len(cells)} cells but the header has {len(names)}")
-        # _uncell only where a quote could be our formula neutralisation: most cells are plain
-        yield (
-            n,
-            {
-                k: _uncell(v) if "'" in v else v.strip() or None
-                for k, v in zip(names, cells, strict=False)
-            },
-        )
+        if len(cells) > width:
+            raise UnreadableFile(f"row {n} has {len(cells)} cells but the header has {width}")
+        numbered.append((n, cells))
+    return CsvTable(names, numbered)
 
 
 def _uncell(text: str) -> str | None:

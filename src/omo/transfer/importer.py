@@ -2,7 +2,8 @@
 
 1. Read every row and build the areas' inputs (shapes.py); validate each with the same schemas
    as the API, and check against the database what a schema cannot (stores exist, an order id
-   already recorded with other content, the currency).
+   already recorded with other content, the currency). Orders are shaped and validated on
+   every core, a run of whole orders each (orderfacts.py).
 2. Any bad row refuses the whole file with row, column and reason for each — unless a
    quarantine file is given: then good rows land and bad rows go there with their reasons.
 3. Write. Orders take a bulk path when identity needs no decision (every identifier already
@@ -23,9 +24,9 @@ from zoneinfo import ZoneInfo
 from omo.apikeys.service import Principal
 from omo.db import UnitOfWork
 from omo.shared.gcpause import collector_paused
-from omo.transfer.formats import UnreadableFile, detect_format, read_rows
+from omo.transfer.formats import UnreadableFile, detect_format, read_table
 from omo.transfer.marketplaces import records_for
-from omo.transfer.orderfacts import workers_for
+from omo.transfer.orderfacts import read_orders
 from omo.transfer.results import ImportRefused, ImportReport, Progress
 from omo.transfer.shapes import KINDS, SHAPES, RowError, ShapeError
 from omo.transfer.validation import check_against_database, validate, write_rejects
@@ -80,15 +81,20 @@ def _import(
     who = principal or Principal("import")
     try:
         fmt = detect_format(path, fmt)
-        rows = dict(read_rows(path, fmt, encoding=encoding))
-        records, errors = records_for(kind, shape, rows.items(), tz)
+        table = read_table(path, fmt, encoding=encoding)
+        if kind == "orders":
+            orders = read_orders(table, shape, tz, region)
+            valid, errors, record_rows = orders.valid, orders.errors, orders.record_rows
+        else:
+            records, errors = records_for(kind, shape, table.rows(), tz)
+            valid, bad = validate(kind, records, region)
+            errors.extend(bad)
+            record_rows = [rec.rows for rec in records]
     except (UnreadableFile, ShapeError) as exc:
         raise ImportRefused(str(exc)) from None
-    report = ImportReport(kind=kind, shape=shape, rows=len(rows), records=len(records))
+    report = ImportReport(kind=kind, shape=shape, rows=len(table), records=len(record_rows))
     if kind == "orders":
-        report.cores = workers_for(len(records))
-    valid, bad = validate(kind, records, region, workers=report.cores)
-    errors.extend(bad)
+        report.cores = orders.cores
     errors.extend(check_against_database(uow, kind, valid, currency))
     if errors:
         errors.sort(key=lambda e: (e.row, e.column))
@@ -98,16 +104,16 @@ def _import(
             )
         bad_rows = {e.row for e in errors}
         # a record with one bad row is rejected whole (an order with a bad line is not half-kept)
-        for rec in records:
-            if bad_rows.intersection(rec.rows):
+        for rows in record_rows:
+            if bad_rows.intersection(rows):
                 errors.extend(
-                    RowError(n, "(record)", f"rejected with row {min(bad_rows & set(rec.rows))}")
-                    for n in rec.rows
+                    RowError(n, "(record)", f"rejected with row {min(bad_rows & set(rows))}")
+                    for n in rows
                     if n not in bad_rows
                 )
         bad_rows = {e.row for e in errors}
-        write_rejects(quarantine, rows, errors)
-        valid = [v for v in valid if not bad_rows.intersection(v.record.rows)]
+        write_rejects(quarantine, dict(table.rows()), errors)
+        valid = [v for v in valid if not bad_rows.intersection(v.rows)]
         report.rejected_rows = len(bad_rows)
         report.errors = errors
     writer = WRITERS[kind]

@@ -3,7 +3,7 @@ Shopee's order report (docs/import.md), read into the same records as the omo sh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import tzinfo
 from decimal import Decimal
 from typing import Any
@@ -228,6 +228,17 @@ def _settle_totals(
                 f"{shipping} (= {computed})",
             )
         )
+
+
+def order_key_columns(shape: str, names: Sequence[str]) -> tuple[str, ...] | None:
+    """The columns that name the order a row belongs to (its rows share their values), or None
+    when the header has none."""
+    if shape == "omo":
+        return ("channel", "external_id")
+    if shape == "shopify":
+        return ("Name",)
+    found = next((h for h in SHOPEE_HEADERS["external_id"] if h in names), None)
+    return (found,) if found else None
 
 
 def records_for(

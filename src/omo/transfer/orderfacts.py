@@ -1,19 +1,24 @@
-"""Import, step 1 for orders: each record validated with the API's schema and reduced to plain
-facts, on every core.
+"""Import, step 1 for orders: the file's rows shaped into orders, each validated with the API's
+schema and reduced to plain facts, on every core.
 
-Validating an order (the API's `OrderIn`, identifier normalisation, the idempotency hash) is
-most of an import's work before the database. Records are cut into one run per core; the runs
-after the first are validated in forked children (`shared.forked`), which send back only the
-facts the checks and the writer need — plain values, cheap to pickle, where a validated model
-costs more to pickle than to validate. An order that needs the identity use case (the rare
-slow path) is validated again from its record when it is written (`order_in`).
+Shaping rows into orders and validating them (the API's `OrderIn`, identifier normalisation,
+the idempotency hash) is most of an import's work before the database. The rows, as read, are
+cut into one run of whole orders per core; the runs after the first are shaped and validated in
+forked children (`shared.forked`), which see the rows without their being pickled and send back
+only the facts the checks and the writer need — plain values, cheap to pickle, where a
+validated model costs more to pickle than to validate — and which rows each record spans. A
+child's record is shaped again here only when something needs it: an error to place, or an
+order that needs the identity use case (the rare slow path), which is validated again from its
+record when it is written (`order_in`).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -25,10 +30,12 @@ from omo.ingest import service as ingest
 from omo.members.identifiers import Identifier, IdentifierKind, InvalidIdentifier, normalise
 from omo.shared import forked
 from omo.shared.errors import DomainError
-from omo.transfer.results import Valid, field_path
+from omo.transfer.formats import RowTable
+from omo.transfer.marketplaces import order_key_columns, records_for
+from omo.transfer.results import ShapedElsewhere, Valid, field_path
 from omo.transfer.shapes import MEMBER_REF, Record, RowError
 
-# below this many records a child costs more than it saves (a fork and a pipe: a few ms)
+# below this many rows a child costs more than it saves (a fork and a pipe: a few ms)
 PARALLEL_FROM = 2_000
 
 Line = tuple[str, str | None, str | None, int, int, int, int]
@@ -58,39 +65,142 @@ class OrderFacts:
         return (self.channel, self.external_id)
 
 
-def validate_orders(
-    records: Sequence[Record], region: str, *, workers: int | None = None
-) -> tuple[list[Valid], list[RowError]]:
-    """Every record validated (on `workers` cores; by default workers_for the records); an
-    order id repeated in the file is refused at its later rows."""
-    n = workers if workers is not None else workers_for(len(records))
+@dataclass
+class OrdersRead:
+    valid: list[Valid]
+    errors: list[RowError]  # of shapes and schemas, in no particular order
+    record_rows: list[list[int]]  # every record's rows, valid or not
+    cores: int  # processes that shaped and validated them
+
+
+def read_orders(
+    table: RowTable, shape: str, tz: tzinfo, region: str, *, workers: int | None = None
+) -> OrdersRead:
+    """The file's rows shaped into orders and validated, on `workers` cores (by default
+    workers_for the rows). Each process takes a run of whole orders, builds its row dicts and
+    records, and validates them; an order id repeated in the file is refused at its later rows.
+    """
+    n = workers if workers is not None else workers_for(len(table))
+    cuts = _cuts(table, shape, n)
+    shaped: dict[int, list[Record]] = {}
+
+    def work(part: Sequence[tuple[int, int]], k: int) -> _Part:
+        ((start, stop),) = part
+        records, errors = records_for("orders", shape, table.rows(start, stop), tz)
+        shaped[k] = records  # kept when the part runs here, gone with a child
+        prepared, bad = _prepare(records, 0, region)
+        keys = [(r.data.get("channel"), r.data.get("external_id")) for r in records]
+        return prepared, errors + bad, [r.rows for r in records], keys if len(cuts) > 1 else []
+
+    parts = forked.map_parts(work, cuts, len(cuts))
+    if _apart([keys for *_, keys in parts]):
+        # an order's rows lie apart in the file, and a shape joins them wherever they are:
+        # shaped whole here, then validated on every core
+        return _read_shaped(table, shape, tz, region, n)
+    out = OrdersRead([], [], [], len(cuts))
+    seen: dict[tuple[str, str], int] = {}
+    for k, (prepared, errors, record_rows, _) in enumerate(parts):
+        out.errors.extend(errors)
+        out.record_rows.extend(record_rows)
+        records = shaped.get(k)
+        if records is None:
+            again = _ShapeAgain(table, cuts[k], shape, tz)
+            sources: Sequence[Record | ShapedElsewhere] = [
+                ShapedElsewhere(rows, functools.partial(again.record, i))
+                for i, rows in enumerate(record_rows)
+            ]
+        else:
+            sources = records
+        _collect(out, seen, prepared, sources)
+    return out
+
+
+def _read_shaped(table: RowTable, shape: str, tz: tzinfo, region: str, n: int) -> OrdersRead:
+    """Every row shaped here, the records then validated on n cores."""
+    records, errors = records_for("orders", shape, table.rows(), tz)
 
     def work(part: Sequence[Record], offset: int) -> tuple[list[_Prepared], list[RowError]]:
         return _prepare(part, offset, region)
 
-    valid: list[Valid] = []
-    errors: list[RowError] = []
+    out = OrdersRead([], errors, [rec.rows for rec in records], n)
     seen: dict[tuple[str, str], int] = {}
     for prepared, bad in forked.map_parts(work, records, n):
-        errors.extend(bad)
-        for index, fields, idents, digest, member_ref in prepared:
-            rec = records[index]
-            facts = OrderFacts(*fields)
-            if facts.key in seen:
-                errors.append(RowError(rec.rows[0], "id", f"repeats row {seen[facts.key]}"))
-                continue
-            seen[facts.key] = rec.rows[0]
-            valid.append(
-                Valid(rec, facts, [_identifier(i) for i in idents], digest,
-                      _identifier(member_ref) if member_ref else None)
-            )  # fmt: skip
-    return valid, errors
+        out.errors.extend(bad)
+        _collect(out, seen, prepared, records)
+    return out
 
 
-def workers_for(n_records: int) -> int:
-    """The processes that validate this many orders: every core when there are enough and
-    this process may fork (shared.forked), else this one."""
-    return forked.cores() if n_records >= PARALLEL_FROM and forked.can_fork() else 1
+def _collect(
+    out: OrdersRead,
+    seen: dict[tuple[str, str], int],
+    prepared: list[_Prepared],
+    sources: Sequence[Record | ShapedElsewhere],
+) -> None:
+    """A part's valid orders added to out (an order id seen before refused at this row)."""
+    for index, fields, idents, digest, member_ref in prepared:
+        source = sources[index]
+        first = source.rows[0]
+        facts = OrderFacts(*fields)
+        if facts.key in seen:
+            out.errors.append(RowError(first, "id", f"repeats row {seen[facts.key]}"))
+            continue
+        seen[facts.key] = first
+        out.valid.append(
+            Valid(source, facts, [_identifier(i) for i in idents], digest,
+                  _identifier(member_ref) if member_ref else None)
+        )  # fmt: skip
+
+
+def _apart(keys_of_parts: list[list[tuple[Any, Any]]]) -> bool:
+    """Whether an order key shows up in more than one part."""
+    seen: set[tuple[Any, Any]] = set()
+    for keys in keys_of_parts:
+        mine = set(keys)
+        if not seen.isdisjoint(mine):
+            return True
+        seen |= mine
+    return False
+
+
+def _cuts(table: RowTable, shape: str, n: int) -> list[tuple[int, int]]:
+    """The rows cut into n runs, each cut moved down to where the order changes."""
+    whole = [(0, len(table))]
+    columns = order_key_columns(shape, table.names()) if n > 1 else None
+    if columns is None:
+        return whole
+    bounds = [0]
+    for k in range(1, n):
+        at = max(bounds[-1], len(table) * k // n)
+        while 0 < at < len(table):
+            before, here = table.keys(columns, at - 1, at + 1)
+            if before != here:
+                break
+            at += 1
+        bounds.append(at)
+    bounds.append(len(table))
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+class _ShapeAgain:
+    """The records of a run shaped in a child, shaped again here the first time one is asked
+    for (shaping is deterministic: the same rows give the same records in the same order)."""
+
+    def __init__(self, table: RowTable, cut: tuple[int, int], shape: str, tz: tzinfo) -> None:
+        self.table, self.cut, self.shape, self.tz = table, cut, shape, tz
+        self.records: list[Record] | None = None
+
+    def record(self, index: int) -> Record:
+        if self.records is None:
+            start, stop = self.cut
+            self.records, _ = records_for("orders", self.shape, self.table.rows(start, stop),
+                                          self.tz)  # fmt: skip
+        return self.records[index]
+
+
+def workers_for(n_rows: int) -> int:
+    """The processes that shape and validate this many rows of orders: every core when there
+    are enough and this process may fork (shared.forked), else this one."""
+    return forked.cores() if n_rows >= PARALLEL_FROM and forked.can_fork() else 1
 
 
 def order_in(v: Valid) -> OrderIn:
@@ -104,6 +214,8 @@ def order_in(v: Valid) -> OrderIn:
 # (20,000 orders: 0.03 s against 0.09 s, and as much again to unpickle)
 _Ident = tuple[str, str, str]
 _Prepared = tuple[int, tuple[Any, ...], list[_Ident], str, _Ident | None]
+# a run of rows: its valid orders, errors, every record's rows, and its order keys
+_Part = tuple[list[_Prepared], list[RowError], list[list[int]], list[tuple[Any, Any]]]
 _KINDS = {k.value: k for k in IdentifierKind}
 
 

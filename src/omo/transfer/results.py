@@ -30,7 +30,7 @@ class ImportReport:
     unchanged: int = 0
     rejected_rows: int = 0
     bulk: int = 0  # orders written on the bulk path
-    cores: int = 1  # processes that validated the records (orderfacts.workers_for)
+    cores: int = 1  # processes that shaped and validated the orders (orderfacts.read_orders)
     seconds: float = 0.0
     errors: list[RowError] = field(default_factory=list)
 
@@ -46,14 +46,34 @@ class ImportReport:
 
 
 @dataclass
+class ShapedElsewhere:
+    """A record a forked child shaped: the rows it spans are known here, and the record is
+    shaped again here only when something needs it (an error to place, the identity use case)."""
+
+    rows: list[int]
+    shape: Callable[[], Record]
+
+
+@dataclass
 class Valid:
-    record: Record
+    source: Record | ShapedElsewhere
     model: Any
     idents: list[Identifier] = field(default_factory=list)
     digest: str = ""
     member_ref: Identifier | None = None
     # an order the database already held, with this content, when the file was checked
     recorded: bool = False
+
+    @property
+    def record(self) -> Record:
+        if isinstance(self.source, ShapedElsewhere):
+            self.source = self.source.shape()
+        return self.source
+
+    @property
+    def rows(self) -> list[int]:
+        """The file rows the record came from."""
+        return self.source.rows
 
 
 Progress = Callable[[int], None]

@@ -19,7 +19,7 @@ from omo.shared import clock
 from omo.shared.errors import DomainError
 from omo.shared.sqlmatch import keys_in
 from omo.transfer.formats import Row, write_csv
-from omo.transfer.orderfacts import parse_member_ref, row_errors, validate_orders
+from omo.transfer.orderfacts import parse_member_ref, row_errors
 from omo.transfer.results import Valid, chunks, field_path
 from omo.transfer.shapes import MEMBER_REF, Record, RowError
 
@@ -36,12 +36,8 @@ KEYS = {"stores": "code", "products": "sku"}
 # --- validation -------------------------------------------------------------------------------
 
 
-def validate(
-    kind: str, records: list[Record], region: str, *, workers: int | None = None
-) -> tuple[list[Valid], list[RowError]]:
-    """Each record checked with its area's schema; `workers`: cores for orders (all by default)."""
-    if kind == "orders":
-        return validate_orders(records, region, workers=workers)
+def validate(kind: str, records: list[Record], region: str) -> tuple[list[Valid], list[RowError]]:
+    """Each record checked with its area's schema (orders: orderfacts.read_orders)."""
     schema = SCHEMAS[kind]
     key = KEYS.get(kind)
     valid: list[Valid] = []
@@ -104,27 +100,30 @@ def check_against_database(
                 )
                 known.update({(c, e): h for c, e, h in rows})
     for v in valid:
-        rec, m = v.record, v.model
+        m = v.model
         store = getattr(m, "join_store" if kind == "members" else "store", None)
         if store and store not in stores:
-            row, column = rec.locate(("join_store" if kind == "members" else "store",))
-            errors.append(RowError(row, column, f"no store with code {store!r}"))
+            errors.append(_at(v, "join_store" if kind == "members" else "store",
+                              f"no store with code {store!r}"))  # fmt: skip
         if kind == "orders":
             if m.currency != currency:
-                row, column = rec.locate(("currency",))
-                errors.append(RowError(row, column, f"this installation books {currency}"))
+                errors.append(_at(v, "currency", f"this installation books {currency}"))
             if m.ordered_at > now + ingest.FUTURE_SLACK:
-                row, column = rec.locate(("ordered_at",))
-                errors.append(RowError(row, column, "lies in the future"))
+                errors.append(_at(v, "ordered_at", "lies in the future"))
             held = known.get(m.key)
             if held is not None and held != v.digest:
-                row, column = rec.locate(("external_id",))
-                errors.append(RowError(row, column, "already recorded with different content"))
+                errors.append(_at(v, "external_id", "already recorded with different content"))
             v.recorded = held is not None
         if kind == "events" and m.occurred_at > now + ingest.FUTURE_SLACK:
-            row, column = rec.locate(("occurred_at",))
-            errors.append(RowError(row, column, "lies in the future"))
+            errors.append(_at(v, "occurred_at", "lies in the future"))
     return errors
+
+
+def _at(v: Valid, field: str, message: str) -> RowError:
+    """An error about one of the record's fields, at the file's row and column (the record is
+    asked for only here: one shaped in a child is shaped again for it)."""
+    row, column = v.record.locate((field,))
+    return RowError(row, column, message)
 
 
 def write_rejects(path: Path, rows: dict[int, Row], errors: list[RowError]) -> None:

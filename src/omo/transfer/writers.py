@@ -93,7 +93,7 @@ def _write_members(
 
         for created, changed in uow.run(run):
             _count(report, created, changed)
-        progress(sum(len(v.record.rows) for v in chunk))
+        progress(sum(len(v.rows) for v in chunk))
 
 
 def _members_chunk(
@@ -214,7 +214,7 @@ def _write_orders(
         report.created += created
         report.unchanged += unchanged
         report.bulk += fast
-        progress(sum(len(v.record.rows) for v in chunk))
+        progress(sum(len(v.rows) for v in chunk))
 
 
 def _tie_to_members(uow: UnitOfWork, chunk: list[Valid]) -> None:
