@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.dialects import sqlite
 
 from omo.commerce.models import Order, OrderContact
 from omo.ingest import bulk
@@ -85,3 +88,13 @@ def test_the_collector_pause_nests_and_restores_what_it_found() -> None:
         assert not gc.isenabled()  # it was off before: left off
     finally:
         gc.enable()
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), timezones=st.timezones()))
+def test_datetimes_are_stored_as_sqlalchemy_stores_them_on_sqlite(value: datetime) -> None:
+    """What bulk writes for a UtcDateTime is the text SQLAlchemy's SQLite DateTime writes for
+    the same instant in UTC, so both read back alike."""
+    utc = value.astimezone(UTC).replace(tzinfo=None)
+    dialect = sqlite.dialect()
+    stored = sa.DateTime().dialect_impl(dialect).bind_processor(dialect)(utc)  # type: ignore[misc]
+    assert bulk._sqlite_utc(value) == stored

@@ -18,7 +18,7 @@ import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -102,16 +102,8 @@ def read_orders(
     for k, (prepared, errors, record_rows, _) in enumerate(parts):
         out.errors.extend(errors)
         out.record_rows.extend(record_rows)
-        records = shaped.get(k)
-        if records is None:
-            again = _ShapeAgain(table, cuts[k], shape, tz)
-            sources: Sequence[Record | ShapedElsewhere] = [
-                ShapedElsewhere(rows, functools.partial(again.record, i))
-                for i, rows in enumerate(record_rows)
-            ]
-        else:
-            sources = records
-        _collect(out, seen, prepared, sources)
+        again = _ShapeAgain(table, cuts[k], shape, tz)
+        _collect(out, seen, prepared, record_rows, shaped.get(k) or again)
     return out
 
 
@@ -126,7 +118,7 @@ def _read_shaped(table: RowTable, shape: str, tz: tzinfo, region: str, n: int) -
     seen: dict[tuple[str, str], int] = {}
     for prepared, bad in forked.map_parts(work, records, n):
         out.errors.extend(bad)
-        _collect(out, seen, prepared, records)
+        _collect(out, seen, prepared, out.record_rows, records)
     return out
 
 
@@ -134,17 +126,24 @@ def _collect(
     out: OrdersRead,
     seen: dict[tuple[str, str], int],
     prepared: list[_Prepared],
-    sources: Sequence[Record | ShapedElsewhere],
+    record_rows: list[list[int]],
+    records: list[Record] | _ShapeAgain,
 ) -> None:
-    """A part's valid orders added to out (an order id seen before refused at this row)."""
+    """A part's valid orders added to out (an order id seen before refused at this row);
+    `records`: the part's records, or what shapes them again (a child shaped them)."""
     for index, fields, idents, digest, member_ref in prepared:
-        source = sources[index]
-        first = source.rows[0]
+        rows = record_rows[index]
         facts = OrderFacts(*fields)
+        facts.ordered_at = _EPOCH + timedelta(microseconds=fields[5])
         if facts.key in seen:
-            out.errors.append(RowError(first, "id", f"repeats row {seen[facts.key]}"))
+            out.errors.append(RowError(rows[0], "id", f"repeats row {seen[facts.key]}"))
             continue
-        seen[facts.key] = first
+        seen[facts.key] = rows[0]
+        source = (
+            records[index]
+            if isinstance(records, list)
+            else ShapedElsewhere(rows, functools.partial(records.record, index))
+        )
         out.valid.append(
             Valid(source, facts, [_identifier(i) for i in idents], digest,
                   _identifier(member_ref) if member_ref else None)
@@ -258,7 +257,7 @@ def _prepare(
 
 
 def _facts(m: OrderIn) -> tuple[Any, ...]:
-    """The fields of OrderFacts, in order."""
+    """The fields of OrderFacts, in order; ordered_at as microseconds since the epoch."""
     lines: list[Line] = []
     subtotal = 0
     for li in m.lines:
@@ -269,9 +268,15 @@ def _facts(m: OrderIn) -> tuple[Any, ...]:
     assert m.fulfilment is not None and m.total is not None  # set by OrderIn's own check
     return (
         m.channel.value, m.external_id, m.store, m.fulfilment.value, m.status.value,
-        m.ordered_at, m.currency, m.member_id, subtotal, _cents(m.discount_total),
-        _cents(m.shipping_fee), _cents(m.total), lines,
+        (m.ordered_at - _EPOCH) // _MICROSECOND, m.currency, m.member_id, subtotal,
+        _cents(m.discount_total), _cents(m.shipping_fee), _cents(m.total), lines,
     )  # fmt: skip
+
+
+# ordered_at travels as microseconds since the epoch: an aware datetime is half the cost of
+# pickling a child's facts (10,000 orders: 0.07 s against 0.035 s, sent and received)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _cents(value: Decimal) -> int:
