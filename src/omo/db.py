@@ -138,13 +138,13 @@ class UnitOfWork:
                 with self.write() as session:
                     return use_case(session)
             except (IntegrityError, OperationalError) as exc:
-                if attempt == attempts - 1 or not _is_retryable(exc):
+                if attempt == attempts - 1 or not is_retryable(exc):
                     raise
                 time.sleep(0.005 * (2**attempt))
         raise AssertionError("unreachable")
 
 
-def _is_retryable(exc: DBAPIError) -> bool:
+def is_retryable(exc: DBAPIError) -> bool:
     if isinstance(exc, IntegrityError):
         # Only a duplicate key means "someone else inserted it first"; a foreign-key or check
         # violation is bad input and retrying cannot help.

@@ -403,19 +403,19 @@ def test_orders_validated_on_two_cores_are_what_one_core_gives(tmp_path: Path) -
 
         table = read_table(Path({str(path)!r}), "csv")
         pids = set()
-        spread = forked.map_parts
+        spread = forked.iter_parts
 
         def watched(work, items, n):
-            results = spread(lambda part, off: (os.getpid(), work(part, off)), items, n)
-            pids.update(pid for pid, _ in results)
-            return [r for _, r in results]
+            for pid, result in spread(lambda part, off: (os.getpid(), work(part, off)), items, n):
+                pids.add(pid)
+                yield result
 
         def seen(read):
             # every record asked for: one a child shaped is shaped again here
             valid = [(v.rows, v.model, v.idents, v.digest, v.record) for v in read.valid]
             return valid, sorted(read.errors, key=lambda e: (e.row, e.column)), read.record_rows
 
-        forked.map_parts = watched
+        forked.iter_parts = watched
         tz = ZoneInfo("Asia/Taipei")
         one = read_orders(table, "omo", tz, "TW", workers=1)
         two = read_orders(table, "omo", tz, "TW", workers=2)
@@ -595,3 +595,103 @@ def test_an_order_recorded_between_the_check_and_the_write_is_not_written_twice(
             )
         ).scalar_one()
     assert (n, distinct, lines_of_p7) == (40, 40, 1)
+
+
+@pytest.fixture
+def two_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Orders read in two runs, the first written while the second is validated. Here (a
+    process with threads) the second run is validated after the first is written rather than
+    in a child, but the import takes the same steps. Gives the early writes made."""
+    from omo.transfer import importer, orderfacts, writers
+
+    made: list[Any] = []
+
+    class Seen(writers.EarlyOrders):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(orderfacts, "workers_for", lambda rows: 2)
+    monkeypatch.setattr(importer, "EarlyOrders", Seen)
+    return made
+
+
+def test_an_early_write_is_rolled_back_when_a_later_run_is_bad(
+    uow: UnitOfWork, tmp_path: Path, two_runs: list[Any]
+) -> None:
+    store(uow, "TPE-101")
+    before = dump(uow.engine)
+    late = {
+        190: "web,W-190,2026-01-05 11:10,,,,SKU-1,1,1.001,0,",
+        191: "pos,P-191,2026-01-05 11:11,TPE-999,,,SKU-1,1,100,0,",
+    }
+    with pytest.raises(ImportRefused) as info:
+        import_file(uow, kind="orders", path=write(tmp_path / "bad.csv", _orders_csv(200, late)))
+    assert [(e.column, e.message) for e in info.value.errors] == [
+        ("unit_price", "money has at most two decimal places"),
+        ("store", "no store with code 'TPE-999'"),
+    ]
+    assert [len(e.written) for e in two_runs] == [0]  # written, then rolled back
+    assert dump(uow.engine) == before
+    report = import_file(uow, kind="orders", path=write(tmp_path / "ok.csv", _orders_csv(200)))
+    assert (report.created, report.unchanged, report.bulk, report.cores) == (200, 0, 200, 2)
+    assert 60 <= len(two_runs[1].written) <= 100  # about 40 % of the orders written early
+    with uow.engine.connect() as conn:
+        n = conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()
+    assert n == 200
+
+
+def test_quarantine_with_an_early_write_lands_the_good_rows_of_every_run(
+    uow: UnitOfWork, tmp_path: Path, two_runs: list[Any]
+) -> None:
+    store(uow, "TPE-101")
+    bad = {
+        3: "pos,P-3,2026-01-05 10:03,TPE-999,,,SKU-1,1,100,0,",  # first run: unknown store
+        180: "web,W-180,2026-01-05 11:00,,,not-an-email,SKU-1,1,100,0,",  # second run
+    }
+    rejects = tmp_path / "rejects.csv"
+    report = import_file(
+        uow, kind="orders", path=write(tmp_path / "o.csv", _orders_csv(200, bad)),
+        quarantine=rejects,
+    )  # fmt: skip
+    assert (report.created, report.unchanged, report.cores) == (198, 0, 2)
+    assert len(two_runs) == 1 and len(two_runs[0].written) > 50  # the first run, less P-3
+    with rejects.open(encoding="utf-8-sig") as f:
+        rejected = {r["external_id"] for r in csv.DictReader(f)}
+    with uow.engine.connect() as conn:
+        ids = {e for (e,) in conn.execute(sa.text("SELECT external_id FROM orders"))}
+    assert rejected == {"P-3", "W-180"}  # W-180's second line is rejected with it
+    assert len(ids) == 198 and not ids & rejected
+
+
+def test_an_early_write_that_loses_a_race_is_written_with_the_rest(
+    uow: UnitOfWork, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_runs: list[Any]
+) -> None:
+    """P-7 (first run) is recorded by another writer after the first run is checked: the early
+    write fails on its unique key and is undone, and the first run is written with the rest."""
+    from omo.transfer import importer
+
+    store(uow, "TPE-101")
+    text = _orders_csv(200)
+    lines = text.splitlines()
+    one = write(tmp_path / "one.csv", "\n".join([lines[0], *[r for r in lines if ",P-7," in r]]))
+    checked = importer.check_against_database
+    interleaved: list[int] = []
+
+    def check_then_a_till_records_p7(*args: Any, **kwargs: Any) -> Any:
+        errors = checked(*args, **kwargs)
+        if not interleaved:  # the first run's check
+            interleaved.append(0)
+            interleaved[0] = import_file(uow, kind="orders", path=one).created
+        return errors
+
+    monkeypatch.setattr(importer, "check_against_database", check_then_a_till_records_p7)
+    report = import_file(uow, kind="orders", path=write(tmp_path / "o.csv", text))
+    assert interleaved == [1]
+    assert [len(e.written) for e in two_runs] == [0]  # the early write lost the race
+    assert (report.created, report.unchanged) == (199, 1)
+    with uow.engine.connect() as conn:
+        n, distinct = conn.execute(
+            sa.text("SELECT count(*), count(DISTINCT external_id) FROM orders")
+        ).one()
+    assert (n, distinct) == (200, 200)

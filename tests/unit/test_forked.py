@@ -106,6 +106,29 @@ def test_an_error_here_ends_the_children() -> None:
     assert out[0] == 0 and out[1] < 10
 
 
+@needs_cores
+def test_the_first_part_comes_while_the_children_work_and_closing_ends_them() -> None:
+    out = fresh_python("""
+        import json, multiprocessing, time
+        from omo.shared import forked
+
+        def work(part, offset):
+            if offset:
+                time.sleep(30)  # a child's part, still at work
+            return list(part)
+
+        started = time.perf_counter()
+        results = forked.iter_parts(work, list(range(10)), 2)
+        first = next(results)
+        working = len(multiprocessing.active_children())
+        results.close()  # the caller found what it needed (or gave up)
+        print(json.dumps([first, working, len(multiprocessing.active_children()),
+                          time.perf_counter() - started]))
+    """)
+    first, working, left, seconds = out
+    assert (first, working, left) == ([0, 1, 2, 3, 4], 1, 0) and seconds < 10
+
+
 def test_one_part_runs_here_without_forking() -> None:
     parent = os.getpid()
     assert forked.map_parts(lambda part, off: (os.getpid(), list(part)), [1, 2], 1) == [

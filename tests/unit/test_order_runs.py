@@ -51,3 +51,10 @@ def test_an_order_in_two_runs_is_found() -> None:
     assert not _apart([[("pos", "P-1"), ("pos", "P-2")], [("pos", "P-3")]])
     assert _apart([[("pos", "P-1"), ("pos", "P-2")], [("pos", "P-3"), ("pos", "P-1")]])
     assert not _apart([[], []])
+
+
+def test_the_first_run_takes_its_share_and_the_others_split_the_rest() -> None:
+    rows = table(list(range(100)))  # one row per order: every cut stays where it falls
+    assert _cuts(rows, "omo", 2, first_share=0.4) == [(0, 40), (40, 100)]
+    assert _cuts(rows, "omo", 3, first_share=0.4) == [(0, 40), (40, 70), (70, 100)]
+    assert _cuts(rows, "omo", 2) == [(0, 50), (50, 100)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -57,10 +57,21 @@ def map_parts(work: Callable[[Sequence[T], int], R], items: Sequence[T], n: int)
     `offset` is the part's first position in items. work must be pure: what it changes in a
     child's memory is lost with the child.
     """
+    return list(iter_parts(work, items, n))
+
+
+def iter_parts(
+    work: Callable[[Sequence[T], int], R], items: Sequence[T], n: int
+) -> Generator[R, None, None]:
+    """map_parts, one result at a time: the first part's (worked here) as soon as it is done,
+    while the children still work, so that the caller can use it meanwhile. Closing the
+    iterator early, or an exception here, ends the children."""
     runs = parts(items, n)
     offsets = [sum(len(r) for r in runs[:k]) for k in range(len(runs))]
     if len(runs) == 1 or not can_fork():
-        return [work(run, off) for run, off in zip(runs, offsets, strict=True)]
+        for run, off in zip(runs, offsets, strict=True):
+            yield work(run, off)
+        return
     ctx = multiprocessing.get_context("fork")
     children = []
     for run, off in zip(runs[1:], offsets[1:], strict=True):
@@ -70,23 +81,22 @@ def map_parts(work: Callable[[Sequence[T], int], R], items: Sequence[T], n: int)
         sender.close()
         children.append((child, receiver, run, off))
     try:
-        results = [work(runs[0], 0)]
-    except BaseException:
+        yield work(runs[0], 0)
+        while children:
+            child, receiver, run, off = children.pop(0)
+            try:
+                ok, value = receiver.recv()
+            except EOFError:  # the child died before it answered
+                ok, value = False, None
+            finally:
+                receiver.close()
+                child.join()
+            yield value if ok else work(run, off)
+    finally:
         for child, receiver, _run, _off in children:
             child.terminate()
             child.join()
             receiver.close()
-        raise
-    for child, receiver, run, off in children:
-        try:
-            ok, value = receiver.recv()
-        except EOFError:  # the child died before it answered
-            ok, value = False, None
-        finally:
-            receiver.close()
-            child.join()
-        results.append(value if ok else work(run, off))
-    return results
 
 
 def _child(work: Callable[[Sequence[Any], int], Any], run: Sequence[Any], offset: int,

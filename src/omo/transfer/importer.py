@@ -1,9 +1,11 @@
-"""`omo import`: validate the whole file first, then write — never a silent half-import.
+"""`omo import`: nothing is committed before the whole file is valid — never a silent half-import.
 
 1. Read every row and build the areas' inputs (shapes.py); validate each with the same schemas
    as the API, and check against the database what a schema cannot (stores exist, an order id
    already recorded with other content, the currency). Orders are shaped and validated on
-   every core, a run of whole orders each (orderfacts.py).
+   every core, a run of whole orders each (orderfacts.py); the first run's orders are written
+   while the others are validated, in a transaction that is committed only when the whole file
+   is valid and rolled back otherwise (writers.EarlyOrders).
 2. Any bad row refuses the whole file with row, column and reason for each — unless a
    quarantine file is given: then good rows land and bad rows go there with their reasons.
 3. Write. Orders take a bulk path when identity needs no decision (every identifier already
@@ -24,13 +26,13 @@ from zoneinfo import ZoneInfo
 from omo.apikeys.service import Principal
 from omo.db import UnitOfWork
 from omo.shared.gcpause import collector_paused
-from omo.transfer.formats import UnreadableFile, detect_format, read_table
+from omo.transfer.formats import RowTable, UnreadableFile, detect_format, read_table
 from omo.transfer.marketplaces import records_for
-from omo.transfer.orderfacts import read_orders
+from omo.transfer.orderfacts import OrderRuns, OrdersRead
 from omo.transfer.results import ImportRefused, ImportReport, Progress
 from omo.transfer.shapes import KINDS, SHAPES, RowError, ShapeError
 from omo.transfer.validation import check_against_database, validate, write_rejects
-from omo.transfer.writers import WRITERS
+from omo.transfer.writers import WRITERS, EarlyOrders, early_share
 
 __all__ = ["ImportRefused", "ImportReport", "import_file"]
 
@@ -53,6 +55,62 @@ def import_file(
     with collector_paused():
         return _import(uow, kind, path, fmt, shape, quarantine, timezone, region, currency,
                        principal, encoding, progress)  # fmt: skip
+
+
+def _read_orders(
+    uow: UnitOfWork,
+    table: RowTable,
+    shape: str,
+    tz: ZoneInfo,
+    region: str,
+    currency: str,
+    quarantine: Path | None,
+    who: Principal,
+    progress: Progress,
+) -> tuple[OrdersRead, list[RowError], EarlyOrders | None]:
+    """The file's orders read, validated and checked; and, when the first run of them was
+    written while the others were validated (writers.EarlyOrders), that open write."""
+    share = early_share(uow.engine.dialect.name, len(table))
+    runs = OrderRuns(table, shape, tz, region, first_share=share or 0.5)
+    early: EarlyOrders | None = None
+    try:
+        first, checked = runs.first(), None
+        if runs.more and share is not None:
+            checked = check_against_database(uow, "orders", first.valid, currency)
+            if quarantine is not None or not (first.errors or checked):
+                bad_rows = _rejected([*first.errors, *checked], first.record_rows)
+                keep = [v for v in first.valid if not bad_rows.intersection(v.rows)]
+                early = EarlyOrders(uow, keep, who, progress)
+        orders, stands = runs.rest()
+        if stands and checked is not None:  # the first run's orders were checked already
+            rest = orders.valid[len(first.valid) :]
+            checked += check_against_database(uow, "orders", rest, currency)
+        else:
+            if early is not None:
+                early.rollback()  # the file was shaped again whole: these are not its orders
+                early = None
+            checked = check_against_database(uow, "orders", orders.valid, currency)
+    except BaseException:
+        if early is not None:
+            early.rollback()
+        raise
+    finally:
+        runs.close()
+    return orders, [*orders.errors, *checked], early
+
+
+def _rejected(errors: list[RowError], record_rows: list[list[int]]) -> set[int]:
+    """The rows to reject: every bad row, and the other rows of its record (an order with a
+    bad line is not half-kept), each of which gets an error saying so."""
+    bad_rows = {e.row for e in errors}
+    for rows in record_rows:
+        if bad_rows.intersection(rows):
+            errors.extend(
+                RowError(n, "(record)", f"rejected with row {min(bad_rows & set(rows))}")
+                for n in rows
+                if n not in bad_rows
+            )
+    return {e.row for e in errors}
 
 
 def _import(
@@ -79,44 +137,46 @@ def _import(
     except (KeyError, ValueError):
         raise ImportRefused(f"unknown time zone {timezone!r}") from None
     who = principal or Principal("import")
+    progress = progress or (lambda n: None)
+    early: EarlyOrders | None = None
     try:
         fmt = detect_format(path, fmt)
         table = read_table(path, fmt, encoding=encoding)
         if kind == "orders":
-            orders = read_orders(table, shape, tz, region)
-            valid, errors, record_rows = orders.valid, orders.errors, orders.record_rows
+            orders, errors, early = _read_orders(
+                uow, table, shape, tz, region, currency, quarantine, who, progress
+            )
+            valid, record_rows = orders.valid, orders.record_rows
         else:
             records, errors = records_for(kind, shape, table.rows(), tz)
             valid, bad = validate(kind, records, region)
             errors.extend(bad)
             record_rows = [rec.rows for rec in records]
+            errors.extend(check_against_database(uow, kind, valid, currency))
     except (UnreadableFile, ShapeError) as exc:
         raise ImportRefused(str(exc)) from None
-    report = ImportReport(kind=kind, shape=shape, rows=len(table), records=len(record_rows))
-    if kind == "orders":
-        report.cores = orders.cores
-    errors.extend(check_against_database(uow, kind, valid, currency))
-    if errors:
-        errors.sort(key=lambda e: (e.row, e.column))
-        if quarantine is None:
-            raise ImportRefused(
-                f"{len({e.row for e in errors})} bad row(s); nothing was imported", errors
-            )
-        bad_rows = {e.row for e in errors}
-        # a record with one bad row is rejected whole (an order with a bad line is not half-kept)
-        for rows in record_rows:
-            if bad_rows.intersection(rows):
-                errors.extend(
-                    RowError(n, "(record)", f"rejected with row {min(bad_rows & set(rows))}")
-                    for n in rows
-                    if n not in bad_rows
+    try:
+        report = ImportReport(kind=kind, shape=shape, rows=len(table), records=len(record_rows))
+        if kind == "orders":
+            report.cores = orders.cores
+        if errors:
+            errors.sort(key=lambda e: (e.row, e.column))
+            if quarantine is None:
+                raise ImportRefused(
+                    f"{len({e.row for e in errors})} bad row(s); nothing was imported", errors
                 )
-        bad_rows = {e.row for e in errors}
-        write_rejects(quarantine, dict(table.rows()), errors)
-        valid = [v for v in valid if not bad_rows.intersection(v.rows)]
-        report.rejected_rows = len(bad_rows)
-        report.errors = errors
-    writer = WRITERS[kind]
-    writer(uow, kind, valid, who, report, progress or (lambda n: None), region)
+            bad_rows = _rejected(errors, record_rows)
+            write_rejects(quarantine, dict(table.rows()), errors)
+            valid = [v for v in valid if not bad_rows.intersection(v.rows)]
+            report.rejected_rows = len(bad_rows)
+            report.errors = errors
+        if early is not None:
+            early.commit(report)
+            valid = [v for v in valid if id(v) not in early.written]
+    except BaseException:
+        if early is not None:
+            early.rollback()
+        raise
+    WRITERS[kind](uow, kind, valid, who, report, progress, region)
     report.seconds = time.perf_counter() - started
     return report

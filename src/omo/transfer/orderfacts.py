@@ -77,34 +77,81 @@ def read_orders(
     table: RowTable, shape: str, tz: tzinfo, region: str, *, workers: int | None = None
 ) -> OrdersRead:
     """The file's rows shaped into orders and validated, on `workers` cores (by default
-    workers_for the rows). Each process takes a run of whole orders, builds its row dicts and
-    records, and validates them; an order id repeated in the file is refused at its later rows.
+    workers_for the rows); see OrderRuns."""
+    runs = OrderRuns(table, shape, tz, region, workers=workers)
+    try:
+        return runs.rest()[0]
+    finally:
+        runs.close()
+
+
+class OrderRuns:
+    """The file's rows shaped into orders and validated, a run of whole orders per core: each
+    process builds its run's row dicts and records and validates them. An order id repeated in
+    the file is refused at its later rows.
+
+    The first run is this process's: `first()` gives its orders as soon as they are validated,
+    while the children still work on theirs, so that the importer can write them meanwhile
+    (`first_share`: the part of the rows it takes). `rest()` then gives every run's orders.
     """
-    n = workers if workers is not None else workers_for(len(table))
-    cuts = _cuts(table, shape, n)
-    shaped: dict[int, list[Record]] = {}
 
-    def work(part: Sequence[tuple[int, int]], k: int) -> _Part:
+    def __init__(
+        self, table: RowTable, shape: str, tz: tzinfo, region: str, *,
+        workers: int | None = None, first_share: float = 0.5,
+    ) -> None:  # fmt: skip
+        self.table, self.shape, self.tz, self.region = table, shape, tz, region
+        self.workers = workers if workers is not None else workers_for(len(table))
+        self.cuts = _cuts(table, shape, self.workers, first_share)
+        self.all = OrdersRead([], [], [], len(self.cuts))
+        self._shaped: dict[int, list[Record]] = {}
+        self._keys: list[list[tuple[Any, Any]]] = []
+        self._seen: dict[tuple[str, str], int] = {}
+        self._results = forked.iter_parts(self._work, self.cuts, len(self.cuts))
+
+    @property
+    def more(self) -> bool:
+        """Whether other runs are being validated beside the first."""
+        return len(self.cuts) > 1
+
+    def first(self) -> OrdersRead:
+        """The first run's orders (shaped and validated in this process)."""
+        if self._keys:
+            raise RuntimeError("the first run was taken already")
+        return self._take()
+
+    def rest(self) -> tuple[OrdersRead, bool]:
+        """Every run's orders, and whether those of first() stand: when an order's rows lie
+        apart in the file (a shape joins them wherever they are), the runs held parts of it,
+        so the file is shaped whole here and validated again on every core instead."""
+        while len(self._keys) < len(self.cuts):
+            self._take()
+        if _apart(self._keys):
+            return _read_shaped(self.table, self.shape, self.tz, self.region, self.workers), False
+        return self.all, True
+
+    def close(self) -> None:
+        """Ends the children (if the runs were not all taken)."""
+        self._results.close()
+
+    def _work(self, part: Sequence[tuple[int, int]], k: int) -> _Part:
         ((start, stop),) = part
-        records, errors = records_for("orders", shape, table.rows(start, stop), tz)
-        shaped[k] = records  # kept when the part runs here, gone with a child
-        prepared, bad = _prepare(records, 0, region)
+        records, errors = records_for("orders", self.shape, self.table.rows(start, stop), self.tz)
+        self._shaped[k] = records  # kept when the part runs here, gone with a child
+        prepared, bad = _prepare(records, 0, self.region)
         keys = [(r.data.get("channel"), r.data.get("external_id")) for r in records]
-        return prepared, errors + bad, [r.rows for r in records], keys if len(cuts) > 1 else []
+        return prepared, errors + bad, [r.rows for r in records], keys if self.more else []
 
-    parts = forked.map_parts(work, cuts, len(cuts))
-    if _apart([keys for *_, keys in parts]):
-        # an order's rows lie apart in the file, and a shape joins them wherever they are:
-        # shaped whole here, then validated on every core
-        return _read_shaped(table, shape, tz, region, n)
-    out = OrdersRead([], [], [], len(cuts))
-    seen: dict[tuple[str, str], int] = {}
-    for k, (prepared, errors, record_rows, _) in enumerate(parts):
-        out.errors.extend(errors)
-        out.record_rows.extend(record_rows)
-        again = _ShapeAgain(table, cuts[k], shape, tz)
-        _collect(out, seen, prepared, record_rows, shaped.get(k) or again)
-    return out
+    def _take(self) -> OrdersRead:
+        k = len(self._keys)
+        prepared, errors, record_rows, keys = next(self._results)
+        self._keys.append(keys)
+        run = OrdersRead([], list(errors), record_rows, 1)
+        records = self._shaped.get(k) or _ShapeAgain(self.table, self.cuts[k], self.shape, self.tz)
+        _collect(run, self._seen, prepared, record_rows, records)
+        self.all.valid.extend(run.valid)
+        self.all.errors.extend(run.errors)
+        self.all.record_rows.extend(record_rows)
+        return run
 
 
 def _read_shaped(table: RowTable, shape: str, tz: tzinfo, region: str, n: int) -> OrdersRead:
@@ -161,15 +208,17 @@ def _apart(keys_of_parts: list[list[tuple[Any, Any]]]) -> bool:
     return False
 
 
-def _cuts(table: RowTable, shape: str, n: int) -> list[tuple[int, int]]:
-    """The rows cut into n runs, each cut moved down to where the order changes."""
+def _cuts(table: RowTable, shape: str, n: int, first_share: float = 0.5) -> list[tuple[int, int]]:
+    """The rows cut into n runs, the first `first_share` of them and the others equal, each
+    cut moved down to where the order changes."""
     whole = [(0, len(table))]
     columns = order_key_columns(shape, table.names()) if n > 1 else None
     if columns is None:
         return whole
     bounds = [0]
+    first = len(table) * first_share
     for k in range(1, n):
-        at = max(bounds[-1], len(table) * k // n)
+        at = max(bounds[-1], int(first + (len(table) - first) * (k - 1) / (n - 1)))
         while 0 < at < len(table):
             before, here = table.keys(columns, at - 1, at + 1)
             if before != here:

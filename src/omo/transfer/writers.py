@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from omo.apikeys.service import Principal
 from omo.commerce import service as commerce
 from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
-from omo.db import UnitOfWork
+from omo.db import UnitOfWork, is_retryable
 from omo.events import service as events
 from omo.identity import service as identity
 from omo.ingest import bulk
@@ -215,6 +217,78 @@ def _write_orders(
         report.unchanged += unchanged
         report.bulk += fast
         progress(sum(len(v.rows) for v in chunk))
+
+
+# The first run of a file's orders is written while the other runs are still validated
+# (orderfacts.OrderRuns), in one transaction left open until the whole file is valid. The
+# share of the rows that run takes balances its writing against the others' validation:
+# validating an order costs about as much on either database, writing it more on PostgreSQL
+# (COPY 1.1 s against SQLite's executemany 0.45 s for 20,000 orders on these machines).
+EARLY_SHARE = {"sqlite": 0.4, "postgresql": 0.3}
+# SQLite has one writer: the open transaction keeps the tills waiting until the file is
+# validated, so a first run is written early only up to this many rows (about 0.4 s of
+# writing on these machines; a chunk of the later writes holds the lock 0.06 s)
+EARLY_ROWS_SQLITE = 40_000
+
+
+def early_share(dialect: str, rows: int) -> float | None:
+    """The share of the rows whose orders are written early, or None to write none early."""
+    share = EARLY_SHARE.get(dialect)
+    if share is None or (dialect == "sqlite" and rows * share > EARLY_ROWS_SQLITE):
+        return None
+    return share
+
+
+class EarlyOrders:
+    """Orders written while the rest of the file is still being validated, in one transaction
+    left open until it is: committed with the file, or rolled back when the file is refused,
+    so that nothing of a refused file is ever committed. Orders that lose a race with another
+    writer here are left to be written with the rest (`written` stays empty)."""
+
+    def __init__(
+        self, uow: UnitOfWork, valid: list[Valid], who: Principal, progress: Progress
+    ) -> None:
+        self.created = self.unchanged = self.bulk = 0
+        self.written: set[int] = set()  # id() of the Valid written
+        self._progress = progress
+        self._rows = sum(len(v.rows) for v in valid)
+        self._open: AbstractContextManager[Session] | None = uow.write()
+        session = self._open.__enter__()
+        try:
+            for chunk in chunks(valid, CHUNK):
+                _tie_to_members(uow, chunk)
+                created, unchanged, fast = _orders_chunk(session, chunk, who, ask_database=False)
+                self.created, self.unchanged = self.created + created, self.unchanged + unchanged
+                self.bulk += fast
+        except (IntegrityError, OperationalError) as exc:
+            self._close(exc)
+            if not is_retryable(exc):
+                raise
+            self.created = self.unchanged = self.bulk = 0
+            return
+        except BaseException as exc:
+            self._close(exc)
+            raise
+        self.written = {id(v) for v in valid}
+
+    def commit(self, report: ImportReport) -> None:
+        if self._open is None:
+            return
+        self._close(None)
+        report.created += self.created
+        report.unchanged += self.unchanged
+        report.bulk += self.bulk
+        self._progress(self._rows)
+
+    def rollback(self) -> None:
+        if self._open is not None:
+            self._close(ImportRefused("rolled back"))
+        self.written = set()
+
+    def _close(self, exc: BaseException | None) -> None:
+        opened, self._open = self._open, None
+        if opened is not None:
+            opened.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
 
 
 def _tie_to_members(uow: UnitOfWork, chunk: list[Valid]) -> None:
