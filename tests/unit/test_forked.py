@@ -149,3 +149,31 @@ def test_a_process_with_threads_does_not_fork() -> None:
     finally:
         stop.set()
         other.join()
+
+
+@needs_cores
+def test_a_child_with_several_runs_sends_each_as_it_is_done() -> None:
+    """The first child's results come while it still works on its later runs; a child that
+    fails at its second run has that run and its later ones worked here."""
+    out = fresh_python("""
+        import json, os, time
+        from omo.shared import forked
+        parent = os.getpid()
+
+        def work(run, k):
+            if os.getpid() != parent:
+                if k == 4:
+                    raise ValueError("the child fails here")
+                time.sleep(0.3 * (k == 2))
+            return (k, os.getpid() == parent, time.perf_counter(), sum(run))
+
+        runs = [list(range(10 * k, 10 * k + 10)) for k in range(6)]
+        got = [(*r, time.perf_counter()) for r in forked.iter_runs(work, runs, 3)]
+        print(json.dumps(got))
+    """)
+    assert [r[0] for r in out] == list(range(6))
+    assert [r[3] for r in out] == [sum(range(10 * k, 10 * k + 10)) for k in range(6)]
+    here = [r[1] for r in out]
+    assert here == [True, False, False, False, True, True]  # child 1: runs 1-3; 2: 4 (fails), 5
+    # run 1 reached the parent before the child had finished run 2 (0.3 s of work)
+    assert out[1][4] < out[2][2]

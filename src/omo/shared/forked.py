@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import threading
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
@@ -68,42 +69,76 @@ def iter_parts(
     iterator early, or an exception here, ends the children."""
     runs = parts(items, n)
     offsets = [sum(len(r) for r in runs[:k]) for k in range(len(runs))]
-    if len(runs) == 1 or not can_fork():
-        for run, off in zip(runs, offsets, strict=True):
-            yield work(run, off)
+    return iter_runs(lambda run, k: work(run, offsets[k]), runs, len(runs))
+
+
+def iter_runs(
+    work: Callable[[T, int], R], runs: Sequence[T], processes: int
+) -> Generator[R, None, None]:
+    """[work(run, k) for each run k], one result at a time in the runs' order: the first run
+    worked here, the others shared out in order between processes - 1 forked children (when
+    this process may fork), each of which sends back each of its runs' results as soon as it
+    has it, so that the caller can use them while the children still work. A child that fails
+    has its runs from the failed one on worked here. Closing the iterator early, or an
+    exception here, ends the children."""
+    children = min(processes, len(runs)) - 1
+    if children < 1 or not can_fork():
+        for k, run in enumerate(runs):
+            yield work(run, k)
         return
     ctx = multiprocessing.get_context("fork")
-    children = []
-    for run, off in zip(runs[1:], offsets[1:], strict=True):
+    rest = list(enumerate(runs))[1:]
+    size, extra = divmod(len(rest), children)
+    started = []
+    for c in range(children):
+        group, rest = rest[: size + (c < extra)], rest[size + (c < extra) :]
         receiver, sender = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=_child, args=(work, run, off, sender), daemon=True)
+        child = ctx.Process(target=_child, args=(work, group, sender), daemon=True)
         child.start()
         sender.close()
-        children.append((child, receiver, run, off))
+        started.append((child, receiver, group))
     try:
         yield work(runs[0], 0)
-        while children:
-            child, receiver, run, off = children.pop(0)
-            try:
-                ok, value = receiver.recv()
-            except EOFError:  # the child died before it answered
-                ok, value = False, None
-            finally:
-                receiver.close()
-                child.join()
-            yield value if ok else work(run, off)
+        while started:
+            child, receiver, group = started[0]
+            for i in range(len(group)):
+                try:
+                    ok, value = receiver.recv()
+                except EOFError:  # the child died before it answered
+                    ok, value = False, None
+                if not ok:
+                    child.terminate()
+                    for k, run in group[i:]:
+                        yield work(run, k)
+                    break
+                yield value
+            started.pop(0)
+            receiver.close()
+            child.join()
     finally:
-        for child, receiver, _run, _off in children:
+        for child, receiver, _group in started:
             child.terminate()
             child.join()
             receiver.close()
 
 
-def _child(work: Callable[[Sequence[Any], int], Any], run: Sequence[Any], offset: int,
-           sender: Any) -> None:  # fmt: skip
-    try:
-        answer: tuple[bool, Any] = (True, work(run, offset))
-    except BaseException:
-        answer = (False, None)
-    sender.send(answer)
-    sender.close()
+def _child(work: Callable[[Any, int], Any], group: list[tuple[int, Any]], sender: Any) -> None:
+    """Works the runs one after the other; a thread sends each result as it comes, so that
+    the next run is worked while the parent has not yet read the last (a pipe holds 64 KiB)."""
+    results: queue.SimpleQueue[tuple[bool, Any] | None] = queue.SimpleQueue()
+
+    def send() -> None:
+        while (item := results.get()) is not None:
+            sender.send(item)
+        sender.close()
+
+    sending = threading.Thread(target=send)
+    sending.start()
+    for k, run in group:
+        try:
+            results.put((True, work(run, k)))
+        except BaseException:
+            results.put((False, None))
+            break
+    results.put(None)
+    sending.join()

@@ -3,18 +3,18 @@
 `(a, b, c) IN ((…), (…))` makes SQLite scan the whole table (it cannot use an index for a
 row-value list); `(a = ? AND b = ? AND c IN (…)) OR …`, grouped by the leading columns, is an
 index search on both databases. PostgreSQL plans such an OR slowly when it is long (20,000 order
-ids in chunks of 500: 0.6 s), so there the keys travel as one array per column and are joined
-by `(a, b, c) IN (SELECT * FROM unnest(…))` (the same 20,000: 0.1 s).
+ids in chunks of 500: 0.6 s), so there the keys travel as one JSON array of arrays and are joined
+by `(a, b, c) IN (SELECT k ->> 0, … FROM json_array_elements(…) AS k)` (the same 20,000: 0.1 s).
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Boolean, and_, bindparam, false, func, or_, select, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Boolean, String, and_, bindparam, false, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -27,13 +27,13 @@ def keys_in(columns: tuple[Any, ...], keys: Iterable[tuple[Any, ...]]) -> Column
     if not distinct:
         return false()
     ors = _grouped(tuple(columns), distinct)
-    if len(distinct) < ARRAYS_FROM:
+    if len(distinct) < MANY_FROM:
         return ors  # a few keys (an order's identifiers): the ORs serve both databases
     return _KeysIn(tuple(columns), distinct, ors)
 
 
-# from this many keys PostgreSQL gets them as arrays (a long OR is what it plans slowly)
-ARRAYS_FROM = 64
+# from this many keys PostgreSQL gets them as JSON (a long OR is what it plans slowly)
+MANY_FROM = 64
 
 
 def _grouped(columns: tuple[Any, ...], keys: list[tuple[Any, ...]]) -> ColumnElement[bool]:
@@ -59,7 +59,7 @@ class _KeysIn(ColumnElement[bool]):
     inherit_cache = True
     _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's own attribute, declared as theirs are
         ("ors", InternalTraversal.dp_clauseelement),
-        ("arrays", InternalTraversal.dp_clauseelement_list),
+        ("keys", InternalTraversal.dp_clauseelement),
         ("columns", InternalTraversal.dp_clauseelement_tuple),
     ]
     type = Boolean()
@@ -69,10 +69,7 @@ class _KeysIn(ColumnElement[bool]):
     ) -> None:
         self.columns = columns
         self.ors = ors
-        self.arrays = [
-            bindparam(None, [key[n] for key in keys], type_=ARRAY(column.type))
-            for n, column in enumerate(columns)
-        ]
+        self.keys = bindparam(None, json.dumps(keys), type_=String())
 
 
 @compiles(_KeysIn)
@@ -81,8 +78,20 @@ def _grouped_ors(element: _KeysIn, compiler: SQLCompiler, **kw: Any) -> str:
 
 
 @compiles(_KeysIn, "postgresql")
-def _unnested(element: _KeysIn, compiler: SQLCompiler, **kw: Any) -> str:
-    names = [f"k{n}" for n in range(len(element.arrays))]
-    table = func.unnest(*element.arrays).table_valued(*names).render_derived()
-    clause = tuple_(*element.columns).in_(select(*(table.c[name] for name in names)))
-    return compiler.process(clause, **kw)
+def _json_elements(element: _KeysIn, compiler: SQLCompiler, **kw: Any) -> str:
+    """(a, b) IN (SELECT k ->> 0, k ->> 1 FROM json_array_elements(:keys) AS k): the keys as
+    one JSON text, which the driver sends as it is, where arrays cost a regular expression per
+    value to escape (4,000 identifiers: 16 ms a look-up against 9)."""
+    picks = []
+    for n, column in enumerate(element.columns):
+        pick = f"k ->> {n}"
+        if not isinstance(column.type, String):
+            pick = f"CAST({pick} AS {compiler.dialect.type_compiler_instance.process(column.type)})"
+        picks.append(pick)
+    columns = ", ".join(compiler.process(c, **kw) for c in element.columns)
+    keys = compiler.process(element.keys, **kw)
+    # compiled column names and a bind parameter's placeholder: no values in this text
+    return (
+        f"({columns}) IN (SELECT {', '.join(picks)} "  # noqa: S608
+        f"FROM json_array_elements(CAST({keys} AS JSON)) AS k)"
+    )

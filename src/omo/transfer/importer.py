@@ -19,6 +19,7 @@ their identifiers, stores and products on their codes.
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -32,7 +33,7 @@ from omo.transfer.orderfacts import OrderRuns, OrdersRead
 from omo.transfer.results import ImportRefused, ImportReport, Progress
 from omo.transfer.shapes import KINDS, SHAPES, RowError, ShapeError
 from omo.transfer.validation import check_against_database, validate, write_rejects
-from omo.transfer.writers import WRITERS, EarlyOrders, early_share
+from omo.transfer.writers import EARLY_PIECE_ROWS, WRITERS, EarlyOrders, early_share
 
 __all__ = ["ImportRefused", "ImportReport", "import_file"]
 
@@ -68,24 +69,30 @@ def _read_orders(
     who: Principal,
     progress: Progress,
 ) -> tuple[OrdersRead, list[RowError], EarlyOrders | None]:
-    """The file's orders read, validated and checked; and, when the first run of them was
-    written while the others were validated (writers.EarlyOrders), that open write."""
+    """The file's orders read, validated and checked; and, when they were written run by run
+    as they were validated (writers.EarlyOrders), that write, still open."""
     share = early_share(uow.engine.dialect.name, len(table))
-    runs = OrderRuns(table, shape, tz, region, first_share=share or 0.5)
-    early: EarlyOrders | None = None
+    runs = OrderRuns(table, shape, tz, region, first_share=share or 0.5,
+                     piece_rows=EARLY_PIECE_ROWS if share else None)  # fmt: skip
+    streamed = share is not None and runs.more  # written run by run as validated
+    early = EarlyOrders(uow, who, progress) if streamed else None
+    checked: list[RowError] = []
     try:
-        first, checked = runs.first(), None
-        if runs.more and share is not None:
-            checked = check_against_database(uow, "orders", first.valid, currency)
-            if quarantine is not None or not (first.errors or checked):
-                bad_rows = _rejected([*first.errors, *checked], first.record_rows)
-                keep = [v for v in first.valid if not bad_rows.intersection(v.rows)]
-                early = EarlyOrders(uow, keep, who, progress)
+        first = runs.first()
+        if streamed:
+            for run in itertools.chain([first], runs.following()):
+                bad = check_against_database(uow, "orders", run.valid, currency)
+                checked += bad
+                if early is None:
+                    continue
+                if quarantine is None and (run.errors or bad):
+                    early.rollback()  # the file is refused: the rest is read for its errors
+                    early = None
+                    continue
+                rejected = _rejected([*run.errors, *bad], run.record_rows)
+                early.add([v for v in run.valid if not rejected.intersection(v.rows)])
         orders, stands = runs.rest()
-        if stands and checked is not None:  # the first run's orders were checked already
-            rest = orders.valid[len(first.valid) :]
-            checked += check_against_database(uow, "orders", rest, currency)
-        else:
+        if not (streamed and stands):  # else every run was checked as it came
             if early is not None:
                 early.rollback()  # the file was shaped again whole: these are not its orders
                 early = None

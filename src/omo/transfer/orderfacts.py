@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -86,27 +86,29 @@ def read_orders(
 
 
 class OrderRuns:
-    """The file's rows shaped into orders and validated, a run of whole orders per core: each
-    process builds its run's row dicts and records and validates them. An order id repeated in
+    """The file's rows shaped into orders and validated, run by run, on every core: each
+    process builds its runs' row dicts and records and validates them. An order id repeated in
     the file is refused at its later rows.
 
-    The first run is this process's: `first()` gives its orders as soon as they are validated,
-    while the children still work on theirs, so that the importer can write them meanwhile
-    (`first_share`: the part of the rows it takes). `rest()` then gives every run's orders.
+    The first run is this process's, the others the children's; each child sends each of its
+    runs back as soon as it is validated. `first()` and then `following()` give the runs' orders
+    one run at a time, so that the importer can write them while the children still work
+    (`first_share`: the part of the rows the first run takes; `piece_rows`: at most this many
+    rows in each of the others). `rest()` gives every run's orders.
     """
 
     def __init__(
         self, table: RowTable, shape: str, tz: tzinfo, region: str, *,
-        workers: int | None = None, first_share: float = 0.5,
+        workers: int | None = None, first_share: float = 0.5, piece_rows: int | None = None,
     ) -> None:  # fmt: skip
         self.table, self.shape, self.tz, self.region = table, shape, tz, region
         self.workers = workers if workers is not None else workers_for(len(table))
-        self.cuts = _cuts(table, shape, self.workers, first_share)
-        self.all = OrdersRead([], [], [], len(self.cuts))
+        self.cuts = _cuts(table, shape, self.workers, first_share, piece_rows)
+        self.all = OrdersRead([], [], [], min(self.workers, len(self.cuts)))
         self._shaped: dict[int, list[Record]] = {}
         self._keys: list[list[tuple[Any, Any]]] = []
         self._seen: dict[tuple[str, str], int] = {}
-        self._results = forked.iter_parts(self._work, self.cuts, len(self.cuts))
+        self._results = forked.iter_runs(self._work, self.cuts, self.workers)
 
     @property
     def more(self) -> bool:
@@ -119,12 +121,17 @@ class OrderRuns:
             raise RuntimeError("the first run was taken already")
         return self._take()
 
-    def rest(self) -> tuple[OrdersRead, bool]:
-        """Every run's orders, and whether those of first() stand: when an order's rows lie
-        apart in the file (a shape joins them wherever they are), the runs held parts of it,
-        so the file is shaped whole here and validated again on every core instead."""
+    def following(self) -> Iterator[OrdersRead]:
+        """The other runs' orders, each as soon as it is validated."""
         while len(self._keys) < len(self.cuts):
-            self._take()
+            yield self._take()
+
+    def rest(self) -> tuple[OrdersRead, bool]:
+        """Every run's orders, and whether those the runs gave one by one stand: when an
+        order's rows lie apart in the file (a shape joins them wherever they are), runs held
+        parts of it, so the file is shaped whole here and validated again on every core."""
+        for _ in self.following():
+            pass
         if _apart(self._keys):
             return _read_shaped(self.table, self.shape, self.tz, self.region, self.workers), False
         return self.all, True
@@ -133,10 +140,9 @@ class OrderRuns:
         """Ends the children (if the runs were not all taken)."""
         self._results.close()
 
-    def _work(self, part: Sequence[tuple[int, int]], k: int) -> _Part:
-        ((start, stop),) = part
-        records, errors = records_for("orders", self.shape, self.table.rows(start, stop), self.tz)
-        self._shaped[k] = records  # kept when the part runs here, gone with a child
+    def _work(self, cut: tuple[int, int], k: int) -> _Part:
+        records, errors = records_for("orders", self.shape, self.table.rows(*cut), self.tz)
+        self._shaped[k] = records  # kept when the run is worked here, gone with a child
         prepared, bad = _prepare(records, 0, self.region)
         keys = [(r.data.get("channel"), r.data.get("external_id")) for r in records]
         return prepared, errors + bad, [r.rows for r in records], keys if self.more else []
@@ -208,17 +214,20 @@ def _apart(keys_of_parts: list[list[tuple[Any, Any]]]) -> bool:
     return False
 
 
-def _cuts(table: RowTable, shape: str, n: int, first_share: float = 0.5) -> list[tuple[int, int]]:
-    """The rows cut into n runs, the first `first_share` of them and the others equal, each
-    cut moved down to where the order changes."""
+def _cuts(
+    table: RowTable, shape: str, n: int, first_share: float = 0.5, piece_rows: int | None = None
+) -> list[tuple[int, int]]:
+    """The rows cut into runs: the first `first_share` of them, the rest in n - 1 equal runs
+    (or more, of at most `piece_rows` rows); each cut moved down to where the order changes."""
     whole = [(0, len(table))]
     columns = order_key_columns(shape, table.names()) if n > 1 else None
     if columns is None:
         return whole
-    bounds = [0]
     first = len(table) * first_share
-    for k in range(1, n):
-        at = max(bounds[-1], int(first + (len(table) - first) * (k - 1) / (n - 1)))
+    pieces = max(n - 1, -(-(len(table) - int(first)) // piece_rows) if piece_rows else 0)
+    bounds = [0]
+    for k in range(1, pieces + 1):
+        at = max(bounds[-1], int(first + (len(table) - first) * (k - 1) / pieces))
         while 0 < at < len(table):
             before, here = table.keys(columns, at - 1, at + 1)
             if before != here:
