@@ -58,3 +58,11 @@ def test_the_first_run_takes_its_share_and_the_others_split_the_rest() -> None:
     assert _cuts(rows, "omo", 2, first_share=0.4) == [(0, 40), (40, 100)]
     assert _cuts(rows, "omo", 3, first_share=0.4) == [(0, 40), (40, 70), (70, 100)]
     assert _cuts(rows, "omo", 2) == [(0, 50), (50, 100)]
+
+
+def test_the_other_runs_are_pieces_of_at_most_piece_rows() -> None:
+    rows = table(list(range(100)))
+    assert _cuts(rows, "omo", 2, first_share=0.1, piece_rows=20) == [
+        (0, 10), (10, 28), (28, 46), (46, 64), (64, 82), (82, 100),
+    ]  # fmt: skip
+    assert _cuts(rows, "omo", 1, first_share=0.1, piece_rows=20) == [(0, 100)]

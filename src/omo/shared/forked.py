@@ -1,13 +1,14 @@
 """Spreading CPU-bound work over the machine's cores with forked children.
 
 For pure work over data the caller already holds (validating the rows of an import): a forked
-child sees that data as it is, so nothing is pickled on the way in, and only its result comes
-back through a pipe. The caller does one part itself, so two cores take one child.
+child sees that data as it is, so nothing is pickled on the way in, and only its results come
+back through a pipe, each as soon as it is done (`iter_runs`), so that the caller can use them
+while the children work on. The caller does the first part itself, so two cores take one child.
 
 Forking a process that runs other threads can copy a lock in the state another thread left
 it, so this forks only from a process with one thread (the CLI, a batch job); elsewhere, and
 on platforms without fork, every part runs here, one after the other. A child that fails for
-any reason has its part run again here, where its exception surfaces as it would have.
+any reason has its parts run again here, where its exception surfaces as it would have.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@ schema and reduced to plain facts, on every core.
 
 Shaping rows into orders and validating them (the API's `OrderIn`, identifier normalisation,
 the idempotency hash) is most of an import's work before the database. The rows, as read, are
-cut into one run of whole orders per core; the runs after the first are shaped and validated in
-forked children (`shared.forked`), which see the rows without their being pickled and send back
-only the facts the checks and the writer need — plain values, cheap to pickle, where a
+cut into runs of whole orders; the runs after the first are shaped and validated in forked
+children (`shared.forked`), which see the rows without their being pickled and send back, run
+by run, only the facts the checks and the writer need — plain values, cheap to pickle, where a
 validated model costs more to pickle than to validate — and which rows each record spans. A
 child's record is shaped again here only when something needs it: an error to place, or an
 order that needs the identity use case (the rare slow path), which is validated again from its
