@@ -360,8 +360,9 @@ def _orders_chunk(
         except DomainError as exc:
             row, column = v.record.locate(tuple(field_path(exc.field)))
             raise ImportRefused(
-                "the database refused an order; earlier chunks are written, and importing the "
-                "file again after fixing this row resumes where it stopped",
+                "the database refused an order; orders committed before it stay (none when "
+                "the file was written as it was validated), and importing the file again "
+                "after fixing this row resumes where it stopped",
                 [RowError(row, column, exc.message)],
             ) from None
     return len(todo), len(chunk) - len(todo), len(fast)
