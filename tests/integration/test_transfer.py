@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -740,3 +741,55 @@ def test_an_early_write_that_loses_a_race_is_written_with_the_rest(
             sa.text("SELECT count(*), count(DISTINCT external_id) FROM orders")
         ).one()
     assert (n, distinct) == (200, 200)
+
+
+def test_an_early_write_leaves_members_rows_unlocked_until_the_file_is_valid(
+    uow: UnitOfWork, tmp_path: Path, two_runs: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Orders of known members written while the file is still validated leave their members'
+    stats to be rebuilt just before the commit, and an order that joins two members to the use
+    case after it: on PostgreSQL a till selling to one of them meanwhile does not wait for the
+    import. The figures at the end are those of writing after validation."""
+    from omo.transfer import importer
+    from tests.factories import enrol
+
+    store(uow, "TPE-101")
+    ming = enrol(uow, phone="0900000001").member.id  # P-1's phone (and more orders')
+    other = enrol(uow, identifiers=[{"kind": "email", "value": "c40@x.tw"}]).member.id
+    # W-40: ming's phone and the other member's e-mail: the use case merges them
+    text = re.sub(r"(?m)^(web,W-40,[^,]*,[^,]*,)[^,]*,", r"\g<1>0900000001,", _orders_csv(200))
+    touched: list[str] = []
+
+    class Watched(importer.EarlyOrders):  # type: ignore[name-defined,misc]
+        def add(self, valid: list[Any]) -> None:
+            super().add(valid)
+            if uow.engine.dialect.name != "postgresql" or not self.deferred.counted:
+                return
+            with uow.engine.connect() as till:  # another connection, as a till's would be
+                till.exec_driver_sql("SET lock_timeout = '300ms'")
+                till.execute(
+                    sa.text("UPDATE member_stats SET updated_at = updated_at WHERE member_id = :m"),
+                    {"m": ming},
+                )
+                till.commit()
+            touched.append("stats row free")
+
+    monkeypatch.setattr(importer, "EarlyOrders", Watched)
+    report = import_file(uow, kind="orders", path=write(tmp_path / "o.csv", text))
+    assert (report.created, report.bulk) == (200, 199)
+    assert len(two_runs) == 1 and len(two_runs[0].written) == 199  # W-40 was left to after
+    if uow.engine.dialect.name == "postgresql":
+        assert touched
+    with uow.engine.connect() as conn:
+        mine = conn.execute(
+            sa.text("SELECT count(*), sum(total) FROM orders WHERE member_id = :m"), {"m": ming}
+        ).one()
+        stats = conn.execute(
+            sa.text("SELECT order_count, total_spend FROM member_stats WHERE member_id = :m"),
+            {"m": ming},
+        ).one()
+        merged = conn.execute(
+            sa.text("SELECT merged_into_id FROM members WHERE id = :m"), {"m": other}
+        ).scalar_one()
+    assert tuple(stats) == tuple(mine) and mine[0] == 3  # P-1, P-195 and W-40
+    assert merged == ming

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -252,6 +253,7 @@ class EarlyOrders:
         self.created = self.unchanged = self.bulk = self.rows = 0
         self.written: set[int] = set()  # id() of each Valid written
         self.lost = False  # to a race: nothing more is written here
+        self.deferred = _Deferred()
         self._uow, self._who, self._progress = uow, who, progress
         self._open: AbstractContextManager[Session] | None = None
         self._session: Session | None = None
@@ -266,7 +268,7 @@ class EarlyOrders:
             for chunk in chunks(valid, CHUNK):
                 _tie_to_members(self._uow, chunk)
                 created, unchanged, fast = _orders_chunk(
-                    self._session, chunk, self._who, ask_database=False
+                    self._session, chunk, self._who, ask_database=False, deferred=self.deferred
                 )
                 self.created, self.unchanged = self.created + created, self.unchanged + unchanged
                 self.bulk += fast
@@ -276,17 +278,30 @@ class EarlyOrders:
                 raise
             self.lost = True
             self.written = set()
+            self.deferred = _Deferred()
             self.created = self.unchanged = self.bulk = self.rows = 0
             return
         except BaseException as exc:
             self._close(exc)
             raise
-        self.written.update(id(v) for v in valid)
-        self.rows += sum(len(v.rows) for v in valid)
+        slow = {id(v) for v in self.deferred.slow}
+        done = [v for v in valid if id(v) not in slow]
+        self.written.update(id(v) for v in done)
+        self.rows += sum(len(v.rows) for v in done)
 
     def commit(self, report: ImportReport) -> None:
+        """The members' stats rebuilt, and the write committed; the orders left for the
+        identity use case (not in `written`) are for the caller to write after."""
         if self._open is None:
             return
+        try:
+            if self._session is not None and self.deferred.counted:
+                commerce.rebuild_stats(
+                    self._session, now=clock.now(), member_ids=sorted(self.deferred.counted)
+                )
+        except BaseException as exc:
+            self._close(exc)
+            raise
         self._close(None)
         report.created += self.created
         report.unchanged += self.unchanged
@@ -316,12 +331,31 @@ def _tie_to_members(uow: UnitOfWork, chunk: list[Valid]) -> None:
             v.model.member_id = named.get(v.member_ref)  # an OrderFacts or an EventIn
 
 
+@dataclass
+class _Deferred:
+    """What a write left open until the file is validated leaves to its end: the stats of the
+    members its orders belong to (rebuilt just before the commit) and the orders that need the
+    identity use case (written after it, in transactions of their own). Either would otherwise
+    hold those members' rows locked, on PostgreSQL, for as long as the file takes to validate,
+    and a till selling to one of them would wait that long."""
+
+    counted: set[int] = field(default_factory=set)
+    slow: list[Valid] = field(default_factory=list)
+
+
 def _orders_chunk(
-    session: Session, chunk: list[Valid], who: Principal, *, ask_database: bool
+    session: Session,
+    chunk: list[Valid],
+    who: Principal,
+    *,
+    ask_database: bool,
+    deferred: _Deferred | None = None,
 ) -> tuple[int, int, int]:
-    """The chunk's new orders written. Which orders the database holds already was checked
-    with the file (`Valid.recorded`); an order another writer recorded since makes an insert
-    fail on the order id's unique key, and the retry (`ask_database`) asks the database."""
+    """The chunk's new orders written; returns how many were written, how many the database
+    held already and how many took the bulk path. Which orders the database holds already was
+    checked with the file (`Valid.recorded`); an order another writer recorded since makes an
+    insert fail on the order id's unique key, and the retry (`ask_database`) asks the database.
+    `deferred`: the stats and the identity use case are left to the caller (_Deferred)."""
     now = clock.now()
     if ask_database:
         keys = [v.model.key for v in chunk]
@@ -350,7 +384,11 @@ def _orders_chunk(
             fast.append((v, tied))  # tied by its export's member reference; nothing new
         else:
             slow.append(v)  # identity work to do: the use case decides, as for POST /orders
-    _append_orders(session, fast, now)
+    _append_orders(session, fast, now, None if deferred is None else deferred.counted)
+    written = len(todo)
+    if deferred is not None:
+        deferred.slow.extend(slow)
+        written, slow = written - len(slow), []
     for v in slow:
         try:
             ingest.record_order_in(
@@ -365,7 +403,7 @@ def _orders_chunk(
                 "after fixing this row resumes where it stopped",
                 [RowError(row, column, exc.message)],
             ) from None
-    return len(todo), len(chunk) - len(todo), len(fast)
+    return written, len(chunk) - len(todo), len(fast)
 
 
 ORDER_COLUMNS = (
@@ -381,7 +419,14 @@ LINE_COLUMNS = (
 CONTACT_COLUMNS = ("order_id", "kind", "namespace", "value")
 
 
-def _append_orders(session: Session, items: list[tuple[Valid, int | None]], now: datetime) -> None:
+def _append_orders(
+    session: Session,
+    items: list[tuple[Valid, int | None]],
+    now: datetime,
+    counted: set[int] | None = None,
+) -> None:
+    """The orders appended in bulk, and their members' stats rebuilt — or, with `counted`, the
+    members added to it for the caller to rebuild."""
     if not items:
         return
     conn = session.connection()
@@ -399,7 +444,7 @@ def _append_orders(session: Session, items: list[tuple[Valid, int | None]], now:
     orders: list[tuple[Any, ...]] = []
     lines: list[tuple[Any, ...]] = []
     contacts: list[tuple[Any, ...]] = []
-    counted: set[int] = set()
+    members_of: set[int] = set()
     none = (None, None, None)
     for (v, member_id), oid in zip(items, order_ids, strict=True):
         m: OrderFacts = v.model
@@ -417,11 +462,14 @@ def _append_orders(session: Session, items: list[tuple[Valid, int | None]], now:
         for ident in v.idents:  # distinct: normalise_all keeps each identifier once
             contacts.append((oid, ident.kind.value, ident.namespace, ident.value))
         if member_id is not None:
-            counted.add(member_id)
+            members_of.add(member_id)
     bulk.append_tuples(conn, Order.__table__, ORDER_COLUMNS, orders)  # type: ignore[arg-type]
     bulk.append_tuples(conn, OrderLine.__table__, LINE_COLUMNS, lines)  # type: ignore[arg-type]
     bulk.append_tuples(conn, OrderContact.__table__, CONTACT_COLUMNS, contacts)  # type: ignore[arg-type]
-    commerce.rebuild_stats(session, now=now, member_ids=sorted(counted))
+    if counted is None:
+        commerce.rebuild_stats(session, now=now, member_ids=sorted(members_of))
+    else:
+        counted |= members_of
 
 
 WRITERS = {
