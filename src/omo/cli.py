@@ -162,7 +162,8 @@ def import_(
     ),
     encoding: Annotated[str | None, typer.Option(help="CSV text encoding")] = None,
 ) -> None:
-    """Import a file, validated whole first: a bad row refuses the file (or is quarantined)."""
+    """Import a file; nothing is committed before it is all valid: a bad row refuses the file
+    (or is quarantined)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from omo.db import UnitOfWork, make_engine

@@ -679,8 +679,13 @@ def test_an_early_write_is_rolled_back_when_a_later_run_is_bad(
     ]
     assert [len(e.written) for e in two_runs] == [0]  # written, then rolled back
     assert dump(uow.engine) == before
-    report = import_file(uow, kind="orders", path=write(tmp_path / "ok.csv", _orders_csv(200)))
+    shown: list[int] = []
+    report = import_file(
+        uow, kind="orders", path=write(tmp_path / "ok.csv", _orders_csv(200)),
+        progress=shown.append,
+    )  # fmt: skip
     assert (report.created, report.unchanged, report.bulk, report.cores) == (200, 0, 200, 2)
+    assert len(shown) > 1 and sum(shown) == report.rows  # run by run, every row once
     assert len(two_runs[1].written) == 200  # every order, run by run, as validated
     with uow.engine.connect() as conn:
         n = conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()
@@ -732,9 +737,13 @@ def test_an_early_write_that_loses_a_race_is_written_with_the_rest(
         return errors
 
     monkeypatch.setattr(importer, "check_against_database", check_then_a_till_records_p7)
-    report = import_file(uow, kind="orders", path=write(tmp_path / "o.csv", text))
+    shown: list[int] = []
+    report = import_file(
+        uow, kind="orders", path=write(tmp_path / "o.csv", text), progress=shown.append
+    )
     assert interleaved == [1]
     assert [len(e.written) for e in two_runs] == [0]  # the early write lost the race
+    assert sum(shown) == report.rows  # what it had shown was taken back
     assert (report.created, report.unchanged) == (199, 1)
     with uow.engine.connect() as conn:
         n, distinct = conn.execute(

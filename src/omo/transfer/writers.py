@@ -279,6 +279,7 @@ class EarlyOrders:
             self.lost = True
             self.written = set()
             self.deferred = _Deferred()
+            self._progress(-self.rows)  # they will be counted when written after
             self.created = self.unchanged = self.bulk = self.rows = 0
             return
         except BaseException as exc:
@@ -287,7 +288,9 @@ class EarlyOrders:
         slow = {id(v) for v in self.deferred.slow}
         done = [v for v in valid if id(v) not in slow]
         self.written.update(id(v) for v in done)
-        self.rows += sum(len(v.rows) for v in done)
+        rows = sum(len(v.rows) for v in done)
+        self.rows += rows
+        self._progress(rows)  # shown as written (a refused file rolls back whatever it showed)
 
     def commit(self, report: ImportReport) -> None:
         """The members' stats rebuilt, and the write committed; the orders left for the
@@ -306,7 +309,6 @@ class EarlyOrders:
         report.created += self.created
         report.unchanged += self.unchanged
         report.bulk += self.bulk
-        self._progress(self.rows)
 
     def rollback(self) -> None:
         if self._open is not None:
