@@ -3,9 +3,9 @@
 1. Read every row and build the areas' inputs (shapes.py); validate each with the same schemas
    as the API, and check against the database what a schema cannot (stores exist, an order id
    already recorded with other content, the currency). Orders are shaped and validated on
-   every core, a run of whole orders each (orderfacts.py); the first run's orders are written
-   while the others are validated, in a transaction that is committed only when the whole file
-   is valid and rolled back otherwise (writers.EarlyOrders).
+   every core in runs of whole orders (orderfacts.py), and written run by run as they are
+   validated, in a transaction that is committed only when the whole file is valid and rolled
+   back otherwise (writers.EarlyOrders; on SQLite only for files of up to 60,000 rows).
 2. Any bad row refuses the whole file with row, column and reason for each — unless a
    quarantine file is given: then good rows land and bad rows go there with their reasons.
 3. Write. Orders take a bulk path when identity needs no decision (every identifier already
