@@ -6,7 +6,7 @@ identity work — SQLite executemany in one transaction, PostgreSQL COPY. The im
 that work and more (validate with the API's schemas, normalise phones and e-mails, hash each
 order for idempotency, resolve members, keep stats). The target is at least half the raw rate.
 
-    python bench/import.py [--orders 20000] [--backend sqlite|postgres|both] [--repeat 5]
+    python bench/import.py [--orders 20000] [--backend sqlite|postgres|both] [--repeat 5] [--till]
 
 With --repeat the two loads alternate, each into a fresh database, and the best run of each is
 compared (the median beside it): on these noisy machines one pair of runs can differ by 30 %.
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -134,6 +136,40 @@ def via_import(url: str, path: Path) -> float:
     return report.seconds
 
 
+def till_waits(tmp: Path, path: Path) -> None:
+    """What the import costs a till on SQLite: `omo import` runs in a process of its own (it
+    forks from there) while this one writes a row every 5 ms in transactions of its own, as a
+    till would; prints the longest and the 99th-percentile wait for the write lock."""
+    url = fresh("sqlite", None, tmp, 999)
+    till = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=60, isolation_level=None)
+    till.execute("CREATE TABLE till_writes (id INTEGER PRIMARY KEY, at REAL)")
+    importing = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys; from pathlib import Path; from omo.db import UnitOfWork, make_engine; "
+            "from omo.settings import Settings; from omo.transfer.importer import import_file; "
+            f"r = import_file(UnitOfWork(make_engine(Settings(database_url={url!r}))), "
+            f"kind='orders', path=Path({str(path)!r})); print(r.seconds)"
+        )],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    waits = []
+    while importing.poll() is None:
+        start = time.perf_counter()
+        till.execute("BEGIN IMMEDIATE")
+        till.execute("INSERT INTO till_writes (at) VALUES (?)", (start,))
+        till.execute("COMMIT")
+        waits.append(time.perf_counter() - start)
+        time.sleep(0.005)
+    seconds = float((importing.stdout.read() if importing.stdout else "0").strip() or 0)
+    waits.sort()
+    p99 = waits[int(len(waits) * 0.99)]
+    print(
+        f"sqlite   a till writing during the import ({seconds:.2f} s): {len(waits)} writes, "
+        f"longest wait {waits[-1] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms",
+        flush=True,
+    )
+
+
 def count(url: str) -> tuple[int, int]:
     engine = make_engine(Settings(database_url=url))
     with engine.connect() as conn:
@@ -148,6 +184,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each load (best counts)")
+    parser.add_argument("--till", action="store_true", help="also: a till's wait on SQLite")
     args = parser.parse_args()
     orders = make_orders(args.orders)
     with tempfile.TemporaryDirectory(prefix="omo-bench-") as tmp_name:
@@ -156,6 +193,8 @@ def main() -> None:
         rows = csv_rows(orders)
         write_csv(path, CSV_HEADER, rows)
         print(f"{args.orders} orders = {len(rows)} CSV rows; ratios against the raw load")
+        if args.till:
+            till_waits(tmp, path)
         for backend in ["sqlite", "postgres"] if args.backend == "both" else [args.backend]:
             pg = PostgresServer(durable=True).start() if backend == "postgres" else None
             try:
