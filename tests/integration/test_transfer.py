@@ -603,17 +603,13 @@ def test_orders_that_join_two_members_go_through_the_use_case(
     assert w1 == 34000  # cents: 2 × 150 + 40, from the order validated again for the use case
 
 
-def test_an_order_recorded_between_the_check_and_the_write_is_not_written_twice(
-    uow: UnitOfWork, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The write trusts the check's view of which orders the database holds; an order another
-    writer (a till, a second import) records in between fails the insert on its unique key, and
-    the chunk is written again, asking the database this time."""
+def _a_till_records_p7_after_the_first_check(
+    uow: UnitOfWork, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> list[int]:
+    """Right after the import's first check against the database, another writer records P-7
+    (its rows of `text`, as a one-order import). Gives [orders that writer created] once it has."""
     from omo.transfer import importer
 
-    store(uow, "TPE-101")
-    text = _orders_csv(40)
-    path = write(tmp_path / "orders.csv", text)
     lines = text.splitlines()
     one = write(tmp_path / "one.csv", "\n".join([lines[0], *[r for r in lines if ",P-7," in r]]))
     checked = importer.check_against_database
@@ -621,12 +617,25 @@ def test_an_order_recorded_between_the_check_and_the_write_is_not_written_twice(
 
     def check_then_a_till_records_p7(*args: Any, **kwargs: Any) -> Any:
         errors = checked(*args, **kwargs)
-        if not interleaved:  # the big file's check (the one-order import checks too)
+        if not interleaved:  # the first check only (the one-order import checks too)
             interleaved.append(0)
             interleaved[0] = import_file(uow, kind="orders", path=one).created
         return errors
 
     monkeypatch.setattr(importer, "check_against_database", check_then_a_till_records_p7)
+    return interleaved
+
+
+def test_an_order_recorded_between_the_check_and_the_write_is_not_written_twice(
+    uow: UnitOfWork, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write trusts the check's view of which orders the database holds; an order another
+    writer (a till, a second import) records in between fails the insert on its unique key, and
+    the chunk is written again, asking the database this time."""
+    store(uow, "TPE-101")
+    text = _orders_csv(40)
+    path = write(tmp_path / "orders.csv", text)
+    interleaved = _a_till_records_p7_after_the_first_check(uow, tmp_path, monkeypatch, text)
     report = import_file(uow, kind="orders", path=path)
     assert interleaved == [1]
     assert (report.created, report.unchanged) == (39, 1)
@@ -720,23 +729,9 @@ def test_an_early_write_that_loses_a_race_is_written_with_the_rest(
 ) -> None:
     """P-7 (first run) is recorded by another writer after the first run is checked: the early
     write fails on its unique key and is undone, and the first run is written with the rest."""
-    from omo.transfer import importer
-
     store(uow, "TPE-101")
     text = _orders_csv(200)
-    lines = text.splitlines()
-    one = write(tmp_path / "one.csv", "\n".join([lines[0], *[r for r in lines if ",P-7," in r]]))
-    checked = importer.check_against_database
-    interleaved: list[int] = []
-
-    def check_then_a_till_records_p7(*args: Any, **kwargs: Any) -> Any:
-        errors = checked(*args, **kwargs)
-        if not interleaved:  # the first run's check
-            interleaved.append(0)
-            interleaved[0] = import_file(uow, kind="orders", path=one).created
-        return errors
-
-    monkeypatch.setattr(importer, "check_against_database", check_then_a_till_records_p7)
+    interleaved = _a_till_records_p7_after_the_first_check(uow, tmp_path, monkeypatch, text)
     shown: list[int] = []
     report = import_file(
         uow, kind="orders", path=write(tmp_path / "o.csv", text), progress=shown.append
