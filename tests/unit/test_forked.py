@@ -112,13 +112,13 @@ def test_the_first_part_comes_while_the_children_work_and_closing_ends_them() ->
         import json, multiprocessing, time
         from omo.shared import forked
 
-        def work(part, offset):
-            if offset:
-                time.sleep(30)  # a child's part, still at work
-            return list(part)
+        def work(run, k):
+            if k:
+                time.sleep(30)  # a child's run, still at work
+            return list(run)
 
         started = time.perf_counter()
-        results = forked.iter_parts(work, list(range(10)), 2)
+        results = forked.iter_runs(work, [list(range(5)), list(range(5, 10))], 2)
         first = next(results)
         working = len(multiprocessing.active_children())
         results.close()  # the caller found what it needed (or gave up)

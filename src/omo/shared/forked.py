@@ -59,18 +59,9 @@ def map_parts(work: Callable[[Sequence[T], int], R], items: Sequence[T], n: int)
     `offset` is the part's first position in items. work must be pure: what it changes in a
     child's memory is lost with the child.
     """
-    return list(iter_parts(work, items, n))
-
-
-def iter_parts(
-    work: Callable[[Sequence[T], int], R], items: Sequence[T], n: int
-) -> Generator[R, None, None]:
-    """map_parts, one result at a time: the first part's (worked here) as soon as it is done,
-    while the children still work, so that the caller can use it meanwhile. Closing the
-    iterator early, or an exception here, ends the children."""
     runs = parts(items, n)
     offsets = [sum(len(r) for r in runs[:k]) for k in range(len(runs))]
-    return iter_runs(lambda run, k: work(run, offsets[k]), runs, len(runs))
+    return list(iter_runs(lambda run, k: work(run, offsets[k]), runs, len(runs)))
 
 
 def iter_runs(

@@ -44,10 +44,6 @@ def detect_format(path: Path, given: str | None) -> str:
     return fmt
 
 
-def read_rows(path: Path, fmt: str, *, encoding: str | None = None) -> Iterator[tuple[int, Row]]:
-    return read_table(path, fmt, encoding=encoding).rows()
-
-
 def read_table(path: Path, fmt: str, *, encoding: str | None = None) -> RowTable:
     """Every row of the file, read; each becomes a row dict when `rows` is iterated."""
     if not path.is_file():
