@@ -18,6 +18,7 @@ from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from omo import walcheckpoints
 from omo.settings import Settings
 
 NAMING_CONVENTION = {
@@ -50,12 +51,12 @@ def make_engine(settings: Settings) -> Engine:
             echo=settings.echo_sql,
             connect_args={"timeout": settings.sqlite_busy_timeout_s, "check_same_thread": False},
         )
-        _configure_sqlite(engine, settings)
+        _configure_sqlite(engine, settings, path if path != ":memory:" else "")
         return engine
     return create_engine(url, echo=settings.echo_sql, pool_pre_ping=True, pool_size=10)
 
 
-def _configure_sqlite(engine: Engine, settings: Settings) -> None:
+def _configure_sqlite(engine: Engine, settings: Settings, path: str) -> None:
     busy_ms = int(settings.sqlite_busy_timeout_s * 1000)
 
     @event.listens_for(engine, "connect")
@@ -67,12 +68,24 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        if path:  # the log is copied back by walcheckpoints' thread; this is the backstop
+            cur.execute(f"PRAGMA wal_autocheckpoint={walcheckpoints.BACKSTOP_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         readonly = conn.get_execution_options().get(_READONLY, False)
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    if path:
+
+        @event.listens_for(engine, "commit")
+        def _on_commit(_conn: Any) -> None:
+            walcheckpoints.nudge(path)
+
+        @event.listens_for(engine, "close")
+        def _on_close(_dbapi_conn: Any, _record: Any) -> None:
+            walcheckpoints.stop(path)
 
 
 def is_postgres(session: Session) -> bool:

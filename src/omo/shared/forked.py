@@ -32,12 +32,21 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+_HELPERS_STOPS: list[Callable[[], None]] = []
+
+
+def stops_helpers(stop: Callable[[], None]) -> None:
+    """Register how to end helper threads that start again when next needed (SQLite's log
+    copier): can_fork ends them rather than refuse to fork."""
+    _HELPERS_STOPS.append(stop)
+
+
 def can_fork() -> bool:
-    return (
-        "fork" in multiprocessing.get_all_start_methods()
-        and threading.active_count() == 1
-        and cores() > 1
-    )
+    if "fork" not in multiprocessing.get_all_start_methods() or cores() < 2:
+        return False
+    for stop in _HELPERS_STOPS:
+        stop()
+    return threading.active_count() == 1
 
 
 def parts(items: Sequence[T], n: int) -> list[Sequence[T]]:
