@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import (
     BigInteger,
+    Select,
     bindparam,
     case,
     delete,
@@ -150,9 +151,6 @@ def rebuild_stats(
     _rebuild_stats(session, now=now, member_ids=None)
 
 
-_MONEY = ("total_spend", "online_spend", "offline_spend")
-
-
 def _rebuild_stats(session: Session, *, now: datetime, member_ids: Sequence[int] | None) -> None:
     """All active members: wiped and inserted from one SELECT (bulk loads, nobody else writing).
     Members named: their rows updated in place, so an order recorded concurrently (which adds to
@@ -194,7 +192,13 @@ def _rebuild_stats(session: Session, *, now: datetime, member_ids: Sequence[int]
         .subquery()
     )
     zero = literal(0, BigInteger)
-    rows = select(
+    s = MemberStats.__table__.c
+    target = [
+        s.member_id, s.first_order_at, s.last_order_at, s.order_count, s.total_spend,
+        s.online_spend, s.offline_spend, s.online_orders, s.offline_orders, s.last_channel,
+        s.last_store_id, s.updated_at,
+    ]  # fmt: skip
+    figures = [
         Member.id,
         agg.c.first,
         agg.c.last,
@@ -207,42 +211,28 @@ def _rebuild_stats(session: Session, *, now: datetime, member_ids: Sequence[int]
         agg.c.last_channel,
         agg.c.last_store,
         literal(now, UtcDateTime()),
-    ).select_from(Member.__table__.outerjoin(agg, agg.c.member_id == Member.id))
-    if member_ids is not None:  # the members named, merged ones too (their rows read zero)
-        rows = rows.where(Member.id.in_(member_ids))
-    else:
-        rows = rows.where(Member.status == "active")
-    s = MemberStats.__table__.c
-    target = [
-        s.member_id, s.first_order_at, s.last_order_at, s.order_count, s.total_spend,
-        s.online_spend, s.offline_spend, s.online_orders, s.offline_orders, s.last_channel,
-        s.last_store_id, s.updated_at,
-    ]  # fmt: skip
-    if member_ids is None:
-        session.execute(insert(MemberStats).from_select(target, rows))
-        return
-    fresh = [
-        {
-            c.key: (Decimal(int(v)) / 100 if c.key in _MONEY else v)
-            for c, v in zip(target, r, strict=True)
-        }
-        for r in session.execute(rows)
     ]
-    held = set(
-        session.scalars(select(MemberStats.member_id).where(MemberStats.member_id.in_(member_ids)))
-    )
-    table: sa.Table = MemberStats.__table__  # type: ignore[assignment]
-    changed = [f for f in fresh if f["member_id"] in held]
-    if changed:
-        stmt = (
-            update(table)
-            .where(table.c.member_id == bindparam("b_member_id", type_=table.c.member_id.type))
-            .values({c.key: bindparam(f"b_{c.key}", type_=c.type) for c in target[1:]})
+    rows: Select[*tuple[Any, ...]] = select(
+        *[f.label(c.key) for f, c in zip(figures, target, strict=True)]
+    ).select_from(Member.__table__.outerjoin(agg, agg.c.member_id == Member.id))
+    if member_ids is None:
+        session.execute(
+            insert(MemberStats).from_select(target, rows.where(Member.status == "active"))
         )
-        session.execute(stmt, [{f"b_{k}": v for k, v in f.items()} for f in changed])
-    added = [f for f in fresh if f["member_id"] not in held]
-    if added:
-        session.execute(insert(table), added)
+        return
+    # the members named, merged ones too (their rows read zero); the figures go from the
+    # SELECT into the rows in one statement (UPDATE … FROM), not through Python
+    rows = rows.where(Member.id.in_(member_ids))
+    fresh = rows.subquery()
+    table: sa.Table = MemberStats.__table__  # type: ignore[assignment]
+    session.execute(
+        update(table)
+        .where(table.c.member_id == fresh.c.member_id)
+        .values({c.key: fresh.c[c.key] for c in target[1:]})
+        .execution_options(synchronize_session=False)
+    )
+    held = select(table.c.member_id).where(table.c.member_id == Member.id).exists()
+    session.execute(insert(table).from_select(target, rows.where(~held)))
 
 
 def money_sum(expr: Any) -> Any:
