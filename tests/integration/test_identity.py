@@ -310,3 +310,24 @@ def test_the_linkage_snapshot_holds_active_members_only(uow: UnitOfWork) -> None
     first = records[0]
     assert (first["name_cjk"], first["city"], first["street"]) == ("陈美玲", "台北市", "忠孝东路")
     assert first["phone"] == "912000222"
+
+
+def test_the_linkage_snapshot_is_the_same_on_one_core_or_several(
+    uow: UnitOfWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keys are computed in parts (forked children where the process may fork) and put
+    back together in member order."""
+    from omo.identity.snapshot import member_records
+    from omo.shared import forked
+
+    for n in range(7):
+        enrol(uow, phone=f"0912-000-{n:03d}", name=["陳美玲", "王小明", "林志玲"][n % 3],
+              city="臺北市", address_line=f"忠孝東路{n + 1}號")  # fmt: skip
+    tables = {}
+    for cores in (1, 3):
+        monkeypatch.setattr(forked, "cores", lambda cores=cores: cores)
+        with uow.read() as session:
+            tables[cores] = member_records(session)
+    assert tables[3].num_rows == 7
+    assert tables[3].to_pylist() == tables[1].to_pylist()
+    assert tables[3].schema == tables[1].schema
