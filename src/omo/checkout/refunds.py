@@ -56,7 +56,7 @@ def refund(
         if order is None:
             raise NotFound(f"no order {order_id}", field="order_id")
         if order.member_id is not None:
-            members.lock_members(session, [order.member_id])
+            members.hold_members(session, [order.member_id])
         # two tills refunding one order at once take turns (guest orders have no member lock)
         order = commerce.lock_order(session, order_id)
         key = f"refund:{req.idempotency_key}"

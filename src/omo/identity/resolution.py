@@ -193,7 +193,7 @@ def _apply_merges(
 
         def run(session: Session, batch: list[ClusterMerge] = batch) -> int:
             ids = [m for c in batch for m in (c.survivor, *c.absorbed)]
-            locked = {m.id: m for m in members.lock_members(session, ids)}
+            locked = {m.id: m for m in members.lock_member_rows(session, ids)}
             active = {i for i, m in locked.items() if m.status == "active"}
             orders = [
                 MergeOrder(c.survivor, absorbed, "probabilistic",

@@ -123,13 +123,13 @@ def merge_many(
     *,
     actor: str | None,
     now: datetime,
-    locked: Mapping[int, Member] | None = None,
+    locked: Mapping[int, members.MergedMember] | None = None,
 ) -> list[int]:
     """Many merges in one go (a resolution run), set-based per area: the same rows moved and
     the same audit, one Merge per absorbed member, each undoable on its own; returns their
     ids. A member is absorbed at most once per batch and never survives and is absorbed in the
     same batch. `locked`: the members by id when the caller has already row-locked them in
-    this transaction (members.lock_members), so they are not read twice."""
+    this transaction (members.lock_members or lock_member_rows), so they are not read twice."""
     if any(o.survivor_id == o.absorbed_id for o in orders):
         raise ValidationFailed("a member cannot be merged with itself", field="other_member_id")
     absorbed_ids = [o.absorbed_id for o in orders]

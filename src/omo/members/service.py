@@ -34,6 +34,8 @@ from omo.shared.rows import rows_of
 from omo.shared.sqlmatch import keys_in
 
 PROFILE_FIELDS = tuple(ProfileFields.model_fields)
+# A member as a merge reads it: the ORM object, or a row of lock_member_rows
+MergedMember = Member | Row[Any]
 
 
 def members_named_by(session: Session, identifiers: Iterable[Identifier]) -> dict[Identifier, int]:
@@ -201,6 +203,35 @@ def lock_members(session: Session, member_ids: Sequence[int]) -> list[Member]:
     return list(session.scalars(stmt))
 
 
+def hold_members(session: Session, member_ids: Sequence[int]) -> None:
+    """lock_members for a use case that does not need the members loaded (a till's points).
+    On SQLite the write transaction already holds the database's one write lock (BEGIN
+    IMMEDIATE), so there is nothing to take; on PostgreSQL only the ids are read."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    ids = sorted(set(member_ids))
+    session.execute(
+        select(Member.id)
+        .where(Member.id.in_(ids))
+        .order_by(Member.id)
+        .with_for_update(key_share=True)
+    ).all()
+
+
+def lock_member_rows(session: Session, member_ids: Sequence[int]) -> list[Row[Any]]:
+    """lock_members as Core rows of what a merge reads (id, status, merged_into_id and the
+    profile it absorbs), for batches of merges: no ORM object per member."""
+    m = Member.__table__.c
+    stmt = (
+        select(m.id, m.status, m.merged_into_id, *[m[f] for f in _ABSORBED_FIELDS])
+        .where(m.id.in_(sorted(set(member_ids))))
+        .order_by(m.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(key_share=True)
+    return list(session.execute(stmt))
+
+
 def identifiers_of(session: Session, member_id: int) -> list[MemberIdentifier]:
     return list(
         session.scalars(
@@ -336,12 +367,13 @@ def absorb_profile(
 
 
 def absorb_profiles(
-    session: Session, pairs: Sequence[tuple[Member, Member]], *, now: datetime
+    session: Session, pairs: Sequence[tuple[MergedMember, MergedMember]], *, now: datetime
 ) -> list[dict[str, Any]]:
     """absorb_profile for many (survivor, absorbed) pairs, in Core: the consents read at once,
     the members written with two executemany UPDATEs and the consents with one INSERT and one
     UPDATE (the ORM wrote a statement per member and built an object per consent: most of the
-    time of a batch of merges). A survivor may absorb several members."""
+    time of a batch of merges). A survivor may absorb several members. The members are ORM
+    objects (kept in step with the rows) or rows of lock_member_rows."""
     ids = sorted({m.id for pair in pairs for m in pair})
     held: dict[int, dict[str, _ConsentNow]] = {}
     for start in range(0, len(ids), 500):
@@ -353,7 +385,7 @@ def absorb_profiles(
         ):  # fmt: skip
             held.setdefault(mid, {})[channel] = _ConsentNow(granted, source, updated_at)
     session.flush()  # nothing of the caller's is pending when the rows are written below
-    profiles: dict[int, tuple[Member, dict[str, Any]]] = {}
+    profiles: dict[int, tuple[MergedMember, dict[str, Any]]] = {}
     added: dict[tuple[int, str], _ConsentNow] = {}
     changed: dict[tuple[int, str], _ConsentNow] = {}
     filled: dict[int, set[str]] = {}  # the fields each survivor takes from the absorbed
@@ -405,13 +437,15 @@ def absorb_profiles(
     # what the session holds says what the rows now hold: members set without a reload,
     # consents loaded earlier in the transaction reloaded on their next use
     for member, profile in profiles.values():
-        for f, value in profile.items():
-            set_committed_value(member, f, value)
-        set_committed_value(member, "updated_at", now)
+        if isinstance(member, Member):  # not a row of lock_member_rows
+            for f, value in profile.items():
+                set_committed_value(member, f, value)
+            set_committed_value(member, "updated_at", now)
     for survivor, absorbed in pairs:
-        set_committed_value(absorbed, "status", "merged")
-        set_committed_value(absorbed, "merged_into_id", survivor.id)
-        set_committed_value(absorbed, "updated_at", now)
+        if isinstance(absorbed, Member):
+            set_committed_value(absorbed, "status", "merged")
+            set_committed_value(absorbed, "merged_into_id", survivor.id)
+            set_committed_value(absorbed, "updated_at", now)
     touched = {mid for mid, _ch in changed}
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Consent) and obj.member_id in touched:
@@ -438,7 +472,7 @@ class _ConsentNow:
 def _absorb(
     survivor_id: int,
     mine: dict[str, Any],
-    absorbed: Member,
+    absorbed: MergedMember,
     held: dict[int, dict[str, _ConsentNow]],
     added: dict[tuple[int, str], _ConsentNow],
     changed: dict[tuple[int, str], _ConsentNow],

@@ -1,5 +1,5 @@
 """Ledger primitives, inside the caller's transaction. Callers lock the member first
-(members.lock_members), so two tills spending one member's points take turns."""
+(members.hold_members), so two tills spending one member's points take turns."""
 
 from __future__ import annotations
 

@@ -105,7 +105,7 @@ def award_for_order(
     earning = points_for_order(rules, facts, tier_multiplier=tier_multiplier)
     if earning.points <= 0:
         return None
-    members.lock_members(session, [member_id])
+    members.hold_members(session, [member_id])
     return ledger.credit(
         session,
         member_id=member_id,
@@ -131,7 +131,7 @@ def reverse_for_order(
     held = ledger.find(session, key)
     if held is not None:
         return held
-    members.lock_members(session, [earned.member_id])
+    members.hold_members(session, [earned.member_id])
     points = int((earned.points * share).to_integral_value())
     already = -sum(
         e.points
@@ -196,7 +196,7 @@ def give_back_spent(
     if want <= 0 or ledger.find(session, key) is not None:
         return 0
     member_id = spent[0].member_id
-    members.lock_members(session, [member_id])
+    members.hold_members(session, [member_id])
     if back == 0 and want == total:
         for e in spent:
             ledger.give_back(session, debit=e, key=f"{key}:{e.id}", now=now, reason="refund",
@@ -232,7 +232,7 @@ def redeem_in(
     rules = rules_in_force(session)
     if points < rules.min_redeem:
         raise ValidationFailed(f"at least {rules.min_redeem} points per redemption", field="points")
-    members.lock_members(session, [member_id])
+    members.hold_members(session, [member_id])
     return ledger.debit(
         session,
         member_id=member_id,
@@ -273,7 +273,7 @@ def cancel_redemption(uow: UnitOfWork, *, idempotency_key: str, actor: str | Non
         spent = ledger.find(session, f"redeem:{idempotency_key}")
         if spent is None:
             raise NotFound(f"no redemption with key {idempotency_key!r}", field="idempotency_key")
-        members.lock_members(session, [spent.member_id])
+        members.hold_members(session, [spent.member_id])
         if ledger.find(session, f"cancel:{spent.id}") is None:
             ledger.give_back(session, debit=spent, key=f"cancel:{spent.id}", now=now,
                              reason="redemption cancelled", actor=actor)  # fmt: skip
@@ -300,7 +300,7 @@ def adjust(
             raise ValidationFailed("an adjustment changes the balance", field="points")
         if not change.reason:
             raise ValidationFailed("say why (it is shown in the member's history)", field="reason")
-        members.lock_members(session, [member.id])
+        members.hold_members(session, [member.id])
         rules = rules_in_force(session)
         if change.points > 0:
             ledger.credit(
@@ -328,7 +328,7 @@ def award_bonus(
     held = ledger.find(session, key)
     if held is not None:
         return held
-    members.lock_members(session, [member_id])
+    members.hold_members(session, [member_id])
     rules = rules_in_force(session)
     return ledger.credit(
         session, member_id=member_id, kind="bonus", points=points, key=key, available_at=now,
@@ -355,7 +355,7 @@ def expire_due(uow: UnitOfWork, *, batch: int = 1_000) -> int:
                     .limit(batch)
                 )
             )
-            members.lock_members(session, sorted({lot.member_id for lot in due}))
+            members.hold_members(session, sorted({lot.member_id for lot in due}))
             before = ledger.expiries_of(session, [lot.id for lot in due])
             points = 0
             for lot in due:

@@ -67,7 +67,7 @@ def erase(uow: UnitOfWork, *, member_id: int, actor: str) -> ErasureRead:
     def run(session: Session) -> ErasureRead:
         now = clock.now()
         ids = _people(session, member_id)
-        members.lock_members(session, ids)
+        members.hold_members(session, ids)
         members.erase(session, member_ids=ids, now=now)
         commerce.erase(session, member_ids=ids)
         events.erase(session, member_ids=ids)

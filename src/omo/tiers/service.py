@@ -288,7 +288,7 @@ def review(uow: UnitOfWork, *, batch: int = 1_000) -> int:
 
         def run(session: Session, chunk: list[int] = chunk) -> int:
             now = clock.now()
-            members.lock_members(session, chunk)
+            members.hold_members(session, chunk)
             made = 0
             for mid in chunk:
                 made += evaluate_in(
