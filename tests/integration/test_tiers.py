@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from omo.db import UnitOfWork
@@ -109,3 +111,63 @@ def test_the_tiers_api(api: TestClient, uow: UnitOfWork) -> None:
     }
     assert api.put("/api/v1/tiers/programme", json=good).json()["version"] == 1
     assert api.get("/api/v1/tiers/distribution", params={"buckets": 1}).status_code == 422
+
+
+class _Undo(Exception):
+    """Rolls a transaction back after its outcome was read."""
+
+
+def _placed_by(uow: UnitOfWork, ids: list[int], *, together: bool) -> dict[str, list[Any]]:
+    """What evaluating these members writes — all at once (Core) or one by one (the ORM
+    path a sale takes) — read inside the transaction, which is then rolled back."""
+    now = clock.now()
+    seen: dict[str, list[Any]] = {}
+    try:
+        with uow.write() as session:
+            if together:
+                tiers.evaluate_many(session, member_ids=ids, now=now)
+            else:
+                for mid in ids:
+                    tiers.evaluate_in(session, member_id=mid, now=now)
+            session.flush()
+            for name, sql in (
+                ("tiers", "SELECT member_id, level, since, review_at, updated_at FROM member_tiers"
+                          " ORDER BY member_id"),
+                ("changes", "SELECT member_id, from_level, to_level, reason, standing, created_at"
+                            " FROM tier_changes ORDER BY member_id, id"),
+                ("facts", "SELECT topic, key, payload FROM outbox WHERE topic = 'TierChanged'"
+                          " ORDER BY key"),
+            ):  # fmt: skip
+                seen[name] = [tuple(r) for r in session.execute(sa.text(sql))]
+            raise _Undo
+    except _Undo:
+        pass
+    return seen
+
+
+def test_many_members_placed_at_once_as_one_by_one(uow: UnitOfWork) -> None:
+    """evaluate_many writes in Core what evaluate_in writes through the ORM: new rows, level
+    changes with their history and outbox facts, moved review dates, untouched rows."""
+    freeze(T0)
+    down = enrol(uow, phone="0912-000-001").member.id
+    buy(uow, "12000.00", T0, phone="0912-000-001")  # silver; down at review + grace
+    never = enrol(uow, phone="0912-000-002").member.id  # no row yet
+    freeze(T0 + timedelta(days=390))
+    gold = enrol(uow, phone="0912-000-003").member.id
+    buy(uow, "31000.00", T0 + timedelta(days=390), phone="0912-000-003")
+    small = enrol(uow, phone="0912-000-004").member.id
+    buy(uow, "600.00", T0 + timedelta(days=390), phone="0912-000-004")
+    freeze(T0 + timedelta(days=396))
+    ids = [down, never, gold, small]
+    together = _placed_by(uow, ids, together=True)
+    assert together == _placed_by(uow, ids, together=False)
+    assert {r[0]: r[1] for r in together["tiers"]} == {
+        down: "member",
+        never: "member",
+        gold: "gold",
+        small: "member",
+    }
+    assert [(r[0], r[1], r[2]) for r in together["changes"] if r[0] == down][-1] == (
+        down, "silver", "member"
+    )  # fmt: skip
+    assert any(f"tier:{down}:" in r[1] for r in together["facts"])

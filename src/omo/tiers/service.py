@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import BigInteger, bindparam, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
@@ -182,74 +183,125 @@ def evaluate_many(
     now: datetime,
     top_share: Decimal | None = None,
 ) -> dict[int, policy.Decision]:
-    """evaluate_in for many members (after a batch of merges), their standings read at once."""
+    """evaluate_in for many members (after a batch of merges), their standings read at once.
+    One member (a sale) goes through the ORM, its row kept for the rest of the transaction;
+    many are read and written in Core, a statement per kind of write."""
     p = programme_in_force(session)
     standings = standings_of(session, member_ids=member_ids, p=p, now=now)
+    if top_share is not None:
+        standings = {
+            m: Standing(s.spend, s.points, s.orders, top_share) for m, s in standings.items()
+        }
     ids = sorted(standings)
     if len(ids) == 1:
-        found = _tier_row(session, ids[0])
-        rows = {ids[0]: found} if found else {}
+        placed = {ids[0]: _place_one(session, p, ids[0], standings[ids[0]], now)}
     else:
-        rows = {}
-        for start in range(0, len(ids), 500):
-            for r in session.scalars(
-                select(MemberTier).where(MemberTier.member_id.in_(ids[start : start + 500]))
-            ):
-                rows[r.member_id] = r
-    decisions = {}
-    changes: list[tuple[str, str, dict[str, Any]]] = []
-    for mid in ids:
-        s = standings[mid]
-        if top_share is not None:
-            s = Standing(s.spend, s.points, s.orders, top_share)
-        decisions[mid] = _place(session, p, mid, s, rows.get(mid), now, changes)
+        placed = _place_many(session, p, standings, now)
+    changes = [pl.fact for pl in placed.values() if pl.fact is not None]
     if changes:
         outbox.publish_many(session, changes, now=now)
     session.flush()
-    return decisions
+    return {mid: pl.decision for mid, pl in placed.items()}
 
 
-def _place(
-    session: Session,
+@dataclass(frozen=True)
+class _Placed:
+    """Where one evaluation leaves a member's tier row, and what it records."""
+
+    decision: policy.Decision
+    row: dict[str, Any]  # the row's values after
+    write: bool  # the row is new or changes
+    history: dict[str, Any] | None  # the TierChange, when the level changed
+    fact: tuple[str, str, dict[str, Any]] | None  # its TierChanged for the outbox
+
+
+def _placed(
     p: TierProgramme,
     member_id: int,
     s: Standing,
-    row: MemberTier | None,
+    held: tuple[str, datetime, datetime] | None,
     now: datetime,
-    changes: list[tuple[str, str, dict[str, Any]]],
-) -> policy.Decision:
-    """Place one member; a change of level is appended to `changes` for the outbox."""
-    base = p.levels[0].code
-    current = row.level if row else base
-    since = row.since if row else now
+) -> _Placed:
+    """Place one member held at (level, since, review_at), or never placed (None): pure."""
+    current, since, review_at = held if held else (p.levels[0].code, now, None)
     decision = policy.decide(
-        p, current=current, since=since, review_at=row.review_at if row else None,
-        standing=s, now=now,
+        p, current=current, since=since, review_at=review_at, standing=s, now=now
+    )
+    row = {"member_id": member_id, "level": current, "since": since,
+           "review_at": decision.review_at, "updated_at": now}  # fmt: skip
+    if not decision.changed:
+        return _Placed(decision, row, held is None or review_at != decision.review_at, None, None)
+    row.update(level=decision.level, since=now)
+    history = {
+        "member_id": member_id, "from_level": current, "to_level": decision.level,
+        "reason": decision.reason, "created_at": now,
+        "standing": {"spend": str(s.spend), "points": s.points, "orders": s.orders,
+                     "top_share": None if s.top_share is None else str(s.top_share)},
+    }  # fmt: skip
+    fact = (
+        "TierChanged", f"tier:{member_id}:{now.isoformat()}",
+        {"member_id": member_id, "from": current, "to": decision.level,
+         "reason": decision.reason},
     )  # fmt: skip
+    return _Placed(decision, row, True, history, fact)
+
+
+def _place_one(
+    session: Session, p: TierProgramme, member_id: int, s: Standing, now: datetime
+) -> _Placed:
+    row = _tier_row(session, member_id)
+    placed = _placed(p, member_id, s, (row.level, row.since, row.review_at) if row else None, now)
     if row is None:
-        row = MemberTier(member_id=member_id, level=base, since=now, review_at=decision.review_at,
-                         updated_at=now)  # fmt: skip
-        session.add(pin(session, row))
-    if decision.changed:
-        session.add(
-            TierChange(
-                member_id=member_id, from_level=current, to_level=decision.level,
-                reason=decision.reason, created_at=now,
-                standing={"spend": str(s.spend), "points": s.points, "orders": s.orders,
-                          "top_share": None if s.top_share is None else str(s.top_share)},
-            )
+        session.add(pin(session, MemberTier(**placed.row)))
+    elif placed.write:
+        row.level, row.since = placed.row["level"], placed.row["since"]
+        row.review_at, row.updated_at = placed.row["review_at"], now
+    if placed.history is not None:
+        session.add(TierChange(**placed.history))
+    return placed
+
+
+def _place_many(
+    session: Session, p: TierProgramme, standings: dict[int, Standing], now: datetime
+) -> dict[int, _Placed]:
+    """Place many members in Core: the ORM built and flushed an object per row and change."""
+    session.flush()  # what the ORM holds is in the rows read below
+    tiers_t: sa.Table = MemberTier.__table__  # type: ignore[assignment]
+    changes_t: sa.Table = TierChange.__table__  # type: ignore[assignment]
+    conn = session.connection()
+    ids = sorted(standings)
+    held: dict[int, tuple[str, datetime, datetime]] = {}
+    for start in range(0, len(ids), 500):
+        for mid, level, since, review_at in conn.execute(
+            select(tiers_t.c.member_id, tiers_t.c.level, tiers_t.c.since, tiers_t.c.review_at)
+            .where(tiers_t.c.member_id.in_(ids[start : start + 500]))
+        ):  # fmt: skip
+            held[mid] = (level, since, review_at)
+    placed = {mid: _placed(p, mid, standings[mid], held.get(mid), now) for mid in ids}
+    new = [pl.row for mid, pl in placed.items() if mid not in held]
+    changed = [
+        {f"b_{k}": v for k, v in pl.row.items()}
+        for mid, pl in placed.items()
+        if mid in held and pl.write
+    ]
+    history = [pl.history for pl in placed.values() if pl.history is not None]
+    if new:
+        conn.execute(sa.insert(tiers_t), new)
+    if changed:
+        conn.execute(
+            sa.update(tiers_t)
+            .where(tiers_t.c.member_id == sa.bindparam("b_member_id"))
+            .values({c: sa.bindparam(f"b_{c}") for c in ("level", "since", "review_at",
+                                                          "updated_at")}),
+            changed,
         )  # fmt: skip
-        row.level = decision.level
-        row.since = now
-        changes.append((
-            "TierChanged", f"tier:{member_id}:{now.isoformat()}",
-            {"member_id": member_id, "from": current, "to": decision.level,
-             "reason": decision.reason},
-        ))  # fmt: skip
-    if decision.changed or row.review_at != decision.review_at:
-        row.review_at = decision.review_at
-        row.updated_at = now
-    return decision
+    if history:
+        conn.execute(sa.insert(changes_t), history)
+    # rows the session loaded earlier in the transaction are read again on their next use
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, MemberTier) and obj.member_id in placed:
+            session.expire(obj)
+    return placed
 
 
 def review(uow: UnitOfWork, *, batch: int = 1_000) -> int:
