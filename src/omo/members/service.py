@@ -373,16 +373,17 @@ def absorb_profiles(
     time of a batch of merges). A survivor may absorb several members. The members are ORM
     objects (kept in step with the rows) or rows of lock_member_rows."""
     ids = sorted({m.id for pair in pairs for m in pair})
+    session.flush()  # nothing of the caller's is pending when the rows are read and written
+    conn = session.connection()
     held: dict[int, dict[str, _ConsentNow]] = {}
     for start in range(0, len(ids), 500):
-        for mid, channel, granted, source, updated_at in session.execute(
+        for mid, channel, granted, source, updated_at in conn.execute(
             select(
                 Consent.member_id, Consent.channel, Consent.granted, Consent.source,
                 Consent.updated_at,
             ).where(Consent.member_id.in_(ids[start : start + 500]))
         ):  # fmt: skip
             held.setdefault(mid, {})[channel] = _ConsentNow(granted, source, updated_at)
-    session.flush()  # nothing of the caller's is pending when the rows are written below
     profiles: dict[int, tuple[MergedMember, dict[str, Any]]] = {}
     added: dict[tuple[int, str], _ConsentNow] = {}
     changed: dict[tuple[int, str], _ConsentNow] = {}
@@ -397,7 +398,6 @@ def absorb_profiles(
         changes.append(change)
     members_t: Table = Member.__table__  # type: ignore[assignment]
     consents_t: Table = Consent.__table__  # type: ignore[assignment]
-    conn = session.connection()
     # only the fields that change: a column in SET rewrites every index that holds it, even
     # to the same value; one executemany per set of fields (there are few)
     by_fields: dict[tuple[str, ...], list[int]] = {}
