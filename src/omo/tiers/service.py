@@ -5,7 +5,7 @@ spend distribution a merchant places thresholds on."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -173,7 +173,8 @@ def evaluate_in(
     session: Session, *, member_id: int, now: datetime, top_share: Decimal | None = None
 ) -> policy.Decision:
     """Place the member (in the caller's transaction): up at once, down at review + grace."""
-    return evaluate_many(session, member_ids=[member_id], now=now, top_share=top_share)[member_id]
+    shares = None if top_share is None else {member_id: top_share}
+    return evaluate_many(session, member_ids=[member_id], now=now, top_shares=shares)[member_id]
 
 
 def evaluate_many(
@@ -181,16 +182,18 @@ def evaluate_many(
     *,
     member_ids: Sequence[int],
     now: datetime,
-    top_share: Decimal | None = None,
+    top_shares: Mapping[int, Decimal] | None = None,
 ) -> dict[int, policy.Decision]:
-    """evaluate_in for many members (after a batch of merges), their standings read at once.
+    """evaluate_in for many members (after a batch of merges, the periodic review), their
+    standings read at once; `top_shares`: each member's rank from the top (none: unranked).
     One member (a sale) goes through the ORM, its row kept for the rest of the transaction;
     many are read and written in Core, a statement per kind of write."""
     p = programme_in_force(session)
     standings = standings_of(session, member_ids=member_ids, p=p, now=now)
-    if top_share is not None:
+    if top_shares is not None:
         standings = {
-            m: Standing(s.spend, s.points, s.orders, top_share) for m, s in standings.items()
+            m: Standing(s.spend, s.points, s.orders, top_shares.get(m))
+            for m, s in standings.items()
         }
     ids = sorted(standings)
     if len(ids) == 1:
@@ -341,12 +344,8 @@ def review(uow: UnitOfWork, *, batch: int = 1_000) -> int:
         def run(session: Session, chunk: list[int] = chunk) -> int:
             now = clock.now()
             members.hold_members(session, chunk)
-            made = 0
-            for mid in chunk:
-                made += evaluate_in(
-                    session, member_id=mid, now=now, top_share=ranked.get(mid)
-                ).changed
-            return made
+            placed = evaluate_many(session, member_ids=chunk, now=now, top_shares=ranked)
+            return sum(d.changed for d in placed.values())
 
         changes += uow.run(run)
     return changes
