@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from omo import walcheckpoints
 from omo.settings import Settings
@@ -85,7 +86,12 @@ def _configure_sqlite(engine: Engine, settings: Settings, path: str) -> None:
 
         @event.listens_for(engine, "close")
         def _on_close(_dbapi_conn: Any, _record: Any) -> None:
-            walcheckpoints.stop(path)
+            # the pool's last connection (engine.dispose()): end the thread, so that the last
+            # close folds the log into the file. A connection closed beside others (the pool's
+            # overflow under load) leaves it running: stopping joins it on a request's path.
+            pool = engine.pool
+            if not isinstance(pool, QueuePool) or pool.checkedin() == 0:
+                walcheckpoints.stop(path)
 
 
 def is_postgres(session: Session) -> bool:

@@ -63,12 +63,18 @@ def test_commits_are_copied_back_by_the_thread_and_it_ends_when_idle(
     engine.dispose()
 
 
-def test_a_process_about_to_fork_ends_the_thread(tmp_path: Path) -> None:
-    path = tmp_path / "fork.sqlite"
+def _with_table(path: Path) -> sa.Engine:
+    """An engine on a new file with a table t, its thread started by the commit."""
     engine = make_engine(Settings(database_url=f"sqlite:///{path}"))
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
     assert _threads_for(path)
+    return engine
+
+
+def test_a_process_about_to_fork_ends_the_thread(tmp_path: Path) -> None:
+    path = tmp_path / "fork.sqlite"
+    engine = _with_table(path)
     # forking beside another thread is refused (a child could inherit a lock it holds), so
     # can_fork ends it rather than run the import's validation on one core
     if forked.cores() > 1:
@@ -82,11 +88,25 @@ def test_a_process_about_to_fork_ends_the_thread(tmp_path: Path) -> None:
     engine.dispose()
 
 
+def test_a_connection_closed_beside_others_leaves_the_thread_running(tmp_path: Path) -> None:
+    path = tmp_path / "overflow.sqlite"
+    engine = _with_table(path)
+    reader = engine.execution_options(omo_readonly=True)
+    held = [reader.connect() for _ in range(engine.pool.size() + 2)]  # two beyond the pool
+    for conn in held:
+        conn.exec_driver_sql("SELECT 1")
+    for conn in held:
+        conn.close()  # the two overflow connections are closed, the pool is full
+    assert engine.pool.checkedin() == engine.pool.size()
+    assert _threads_for(path), "a request returning a connection does not wait for the thread"
+    engine.dispose()
+    assert not _threads_for(path)
+
+
 def test_after_dispose_or_exit_the_file_alone_holds_every_commit(tmp_path: Path) -> None:
     path = tmp_path / "copy.sqlite"
-    engine = make_engine(Settings(database_url=f"sqlite:///{path}"))
+    engine = _with_table(path)
     with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
         conn.exec_driver_sql("INSERT INTO t VALUES (1)")
     time.sleep(walcheckpoints.SETTLE_S * 3)  # the thread has connected and copied
     engine.dispose()  # the thread's connection closes too, so the last close folds the log in
