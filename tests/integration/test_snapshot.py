@@ -16,7 +16,7 @@ from alembic import command
 from sqlalchemy.engine import URL
 
 from omo.analytics.arrowdb import ChildFailed, isolated, isolated_in_turn, transaction
-from omo.analytics.snapshot import read_snapshot
+from omo.analytics.snapshot import EVENT_KINDS, EVENTS_INDEX, EVENTS_SQL, read_snapshot
 from omo.cli import alembic_config
 
 
@@ -49,6 +49,39 @@ def test_columns_null_in_their_first_rows_are_read(tmp_path: Path) -> None:
         )
     )
     assert (answers.count(("", None)), answers.count(("nps", 7))) == (3000, 2000)
+
+
+def _events_indexes(db: sqlite3.Connection) -> dict[str, list[str]]:
+    names = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                      "AND tbl_name = 'events' AND sql IS NOT NULL")]  # fmt: skip
+    return {n: [c for _, _, c in db.execute(f"PRAGMA index_info({n})")] for n in names}
+
+
+def test_events_read_from_the_member_index_alone_and_only_it_holds_the_member(
+    tmp_path: Path,
+) -> None:
+    """The refresh reads the events from one index, without a table look-up, and a merge that
+    moves events rewrites the member's run in that index only (migration 0021): no other index
+    of events holds member_id. Down and up again gives the same indexes."""
+    path = tmp_path / "store.sqlite"
+    url = f"sqlite:///{path}"
+    command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
+    sql = EVENTS_SQL.format(
+        kinds=", ".join(f"'{k}'" for k in EVENT_KINDS), since="2026-01-01 00:00:00.000000",
+        indexed=EVENTS_INDEX,
+    )  # fmt: skip
+    with sqlite3.connect(path) as db:
+        plan = " ".join(str(row[-1]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        indexes = _events_indexes(db)
+    assert "COVERING INDEX ix_events_member_occurred" in plan
+    holding_member = {name for name, cols in indexes.items() if "member_id" in cols}
+    assert holding_member == {"ix_events_member_occurred"}
+    command.downgrade(alembic_config(url), "0020")  # type: ignore[arg-type]
+    with sqlite3.connect(path) as db:
+        assert _events_indexes(db)["ix_events_kind_occurred"][2] == "member_id"
+    command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
+    with sqlite3.connect(path) as db:
+        assert _events_indexes(db) == indexes
 
 
 def late_reader(url: URL, delay: float) -> dict[str, float]:

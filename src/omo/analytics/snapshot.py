@@ -38,10 +38,11 @@ MEMBERS_SQL = "SELECT id AS member_id, joined_at FROM members WHERE status = 'ac
 # members' recent behaviour for the rule language (views, carts, ad clicks, the last NPS)
 EVENT_KINDS = ("view", "add_to_cart", "ad_click", "feedback")
 EVENTS_DAYS = 90
+EVENTS_INDEX = "INDEXED BY ix_events_member_occurred"
 EVENTS_SQL = (
     # COALESCE: SQLite's driver types a column by its first rows, mostly NULL surveys here
     "SELECT member_id, kind, occurred_at, COALESCE(survey, '') AS survey, score FROM events "
-    "WHERE member_id IS NOT NULL AND kind IN ({kinds}) AND occurred_at >= '{since}'"
+    "{indexed} WHERE member_id IS NOT NULL AND kind IN ({kinds}) AND occurred_at >= '{since}'"
 )
 
 
@@ -63,13 +64,17 @@ def read_snapshot(url: URL, *, as_of: datetime) -> Snapshot:
     written with its order and never changed) and maybe lines of later orders, which the
     engine's join with the orders drops."""
     since = as_of.astimezone(UTC) - timedelta(days=EVENTS_DAYS)
+    sqlite = url.get_backend_name() == "sqlite"
     # a literal of our own making, spelled as each database stores its timestamps
-    spelled = (
-        since.strftime("%Y-%m-%d %H:%M:%S.%f") if url.get_backend_name() == "sqlite"
-        else since.isoformat()
+    spelled = since.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else since.isoformat()
+    events_sql = EVENTS_SQL.format(
+        kinds=", ".join(f"'{k}'" for k in EVENT_KINDS), since=spelled,
+        # the member index holds every column read (migration 0021): one scan of it beats the
+        # kind/time range with a table look-up per event (1M world: 1.6 s against 4.1 s), but
+        # SQLite's planner, without statistics, picks the range
+        indexed=EVENTS_INDEX if sqlite else "",
     )  # fmt: skip
-    events_sql = EVENTS_SQL.format(kinds=", ".join(f"'{k}'" for k in EVENT_KINDS), since=spelled)
-    if url.get_backend_name() == "sqlite":
+    if sqlite:
         people, coded = isolated_in_turn(url, (_read_people, events_sql), (_read_lines,))
     else:
         people, coded = _read_all(url, events_sql)

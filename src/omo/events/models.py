@@ -37,8 +37,10 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (
-        Index("ix_events_member_occurred", "member_id", "occurred_at"),
-        # member, survey and score ride along: the refresh reads 90 days from the index alone
-        Index("ix_events_kind_occurred", "kind", "occurred_at", "member_id", "survey", "score"),
+        # kind, survey and score ride along: the refresh reads the members' events from this
+        # index alone. Not the member in the kind index: a merge would rewrite an entry at a
+        # random place of it for every event it moves (migration 0021)
+        Index("ix_events_member_occurred", "member_id", "occurred_at", "kind", "survey", "score"),
+        Index("ix_events_kind_occurred", "kind", "occurred_at"),
         Index("ix_events_contact", "contact_kind", "contact_namespace", "contact_value"),
     )
