@@ -58,8 +58,9 @@ def _keyed(rows: Sequence[Any], stores: dict[int, list[int]]) -> pa.Table:
     names = [name_keys(r.name) for r in rows]  # cached: names repeat
     places = address_keys_many((r.city, r.district, r.address_line) for r in rows)
 
-    def listed(values: Iterable[tuple[str, ...] | None]) -> list[list[str] | None]:
-        return [list(v) if v else None for v in values]
+    def listed(values: Iterable[tuple[str, ...] | None]) -> list[tuple[str, ...] | None]:
+        # Arrow takes the tuples as they are: a list made of each cost 0.6 s per 500k rows
+        return [v or None for v in values]
 
     def bought(r: Any) -> list[int] | None:
         at = set(stores.get(r.id, ()))
