@@ -16,7 +16,7 @@ from alembic import command
 from sqlalchemy.engine import URL
 
 from omo.analytics.arrowdb import ChildFailed, isolated, isolated_in_turn, transaction
-from omo.analytics.snapshot import EVENT_KINDS, EVENTS_INDEX, EVENTS_SQL, read_snapshot
+from omo.analytics.snapshot import read_snapshot, recent_events_sql
 from omo.cli import alembic_config
 
 
@@ -66,10 +66,7 @@ def test_events_read_from_the_member_index_alone_and_only_it_holds_the_member(
     path = tmp_path / "store.sqlite"
     url = f"sqlite:///{path}"
     command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
-    sql = EVENTS_SQL.format(
-        kinds=", ".join(f"'{k}'" for k in EVENT_KINDS), since="2026-01-01 00:00:00.000000",
-        indexed=EVENTS_INDEX,
-    )  # fmt: skip
+    sql = recent_events_sql(datetime(2026, 1, 1, tzinfo=UTC), sqlite=True)  # what the refresh runs
     with sqlite3.connect(path) as db:
         plan = " ".join(str(row[-1]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
         indexes = _events_indexes(db)

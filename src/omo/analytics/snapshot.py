@@ -56,6 +56,19 @@ class Snapshot:
     categories: pa.Array  # the category of each code
 
 
+def recent_events_sql(since: datetime, *, sqlite: bool) -> str:
+    """The query of the members' events since `since`, for SQLite or PostgreSQL."""
+    # a literal of our own making, spelled as each database stores its timestamps
+    spelled = since.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else since.isoformat()
+    return EVENTS_SQL.format(
+        kinds=", ".join(f"'{k}'" for k in EVENT_KINDS), since=spelled,
+        # the member index holds every column read (migration 0021): one scan of it beats the
+        # kind/time range with a table look-up per event (1M world: 1.6 s against 4.1 s), but
+        # SQLite's planner, without statistics, picks the range
+        indexed=EVENTS_INDEX if sqlite else "",
+    )  # fmt: skip
+
+
 def read_snapshot(url: URL, *, as_of: datetime) -> Snapshot:
     """Members, their purchases and recent events as of one instant of the database, and the
     purchases' lines. On PostgreSQL all in one repeatable-read transaction. On SQLite two
@@ -65,15 +78,7 @@ def read_snapshot(url: URL, *, as_of: datetime) -> Snapshot:
     engine's join with the orders drops."""
     since = as_of.astimezone(UTC) - timedelta(days=EVENTS_DAYS)
     sqlite = url.get_backend_name() == "sqlite"
-    # a literal of our own making, spelled as each database stores its timestamps
-    spelled = since.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else since.isoformat()
-    events_sql = EVENTS_SQL.format(
-        kinds=", ".join(f"'{k}'" for k in EVENT_KINDS), since=spelled,
-        # the member index holds every column read (migration 0021): one scan of it beats the
-        # kind/time range with a table look-up per event (1M world: 1.6 s against 4.1 s), but
-        # SQLite's planner, without statistics, picks the range
-        indexed=EVENTS_INDEX if sqlite else "",
-    )  # fmt: skip
+    events_sql = recent_events_sql(since, sqlite=sqlite)
     if sqlite:
         people, coded = isolated_in_turn(url, (_read_people, events_sql), (_read_lines,))
     else:
