@@ -63,15 +63,12 @@ def run_phase(name: str, db: str, records: str) -> dict[str, Any]:
 
 
 def export_records(db: Path, out: Path) -> int:
-    from sqlalchemy.orm import Session
-
-    from omo.db import make_engine
+    from omo.db import UnitOfWork, make_engine
     from omo.identity.snapshot import member_records
     from omo.settings import Settings
 
     engine = make_engine(Settings(database_url=f"sqlite:///{db}"))
-    with Session(engine) as session:
-        table: pa.Table = member_records(session)
+    table: pa.Table = member_records(UnitOfWork(engine))
     pq.write_table(table, out)
     engine.dispose()
     return int(table.num_rows)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from omo.coupons import service as coupons
 from omo.coupons.schemas import CouponTemplate
@@ -304,8 +307,7 @@ def test_the_linkage_snapshot_holds_active_members_only(uow: UnitOfWork) -> None
     )
     assert both.merged_member_ids == [gone.member.id]
     other = enrol(uow, phone="0933-000-333", name="王小明")
-    with uow.read() as session:
-        records = member_records(session).to_pylist()
+    records = member_records(uow).to_pylist()
     assert [r["unique_id"] for r in records] == [kept.member.id, other.member.id]
     first = records[0]
     assert (first["name_cjk"], first["city"], first["street"]) == ("陈美玲", "台北市", "忠孝东路")
@@ -318,16 +320,37 @@ def test_the_linkage_snapshot_is_the_same_on_one_core_or_several(
     """The keys are computed in parts (forked children where the process may fork) and put
     back together in member order."""
     from omo.identity.snapshot import member_records
+    from omo.members import service as members
     from omo.shared import forked
 
     for n in range(7):
         enrol(uow, phone=f"0912-000-{n:03d}", name=["陳美玲", "王小明", "林志玲"][n % 3],
               city="臺北市", address_line=f"忠孝東路{n + 1}號")  # fmt: skip
+    # a merged member in the middle of the ids: read by its range, left out by status
+    enrol(uow, identifiers=[{"kind": "email", "value": "a@example.com"}], name="林志玲")
+    enrol(uow, identifiers=[{"kind": "phone", "value": "0912-000-003"},
+                            {"kind": "email", "value": "a@example.com"}], name=None)  # fmt: skip
+    for n in range(7, 10):
+        enrol(uow, phone=f"0912-000-{n:03d}", name="陳美玲", city="臺北市")
+    assert forked.can_fork(), "the test process must be able to fork, or the ranges go unread"
+    read_here: list[tuple[int, int] | None] = []
+    profiles = members.matching_profiles
+
+    def spied(session: Session, ids: tuple[int, int] | None = None) -> Any:
+        read_here.append(ids)  # the parent's calls only: a child's list dies with it
+        return profiles(session, ids)
+
+    monkeypatch.setattr(members, "matching_profiles", spied)
     tables = {}
-    for cores in (1, 3):
+    for cores in (1, 2, 3):
         monkeypatch.setattr(forked, "cores", lambda cores=cores: cores)
-        with uow.read() as session:
-            tables[cores] = member_records(session)
-    assert tables[3].num_rows == 7
-    assert tables[3].to_pylist() == tables[1].to_pylist()
-    assert tables[3].schema == tables[1].schema
+        tables[cores] = member_records(uow)
+    with uow.read() as session:
+        low, high = members.id_span(session) or (0, 0)
+    # one read of everything; then this process reads the first of 2 and of 3 id ranges
+    assert read_here == [None, (low - 1, low - 1 + (high - low + 1) // 2),
+                         (low - 1, low - 1 + (high - low + 1) // 3)]  # fmt: skip
+    assert tables[1].num_rows == 10
+    for cores in (2, 3):
+        assert tables[cores].to_pylist() == tables[1].to_pylist()
+        assert tables[cores].schema == tables[1].schema

@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy.orm import Session
 
 from omo.cli import alembic_config
-from omo.db import make_engine
+from omo.db import UnitOfWork, make_engine
 from omo.demo.load import DemoSpec, load_demo
 from omo.identity import linkage
 from omo.identity.snapshot import member_records
@@ -36,8 +35,7 @@ def test_spark_and_duckdb_find_the_same_pairs(tmp_path: Path) -> None:
     command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
     engine = make_engine(Settings(database_url=url))
     load_demo(engine, DemoSpec(people=400, seed=9, months=24, until=date(2026, 11, 1)), tmp_path)
-    with Session(engine) as session:
-        records = member_records(session)
+    records = member_records(UnitOfWork(engine))
     training = linkage.Training(u_max_pairs=2e5)
     found = {}
     for name in ("duckdb", "spark"):

@@ -361,14 +361,17 @@ def attach_guest_orders(
     return len(orders)
 
 
-def stores_by_member(session: Session) -> dict[int, list[int]]:
-    """The stores each member bought at or picked up from (behaviour for identity matching)."""
-    rows = session.connection().execute(
-        select(Order.member_id, Order.store_id)
-        .where(Order.member_id.is_not(None), Order.store_id.is_not(None))
-        .distinct()
-        .execution_options(yield_per=50_000)
+def stores_by_member(
+    session: Session, member_ids: tuple[int, int] | None = None
+) -> dict[int, list[int]]:
+    """The stores each member bought at or picked up from (behaviour for identity matching).
+    `member_ids` (after, up to): only the members with after < id <= up to."""
+    stmt = select(Order.member_id, Order.store_id).where(
+        Order.member_id.is_not(None), Order.store_id.is_not(None)
     )
+    if member_ids is not None:
+        stmt = stmt.where(Order.member_id > member_ids[0], Order.member_id <= member_ids[1])
+    rows = session.connection().execute(stmt.distinct().execution_options(yield_per=50_000))
     out: dict[int, list[int]] = {}
     for member_id, store_id in rows:
         if member_id is not None and store_id is not None:

@@ -76,9 +76,10 @@ def resolve(
 
     run_id = _start(uow, options)
     try:
-        with timer("snapshot"), uow.read() as session:
-            records = member_records(session)
-            rejected = _rejected_pairs(session)
+        with timer("snapshot"):
+            records = member_records(uow)
+            with uow.read() as session:
+                rejected = _rejected_pairs(session)
         kpis: dict[str, Any] = {"before": {"active_members": records.num_rows}}
         scored = linkage.Scored(pairs=[], model={})
         if records.num_rows >= 2:

@@ -3,13 +3,15 @@ read in one read transaction (a consistent snapshot) and handed over as an Arrow
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy.orm import Session
 
 from omo.commerce import service as commerce
+from omo.db import UnitOfWork
 from omo.identity.matchkeys import address_keys_many, name_keys, phone_key
 from omo.members import service as members
 from omo.shared import forked
@@ -39,18 +41,56 @@ SCHEMA = pa.schema(
 )
 
 
-def member_records(session: Session) -> pa.Table:
-    """Every active member as a linkage record (unique_id = member id)."""
+def member_records(uow: UnitOfWork) -> pa.Table:
+    """Every active member as a linkage record (unique_id = member id), in member order.
+
+    Where this process may fork, each core reads and keys a range of member ids in a read
+    transaction of its own. At 1M on two cores that took 9.5-10.3 s, against 13.8-14.3 s when
+    this process read every row alone and handed half to a forked child: the read had the
+    machine to itself, and then both processes paid for copying the memory pages whose
+    reference counts they touched.
+
+    The ranges' transactions start together but are not one snapshot: a write that commits
+    between their starts can be seen by one range and not by another. That is harmless here:
+    each record is one member's row as of one moment, and every merge a run decides locks its
+    members and checks them again."""
     with collector_paused():  # a million rows of keys: nothing cyclic to collect
-        return _records(session)
+        with uow.read() as session:
+            span = members.id_span(session)
+        if span is None:
+            return SCHEMA.empty_table()
+        n = forked.cores() if _own_file(uow) and forked.can_fork() else 1
+        if n == 1:
+            return _records(uow, None)
+        low, high = span
+        edges = [low - 1 + (high - low + 1) * k // n for k in range(n + 1)]
+        here = os.getpid()
+
+        def part(ids: tuple[int, int], _k: int) -> pa.Table:
+            if os.getpid() != here:  # a forked child: the parent's connections are not its own
+                _INHERITED.append(uow.engine.pool)  # kept, so none is closed from here
+                uow.engine.dispose(close=False)
+            return _records(uow, ids)
+
+        ranges = list(itertools.pairwise(edges))
+        return pa.concat_tables(forked.iter_runs(part, ranges, n))
 
 
-def _records(session: Session) -> pa.Table:
-    stores = commerce.stores_by_member(session)
-    rows = list(members.matching_profiles(session))
-    # the keys are pure Python work on rows read once here: each core takes a share
-    parts = forked.map_parts(lambda part, _at: _keyed(part, stores), rows, forked.cores())
-    return pa.concat_tables(parts) if parts else SCHEMA.empty_table()
+_INHERITED: list[Any] = []  # a forked child's copy of the parent's pool, never to be used
+
+
+def _own_file(uow: UnitOfWork) -> bool:
+    """Whether another process can open the database itself (not an in-memory SQLite one)."""
+    url = uow.engine.url
+    return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+
+
+def _records(uow: UnitOfWork, ids: tuple[int, int] | None) -> pa.Table:
+    """The records of the members with ids[0] < id <= ids[1] (all when ids is None)."""
+    with uow.read() as session:
+        stores = commerce.stores_by_member(session, ids)
+        rows = list(members.matching_profiles(session, ids))
+    return _keyed(rows, stores)
 
 
 def _keyed(rows: Sequence[Any], stores: dict[int, list[int]]) -> pa.Table:

@@ -275,10 +275,10 @@ def merged_ids_of(session: Session, member_id: int) -> list[int]:
     )
 
 
-def matching_profiles(session: Session) -> Iterator[Row[Any]]:
+def matching_profiles(session: Session, ids: tuple[int, int] | None = None) -> Iterator[Row[Any]]:
     """Every active member's profile and lowest phone, for batch identity resolution (streamed
     through the Core connection: a million members never sit in the session). The birth date
-    comes as its ISO text.
+    comes as its ISO text. `ids` (after, up to): only the members with after < id <= up to.
 
     The status is tested here, not in SQL: with `status = 'active'` in the query SQLite reads
     the members through the status index and sorts a million rows by id (7.2 s); without it,
@@ -305,9 +305,17 @@ def matching_profiles(session: Session) -> Iterator[Row[Any]]:
         phone,
         m.status,
     ).order_by(m.id)
+    if ids is not None:
+        stmt = stmt.where(m.id > ids[0], m.id <= ids[1])
     for row in session.connection().execute(stmt.execution_options(yield_per=20_000)):
         if row.status == "active":
             yield row
+
+
+def id_span(session: Session) -> tuple[int, int] | None:
+    """(lowest, highest) member id, merged members included; None when there is none."""
+    low, high = session.execute(select(func.min(Member.id), func.max(Member.id))).one()
+    return None if low is None else (int(low), int(high))
 
 
 def active_count(session: Session) -> int:
