@@ -159,8 +159,18 @@ def test_review_queue_accept_reject_and_a_second_run(
     assert late["status"] == "obsolete" and late["merge_id"] is None
     assert late["member"]["status"] == "active" and late["other_member"]["status"] == "merged"
 
-    # the next run neither queues nor merges the rejected pair, and keeps the decisions
-    second = resolve(uow, options)
+    # the next run neither queues nor merges the rejected pair, and keeps the decisions; the
+    # pairs it proposes again keep their row (now of this run), the others become obsolete
+    # (a review threshold in the middle of the waiting pairs, so that there are both)
+    reviews = sa.text("SELECT id, status, run_id, match_probability FROM identity_reviews")
+    with engine.connect() as conn:
+        waiting = {i: p for i, status, _run, p in conn.execute(reviews) if status == "pending"}
+    middle = sorted(waiting.values())[len(waiting) // 2]
+    second = resolve(uow, ResolveOptions(review=middle, auto_merge=options.auto_merge))
+    with engine.connect() as conn:
+        now_reviews = {i: (status, run) for i, status, run, _p in conn.execute(reviews)}
+    assert {now_reviews[i][0] for i in waiting} == {"pending", "obsolete"}
+    assert {run for status, run in now_reviews.values() if status == "pending"} == {second.id}
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text("SELECT id, status FROM identity_reviews WHERE id IN (:a, :b)"),
