@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -354,3 +355,46 @@ def test_the_linkage_snapshot_is_the_same_on_one_core_or_several(
     for cores in (2, 3):
         assert tables[cores].to_pylist() == tables[1].to_pylist()
         assert tables[cores].schema == tables[1].schema
+
+
+def test_members_indexes_end_with_the_status_and_the_kpis_read_them(tmp_path: Path) -> None:
+    """A merge changes a member's status: no index of members leads with it, so the entry is
+    rewritten in place instead of moved to another part of the index (migration 0022). The
+    identity KPIs still read the members from those indexes alone, never the table."""
+    from alembic import command
+
+    from omo.cli import alembic_config
+    from omo.db import make_engine
+    from omo.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
+    engine = make_engine(Settings(database_url=url))
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda _c, _cur, sql, *_a: statements.append(sql))  # fmt: skip
+    with UnitOfWork(engine).read() as session:
+        identity.identity_figures(session, since=None, until=None)
+    read = [sql for sql in statements if "FROM members" in sql]
+    with engine.connect() as conn:
+        indexes = {
+            name: [c for _, _, c in conn.exec_driver_sql(f"PRAGMA index_info({name})")]
+            for (name,) in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'members'"
+            )
+        }
+        plans = {
+            sql: " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}",
+                                                                  (None,) * sql.count("?")))
+            for sql in read
+        }  # fmt: skip
+    engine.dispose()
+    assert indexes["ix_members_joined_status"] == ["joined_at", "status"]
+    assert indexes["ix_members_name_birth_status"] == ["name", "birth_date", "status"]
+    assert not [name for name, columns in indexes.items() if columns[0] == "status"]
+    # the count by status (active, then merged) and the members sharing name and birth date
+    assert len(plans) == 2, plans
+    for sql, plan in plans.items():
+        assert "USING COVERING INDEX" in plan, (sql, plan)
+    grouped = next(plan for sql, plan in plans.items() if "GROUP BY" in sql)
+    assert "COVERING INDEX ix_members_name_birth_status" in grouped
