@@ -124,12 +124,15 @@ def merge_many(
     actor: str | None,
     now: datetime,
     locked: Mapping[int, members.MergedMember] | None = None,
+    audit_ids: bool = True,
 ) -> list[int]:
     """Many merges in one go (a resolution run), set-based per area: the same rows moved and
     the same audit, one Merge per absorbed member, each undoable on its own; returns their
     ids. A member is absorbed at most once per batch and never survives and is absorbed in the
     same batch. `locked`: the members by id when the caller has already row-locked them in
-    this transaction (members.lock_members or lock_member_rows), so they are not read twice."""
+    this transaction (members.lock_members or lock_member_rows), so they are not read twice.
+    `audit_ids=False`: the Merge ids are not read back and [] is returned (reading them back
+    made SQLite insert the audit row by row: 2.4 s of 17 for 32,374 merges)."""
     if any(o.survivor_id == o.absorbed_id for o in orders):
         raise ValidationFailed("a member cannot be merged with itself", field="other_member_id")
     absorbed_ids = [o.absorbed_id for o in orders]
@@ -166,6 +169,9 @@ def merge_many(
         }
         for o, change in zip(orders, changes, strict=True)
     ]  # fmt: skip
+    if not audit_ids:
+        session.connection().execute(insert(table), rows)
+        return []
     written = session.connection().execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
     )
