@@ -10,7 +10,11 @@ it is not there yet):
 Each phase runs in its own process, so its peak memory is its own. The ratio omo/baseline is
 the figure that compares across machines; with --truth, precision and recall come too.
 
-    python bench/resolve.py --people 100000 [--people 1000000] [--spark] [--workdir var/bench]
+--repeat N runs the pair N times, bare Splink and omo in turn on a fresh copy each time, and
+prints every pair and the ratio of the medians: these machines' speed drifts by 15 % within
+minutes, so one pair's ratio moves with whichever phase drew the slower minutes.
+
+    python bench/resolve.py --people 100000 [--people 1000000] [--repeat N] [--spark]
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,6 +103,7 @@ def main() -> None:
     ap.add_argument(
         "--spark", action="store_true", help="also Splink on Spark local[2] (first world)"
     )
+    ap.add_argument("--repeat", type=int, default=1, help="pairs of runs, in turn (default 1)")
     ap.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench")
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("args", nargs="*", help=argparse.SUPPRESS)
@@ -111,16 +117,25 @@ def main() -> None:
         records = opts.workdir / f"records-{people}.parquet"
         rows = export_records(db, records)
         copy = opts.workdir / f"resolve-{people}.sqlite"
-        shutil.copy(db, copy)
-        base = phase(__file__, "splink", "", str(records))
-        omo = phase(__file__, "omo", f"sqlite:///{copy}", "")
+        pairs = []
         print(f"\n{people:,} people, {rows:,} member records (DuckDB, this machine, same run)")
-        print(f"  bare Splink (train + predict)  {base['seconds']:8.1f} s  "
-              f"peak {base['peak_mb']:,.0f} MB  {base['pairs']:,} pairs ≥ 0.5")  # fmt: skip
-        print(f"  omo resolve (whole run)        {omo['seconds']:8.1f} s  "
-              f"peak {omo['peak_mb']:,.0f} MB  ×{omo['seconds'] / base['seconds']:.2f} "
-              "of bare Splink")  # fmt: skip
-        print(f"    steps {omo['timings']}; {omo['merges']:,} merged, {omo['reviews']:,} queued")
+        for _ in range(max(1, opts.repeat)):
+            shutil.copy(db, copy)
+            base = phase(__file__, "splink", "", str(records))
+            omo = phase(__file__, "omo", f"sqlite:///{copy}", "")
+            pairs.append((base["seconds"], omo["seconds"]))
+            print(f"  bare Splink (train + predict)  {base['seconds']:8.1f} s  "
+                  f"peak {base['peak_mb']:,.0f} MB  {base['pairs']:,} pairs ≥ 0.5")  # fmt: skip
+            print(f"  omo resolve (whole run)        {omo['seconds']:8.1f} s  "
+                  f"peak {omo['peak_mb']:,.0f} MB  ×{omo['seconds'] / base['seconds']:.2f} "
+                  "of bare Splink")  # fmt: skip
+            print(f"    steps {omo['timings']}; {omo['merges']:,} merged, "
+                  f"{omo['reviews']:,} queued")  # fmt: skip
+        if len(pairs) > 1:
+            bare_s = statistics.median(b for b, _ in pairs)
+            omo_s = statistics.median(o for _, o in pairs)
+            print(f"  medians of {len(pairs)}: bare {bare_s:.1f} s, omo {omo_s:.1f} s, "
+                  f"×{omo_s / bare_s:.2f}")  # fmt: skip
         if truth.exists():
             print(f"    {accuracy(copy, truth)}")
         if opts.spark and n == 0:
