@@ -1,5 +1,6 @@
 """The members as record linkage sees them: one row per active member with its comparison keys,
-read in one read transaction (a consistent snapshot) and handed over as an Arrow table."""
+read by ranges of member ids (one read transaction and one core each) and handed over as an
+Arrow table."""
 
 from __future__ import annotations
 
@@ -44,11 +45,12 @@ SCHEMA = pa.schema(
 def member_records(uow: UnitOfWork) -> pa.Table:
     """Every active member as a linkage record (unique_id = member id), in member order.
 
-    Where this process may fork, each core reads and keys a range of member ids in a read
-    transaction of its own. At 1M on two cores that took 9.5-10.3 s, against 13.8-14.3 s when
-    this process read every row alone and handed half to a forked child: the read had the
-    machine to itself, and then both processes paid for copying the memory pages whose
-    reference counts they touched.
+    The members are read in one range of ids per core, each range in a read transaction of
+    its own: side by side in forked children where this process may fork, one after the other
+    here where it may not (a process with threads). At 1M on two cores that took 9.5-10.3 s,
+    against 13.8-14.3 s when this process read every row alone and handed half to a forked
+    child: the read had the machine to itself, and then both processes paid for copying the
+    memory pages whose reference counts they touched.
 
     The ranges' transactions start together but are not one snapshot: a write that commits
     between their starts can be seen by one range and not by another. That is harmless here:
@@ -59,7 +61,7 @@ def member_records(uow: UnitOfWork) -> pa.Table:
             span = members.id_span(session)
         if span is None:
             return SCHEMA.empty_table()
-        n = forked.cores() if _own_file(uow) and forked.can_fork() else 1
+        n = forked.cores() if _own_file(uow) else 1
         if n == 1:
             return _records(uow, None)
         low, high = span
