@@ -3,12 +3,14 @@ the runs and the KPIs (SQLite + PostgreSQL for the workflow; the accuracy run on
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -35,6 +37,9 @@ class Resolved:
     outcome: Outcome  # what the run left: merges, and the queue
     person: dict[int, int]  # member loaded -> true person
     name: dict[int, str]
+    # the audit: (survivor, absorbed, reason, evidence) per merge, and who each merged one joined
+    audits: list[tuple[int, int, str, dict[str, Any]]]
+    merged_into: dict[int, int]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +57,13 @@ def resolved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Resolved]:
     run = resolve(UnitOfWork(engine), ResolveOptions())
     with engine.connect() as conn:
         left = outcome(conn)
-    yield Resolved(run, left, person, name)
+        audits = [(a, b, reason, json.loads(evidence)) for a, b, reason, evidence in conn.execute(
+            sa.text("SELECT survivor_id, absorbed_id, reason, evidence FROM identity_merges")
+        )]  # fmt: skip
+        merged_into = dict(conn.execute(sa.text(
+            "SELECT id, merged_into_id FROM members WHERE status = 'merged'"
+        )).all())  # fmt: skip
+    yield Resolved(run, left, person, name, audits, merged_into)
     engine.dispose()
 
 
@@ -107,6 +118,13 @@ def test_the_run_records_its_model_kpis_and_explains_each_merge(resolved: Resolv
     assert before["duplicate_rate"] > after["duplicate_rate"]
     assert after["active_members"] == before["active_members"] - run.merges
     assert {"snapshot", "train", "predict", "merge"} <= set(run.timings)
+    # one audit row per merged member, saying which run merged it, on which pair and why
+    assert len(resolved.audits) == run.merges == len(resolved.merged_into)
+    assert {b: a for a, b, _r, _e in resolved.audits} == resolved.merged_into
+    for _survivor, absorbed, reason, evidence in resolved.audits:
+        assert reason == "probabilistic" and evidence["run_id"] == run.id
+        assert absorbed in evidence["pair"] and evidence["match_probability"] >= 0.99
+        assert {"name", "birth_date"} <= set(evidence["weights"])
 
 
 # --- the review workflow, on SQLite and PostgreSQL ----------------------------------------------
