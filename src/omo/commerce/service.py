@@ -19,6 +19,7 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    insert,
     or_,
     select,
     type_coerce,
@@ -179,24 +180,22 @@ def record_order(
     # both are set by OrderIn's validator
     assert order.fulfilment is not None
     assert order.total is not None
-    row = Order(
-        channel=order.channel.value,
-        external_id=order.external_id,
-        payload_hash=digest,
-        member_id=member_id,
-        store_id=store_id,
-        fulfilment=order.fulfilment.value,
-        status=order.status.value,
-        ordered_at=order.ordered_at,
-        currency=order.currency,
-        subtotal=order.subtotal,
-        discount_total=order.discount_total,
-        shipping_fee=order.shipping_fee,
-        total=order.total,
-        created_at=now,
-    )
-    session.add(row)
+    values: dict[str, Any] = {
+        "channel": order.channel.value, "external_id": order.external_id,
+        "payload_hash": digest, "member_id": member_id, "store_id": store_id,
+        "fulfilment": order.fulfilment.value, "status": order.status.value,
+        "ordered_at": order.ordered_at, "currency": order.currency,
+        "subtotal": order.subtotal, "discount_total": order.discount_total,
+        "shipping_fee": order.shipping_fee, "total": order.total,
+        "refunded_total": Decimal(0), "created_at": now,
+    }  # fmt: skip
+    # Written in Core with statements built once: the ORM's flush of the order, its lines and
+    # contacts was the largest part of a checkout commit. Pending ORM rows (a member just
+    # enrolled) go first, as an autoflush would send them.
     session.flush()
+    conn = session.connection()
+    values["id"] = conn.execute(_INSERT_ORDER, values).scalar_one()
+    row = Order(**values)  # what callers read; the ORM does not track it (nothing to flush)
     catalogue = catalogue_for(session, (li.sku for li in order.lines))
     written: list[OrderLine] = []
     memo(session, "new_order_lines")[row.id] = written
@@ -216,17 +215,22 @@ def record_order(
                 line_total=line.unit_price * line.quantity - line.discount,
             )
         )
-    session.add_all(written)
-    for ident in dict.fromkeys(contacts):
-        session.add(
-            OrderContact(
-                order_id=row.id, kind=ident.kind.value, namespace=ident.namespace, value=ident.value
-            )
-        )
-    session.flush()
+    conn.execute(_INSERT_LINE, [{k: getattr(li, k) for k in _LINE_COLUMNS} for li in written])
+    kept = [
+        {"order_id": row.id, "kind": i.kind.value, "namespace": i.namespace, "value": i.value}
+        for i in dict.fromkeys(contacts)
+    ]
+    if kept:
+        conn.execute(_INSERT_CONTACT, kept)
     if member_id is not None and row.status in COUNTED_STATUSES:
         add_to_stats(session, member_id=member_id, orders=[row], now=now)
     return row
+
+
+_INSERT_ORDER = insert(Order.__table__).returning(Order.__table__.c.id)  # type: ignore[arg-type]
+_INSERT_LINE = insert(OrderLine.__table__)  # type: ignore[arg-type]
+_INSERT_CONTACT = insert(OrderContact.__table__)  # type: ignore[arg-type]
+_LINE_COLUMNS = [c.name for c in OrderLine.__table__.c if c.name != "id"]
 
 
 def lock_order(session: Session, order_id: int) -> Order:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from omo.db import UnitOfWork
@@ -88,10 +88,13 @@ def reward_on_order(
 ) -> Referral | None:
     """On the referee's first qualifying order, reward both sides with the programme's referral
     bonus — unless they have turned out to be one person (merged since)."""
-    referral = session.scalar(
-        select(Referral).where(Referral.referee_id == member_id, Referral.status == "pending")
-    )
-    if referral is None or amount < MIN_ORDER:
+    if amount < MIN_ORDER:
+        return None
+    # every sale asks; almost every answer is "none", so the row is loaded only when there is one
+    session.flush()  # a referral attributed in this transaction counts
+    pending = session.connection().execute(_PENDING_FOR, {"referee": member_id}).scalar()
+    referral = session.get(Referral, pending) if pending is not None else None
+    if referral is None:
         return None
     referrer = members.current_member(session, referral.referrer_id).id
     referral.settled_at = now
@@ -108,6 +111,12 @@ def reward_on_order(
     referral.status = "rewarded"
     session.flush()
     return referral
+
+
+_REFERRALS = Referral.__table__.c
+_PENDING_FOR = select(_REFERRALS.id).where(
+    _REFERRALS.referee_id == bindparam("referee"), _REFERRALS.status == "pending"
+)
 
 
 def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:

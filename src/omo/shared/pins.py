@@ -1,11 +1,12 @@
 """Rows a use case reads more than once, kept for its transaction.
 
 SQLAlchemy's identity map holds objects weakly: a row read, used and let go is read again by
-the next `session.get` of the same key. A checkout reads the member's tier row when it prices
-the basket, again for the points multiplier and again when it places the member, so the areas
-pin such rows to the session (a bounded number; the session lives one transaction) and
-`session.get` finds them without a query. Only rows written through the ORM are pinned: a Core
-UPDATE would leave a pinned object stale.
+the next `session.get` of the same key. A checkout reads the member when it prices the basket
+and again when it records the sale, so the areas pin such rows to the session (a bounded
+number; the session lives one transaction) and `session.get` finds them without a query. Only
+rows written through the ORM are pinned: a Core UPDATE would leave a pinned object stale.
+Values read in Core go in a `memo` (the tier rows, which the tiers area writes in Core and
+keeps there).
 """
 
 from __future__ import annotations

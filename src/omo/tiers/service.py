@@ -24,7 +24,7 @@ from omo.members.models import Member
 from omo.messaging import outbox
 from omo.points.models import PointsEntry
 from omo.shared import clock
-from omo.shared.pins import pin
+from omo.shared.pins import LIMIT, forget, memo
 from omo.shared.rows import rows_of
 from omo.tiers import policy
 from omo.tiers.models import MemberTier, TierChange, TierProgrammeVersion
@@ -139,34 +139,60 @@ def standings_of(
     }
 
 
-def _tier_row(session: Session, member_id: int) -> MemberTier | None:
-    row = session.get(MemberTier, member_id)
-    return pin(session, row) if row is not None else None
+Held = tuple[str, datetime, datetime]  # a member's tier row: (level, since, review_at)
+_TIERS: sa.Table = MemberTier.__table__  # type: ignore[assignment]
+_HELD = select(_TIERS.c.member_id, _TIERS.c.level, _TIERS.c.since, _TIERS.c.review_at)
+_HELD_ONE = _HELD.where(_TIERS.c.member_id == bindparam("member"))
+_HELD_MANY = _HELD.where(_TIERS.c.member_id.in_(bindparam("ids", expanding=True)))
+
+
+def _held(session: Session, member_ids: Sequence[int]) -> dict[int, Held | None]:
+    """The members' tier rows (None: never placed), read in Core once per transaction: a sale
+    asks for its member's level when it prices, again for the points multiplier and again when
+    it places the member; the placing below keeps what it writes here."""
+    known = memo(session, "tier_rows")
+    wanted = [m for m in member_ids if m not in known]
+    found: dict[int, Held | None] = {}
+    if wanted:
+        conn = session.connection()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = (
+                conn.execute(_HELD_ONE, {"member": chunk[0]})
+                if len(chunk) == 1
+                else conn.execute(_HELD_MANY, {"ids": chunk})
+            )
+            found.update({mid: (level, since, review) for mid, level, since, review in rows})
+        if len(wanted) <= LIMIT:  # a batch larger than the memo would only churn it
+            known.update({m: found.get(m) for m in wanted})
+    return {m: found[m] if m in found else known.get(m) for m in member_ids}  # type: ignore[misc]
+
+
+def _held_level(session: Session, member_id: int, p: TierProgramme) -> str:
+    held = _held(session, [member_id])[member_id]
+    return held[0] if held else p.levels[0].code
 
 
 def level_of(session: Session, *, member_id: int) -> policy.Level:
     """The member's level now (the base level for members never evaluated)."""
-    row = _tier_row(session, member_id)
     p = programme_in_force(session)
-    return p.level(row.level if row else p.levels[0].code)
+    return p.level(_held_level(session, member_id, p))
 
 
 def progress_of(
     session: Session, *, member_id: int, now: datetime
 ) -> tuple[policy.Level, policy.Level | None, Decimal | None]:
     """The member's level, the next one and what is still missing to reach it."""
-    row = _tier_row(session, member_id)
     p = programme_in_force(session)
-    code = row.level if row else p.levels[0].code
+    code = _held_level(session, member_id, p)
     nxt, missing = policy.progress(p, code, standing_of(session, member_id=member_id, p=p, now=now))
     return p.level(code), nxt, missing
 
 
 def multiplier_of(session: Session, *, member_id: int) -> Decimal:
     """The points multiplier of the member's level now (an order earns at the level it met)."""
-    row = _tier_row(session, member_id)
     p = programme_in_force(session)
-    return p.level(row.level if row else p.levels[0].code).benefits.points_multiplier
+    return p.level(_held_level(session, member_id, p)).benefits.points_multiplier
 
 
 def evaluate_in(
@@ -186,8 +212,8 @@ def evaluate_many(
 ) -> dict[int, policy.Decision]:
     """evaluate_in for many members (after a batch of merges, the periodic review), their
     standings read at once; `top_shares`: each member's rank from the top (none: unranked).
-    One member (a sale) goes through the ORM, its row kept for the rest of the transaction;
-    many are read and written in Core, a statement per kind of write."""
+    Read and written in Core, a statement per kind of write; the rows are kept for the rest
+    of the transaction (a sale reads its member's level again)."""
     p = programme_in_force(session)
     standings = standings_of(session, member_ids=member_ids, p=p, now=now)
     if top_shares is not None:
@@ -195,11 +221,7 @@ def evaluate_many(
             m: Standing(s.spend, s.points, s.orders, top_shares.get(m))
             for m, s in standings.items()
         }
-    ids = sorted(standings)
-    if len(ids) == 1:
-        placed = {ids[0]: _place_one(session, p, ids[0], standings[ids[0]], now)}
-    else:
-        placed = _place_many(session, p, standings, now)
+    placed = _place_many(session, p, standings, now)
     changes = [pl.fact for pl in placed.values() if pl.fact is not None]
     if changes:
         outbox.publish_many(session, changes, now=now)
@@ -249,37 +271,14 @@ def _placed(
     return _Placed(decision, row, True, history, fact)
 
 
-def _place_one(
-    session: Session, p: TierProgramme, member_id: int, s: Standing, now: datetime
-) -> _Placed:
-    row = _tier_row(session, member_id)
-    placed = _placed(p, member_id, s, (row.level, row.since, row.review_at) if row else None, now)
-    if row is None:
-        session.add(pin(session, MemberTier(**placed.row)))
-    elif placed.write:
-        row.level, row.since = placed.row["level"], placed.row["since"]
-        row.review_at, row.updated_at = placed.row["review_at"], now
-    if placed.history is not None:
-        session.add(TierChange(**placed.history))
-    return placed
-
-
 def _place_many(
     session: Session, p: TierProgramme, standings: dict[int, Standing], now: datetime
 ) -> dict[int, _Placed]:
-    """Place many members in Core: the ORM built and flushed an object per row and change."""
+    """Place members in Core: the ORM built and flushed an object per row and change."""
     session.flush()  # what the ORM holds is in the rows read below
-    tiers_t: sa.Table = MemberTier.__table__  # type: ignore[assignment]
-    changes_t: sa.Table = TierChange.__table__  # type: ignore[assignment]
     conn = session.connection()
     ids = sorted(standings)
-    held: dict[int, tuple[str, datetime, datetime]] = {}
-    for start in range(0, len(ids), 500):
-        for mid, level, since, review_at in conn.execute(
-            select(tiers_t.c.member_id, tiers_t.c.level, tiers_t.c.since, tiers_t.c.review_at)
-            .where(tiers_t.c.member_id.in_(ids[start : start + 500]))
-        ):  # fmt: skip
-            held[mid] = (level, since, review_at)
+    held = {mid: row for mid, row in _held(session, ids).items() if row is not None}
     placed = {mid: _placed(p, mid, standings[mid], held.get(mid), now) for mid in ids}
     new = [pl.row for mid, pl in placed.items() if mid not in held]
     changed = [
@@ -289,22 +288,32 @@ def _place_many(
     ]
     history = [pl.history for pl in placed.values() if pl.history is not None]
     if new:
-        conn.execute(sa.insert(tiers_t), new)
+        conn.execute(_INSERT_TIER, new)
     if changed:
-        conn.execute(
-            sa.update(tiers_t)
-            .where(tiers_t.c.member_id == sa.bindparam("b_member_id"))
-            .values({c: sa.bindparam(f"b_{c}") for c in ("level", "since", "review_at",
-                                                          "updated_at")}),
-            changed,
-        )  # fmt: skip
+        conn.execute(_UPDATE_TIER, changed)
     if history:
-        conn.execute(sa.insert(changes_t), history)
+        conn.execute(_INSERT_CHANGE, history)
+    known = memo(session, "tier_rows")
+    if len(ids) <= LIMIT:
+        known.update({m: (pl.row["level"], pl.row["since"], pl.row["review_at"])
+                      for m, pl in placed.items()})  # fmt: skip
+    else:
+        forget(session, "tier_rows")
     # rows the session loaded earlier in the transaction are read again on their next use
     for obj in list(session.identity_map.values()):
         if isinstance(obj, MemberTier) and obj.member_id in placed:
             session.expire(obj)
     return placed
+
+
+_CHANGES: sa.Table = TierChange.__table__  # type: ignore[assignment]
+_INSERT_TIER = sa.insert(_TIERS)
+_INSERT_CHANGE = sa.insert(_CHANGES)
+_UPDATE_TIER = (
+    sa.update(_TIERS)
+    .where(_TIERS.c.member_id == bindparam("b_member_id"))
+    .values({c: bindparam(f"b_{c}") for c in ("level", "since", "review_at", "updated_at")})
+)
 
 
 def review(uow: UnitOfWork, *, batch: int = 1_000) -> int:
