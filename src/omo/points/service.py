@@ -30,6 +30,7 @@ from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
 from omo.shared.reassign import reassign_rows
 from omo.shared.rows import rows_of
+from omo.shared.versions import NewestVersion
 
 # --- the programme ----------------------------------------------------------------------------
 
@@ -39,10 +40,17 @@ def rules_in_force(session: Session) -> PointsRules:
     cached = session.info.get("points_rules")
     if isinstance(cached, PointsRules):
         return cached
-    row = session.scalar(select(PointsProgramme).order_by(PointsProgramme.id.desc()).limit(1))
-    rules = PointsRules() if row is None else PointsRules.model_validate(row.rules)
+    rules = _NEWEST_RULES.get(session, default=_DEFAULT_RULES)
     session.info["points_rules"] = rules
     return rules
+
+
+_DEFAULT_RULES = PointsRules()
+_NEWEST_RULES = NewestVersion(
+    PointsProgramme.__table__,  # type: ignore[arg-type]
+    "rules",
+    PointsRules.model_validate,
+)
 
 
 def get_programme(uow: UnitOfWork) -> ProgrammeRead:

@@ -26,6 +26,7 @@ from omo.points.models import PointsEntry
 from omo.shared import clock
 from omo.shared.pins import LIMIT, forget, memo
 from omo.shared.rows import rows_of
+from omo.shared.versions import NewestVersion
 from omo.tiers import policy
 from omo.tiers.models import MemberTier, TierChange, TierProgrammeVersion
 from omo.tiers.policy import DEFAULT_PROGRAMME, Standing, TierProgramme
@@ -46,12 +47,16 @@ def programme_in_force(session: Session) -> TierProgramme:
     cached = session.info.get("tier_programme")
     if isinstance(cached, TierProgramme):
         return cached
-    row = session.scalar(
-        select(TierProgrammeVersion).order_by(TierProgrammeVersion.id.desc()).limit(1)
-    )
-    p = DEFAULT_PROGRAMME if row is None else TierProgramme.model_validate(row.programme)
+    p = _NEWEST.get(session, default=DEFAULT_PROGRAMME)
     session.info["tier_programme"] = p
     return p
+
+
+_NEWEST = NewestVersion(
+    TierProgrammeVersion.__table__,  # type: ignore[arg-type]
+    "programme",
+    TierProgramme.model_validate,
+)
 
 
 def get_programme(uow: UnitOfWork) -> TierProgrammeRead:
