@@ -75,9 +75,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1")
+    # The till's calls first: routes are matched in order, one pattern after another, and the
+    # checkout's commit came after some eighty others (0.3 ms a call).
     routers = (
-        members_router, identity_router, commerce_router, events_router, points_router,
-        tiers_router, coupons_router, checkout_router, referrals_router, analytics_router,
+        checkout_router, members_router, identity_router, commerce_router, events_router,
+        points_router, tiers_router, coupons_router, referrals_router, analytics_router,
         journeys_router, messaging_router, card_router, privacy_router,
     )  # fmt: skip
     for router in routers:

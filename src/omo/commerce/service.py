@@ -140,7 +140,15 @@ def payload_hash(order: OrderIn) -> str:
 
 
 def find_order(session: Session, *, channel: str, external_id: str) -> Order | None:
-    return session.scalar(_FIND_ORDER, {"channel": channel, "external_id": external_id})
+    """The order recorded under this id; every sale asks first, and almost every answer is
+    none, so the id is looked up in Core and the row loaded only when there is one."""
+    session.flush()  # an order the ORM holds unsent counts
+    found = (
+        session.connection()
+        .execute(_FIND_ORDER, {"channel": channel, "external_id": external_id})
+        .scalar()
+    )
+    return session.get(Order, found) if found is not None else None
 
 
 def recorded_order(
@@ -158,8 +166,9 @@ def recorded_order(
 
 
 # built once: every sale looks its id up first (a retry is answered with the first recording)
-_FIND_ORDER = select(Order).where(
-    Order.channel == bindparam("channel"), Order.external_id == bindparam("external_id")
+_FIND_ORDER = select(Order.__table__.c.id).where(
+    Order.__table__.c.channel == bindparam("channel"),
+    Order.__table__.c.external_id == bindparam("external_id"),
 )
 
 
