@@ -38,7 +38,7 @@ from omo.points import service as points
 from omo.points.rules import LineFacts, OrderFacts, max_redeemable, points_for_order, redeem_value
 from omo.shared import clock
 from omo.shared.errors import DomainError, ValidationFailed
-from omo.shared.pins import memo, pin
+from omo.shared.pins import memo
 from omo.tiers import service as tiers
 
 
@@ -208,8 +208,7 @@ def _price(
 def _member(session: Session, req: QuoteRequest, idents: list[Identifier]) -> int | None:
     named = set(members.members_named_by(session, idents).values())
     if req.member_id is not None:
-        # pinned: recording the sale reads the member again, from the identity map
-        member = pin(session, members.current_member(session, req.member_id)).id
+        member = members.current_member_id(session, req.member_id)
         if named - {member}:
             raise ValidationFailed(
                 "member_id and the customer identifiers name different members", field="member_id"

@@ -40,10 +40,12 @@ def add_to_stats(
     session: Session, *, member_id: int, orders: Sequence[Order], now: datetime
 ) -> None:
     """Fold orders into the stats with one atomic UPDATE, so concurrent orders add up."""
+    session.flush()  # stats rows the ORM holds unsent (a member enrolled in this transaction)
+    conn = session.connection()  # Core: the ORM's bulk UPDATE path cost more than the UPDATE
     for o in orders:
         online = is_online(o.channel)
         net = o.total - (o.refunded_total or ZERO)
-        session.execute(
+        conn.execute(
             _ADD_ORDER,
             {
                 "member": member_id, "net": net, "online_net": net if online else ZERO,
@@ -57,12 +59,12 @@ def add_to_stats(
 def _add_order_statement() -> Any:
     """The UPDATE of add_to_stats, built once: it is on every sale's path, and building it
     again for each order cost 1.4 ms of a 5.4 ms checkout commit."""
-    s = MemberStats
-    c = MemberStats.__table__.c
+    table: sa.Table = MemberStats.__table__  # type: ignore[assignment]
+    c = s = table.c
     at = bindparam("at", type_=c.last_order_at.type)
     is_latest = (s.last_order_at.is_(None)) | (s.last_order_at <= at)
     return (
-        update(s)
+        update(table)
         .where(s.member_id == bindparam("member", type_=c.member_id.type))
         .values(
             order_count=s.order_count + 1,
@@ -86,7 +88,6 @@ def _add_order_statement() -> Any:
             ),
             updated_at=bindparam("now", type_=c.updated_at.type),
         )
-        .execution_options(synchronize_session=False)
     )
 
 

@@ -170,7 +170,7 @@ def record_order_in(
         raise ValidationFailed("ordered_at lies in the future", field="ordered_at")
     member_id = identity.resolve(session, identifiers=idents, actor=principal.name, now=now)
     if order.member_id is not None:
-        named = members.current_member(session, order.member_id).id
+        named = members.current_member_id(session, order.member_id)
         if member_id is not None and member_id != named:
             raise ValidationFailed(
                 f"member_id {order.member_id} and the customer identifiers name different "
