@@ -5,6 +5,7 @@ Functions take the caller's session; the orchestrator that calls them owns the t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ from omo.db import UnitOfWork
 from omo.members.identifiers import Identifier
 from omo.shared.errors import Conflict, NotFound
 from omo.shared.pins import forget, memo
+from omo.shared.prepared import Prepared
 from omo.shared.reassign import reassign_rows
 from omo.shared.rows import rows_of
 from omo.shared.sqlmatch import keys_in
@@ -101,19 +103,34 @@ def catalogue_for(session: Session, skus: Iterable[str]) -> dict[str, Product]:
     known = memo(session, "products")
     wanted = sorted(asked - known.keys())
     if wanted:
-        session.flush()  # a product the ORM holds unsent counts
-        rows = session.connection().execute(_PRODUCTS_BY_SKU, {"skus": wanted})
-        found = {p.sku: p for p in (Product(**row._mapping) for row in rows)}
+        found: dict[str, Product] = {}
+        for start in range(0, len(wanted), 50):
+            chunk = wanted[start : start + 50]
+            rows = _products_by_sku(len(chunk)).rows(
+                session, {f"sku_{n}": sku for n, sku in enumerate(chunk)}
+            )
+            products = (Product(**dict(zip(_PRODUCT_KEYS, r, strict=True))) for r in rows)
+            found.update({p.sku: p for p in products})
         known.update({sku: found.get(sku) for sku in wanted})
     return {sku: p for sku in asked if isinstance(p := known.get(sku), Product)}
 
 
-# Read in Core, every sale's products and store: the ORM's loading cost more than the query.
-# The rows come back as Product and Store objects the session does not track (read-only).
-_PRODUCTS_BY_SKU = select(Product.__table__).where(
-    Product.__table__.c.sku.in_(bindparam("skus", expanding=True))
+# Every sale's products and store, as prepared statements (shared/prepared.py): the ORM's
+# loading cost more than the query. They come back as Product and Store objects the session
+# does not track (read-only).
+@functools.lru_cache(maxsize=64)
+def _products_by_sku(n: int) -> Prepared:
+    """The products of n SKUs: one statement per basket size (a prepared statement does not
+    expand an IN list)."""
+    wanted: list[Any] = [bindparam(f"sku_{i}") for i in range(n)]
+    return Prepared(select(Product.__table__).where(Product.__table__.c.sku.in_(wanted)))
+
+
+_PRODUCT_KEYS = [c.key for c in Product.__table__.c]
+_STORE_KEYS = [c.key for c in Store.__table__.c]
+_STORE_BY_CODE = Prepared(
+    select(Store.__table__).where(Store.__table__.c.code == bindparam("code"))
 )
-_STORE_BY_CODE = select(Store.__table__).where(Store.__table__.c.code == bindparam("code"))
 
 
 def store_by_code(session: Session, code: str, *, field: str = "store") -> Store:
@@ -121,11 +138,10 @@ def store_by_code(session: Session, code: str, *, field: str = "store") -> Store
     held = known.get(code)
     if isinstance(held, Store):
         return held
-    session.flush()  # a store the ORM holds unsent counts
-    row = session.connection().execute(_STORE_BY_CODE, {"code": code}).first()
+    row = _STORE_BY_CODE.first(session, {"code": code})
     if row is None:
         raise NotFound(f"no store with code {code!r}", field=field)
-    store = known[code] = Store(**row._mapping)
+    store = known[code] = Store(**dict(zip(_STORE_KEYS, row, strict=True)))
     return store
 
 
@@ -153,12 +169,7 @@ def payload_hash(order: OrderIn) -> str:
 def find_order(session: Session, *, channel: str, external_id: str) -> Order | None:
     """The order recorded under this id; every sale asks first, and almost every answer is
     none, so the id is looked up in Core and the row loaded only when there is one."""
-    session.flush()  # an order the ORM holds unsent counts
-    found = (
-        session.connection()
-        .execute(_FIND_ORDER, {"channel": channel, "external_id": external_id})
-        .scalar()
-    )
+    found = _FIND_ORDER.scalar(session, {"channel": channel, "external_id": external_id})
     return session.get(Order, found) if found is not None else None
 
 
@@ -177,9 +188,11 @@ def recorded_order(
 
 
 # built once: every sale looks its id up first (a retry is answered with the first recording)
-_FIND_ORDER = select(Order.__table__.c.id).where(
-    Order.__table__.c.channel == bindparam("channel"),
-    Order.__table__.c.external_id == bindparam("external_id"),
+_FIND_ORDER = Prepared(
+    select(Order.__table__.c.id).where(
+        Order.__table__.c.channel == bindparam("channel"),
+        Order.__table__.c.external_id == bindparam("external_id"),
+    )
 )
 
 
@@ -209,12 +222,10 @@ def record_order(
         "shipping_fee": order.shipping_fee, "total": order.total,
         "refunded_total": Decimal(0), "created_at": now,
     }  # fmt: skip
-    # Written in Core with statements built once: the ORM's flush of the order, its lines and
-    # contacts was the largest part of a checkout commit. Pending ORM rows (a member just
-    # enrolled) go first, as an autoflush would send them.
-    session.flush()
-    conn = session.connection()
-    values["id"] = conn.execute(_INSERT_ORDER, values).scalar_one()
+    # Written by prepared statements (shared/prepared.py): the ORM's flush of the order, its
+    # lines and contacts was the largest part of a checkout commit. Pending ORM rows (a member
+    # just enrolled) go first, as an autoflush would send them.
+    values["id"] = _INSERT_ORDER.scalar(session, values)
     row = Order(**values)  # what callers read; the ORM does not track it (nothing to flush)
     catalogue = catalogue_for(session, (li.sku for li in order.lines))
     written: list[OrderLine] = []
@@ -235,21 +246,24 @@ def record_order(
                 line_total=line.unit_price * line.quantity - line.discount,
             )
         )
-    conn.execute(_INSERT_LINE, [{k: getattr(li, k) for k in _LINE_COLUMNS} for li in written])
+    _INSERT_LINE.execute_many(
+        session, [{k: getattr(li, k) for k in _LINE_COLUMNS} for li in written]
+    )
     kept = [
         {"order_id": row.id, "kind": i.kind.value, "namespace": i.namespace, "value": i.value}
         for i in dict.fromkeys(contacts)
     ]
-    if kept:
-        conn.execute(_INSERT_CONTACT, kept)
+    _INSERT_CONTACT.execute_many(session, kept)
     if member_id is not None and row.status in COUNTED_STATUSES:
         add_to_stats(session, member_id=member_id, orders=[row], now=now)
     return row
 
 
-_INSERT_ORDER = insert(Order.__table__).returning(Order.__table__.c.id)  # type: ignore[arg-type]
-_INSERT_LINE = insert(OrderLine.__table__)  # type: ignore[arg-type]
-_INSERT_CONTACT = insert(OrderContact.__table__)  # type: ignore[arg-type]
+_INSERT_ORDER = Prepared(
+    insert(Order.__table__).returning(Order.__table__.c.id)  # type: ignore[arg-type]
+)
+_INSERT_LINE = Prepared(insert(OrderLine.__table__))  # type: ignore[arg-type]
+_INSERT_CONTACT = Prepared(insert(OrderContact.__table__))  # type: ignore[arg-type]
 _LINE_COLUMNS = [c.name for c in OrderLine.__table__.c if c.name != "id"]
 
 

@@ -28,6 +28,7 @@ from omo.commerce.channels import COUNTED_STATUSES, is_online
 from omo.commerce.models import MemberStats, Order, OrderRefund
 from omo.members.models import Member
 from omo.shared.money import ZERO
+from omo.shared.prepared import Prepared
 from omo.shared.sqltypes import Money, UtcDateTime
 
 
@@ -40,13 +41,13 @@ def add_to_stats(
     session: Session, *, member_id: int, orders: Sequence[Order], now: datetime
 ) -> None:
     """Fold orders into the stats with one atomic UPDATE, so concurrent orders add up."""
-    session.flush()  # stats rows the ORM holds unsent (a member enrolled in this transaction)
-    conn = session.connection()  # Core: the ORM's bulk UPDATE path cost more than the UPDATE
+    # prepared: the ORM's bulk UPDATE path cost more than the UPDATE; stats rows the ORM
+    # holds unsent (a member enrolled in this transaction) go first
     for o in orders:
         online = is_online(o.channel)
         net = o.total - (o.refunded_total or ZERO)
-        conn.execute(
-            _ADD_ORDER,
+        _ADD_ORDER.execute(
+            session,
             {
                 "member": member_id, "net": net, "online_net": net if online else ZERO,
                 "offline_net": ZERO if online else net, "online_n": 1 if online else 0,
@@ -91,7 +92,7 @@ def _add_order_statement() -> Any:
     )
 
 
-_ADD_ORDER = _add_order_statement()
+_ADD_ORDER = Prepared(_add_order_statement())
 
 
 def recompute_stats(session: Session, *, member_id: int, now: datetime) -> MemberStats:

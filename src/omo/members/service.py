@@ -28,6 +28,7 @@ from omo.members.identifiers import Identifier
 from omo.members.models import Consent, ConsentChange, Member, MemberIdentifier, MemberTag
 from omo.members.schemas import ProfileFields
 from omo.shared.errors import NotFound
+from omo.shared.prepared import Prepared
 from omo.shared.reassign import reassign_rows
 from omo.shared.reassign import restore_rows as restore_rows_of
 from omo.shared.rows import rows_of
@@ -194,12 +195,11 @@ def current_member(session: Session, member_id: int) -> Member:
 def current_member_id(session: Session, member_id: int) -> int:
     """current_member's id, read in Core without loading the member: a sale only needs to know
     who it is for (a merged member's sales go to the member it was merged into)."""
-    session.flush()  # a member the ORM holds unsent (enrolled or merged in this transaction)
-    conn = session.connection()
     seen: set[int] = set()
     at = member_id
     while True:
-        row = conn.execute(_STATUS_OF, {"id": at}).first()
+        # a member the ORM holds unsent (enrolled or merged in this transaction) counts
+        row = _STATUS_OF.first(session, {"id": at})
         if row is None:
             raise NotFound(f"member {at} does not exist", field="member_id")
         seen.add(at)
@@ -212,7 +212,9 @@ def current_member_id(session: Session, member_id: int) -> int:
 
 
 _MEMBERS = Member.__table__.c
-_STATUS_OF = select(_MEMBERS.status, _MEMBERS.merged_into_id).where(_MEMBERS.id == bindparam("id"))
+_STATUS_OF = Prepared(
+    select(_MEMBERS.status, _MEMBERS.merged_into_id).where(_MEMBERS.id == bindparam("id"))
+)
 
 
 def lock_members(session: Session, member_ids: Sequence[int]) -> list[Member]:

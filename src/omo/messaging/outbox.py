@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from omo.messaging.models import OutboxMessage
+from omo.shared.prepared import Prepared
 
 TOPICS = frozenset(
     {
@@ -37,16 +38,16 @@ def publish(
         select(OutboxMessage.id).where(OutboxMessage.key == key)
     ) is not None:  # fmt: skip
         return
-    session.flush()  # pending ORM rows first, as an autoflush would send them
-    session.connection().execute(
-        _INSERT_MESSAGE,
+    _INSERT_MESSAGE.execute(
+        session,
         {"topic": topic, "key": key, "payload": payload, "created_at": now, "available_at": now,
          "attempts": 0, "state": "pending", "delivered_at": None, "last_error": None},
     )  # fmt: skip
 
 
-# built once, run in Core: every sale publishes, and the ORM's flush cost more than the INSERT
-_INSERT_MESSAGE = insert(OutboxMessage.__table__)  # type: ignore[arg-type]
+# prepared (shared/prepared.py): every sale publishes, and the ORM's flush cost more than the
+# INSERT; pending ORM rows go first, as an autoflush would send them
+_INSERT_MESSAGE = Prepared(insert(OutboxMessage.__table__))  # type: ignore[arg-type]
 
 
 def _message(topic: str, key: str, payload: dict[str, Any], now: datetime) -> OutboxMessage:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from omo.points.models import PointsAllocation, PointsEntry
 from omo.shared.errors import Conflict, ValidationFailed
+from omo.shared.prepared import Prepared
 
 CREDIT_KINDS = frozenset({"earn", "adjust", "bonus", "refund"})
 
@@ -63,14 +64,15 @@ def credit(
         "created_at": now, "available_at": available_at, "expires_at": expires_at,
         "remaining": points,
     }  # fmt: skip
-    # Core, with a statement built once (every sale earns): the ORM's flush cost more than the
-    # INSERT. The entry returned is not tracked; a later read in the transaction loads the row.
-    session.flush()  # pending ORM rows first, as an autoflush would send them
-    values["id"] = session.connection().execute(_INSERT_ENTRY, values).scalar_one()
+    # A prepared statement (every sale earns): the ORM's flush cost more than the INSERT. The
+    # entry returned is not tracked; a later read in the transaction loads the row.
+    values["id"] = _INSERT_ENTRY.scalar(session, values)
     return PointsEntry(**values)
 
 
-_INSERT_ENTRY = insert(PointsEntry.__table__).returning(PointsEntry.__table__.c.id)  # type: ignore[arg-type]
+_INSERT_ENTRY = Prepared(
+    insert(PointsEntry.__table__).returning(PointsEntry.__table__.c.id)  # type: ignore[arg-type]
+)
 
 
 def unexpired(now: datetime) -> ColumnElement[bool]:
@@ -203,7 +205,7 @@ class Balance:
 
 
 def balance(session: Session, *, member_id: int, now: datetime) -> Balance:
-    available, pending = session.execute(_BALANCE, {"member": member_id, "now": now}).one()
+    available, pending = _BALANCE.first(session, {"member": member_id, "now": now}) or (0, 0)
     return Balance(available=int(available), pending=int(pending))
 
 
@@ -222,7 +224,7 @@ def _balance_statement() -> Any:
     )
 
 
-_BALANCE = _balance_statement()
+_BALANCE = Prepared(_balance_statement())
 
 
 def ledger_sum(session: Session, *, member_id: int) -> int:

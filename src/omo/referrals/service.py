@@ -18,6 +18,7 @@ from omo.referrals.models import Referral, ReferralCode
 from omo.shared import clock
 from omo.shared.codes import random_code
 from omo.shared.errors import ValidationFailed
+from omo.shared.prepared import Prepared
 from omo.shared.rows import rows_of
 from omo.shared.schemas import ReadModel
 
@@ -91,8 +92,7 @@ def reward_on_order(
     if amount < MIN_ORDER:
         return None
     # every sale asks; almost every answer is "none", so the row is loaded only when there is one
-    session.flush()  # a referral attributed in this transaction counts
-    pending = session.connection().execute(_PENDING_FOR, {"referee": member_id}).scalar()
+    pending = _PENDING_FOR.scalar(session, {"referee": member_id})  # with any unflushed
     referral = session.get(Referral, pending) if pending is not None else None
     if referral is None:
         return None
@@ -114,8 +114,10 @@ def reward_on_order(
 
 
 _REFERRALS = Referral.__table__.c
-_PENDING_FOR = select(_REFERRALS.id).where(
-    _REFERRALS.referee_id == bindparam("referee"), _REFERRALS.status == "pending"
+_PENDING_FOR = Prepared(
+    select(_REFERRALS.id).where(
+        _REFERRALS.referee_id == bindparam("referee"), _REFERRALS.status == "pending"
+    )
 )
 
 

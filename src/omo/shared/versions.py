@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from omo.shared.prepared import Prepared
+
 T = TypeVar("T")
 KEEP = 16  # contents kept per table; more only after a burst of programme changes
 
@@ -24,7 +26,7 @@ KEEP = 16  # contents kept per table; more only after a burst of programme chang
 class NewestVersion(Generic[T]):
     def __init__(self, table: sa.Table, payload: str, parse: Callable[[Any], T]) -> None:
         """`table`'s newest row by its `id`; `payload`: the column of JSON that `parse` reads."""
-        self._newest = (
+        self._newest = Prepared(
             sa.select(sa.cast(table.c[payload], sa.Text)).order_by(table.c.id.desc()).limit(1)
         )
         self._parse = parse
@@ -32,8 +34,7 @@ class NewestVersion(Generic[T]):
 
     def get(self, session: Session, default: T) -> T:
         """The newest version's value in this transaction, or `default` when there is none."""
-        session.flush()  # a version written in this transaction counts
-        text = session.connection().execute(self._newest).scalar()
+        text = self._newest.scalar(session)  # a version written in this transaction counts
         if text is None:
             return default
         held = self._parsed.get(text)

@@ -25,6 +25,7 @@ from omo.messaging import outbox
 from omo.points.models import PointsEntry
 from omo.shared import clock
 from omo.shared.pins import LIMIT, forget, memo
+from omo.shared.prepared import Prepared
 from omo.shared.rows import rows_of
 from omo.shared.versions import NewestVersion
 from omo.tiers import policy
@@ -99,22 +100,35 @@ def standing_of(session: Session, *, member_id: int, p: TierProgramme, now: date
 # per table, since a statement's round trip through SQLAlchemy costs more than either sum
 _NET = type_coerce(Order.total, BigInteger) - type_coerce(Order.refunded_total, BigInteger)
 _NONE = sa.literal(0, BigInteger)
-_WINDOW: sa.CompoundSelect[Any] = sa.union_all(
-    select(Order.member_id, func.sum(_NET), func.count(Order.id), _NONE)
-    .where(
-        Order.member_id.in_(bindparam("ids", expanding=True)),
-        Order.status.in_(COUNTED_STATUSES),
-        Order.ordered_at >= bindparam("since"),
-        Order.ordered_at <= bindparam("now"),
+
+
+def _window(orders_of: Any, points_of: Any) -> sa.CompoundSelect[Any]:
+    return sa.union_all(
+        select(Order.member_id, func.sum(_NET), func.count(Order.id), _NONE)
+        .where(
+            orders_of,
+            Order.status.in_([sa.literal(s) for s in COUNTED_STATUSES]),
+            Order.ordered_at >= bindparam("since", type_=Order.ordered_at.type),
+            Order.ordered_at <= bindparam("now", type_=Order.ordered_at.type),
+        )
+        .group_by(Order.member_id),
+        select(PointsEntry.member_id, _NONE, _NONE, func.sum(PointsEntry.points))
+        .where(
+            points_of,
+            PointsEntry.kind.in_([sa.literal(k) for k in EARNED_KINDS]),
+            PointsEntry.created_at >= bindparam("since", type_=PointsEntry.created_at.type),
+        )
+        .group_by(PointsEntry.member_id),
     )
-    .group_by(Order.member_id),
-    select(PointsEntry.member_id, _NONE, _NONE, func.sum(PointsEntry.points))
-    .where(
-        PointsEntry.member_id.in_(bindparam("ids", expanding=True)),
-        PointsEntry.kind.in_(EARNED_KINDS),
-        PointsEntry.created_at >= bindparam("since"),
-    )
-    .group_by(PointsEntry.member_id),
+
+
+_WINDOW = _window(
+    Order.member_id.in_(bindparam("ids", expanding=True)),
+    PointsEntry.member_id.in_(bindparam("ids", expanding=True)),
+)
+# a sale's one member: prepared (shared/prepared.py), which expands no IN list
+_WINDOW_ONE = Prepared(
+    _window(Order.member_id == bindparam("member"), PointsEntry.member_id == bindparam("member"))
 )
 
 
@@ -130,8 +144,12 @@ def standings_of(
     conn = session.connection()
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        window = {"ids": chunk, "since": since, "now": now}
-        for mid, cents, orders, points in conn.execute(_WINDOW, window):
+        rows: Any = (
+            _WINDOW_ONE.rows(session, {"member": chunk[0], "since": since, "now": now})
+            if len(chunk) == 1
+            else conn.execute(_WINDOW, {"ids": chunk, "since": since, "now": now})
+        )
+        for mid, cents, orders, points in rows:
             if orders:  # a row of orders counts at least one; a row of points, none
                 spend[int(mid)] = (int(cents or 0), int(orders))
             else:
@@ -150,7 +168,7 @@ def standings_of(
 Held = tuple[str, datetime, datetime]  # a member's tier row: (level, since, review_at)
 _TIERS: sa.Table = MemberTier.__table__  # type: ignore[assignment]
 _HELD = select(_TIERS.c.member_id, _TIERS.c.level, _TIERS.c.since, _TIERS.c.review_at)
-_HELD_ONE = _HELD.where(_TIERS.c.member_id == bindparam("member"))
+_HELD_ONE = Prepared(_HELD.where(_TIERS.c.member_id == bindparam("member")))
 _HELD_MANY = _HELD.where(_TIERS.c.member_id.in_(bindparam("ids", expanding=True)))
 
 
@@ -165,8 +183,8 @@ def _held(session: Session, member_ids: Sequence[int]) -> dict[int, Held | None]
         conn = session.connection()
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            rows = (
-                conn.execute(_HELD_ONE, {"member": chunk[0]})
+            rows: Any = (
+                _HELD_ONE.rows(session, {"member": chunk[0]})
                 if len(chunk) == 1
                 else conn.execute(_HELD_MANY, {"ids": chunk})
             )
