@@ -18,7 +18,9 @@ from omo.shared.prepared import Prepared
 ORDERS = Order.__table__.c
 INSERT_ORDER = Prepared(sa.insert(Order.__table__).returning(ORDERS.id, ORDERS.total))
 INSERT_STORE = Prepared(sa.insert(Store.__table__))
-INSERT_MESSAGE = Prepared(sa.insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id))
+INSERT_MESSAGE = Prepared(
+    sa.insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id)
+)
 COMPLETED_SINCE = Prepared(
     sa.select(ORDERS.id, ORDERS.ordered_at, ORDERS.total, ORDERS.subtotal)
     .where(

@@ -106,7 +106,7 @@ def _commit_in(
     order = _order_in(req, p, now, currency)
     result = ingest.record_order_in(
         session, order=order, idents=idents, digest=digest, principal=principal, now=now,
-        unrecorded=True,
+        unrecorded=True, member_current=True,
     )  # fmt: skip
     prefix = f"order:{req.channel.value}:{req.external_id}"
     for outcome in p.price.coupons:

@@ -66,6 +66,7 @@ from omo.shared.prepared import Prepared
 from omo.shared.reassign import reassign_rows
 from omo.shared.rows import rows_of
 from omo.shared.sqlmatch import keys_in
+from omo.shared.untracked import untracked
 
 # --- catalogue --------------------------------------------------------------------------------
 
@@ -109,7 +110,7 @@ def catalogue_for(session: Session, skus: Iterable[str]) -> dict[str, Product]:
             rows = _products_by_sku(len(chunk)).rows(
                 session, {f"sku_{n}": sku for n, sku in enumerate(chunk)}
             )
-            products = (Product(**dict(zip(_PRODUCT_KEYS, r, strict=True))) for r in rows)
+            products = (untracked(Product, dict(zip(_PRODUCT_KEYS, r, strict=True))) for r in rows)
             found.update({p.sku: p for p in products})
         known.update({sku: found.get(sku) for sku in wanted})
     return {sku: p for sku in asked if isinstance(p := known.get(sku), Product)}
@@ -141,7 +142,7 @@ def store_by_code(session: Session, code: str, *, field: str = "store") -> Store
     row = _STORE_BY_CODE.first(session, {"code": code})
     if row is None:
         raise NotFound(f"no store with code {code!r}", field=field)
-    store = known[code] = Store(**dict(zip(_STORE_KEYS, row, strict=True)))
+    store = known[code] = untracked(Store, dict(zip(_STORE_KEYS, row, strict=True)))
     return store
 
 
@@ -226,26 +227,21 @@ def record_order(
     # lines and contacts was the largest part of a checkout commit. Pending ORM rows (a member
     # just enrolled) go first, as an autoflush would send them.
     values["id"] = _INSERT_ORDER.scalar(session, values)
-    row = Order(**values)  # what callers read; the ORM does not track it (nothing to flush)
+    row = untracked(Order, values)  # what callers read (shared/untracked.py)
     catalogue = catalogue_for(session, (li.sku for li in order.lines))
     written: list[OrderLine] = []
     memo(session, "new_order_lines")[row.id] = written
     for n, line in enumerate(order.lines, start=1):
         product = catalogue.get(line.sku)
-        written.append(
-            OrderLine(
-                order_id=row.id,
-                line_no=n,
-                sku=line.sku,
-                product_id=product.id if product else None,
-                name=line.name or (product.name if product else None),
-                category=line.category or (product.category if product else None),
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                discount=line.discount,
-                line_total=line.unit_price * line.quantity - line.discount,
-            )
-        )
+        line_values = {
+            "id": None, "order_id": row.id, "line_no": n, "sku": line.sku,
+            "product_id": product.id if product else None,
+            "name": line.name or (product.name if product else None),
+            "category": line.category or (product.category if product else None),
+            "quantity": line.quantity, "unit_price": line.unit_price, "discount": line.discount,
+            "line_total": line.unit_price * line.quantity - line.discount,
+        }  # fmt: skip
+        written.append(untracked(OrderLine, line_values))
     _INSERT_LINE.execute_many(
         session, [{k: getattr(li, k) for k in _LINE_COLUMNS} for li in written]
     )

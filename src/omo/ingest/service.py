@@ -153,9 +153,12 @@ def record_order_in(
     principal: Principal,
     now: datetime,
     unrecorded: bool = False,
+    member_current: bool = False,
 ) -> OrderResult:
     """record_order inside a caller's transaction (bulk import runs many in one).
-    `unrecorded`: the caller has just looked the order up in this transaction and not found it."""
+    `unrecorded`: the caller has just looked the order up in this transaction and not found it.
+    `member_current`: the caller has just resolved order.member_id (following merges) in this
+    transaction — a checkout priced the sale for that member."""
     existing = None if unrecorded else commerce.recorded_order(
         session, channel=order.channel.value, external_id=order.external_id, digest=digest
     )  # fmt: skip
@@ -170,7 +173,11 @@ def record_order_in(
         raise ValidationFailed("ordered_at lies in the future", field="ordered_at")
     member_id = identity.resolve(session, identifiers=idents, actor=principal.name, now=now)
     if order.member_id is not None:
-        named = members.current_member_id(session, order.member_id)
+        named = (
+            order.member_id
+            if member_current
+            else members.current_member_id(session, order.member_id)
+        )
         if member_id is not None and member_id != named:
             raise ValidationFailed(
                 f"member_id {order.member_id} and the customer identifiers name different "

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from omo.points.models import PointsAllocation, PointsEntry
 from omo.shared.errors import Conflict, ValidationFailed
 from omo.shared.prepared import Prepared
+from omo.shared.untracked import untracked
 
 CREDIT_KINDS = frozenset({"earn", "adjust", "bonus", "refund"})
 
@@ -67,7 +68,7 @@ def credit(
     # A prepared statement (every sale earns): the ORM's flush cost more than the INSERT. The
     # entry returned is not tracked; a later read in the transaction loads the row.
     values["id"] = _INSERT_ENTRY.scalar(session, values)
-    return PointsEntry(**values)
+    return untracked(PointsEntry, values)  # shared/untracked.py
 
 
 _INSERT_ENTRY = Prepared(
