@@ -535,3 +535,37 @@ def test_publishing_many_facts_queues_each_key_once(uow: UnitOfWork) -> None:
     with uow.engine.connect() as conn:
         keys = [k for (k,) in conn.execute(sa.text("SELECT key FROM outbox ORDER BY id"))]
     assert keys == ["tier:0", "tier:1", "tier:2", "tier:9"]
+
+
+def test_a_sale_runs_its_statement_budget(
+    uow: UnitOfWork, shop: dict[str, Any], db_url: str
+) -> None:
+    """What a commit costs is mostly its statements (docs/performance.md, "Checkout commit"):
+    a member's sale of two lines on SQLite is BEGIN, ten reads, six writes (the order, a row
+    per line, the stats, the outbox fact, the points earned) and COMMIT — counted by SQLite
+    itself, so prepared statements count too. A second read of a row, or a write the ORM
+    splits, shows here first."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("counted with SQLite's trace callback")
+    seen: list[str] = []
+    checkout.commit(uow, req=CommitRequest.model_validate(basket(
+        member_id=shop["member"], external_id="WARM")), principal=ADMIN, currency="TWD",
+        region="TW")  # fmt: skip
+    with uow.engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.set_trace_callback(seen.append)
+        try:
+            # the pool hands the same connection to the next use case (one thread, one idle)
+            conn.close()
+            result = checkout.commit(uow, req=CommitRequest.model_validate(basket(
+                member_id=shop["member"], external_id="B-1")), principal=ADMIN, currency="TWD",
+                region="TW")  # fmt: skip
+        finally:
+            driver.set_trace_callback(None)
+    assert result.points_earned > 0
+    words = [s.split(None, 1)[0].upper() for s in seen]
+    assert words[0] == "BEGIN" and words[-1] == "COMMIT", seen
+    assert words.count("SELECT") <= 10, seen
+    assert words.count("INSERT") + words.count("UPDATE") <= 6, seen
+    assert len(seen) <= 18, seen
