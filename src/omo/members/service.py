@@ -28,6 +28,7 @@ from omo.members.identifiers import Identifier
 from omo.members.models import Consent, ConsentChange, Member, MemberIdentifier, MemberTag
 from omo.members.schemas import ProfileFields
 from omo.shared.errors import NotFound
+from omo.shared.pins import memo
 from omo.shared.prepared import Prepared
 from omo.shared.reassign import reassign_rows
 from omo.shared.reassign import restore_rows as restore_rows_of
@@ -235,13 +236,25 @@ def hold_members(session: Session, member_ids: Sequence[int]) -> None:
     IMMEDIATE), so there is nothing to take; on PostgreSQL only the ids are read."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    ids = sorted(set(member_ids))
-    session.execute(
-        select(Member.id)
-        .where(Member.id.in_(ids))
-        .order_by(Member.id)
-        .with_for_update(key_share=True)
-    ).all()
+    held = memo(session, "held_members")  # a lock lasts the transaction: take each once
+    ids = sorted(set(member_ids) - held.keys())
+    if len(ids) == 1:  # a sale: prepared, built once
+        _HOLD_ONE.rows(session, {"id": ids[0]})
+    elif ids:
+        session.execute(
+            select(Member.id)
+            .where(Member.id.in_(ids))
+            .order_by(Member.id)
+            .with_for_update(key_share=True)
+        ).all()
+    held.update(dict.fromkeys(ids, True))
+
+
+_HOLD_ONE = Prepared(
+    select(Member.__table__.c.id)
+    .where(Member.__table__.c.id == bindparam("id"))
+    .with_for_update(key_share=True)
+)
 
 
 def lock_member_rows(session: Session, member_ids: Sequence[int]) -> list[Row[Any]]:
