@@ -114,6 +114,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         return {"status": "ready", "schema": current}
 
+    @app.get("/livez", tags=["ops"], summary="Liveness: the process answers (no database)")
+    async def livez() -> dict[str, str]:
+        # Kubernetes' liveness probe: a database outage must not get every replica restarted.
+        return {"status": "alive", "version": __version__}
+
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     def healthz() -> Any:
         try:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from omo.app import create_app
 from omo.db import UnitOfWork
+from omo.settings import Settings
 from tests import factories as f
 
 
@@ -21,6 +23,16 @@ def test_ready_only_on_the_schema_this_code_expects(client: TestClient, engine: 
         "status": "migrate", "database": "0001", "code": head,
     }  # fmt: skip
     assert client.get("/healthz").status_code == 200  # alive, just not ready
+    assert client.get("/livez").json()["status"] == "alive"
+
+
+def test_liveness_does_not_need_the_database() -> None:
+    """A liveness probe that failed with the database would restart every replica at once."""
+    nowhere = "postgresql+psycopg://omo@127.0.0.1:1/omo?connect_timeout=2"  # refused at once
+    with TestClient(create_app(Settings(database_url=nowhere, jobs_every_s=0))) as client:
+        assert client.get("/healthz").status_code == 503
+        live = client.get("/livez")
+    assert live.status_code == 200 and live.json()["status"] == "alive"
 
 
 def test_metrics_count_requests_checkouts_and_queues(api: TestClient, uow: UnitOfWork) -> None:
