@@ -122,3 +122,35 @@ def test_orm_rows_not_yet_flushed_are_seen(uow: UnitOfWork) -> None:
     with uow.write() as session:
         session.add(Store(code="S-9", name="x", region="台北市", is_active=True))
         assert STORE.first(session, {"code": "S-9"}) is not None
+
+
+def test_a_member_is_held_once_per_transaction_and_again_in_the_next(
+    engine: sa.Engine, db_url: str
+) -> None:
+    """hold_members remembers what its transaction holds; a session that begins another
+    transaction locks again (PostgreSQL; SQLite's writer holds the whole database)."""
+    from omo.members import service as members
+    from tests.factories import enrol
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("row locks are PostgreSQL's")
+    mid = enrol(UnitOfWork(engine), phone="0912-345-678").member.id
+    probe = sa.text("SELECT id FROM members WHERE id = :m FOR UPDATE NOWAIT")
+
+    def locked() -> bool:
+        with engine.connect() as other:
+            try:
+                other.execute(probe, {"m": mid})
+            except sa.exc.OperationalError:
+                return True
+            finally:
+                other.rollback()
+        return False
+
+    with Session(engine) as session:
+        for _ in range(2):  # two transactions in one session
+            with session.begin():
+                members.hold_members(session, [mid])
+                members.hold_members(session, [mid])  # held already: no second lock taken
+                assert locked()
+            assert not locked()

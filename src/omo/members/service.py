@@ -28,7 +28,6 @@ from omo.members.identifiers import Identifier
 from omo.members.models import Consent, ConsentChange, Member, MemberIdentifier, MemberTag
 from omo.members.schemas import ProfileFields
 from omo.shared.errors import NotFound
-from omo.shared.pins import memo
 from omo.shared.prepared import Prepared
 from omo.shared.reassign import reassign_rows
 from omo.shared.reassign import restore_rows as restore_rows_of
@@ -236,8 +235,10 @@ def hold_members(session: Session, member_ids: Sequence[int]) -> None:
     IMMEDIATE), so there is nothing to take; on PostgreSQL only the ids are read."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    held = memo(session, "held_members")  # a lock lasts the transaction: take each once
-    ids = sorted(set(member_ids) - held.keys())
+    # a lock lasts its transaction: each member is locked once in it (a sale earns and spends)
+    kept = session.info.get("omo.held_members")
+    held: set[int] = kept[1] if kept and kept[0] is session.get_transaction() else set()
+    ids = sorted(set(member_ids) - held)
     if len(ids) == 1:  # a sale: prepared, built once
         _HOLD_ONE.rows(session, {"id": ids[0]})
     elif ids:
@@ -247,7 +248,7 @@ def hold_members(session: Session, member_ids: Sequence[int]) -> None:
             .order_by(Member.id)
             .with_for_update(key_share=True)
         ).all()
-    held.update(dict.fromkeys(ids, True))
+    session.info["omo.held_members"] = (session.get_transaction(), held | set(ids))
 
 
 _HOLD_ONE = Prepared(
