@@ -16,6 +16,7 @@ to the best /healthz rate is printed too).
 
     python bench/checkout.py [--seconds 10] [--clients N]... [--backend sqlite|postgres|both]
                              [--workers N]
+    python bench/checkout.py --in-process 2000 [--backend ...]   # the use case alone
 """
 
 from __future__ import annotations
@@ -289,15 +290,68 @@ def run(backend: str, counts: list[int], seconds: int, workers: int) -> None:
                 pg.stop()
 
 
+def in_process(backend: str, commits: int) -> None:
+    """The commit use case alone, in this process: `checkout.commit` on the bench's data, one
+    sale after another, without HTTP. Every step of docs/performance.md's table was timed so,
+    alternating the code before and after."""
+    from omo.apikeys.service import Principal
+    from omo.checkout import service as checkout
+    from omo.checkout.schemas import CommitRequest
+
+    with tempfile.TemporaryDirectory(prefix="omo-bench-") as tmp:
+        pg = PostgresServer(durable=True).start() if backend == "postgres" else None
+        try:
+            if pg is not None:
+                admin = sa.create_engine(pg.url(), isolation_level="AUTOCOMMIT")
+                with admin.connect() as conn:
+                    conn.exec_driver_sql("CREATE DATABASE app")
+                admin.dispose()
+                url = pg.url("app")
+            else:
+                url = f"sqlite:///{tmp}/app.sqlite"
+            prepare(url)
+            engine = make_engine(Settings(database_url=url))
+            uow, who = UnitOfWork(engine), Principal("bench")
+
+            def sale(n: int) -> None:
+                rng = random.Random(n)
+                req = CommitRequest.model_validate({
+                    "channel": "pos", "store": "TPE-101", "member_id": rng.randint(1, MEMBERS),
+                    "external_id": f"P-{n}",
+                    "lines": [{"sku": "APP-1", "quantity": 1}, {"sku": "BEA-1", "quantity": 1}],
+                })  # fmt: skip
+                checkout.commit(uow, req=req, principal=who, currency="TWD", region="TW")
+
+            warm = min(300, commits)
+            for n in range(warm):
+                sale(n)
+            started = time.perf_counter()
+            for n in range(warm, warm + commits):
+                sale(n)
+            took = (time.perf_counter() - started) / commits
+            engine.dispose()
+            print(f"{backend:8} in process: {took * 1000:.3f} ms a commit over {commits} commits",
+                  flush=True)  # fmt: skip
+        finally:
+            if pg is not None:
+                pg.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--clients", type=int, action="append", help="default: 1, 2, 4, 8")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--workers", type=int, default=1, help="omo serve processes (PostgreSQL)")
+    parser.add_argument(
+        "--in-process", type=int, metavar="COMMITS", help="time the use case alone, no HTTP"
+    )
     args = parser.parse_args()
     for backend in ["sqlite", "postgres"] if args.backend == "both" else [args.backend]:
-        run(backend, args.clients or [1, 2, 4, 8], args.seconds, args.workers)
+        if args.in_process:
+            in_process(backend, args.in_process)
+        else:
+            run(backend, args.clients or [1, 2, 4, 8], args.seconds, args.workers)
 
 
 if __name__ == "__main__":
