@@ -33,9 +33,9 @@ from omo.analytics.schemas import (
     SegmentRead,
 )
 from omo.apikeys.service import Principal
-from omo.http import UoW, scoped
+from omo.http import PooledRoute, UoW, scoped
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(tags=["analytics"], route_class=PooledRoute)
 
 Id = Annotated[int, Path(ge=1, le=2**62)]
 Name = Annotated[str, Path(min_length=1, max_length=40)]

@@ -17,10 +17,10 @@ from omo.commerce.schemas import (
     StoreRead,
     StoreUpsert,
 )
-from omo.http import AppSettings, UoW, scoped
+from omo.http import AppSettings, PooledRoute, UoW, scoped
 from omo.ingest import service as ingest
 
-router = APIRouter(tags=["commerce"])
+router = APIRouter(tags=["commerce"], route_class=PooledRoute)
 
 StoreCode = Annotated[str, Path(pattern=CODE)]
 Sku = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]

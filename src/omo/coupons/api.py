@@ -20,9 +20,9 @@ from omo.coupons.schemas import (
     TemplateKpis,
     TemplateRead,
 )
-from omo.http import UoW, scoped
+from omo.http import PooledRoute, UoW, scoped
 
-router = APIRouter(tags=["coupons"])
+router = APIRouter(tags=["coupons"], route_class=PooledRoute)
 TemplateCode = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$")]
 Code = Annotated[str, Path(min_length=4, max_length=40)]
 

@@ -6,11 +6,11 @@ from fastapi import APIRouter
 
 from omo.apikeys.service import Principal
 from omo.events.schemas import EventBatch, EventBatchResult
-from omo.http import AppSettings, UoW, scoped
+from omo.http import AppSettings, PooledRoute, UoW, scoped
 from omo.ingest import service as ingest
 from omo.shared.errors import ValidationFailed
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=PooledRoute)
 
 
 @router.post(

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from omo.apikeys.service import Principal
-from omo.http import UoW, scoped
+from omo.http import PooledRoute, UoW, scoped
 from omo.identity import resolution, reviews
 from omo.identity import service as identity
 from omo.identity.schemas import (
@@ -23,7 +23,7 @@ from omo.identity.schemas import (
 from omo.shared.clock import as_utc
 from omo.shared.errors import ValidationFailed
 
-router = APIRouter(tags=["identity"])
+router = APIRouter(tags=["identity"], route_class=PooledRoute)
 
 Id = Annotated[int, Path(ge=1, le=2**62)]
 

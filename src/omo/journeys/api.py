@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from omo.apikeys.service import Principal
-from omo.http import AppSettings, UoW, scoped
+from omo.http import AppSettings, PooledRoute, UoW, scoped
 from omo.journeys import report as reports
 from omo.journeys import service as journeys
 from omo.journeys.schemas import JobsReport, JourneyRead, JourneyReport
@@ -15,7 +15,7 @@ from omo.shared.errors import Forbidden
 from omo.tasks import service as tasks
 from omo.tasks.schemas import TaskRead
 
-router = APIRouter(tags=["journeys"])
+router = APIRouter(tags=["journeys"], route_class=PooledRoute)
 Key = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[a-z0-9_\-]+$")]
 
 

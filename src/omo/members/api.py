@@ -9,14 +9,14 @@ from fastapi import APIRouter, Path, Query, Response
 from omo.apikeys.service import Principal
 from omo.customer_view import service as customer_view
 from omo.customer_view.schemas import CustomerView
-from omo.http import AppSettings, UoW, scoped
+from omo.http import AppSettings, PooledRoute, UoW, scoped
 from omo.ingest import service as ingest
 from omo.ingest.schemas import EnrolResult
 from omo.members.identifiers import InvalidIdentifier, normalise
 from omo.members.schemas import MemberSummary, MemberUpsert
 from omo.shared.errors import ValidationFailed
 
-router = APIRouter(prefix="/members", tags=["members"])
+router = APIRouter(prefix="/members", tags=["members"], route_class=PooledRoute)
 
 MemberId = Annotated[int, Path(ge=1, le=2**62)]
 

@@ -10,12 +10,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from omo.apikeys.service import Principal
 from omo.coupons import service as coupons
-from omo.http import UoW, scoped
+from omo.http import PooledRoute, UoW, scoped
 from omo.messaging import service as messaging
 from omo.messaging.schemas import MessageRead, PushSubscriptionIn
 
-router = APIRouter(tags=["messaging"])
-public = APIRouter(prefix="/t", tags=["message links"], include_in_schema=True)
+router = APIRouter(tags=["messaging"], route_class=PooledRoute)
+public = APIRouter(
+    prefix="/t", tags=["message links"], include_in_schema=True, route_class=PooledRoute
+)
 Token = Annotated[str, Path(min_length=10, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
 MemberId = Annotated[int, Path(ge=1, le=2**62)]
 # the smallest transparent GIF

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from omo.apikeys.service import Principal
-from omo.http import UoW, scoped
+from omo.http import PooledRoute, UoW, scoped
 from omo.points import service as points
 from omo.points.rules import PointsRules
 from omo.points.schemas import PointsChange, PointsSummary, ProgrammeRead
 
-router = APIRouter(tags=["points"])
+router = APIRouter(tags=["points"], route_class=PooledRoute)
 MemberId = Annotated[int, Path(ge=1, le=2**62)]
 
 

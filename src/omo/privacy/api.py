@@ -8,11 +8,11 @@ from fastapi import APIRouter, Path, Query
 
 from omo.apikeys.service import Principal
 from omo.audit import service as audit
-from omo.http import UoW, scoped
+from omo.http import PooledRoute, UoW, scoped
 from omo.privacy import service as privacy
 from omo.privacy.schemas import ErasureRead
 
-router = APIRouter(tags=["privacy"])
+router = APIRouter(tags=["privacy"], route_class=PooledRoute)
 MemberId = Annotated[int, Path(ge=1, le=2**62)]
 
 

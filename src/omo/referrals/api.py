@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from omo.apikeys.service import Principal
-from omo.http import UoW, scoped
+from omo.http import PooledRoute, UoW, scoped
 from omo.referrals import service as referrals
 from omo.referrals.service import ReferralCodeRead
 
-router = APIRouter(tags=["referrals"])
+router = APIRouter(tags=["referrals"], route_class=PooledRoute)
 
 
 @router.get(

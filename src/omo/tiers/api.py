@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from omo.apikeys.service import Principal
-from omo.http import UoW, scoped
+from omo.http import PooledRoute, UoW, scoped
 from omo.tiers import service as tiers
 from omo.tiers.policy import TierProgramme
 from omo.tiers.schemas import Distribution, MemberTierRead, TierProgrammeRead
 
-router = APIRouter(tags=["tiers"])
+router = APIRouter(tags=["tiers"], route_class=PooledRoute)
 
 
 @router.get("/tiers/programme", response_model=TierProgrammeRead, summary="Levels in force")

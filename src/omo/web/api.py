@@ -8,12 +8,12 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from omo.apikeys.service import Principal
-from omo.http import AppSettings, UoW, scoped
+from omo.http import AppSettings, PooledRoute, UoW, scoped
 from omo.members import service as members
 from omo.shared.secrets import secret_key
 from omo.web import card
 
-router = APIRouter(tags=["members"])
+router = APIRouter(tags=["members"], route_class=PooledRoute)
 
 
 class CardLink(BaseModel):
