@@ -216,14 +216,18 @@ def load(
     return len(latencies) / elapsed, q[49] * 1000, q[98] * 1000, errors
 
 
-def commit_request(h: httpx.Client, n: int) -> bool:
+def sale(n: int) -> dict[str, object]:
+    """Sale number n: a random member buying the two catalogue products at the store."""
     rng = random.Random(n)
-    body = {
+    return {
         "channel": "pos", "store": "TPE-101", "member_id": rng.randint(1, MEMBERS),
         "external_id": f"B-{n}",
         "lines": [{"sku": "APP-1", "quantity": 1}, {"sku": "BEA-1", "quantity": 1}],
     }  # fmt: skip
-    return h.post("/api/v1/checkout/commit", json=body).status_code == 201
+
+
+def commit_request(h: httpx.Client, n: int) -> bool:
+    return h.post("/api/v1/checkout/commit", json=sale(n)).status_code == 201
 
 
 def trivial_request(h: httpx.Client, n: int) -> bool:
@@ -234,19 +238,23 @@ def health_request(h: httpx.Client, n: int) -> bool:
     return h.get("/healthz").status_code == 200
 
 
+def databases(pg: PostgresServer | None, tmp: str, *names: str) -> list[str]:
+    """URLs of new empty databases: on the PostgreSQL server, or SQLite files in `tmp`."""
+    if pg is None:
+        return [f"sqlite:///{tmp}/{name}.sqlite" for name in names]
+    admin = sa.create_engine(pg.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in names:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return [pg.url(name) for name in names]
+
+
 def run(backend: str, counts: list[int], seconds: int, workers: int) -> None:
     with tempfile.TemporaryDirectory(prefix="omo-bench-") as tmp:
         pg = PostgresServer(durable=True).start() if backend == "postgres" else None
         try:
-            if pg is not None:
-                admin = sa.create_engine(pg.url(), isolation_level="AUTOCOMMIT")
-                with admin.connect() as conn:
-                    conn.exec_driver_sql("CREATE DATABASE raw")
-                    conn.exec_driver_sql("CREATE DATABASE app")
-                admin.dispose()
-                raw_url, app_url = pg.url("raw"), pg.url("app")
-            else:
-                raw_url, app_url = f"sqlite:///{tmp}/raw.sqlite", f"sqlite:///{tmp}/app.sqlite"
+            raw_url, app_url = databases(pg, tmp, "raw", "app")
             prepare(raw_url)
             key = prepare(app_url)
             raw = (
@@ -301,33 +309,21 @@ def in_process(backend: str, commits: int) -> None:
     with tempfile.TemporaryDirectory(prefix="omo-bench-") as tmp:
         pg = PostgresServer(durable=True).start() if backend == "postgres" else None
         try:
-            if pg is not None:
-                admin = sa.create_engine(pg.url(), isolation_level="AUTOCOMMIT")
-                with admin.connect() as conn:
-                    conn.exec_driver_sql("CREATE DATABASE app")
-                admin.dispose()
-                url = pg.url("app")
-            else:
-                url = f"sqlite:///{tmp}/app.sqlite"
+            (url,) = databases(pg, tmp, "app")
             prepare(url)
             engine = make_engine(Settings(database_url=url))
             uow, who = UnitOfWork(engine), Principal("bench")
 
-            def sale(n: int) -> None:
-                rng = random.Random(n)
-                req = CommitRequest.model_validate({
-                    "channel": "pos", "store": "TPE-101", "member_id": rng.randint(1, MEMBERS),
-                    "external_id": f"P-{n}",
-                    "lines": [{"sku": "APP-1", "quantity": 1}, {"sku": "BEA-1", "quantity": 1}],
-                })  # fmt: skip
+            def commit(n: int) -> None:
+                req = CommitRequest.model_validate(sale(n))
                 checkout.commit(uow, req=req, principal=who, currency="TWD", region="TW")
 
             warm = min(300, commits)
             for n in range(warm):
-                sale(n)
+                commit(n)
             started = time.perf_counter()
             for n in range(warm, warm + commits):
-                sale(n)
+                commit(n)
             took = (time.perf_counter() - started) / commits
             engine.dispose()
             print(f"{backend:8} in process: {took * 1000:.3f} ms a commit over {commits} commits",
