@@ -38,11 +38,7 @@ def publish(
         select(OutboxMessage.id).where(OutboxMessage.key == key)
     ) is not None:  # fmt: skip
         return
-    _INSERT_MESSAGE.execute(
-        session,
-        {"topic": topic, "key": key, "payload": payload, "created_at": now, "available_at": now,
-         "attempts": 0, "state": "pending", "delivered_at": None, "last_error": None},
-    )  # fmt: skip
+    _INSERT_MESSAGE.execute(session, _pending(topic, key, payload, now))
 
 
 # prepared (shared/prepared.py): every sale publishes, and the ORM's flush cost more than the
@@ -50,11 +46,16 @@ def publish(
 _INSERT_MESSAGE = Prepared(insert(OutboxMessage.__table__))  # type: ignore[arg-type]
 
 
+def _pending(topic: str, key: str, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A new message's row, every column given (a prepared INSERT applies no defaults)."""
+    return {
+        "topic": topic, "key": key, "payload": payload, "created_at": now, "available_at": now,
+        "attempts": 0, "state": "pending", "delivered_at": None, "last_error": None,
+    }  # fmt: skip
+
+
 def _message(topic: str, key: str, payload: dict[str, Any], now: datetime) -> OutboxMessage:
-    return OutboxMessage(
-        topic=topic, key=key, payload=payload, created_at=now, available_at=now, attempts=0,
-        state="pending",
-    )  # fmt: skip
+    return OutboxMessage(**_pending(topic, key, payload, now))
 
 
 def publish_many(
