@@ -25,6 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from omo.shared import libpq
+
 Processor = Callable[[Any], Any] | None
 
 
@@ -82,37 +84,44 @@ class Prepared:
 
     def _run(
         self, session: Session, params: Sequence[Mapping[str, Any]], *, many: bool = False
-    ) -> tuple[Any, _Compiled]:
+    ) -> tuple[list[Any], int, _Compiled]:
+        """The driver's rows (none for a statement without results), the rows touched."""
         session.flush()  # what the ORM holds unsent goes first, as an autoflush would send it
         conn = session.connection()
         dialect = conn.dialect
         keys = tuple(sorted(params[0])) if isinstance(self.statement, sa.Insert) else None
         c = self._compile(dialect, keys)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        driver = conn.connection.driver_connection
         try:
             if many:
-                cursor.executemany(c.sql, [self._parameters(c, p) for p in params])
+                values: Any = [self._parameters(c, p) for p in params]
             else:
-                cursor.execute(c.sql, self._parameters(c, params[0]))
+                values = self._parameters(c, params[0])
+                if dialect.driver == "psycopg":
+                    done = libpq.run(driver, c.sql, values)
+                    if done is not None:
+                        return done[0], done[1], c
+            cursor = driver.cursor()  # type: ignore[union-attr]
+            try:
+                (cursor.executemany if many else cursor.execute)(c.sql, values)
+                found = cursor.fetchall() if cursor.description is not None else []
+                return found, int(cursor.rowcount), c
+            finally:
+                cursor.close()
         except dialect.loaded_dbapi.Error as exc:
-            cursor.close()
             raise sa.exc.DBAPIError.instance(
                 c.sql, params, exc, dialect.loaded_dbapi.Error, dialect=dialect
             ) from exc
-        return cursor, c
 
     def rows(
         self, session: Session, params: Mapping[str, Any] | None = None
     ) -> list[tuple[Any, ...]]:
         """Every row of a SELECT (or an INSERT … RETURNING), its values processed by type."""
-        cursor, c = self._run(session, [params or {}])
-        try:
-            return [
-                tuple(p(v) if p is not None else v for p, v in zip(c.results, row, strict=True))
-                for row in cursor.fetchall()
-            ]
-        finally:
-            cursor.close()
+        found, _count, c = self._run(session, [params or {}])
+        return [
+            tuple(p(v) if p is not None else v for p, v in zip(c.results, row, strict=True))
+            for row in found
+        ]
 
     def first(
         self, session: Session, params: Mapping[str, Any] | None = None
@@ -126,13 +135,9 @@ class Prepared:
 
     def execute(self, session: Session, params: Mapping[str, Any] | None = None) -> int:
         """Run an INSERT, UPDATE or DELETE without results; returns the rows it touched."""
-        cursor, _c = self._run(session, [params or {}])
-        try:
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
+        return self._run(session, [params or {}])[1]
 
     def execute_many(self, session: Session, params: Sequence[Mapping[str, Any]]) -> None:
         """Run an INSERT or UPDATE once per set of parameters (all with the same keys)."""
         if params:
-            self._run(session, params, many=True)[0].close()
+            self._run(session, params, many=True)

@@ -1,0 +1,160 @@
+"""Prepared statements straight on libpq (PostgreSQL): in the transaction, prepared once per
+connection, errors as SQLAlchemy's, and not used where psycopg is told not to prepare."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from omo.commerce.models import Order
+from omo.db import UnitOfWork, make_engine
+from omo.settings import Settings
+from omo.shared import libpq
+from omo.shared.prepared import Prepared
+from tests.integration.test_prepared import INSERT_ORDER, STORE, order
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.parametrize("db_url", ["postgres"], indirect=True),  # PostgreSQL's alone
+]
+
+COUNT = sa.select(sa.func.count()).select_from(Order.__table__)
+
+
+@pytest.fixture
+def pg_engine(engine: sa.Engine) -> sa.Engine:
+    return engine
+
+
+def ours(session: Session) -> set[str]:
+    """Our statements prepared on the session's connection (psycopg's own are named _pg3_…)."""
+    rows = session.execute(sa.text("SELECT name FROM pg_prepared_statements"))
+    return {r[0] for r in rows if r[0].startswith("omo_")}
+
+
+def test_the_first_statement_opens_the_transaction_and_the_rest_stay_in_it(
+    pg_engine: sa.Engine,
+) -> None:
+    with Session(pg_engine) as session:
+        with session.begin():
+            INSERT_ORDER.rows(session, order(1))  # no transaction yet: through the cursor
+            assert ours(session) == set()
+            INSERT_ORDER.rows(session, order(2))  # on libpq
+            assert len(ours(session)) == 1
+            session.rollback()
+        with session.begin():
+            assert session.scalar(COUNT) == 0  # both rolled back: neither ran on its own
+
+
+def test_a_statement_is_prepared_once_per_connection(pg_engine: sa.Engine) -> None:
+    with Session(pg_engine) as session, session.begin():
+        STORE.first(session, {"code": "x"})
+        for n in range(5):
+            STORE.first(session, {"code": f"S-{n}"})
+            INSERT_ORDER.rows(session, order(n))
+        first = ours(session)
+        assert len(first) == 2
+        INSERT_ORDER.rows(session, order(9, total=Decimal("1.10")))
+        assert ours(session) == first
+
+
+def test_an_error_on_libpq_is_sqlalchemys_and_the_run_retries(pg_engine: sa.Engine) -> None:
+    uow = UnitOfWork(pg_engine)
+    with uow.write() as session:
+        INSERT_ORDER.rows(session, order(1))
+    with uow.write() as session:
+        STORE.first(session, {"code": "x"})
+        STORE.first(session, {"code": "y"})
+        assert ours(session)  # on libpq from the second statement
+        with pytest.raises(sa.exc.IntegrityError, match="duplicate key"):
+            INSERT_ORDER.rows(session, order(1))
+        session.rollback()
+    tries: list[int] = []
+
+    def once(session: Session) -> int:
+        tries.append(1)
+        STORE.first(session, {"code": "x"})
+        if len(tries) == 1:
+            INSERT_ORDER.rows(session, order(1))  # a lost race: someone recorded it first
+        return len(tries)
+
+    assert uow.run(once) == 2
+    bad = Prepared(sa.select(sa.literal_column("no_such_column")).select_from(Order.__table__))
+    with uow.write() as session:
+        STORE.first(session, {"code": "x"})
+        with pytest.raises(sa.exc.ProgrammingError, match="no_such_column"):
+            bad.rows(session)  # refused at PREPARE
+        session.rollback()
+
+
+@pytest.fixture
+def unprepared(pg_engine: sa.Engine, db_url: str) -> Iterator[sa.Engine]:
+    engine = make_engine(Settings(database_url=db_url))
+
+    @sa.event.listens_for(engine, "connect")
+    def no_prepare(dbapi: object, _record: object) -> None:
+        dbapi.prepare_threshold = None  # type: ignore[attr-defined]  # as for PgBouncer
+
+    yield engine
+    engine.dispose()
+
+
+def test_not_used_where_psycopg_is_told_not_to_prepare(unprepared: sa.Engine) -> None:
+    with Session(unprepared) as session, session.begin():
+        for n in range(3):
+            INSERT_ORDER.rows(session, order(n))
+        assert ours(session) == set()
+        assert session.scalar(COUNT) == 3
+
+
+def test_what_is_kept_for_a_connection_goes_with_it(pg_engine: sa.Engine) -> None:
+    with Session(pg_engine) as session, session.begin():
+        STORE.first(session, {"code": "x"})
+        STORE.first(session, {"code": "y"})
+        driver = session.connection().connection.driver_connection
+        gone = weakref.ref(driver)
+        assert driver in libpq._HELD
+    pg_engine.dispose()  # the pool closes its connections
+    del driver, session
+    gc.collect()
+    assert gone() is None
+
+
+def test_when_psycopg_deallocates_everything_ours_are_prepared_again(pg_engine: sa.Engine) -> None:
+    """After a rollback psycopg sends DEALLOCATE ALL once it has statements of its own."""
+    its_own = sa.text("SELECT count(*) FROM stores WHERE code = :c")
+    with Session(pg_engine) as session:
+        for attempt in range(3):
+            with session.begin():
+                for n in range(6):  # psycopg prepares a statement on its fifth run
+                    session.execute(its_own, {"c": f"S-{n}"})
+                INSERT_ORDER.rows(session, order(attempt))
+                assert len(ours(session)) == 1
+                session.rollback()  # ROLLBACK, then DEALLOCATE ALL
+            with session.begin():
+                assert ours(session) == set()
+
+
+def test_statements_dropped_behind_psycopgs_back_fail_once_then_are_prepared_again(
+    pg_engine: sa.Engine,
+) -> None:
+    with Session(pg_engine) as session:
+        with session.begin():
+            STORE.first(session, {"code": "x"})
+            STORE.first(session, {"code": "y"})
+            driver = session.connection().connection.driver_connection
+            driver.pgconn.exec_(b"DEALLOCATE ALL")  # psycopg does not see it
+            with pytest.raises(sa.exc.ProgrammingError, match="does not exist"):
+                STORE.first(session, {"code": "z"})
+            session.rollback()
+        with session.begin():
+            STORE.first(session, {"code": "x"})
+            assert STORE.first(session, {"code": "y"}) is None
+            assert len(ours(session)) == 1
+
