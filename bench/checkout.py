@@ -327,8 +327,11 @@ def in_process(backend: str, commits: int) -> None:
             took = (time.perf_counter() - started) / commits
             cpu = (time.thread_time() - cpu) / commits
             engine.dispose()
-            print(f"{backend:8} in process: {took * 1000:.3f} ms a commit ({cpu * 1000:.3f} ms "
-                  f"of it on this process's CPU) over {commits} commits", flush=True)
+            print(
+                f"{backend:8} in process: {took * 1000:.3f} ms a commit ({cpu * 1000:.3f} ms "
+                f"of it on this process's CPU) over {commits} commits",
+                flush=True,
+            )
         finally:
             if pg is not None:
                 pg.stop()

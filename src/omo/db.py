@@ -121,9 +121,14 @@ class UnitOfWork:
         self._writer = _writer_lock(engine)
         self._writer_wait_s = writer_wait_s
         self._write = sessionmaker(bind=engine, expire_on_commit=False)
-        self._read = sessionmaker(
-            bind=engine.execution_options(**{_READONLY: True}), expire_on_commit=False
-        )
+        # On PostgreSQL a read is a READ ONLY transaction, so ending it with COMMIT is as safe
+        # as a ROLLBACK; and it must end so: after every ROLLBACK psycopg drops the connection's
+        # prepared statements (DEALLOCATE ALL), its own and the sale's (shared/libpq.py).
+        self._commit_reads = engine.dialect.name == "postgresql"
+        readonly: dict[str, Any] = {_READONLY: True}
+        if self._commit_reads:
+            readonly["postgresql_readonly"] = True
+        self._read = sessionmaker(bind=engine.execution_options(**readonly), expire_on_commit=False)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -143,7 +148,8 @@ class UnitOfWork:
     def read(self) -> Iterator[Session]:
         with self._read() as session, session.begin():
             yield session
-            session.rollback()
+            if not self._commit_reads:
+                session.rollback()
 
     def run(self, use_case: Callable[[Session], T], *, attempts: int = 5) -> T:
         """Run `use_case` in one write transaction; retry when a concurrent writer won a race.

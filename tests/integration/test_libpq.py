@@ -158,3 +158,23 @@ def test_statements_dropped_behind_psycopgs_back_fail_once_then_are_prepared_aga
             assert STORE.first(session, {"code": "y"}) is None
             assert len(ours(session)) == 1
 
+
+def test_a_read_is_read_only_and_ends_without_dropping_prepared_statements(
+    pg_engine: sa.Engine,
+) -> None:
+    uow = UnitOfWork(pg_engine)
+    with pytest.raises(sa.exc.InternalError, match="read-only transaction"), uow.read() as session:
+        session.execute(sa.text("DELETE FROM stores"))
+    with Session(pg_engine) as session, session.begin():
+        STORE.first(session, {"code": "x"})
+        STORE.first(session, {"code": "y"})
+        held = set(ours(session))
+    for _ in range(3):  # the pool hands the one connection back each time
+        with uow.read() as session:
+            for n in range(6):  # psycopg prepares a statement of its own
+                session.execute(
+                    sa.text("SELECT count(*) FROM stores WHERE code = :c"), {"c": f"S-{n}"}
+                )
+    with Session(pg_engine) as session, session.begin():
+        STORE.first(session, {"code": "x"})
+        assert ours(session) == held  # no DEALLOCATE ALL after the reads
