@@ -154,3 +154,35 @@ def test_a_member_is_held_once_per_transaction_and_again_in_the_next(
                 members.hold_members(session, [mid])  # held already: no second lock taken
                 assert locked()
             assert not locked()
+
+
+def test_a_sale_holds_its_member_as_it_reads_who_it_is(engine: sa.Engine, db_url: str) -> None:
+    """current_member_id(hold=True) locks the member in the read itself, and hold_members then
+    knows it is held (PostgreSQL); without hold the read locks nothing."""
+    from omo.members import service as members
+    from tests.factories import enrol
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("row locks are PostgreSQL's")
+    mid = enrol(UnitOfWork(engine), phone="0912-345-678").member.id
+    probe = sa.text("SELECT id FROM members WHERE id = :m FOR UPDATE NOWAIT")
+
+    def locked() -> bool:
+        with engine.connect() as other:
+            try:
+                other.execute(probe, {"m": mid})
+            except sa.exc.OperationalError:
+                return True
+            finally:
+                other.rollback()
+        return False
+
+    with Session(engine) as session:
+        with session.begin():
+            assert members.current_member_id(session, mid) == mid
+            assert not locked()
+        with session.begin():
+            assert members.current_member_id(session, mid, hold=True) == mid
+            assert locked()
+            assert session.info["omo.held_members"][1] == {mid}
+        assert not locked()

@@ -131,7 +131,7 @@ def _price(
     session: Session, req: QuoteRequest, idents: list[Identifier], now: datetime, *, strict: bool
 ) -> Priced:
     notes: list[str] = []
-    member_id = _member(session, req, idents)
+    member_id = _member(session, req, idents, hold=strict)
     if req.store:
         commerce.store_by_code(session, req.store)
     catalogue = commerce.catalogue_for(session, (li.sku for li in req.lines))
@@ -205,10 +205,13 @@ def _price(
     return Priced(p, read, member_id, baskets)
 
 
-def _member(session: Session, req: QuoteRequest, idents: list[Identifier]) -> int | None:
+def _member(
+    session: Session, req: QuoteRequest, idents: list[Identifier], *, hold: bool
+) -> int | None:
+    """Who the sale is for; a commit (`hold`) holds a member named by id as it reads it."""
     named = set(members.members_named_by(session, idents).values())
     if req.member_id is not None:
-        member = members.current_member_id(session, req.member_id)
+        member = members.current_member_id(session, req.member_id, hold=hold)
         if named - {member}:
             raise ValidationFailed(
                 "member_id and the customer identifiers name different members", field="member_id"

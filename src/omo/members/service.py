@@ -192,19 +192,25 @@ def current_member(session: Session, member_id: int) -> Member:
     return member
 
 
-def current_member_id(session: Session, member_id: int) -> int:
+def current_member_id(session: Session, member_id: int, *, hold: bool = False) -> int:
     """current_member's id, read in Core without loading the member: a sale only needs to know
-    who it is for (a merged member's sales go to the member it was merged into)."""
+    who it is for (a merged member's sales go to the member it was merged into).
+
+    With `hold`, the member is also held as hold_members holds it, in the same read: on
+    PostgreSQL a sale saves the round trip of a second statement."""
     seen: set[int] = set()
     at = member_id
+    locking = hold and session.get_bind().dialect.name == "postgresql"
     while True:
         # a member the ORM holds unsent (enrolled or merged in this transaction) counts
-        row = _STATUS_OF.first(session, {"id": at})
+        row = (_STATUS_OF_HELD if locking else _STATUS_OF).first(session, {"id": at})
         if row is None:
             raise NotFound(f"member {at} does not exist", field="member_id")
         seen.add(at)
         status, merged_into = row
         if status != "merged" or merged_into is None:
+            if locking:
+                _held(session).add(at)
             return at
         if merged_into in seen:  # pragma: no cover - a cycle would be a bug in merge
             raise RuntimeError(f"merge cycle at member {merged_into}")
@@ -214,6 +220,11 @@ def current_member_id(session: Session, member_id: int) -> int:
 _MEMBERS = Member.__table__.c
 _STATUS_OF = Prepared(
     select(_MEMBERS.status, _MEMBERS.merged_into_id).where(_MEMBERS.id == bindparam("id"))
+)
+_STATUS_OF_HELD = Prepared(
+    select(_MEMBERS.status, _MEMBERS.merged_into_id)
+    .where(_MEMBERS.id == bindparam("id"))
+    .with_for_update(key_share=True)
 )
 
 
@@ -235,9 +246,7 @@ def hold_members(session: Session, member_ids: Sequence[int]) -> None:
     IMMEDIATE), so there is nothing to take; on PostgreSQL only the ids are read."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    # a lock lasts its transaction: each member is locked once in it (a sale earns and spends)
-    kept = session.info.get("omo.held_members")
-    held: set[int] = kept[1] if kept and kept[0] is session.get_transaction() else set()
+    held = _held(session)
     ids = sorted(set(member_ids) - held)
     if len(ids) == 1:  # a sale: prepared, built once
         _HOLD_ONE.rows(session, {"id": ids[0]})
@@ -248,7 +257,18 @@ def hold_members(session: Session, member_ids: Sequence[int]) -> None:
             .order_by(Member.id)
             .with_for_update(key_share=True)
         ).all()
-    session.info["omo.held_members"] = (session.get_transaction(), held | set(ids))
+    held.update(ids)
+
+
+def _held(session: Session) -> set[int]:
+    """The members locked in the session's transaction so far (a lock lasts its transaction:
+    each member is locked once in it, though a sale earns and spends)."""
+    transaction = session.get_transaction()
+    kept = session.info.get("omo.held_members")
+    if kept is None or kept[0] is not transaction:
+        kept = session.info["omo.held_members"] = (transaction, set())
+    held: set[int] = kept[1]
+    return held
 
 
 _HOLD_ONE = Prepared(
