@@ -80,3 +80,30 @@ def test_the_values_kept_are_bounded(monkeypatch: Any) -> None:
         assert newest(engine, version) == {"rate": n}
     assert parse.calls == 10
     assert len(version._parsed) == 3
+
+
+OTHER = sa.Table(
+    "other_versions",
+    META,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("body", sa.JSON, nullable=False),
+)
+
+
+def test_read_together_one_statement_for_several_used_once_each() -> None:
+    first, second = NewestVersion(TABLE, "body", Parser()), NewestVersion(OTHER, "body", Parser())
+    engine = database()
+    add(engine, {"rate": 1})
+    add(engine, {"rate": 2})
+    seen: list[str] = []
+    with Session(engine) as session, session.begin():
+        driver: Any = session.connection().connection.driver_connection
+        driver.set_trace_callback(seen.append)
+        versions.read_together(session, first, second)
+        assert first.get(session, default={}) == {"rate": 2}
+        assert second.get(session, default={"none": True}) == {"none": True}  # no row yet
+        assert len(seen) == 1, seen
+        session.execute(sa.insert(OTHER), {"body": {"level": "gold"}})
+        assert second.get(session, default={}) == {"level": "gold"}  # read again: used once
+        selects = [x for x in seen if x.startswith("SELECT")]
+        assert len(selects) == 2 and "other_versions" in selects[1], seen

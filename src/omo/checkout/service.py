@@ -36,7 +36,7 @@ from omo.members.identifiers import Identifier
 from omo.points import ledger
 from omo.points import service as points
 from omo.points.rules import LineFacts, OrderFacts, max_redeemable, points_for_order, redeem_value
-from omo.shared import clock
+from omo.shared import clock, versions
 from omo.shared.errors import DomainError, ValidationFailed
 from omo.shared.pins import memo
 from omo.tiers import service as tiers
@@ -131,6 +131,8 @@ def _price(
     session: Session, req: QuoteRequest, idents: list[Identifier], now: datetime, *, strict: bool
 ) -> Priced:
     notes: list[str] = []
+    # the points rules and the tier programme, read below, in one statement
+    versions.read_together(session, points.RULES_VERSION, tiers.PROGRAMME_VERSION)
     member_id = _member(session, req, idents, hold=strict)
     if req.store:
         commerce.store_by_code(session, req.store)

@@ -40,13 +40,14 @@ def rules_in_force(session: Session) -> PointsRules:
     cached = session.info.get("points_rules")
     if isinstance(cached, PointsRules):
         return cached
-    rules = _NEWEST_RULES.get(session, default=_DEFAULT_RULES)
+    rules = RULES_VERSION.get(session, default=_DEFAULT_RULES)
     session.info["points_rules"] = rules
     return rules
 
 
 _DEFAULT_RULES = PointsRules()
-_NEWEST_RULES = NewestVersion(
+# public for checkout, which reads it with the tier programme in one statement
+RULES_VERSION = NewestVersion(
     PointsProgramme.__table__,  # type: ignore[arg-type]
     "rules",
     PointsRules.model_validate,

@@ -6,17 +6,22 @@ more than the query, so the newest row's JSON is read as text in Core and the va
 from it is kept, keyed by that text: a new version — written by this process or another — is
 new text and parsed on first use. Keyed by content, not by id, so databases whose ids coincide
 (tests, two installations in one process) never share a value.
+
+`read_together` reads several versioned tables' newest texts in one statement, for the next
+`get` of each in the transaction: a sale needs the points rules and the tier programme, and
+on PostgreSQL each statement is a round trip.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from omo.shared.pins import memo
 from omo.shared.prepared import Prepared
 
 T = TypeVar("T")
@@ -26,15 +31,20 @@ KEEP = 16  # contents kept per table; more only after a burst of programme chang
 class NewestVersion(Generic[T]):
     def __init__(self, table: sa.Table, payload: str, parse: Callable[[Any], T]) -> None:
         """`table`'s newest row by its `id`; `payload`: the column of JSON that `parse` reads."""
-        self._newest = Prepared(
-            sa.select(sa.cast(table.c[payload], sa.Text)).order_by(table.c.id.desc()).limit(1)
-        )
+        newest = sa.select(sa.cast(table.c[payload], sa.Text)).order_by(table.c.id.desc()).limit(1)
+        self._newest = Prepared(newest)
+        self.subquery = newest.scalar_subquery()
         self._parse = parse
         self._parsed: dict[str, T] = {}  # replaced whole, never changed in place
 
     def get(self, session: Session, default: T) -> T:
         """The newest version's value in this transaction, or `default` when there is none."""
-        text = self._newest.scalar(session)  # a version written in this transaction counts
+        read = memo(session, "versions")
+        # read_together's text is used once; else read now (a version written in this transaction
+        # counts)
+        text: str | None = (
+            cast(str | None, read.pop(self)) if self in read else self._newest.scalar(session)
+        )
         if text is None:
             return default
         held = self._parsed.get(text)
@@ -43,3 +53,19 @@ class NewestVersion(Generic[T]):
             kept = dict(list(self._parsed.items())[-(KEEP - 1) :])
             self._parsed = {**kept, text: held}
         return held
+
+
+_TOGETHER: dict[tuple[NewestVersion[Any], ...], Prepared] = {}  # one statement per set read
+
+
+def read_together(session: Session, *wanted: NewestVersion[Any]) -> None:
+    """The newest text of each of `wanted` in one statement, kept for the next `get` of each."""
+    statement = _TOGETHER.get(wanted)
+    if statement is None:
+        statement = _TOGETHER[wanted] = Prepared(sa.select(*(v.subquery for v in wanted)))
+    row = statement.first(session)
+    if row is None:  # pragma: no cover - a SELECT of scalar subqueries has one row
+        return
+    read = memo(session, "versions")
+    for version, text in zip(wanted, row, strict=True):
+        read[version] = text

@@ -48,12 +48,13 @@ def programme_in_force(session: Session) -> TierProgramme:
     cached = session.info.get("tier_programme")
     if isinstance(cached, TierProgramme):
         return cached
-    p = _NEWEST.get(session, default=DEFAULT_PROGRAMME)
+    p = PROGRAMME_VERSION.get(session, default=DEFAULT_PROGRAMME)
     session.info["tier_programme"] = p
     return p
 
 
-_NEWEST = NewestVersion(
+# public for checkout, which reads it with the points rules in one statement
+PROGRAMME_VERSION = NewestVersion(
     TierProgrammeVersion.__table__,  # type: ignore[arg-type]
     "programme",
     TierProgramme.model_validate,
