@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +39,25 @@ class Base(DeclarativeBase):
 T = TypeVar("T")
 
 _READONLY = "omo_readonly"
+_BUSY_ZERO = "omo_busy_zero"
+_NO_WAIT: ContextVar[bool] = ContextVar("omo_no_wait", default=False)
+
+
+class WouldWait(Exception):
+    """A unit of work run where nothing may wait (the event loop) would have had to wait."""
+
+
+@contextmanager
+def without_waiting() -> Iterator[None]:
+    """Units of work begun in this block raise WouldWait, having changed nothing, where they
+    would wait: for this process's other writer, for SQLite's lock held by another process, for
+    a retry's pause, or for PostgreSQL (every statement a round trip). The caller runs the use
+    case again where waiting is fine."""
+    token = _NO_WAIT.set(True)
+    try:
+        yield
+    finally:
+        _NO_WAIT.reset(token)
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -76,7 +96,15 @@ def _configure_sqlite(engine: Engine, settings: Settings, path: str) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         readonly = conn.get_execution_options().get(_READONLY, False)
+        if not readonly and _NO_WAIT.get():  # another process's lock: fail at once, not wait
+            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            conn.info[_BUSY_ZERO] = True
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_conn: Any, record: Any) -> None:
+        if record.info.pop(_BUSY_ZERO, False):
+            dbapi_conn.execute(f"PRAGMA busy_timeout={busy_ms}")
 
     if path:
 
@@ -132,20 +160,32 @@ class UnitOfWork:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
+        no_wait = _NO_WAIT.get()
         if self._writer is None:
+            if no_wait:
+                raise WouldWait("PostgreSQL: every statement waits on the network")
             with self._write() as session, session.begin():
                 yield session
             return
-        if not self._writer.acquire(timeout=self._writer_wait_s):
+        if no_wait:
+            if not self._writer.acquire(blocking=False):
+                raise WouldWait("another writer of this process holds the database")
+        elif not self._writer.acquire(timeout=self._writer_wait_s):
             raise TimeoutError(f"no write turn on the database in {self._writer_wait_s:.0f} s")
         try:
             with self._write() as session, session.begin():
                 yield session
+        except OperationalError as exc:
+            if no_wait and is_retryable(exc):  # another process holds SQLite's lock
+                raise WouldWait(str(exc.orig)) from exc
+            raise
         finally:
             self._writer.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        if self._writer is None and _NO_WAIT.get():
+            raise WouldWait("PostgreSQL: every statement waits on the network")
         with self._read() as session, session.begin():
             yield session
             if not self._commit_reads:
@@ -165,6 +205,8 @@ class UnitOfWork:
             except (IntegrityError, OperationalError) as exc:
                 if attempt == attempts - 1 or not is_retryable(exc):
                     raise
+                if _NO_WAIT.get():
+                    raise WouldWait("a lost race: the retry pauses") from exc
                 time.sleep(0.005 * (2**attempt))
         raise AssertionError("unreachable")
 

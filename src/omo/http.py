@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.concurrency import run_in_threadpool
@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from omo.apikeys.service import Principal, authenticate, cached_principal
-from omo.db import UnitOfWork
+from omo.db import UnitOfWork, WouldWait, without_waiting
 from omo.settings import Settings
 from omo.shared.errors import DomainError
 
@@ -92,11 +92,37 @@ class PooledRoute(APIRoute):
 
 
 def _pooled(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    inline = getattr(endpoint, _INLINE, False)
+
     @functools.wraps(endpoint)  # FastAPI reads the signature and annotations through it
     async def pooled(*args: Any, **kwargs: Any) -> Any:
+        if inline:
+            try:
+                with without_waiting():
+                    return endpoint(*args, **kwargs)
+            except WouldWait:
+                pass  # nothing was changed: run it where it may wait
         return await run_in_threadpool(endpoint, *args, **kwargs)
 
     return pooled
+
+
+_INLINE = "omo_inline_first"
+E = TypeVar("E", bound=Callable[..., Any])
+
+
+def inline_first(endpoint: E) -> E:
+    """Mark a `def` endpoint to be tried on the event loop before the thread pool.
+
+    On SQLite a process runs one writer at a time and, holding the GIL, one thread at a time:
+    handing a sale to the pool buys no parallelism, only two threads trading the GIL at each
+    statement. Tried on the loop first (`db.without_waiting`), the use case runs there when
+    nothing would make it wait — the writer's turn free, no other process on the file, no
+    retry to pause for — and otherwise raises WouldWait having changed nothing, and goes to
+    the pool as before. On PostgreSQL it always goes to the pool. Only for endpoints whose
+    work is one short unit of work: while it runs, the loop serves no one else."""
+    setattr(endpoint, _INLINE, True)
+    return endpoint
 
 
 UoW = Annotated[UnitOfWork, Depends(get_uow)]

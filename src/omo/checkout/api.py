@@ -11,7 +11,7 @@ from omo.checkout import refunds
 from omo.checkout import service as checkout
 from omo.checkout.refunds import RefundRequest, RefundResult
 from omo.checkout.schemas import CommitRequest, CommitResult, QuoteRead, QuoteRequest
-from omo.http import AppSettings, PooledRoute, UoW, scoped
+from omo.http import AppSettings, PooledRoute, UoW, inline_first, scoped
 
 router = APIRouter(tags=["checkout"], route_class=PooledRoute)
 
@@ -33,6 +33,7 @@ def quote(
     summary="Record the sale with its loyalty in one transaction (idempotent on external_id)",
     responses={200: {"description": "a retry: the sale recorded the first time"}},
 )
+@inline_first  # a sale is one short write: on SQLite it runs on the event loop when it can
 def commit(
     req: CommitRequest,
     response: Response,

@@ -1,0 +1,151 @@
+"""Units of work that must not wait (db.without_waiting): on SQLite they run when the writer's
+turn is free and raise WouldWait at once, having changed nothing, when it is not; on
+PostgreSQL they always raise it. An endpoint marked inline_first runs on the event loop when
+its unit of work can, and in the thread pool otherwise."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from omo.commerce.models import Store
+from omo.db import UnitOfWork, WouldWait, _writer_lock, without_waiting
+from omo.http import PooledRoute, inline_first
+
+
+def add_store(uow: UnitOfWork, code: str) -> None:
+    with uow.write() as session:
+        session.add(Store(code=code, name=code, region="台北市", is_active=True))
+
+
+def stores(uow: UnitOfWork) -> int:
+    with uow.read() as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(Store)) or 0
+
+
+SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_postgresql_never_runs_without_waiting(uow: UnitOfWork) -> None:
+    with without_waiting(), pytest.raises(WouldWait):
+        add_store(uow, "S-1")
+    with without_waiting(), pytest.raises(WouldWait):
+        stores(uow)
+    assert stores(uow) == 0
+
+
+@SQLITE
+def test_sqlite_runs_when_the_writer_is_free_and_not_while_another_thread_writes(
+    uow: UnitOfWork,
+) -> None:
+    with without_waiting():
+        add_store(uow, "S-1")
+        assert stores(uow) == 1  # a read never waits on SQLite (WAL)
+    lock = _writer_lock(uow.engine)
+    assert lock is not None
+    taken, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with lock:
+            taken.set()
+            release.wait(5)
+
+    other = threading.Thread(target=writer)
+    other.start()
+    taken.wait(5)
+    try:
+        started = time.perf_counter()
+        with without_waiting(), pytest.raises(WouldWait):
+            add_store(uow, "S-2")
+        assert time.perf_counter() - started < 0.1
+    finally:
+        release.set()
+        other.join()
+    assert stores(uow) == 1
+
+
+@SQLITE
+def test_sqlite_does_not_wait_for_another_process_and_the_connection_waits_again_after(
+    uow: UnitOfWork, db_url: str
+) -> None:
+    path = db_url.split("///", 1)[1]
+    stores(uow)
+    outside = sqlite3.connect(path, isolation_level=None)  # another process, as SQLite sees it
+    outside.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.perf_counter()
+        with without_waiting(), pytest.raises(WouldWait):
+            add_store(uow, "S-1")
+        assert time.perf_counter() - started < 0.5  # not the busy timeout
+    finally:
+        outside.execute("ROLLBACK")
+        outside.close()
+    assert stores(uow) == 0
+    with uow.engine.connect() as conn:  # the pool's one connection: its timeout is back
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+
+
+@SQLITE
+def test_a_lost_race_does_not_pause_on_the_loop(uow: UnitOfWork) -> None:
+    add_store(uow, "S-1")
+    tries: list[int] = []
+
+    def lost(session: Session) -> None:
+        tries.append(1)
+        session.add(Store(code="S-2", name="x", region="台北市", is_active=True))
+        session.add(Store(code="S-1", name="x", region="台北市", is_active=True))  # duplicate
+        session.flush()
+
+    with without_waiting(), pytest.raises(WouldWait):
+        uow.run(lost)
+    assert tries == [1] and stores(uow) == 1
+
+
+def app_for(uow: UnitOfWork) -> FastAPI:
+    router = APIRouter(route_class=PooledRoute)
+
+    @router.post("/stores/{code}")
+    @inline_first
+    def create(code: str) -> dict[str, Any]:
+        add_store(uow, code)
+        return {"thread": threading.current_thread().name}
+
+    app = FastAPI()
+    app.include_router(router)
+    return app
+
+
+def test_an_inline_first_endpoint_runs_on_the_loop_when_it_can(uow: UnitOfWork) -> None:
+    with TestClient(app_for(uow)) as client:
+        assert client.portal is not None
+        loop = client.portal.call(lambda: threading.current_thread().name)
+        ran_in = client.post("/stores/S-1").json()["thread"]
+        lock = _writer_lock(uow.engine)
+        if lock is not None:  # SQLite: on the loop, unless another thread writes
+            assert ran_in == loop
+            taken = threading.Event()
+
+            def writer() -> None:  # another thread writes for a moment
+                with lock:
+                    taken.set()
+                    time.sleep(0.3)
+
+            other = threading.Thread(target=writer)
+            other.start()
+            taken.wait(5)
+            held = client.post("/stores/S-2")  # waits for it, in the pool
+            other.join()
+            assert held.json()["thread"] != loop
+        else:  # PostgreSQL: always in the pool
+            assert ran_in != loop
+    assert stores(uow) == 2 if lock is not None else 1
