@@ -6,7 +6,8 @@ processing the parameters and wrapping the cursor — more than SQLite takes to 
 `Prepared` statement is still written as a Core construct and compiled by SQLAlchemy, with
 SQLAlchemy's own type processing (Money in cents, UTC datetimes, JSON), but the compiled SQL,
 the order of its parameters and their processors are worked out once per dialect, and each run
-is a call on the DBAPI cursor of the session's connection (in its transaction).
+is a call on the DBAPI cursor of the session's connection (in its transaction) — on
+PostgreSQL, once the transaction is open, straight on libpq (`shared/libpq.py`).
 
 What it does not do, by design: expanding IN parameters (write `in_([literal(v) ...])` or one
 statement per length), ORM entities (rows come back as tuples), and SQLAlchemy's statement
