@@ -3,6 +3,7 @@ both ways, literals bound, errors as SQLAlchemy's exceptions — on SQLite and P
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from omo.commerce.models import Order, Store
 from omo.db import UnitOfWork
+from omo.members import service as members
 from omo.messaging.models import OutboxMessage
 from omo.shared.prepared import Prepared
 
@@ -124,16 +126,10 @@ def test_orm_rows_not_yet_flushed_are_seen(uow: UnitOfWork) -> None:
         assert STORE.first(session, {"code": "S-9"}) is not None
 
 
-def test_a_member_is_held_once_per_transaction_and_again_in_the_next(
-    engine: sa.Engine, db_url: str
-) -> None:
-    """hold_members remembers what its transaction holds; a session that begins another
-    transaction locks again (PostgreSQL; SQLite's writer holds the whole database)."""
-    from omo.members import service as members
+def a_member_and_its_lock_probe(engine: sa.Engine) -> tuple[int, Callable[[], bool]]:
+    """A member, and a probe that says whether another connection finds it locked."""
     from tests.factories import enrol
 
-    if not db_url.startswith("postgresql"):
-        pytest.skip("row locks are PostgreSQL's")
     mid = enrol(UnitOfWork(engine), phone="0912-345-678").member.id
     probe = sa.text("SELECT id FROM members WHERE id = :m FOR UPDATE NOWAIT")
 
@@ -147,6 +143,19 @@ def test_a_member_is_held_once_per_transaction_and_again_in_the_next(
                 other.rollback()
         return False
 
+    return mid, locked
+
+
+# row locks are PostgreSQL's alone: SQLite's writer holds the whole database
+ON_POSTGRES = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+
+
+@pytest.mark.postgres
+@ON_POSTGRES
+def test_a_member_is_held_once_per_transaction_and_again_in_the_next(engine: sa.Engine) -> None:
+    """hold_members remembers what its transaction holds; a session that begins another
+    transaction locks again."""
+    mid, locked = a_member_and_its_lock_probe(engine)
     with Session(engine) as session:
         for _ in range(2):  # two transactions in one session
             with session.begin():
@@ -156,27 +165,12 @@ def test_a_member_is_held_once_per_transaction_and_again_in_the_next(
             assert not locked()
 
 
-def test_a_sale_holds_its_member_as_it_reads_who_it_is(engine: sa.Engine, db_url: str) -> None:
+@pytest.mark.postgres
+@ON_POSTGRES
+def test_a_sale_holds_its_member_as_it_reads_who_it_is(engine: sa.Engine) -> None:
     """current_member_id(hold=True) locks the member in the read itself, and hold_members then
-    knows it is held (PostgreSQL); without hold the read locks nothing."""
-    from omo.members import service as members
-    from tests.factories import enrol
-
-    if not db_url.startswith("postgresql"):
-        pytest.skip("row locks are PostgreSQL's")
-    mid = enrol(UnitOfWork(engine), phone="0912-345-678").member.id
-    probe = sa.text("SELECT id FROM members WHERE id = :m FOR UPDATE NOWAIT")
-
-    def locked() -> bool:
-        with engine.connect() as other:
-            try:
-                other.execute(probe, {"m": mid})
-            except sa.exc.OperationalError:
-                return True
-            finally:
-                other.rollback()
-        return False
-
+    knows it is held; without hold the read locks nothing."""
+    mid, locked = a_member_and_its_lock_probe(engine)
     with Session(engine) as session:
         with session.begin():
             assert members.current_member_id(session, mid) == mid

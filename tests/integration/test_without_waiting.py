@@ -8,6 +8,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -24,6 +26,29 @@ from omo.http import PooledRoute, inline_first
 def add_store(uow: UnitOfWork, code: str) -> None:
     with uow.write() as session:
         session.add(Store(code=code, name=code, region="台北市", is_active=True))
+
+
+@contextmanager
+def another_thread_writing(uow: UnitOfWork, *, at_most_s: float) -> Iterator[None]:
+    """Another thread of this process holds SQLite's writer turn from entry until exit, or
+    for `at_most_s`, whichever is first."""
+    lock = _writer_lock(uow.engine)
+    assert lock is not None
+    taken, done = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with lock:
+            taken.set()
+            done.wait(at_most_s)
+
+    other = threading.Thread(target=writer)
+    other.start()
+    taken.wait(5)
+    try:
+        yield
+    finally:
+        done.set()
+        other.join()
 
 
 def stores(uow: UnitOfWork) -> int:
@@ -51,26 +76,11 @@ def test_sqlite_runs_when_the_writer_is_free_and_not_while_another_thread_writes
     with without_waiting():
         add_store(uow, "S-1")
         assert stores(uow) == 1  # a read never waits on SQLite (WAL)
-    lock = _writer_lock(uow.engine)
-    assert lock is not None
-    taken, release = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with lock:
-            taken.set()
-            release.wait(5)
-
-    other = threading.Thread(target=writer)
-    other.start()
-    taken.wait(5)
-    try:
+    with another_thread_writing(uow, at_most_s=5):
         started = time.perf_counter()
         with without_waiting(), pytest.raises(WouldWait):
             add_store(uow, "S-2")
         assert time.perf_counter() - started < 0.1
-    finally:
-        release.set()
-        other.join()
     assert stores(uow) == 1
 
 
@@ -133,19 +143,9 @@ def test_an_inline_first_endpoint_runs_on_the_loop_when_it_can(uow: UnitOfWork) 
         lock = _writer_lock(uow.engine)
         if lock is not None:  # SQLite: on the loop, unless another thread writes
             assert ran_in == loop
-            taken = threading.Event()
-
-            def writer() -> None:  # another thread writes for a moment
-                with lock:
-                    taken.set()
-                    time.sleep(0.3)
-
-            other = threading.Thread(target=writer)
-            other.start()
-            taken.wait(5)
-            held = client.post("/stores/S-2")  # waits for it, in the pool
-            other.join()
+            with another_thread_writing(uow, at_most_s=0.3):
+                held = client.post("/stores/S-2")  # waits for it, in the pool
             assert held.json()["thread"] != loop
         else:  # PostgreSQL: always in the pool
             assert ran_in != loop
-    assert stores(uow) == 2 if lock is not None else 1
+    assert stores(uow) == (2 if lock is not None else 1)
