@@ -518,23 +518,28 @@ def test_32_tills_racing_on_one_member_and_one_coupon(
         assert commerce.check_orders_and_stats(s) == []
 
 
-def test_publishing_many_facts_queues_each_key_once(uow: UnitOfWork) -> None:
+@pytest.mark.parametrize("first", [3, 12], ids=["one-by-one", "in-one-look-up"])
+def test_publishing_many_facts_queues_each_key_once(uow: UnitOfWork, first: int) -> None:
     from datetime import UTC, datetime
 
     import sqlalchemy as sa
 
     from omo.messaging import outbox
 
+    # a few facts (a sale's tier change) are looked up one by one, many (a batch of merges)
+    # in one IN look-up: both queue each key once, within a batch and across batches
+    assert (first <= outbox._ONE_BY_ONE) == (first == 3)
     now = datetime(2026, 5, 1, tzinfo=UTC)
-    facts = [("TierChanged", f"tier:{n}", {"member_id": n}) for n in range(3)]
-    assert uow.run(lambda s: outbox.publish_many(s, facts, now=now)) == 3
-    again = [*facts[1:], ("TierChanged", "tier:9", {}), ("TierChanged", "tier:9", {})]
-    assert uow.run(lambda s: outbox.publish_many(s, again, now=now)) == 1
+    facts = [("TierChanged", f"tier:{n}", {"member_id": n}) for n in range(first)]
+    assert uow.run(lambda s: outbox.publish_many(s, facts, now=now)) == first
+    again = [*facts[1:], ("TierChanged", "tier:x", {}), ("TierChanged", "tier:x", {})]
+    assert uow.run(lambda s: outbox.publish_many(s, again[-3:], now=now)) == 1
+    assert uow.run(lambda s: outbox.publish_many(s, again, now=now)) == 0
     with pytest.raises(ValueError, match="unknown topic"):
         uow.run(lambda s: outbox.publish_many(s, [("Nope", "k", {})], now=now))
     with uow.engine.connect() as conn:
         keys = [k for (k,) in conn.execute(sa.text("SELECT key FROM outbox ORDER BY id"))]
-    assert keys == ["tier:0", "tier:1", "tier:2", "tier:9"]
+    assert keys == [f"tier:{n}" for n in range(first)] + ["tier:x"]
 
 
 def test_a_sale_runs_its_statement_budget(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from omo.messaging.models import OutboxMessage
@@ -34,16 +34,23 @@ def publish(
     — and if it were, the key's unique index refuses the second."""
     if topic not in TOPICS:
         raise ValueError(f"unknown topic {topic!r}")
-    if not new_key and session.scalar(
-        select(OutboxMessage.id).where(OutboxMessage.key == key)
-    ) is not None:  # fmt: skip
-        return
+    _queue(session, topic, key, payload, now, look_up=not new_key)
+
+
+def _queue(
+    session: Session, topic: str, key: str, payload: dict[str, Any], now: datetime, *,
+    look_up: bool,
+) -> bool:  # fmt: skip
+    if look_up and _QUEUED.first(session, {"key": key}) is not None:
+        return False
     _INSERT_MESSAGE.execute(session, _pending(topic, key, payload, now))
+    return True
 
 
 # prepared (shared/prepared.py): every sale publishes, and the ORM's flush cost more than the
 # INSERT; pending ORM rows go first, as an autoflush would send them
 _INSERT_MESSAGE = Prepared(insert(OutboxMessage.__table__))  # type: ignore[arg-type]
+_QUEUED = Prepared(select(OutboxMessage.id).where(OutboxMessage.key == bindparam("key")))
 
 
 def _pending(topic: str, key: str, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -58,6 +65,10 @@ def _message(topic: str, key: str, payload: dict[str, Any], now: datetime) -> Ou
     return OutboxMessage(**_pending(topic, key, payload, now))
 
 
+# up to this many facts, a look-up and an INSERT each cost less than one IN look-up and a flush
+_ONE_BY_ONE = 4
+
+
 def publish_many(
     session: Session, facts: Sequence[tuple[str, str, dict[str, Any]]], *, now: datetime
 ) -> int:
@@ -66,6 +77,8 @@ def publish_many(
     Returns how many were queued."""
     if unknown := {topic for topic, _k, _p in facts} - TOPICS:
         raise ValueError(f"unknown topic(s) {sorted(unknown)!r}")
+    if len(facts) <= _ONE_BY_ONE:  # a sale's tier change: a prepared look-up and INSERT each
+        return sum(_queue(session, *fact, now, look_up=True) for fact in facts)
     keys = [key for _t, key, _p in facts]
     held: set[str] = set()
     for start in range(0, len(keys), 500):
