@@ -7,6 +7,7 @@ deadlock on a lock upgrade; reads use a deferred BEGIN and, with WAL, never bloc
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -95,11 +96,18 @@ def _configure_sqlite(engine: Engine, settings: Settings, path: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        # on the driver's connection (exec_driver_sql took 15 µs more, of an empty unit of
+        # work's 77), its errors wrapped as SQLAlchemy's as exec_driver_sql would
         readonly = conn.get_execution_options().get(_READONLY, False)
-        if not readonly and _NO_WAIT.get():  # another process's lock: fail at once, not wait
-            conn.exec_driver_sql("PRAGMA busy_timeout=0")
-            conn.info[_BUSY_ZERO] = True
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        driver = conn.connection.driver_connection
+        statement = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+        try:
+            if not readonly and _NO_WAIT.get():  # another process's lock: fail at once
+                conn.info[_BUSY_ZERO] = True
+                driver.execute("PRAGMA busy_timeout=0")
+            driver.execute(statement)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(dbapi_conn: Any, record: Any) -> None:
