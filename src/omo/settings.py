@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     currency: str = "TWD"
     # Seconds a SQLite writer waits for the lock before giving up.
     sqlite_busy_timeout_s: float = 30.0
+    # A pooled PostgreSQL connection idle this long is pinged before it is used again (one
+    # busy in the last seconds is used as it is: a ping costs a round trip per transaction).
+    pg_ping_idle_s: float = Field(default=5.0, ge=0)
     # Whether SQL statements are logged (never on in production: they may carry PII).
     echo_sql: bool = False
     # requests with a larger body are refused with 413 before they are read whole
