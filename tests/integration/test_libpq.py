@@ -178,3 +178,43 @@ def test_a_read_is_read_only_and_ends_without_dropping_prepared_statements(
     with Session(pg_engine) as session, session.begin():
         STORE.first(session, {"code": "x"})
         assert ours(session) == held  # no DEALLOCATE ALL after the reads
+
+
+INSERT_PLAIN = Prepared(sa.insert(Order.__table__))  # no RETURNING: run_many's kind
+
+
+def test_many_rows_are_sent_in_one_pipeline_in_the_transaction(pg_engine: sa.Engine) -> None:
+    with Session(pg_engine) as session:
+        with session.begin():
+            STORE.first(session, {"code": "x"})  # the transaction is open
+            INSERT_PLAIN.execute_many(session, [order(n) for n in range(3)])
+            assert len(ours(session)) == 1  # prepared by us: not psycopg's executemany
+            INSERT_PLAIN.execute_many(session, [order(n) for n in range(3, 5)])
+            assert len(ours(session)) == 1
+            assert session.scalar(COUNT) == 5
+            session.rollback()
+        with session.begin():
+            assert session.scalar(COUNT) == 0  # all of it was in the transaction
+
+
+def test_an_error_in_the_pipeline_is_sqlalchemys_and_leaves_the_connection_usable(
+    pg_engine: sa.Engine,
+) -> None:
+    uow = UnitOfWork(pg_engine)
+    uow.run(lambda s: INSERT_ORDER.rows(s, order(1)))
+    with uow.write() as session:
+        STORE.first(session, {"code": "x"})
+        with pytest.raises(sa.exc.IntegrityError, match="duplicate key"):
+            INSERT_PLAIN.execute_many(session, [order(5), order(1), order(6)])
+        session.rollback()
+    with uow.write() as session:
+        STORE.first(session, {"code": "x"})
+        with pytest.raises(sa.exc.ProgrammingError, match="cannot adapt"):
+            INSERT_PLAIN.execute_many(session, [order(7), order(8, payload_hash=object())])
+        session.rollback()
+    with uow.write() as session:  # the pool's one connection, out of pipeline mode
+        STORE.first(session, {"code": "x"})
+        INSERT_PLAIN.execute_many(session, [order(5), order(6)])
+    with uow.read() as session:
+        got = session.scalars(sa.select(Order.external_id).order_by(Order.external_id)).all()
+    assert got == ["P-1", "P-5", "P-6"]

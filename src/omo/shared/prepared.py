@@ -96,6 +96,10 @@ class Prepared:
         try:
             if many:
                 values: Any = [self._parameters(c, p) for p in params]
+                if dialect.driver == "psycopg":
+                    touched = libpq.run_many(driver, c.sql, values)
+                    if touched is not None:
+                        return [], touched, c
             else:
                 values = self._parameters(c, params[0])
                 if dialect.driver == "psycopg":
