@@ -23,6 +23,7 @@ from sqlalchemy.pool import QueuePool
 
 from omo import walcheckpoints
 from omo.settings import Settings
+from omo.shared import prepared
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -77,6 +78,7 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     engine = create_engine(url, echo=settings.echo_sql, pool_size=10)
     _ping_when_idle(engine, settings.pg_ping_idle_s)
+    prepared.install_queue(engine)  # Prepared.execute_later's writes
     return engine
 
 

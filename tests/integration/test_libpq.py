@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from psycopg import pq
 from sqlalchemy.orm import Session
 
 from omo.commerce.models import Order
@@ -43,13 +44,32 @@ def test_the_first_statement_opens_the_transaction_and_the_rest_stay_in_it(
 ) -> None:
     with Session(pg_engine) as session:
         with session.begin():
-            INSERT_ORDER.rows(session, order(1))  # no transaction yet: through the cursor
-            assert ours(session) == set()
-            INSERT_ORDER.rows(session, order(2))  # on libpq
+            INSERT_ORDER.rows(session, order(1))  # BEGIN sent with it, in one round trip
+            driver = session.connection().connection.driver_connection
+            assert driver.pgconn.transaction_status == pq.TransactionStatus.INTRANS
             assert len(ours(session)) == 1
+            INSERT_ORDER.rows(session, order(2))
             session.rollback()
         with session.begin():
             assert session.scalar(COUNT) == 0  # both rolled back: neither ran on its own
+
+
+def test_the_begin_sent_is_psycopgs_own(pg_engine: sa.Engine, db_url: str) -> None:
+    """Read-only, isolation level: as the connection's settings make psycopg's BEGIN."""
+    uow = UnitOfWork(pg_engine)
+    with uow.read() as session:
+        STORE.first(session, {"code": "x"})  # the first statement: BEGIN READ ONLY with it
+        with pytest.raises(sa.exc.InternalError, match="read-only transaction"):
+            INSERT_ORDER.rows(session, order(1))
+    engine = make_engine(Settings(database_url=db_url))
+    serializable = engine.execution_options(isolation_level="SERIALIZABLE")
+    try:
+        with Session(serializable) as session, session.begin():
+            STORE.first(session, {"code": "x"})
+            level = session.execute(sa.text("SHOW transaction_isolation")).scalar()
+            assert level == "serializable"
+    finally:
+        engine.dispose()
 
 
 def test_a_statement_is_prepared_once_per_connection(pg_engine: sa.Engine) -> None:
@@ -187,10 +207,11 @@ def test_many_rows_are_sent_in_one_pipeline_in_the_transaction(pg_engine: sa.Eng
     with Session(pg_engine) as session:
         with session.begin():
             STORE.first(session, {"code": "x"})  # the transaction is open
+            before = ours(session)
             INSERT_PLAIN.execute_many(session, [order(n) for n in range(3)])
-            assert len(ours(session)) == 1  # prepared by us: not psycopg's executemany
+            assert len(ours(session) - before) == 1  # prepared by us: not psycopg's executemany
             INSERT_PLAIN.execute_many(session, [order(n) for n in range(3, 5)])
-            assert len(ours(session)) == 1
+            assert len(ours(session) - before) == 1
             assert session.scalar(COUNT) == 5
             session.rollback()
         with session.begin():

@@ -242,14 +242,15 @@ def record_order(
             "line_total": line.unit_price * line.quantity - line.discount,
         }  # fmt: skip
         written.append(untracked(OrderLine, line_values))
-    _INSERT_LINE.execute_many(
-        session, [{k: getattr(li, k) for k in _LINE_COLUMNS} for li in written]
+    # the lines and contacts are sent with the sale's next statement (execute_later)
+    _INSERT_LINE.execute_later(
+        session, *({k: getattr(li, k) for k in _LINE_COLUMNS} for li in written)
     )
     kept = [
         {"order_id": row.id, "kind": i.kind.value, "namespace": i.namespace, "value": i.value}
         for i in dict.fromkeys(contacts)
     ]
-    _INSERT_CONTACT.execute_many(session, kept)
+    _INSERT_CONTACT.execute_later(session, *kept)
     if member_id is not None and row.status in COUNTED_STATUSES:
         add_to_stats(session, member_id=member_id, orders=[row], now=now)
     return row

@@ -46,7 +46,7 @@ def add_to_stats(
     for o in orders:
         online = is_online(o.channel)
         net = o.total - (o.refunded_total or ZERO)
-        _ADD_ORDER.execute(
+        _ADD_ORDER.execute_later(  # sent with the next statement (shared/prepared.py)
             session,
             {
                 "member": member_id, "net": net, "online_net": net if online else ZERO,

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from omo.shared import libpq
 from omo.shared.sqltypes import UtcDateTime
 
 CHUNK = 5_000
@@ -112,6 +113,7 @@ def _copy(conn: Connection, table: sa.Table, names: Sequence[str], rows: Iterabl
     dbapi = conn.dialect.loaded_dbapi
     n = 0
     try:
+        libpq.drain(conn.connection.driver_connection)  # writes queued before go first
         with cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)

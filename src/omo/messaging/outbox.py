@@ -43,7 +43,8 @@ def _queue(
 ) -> bool:  # fmt: skip
     if look_up and _QUEUED.first(session, {"key": key}) is not None:
         return False
-    _INSERT_MESSAGE.execute(session, _pending(topic, key, payload, now))
+    # sent with the transaction's next statement, or before its COMMIT (shared/prepared.py)
+    _INSERT_MESSAGE.execute_later(session, _pending(topic, key, payload, now))
     return True
 
 

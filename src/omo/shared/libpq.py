@@ -31,6 +31,7 @@ import psycopg
 from psycopg import errors, pq
 from psycopg.adapt import PyFormat, Transformer
 
+_Sent = tuple[bytes, Sequence[Any]]  # a prepared statement's name, its values dumped
 _PLACEHOLDER = re.compile(r"%%|%\(([^)]*)\)s")
 _NAMES = itertools.count(1)
 
@@ -46,6 +47,7 @@ class _Connection:
 
     def __init__(self, driver: psycopg.Connection[Any]) -> None:
         self.names: dict[bytes, bytes] = {}
+        self.queued: list[_Sent] = []  # run_later's writes, not sent yet
         self.encoding = driver.info.encoding
         # the one private part of psycopg relied on (3.0 to 3.3); without it, the cursor
         manager = getattr(driver, "_prepared", None)
@@ -80,21 +82,43 @@ def numbered(sql: str) -> tuple[bytes, tuple[str, ...]]:
     return _PLACEHOLDER.sub(sub, sql).encode(), tuple(order)
 
 
-def _usable(driver: Any) -> _Connection | None:
-    """What we hold of the connection, when a statement may run here (psycopg, in a
-    transaction, server-side statements wanted)."""
+def _usable(driver: Any, *, opening: bool = False) -> _Connection | None:
+    """What we hold of the connection, when a statement may run here: psycopg, server-side
+    statements wanted, in a transaction — or, `opening`, where psycopg would open one first."""
     held = _HELD.get(driver)
     if held is None:
         if not isinstance(driver, psycopg.Connection):
             return None
         held = _HELD[driver] = _Connection(driver)
-    if (
-        not held.known
-        or driver.prepare_threshold is None
-        or driver.pgconn.transaction_status != pq.TransactionStatus.INTRANS
-    ):
+    if not held.known or driver.prepare_threshold is None:
         return None
-    return held
+    status = driver.pgconn.transaction_status
+    if status == pq.TransactionStatus.INTRANS:
+        return held
+    if (
+        opening
+        and status == pq.TransactionStatus.IDLE
+        and not driver.autocommit
+        and driver.pgconn.pipeline_status == pq.PipelineStatus.OFF
+    ):
+        return held
+    return None
+
+
+def _begin(driver: Any) -> bytes | None:
+    """The BEGIN psycopg would send before this statement (none in a transaction): as its
+    own, from the connection's isolation level, read-only and deferrable settings."""
+    if driver.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        return None
+    parts = [b"BEGIN"]
+    if driver.isolation_level is not None:
+        level = psycopg.IsolationLevel(driver.isolation_level).name.replace("_", " ")
+        parts += [b"ISOLATION LEVEL", level.encode()]
+    if driver.read_only is not None:
+        parts.append(b"READ ONLY" if driver.read_only else b"READ WRITE")
+    if driver.deferrable is not None:
+        parts.append(b"DEFERRABLE" if driver.deferrable else b"NOT DEFERRABLE")
+    return b" ".join(parts)
 
 
 def _prepared(pgconn: Any, held: _Connection, sql: str) -> tuple[bytes, tuple[str, ...]]:
@@ -112,16 +136,21 @@ def run(
     driver: Any, sql: str, values: Mapping[str, Any]
 ) -> tuple[list[tuple[Any, ...]], int] | None:
     """The rows (processed by psycopg's loaders) and the rows touched, psycopg's exceptions; None
-    where the statement must go through the cursor (outside a transaction, not psycopg)."""
-    held = _usable(driver)
+    where the statement must go through the cursor (outside a transaction, not psycopg). Writes
+    queued by `run_later` go first, in the same round trip."""
+    held = _usable(driver, opening=True)
     if held is None:
         return None
     pgconn = driver.pgconn
     name, names = _prepared(pgconn, held, sql)
     tx = Transformer(driver)  # a fraction of a microsecond
     params = tx.dump_sequence([values[n] for n in names], [PyFormat.TEXT] * len(names))
-    # libpq takes None for NULL; psycopg's stub for exec_prepared leaves it out
-    result = _check(pgconn.exec_prepared(name, cast(list[bytes], params)), held)
+    begin = _begin(driver)
+    if held.queued or begin is not None:
+        result = _pipeline(pgconn, held, [(name, params)], begin=begin)[-1]
+    else:
+        # libpq takes None for NULL; psycopg's stub for exec_prepared leaves it out
+        result = _check(pgconn.exec_prepared(name, cast(list[bytes], params)), held)
     if result.status != pq.ExecStatus.TUPLES_OK:
         return [], result.command_tuples or 0
     tx.set_pgresult(result)
@@ -131,27 +160,70 @@ def run(
 def run_many(driver: Any, sql: str, many: Sequence[Mapping[str, Any]]) -> int | None:
     """One statement run once per set of values, all sent before any answer is read (libpq's
     pipeline mode: one round trip); the rows touched. None as for `run`."""
-    held = _usable(driver)
+    held = _usable(driver, opening=True)
     if held is None:
         return None
-    pgconn = driver.pgconn
-    name, names = _prepared(pgconn, held, sql)
+    sent = _dumped(driver, held, sql, many)
+    results = _pipeline(driver.pgconn, held, sent, begin=_begin(driver))
+    return sum(r.command_tuples or 0 for r in results[-len(many) :]) if many else 0
+
+
+def run_later(driver: Any, sql: str, many: Sequence[Mapping[str, Any]]) -> bool:
+    """Queue writes whose answer nobody reads, to go with the connection's next statement or
+    before its COMMIT (`drain`); False, having queued nothing, where `run` would answer None.
+    Their errors are raised there."""
+    held = _usable(driver)
+    if held is None:
+        return False
+    held.queued.extend(_dumped(driver, held, sql, many))
+    return True
+
+
+def drain(driver: Any) -> None:
+    """Send the writes queued on this connection (before a statement not sent from here)."""
+    held = _HELD.get(driver)
+    if held is not None and held.queued:
+        _pipeline(driver.pgconn, held, [])
+
+
+def discard(driver: Any) -> None:
+    """Forget the writes queued on this connection (its transaction ended without them)."""
+    held = _HELD.get(driver)
+    if held is not None:
+        held.queued.clear()
+
+
+def _dumped(
+    driver: Any, held: _Connection, sql: str, many: Sequence[Mapping[str, Any]]
+) -> list[_Sent]:
+    # every value dumped before anything is sent: one that cannot be leaves nothing half-sent
+    name, names = _prepared(driver.pgconn, held, sql)
     tx = Transformer(driver)
     formats = [PyFormat.TEXT] * len(names)
-    # every value dumped before the first is sent: a value that cannot be leaves nothing queued
-    dumped = [tx.dump_sequence([values[n] for n in names], formats) for values in many]
+    return [(name, tx.dump_sequence([v[n] for n in names], formats)) for v in many]
+
+
+def _pipeline(
+    pgconn: Any, held: _Connection, statements: list[_Sent], *, begin: bytes | None = None
+) -> list[pq.abc.PGresult]:
+    """`begin` if any, the queued writes and then `statements`, sent in libpq's pipeline mode
+    (one round trip); their results, checked in order: the first error is raised (the rest
+    were aborted). BEGIN's result is not among them."""
+    sent, held.queued = [*held.queued, *statements], []
+    if not sent:
+        return []
     pgconn.enter_pipeline_mode()
     try:
-        for params in dumped:
+        if begin is not None:
+            pgconn.send_query_params(begin, None)
+        for name, params in sent:
             pgconn.send_query_prepared(name, cast(list[bytes], params))
         pgconn.pipeline_sync()
         results = _pipeline_results(pgconn)
     finally:
         pgconn.exit_pipeline_mode()
-    touched = 0
-    for result in results:  # the first error is the one to report (the rest were aborted)
-        touched += _check(result, held).command_tuples or 0
-    return touched
+    checked = [_check(result, held) for result in results]
+    return checked[1:] if begin is not None else checked
 
 
 def _pipeline_results(pgconn: Any) -> list[pq.abc.PGresult]:

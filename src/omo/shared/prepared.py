@@ -84,31 +84,42 @@ class Prepared:
         return values
 
     def _run(
-        self, session: Session, params: Sequence[Mapping[str, Any]], *, many: bool = False
+        self,
+        session: Session,
+        params: Sequence[Mapping[str, Any]],
+        *,
+        many: bool = False,
+        later: bool = False,
     ) -> tuple[list[Any], int, _Compiled]:
-        """The driver's rows (none for a statement without results), the rows touched."""
+        """The driver's rows (none for a statement without results), the rows touched (0 for
+        writes queued `later`)."""
         session.flush()  # what the ORM holds unsent goes first, as an autoflush would send it
         conn = session.connection()
         dialect = conn.dialect
         keys = tuple(sorted(params[0])) if isinstance(self.statement, sa.Insert) else None
         c = self._compile(dialect, keys)
         driver = conn.connection.driver_connection
+        psycopg = dialect.driver == "psycopg"
         try:
-            if many:
-                values: Any = [self._parameters(c, p) for p in params]
-                if dialect.driver == "psycopg":
-                    touched = libpq.run_many(driver, c.sql, values)
-                    if touched is not None:
-                        return [], touched, c
-            else:
-                values = self._parameters(c, params[0])
-                if dialect.driver == "psycopg":
-                    done = libpq.run(driver, c.sql, values)
-                    if done is not None:
-                        return done[0], done[1], c
+            values: Any = [self._parameters(c, p) for p in params]
+            if psycopg and later and libpq.run_later(driver, c.sql, values):
+                return [], 0, c
+            if psycopg and many:
+                touched = libpq.run_many(driver, c.sql, values)
+                if touched is not None:
+                    return [], touched, c
+            if psycopg and not many:
+                done = libpq.run(driver, c.sql, values[0])
+                if done is not None:
+                    return done[0], done[1], c
+            if psycopg:
+                libpq.drain(driver)  # what was queued goes before this
             cursor = driver.cursor()  # type: ignore[union-attr]
             try:
-                (cursor.executemany if many else cursor.execute)(c.sql, values)
+                if many:
+                    cursor.executemany(c.sql, values)
+                else:
+                    cursor.execute(c.sql, values[0])
                 found = cursor.fetchall() if cursor.description is not None else []
                 return found, int(cursor.rowcount), c
             finally:
@@ -146,3 +157,42 @@ class Prepared:
         """Run an INSERT or UPDATE once per set of parameters (all with the same keys)."""
         if params:
             self._run(session, params, many=True)
+
+    def execute_later(self, session: Session, *params: Mapping[str, Any]) -> None:
+        """Run an INSERT, UPDATE or DELETE whose answer nobody reads, once per set of
+        parameters: on PostgreSQL inside a transaction it is queued, and sent with the
+        transaction's next statement or before its COMMIT, in one round trip with them (a
+        sale's lines, stats and outbox fact go with its points); its errors are raised there,
+        as SQLAlchemy's. Elsewhere it runs at once. `install_queue` must be on the engine."""
+        if params:
+            self._run(session, params, many=len(params) > 1, later=True)
+
+
+def install_queue(engine: sa.Engine) -> None:
+    """What execute_later queues is sent before any other statement on the connection (the
+    ORM's, a cursor's), before COMMIT, and forgotten at ROLLBACK or BEGIN. (PostgreSQL)"""
+    dialect = engine.dialect
+
+    def drain(conn: sa.Connection, statement: str) -> None:
+        driver = conn.connection.driver_connection
+        try:
+            libpq.drain(driver)
+        except dialect.loaded_dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance(
+                f"(queued before) {statement}", None, exc, dialect.loaded_dbapi.Error,
+                dialect=dialect,
+            ) from exc  # fmt: skip
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _before_statement(conn: sa.Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        drain(conn, statement)
+
+    @sa.event.listens_for(engine, "commit")
+    def _before_commit(conn: sa.Connection) -> None:
+        drain(conn, "COMMIT")
+
+    @sa.event.listens_for(engine, "rollback")
+    @sa.event.listens_for(engine, "begin")
+    def _forget(conn: sa.Connection) -> None:
+        if not conn.invalidated:  # an invalidated one's driver connection is gone, queue and all
+            libpq.discard(conn.connection.driver_connection)
