@@ -107,3 +107,28 @@ def test_outside_a_transaction_it_runs_at_once(uow: UnitOfWork) -> None:
         with pytest.raises(sa.exc.IntegrityError):
             INSERT.execute_later(s, order(1))  # the first statement: through the cursor
         s.rollback()
+
+
+def test_an_engine_that_would_not_send_the_queue_runs_the_write_at_once(db_url: str) -> None:
+    """An engine not made by make_engine has no events to send a queue before COMMIT."""
+    engine = sa.create_engine(db_url)
+    try:
+        with Session(engine) as s, s.begin():
+            STORE.first(s, {"code": "x"})
+            INSERT.execute_later(s, order(1))
+            assert queued(s) == []
+        with Session(engine) as s, s.begin():
+            assert COUNT.scalar(s) == 1
+    finally:
+        engine.dispose()
+
+
+def test_an_engine_disposed_and_its_copies_still_queue(engine: sa.Engine, db_url: str) -> None:
+    engine.dispose()  # a new pool
+    copy = engine.execution_options(isolation_level="SERIALIZABLE")
+    with Session(copy) as s, s.begin():
+        STORE.first(s, {"code": "x"})
+        INSERT.execute_later(s, order(1))
+        assert len(queued(s)) == (1 if db_url.startswith("postgres") else 0)
+    with Session(engine) as s, s.begin():
+        assert COUNT.scalar(s) == 1

@@ -18,6 +18,7 @@ SQLAlchemy's exceptions, so `UnitOfWork.run`'s retry on a lost race still sees a
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,7 +103,8 @@ class Prepared:
         psycopg = dialect.driver == "psycopg"
         try:
             values: Any = [self._parameters(c, p) for p in params]
-            if psycopg and later and libpq.run_later(driver, c.sql, values):
+            queueing = later and psycopg and dialect in _QUEUEING
+            if queueing and libpq.run_later(driver, c.sql, values):
                 return [], 0, c
             if psycopg and many:
                 touched = libpq.run_many(driver, c.sql, values)
@@ -163,14 +165,20 @@ class Prepared:
         parameters: on PostgreSQL inside a transaction it is queued, and sent with the
         transaction's next statement or before its COMMIT, in one round trip with them (a
         sale's lines, stats and outbox fact go with its points); its errors are raised there,
-        as SQLAlchemy's. Elsewhere it runs at once. `install_queue` must be on the engine."""
+        as SQLAlchemy's. Elsewhere, and on an engine without `install_queue`, it runs at once."""
         if params:
             self._run(session, params, many=len(params) > 1, later=True)
+
+
+# the dialects of engines whose connections send what execute_later queued (the dialect: an
+# engine's copies with other options share it and its events, and it outlives dispose())
+_QUEUEING: weakref.WeakSet[Dialect] = weakref.WeakSet()
 
 
 def install_queue(engine: sa.Engine) -> None:
     """What execute_later queues is sent before any other statement on the connection (the
     ORM's, a cursor's), before COMMIT, and forgotten at ROLLBACK or BEGIN. (PostgreSQL)"""
+    _QUEUEING.add(engine.dialect)
     dialect = engine.dialect
 
     def drain(conn: sa.Connection, statement: str) -> None:
