@@ -239,3 +239,22 @@ def test_an_error_in_the_pipeline_is_sqlalchemys_and_leaves_the_connection_usabl
     with uow.read() as session:
         got = session.scalars(sa.select(Order.external_id).order_by(Order.external_id)).all()
     assert got == ["P-1", "P-5", "P-6"]
+
+
+def test_a_connection_ended_under_a_pipeline_fails_as_the_server_said(pg_engine: sa.Engine) -> None:
+    """Not as 'cannot exit pipeline mode': the server's reason comes out, as a disconnect."""
+    with Session(pg_engine) as session, session.begin():
+        STORE.first(session, {"code": "x"})
+        pid = session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        admin = sa.create_engine(pg_engine.url, poolclass=sa.pool.NullPool)
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        admin.dispose()
+        with pytest.raises(sa.exc.OperationalError) as failed:
+            INSERT_PLAIN.execute_many(session, [order(1), order(2)])
+        assert "pipeline" not in str(failed.value.orig)
+        assert failed.value.connection_invalidated
+        session.rollback()  # nothing to send: the connection was dropped
+    with Session(pg_engine) as session, session.begin():  # the pool connects again
+        INSERT_PLAIN.execute_many(session, [order(1), order(2)])
+        assert session.scalar(COUNT) == 2

@@ -26,6 +26,7 @@ that server-side prepared statements are not wanted (PgBouncer in transaction mo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import re
@@ -227,8 +228,11 @@ def _pipeline(
             pgconn.send_query_prepared(name, cast(list[bytes], params))
         pgconn.pipeline_sync()
         results = _pipeline_results(pgconn)
-    finally:
-        pgconn.exit_pipeline_mode()
+    except BaseException:
+        with contextlib.suppress(psycopg.Error):  # a lost connection cannot leave the mode
+            pgconn.exit_pipeline_mode()
+        raise
+    pgconn.exit_pipeline_mode()
     checked = [_check(result, held) for result in results]
     return checked[1:] if begin is not None else checked
 
@@ -263,6 +267,8 @@ def _check(result: pq.abc.PGresult, held: _Connection) -> pq.abc.PGresult:
     if result.status in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
         return result
     error = errors.error_from_result(result, encoding=held.encoding)
+    if error.sqlstate is None:  # libpq's own (the connection lost), as psycopg's cursor says it
+        raise psycopg.OperationalError(str(error)) from error
     if isinstance(error, errors.InvalidSqlStatementName):
         # dropped behind psycopg's back (a DEALLOCATE ALL it did not see): this transaction
         # fails, the connection's next one prepares again

@@ -127,9 +127,13 @@ class Prepared:
             finally:
                 cursor.close()
         except dialect.loaded_dbapi.Error as exc:
+            lost = dialect.is_disconnect(exc, driver, None)
+            if lost:  # as SQLAlchemy does: the pool drops it, and those older than it
+                conn.invalidate(exc)
             raise sa.exc.DBAPIError.instance(
-                c.sql, params, exc, dialect.loaded_dbapi.Error, dialect=dialect
-            ) from exc
+                c.sql, params, exc, dialect.loaded_dbapi.Error, dialect=dialect,
+                connection_invalidated=lost,
+            ) from exc  # fmt: skip
 
     def rows(
         self, session: Session, params: Mapping[str, Any] | None = None
