@@ -131,6 +131,8 @@ def _price(
     session: Session, req: QuoteRequest, idents: list[Identifier], now: datetime, *, strict: bool
 ) -> Priced:
     notes: list[str] = []
+    if req.member_id is not None:
+        _read_ahead(session, req, req.member_id, now, hold=strict)
     # the points rules and the tier programme, read below, in one statement
     versions.read_together(session, points.RULES_VERSION, tiers.PROGRAMME_VERSION)
     member_id = _member(session, req, idents, hold=strict)
@@ -205,6 +207,21 @@ def _price(
         shipping_discount=p.shipping_discount, total=p.total, points_to_earn=to_earn, notes=notes,
     )  # fmt: skip
     return Priced(p, read, member_id, baskets)
+
+
+def _read_ahead(
+    session: Session, req: QuoteRequest, member_id: int, now: datetime, *, hold: bool
+) -> None:
+    """The reads _price is about to make, in its order, sent together with the first of them
+    (PostgreSQL, in a transaction: one round trip instead of six). Each read below takes its
+    rows, or reads again if it asks otherwise (a merged member) or something was written."""
+    versions.read_together_ahead(session, points.RULES_VERSION, tiers.PROGRAMME_VERSION)
+    members.current_member_id_ahead(session, member_id, hold=hold)
+    if req.store:
+        commerce.store_ahead(session, req.store)
+    commerce.catalogue_ahead(session, (li.sku for li in req.lines))
+    tiers.level_ahead(session, member_id=member_id)
+    ledger.balance_ahead(session, member_id=member_id, now=now)
 
 
 def _member(

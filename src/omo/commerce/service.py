@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -105,15 +105,31 @@ def catalogue_for(session: Session, skus: Iterable[str]) -> dict[str, Product]:
     wanted = sorted(asked - known.keys())
     if wanted:
         found: dict[str, Product] = {}
-        for start in range(0, len(wanted), 50):
-            chunk = wanted[start : start + 50]
-            rows = _products_by_sku(len(chunk)).rows(
-                session, {f"sku_{n}": sku for n, sku in enumerate(chunk)}
-            )
+        for statement, params in _product_reads(wanted):
+            rows = statement.rows(session, params)
             products = (untracked(Product, dict(zip(_PRODUCT_KEYS, r, strict=True))) for r in rows)
             found.update({p.sku: p for p in products})
         known.update({sku: found.get(sku) for sku in wanted})
     return {sku: p for sku in asked if isinstance(p := known.get(sku), Product)}
+
+
+def catalogue_ahead(session: Session, skus: Iterable[str]) -> None:
+    """catalogue_for's reads, read ahead (Prepared.ahead)."""
+    known = memo(session, "products")
+    for statement, params in _product_reads(sorted(set(skus) - known.keys())):
+        statement.ahead(session, params)
+
+
+def store_ahead(session: Session, code: str) -> None:
+    """store_by_code's read, read ahead (Prepared.ahead)."""
+    if code not in memo(session, "stores"):
+        _STORE_BY_CODE.ahead(session, {"code": code})
+
+
+def _product_reads(wanted: list[str]) -> Iterator[tuple[Prepared, dict[str, str]]]:
+    for start in range(0, len(wanted), 50):
+        chunk = wanted[start : start + 50]
+        yield _products_by_sku(len(chunk)), {f"sku_{n}": sku for n, sku in enumerate(chunk)}
 
 
 # Every sale's products and store, as prepared statements (shared/prepared.py): the ORM's

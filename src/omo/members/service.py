@@ -192,6 +192,17 @@ def current_member(session: Session, member_id: int) -> Member:
     return member
 
 
+def current_member_id_ahead(session: Session, member_id: int, *, hold: bool = False) -> None:
+    """current_member_id's first read, read ahead (Prepared.ahead)."""
+    _status_of(session, hold).ahead(session, {"id": member_id})
+
+
+def _status_of(session: Session, hold: bool) -> Prepared:
+    return (
+        _STATUS_OF_HELD if hold and session.get_bind().dialect.name == "postgresql" else _STATUS_OF
+    )
+
+
 def current_member_id(session: Session, member_id: int, *, hold: bool = False) -> int:
     """current_member's id, read in Core without loading the member: a sale only needs to know
     who it is for (a merged member's sales go to the member it was merged into).
@@ -200,16 +211,16 @@ def current_member_id(session: Session, member_id: int, *, hold: bool = False) -
     PostgreSQL a sale saves the round trip of a second statement."""
     seen: set[int] = set()
     at = member_id
-    locking = hold and session.get_bind().dialect.name == "postgresql"
+    statement = _status_of(session, hold)
     while True:
         # a member the ORM holds unsent (enrolled or merged in this transaction) counts
-        row = (_STATUS_OF_HELD if locking else _STATUS_OF).first(session, {"id": at})
+        row = statement.first(session, {"id": at})
         if row is None:
             raise NotFound(f"member {at} does not exist", field="member_id")
         seen.add(at)
         status, merged_into = row
         if status != "merged" or merged_into is None:
-            if locking:
+            if statement is _STATUS_OF_HELD:
                 _held(session).add(at)
             return at
         if merged_into in seen:  # pragma: no cover - a cycle would be a bug in merge

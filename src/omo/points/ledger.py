@@ -205,6 +205,11 @@ class Balance:
         return self.available + self.pending
 
 
+def balance_ahead(session: Session, *, member_id: int, now: datetime) -> None:
+    """balance's read, read ahead (Prepared.ahead)."""
+    _BALANCE.ahead(session, {"member": member_id, "now": now})
+
+
 def balance(session: Session, *, member_id: int, now: datetime) -> Balance:
     available, pending = _BALANCE.first(session, {"member": member_id, "now": now}) or (0, 0)
     return Balance(available=int(available), pending=int(pending))

@@ -39,7 +39,8 @@ import psycopg
 from psycopg import errors, pq
 from psycopg.adapt import PyFormat, Transformer
 
-_Sent = tuple[bytes, Sequence[Any]]  # a prepared statement's name, its values dumped
+# a prepared statement's name, its values dumped, and whether its rows are kept (a read ahead)
+_Sent = tuple[bytes, Sequence[Any], bool]
 _PLACEHOLDER = re.compile(r"%%|%\(([^)]*)\)s")
 _NAMES = itertools.count(1)
 
@@ -55,7 +56,9 @@ class _Connection:
 
     def __init__(self, driver: psycopg.Connection[Any]) -> None:
         self.names: dict[bytes, bytes] = {}
-        self.queued: list[_Sent] = []  # run_later's writes, not sent yet
+        self.queued: list[_Sent] = []  # run_later's writes and run_ahead's reads, not sent yet
+        self.ahead: dict[tuple[bytes, tuple[bytes | None, ...]], pq.abc.PGresult] = {}
+        self.reads: set[bytes] = set()  # the names of our statements that only read
         self.encoding = driver.info.encoding
         # the one private part of psycopg relied on (3.0 to 3.3); without it, the cursor
         manager = getattr(driver, "_prepared", None)
@@ -137,7 +140,18 @@ def _prepared(pgconn: Any, held: _Connection, sql: str) -> tuple[bytes, tuple[st
         name = f"omo_{next(_NAMES)}".encode()
         _check(pgconn.prepare(name, text, None), held)
         held.names[text] = name
+        if _reads(sql):
+            held.reads.add(name)
     return name, names
+
+
+def _key(name: bytes, params: Sequence[Any]) -> tuple[bytes, tuple[bytes | None, ...]]:
+    """A statement with its values, as a read ahead is found again (psycopg dumps to bytearray)."""
+    return name, tuple(None if v is None else bytes(v) for v in params)
+
+
+def _reads(sql: str) -> bool:
+    return sql.lstrip()[:6].upper() == "SELECT"
 
 
 def run(
@@ -154,9 +168,14 @@ def run(
     tx = Transformer(driver)  # a fraction of a microsecond
     params = tx.dump_sequence([values[n] for n in names], [PyFormat.TEXT] * len(names))
     begin = _begin(driver)
-    if held.queued or begin is not None:
-        result = _pipeline(pgconn, held, [(name, params)], begin=begin)[-1]
+    kept = held.ahead.pop(_key(name, params), None) if name in held.reads else None
+    if kept is not None:  # read ahead (run_ahead), and nothing written since
+        result = kept
+    elif held.queued or begin is not None:
+        result = _pipeline(pgconn, held, [(name, params, False)], begin=begin)[-1]
     else:
+        if name not in held.reads:
+            held.ahead.clear()  # what was read ahead is from before this write
         # libpq takes None for NULL; psycopg's stub for exec_prepared leaves it out
         result = _check(pgconn.exec_prepared(name, cast(list[bytes], params)), held)
     if result.status != pq.ExecStatus.TUPLES_OK:
@@ -184,21 +203,45 @@ def run_later(driver: Any, sql: str, many: Sequence[Mapping[str, Any]]) -> bool:
     if held is None:
         return False
     held.queued.extend(_dumped(driver, held, sql, many))
+    held.ahead.clear()  # a read after this write in the program must see it
+    return True
+
+
+def run_ahead(driver: Any, sql: str, values: Mapping[str, Any]) -> bool:
+    """Queue a read to go with the connection's next statement, its rows kept for the `run` of
+    the same statement with the same values — unless something is written before it, which
+    drops every read ahead. It may be the transaction's first: the BEGIN psycopg would send
+    goes before it. False, having queued nothing, where `run` would answer None."""
+    held = _usable(driver, opening=True)
+    if held is None:
+        return False
+    ((name, params, _keep),) = _dumped(driver, held, sql, [values])
+    held.queued.append((name, params, True))
     return True
 
 
 def drain(driver: Any) -> None:
     """Send the writes queued on this connection (before a statement not sent from here)."""
     held = _HELD.get(driver)
-    if held is not None and held.queued:
-        _pipeline(driver.pgconn, held, [])
+    if held is not None and held.queued:  # reads ahead may open the transaction
+        _pipeline(driver.pgconn, held, [], begin=_begin(driver))
 
 
 def discard(driver: Any) -> None:
-    """Forget the writes queued on this connection (its transaction ended without them)."""
+    """Forget what is queued or read ahead on this connection (its transaction ended)."""
     held = _HELD.get(driver)
     if held is not None:
         held.queued.clear()
+        held.ahead.clear()
+
+
+def sent_elsewhere(driver: Any, sql: str) -> None:
+    """A statement is about to be sent by another way (psycopg's cursor): what is queued goes
+    first, and a write drops what was read ahead."""
+    drain(driver)
+    held = _HELD.get(driver)
+    if held is not None and held.ahead and not _reads(sql):
+        held.ahead.clear()
 
 
 def _dumped(
@@ -208,7 +251,7 @@ def _dumped(
     name, names = _prepared(driver.pgconn, held, sql)
     tx = Transformer(driver)
     formats = [PyFormat.TEXT] * len(names)
-    return [(name, tx.dump_sequence([v[n] for n in names], formats)) for v in many]
+    return [(name, tx.dump_sequence([v[n] for n in names], formats), False) for v in many]
 
 
 def _pipeline(
@@ -224,7 +267,7 @@ def _pipeline(
     try:
         if begin is not None:
             pgconn.send_query_params(begin, None)
-        for name, params in sent:
+        for name, params, _keep in sent:
             pgconn.send_query_prepared(name, cast(list[bytes], params))
         pgconn.pipeline_sync()
         results = _pipeline_results(pgconn)
@@ -234,7 +277,15 @@ def _pipeline(
         raise
     pgconn.exit_pipeline_mode()
     checked = [_check(result, held) for result in results]
-    return checked[1:] if begin is not None else checked
+    if begin is not None:
+        checked = checked[1:]
+    if all(name in held.reads for name, _p, _k in sent):
+        for (name, params, keep), result in zip(sent, checked, strict=True):
+            if keep:
+                held.ahead[_key(name, params)] = result
+    else:  # a write: what was read ahead, before or beside it, may be stale
+        held.ahead.clear()
+    return checked
 
 
 def _pipeline_results(pgconn: Any) -> list[pq.abc.PGresult]:

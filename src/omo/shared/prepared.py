@@ -115,7 +115,7 @@ class Prepared:
                 if done is not None:
                     return done[0], done[1], c
             if psycopg:
-                libpq.drain(driver)  # what was queued goes before this
+                libpq.sent_elsewhere(driver, c.sql)  # what was queued goes before this
             cursor = driver.cursor()  # type: ignore[union-attr]
             try:
                 if many:
@@ -164,6 +164,27 @@ class Prepared:
         if params:
             self._run(session, params, many=True)
 
+    def ahead(self, session: Session, params: Mapping[str, Any] | None = None) -> None:
+        """Read ahead: on PostgreSQL inside a transaction, send this SELECT with the
+        transaction's next statement, in one round trip, and keep its rows for the `rows` (or
+        `first`, `scalar`) call with the same parameters — as long as nothing is written in
+        between, which drops every read ahead (that call then reads again). Elsewhere, and
+        unasked for, it costs nothing: a use case names the reads it is about to make."""
+        session.flush()
+        conn = session.connection()
+        dialect = conn.dialect
+        if dialect.driver != "psycopg" or dialect not in _QUEUEING:
+            return
+        c = self._compile(dialect, None)
+        try:
+            libpq.run_ahead(
+                conn.connection.driver_connection, c.sql, self._parameters(c, params or {})
+            )
+        except dialect.loaded_dbapi.Error as exc:  # preparing it failed
+            raise sa.exc.DBAPIError.instance(
+                c.sql, [params], exc, dialect.loaded_dbapi.Error, dialect=dialect
+            ) from exc
+
     def execute_later(self, session: Session, *params: Mapping[str, Any]) -> None:
         """Run an INSERT, UPDATE or DELETE whose answer nobody reads, once per set of
         parameters: on PostgreSQL inside a transaction it is queued, and sent with the
@@ -180,15 +201,16 @@ _QUEUEING: weakref.WeakSet[Dialect] = weakref.WeakSet()
 
 
 def install_queue(engine: sa.Engine) -> None:
-    """What execute_later queues is sent before any other statement on the connection (the
-    ORM's, a cursor's), before COMMIT, and forgotten at ROLLBACK or BEGIN. (PostgreSQL)"""
+    """What execute_later and ahead queue is sent before any other statement on the connection
+    (the ORM's, a cursor's) and before COMMIT, and forgotten at ROLLBACK or BEGIN; a write sent
+    another way drops what was read ahead. (PostgreSQL)"""
     _QUEUEING.add(engine.dialect)
     dialect = engine.dialect
 
     def drain(conn: sa.Connection, statement: str) -> None:
         driver = conn.connection.driver_connection
         try:
-            libpq.drain(driver)
+            libpq.sent_elsewhere(driver, statement)
         except dialect.loaded_dbapi.Error as exc:
             raise sa.exc.DBAPIError.instance(
                 f"(queued before) {statement}", None, exc, dialect.loaded_dbapi.Error,

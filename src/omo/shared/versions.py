@@ -58,12 +58,21 @@ class NewestVersion(Generic[T]):
 _TOGETHER: dict[tuple[NewestVersion[Any], ...], Prepared] = {}  # one statement per set read
 
 
-def read_together(session: Session, *wanted: NewestVersion[Any]) -> None:
-    """The newest text of each of `wanted` in one statement, kept for the next `get` of each."""
+def _together(wanted: tuple[NewestVersion[Any], ...]) -> Prepared:
     statement = _TOGETHER.get(wanted)
     if statement is None:
         statement = _TOGETHER[wanted] = Prepared(sa.select(*(v.subquery for v in wanted)))
-    row = statement.first(session)
+    return statement
+
+
+def read_together_ahead(session: Session, *wanted: NewestVersion[Any]) -> None:
+    """read_together's statement, read ahead (Prepared.ahead)."""
+    _together(wanted).ahead(session)
+
+
+def read_together(session: Session, *wanted: NewestVersion[Any]) -> None:
+    """The newest text of each of `wanted` in one statement, kept for the next `get` of each."""
+    row = _together(wanted).first(session)
     if row is None:  # pragma: no cover - a SELECT of scalar subqueries has one row
         return
     read = memo(session, "versions")

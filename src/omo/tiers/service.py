@@ -173,6 +173,12 @@ _HELD_ONE = Prepared(_HELD.where(_TIERS.c.member_id == bindparam("member")))
 _HELD_MANY = _HELD.where(_TIERS.c.member_id.in_(bindparam("ids", expanding=True)))
 
 
+def level_ahead(session: Session, *, member_id: int) -> None:
+    """level_of's read of the member's tier row, read ahead (Prepared.ahead)."""
+    if member_id not in memo(session, "tier_rows"):
+        _HELD_ONE.ahead(session, {"member": member_id})
+
+
 def _held(session: Session, member_ids: Sequence[int]) -> dict[int, Held | None]:
     """The members' tier rows (None: never placed), read in Core once per transaction: a sale
     asks for its member's level when it prices, again for the points multiplier and again when
