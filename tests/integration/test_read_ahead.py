@@ -128,3 +128,8 @@ def test_a_lock_read_ahead_first_is_held_by_the_transaction(uow: UnitOfWork) -> 
             assert LOCK.scalar(s, {"e": "P-1"}) is not None
     finally:
         other.dispose()
+
+
+def test_only_a_select_is_read_ahead(uow: UnitOfWork) -> None:
+    with uow.write() as s, pytest.raises(TypeError, match="only a SELECT"):
+        INSERT.ahead(s, order(1))

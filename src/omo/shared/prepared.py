@@ -165,11 +165,13 @@ class Prepared:
             self._run(session, params, many=True)
 
     def ahead(self, session: Session, params: Mapping[str, Any] | None = None) -> None:
-        """Read ahead: on PostgreSQL inside a transaction, send this SELECT with the
+        """Read ahead: on PostgreSQL in a transaction (or opening it), send this SELECT with the
         transaction's next statement, in one round trip, and keep its rows for the `rows` (or
         `first`, `scalar`) call with the same parameters — as long as nothing is written in
         between, which drops every read ahead (that call then reads again). Elsewhere, and
         unasked for, it costs nothing: a use case names the reads it is about to make."""
+        if not isinstance(self.statement, sa.Select):
+            raise TypeError("only a SELECT is read ahead: a write would be sent before its turn")
         session.flush()
         conn = session.connection()
         dialect = conn.dialect
