@@ -222,7 +222,7 @@ def run_ahead(driver: Any, sql: str, values: Mapping[str, Any]) -> bool:
 
 
 def drain(driver: Any) -> None:
-    """Send the writes queued on this connection (before a statement not sent from here)."""
+    """Send what is queued on this connection (before a statement not sent from here)."""
     held = _HELD.get(driver)
     if held is not None and held.queued:  # reads ahead may open the transaction
         _pipeline(driver.pgconn, held, [], begin=_begin(driver))
