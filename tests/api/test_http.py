@@ -99,3 +99,23 @@ def test_every_api_route_needs_a_key_and_a_scope(client: TestClient, uow: UnitOf
                 refused.append(scope)
                 break
         assert refused, f"{method} {template} answers every key, whatever its scopes"
+
+
+def test_an_id_past_the_databases_integer_is_refused_by_name(api: TestClient) -> None:
+    """Ids are PostgreSQL `integer`: a larger one in a path or a body is a 422 naming it, where
+    it reached the database and came back as a 500 (out of range) — or on SQLite, past 2**63,
+    as an OverflowError."""
+    lines = [{"sku": "A", "quantity": 1, "unit_price": "10"}]
+    for too_big in (2**31, 2**70):
+        r = api.get(f"/api/v1/members/{too_big}/points")
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"][-1] == "member_id"
+        for path, body in (
+            ("/api/v1/checkout/quote", {"channel": "pos", "lines": lines}),
+            ("/api/v1/checkout/commit", {"channel": "pos", "external_id": "X", "lines": lines}),
+        ):
+            r = api.post(path, json={**body, "member_id": too_big})
+            assert r.status_code == 422, r.text
+            assert r.json()["detail"][0]["loc"] == ["body", "member_id"]
+    r = api.get(f"/api/v1/members/{2**31 - 1}/points")
+    assert r.status_code == 404  # the largest id that can be: looked up, not there

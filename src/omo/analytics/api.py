@@ -34,10 +34,11 @@ from omo.analytics.schemas import (
 )
 from omo.apikeys.service import Principal
 from omo.http import PooledRoute, UoW, scoped
+from omo.shared.schemas import MAX_ID
 
 router = APIRouter(tags=["analytics"], route_class=PooledRoute)
 
-Id = Annotated[int, Path(ge=1, le=2**62)]
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 Name = Annotated[str, Path(min_length=1, max_length=40)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]

@@ -12,6 +12,7 @@ from omo.checkout import service as checkout
 from omo.checkout.refunds import RefundRequest, RefundResult
 from omo.checkout.schemas import CommitRequest, CommitResult, QuoteRead, QuoteRequest
 from omo.http import AppSettings, PooledRoute, UoW, inline_first, scoped
+from omo.shared.schemas import MAX_ID
 
 router = APIRouter(tags=["checkout"], route_class=PooledRoute)
 
@@ -57,7 +58,7 @@ def commit(
     summary="Refund an order, whole or by lines: points, coupons and stats follow",
 )
 def refund(
-    order_id: Annotated[int, Path(ge=1, le=2**62)],
+    order_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     req: RefundRequest,
     uow: UoW,
     caller: Principal = scoped("orders:write"),

@@ -9,7 +9,7 @@ from pydantic import Field
 from omo.commerce.channels import Channel, Fulfilment
 from omo.commerce.schemas import CODE, OrderResult
 from omo.members.schemas import IdentifierIn
-from omo.shared.schemas import AwareDatetime, MoneyIn, MoneyOut, ReadModel, StrictModel
+from omo.shared.schemas import MAX_ID, AwareDatetime, MoneyIn, MoneyOut, ReadModel, StrictModel
 
 
 class BasketLineIn(StrictModel):
@@ -19,7 +19,7 @@ class BasketLineIn(StrictModel):
 
 
 class QuoteRequest(StrictModel):
-    member_id: int | None = Field(default=None, ge=1)
+    member_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     customer: list[IdentifierIn] = Field(
         default_factory=list, max_length=10, description="or find the member by identifiers"
     )

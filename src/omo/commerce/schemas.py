@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from omo.commerce.channels import Channel, Fulfilment, OrderStatus
 from omo.members.schemas import IdentifierIn
 from omo.shared.money import ZERO
-from omo.shared.schemas import AwareDatetime, MoneyIn, MoneyOut, ReadModel, StrictModel
+from omo.shared.schemas import MAX_ID, AwareDatetime, MoneyIn, MoneyOut, ReadModel, StrictModel
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$"
 
@@ -80,7 +80,7 @@ class OrderIn(StrictModel):
     )
     status: OrderStatus = OrderStatus.COMPLETED
     currency: str = Field(default="TWD", pattern=r"^[A-Z]{3}$")
-    member_id: int | None = Field(default=None, ge=1)
+    member_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     customer: list[IdentifierIn] = Field(
         default_factory=list, max_length=20, description="identifiers the order came with"
     )

@@ -21,6 +21,7 @@ from omo.coupons.schemas import (
     TemplateRead,
 )
 from omo.http import PooledRoute, UoW, scoped
+from omo.shared.schemas import MAX_ID
 
 router = APIRouter(tags=["coupons"], route_class=PooledRoute)
 TemplateCode = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$")]
@@ -125,7 +126,7 @@ def reverse(
     "/members/{member_id}/coupons", response_model=list[CouponRead], summary="A member's coupons"
 )
 def member_coupons(
-    member_id: Annotated[int, Path(ge=1, le=2**62)],
+    member_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     uow: UoW,
     caller: Principal = scoped("members:read"),
 ) -> list[CouponRead]:

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from omo.commerce.channels import Channel
 from omo.coupons.rules import CouponTemplate
-from omo.shared.schemas import MoneyIn, MoneyOut, ReadModel, StrictModel
+from omo.shared.schemas import MAX_ID, MoneyIn, MoneyOut, ReadModel, StrictModel
 
 KEY = r"^[\x21-\x7e]+$"
 
@@ -24,7 +24,9 @@ class TemplateRead(ReadModel):
 
 
 class IssueRequest(StrictModel):
-    member_ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(min_length=1, max_length=10_000)
+    member_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        min_length=1, max_length=10_000
+    )
     key: str = Field(
         min_length=1, max_length=80, pattern=KEY,
         description="the campaign's id: issuing again with it changes nothing",
@@ -64,7 +66,7 @@ class BasketIn(StrictModel):
 
 
 class CheckRequest(StrictModel):
-    member_id: int | None = Field(default=None, ge=1)
+    member_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     basket: BasketIn
 
 

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from omo.commerce.channels import Channel
 from omo.events.kinds import SKU_KINDS, SURVEY_RANGES, EventKind
 from omo.members.schemas import IdentifierIn
-from omo.shared.schemas import AwareDatetime, ReadModel, StrictModel
+from omo.shared.schemas import MAX_ID, AwareDatetime, ReadModel, StrictModel
 
 
 class EventIn(StrictModel):
@@ -18,7 +18,7 @@ class EventIn(StrictModel):
     kind: EventKind
     occurred_at: AwareDatetime
     channel: Channel
-    member_id: int | None = Field(default=None, ge=1)
+    member_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     identifiers: list[IdentifierIn] = Field(default_factory=list, max_length=10)
     store: str | None = Field(default=None, max_length=32, description="store code")
     sku: str | None = Field(default=None, max_length=64)

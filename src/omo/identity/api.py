@@ -22,10 +22,11 @@ from omo.identity.schemas import (
 )
 from omo.shared.clock import as_utc
 from omo.shared.errors import ValidationFailed
+from omo.shared.schemas import MAX_ID
 
 router = APIRouter(tags=["identity"], route_class=PooledRoute)
 
-Id = Annotated[int, Path(ge=1, le=2**62)]
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.post(

@@ -7,12 +7,12 @@ from typing import Any
 
 from pydantic import Field
 
-from omo.shared.schemas import ReadModel, StrictModel
+from omo.shared.schemas import MAX_ID, ReadModel, StrictModel
 
 
 class MergeRequest(StrictModel):
     other_member_id: int = Field(
-        ge=1, le=2**62, description="the member absorbed into the path's member"
+        ge=1, le=MAX_ID, description="the member absorbed into the path's member"
     )
     note: str | None = Field(default=None, max_length=500)
 

@@ -12,6 +12,7 @@ from omo.journeys import report as reports
 from omo.journeys import service as journeys
 from omo.journeys.schemas import JobsReport, JourneyRead, JourneyReport
 from omo.shared.errors import Forbidden
+from omo.shared.schemas import MAX_ID
 from omo.tasks import service as tasks
 from omo.tasks.schemas import TaskRead
 
@@ -74,7 +75,7 @@ def run_jobs(
 @router.get("/tasks", response_model=list[TaskRead], summary="Open staff tasks")
 def open_tasks(
     uow: UoW,
-    store_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    store_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     caller: Principal = scoped("members:read"),
 ) -> list[TaskRead]:
     if caller.store_id is not None:  # a store's key sees its own store's tasks
@@ -86,7 +87,7 @@ def open_tasks(
 
 @router.post("/tasks/{task_id}/done", response_model=TaskRead, summary="Mark a task done")
 def complete_task(
-    task_id: Annotated[int, Path(ge=1, le=2**62)],
+    task_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     uow: UoW,
     caller: Principal = scoped("members:write"),
 ) -> TaskRead:

@@ -15,10 +15,11 @@ from omo.ingest.schemas import EnrolResult
 from omo.members.identifiers import InvalidIdentifier, normalise
 from omo.members.schemas import MemberSummary, MemberUpsert
 from omo.shared.errors import ValidationFailed
+from omo.shared.schemas import MAX_ID
 
 router = APIRouter(prefix="/members", tags=["members"], route_class=PooledRoute)
 
-MemberId = Annotated[int, Path(ge=1, le=2**62)]
+MemberId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.post("", response_model=EnrolResult, summary="Enrol a member, or update by identifiers")

@@ -13,13 +13,14 @@ from omo.coupons import service as coupons
 from omo.http import PooledRoute, UoW, scoped
 from omo.messaging import service as messaging
 from omo.messaging.schemas import MessageRead, PushSubscriptionIn
+from omo.shared.schemas import MAX_ID
 
 router = APIRouter(tags=["messaging"], route_class=PooledRoute)
 public = APIRouter(
     prefix="/t", tags=["message links"], include_in_schema=True, route_class=PooledRoute
 )
 Token = Annotated[str, Path(min_length=10, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
-MemberId = Annotated[int, Path(ge=1, le=2**62)]
+MemberId = Annotated[int, Path(ge=1, le=MAX_ID)]
 # the smallest transparent GIF
 PIXEL = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"

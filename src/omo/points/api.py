@@ -11,9 +11,10 @@ from omo.http import PooledRoute, UoW, scoped
 from omo.points import service as points
 from omo.points.rules import PointsRules
 from omo.points.schemas import PointsChange, PointsSummary, ProgrammeRead
+from omo.shared.schemas import MAX_ID
 
 router = APIRouter(tags=["points"], route_class=PooledRoute)
-MemberId = Annotated[int, Path(ge=1, le=2**62)]
+MemberId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get(

@@ -11,9 +11,10 @@ from omo.audit import service as audit
 from omo.http import PooledRoute, UoW, scoped
 from omo.privacy import service as privacy
 from omo.privacy.schemas import ErasureRead
+from omo.shared.schemas import MAX_ID
 
 router = APIRouter(tags=["privacy"], route_class=PooledRoute)
-MemberId = Annotated[int, Path(ge=1, le=2**62)]
+MemberId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get("/members/{member_id}/export", summary="Everything held on a member (PDPA/GDPR)")

@@ -10,6 +10,7 @@ from omo.apikeys.service import Principal
 from omo.http import PooledRoute, UoW, scoped
 from omo.referrals import service as referrals
 from omo.referrals.service import ReferralCodeRead
+from omo.shared.schemas import MAX_ID
 
 router = APIRouter(tags=["referrals"], route_class=PooledRoute)
 
@@ -20,7 +21,7 @@ router = APIRouter(tags=["referrals"], route_class=PooledRoute)
     summary="The member's referral code (made on first ask) and the members it brought",
 )
 def referral(
-    member_id: Annotated[int, Path(ge=1, le=2**62)],
+    member_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     uow: UoW,
     caller: Principal = scoped("members:read"),
 ) -> ReferralCodeRead:

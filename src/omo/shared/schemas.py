@@ -25,6 +25,10 @@ def _aware(value: datetime) -> datetime:
     return as_utc(value)
 
 
+# The largest row id a request may name: ids are PostgreSQL `integer` columns, and a larger
+# number refused here is a 422, where at the database it was a 500 (out of range).
+MAX_ID = 2**31 - 1
+
 # Money in requests: a JSON string or number with at most two places; in responses a string,
 # so no client ever parses it as a float.
 MoneyIn = Annotated[

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from omo.apikeys.service import Principal
 from omo.http import PooledRoute, UoW, scoped
+from omo.shared.schemas import MAX_ID
 from omo.tiers import service as tiers
 from omo.tiers.policy import TierProgramme
 from omo.tiers.schemas import Distribution, MemberTierRead, TierProgrammeRead
@@ -46,7 +47,7 @@ def distribution(
     summary="Level, benefits, progress to the next level, history",
 )
 def member_tier(
-    member_id: Annotated[int, Path(ge=1, le=2**62)],
+    member_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     uow: UoW,
     caller: Principal = scoped("members:read"),
 ) -> MemberTierRead:

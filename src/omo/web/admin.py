@@ -16,6 +16,7 @@ from omo.identity import service as identity
 from omo.points import service as points
 from omo.points.rules import PointsRules
 from omo.shared.errors import DomainError
+from omo.shared.schemas import MAX_ID
 from omo.tiers import service as tiers
 from omo.tiers.policy import TierProgramme
 from omo.users.roles import Permission
@@ -24,13 +25,13 @@ from omo.web.session import check_csrf, require
 from omo.web.views import render
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-MemberId = Annotated[int, Path(ge=1, le=2**62)]
+MemberId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.post("/members/{member_id}/merge")
 def merge(
     request: Request, member_id: MemberId,
-    other: Annotated[int, Form(ge=1, le=2**62)], note: Annotated[str, Form(max_length=300)] = "",
+    other: Annotated[int, Form(ge=1, le=MAX_ID)], note: Annotated[str, Form(max_length=300)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
     """Fold member `other` into this one (staff decided they are one person)."""
@@ -49,7 +50,7 @@ def merge(
 @router.post("/merges/{merge_id}/undo")
 def undo(
     request: Request,
-    merge_id: Annotated[int, Path(ge=1, le=2**62)],
+    merge_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     user = require(request, Permission.SETTINGS)

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from omo.apikeys.service import Principal
 from omo.http import AppSettings, PooledRoute, UoW, scoped
 from omo.members import service as members
+from omo.shared.schemas import MAX_ID
 from omo.shared.secrets import secret_key
 from omo.web import card
 
@@ -26,7 +27,7 @@ class CardLink(BaseModel):
     summary="A signed link to the member's card page (to send by LINE, e-mail, SMS)",
 )  # fmt: skip
 def card_link(
-    member_id: Annotated[int, Path(ge=1, le=2**62)], uow: UoW, settings: AppSettings,
+    member_id: Annotated[int, Path(ge=1, le=MAX_ID)], uow: UoW, settings: AppSettings,
     caller: Principal = scoped("members:read"),
 ) -> CardLink:  # fmt: skip
     with uow.read() as session:

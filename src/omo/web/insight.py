@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from omo.analytics import service as analytics
 from omo.analytics.funnel import funnel
 from omo.identity import reviews
+from omo.shared.schemas import MAX_ID
 from omo.users.roles import Permission
 from omo.web.session import check_csrf, require
 from omo.web.views import render
@@ -37,7 +38,7 @@ def reviews_page(request: Request) -> HTMLResponse:
 @router.post("/reviews/{review_id}")
 def decide(
     request: Request,
-    review_id: Annotated[int, Path(ge=1, le=2**62)],
+    review_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     decision: Annotated[str, Form(pattern="^(accept|reject)$")],
     csrf: Annotated[str, Form()] = "",
 ) -> Response:

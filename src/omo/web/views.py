@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from omo.customer_view import service as customer_view
 from omo.shared.errors import NotFound
+from omo.shared.schemas import MAX_ID
 from omo.shared.secrets import secret_key
 from omo.users import service as users
 from omo.users.roles import Permission, may
@@ -176,7 +177,7 @@ def search_members(
 
 
 @router.get("/members/{member_id}")
-def member_page(request: Request, member_id: Annotated[int, Path(ge=1, le=2**62)]) -> HTMLResponse:
+def member_page(request: Request, member_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> HTMLResponse:
     require(request, Permission.MEMBERS)
     try:
         page = pages.member_page(request.app.state.uow, member_id=member_id)
@@ -188,7 +189,7 @@ def member_page(request: Request, member_id: Annotated[int, Path(ge=1, le=2**62)
 @router.post("/members/{member_id}/coupons")
 def issue_coupon(
     request: Request,
-    member_id: Annotated[int, Path(ge=1, le=2**62)],
+    member_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     template: Annotated[str, Form(max_length=40)],
     csrf: Annotated[str, Form()] = "",
     issue_id: Annotated[str, Form(max_length=64)] = "",
@@ -206,7 +207,7 @@ def issue_coupon(
 
 
 @router.get("/stores/{store_id}")
-def store_page(request: Request, store_id: Annotated[int, Path(ge=1, le=2**62)]) -> HTMLResponse:
+def store_page(request: Request, store_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> HTMLResponse:
     user = require(request, Permission.MEMBERS)
     if not pages.may_open_store(user, store_id):
         raise NotAllowed("this page belongs to another store")
