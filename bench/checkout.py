@@ -8,6 +8,10 @@
    touches no database. /healthz (a SELECT 1 through the pool and the thread pool's hand-off)
    is measured beside it, as earlier runs used it as this ceiling; it is 2–3 times slower.
 
+3. A reference, not a ceiling: the same writes behind a raw ASGI app with no framework and no
+   loyalty rules (bare_server.py), on the same uvicorn, processes and clients — how far
+   Python's HTTP stack alone takes the raw transaction on this machine.
+
 Then POST /api/v1/checkout/commit (member, two lines, points on some) from concurrent clients:
 commits/s and p50/p99 latency. Goal: ≥ 50 % of the lower ceiling with p99 < 50 ms at the peak.
 Each --clients count is measured in turn (default 1, 2, 4 and 8): the peak is the count with the
@@ -22,14 +26,17 @@ to the best /healthz rate is printed too).
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -50,7 +57,7 @@ from omo.shared import clock
 from omo.testing.postgres import PostgresServer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from server import omo_serve
+from server import free_port, omo_serve
 
 MEMBERS = 2_000
 HISTORY = 2  # sales a member has made before the run
@@ -149,6 +156,33 @@ def pgbench_tps(pg: PostgresServer, db: str, clients: int, seconds: int) -> floa
     raise RuntimeError(out.stdout + out.stderr)
 
 
+# The pgbench script's writes for the SQLite raw rate and the bare server (bare_server.py),
+# with named parameters: m the member, e the order's external id, o the order, k a unique key.
+RAW_SQLITE = (
+    "INSERT INTO orders (channel, external_id, payload_hash, member_id, store_id, fulfilment, "
+    "status, ordered_at, currency, subtotal, discount_total, shipping_fee, total, refunded_total, "
+    "created_at) VALUES ('pos', :e, 'x', :m, 1, 'in_store', 'completed', datetime('now'), 'TWD', "
+    "140000, 0, 0, 140000, 0, datetime('now')) RETURNING id",
+    "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price, discount, line_total) "
+    "VALUES (:o, 1, 'APP-1', 1, 80000, 0, 80000), (:o, 2, 'BEA-1', 1, 60000, 0, 60000)",
+    "INSERT INTO points_entries (member_id, kind, points, idempotency_key, order_id, created_at, "
+    "available_at, remaining) VALUES (:m, 'earn', 14, :k, :o, datetime('now'), datetime('now'), "
+    "14)",
+    "UPDATE member_stats SET order_count = order_count + 1, total_spend = total_spend + 140000 "
+    "WHERE member_id = :m",
+    "INSERT INTO outbox (topic, key, payload, created_at, available_at, attempts, state) VALUES "
+    "('OrderRecorded', :k, '{}', datetime('now'), datetime('now'), 0, 'pending')",
+)
+RAW_POSTGRES = (
+    "SELECT id FROM members WHERE id = %(m)s FOR NO KEY UPDATE",
+    *(
+        statement.replace("datetime('now')", "now()").replace(":e", "%(e)s")
+        .replace(":m", "%(m)s").replace(":o", "%(o)s").replace(":k", "%(k)s")
+        for statement in RAW_SQLITE
+    ),
+)  # fmt: skip
+
+
 def sqlite_raw_tps(url: str, seconds: int) -> float:
     """The pgbench script's writes from one Python connection (SQLite has one writer)."""
     engine = make_engine(Settings(database_url=url))
@@ -156,49 +190,12 @@ def sqlite_raw_tps(url: str, seconds: int) -> float:
     n = 0
     stop = time.perf_counter() + seconds
     while time.perf_counter() < stop:
-        m = rng.randint(1, MEMBERS)
+        values: dict[str, object] = {"m": rng.randint(1, MEMBERS), "e": f"raw-{n}"}
         with engine.begin() as conn:
-            oid = conn.execute(
-                sa.text(
-                    "INSERT INTO orders (channel, external_id, payload_hash, member_id, store_id, "
-                    "fulfilment, status, ordered_at, currency, subtotal, discount_total, "
-                    "shipping_fee, total, refunded_total, created_at) VALUES ('pos', :e, 'x', :m, "
-                    "1, 'in_store', 'completed', datetime('now'), 'TWD', 140000, 0, 0, 140000, 0, "
-                    "datetime('now')) RETURNING id"
-                ),
-                {"e": f"raw-{n}", "m": m},
-            ).scalar_one()
-            conn.execute(
-                sa.text(
-                    "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price, "
-                    "discount, line_total) VALUES (:o, 1, 'APP-1', 1, 80000, 0, 80000), "
-                    "(:o, 2, 'BEA-1', 1, 60000, 0, 60000)"
-                ),
-                {"o": oid},
-            )
-            conn.execute(
-                sa.text(
-                    "INSERT INTO points_entries (member_id, kind, points, idempotency_key, "
-                    "order_id, created_at, available_at, remaining) VALUES (:m, 'earn', 14, :k, "
-                    ":o, datetime('now'), datetime('now'), 14)"
-                ),
-                {"m": m, "k": f"raw:{oid}", "o": oid},
-            )
-            conn.execute(
-                sa.text(
-                    "UPDATE member_stats SET order_count = order_count + 1, "
-                    "total_spend = total_spend + 140000 WHERE member_id = :m"
-                ),
-                {"m": m},
-            )
-            conn.execute(
-                sa.text(
-                    "INSERT INTO outbox (topic, key, payload, created_at, available_at, attempts, "
-                    "state) VALUES ('OrderRecorded', :k, '{}', datetime('now'), datetime('now'), "
-                    "0, 'pending')"
-                ),
-                {"k": f"raw:{oid}"},
-            )
+            values["o"] = conn.execute(sa.text(RAW_SQLITE[0]), values).scalar_one()
+            values["k"] = f"raw:{values['o']}"
+            for statement in RAW_SQLITE[1:]:
+                conn.execute(sa.text(statement), values)
         n += 1
     engine.dispose()
     return n / seconds
@@ -279,12 +276,41 @@ def databases(pg: PostgresServer | None, tmp: str, *names: str) -> list[str]:
     return [pg.url(name) for name in names]
 
 
+@contextmanager
+def bare_serve(url: str, workers: int) -> Iterator[str]:
+    """bare_server.py on the database at `url`; yields its base URL once it answers."""
+    port = free_port()
+    env = {**os.environ, "BARE_DATABASE_URL": url}
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("bare_server.py")), str(port), str(workers)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("bare_server.py did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
 def run(backend: str, counts: list[int], seconds: int, workers: int) -> None:
     with tempfile.TemporaryDirectory(prefix="omo-bench-") as tmp:
         pg = PostgresServer(durable=True).start() if backend == "postgres" else None
         try:
-            raw_url, app_url = databases(pg, tmp, "raw", "app")
+            raw_url, app_url, bare_url = databases(pg, tmp, "raw", "app", "bare")
             prepare(raw_url)
+            prepare(bare_url)
             key = prepare(app_url)
             raw = (
                 pgbench_tps(pg, "raw", 16, seconds)
@@ -320,6 +346,22 @@ def run(backend: str, counts: list[int], seconds: int, workers: int) -> None:
                 f"x{rate / ceiling:4.2f} of the lower ceiling ({ceiling:.0f}/s; "
                 f"x{rate / min(raw, best_health):4.2f} with /healthz as the endpoint, "
                 f"{best_health:.0f}/s)",
+                flush=True,
+            )
+            # the reference: the same writes behind a raw ASGI app, same clients and processes
+            bare: dict[int, tuple[float, float, float, int]] = {}
+            with bare_serve(bare_url, processes) as base:
+                for run_no, clients in enumerate(counts):
+                    bare[clients] = b = load(
+                        base, key, clients, seconds, commit_request, first=run_no * 10**9
+                    )
+                    print(f"{backend:8} {clients:2} clients: bare ASGI app, same writes "
+                          f"{b[0]:5.0f}/s  p50 {b[1]:5.1f} ms  p99 {b[2]:5.1f} ms  errors "
+                          f"{b[3]}", flush=True)  # fmt: skip
+            best = max(b[0] for b in bare.values())
+            print(
+                f"{backend:8} bare ASGI app at its peak: {best:.0f}/s, x{best / ceiling:4.2f} of "
+                f"the lower ceiling; omo serve's peak is x{rate / best:4.2f} of it",
                 flush=True,
             )
         finally:
