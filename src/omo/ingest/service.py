@@ -223,6 +223,7 @@ def record_order_in(
                 new_order=True,
             )
             memo(session, "points_earned")[row.id] = earned.points if earned else 0
+            referrals.reward_ahead(session, member_id=member_id, amount=row.total)
             tiers.evaluate_in(session, member_id=member_id, now=now)
             referrals.reward_on_order(
                 session, member_id=member_id, order_id=row.id, amount=row.total, now=now

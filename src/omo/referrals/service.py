@@ -84,6 +84,13 @@ def attribute(session: Session, *, referee_id: int, code: str, now: datetime) ->
     return referral
 
 
+def reward_ahead(session: Session, *, member_id: int, amount: Decimal) -> None:
+    """reward_on_order's read of a pending referral, read ahead (Prepared.ahead): a sale sends
+    it with the tier's window."""
+    if amount >= MIN_ORDER:
+        _PENDING_FOR.ahead(session, {"referee": member_id})
+
+
 def reward_on_order(
     session: Session, *, member_id: int, order_id: int, amount: Decimal, now: datetime
 ) -> Referral | None:
