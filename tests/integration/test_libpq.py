@@ -4,6 +4,8 @@ connection, errors as SQLAlchemy's, and not used where psycopg is told not to pr
 from __future__ import annotations
 
 import gc
+import threading
+import time
 import weakref
 from collections.abc import Iterator
 from decimal import Decimal
@@ -256,5 +258,41 @@ def test_a_connection_ended_under_a_pipeline_fails_as_the_server_said(pg_engine:
         assert failed.value.connection_invalidated
         session.rollback()  # nothing to send: the connection was dropped
     with Session(pg_engine) as session, session.begin():  # the pool connects again
+        INSERT_PLAIN.execute_many(session, [order(1), order(2)])
+        assert session.scalar(COUNT) == 2
+
+
+SLEEP = Prepared(sa.select(sa.func.pg_sleep(sa.bindparam("s", type_=sa.Float))))
+
+
+def test_a_connection_ended_while_a_pipeline_waits_is_dropped_and_nothing_lands(
+    pg_engine: sa.Engine,
+) -> None:
+    """The backend ends while the pipeline's statements run: the wait for their results fails,
+    the connection is left out of pipeline mode as far as it can be and dropped, the queued
+    write is lost with its transaction, and the pool connects again."""
+    with Session(pg_engine) as session, session.begin():
+        STORE.first(session, {"code": "x"})
+        pid = session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+
+        def end_it() -> None:
+            time.sleep(0.5)  # the pipeline is waiting for pg_sleep by then
+            admin = sa.create_engine(pg_engine.url, poolclass=sa.pool.NullPool)
+            with admin.connect() as conn:
+                conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            admin.dispose()
+
+        ender = threading.Thread(target=end_it)
+        ender.start()
+        INSERT_PLAIN.execute_later(session, order(1))
+        started = time.monotonic()
+        with pytest.raises(sa.exc.OperationalError) as failed:
+            SLEEP.rows(session, {"s": 30.0})  # sent with the queued write, in one pipeline
+        ender.join()
+        assert time.monotonic() - started < 10  # not the whole sleep
+        assert failed.value.connection_invalidated
+        session.rollback()
+    with Session(pg_engine) as session, session.begin():
+        assert session.scalar(COUNT) == 0
         INSERT_PLAIN.execute_many(session, [order(1), order(2)])
         assert session.scalar(COUNT) == 2
