@@ -74,29 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.adapters = adapters
     install_error_handlers(app)
 
-    api = APIRouter(prefix="/api/v1")
-    # The till's calls first: routes are matched in order, one pattern after another, and the
-    # checkout's commit came after some eighty others (0.3 ms a call).
-    routers = (
-        checkout_router, members_router, identity_router, commerce_router, events_router,
-        points_router, tiers_router, coupons_router, referrals_router, analytics_router,
-        journeys_router, messaging_router, card_router, privacy_router,
-    )  # fmt: skip
-    for router in routers:
-        api.include_router(router)
-    app.include_router(api)
-    app.include_router(message_links)
-    app.add_middleware(
-        SessionMiddleware, secret_key=secret_key(settings), session_cookie="omo_session",
-        max_age=8 * 3600, same_site="lax", https_only=settings.cookie_secure,
-    )  # fmt: skip
-    web.install(app)
-    metrics.install(app, uow)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.state.rate_limiter = RateLimiter(
-        rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
-    )
-
+    # The probes first: routes are matched in order, one pattern after another, and /livez
+    # registered last came after some 110 others (0.23 ms a call, ten times its own work).
     @app.get("/readyz", tags=["ops"], summary="Ready to serve: database reachable and migrated")
     def readyz() -> Any:
         try:
@@ -129,5 +108,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 status_code=503, content={"status": "unavailable", "database": type(exc).__name__}
             )
         return {"status": "ok", "database": engine.dialect.name, "version": __version__}
+
+    api = APIRouter(prefix="/api/v1")
+    # The till's calls first: routes are matched in order, one pattern after another, and the
+    # checkout's commit came after some eighty others (0.3 ms a call).
+    routers = (
+        checkout_router, members_router, identity_router, commerce_router, events_router,
+        points_router, tiers_router, coupons_router, referrals_router, analytics_router,
+        journeys_router, messaging_router, card_router, privacy_router,
+    )  # fmt: skip
+    for router in routers:
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(message_links)
+    app.add_middleware(
+        SessionMiddleware, secret_key=secret_key(settings), session_cookie="omo_session",
+        max_age=8 * 3600, same_site="lax", https_only=settings.cookie_secure,
+    )  # fmt: skip
+    web.install(app)
+    metrics.install(app, uow)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.state.rate_limiter = RateLimiter(
+        rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
+    )
 
     return app
