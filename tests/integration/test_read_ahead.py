@@ -51,6 +51,35 @@ def test_a_read_ahead_is_answered_from_the_round_trip_it_went_in(
         assert kept(s) == {}
 
 
+def queued(session: Session) -> list[Any]:
+    """What waits on the session's connection to go with its next statement (none on SQLite)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return []
+    held = libpq._HELD.get(session.connection().connection.driver_connection)
+    return list(held.queued) if held is not None else []
+
+
+def test_a_read_asked_ahead_twice_goes_once(uow: UnitOfWork, db_url: str) -> None:
+    """A checkout names its pricing reads before the retry's look-up and again as it prices:
+    the second time they are queued or kept already, and nothing is sent twice."""
+    one = 1 if db_url.startswith("postgres") else 0
+    with uow.write() as s:
+        STORE.first(s, {"code": "x"})
+        COUNT.ahead(s)
+        COUNT.ahead(s)
+        assert len(queued(s)) == one
+        STORE.first(s, {"code": "y"})  # sends it
+        COUNT.ahead(s)  # kept: not queued again
+        assert (len(queued(s)), len(kept(s))) == (0, one)
+        assert COUNT.scalar(s) == 0
+        COUNT.ahead(s)  # taken by that read: asked anew
+        assert (len(queued(s)), len(kept(s))) == (one, 0)
+        INSERT.execute(s, order(1))  # sends it and drops its rows
+        COUNT.ahead(s)
+        assert len(queued(s)) == one
+        assert COUNT.scalar(s) == 1
+
+
 def test_a_write_in_between_drops_what_was_read_ahead(uow: UnitOfWork) -> None:
     """Every way a use case writes: each adds the n-th order, which the count must see."""
     writes = {

@@ -84,6 +84,8 @@ def _commit_in(
     currency: str,
 ) -> CommitResult:
     now = clock.now()
+    if req.member_id is not None:  # priced below: its reads go with the retry's look-up
+        _read_ahead(session, req, req.member_id, now, hold=True)
     held = commerce.recorded_order(
         session, channel=req.channel.value, external_id=req.external_id, digest=digest
     )

@@ -217,6 +217,8 @@ def run_ahead(driver: Any, sql: str, values: Mapping[str, Any]) -> bool:
     if held is None:
         return False
     ((name, params, _keep),) = _dumped(driver, held, sql, [values])
+    if _key(name, params) in held.ahead or (name, params, True) in held.queued:
+        return True  # read ahead already, and nothing written since
     held.queued.append((name, params, True))
     return True
 
