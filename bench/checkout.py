@@ -21,6 +21,7 @@ to the best /healthz rate is printed too).
     python bench/checkout.py [--seconds 10] [--clients N]... [--backend sqlite|postgres|both]
                              [--workers N]
     python bench/checkout.py --in-process 2000 [--backend ...]   # the use case alone
+    python bench/checkout.py --in-process 500 --backend postgres --pg-delay-ms 0.25
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from omo.shared import clock
 from omo.testing.postgres import PostgresServer
 
 sys.path.insert(0, str(Path(__file__).parent))
+import delay_proxy
 from server import free_port, omo_serve
 
 MEMBERS = 2_000
@@ -369,10 +371,11 @@ def run(backend: str, counts: list[int], seconds: int, workers: int) -> None:
                 pg.stop()
 
 
-def in_process(backend: str, commits: int) -> None:
+def in_process(backend: str, commits: int, delay_ms: float = 0.0) -> None:
     """The commit use case alone, in this process: `checkout.commit` on the bench's data, one
     sale after another, without HTTP. Every step of docs/performance.md's table was timed so,
-    alternating the code before and after."""
+    alternating the code before and after. `delay_ms` (PostgreSQL): the sales reach the server
+    through delay_proxy.py, each way held that long — a database across a network."""
     from omo.apikeys.service import Principal
     from omo.checkout import service as checkout
     from omo.checkout.schemas import CommitRequest
@@ -382,6 +385,10 @@ def in_process(backend: str, commits: int) -> None:
         try:
             (url,) = databases(pg, tmp, "app")
             prepare(url)
+            proxy = None
+            if pg is not None and delay_ms > 0:
+                proxy, port = delay_proxy.spawned(pg.port, delay_ms / 1000)
+                url = url.replace(f":{pg.port}/", f":{port}/")
             engine = make_engine(Settings(database_url=url))
             uow, who = UnitOfWork(engine), Principal("bench")
 
@@ -398,9 +405,13 @@ def in_process(backend: str, commits: int) -> None:
             took = (time.perf_counter() - started) / commits
             cpu = (time.thread_time() - cpu) / commits
             engine.dispose()
+            if proxy is not None:
+                proxy.kill()
+                proxy.wait()
+            away = f", {delay_ms} ms each way to the server" if pg and delay_ms > 0 else ""
             print(
                 f"{backend:8} in process: {took * 1000:.3f} ms a commit ({cpu * 1000:.3f} ms "
-                f"of it on this process's CPU) over {commits} commits",
+                f"of it on this process's CPU) over {commits} commits{away}",
                 flush=True,
             )
         finally:
@@ -417,10 +428,14 @@ def main() -> None:
     parser.add_argument(
         "--in-process", type=int, metavar="COMMITS", help="time the use case alone, no HTTP"
     )
+    parser.add_argument(
+        "--pg-delay-ms", type=float, default=0.0,
+        help="with --in-process: hold PostgreSQL's traffic this long each way (a network)",
+    )  # fmt: skip
     args = parser.parse_args()
     for backend in ["sqlite", "postgres"] if args.backend == "both" else [args.backend]:
         if args.in_process:
-            in_process(backend, args.in_process)
+            in_process(backend, args.in_process, args.pg_delay_ms)
         else:
             run(backend, args.clients or [1, 2, 4, 8], args.seconds, args.workers)
 
