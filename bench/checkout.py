@@ -56,9 +56,9 @@ from omo.members.models import Member
 from omo.settings import Settings
 from omo.shared import clock
 from omo.testing.postgres import PostgresServer
+from omo.testing.tcpproxy import spawned
 
 sys.path.insert(0, str(Path(__file__).parent))
-import delay_proxy
 from server import free_port, omo_serve
 
 MEMBERS = 2_000
@@ -375,7 +375,7 @@ def in_process(backend: str, commits: int, delay_ms: float = 0.0) -> None:
     """The commit use case alone, in this process: `checkout.commit` on the bench's data, one
     sale after another, without HTTP. Every step of docs/performance.md's table was timed so,
     alternating the code before and after. `delay_ms` (PostgreSQL): the sales reach the server
-    through delay_proxy.py, each way held that long — a database across a network."""
+    through omo.testing.tcpproxy, each way held that long — a database across a network."""
     from omo.apikeys.service import Principal
     from omo.checkout import service as checkout
     from omo.checkout.schemas import CommitRequest
@@ -387,7 +387,7 @@ def in_process(backend: str, commits: int, delay_ms: float = 0.0) -> None:
             prepare(url)
             proxy = None
             if pg is not None and delay_ms > 0:
-                proxy, port = delay_proxy.spawned(pg.port, delay_ms / 1000)
+                proxy, port = spawned(pg.port, delay_ms / 1000)
                 url = url.replace(f":{pg.port}/", f":{port}/")
             engine = make_engine(Settings(database_url=url))
             uow, who = UnitOfWork(engine), Principal("bench")

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,10 +20,12 @@ from omo.commerce import service as commerce
 from omo.commerce.schemas import ProductUpsert
 from omo.coupons import service as coupons
 from omo.coupons.rules import CouponTemplate
-from omo.db import UnitOfWork
+from omo.db import UnitOfWork, make_engine
 from omo.points import service as points
 from omo.points.schemas import PointsChange
+from omo.settings import Settings
 from omo.shared.errors import Conflict, ValidationFailed
+from omo.testing.tcpproxy import TcpProxy
 from omo.tiers import service as tiers
 from tests.conftest import dump
 from tests.factories import ADMIN, enrol, post_order, store
@@ -575,3 +578,34 @@ def test_a_sale_runs_its_statement_budget(
     assert words.count("SELECT") <= 9, seen
     assert words.count("INSERT") + words.count("UPDATE") <= 6, seen
     assert len(seen) <= 17, seen
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_sale_makes_three_round_trips_on_postgresql(
+    uow: UnitOfWork, shop: dict[str, Any], db_url: str
+) -> None:
+    """Counted on the wire, through a proxy: the pricing reads, the ids of the order and its
+    points entry, with the retry's look-up (and BEGIN); the writes, the tier's window and the
+    referral check; COMMIT. Across a network each is a wait for the till (docs/performance.md,
+    "Checkout commit"): an extra one shows here first."""
+    url = sa.engine.make_url(db_url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    engine = make_engine(Settings(database_url=url.set(port=proxy.port).render_as_string(False)))
+    try:
+        proxied = UnitOfWork(engine)
+
+        def sale(external_id: str) -> int:
+            req = CommitRequest.model_validate(basket(member_id=shop["member"],
+                                                      external_id=external_id))  # fmt: skip
+            return checkout.commit(
+                proxied, req=req, principal=ADMIN, currency="TWD", region="TW"
+            ).points_earned
+
+        sale("WARM")  # connects and prepares the statements
+        before = proxy.round_trips
+        assert sale("B-1") > 0
+        assert proxy.round_trips - before == 3
+    finally:
+        engine.dispose()
+        proxy.close()

@@ -99,6 +99,23 @@ def test_a_write_in_between_drops_what_was_read_ahead(uow: UnitOfWork) -> None:
             assert kept(s) == {}, how
 
 
+def test_a_read_sent_after_the_writes_of_its_round_trip_is_kept(uow: UnitOfWork) -> None:
+    """A sale's referral check goes with its writes and the tier's window: read after every
+    write of its pipeline, it saw them, and its rows are kept; one read before a write is not."""
+    with uow.write() as s:
+        STORE.first(s, {"code": "x"})
+        INSERT.execute_later(s, order(1))
+        COUNT.ahead(s)
+        STORE.first(s, {"code": "y"})  # [order 1, count, store] in one round trip
+        assert len(kept(s)) == (1 if s.get_bind().dialect.name == "postgresql" else 0)
+        assert COUNT.scalar(s) == 1
+        COUNT.ahead(s)
+        INSERT.execute_later(s, order(2))  # queued after the read: it drops it
+        STORE.first(s, {"code": "y"})
+        assert kept(s) == {}
+        assert COUNT.scalar(s) == 2
+
+
 def test_a_rollback_forgets_what_was_read_ahead(uow: UnitOfWork) -> None:
     with Session(uow.engine) as s:
         with s.begin():

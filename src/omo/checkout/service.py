@@ -84,8 +84,12 @@ def _commit_in(
     currency: str,
 ) -> CommitResult:
     now = clock.now()
-    if req.member_id is not None:  # priced below: its reads go with the retry's look-up
+    # priced and written below: the reads, and the ids of the order and its points entry
+    # (whose INSERTs then go with the rest of the sale), go with the retry's look-up
+    if req.member_id is not None:
         _read_ahead(session, req, req.member_id, now, hold=True)
+    commerce.order_id_ahead(session)
+    ledger.entry_id_ahead(session)
     held = commerce.recorded_order(
         session, channel=req.channel.value, external_id=req.external_id, digest=digest
     )

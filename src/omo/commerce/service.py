@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import (
     BigInteger,
     and_,
@@ -60,6 +61,7 @@ from omo.commerce.stats import recompute_stats as recompute_stats
 from omo.commerce.stats import stats_of as stats_of
 from omo.db import UnitOfWork
 from omo.members.identifiers import Identifier
+from omo.shared import sequences
 from omo.shared.errors import Conflict, NotFound
 from omo.shared.pins import forget, memo
 from omo.shared.prepared import Prepared
@@ -242,7 +244,11 @@ def record_order(
     # Written by prepared statements (shared/prepared.py): the ORM's flush of the order, its
     # lines and contacts was the largest part of a checkout commit. Pending ORM rows (a member
     # just enrolled) go first, as an autoflush would send them.
-    values["id"] = _INSERT_ORDER.scalar(session, values)
+    values["id"] = sequences.next_id(session, _ORDERS)
+    if values["id"] is None:
+        values["id"] = _INSERT_ORDER.scalar(session, values)
+    else:  # PostgreSQL: it goes with the lines and the rest of the sale
+        _INSERT_ORDER_WITH_ID.execute_later(session, values)
     row = untracked(Order, values)  # what callers read (shared/untracked.py)
     catalogue = catalogue_for(session, (li.sku for li in order.lines))
     written: list[OrderLine] = []
@@ -272,9 +278,16 @@ def record_order(
     return row
 
 
-_INSERT_ORDER = Prepared(
-    insert(Order.__table__).returning(Order.__table__.c.id)  # type: ignore[arg-type]
-)
+_ORDERS: sa.Table = Order.__table__  # type: ignore[assignment]
+_INSERT_ORDER = Prepared(insert(_ORDERS).returning(_ORDERS.c.id))
+_INSERT_ORDER_WITH_ID = Prepared(insert(_ORDERS))
+
+
+def order_id_ahead(session: Session) -> None:
+    """record_order's id for a new order, read ahead (shared/sequences.py)."""
+    sequences.id_ahead(session, _ORDERS)
+
+
 _INSERT_LINE = Prepared(insert(OrderLine.__table__))  # type: ignore[arg-type]
 _INSERT_CONTACT = Prepared(insert(OrderContact.__table__))  # type: ignore[arg-type]
 _LINE_COLUMNS = [c.name for c in OrderLine.__table__.c if c.name != "id"]

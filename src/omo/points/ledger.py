@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement, bindparam, case, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from omo.points.models import PointsAllocation, PointsEntry
+from omo.shared import sequences
 from omo.shared.errors import Conflict, ValidationFailed
 from omo.shared.prepared import Prepared
 from omo.shared.untracked import untracked
@@ -67,13 +69,22 @@ def credit(
     }  # fmt: skip
     # A prepared statement (every sale earns): the ORM's flush cost more than the INSERT. The
     # entry returned is not tracked; a later read in the transaction loads the row.
-    values["id"] = _INSERT_ENTRY.scalar(session, values)
+    values["id"] = sequences.next_id(session, _ENTRIES)
+    if values["id"] is None:
+        values["id"] = _INSERT_ENTRY.scalar(session, values)
+    else:  # PostgreSQL: it goes with the transaction's next statement
+        _INSERT_ENTRY_WITH_ID.execute_later(session, values)
     return untracked(PointsEntry, values)  # shared/untracked.py
 
 
-_INSERT_ENTRY = Prepared(
-    insert(PointsEntry.__table__).returning(PointsEntry.__table__.c.id)  # type: ignore[arg-type]
-)
+_ENTRIES: sa.Table = PointsEntry.__table__  # type: ignore[assignment]
+_INSERT_ENTRY = Prepared(insert(_ENTRIES).returning(_ENTRIES.c.id))
+_INSERT_ENTRY_WITH_ID = Prepared(insert(_ENTRIES))
+
+
+def entry_id_ahead(session: Session) -> None:
+    """credit's id for a new entry, read ahead (shared/sequences.py)."""
+    sequences.id_ahead(session, _ENTRIES)
 
 
 def unexpired(now: datetime) -> ColumnElement[bool]:

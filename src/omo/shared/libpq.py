@@ -40,8 +40,11 @@ import psycopg
 from psycopg import errors, pq
 from psycopg.adapt import PyFormat, Transformer
 
-# a prepared statement's name, its values dumped, and whether its rows are kept (a read ahead)
-_Sent = tuple[bytes, Sequence[Any], bool]
+# a prepared statement's name, its values dumped, and whether its rows are kept: _NOT, _AHEAD
+# (a read ahead, dropped by a write) or _LASTING (read ahead, its answer one that no write of
+# the transaction changes: a sequence's next number)
+_Sent = tuple[bytes, Sequence[Any], int]
+_NOT, _AHEAD, _LASTING = 0, 1, 2
 _PLACEHOLDER = re.compile(r"%%|%\(([^)]*)\)s")
 _NAMES = itertools.count(1)
 
@@ -59,6 +62,7 @@ class _Connection:
         self.names: dict[bytes, bytes] = {}
         self.queued: list[_Sent] = []  # run_later's writes and run_ahead's reads, not sent yet
         self.ahead: dict[tuple[bytes, tuple[bytes | None, ...]], pq.abc.PGresult] = {}
+        self.lasting: dict[tuple[bytes, tuple[bytes | None, ...]], pq.abc.PGresult] = {}
         self.reads: set[bytes] = set()  # the names of our statements that only read
         self.encoding = driver.info.encoding
         # the one private part of psycopg relied on (3.0 to 3.3); without it, the cursor
@@ -168,12 +172,17 @@ def run(
     name, names = _prepared(pgconn, held, sql)
     tx = Transformer(driver)  # a fraction of a microsecond
     params = tx.dump_sequence([values[n] for n in names], [PyFormat.TEXT] * len(names))
+    kept = None
+    if name in held.reads:
+        kept = _kept(held, name, params)
+        if kept is None and _queued_ahead(held, name, params):
+            _pipeline(pgconn, held, [], begin=_begin(driver))  # it is in there: not twice
+            kept = _kept(held, name, params)
     begin = _begin(driver)
-    kept = held.ahead.pop(_key(name, params), None) if name in held.reads else None
     if kept is not None:  # read ahead (run_ahead), and nothing written since
         result = kept
     elif held.queued or begin is not None:
-        result = _pipeline(pgconn, held, [(name, params, False)], begin=begin)[-1]
+        result = _pipeline(pgconn, held, [(name, params, _NOT)], begin=begin)[-1]
     else:
         if name not in held.reads:
             held.ahead.clear()  # what was read ahead is from before this write
@@ -183,6 +192,17 @@ def run(
         return [], result.command_tuples or 0
     tx.set_pgresult(result)
     return tx.load_rows(0, result.ntuples, tuple), result.ntuples
+
+
+def _kept(held: _Connection, name: bytes, params: Sequence[Any]) -> pq.abc.PGresult | None:
+    """The result of this read read ahead, taken (a read ahead answers once)."""
+    key = _key(name, params)
+    kept = held.ahead.pop(key, None)
+    return kept if kept is not None else held.lasting.pop(key, None)
+
+
+def _queued_ahead(held: _Connection, name: bytes, params: Sequence[Any]) -> bool:
+    return any((n, p) == (name, params) and k != _NOT for n, p, k in held.queued)
 
 
 def run_many(driver: Any, sql: str, many: Sequence[Mapping[str, Any]]) -> int | None:
@@ -208,18 +228,20 @@ def run_later(driver: Any, sql: str, many: Sequence[Mapping[str, Any]]) -> bool:
     return True
 
 
-def run_ahead(driver: Any, sql: str, values: Mapping[str, Any]) -> bool:
+def run_ahead(driver: Any, sql: str, values: Mapping[str, Any], *, lasting: bool = False) -> bool:
     """Queue a read to go with the connection's next statement, its rows kept for the `run` of
     the same statement with the same values — unless something is written before it, which
-    drops every read ahead. It may be the transaction's first: the BEGIN psycopg would send
-    goes before it. False, having queued nothing, where `run` would answer None."""
+    drops every read ahead, except a `lasting` one (whose answer no write changes). It may be
+    the transaction's first: the BEGIN psycopg would send goes before it. False, having queued
+    nothing, where `run` would answer None."""
     held = _usable(driver, opening=True)
     if held is None:
         return False
     ((name, params, _keep),) = _dumped(driver, held, sql, [values])
-    if _key(name, params) in held.ahead or (name, params, True) in held.queued:
+    key = _key(name, params)
+    if key in held.ahead or key in held.lasting or _queued_ahead(held, name, params):
         return True  # read ahead already, and nothing written since
-    held.queued.append((name, params, True))
+    held.queued.append((name, params, _LASTING if lasting else _AHEAD))
     return True
 
 
@@ -236,6 +258,7 @@ def discard(driver: Any) -> None:
     if held is not None:
         held.queued.clear()
         held.ahead.clear()
+        held.lasting.clear()
 
 
 def sent_elsewhere(driver: Any, sql: str) -> None:
@@ -254,7 +277,7 @@ def _dumped(
     name, names = _prepared(driver.pgconn, held, sql)
     tx = Transformer(driver)
     formats = [PyFormat.TEXT] * len(names)
-    return [(name, tx.dump_sequence([v[n] for n in names], formats), False) for v in many]
+    return [(name, tx.dump_sequence([v[n] for n in names], formats), _NOT) for v in many]
 
 
 def _pipeline(
@@ -282,12 +305,15 @@ def _pipeline(
     checked = [_check(result, held) for result in results]
     if begin is not None:
         checked = checked[1:]
-    if all(name in held.reads for name, _p, _k in sent):
-        for (name, params, keep), result in zip(sent, checked, strict=True):
-            if keep:
-                held.ahead[_key(name, params)] = result
-    else:  # a write: what was read ahead, before or beside it, may be stale
+    writes = [n for n, (name, _p, _k) in enumerate(sent) if name not in held.reads]
+    if writes:  # what was read ahead before it, here or earlier, may be stale
         held.ahead.clear()
+    last_write = writes[-1] if writes else -1
+    for n, ((name, params, keep), result) in enumerate(zip(sent, checked, strict=True)):
+        if keep == _LASTING:
+            held.lasting[_key(name, params)] = result
+        elif keep == _AHEAD and n > last_write:  # read after every write sent: saw them all
+            held.ahead[_key(name, params)] = result
     return checked
 
 

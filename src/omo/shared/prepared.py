@@ -164,12 +164,16 @@ class Prepared:
         if params:
             self._run(session, params, many=True)
 
-    def ahead(self, session: Session, params: Mapping[str, Any] | None = None) -> None:
+    def ahead(
+        self, session: Session, params: Mapping[str, Any] | None = None, *, lasting: bool = False
+    ) -> None:
         """Read ahead: on PostgreSQL in a transaction (or opening it), send this SELECT with the
         transaction's next statement, in one round trip, and keep its rows for the `rows` (or
         `first`, `scalar`) call with the same parameters — as long as nothing is written in
-        between, which drops every read ahead (that call then reads again). Elsewhere, and
-        unasked for, it costs nothing: a use case names the reads it is about to make."""
+        between, which drops every read ahead (that call then reads again) but a `lasting` one:
+        a read whose answer nothing the transaction writes can change (a sequence's next
+        number). Elsewhere, and unasked for, it costs nothing: a use case names the reads it is
+        about to make."""
         if not isinstance(self.statement, sa.Select):
             raise TypeError("only a SELECT is read ahead: a write would be sent before its turn")
         session.flush()
@@ -180,8 +184,9 @@ class Prepared:
         c = self._compile(dialect, None)
         try:
             libpq.run_ahead(
-                conn.connection.driver_connection, c.sql, self._parameters(c, params or {})
-            )
+                conn.connection.driver_connection, c.sql, self._parameters(c, params or {}),
+                lasting=lasting,
+            )  # fmt: skip
         except dialect.loaded_dbapi.Error as exc:  # preparing it failed
             raise sa.exc.DBAPIError.instance(
                 c.sql, [params], exc, dialect.loaded_dbapi.Error, dialect=dialect
@@ -200,6 +205,12 @@ class Prepared:
 # the dialects of engines whose connections send what execute_later queued (the dialect: an
 # engine's copies with other options share it and its events, and it outlives dispose())
 _QUEUEING: weakref.WeakSet[Dialect] = weakref.WeakSet()
+
+
+def queues(session: Session) -> bool:
+    """Whether execute_later queues on this session's engine (PostgreSQL with install_queue)."""
+    dialect = session.get_bind().dialect
+    return dialect.driver == "psycopg" and dialect in _QUEUEING
 
 
 def install_queue(engine: sa.Engine) -> None:
