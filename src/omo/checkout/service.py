@@ -39,6 +39,7 @@ from omo.points.rules import LineFacts, OrderFacts, max_redeemable, points_for_o
 from omo.shared import clock, versions
 from omo.shared.errors import DomainError, ValidationFailed
 from omo.shared.pins import memo
+from omo.shared.prepared import queues
 from omo.tiers import service as tiers
 
 
@@ -221,6 +222,8 @@ def _read_ahead(
     """The reads _price is about to make, in its order, sent together with the first of them
     (PostgreSQL, in a transaction: one round trip instead of six). Each read below takes its
     rows, or reads again if it asks otherwise (a merged member) or something was written."""
+    if not queues(session):  # SQLite: nothing to send ahead, nor to work out for it
+        return
     versions.read_together_ahead(session, points.RULES_VERSION, tiers.PROGRAMME_VERSION)
     members.current_member_id_ahead(session, member_id, hold=hold)
     if req.store:

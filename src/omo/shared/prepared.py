@@ -176,11 +176,11 @@ class Prepared:
         about to make."""
         if not isinstance(self.statement, sa.Select):
             raise TypeError("only a SELECT is read ahead: a write would be sent before its turn")
+        if not queues(session):  # before anything else: on SQLite a sale asks eight times
+            return
         session.flush()
         conn = session.connection()
         dialect = conn.dialect
-        if dialect.driver != "psycopg" or dialect not in _QUEUEING:
-            return
         c = self._compile(dialect, None)
         try:
             libpq.run_ahead(
