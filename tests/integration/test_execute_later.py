@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from omo.commerce.models import Order
-from omo.db import UnitOfWork
+from omo.db import UnitOfWork, make_engine
+from omo.settings import Settings
 from omo.shared import libpq
 from omo.shared.prepared import Prepared
+from omo.testing.tcpproxy import TcpProxy
 from tests.integration.test_prepared import STORE, order
 
 INSERT = Prepared(sa.insert(Order.__table__))
@@ -132,3 +134,31 @@ def test_an_engine_disposed_and_its_copies_still_queue(engine: sa.Engine, db_url
         assert len(queued(s)) == (1 if db_url.startswith("postgres") else 0)
     with Session(engine) as s, s.begin():
         assert COUNT.scalar(s) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_the_last_writes_go_with_commit_in_one_round_trip(db_url: str) -> None:
+    """Counted on the wire: the queued writes and COMMIT are one round trip (psycopg's own
+    commit then finds the connection idle and sends nothing); reads still queued ahead are
+    not sent; the next transaction on the connection begins as usual."""
+    url = sa.engine.make_url(db_url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    engine = make_engine(Settings(database_url=url.set(port=proxy.port).render_as_string(False)))
+    try:
+        uow = UnitOfWork(engine)
+        uow.run(lambda s: STORE.first(s, {"code": "warm"}))  # connects, prepares
+        with uow.write() as s:
+            STORE.first(s, {"code": "x"})  # the transaction is open
+            INSERT.execute_later(s, order(1), order(2))
+            COUNT.ahead(s)  # never read: the transaction ends first
+            before = proxy.round_trips
+        assert proxy.round_trips - before == 1
+        with uow.write() as s:
+            assert COUNT.scalar(s) == 2
+            INSERT.execute_later(s, order(3))
+        with uow.read() as s:
+            assert COUNT.scalar(s) == 3
+    finally:
+        engine.dispose()
+        proxy.close()

@@ -280,12 +280,32 @@ def _dumped(
     return [(name, tx.dump_sequence([v[n] for n in names], formats), _NOT) for v in many]
 
 
+def commit(driver: Any) -> bool:
+    """The queued writes and COMMIT in one round trip; False, having sent nothing, where no
+    write is queued (psycopg's own COMMIT ends the transaction). After it psycopg finds the
+    connection idle, and its commit sends nothing. Reads still queued ahead are dropped: the
+    transaction ends before anyone could read them."""
+    held = _HELD.get(driver)
+    if held is None:
+        return False
+    held.queued = [q for q in held.queued if q[2] == _NOT]
+    if not held.queued:
+        return False
+    _pipeline(driver.pgconn, held, [], begin=_begin(driver), end=b"COMMIT")
+    return True
+
+
 def _pipeline(
-    pgconn: Any, held: _Connection, statements: list[_Sent], *, begin: bytes | None = None
+    pgconn: Any,
+    held: _Connection,
+    statements: list[_Sent],
+    *,
+    begin: bytes | None = None,
+    end: bytes | None = None,
 ) -> list[pq.abc.PGresult]:
-    """`begin` if any, the queued writes and then `statements`, sent in libpq's pipeline mode
-    (one round trip); their results, checked in order: the first error is raised (the rest
-    were aborted). BEGIN's result is not among them."""
+    """`begin` if any, the queued writes, `statements` and `end` if any, sent in libpq's
+    pipeline mode (one round trip); their results, checked in order: the first error is
+    raised (the rest were aborted). BEGIN's and `end`'s results are not among them."""
     sent, held.queued = [*held.queued, *statements], []
     if not sent:
         return []
@@ -295,6 +315,8 @@ def _pipeline(
             pgconn.send_query_params(begin, None)
         for name, params, _keep in sent:
             pgconn.send_query_prepared(name, cast(list[bytes], params))
+        if end is not None:
+            pgconn.send_query_params(end, None)
         pgconn.pipeline_sync()
         results = _pipeline_results(pgconn)
     except BaseException:
@@ -305,6 +327,8 @@ def _pipeline(
     checked = [_check(result, held) for result in results]
     if begin is not None:
         checked = checked[1:]
+    if end is not None:
+        checked = checked[:-1]
     writes = [n for n, (name, _p, _k) in enumerate(sent) if name not in held.reads]
     if writes:  # what was read ahead before it, here or earlier, may be stale
         held.ahead.clear()

@@ -215,15 +215,19 @@ def queues(session: Session) -> bool:
 
 def install_queue(engine: sa.Engine) -> None:
     """What execute_later and ahead queue is sent before any other statement on the connection
-    (the ORM's, a cursor's) and before COMMIT, and forgotten at ROLLBACK or BEGIN; a write sent
-    another way drops what was read ahead. (PostgreSQL)"""
+    (the ORM's, a cursor's), and the queued writes go with COMMIT, in its round trip; it is
+    forgotten at ROLLBACK or BEGIN; a write sent another way drops what was read ahead.
+    (PostgreSQL)"""
     _QUEUEING.add(engine.dialect)
     dialect = engine.dialect
 
     def drain(conn: sa.Connection, statement: str) -> None:
         driver = conn.connection.driver_connection
         try:
-            libpq.sent_elsewhere(driver, statement)
+            if statement == "COMMIT":  # with the queue, in its round trip
+                libpq.commit(driver)
+            else:
+                libpq.sent_elsewhere(driver, statement)
         except dialect.loaded_dbapi.Error as exc:
             raise sa.exc.DBAPIError.instance(
                 f"(queued before) {statement}", None, exc, dialect.loaded_dbapi.Error,
