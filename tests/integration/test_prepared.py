@@ -180,3 +180,44 @@ def test_a_sale_holds_its_member_as_it_reads_who_it_is(engine: sa.Engine) -> Non
             assert locked()
             assert session.info["omo.held_members"][1] == {mid}
         assert not locked()
+
+
+TWICE = Prepared(
+    sa.select(ORDERS.id).where(
+        sa.or_(ORDERS.total == sa.bindparam("amount"), ORDERS.subtotal == sa.bindparam("amount")),
+        ORDERS.ordered_at >= sa.bindparam("since"),
+        ORDERS.channel == "pos",  # a literal, bound as a parameter
+    )
+)
+
+
+@pytest.mark.parametrize("dialect_name", ["sqlite", "postgresql+psycopg"])
+@pytest.mark.parametrize(
+    ("statement", "params"),
+    [
+        (INSERT_ORDER, order(1)),
+        (INSERT_STORE, {"code": "S1", "name": "一號店", "region": "TW"}),
+        (COMPLETED_SINCE, {"since": AT}),
+        (ADD_TOTAL, {"oid": 7, "amount": Decimal("10.05")}),
+        (TWICE, {"amount": Decimal("3.50"), "since": AT}),
+        (TWICE, {"amount": Decimal("3.50"), "since": AT, "channel_1": "web"}),  # literal given
+    ],
+)
+def test_the_one_pass_parameters_are_sqlalchemys(
+    dialect_name: str, statement: Prepared, params: dict[str, object]
+) -> None:
+    from dataclasses import replace
+
+    dialect = sa.create_engine(f"{dialect_name}://").dialect
+    keys = tuple(sorted(params)) if isinstance(statement.statement, sa.Insert) else None
+    compiled = statement._compile(dialect, keys)
+    assert compiled.plan is not None
+    assert statement._parameters(compiled, params) == statement._parameters(
+        replace(compiled, plan=None), params
+    )
+    for name in params:  # a missing parameter: SQLAlchemy's error, as before
+        required = {k: v for k, v in params.items() if k != name}
+        if name == "channel_1":
+            continue
+        with pytest.raises(sa.exc.InvalidRequestError, match="A value is required"):
+            statement._parameters(compiled, required)

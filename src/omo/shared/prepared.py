@@ -39,6 +39,14 @@ class _Compiled:
     names: tuple[str, ...] | None  # positional paramstyles: the order of the parameters
     binds: tuple[tuple[str, Processor], ...]  # each parameter and its type's processor
     results: tuple[Processor, ...]  # each result column's processor
+    # construct_params, the processors and the driver's order in one pass: for each parameter
+    # the driver gets (in order), its key and name in what a caller passes, its type's
+    # processor, and — for a literal — its value processed once; None where SQLAlchemy's own
+    # path is needed (escaped or callable binds, values given by the statement's .params())
+    plan: tuple[tuple[str, str, Processor, Any], ...] | None
+
+
+_REQUIRED = object()  # a plan's parameter that a caller must give
 
 
 class Prepared:
@@ -68,13 +76,31 @@ class Prepared:
         results = tuple(t.dialect_impl(dialect).result_processor(dialect, None)
                         for t in self._result_types)  # fmt: skip
         positional = getattr(compiled, "positiontup", None)
+        names = tuple(positional) if positional else None
         held = _Compiled(
-            compiled.string, compiled, tuple(positional) if positional else None, binds, results
+            compiled.string, compiled, names, binds, results, _plan(compiled, dict(binds), names)
         )
         self._compiled[cache_key] = held
         return held
 
     def _parameters(self, c: _Compiled, params: Mapping[str, Any]) -> Any:
+        if c.plan is not None:
+            ordered = []
+            for key, name, process, fixed in c.plan:
+                if key in params:
+                    value = params[key]
+                elif name in params:
+                    value = params[name]
+                elif fixed is _REQUIRED:
+                    break  # SQLAlchemy's path below says which
+                else:
+                    ordered.append(fixed)
+                    continue
+                ordered.append(value if process is None else process(value))
+            else:
+                if c.names is not None:
+                    return tuple(ordered)
+                return {slot[1]: v for slot, v in zip(c.plan, ordered, strict=True)}
         # fixed values of literals filled in; a parameter not given is an error here
         values: dict[str, Any] = dict(c.compiled.construct_params(params) or {})
         for name, process in c.binds:
@@ -200,6 +226,32 @@ class Prepared:
         as SQLAlchemy's. Elsewhere, and on an engine without `install_queue`, it runs at once."""
         if params:
             self._run(session, params, many=len(params) > 1, later=True)
+
+
+def _plan(
+    compiled: Any, processors: dict[str, Processor], positional: tuple[str, ...] | None
+) -> tuple[tuple[str, str, Processor, Any], ...] | None:
+    """What `construct_params` does for this statement, worked out once (see `_Compiled.plan`):
+    for each bind the key or the name a caller gives it by, else its literal value."""
+    collected = getattr(compiled, "_collected_params", None)  # a statement's .params(...)
+    if compiled.escaped_bind_names or collected or compiled._render_postcompile:
+        return None
+    slots: dict[str, tuple[str, str, Processor, Any]] = {}
+    for bind, name in compiled.bind_names.items():
+        if bind.callable:
+            return None
+        process = processors.get(name)
+        if bind.required:
+            fixed = _REQUIRED
+        else:
+            fixed = bind.value if process is None else process(bind.value)
+        slot = (bind.key, name, process, fixed)
+        if slots.setdefault(name, slot) != slot:  # one name used twice, as two different binds
+            return None
+    order = positional if positional is not None else tuple(slots)
+    if any(n not in slots for n in order):
+        return None
+    return tuple(slots[n] for n in order)
 
 
 # the dialects of engines whose connections send what execute_later queued (the dialect: an
