@@ -73,7 +73,15 @@ class Order(Base):
 
     __table_args__ = (
         UniqueConstraint("channel", "external_id"),
-        Index("ix_orders_member_ordered", "member_id", "ordered_at"),
+        # covering (migration 0023): a tier window's spend reads only the index
+        Index(
+            "ix_orders_member_ordered",
+            "member_id",
+            "ordered_at",
+            "status",
+            "total",
+            "refunded_total",
+        ),
         Index("ix_orders_ordered_at", "ordered_at"),
         CheckConstraint("total >= 0", name="total_not_negative"),
     )

@@ -51,8 +51,10 @@ class PointsEntry(Base):
     remaining: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (
-        Index("ix_points_entries_member_created", "member_id", "created_at"),
-        Index("ix_points_entries_lots", "member_id", "remaining", "expires_at"),
+        # covering (migration 0023): a tier window's earned points and a balance read only the
+        # index, however long the member's history
+        Index("ix_points_entries_member_created", "member_id", "created_at", "kind", "points"),
+        Index("ix_points_entries_lots", "member_id", "remaining", "expires_at", "available_at"),
         Index("ix_points_entries_order", "order_id"),
         Index("ix_points_entries_expiring", "expires_at", "remaining"),
     )
