@@ -17,7 +17,7 @@ from omo.analytics.api import router as analytics_router
 from omo.checkout.api import router as checkout_router
 from omo.commerce.api import router as commerce_router
 from omo.coupons.api import router as coupons_router
-from omo.db import UnitOfWork, make_engine
+from omo.db import UnitOfWork, make_engine, runs_on_loop
 from omo.events.api import router as events_router
 from omo.http import install_error_handlers
 from omo.identity.api import router as identity_router
@@ -43,7 +43,7 @@ from omo.web.api import router as card_router
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings)
-    uow = UnitOfWork(engine)
+    uow = UnitOfWork(engine, pg_on_loop=runs_on_loop(settings))
     adapters = adapters_from(settings)
 
     @asynccontextmanager

@@ -16,14 +16,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from omo import walcheckpoints
 from omo.settings import Settings
-from omo.shared import prepared
+from omo.shared import libpq, prepared
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -53,13 +53,36 @@ class WouldWait(Exception):
 def without_waiting() -> Iterator[None]:
     """Units of work begun in this block raise WouldWait, having changed nothing, where they
     would wait: for this process's other writer, for SQLite's lock held by another process, for
-    a retry's pause, or for PostgreSQL (every statement a round trip). The caller runs the use
-    case again where waiting is fine."""
+    a retry's pause, for a PostgreSQL lock held longer than LOOP_LOCK_WAIT_MS, or for PostgreSQL
+    at all unless its round trips are short (UnitOfWork's `pg_on_loop`, `runs_on_loop`). The
+    caller runs the use case again where waiting is fine."""
     token = _NO_WAIT.set(True)
     try:
         yield
     finally:
         _NO_WAIT.reset(token)
+
+
+# A PostgreSQL unit of work on the event loop waits this long at most for a lock (a sale of the
+# same member at another till commits in a few ms) and then goes to the thread pool: a longer
+# wait would hold every request of the worker, its health checks among them.
+LOOP_LOCK_WAIT_MS = 20
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def runs_on_loop(settings: Settings) -> bool:
+    """Whether PostgreSQL units of work may run on the event loop (`UnitOfWork(pg_on_loop=)`):
+    as `settings.pg_on_loop` says; `auto`, when the server is on this machine — a Unix socket
+    or a loopback address — where a round trip costs microseconds. There a worker spent some
+    15 % less CPU on a sale than by handing it to its thread pool and back (docs/performance.md).
+    Over a network each of a sale's round trips would hold the loop."""
+    if settings.pg_on_loop != "auto":
+        return settings.pg_on_loop == "yes"
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "postgresql":
+        return False
+    hosts = [url.host or "", *str(url.query.get("host", "")).split(",")]
+    return all(not h or h.startswith("/") or h in _LOCAL_HOSTS for h in hosts)
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -193,8 +216,13 @@ def _writer_lock(engine: Engine) -> threading.RLock | None:
 class UnitOfWork:
     """Opens the one transaction of a use case; retries it whole on a lost race."""
 
-    def __init__(self, engine: Engine, *, writer_wait_s: float = 30.0) -> None:
+    def __init__(
+        self, engine: Engine, *, writer_wait_s: float = 30.0, pg_on_loop: bool = False
+    ) -> None:
+        """`pg_on_loop`: on PostgreSQL, units of work begun `without_waiting` run (their lock
+        waits capped), not raise WouldWait at once; see `runs_on_loop`."""
         self.engine = engine
+        self._pg_on_loop = pg_on_loop and engine.dialect.name == "postgresql"
         self._writer = _writer_lock(engine)
         self._writer_wait_s = writer_wait_s
         self._write = sessionmaker(bind=engine, expire_on_commit=False)
@@ -211,9 +239,7 @@ class UnitOfWork:
     def write(self) -> Iterator[Session]:
         no_wait = _NO_WAIT.get()
         if self._writer is None:
-            if no_wait:
-                raise WouldWait("PostgreSQL: every statement waits on the network")
-            with self._write() as session, session.begin():
+            with self._postgres(self._write, no_wait) as session:
                 yield session
             return
         if no_wait:
@@ -233,12 +259,30 @@ class UnitOfWork:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        if self._writer is None and _NO_WAIT.get():
-            raise WouldWait("PostgreSQL: every statement waits on the network")
+        if self._writer is None:
+            with self._postgres(self._read, _NO_WAIT.get()) as session:
+                yield session
+            return
         with self._read() as session, session.begin():
             yield session
             if not self._commit_reads:
                 session.rollback()
+
+    @contextmanager
+    def _postgres(self, sessions: sessionmaker[Session], no_wait: bool) -> Iterator[Session]:
+        """A PostgreSQL transaction; `no_wait`: on the event loop, where it may wait for round
+        trips (when `pg_on_loop`) but not for a lock held longer than LOOP_LOCK_WAIT_MS."""
+        if no_wait and not self._pg_on_loop:
+            raise WouldWait("PostgreSQL: every statement waits on the network")
+        try:
+            with sessions() as session, session.begin():
+                if no_wait:
+                    _cap_lock_wait(session)
+                yield session
+        except OperationalError as exc:
+            if no_wait and getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+                raise WouldWait(f"a lock held longer than {LOOP_LOCK_WAIT_MS} ms") from exc
+            raise
 
     def run(self, use_case: Callable[[Session], T], *, attempts: int = 5) -> T:
         """Run `use_case` in one write transaction; retry when a concurrent writer won a race.
@@ -258,6 +302,20 @@ class UnitOfWork:
                     raise WouldWait("a lost race: the retry pauses") from exc
                 time.sleep(0.005 * (2**attempt))
         raise AssertionError("unreachable")
+
+
+_CAP_LOCK_WAIT = "SELECT set_config('lock_timeout', %(wait)s, true)"
+
+
+def _cap_lock_wait(session: Session) -> None:
+    """This PostgreSQL transaction waits at most LOOP_LOCK_WAIT_MS for any lock, then fails
+    with lock_not_available (SET LOCAL: the connection's setting is back at its end). Queued
+    to go with the transaction's first statement, in its round trip (shared/libpq.py), or
+    sent now where statements are not prepared (PgBouncer)."""
+    wait = {"wait": f"{LOOP_LOCK_WAIT_MS}ms"}
+    driver = session.connection().connection.driver_connection
+    if not libpq.run_ahead(driver, _CAP_LOCK_WAIT, wait):
+        session.execute(text(_CAP_LOCK_WAIT.replace("%(wait)s", ":wait")), wait)
 
 
 def is_retryable(exc: DBAPIError) -> bool:

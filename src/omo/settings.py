@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     # A pooled PostgreSQL connection idle this long is pinged before it is used again (one
     # busy in the last seconds is used as it is: a ping costs a round trip per transaction).
     pg_ping_idle_s: float = Field(default=5.0, ge=0)
+    # Whether a sale or a quote on PostgreSQL may run on the server's event loop, as on SQLite,
+    # rather than be handed to its thread pool (db.runs_on_loop). auto: when the database is on
+    # this machine (a Unix socket or a loopback address), where a round trip costs microseconds;
+    # over a network each of a sale's round trips would hold every request of the worker.
+    pg_on_loop: Literal["auto", "yes", "no"] = "auto"
     # Whether SQL statements are logged (never on in production: they may carry PII).
     echo_sql: bool = False
     # requests with a larger body are refused with 413 before they are read whole

@@ -1,7 +1,9 @@
 """Units of work that must not wait (db.without_waiting): on SQLite they run when the writer's
 turn is free and raise WouldWait at once, having changed nothing, when it is not; on
-PostgreSQL they always raise it. An endpoint marked inline_first runs on the event loop when
-its unit of work can, and in the thread pool otherwise."""
+PostgreSQL they raise it unless the unit of work may run on the loop (`pg_on_loop`, for a
+server on this machine), and then when a lock is held longer than LOOP_LOCK_WAIT_MS. An
+endpoint marked inline_first runs on the event loop when its unit of work can, and in the
+thread pool otherwise."""
 
 from __future__ import annotations
 
@@ -19,8 +21,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from omo.commerce.models import Store
-from omo.db import UnitOfWork, WouldWait, _writer_lock, without_waiting
+from omo.db import (
+    LOOP_LOCK_WAIT_MS,
+    UnitOfWork,
+    WouldWait,
+    _writer_lock,
+    runs_on_loop,
+    without_waiting,
+)
 from omo.http import PooledRoute, inline_first
+from omo.settings import Settings
 
 
 def add_store(uow: UnitOfWork, code: str) -> None:
@@ -67,6 +77,85 @@ def test_postgresql_never_runs_without_waiting(uow: UnitOfWork) -> None:
     with without_waiting(), pytest.raises(WouldWait):
         stores(uow)
     assert stores(uow) == 0
+
+
+def lock_timeout(session: Session) -> str:
+    return str(session.execute(sa.text("SHOW lock_timeout")).scalar())
+
+
+@pytest.mark.parametrize(
+    ("url", "setting", "on_loop"),
+    [
+        ("postgresql+psycopg://omo@127.0.0.1:5432/omo", "auto", True),
+        ("postgresql+psycopg://omo@localhost/omo", "auto", True),
+        ("postgresql+psycopg://omo@[::1]:5432/omo", "auto", True),
+        ("postgresql+psycopg:///omo", "auto", True),  # libpq's default Unix socket
+        ("postgresql+psycopg:///omo?host=/var/run/postgresql", "auto", True),
+        ("postgresql+psycopg://omo@db.internal:5432/omo", "auto", False),
+        ("postgresql+psycopg://omo@10.0.0.5/omo", "auto", False),
+        ("postgresql+psycopg:///omo?host=/tmp,db.internal", "auto", False),  # may fail over
+        ("postgresql+psycopg://omo@db.internal/omo", "yes", True),
+        ("postgresql+psycopg://omo@127.0.0.1/omo", "no", False),
+        ("sqlite:///var/omo.sqlite", "auto", False),  # SQLite runs on the loop its own way
+    ],
+)
+def test_postgresql_runs_on_the_loop_when_its_round_trips_are_short(
+    url: str, setting: str, on_loop: bool
+) -> None:
+    assert runs_on_loop(Settings(database_url=url, pg_on_loop=setting)) is on_loop
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@pytest.mark.postgres
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "pgbouncer"])
+def test_postgresql_on_the_loop_runs_with_its_lock_waits_capped_for_that_transaction_only(
+    uow: UnitOfWork, db_url: str, prepared: bool
+) -> None:
+    # without server-side prepared statements (PgBouncer) the cap is a statement of its own
+    engine = (
+        uow.engine
+        if prepared
+        else sa.create_engine(db_url, connect_args={"prepare_threshold": None}, pool_use_lifo=True)
+    )
+    on_loop = UnitOfWork(engine, pg_on_loop=True)
+    with without_waiting():
+        add_store(on_loop, "S-1")
+        assert stores(on_loop) == 1
+        with on_loop.write() as session:
+            assert lock_timeout(session) == f"{LOOP_LOCK_WAIT_MS}ms"
+        with on_loop.read() as session:
+            assert lock_timeout(session) == f"{LOOP_LOCK_WAIT_MS}ms"
+    with on_loop.write() as session:  # the pool's same connection (LIFO), off the loop
+        assert lock_timeout(session) == "0"
+    assert stores(uow) == 1
+    engine.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@pytest.mark.postgres
+def test_postgresql_on_the_loop_gives_up_a_held_lock_at_once_having_changed_nothing(
+    uow: UnitOfWork,
+) -> None:
+    add_store(uow, "S-1")
+    on_loop = UnitOfWork(uow.engine, pg_on_loop=True)
+
+    def rename(session: Session) -> None:
+        session.add(Store(code="S-2", name="S-2", region="台北市", is_active=True))
+        session.flush()
+        session.execute(sa.update(Store).where(Store.code == "S-1").values(name="renamed"))
+
+    with uow.engine.connect() as other:  # another till holds the row
+        other.execute(sa.update(Store).where(Store.code == "S-1").values(name="held"))
+        started = time.perf_counter()
+        with without_waiting(), pytest.raises(WouldWait, match="lock held longer"):
+            on_loop.run(rename)
+        assert time.perf_counter() - started < 1.0
+        other.rollback()
+    assert stores(uow) == 1  # S-2 went with the transaction
+    on_loop.run(rename)  # off the loop, once the lock is free
+    with uow.read() as session:
+        assert session.scalar(sa.select(Store.name).where(Store.code == "S-1")) == "renamed"
+        assert lock_timeout(session) == "0"
 
 
 @SQLITE
@@ -146,6 +235,30 @@ def test_an_inline_first_endpoint_runs_on_the_loop_when_it_can(uow: UnitOfWork) 
             with another_thread_writing(uow, at_most_s=0.3):
                 held = client.post("/stores/S-2")  # waits for it, in the pool
             assert held.json()["thread"] != loop
-        else:  # PostgreSQL: always in the pool
+        else:  # PostgreSQL: in the pool, unless its round trips are short (below)
             assert ran_in != loop
     assert stores(uow) == (2 if lock is not None else 1)
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@pytest.mark.postgres
+def test_an_inline_first_endpoint_on_postgresql_runs_on_the_loop_when_allowed(
+    uow: UnitOfWork,
+) -> None:
+    on_loop = UnitOfWork(uow.engine, pg_on_loop=True)
+    with TestClient(app_for(on_loop)) as client:
+        assert client.portal is not None
+        loop = client.portal.call(lambda: threading.current_thread().name)
+        assert client.post("/stores/S-1").json()["thread"] == loop
+        with uow.engine.connect() as other:  # a lock held: the pool waits for it
+            other.execute(
+                sa.insert(Store).values(code="S-2", name="x", region="台北市", is_active=True)
+            )
+            answer: list[Any] = []
+            waiting = threading.Thread(target=lambda: answer.append(client.post("/stores/S-2")))
+            waiting.start()
+            time.sleep(0.3)
+            other.rollback()
+            waiting.join(10)
+        assert answer[0].status_code == 200 and answer[0].json()["thread"] != loop
+    assert stores(uow) == 2
