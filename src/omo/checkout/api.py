@@ -22,7 +22,7 @@ router = APIRouter(tags=["checkout"], route_class=PooledRoute)
     response_model=QuoteRead,
     summary="Price a basket: tier discount, coupons, points, points to earn",
 )
-@inline_first  # a till asks before each sale; on SQLite a read waits for no one
+@inline_first  # a till asks before each sale; a read waits for no one (SQLite, local PostgreSQL)
 def quote(
     req: QuoteRequest, uow: UoW, settings: AppSettings, caller: Principal = scoped("members:read")
 ) -> QuoteRead:
@@ -35,7 +35,7 @@ def quote(
     summary="Record the sale with its loyalty in one transaction (idempotent on external_id)",
     responses={200: {"description": "a retry: the sale recorded the first time"}},
 )
-@inline_first  # a sale is one short write: on SQLite it runs on the event loop when it can
+@inline_first  # a sale is one short write: it runs on the event loop when it can
 def commit(
     req: CommitRequest,
     response: Response,
