@@ -7,6 +7,7 @@ deadlock on a lock upgrade; reads use a deferred BEGIN and, with WAL, never bloc
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -81,8 +82,12 @@ def runs_on_loop(settings: Settings) -> bool:
     url = make_url(settings.database_url)
     if url.get_backend_name() != "postgresql":
         return False
-    hosts = [url.host or "", *str(url.query.get("host", "")).split(",")]
-    return all(not h or h.startswith("/") or h in _LOCAL_HOSTS for h in hosts)
+    # where libpq connects: the URL's host, else its `host` parameter, else PGHOST; and an
+    # address given beside it (`hostaddr`, PGHOSTADDR) is used without looking the name up
+    host = url.host or str(url.query.get("host") or os.environ.get("PGHOST", ""))
+    address = str(url.query.get("hostaddr") or os.environ.get("PGHOSTADDR", ""))
+    places = [*host.split(","), *address.split(",")]
+    return all(not p or p.startswith("/") or p in _LOCAL_HOSTS for p in places)
 
 
 def make_engine(settings: Settings) -> Engine:

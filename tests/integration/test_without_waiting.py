@@ -100,9 +100,32 @@ def lock_timeout(session: Session) -> str:
     ],
 )
 def test_postgresql_runs_on_the_loop_when_its_round_trips_are_short(
-    url: str, setting: str, on_loop: bool
+    url: str, setting: str, on_loop: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("PGHOST", raising=False)
+    monkeypatch.delenv("PGHOSTADDR", raising=False)
     assert runs_on_loop(Settings(database_url=url, pg_on_loop=setting)) is on_loop
+
+
+@pytest.mark.parametrize(
+    ("url", "env", "on_loop"),
+    [
+        ("postgresql+psycopg:///omo", {"PGHOST": "db.internal"}, False),
+        ("postgresql+psycopg:///omo", {"PGHOST": "/var/run/postgresql"}, True),
+        ("postgresql+psycopg://omo@127.0.0.1/omo", {"PGHOST": "db.internal"}, True),  # URL wins
+        ("postgresql+psycopg:///omo", {"PGHOSTADDR": "10.0.0.5"}, False),
+        ("postgresql+psycopg://omo@localhost/omo?hostaddr=10.0.0.5", {}, False),
+        ("postgresql+psycopg://omo@localhost/omo?hostaddr=127.0.0.1", {}, True),
+    ],
+)
+def test_where_libpq_connects_decides_not_the_url_alone(
+    url: str, env: dict[str, str], on_loop: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("PGHOST", "PGHOSTADDR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert runs_on_loop(Settings(database_url=url)) is on_loop
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
@@ -144,13 +167,17 @@ def test_postgresql_on_the_loop_gives_up_a_held_lock_at_once_having_changed_noth
         session.flush()
         session.execute(sa.update(Store).where(Store.code == "S-1").values(name="renamed"))
 
-    with uow.engine.connect() as other:  # another till holds the row
+    with uow.engine.connect() as other:  # another till holds the row for 2 s
         other.execute(sa.update(Store).where(Store.code == "S-1").values(name="held"))
+        release = threading.Timer(2.0, other.rollback)  # without the cap: a wait, not a hang
+        release.start()
         started = time.perf_counter()
-        with without_waiting(), pytest.raises(WouldWait, match="lock held longer"):
-            on_loop.run(rename)
-        assert time.perf_counter() - started < 1.0
-        other.rollback()
+        try:
+            with without_waiting(), pytest.raises(WouldWait, match="lock held longer"):
+                on_loop.run(rename)
+            assert time.perf_counter() - started < 1.0
+        finally:
+            release.join()
     assert stores(uow) == 1  # S-2 went with the transaction
     on_loop.run(rename)  # off the loop, once the lock is free
     with uow.read() as session:
