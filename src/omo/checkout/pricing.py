@@ -3,7 +3,9 @@
 In this order: the tier's discount on every line; then each coupon on what is left (a coupon
 that no longer applies after an earlier one is refused with its reason); then points, capped by
 the programme's share of the order and the member's balance; then shipping less what coupons
-waive. Points to earn are worked out on what the member finally pays for goods.
+waive, and what is left of it waived by the tier's monthly free shipping when the member has
+a shipment left (coupons first: the customer chose them). Points to earn are worked out on
+what the member finally pays for goods.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ class Price:
     points_value: Decimal = Decimal(0)
     points_cap: int = 0
     shipping_fee: Decimal = Decimal(0)
-    shipping_discount: Decimal = Decimal(0)
+    shipping_discount: Decimal = Decimal(0)  # coupons'
+    tier_shipping_discount: Decimal = Decimal(0)  # the tier's monthly free shipping
 
     @property
     def subtotal(self) -> Decimal:
@@ -72,7 +75,7 @@ class Price:
 
     @property
     def shipping(self) -> Decimal:
-        return self.shipping_fee - self.shipping_discount
+        return self.shipping_fee - self.shipping_discount - self.tier_shipping_discount
 
     @property
     def total(self) -> Decimal:
@@ -111,3 +114,9 @@ def add_coupon(price: Price, code: str, result: coupon_rules.Priced | coupon_rul
     shipping = min(result.shipping_discount, price.shipping_fee - price.shipping_discount)
     price.coupons.append(CouponOutcome(code, discount, shipping))
     price.shipping_discount += shipping
+
+
+def waive_shipping(price: Price) -> Decimal:
+    """The tier's free shipping: what coupons left of the fee, waived; what that is worth."""
+    price.tier_shipping_discount = price.shipping_fee - price.shipping_discount
+    return price.tier_shipping_discount

@@ -1,7 +1,8 @@
 """Refunds, whole or by lines (CHK-3): money back on the order, the points it earned taken
-back in proportion, the points it was paid with given back in proportion, its coupons restored
-on a whole refund (if their template says so), and the member's stats rebuilt — one
-transaction, idempotent on the refund's key. Tiers see the lower spend at their next review."""
+back in proportion, the points it was paid with given back in proportion, on a whole refund
+its coupons restored (if their template says so) and the tier's free shipment it used given
+back, and the member's stats rebuilt — one transaction, idempotent on the refund's key. Tiers
+see the lower spend at their next review."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from omo.points import service as points
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
 from omo.shared.schemas import MoneyOut, ReadModel, StrictModel
+from omo.tiers import shipping
 
 CENT = Decimal("0.01")
 
@@ -44,6 +46,9 @@ class RefundResult(ReadModel):
     points_taken_back: int
     points_given_back: int
     coupons_restored: int
+    free_shipping_restored: bool = Field(
+        description="a whole refund gives back the tier's shipment"
+    )
     replayed: bool
 
 
@@ -68,7 +73,8 @@ def refund(
                 )
             return RefundResult(
                 order=commerce.order_result(session, order, replayed=True), amount=held.amount,
-                points_taken_back=0, points_given_back=0, coupons_restored=0, replayed=True,
+                points_taken_back=0, points_given_back=0, coupons_restored=0,
+                free_shipping_restored=False, replayed=True,
             )  # fmt: skip
         if order.status == "cancelled":
             raise ValidationFailed("a cancelled order has nothing to refund", field="order_id")
@@ -97,9 +103,10 @@ def refund(
         given = points.give_back_spent(
             session, order_id=order.id, share=share, key=f"{key}:spent", now=now, actor=actor
         )
-        restored = 0
+        restored, shipment = 0, False
         if order.status == "refunded":
             restored = coupons.reverse_for_order(session, order_id=order.id, now=now)
+            shipment = shipping.give_back(session, order_id=order.id, now=now)
         if order.member_id is not None:
             commerce.recompute_stats(session, member_id=order.member_id, now=now)
         outbox.publish(
@@ -110,7 +117,7 @@ def refund(
         return RefundResult(
             order=commerce.order_result(session, order, replayed=False), amount=amount,
             points_taken_back=-taken.points if taken else 0, points_given_back=given,
-            coupons_restored=restored, replayed=False,
+            coupons_restored=restored, free_shipping_restored=shipment, replayed=False,
         )  # fmt: skip
 
     return uow.run(run)

@@ -69,7 +69,10 @@ class QuoteRead(ReadModel):
     points_redeemed: int
     points_value: MoneyOut
     shipping_fee: MoneyOut
-    shipping_discount: MoneyOut
+    shipping_discount: MoneyOut = Field(description="coupons' and the tier's")
+    tier_shipping_discount: MoneyOut = Field(
+        description="waived by the tier's monthly free shipping (one of its shipments)"
+    )
     total: MoneyOut
     points_to_earn: int = Field(description="pending once the order is committed")
     notes: list[str]

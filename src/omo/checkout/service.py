@@ -41,6 +41,8 @@ from omo.shared.errors import DomainError, ValidationFailed
 from omo.shared.pins import memo
 from omo.shared.prepared import queues
 from omo.tiers import service as tiers
+from omo.tiers import shipping
+from omo.tiers.policy import Level
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Priced:
     read: QuoteRead
     member_id: int | None
     baskets: dict[str, Basket]
+    shipment: str | None  # the month whose free shipment of the tier the sale uses
 
 
 def quote(uow: UnitOfWork, *, req: QuoteRequest, region: str) -> QuoteRead:
@@ -127,6 +130,11 @@ def _commit_in(
             session, member_id=p.member_id, points=p.price.points, key=f"{prefix}:points",
             now=now, order_id=result.id, reason=f"paid part of order {req.external_id}",
         )  # fmt: skip
+    if p.shipment is not None:
+        shipping.use(
+            session, order_id=result.id, period=p.shipment, now=now,
+            amount=p.price.tier_shipping_discount,
+        )  # fmt: skip
     award = memo(session, "points_earned").get(result.id)
     if not isinstance(award, int):
         entry = ledger.find(session, f"earn:order:{result.id}")
@@ -169,6 +177,7 @@ def _price(
     if strict and refused:
         first = refused[0]
         raise coupons.CouponRefused(first.reason or "refused", f"{first.code}: {first.message}")
+    shipment = _free_shipment(session, p, member_id, level, now)
     rules = points.rules_in_force(session)
     balance = ledger.balance(session, member_id=member_id, now=now).available if member_id else 0
     room = p.subtotal - p.tier_discount - p.coupon_discount
@@ -211,9 +220,33 @@ def _price(
         ],
         coupon_discount=p.coupon_discount, points_balance=balance, points_cap=p.points_cap,
         points_redeemed=p.points, points_value=p.points_value, shipping_fee=p.shipping_fee,
-        shipping_discount=p.shipping_discount, total=p.total, points_to_earn=to_earn, notes=notes,
+        shipping_discount=p.shipping_discount + p.tier_shipping_discount,
+        tier_shipping_discount=p.tier_shipping_discount, total=p.total, points_to_earn=to_earn,
+        notes=notes,
     )  # fmt: skip
-    return Priced(p, read, member_id, baskets)
+    return Priced(p, read, member_id, baskets, shipment)
+
+
+def _free_shipment(
+    session: Session,
+    p: pricing.Price,
+    member_id: int | None,
+    level: Level | None,
+    now: datetime,
+) -> str | None:
+    """What coupons left of the shipping, waived when the member's level gives free shipments
+    and one is left this month: the month it uses. Counted while the commit holds the member."""
+    if member_id is None or level is None or p.shipping <= 0:
+        return None
+    allowed = level.benefits.monthly_free_shipping
+    if not allowed:
+        return None
+    zone = tiers.programme_in_force(session).timezone
+    quota = shipping.quota_of(session, member_id=member_id, allowed=allowed, zone=zone, now=now)
+    if not quota.left:
+        return None
+    pricing.waive_shipping(p)
+    return quota.period
 
 
 def _read_ahead(

@@ -36,6 +36,8 @@ class MemberTierRead(ReadModel):
     next_level: str | None
     next_metric: str | None
     missing: Decimal | None = Field(description="what is still needed for the next level")
+    free_shipping_used: int = Field(description="the level's free shipments used this month")
+    free_shipping_left: int = Field(description="free shipments left this month")
     history: list[ChangeRead]
 
 

@@ -28,7 +28,7 @@ from omo.shared.pins import LIMIT, forget, memo
 from omo.shared.prepared import Prepared
 from omo.shared.rows import rows_of
 from omo.shared.versions import NewestVersion
-from omo.tiers import policy
+from omo.tiers import policy, shipping
 from omo.tiers.models import MemberTier, TierChange, TierProgrammeVersion
 from omo.tiers.policy import DEFAULT_PROGRAMME, Standing, TierProgramme
 from omo.tiers.schemas import (
@@ -417,12 +417,18 @@ def member_tier(uow: UnitOfWork, *, member_id: int) -> MemberTierRead:
             .limit(50)
         )
         level = p.level(code)
+        shipments = shipping.quota_of(
+            session, member_id=member.id, allowed=level.benefits.monthly_free_shipping,
+            zone=p.timezone, now=now,
+        )  # fmt: skip
         return MemberTierRead(
             member_id=member.id, level=level.code, name=level.name, benefits=level.benefits,
             since=row.since if row else None, review_at=row.review_at if row else None,
             window_spend=s.spend, window_points=s.points, window_orders=s.orders,
             next_level=nxt.code if nxt else None, next_metric=nxt.metric if nxt else None,
-            missing=missing, history=[ChangeRead.model_validate(c) for c in history],
+            missing=missing, free_shipping_used=shipments.used,
+            free_shipping_left=shipments.left,
+            history=[ChangeRead.model_validate(c) for c in history],
         )  # fmt: skip
 
 
