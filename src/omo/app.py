@@ -33,6 +33,7 @@ from omo.ops.schema import migration_head
 from omo.points.api import router as points_router
 from omo.privacy.api import router as privacy_router
 from omo.referrals.api import router as referrals_router
+from omo.rewards.api import router as rewards_router
 from omo.settings import Settings, get_settings
 from omo.shared.secrets import secret_key
 from omo.tiers.api import router as tiers_router
@@ -114,8 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # checkout's commit came after some eighty others (0.3 ms a call).
     routers = (
         checkout_router, members_router, identity_router, commerce_router, events_router,
-        points_router, tiers_router, coupons_router, referrals_router, analytics_router,
-        journeys_router, messaging_router, card_router, privacy_router,
+        points_router, tiers_router, coupons_router, referrals_router, rewards_router,
+        analytics_router, journeys_router, messaging_router, card_router, privacy_router,
     )  # fmt: skip
     for router in routers:
         api.include_router(router)

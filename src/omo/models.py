@@ -19,8 +19,9 @@ from omo.members.models import Consent, ConsentChange, Member, MemberIdentifier,
 from omo.messaging.models import Message, OutboxMessage, PushSubscription
 from omo.points.models import PointsAllocation, PointsEntry, PointsProgramme
 from omo.referrals.models import Referral, ReferralCode
+from omo.rewards.models import Reward, RewardRedemption
 from omo.tasks.models import StaffTask
-from omo.tiers.models import MemberTier, TierChange, TierProgrammeVersion
+from omo.tiers.models import MemberTier, TierBenefitUse, TierChange, TierProgrammeVersion
 from omo.users.models import User
 
 __all__ = [
@@ -57,9 +58,12 @@ __all__ = [
     "PushSubscription",
     "Referral",
     "ReferralCode",
+    "Reward",
+    "RewardRedemption",
     "SavedSegment",
     "StaffTask",
     "Store",
+    "TierBenefitUse",
     "TierChange",
     "TierProgrammeVersion",
     "TriggerScan",

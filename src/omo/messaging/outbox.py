@@ -20,6 +20,8 @@ TOPICS = frozenset(
         "OrderRefunded",
         "TierChanged",
         "PointsRedeemed",
+        "RewardRedeemed",
+        "RewardCancelled",
         "MemberErased",
     }
 )

@@ -23,6 +23,7 @@ from omo.messaging import service as messaging
 from omo.points import service as points
 from omo.privacy.schemas import ErasureRead
 from omo.referrals import service as referrals
+from omo.rewards import service as rewards
 from omo.shared import clock
 from omo.tasks import service as tasks
 from omo.tiers import service as tiers
@@ -31,6 +32,7 @@ EXPORTERS = (
     members.export_rows, commerce.export_rows, events.export_rows, points.export_rows,
     coupons.export_rows, tiers.export_rows, referrals.export_rows, messaging.export_rows,
     tasks.export_rows, journeys.export_rows, identity.export_rows, analytics.export_rows,
+    rewards.export_rows,
 )  # fmt: skip
 
 

@@ -1,0 +1,85 @@
+"""Request and response shapes of the rewards area."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from omo.commerce.channels import Channel
+from omo.commerce.schemas import CODE
+from omo.shared.schemas import AwareDatetime, ReadModel, StrictModel
+
+Kind = Literal["product", "gift", "service", "partner"]
+REWARD_CODE = r"^[A-Za-z0-9_\-]{1,40}$"
+
+
+class RewardIn(StrictModel):
+    name: str = Field(min_length=1, max_length=120)
+    kind: Kind = "gift"
+    partner: str | None = Field(
+        default=None, min_length=1, max_length=80, description="who gives it (kind partner)"
+    )
+    points: int = Field(ge=1, le=10_000_000, description="the price of one, in points")
+    stock: int | None = Field(
+        default=None, ge=0, le=10_000_000, description="left to give now; none: unlimited"
+    )
+    per_member: int | None = Field(
+        default=None, ge=1, le=10_000, description="the most one member may redeem"
+    )
+    min_level: str | None = Field(
+        default=None, max_length=32, description="tier level code: that level and above only"
+    )
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    active: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RewardIn:
+        if (self.kind == "partner") != (self.partner is not None):
+            raise ValueError("partner: name the partner for a partner reward, and only then")
+        if self.valid_from and self.valid_until and self.valid_from >= self.valid_until:
+            raise ValueError("valid_until: must be after valid_from")
+        return self
+
+
+class RewardRead(ReadModel):
+    code: str
+    name: str
+    kind: str
+    partner: str | None
+    points: int
+    stock: int | None
+    per_member: int | None
+    min_level: str | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    active: bool
+    redeemed: int = Field(description="units redeemed and not cancelled")
+    updated_at: datetime
+
+
+class RewardRedeem(StrictModel):
+    idempotency_key: str = Field(
+        min_length=1, max_length=120, pattern=r"^[\x21-\x7e]+$",
+        description="the till's or app's id for this redemption; a retry changes nothing",
+    )  # fmt: skip
+    quantity: int = Field(default=1, ge=1, le=100)
+    channel: Channel | None = None
+    store: str | None = Field(default=None, pattern=CODE, description="store code")
+
+
+class RedemptionRead(ReadModel):
+    idempotency_key: str
+    reward: str
+    member_id: int
+    quantity: int
+    points: int
+    status: str
+    channel: str | None
+    store: str | None
+    created_at: datetime
+    cancelled_at: datetime | None
+    points_available: int = Field(description="the member's points after it")
+    replayed: bool

@@ -1,0 +1,336 @@
+"""Use cases of the rewards area (PTS-2): the catalogue, redeeming a reward with points, and
+cancelling a redemption.
+
+A redemption is one transaction: it holds the member (so their per-member count and balance
+cannot move underneath it), takes the stock by a conditional UPDATE (two tills never take the
+last one twice), spends the points first to expire first through the ledger, and records the
+redemption under the till's idempotency key. A refusal names its reason and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from omo.audit import service as audit
+from omo.commerce import service as commerce
+from omo.db import UnitOfWork
+from omo.members import service as members
+from omo.messaging import outbox
+from omo.points import ledger
+from omo.points.models import PointsEntry
+from omo.rewards.models import Reward, RewardRedemption
+from omo.rewards.schemas import RedemptionRead, RewardIn, RewardRead, RewardRedeem
+from omo.shared import clock
+from omo.shared.errors import Conflict, NotFound, ValidationFailed
+from omo.shared.rows import plain
+from omo.tiers import service as tiers
+
+
+class RewardRefused(ValidationFailed):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message, field="code", code=reason)
+
+
+# --- the catalogue -----------------------------------------------------------------------------
+
+
+def put_reward(
+    uow: UnitOfWork, *, code: str, data: RewardIn, actor: str | None
+) -> tuple[RewardRead, bool]:
+    """Create or change a reward. `stock` is what is left to give from now on."""
+
+    def run(session: Session) -> tuple[RewardRead, bool]:
+        now = clock.now()
+        if data.min_level is not None:
+            _known_level(session, data.min_level, field="min_level")
+        row = session.scalar(select(Reward).where(Reward.code == code))
+        created = row is None
+        if row is None:
+            row = Reward(code=code, created_at=now)
+            session.add(row)
+        for name, value in data.model_dump().items():
+            setattr(row, name, value)
+        row.updated_at = now
+        session.flush()
+        audit.record(
+            session, actor=actor, action="reward.put", target=f"reward:{code}",
+            detail={"created": created, "points": data.points, "stock": data.stock},
+        )  # fmt: skip
+        return _reward_read(session, row), created
+
+    return uow.run(run)
+
+
+def list_rewards(uow: UnitOfWork, *, available: bool) -> list[RewardRead]:
+    """The catalogue by code; `available`: only what can be redeemed now."""
+    with uow.read() as session:
+        stmt = select(Reward).order_by(Reward.code)
+        if available:
+            now = clock.now()
+            stmt = stmt.where(
+                Reward.active.is_(True),
+                or_(Reward.valid_from.is_(None), Reward.valid_from <= now),
+                or_(Reward.valid_until.is_(None), Reward.valid_until > now),
+                or_(Reward.stock.is_(None), Reward.stock > 0),
+            )
+        return [_reward_read(session, r) for r in session.scalars(stmt)]
+
+
+def get_reward(uow: UnitOfWork, *, code: str) -> RewardRead:
+    with uow.read() as session:
+        return _reward_read(session, _reward(session, code))
+
+
+# --- redeeming and cancelling ------------------------------------------------------------------
+
+
+def redeem(
+    uow: UnitOfWork, *, member_id: int, code: str, req: RewardRedeem, actor: str | None
+) -> RedemptionRead:
+    def run(session: Session) -> RedemptionRead:
+        now = clock.now()
+        mid = members.current_member_id(session, member_id, hold=True)
+        held = _by_key(session, req.idempotency_key)
+        if held is not None:
+            return _replayed(session, held, mid, code, req, now)
+        reward = _reward(session, code)
+        _check(session, reward, mid, req.quantity, now)
+        if req.store:
+            commerce.store_by_code(session, req.store)
+        if not _take_stock(session, reward.id, req.quantity):
+            raise RewardRefused("out_of_stock", f"{code}: not enough left ({req.quantity} asked)")
+        cost = reward.points * req.quantity
+        entry = ledger.debit(
+            session, member_id=mid, kind="redeem", points=cost,
+            key=f"reward:{req.idempotency_key}", now=now,
+            take_from=ledger.lots(session, member_id=mid, now=now, pending=False),
+            reason=f"reward {code} × {req.quantity}", actor=actor,
+        )  # fmt: skip
+        row = RewardRedemption(
+            reward_id=reward.id, entry_id=entry.id, idempotency_key=req.idempotency_key,
+            quantity=req.quantity, points=cost, status="redeemed", actor=actor, created_at=now,
+            channel=req.channel.value if req.channel else None, store=req.store,
+        )  # fmt: skip
+        session.add(row)
+        session.flush()
+        outbox.publish(
+            session, topic="RewardRedeemed", key=f"reward:{req.idempotency_key}", now=now,
+            payload={"member_id": mid, "reward": code, "kind": reward.kind,
+                     "partner": reward.partner, "quantity": req.quantity, "points": cost,
+                     "channel": row.channel, "store": row.store},
+        )  # fmt: skip
+        return _redemption_read(session, row, code, mid, now, replayed=False)
+
+    return uow.run(run)
+
+
+def cancel(uow: UnitOfWork, *, idempotency_key: str, actor: str | None) -> RedemptionRead:
+    """Give a redemption back: its points to the lots they came from, its units to the stock.
+    Cancelling again changes nothing."""
+
+    def run(session: Session) -> RedemptionRead:
+        now = clock.now()
+        row = _by_key(session, idempotency_key)
+        if row is None:
+            raise NotFound(f"no reward redemption with key {idempotency_key!r}",
+                           field="idempotency_key")  # fmt: skip
+        entry = session.get(PointsEntry, row.entry_id)
+        assert entry is not None  # a foreign key
+        members.hold_members(session, [entry.member_id])
+        session.refresh(row)  # as it is now that the member is held
+        reward = session.get(Reward, row.reward_id)
+        assert reward is not None
+        if row.status == "cancelled":
+            return _redemption_read(session, row, reward.code, entry.member_id, now, replayed=True)
+        ledger.give_back(session, debit=entry, key=f"cancel:{entry.id}", now=now,
+                         reason=f"reward {reward.code} cancelled", actor=actor)  # fmt: skip
+        session.execute(
+            update(Reward)
+            .where(Reward.id == reward.id, Reward.stock.is_not(None))
+            .values(stock=Reward.stock + row.quantity)
+            .execution_options(synchronize_session=False)
+        )
+        row.status, row.cancelled_at = "cancelled", now
+        session.flush()
+        outbox.publish(
+            session, topic="RewardCancelled", key=f"reward-cancel:{idempotency_key}", now=now,
+            payload={"member_id": entry.member_id, "reward": reward.code,
+                     "quantity": row.quantity, "points": row.points},
+        )  # fmt: skip
+        return _redemption_read(session, row, reward.code, entry.member_id, now, replayed=False)
+
+    return uow.run(run)
+
+
+def redemptions_of(uow: UnitOfWork, *, member_id: int, limit: int) -> list[RedemptionRead]:
+    """A member's redemptions, newest first (those of members merged into it included)."""
+    with uow.read() as session:
+        mid = members.current_member_id(session, member_id)
+        now = clock.now()
+        found = session.execute(
+            select(RewardRedemption, Reward.code)
+            .join(Reward, Reward.id == RewardRedemption.reward_id)
+            .join(PointsEntry, PointsEntry.id == RewardRedemption.entry_id)
+            .where(PointsEntry.member_id == mid)
+            .order_by(RewardRedemption.id.desc())
+            .limit(limit)
+        ).all()
+        available = ledger.balance(session, member_id=mid, now=now).available
+        return [_read(row, code, mid, available, replayed=False) for row, code in found]
+
+
+def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """Everything this area holds on these members (a data-subject export)."""
+    if not member_ids:
+        return {"reward_redemptions": []}
+    names = [c.key for c in RewardRedemption.__table__.columns]
+    found = session.scalars(
+        select(RewardRedemption)
+        .join(PointsEntry, PointsEntry.id == RewardRedemption.entry_id)
+        .where(PointsEntry.member_id.in_(list(member_ids)))
+        .order_by(RewardRedemption.id)
+    )
+    return {"reward_redemptions": [{n: plain(getattr(r, n)) for n in names} for r in found]}
+
+
+def check_stock(session: Session, *, stocked: dict[str, int]) -> list[str]:
+    """Each reward's stock plus its units out (redeemed, not cancelled) against what was
+    `stocked` in all (tests, reconciliation): the disagreements."""
+    out = []
+    for code, total in stocked.items():
+        reward = _reward(session, code)
+        units = _units_out(session, reward.id, None)
+        if reward.stock is not None and reward.stock + units != total:
+            out.append(f"{code}: {reward.stock} left + {units} out != {total} stocked")
+    return out
+
+
+# --- inside ------------------------------------------------------------------------------------
+
+
+def _reward(session: Session, code: str) -> Reward:
+    row = session.scalar(select(Reward).where(Reward.code == code))
+    if row is None:
+        raise NotFound(f"no reward {code!r}", field="code")
+    return row
+
+
+def _by_key(session: Session, key: str) -> RewardRedemption | None:
+    return session.scalar(select(RewardRedemption).where(RewardRedemption.idempotency_key == key))
+
+
+def _known_level(session: Session, code: str, *, field: str) -> None:
+    levels = [lv.code for lv in tiers.programme_in_force(session).levels]
+    if code not in levels:
+        raise ValidationFailed(
+            f"no tier level {code!r} in the programme ({', '.join(levels)})", field=field
+        )
+
+
+def _check(session: Session, reward: Reward, member_id: int, quantity: int, now: datetime) -> None:
+    """Why this member cannot have `quantity` of the reward now, as a refusal; else nothing."""
+    code = reward.code
+    if not reward.active:
+        raise RewardRefused("reward_inactive", f"{code} is not offered")
+    if reward.valid_from is not None and now < reward.valid_from:
+        raise RewardRefused(
+            "reward_not_yet", f"{code} is offered from {reward.valid_from:%Y-%m-%d}"
+        )
+    if reward.valid_until is not None and now >= reward.valid_until:
+        raise RewardRefused(
+            "reward_ended", f"{code} was offered until {reward.valid_until:%Y-%m-%d}"
+        )
+    if reward.min_level is not None:
+        p = tiers.programme_in_force(session)
+        level = tiers.level_of(session, member_id=member_id)
+        if reward.min_level not in {lv.code for lv in p.levels}:
+            raise RewardRefused(
+                "tier_too_low", f"{code} asks for level {reward.min_level}, no longer offered"
+            )
+        if p.rank(level.code) < p.rank(reward.min_level):
+            raise RewardRefused(
+                "tier_too_low", f"{code} is for {reward.min_level} and above ({level.code} now)"
+            )
+    if reward.per_member is not None:
+        held = _units_out(session, reward.id, member_id)
+        if held + quantity > reward.per_member:
+            raise RewardRefused(
+                "over_member_limit",
+                f"{code}: at most {reward.per_member} a member ({held} redeemed)",
+            )
+
+
+def _units_out(session: Session, reward_id: int, member_id: int | None) -> int:
+    """Units of the reward redeemed and not cancelled: by everyone, or by one member."""
+    stmt = select(func.coalesce(func.sum(RewardRedemption.quantity), 0)).where(
+        RewardRedemption.reward_id == reward_id, RewardRedemption.status == "redeemed"
+    )
+    if member_id is not None:
+        stmt = stmt.join(PointsEntry, PointsEntry.id == RewardRedemption.entry_id).where(
+            PointsEntry.member_id == member_id
+        )
+    return int(session.scalar(stmt) or 0)
+
+
+def _take_stock(session: Session, reward_id: int, quantity: int) -> bool:
+    """Take `quantity` units if that many are left (unlimited stock always has them)."""
+    done = session.execute(
+        update(Reward)
+        .where(Reward.id == reward_id, or_(Reward.stock.is_(None), Reward.stock >= quantity))
+        .values(stock=Reward.stock - quantity)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def _replayed(
+    session: Session,
+    held: RewardRedemption,
+    member_id: int,
+    code: str,
+    req: RewardRedeem,
+    now: datetime,
+) -> RedemptionRead:
+    """A retry of a redemption already made: the same answer, or a conflict if the key was
+    used for something else."""
+    entry = session.get(PointsEntry, held.entry_id)
+    reward = session.get(Reward, held.reward_id)
+    assert entry is not None and reward is not None
+    if (entry.member_id, reward.code, held.quantity) != (member_id, code, req.quantity):
+        raise Conflict(
+            "this idempotency key was used for another redemption", field="idempotency_key"
+        )
+    return _redemption_read(session, held, code, member_id, now, replayed=True)
+
+
+def _redemption_read(
+    session: Session, row: RewardRedemption, code: str, member_id: int, now: datetime, *,
+    replayed: bool,
+) -> RedemptionRead:  # fmt: skip
+    available = ledger.balance(session, member_id=member_id, now=now).available
+    return _read(row, code, member_id, available, replayed=replayed)
+
+
+def _read(
+    row: RewardRedemption, code: str, member_id: int, available: int, *, replayed: bool
+) -> RedemptionRead:
+    return RedemptionRead(
+        idempotency_key=row.idempotency_key, reward=code, member_id=member_id,
+        quantity=row.quantity, points=row.points, status=row.status, channel=row.channel,
+        store=row.store, created_at=row.created_at, cancelled_at=row.cancelled_at,
+        points_available=available, replayed=replayed,
+    )  # fmt: skip
+
+
+def _reward_read(session: Session, row: Reward) -> RewardRead:
+    return RewardRead(
+        code=row.code, name=row.name, kind=row.kind, partner=row.partner, points=row.points,
+        stock=row.stock, per_member=row.per_member, min_level=row.min_level,
+        valid_from=row.valid_from, valid_until=row.valid_until, active=row.active,
+        redeemed=_units_out(session, row.id, None), updated_at=row.updated_at,
+    )  # fmt: skip
