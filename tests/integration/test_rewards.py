@@ -125,6 +125,23 @@ def test_a_gold_member_may_redeem_a_gold_reward(uow: UnitOfWork) -> None:
     assert redeem(uow, gold, "SILVER", "s").status == "redeemed"  # and above
 
 
+def test_early_access_levels_may_redeem_before_the_others(uow: UnitOfWork) -> None:
+    start = clock.now() + timedelta(days=5)
+    put(uow, "NEW", points=10, valid_from=start.isoformat(), early_access_days=7)
+    diamond, gold = member(uow, 100, spend="90000"), member(uow, 100, spend="40000")
+    assert redeem(uow, diamond, "NEW", "d").status == "redeemed"  # the default diamond has it
+    with pytest.raises(ValidationFailed) as refused:
+        redeem(uow, gold, "NEW", "g")
+    assert refused.value.code == "reward_not_yet"
+    put(uow, "LATER", points=10, valid_from=(start + timedelta(days=5)).isoformat(),
+        early_access_days=7)  # fmt: skip
+    with pytest.raises(ValidationFailed) as too_early:
+        redeem(uow, diamond, "LATER", "d2")  # ten days before: not yet, even for diamond
+    assert too_early.value.code == "reward_not_yet"
+    with pytest.raises(ValueError, match="valid_from"):
+        RewardIn.model_validate({"name": "x", "points": 1, "early_access_days": 3})
+
+
 def test_cancelling_gives_points_and_stock_back_once(uow: UnitOfWork) -> None:
     mid = member(uow, 1000)
     put(uow, "TOTE", points=300, stock=5, per_member=1)

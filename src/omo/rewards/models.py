@@ -26,6 +26,7 @@ class Reward(Base):
     min_level: Mapped[str | None] = mapped_column(String(32))  # this tier level and above
     valid_from: Mapped[datetime | None] = mapped_column(UtcDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    early_access_days: Mapped[int] = mapped_column(Integer)  # before valid_from, for early access
     active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

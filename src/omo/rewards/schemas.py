@@ -33,6 +33,10 @@ class RewardIn(StrictModel):
     )
     valid_from: AwareDatetime | None = None
     valid_until: AwareDatetime | None = None
+    early_access_days: int = Field(
+        default=0, ge=0, le=90,
+        description="members of levels with early access may redeem this many days early",
+    )  # fmt: skip
     active: bool = True
 
     @model_validator(mode="after")
@@ -41,6 +45,8 @@ class RewardIn(StrictModel):
             raise ValueError("partner: name the partner for a partner reward, and only then")
         if self.valid_from and self.valid_until and self.valid_from >= self.valid_until:
             raise ValueError("valid_until: must be after valid_from")
+        if self.early_access_days and self.valid_from is None:
+            raise ValueError("early_access_days: counts back from valid_from; give it")
         return self
 
 
@@ -55,6 +61,7 @@ class RewardRead(ReadModel):
     min_level: str | None
     valid_from: datetime | None
     valid_until: datetime | None
+    early_access_days: int
     active: bool
     redeemed: int = Field(description="units redeemed and not cancelled")
     updated_at: datetime

@@ -10,7 +10,7 @@ redemption under the till's idempotency key. A refusal names its reason and chan
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -237,7 +237,8 @@ def _check(session: Session, reward: Reward, member_id: int, quantity: int, now:
     code = reward.code
     if not reward.active:
         raise RewardRefused("reward_inactive", f"{code} is not offered")
-    if reward.valid_from is not None and now < reward.valid_from:
+    not_yet = reward.valid_from is not None and now < reward.valid_from
+    if not_yet and not _early(session, reward, member_id, now):
         raise RewardRefused(
             "reward_not_yet", f"{code} is offered from {reward.valid_from:%Y-%m-%d}"
         )
@@ -263,6 +264,15 @@ def _check(session: Session, reward: Reward, member_id: int, quantity: int, now:
                 "over_member_limit",
                 f"{code}: at most {reward.per_member} a member ({held} redeemed)",
             )
+
+
+def _early(session: Session, reward: Reward, member_id: int, now: datetime) -> bool:
+    """Whether the member's level has early access and the reward's early days have come."""
+    if not reward.early_access_days or reward.valid_from is None:
+        return False
+    if now < reward.valid_from - timedelta(days=reward.early_access_days):
+        return False
+    return tiers.level_of(session, member_id=member_id).benefits.early_access
 
 
 def _units_out(session: Session, reward_id: int, member_id: int | None) -> int:
@@ -331,6 +341,7 @@ def _reward_read(session: Session, row: Reward) -> RewardRead:
     return RewardRead(
         code=row.code, name=row.name, kind=row.kind, partner=row.partner, points=row.points,
         stock=row.stock, per_member=row.per_member, min_level=row.min_level,
-        valid_from=row.valid_from, valid_until=row.valid_until, active=row.active,
+        valid_from=row.valid_from, valid_until=row.valid_until,
+        early_access_days=row.early_access_days, active=row.active,
         redeemed=_units_out(session, row.id, None), updated_at=row.updated_at,
     )  # fmt: skip

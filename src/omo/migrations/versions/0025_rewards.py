@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("min_level", sa.String(length=32), nullable=True),
         sa.Column("valid_from", _AT, nullable=True),
         sa.Column("valid_until", _AT, nullable=True),
+        sa.Column("early_access_days", sa.Integer(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", _AT, nullable=False),
         sa.Column("updated_at", _AT, nullable=False),
