@@ -446,6 +446,20 @@ def review_tiers() -> None:
     typer.echo(f"{changes} tier change(s)")
 
 
+@app.command("tier-gifts")
+def tier_gifts() -> None:
+    """Issue each level's monthly gift coupon to its members (run daily; once a month each)."""
+    from omo.db import UnitOfWork, make_engine
+    from omo.tiers import gifts
+
+    engine = make_engine(get_settings())
+    done = gifts.give_monthly(UnitOfWork(engine))
+    engine.dispose()
+    held = ", ".join(f"{t} {n}" for t, n in sorted(done.holding.items())) or "no gifts"
+    refused = ", ".join(f"{r} {n}" for r, n in sorted(done.refused.items()))
+    typer.echo(f"{done.period}: {held}" + (f"; refused: {refused}" if refused else ""))
+
+
 @jobs_app.command("run")
 def jobs_run() -> None:
     """One scheduler pass: enter members into journeys, take due steps, deliver messages."""

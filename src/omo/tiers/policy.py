@@ -30,6 +30,9 @@ class Benefits(StrictModel):
     points_multiplier: Decimal = Field(default=Decimal(1), ge=0, le=20)
     birthday_coupon: str | None = Field(default=None, max_length=64, description="template code")
     monthly_free_shipping: int = Field(default=0, ge=0, le=100)
+    monthly_gift: str | None = Field(
+        default=None, max_length=40, description="coupon template code, issued once a month"
+    )
     early_access: bool = False
 
 

@@ -18,12 +18,14 @@ from sqlalchemy.orm import Session
 from omo.audit import service as audit
 from omo.commerce.channels import COUNTED_STATUSES
 from omo.commerce.models import Order
+from omo.coupons import service as coupons
 from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.members.models import Member
 from omo.messaging import outbox
 from omo.points.models import PointsEntry
 from omo.shared import clock
+from omo.shared.errors import ValidationFailed
 from omo.shared.pins import LIMIT, forget, memo
 from omo.shared.prepared import Prepared
 from omo.shared.rows import rows_of
@@ -79,6 +81,12 @@ def set_programme(
     """New levels apply from the next evaluation; members on a removed level fall to the base
     level's benefits until their next evaluation places them."""
     with uow.write() as session:
+        for n, lv in enumerate(programme.levels):
+            gift = lv.benefits.monthly_gift
+            if gift is not None and not coupons.has_template(session, gift):
+                raise ValidationFailed(
+                    f"no coupon template {gift!r}", field=f"levels.{n}.benefits.monthly_gift"
+                )
         row = TierProgrammeVersion(
             programme=programme.model_dump(mode="json"), actor=actor, created_at=clock.now()
         )
