@@ -4,13 +4,17 @@ the shipment back, the month is the programme's, and racing tills never take one
 
 from __future__ import annotations
 
+import os
 import threading
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from omo.checkout import service as checkout
 from omo.checkout.refunds import RefundLine, RefundRequest, refund
@@ -23,6 +27,7 @@ from omo.db import UnitOfWork
 from omo.identity import service as identity
 from omo.shared import clock
 from omo.tiers import service as tiers
+from omo.tiers.shipping import period_of
 from tests.factories import ADMIN, enrol, post_order
 
 GOLD = "0911-111-111"  # the default programme's gold: 2 free shipments a month
@@ -204,3 +209,66 @@ def test_racing_tills_never_take_more_than_the_quota(
         t.join()
     assert sorted(fees) == [0, 0] + [80] * 10
     assert left(uow, gold) == (2, 0)
+
+
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("sale"), st.booleans(), st.just(0)),  # with a shipping fee or not
+        st.tuples(st.just("refund"), st.integers(0, 20), st.integers(0, 2)),  # 0 whole, else line
+        st.tuples(st.just("wait"), st.integers(1, 20), st.just(0)),  # days
+    ),
+    min_size=1,
+    max_size=14,
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("OMO_EXAMPLES", "15")),
+    derandomize=os.environ.get("CI") == "true",
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(STEPS)
+def test_any_sequence_of_sales_refunds_and_months_matches_a_model(
+    uow: UnitOfWork, shop: dict[str, int], steps: list[tuple[str, Any, int]]
+) -> None:
+    """A model of the quota — a month's uses, each given back when its order is refunded
+    whole — predicts which sales ship free, whatever the order of sales, refunds and months."""
+    tag = uuid.uuid4().hex[:8]
+    now = datetime(2026, 12, 20, 4, 0, tzinfo=UTC)
+    clock.set_clock(lambda: now)
+    gold = _member(uow, f"09{int(tag, 16) % 10**8:08d}", "40000")  # each example its own
+    uses: dict[int, str] = {}  # order → month, while its shipment counts
+    returned: dict[int, set[int]] = {}  # order → lines returned
+    orders: list[int] = []
+    two = [{"sku": "APP-1", "quantity": 1}, {"sku": "APP-1", "quantity": 1}]
+    for n, (op, a, b) in enumerate(steps):
+        month = period_of(now, "Asia/Taipei")
+        if op == "sale":
+            allowed = tiers.member_tier(uow, member_id=gold).benefits.monthly_free_shipping
+            free = a and sum(1 for m in uses.values() if m == month) < allowed
+            sale = sell(uow, web(gold, external_id=f"{tag}-{n}", lines=two,
+                                 shipping_fee="80" if a else "0"))  # fmt: skip
+            assert sale.order.shipping_fee == (0 if free or not a else 80), (n, month, uses)
+            orders.append(sale.order.id)
+            returned[sale.order.id] = set()
+            if free:
+                uses[sale.order.id] = month
+        elif op == "refund" and orders:
+            order = orders[a % len(orders)]
+            if len(returned[order]) == 2 or (b and b in returned[order]):
+                continue  # nothing left of it to return
+            lines = [RefundLine(line_no=b, quantity=1)] if b else None
+            done = refund(uow, order_id=order, actor="t",
+                          req=RefundRequest(idempotency_key=f"{tag}-{n}", lines=lines))  # fmt: skip
+            returned[order] |= {b} if b else {1, 2}
+            whole = len(returned[order]) == 2
+            assert done.free_shipping_restored == (whole and order in uses)
+            if whole:
+                uses.pop(order, None)
+        elif op == "wait":
+            now = now + timedelta(days=a)
+            clock.set_clock(lambda at=now: at)
+        used = sum(1 for m in uses.values() if m == period_of(now, "Asia/Taipei"))
+        assert left(uow, gold)[0] == used
+    clock.reset_clock()
