@@ -326,6 +326,22 @@ def test_settings_are_edited_as_validated_json(
         "/ui/settings/coupon", data={"body": json.dumps(bad), "code": "B2000", "csrf": token}
     )
     assert refused.status_code == 422 and "B2000" not in client.get("/ui/settings").text
+    reward = {"name": "帆布購物袋", "kind": "gift", "points": 300, "stock": 40}
+    made = client.post(
+        "/ui/settings/reward", data={"body": json.dumps(reward), "code": "TOTE", "csrf": token},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert made.status_code == 303
+    table = client.get("/ui/settings").text.split('id="rewards"')[1]
+    assert "帆布購物袋" in table and "300" in table
+    for body, code in (({**reward, "points": 0}, "BAD"), (reward, " "), (reward, "BAD CODE")):
+        refused = client.post(
+            "/ui/settings/reward", data={"body": json.dumps(body), "code": code, "csrf": token}
+        )
+        assert refused.status_code == 422 and "reward:" in refused.text
+    from omo.rewards import service as rewards
+
+    assert [r.code for r in rewards.list_rewards(uow, available=False)] == ["TOTE"]
 
 
 def test_dashboard_trend_counts_by_local_month(uow: UnitOfWork) -> None:

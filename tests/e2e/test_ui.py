@@ -112,6 +112,10 @@ def test_admin_settings_page(browser: Any, live: Any) -> None:
     sign_in(page, server.url, "boss")
     page.click("a[href='/ui/settings']")
     assert "銀卡" in page.inner_text("#tier-levels")
+    page.click("details:has(#edit-reward) > summary")  # the reward editor, with an example
+    page.fill("#edit-reward input[name=code]", "TOTE")
+    page.click("#edit-reward button[type=submit]")
+    assert "帆布購物袋" in page.inner_text("#rewards")
     shot(page, "settings")
     page.close()
 

@@ -9,6 +9,7 @@ redemption under the till's idempotency key. A refusal names its reason and chan
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,13 @@ from omo.messaging import outbox
 from omo.points import ledger
 from omo.points.models import PointsEntry
 from omo.rewards.models import Reward, RewardRedemption
-from omo.rewards.schemas import RedemptionRead, RewardIn, RewardRead, RewardRedeem
+from omo.rewards.schemas import (
+    REWARD_CODE,
+    RedemptionRead,
+    RewardIn,
+    RewardRead,
+    RewardRedeem,
+)
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
 from omo.shared.rows import plain
@@ -43,6 +50,9 @@ def put_reward(
     uow: UnitOfWork, *, code: str, data: RewardIn, actor: str | None
 ) -> tuple[RewardRead, bool]:
     """Create or change a reward. `stock` is what is left to give from now on."""
+
+    if not re.fullmatch(REWARD_CODE, code):
+        raise ValidationFailed("a code of 1–40 letters, digits, _ or -", field="code")
 
     def run(session: Session) -> tuple[RewardRead, bool]:
         now = clock.now()

@@ -15,6 +15,8 @@ from omo.coupons.rules import CouponTemplate
 from omo.identity import service as identity
 from omo.points import service as points
 from omo.points.rules import PointsRules
+from omo.rewards import service as rewards
+from omo.rewards.schemas import RewardIn
 from omo.shared.errors import DomainError
 from omo.shared.schemas import MAX_ID
 from omo.tiers import service as tiers
@@ -65,20 +67,20 @@ def undo(
 
 
 _MODELS: dict[str, type[BaseModel]] = {
-    "tiers": TierProgramme, "points": PointsRules, "coupon": CouponTemplate,
+    "tiers": TierProgramme, "points": PointsRules, "coupon": CouponTemplate, "reward": RewardIn,
 }  # fmt: skip
 
 
 @router.post("/settings/{kind}")
 def save_settings(
     request: Request,
-    kind: Annotated[str, Path(pattern="^(tiers|points|coupon)$")],
+    kind: Annotated[str, Path(pattern="^(tiers|points|coupon|reward)$")],
     body: Annotated[str, Form(max_length=20_000)],
     code: Annotated[str, Form(max_length=40)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    """A new version of a programme, or a coupon template, from its JSON; a mistake shows the
-    field and reason and changes nothing."""
+    """A new version of a programme, a coupon template or a reward, from its JSON; a mistake
+    shows the field and reason and changes nothing."""
     user = require(request, Permission.SETTINGS)
     check_csrf(request, csrf)
     uow, actor = request.app.state.uow, f"ui:{user.username}"
@@ -88,10 +90,12 @@ def save_settings(
             tiers.set_programme(uow, programme=value, actor=actor)
         elif kind == "points":
             points.set_programme(uow, rules=value, actor=actor)
-        else:
-            if not code.strip():
-                raise DomainError("name the template's code")
+        elif not code.strip():
+            raise DomainError("give it a code")
+        elif kind == "coupon":
             coupons.put_template(uow, code=code.strip(), template=value, actor=actor)
+        else:
+            rewards.put_reward(uow, code=code.strip(), data=value, actor=actor)
     except json.JSONDecodeError as exc:
         error = f"JSON: {exc}"
     except ValidationError as exc:

@@ -22,6 +22,8 @@ from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.points import service as points
 from omo.points.schemas import PointsSummary, ProgrammeRead
+from omo.rewards import service as rewards
+from omo.rewards.schemas import RewardRead
 from omo.shared import clock
 from omo.shared.errors import DomainError, NotFound
 from omo.tasks import service as tasks
@@ -128,12 +130,13 @@ class Settings:
     tiers: TierProgrammeRead
     points: ProgrammeRead
     coupons: list[TemplateRead]
+    rewards: list[RewardRead]
 
 
 def settings(uow: UnitOfWork) -> Settings:
     return Settings(
         tiers=tiers.get_programme(uow), points=points.get_programme(uow),
-        coupons=coupons.list_templates(uow),
+        coupons=coupons.list_templates(uow), rewards=rewards.list_rewards(uow, available=False),
     )  # fmt: skip
 
 
@@ -145,8 +148,10 @@ def editor_values(page: Settings) -> dict[str, str]:
 
     example = {"name": "滿1000折150", "kind": "spend_get_off", "spend": "1000", "amount": "150",
                "valid_days": 30}  # fmt: skip
+    reward = {"name": "帆布購物袋", "kind": "gift", "points": 300, "stock": 100, "per_member": 1}
     return {
         "tiers": dump(page.tiers.programme.model_dump(mode="json")),
         "points": dump(page.points.rules.model_dump(mode="json")),
         "coupon": dump(example),
+        "reward": dump(reward),
     }
