@@ -213,6 +213,26 @@ def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
     card = public.get(link.replace("http://127.0.0.1:8000", ""))
     assert card.status_code == 200 and "王大同" in card.text and "<svg" in card.text
     assert card.headers["cache-control"] == "no-store"
+    assert 'id="card-rewards"' not in card.text and 'id="card-shipping"' not in card.text
+    from omo.points import service as points
+    from omo.points.schemas import PointsChange
+    from omo.rewards import service as rewards
+    from omo.rewards.schemas import RewardIn
+
+    for code, price, level in (("MUG", 99_999, None), ("TOTE", 300, None), ("VIP", 1, "diamond")):
+        data = RewardIn(name=f"{code}-禮", points=price, min_level=level)
+        rewards.put_reward(uow, code=code, data=data, actor="t")
+    points.adjust(uow, member_id=member, actor="t",
+                  change=PointsChange(points=500, idempotency_key="c", reason="t"))  # fmt: skip
+    f.post_order(
+        uow, member_id=member, lines=[{"sku": "X", "quantity": 1, "unit_price": "40000"}]
+    )  # gold: 2 shipments
+    card = public.get(link.replace("http://127.0.0.1:8000", "")).text
+    offered = card.split('id="card-rewards"')[1].split("</table>")[0]
+    assert offered.index("TOTE-禮") < offered.index("MUG-禮")  # what the points reach, first
+    assert '<tr class="muted"><td>MUG-禮' in offered
+    assert "VIP-禮" not in offered  # for diamond and above
+    assert 'id="card-shipping">2<' in card
     forged = link.rsplit("/", 1)[0] + "/OMO1.MQ.forged.sig"
     assert public.get(forged.replace("http://127.0.0.1:8000", "")).status_code == 404
     assert api.get("/api/v1/members/999999/card-link").status_code == 404

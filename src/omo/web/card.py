@@ -1,5 +1,6 @@
 """The member card: a signed link (from LINE, an e-mail, the app) opens a phone-sized page
-with the member's QR code, tier and progress, points and what expires, and their coupons. The
+with the member's QR code, tier and progress, the month's free shipments, points and what
+expires, their coupons, and the rewards on offer (those their points reach first). The
 QR holds the same signed reference, which the POS page reads back to the member."""
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from omo.members.cards import card_token as card_token
 from omo.members.cards import member_of as member_of
 from omo.points import service as points
 from omo.points.schemas import PointsSummary
+from omo.rewards import service as rewards
+from omo.rewards.schemas import RewardRead
 from omo.tiers import service as tiers
 from omo.tiers.schemas import MemberTierRead
 
@@ -37,6 +40,11 @@ class Card:
     tier: MemberTierRead
     points: PointsSummary
     coupons: list[tuple[CouponRead, str]]  # each active coupon with its QR
+    # on offer now to the member's level, and whether their points reach it
+    rewards: list[tuple[RewardRead, bool]]
+
+
+REWARDS_SHOWN = 12  # those the points reach first, then the cheapest
 
 
 def card(uow: UnitOfWork, *, secret: str, token: str) -> Card | None:
@@ -48,9 +56,16 @@ def card(uow: UnitOfWork, *, secret: str, token: str) -> Card | None:
         mid, name = member.id, member.name
     held = [c for c in coupons.member_coupons(uow, member_id=mid) if c.status == "active"]
     current = card_token(secret, mid)
+    balance = points.summary(uow, member_id=mid, history=0)
+    tier = tiers.member_tier(uow, member_id=mid)
+    rank = tiers.get_programme(uow).programme.rank
+    offered = sorted(
+        ((r, r.points <= balance.available) for r in rewards.list_rewards(uow, available=True)
+         if r.min_level is None or rank(tier.level) >= rank(r.min_level)),
+        key=lambda o: (not o[1], o[0].points, o[0].code),
+    )[:REWARDS_SHOWN]  # fmt: skip
     return Card(
-        member_id=mid, name=name, token=current, qr=qr_svg(current),
-        tier=tiers.member_tier(uow, member_id=mid),
-        points=points.summary(uow, member_id=mid, history=0),
+        member_id=mid, name=name, token=current, qr=qr_svg(current), tier=tier, points=balance,
         coupons=[(c, qr_svg(c.code)) for c in held],
+        rewards=offered,
     )  # fmt: skip
