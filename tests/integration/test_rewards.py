@@ -283,6 +283,8 @@ def test_the_rewards_api(api: TestClient, client: TestClient, uow: UnitOfWork) -
     )
     r = api.post(redeem_url, json={**ok, "idempotency_key": "app-4", "quantity": 5})
     assert r.status_code == 422 and "out_of_stock" in r.text, r.text
+    listed = {x["code"]: x for x in api.get("/api/v1/rewards").json()}
+    assert (listed["COFFEE"]["redeemed"], listed["COFFEE"]["stock"]) == (1, 2)
     history = api.get(f"/api/v1/members/{mid}/rewards").json()
     assert [h["idempotency_key"] for h in history] == ["app-1"]
     r = api.post("/api/v1/rewards/redemptions/app-1/cancel")

@@ -88,7 +88,15 @@ def list_rewards(uow: UnitOfWork, *, available: bool) -> list[RewardRead]:
                 or_(Reward.valid_until.is_(None), Reward.valid_until > now),
                 or_(Reward.stock.is_(None), Reward.stock > 0),
             )
-        return [_reward_read(session, r) for r in session.scalars(stmt)]
+        rows = list(session.scalars(stmt))
+        out = dict(
+            session.execute(  # units out of every reward, in one statement
+                select(RewardRedemption.reward_id, func.sum(RewardRedemption.quantity))
+                .where(RewardRedemption.status == "redeemed")
+                .group_by(RewardRedemption.reward_id)
+            ).all()
+        )
+        return [_reward_read(session, r, redeemed=int(out.get(r.id) or 0)) for r in rows]
 
 
 def get_reward(uow: UnitOfWork, *, code: str) -> RewardRead:
@@ -347,11 +355,13 @@ def _read(
     )  # fmt: skip
 
 
-def _reward_read(session: Session, row: Reward) -> RewardRead:
+def _reward_read(session: Session, row: Reward, *, redeemed: int | None = None) -> RewardRead:
+    """`redeemed`: the units out, when the caller has counted them already."""
     return RewardRead(
         code=row.code, name=row.name, kind=row.kind, partner=row.partner, points=row.points,
         stock=row.stock, per_member=row.per_member, min_level=row.min_level,
         valid_from=row.valid_from, valid_until=row.valid_until,
         early_access_days=row.early_access_days, active=row.active,
-        redeemed=_units_out(session, row.id, None), updated_at=row.updated_at,
+        redeemed=_units_out(session, row.id, None) if redeemed is None else redeemed,
+        updated_at=row.updated_at,
     )  # fmt: skip
