@@ -182,6 +182,40 @@ def test_role_grants() -> None:
     assert {r.value for r in Role} == {"admin", "marketer", "staff", "analyst"}
 
 
+def test_the_till_hands_over_a_reward_once(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    from omo.points import service as points
+    from omo.points.schemas import PointsChange
+    from omo.rewards import service as rewards
+    from omo.rewards.schemas import RewardIn
+
+    mid = people["member"]
+    rewards.put_reward(uow, code="TOTE", data=RewardIn(name="帆布袋", points=300, stock=1),
+                       actor="t")  # fmt: skip
+    rewards.put_reward(uow, code="BIKE", data=RewardIn(name="單車", points=90_000), actor="t")
+    points.adjust(uow, member_id=mid, actor="t",
+                  change=PointsChange(points=700, idempotency_key="s", reason="t"))  # fmt: skip
+    sign_in(client, "tpe")
+    shown = client.post("/ui/pos", data={"csrf": _csrf(client.get("/ui/pos").text),
+                                         "action": "lookup", "q": f"#{mid}"}).text  # fmt: skip
+    offered = shown.split('id="pos-rewards"')[1].split("</table>")[0]
+    assert "帆布袋" in offered and offered.count('value="redeem"') == 1  # not the bike
+    key = re.search(r'name="redeem_key" value="([^"]+)"', offered)
+    assert key
+    press = {"csrf": _csrf(shown), "action": "redeem", "member_id": str(mid), "q": f"#{mid}",
+             "reward": "TOTE", "redeem_key": key.group(1)}  # fmt: skip
+    for _ in range(2):  # a double press hands over one
+        done = client.post("/ui/pos", data=press)
+        assert done.status_code == 200 and 'id="pos-redeemed"' in done.text, done.text[:300]
+    assert points.summary(uow, member_id=mid, history=0).available == 400
+    [made] = rewards.redemptions_of(uow, member_id=mid, limit=5)
+    assert (made.store, made.channel) == ("TPE-101", "pos")
+    again = client.post("/ui/pos", data={**press, "redeem_key": "UI-R-other"})
+    assert again.status_code == 422 and "not enough left" in again.text  # the last one went
+    assert rewards.get_reward(uow, code="TOTE").stock == 0
+
+
 def test_till_steps_refuse_bad_input_without_a_sale(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:

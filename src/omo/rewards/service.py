@@ -99,6 +99,23 @@ def list_rewards(uow: UnitOfWork, *, available: bool) -> list[RewardRead]:
         return [_reward_read(session, r, redeemed=int(out.get(r.id) or 0)) for r in rows]
 
 
+def on_offer(uow: UnitOfWork, *, member_id: int, limit: int) -> list[tuple[RewardRead, bool]]:
+    """What the member may redeem now at their level, each with whether their points reach
+    it: those they reach first, then the cheapest (the member card, the till)."""
+    with uow.read() as session:
+        mid = members.current_member_id(session, member_id)
+        p = tiers.programme_in_force(session)
+        rank = p.rank(tiers.level_of(session, member_id=mid).code)
+        balance = ledger.balance(session, member_id=mid, now=clock.now()).available
+    offered = [
+        (r, r.points <= balance)
+        for r in list_rewards(uow, available=True)
+        if r.min_level is None or rank >= p.rank(r.min_level)
+    ]
+    offered.sort(key=lambda o: (not o[1], o[0].points, o[0].code))
+    return offered[:limit]
+
+
 def get_reward(uow: UnitOfWork, *, code: str) -> RewardRead:
     with uow.read() as session:
         return _reward_read(session, _reward(session, code))

@@ -44,7 +44,7 @@ class Card:
     rewards: list[tuple[RewardRead, bool]]
 
 
-REWARDS_SHOWN = 12  # those the points reach first, then the cheapest
+REWARDS_SHOWN = 12
 
 
 def card(uow: UnitOfWork, *, secret: str, token: str) -> Card | None:
@@ -56,16 +56,10 @@ def card(uow: UnitOfWork, *, secret: str, token: str) -> Card | None:
         mid, name = member.id, member.name
     held = [c for c in coupons.member_coupons(uow, member_id=mid) if c.status == "active"]
     current = card_token(secret, mid)
-    balance = points.summary(uow, member_id=mid, history=0)
-    tier = tiers.member_tier(uow, member_id=mid)
-    rank = tiers.get_programme(uow).programme.rank
-    offered = sorted(
-        ((r, r.points <= balance.available) for r in rewards.list_rewards(uow, available=True)
-         if r.min_level is None or rank(tier.level) >= rank(r.min_level)),
-        key=lambda o: (not o[1], o[0].points, o[0].code),
-    )[:REWARDS_SHOWN]  # fmt: skip
     return Card(
-        member_id=mid, name=name, token=current, qr=qr_svg(current), tier=tier, points=balance,
+        member_id=mid, name=name, token=current, qr=qr_svg(current),
+        tier=tiers.member_tier(uow, member_id=mid),
+        points=points.summary(uow, member_id=mid, history=0),
         coupons=[(c, qr_svg(c.code)) for c in held],
-        rewards=offered,
+        rewards=rewards.on_offer(uow, member_id=mid, limit=REWARDS_SHOWN),
     )  # fmt: skip

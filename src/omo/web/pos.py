@@ -1,6 +1,6 @@
 """The POS staff page's steps: find the member (phone, card, scanned member QR), price a basket
-with their tier, coupons and points, and commit the sale at the staff member's store — through
-the same checkout use cases as a till's API calls."""
+with their tier, coupons and points, and commit the sale at the staff member's store, or hand
+over a reward the member buys with points — through the same use cases as a till's API calls."""
 
 from __future__ import annotations
 
@@ -22,12 +22,15 @@ from omo.customer_view.schemas import TimelineItem
 from omo.db import UnitOfWork
 from omo.members.schemas import MemberSummary
 from omo.points import service as points
+from omo.rewards import service as rewards
+from omo.rewards.schemas import RedemptionRead, RewardRead, RewardRedeem
 from omo.shared.errors import DomainError, ValidationFailed
 from omo.tiers import service as tiers
 from omo.users.service import SignedIn
 from omo.web import card
 
 MAX_LINES = 8
+REWARDS_SHOWN = 8
 
 
 @dataclass
@@ -38,6 +41,8 @@ class Customer:
     points: int
     coupons: list[CouponRead]
     recent: list[TimelineItem]
+    rewards: list[tuple[RewardRead, bool]]  # on offer to them; whether their points reach it
+    redeem_key: str  # made when shown: pressing Redeem twice hands over one
 
 
 def find(uow: UnitOfWork, *, text: str, secret: str, region: str) -> list[MemberSummary]:
@@ -60,6 +65,8 @@ def customer(uow: UnitOfWork, *, member_id: int) -> Customer:
         points=points.summary(uow, member_id=mid, history=0).available,
         coupons=[c for c in coupons.member_coupons(uow, member_id=mid) if c.status == "active"],
         recent=[t for t in view.timeline if t.type == "order"][:5],
+        rewards=rewards.on_offer(uow, member_id=mid, limit=REWARDS_SHOWN),
+        redeem_key=f"UI-R-{secrets.token_hex(8)}",
     )  # fmt: skip
 
 
@@ -115,6 +122,22 @@ def commit(
     return checkout.commit(uow, req=req, principal=principal, currency=currency, region=region)
 
 
+def redeem(
+    uow: UnitOfWork, *, form: dict[str, Any], member_id: int, user: SignedIn,
+    stores: list[StoreRead],
+) -> RedemptionRead:  # fmt: skip
+    """Hand over a reward for the member's points, at the staff member's store (if they have
+    one); the key made when the member was shown keeps a second press from spending twice."""
+    store = next((s.code for s in stores if s.id == user.store_id), None)
+    req = RewardRedeem.model_validate(
+        {"idempotency_key": form.get("redeem_key", ""), "channel": "pos", "store": store}
+    )
+    return rewards.redeem(
+        uow, member_id=member_id, code=str(form.get("reward", "")), req=req,
+        actor=f"ui:{user.username}",
+    )  # fmt: skip
+
+
 @dataclass
 class PosState:
     """What the page shows after a step."""
@@ -126,6 +149,7 @@ class PosState:
     priced: QuoteRead | None = None
     sale_id: str | None = None
     done: CommitResult | None = None
+    redeemed: RedemptionRead | None = None
     error: str | None = None
 
 
@@ -133,12 +157,12 @@ def step(
     uow: UnitOfWork, *, form: dict[str, str], user: SignedIn, stores: list[StoreRead],
     secret: str, region: str, currency: str,
 ) -> PosState:  # fmt: skip
-    """The till's one step (lookup, quote or commit); a refusal comes back as the page's error,
-    with what was typed kept."""
+    """The till's one step (lookup, quote, commit or redeem); a refusal comes back as the
+    page's error, with what was typed kept."""
     action = form.get("action", "lookup")
     state = PosState(query=form.get("q", ""), form=form)
     try:
-        if action not in ("lookup", "quote", "commit"):
+        if action not in ("lookup", "quote", "commit", "redeem"):
             raise ValidationFailed(f"unknown step {action!r}", field="action")
         if action == "lookup":
             state.found = find(uow, text=state.query, secret=secret, region=region)
@@ -146,6 +170,11 @@ def step(
                 state.customer = customer(uow, member_id=state.found[0].id)
             return state
         state.customer = customer(uow, member_id=_int(form.get("member_id"), "member_id"))
+        if action == "redeem":
+            state.redeemed = redeem(uow, form=form, member_id=state.customer.id, user=user,
+                                    stores=stores)  # fmt: skip
+            state.customer = customer(uow, member_id=state.customer.id)  # after it
+            return state
         body = basket(form, user=user, stores=stores)
         if action == "quote":
             state.priced = quote(uow, body=body, region=region)
