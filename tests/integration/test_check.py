@@ -62,7 +62,7 @@ def test_check_finds_nothing_after_real_activity_and_names_tampering(
     activity(uow)
     clean = cli.invoke(app, ["check"])
     assert clean.exit_code == 0, clean.output
-    assert clean.output.count(": 0 difference(s)") == 3
+    assert clean.output.count(": 0 difference(s)") == 4
     with uow.engine.begin() as conn:
         conn.execute(
             sa.text("UPDATE points_entries SET remaining = remaining + 1 WHERE kind = 'adjust'")

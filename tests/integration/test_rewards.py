@@ -59,6 +59,7 @@ def check(uow: UnitOfWork, stocked: dict[str, int]) -> None:
     with uow.read() as s:
         assert points.check_ledger(s) == []
         assert rewards.check_stock(s, stocked=stocked) == []
+        assert rewards.check_redemptions(s) == []
 
 
 def test_a_redemption_spends_points_and_stock_once(uow: UnitOfWork) -> None:
@@ -307,3 +308,27 @@ def test_a_members_data_export_holds_their_redemptions(uow: UnitOfWork) -> None:
     redeem(uow, member(uow, 100), "TOTE", "theirs")
     doc = privacy.export(uow, member_id=mid, actor="dpo")
     assert [r["idempotency_key"] for r in doc["tables"]["reward_redemptions"]] == ["mine"]
+
+
+def test_the_reconciliation_finds_redemptions_that_disagree_with_the_ledger(
+    uow: UnitOfWork, engine: sa.Engine
+) -> None:
+    put(uow, "TOTE", points=10, stock=5)
+    mid = member(uow, 100)
+    for key in ("a", "b", "c"):
+        redeem(uow, mid, "TOTE", key)
+    rewards.cancel(uow, idempotency_key="c", actor="t")
+    check(uow, {"TOTE": 5})
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE reward_redemptions SET points = 11 WHERE idempotency_key = 'a'")
+        )
+        conn.execute(sa.text("UPDATE reward_redemptions SET status = 'cancelled' "
+                             "WHERE idempotency_key = 'b'"))  # fmt: skip
+        conn.execute(sa.text("UPDATE rewards SET stock = -1"))
+    with uow.read() as s:
+        found = rewards.check_redemptions(s)
+    assert len(found) == 3, found
+    assert any("redemption a: 11 points" in p for p in found)
+    assert any("redemption b: cancelled, points not given back" in p for p in found)
+    assert any("reward TOTE: stock -1" in p for p in found)

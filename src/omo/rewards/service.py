@@ -245,6 +245,33 @@ def check_stock(session: Session, *, stocked: dict[str, int]) -> list[str]:
     return out
 
 
+def check_redemptions(session: Session) -> list[str]:
+    """Differences between redemptions and the ledger: a redemption whose points entry is not
+    a debit of its points, a cancelled one without its give-back (or a give-back without the
+    cancellation), a stock below zero (`omo check`)."""
+    problems: list[str] = []
+    given_back = set(
+        session.scalars(
+            select(PointsEntry.idempotency_key).where(PointsEntry.idempotency_key.like("cancel:%"))
+        )
+    )
+    found = session.execute(
+        select(RewardRedemption, PointsEntry.kind, PointsEntry.points).join(
+            PointsEntry, PointsEntry.id == RewardRedemption.entry_id
+        )
+    )
+    for row, kind, pts in found:
+        if kind != "redeem" or pts != -row.points:
+            problems.append(f"reward redemption {row.idempotency_key}: {row.points} points, "
+                            f"its entry {row.entry_id} is {kind} {pts}")  # fmt: skip
+        if (row.status == "cancelled") != (f"cancel:{row.entry_id}" in given_back):
+            problems.append(f"reward redemption {row.idempotency_key}: {row.status}, points "
+                            f"{'not ' if row.status == 'cancelled' else ''}given back")  # fmt: skip
+    for code, stock in session.execute(select(Reward.code, Reward.stock).where(Reward.stock < 0)):
+        problems.append(f"reward {code}: stock {stock}")
+    return problems
+
+
 # --- inside ------------------------------------------------------------------------------------
 
 
