@@ -354,6 +354,8 @@ SALES = st.lists(
         # another member (with points and a sale of their own) merged into the first, and back
         st.tuples(st.just("merge"), st.integers(1, 60), st.booleans()),  # points ×10, spend some
         st.tuples(st.just("undo"), st.integers(0, 5), st.just(False)),
+        st.tuples(st.just("reward"), st.integers(1, 300), st.just(False)),  # its price in points
+        st.tuples(st.just("unreward"), st.integers(0, 5), st.just(False)),  # cancel one
     ),
     min_size=1,
     max_size=12,
@@ -370,9 +372,9 @@ SALES = st.lists(
 def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
     uow: UnitOfWork, shop: dict[str, Any], ops: list[tuple[str, int, Any]]
 ) -> None:
-    """Whatever happens — sales, refunds, redemptions, expiry, merges and their undo — `omo
-    check` finds nothing: ledger = lots, counters = redemptions, stats = net orders; no balance
-    below zero."""
+    """Whatever happens — sales, refunds, redemptions, rewards bought and given back, expiry,
+    merges and their undo — `omo check` finds nothing: ledger = lots, counters = redemptions,
+    stats = net orders, reward redemptions = their entries; no balance below zero."""
     from datetime import UTC, datetime, timedelta
 
     from omo.checkout.refunds import RefundLine, RefundRequest, refund
@@ -380,9 +382,12 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
     from omo.coupons import service as coupons_service
     from omo.identity import service as identity
     from omo.points import service as points_service
+    from omo.rewards import service as rewards
+    from omo.rewards.schemas import RewardIn, RewardRedeem
     from omo.shared import clock
 
     tag = uuid.uuid4().hex[:8]
+    rewarded: list[str] = []
     mid = shop["member"]
     orders: list[int] = []
     merges: list[int] = []
@@ -435,6 +440,17 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
                 uow, survivor_id=mid, absorbed_id=other, note=None, actor="t"
             )
             merges.append(merge.id)
+        elif op == "reward":
+            code = f"R{tag}-{n}"
+            rewards.put_reward(uow, code=code, data=RewardIn(name=code, points=a), actor="t")
+            try:
+                rewards.redeem(uow, member_id=mid, code=code, actor="t",
+                               req=RewardRedeem(idempotency_key=code))  # fmt: skip
+                rewarded.append(code)
+            except ValidationFailed as exc:
+                assert exc.code == "insufficient_points"
+        elif op == "unreward" and rewarded:
+            rewards.cancel(uow, idempotency_key=rewarded[a % len(rewarded)], actor="t")
         elif op == "undo" and merges:
             try:
                 identity.undo_use_case(uow, merge_id=merges[a % len(merges)], actor="t")
@@ -444,6 +460,7 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
             assert points_service.check_ledger(s) == []
             assert coupons_service.check_counters(s) == []
             assert commerce_service.check_orders_and_stats(s) == []
+            assert rewards.check_redemptions(s) == []
         assert points_service.summary(uow, member_id=mid, history=0).available >= 0
     clock.reset_clock()
 
