@@ -126,6 +126,23 @@ def test_a_gold_member_may_redeem_a_gold_reward(uow: UnitOfWork) -> None:
     assert redeem(uow, gold, "SILVER", "s").status == "redeemed"  # and above
 
 
+def test_a_level_gone_from_the_programme_admits_no_one_anywhere(uow: UnitOfWork) -> None:
+    from omo.tiers import service as tiers
+    from omo.tiers.policy import TierProgramme
+
+    put(uow, "GOLD", points=10, min_level="gold")
+    put(uow, "ALL", points=10)
+    gold = member(uow, 100, spend="40000")
+    assert [r.code for r, _ in rewards.on_offer(uow, member_id=gold, limit=9)] == ["ALL", "GOLD"]
+    tiers.set_programme(uow, actor="t", programme=TierProgramme.model_validate(
+        {"levels": [{"code": "member", "name": "一般"}, {"code": "vip", "name": "VIP",
+                                                         "threshold": "5000"}]}))  # fmt: skip
+    assert [r.code for r, _ in rewards.on_offer(uow, member_id=gold, limit=9)] == ["ALL"]
+    with pytest.raises(ValidationFailed) as refused:  # offered nowhere, and refused alike
+        redeem(uow, gold, "GOLD", "g")
+    assert refused.value.code == "tier_too_low"
+
+
 def test_early_access_levels_may_redeem_before_the_others(uow: UnitOfWork) -> None:
     start = clock.now() + timedelta(days=5)
     put(uow, "NEW", points=10, valid_from=start.isoformat(), early_access_days=7)

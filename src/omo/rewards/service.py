@@ -36,6 +36,7 @@ from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
 from omo.shared.rows import plain
 from omo.tiers import service as tiers
+from omo.tiers.policy import TierProgramme
 
 
 class RewardRefused(ValidationFailed):
@@ -105,12 +106,12 @@ def on_offer(uow: UnitOfWork, *, member_id: int, limit: int) -> list[tuple[Rewar
     with uow.read() as session:
         mid = members.current_member_id(session, member_id)
         p = tiers.programme_in_force(session)
-        rank = p.rank(tiers.level_of(session, member_id=mid).code)
+        level = tiers.level_of(session, member_id=mid).code
         balance = ledger.balance(session, member_id=mid, now=clock.now()).available
     offered = [
         (r, r.points <= balance)
         for r in list_rewards(uow, available=True)
-        if r.min_level is None or rank >= p.rank(r.min_level)
+        if _level_allows(p, level, r.min_level)
     ]
     offered.sort(key=lambda o: (not o[1], o[0].points, o[0].code))
     return offered[:limit]
@@ -310,14 +311,10 @@ def _check(session: Session, reward: Reward, member_id: int, quantity: int, now:
         )
     if reward.min_level is not None:
         p = tiers.programme_in_force(session)
-        level = tiers.level_of(session, member_id=member_id)
-        if reward.min_level not in {lv.code for lv in p.levels}:
+        level = tiers.level_of(session, member_id=member_id).code
+        if not _level_allows(p, level, reward.min_level):
             raise RewardRefused(
-                "tier_too_low", f"{code} asks for level {reward.min_level}, no longer offered"
-            )
-        if p.rank(level.code) < p.rank(reward.min_level):
-            raise RewardRefused(
-                "tier_too_low", f"{code} is for {reward.min_level} and above ({level.code} now)"
+                "tier_too_low", f"{code} is for {reward.min_level} and above ({level} now)"
             )
     if reward.per_member is not None:
         held = _units_out(session, reward.id, member_id)
@@ -326,6 +323,16 @@ def _check(session: Session, reward: Reward, member_id: int, quantity: int, now:
                 "over_member_limit",
                 f"{code}: at most {reward.per_member} a member ({held} redeemed)",
             )
+
+
+def _level_allows(p: TierProgramme, level: str, min_level: str | None) -> bool:
+    """Whether a member on `level` may have a reward for `min_level` and above; a level the
+    programme no longer has admits no one (the catalogue should be mended, not guessed at)."""
+    if min_level is None:
+        return True
+    if min_level not in {lv.code for lv in p.levels}:
+        return False
+    return p.rank(level) >= p.rank(min_level)
 
 
 def _early(session: Session, reward: Reward, member_id: int, now: datetime) -> bool:
