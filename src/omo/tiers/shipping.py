@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -55,14 +54,9 @@ class Quota:
         return max(0, self.allowed - self.used)
 
 
-@lru_cache(maxsize=16)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def period_of(now: datetime, zone: str) -> str:
     """The month `now` falls in, in the programme's zone."""
-    return now.astimezone(_zone(zone)).strftime("%Y-%m")
+    return now.astimezone(ZoneInfo(zone)).strftime("%Y-%m")  # ZoneInfo keeps each zone made
 
 
 def quota_of(session: Session, *, member_id: int, allowed: int, zone: str, now: datetime) -> Quota:
