@@ -234,18 +234,6 @@ def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[d
     return {"reward_redemptions": [{n: plain(getattr(r, n)) for n in names} for r in found]}
 
 
-def check_stock(session: Session, *, stocked: dict[str, int]) -> list[str]:
-    """Each reward's stock plus its units out (redeemed, not cancelled) against what was
-    `stocked` in all (tests, reconciliation): the disagreements."""
-    out = []
-    for code, total in stocked.items():
-        reward = _reward(session, code)
-        units = _units_out(session, reward.id, None)
-        if reward.stock is not None and reward.stock + units != total:
-            out.append(f"{code}: {reward.stock} left + {units} out != {total} stocked")
-    return out
-
-
 def check_redemptions(session: Session) -> list[str]:
     """Differences between redemptions and the ledger: a redemption whose points entry is not
     a debit of its points, a cancelled one without its give-back (or a give-back without the
