@@ -19,7 +19,7 @@ from omo.members.models import Consent, ConsentChange, Member, MemberIdentifier,
 from omo.messaging.models import Message, OutboxMessage, PushSubscription
 from omo.points.models import PointsAllocation, PointsEntry, PointsProgramme
 from omo.referrals.models import Referral, ReferralCode
-from omo.rewards.models import Reward, RewardRedemption
+from omo.rewards.models import Reward, RewardRedemption, RewardStockMove
 from omo.tasks.models import StaffTask
 from omo.tiers.models import MemberTier, TierBenefitUse, TierChange, TierProgrammeVersion
 from omo.users.models import User
@@ -60,6 +60,7 @@ __all__ = [
     "ReferralCode",
     "Reward",
     "RewardRedemption",
+    "RewardStockMove",
     "SavedSegment",
     "StaffTask",
     "Store",

@@ -233,7 +233,9 @@ def test_racing_tills_never_overdraw_stock_or_a_members_limit(uow: UnitOfWork, d
 OPS = st.lists(
     st.one_of(
         st.tuples(st.just("redeem"), st.integers(0, 2), st.integers(1, 3)),  # member, quantity
-        st.tuples(st.just("cancel"), st.integers(0, 20), st.just(0)),  # the n-th redemption
+        st.tuples(st.just("cancel"), st.integers(0, 20), st.booleans()),  # n-th, came back
+        st.tuples(st.just("fulfil"), st.integers(0, 20), st.just(0)),  # the n-th redemption
+        st.tuples(st.just("stock"), st.integers(-3, 3), st.just(0)),  # units added
     ),
     min_size=1,
     max_size=15,
@@ -249,12 +251,19 @@ OPS = st.lists(
 def test_any_sequence_of_redemptions_and_cancellations_reconciles(
     uow: UnitOfWork, ops: list[tuple[str, int, int]]
 ) -> None:
+    """Redemptions, hand-overs, cancellations (with the reward back or not) and stock moves in
+    any order: each outcome is the one a model predicts, and stock and points reconcile."""
+    from omo.rewards import fulfilment
+    from omo.rewards.schemas import RedemptionFulfil, StockChange
+
     run = f"{id(ops)}-{datetime.now(UTC).timestamp()}"
     code = f"R{abs(hash(run)) % 10**9}"
     put(uow, code, points=70, stock=6, per_member=4)
     mids = [member(uow, 500) for _ in range(3)]
     made: list[tuple[str, int, int]] = []  # key, member, quantity
     cancelled: set[str] = set()
+    fulfilled: set[str] = set()
+    stocked = 6
     for n, (op, a, b) in enumerate(ops):
         if op == "redeem":
             key = f"{run}-{n}"
@@ -263,17 +272,41 @@ def test_any_sequence_of_redemptions_and_cancellations_reconciles(
                 made.append((key, mids[a], b))
             except ValidationFailed as exc:
                 assert exc.code in {"out_of_stock", "over_member_limit", "insufficient_points"}
+        elif op == "stock":
+            left = rewards.get_reward(uow, code=code).stock
+            assert left is not None
+            change = StockChange(idempotency_key=f"{run}-{n}", units=a or 1, reason="t")
+            if left + change.units < 0:
+                with pytest.raises(ValidationFailed, match="cannot write off"):
+                    rewards.change_stock(uow, code=code, change=change, actor="t")
+            else:
+                assert rewards.change_stock(uow, code=code, change=change, actor="t").stock == (
+                    left + change.units
+                )
+                stocked += change.units
         elif made:
             key = made[a % len(made)][0]
-            rewards.cancel(uow, idempotency_key=key, actor="t")
-            cancelled.add(key)
+            if op == "fulfil":
+                if key in cancelled or key in fulfilled:
+                    with pytest.raises(ValidationFailed):
+                        fulfilment.fulfil(uow, idempotency_key=key, req=RedemptionFulfil(),
+                                          actor="t")  # fmt: skip
+                else:
+                    fulfilment.fulfil(uow, idempotency_key=key, req=RedemptionFulfil(), actor="t")
+                    fulfilled.add(key)
+            elif key in fulfilled and key not in cancelled and not b:
+                with pytest.raises(ValidationFailed, match="handed over"):
+                    rewards.cancel(uow, idempotency_key=key, actor="t")
+            else:
+                rewards.cancel(uow, idempotency_key=key, actor="t", returned=bool(b))
+                cancelled.add(key)
     out = [(k, m, q) for k, m, q in made if k not in cancelled]
-    assert rewards.get_reward(uow, code=code).stock == 6 - sum(q for _, _, q in out)
+    assert rewards.get_reward(uow, code=code).stock == stocked - sum(q for _, _, q in out)
     for mid in mids:
         mine = sum(q for _, m, q in out if m == mid)
         assert mine <= 4
         assert available(uow, mid) == 500 - 70 * mine >= 0
-    check(uow, {code: 6})
+    check(uow, {code: stocked})
 
 
 def test_the_rewards_api(api: TestClient, client: TestClient, uow: UnitOfWork) -> None:
@@ -347,9 +380,14 @@ def test_the_reconciliation_finds_redemptions_that_disagree_with_the_ledger(
         conn.execute(sa.text("UPDATE reward_redemptions SET status = 'cancelled' "
                              "WHERE idempotency_key = 'b'"))  # fmt: skip
         conn.execute(sa.text("UPDATE rewards SET stock = -1"))
+        conn.execute(
+            sa.text("UPDATE reward_redemptions SET fulfilled_at = :at WHERE idempotency_key = 'c'"),
+            {"at": "2100-01-01 00:00:00.000000"},
+        )
     with uow.read() as s:
         found = rewards.check_redemptions(s)
-    assert len(found) == 3, found
+    assert len(found) == 4, found
+    assert any("redemption c: handed over after it was cancelled" in p for p in found)
     assert any("redemption a: 11 points" in p for p in found)
     assert any("redemption b: cancelled, points not given back" in p for p in found)
     assert any("reward TOTE: stock -1" in p for p in found)

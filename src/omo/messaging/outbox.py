@@ -22,6 +22,7 @@ TOPICS = frozenset(
         "PointsRedeemed",
         "RewardRedeemed",
         "RewardCancelled",
+        "RewardFulfilled",
         "MemberErased",
     }
 )

@@ -1,20 +1,68 @@
-"""/api/v1 rewards: the catalogue, a member redeeming a reward with points, cancelling it."""
+"""/api/v1 rewards: the catalogue and its stock, a member redeeming a reward with points,
+handing it over or using its voucher, cancelling it, and what is owed to partners."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
 from omo.apikeys.service import Principal
+from omo.commerce.schemas import CODE
 from omo.http import PooledRoute, UoW, scoped
+from omo.rewards import fulfilment, settlement
 from omo.rewards import service as rewards
-from omo.rewards.schemas import REWARD_CODE, RedemptionRead, RewardIn, RewardRead, RewardRedeem
+from omo.rewards.schemas import (
+    REWARD_CODE,
+    RedemptionCancel,
+    RedemptionFulfil,
+    RedemptionRead,
+    RedemptionRow,
+    RewardIn,
+    RewardRead,
+    RewardRedeem,
+    SettlementRow,
+    StockChange,
+    StockRead,
+)
 from omo.shared.schemas import MAX_ID
 
 router = APIRouter(tags=["rewards"], route_class=PooledRoute)
 Code = Annotated[str, Path(pattern=REWARD_CODE)]
 MemberId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Key = Annotated[str, Path(min_length=1, max_length=120)]
+
+
+# three-segment paths first: `/rewards/{code}` would take `/rewards/redemptions` for a code
+@router.get(
+    "/rewards/redemptions/owed",
+    response_model=list[RedemptionRow],
+    summary="Redemptions not yet handed over, sent or used, oldest first",
+)
+def owed(
+    uow: UoW,
+    store: Annotated[str | None, Query(pattern=CODE, description="redeemed at this store")] = None,
+    reward: Annotated[str | None, Query(pattern=REWARD_CODE)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    caller: Principal = scoped("members:read"),
+) -> list[RedemptionRow]:
+    return fulfilment.owed(uow, store=store, reward=reward, limit=limit)
+
+
+@router.get(
+    "/rewards/partners/settlement",
+    response_model=list[SettlementRow],
+    summary="Per partner reward: redeemed, used (the bill), cancelled, outstanding (default: 30 d)",
+)
+def partner_settlement(
+    uow: UoW,
+    from_: Annotated[datetime | None, Query(alias="from", description="start (inclusive)")] = None,
+    to: Annotated[datetime | None, Query(description="end (exclusive); default now")] = None,
+    partner: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
+    caller: Principal = scoped("kpis:read"),
+) -> list[SettlementRow]:
+    return settlement.partner_settlement(uow, since=from_, until=to, partner=partner)
 
 
 @router.put("/rewards/{code}", response_model=RewardRead, summary="Create or change a reward")
@@ -28,6 +76,17 @@ def put_reward(
     read, created = rewards.put_reward(uow, code=code, data=reward, actor=caller.name)
     response.status_code = 201 if created else 200
     return read
+
+
+@router.post(
+    "/rewards/{code}/stock",
+    response_model=StockRead,
+    summary="Add units to what is left, or write some off (idempotent on idempotency_key)",
+)
+def change_stock(
+    code: Code, body: StockChange, uow: UoW, caller: Principal = scoped("loyalty:admin")
+) -> StockRead:
+    return rewards.change_stock(uow, code=code, change=body, actor=caller.name)
 
 
 @router.get("/rewards", response_model=list[RewardRead], summary="The catalogue")
@@ -80,8 +139,44 @@ def member_redemptions(
     summary="Give a redemption back: points and stock",
 )
 def cancel(
-    idempotency_key: Annotated[str, Path(min_length=1, max_length=120)],
+    idempotency_key: Key,
     uow: UoW,
+    body: RedemptionCancel | None = None,
     caller: Principal = scoped("points:write"),
 ) -> RedemptionRead:
-    return rewards.cancel(uow, idempotency_key=idempotency_key, actor=caller.name)
+    returned = body.returned if body is not None else False
+    return rewards.cancel(
+        uow, idempotency_key=idempotency_key, actor=caller.name, returned=returned
+    )
+
+
+@router.post(
+    "/rewards/redemptions/{idempotency_key}/fulfil",
+    response_model=RedemptionRead,
+    summary="Hand over or send a product, gift or service (once)",
+)
+def fulfil(
+    idempotency_key: Key,
+    uow: UoW,
+    body: RedemptionFulfil | None = None,
+    caller: Principal = scoped("points:write"),
+) -> RedemptionRead:
+    return fulfilment.fulfil(
+        uow, idempotency_key=idempotency_key, req=body or RedemptionFulfil(), actor=caller.name
+    )
+
+
+@router.post(
+    "/rewards/vouchers/{voucher}/use",
+    response_model=RedemptionRead,
+    summary="A partner honours a voucher (once)",
+)
+def use_voucher(
+    voucher: Annotated[str, Path(min_length=1, max_length=32)],
+    uow: UoW,
+    body: RedemptionFulfil | None = None,
+    caller: Principal = scoped("points:write"),
+) -> RedemptionRead:
+    return fulfilment.use_voucher(
+        uow, voucher=voucher, req=body or RedemptionFulfil(), actor=caller.name
+    )

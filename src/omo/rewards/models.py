@@ -50,3 +50,25 @@ class RewardRedemption(Base):
     actor: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # partner rewards: the code the member shows at the partner, used once
+    voucher: Mapped[str | None] = mapped_column(String(16), unique=True)
+    # handed over at a till, shipped, or the voucher used at the partner; none: still owed
+    fulfilled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    fulfilled_store: Mapped[str | None] = mapped_column(String(32))
+    fulfilled_by: Mapped[str | None] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(120))  # a parcel's tracking no., a note
+
+
+class RewardStockMove(Base):
+    """Units added to (or written off) a reward's stock, once per idempotency key."""
+
+    __tablename__ = "reward_stock_moves"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reward_id: Mapped[int] = mapped_column(ForeignKey("rewards.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    units: Mapped[int] = mapped_column(Integer)  # added; below zero: written off
+    stock_after: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -13,6 +13,7 @@ from omo.shared.schemas import AwareDatetime, ReadModel, StrictModel
 
 Kind = Literal["product", "gift", "service", "partner"]
 REWARD_CODE = r"^[A-Za-z0-9_\-]{1,40}$"
+KEY = r"^[\x21-\x7e]+$"  # printable ASCII, no spaces
 
 
 class RewardIn(StrictModel):
@@ -69,24 +70,87 @@ class RewardRead(ReadModel):
 
 class RewardRedeem(StrictModel):
     idempotency_key: str = Field(
-        min_length=1, max_length=120, pattern=r"^[\x21-\x7e]+$",
+        min_length=1, max_length=120, pattern=KEY,
         description="the till's or app's id for this redemption; a retry changes nothing",
     )  # fmt: skip
     quantity: int = Field(default=1, ge=1, le=100)
     channel: Channel | None = None
     store: str | None = Field(default=None, pattern=CODE, description="store code")
+    handed_over: bool = Field(
+        default=False,
+        description="given to the member now, at `store` (a till): fulfilled at once",
+    )
 
 
-class RedemptionRead(ReadModel):
+class RedemptionFulfil(StrictModel):
+    """A redemption handed over at a store, sent in a parcel, or its voucher used."""
+
+    store: str | None = Field(default=None, pattern=CODE, description="where it was handed over")
+    reference: str | None = Field(
+        default=None, min_length=1, max_length=120, description="a parcel's tracking no., a note"
+    )
+
+
+class RedemptionCancel(StrictModel):
+    returned: bool = Field(
+        default=False,
+        description="the reward came back: needed to cancel one already handed over",
+    )
+
+
+class StockChange(StrictModel):
+    idempotency_key: str = Field(
+        min_length=1, max_length=120, pattern=KEY, description="a retry changes nothing"
+    )
+    units: int = Field(
+        ge=-10_000_000, le=10_000_000, description="added to what is left; below zero: written off"
+    )
+    reason: str = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _moves(self) -> StockChange:
+        if self.units == 0:
+            raise ValueError("units: add or write off at least one")
+        return self
+
+
+class RedemptionRow(ReadModel):
     idempotency_key: str
     reward: str
     member_id: int
     quantity: int
     points: int
-    status: str
+    status: str = Field(description="redeemed | cancelled")
     channel: str | None
     store: str | None
     created_at: datetime
     cancelled_at: datetime | None
+    voucher: str | None = Field(description="partner rewards: shown at the partner, used once")
+    fulfilled_at: datetime | None = Field(description="handed over, shipped or used; none: owed")
+    fulfilled_store: str | None
+    reference: str | None
+
+
+class RedemptionRead(RedemptionRow):
     points_available: int = Field(description="the member's points after it")
     replayed: bool
+
+
+class StockRead(ReadModel):
+    reward: str
+    units: int
+    stock: int = Field(description="left to give after this change")
+    replayed: bool
+
+
+class SettlementRow(ReadModel):
+    """One partner reward over a period: what the merchant owes the partner for."""
+
+    partner: str
+    reward: str
+    name: str
+    points: int = Field(description="the price of one, in points, today")
+    issued: int = Field(description="units redeemed in the period")
+    used: int = Field(description="units whose voucher was used in the period: the bill")
+    cancelled: int = Field(description="units cancelled in the period")
+    outstanding: int = Field(description="units redeemed, not used, not cancelled, at `until`")

@@ -19,18 +19,22 @@ from sqlalchemy.orm import Session
 
 from omo.audit import service as audit
 from omo.commerce import service as commerce
+from omo.coupons.service import new_code
 from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.messaging import outbox
 from omo.points import ledger
 from omo.points.models import PointsEntry
-from omo.rewards.models import Reward, RewardRedemption
+from omo.rewards.models import Reward, RewardRedemption, RewardStockMove
 from omo.rewards.schemas import (
     REWARD_CODE,
     RedemptionRead,
+    RedemptionRow,
     RewardIn,
     RewardRead,
     RewardRedeem,
+    StockChange,
+    StockRead,
 )
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
@@ -122,6 +126,54 @@ def get_reward(uow: UnitOfWork, *, code: str) -> RewardRead:
         return _reward_read(session, _reward(session, code))
 
 
+def change_stock(
+    uow: UnitOfWork, *, code: str, change: StockChange, actor: str | None
+) -> StockRead:
+    """Add units to what is left (or write some off) in one UPDATE, so a redemption made at
+    the same moment is never lost the way a new absolute figure would lose it. Once per
+    idempotency key; the stock never goes below zero."""
+
+    def run(session: Session) -> StockRead:
+        reward = _reward(session, code)
+        done = session.scalar(
+            select(RewardStockMove).where(RewardStockMove.idempotency_key == change.idempotency_key)
+        )
+        if done is not None:
+            if (done.reward_id, done.units) != (reward.id, change.units):
+                raise Conflict("this idempotency key was used for another stock change",
+                               field="idempotency_key")  # fmt: skip
+            return StockRead(reward=code, units=done.units, stock=done.stock_after, replayed=True)
+        if reward.stock is None:
+            raise ValidationFailed(f"{code} has no stock count (unlimited); give it one with PUT",
+                                   field="units", code="stock_unlimited")  # fmt: skip
+        after = session.scalar(
+            update(Reward)
+            .where(Reward.id == reward.id, Reward.stock + change.units >= 0)
+            .values(stock=Reward.stock + change.units)
+            .returning(Reward.stock)
+            .execution_options(synchronize_session=False)
+        )
+        if after is None:
+            session.refresh(reward)
+            raise ValidationFailed(
+                f"{code}: {reward.stock} left, cannot write off {-change.units}",
+                field="units", code="stock_below_zero",
+            )  # fmt: skip
+        now = clock.now()
+        session.add(RewardStockMove(
+            reward_id=reward.id, idempotency_key=change.idempotency_key, units=change.units,
+            stock_after=after, reason=change.reason, actor=actor, created_at=now,
+        ))  # fmt: skip
+        session.flush()
+        audit.record(
+            session, actor=actor, action="reward.stock", target=f"reward:{code}",
+            detail={"units": change.units, "stock": after, "reason": change.reason},
+        )  # fmt: skip
+        return StockRead(reward=code, units=change.units, stock=after, replayed=False)
+
+    return uow.run(run)
+
+
 # --- redeeming and cancelling ------------------------------------------------------------------
 
 
@@ -135,6 +187,9 @@ def redeem(
         if held is not None:
             return _replayed(session, held, mid, code, req, now)
         reward = _reward(session, code)
+        if req.handed_over and reward.kind == "partner":
+            raise ValidationFailed("a partner's voucher is used at the partner, not handed over",
+                                   field="handed_over")  # fmt: skip
         _check(session, reward, mid, req.quantity, now)
         if req.store:
             commerce.store_by_code(session, req.store)
@@ -151,38 +206,46 @@ def redeem(
             reward_id=reward.id, entry_id=entry.id, idempotency_key=req.idempotency_key,
             quantity=req.quantity, points=cost, status="redeemed", actor=actor, created_at=now,
             channel=req.channel.value if req.channel else None, store=req.store,
+            voucher=new_code() if reward.kind == "partner" else None,
         )  # fmt: skip
+        if req.handed_over:
+            row.fulfilled_at, row.fulfilled_store, row.fulfilled_by = now, req.store, actor
         session.add(row)
         session.flush()
         outbox.publish(
             session, topic="RewardRedeemed", key=f"reward:{req.idempotency_key}", now=now,
             payload={"member_id": mid, "reward": code, "kind": reward.kind,
                      "partner": reward.partner, "quantity": req.quantity, "points": cost,
-                     "channel": row.channel, "store": row.store},
+                     "channel": row.channel, "store": row.store,
+                     "handed_over": req.handed_over},
         )  # fmt: skip
         return _redemption_read(session, row, code, mid, now, replayed=False)
 
     return uow.run(run)
 
 
-def cancel(uow: UnitOfWork, *, idempotency_key: str, actor: str | None) -> RedemptionRead:
+def cancel(
+    uow: UnitOfWork, *, idempotency_key: str, actor: str | None, returned: bool = False
+) -> RedemptionRead:
     """Give a redemption back: its points to the lots they came from, its units to the stock.
-    Cancelling again changes nothing."""
+    One already handed over needs `returned` (the reward came back); a partner's voucher once
+    used cannot be. Cancelling again changes nothing."""
 
     def run(session: Session) -> RedemptionRead:
         now = clock.now()
-        row = _by_key(session, idempotency_key)
-        if row is None:
-            raise NotFound(f"no reward redemption with key {idempotency_key!r}",
-                           field="idempotency_key")  # fmt: skip
-        entry = session.get(PointsEntry, row.entry_id)
-        assert entry is not None  # a foreign key
-        members.hold_members(session, [entry.member_id])
-        session.refresh(row)  # as it is now that the member is held
-        reward = session.get(Reward, row.reward_id)
-        assert reward is not None
+        row, entry, reward = held_redemption(session, idempotency_key)
         if row.status == "cancelled":
             return _redemption_read(session, row, reward.code, entry.member_id, now, replayed=True)
+        if row.fulfilled_at is not None:
+            if reward.kind == "partner":
+                raise RewardRefused(
+                    "voucher_used", f"{row.voucher} was used at {reward.partner} on "
+                    f"{row.fulfilled_at:%Y-%m-%d}; it cannot come back",
+                )  # fmt: skip
+            if not returned:
+                raise RewardRefused("already_fulfilled", f"{reward.code} was handed over on "
+                                    f"{row.fulfilled_at:%Y-%m-%d}: cancel it with returned "
+                                    "once it is back")  # fmt: skip
         ledger.give_back(session, debit=entry, key=f"cancel:{entry.id}", now=now,
                          reason=f"reward {reward.code} cancelled", actor=actor)  # fmt: skip
         session.execute(
@@ -196,7 +259,7 @@ def cancel(uow: UnitOfWork, *, idempotency_key: str, actor: str | None) -> Redem
         outbox.publish(
             session, topic="RewardCancelled", key=f"reward-cancel:{idempotency_key}", now=now,
             payload={"member_id": entry.member_id, "reward": reward.code,
-                     "quantity": row.quantity, "points": row.points},
+                     "quantity": row.quantity, "points": row.points, "returned": returned},
         )  # fmt: skip
         return _redemption_read(session, row, reward.code, entry.member_id, now, replayed=False)
 
@@ -237,7 +300,7 @@ def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[d
 def check_redemptions(session: Session) -> list[str]:
     """Differences between redemptions and the ledger: a redemption whose points entry is not
     a debit of its points, a cancelled one without its give-back (or a give-back without the
-    cancellation), a stock below zero (`omo check`)."""
+    cancellation), one handed over after it was cancelled, a stock below zero (`omo check`)."""
     problems: list[str] = []
     given_back = set(
         session.scalars(
@@ -256,9 +319,36 @@ def check_redemptions(session: Session) -> list[str]:
         if (row.status == "cancelled") != (f"cancel:{row.entry_id}" in given_back):
             problems.append(f"reward redemption {row.idempotency_key}: {row.status}, points "
                             f"{'not ' if row.status == 'cancelled' else ''}given back")  # fmt: skip
+        if row.cancelled_at and row.fulfilled_at and row.fulfilled_at > row.cancelled_at:
+            problems.append(f"reward redemption {row.idempotency_key}: handed over after it "
+                            "was cancelled")  # fmt: skip
     for code, stock in session.execute(select(Reward.code, Reward.stock).where(Reward.stock < 0)):
         problems.append(f"reward {code}: stock {stock}")
     return problems
+
+
+def held_redemption(
+    session: Session, idempotency_key: str
+) -> tuple[RewardRedemption, PointsEntry, Reward]:
+    """A redemption by its key, read again once its member is held: cancelling, fulfilling
+    and redeeming one member's rewards take turns on that hold."""
+    row = _by_key(session, idempotency_key)
+    if row is None:
+        raise NotFound(f"no reward redemption with key {idempotency_key!r}",
+                       field="idempotency_key")  # fmt: skip
+    entry = session.get(PointsEntry, row.entry_id)
+    assert entry is not None  # a foreign key
+    members.hold_members(session, [entry.member_id])
+    session.refresh(row)  # as it is now that the member is held
+    reward = session.get(Reward, row.reward_id)
+    assert reward is not None
+    return row, entry, reward
+
+
+def redemption_read(
+    session: Session, row: RewardRedemption, code: str, member_id: int, *, replayed: bool
+) -> RedemptionRead:
+    return _redemption_read(session, row, code, member_id, clock.now(), replayed=replayed)
 
 
 # --- inside ------------------------------------------------------------------------------------
@@ -387,10 +477,18 @@ def _read(
     row: RewardRedemption, code: str, member_id: int, available: int, *, replayed: bool
 ) -> RedemptionRead:
     return RedemptionRead(
+        **row_of(row, code, member_id).model_dump(), points_available=available,
+        replayed=replayed,
+    )  # fmt: skip
+
+
+def row_of(row: RewardRedemption, code: str, member_id: int) -> RedemptionRow:
+    return RedemptionRow(
         idempotency_key=row.idempotency_key, reward=code, member_id=member_id,
         quantity=row.quantity, points=row.points, status=row.status, channel=row.channel,
         store=row.store, created_at=row.created_at, cancelled_at=row.cancelled_at,
-        points_available=available, replayed=replayed,
+        voucher=row.voucher, fulfilled_at=row.fulfilled_at,
+        fulfilled_store=row.fulfilled_store, reference=row.reference,
     )  # fmt: skip
 
 

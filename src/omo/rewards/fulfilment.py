@@ -1,0 +1,115 @@
+"""Rewards owed and given (PTS-2): a redemption is handed over at a store, sent in a parcel, or
+— a partner's reward — its voucher used at the partner. Until then the merchant owes it, and
+the list of what is owed is the back office's pick list.
+
+Fulfilling holds the member, as redeeming and cancelling do, so a cancellation and a hand-over
+of one redemption take turns: it is never both given back and given out. A second hand-over or
+a voucher shown twice is refused with when and where it was used, and changes nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omo.commerce import service as commerce
+from omo.coupons.service import normalise_code
+from omo.db import UnitOfWork
+from omo.members import service as members
+from omo.messaging import outbox
+from omo.points.models import PointsEntry
+from omo.rewards.models import Reward, RewardRedemption
+from omo.rewards.schemas import RedemptionFulfil, RedemptionRead, RedemptionRow
+from omo.rewards.service import RewardRefused, held_redemption, redemption_read, row_of
+from omo.shared import clock
+from omo.shared.errors import NotFound
+
+
+def fulfil(
+    uow: UnitOfWork, *, idempotency_key: str, req: RedemptionFulfil, actor: str | None
+) -> RedemptionRead:
+    """Hand over or send a product, gift or service redemption."""
+    return uow.run(lambda session: _fulfil(session, idempotency_key, req, actor, voucher=False))
+
+
+def use_voucher(
+    uow: UnitOfWork, *, voucher: str, req: RedemptionFulfil, actor: str | None
+) -> RedemptionRead:
+    """A partner honours a voucher: scanned or typed as the member shows it, used once."""
+    code = normalise_code(voucher)
+
+    def run(session: Session) -> RedemptionRead:
+        key = session.scalar(
+            select(RewardRedemption.idempotency_key).where(RewardRedemption.voucher == code)
+        )
+        if key is None:
+            raise NotFound(f"no voucher {code!r}", field="voucher")
+        return _fulfil(session, key, req, actor, voucher=True)
+
+    return uow.run(run)
+
+
+def owed(
+    uow: UnitOfWork, *, store: str | None, reward: str | None, limit: int,
+    member_id: int | None = None, vouchers: bool = True,
+) -> list[RedemptionRow]:  # fmt: skip
+    """Redemptions not yet handed over, sent or used, and not cancelled, oldest first: what
+    the merchant still owes (vouchers included: the partner still owes them). `member_id`:
+    one member's, those of members merged into them included (a till picking up an app's
+    redemption); `vouchers`: False leaves partners' vouchers out (no till hands them over)."""
+    with uow.read() as session:
+        stmt = (
+            select(RewardRedemption, Reward.code, PointsEntry.member_id)
+            .join(Reward, Reward.id == RewardRedemption.reward_id)
+            .join(PointsEntry, PointsEntry.id == RewardRedemption.entry_id)
+            .where(RewardRedemption.status == "redeemed", RewardRedemption.fulfilled_at.is_(None))
+            .order_by(RewardRedemption.id)
+            .limit(limit)
+        )
+        if store is not None:
+            stmt = stmt.where(RewardRedemption.store == store)
+        if reward is not None:
+            stmt = stmt.where(Reward.code == reward)
+        if not vouchers:
+            stmt = stmt.where(Reward.kind != "partner")
+        if member_id is not None:
+            mid = members.current_member_id(session, member_id)
+            stmt = stmt.where(PointsEntry.member_id == mid)
+        return [row_of(row, code, mid) for row, code, mid in session.execute(stmt)]
+
+
+def _fulfil(
+    session: Session, key: str, req: RedemptionFulfil, actor: str | None, *, voucher: bool
+) -> RedemptionRead:
+    row, entry, reward = held_redemption(session, key)
+    if (reward.kind == "partner") != voucher:
+        raise RewardRefused(
+            "wrong_fulfilment",
+            f"{reward.code}: a partner's reward is fulfilled by using its voucher"
+            if reward.kind == "partner"
+            else f"{reward.code} is not a partner's reward: fulfil it by its key",
+        )
+    if row.status == "cancelled":
+        raise RewardRefused(
+            "redemption_cancelled", f"{key} was cancelled on {row.cancelled_at:%Y-%m-%d}"
+        )
+    if row.fulfilled_at is not None:
+        where = f" at {row.fulfilled_store}" if row.fulfilled_store else ""
+        raise RewardRefused(
+            "voucher_used" if voucher else "already_fulfilled",
+            f"{row.voucher if voucher else key} was used on {row.fulfilled_at:%Y-%m-%d %H:%M} "
+            f"UTC{where}",
+        )
+    if req.store is not None:
+        commerce.store_by_code(session, req.store)
+    now = clock.now()
+    row.fulfilled_at, row.fulfilled_store, row.fulfilled_by = now, req.store, actor
+    row.reference = req.reference
+    session.flush()
+    outbox.publish(
+        session, topic="RewardFulfilled", key=f"reward-fulfilled:{key}", now=now,
+        payload={"member_id": entry.member_id, "reward": reward.code, "kind": reward.kind,
+                 "partner": reward.partner, "quantity": row.quantity, "store": req.store,
+                 "reference": req.reference},
+    )  # fmt: skip
+    return redemption_read(session, row, reward.code, entry.member_id, replayed=False)
