@@ -210,10 +210,52 @@ def test_the_till_hands_over_a_reward_once(
         assert done.status_code == 200 and 'id="pos-redeemed"' in done.text, done.text[:300]
     assert points.summary(uow, member_id=mid, history=0).available == 400
     [made] = rewards.redemptions_of(uow, member_id=mid, limit=5)
-    assert (made.store, made.channel) == ("TPE-101", "pos")
+    assert (made.store, made.channel, made.fulfilled_store) == ("TPE-101", "pos", "TPE-101")
+    assert made.fulfilled_at is not None  # handed over at the till: nothing left owed
     again = client.post("/ui/pos", data={**press, "redeem_key": "UI-R-other"})
     assert again.status_code == 422 and "not enough left" in again.text  # the last one went
     assert rewards.get_reward(uow, code="TOTE").stock == 0
+    # a partner's reward is not handed over: the till shows the voucher to use at the partner
+    rewards.put_reward(uow, code="COFFEE", data=RewardIn(name="咖啡", kind="partner",
+                       partner="FamilyMart", points=100), actor="t")  # fmt: skip
+    done = client.post("/ui/pos", data={**press, "reward": "COFFEE", "redeem_key": "UI-R-cafe"})
+    voucher = re.search(r'id="pos-voucher">([0-9A-Z-]+)<', done.text)
+    assert done.status_code == 200 and voucher, done.text[:300]
+    cafe = rewards.redemptions_of(uow, member_id=mid, limit=5)[0]
+    assert (cafe.voucher, cafe.fulfilled_at) == (voucher.group(1), None)
+
+
+def test_the_till_hands_over_what_the_app_redeemed(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    from omo.points import service as points
+    from omo.points.schemas import PointsChange
+    from omo.rewards import service as rewards
+    from omo.rewards.schemas import RewardIn, RewardRedeem
+
+    mid, other = people["member"], f.enrol(uow, name="林小明", phone="0922-000-111").member.id
+    rewards.put_reward(uow, code="TOTE", data=RewardIn(name="帆布袋", points=100), actor="t")
+    for who, key in ((mid, "app-1"), (other, "app-2")):
+        points.adjust(uow, member_id=who, actor="t",
+                      change=PointsChange(points=500, idempotency_key=f"s{who}", reason="t"))  # fmt: skip
+        rewards.redeem(uow, member_id=who, code="TOTE", actor="app",
+                       req=RewardRedeem(idempotency_key=key, channel="app"))  # fmt: skip
+    sign_in(client, "tpe")
+    shown = client.post("/ui/pos", data={"csrf": _csrf(client.get("/ui/pos").text),
+                                         "action": "lookup", "q": f"#{mid}"}).text  # fmt: skip
+    owed = shown.split('id="pos-owed"')[1].split("</table>")[0]
+    assert 'name="redemption" value="app-1"' in owed and "app-2" not in owed
+    press = {"csrf": _csrf(shown), "action": "hand_over", "member_id": str(mid), "q": f"#{mid}",
+             "redemption": "app-1"}  # fmt: skip
+    done = client.post("/ui/pos", data=press)
+    assert done.status_code == 200 and 'id="pos-handed"' in done.text, done.text[:300]
+    assert 'value="app-1"' not in done.text.split('id="pos-owed"')[1].split("</table>")[0]
+    [given] = rewards.redemptions_of(uow, member_id=mid, limit=5)
+    assert (given.fulfilled_store, given.channel) == ("TPE-101", "app")
+    for bad in ({**press}, {**press, "redemption": "app-2"}):  # again; another member's
+        r = client.post("/ui/pos", data=bad)
+        assert r.status_code == 422 and "not a reward this member is owed" in r.text
+    assert rewards.redemptions_of(uow, member_id=other, limit=5)[0].fulfilled_at is None
 
 
 def test_till_steps_refuse_bad_input_without_a_sale(

@@ -1,6 +1,7 @@
 """The POS staff page's steps: find the member (phone, card, scanned member QR), price a basket
 with their tier, coupons and points, and commit the sale at the staff member's store, or hand
-over a reward the member buys with points — through the same use cases as a till's API calls."""
+over a reward the member buys with points or redeemed earlier in the app — through the same use
+cases as a till's API calls."""
 
 from __future__ import annotations
 
@@ -22,8 +23,15 @@ from omo.customer_view.schemas import TimelineItem
 from omo.db import UnitOfWork
 from omo.members.schemas import MemberSummary
 from omo.points import service as points
+from omo.rewards import fulfilment
 from omo.rewards import service as rewards
-from omo.rewards.schemas import RedemptionRead, RewardRead, RewardRedeem
+from omo.rewards.schemas import (
+    RedemptionFulfil,
+    RedemptionRead,
+    RedemptionRow,
+    RewardRead,
+    RewardRedeem,
+)
 from omo.shared.errors import DomainError, ValidationFailed
 from omo.tiers import service as tiers
 from omo.users.service import SignedIn
@@ -43,6 +51,7 @@ class Customer:
     recent: list[TimelineItem]
     rewards: list[tuple[RewardRead, bool]]  # on offer to them; whether their points reach it
     redeem_key: str  # made when shown: pressing Redeem twice hands over one
+    owed: list[RedemptionRow]  # redeemed earlier (the app, the web shop), not yet handed over
 
 
 def find(uow: UnitOfWork, *, text: str, secret: str, region: str) -> list[MemberSummary]:
@@ -67,6 +76,8 @@ def customer(uow: UnitOfWork, *, member_id: int) -> Customer:
         recent=[t for t in view.timeline if t.type == "order"][:5],
         rewards=rewards.on_offer(uow, member_id=mid, limit=REWARDS_SHOWN),
         redeem_key=f"UI-R-{secrets.token_hex(8)}",
+        owed=fulfilment.owed(uow, store=None, reward=None, limit=REWARDS_SHOWN, member_id=mid,
+                             vouchers=False),
     )  # fmt: skip
 
 
@@ -127,15 +138,33 @@ def redeem(
     stores: list[StoreRead],
 ) -> RedemptionRead:  # fmt: skip
     """Hand over a reward for the member's points, at the staff member's store (if they have
-    one); the key made when the member was shown keeps a second press from spending twice."""
+    one); the key made when the member was shown keeps a second press from spending twice. A
+    partner's reward is not handed over: the member gets its voucher to show the partner."""
     store = next((s.code for s in stores if s.id == user.store_id), None)
+    code = str(form.get("reward", ""))
+    partner = rewards.get_reward(uow, code=code).kind == "partner"
     req = RewardRedeem.model_validate(
-        {"idempotency_key": form.get("redeem_key", ""), "channel": "pos", "store": store}
-    )
-    return rewards.redeem(
-        uow, member_id=member_id, code=str(form.get("reward", "")), req=req,
-        actor=f"ui:{user.username}",
+        {"idempotency_key": form.get("redeem_key", ""), "channel": "pos", "store": store,
+         "handed_over": not partner}
     )  # fmt: skip
+    return rewards.redeem(uow, member_id=member_id, code=code, req=req,
+                          actor=f"ui:{user.username}")  # fmt: skip
+
+
+def hand_over(
+    uow: UnitOfWork, *, form: dict[str, Any], member_id: int, user: SignedIn,
+    stores: list[StoreRead],
+) -> RedemptionRead:  # fmt: skip
+    """Hand over a reward the member redeemed earlier, at the staff member's store; it must be
+    this member's (the key comes from their list), and a second press is refused."""
+    key = str(form.get("redemption", ""))
+    owed = fulfilment.owed(uow, store=None, reward=None, limit=1000, member_id=member_id,
+                           vouchers=False)  # fmt: skip
+    if key not in {r.idempotency_key for r in owed}:
+        raise ValidationFailed("not a reward this member is owed", field="redemption")
+    store = next((s.code for s in stores if s.id == user.store_id), None)
+    return fulfilment.fulfil(uow, idempotency_key=key, req=RedemptionFulfil(store=store),
+                             actor=f"ui:{user.username}")  # fmt: skip
 
 
 @dataclass
@@ -150,6 +179,7 @@ class PosState:
     sale_id: str | None = None
     done: CommitResult | None = None
     redeemed: RedemptionRead | None = None
+    handed: RedemptionRead | None = None
     error: str | None = None
 
 
@@ -157,12 +187,12 @@ def step(
     uow: UnitOfWork, *, form: dict[str, str], user: SignedIn, stores: list[StoreRead],
     secret: str, region: str, currency: str,
 ) -> PosState:  # fmt: skip
-    """The till's one step (lookup, quote, commit or redeem); a refusal comes back as the
+    """The till's one step (lookup, quote, commit, redeem or hand over); a refusal comes back as the
     page's error, with what was typed kept."""
     action = form.get("action", "lookup")
     state = PosState(query=form.get("q", ""), form=form)
     try:
-        if action not in ("lookup", "quote", "commit", "redeem"):
+        if action not in ("lookup", "quote", "commit", "redeem", "hand_over"):
             raise ValidationFailed(f"unknown step {action!r}", field="action")
         if action == "lookup":
             state.found = find(uow, text=state.query, secret=secret, region=region)
@@ -173,6 +203,11 @@ def step(
         if action == "redeem":
             state.redeemed = redeem(uow, form=form, member_id=state.customer.id, user=user,
                                     stores=stores)  # fmt: skip
+            state.customer = customer(uow, member_id=state.customer.id)  # after it
+            return state
+        if action == "hand_over":
+            state.handed = hand_over(uow, form=form, member_id=state.customer.id, user=user,
+                                     stores=stores)  # fmt: skip
             state.customer = customer(uow, member_id=state.customer.id)  # after it
             return state
         body = basket(form, user=user, stores=stores)
