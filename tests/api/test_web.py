@@ -309,6 +309,21 @@ def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
     assert '<tr class="muted"><td>MUG-禮' in offered
     assert "VIP-禮" not in offered  # for diamond and above
     assert 'id="card-shipping">2<' in card
+    assert "Yours to collect" not in card and "待領取" not in card
+    # what they redeemed and have yet to collect: a gift, and a partner's voucher with its QR
+    from omo.rewards.schemas import RewardRedeem
+
+    rewards.put_reward(uow, code="CAFE", actor="t", data=RewardIn(
+        name="全家咖啡", kind="partner", partner="FamilyMart", points=50))  # fmt: skip
+    for code in ("TOTE", "CAFE"):
+        rewards.redeem(uow, member_id=member, code=code, actor="app",
+                       req=RewardRedeem(idempotency_key=f"app-{code}"))  # fmt: skip
+    card = public.get(link.replace("http://127.0.0.1:8000", "")).text
+    [voucher] = [r.voucher for r in rewards.redemptions_of(uow, member_id=member, limit=5)
+                 if r.voucher]  # fmt: skip
+    owed = card.split("qr voucher")[1]
+    assert "全家咖啡" in owed and voucher in owed and "FamilyMart" in owed and "<svg" in owed
+    assert card.count("TOTE-禮") == 2  # owed, and still on offer
     forged = link.rsplit("/", 1)[0] + "/OMO1.MQ.forged.sig"
     assert public.get(forged.replace("http://127.0.0.1:8000", "")).status_code == 404
     assert api.get("/api/v1/members/999999/card-link").status_code == 404

@@ -279,7 +279,8 @@ def test_the_fulfilment_api(api: TestClient, client: TestClient, uow: UnitOfWork
     r = api.post(redeem_url.format("COFFEE"), json={"idempotency_key": "x", "handed_over": True})
     assert r.status_code == 422 and "handed_over" in r.text, r.text
     owed = api.get("/api/v1/rewards/redemptions/owed").json()
-    assert [o["idempotency_key"] for o in owed] == ["web-2", "app-3"]
+    assert [(o["idempotency_key"], o["name"], o["partner"]) for o in owed] == [
+        ("web-2", "TOTE", None), ("app-3", "COFFEE", "FamilyMart")]  # fmt: skip
     assert api.get("/api/v1/rewards/redemptions/owed?reward=COFFEE").json()[0]["voucher"] == voucher
     assert api.get("/api/v1/rewards/redemptions/owed?store=bad code").status_code == 422
     assert api.get("/api/v1/rewards/redemptions/owed?limit=0").status_code == 422

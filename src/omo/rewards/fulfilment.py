@@ -59,7 +59,7 @@ def owed(
     redemption); `vouchers`: False leaves partners' vouchers out (no till hands them over)."""
     with uow.read() as session:
         stmt = (
-            select(RewardRedemption, Reward.code, PointsEntry.member_id)
+            select(RewardRedemption, Reward, PointsEntry.member_id)
             .join(Reward, Reward.id == RewardRedemption.reward_id)
             .join(PointsEntry, PointsEntry.id == RewardRedemption.entry_id)
             .where(RewardRedemption.status == "redeemed", RewardRedemption.fulfilled_at.is_(None))
@@ -75,7 +75,7 @@ def owed(
         if member_id is not None:
             mid = members.current_member_id(session, member_id)
             stmt = stmt.where(PointsEntry.member_id == mid)
-        return [row_of(row, code, mid) for row, code, mid in session.execute(stmt)]
+        return [row_of(row, what, mid) for row, what, mid in session.execute(stmt)]
 
 
 def _fulfil(
@@ -112,4 +112,4 @@ def _fulfil(
                  "partner": reward.partner, "quantity": row.quantity, "store": req.store,
                  "reference": req.reference},
     )  # fmt: skip
-    return redemption_read(session, row, reward.code, entry.member_id, replayed=False)
+    return redemption_read(session, row, reward, entry.member_id, replayed=False)

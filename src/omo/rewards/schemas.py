@@ -117,6 +117,9 @@ class StockChange(StrictModel):
 class RedemptionRow(ReadModel):
     idempotency_key: str
     reward: str
+    name: str = Field(description="the reward's name")
+    kind: str
+    partner: str | None
     member_id: int
     quantity: int
     points: int

@@ -219,7 +219,7 @@ def redeem(
                      "channel": row.channel, "store": row.store,
                      "handed_over": req.handed_over},
         )  # fmt: skip
-        return _redemption_read(session, row, code, mid, now, replayed=False)
+        return _redemption_read(session, row, reward, mid, now, replayed=False)
 
     return uow.run(run)
 
@@ -235,7 +235,7 @@ def cancel(
         now = clock.now()
         row, entry, reward = held_redemption(session, idempotency_key)
         if row.status == "cancelled":
-            return _redemption_read(session, row, reward.code, entry.member_id, now, replayed=True)
+            return _redemption_read(session, row, reward, entry.member_id, now, replayed=True)
         if row.fulfilled_at is not None:
             if reward.kind == "partner":
                 raise RewardRefused(
@@ -261,7 +261,7 @@ def cancel(
             payload={"member_id": entry.member_id, "reward": reward.code,
                      "quantity": row.quantity, "points": row.points, "returned": returned},
         )  # fmt: skip
-        return _redemption_read(session, row, reward.code, entry.member_id, now, replayed=False)
+        return _redemption_read(session, row, reward, entry.member_id, now, replayed=False)
 
     return uow.run(run)
 
@@ -272,7 +272,7 @@ def redemptions_of(uow: UnitOfWork, *, member_id: int, limit: int) -> list[Redem
         mid = members.current_member_id(session, member_id)
         now = clock.now()
         found = session.execute(
-            select(RewardRedemption, Reward.code)
+            select(RewardRedemption, Reward)
             .join(Reward, Reward.id == RewardRedemption.reward_id)
             .join(PointsEntry, PointsEntry.id == RewardRedemption.entry_id)
             .where(PointsEntry.member_id == mid)
@@ -280,7 +280,7 @@ def redemptions_of(uow: UnitOfWork, *, member_id: int, limit: int) -> list[Redem
             .limit(limit)
         ).all()
         available = ledger.balance(session, member_id=mid, now=now).available
-        return [_read(row, code, mid, available, replayed=False) for row, code in found]
+        return [_read(row, reward, mid, available, replayed=False) for row, reward in found]
 
 
 def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
@@ -346,9 +346,9 @@ def held_redemption(
 
 
 def redemption_read(
-    session: Session, row: RewardRedemption, code: str, member_id: int, *, replayed: bool
+    session: Session, row: RewardRedemption, reward: Reward, member_id: int, *, replayed: bool
 ) -> RedemptionRead:
-    return _redemption_read(session, row, code, member_id, clock.now(), replayed=replayed)
+    return _redemption_read(session, row, reward, member_id, clock.now(), replayed=replayed)
 
 
 # --- inside ------------------------------------------------------------------------------------
@@ -462,29 +462,30 @@ def _replayed(
         raise Conflict(
             "this idempotency key was used for another redemption", field="idempotency_key"
         )
-    return _redemption_read(session, held, code, member_id, now, replayed=True)
+    return _redemption_read(session, held, reward, member_id, now, replayed=True)
 
 
 def _redemption_read(
-    session: Session, row: RewardRedemption, code: str, member_id: int, now: datetime, *,
+    session: Session, row: RewardRedemption, reward: Reward, member_id: int, now: datetime, *,
     replayed: bool,
 ) -> RedemptionRead:  # fmt: skip
     available = ledger.balance(session, member_id=member_id, now=now).available
-    return _read(row, code, member_id, available, replayed=replayed)
+    return _read(row, reward, member_id, available, replayed=replayed)
 
 
 def _read(
-    row: RewardRedemption, code: str, member_id: int, available: int, *, replayed: bool
+    row: RewardRedemption, reward: Reward, member_id: int, available: int, *, replayed: bool
 ) -> RedemptionRead:
     return RedemptionRead(
-        **row_of(row, code, member_id).model_dump(), points_available=available,
+        **row_of(row, reward, member_id).model_dump(), points_available=available,
         replayed=replayed,
     )  # fmt: skip
 
 
-def row_of(row: RewardRedemption, code: str, member_id: int) -> RedemptionRow:
+def row_of(row: RewardRedemption, reward: Reward, member_id: int) -> RedemptionRow:
     return RedemptionRow(
-        idempotency_key=row.idempotency_key, reward=code, member_id=member_id,
+        idempotency_key=row.idempotency_key, reward=reward.code, name=reward.name,
+        kind=reward.kind, partner=reward.partner, member_id=member_id,
         quantity=row.quantity, points=row.points, status=row.status, channel=row.channel,
         store=row.store, created_at=row.created_at, cancelled_at=row.cancelled_at,
         voucher=row.voucher, fulfilled_at=row.fulfilled_at,

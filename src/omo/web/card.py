@@ -1,7 +1,8 @@
 """The member card: a signed link (from LINE, an e-mail, the app) opens a phone-sized page
 with the member's QR code, tier and progress, the month's free shipments, points and what
-expires, their coupons, and the rewards on offer (those their points reach first). The
-QR holds the same signed reference, which the POS page reads back to the member."""
+expires, their coupons, the rewards they redeemed and have yet to collect (a partner's voucher
+with its QR, to show at the partner), and the rewards on offer (those their points reach
+first). The QR holds the same signed reference, which the POS page reads back to the member."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from omo.members.cards import card_token as card_token
 from omo.members.cards import member_of as member_of
 from omo.points import service as points
 from omo.points.schemas import PointsSummary
+from omo.rewards import fulfilment
 from omo.rewards import service as rewards
-from omo.rewards.schemas import RewardRead
+from omo.rewards.schemas import RedemptionRow, RewardRead
 from omo.tiers import service as tiers
 from omo.tiers.schemas import MemberTierRead
 
@@ -42,6 +44,8 @@ class Card:
     coupons: list[tuple[CouponRead, str]]  # each active coupon with its QR
     # on offer now to the member's level, and whether their points reach it
     rewards: list[tuple[RewardRead, bool]]
+    # redeemed, not yet collected or used: each with its voucher's QR (partner rewards)
+    owed: list[tuple[RedemptionRow, str | None]]
 
 
 REWARDS_SHOWN = 12
@@ -62,4 +66,6 @@ def card(uow: UnitOfWork, *, secret: str, token: str) -> Card | None:
         points=points.summary(uow, member_id=mid, history=0),
         coupons=[(c, qr_svg(c.code)) for c in held],
         rewards=rewards.on_offer(uow, member_id=mid, limit=REWARDS_SHOWN),
+        owed=[(r, qr_svg(r.voucher) if r.voucher else None) for r in fulfilment.owed(
+            uow, store=None, reward=None, limit=REWARDS_SHOWN, member_id=mid)],
     )  # fmt: skip
