@@ -24,8 +24,10 @@ class RewardIn(StrictModel):
     )
     points: int = Field(ge=1, le=10_000_000, description="the price of one, in points")
     stock: int | None = Field(
-        default=None, ge=0, le=10_000_000, description="left to give now; none: unlimited"
-    )
+        default=None, ge=0, le=10_000_000,
+        description="left to give now; none: unlimited. For a delivery use POST "
+        "/rewards/{code}/stock, which cannot lose a redemption made at the same moment",
+    )  # fmt: skip
     per_member: int | None = Field(
         default=None, ge=1, le=10_000, description="the most one member may redeem"
     )
