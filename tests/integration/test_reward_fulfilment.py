@@ -333,3 +333,38 @@ def test_the_fulfilment_api(api: TestClient, client: TestClient, uow: UnitOfWork
         assert client.post(path, json=body, headers=as_reader).status_code == 403, path
     r = client.get("/api/v1/rewards/partners/settlement", headers=as_reader)
     assert r.status_code == 403
+
+
+def test_a_merge_while_waiting_moves_the_hold_to_the_survivor(
+    uow: UnitOfWork, engine: sa.Engine, db_url: str
+) -> None:
+    """PostgreSQL: a cancel waits for the member a merge holds; the merge moves the ledger
+    entry to the survivor; the cancel then holds the survivor too, not only the member it
+    first looked up (else it would run beside the survivor's own use cases)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    put(uow, "TOTE", points=10)
+    absorbed, survivor = member(uow, 100), member(uow, 100)
+    redeem(uow, absorbed, "TOTE", "k")
+    merge, other = engine.connect(), engine.connect()
+    lock = "SELECT id FROM members WHERE id = :id FOR UPDATE"
+    merge.execute(sa.text(lock), {"id": absorbed})  # the merge holds the absorbed member
+    done = threading.Event()
+    worker = threading.Thread(
+        target=lambda: (rewards.cancel(uow, idempotency_key="k", actor="t"), done.set())
+    )
+    worker.start()
+    assert not done.wait(0.5), "the cancel did not wait for the merge"
+    # the survivor is busy elsewhere: held as use cases hold members (which still lets the
+    # merge point the entry at it: a foreign key needs only a key share)
+    other.execute(sa.text("SELECT id FROM members WHERE id = :id FOR NO KEY UPDATE"),
+                  {"id": survivor})  # fmt: skip
+    merge.execute(sa.text("UPDATE points_entries SET member_id = :s WHERE member_id = :a"),
+                  {"s": survivor, "a": absorbed})  # fmt: skip
+    merge.commit()
+    assert not done.wait(0.5), "the cancel went on without holding the survivor"
+    other.commit()
+    worker.join(10)
+    assert done.is_set()
+    merge.close()
+    other.close()

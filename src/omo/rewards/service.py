@@ -338,7 +338,11 @@ def held_redemption(
                        field="idempotency_key")  # fmt: skip
     entry = session.get(PointsEntry, row.entry_id)
     assert entry is not None  # a foreign key
-    members.hold_members(session, [entry.member_id])
+    holder = None
+    while holder != entry.member_id:  # a merge may move the entry while we wait for the hold
+        holder = entry.member_id
+        members.hold_members(session, [holder])
+        session.refresh(entry)
     session.refresh(row)  # as it is now that the member is held
     reward = session.get(Reward, row.reward_id)
     assert reward is not None
