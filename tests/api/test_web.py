@@ -84,9 +84,26 @@ def test_every_role_reaches_exactly_its_pages(
         assert got == pages, username
 
 
-def test_store_staff_see_their_store_only(client: TestClient, people: dict[str, int]) -> None:
+def test_store_staff_see_their_store_only(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    from omo.points import service as points
+    from omo.points.schemas import PointsChange
+    from omo.rewards import service as rewards
+    from omo.rewards.schemas import RewardIn, RewardRedeem
+
+    mid = people["member"]
+    rewards.put_reward(uow, code="TOTE", data=RewardIn(name="帆布袋", points=10), actor="t")
+    points.adjust(uow, member_id=mid, actor="t",
+                  change=PointsChange(points=100, idempotency_key="s", reason="t"))  # fmt: skip
+    for key, store in (("app-1", "TPE-101"), ("app-2", "KHH-201"), ("app-3", None)):
+        rewards.redeem(uow, member_id=mid, code="TOTE", actor="app",
+                       req=RewardRedeem(idempotency_key=key, channel="app", store=store))  # fmt: skip
     sign_in(client, "tpe")
-    assert client.get(f"/ui/stores/{people['tpe']}").status_code == 200
+    page = client.get(f"/ui/stores/{people['tpe']}")
+    assert page.status_code == 200
+    pickups = page.text.split('id="pickups"')[1].split("</table>")[0]
+    assert pickups.count("帆布袋") == 1 and f"/ui/members/{mid}" in pickups  # not KHH's, nor sent
     other = client.get(f"/ui/stores/{people['khh']}")
     assert other.status_code == 403 and "another store" in other.text
     client.cookies.clear()

@@ -22,8 +22,9 @@ from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.points import service as points
 from omo.points.schemas import PointsSummary, ProgrammeRead
+from omo.rewards import fulfilment
 from omo.rewards import service as rewards
-from omo.rewards.schemas import RewardRead
+from omo.rewards.schemas import RedemptionRow, RewardRead
 from omo.shared import clock
 from omo.shared.errors import DomainError, NotFound
 from omo.tasks import service as tasks
@@ -118,6 +119,15 @@ def issue_coupon(uow: UnitOfWork, *, member_id: int, template: str, key: str) ->
 
 def store_tasks(uow: UnitOfWork, *, store_id: int) -> list[TaskRead]:
     return tasks.open_tasks(uow, store_id=store_id)
+
+
+def store_pickups(uow: UnitOfWork, *, store_id: int) -> list[RedemptionRow]:
+    """Rewards redeemed for collection at this store and not yet handed over, oldest first
+    (the till hands them over when the member comes)."""
+    code = next((s.code for s in commerce.get_stores(uow) if s.id == store_id), None)
+    if code is None:
+        return []
+    return fulfilment.owed(uow, store=code, reward=None, limit=200, vouchers=False)
 
 
 def may_open_store(user: SignedIn, store_id: int) -> bool:

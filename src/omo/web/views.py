@@ -211,8 +211,10 @@ def store_page(request: Request, store_id: Annotated[int, Path(ge=1, le=MAX_ID)]
     user = require(request, Permission.MEMBERS)
     if not pages.may_open_store(user, store_id):
         raise NotAllowed("this page belongs to another store")
-    tasks = pages.store_tasks(request.app.state.uow, store_id=store_id)
-    return render(request, "store.html", store_id=store_id, tasks=tasks)
+    uow = request.app.state.uow
+    tasks = pages.store_tasks(uow, store_id=store_id)
+    pickups = pages.store_pickups(uow, store_id=store_id)
+    return render(request, "store.html", store_id=store_id, tasks=tasks, pickups=pickups)
 
 
 @router.get("/settings")
