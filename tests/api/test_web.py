@@ -420,6 +420,42 @@ def test_admin_merges_and_undoes_from_the_profile(
     assert r.status_code == 403
 
 
+def test_an_admin_marks_a_reward_sent_with_its_tracking_number(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    from omo.points import service as points
+    from omo.points.schemas import PointsChange
+    from omo.rewards import service as rewards
+    from omo.rewards.schemas import RewardIn, RewardRedeem
+
+    mid = people["member"]
+    rewards.put_reward(uow, code="TOTE", data=RewardIn(name="帆布袋", points=10), actor="t")
+    points.adjust(uow, member_id=mid, actor="t",
+                  change=PointsChange(points=100, idempotency_key="s", reason="t"))  # fmt: skip
+    for key, store in (("web-1", None), ("app-2", "TPE-101")):  # sent; collected at a store
+        rewards.redeem(uow, member_id=mid, code="TOTE", actor="web",
+                       req=RewardRedeem(idempotency_key=key, channel="web", store=store))  # fmt: skip
+    page = sign_in(client, "boss").get("/ui/settings").text
+    to_send = page.split('id="to-send"')[1].split("</table>")[0]
+    assert 'value="web-1"' in to_send and "app-2" not in to_send
+    form = {"csrf": _csrf(page), "redemption": "web-1", "reference": " 黑貓 9001-2233 "}
+    assert client.post("/ui/rewards/sent", data={**form, "csrf": "x" * 43}).status_code == 403
+    done = client.post("/ui/rewards/sent", data=form, follow_redirects=False)
+    assert done.status_code == 303, done.text[:300]
+    [sent] = [r for r in rewards.redemptions_of(uow, member_id=mid, limit=5) if r.store is None]
+    assert (sent.reference, sent.fulfilled_at is not None) == ("黑貓 9001-2233", True)
+    again = client.post("/ui/rewards/sent", data=form)
+    assert again.status_code == 422 and "send:" in again.text and "web-1" in again.text
+    nope = client.post("/ui/rewards/sent", data={**form, "redemption": "nope"})
+    assert nope.status_code == 422
+    client.cookies.clear()
+    sign_in(client, "tpe")  # store staff do not run the settings
+    staff = client.post(
+        "/ui/rewards/sent", data={**form, "csrf": _csrf(client.get("/ui/pos").text)}
+    )
+    assert staff.status_code == 403
+
+
 def test_settings_are_edited_as_validated_json(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:

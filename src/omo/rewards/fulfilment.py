@@ -51,12 +51,13 @@ def use_voucher(
 
 def owed(
     uow: UnitOfWork, *, store: str | None, reward: str | None, limit: int,
-    member_id: int | None = None, vouchers: bool = True,
+    member_id: int | None = None, vouchers: bool = True, to_send: bool = False,
 ) -> list[RedemptionRow]:  # fmt: skip
     """Redemptions not yet handed over, sent or used, and not cancelled, oldest first: what
     the merchant still owes (vouchers included: the partner still owes them). `member_id`:
     one member's, those of members merged into them included (a till picking up an app's
-    redemption); `vouchers`: False leaves partners' vouchers out (no till hands them over)."""
+    redemption); `vouchers`: False leaves partners' vouchers out (no till hands them over);
+    `to_send`: only those with no store named, which are sent rather than collected."""
     with uow.read() as session:
         stmt = (
             select(RewardRedemption, Reward, PointsEntry.member_id)
@@ -72,6 +73,8 @@ def owed(
             stmt = stmt.where(Reward.code == reward)
         if not vouchers:
             stmt = stmt.where(Reward.kind != "partner")
+        if to_send:
+            stmt = stmt.where(RewardRedemption.store.is_(None))
         if member_id is not None:
             mid = members.current_member_id(session, member_id)
             stmt = stmt.where(PointsEntry.member_id == mid)

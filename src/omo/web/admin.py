@@ -1,5 +1,6 @@
-"""Admin actions under /ui: merge two members and undo a merge (from the customer view), and
-the programmes — tier levels, points rules, coupon templates — edited as validated JSON."""
+"""Admin actions under /ui: merge two members and undo a merge (from the customer view), the
+programmes — tier levels, points rules, coupon templates, rewards — edited as validated JSON,
+and a reward marked as sent with its tracking number."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from omo.coupons.rules import CouponTemplate
 from omo.identity import service as identity
 from omo.points import service as points
 from omo.points.rules import PointsRules
+from omo.rewards import fulfilment
 from omo.rewards import service as rewards
-from omo.rewards.schemas import RewardIn
+from omo.rewards.schemas import RedemptionFulfil, RewardIn
 from omo.shared.errors import DomainError
 from omo.shared.schemas import MAX_ID
 from omo.tiers import service as tiers
@@ -64,6 +66,29 @@ def undo(
     except DomainError as exc:
         return render(request, "forbidden.html", status=422, reason=str(exc))
     return RedirectResponse(f"/ui/members/{done.survivor_id}", status_code=303)
+
+
+@router.post("/rewards/sent")
+def reward_sent(
+    request: Request,
+    redemption: Annotated[str, Form(min_length=1, max_length=120)],
+    reference: Annotated[str, Form(max_length=120)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """A redeemed reward went out by post or courier; `reference` is its tracking number."""
+    user = require(request, Permission.SETTINGS)
+    check_csrf(request, csrf)
+    uow = request.app.state.uow
+    try:
+        fulfilment.fulfil(
+            uow, idempotency_key=redemption, actor=f"ui:{user.username}",
+            req=RedemptionFulfil(reference=reference.strip() or None),
+        )  # fmt: skip
+    except DomainError as exc:
+        page = pages.settings(uow)
+        return render(request, "settings.html", status=422, page=page, error=f"send: {exc}",
+                      drafts=pages.editor_values(page), code="")  # fmt: skip
+    return RedirectResponse("/ui/settings", status_code=303)
 
 
 _MODELS: dict[str, type[BaseModel]] = {

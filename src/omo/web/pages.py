@@ -141,12 +141,18 @@ class Settings:
     points: ProgrammeRead
     coupons: list[TemplateRead]
     rewards: list[RewardRead]
+    to_send: list[RedemptionRow]  # redeemed with no store named: sent by post or courier
+
+
+TO_SEND_SHOWN = 100
 
 
 def settings(uow: UnitOfWork) -> Settings:
     return Settings(
         tiers=tiers.get_programme(uow), points=points.get_programme(uow),
         coupons=coupons.list_templates(uow), rewards=rewards.list_rewards(uow, available=False),
+        to_send=fulfilment.owed(uow, store=None, reward=None, limit=TO_SEND_SHOWN,
+                                vouchers=False, to_send=True),
     )  # fmt: skip
 
 
