@@ -282,6 +282,9 @@ def test_the_fulfilment_api(api: TestClient, client: TestClient, uow: UnitOfWork
     assert [(o["idempotency_key"], o["name"], o["partner"]) for o in owed] == [
         ("web-2", "TOTE", None), ("app-3", "COFFEE", "FamilyMart")]  # fmt: skip
     assert api.get("/api/v1/rewards/redemptions/owed?reward=COFFEE").json()[0]["voucher"] == voucher
+    assert api.get("/api/v1/rewards/redemptions/owed?to_send=true").json()[0]["reward"] == "TOTE"
+    assert len(api.get(f"/api/v1/rewards/redemptions/owed?member_id={mid}").json()) == 2
+    assert api.get(f"/api/v1/rewards/redemptions/owed?member_id={mid + 99}").status_code == 404
     assert api.get("/api/v1/rewards/redemptions/owed?store=bad code").status_code == 422
     assert api.get("/api/v1/rewards/redemptions/owed?limit=0").status_code == 422
     # a reward may be called "redemptions": its own path still reaches it

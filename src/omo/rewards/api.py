@@ -44,10 +44,14 @@ def owed(
     uow: UoW,
     store: Annotated[str | None, Query(pattern=CODE, description="redeemed at this store")] = None,
     reward: Annotated[str | None, Query(pattern=REWARD_CODE)] = None,
+    member_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    to_send: Annotated[bool, Query(description="only those with no store named")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     caller: Principal = scoped("members:read"),
 ) -> list[RedemptionRow]:
-    return fulfilment.owed(uow, store=store, reward=reward, limit=limit)
+    return fulfilment.owed(
+        uow, store=store, reward=reward, limit=limit, member_id=member_id, to_send=to_send
+    )
 
 
 @router.get(

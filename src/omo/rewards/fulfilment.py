@@ -78,7 +78,7 @@ def owed(
         if member_id is not None:
             mid = members.current_member_id(session, member_id)
             stmt = stmt.where(PointsEntry.member_id == mid)
-        return [row_of(row, what, mid) for row, what, mid in session.execute(stmt)]
+        return [row_of(row, what, owner) for row, what, owner in session.execute(stmt)]
 
 
 def _fulfil(
@@ -98,11 +98,12 @@ def _fulfil(
         )
     if row.fulfilled_at is not None:
         where = f" at {row.fulfilled_store}" if row.fulfilled_store else ""
+        when = f"{row.fulfilled_at:%Y-%m-%d %H:%M} UTC{where}"
         raise RewardRefused(
             "voucher_used" if voucher else "already_fulfilled",
-            f"{row.voucher if voucher else key} was used on {row.fulfilled_at:%Y-%m-%d %H:%M} "
-            f"UTC{where}",
-        )
+            f"{row.voucher} was used on {when}" if voucher
+            else f"{key} was handed over or sent on {when}",
+        )  # fmt: skip
     if req.store is not None:
         commerce.store_by_code(session, req.store)
     now = clock.now()
