@@ -371,3 +371,25 @@ def test_a_merge_while_waiting_moves_the_hold_to_the_survivor(
     assert done.is_set()
     merge.close()
     other.close()
+
+
+def test_a_redemption_is_fulfilled_as_it_was_made_whatever_the_reward_becomes(
+    uow: UnitOfWork,
+) -> None:
+    """A reward changed between gift and partner after it was redeemed: a gift redeemed has
+    no voucher and is still handed over by its key; a voucher given stays a voucher."""
+    mid = member(uow, 1000)
+    put(uow, "TOTE", points=10)
+    put(uow, "CAFE", kind="partner", partner="FamilyMart", points=10)
+    redeem(uow, mid, "TOTE", "gift")
+    voucher = redeem(uow, mid, "CAFE", "cafe").voucher
+    put(uow, "TOTE", points=10, kind="partner", partner="7-11")
+    put(uow, "CAFE", points=10)
+    assert sorted(owed_keys(uow)) == ["cafe", "gift"]
+    assert fulfilment.owed(uow, store=None, reward=None, limit=9, vouchers=False)[0].voucher is None
+    assert fulfil(uow, "gift").fulfilled_at is not None
+    refused("wrong_fulfilment", fulfil, uow, "cafe")
+    assert use(uow, voucher).idempotency_key == "cafe"
+    refused("voucher_used", rewards.cancel, uow, idempotency_key="cafe", actor="t", returned=True)
+    found = settlement.partner_settlement(uow, since=None, until=None, partner=None)
+    assert [(r.reward, r.issued, r.used) for r in found] == [("CAFE", 1, 1)]

@@ -72,7 +72,7 @@ def owed(
         if reward is not None:
             stmt = stmt.where(Reward.code == reward)
         if not vouchers:
-            stmt = stmt.where(Reward.kind != "partner")
+            stmt = stmt.where(RewardRedemption.voucher.is_(None))
         if to_send:
             stmt = stmt.where(RewardRedemption.store.is_(None))
         if member_id is not None:
@@ -85,12 +85,13 @@ def _fulfil(
     session: Session, key: str, req: RedemptionFulfil, actor: str | None, *, voucher: bool
 ) -> RedemptionRead:
     row, entry, reward = held_redemption(session, key)
-    if (reward.kind == "partner") != voucher:
+    # as it was redeemed, whatever the reward has become since: a voucher given stays one
+    if (row.voucher is not None) != voucher:
         raise RewardRefused(
             "wrong_fulfilment",
-            f"{reward.code}: a partner's reward is fulfilled by using its voucher"
-            if reward.kind == "partner"
-            else f"{reward.code} is not a partner's reward: fulfil it by its key",
+            f"{key} came with a voucher: it is fulfilled by using the voucher"
+            if row.voucher is not None
+            else f"{key} came with no voucher: fulfil it by its key",
         )
     if row.status == "cancelled":
         raise RewardRefused(

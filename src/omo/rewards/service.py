@@ -237,9 +237,9 @@ def cancel(
         if row.status == "cancelled":
             return _redemption_read(session, row, reward, entry.member_id, now, replayed=True)
         if row.fulfilled_at is not None:
-            if reward.kind == "partner":
+            if row.voucher is not None:
                 raise RewardRefused(
-                    "voucher_used", f"{row.voucher} was used at {reward.partner} on "
+                    "voucher_used", f"{row.voucher} was used at the partner on "
                     f"{row.fulfilled_at:%Y-%m-%d}; it cannot come back",
                 )  # fmt: skip
             if not returned:

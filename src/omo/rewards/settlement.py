@@ -48,7 +48,7 @@ def partner_settlement(
             ),
         )
         .join(r, r.reward_id == Reward.id)
-        .where(Reward.kind == "partner")
+        .where(r.voucher.is_not(None))  # redeemed as a partner's reward
         .group_by(Reward.id, Reward.partner, Reward.code, Reward.name, Reward.points)
         .order_by(Reward.partner, Reward.code)
     )
