@@ -233,6 +233,7 @@ def check() -> None:
     from omo.coupons import service as coupons
     from omo.db import UnitOfWork, make_engine
     from omo.points import service as points
+    from omo.referrals import service as referrals
     from omo.rewards import service as rewards
 
     engine = make_engine(get_settings())
@@ -242,6 +243,7 @@ def check() -> None:
             "coupon counters": coupons.check_counters(session),
             "orders and stats": commerce.check_orders_and_stats(session),
             "reward redemptions": rewards.check_redemptions(session),
+            "referrals": referrals.check_referrals(session),
         }
     engine.dispose()
     for name, problems in found.items():

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # how messages name the brand, and where their shop links point
     brand_name: str = "OMO"
     shop_url: str = "https://shop.example.com"
+    # a member's referral link: the shop's sign-up page, which enrols with the code ({code});
+    # empty: <shop_url>/join?ref={code}
+    referral_url: str = Field(default="", pattern=r"^$|^https?://[^\s]*\{code\}[^\s]*$")
     # where links in messages point (tracking, unsubscribe, coupon QR): this server, as members
     # reach it
     public_url: str = "http://127.0.0.1:8000"
@@ -103,6 +106,11 @@ class Settings(BaseSettings):
     outbox_settle_s: float = Field(default=5.0, ge=0)
     # a message that failed this many times is dead-lettered
     message_max_attempts: int = Field(default=5, ge=1, le=50)
+
+    @property
+    def referral_link(self) -> str:
+        """The referral link's template, `{code}` where a member's code goes."""
+        return self.referral_url or self.shop_url.rstrip("/") + "/join?ref={code}"
 
 
 @lru_cache(maxsize=1)

@@ -1,5 +1,5 @@
 """`omo check` (SQLite + PostgreSQL): zero differences after real activity; a tampered ledger,
-coupon counter or stat is named."""
+coupon counter, stat or referral is named."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from omo.coupons.rules import CouponTemplate
 from omo.db import UnitOfWork
 from omo.points import service as points
 from omo.points.schemas import PointsChange
+from omo.referrals import service as referrals
 from omo.settings import get_settings
 from tests.factories import ADMIN, enrol, store
 
@@ -54,6 +55,16 @@ def activity(uow: UnitOfWork) -> None:
         if n == 1:
             part = RefundRequest(idempotency_key="p", lines=[RefundLine(line_no=1, quantity=1)])
             refund(uow, order_id=order.id, req=part, actor="t")
+    # two referrals: one rewarded, one whose qualifying order was returned (bonuses taken back)
+    code = referrals.code_for(uow, member_id=mid, link="{code}").code
+    for n, phone in enumerate(("0912-000-801", "0912-000-802")):
+        friend = enrol(uow, phone=phone, referral_code=code).member.id
+        req = CommitRequest.model_validate({"channel": "pos", "store": "TPE-101",
+                                            "member_id": friend, "lines": [line],
+                                            "external_id": f"F-{n}"})  # fmt: skip
+        order = checkout.commit(uow, req=req, principal=ADMIN, currency="TWD", region="TW").order
+        if n == 1:
+            refund(uow, order_id=order.id, req=RefundRequest(idempotency_key="f"), actor="t")
 
 
 def test_check_finds_nothing_after_real_activity_and_names_tampering(
@@ -62,18 +73,22 @@ def test_check_finds_nothing_after_real_activity_and_names_tampering(
     activity(uow)
     clean = cli.invoke(app, ["check"])
     assert clean.exit_code == 0, clean.output
-    assert clean.output.count(": 0 difference(s)") == 4
+    assert clean.output.count(": 0 difference(s)") == 5
     with uow.engine.begin() as conn:
         conn.execute(
             sa.text("UPDATE points_entries SET remaining = remaining + 1 WHERE kind = 'adjust'")
         )
         conn.execute(sa.text("UPDATE coupon_templates SET redeemed = redeemed + 5"))
         conn.execute(sa.text("UPDATE member_stats SET total_spend = total_spend + 100"))
+        conn.execute(sa.text("UPDATE referrals SET referee_points = 70 WHERE status = 'rewarded'"))
+        conn.execute(sa.text("UPDATE referrals SET status = 'rewarded' WHERE status = 'pending'"))
     dirty = cli.invoke(app, ["check"])
     assert dirty.exit_code == 1
     assert "points lot" in dirty.output
     assert "template C" in dirty.output
     assert "stats say" in dirty.output
+    assert "referrals: 3 difference(s)" in dirty.output
+    assert "the referee holds a bonus of 50, the referral says 70" in dirty.output
 
 
 def test_daily_jobs_run_from_the_command_line(cli: CliRunner, uow: UnitOfWork) -> None:

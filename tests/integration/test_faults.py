@@ -86,7 +86,7 @@ def assert_nothing_lost(url: str, engine: sa.Engine, out: Outcome) -> None:
     assert verify(engine, out) == []
     checked = omo_check(url)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert checked.stdout.count(": 0 difference(s)") == 4, checked.stdout
+    assert checked.stdout.count(": 0 difference(s)") == 5, checked.stdout
 
 
 def test_the_server_killed_mid_load_loses_and_doubles_nothing(

@@ -1,37 +1,195 @@
-"""Referrals (SQLite + PostgreSQL): attribution at enrolment, both rewarded on the first
-qualifying order, and the guards."""
+"""Referrals (SQLite + PostgreSQL): attribution at enrolment; both sides rewarded on the
+referee's first qualifying order, pending until its return window passes; a return of that
+order takes both bonuses back; the programme's terms (bonuses, minimum, lapse, yearly cap);
+and the guards."""
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+import itertools
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from omo.checkout.refunds import RefundLine, RefundRequest, refund
 from omo.db import UnitOfWork
 from omo.points import service as points
+from omo.points.rules import PointsRules
+from omo.points.schemas import PointsChange
 from omo.referrals import service as referrals
+from omo.referrals.service import ReferralRead
+from omo.shared import clock
+from tests.conftest import dump
 from tests.factories import enrol, post_order
 
+LINK = "https://shop.example.com/join?ref={code}"
+D0 = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
+# orders earn no points of their own here, so a balance is the referral bonuses alone
+QUIET = {"spend_per_point": Decimal(1_000_000)}
 
-def buy(uow: UnitOfWork, phone: str, amount: str) -> None:
-    post_order(uow, customer=[{"kind": "phone", "value": phone}],
-               lines=[{"sku": "S", "quantity": 1, "unit_price": amount}])  # fmt: skip
+
+def at(when: datetime) -> None:
+    clock.set_clock(lambda: when)
 
 
-def test_both_sides_are_rewarded_once_on_the_first_qualifying_order(uow: UnitOfWork) -> None:
-    alice = enrol(uow, phone="0912-000-001").member.id
-    code = referrals.code_for(uow, member_id=alice).code
-    assert referrals.code_for(uow, member_id=alice).code == code
-    bob = enrol(uow, phone="0912-000-002", referral_code=code.lower()).member.id
-    buy(uow, "0912-000-002", "100.00")  # below NT$300: not yet
-    assert referrals.code_for(uow, member_id=alice).referred[0].status == "pending"
-    buy(uow, "0912-000-002", "500.00")
+def rules(uow: UnitOfWork, **kw: Any) -> None:
+    points.set_programme(uow, rules=PointsRules(**{**QUIET, **kw}), actor="t")
+
+
+def join(uow: UnitOfWork, phone: str, code: str | None = None) -> int:
+    return enrol(uow, phone=phone, referral_code=code).member.id
+
+
+def buy(uow: UnitOfWork, phone: str, each: str, when: datetime | None = None) -> int:
+    """An order of two units at `each` (a return of one halves it)."""
+    return post_order(
+        uow, customer=[{"kind": "phone", "value": phone}],
+        ordered_at=(when or clock.now()).isoformat(),
+        lines=[{"sku": "S", "quantity": 2, "unit_price": each}],
+    ).id  # fmt: skip
+
+
+def give_back(uow: UnitOfWork, order_id: int, key: str, one: bool = False) -> Any:
+    lines = [RefundLine(line_no=1, quantity=1)] if one else None
+    req = RefundRequest(idempotency_key=key, lines=lines)
+    return refund(uow, order_id=order_id, req=req, actor="t")
+
+
+def brought(uow: UnitOfWork, member_id: int) -> list[ReferralRead]:
+    return referrals.code_for(uow, member_id=member_id, link=LINK).referred
+
+
+def balance(uow: UnitOfWork, member_id: int) -> tuple[int, int]:
+    s = points.summary(uow, member_id=member_id)
+    return s.available, s.pending
+
+
+def test_both_sides_are_rewarded_once_pending_until_the_return_window(uow: UnitOfWork) -> None:
+    at(D0)
+    rules(uow)
+    alice = join(uow, "0912-000-001")
+    first = referrals.code_for(uow, member_id=alice, link=LINK)
+    assert first.code == referrals.code_for(uow, member_id=alice, link=LINK).code
+    assert first.link == f"https://shop.example.com/join?ref={first.code}"
+    assert (first.referrer_bonus, first.referee_bonus, first.min_order) == (50, 50, 300)
+    bob = join(uow, "0912-000-002", first.code.lower())
+    buy(uow, "0912-000-002", "100.00")  # NT$200: below the NT$300 minimum
+    assert [r.status for r in brought(uow, alice)] == ["pending"]
+    qualifying = buy(uow, "0912-000-002", "250.00")
     buy(uow, "0912-000-002", "900.00")
-    brought = referrals.code_for(uow, member_id=alice).referred
-    assert [(r.referee_id, r.status) for r in brought] == [(bob, "rewarded")]
-    bonus = [h for h in points.summary(uow, member_id=alice).history if h.kind == "bonus"]
-    assert [h.points for h in bonus] == [50]
-    assert [h.points for h in points.summary(uow, member_id=bob).history if h.kind == "bonus"] == [
-        50
-    ]
+    (r,) = brought(uow, alice)
+    assert (r.referee_id, r.status, r.order_id) == (bob, "rewarded", qualifying)
+    assert (r.referrer_points, r.referee_points) == (50, 50)
+    # pending until the order's 7-day return window passes, so a return can take them back
+    assert balance(uow, alice) == (0, 50) and balance(uow, bob) == (0, 50)
+    at(D0 + timedelta(days=7, minutes=1))
+    assert balance(uow, alice) == (50, 0) and balance(uow, bob) == (50, 0)
+    with uow.engine.connect() as conn:
+        facts = conn.execute(sa.text(
+            "SELECT topic, payload FROM outbox WHERE topic LIKE 'Referral%'")).all()  # fmt: skip
+    assert [f.topic for f in facts] == ["ReferralRewarded"]
+
+
+def test_the_programme_sets_the_bonuses_and_the_minimum(uow: UnitOfWork) -> None:
+    at(D0)
+    rules(uow, referral_bonus=100, referee_bonus=30, referral_min_order=Decimal(1000))
+    alice = join(uow, "0912-000-001")
+    terms = referrals.code_for(uow, member_id=alice, link=LINK)
+    assert (terms.referrer_bonus, terms.referee_bonus, terms.min_order) == (100, 30, 1000)
+    bob = join(uow, "0912-000-002", terms.code)
+    buy(uow, "0912-000-002", "450.00")  # NT$900
+    assert brought(uow, alice)[0].status == "pending"
+    buy(uow, "0912-000-002", "500.00")  # NT$1,000
+    assert balance(uow, alice) == (0, 100) and balance(uow, bob) == (0, 30)
+
+
+def test_a_return_takes_both_bonuses_back_and_the_next_order_qualifies(uow: UnitOfWork) -> None:
+    at(D0)
+    rules(uow)
+    alice = join(uow, "0912-000-001")
+    bob = join(uow, "0912-000-002", referrals.code_for(uow, member_id=alice, link=LINK).code)
+    first = buy(uow, "0912-000-002", "200.00")  # NT$400
+    # one unit back: NT$200 kept, below the minimum — the order no longer qualifies
+    part = give_back(uow, first, "r1", one=True)
+    assert part.referral_revoked
+    (r,) = brought(uow, alice)
+    assert (r.status, r.order_id, r.referrer_points) == ("pending", None, None)
+    assert r.reason == f"order {first} was returned; the bonuses were taken back"
+    assert balance(uow, alice) == (0, 0) and balance(uow, bob) == (0, 0)
+    before = dump(uow.engine)
+    again = give_back(uow, first, "r1", one=True)  # the same refund, retried
+    assert again.replayed and not again.referral_revoked
+    assert dump(uow.engine) == before
+    # the next qualifying order rewards both again, under keys of its own
+    second = buy(uow, "0912-000-002", "300.00")
+    (r,) = brought(uow, alice)
+    assert (r.status, r.order_id) == ("rewarded", second)
+    assert balance(uow, alice) == (0, 50) and balance(uow, bob) == (0, 50)
+    # a return that leaves the order qualifying changes nothing
+    kept = give_back(uow, second, "r2", one=True)  # NT$300 kept
+    assert not kept.referral_revoked and brought(uow, alice)[0].status == "rewarded"
+    # after the window the bonus is spent; a late return takes back what is left
+    at(D0 + timedelta(days=8))
+    points.redeem(uow, member_id=alice, change=PointsChange(points=40, idempotency_key="k"),
+                  actor="t")  # fmt: skip
+    late = give_back(uow, second, "r3")
+    assert late.referral_revoked
+    assert balance(uow, alice) == (0, 0) and balance(uow, bob) == (0, 0)
+    history = points.summary(uow, member_id=alice).history
+    assert "40 points could not be taken back (already spent)" in (history[0].reason or "")
+    with uow.read() as session:
+        assert points.check_ledger(session) == []
+        assert referrals.check_referrals(session) == []
+    with uow.engine.connect() as conn:
+        topics = (
+            conn.execute(
+                sa.text("SELECT topic FROM outbox WHERE topic LIKE 'Referral%' ORDER BY id")
+            )
+            .scalars()
+            .all()
+        )
+    assert topics == ["ReferralRewarded", "ReferralRevoked", "ReferralRewarded",
+                      "ReferralRevoked"]  # fmt: skip
+
+
+def test_a_referral_lapses_when_the_first_order_comes_too_late(uow: UnitOfWork) -> None:
+    at(D0)
+    rules(uow, referral_days=30)
+    alice = join(uow, "0912-000-001")
+    bob = join(uow, "0912-000-002", referrals.code_for(uow, member_id=alice, link=LINK).code)
+    at(D0 + timedelta(days=31))
+    buy(uow, "0912-000-002", "100.00", D0 + timedelta(days=29))  # too small
+    buy(uow, "0912-000-002", "500.00", D0 + timedelta(days=30, minutes=1))
+    (r,) = brought(uow, alice)
+    assert (r.status, r.reason) == ("lapsed", "first qualifying order after 30 days")
+    assert balance(uow, alice) == (0, 0) and balance(uow, bob) == (0, 0)
+    buy(uow, "0912-000-002", "500.00")
+    assert brought(uow, alice)[0].status == "lapsed"  # settled: later orders change nothing
+
+
+def test_a_referrer_is_rewarded_up_to_the_yearly_cap(uow: UnitOfWork) -> None:
+    at(datetime(2026, 12, 31, 10, 0, tzinfo=UTC))  # 18:00 in Taipei
+    rules(uow, referrals_per_year=2)
+    alice = join(uow, "0912-000-001")
+    code = referrals.code_for(uow, member_id=alice, link=LINK).code
+    friends = [f"0912-000-1{n:02d}" for n in range(4)]
+    for phone in friends:
+        join(uow, phone, code)
+    for phone in friends[:3]:
+        buy(uow, phone, "200.00")
+    got = [(r.status, r.referrer_points, r.referee_points) for r in brought(uow, alice)]
+    assert got[:3] == [("rewarded", 50, 50), ("rewarded", 50, 50), ("rewarded", 0, 50)]
+    assert brought(uow, alice)[2].reason == "the referrer's 2 a year were reached"
+    assert balance(uow, alice)[1] == 100
+    at(datetime(2026, 12, 31, 16, 0, tzinfo=UTC))  # 2027-01-01 00:00 in Taipei: a new year
+    buy(uow, friends[3], "200.00")
+    assert brought(uow, alice)[3].referrer_points == 50
 
 
 def test_the_guards(api: TestClient, uow: UnitOfWork) -> None:
@@ -42,6 +200,7 @@ def test_the_guards(api: TestClient, uow: UnitOfWork) -> None:
         json={"identifiers": [{"kind": "phone", "value": "0912-000-001"}], "referral_code": code},
     )
     assert own.status_code == 200  # an existing member: the code is ignored, not an error
+    assert api.get(f"/api/v1/members/{alice}/referral").json()["referred"] == []
     unknown = api.post(
         "/api/v1/members",
         json={
@@ -56,6 +215,177 @@ def test_the_guards(api: TestClient, uow: UnitOfWork) -> None:
     bob = enrol(uow, phone="0912-000-002", referral_code=code).member.id
     merged = api.post(f"/api/v1/members/{alice}/merge", json={"other_member_id": bob})
     assert merged.status_code == 201
-    buy(uow, "0912-000-002", "800.00")
+    buy(uow, "0912-000-002", "400.00")
     brought = api.get(f"/api/v1/members/{alice}/referral").json()["referred"]
-    assert brought == [] or brought[0]["status"] in ("pending", "rejected")
+    assert [(r["referee_id"], r["status"], r["reason"]) for r in brought] == [
+        (bob, "rejected", "referrer and referee are one person")
+    ]
+    assert [h for h in points.summary(uow, member_id=alice).history if h.kind == "bonus"] == []
+
+
+def test_a_referee_merged_into_someone_else(api: TestClient, uow: UnitOfWork) -> None:
+    """A referee who turns out to be an older member was not new: no bonus. One person with two
+    referrals (two new records, each referred, merged) is rewarded once."""
+    at(D0)
+    rules(uow)
+    alice, frank = join(uow, "0912-000-001"), join(uow, "0912-000-006")
+    code_a = referrals.code_for(uow, member_id=alice, link=LINK).code
+    code_f = referrals.code_for(uow, member_id=frank, link=LINK).code
+    carl = join(uow, "0912-000-003")  # a member since D0
+    at(D0 + timedelta(days=1))
+    bob = join(uow, "0912-000-002", code_a)
+    erin = join(uow, "0912-000-005", code_f)
+    at(D0 + timedelta(days=2))
+    dave = join(uow, "0912-000-004", code_a)  # joins after erin's referral was made
+    for survivor, absorbed in ((carl, bob), (dave, erin)):
+        merged = api.post(f"/api/v1/members/{survivor}/merge", json={"other_member_id": absorbed})
+        assert merged.status_code == 201
+    buy(uow, "0912-000-002", "200.00")  # bob's phone: carl's now
+    buy(uow, "0912-000-004", "200.00")  # dave
+    got = {r.referee_id: (r.status, r.reason) for r in brought(uow, alice) + brought(uow, frank)}
+    assert got[bob] == ("rejected", f"the referee was already a member (merged into member {carl})")
+    assert got[erin] == ("rewarded", None)
+    assert got[dave][0] == "rejected" and got[dave][1].startswith(
+        "the referee was rewarded through"
+    )
+    assert balance(uow, frank) == (0, 50) and balance(uow, dave) == (0, 50)
+    assert balance(uow, alice) == (0, 0) and balance(uow, carl) == (0, 0)
+    with uow.read() as session:
+        assert referrals.check_referrals(session) == []
+
+
+def test_the_api(api: TestClient, uow: UnitOfWork) -> None:
+    alice = enrol(uow, phone="0912-000-001").member.id
+    got = api.get(f"/api/v1/members/{alice}/referral")
+    assert got.status_code == 200
+    body = got.json()
+    assert body["link"] == f"https://shop.example.com/join?ref={body['code']}"
+    assert (body["referrer_bonus"], body["referee_bonus"], body["min_order"]) == (50, 50, "300.00")
+    assert api.get("/api/v1/members/999999/referral").status_code == 404
+    assert api.get("/api/v1/members/0/referral").status_code == 422
+
+
+def test_two_first_asks_make_one_code(uow: UnitOfWork, db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    alice = enrol(uow, phone="0912-000-001").member.id
+    codes: list[str] = []
+    errors: list[BaseException] = []
+    gate = threading.Barrier(8)
+
+    def ask() -> None:
+        gate.wait()
+        try:
+            codes.append(referrals.code_for(uow, member_id=alice, link=LINK).code)
+        except BaseException as exc:  # the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(set(codes)) == 1 and len(codes) == 8
+
+
+def test_the_yearly_cap_holds_when_friends_buy_at_once(uow: UnitOfWork, db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    at(D0)
+    rules(uow, referrals_per_year=3)
+    alice = join(uow, "0912-000-001")
+    code = referrals.code_for(uow, member_id=alice, link=LINK).code
+    friends = [f"0912-000-2{n:02d}" for n in range(10)]
+    for phone in friends:
+        join(uow, phone, code)
+    errors: list[BaseException] = []
+    gate = threading.Barrier(len(friends))
+
+    def shop(phone: str) -> None:
+        gate.wait()
+        try:
+            buy(uow, phone, "200.00")
+        except BaseException as exc:  # the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=shop, args=(p,)) for p in friends]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    got = brought(uow, alice)
+    assert sorted(r.referrer_points or 0 for r in got) == [0] * 7 + [50] * 3
+    assert all(r.status == "rewarded" and r.referee_points == 50 for r in got)
+    assert balance(uow, alice) == (0, 150)
+
+
+# --- property: any sequence of orders and returns leaves each side with exactly its bonuses -----
+
+MIN = 300
+_examples = itertools.count(1)
+actions = st.lists(
+    st.one_of(
+        st.tuples(st.just("buy"), st.integers(0, 2), st.sampled_from(["100", "150", "400"])),
+        st.tuples(st.just("return"), st.integers(0, 20), st.booleans()),
+        st.tuples(st.just("wait"), st.integers(1, 10), st.just(False)),
+    ),
+    min_size=1,
+    max_size=14,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=actions)
+def test_orders_and_returns_in_any_order(
+    uow: UnitOfWork, steps: list[tuple[str, Any, Any]]
+) -> None:
+    """A model of each referral: rewarded by the first order of NT$300 or more while pending,
+    back to pending when a return leaves that order under NT$300. After every step the
+    referrals match the model, each member's bonuses less what was taken back are the bonuses
+    of the referrals rewarded now, and the ledger and `omo check`'s referral check are clean."""
+    now = D0
+    at(now)
+    rules(uow)
+    run = next(_examples)  # hypothesis reuses the database: new people for each example
+    alice = join(uow, f"0913{run:06d}")
+    code = referrals.code_for(uow, member_id=alice, link=LINK).code
+    phones = [f"0914{run * 3 + n:06d}" for n in range(3)]
+    friends = [join(uow, p, code) for p in phones]
+    model: dict[int, int | None] = {f: None for f in friends}  # friend → qualifying order
+    kept: dict[int, Decimal] = {}  # order → amount kept
+    units: dict[int, int] = {}  # order → units not returned
+    orders: list[tuple[int, int]] = []  # (order, friend)
+    for n, (kind, a, b) in enumerate(steps):
+        if kind == "buy":
+            order = buy(uow, phones[a], f"{b}.00", now)
+            orders.append((order, friends[a]))
+            kept[order], units[order] = Decimal(b) * 2, 2
+            if model[friends[a]] is None and kept[order] >= MIN:
+                model[friends[a]] = order
+        elif kind == "return" and orders:
+            order, friend = orders[a % len(orders)]
+            if units[order] == 0:
+                continue
+            one = b and units[order] == 2
+            give_back(uow, order, f"{run}-{n}", one=one)
+            units[order] -= 1 if one else units[order]
+            kept[order] = kept[order] / 2 if one else Decimal(0)
+            if model[friend] == order and kept[order] < MIN:
+                model[friend] = None
+        elif kind == "wait":
+            now += timedelta(days=a)
+            at(now)
+        got = {r.referee_id: (r.status, r.order_id) for r in brought(uow, alice)}
+        assert got == {
+            f: ("rewarded", o) if o is not None else ("pending", None) for f, o in model.items()
+        }
+        rewarded = sum(o is not None for o in model.values())
+        assert sum(balance(uow, alice)) == 50 * rewarded
+        for f in friends:
+            assert sum(balance(uow, f)) == (50 if model[f] is not None else 0)
+        with uow.read() as session:
+            assert points.check_ledger(session) == []
+            assert referrals.check_referrals(session) == []

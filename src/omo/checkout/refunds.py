@@ -1,7 +1,8 @@
 """Refunds, whole or by lines (CHK-3): money back on the order, the points it earned taken
 back in proportion, the points it was paid with given back in proportion, on a whole refund
 its coupons restored (if their template says so) and the tier's free shipment it used given
-back, and the member's stats rebuilt — one transaction, idempotent on the refund's key. Tiers
+back, a referral whose qualifying order no longer qualifies undone, and the member's stats
+rebuilt — one transaction, idempotent on the refund's key. Tiers
 see the lower spend at their next review."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.messaging import outbox
 from omo.points import service as points
+from omo.referrals import service as referrals
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
 from omo.shared.schemas import MoneyOut, ReadModel, StrictModel
@@ -48,6 +50,11 @@ class RefundResult(ReadModel):
     coupons_restored: int
     free_shipping_restored: bool = Field(
         description="a whole refund gives back the tier's shipment"
+    )
+    referral_revoked: bool = Field(
+        default=False,
+        description="the order was a referral's qualifying order, and what is kept of it no "
+        "longer qualifies: both sides' bonuses were taken back",
     )
     replayed: bool
 
@@ -103,6 +110,10 @@ def refund(
         given = points.give_back_spent(
             session, order_id=order.id, share=share, key=f"{key}:spent", now=now, actor=actor
         )
+        revoked = referrals.on_refund(
+            session, order_id=order.id, kept=order.total - order.refunded_total, key=key,
+            now=now, actor=actor,
+        )  # fmt: skip
         restored, shipment = 0, False
         if order.status == "refunded":
             restored = coupons.reverse_for_order(session, order_id=order.id, now=now)
@@ -117,7 +128,8 @@ def refund(
         return RefundResult(
             order=commerce.order_result(session, order, replayed=False), amount=amount,
             points_taken_back=-taken.points if taken else 0, points_given_back=given,
-            coupons_restored=restored, free_shipping_restored=shipment, replayed=False,
+            coupons_restored=restored, free_shipping_restored=shipment,
+            referral_revoked=revoked is not None, replayed=False,
         )  # fmt: skip
 
     return uow.run(run)

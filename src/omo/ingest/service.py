@@ -226,8 +226,9 @@ def record_order_in(
             referrals.reward_ahead(session, member_id=member_id, amount=row.total)
             tiers.evaluate_in(session, member_id=member_id, now=now)
             referrals.reward_on_order(
-                session, member_id=member_id, order_id=row.id, amount=row.total, now=now
-            )
+                session, member_id=member_id, order_id=row.id, amount=row.total,
+                ordered_at=row.ordered_at, now=now,
+            )  # fmt: skip
     return commerce.order_result(session, row, replayed=False)
 
 

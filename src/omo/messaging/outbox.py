@@ -23,6 +23,8 @@ TOPICS = frozenset(
         "RewardRedeemed",
         "RewardCancelled",
         "RewardFulfilled",
+        "ReferralRewarded",
+        "ReferralRevoked",
         "MemberErased",
     }
 )

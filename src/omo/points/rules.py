@@ -64,7 +64,25 @@ class PointsRules(StrictModel):
     min_redeem: int = Field(default=1, ge=1)
     signup_bonus: int = Field(default=0, ge=0, le=1_000_000)
     review_bonus: int = Field(default=0, ge=0, le=1_000_000)
-    referral_bonus: int = Field(default=50, ge=0, le=1_000_000)
+    referral_bonus: int = Field(
+        default=50, ge=0, le=1_000_000, description="to the member who brought a new one"
+    )
+    referee_bonus: int | None = Field(
+        default=None, ge=0, le=1_000_000, description="to the new member; none: referral_bonus"
+    )
+    referral_min_order: MoneyIn = Field(
+        default=Decimal("300"), ge=0, description="the referee's first order must reach this"
+    )
+    referral_days: int | None = Field(
+        default=None, ge=1, le=3650,
+        description="a referral lapses unless its qualifying order comes within these days "
+        "of joining; none: it never lapses",
+    )  # fmt: skip
+    referrals_per_year: int | None = Field(
+        default=None, ge=1, le=100_000,
+        description="a referrer is rewarded for at most this many referrals a calendar year "
+        "(the referee still is); none: no cap",
+    )  # fmt: skip
     timezone: str = "Asia/Taipei"
 
     @model_validator(mode="after")

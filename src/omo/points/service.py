@@ -329,9 +329,12 @@ def adjust(
 
 
 def award_bonus(
-    session: Session, *, member_id: int, points: int, key: str, reason: str, now: datetime
-) -> PointsEntry | None:
-    """Sign-up, review or referral bonus: available at once."""
+    session: Session, *, member_id: int, points: int, key: str, reason: str, now: datetime,
+    order_id: int | None = None, ordered_at: datetime | None = None,
+) -> PointsEntry | None:  # fmt: skip
+    """Sign-up, review or referral bonus: available at once — or, one an order earned (a
+    referral's qualifying order, `ordered_at`), when that order's points are: after the return
+    window, so that a return takes it back before it can be spent."""
     if points <= 0:
         return None
     held = ledger.find(session, key)
@@ -340,8 +343,34 @@ def award_bonus(
     members.hold_members(session, [member_id])
     rules = rules_in_force(session)
     return ledger.credit(
-        session, member_id=member_id, kind="bonus", points=points, key=key, available_at=now,
-        expires_at=expires_at(rules, now), now=now, reason=reason,
+        session, member_id=member_id, kind="bonus", points=points, key=key,
+        available_at=available_at(rules, ordered_at) if ordered_at else now,
+        expires_at=expires_at(rules, ordered_at or now), now=now, order_id=order_id,
+        reason=reason,
+    )  # fmt: skip
+
+
+def take_back_bonus(
+    session: Session, *, bonus_key: str, key: str, reason: str, now: datetime, actor: str | None
+) -> PointsEntry | None:
+    """Take a bonus back (its order was returned): from its own lot first, then the member's
+    others; what was already spent is written off, as for an order's points. Once per key."""
+    bonus = ledger.find(session, bonus_key)
+    if bonus is None:
+        return None
+    held = ledger.find(session, key)
+    if held is not None:
+        return held
+    members.hold_members(session, [bonus.member_id])
+    others = [
+        lot
+        for lot in ledger.lots(session, member_id=bonus.member_id, now=now, pending=True)
+        if lot.id != bonus.id
+    ]
+    return ledger.debit(
+        session, member_id=bonus.member_id, kind="reverse", points=bonus.points, key=key,
+        now=now, take_from=[bonus, *others], order_id=bonus.order_id, reverses_id=bonus.id,
+        reason=reason, actor=actor, allow_short=True,
     )  # fmt: skip
 
 

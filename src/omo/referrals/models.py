@@ -26,8 +26,13 @@ class Referral(Base):
     referrer_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     referee_id: Mapped[int] = mapped_column(ForeignKey("members.id"), unique=True)
     code: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(12))  # pending | rewarded | rejected
+    # pending | rewarded | rejected | lapsed; a refund of the qualifying order turns a rewarded
+    # referral back to pending (the bonuses taken back)
+    status: Mapped[str] = mapped_column(String(12))
     reason: Mapped[str | None] = mapped_column(String(200))
-    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    # what each side was given (0: nothing, e.g. the referrer past the yearly cap)
+    referrer_points: Mapped[int | None] = mapped_column(Integer)
+    referee_points: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -2,63 +2,83 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
-from sqlalchemy import bindparam, select
+from sqlalchemy import Integer, bindparam, func, select, union_all
 from sqlalchemy.orm import Session
 
 from omo.db import UnitOfWork
 from omo.members import service as members
+from omo.members.models import Member
+from omo.messaging import outbox
 from omo.points import service as points
+from omo.points.models import PointsEntry
+from omo.points.rules import PointsRules
 from omo.referrals.models import Referral, ReferralCode
 from omo.shared import clock
 from omo.shared.codes import random_code
 from omo.shared.errors import ValidationFailed
 from omo.shared.prepared import Prepared
 from omo.shared.rows import rows_of
-from omo.shared.schemas import ReadModel
-
-# the referee's first order must reach this to reward anyone (no rewards for a NT$1 order)
-MIN_ORDER = Decimal(300)
+from omo.shared.schemas import MoneyOut, ReadModel
 
 
 class ReferralRead(ReadModel):
+    id: int
     referrer_id: int
     referee_id: int
     code: str
-    status: str
+    status: str = Field(description="pending, rewarded, rejected (one person) or lapsed")
     reason: str | None
-    order_id: int | None
+    order_id: int | None = Field(description="the qualifying order, once there is one")
     created_at: datetime
     settled_at: datetime | None
+    referrer_points: int | None = Field(description="what the referrer was given")
+    referee_points: int | None = Field(description="what the referee was given")
 
 
 class ReferralCodeRead(ReadModel):
     member_id: int
     code: str
+    link: str = Field(description="the shop's sign-up page with the code (OMO_REFERRAL_URL)")
+    referrer_bonus: int = Field(description="points to the member for each friend who buys")
+    referee_bonus: int = Field(description="points to the friend on their first order")
+    min_order: MoneyOut = Field(description="the friend's first order must reach this")
     referred: list[ReferralRead] = Field(default_factory=list)
 
 
-def code_for(uow: UnitOfWork, *, member_id: int) -> ReferralCodeRead:
-    """The member's code (made on first ask) and whom it brought."""
+def code_for(uow: UnitOfWork, *, member_id: int, link: str) -> ReferralCodeRead:
+    """The member's code (made on first ask), the programme's terms and whom it brought.
+    `link`: the sign-up page, with `{code}` where the code goes."""
 
     def run(session: Session) -> ReferralCodeRead:
         member = members.current_member(session, member_id)
         row = session.get(ReferralCode, member.id)
         if row is None:
-            code = "R" + random_code(7)
-            row = ReferralCode(member_id=member.id, code=code, created_at=clock.now())
+            members.hold_members(session, [member.id])  # two first asks make one code
+            row = session.get(ReferralCode, member.id, populate_existing=True)
+        if row is None:
+            row = ReferralCode(member_id=member.id, code="R" + random_code(7),
+                               created_at=clock.now())  # fmt: skip
             session.add(row)
             session.flush()
+        codes_of = [member.id, *members.merged_ids_of(session, member.id)]
         brought = session.scalars(
-            select(Referral).where(Referral.referrer_id == member.id).order_by(Referral.id)
+            select(Referral).where(Referral.referrer_id.in_(codes_of)).order_by(Referral.id)
         )
+        rules = points.rules_in_force(session)
         return ReferralCodeRead(
-            member_id=member.id, code=row.code,
+            member_id=member.id, code=row.code, link=link.replace("{code}", row.code),
+            referrer_bonus=rules.referral_bonus,
+            referee_bonus=rules.referral_bonus if rules.referee_bonus is None
+            else rules.referee_bonus,
+            min_order=rules.referral_min_order,
             referred=[ReferralRead.model_validate(r) for r in brought],
         )  # fmt: skip
 
@@ -87,16 +107,19 @@ def attribute(session: Session, *, referee_id: int, code: str, now: datetime) ->
 def reward_ahead(session: Session, *, member_id: int, amount: Decimal) -> None:
     """reward_on_order's read of a pending referral, read ahead (Prepared.ahead): a sale sends
     it with the tier's window."""
-    if amount >= MIN_ORDER:
+    if amount >= points.rules_in_force(session).referral_min_order:
         _PENDING_FOR.ahead(session, {"referee": member_id})
 
 
 def reward_on_order(
-    session: Session, *, member_id: int, order_id: int, amount: Decimal, now: datetime
-) -> Referral | None:
-    """On the referee's first qualifying order, reward both sides with the programme's referral
-    bonus — unless they have turned out to be one person (merged since)."""
-    if amount < MIN_ORDER:
+    session: Session, *, member_id: int, order_id: int, amount: Decimal, ordered_at: datetime,
+    now: datetime,
+) -> Referral | None:  # fmt: skip
+    """On the referee's first qualifying order, reward both sides with the programme's bonuses,
+    pending until the order's return window passes — unless they have turned out to be one
+    person (merged since), or the order came too late (the programme's referral_days)."""
+    rules = points.rules_in_force(session)
+    if amount < rules.referral_min_order:
         return None
     # every sale asks; almost every answer is "none", so the row is loaded only when there is one
     pending = _PENDING_FOR.scalar(session, {"referee": member_id})  # with any unflushed
@@ -104,28 +127,166 @@ def reward_on_order(
     if referral is None:
         return None
     referrer = members.current_member(session, referral.referrer_id).id
-    referral.settled_at = now
-    referral.order_id = order_id
+    referral.settled_at, referral.order_id, referral.reason = now, order_id, None
     if referrer == member_id:
         referral.status, referral.reason = "rejected", "referrer and referee are one person"
+    elif referral.referee_id != member_id and (
+        members.get_member(session, member_id).joined_at < referral.created_at
+    ):
+        referral.status = "rejected"
+        referral.reason = f"the referee was already a member (merged into member {member_id})"
+    elif rules.referral_days and ordered_at > referral.created_at + timedelta(
+        days=rules.referral_days
+    ):
+        referral.status = "lapsed"
+        referral.reason = f"first qualifying order after {rules.referral_days} days"
+    else:
+        _reward(session, referral, referrer=referrer, referee=member_id, rules=rules,
+                ordered_at=ordered_at, now=now)  # fmt: skip
+        # one person referred twice (two members merged since, each with a referral) is
+        # rewarded once
         session.flush()
-        return referral
-    bonus = points.rules_in_force(session).referral_bonus
-    for who, role in ((referrer, "referrer"), (member_id, "referee")):
+        while (twice := _PENDING_FOR.scalar(session, {"referee": member_id})) is not None:
+            other = session.get_one(Referral, twice)
+            other.status, other.settled_at = "rejected", now
+            other.reason = f"the referee was rewarded through referral {referral.id}"
+            session.flush()
+    session.flush()
+    return referral
+
+
+def _reward(
+    session: Session, referral: Referral, *, referrer: int, referee: int, rules: PointsRules,
+    ordered_at: datetime, now: datetime,
+) -> None:  # fmt: skip
+    order_id = referral.order_id
+    referee_bonus = rules.referral_bonus if rules.referee_bonus is None else rules.referee_bonus
+    referrer_bonus = rules.referral_bonus
+    if (
+        rules.referrals_per_year is not None
+        and _rewarded_this_year(session, referrer, rules, now) >= rules.referrals_per_year
+    ):
+        referrer_bonus = 0
+        referral.reason = f"the referrer's {rules.referrals_per_year} a year were reached"
+    for who, role, bonus in (
+        (referrer, "referrer", referrer_bonus), (referee, "referee", referee_bonus),
+    ):  # fmt: skip
         points.award_bonus(session, member_id=who, points=bonus,
-                           key=f"referral:{referral.id}:{role}",
-                           reason=f"referral ({role}) on order {order_id}", now=now)  # fmt: skip
+                           key=_bonus_key(referral, role, order_id),
+                           reason=f"referral ({role}) on order {order_id}", now=now,
+                           order_id=order_id, ordered_at=ordered_at)  # fmt: skip
     referral.status = "rewarded"
+    referral.referrer_points, referral.referee_points = referrer_bonus, referee_bonus
+    outbox.publish(
+        session, topic="ReferralRewarded", key=f"referral:{referral.id}:order:{order_id}",
+        now=now, payload={"referral_id": referral.id, "referrer_id": referrer,
+                          "referee_id": referee, "order_id": order_id,
+                          "referrer_points": referrer_bonus, "referee_points": referee_bonus},
+    )  # fmt: skip
+
+
+def _rewarded_this_year(session: Session, referrer: int, rules: PointsRules, now: datetime) -> int:
+    """Referrals that gave this referrer a bonus in the calendar year of `now` (the programme's
+    zone). The referrer's row is held (award_bonus), so two at once count in turn."""
+    members.hold_members(session, [referrer])
+    zone = ZoneInfo(rules.timezone)
+    start = datetime(now.astimezone(zone).year, 1, 1, tzinfo=zone).astimezone(UTC)
+    return int(
+        session.scalar(
+            select(func.count()).select_from(Referral).where(
+                Referral.referrer_id == referrer, Referral.status == "rewarded",
+                Referral.referrer_points > 0, Referral.settled_at >= start,
+            )
+        ) or 0
+    )  # fmt: skip
+
+
+def _bonus_key(referral: Referral, role: str, order_id: int | None) -> str:
+    return f"referral:{referral.id}:{role}:order:{order_id}"
+
+
+def on_refund(
+    session: Session, *, order_id: int, kept: Decimal, key: str, now: datetime,
+    actor: str | None,
+) -> Referral | None:  # fmt: skip
+    """A refund of a referral's qualifying order: when what is kept of it no longer reaches the
+    programme's minimum, both bonuses are taken back (from their pending lots while the return
+    window runs, so nothing has been spent) and the referral waits for a qualifying order
+    again."""
+    referral = session.scalar(
+        select(Referral).where(Referral.order_id == order_id, Referral.status == "rewarded")
+    )
+    if referral is None or kept >= points.rules_in_force(session).referral_min_order:
+        return None
+    for role in ("referrer", "referee"):
+        for bonus_key in (_bonus_key(referral, role, order_id), f"referral:{referral.id}:{role}"):
+            if points.take_back_bonus(session, bonus_key=bonus_key, key=f"{key}:{role}",
+                                      reason=f"referral ({role}): order {order_id} returned",
+                                      now=now, actor=actor):  # fmt: skip
+                break
+    referral.status, referral.order_id, referral.settled_at = "pending", None, None
+    referral.referrer_points = referral.referee_points = None
+    referral.reason = f"order {order_id} was returned; the bonuses were taken back"
+    outbox.publish(
+        session, topic="ReferralRevoked", key=f"{key}:referral", now=now,
+        payload={"referral_id": referral.id, "referrer_id": referral.referrer_id,
+                 "referee_id": referral.referee_id, "order_id": order_id},
+    )  # fmt: skip
     session.flush()
     return referral
 
 
 _REFERRALS = Referral.__table__.c
+_MEMBERS = Member.__table__.c
+# the member's own referral, or one of a member merged into it (a referee who turned out to be
+# someone else): one index probe more, on the members merged into this one
 _PENDING_FOR = Prepared(
-    select(_REFERRALS.id).where(
-        _REFERRALS.referee_id == bindparam("referee"), _REFERRALS.status == "pending"
+    select(_REFERRALS.id)
+    .where(
+        _REFERRALS.referee_id.in_(
+            union_all(
+                select(bindparam("referee", type_=Integer)),
+                select(_MEMBERS.id).where(_MEMBERS.merged_into_id == bindparam("referee")),
+            )
+        ),
+        _REFERRALS.status == "pending",
     )
+    .order_by(_REFERRALS.id)
+    .limit(1)
 )
+
+
+def check_referrals(session: Session) -> list[str]:
+    """Differences between referrals and the ledger (`omo check`): each side of a rewarded
+    referral holds a bonus of what the referral says it was given, and nothing else; a referral
+    not rewarded (or taken back) holds none that was not taken back."""
+    bonuses: dict[tuple[int, str], list[PointsEntry]] = defaultdict(list)
+    for e in session.scalars(
+        select(PointsEntry).where(
+            PointsEntry.idempotency_key.like("referral:%"), PointsEntry.kind == "bonus"
+        )
+    ):
+        _, rid, role, *_ = e.idempotency_key.split(":")
+        bonuses[int(rid), role].append(e)
+    taken_back = set(
+        session.scalars(
+            select(PointsEntry.reverses_id).where(
+                PointsEntry.kind == "reverse", PointsEntry.reverses_id.is_not(None)
+            )
+        )
+    )
+    problems: list[str] = []
+    for r in session.scalars(select(Referral).order_by(Referral.id)):
+        for role, given in (("referrer", r.referrer_points), ("referee", r.referee_points)):
+            held = sum(e.points for e in bonuses[r.id, role] if e.id not in taken_back)
+            want = (given or 0) if r.status == "rewarded" else 0
+            if r.status == "rewarded" and given is None:
+                problems.append(f"referral {r.id} (rewarded): what the {role} was given is "
+                                "not recorded")  # fmt: skip
+            elif held != want:
+                problems.append(f"referral {r.id} ({r.status}): the {role} holds a bonus of "
+                                f"{held}, the referral says {want}")  # fmt: skip
+    return problems
 
 
 def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:

@@ -1,8 +1,9 @@
 """The member card: a signed link (from LINE, an e-mail, the app) opens a phone-sized page
 with the member's QR code, tier and progress, the month's free shipments, points and what
 expires, their coupons, the rewards they redeemed and have yet to collect (a partner's voucher
-with its QR, to show at the partner), and the rewards on offer (those their points reach
-first). The QR holds the same signed reference, which the POS page reads back to the member."""
+with its QR, to show at the partner), the rewards on offer (those their points reach first),
+and their referral link with its QR and the friends it brought. The member's QR holds the same
+signed reference, which the POS page reads back to the member."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from omo.members.cards import card_token as card_token
 from omo.members.cards import member_of as member_of
 from omo.points import service as points
 from omo.points.schemas import PointsSummary
+from omo.referrals import service as referrals
+from omo.referrals.service import ReferralCodeRead
 from omo.rewards import fulfilment
 from omo.rewards import service as rewards
 from omo.rewards.schemas import RedemptionRow, RewardRead
@@ -46,12 +49,15 @@ class Card:
     rewards: list[tuple[RewardRead, bool]]
     # redeemed, not yet collected or used: each with its voucher's QR (partner rewards)
     owed: list[tuple[RedemptionRow, str | None]]
+    # the member's referral code, link and terms, with the link's QR to show a friend
+    referral: ReferralCodeRead
+    referral_qr: str
 
 
 REWARDS_SHOWN = 12
 
 
-def card(uow: UnitOfWork, *, secret: str, token: str) -> Card | None:
+def card(uow: UnitOfWork, *, secret: str, token: str, referral_link: str) -> Card | None:
     member_id = member_of(secret, token)
     if member_id is None:
         return None
@@ -60,6 +66,7 @@ def card(uow: UnitOfWork, *, secret: str, token: str) -> Card | None:
         mid, name = member.id, member.name
     held = [c for c in coupons.member_coupons(uow, member_id=mid) if c.status == "active"]
     current = card_token(secret, mid)
+    referral = referrals.code_for(uow, member_id=mid, link=referral_link)
     return Card(
         member_id=mid, name=name, token=current, qr=qr_svg(current),
         tier=tiers.member_tier(uow, member_id=mid),
@@ -68,4 +75,5 @@ def card(uow: UnitOfWork, *, secret: str, token: str) -> Card | None:
         rewards=rewards.on_offer(uow, member_id=mid, limit=REWARDS_SHOWN),
         owed=[(r, qr_svg(r.voucher) if r.voucher else None) for r in fulfilment.owed(
             uow, store=None, reward=None, limit=REWARDS_SHOWN, member_id=mid)],
+        referral=referral, referral_qr=qr_svg(referral.link),
     )  # fmt: skip

@@ -96,7 +96,8 @@ def install(app: FastAPI) -> None:
     @app.get("/card/{token}", include_in_schema=False)
     def member_card(request: Request, token: Annotated[str, Path(max_length=200)]) -> Response:
         settings = request.app.state.settings
-        found = card.card(request.app.state.uow, secret=secret_key(settings), token=token)
+        found = card.card(request.app.state.uow, secret=secret_key(settings), token=token,
+                          referral_link=settings.referral_link)  # fmt: skip
         answer = render(request, "card.html", status=200 if found else 404, c=found)
         answer.headers["Cache-Control"] = "no-store"  # a card is personal
         return answer
