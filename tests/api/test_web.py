@@ -341,6 +341,20 @@ def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
     owed = card.split("qr voucher")[1]
     assert "全家咖啡" in owed and voucher in owed and "FamilyMart" in owed and "<svg" in owed
     assert card.count("TOTE-禮") == 2  # owed, and still on offer
+    # bring a friend: the member's code, the link to the shop's sign-up and its QR, the terms,
+    # and the friends it brought
+    from omo.referrals import service as referrals
+
+    code = referrals.code_for(uow, member_id=member, link="{code}").code
+    friend = f.enrol(uow, phone="0933-123-457", referral_code=code).member.id
+    card = public.get(link.replace("http://127.0.0.1:8000", "")).text
+    shared = card.split('id="card-referral"')[1].split("</div>")[0]
+    assert f"https://shop.example.com/join?ref={code}" in shared and "<svg" in shared
+    assert "好友首次消費滿 NT$300" in shared and "50" in shared
+    assert card.split('id="card-referred"')[1].count("<tr>") == 1 and "等待首次消費" in card
+    f.post_order(uow, member_id=friend, lines=[{"sku": "X", "quantity": 1, "unit_price": "500"}])
+    card = public.get(link.replace("http://127.0.0.1:8000", "")).text
+    assert "已獲回饋" in card.split('id="card-referred"')[1]
     forged = link.rsplit("/", 1)[0] + "/OMO1.MQ.forged.sig"
     assert public.get(forged.replace("http://127.0.0.1:8000", "")).status_code == 404
     assert api.get("/api/v1/members/999999/card-link").status_code == 404

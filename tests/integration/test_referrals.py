@@ -389,3 +389,48 @@ def test_orders_and_returns_in_any_order(
         with uow.read() as session:
             assert points.check_ledger(session) == []
             assert referrals.check_referrals(session) == []
+
+
+def test_the_merchant_sees_referrals_and_what_they_brought(
+    api: TestClient, uow: UnitOfWork
+) -> None:
+    at(D0)
+    rules(uow, referral_bonus=100, referee_bonus=30)
+    alice, frank = join(uow, "0912-000-001"), join(uow, "0912-000-006")
+    code_a = referrals.code_for(uow, member_id=alice, link=LINK).code
+    code_f = referrals.code_for(uow, member_id=frank, link=LINK).code
+    for phone, code in (("0912-000-101", code_a), ("0912-000-102", code_a),
+                        ("0912-000-103", code_f), ("0912-000-104", code_a)):  # fmt: skip
+        join(uow, phone, code)
+    kept = buy(uow, "0912-000-101", "250.00")  # NT$500, rewarded
+    buy(uow, "0912-000-103", "200.00")  # NT$400, rewarded
+    returned = buy(uow, "0912-000-102", "200.00")
+    give_back(uow, returned, "back")  # rewarded, then taken back: pending again
+    give_back(uow, kept, "part", one=True)  # NT$250 kept: below the minimum, taken back too
+    buy(uow, "0912-000-101", "200.00")  # rewarded again, NT$400
+    at(D0 + timedelta(days=1))
+    got = api.get("/api/v1/referrals/summary", params={"from": "2026-03-01T00:00:00Z"})
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert {k: body[k] for k in ("made", "rewarded", "rejected", "lapsed", "pending")} == {
+        "made": 4, "rewarded": 2, "rejected": 0, "lapsed": 0, "pending": 2}  # fmt: skip
+    assert (body["conversion"], body["points_given"], body["revenue"]) == (0.5, 260, "800.00")
+    assert body["top_referrers"] == [{"member_id": alice, "rewarded": 1},
+                                     {"member_id": frank, "rewarded": 1}]  # fmt: skip
+    # a period before any of it
+    empty = api.get("/api/v1/referrals/summary",
+                    params={"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z"}).json()  # fmt: skip
+    assert (empty["made"], empty["conversion"], empty["revenue"]) == (0, 0.0, "0.00")
+    listed = api.get("/api/v1/referrals", params={"status": "pending"}).json()
+    assert [r["reason"] for r in listed] == [
+        None, f"order {returned} was returned; the bonuses were taken back"]  # fmt: skip
+    mine = api.get("/api/v1/referrals", params={"member_id": frank}).json()
+    assert [r["referrer_id"] for r in mine] == [frank]
+    first_page = api.get("/api/v1/referrals", params={"limit": 2}).json()
+    rest = api.get("/api/v1/referrals", params={"before": first_page[-1]["id"]}).json()
+    assert len(first_page) == 2 and len(rest) == 2 and rest[0]["id"] < first_page[-1]["id"]
+    for bad in ({"status": "paid"}, {"limit": 0}, {"before": 0}, {"member_id": "x"}):
+        assert api.get("/api/v1/referrals", params=bad).status_code == 422
+    backwards = api.get("/api/v1/referrals/summary",
+                        params={"from": "2026-03-02T00:00:00Z", "to": "2026-03-01T00:00:00Z"})  # fmt: skip
+    assert backwards.status_code == 422

@@ -85,6 +85,22 @@ def code_for(uow: UnitOfWork, *, member_id: int, link: str) -> ReferralCodeRead:
     return uow.run(run)
 
 
+def list_referrals(
+    uow: UnitOfWork, *, status: str | None, member_id: int | None, limit: int, before: int | None
+) -> list[ReferralRead]:
+    """The newest referrals first, for a merchant's review: by status, and by a member on
+    either side; `before` (a referral id) pages back."""
+    stmt = select(Referral).order_by(Referral.id.desc()).limit(limit)
+    if status is not None:
+        stmt = stmt.where(Referral.status == status)
+    if member_id is not None:
+        stmt = stmt.where((Referral.referrer_id == member_id) | (Referral.referee_id == member_id))
+    if before is not None:
+        stmt = stmt.where(Referral.id < before)
+    with uow.read() as session:
+        return [ReferralRead.model_validate(r) for r in session.scalars(stmt)]
+
+
 def attribute(session: Session, *, referee_id: int, code: str, now: datetime) -> Referral:
     """Record who brought a new member (at enrolment). A code that is unknown, the member's own,
     or one for a member already referred is refused."""
