@@ -13,6 +13,7 @@ from omo.db import UnitOfWork
 from omo.users import service as users
 from omo.users.roles import Permission, Role, may
 from tests import factories as f
+from tests.conftest import dump
 
 PASSWORD = "correct horse battery"
 PAGES = ["/ui/", "/ui/members", "/ui/settings"]
@@ -273,6 +274,45 @@ def test_the_till_hands_over_what_the_app_redeemed(
         r = client.post("/ui/pos", data=bad)
         assert r.status_code == 422 and "not a reward this member is owed" in r.text
     assert rewards.redemptions_of(uow, member_id=other, limit=5)[0].fulfilled_at is None
+
+
+def test_the_till_enrols_a_customer_with_a_friends_code(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    from omo.members import service as members
+    from omo.referrals import service as referrals
+
+    mid = people["member"]
+    code = referrals.code_for(uow, member_id=mid, link="{code}").code
+    sign_in(client, "tpe")
+    missing = client.post("/ui/pos", data={"csrf": _csrf(client.get("/ui/pos").text),
+                                           "action": "lookup", "q": "0955-123-456"}).text  # fmt: skip
+    assert 'id="pos-join"' in missing and 'name="phone" value="0955-123-456"' in missing
+    join = {"csrf": _csrf(missing), "action": "enrol", "phone": "0955-123-456", "name": "陳小華",
+            "email": "", "consent_sms": "1",
+            # the friend's link, as the scanner reads it
+            "referral_code": f"https://shop.example.com/join?ref={code.lower()}"}  # fmt: skip
+    before = dump(uow.engine)
+    for bad, words in (({"phone": ""}, "the customer&#39;s phone"), ({"phone": "12"}, "phone"),
+                       ({"referral_code": "RNOPE"}, "no such referral code"),
+                       ({"phone": "0912-345-678"}, "already a member")):  # fmt: skip
+        r = client.post("/ui/pos", data={**join, **bad})
+        assert r.status_code == 422 and words in r.text and 'id="pos-join"' in r.text, (
+            bad,
+            r.text[:400],
+        )
+    assert dump(uow.engine) == before  # refused: nothing changed
+    joined = client.post("/ui/pos", data=join)
+    assert joined.status_code == 200 and 'id="pos-joined"' in joined.text, joined.text[:400]
+    assert "陳小華" in joined.text and 'id="basket"' in joined.text  # on to the sale
+    new = int(re.search(r'name="member_id" value="(\d+)"', joined.text).group(1))  # type: ignore[union-attr]
+    with uow.read() as s:
+        member = members.get_member(s, new)
+        assert (member.name, member.join_channel) == ("陳小華", "pos")
+        assert member.join_store_id is not None
+        assert {c.channel: c.granted for c in members.consents_of(s, new)} == {"sms": True}
+    referred = referrals.code_for(uow, member_id=mid, link="{code}").referred
+    assert [(r.referee_id, r.status) for r in referred] == [(new, "pending")]
 
 
 def test_till_steps_refuse_bad_input_without_a_sale(

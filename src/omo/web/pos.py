@@ -1,4 +1,5 @@
-"""The POS staff page's steps: find the member (phone, card, scanned member QR), price a basket
+"""The POS staff page's steps: find the member (phone, card, scanned member QR) or enrol them
+(with a friend's referral code), price a basket
 with their tier, coupons and points, and commit the sale at the staff member's store, or hand
 over a reward the member buys with points or redeemed earlier in the app — through the same use
 cases as a till's API calls."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError as PydanticError
 
@@ -21,7 +23,11 @@ from omo.coupons.schemas import CouponRead
 from omo.customer_view import service as customer_view
 from omo.customer_view.schemas import TimelineItem
 from omo.db import UnitOfWork
-from omo.members.schemas import MemberSummary
+from omo.ingest import service as ingest
+from omo.ingest.schemas import EnrolResult
+from omo.members import service as members
+from omo.members.identifiers import InvalidIdentifier, normalise
+from omo.members.schemas import MemberSummary, MemberUpsert
 from omo.points import service as points
 from omo.rewards import fulfilment
 from omo.rewards import service as rewards
@@ -167,6 +173,46 @@ def hand_over(
                              actor=f"ui:{user.username}")  # fmt: skip
 
 
+def enrol(
+    uow: UnitOfWork, *, form: dict[str, Any], user: SignedIn, stores: list[StoreRead],
+    region: str,
+) -> EnrolResult:  # fmt: skip
+    """Join at the till: the customer's phone, a name if they give one, the consents they give
+    aloud, and a friend's referral code — typed, or their referral link as the scanner reads
+    it — at the staff member's store. A phone that is already a member's finds that member and
+    changes nothing of theirs."""
+    phone = str(form.get("phone", "")).strip()
+    if not phone:
+        raise ValidationFailed("the customer's phone", field="phone")
+    try:
+        ident = normalise("phone", phone, region=region)
+    except InvalidIdentifier as exc:
+        raise ValidationFailed(str(exc), field="phone") from None
+    with uow.read() as session:
+        if members.members_named_by(session, [ident]):
+            raise ValidationFailed("this phone is already a member's: find them", field="phone")
+    store = next((s.code for s in stores if s.id == user.store_id), None)
+    identifiers = [{"kind": "phone", "value": phone}]
+    if email := str(form.get("email", "")).strip():
+        identifiers.append({"kind": "email", "value": email})
+    data = MemberUpsert.model_validate({
+        "identifiers": identifiers, "name": str(form.get("name", "")).strip() or None,
+        "join_channel": "pos", "join_store": store,
+        "consents": {ch: True for ch in ("sms", "email") if form.get(f"consent_{ch}")},
+        "referral_code": referral_code(str(form.get("referral_code", ""))),
+    })  # fmt: skip
+    principal = Principal(name=f"ui:{user.username}", store_id=user.store_id)
+    return ingest.enrol_member(uow, data=data, principal=principal, region=region)
+
+
+def referral_code(text: str) -> str | None:
+    """A friend's code as typed, or read from their referral link (…?ref=CODE)."""
+    text = text.strip()
+    if "ref=" in text:
+        text = parse_qs(urlsplit(text).query).get("ref", [""])[0]
+    return text or None
+
+
 @dataclass
 class PosState:
     """What the page shows after a step."""
@@ -180,6 +226,7 @@ class PosState:
     done: CommitResult | None = None
     redeemed: RedemptionRead | None = None
     handed: RedemptionRead | None = None
+    joined: bool = False  # the customer was enrolled at this step
     error: str | None = None
 
 
@@ -187,13 +234,18 @@ def step(
     uow: UnitOfWork, *, form: dict[str, str], user: SignedIn, stores: list[StoreRead],
     secret: str, region: str, currency: str,
 ) -> PosState:  # fmt: skip
-    """The till's one step (lookup, quote, commit, redeem or hand over); a refusal comes back as the
-    page's error, with what was typed kept."""
+    """The till's one step (lookup, enrol, quote, commit, redeem or hand over); a refusal comes
+    back as the page's error, with what was typed kept."""
     action = form.get("action", "lookup")
     state = PosState(query=form.get("q", ""), form=form)
     try:
-        if action not in ("lookup", "quote", "commit", "redeem", "hand_over"):
+        if action not in ("lookup", "enrol", "quote", "commit", "redeem", "hand_over"):
             raise ValidationFailed(f"unknown step {action!r}", field="action")
+        if action == "enrol":
+            state.found = []  # the join form stays up if it is refused
+            joined = enrol(uow, form=form, user=user, stores=stores, region=region)
+            state.customer, state.joined = customer(uow, member_id=joined.member.id), True
+            return state
         if action == "lookup":
             state.found = find(uow, text=state.query, secret=secret, region=region)
             if len(state.found) == 1:
