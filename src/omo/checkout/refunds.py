@@ -2,8 +2,8 @@
 back in proportion, the points it was paid with given back in proportion, on a whole refund
 its coupons restored (if their template says so) and the tier's free shipment it used given
 back, a referral whose qualifying order no longer qualifies undone, and the member's stats
-rebuilt — one transaction, idempotent on the refund's key. Tiers
-see the lower spend at their next review."""
+rebuilt — one transaction, idempotent on the refund's key. Tiers see the lower spend at their
+next review."""
 
 from __future__ import annotations
 
