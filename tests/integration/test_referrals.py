@@ -434,3 +434,79 @@ def test_the_merchant_sees_referrals_and_what_they_brought(
     backwards = api.get("/api/v1/referrals/summary",
                         params={"from": "2026-03-02T00:00:00Z", "to": "2026-03-01T00:00:00Z"})  # fmt: skip
     assert backwards.status_code == 422
+
+
+def _open_review(uow: UnitOfWork, a: int, b: int) -> int:
+    """A pair an identity run left for a person to decide (as `omo resolve` queues them)."""
+    from omo.identity.models import MatchReview, ResolutionRun
+
+    now = clock.now()
+    with uow.write() as session:
+        run = ResolutionRun(engine="duckdb", status="done", started_at=now, thresholds={})
+        session.add(run)
+        session.flush()
+        review = MatchReview(member_id=min(a, b), other_member_id=max(a, b), run_id=run.id,
+                             match_probability=0.7, match_weight=4.0, weights={},
+                             status="pending", created_at=now, updated_at=now)  # fmt: skip
+        session.add(review)
+        session.flush()
+        return review.id
+
+
+def test_a_referral_waits_for_an_open_identity_review(api: TestClient, uow: UnitOfWork) -> None:
+    """Two members an identity run could not tell apart: the referral between them is held on
+    the first qualifying order, and settles when a person decides — no bonus if one person,
+    both bonuses (on the order that qualified) if two."""
+    at(D0)
+    rules(uow)
+    alice, frank = join(uow, "0912-000-001"), join(uow, "0912-000-006")
+    code_a = referrals.code_for(uow, member_id=alice, link=LINK).code
+    code_f = referrals.code_for(uow, member_id=frank, link=LINK).code
+    bob = join(uow, "0912-000-002", code_a)
+    carl = join(uow, "0912-000-003", code_f)
+    same, apart = _open_review(uow, alice, bob), _open_review(uow, carl, frank)
+    bought = {p: buy(uow, p, "200.00") for p in ("0912-000-002", "0912-000-003")}
+    got = {r.referee_id: r for r in brought(uow, alice) + brought(uow, frank)}
+    assert got[bob].status == "held" and got[bob].order_id == bought["0912-000-002"]
+    assert got[bob].reason == f"possibly one person: identity review {same} is open"
+    assert got[carl].status == "held" and balance(uow, frank) == (0, 0)
+    summary = api.get("/api/v1/referrals/summary").json()
+    assert summary["held"] == 2 and summary["rewarded"] == 0
+    assert [r["id"] for r in api.get("/api/v1/referrals", params={"status": "held"}).json()] == [
+        got[carl].id, got[bob].id]  # fmt: skip
+    buy(uow, "0912-000-003", "200.00")  # a later order does not settle a held referral
+    assert brought(uow, frank)[0].status == "held"
+    # two people: both bonuses, on the order that qualified, through its return window
+    at(D0 + timedelta(days=3))
+    assert api.post(f"/api/v1/identity/reviews/{apart}/reject").status_code == 200
+    (r,) = brought(uow, frank)
+    assert (r.status, r.order_id, r.referrer_points) == ("rewarded", bought["0912-000-003"], 50)
+    assert balance(uow, frank) == (0, 50) and balance(uow, carl) == (0, 50)
+    at(D0 + timedelta(days=7, minutes=1))
+    assert balance(uow, frank) == (50, 0)
+    # one person: merged by the decision, and no bonus
+    assert api.post(f"/api/v1/identity/reviews/{same}/accept").status_code == 200
+    (r,) = brought(uow, alice)
+    assert (r.status, r.reason) == ("rejected", "referrer and referee are one person")
+    assert balance(uow, alice) == (0, 0)
+    with uow.read() as session:
+        assert referrals.check_referrals(session) == []
+
+
+def test_a_held_referral_whose_order_was_returned_waits_again(
+    api: TestClient, uow: UnitOfWork
+) -> None:
+    at(D0)
+    rules(uow)
+    alice = join(uow, "0912-000-001")
+    bob = join(uow, "0912-000-002", referrals.code_for(uow, member_id=alice, link=LINK).code)
+    review = _open_review(uow, alice, bob)
+    order = buy(uow, "0912-000-002", "200.00")
+    assert brought(uow, alice)[0].status == "held"
+    give_back(uow, order, "back")
+    assert brought(uow, alice)[0].status == "held"  # a return does not settle it either
+    assert api.post(f"/api/v1/identity/reviews/{review}/reject").status_code == 200
+    (r,) = brought(uow, alice)
+    assert (r.status, r.order_id, r.settled_at) == ("pending", None, None)
+    buy(uow, "0912-000-002", "200.00")  # the next qualifying order rewards both
+    assert brought(uow, alice)[0].status == "rewarded"

@@ -12,6 +12,7 @@ from omo.identity.schemas import MemberBrief, ReviewRead
 from omo.identity.service import mask, merge_members
 from omo.members import service as members
 from omo.members.models import Member, MemberIdentifier
+from omo.referrals import service as referrals
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
 
@@ -67,6 +68,7 @@ def accept(uow: UnitOfWork, *, review_id: int, note: str | None, actor: str) -> 
             review.status, review.merge_id = "accepted", merge.id
         review.decided_at, review.decided_by, review.updated_at = now, actor, now
         session.flush()
+        referrals.settle_held(session, member_ids=(a, b), now=now)  # one person: no bonus
         return _read(session, review)
 
     return uow.run(run)
@@ -82,6 +84,9 @@ def reject(uow: UnitOfWork, *, review_id: int, actor: str) -> ReviewRead:
         review.status = "rejected"
         review.decided_at, review.decided_by, review.updated_at = now, actor, now
         session.flush()
+        referrals.settle_held(  # two people: a referral held on the review goes ahead
+            session, member_ids=(review.member_id, review.other_member_id), now=now
+        )
         return _read(session, review)
 
     return uow.run(run)

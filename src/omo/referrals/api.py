@@ -37,7 +37,7 @@ def referral(
 )
 def list_referrals(
     uow: UoW,
-    status: Literal["pending", "rewarded", "rejected", "lapsed"] | None = None,
+    status: Literal["pending", "held", "rewarded", "rejected", "lapsed"] | None = None,
     member_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="on either side")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before: Annotated[int | None, Query(ge=1, le=MAX_ID, description="a referral id")] = None,

@@ -32,6 +32,7 @@ class ReferralSummary(ReadModel):
     rejected: int = Field(description="settled without: one person, or already a member")
     lapsed: int = Field(description="first qualifying order too late")
     pending: int = Field(description="of those made in the period, still waiting now")
+    held: int = Field(description="held now on an open identity review (possibly one person)")
     conversion: float = Field(description="of those made in the period, the share rewarded now")
     points_given: int = Field(description="both sides' bonuses of those rewarded in the period")
     revenue: MoneyOut = Field(description="the qualifying orders, less what was refunded")
@@ -60,6 +61,7 @@ def summary(uow: UnitOfWork, *, since: datetime | None, until: datetime | None) 
                 count(and_(settled, r.status == "lapsed")),
                 count(and_(made, r.status == "pending")),
                 count(and_(made, r.status == "rewarded")),
+                count(r.status == "held"),
                 given,
             )
         ).one()
@@ -77,10 +79,12 @@ def summary(uow: UnitOfWork, *, since: datetime | None, until: datetime | None) 
             .order_by(func.count().desc(), r.referrer_id)
             .limit(TOP)
         ).all()
-    n_made, rewarded, rejected, lapsed, pending, made_rewarded, points_given = (int(v) for v in row)
+    n_made, rewarded, rejected, lapsed, pending, made_rewarded, held, points_given = (
+        int(v) for v in row
+    )
     return ReferralSummary(
         since=since, until=until, made=n_made, rewarded=rewarded, rejected=rejected,
-        lapsed=lapsed, pending=pending, conversion=share(made_rewarded, n_made),
+        lapsed=lapsed, pending=pending, held=held, conversion=share(made_rewarded, n_made),
         points_given=points_given, revenue=Decimal(revenue or 0),
         top_referrers=[TopReferrer(member_id=m, rewarded=n) for m, n in top],
     )  # fmt: skip

@@ -13,7 +13,9 @@ from pydantic import Field
 from sqlalchemy import Integer, bindparam, func, select, union_all
 from sqlalchemy.orm import Session
 
+from omo.commerce.models import Order
 from omo.db import UnitOfWork
+from omo.identity.models import MatchReview
 from omo.members import service as members
 from omo.members.models import Member
 from omo.messaging import outbox
@@ -34,7 +36,11 @@ class ReferralRead(ReadModel):
     referrer_id: int
     referee_id: int
     code: str
-    status: str = Field(description="pending, rewarded, rejected (one person) or lapsed")
+    status: str = Field(
+        description="pending; held (an identity review may find both sides one person); "
+        "rewarded; rejected (one person, an older member, or the referee rewarded through "
+        "another referral); lapsed (the first qualifying order came too late)"
+    )
     reason: str | None
     order_id: int | None = Field(description="the qualifying order, once there is one")
     created_at: datetime
@@ -55,34 +61,45 @@ class ReferralCodeRead(ReadModel):
 
 def code_for(uow: UnitOfWork, *, member_id: int, link: str) -> ReferralCodeRead:
     """The member's code (made on first ask), the programme's terms and whom it brought.
-    `link`: the sign-up page, with `{code}` where the code goes."""
+    `link`: the sign-up page, with `{code}` where the code goes. Read without the writer's lock
+    once the code exists (the member card asks on every view)."""
+    with uow.read() as session:
+        found = _code_read(session, member_id, link)
+    if found is not None:
+        return found
 
     def run(session: Session) -> ReferralCodeRead:
-        member = members.current_member(session, member_id)
-        row = session.get(ReferralCode, member.id)
-        if row is None:
-            members.hold_members(session, [member.id])  # two first asks make one code
-            row = session.get(ReferralCode, member.id, populate_existing=True)
-        if row is None:
-            row = ReferralCode(member_id=member.id, code="R" + random_code(7),
-                               created_at=clock.now())  # fmt: skip
-            session.add(row)
+        member_id_now = members.current_member(session, member_id).id
+        members.hold_members(session, [member_id_now])  # two first asks make one code
+        if session.get(ReferralCode, member_id_now, populate_existing=True) is None:
+            session.add(ReferralCode(member_id=member_id_now, code="R" + random_code(7),
+                                     created_at=clock.now()))  # fmt: skip
             session.flush()
-        codes_of = [member.id, *members.merged_ids_of(session, member.id)]
-        brought = session.scalars(
-            select(Referral).where(Referral.referrer_id.in_(codes_of)).order_by(Referral.id)
-        )
-        rules = points.rules_in_force(session)
-        return ReferralCodeRead(
-            member_id=member.id, code=row.code, link=link.replace("{code}", row.code),
-            referrer_bonus=rules.referral_bonus,
-            referee_bonus=rules.referral_bonus if rules.referee_bonus is None
-            else rules.referee_bonus,
-            min_order=rules.referral_min_order,
-            referred=[ReferralRead.model_validate(r) for r in brought],
-        )  # fmt: skip
+        made = _code_read(session, member_id_now, link)
+        assert made is not None
+        return made
 
     return uow.run(run)
+
+
+def _code_read(session: Session, member_id: int, link: str) -> ReferralCodeRead | None:
+    member = members.current_member(session, member_id)
+    row = session.get(ReferralCode, member.id)
+    if row is None:
+        return None
+    codes_of = [member.id, *members.merged_ids_of(session, member.id)]
+    brought = session.scalars(
+        select(Referral).where(Referral.referrer_id.in_(codes_of)).order_by(Referral.id)
+    )
+    rules = points.rules_in_force(session)
+    return ReferralCodeRead(
+        member_id=member.id, code=row.code, link=link.replace("{code}", row.code),
+        referrer_bonus=rules.referral_bonus,
+        referee_bonus=rules.referral_bonus if rules.referee_bonus is None
+        else rules.referee_bonus,
+        min_order=rules.referral_min_order,
+        referred=[ReferralRead.model_validate(r) for r in brought],
+    )  # fmt: skip
 
 
 def list_referrals(
@@ -156,6 +173,9 @@ def reward_on_order(
     ):
         referral.status = "lapsed"
         referral.reason = f"first qualifying order after {rules.referral_days} days"
+    elif (review := _open_review(session, referrer, member_id)) is not None:
+        referral.status, referral.settled_at = "held", None
+        referral.reason = f"possibly one person: identity review {review} is open"
     else:
         _reward(session, referral, referrer=referrer, referee=member_id, rules=rules,
                 ordered_at=ordered_at, now=now)  # fmt: skip
@@ -169,6 +189,48 @@ def reward_on_order(
             session.flush()
     session.flush()
     return referral
+
+
+def _open_review(session: Session, a: int, b: int) -> int | None:
+    """An identity review still open on whether these two members are one person."""
+    lo, hi = sorted((a, b))
+    return session.scalar(
+        select(MatchReview.id).where(
+            MatchReview.member_id == lo, MatchReview.other_member_id == hi,
+            MatchReview.status == "pending",
+        )
+    )  # fmt: skip
+
+
+def settle_held(session: Session, *, member_ids: Sequence[int], now: datetime) -> int:
+    """Settle the referrals held between these members, once their identity review is decided:
+    one person now (the review merged them) → rejected; two people → rewarded on the order
+    that qualified, if it still does after any return, else waiting for one again. Returns
+    how many were settled."""
+    held = session.scalars(
+        select(Referral).where(
+            Referral.status == "held",
+            Referral.referrer_id.in_(member_ids) | Referral.referee_id.in_(member_ids),
+        ).order_by(Referral.id)
+    ).all()  # fmt: skip
+    rules = points.rules_in_force(session)
+    for referral in held:
+        referrer = members.current_member(session, referral.referrer_id).id
+        referee = members.current_member(session, referral.referee_id).id
+        order = session.get(Order, referral.order_id)
+        referral.settled_at, referral.reason = now, None
+        if referrer == referee:
+            referral.status, referral.reason = "rejected", "referrer and referee are one person"
+        elif order is None or order.total - order.refunded_total < rules.referral_min_order:
+            referral.status, referral.order_id, referral.settled_at = "pending", None, None
+        elif (review := _open_review(session, referrer, referee)) is not None:
+            referral.settled_at = None  # another review of the pair: still held
+            referral.reason = f"possibly one person: identity review {review} is open"
+        else:
+            _reward(session, referral, referrer=referrer, referee=referee, rules=rules,
+                    ordered_at=order.ordered_at, now=now)  # fmt: skip
+    session.flush()
+    return len(held)
 
 
 def _reward(
