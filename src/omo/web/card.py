@@ -32,7 +32,10 @@ from omo.tiers.schemas import MemberTierRead
 
 def qr_svg(text: str) -> str:
     out = io.BytesIO()
-    segno.make(text, error="m").save(out, kind="svg", scale=5, border=2, xmldecl=False)
+    # a viewBox and no fixed size, so that the page's CSS scales the drawing, not just its box
+    segno.make(text, error="m").save(
+        out, kind="svg", scale=5, border=2, xmldecl=False, omitsize=True
+    )
     return out.getvalue().decode()
 
 
