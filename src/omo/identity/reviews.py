@@ -68,7 +68,8 @@ def accept(uow: UnitOfWork, *, review_id: int, note: str | None, actor: str) -> 
             review.status, review.merge_id = "accepted", merge.id
         review.decided_at, review.decided_by, review.updated_at = now, actor, now
         session.flush()
-        referrals.settle_held(session, member_ids=(a, b), now=now)  # one person: no bonus
+        # one person: a referral held on the review gets no bonus
+        referrals.settle_held(session, member_ids=(a, b), now=now, open_review=open_between)
         return _read(session, review)
 
     return uow.run(run)
@@ -85,11 +86,23 @@ def reject(uow: UnitOfWork, *, review_id: int, actor: str) -> ReviewRead:
         review.decided_at, review.decided_by, review.updated_at = now, actor, now
         session.flush()
         referrals.settle_held(  # two people: a referral held on the review goes ahead
-            session, member_ids=(review.member_id, review.other_member_id), now=now
-        )
+            session, member_ids=(review.member_id, review.other_member_id), now=now,
+            open_review=open_between,
+        )  # fmt: skip
         return _read(session, review)
 
     return uow.run(run)
+
+
+def open_between(session: Session, a: int, b: int) -> int | None:
+    """The review still open on whether these two members are one person, if any."""
+    lo, hi = sorted((a, b))
+    return session.scalar(
+        select(MatchReview.id).where(
+            MatchReview.member_id == lo, MatchReview.other_member_id == hi,
+            MatchReview.status == "pending",
+        )
+    )  # fmt: skip
 
 
 def _get(session: Session, review_id: int) -> MatchReview:

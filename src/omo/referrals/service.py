@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from omo.commerce.models import Order
 from omo.db import UnitOfWork
-from omo.identity.models import MatchReview
 from omo.members import service as members
 from omo.members.models import Member
 from omo.messaging import outbox
@@ -144,13 +143,19 @@ def reward_ahead(session: Session, *, member_id: int, amount: Decimal) -> None:
         _PENDING_FOR.ahead(session, {"referee": member_id})
 
 
+# whether an identity review is open on two members being one person (its id): identity's
+# question, which the caller (ingest, identity) passes down — this area does not call identity
+OpenReview = Callable[[Session, int, int], int | None]
+
+
 def reward_on_order(
     session: Session, *, member_id: int, order_id: int, amount: Decimal, ordered_at: datetime,
-    now: datetime,
+    now: datetime, open_review: OpenReview,
 ) -> Referral | None:  # fmt: skip
     """On the referee's first qualifying order, reward both sides with the programme's bonuses,
     pending until the order's return window passes — unless they have turned out to be one
-    person (merged since), or the order came too late (the programme's referral_days)."""
+    person (merged since), or the order came too late (the programme's referral_days). While an
+    identity review may yet find them one person, the referral is held on the order."""
     rules = points.rules_in_force(session)
     if amount < rules.referral_min_order:
         return None
@@ -173,7 +178,7 @@ def reward_on_order(
     ):
         referral.status = "lapsed"
         referral.reason = f"first qualifying order after {rules.referral_days} days"
-    elif (review := _open_review(session, referrer, member_id)) is not None:
+    elif (review := open_review(session, referrer, member_id)) is not None:
         referral.status, referral.settled_at = "held", None
         referral.reason = f"possibly one person: identity review {review} is open"
     else:
@@ -191,18 +196,9 @@ def reward_on_order(
     return referral
 
 
-def _open_review(session: Session, a: int, b: int) -> int | None:
-    """An identity review still open on whether these two members are one person."""
-    lo, hi = sorted((a, b))
-    return session.scalar(
-        select(MatchReview.id).where(
-            MatchReview.member_id == lo, MatchReview.other_member_id == hi,
-            MatchReview.status == "pending",
-        )
-    )  # fmt: skip
-
-
-def settle_held(session: Session, *, member_ids: Sequence[int], now: datetime) -> int:
+def settle_held(
+    session: Session, *, member_ids: Sequence[int], now: datetime, open_review: OpenReview
+) -> int:
     """Settle the referrals held between these members, once their identity review is decided:
     one person now (the review merged them) → rejected; two people → rewarded on the order
     that qualified, if it still does after any return, else waiting for one again. Returns
@@ -223,7 +219,7 @@ def settle_held(session: Session, *, member_ids: Sequence[int], now: datetime) -
             referral.status, referral.reason = "rejected", "referrer and referee are one person"
         elif order is None or order.total - order.refunded_total < rules.referral_min_order:
             referral.status, referral.order_id, referral.settled_at = "pending", None, None
-        elif (review := _open_review(session, referrer, referee)) is not None:
+        elif (review := open_review(session, referrer, referee)) is not None:
             referral.settled_at = None  # another review of the pair: still held
             referral.reason = f"possibly one person: identity review {review} is open"
         else:
