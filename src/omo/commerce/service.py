@@ -310,6 +310,24 @@ def order_result(session: Session, row: Order, *, replayed: bool) -> OrderResult
     return OrderResult(**base, lines=lines, replayed=replayed)
 
 
+def has_bought(session: Session, *, member_id: int, sku: str) -> bool:
+    """Whether the member bought this product in an order that counts (not cancelled); a
+    line returned since still counts — they had it."""
+    return (
+        session.scalar(
+            select(OrderLine.id)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(
+                Order.member_id == member_id,
+                Order.status.in_(COUNTED_STATUSES),
+                OrderLine.sku == sku,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def order_lines(session: Session, order_id: int) -> list[OrderLine]:
     written = memo(session, "new_order_lines").get(order_id)
     if isinstance(written, list):  # recorded in this transaction: the ORM holds them as written

@@ -17,6 +17,7 @@ class EventKind(StrEnum):
     EVENT_SIGNUP = "event_signup"
     STAFF_INTERACTION = "staff_interaction"
     FEEDBACK = "feedback"
+    REVIEW = "review"  # a product review or other content the member posted (UGC)
 
 
 SKU_KINDS = frozenset(

@@ -14,6 +14,7 @@ from omo.commerce.channels import COUNTED_STATUSES
 from omo.commerce.schemas import OrderIn, OrderResult
 from omo.db import UnitOfWork
 from omo.events import service as events
+from omo.events.kinds import EventKind
 from omo.events.schemas import EventBatchResult, EventIn
 from omo.identity import reviews
 from omo.identity import service as identity
@@ -48,11 +49,17 @@ def normalise_all(
 def enrol_member(
     uow: UnitOfWork, *, data: MemberUpsert, principal: Principal, region: str
 ) -> EnrolResult:
-    """Enrol a person, or update the member their identifiers name (merging any duplicates)."""
+    """Enrol a person, or update the member their identifiers name (merging any duplicates).
+    A person enrolled now (no earlier joined_at given) gets the programme's sign-up bonus."""
     idents = normalise_all(data.identifiers, field="identifiers", region=region)
     return uow.run(
         lambda session: enrol_in(
-            session, data=data, idents=idents, principal=principal, now=clock.now()
+            session,
+            data=data,
+            idents=idents,
+            principal=principal,
+            now=clock.now(),
+            welcome=data.joined_at is None,
         )
     )
 
@@ -64,8 +71,10 @@ def enrol_in(
     idents: Sequence[Identifier],
     principal: Principal,
     now: datetime,
+    welcome: bool = False,
 ) -> EnrolResult:
-    """enrol_member inside a caller's transaction (bulk import runs many in one)."""
+    """enrol_member inside a caller's transaction (bulk import runs many in one, without
+    `welcome`: the sign-up bonus is for people who join now)."""
     profile = data.model_dump(include=set(members.PROFILE_FIELDS))
     store_id = None
     if data.join_store:
@@ -85,6 +94,8 @@ def enrol_in(
         commerce.init_stats(session, member_id=member.id)
         if data.referral_code:
             referrals.attribute(session, referee_id=member.id, code=data.referral_code, now=now)
+        if welcome:
+            points.award_signup(session, member_id=member.id, now=now)
     else:
         member = members.get_member(session, member_id)
         members.update_profile(session, member, profile=profile, now=now)
@@ -234,9 +245,12 @@ def record_order_in(
 
 
 def record_events(
-    uow: UnitOfWork, *, batch: Sequence[EventIn], principal: Principal, region: str
-) -> EventBatchResult:
-    """Record a batch of events; those already recorded (same event_id) are skipped."""
+    uow: UnitOfWork, *, batch: Sequence[EventIn], principal: Principal, region: str,
+    live: bool = True,
+) -> EventBatchResult:  # fmt: skip
+    """Record a batch of events; those already recorded (same event_id) are skipped. A member's
+    review earns the programme's review bonus — unless the batch is history (`live` false: an
+    import), which earns nothing."""
     idents = [
         normalise_all(e.identifiers, field=f"events.{n}.identifiers", region=region)
         for n, e in enumerate(batch)
@@ -276,6 +290,13 @@ def record_events(
                 )
             )
         accepted = events.record_events(session, events=resolved, now=now)
+        for r in resolved:
+            if live and r.event.kind == EventKind.REVIEW and r.member_id is not None:
+                bought = r.event.sku is not None and commerce.has_bought(
+                    session, member_id=r.member_id, sku=r.event.sku
+                )
+                points.award_review(session, member_id=r.member_id, event_id=r.event.event_id,
+                                    sku=r.event.sku, bought=bought, now=now)  # fmt: skip
         return EventBatchResult(
             accepted=accepted,
             duplicates=len(batch) - accepted,

@@ -62,8 +62,20 @@ class PointsRules(StrictModel):
         default=Decimal("0.5"), gt=0, le=1, description="share of an order points may pay"
     )
     min_redeem: int = Field(default=1, ge=1)
-    signup_bonus: int = Field(default=0, ge=0, le=1_000_000)
-    review_bonus: int = Field(default=0, ge=0, le=1_000_000)
+    signup_bonus: int = Field(
+        default=0, ge=0, le=1_000_000, description="to a member enrolled now (not an import)"
+    )
+    review_bonus: int = Field(
+        default=0, ge=0, le=1_000_000,
+        description="for a review (a review event): once per member and product",
+    )  # fmt: skip
+    review_needs_purchase: bool = Field(
+        default=True, description="only for a review of a product the member bought"
+    )
+    reviews_per_month: int | None = Field(
+        default=None, ge=1, le=1000,
+        description="review bonuses a member earns at most in a calendar month; none: no cap",
+    )  # fmt: skip
     referral_bonus: int = Field(
         default=50, ge=0, le=1_000_000, description="to the member who brought a new one"
     )

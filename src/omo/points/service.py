@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
@@ -348,6 +349,43 @@ def award_bonus(
         expires_at=expires_at(rules, ordered_at or now), now=now, order_id=order_id,
         reason=reason,
     )  # fmt: skip
+
+
+def award_signup(session: Session, *, member_id: int, now: datetime) -> PointsEntry | None:
+    """The programme's sign-up bonus to a member enrolled now, once."""
+    bonus = rules_in_force(session).signup_bonus
+    return award_bonus(session, member_id=member_id, points=bonus, key=f"signup:{member_id}",
+                       reason="sign-up bonus", now=now)  # fmt: skip
+
+
+def award_review(
+    session: Session, *, member_id: int, event_id: str, sku: str | None, bought: bool,
+    now: datetime,
+) -> PointsEntry | None:  # fmt: skip
+    """The programme's review bonus: once per member and product (a review without a product,
+    once per review), for a product the member bought if the programme says so, and no more
+    than the programme's reviews_per_month in a calendar month."""
+    rules = rules_in_force(session)
+    if rules.review_bonus <= 0 or (rules.review_needs_purchase and not bought):
+        return None
+    key = f"review:{member_id}:sku:{sku}" if sku else f"review:event:{event_id}"
+    if ledger.find(session, key) is not None:
+        return None  # this product's review was rewarded already
+    members.hold_members(session, [member_id])  # two at once count in turn
+    if rules.reviews_per_month is not None:
+        zone = ZoneInfo(rules.timezone)
+        local = now.astimezone(zone)
+        start = datetime(local.year, local.month, 1, tzinfo=zone).astimezone(UTC)
+        given = session.scalar(
+            select(func.count()).select_from(PointsEntry).where(
+                PointsEntry.member_id == member_id, PointsEntry.kind == "bonus",
+                PointsEntry.idempotency_key.like("review:%"), PointsEntry.created_at >= start,
+            )
+        )  # fmt: skip
+        if (given or 0) >= rules.reviews_per_month:
+            return None
+    return award_bonus(session, member_id=member_id, points=rules.review_bonus, key=key,
+                       reason=f"review{f' of {sku}' if sku else ''}", now=now)  # fmt: skip
 
 
 def take_back_bonus(

@@ -187,8 +187,8 @@ def _write_events(
 ) -> None:
     for chunk in chunks(valid, 1_000):
         _tie_to_members(uow, chunk)
-        result = ingest.record_events(
-            uow, batch=[v.model for v in chunk], principal=who, region=region
+        result = ingest.record_events(  # history: a review imported earns no bonus
+            uow, batch=[v.model for v in chunk], principal=who, region=region, live=False
         )
         report.created += result.accepted
         report.unchanged += result.duplicates
