@@ -438,6 +438,18 @@ def expire_points() -> None:
     typer.echo(f"expired {expired} points")
 
 
+@app.command("lapse-referrals")
+def lapse_referrals() -> None:
+    """Mark lapsed the referrals whose friend never bought in time (run daily)."""
+    from omo.db import UnitOfWork, make_engine
+    from omo.referrals import service as referrals
+
+    engine = make_engine(get_settings())
+    lapsed = referrals.lapse_due(UnitOfWork(engine))
+    engine.dispose()
+    typer.echo(f"{lapsed} referral(s) lapsed")
+
+
 @app.command("review-tiers")
 def review_tiers() -> None:
     """Place members whose review date has come, and rank-based levels (run daily)."""

@@ -96,6 +96,8 @@ def test_daily_jobs_run_from_the_command_line(cli: CliRunner, uow: UnitOfWork) -
     expired = cli.invoke(app, ["expire-points"])
     assert expired.exit_code == 0, expired.output
     assert expired.output.startswith("expired 0 points")
+    lapsed = cli.invoke(app, ["lapse-referrals"])
+    assert lapsed.exit_code == 0 and lapsed.output == "0 referral(s) lapsed\n", lapsed.output
     reviewed = cli.invoke(app, ["review-tiers"])
     assert reviewed.exit_code == 0, reviewed.output
     assert "tier change" in reviewed.output

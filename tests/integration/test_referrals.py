@@ -173,6 +173,29 @@ def test_a_referral_lapses_when_the_first_order_comes_too_late(uow: UnitOfWork) 
     assert brought(uow, alice)[0].status == "lapsed"  # settled: later orders change nothing
 
 
+def test_the_daily_job_lapses_referrals_whose_time_ran_out(uow: UnitOfWork) -> None:
+    at(D0)
+    rules(uow)  # no referral_days: nothing ever lapses
+    alice = join(uow, "0912-000-001")
+    code = referrals.code_for(uow, member_id=alice, link=LINK).code
+    join(uow, "0912-000-002", code)
+    at(D0 + timedelta(days=20))
+    join(uow, "0912-000-003", code)
+    at(D0 + timedelta(days=400))
+    assert referrals.lapse_due(uow) == 0
+    rules(uow, referral_days=30)
+    # a week's grace after the 30 days, for an order placed in time and recorded late
+    at(D0 + timedelta(days=37, minutes=-1))
+    assert referrals.lapse_due(uow) == 0
+    at(D0 + timedelta(days=37, minutes=1))
+    assert referrals.lapse_due(uow) == 1
+    assert referrals.lapse_due(uow) == 0  # again: nothing more
+    got = [(r.status, r.reason) for r in brought(uow, alice)]
+    assert got == [("lapsed", "no qualifying order within 30 days"), ("pending", None)]
+    buy(uow, "0912-000-002", "500.00")  # too late: it stays lapsed, and nobody is paid
+    assert brought(uow, alice)[0].status == "lapsed" and balance(uow, alice) == (0, 0)
+
+
 def test_a_referrer_is_rewarded_up_to_the_yearly_cap(uow: UnitOfWork) -> None:
     at(datetime(2026, 12, 31, 10, 0, tzinfo=UTC))  # 18:00 in Taipei
     rules(uow, referrals_per_year=2)

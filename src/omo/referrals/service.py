@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
-from sqlalchemy import Integer, bindparam, func, select, union_all
+from sqlalchemy import Integer, bindparam, func, select, union_all, update
 from sqlalchemy.orm import Session
 
 from omo.commerce.models import Order
@@ -328,6 +328,35 @@ _PENDING_FOR = Prepared(
     .order_by(_REFERRALS.id)
     .limit(1)
 )
+
+
+# an order placed inside the window may be recorded days later (a marketplace's sync)
+LATE_ORDERS = timedelta(days=7)
+
+
+def lapse_due(uow: UnitOfWork) -> int:
+    """Mark lapsed the pending referrals whose time ran out (the programme's referral_days, and
+    a week's grace for orders recorded late), so that the merchant's figures count them. Run
+    daily; safe to run again. Returns how many lapsed."""
+
+    def run(session: Session) -> int:
+        days = points.rules_in_force(session).referral_days
+        if not days:
+            return 0
+        now = clock.now()
+        done = session.execute(
+            update(Referral)
+            .where(
+                Referral.status == "pending",
+                Referral.created_at < now - timedelta(days=days) - LATE_ORDERS,
+            )
+            .values(
+                status="lapsed", settled_at=now, reason=f"no qualifying order within {days} days"
+            )
+        )
+        return int(getattr(done, "rowcount", 0) or 0)
+
+    return uow.run(run)
 
 
 def check_referrals(session: Session) -> list[str]:
