@@ -146,6 +146,27 @@ def test_member_page_masks_personal_data_for_analysts(
     assert client.get("/ui/members/999999").status_code == 404
 
 
+def test_member_page_shows_the_referrals_on_either_side(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    from omo.referrals import service as referrals
+
+    mid = people["member"]
+    code = referrals.code_for(uow, member_id=mid, link="{code}").code
+    friend = f.enrol(uow, phone="0922-000-222", referral_code=code).member.id
+    f.post_order(uow, member_id=friend, lines=[{"sku": "X", "quantity": 1, "unit_price": "500"}])
+    sign_in(client, "mkt")
+    for who in (mid, friend):
+        table = (
+            client.get(f"/ui/members/{who}").text.split('id="referrals"')[1].split("</table>")[0]
+        )
+        assert f'#{mid}</a> → <a href="/ui/members/{friend}">#{friend}' in table
+        assert "已獲回饋" in table
+    other = f.enrol(uow, phone="0922-000-333").member.id
+    lonely = client.get(f"/ui/members/{other}").text.split('id="referrals"')[1].split("</table>")[0]
+    assert "—" in lonely and "→" not in lonely
+
+
 def test_sign_out_needs_the_token_and_ends_the_session(
     client: TestClient, people: dict[str, int]
 ) -> None:

@@ -22,6 +22,8 @@ from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.points import service as points
 from omo.points.schemas import PointsSummary, ProgrammeRead
+from omo.referrals import service as referrals
+from omo.referrals.service import ReferralRead
 from omo.rewards import fulfilment
 from omo.rewards import service as rewards
 from omo.rewards.schemas import RedemptionRow, RewardRead
@@ -89,6 +91,8 @@ class MemberPage:
     templates: list[str]
     issue_id: str
     tags: list[str] = field(default_factory=list)
+    # the member on either side of a referral: who brought them, whom they brought
+    referrals: list[ReferralRead] = field(default_factory=list)
 
 
 def member_page(uow: UnitOfWork, *, member_id: int) -> MemberPage:
@@ -105,6 +109,8 @@ def member_page(uow: UnitOfWork, *, member_id: int) -> MemberPage:
         templates=[t.code for t in coupons.list_templates(uow) if not t.template.shared_code],
         issue_id=secrets.token_hex(8),
         tags=sorted(set(scores.tags if scores else [])),
+        referrals=referrals.list_referrals(uow, status=None, member_id=mid, limit=20,
+                                           before=None),
     )  # fmt: skip
 
 
