@@ -215,6 +215,20 @@ def test_a_referrer_is_rewarded_up_to_the_yearly_cap(uow: UnitOfWork) -> None:
     assert brought(uow, alice)[3].referrer_points == 50
 
 
+def test_the_yearly_cap_counts_a_merged_members_referrals(api: TestClient, uow: UnitOfWork) -> None:
+    at(D0)
+    rules(uow, referrals_per_year=1)
+    alice, alias = join(uow, "0912-000-001"), join(uow, "0912-000-009")  # one person, two records
+    join(uow, "0912-000-101", referrals.code_for(uow, member_id=alias, link=LINK).code)
+    buy(uow, "0912-000-101", "200.00")  # rewarded through the second record's code
+    merged = api.post(f"/api/v1/members/{alice}/merge", json={"other_member_id": alias})
+    assert merged.status_code == 201
+    join(uow, "0912-000-102", referrals.code_for(uow, member_id=alice, link=LINK).code)
+    buy(uow, "0912-000-102", "200.00")
+    assert [r.referrer_points for r in brought(uow, alice)] == [50, 0]  # the cap of 1 held
+    assert balance(uow, alice) == (0, 50)
+
+
 def test_the_guards(api: TestClient, uow: UnitOfWork) -> None:
     alice = enrol(uow, phone="0912-000-001").member.id
     code = api.get(f"/api/v1/members/{alice}/referral").json()["code"]

@@ -261,14 +261,17 @@ def _reward(
 
 def _rewarded_this_year(session: Session, referrer: int, rules: PointsRules, now: datetime) -> int:
     """Referrals that gave this referrer a bonus in the calendar year of `now` (the programme's
-    zone). The referrer's row is held (award_bonus), so two at once count in turn."""
+    zone), through this member's code or the code of a member merged into them. The referrer's
+    row is held first, so two at once count in turn."""
     members.hold_members(session, [referrer])
     zone = ZoneInfo(rules.timezone)
     start = datetime(now.astimezone(zone).year, 1, 1, tzinfo=zone).astimezone(UTC)
     return int(
         session.scalar(
             select(func.count()).select_from(Referral).where(
-                Referral.referrer_id == referrer, Referral.status == "rewarded",
+                # with those made through members merged into the referrer
+                Referral.referrer_id.in_([referrer, *members.merged_ids_of(session, referrer)]),
+                Referral.status == "rewarded",
                 Referral.referrer_points > 0, Referral.settled_at >= start,
             )
         ) or 0
