@@ -132,6 +132,26 @@ def test_a_review_earns_once_per_product_for_what_the_member_bought(
     assert bad.status_code == 422
 
 
+def test_one_person_with_two_records_earns_one_review_bonus_per_product(
+    api: TestClient, uow: UnitOfWork
+) -> None:
+    at(D0)
+    rules(uow, review_bonus=20, review_needs_purchase=False)
+    mid, alias = (
+        enrol(uow, phone="0912-000-001").member.id,
+        enrol(uow, phone="0912-000-009").member.id,
+    )
+    api.post("/api/v1/events", json={"events": [review(1, "0912-000-009")]})
+    assert (
+        api.post(f"/api/v1/members/{mid}/merge", json={"other_member_id": alias}).status_code == 201
+    )
+    api.post(
+        "/api/v1/events",
+        json={"events": [review(2, "0912-000-001"), review(3, "0912-000-001", sku="SKU-2")]},
+    )
+    assert bonuses(uow, mid) == [(20, "review of SKU-1"), (20, "review of SKU-2")]
+
+
 def test_review_bonuses_stop_at_the_monthly_cap(api: TestClient, uow: UnitOfWork) -> None:
     at(D0)  # the last hour of April in Taipei
     rules(uow, review_bonus=20, review_needs_purchase=False, reviews_per_month=2)

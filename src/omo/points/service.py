@@ -369,20 +369,25 @@ def award_review(
     if rules.review_bonus <= 0 or (rules.review_needs_purchase and not bought):
         return None
     key = f"review:{member_id}:sku:{sku}" if sku else f"review:event:{event_id}"
-    if ledger.find(session, key) is not None:
-        return None  # this product's review was rewarded already
     members.hold_members(session, [member_id])  # two at once count in turn
+    # the member's review bonuses, with those of members merged into them (their entries moved
+    # here, under keys naming the member they were earned by)
+    given = session.execute(
+        select(PointsEntry.idempotency_key, PointsEntry.created_at).where(
+            PointsEntry.member_id == member_id, PointsEntry.kind == "bonus",
+            PointsEntry.idempotency_key.like("review:%"),
+        )
+    ).all()  # fmt: skip
+    if ledger.find(session, key) is not None or (
+        sku
+        and any(k.endswith(f":sku:{sku}") and not k.startswith("review:event:") for k, _ in given)
+    ):
+        return None  # this product's review was rewarded already
     if rules.reviews_per_month is not None:
         zone = ZoneInfo(rules.timezone)
         local = now.astimezone(zone)
         start = datetime(local.year, local.month, 1, tzinfo=zone).astimezone(UTC)
-        given = session.scalar(
-            select(func.count()).select_from(PointsEntry).where(
-                PointsEntry.member_id == member_id, PointsEntry.kind == "bonus",
-                PointsEntry.idempotency_key.like("review:%"), PointsEntry.created_at >= start,
-            )
-        )  # fmt: skip
-        if (given or 0) >= rules.reviews_per_month:
+        if sum(1 for _, at in given if clock.as_utc(at) >= start) >= rules.reviews_per_month:
             return None
     return award_bonus(session, member_id=member_id, points=rules.review_bonus, key=key,
                        reason=f"review{f' of {sku}' if sku else ''}", now=now)  # fmt: skip
