@@ -167,6 +167,23 @@ def test_member_page_shows_the_referrals_on_either_side(
     assert "—" in lonely and "→" not in lonely
 
 
+def test_the_dashboard_shows_what_referrals_brought(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    from omo.referrals import service as referrals
+    from omo.shared import clock
+
+    code = referrals.code_for(uow, member_id=people["member"], link="{code}").code
+    for n, phone in enumerate(("0922-000-401", "0922-000-402")):
+        friend = f.enrol(uow, phone=phone, referral_code=code).member.id
+        if n == 0:
+            f.post_order(uow, member_id=friend, ordered_at=clock.now().isoformat(),
+                         lines=[{"sku": "X", "quantity": 1, "unit_price": "500"}])  # fmt: skip
+    page = sign_in(client, "mkt").get("/ui/").text
+    tile = page.split('data-kpi="referrals">')[1].split("</div></div>")[0]
+    assert tile.startswith("1 / 2</div>") and "50.0%" in tile and "100 點數" in tile
+
+
 def test_sign_out_needs_the_token_and_ends_the_session(
     client: TestClient, people: dict[str, int]
 ) -> None:

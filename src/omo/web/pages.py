@@ -22,7 +22,9 @@ from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.points import service as points
 from omo.points.schemas import PointsSummary, ProgrammeRead
+from omo.referrals import kpis as referral_kpis
 from omo.referrals import service as referrals
+from omo.referrals.kpis import ReferralSummary
 from omo.referrals.service import ReferralRead
 from omo.rewards import fulfilment
 from omo.rewards import service as rewards
@@ -50,14 +52,18 @@ class Dashboard:
     kpis: Kpis
     segments: list[tuple[str, int]]
     trend: list[TrendPoint]
+    referrals: ReferralSummary  # the same 30 days
 
 
 def dashboard(uow: UnitOfWork, *, zone: str, months: int = 12) -> Dashboard:
-    """The last 30 days' headline figures, the last months' trend, the segments of the last
-    refresh."""
+    """The last 30 days' headline figures (with what referrals brought), the last months'
+    trend, the segments of the last refresh."""
     figures = period_kpis(uow)
     segments = [(s.name, s.members) for s in analytics.list_segments(uow) if s.kind == "builtin"]
-    return Dashboard(kpis=figures, segments=segments, trend=trend(uow, zone=zone, months=months))
+    return Dashboard(
+        kpis=figures, segments=segments, trend=trend(uow, zone=zone, months=months),
+        referrals=referral_kpis.summary(uow, since=figures.period_from, until=figures.period_to),
+    )  # fmt: skip
 
 
 def trend(uow: UnitOfWork, *, zone: str, months: int) -> list[TrendPoint]:
