@@ -154,25 +154,25 @@ def reverse_for_order(
     points = min(points, earned.points - already)
     if points <= 0:
         return None
+    return _take_back(session, earned, points, key=key, reason="refund", now=now, actor=actor)
+
+
+def _take_back(
+    session: Session, lot: PointsEntry, points: int, *, key: str, reason: str, now: datetime,
+    actor: str | None,
+) -> PointsEntry:  # fmt: skip
+    """A reverse entry of `points` against `lot`: from the lot itself first, then the member's
+    others (pending ones too); what was already spent is written off."""
     others = [
-        lot
-        for lot in ledger.lots(session, member_id=earned.member_id, now=now, pending=True)
-        if lot.id != earned.id
+        other
+        for other in ledger.lots(session, member_id=lot.member_id, now=now, pending=True)
+        if other.id != lot.id
     ]
     return ledger.debit(
-        session,
-        member_id=earned.member_id,
-        kind="reverse",
-        points=points,
-        key=key,
-        now=now,
-        take_from=[earned, *others],
-        order_id=order_id,
-        reverses_id=earned.id,
-        reason="refund",
-        actor=actor,
-        allow_short=True,
-    )
+        session, member_id=lot.member_id, kind="reverse", points=points, key=key, now=now,
+        take_from=[lot, *others], order_id=lot.order_id, reverses_id=lot.id, reason=reason,
+        actor=actor, allow_short=True,
+    )  # fmt: skip
 
 
 def give_back_spent(
@@ -405,16 +405,7 @@ def take_back_bonus(
     if held is not None:
         return held
     members.hold_members(session, [bonus.member_id])
-    others = [
-        lot
-        for lot in ledger.lots(session, member_id=bonus.member_id, now=now, pending=True)
-        if lot.id != bonus.id
-    ]
-    return ledger.debit(
-        session, member_id=bonus.member_id, kind="reverse", points=bonus.points, key=key,
-        now=now, take_from=[bonus, *others], order_id=bonus.order_id, reverses_id=bonus.id,
-        reason=reason, actor=actor, allow_short=True,
-    )  # fmt: skip
+    return _take_back(session, bonus, bonus.points, key=key, reason=reason, now=now, actor=actor)
 
 
 # --- expiry -----------------------------------------------------------------------------------
