@@ -1,8 +1,7 @@
 """The POS staff page's steps: find the member (phone, card, scanned member QR) or enrol them
-(with a friend's referral code), price a basket
-with their tier, coupons and points, and commit the sale at the staff member's store, or hand
-over a reward the member buys with points or redeemed earlier in the app — through the same use
-cases as a till's API calls."""
+(with a friend's referral code), price a basket with their tier, coupons and points, and commit
+the sale at the staff member's store, or hand over a reward the member buys with points or
+redeemed earlier in the app — through the same use cases as a till's API calls."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError as PydanticError
+from sqlalchemy.orm import Session
 
 from omo.apikeys.service import Principal
 from omo.checkout import service as checkout
@@ -38,6 +38,7 @@ from omo.rewards.schemas import (
     RewardRead,
     RewardRedeem,
 )
+from omo.shared import clock
 from omo.shared.errors import DomainError, ValidationFailed
 from omo.tiers import service as tiers
 from omo.users.service import SignedIn
@@ -179,18 +180,12 @@ def enrol(
 ) -> EnrolResult:  # fmt: skip
     """Join at the till: the customer's phone, a name if they give one, the consents they give
     aloud, and a friend's referral code — typed, or their referral link as the scanner reads
-    it — at the staff member's store. A phone that is already a member's finds that member and
-    changes nothing of theirs."""
+    it — at the staff member's store, with the programme's sign-up bonus. A phone that is
+    already a member's is refused (find them instead), in the same transaction as the
+    enrolment, so two tills cannot both enrol one phone."""
     phone = str(form.get("phone", "")).strip()
     if not phone:
         raise ValidationFailed("the customer's phone", field="phone")
-    try:
-        ident = normalise("phone", phone, region=region)
-    except InvalidIdentifier as exc:
-        raise ValidationFailed(str(exc), field="phone") from None
-    with uow.read() as session:
-        if members.members_named_by(session, [ident]):
-            raise ValidationFailed("this phone is already a member's: find them", field="phone")
     store = next((s.code for s in stores if s.id == user.store_id), None)
     identifiers = [{"kind": "phone", "value": phone}]
     if email := str(form.get("email", "")).strip():
@@ -201,8 +196,20 @@ def enrol(
         "consents": {ch: True for ch in ("sms", "email") if form.get(f"consent_{ch}")},
         "referral_code": referral_code(str(form.get("referral_code", ""))),
     })  # fmt: skip
+    try:
+        ident = normalise("phone", phone, region=region)
+    except InvalidIdentifier as exc:
+        raise ValidationFailed(str(exc), field="phone") from None
+    idents = ingest.normalise_all(data.identifiers, field="identifiers", region=region)
     principal = Principal(name=f"ui:{user.username}", store_id=user.store_id)
-    return ingest.enrol_member(uow, data=data, principal=principal, region=region)
+
+    def run(session: Session) -> EnrolResult:
+        if members.members_named_by(session, [ident]):
+            raise ValidationFailed("this phone is already a member's: find them", field="phone")
+        return ingest.enrol_in(session, data=data, idents=idents, principal=principal,
+                               now=clock.now(), welcome=True)  # fmt: skip
+
+    return uow.run(run)
 
 
 def referral_code(text: str) -> str | None:
