@@ -547,3 +547,39 @@ def test_a_held_referral_whose_order_was_returned_waits_again(
     assert (r.status, r.order_id, r.settled_at) == ("pending", None, None)
     buy(uow, "0912-000-002", "200.00")  # the next qualifying order rewards both
     assert brought(uow, alice)[0].status == "rewarded"
+
+
+def test_a_review_decided_during_a_return_reads_the_order_as_returned(
+    uow: UnitOfWork, engine: sa.Engine, db_url: str
+) -> None:
+    """PostgreSQL: a return of a held referral's order holds the friend; the review's decision
+    waits for it and then sees the order returned — no bonus on an order given back."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    from omo.identity import reviews
+
+    at(D0)
+    rules(uow)
+    alice = join(uow, "0912-000-001")
+    bob = join(uow, "0912-000-002", referrals.code_for(uow, member_id=alice, link=LINK).code)
+    review = _open_review(uow, alice, bob)
+    order = buy(uow, "0912-000-002", "200.00")
+    assert brought(uow, alice)[0].status == "held"
+    refund = engine.connect()  # a return in flight: it holds the friend, as refunds do
+    refund.execute(sa.text("SELECT id FROM members WHERE id = :id FOR NO KEY UPDATE"),
+                   {"id": bob})  # fmt: skip
+    done = threading.Event()
+    worker = threading.Thread(
+        target=lambda: (reviews.reject(uow, review_id=review, actor="t"), done.set())
+    )
+    worker.start()
+    assert not done.wait(0.5), "the decision did not wait for the return"
+    refund.execute(sa.text("UPDATE orders SET refunded_total = total, status = 'refunded' "
+                           "WHERE id = :id"), {"id": order})  # fmt: skip
+    refund.commit()
+    worker.join(10)
+    assert done.is_set()
+    refund.close()
+    (r,) = brought(uow, alice)
+    assert (r.status, r.order_id) == ("pending", None)
+    assert balance(uow, alice) == (0, 0) and balance(uow, bob) == (0, 0)

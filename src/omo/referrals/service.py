@@ -213,7 +213,10 @@ def settle_held(
     for referral in held:
         referrer = members.current_member(session, referral.referrer_id).id
         referee = members.current_member(session, referral.referee_id).id
-        order = session.get(Order, referral.order_id)
+        # a refund of the order holds its member: the two take turns, and the order is read
+        # as the refund left it
+        members.hold_members(session, [referrer, referee])
+        order = session.get(Order, referral.order_id, populate_existing=True)
         referral.settled_at, referral.reason = now, None
         if referrer == referee:
             referral.status, referral.reason = "rejected", "referrer and referee are one person"
