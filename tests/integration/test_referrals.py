@@ -583,3 +583,124 @@ def test_a_review_decided_during_a_return_reads_the_order_as_returned(
     (r,) = brought(uow, alice)
     assert (r.status, r.order_id) == ("pending", None)
     assert balance(uow, alice) == (0, 0) and balance(uow, bob) == (0, 0)
+
+
+def test_a_held_referral_is_settled_by_a_merge_made_another_way(
+    api: TestClient, uow: UnitOfWork
+) -> None:
+    """A pair merged by hand while their review waits: the referral held on the review is
+    rejected then, not left held, and the review's late decision changes nothing."""
+    at(D0)
+    rules(uow)
+    alice = join(uow, "0912-000-001")
+    bob = join(uow, "0912-000-002", referrals.code_for(uow, member_id=alice, link=LINK).code)
+    review = _open_review(uow, alice, bob)
+    buy(uow, "0912-000-002", "200.00")
+    assert brought(uow, alice)[0].status == "held"
+    assert api.post(f"/api/v1/members/{alice}/merge", json={"other_member_id": bob}).is_success
+    (r,) = brought(uow, alice)
+    assert (r.status, r.reason) == ("rejected", referrals.ONE_PERSON)
+    late = api.post(f"/api/v1/identity/reviews/{review}/accept").json()
+    assert late["status"] == "obsolete" and brought(uow, alice)[0].status == "rejected"
+    assert balance(uow, alice) == (0, 0)
+
+
+def test_a_held_referral_settles_when_a_run_no_longer_proposes_the_pair(
+    uow: UnitOfWork,
+) -> None:
+    """A later identity run that no longer finds the pair alike makes its review obsolete: two
+    people, as far as anyone can tell, so the referral held on it goes ahead (a review the run
+    proposes again keeps its referral held)."""
+    from omo.identity import resolution
+
+    at(D0)
+    rules(uow)
+    alice, frank = join(uow, "0912-000-001"), join(uow, "0912-000-006")
+    bob = join(uow, "0912-000-002", referrals.code_for(uow, member_id=alice, link=LINK).code)
+    carl = join(uow, "0912-000-003", referrals.code_for(uow, member_id=frank, link=LINK).code)
+    gone, kept = _open_review(uow, alice, bob), _open_review(uow, carl, frank)
+    order = buy(uow, "0912-000-002", "200.00")
+    buy(uow, "0912-000-003", "200.00")
+    assert [r.status for r in brought(uow, alice) + brought(uow, frank)] == ["held", "held"]
+    at(D0 + timedelta(days=2))
+    with uow.read() as session:
+        run_id = session.scalar(sa.text("SELECT max(id) FROM identity_runs"))
+    again = resolution.pair(carl, frank, 0.7, 4.0, {})
+    resolution._queue_reviews(uow, run_id, [again])  # the run's last two steps
+    resolution._settle_referrals(uow)
+    with uow.read() as session:
+        statuses = dict(session.execute(sa.text("SELECT id, status FROM identity_reviews")).all())
+    assert statuses == {gone: "obsolete", kept: "pending"}
+    (r,) = brought(uow, alice)
+    assert (r.status, r.order_id, r.referrer_points) == ("rewarded", order, 50)
+    assert balance(uow, alice) == (0, 50) and balance(uow, bob) == (0, 50)
+    assert brought(uow, frank)[0].status == "held"
+    with uow.read() as session:
+        assert referrals.check_referrals(session) == []
+
+
+def test_an_undone_merge_reopens_the_referrals_it_refused(api: TestClient, uow: UnitOfWork) -> None:
+    """A merge found wrong and undone: the referrals it refused (one person, or the referee an
+    older member) wait again, and pay at once on the order they were refused on if that order
+    is the referee's. One rewarded through another referral stays refused (its bonus stayed
+    with the merge's survivor), and so does one whose guard still holds."""
+    at(D0)
+    rules(uow)
+    alice, frank, gina = (join(uow, p) for p in ("0912-000-001", "0912-000-006", "0912-000-007"))
+    code = {m: referrals.code_for(uow, member_id=m, link=LINK).code for m in (alice, frank, gina)}
+    carl = join(uow, "0912-000-003")  # a member since D0
+    at(D0 + timedelta(days=1))
+    bob = join(uow, "0912-000-002", code[alice])
+    hugo = join(uow, "0912-000-008", code[frank])
+    ivan = join(uow, "0912-000-009", code[gina])
+    jane = join(uow, "0912-000-010", code[gina])
+    leo = join(uow, "0912-000-011", code[gina])
+    at(D0 + timedelta(days=2))
+    mia = join(uow, "0912-000-012", code[gina])  # referred after leo
+
+    def merge(survivor: int, absorbed: int) -> int:
+        done = api.post(f"/api/v1/members/{survivor}/merge", json={"other_member_id": absorbed})
+        assert done.status_code == 201, done.text
+        return int(done.json()["id"])
+
+    wrong = {
+        "one person, sale with the referrer": merge(alice, bob),
+        "one person, sale with the referee": merge(hugo, frank),
+        "older member": merge(carl, ivan),
+        "referred twice": merge(mia, leo),
+    }
+    merge(carl, jane)  # and that one stands
+    buy(uow, "0912-000-002", "200.00")  # bob's phone: alice's sale
+    hugo_order = buy(uow, "0912-000-008", "200.00")
+    buy(uow, "0912-000-009", "200.00")  # ivan's: carl's
+    buy(uow, "0912-000-010", "200.00")  # jane's: carl's too, and her referral is refused
+    buy(uow, "0912-000-012", "200.00")  # mia's: leo's referral pays (to mia), hers is refused
+    got = {r.referee_id: r for r in brought(uow, alice) + brought(uow, frank) + brought(uow, gina)}
+    assert [got[m].status for m in (bob, hugo, ivan, jane, mia)] == ["rejected"] * 5
+    assert got[leo].status == "rewarded" and balance(uow, mia) == (0, 50)
+    before = {m: balance(uow, m) for m in (alice, frank, bob, hugo, ivan, jane, carl)}
+    assert set(before.values()) == {(0, 0)}
+
+    at(D0 + timedelta(days=3))
+    for merge_id in wrong.values():
+        assert api.post(f"/api/v1/merges/{merge_id}/undo").status_code == 200
+    got = {r.referee_id: r for r in brought(uow, alice) + brought(uow, frank) + brought(uow, gina)}
+    # bob's sale stayed with alice (a survivor keeps what it did while merged): bob waits
+    assert (got[bob].status, got[bob].order_id) == ("pending", None)
+    assert got[bob].reason == f"merge {wrong['one person, sale with the referrer']} was undone: "\
+        "two people again"  # fmt: skip
+    # hugo's sale was his own: both sides are paid on it now
+    assert (got[hugo].status, got[hugo].order_id) == ("rewarded", hugo_order)
+    assert balance(uow, frank) == (0, 50) and balance(uow, hugo) == (0, 50)
+    # ivan is his own member again; his sale stayed carl's
+    assert got[ivan].status == "pending"
+    # jane is still carl's, an older member; mia already had a friend's bonus, through leo's
+    assert got[jane].status == "rejected"
+    assert (got[mia].status, got[leo].status) == ("rejected", "rewarded")
+    assert balance(uow, mia) == (0, 50) and balance(uow, leo) == (0, 0)
+    assert balance(uow, alice) == (0, 0) and balance(uow, bob) == (0, 0)
+    buy(uow, "0912-000-002", "200.00")  # bob's own first order now
+    assert brought(uow, alice)[0].status == "rewarded"
+    assert balance(uow, alice) == (0, 50) and balance(uow, bob) == (0, 50)
+    with uow.read() as session:
+        assert referrals.check_referrals(session) == []

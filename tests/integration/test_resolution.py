@@ -184,10 +184,27 @@ def test_review_queue_accept_reject_and_a_second_run(
     with engine.connect() as conn:
         waiting = {i: p for i, status, _run, p in conn.execute(reviews) if status == "pending"}
     middle = sorted(waiting.values())[len(waiting) // 2]
+    # a referral held on the least likely pair (its referee bought while the review waited)
+    least = min(waiting, key=lambda i: waiting[i])
+    with engine.begin() as conn:
+        a, b = conn.execute(sa.text("SELECT member_id, other_member_id FROM identity_reviews "
+                                    "WHERE id = :i"), {"i": least}).one()  # fmt: skip
+        conn.execute(sa.text("INSERT INTO referral_codes (member_id, code, created_at) "
+                             "VALUES (:a, 'RHELD01', '2026-11-01 00:00:00.000000')"), {"a": a})  # fmt: skip
+        conn.execute(sa.text(
+            "INSERT INTO referrals (referrer_id, referee_id, code, status, reason, created_at) "
+            "VALUES (:a, :b, 'RHELD01', 'held', 'possibly one person', "
+            "'2026-11-01 00:00:00.000000')"), {"a": a, "b": b})  # fmt: skip
     second = resolve(uow, ResolveOptions(review=middle, auto_merge=options.auto_merge))
     with engine.connect() as conn:
         now_reviews = {i: (status, run) for i, status, run, _p in conn.execute(reviews)}
     assert {now_reviews[i][0] for i in waiting} == {"pending", "obsolete"}
+    # the run no longer proposes that pair: the referral is not left held (no order here to
+    # pay on, so it waits for one)
+    assert now_reviews[least][0] == "obsolete"
+    with engine.connect() as conn:
+        held = conn.execute(sa.text("SELECT status FROM referrals WHERE code = 'RHELD01'"))
+        assert held.scalar_one() == "pending"
     assert {run for status, run in now_reviews.values() if status == "pending"} == {second.id}
     with engine.connect() as conn:
         rows = conn.execute(

@@ -27,9 +27,10 @@ from omo.identity import linkage
 from omo.identity.decisions import ClusterMerge, Pair, Plan, decide, estimated_duplicates, pair
 from omo.identity.models import MatchReview, ResolutionRun
 from omo.identity.schemas import RunRead
-from omo.identity.service import MergeOrder, merge_many
+from omo.identity.service import MergeOrder, merge_many, open_between
 from omo.identity.snapshot import member_records
 from omo.members import service as members
+from omo.referrals import service as referrals
 from omo.shared import clock
 from omo.shared.errors import NotFound, ValidationFailed
 from omo.shared.gcpause import collector_paused
@@ -103,6 +104,7 @@ def resolve(
                 merged = _apply_merges(uow, run_id, plan.merges, actor, options.merge_batch)
             with timer("queue"):
                 _queue_reviews(uow, run_id, plan.reviews)
+                _settle_referrals(uow)
         with uow.read() as session:
             active = members.active_count(session)
             pending = _pending_pairs(session)
@@ -271,6 +273,12 @@ def _queue_reviews(uow: UnitOfWork, run_id: int, reviews: list[Pair]) -> None:
             conn.execute(by_id.values(status="obsolete", updated_at=now), gone)
 
     uow.run(run)
+
+
+def _settle_referrals(uow: UnitOfWork) -> None:
+    """Referrals held on a review that this run merged, or made obsolete, settle now."""
+    uow.run(lambda session: referrals.settle_held(session, member_ids=None, now=clock.now(),
+                                                  open_review=open_between))  # fmt: skip
 
 
 def get_run(uow: UnitOfWork, run_id: int) -> RunRead:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from omo.db import UnitOfWork
 from omo.identity.models import MatchReview
 from omo.identity.schemas import MemberBrief, ReviewRead
-from omo.identity.service import mask, merge_members
+from omo.identity.service import mask, merge_members, open_between
 from omo.members import service as members
 from omo.members.models import Member, MemberIdentifier
 from omo.referrals import service as referrals
@@ -92,17 +92,6 @@ def reject(uow: UnitOfWork, *, review_id: int, actor: str) -> ReviewRead:
         return _read(session, review)
 
     return uow.run(run)
-
-
-def open_between(session: Session, a: int, b: int) -> int | None:
-    """The review still open on whether these two members are one person, if any."""
-    lo, hi = sorted((a, b))
-    return session.scalar(
-        select(MatchReview.id).where(
-            MatchReview.member_id == lo, MatchReview.other_member_id == hi,
-            MatchReview.status == "pending",
-        )
-    )  # fmt: skip
 
 
 def _get(session: Session, review_id: int) -> MatchReview:

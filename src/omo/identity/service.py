@@ -27,6 +27,7 @@ from omo.members.identifiers import Identifier
 from omo.members.models import Member
 from omo.messaging import service as messaging
 from omo.points import service as points
+from omo.referrals import service as referrals
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
 from omo.shared.rows import rows_of
@@ -114,7 +115,21 @@ def merge_members(
     order = MergeOrder(survivor_id, absorbed_id, reason, evidence)
     merge = session.get(Merge, merge_many(session, [order], actor=actor, now=now)[0])
     assert merge is not None  # written just now, in this transaction
+    # one person now: a referral held on whether they are gets no bonus
+    referrals.settle_held(session, member_ids=(survivor_id, absorbed_id), now=now,
+                          open_review=open_between)  # fmt: skip
     return merge
+
+
+def open_between(session: Session, a: int, b: int) -> int | None:
+    """The review still open on whether these two members are one person, if any."""
+    lo, hi = sorted((a, b))
+    return session.scalar(
+        select(MatchReview.id).where(
+            MatchReview.member_id == lo, MatchReview.other_member_id == hi,
+            MatchReview.status == "pending",
+        )
+    )  # fmt: skip
 
 
 def merge_many(
@@ -213,6 +228,9 @@ def undo_merge(session: Session, *, merge_id: int, actor: str | None, now: datet
     commerce.recompute_stats(session, member_id=absorbed.id, now=now)
     merge.undone_at, merge.undone_by = now, actor
     session.flush()
+    # two people again: a referral refused because they were one waits (or pays) again
+    referrals.reopen_after_split(session, member_ids=(survivor.id, absorbed.id),
+                                 merge_id=merge.id, now=now, open_review=open_between)  # fmt: skip
     return merge
 
 

@@ -16,7 +16,6 @@ from omo.db import UnitOfWork
 from omo.events import service as events
 from omo.events.kinds import EventKind
 from omo.events.schemas import EventBatchResult, EventIn
-from omo.identity import reviews
 from omo.identity import service as identity
 from omo.ingest.schemas import EnrolResult
 from omo.members import service as members
@@ -239,7 +238,7 @@ def record_order_in(
             tiers.evaluate_in(session, member_id=member_id, now=now)
             referrals.reward_on_order(
                 session, member_id=member_id, order_id=row.id, amount=row.total,
-                ordered_at=row.ordered_at, now=now, open_review=reviews.open_between,
+                ordered_at=row.ordered_at, now=now, open_review=identity.open_between,
             )  # fmt: skip
     return commerce.order_result(session, row, replayed=False)
 

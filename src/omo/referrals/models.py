@@ -26,9 +26,9 @@ class Referral(Base):
     referrer_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     referee_id: Mapped[int] = mapped_column(ForeignKey("members.id"), unique=True)
     code: Mapped[str] = mapped_column(String(16))
-    # pending | rewarded | rejected | lapsed; a refund of the qualifying order turns a rewarded
-    # referral back to pending (the bonuses taken back)
-    status: Mapped[str] = mapped_column(String(12))
+    # pending | held | rewarded | rejected | lapsed; a refund of the qualifying order turns a
+    # rewarded referral back to pending (the bonuses taken back); an undone merge, a rejected one
+    status: Mapped[str] = mapped_column(String(12), index=True)
     reason: Mapped[str | None] = mapped_column(String(200))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     # what each side was given (0: nothing, e.g. the referrer past the yearly cap)

@@ -143,6 +143,10 @@ def reward_ahead(session: Session, *, member_id: int, amount: Decimal) -> None:
         _PENDING_FOR.ahead(session, {"referee": member_id})
 
 
+# the guards' reasons for a rejection that an undone merge can lift
+ONE_PERSON = "referrer and referee are one person"
+OLDER_MEMBER = "the referee was already a member"
+
 # whether an identity review is open on two members being one person (its id): identity's
 # question, which the caller (ingest, identity) passes down — this area does not call identity
 OpenReview = Callable[[Session, int, int], int | None]
@@ -167,12 +171,12 @@ def reward_on_order(
     referrer = members.current_member(session, referral.referrer_id).id
     referral.settled_at, referral.order_id, referral.reason = now, order_id, None
     if referrer == member_id:
-        referral.status, referral.reason = "rejected", "referrer and referee are one person"
+        referral.status, referral.reason = "rejected", ONE_PERSON
     elif referral.referee_id != member_id and (
         members.get_member(session, member_id).joined_at < referral.created_at
     ):
         referral.status = "rejected"
-        referral.reason = f"the referee was already a member (merged into member {member_id})"
+        referral.reason = f"{OLDER_MEMBER} (merged into member {member_id})"
     elif rules.referral_days and ordered_at > referral.created_at + timedelta(
         days=rules.referral_days
     ):
@@ -197,18 +201,19 @@ def reward_on_order(
 
 
 def settle_held(
-    session: Session, *, member_ids: Sequence[int], now: datetime, open_review: OpenReview
-) -> int:
-    """Settle the referrals held between these members, once their identity review is decided:
-    one person now (the review merged them) → rejected; two people → rewarded on the order
-    that qualified, if it still does after any return, else waiting for one again. Returns
-    how many were settled."""
-    held = session.scalars(
-        select(Referral).where(
-            Referral.status == "held",
-            Referral.referrer_id.in_(member_ids) | Referral.referee_id.in_(member_ids),
-        ).order_by(Referral.id)
-    ).all()  # fmt: skip
+    session: Session, *, member_ids: Sequence[int] | None, now: datetime,
+    open_review: OpenReview,
+) -> int:  # fmt: skip
+    """Settle the referrals held on one of these members (or a member merged into one of
+    them; None: every held referral, after an identity run) whose identity review is no longer
+    open — decided, merged some other way, or no longer proposed by a run: one person now
+    (merged) → rejected; two people → rewarded on the order that qualified, if it still does
+    after any return, else waiting for one again. Returns how many were looked at."""
+    stmt = select(Referral).where(Referral.status == "held").order_by(Referral.id)
+    if member_ids is not None:
+        tree = _merge_tree(session, member_ids)
+        stmt = stmt.where(Referral.referrer_id.in_(tree) | Referral.referee_id.in_(tree))
+    held = session.scalars(stmt).all()
     rules = points.rules_in_force(session)
     for referral in held:
         referrer = members.current_member(session, referral.referrer_id).id
@@ -219,7 +224,7 @@ def settle_held(
         order = session.get(Order, referral.order_id, populate_existing=True)
         referral.settled_at, referral.reason = now, None
         if referrer == referee:
-            referral.status, referral.reason = "rejected", "referrer and referee are one person"
+            referral.status, referral.reason = "rejected", ONE_PERSON
         elif order is None or order.total - order.refunded_total < rules.referral_min_order:
             referral.status, referral.order_id, referral.settled_at = "pending", None, None
         elif (review := open_review(session, referrer, referee)) is not None:
@@ -230,6 +235,66 @@ def settle_held(
                     ordered_at=order.ordered_at, now=now)  # fmt: skip
     session.flush()
     return len(held)
+
+
+def reopen_after_split(
+    session: Session, *, member_ids: Sequence[int], merge_id: int, now: datetime,
+    open_review: OpenReview,
+) -> list[Referral]:  # fmt: skip
+    """An undone merge made these members two people again: a referral it had rejected (its
+    two sides one person, or its referee an older member) whose guard no longer holds waits
+    again — and is settled at once on the order it was refused on, if that order is the
+    referee's and still qualifies. A referee "rewarded through" another referral stays
+    rejected: that bonus stayed with the merge's survivor. Returns the referrals reopened."""
+    tree = _merge_tree(session, member_ids)
+    refused = session.scalars(
+        select(Referral).where(
+            Referral.status == "rejected",
+            Referral.referrer_id.in_(tree) | Referral.referee_id.in_(tree),
+        ).order_by(Referral.id)
+    ).all()  # fmt: skip
+    reopened = []
+    for referral in refused:
+        reason = referral.reason or ""
+        if not reason.startswith((ONE_PERSON, OLDER_MEMBER)):
+            continue
+        referrer = members.current_member(session, referral.referrer_id).id
+        referee = members.current_member(session, referral.referee_id)
+        if referrer == referee.id or (
+            referee.id != referral.referee_id and referee.joined_at < referral.created_at
+        ):
+            continue  # still one person, or still an older member
+        order_id = referral.order_id
+        referral.status, referral.order_id, referral.settled_at = "pending", None, None
+        referral.reason = f"merge {merge_id} was undone: two people again"
+        session.flush()
+        reopened.append(referral)
+        if order_id is None:
+            continue
+        members.hold_members(session, [referrer, referee.id])  # as settle_held: after a return
+        order = session.get(Order, order_id, populate_existing=True)
+        if (
+            order is not None
+            and order.member_id is not None
+            and members.current_member(session, order.member_id).id == referee.id
+        ):
+            reward_on_order(
+                session, member_id=referee.id, order_id=order.id,
+                amount=order.total - order.refunded_total, ordered_at=order.ordered_at,
+                now=now, open_review=open_review,
+            )  # fmt: skip
+    return reopened
+
+
+def _merge_tree(session: Session, member_ids: Sequence[int]) -> list[int]:
+    """These members and every member merged into them, at any depth."""
+    seen, todo = set(member_ids), list(member_ids)
+    while todo:
+        for absorbed in members.merged_ids_of(session, todo.pop()):
+            if absorbed not in seen:
+                seen.add(absorbed)
+                todo.append(absorbed)
+    return sorted(seen)
 
 
 def _reward(
