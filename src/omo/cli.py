@@ -146,7 +146,9 @@ def demo(
 
 @app.command("import")
 def import_(
-    kind: Annotated[str, typer.Argument(help="stores | products | members | orders | events")],
+    kind: Annotated[
+        str, typer.Argument(help="stores | products | members | orders | events | points")
+    ],
     file: Annotated[Path, typer.Argument(help="CSV, XLSX, JSONL or Parquet")],
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv|xlsx|jsonl|parquet (default: suffix)")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from omo.members.schemas import IdentifierIn
 from omo.points.rules import PointsRules
-from omo.shared.schemas import MoneyOut, ReadModel, StrictModel
+from omo.shared.schemas import MAX_ID, AwareDatetime, MoneyOut, ReadModel, StrictModel
 
 
 class PointsChange(StrictModel):
@@ -17,6 +18,40 @@ class PointsChange(StrictModel):
         description="the till's or system's id for this change; a retry changes nothing",
     )  # fmt: skip
     reason: str | None = Field(default=None, max_length=300)
+
+
+class OpeningBalance(StrictModel):
+    """Points a member brings from the programme before this one (`omo import points`): one
+    lot, with its own expiry, so that what expires when carries over."""
+
+    reference: str = Field(
+        min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$",
+        description="the previous system's id for this balance or lot: imported once",
+    )  # fmt: skip
+    points: int = Field(ge=1, le=10_000_000)
+    member_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    identifiers: list[IdentifierIn] = Field(default_factory=list, max_length=10)
+    earned_at: AwareDatetime | None = Field(
+        default=None, description="when they were earned: the programme's expiry counts from it"
+    )
+    available_at: AwareDatetime | None = Field(
+        default=None, description="pending until then (default: spendable at once)"
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="default: the programme's expiry from earned_at"
+    )
+    reason: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _whose_and_when(self) -> OpeningBalance:
+        if self.member_id is None and not self.identifiers:
+            raise ValueError("member_id: give member_id or an identifier of the member")
+        if self.expires_at is not None:
+            if self.earned_at is not None and self.expires_at <= self.earned_at:
+                raise ValueError("expires_at: must come after earned_at")
+            if self.available_at is not None and self.expires_at <= self.available_at:
+                raise ValueError("expires_at: must come after available_at")
+        return self
 
 
 class EntryRead(ReadModel):
@@ -52,4 +87,11 @@ class ProgrammeRead(ReadModel):
     actor: str | None
 
 
-__all__ = ["EntryRead", "Expiring", "PointsChange", "PointsSummary", "ProgrammeRead"]
+__all__ = [
+    "EntryRead",
+    "Expiring",
+    "OpeningBalance",
+    "PointsChange",
+    "PointsSummary",
+    "ProgrammeRead",
+]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from omo.transfer.formats import Row
 
-KINDS = ("stores", "products", "members", "orders", "events")
+KINDS = ("stores", "products", "members", "orders", "events", "points")
 SHAPES = ("omo", "shopify", "shopee")
 # identifier columns: several values in one cell are separated by "|"; kinds that live in
 # someone else's id space carry it as a prefix, e.g. marketplace_buyer = "shopee:buyer88"
@@ -40,6 +40,11 @@ EVENT_COLUMNS = (
     "event_id", "kind", "occurred_at", "channel", "member_id", *IDENTIFIER_COLUMNS, "store",
     "sku", "query", "utm_source", "utm_medium", "utm_campaign", "survey", "score",
 )  # fmt: skip
+# opening balances from the programme before (points/openings.py)
+POINTS_COLUMNS = (
+    "reference", "points", "member_id", *IDENTIFIER_COLUMNS, "earned_at", "available_at",
+    "expires_at", "reason",
+)  # fmt: skip
 # written by `omo export members` for the reader's benefit; import ignores them
 MEMBER_EXPORT_ONLY = (
     "member_id", "order_count", "total_spend", "online_spend", "offline_spend",
@@ -55,6 +60,7 @@ COLUMNS = {
     "members": MEMBER_COLUMNS,
     "orders": (*ORDER_COLUMNS, *LINE_COLUMNS, MEMBER_REF),
     "events": (*EVENT_COLUMNS, MEMBER_REF),
+    "points": POINTS_COLUMNS,
 }
 TRUE = {"1", "true", "yes", "y", "t", "是", "同意"}
 FALSE = {"0", "false", "no", "n", "f", "否", "不同意"}
@@ -146,6 +152,25 @@ def money(value: Any) -> Decimal | None:
         return None
 
 
+def parse_until(value: Any, tz: tzinfo) -> Any:
+    """An end: a date alone (or a spreadsheet's date cell, naive at midnight) means through
+    that day — its end, in `tz`; else as parse_datetime."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None or value.time() != time(0):
+            return parse_datetime(value, tz)
+        day = value.date()
+    elif isinstance(value, date):
+        day = value
+    elif isinstance(value, str) and len(text := value.strip()) == 10:
+        try:
+            day = date.fromisoformat(text.replace("/", "-"))
+        except ValueError:
+            return value  # the schema says what is wrong with it
+    else:
+        return parse_datetime(value, tz)
+    return datetime(day.year, day.month, day.day, tzinfo=tz) + timedelta(days=1)
+
+
 def identifiers(row: Row, prefix: str = "") -> tuple[list[dict[str, Any]], list[str]]:
     """The identifier entries of a row, and the column each came from."""
     out: list[dict[str, Any]] = []
@@ -185,7 +210,8 @@ def omo_records(
 ) -> tuple[list[Record], list[RowError]]:
     if kind == "orders":
         return _omo_orders(rows, tz)
-    build = {"stores": _store, "products": _product, "members": _member, "events": _event}[kind]
+    build = {"stores": _store, "products": _product, "members": _member, "events": _event,
+             "points": _points}[kind]  # fmt: skip
     records: list[Record] = []
     checked = False
     for n, row in rows:
@@ -228,6 +254,20 @@ def _member(n: int, row: Row, tz: tzinfo) -> Record:
         data["consents"] = consents
     columns = {"consents": "consent_*"}
     return Record([n], data, columns=columns, ident_columns=cols)
+
+
+def _points(n: int, row: Row, tz: tzinfo) -> Record:
+    idents, cols = identifiers(row)
+    data: dict[str, Any] = {k: row.get(k) for k in POINTS_COLUMNS
+                            if row.get(k) is not None and k not in IDENTIFIER_COLUMNS}  # fmt: skip
+    if idents:
+        data["identifiers"] = idents
+    for k in ("earned_at", "available_at"):
+        if k in data:
+            data[k] = parse_datetime(data[k], tz)
+    if "expires_at" in data:
+        data["expires_at"] = parse_until(data["expires_at"], tz)
+    return Record([n], data, ident_columns=cols)
 
 
 def _event(n: int, row: Row, tz: tzinfo) -> Record:

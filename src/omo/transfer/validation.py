@@ -13,10 +13,14 @@ from omo.commerce.schemas import ProductUpsert, StoreUpsert
 from omo.db import UnitOfWork
 from omo.events.schemas import EventIn
 from omo.ingest import service as ingest
+from omo.members import service as members
 from omo.members.identifiers import InvalidIdentifier
 from omo.members.schemas import MemberUpsert
+from omo.points import openings
+from omo.points.schemas import OpeningBalance
+from omo.points.service import rules_in_force
 from omo.shared import clock
-from omo.shared.errors import DomainError
+from omo.shared.errors import DomainError, NotFound
 from omo.shared.sqlmatch import keys_in
 from omo.transfer.formats import Row, write_csv
 from omo.transfer.orderfacts import parse_member_ref, row_errors
@@ -29,6 +33,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "products": ProductUpsert,
     "members": MemberUpsert,
     "events": EventIn,
+    "points": OpeningBalance,
 }
 KEYS = {"stores": "code", "products": "sku"}
 
@@ -56,7 +61,7 @@ def validate(kind: str, records: list[Record], region: str) -> tuple[list[Valid]
             continue
         item = Valid(rec, (ident, model) if key else model)
         try:
-            if isinstance(model, MemberUpsert | EventIn):
+            if isinstance(model, MemberUpsert | EventIn | OpeningBalance):
                 item.idents = ingest.normalise_all(
                     model.identifiers, field="identifiers", region=region
                 )
@@ -70,10 +75,11 @@ def validate(kind: str, records: list[Record], region: str) -> tuple[list[Valid]
             except InvalidIdentifier as exc:
                 errors.append(RowError(rec.rows[0], MEMBER_REF, str(exc)))
                 continue
-        dup = ident if key else (model.event_id if isinstance(model, EventIn) else None)
+        dup = ident if key else getattr(model, "event_id", getattr(model, "reference", None))
         if dup is not None:
             if dup in seen:
-                errors.append(RowError(rec.rows[0], key or "id", f"repeats row {seen[dup]}"))
+                column = key or ("reference" if isinstance(model, OpeningBalance) else "id")
+                errors.append(RowError(rec.rows[0], column, f"repeats row {seen[dup]}"))
                 continue
             seen[dup] = rec.rows[0]
         valid.append(item)
@@ -83,6 +89,8 @@ def validate(kind: str, records: list[Record], region: str) -> tuple[list[Valid]
 def check_against_database(
     uow: UnitOfWork, kind: str, valid: list[Valid], currency: str
 ) -> list[RowError]:
+    if kind == "points":
+        return _check_openings(uow, valid)
     if kind not in ("orders", "members", "events"):
         return []
     errors: list[RowError] = []
@@ -116,6 +124,41 @@ def check_against_database(
             v.recorded = held is not None
         if kind == "events" and m.occurred_at > now + ingest.FUTURE_SLACK:
             errors.append(_at(v, "occurred_at", "lies in the future"))
+    return errors
+
+
+def _check_openings(uow: UnitOfWork, valid: list[Valid]) -> list[RowError]:
+    """Opening balances: the member each names (one, and there), and what the ledger holds —
+    an expiry already past, a reference imported before with other content. The member found
+    is kept on the balance (its member_id) for the write."""
+    errors: list[RowError] = []
+    now = clock.now()
+    with uow.read() as session:
+        rules = rules_in_force(session)
+        for chunk in chunks(valid, 2_000):
+            named = members.members_named_by(session, [i for v in chunk for i in v.idents])
+            for v in chunk:
+                m: OpeningBalance = v.model
+                whose = {named[i] for i in v.idents if i in named}
+                where = (v.record.ident_columns or ["member_id"])[0]
+                if m.member_id is not None:
+                    try:
+                        whose.add(members.current_member(session, m.member_id).id)
+                    except NotFound:
+                        errors.append(_at(v, "member_id", f"no member {m.member_id}"))
+                        continue
+                    where = "member_id"
+                if not whose:
+                    errors.append(RowError(v.rows[0], where, "names no member (import the "
+                                                             "members first)"))  # fmt: skip
+                    continue
+                if len(whose) > 1:
+                    errors.append(RowError(v.rows[0], where, "name more than one member: "
+                                           f"{', '.join(map(str, sorted(whose)))}"))  # fmt: skip
+                    continue
+                m.member_id = whose.pop()
+                found, v.recorded = openings.problems(session, rules, m, m.member_id, now)
+                errors.extend(_at(v, field, message) for field, message in found)
     return errors
 
 

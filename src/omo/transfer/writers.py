@@ -24,6 +24,7 @@ from omo.members import service as members
 from omo.members.identifiers import Identifier
 from omo.members.models import Consent, Member, MemberIdentifier
 from omo.members.schemas import MemberUpsert
+from omo.points import openings
 from omo.shared import clock
 from omo.shared.errors import DomainError
 from omo.shared.sqlmatch import keys_in
@@ -192,6 +193,25 @@ def _write_events(
         )
         report.created += result.accepted
         report.unchanged += result.duplicates
+        progress(len(chunk))
+
+
+def _write_points(
+    uow: UnitOfWork,
+    kind: str,
+    valid: list[Valid],
+    who: Principal,
+    report: ImportReport,
+    progress: Progress,
+    region: str,
+) -> None:
+    """Opening balances, 1,000 a transaction, each credited to the member validation found."""
+    for chunk in chunks(valid, 1_000):
+        created, unchanged = openings.open_balances(
+            uow, items=[(v.model.member_id, v.model) for v in chunk], actor=who.name
+        )
+        report.created += created
+        report.unchanged += unchanged
         progress(len(chunk))
 
 
@@ -480,4 +500,5 @@ WRITERS = {
     "members": _write_members,
     "orders": _write_orders,
     "events": _write_events,
+    "points": _write_points,
 }
