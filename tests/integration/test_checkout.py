@@ -327,6 +327,69 @@ def test_the_refund_api(api: TestClient, uow: UnitOfWork, shop: dict[str, Any]) 
     assert bad.status_code == 422
 
 
+def test_an_order_looked_up_for_a_return(
+    api: TestClient, uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """A till's returns screen: the receipt's order with what is left to return of each line,
+    the refunds so far, and the points and coupons on it, each net of refunds."""
+    lines = [{"sku": "APP-1", "quantity": 2}, {"sku": "BEA-1", "quantity": 1}]
+    sale = _sale(uow, shop, "POS-L1", lines=lines, coupon_codes=[shop["code"]], points=200)
+    got = api.get("/api/v1/orders/lookup", params={"channel": "pos", "external_id": "POS-L1"})
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["id"] == sale.order.id and body["total"] == str(sale.order.total)
+    assert [(li["line_no"], li["returned"], li["returnable"]) for li in body["lines"]] == [
+        (1, 0, 2), (2, 0, 1)]  # fmt: skip
+    assert (body["refundable"], body["refunds"]) == (str(sale.order.total), [])
+    assert (body["points_earned"], body["points_spent"]) == (sale.points_earned, 200)
+    assert body["coupons"] == [{"code": shop["code"], "discount": "100.00",
+                                "shipping_discount": "0.00", "reversed": False}]  # fmt: skip
+
+    one = api.post(f"/api/v1/orders/{sale.order.id}/refund", json={
+        "idempotency_key": "r-1", "lines": [{"line_no": 1, "quantity": 1}], "reason": "size"})  # fmt: skip
+    assert one.status_code == 200, one.text
+    first = one.json()
+    body = api.get(f"/api/v1/orders/{sale.order.id}").json()
+    assert [(li["returned"], li["returnable"]) for li in body["lines"]] == [(1, 1), (0, 1)]
+    assert [(r["idempotency_key"], r["amount"], r["lines"], r["reason"]) for r in body["refunds"]] \
+        == [("r-1", first["amount"], [{"line_no": 1, "quantity": 1}], "size")]  # fmt: skip
+    assert Decimal(body["refundable"]) == sale.order.total - Decimal(first["amount"])
+    assert body["points_earned"] == sale.points_earned - first["points_taken_back"]
+    assert body["points_spent"] == 200 - first["points_given_back"]
+
+    rest = api.post(f"/api/v1/orders/{sale.order.id}/refund", json={"idempotency_key": "r-2"})
+    assert rest.status_code == 200, rest.text
+    body = api.get(f"/api/v1/orders/{sale.order.id}").json()
+    assert [(li["returned"], li["returnable"]) for li in body["lines"]] == [(2, 0), (1, 0)]
+    assert (body["status"], body["refundable"]) == ("refunded", "0.00")
+    assert (body["points_earned"], body["points_spent"]) == (0, 0)
+    assert body["coupons"][0]["reversed"] is (rest.json()["coupons_restored"] == 1)
+    assert body["refunds"][1]["lines"] == []  # the rest of the order
+
+    # the member's orders, newest first, a page at a time
+    member = shop["member"]
+    orders = api.get(f"/api/v1/members/{member}/orders").json()
+    assert len(orders) == 2 and orders[0]["id"] == sale.order.id
+    page = api.get(f"/api/v1/members/{member}/orders", params={"limit": 1}).json()
+    assert [o["id"] for o in page] == [sale.order.id]
+    back = api.get(f"/api/v1/members/{member}/orders",
+                   params={"limit": 1, "before": sale.order.id}).json()  # fmt: skip
+    assert [o["id"] for o in back] == [orders[1]["id"]]
+
+    # bad asks: a clear refusal each
+    assert api.get("/api/v1/orders/999999").status_code == 404
+    missing = api.get("/api/v1/orders/lookup", params={"channel": "pos", "external_id": "NOPE"})
+    assert missing.status_code == 404 and "NOPE" in missing.text
+    assert api.get("/api/v1/orders/lookup", params={"channel": "fax",
+                                                    "external_id": "x"}).status_code == 422  # fmt: skip
+    assert api.get("/api/v1/orders/lookup", params={"channel": "pos"}).status_code == 422
+    assert api.get("/api/v1/members/999999/orders").status_code == 404
+    other = enrol(uow, phone="0912-000-999").member.id
+    assert api.get(f"/api/v1/members/{other}/orders",
+                   params={"before": sale.order.id}).status_code == 404  # fmt: skip
+    assert api.get(f"/api/v1/members/{member}/orders", params={"limit": 0}).status_code == 422
+
+
 def test_facts_go_to_the_outbox_once_and_only_with_their_cause(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:
@@ -377,6 +440,7 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
     stats = net orders, reward redemptions = their entries; no balance below zero."""
     from datetime import UTC, datetime, timedelta
 
+    from omo.checkout import receipts
     from omo.checkout.refunds import RefundLine, RefundRequest, refund
     from omo.commerce import service as commerce_service
     from omo.coupons import service as coupons_service
@@ -462,6 +526,14 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
             assert commerce_service.check_orders_and_stats(s) == []
             assert rewards.check_redemptions(s) == []
         assert points_service.summary(uow, member_id=mid, history=0).available >= 0
+        for order_id in orders:  # what a returns screen shows adds up
+            d = receipts.get_order(uow, order_id=order_id)
+            assert d.refundable == d.total - d.refunded_total
+            assert all(li.returned + li.returnable == li.quantity for li in d.lines)
+            assert d.points_earned >= 0 and d.points_spent >= 0
+            if d.status == "refunded":
+                assert (d.points_earned, d.points_spent) == (0, 0)
+                assert sum(li.returnable for li in d.lines) == 0
     clock.reset_clock()
 
 

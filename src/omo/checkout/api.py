@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from omo.apikeys.service import Principal
-from omo.checkout import refunds
+from omo.checkout import receipts, refunds
 from omo.checkout import service as checkout
+from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundRequest, RefundResult
 from omo.checkout.schemas import CommitRequest, CommitResult, QuoteRead, QuoteRequest
+from omo.commerce.channels import Channel
+from omo.commerce.schemas import OrderRead
 from omo.http import AppSettings, PooledRoute, UoW, inline_first, scoped
 from omo.shared.schemas import MAX_ID
 
 router = APIRouter(tags=["checkout"], route_class=PooledRoute)
+
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.post(
@@ -58,9 +63,49 @@ def commit(
     summary="Refund an order, whole or by lines: points, coupons and stats follow",
 )
 def refund(
-    order_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    order_id: Id,
     req: RefundRequest,
     uow: UoW,
     caller: Principal = scoped("orders:write"),
 ) -> RefundResult:
     return refunds.refund(uow, order_id=order_id, req=req, actor=caller.name)
+
+
+@router.get(
+    "/orders/lookup",
+    response_model=OrderDetail,
+    summary="The order a receipt names (channel and number), with what is left to return",
+)
+def lookup_order(
+    uow: UoW,
+    channel: Annotated[Channel, Query()],
+    external_id: Annotated[str, Query(min_length=1, max_length=128)],
+    caller: Principal = scoped("members:read"),
+) -> OrderDetail:
+    return receipts.find_order(uow, channel=channel, external_id=external_id)
+
+
+@router.get(
+    "/orders/{order_id}",
+    response_model=OrderDetail,
+    summary="An order: lines with what was returned and what is left, refunds, points, coupons",
+)
+def get_order(order_id: Id, uow: UoW, caller: Principal = scoped("members:read")) -> OrderDetail:
+    return receipts.get_order(uow, order_id=order_id)
+
+
+@router.get(
+    "/members/{member_id}/orders",
+    response_model=list[OrderRead],
+    summary="A member's orders, newest first (with those of members merged into them)",
+)
+def member_orders(
+    member_id: Id,
+    uow: UoW,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="the previous page's last order id")
+    ] = None,
+    caller: Principal = scoped("members:read"),
+) -> list[OrderRead]:
+    return receipts.member_orders(uow, member_id=member_id, limit=limit, before=before)
