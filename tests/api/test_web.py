@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from omo.db import UnitOfWork
@@ -351,6 +352,64 @@ def test_the_till_enrols_a_customer_with_a_friends_code(
         assert {c.channel: c.granted for c in members.consents_of(s, new)} == {"sms": True}
     referred = referrals.code_for(uow, member_id=mid, link="{code}").referred
     assert [(r.referee_id, r.status) for r in referred] == [(new, "pending")]
+
+
+def test_the_till_takes_a_return(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork, engine: sa.Engine
+) -> None:
+    """A web order brought back to a store: found by its receipt, some units given back, then
+    the rest; a second press gives back once, and every refusal leaves the order as it was."""
+    from omo.commerce.models import Order, OrderRefund
+
+    order = f.post_order(uow, member_id=people["member"], channel="web", external_id="W-100",
+                         lines=[{"sku": "A", "quantity": 2, "unit_price": "300"},
+                                {"sku": "B", "quantity": 1, "unit_price": "500"}]).id  # fmt: skip
+    token = _csrf(sign_in(client, "tpe").get("/ui/pos").text)
+    shown = client.post("/ui/pos", data={"csrf": token, "action": "find_order", "channel": "web",
+                                         "receipt": " W-100 "})  # fmt: skip
+    assert shown.status_code == 200 and 'id="pos-order"' in shown.text, shown.text[:300]
+    assert 'name="ret1"' in shown.text and 'name="ret2"' in shown.text
+    key = re.search(r'name="refund_key" value="([^"]+)"', shown.text)
+    assert key is not None
+    press = {"csrf": token, "action": "refund", "order_id": str(order), "refund_key": key[1],
+             "ret1": "1", "ret2": "", "reason": "太大"}  # fmt: skip
+
+    def refunds() -> list[tuple[str, str | None]]:
+        with uow.read() as s:
+            return [(str(r.amount), r.actor) for r in s.query(OrderRefund).order_by(OrderRefund.id)]
+
+    before = dump(engine)
+    for bad, words in [
+        ({"ret1": "3"}, "2 left to return"),
+        ({"ret1": "x"}, "whole number"),
+        ({"ret1": "-1"}, "0 or more"),
+        ({"ret1": "0"}, "choose how many"),
+        ({"refund_key": ""}, "find the order first"),
+        ({"order_id": "999999"}, "no order 999999"),
+    ]:
+        r = client.post("/ui/pos", data={**press, **bad})
+        assert r.status_code == 422 and words in r.text, (bad, r.text[:400])
+        if bad.get("order_id") is None:
+            assert 'id="pos-order"' in r.text  # the order stays up to correct the choice
+    for bad, words in [({"receipt": "W-999"}, "no web order"), ({"receipt": ""}, "receipt"),
+                       ({"channel": "fax"}, "unknown channel")]:  # fmt: skip
+        r = client.post("/ui/pos", data={"csrf": token, "action": "find_order", "channel": "web",
+                                         "receipt": "W-100", **bad})  # fmt: skip
+        assert r.status_code == 422 and words in r.text, (bad, r.text[:400])
+    assert dump(engine) == before
+
+    done = client.post("/ui/pos", data=press)
+    assert done.status_code == 200 and 'id="pos-refunded"' in done.text, done.text[:400]
+    assert refunds() == [("300.00", "ui:tpe")]
+    assert client.post("/ui/pos", data=press).status_code == 200  # pressed again
+    assert refunds() == [("300.00", "ui:tpe")]
+    rest_key = re.search(r'name="refund_key" value="([^"]+)"', done.text)
+    assert rest_key is not None and rest_key[1] != key[1]
+    rest = client.post("/ui/pos", data={**press, "refund_key": rest_key[1], "whole": "1"})
+    assert rest.status_code == 200 and 'id="pos-nothing-left"' in rest.text
+    assert refunds() == [("300.00", "ui:tpe"), ("800.00", "ui:tpe")]
+    with uow.read() as s:
+        assert s.get_one(Order, order).status == "refunded"
 
 
 def test_till_steps_refuse_bad_input_without_a_sale(

@@ -186,6 +186,18 @@ def test_coupon_issued_in_the_profile_is_redeemed_at_the_till(browser: Any, live
     assert marketer.inner_text("[data-kpi=coupons]") != before
     assert marketer.inner_text("[data-kpi=coupons]") == "100.0%"
 
+    # the mug comes back: the till finds the sale by its receipt and gives it back
+    with uow.read() as session:
+        receipt = session.scalar(select(Order.external_id).where(Order.channel == "pos"))
+    till.click("#pos-return summary")
+    till.fill("input[name=receipt]", str(receipt))
+    till.click("#pos-return-find button")
+    till.fill("input[name=ret1]", "1")
+    shot(till, "pos-return")
+    till.click("#pos-give-back-button")
+    assert "NT$550" in till.inner_text("#pos-refunded")
+    assert till.locator("#pos-nothing-left").count() == 1
+
 
 def test_segment_builder_counts_live_and_pages_render(browser: Any, live: Any) -> None:
     server, uow = live

@@ -14,7 +14,10 @@ from pydantic import ValidationError as PydanticError
 from sqlalchemy.orm import Session
 
 from omo.apikeys.service import Principal
+from omo.checkout import receipts
 from omo.checkout import service as checkout
+from omo.checkout.receipts import OrderDetail
+from omo.checkout.refunds import RefundResult
 from omo.checkout.schemas import CommitRequest, CommitResult, QuoteRead, QuoteRequest
 from omo.commerce import service as commerce
 from omo.commerce.schemas import StoreRead
@@ -42,7 +45,7 @@ from omo.shared import clock
 from omo.shared.errors import DomainError, ValidationFailed
 from omo.tiers import service as tiers
 from omo.users.service import SignedIn
-from omo.web import card
+from omo.web import card, pos_returns
 
 MAX_LINES = 8
 REWARDS_SHOWN = 8
@@ -234,7 +237,33 @@ class PosState:
     redeemed: RedemptionRead | None = None
     handed: RedemptionRead | None = None
     joined: bool = False  # the customer was enrolled at this step
+    order: OrderDetail | None = None  # a return: the order the receipt names
+    refund_key: str | None = None  # made when the order is shown: two presses give back once
+    refunded: RefundResult | None = None
     error: str | None = None
+
+
+STEPS = ("lookup", "enrol", "quote", "commit", "redeem", "hand_over", "find_order", "refund")
+
+
+def _return_step(
+    uow: UnitOfWork, state: PosState, *, action: str, form: dict[str, str], user: SignedIn
+) -> PosState:
+    """A return: find the receipt's order, or give back what was chosen of it. A refusal keeps
+    the order on the page, as it is now, for the staff member to correct what they chose."""
+    state.refund_key = form.get("refund_key") or pos_returns.new_refund_key()
+    try:
+        if action == "find_order":
+            state.order = pos_returns.find(uow, form=form)
+        else:
+            state.refunded = pos_returns.give_back(uow, form=form, user=user)
+            state.order = receipts.get_order(uow, order_id=state.refunded.order.id)
+            state.refund_key = pos_returns.new_refund_key()  # for a later return of the rest
+    except DomainError:
+        if action == "refund" and str(form.get("order_id", "")).isdigit():
+            state.order = receipts.get_order(uow, order_id=int(form["order_id"]))
+        raise
+    return state
 
 
 def step(
@@ -246,8 +275,10 @@ def step(
     action = form.get("action", "lookup")
     state = PosState(query=form.get("q", ""), form=form)
     try:
-        if action not in ("lookup", "enrol", "quote", "commit", "redeem", "hand_over"):
+        if action not in STEPS:
             raise ValidationFailed(f"unknown step {action!r}", field="action")
+        if action in ("find_order", "refund"):
+            return _return_step(uow, state, action=action, form=form, user=user)
         if action == "enrol":
             state.found = []  # the join form stays up if it is refused
             joined = enrol(uow, form=form, user=user, stores=stores, region=region)

@@ -20,7 +20,7 @@ from omo.shared.schemas import MAX_ID
 from omo.shared.secrets import secret_key
 from omo.users import service as users
 from omo.users.roles import Permission, may
-from omo.web import card, i18n, pages, pos
+from omo.web import card, i18n, pages, pos, pos_returns
 from omo.web.session import (
     NotAllowed,
     NotSignedIn,
@@ -239,7 +239,8 @@ FormData = Annotated[dict[str, str], Depends(_form)]
 def pos_page(request: Request) -> HTMLResponse:
     user = require(request, Permission.POS)
     stores = pos.stores_for(request.app.state.uow, user)
-    return render(request, "pos.html", stores=stores, s=pos.PosState())
+    return render(request, "pos.html", stores=stores, s=pos.PosState(),
+                  return_channels=pos_returns.CHANNELS)  # fmt: skip
 
 
 @router.post("/pos")
@@ -253,4 +254,5 @@ def pos_step(request: Request, form: FormData) -> HTMLResponse:
         uow, form=form, user=user, stores=stores, secret=secret_key(settings),
         region=settings.default_region, currency=settings.currency,
     )  # fmt: skip
-    return render(request, "pos.html", status=422 if state.error else 200, stores=stores, s=state)
+    return render(request, "pos.html", status=422 if state.error else 200, stores=stores, s=state,
+                  return_channels=pos_returns.CHANNELS)  # fmt: skip

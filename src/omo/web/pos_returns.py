@@ -1,0 +1,65 @@
+"""The till's returns (CHK-3): find the order by its receipt — sold at any store or online, as
+an omnichannel shop takes returns anywhere — see what is left to return of each line, and give
+back the chosen units or all that is left, through the same use cases as the API's
+`/orders/lookup` and `/orders/{id}/refund`. The refund's key is made when the order is shown:
+pressing the button twice gives back once."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from omo.checkout import receipts, refunds
+from omo.checkout.receipts import OrderDetail
+from omo.checkout.refunds import RefundLine, RefundRequest, RefundResult
+from omo.commerce.channels import Channel
+from omo.db import UnitOfWork
+from omo.shared.errors import ValidationFailed
+from omo.users.service import SignedIn
+
+CHANNELS = [c.value for c in Channel]
+
+
+def find(uow: UnitOfWork, *, form: dict[str, Any]) -> OrderDetail:
+    number = str(form.get("receipt", "")).strip()
+    if not number:
+        raise ValidationFailed("type or scan the receipt's order number", field="receipt")
+    channel = str(form.get("channel") or "pos")
+    if channel not in CHANNELS:
+        raise ValidationFailed(f"unknown channel {channel!r}", field="channel")
+    return receipts.find_order(uow, channel=Channel(channel), external_id=number)
+
+
+def new_refund_key() -> str:
+    return f"UI-RF-{secrets.token_hex(6)}"
+
+
+def give_back(uow: UnitOfWork, *, form: dict[str, Any], user: SignedIn) -> RefundResult:
+    """Refund the units chosen per line (`ret<line_no>`), or — `whole` — all that is left."""
+    order_id = _whole_number(form.get("order_id"), "order_id")
+    key = str(form.get("refund_key", ""))
+    if not key.startswith("UI-RF-"):
+        raise ValidationFailed("find the order first", field="refund_key")
+    lines = []
+    if not form.get("whole"):
+        for name, value in sorted(form.items()):
+            if name.startswith("ret") and name[3:].isdigit() and str(value).strip():
+                units = _whole_number(value, name)
+                if units < 0:
+                    raise ValidationFailed("a number of units, 0 or more", field=name)
+                if units:
+                    lines.append(RefundLine(line_no=int(name[3:]), quantity=units))
+        if not lines:
+            raise ValidationFailed("choose how many of which items come back", field="lines")
+    req = RefundRequest(
+        idempotency_key=key, lines=lines or None,
+        reason=str(form.get("reason", "")).strip()[:300] or None,
+    )  # fmt: skip
+    return refunds.refund(uow, order_id=order_id, req=req, actor=f"ui:{user.username}")
+
+
+def _whole_number(value: Any, field: str) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValidationFailed("a whole number", field=field) from None
