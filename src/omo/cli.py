@@ -205,7 +205,9 @@ def import_(
 
 @app.command("export")
 def export_(
-    kind: Annotated[str, typer.Argument(help="stores | products | members | orders | events")],
+    kind: Annotated[
+        str, typer.Argument(help="stores | products | members | orders | events | points")
+    ],
     file: Annotated[Path, typer.Argument(help="a .parquet or .csv path")],
 ) -> None:
     """Export everything of a kind, in the columns `omo import` reads back."""

@@ -207,3 +207,43 @@ def test_the_command(people: dict[str, int], db_url: str, tmp_path: Path,
         assert refused.exit_code != 0 and "unknown column(s) for points: store" in refused.output
     finally:
         get_settings.cache_clear()
+
+
+def test_points_move_to_another_database_with_their_expiry(
+    people: dict[str, int], uow: UnitOfWork, tmp_path: Path
+) -> None:
+    """`omo export points` writes every lot with points left as an opening balance: imported
+    into another database (members first), each member holds the same, expiring when it did,
+    pending until it was; imported again, it changes nothing."""
+    from omo.db import make_engine
+    from omo.settings import Settings
+    from omo.transfer.exporter import export
+    from tests.conftest import migrate
+
+    import_file(uow, kind="points", path=write(tmp_path / "p.csv", good_rows(people)))
+    points.redeem(uow, member_id=people["alice"], actor="t",
+                  change=PointsChange(points=350, idempotency_key="till-1"))  # fmt: skip
+    export(uow.engine, "members", tmp_path / "members.csv")
+    assert export(uow.engine, "points", tmp_path / "lots.parquet") == 3  # L1 is spent
+    url = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    migrate(url)
+    other = UnitOfWork(make_engine(Settings(database_url=url)))
+    try:
+        import_file(other, kind="members", path=tmp_path / "members.csv")
+        moved = import_file(other, kind="points", path=tmp_path / "lots.parquet")
+        assert (moved.created, moved.rejected_rows) == (3, 0)
+        assert import_file(other, kind="points", path=tmp_path / "lots.parquet").unchanged == 3
+
+        def holdings(u: UnitOfWork, phone_or_mail: str) -> Any:
+            with u.read() as session:
+                mid = session.scalar(sa.text(
+                    "SELECT member_id FROM member_identifiers WHERE value = :v"),
+                    {"v": phone_or_mail})  # fmt: skip
+            s = points.summary(u, member_id=mid)
+            return s.available, s.pending, [(e.expires_at, e.points) for e in s.expiring]
+
+        for who in ("+886912000001", "+886912000002", "carl@example.com"):
+            assert holdings(other, who) == holdings(uow, who), who
+        assert holdings(other, "+886912000001")[2] == [(taipei(2026, 9, 16), 150)]
+    finally:
+        other.engine.dispose()

@@ -40,12 +40,10 @@ class OpeningBalance(StrictModel):
     expires_at: AwareDatetime | None = Field(
         default=None, description="default: the programme's expiry from earned_at"
     )
-    reason: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=300)
 
     @model_validator(mode="after")
-    def _whose_and_when(self) -> OpeningBalance:
-        if self.member_id is None and not self.identifiers:
-            raise ValueError("member_id: give member_id or an identifier of the member")
+    def _when(self) -> OpeningBalance:
         if self.expires_at is not None:
             if self.earned_at is not None and self.expires_at <= self.earned_at:
                 raise ValueError("expires_at: must come after earned_at")

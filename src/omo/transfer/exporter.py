@@ -2,8 +2,9 @@
 
 members: the single customer view — profile, every identifier, consents and purchase stats (the
 stats and ids are export-only columns that import ignores); orders: one row per line with the
-identifiers the order came with; events: one row per event. Money is written as exact decimal
-text, times as UTC. Rows stream out in batches, so exports of millions stay in bounded memory.
+identifiers the order came with; events: one row per event; points: every lot with points left,
+as an opening balance. Money is written as exact decimal text, times as UTC. Rows stream out in
+batches, so exports of millions stay in bounded memory.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import sqlalchemy as sa
 from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
 from omo.events.models import Event
 from omo.members.models import Consent, Member, MemberIdentifier
+from omo.points.models import PointsEntry
+from omo.shared import clock
 from omo.transfer.formats import UnreadableFile, write_csv
 from omo.transfer.shapes import (
     EVENT_COLUMNS,
@@ -32,11 +35,17 @@ from omo.transfer.shapes import (
     MEMBER_REF,
     NAMESPACED,
     ORDER_COLUMNS,
+    POINTS_COLUMNS,
     PRODUCT_COLUMNS,
     STORE_COLUMNS,
 )
 
-EXPORTS = ("stores", "products", "members", "orders", "events")
+EXPORTS = ("stores", "products", "members", "orders", "events", "points")
+# a lot names its member as orders and events do (MEMBER_REF), not by id or identifiers
+POINTS_EXPORT = [
+    *[c for c in POINTS_COLUMNS if c != "member_id" and c not in IDENTIFIER_COLUMNS],
+    MEMBER_REF,
+]
 BATCH = 20_000
 
 
@@ -56,6 +65,7 @@ def export(engine: sa.Engine, kind: str, path: Path) -> int:
             _orders,
         ),
         "events": ([*[c for c in EVENT_COLUMNS if c != "member_id"], MEMBER_REF], _events),
+        "points": (POINTS_EXPORT, _points),
     }[kind]
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -263,6 +273,36 @@ def _events(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
                 )
             batch.append(row)
         yield batch
+
+
+def _points(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
+    """Every lot with points left and not yet expired, as an opening balance: moved into
+    another database, what expires when, and what is still pending, carry over."""
+    t = PointsEntry.__table__
+    now = clock.now()
+    last = 0
+    while True:
+        lots = conn.execute(
+            sa.select(t.c.id, t.c.member_id, t.c.remaining, t.c.created_at, t.c.available_at,
+                      t.c.expires_at, t.c.reason)
+            .where(t.c.id > last, t.c.remaining > 0,
+                   sa.or_(t.c.expires_at.is_(None), t.c.expires_at > now))
+            .order_by(t.c.id)
+            .limit(BATCH)
+        ).all()  # fmt: skip
+        if not lots:
+            return
+        last = lots[-1].id
+        refs = _member_refs(conn, {lot.member_id for lot in lots})
+        yield [_lot_row(lot, refs.get(lot.member_id)) for lot in lots]
+
+
+def _lot_row(lot: Any, member: str | None) -> dict[str, Any]:
+    return {
+        "reference": f"omo-lot-{lot.id}", "points": lot.remaining, "earned_at": lot.created_at,
+        "available_at": lot.available_at, "expires_at": lot.expires_at, "reason": lot.reason,
+        MEMBER_REF: member,
+    }  # fmt: skip
 
 
 def _member_refs(conn: sa.Connection, member_ids: set[int | None]) -> dict[int, str]:

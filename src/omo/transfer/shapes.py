@@ -60,7 +60,7 @@ COLUMNS = {
     "members": MEMBER_COLUMNS,
     "orders": (*ORDER_COLUMNS, *LINE_COLUMNS, MEMBER_REF),
     "events": (*EVENT_COLUMNS, MEMBER_REF),
-    "points": POINTS_COLUMNS,
+    "points": (*POINTS_COLUMNS, MEMBER_REF),
 }
 TRUE = {"1", "true", "yes", "y", "t", "是", "同意"}
 FALSE = {"0", "false", "no", "n", "f", "否", "不同意"}
@@ -267,7 +267,7 @@ def _points(n: int, row: Row, tz: tzinfo) -> Record:
             data[k] = parse_datetime(data[k], tz)
     if "expires_at" in data:
         data["expires_at"] = parse_until(data["expires_at"], tz)
-    return Record([n], data, ident_columns=cols)
+    return Record([n], data, ident_columns=cols, member_ref=row.get(MEMBER_REF))
 
 
 def _event(n: int, row: Row, tz: tzinfo) -> Record:

@@ -136,11 +136,22 @@ def _check_openings(uow: UnitOfWork, valid: list[Valid]) -> list[RowError]:
     with uow.read() as session:
         rules = rules_in_force(session)
         for chunk in chunks(valid, 2_000):
-            named = members.members_named_by(session, [i for v in chunk for i in v.idents])
+            refs = [v.member_ref for v in chunk if v.member_ref is not None]
+            named = members.members_named_by(
+                session, [*(i for v in chunk for i in v.idents), *refs]
+            )
             for v in chunk:
                 m: OpeningBalance = v.model
+                if m.member_id is None and not v.idents and v.member_ref is None:
+                    errors.append(_at(v, "member_id", "give member_id or an identifier of "
+                                                      "the member"))  # fmt: skip
+                    continue
                 whose = {named[i] for i in v.idents if i in named}
                 where = (v.record.ident_columns or ["member_id"])[0]
+                if v.member_ref is not None:  # `omo export points`: whom it named there
+                    where = MEMBER_REF
+                    if v.member_ref in named:
+                        whose.add(named[v.member_ref])
                 if m.member_id is not None:
                     try:
                         whose.add(members.current_member(session, m.member_id).id)
