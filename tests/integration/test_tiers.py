@@ -171,3 +171,74 @@ def test_many_members_placed_at_once_as_one_by_one(uow: UnitOfWork) -> None:
         down, "silver", "member"
     )  # fmt: skip
     assert any(f"tier:{down}:" in r[1] for r in together["facts"])
+
+
+def test_a_level_given_by_hand_is_held_through_its_day_then_reviewed(
+    api: TestClient, uow: UnitOfWork, engine: sa.Engine
+) -> None:
+    """A migrated VIP keeps gold through the day given, earning as gold; the review then moves
+    them to what they qualify for. Given again it changes nothing; it never goes below what the
+    member qualifies for, and a member who qualifies for more moves up over it."""
+    from omo.apikeys.service import create_key
+    from tests.conftest import dump
+
+    freeze(T0)  # 18:00 in Taipei, 15 January
+    mid = enrol(uow, phone=PHONE).member.id
+    buy(uow, "1000.00", T0)
+    give = {"level": "gold", "until": "2026-03-31", "reason": "VIP in the old programme"}
+    got = api.put(f"/api/v1/members/{mid}/tier", json=give)
+    assert got.status_code == 200, got.text
+    view = got.json()
+    assert (view["level"], view["review_at"]) == ("gold", "2026-03-31T16:00:00Z")
+    assert view["history"][0]["from_level"] == "member"
+    assert view["history"][0]["reason"] == (
+        "granted until 2026-03-31 by test-all: VIP in the old programme"
+    )
+    before = dump(engine)
+    assert api.put(f"/api/v1/members/{mid}/tier", json=give).json() == view  # again: nothing
+    assert dump(engine) == before
+    buy(uow, "1000.00", T0)  # as gold: ×1.5
+    assert [h.points for h in points.summary(uow, member_id=mid).history if h.kind == "earn"][
+        :1] == [15]  # fmt: skip
+    with engine.connect() as conn:
+        topics = [t for (t,) in conn.execute(sa.text("SELECT topic FROM outbox"))]
+    assert topics.count("TierChanged") == 1
+
+    # refusals name the field and change nothing
+    reader = create_key(uow, name="r", store_code=None, scopes=["members:read"]).key
+    before = dump(engine)
+    for body, status, words in [
+        ({**give, "level": "platinum"}, 422, "one of member, silver, gold, diamond"),
+        ({**give, "until": "2026-01-14"}, 422, "a day to come"),
+        ({**give, "until": "2031-02-01"}, 422, "at most 5 years"),
+        ({**give, "reason": ""}, 422, "reason"),
+        ({"level": "gold", "until": "2026-03-31"}, 422, "reason"),
+        ({**give, "colour": "red"}, 422, "colour"),
+    ]:
+        r = api.put(f"/api/v1/members/{mid}/tier", json=body)
+        assert r.status_code == status and words in r.text, (body, r.text)
+    assert api.put("/api/v1/members/999999/tier", json=give).status_code == 404
+    denied = api.put(f"/api/v1/members/{mid}/tier", json=give,
+                     headers={"Authorization": f"Bearer {reader}"})  # fmt: skip
+    assert denied.status_code == 403
+    assert dump(engine) == before
+
+    # through the day and the grace, the review moves them to what they qualify for
+    freeze(T0 + timedelta(days=75 + 30))
+    tiers.review(uow)
+    assert tiers.member_tier(uow, member_id=mid).level == "gold"  # grace not over
+    freeze(T0 + timedelta(days=76 + 30))
+    tiers.review(uow)
+    view2 = tiers.member_tier(uow, member_id=mid)
+    assert (view2.level, view2.history[0].reason[:19]) == ("member", "downgrade at review")
+
+    # never below what the member qualifies for; and more spend moves up over a grant
+    buy(uow, "12000.00", T0 + timedelta(days=106))
+    assert tiers.member_tier(uow, member_id=mid).level == "silver"
+    low = api.put(f"/api/v1/members/{mid}/tier",
+                  json={**give, "level": "member", "until": "2026-12-31"})  # fmt: skip
+    assert low.status_code == 422 and "qualifies for 銀卡 (silver)" in low.text
+    assert api.put(f"/api/v1/members/{mid}/tier",
+                   json={**give, "level": "silver", "until": "2026-12-31"}).status_code == 200  # fmt: skip
+    buy(uow, "30000.00", T0 + timedelta(days=106))
+    assert tiers.member_tier(uow, member_id=mid).level == "gold"

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from omo.apikeys.service import Principal
 from omo.http import PooledRoute, UoW, scoped
 from omo.shared.schemas import MAX_ID
+from omo.tiers import grants
 from omo.tiers import service as tiers
 from omo.tiers.policy import TierProgramme
 from omo.tiers.schemas import Distribution, MemberTierRead, TierProgrammeRead
@@ -52,3 +53,17 @@ def member_tier(
     caller: Principal = scoped("members:read"),
 ) -> MemberTierRead:
     return tiers.member_tier(uow, member_id=member_id)
+
+
+@router.put(
+    "/members/{member_id}/tier",
+    response_model=MemberTierRead,
+    summary="Give a level by hand, held through a day (then reviewed as any level)",
+)
+def grant_tier(
+    member_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    req: grants.TierGrant,
+    uow: UoW,
+    caller: Principal = scoped("loyalty:admin"),
+) -> MemberTierRead:
+    return grants.grant(uow, member_id=member_id, req=req, actor=caller.name)

@@ -1,0 +1,102 @@
+"""A level given by hand (TIER-2): a VIP the brand promised their level when it moved from its
+old system, a goodwill upgrade, a status match. The member holds the level through the day
+given; then the review treats it as any level — kept if they qualify, else moved down after
+the programme's grace to what they do qualify for. A grant never puts a member below what they
+qualify for (the next sale would move them straight back up), and a member who qualifies for
+more meanwhile moves up as anyone does."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+from sqlalchemy.orm import Session
+
+from omo.audit import service as audit
+from omo.db import UnitOfWork
+from omo.members import service as members
+from omo.messaging import outbox
+from omo.shared import clock
+from omo.shared.errors import ValidationFailed
+from omo.shared.pins import forget
+from omo.shared.schemas import StrictModel
+from omo.tiers import policy
+from omo.tiers.models import MemberTier, TierChange
+from omo.tiers.schemas import MemberTierRead
+from omo.tiers.service import member_tier, programme_in_force, standing_of
+
+MAX_YEARS = 5
+
+
+class TierGrant(StrictModel):
+    level: str = Field(min_length=1, max_length=32, description="a level code of the programme")
+    until: date = Field(description="held through this day (the programme's time zone)")
+    reason: str = Field(min_length=1, max_length=200, description="kept in the history")
+
+
+def grant(uow: UnitOfWork, *, member_id: int, req: TierGrant, actor: str | None) -> MemberTierRead:
+    """Give the member `req.level` through `req.until`. Giving the same again changes nothing;
+    a new `until` for the level they hold extends (or shortens) it."""
+
+    def run(session: Session) -> int:
+        now = clock.now()
+        member = members.current_member(session, member_id).id
+        members.hold_members(session, [member])  # a sale placing them waits, and then sees it
+        p = programme_in_force(session)
+        if req.level not in {lv.code for lv in p.levels}:
+            codes = ", ".join(lv.code for lv in p.levels)
+            raise ValidationFailed(f"no level {req.level!r}; one of {codes}", field="level")
+        zone = ZoneInfo(p.timezone)
+        today = now.astimezone(zone).date()
+        if req.until < today:
+            raise ValidationFailed("a day to come (or today)", field="until")
+        if req.until > today.replace(year=today.year + MAX_YEARS):
+            raise ValidationFailed(f"at most {MAX_YEARS} years ahead", field="until")
+        s = standing_of(session, member_id=member, p=p, now=now)
+        reach = policy.qualified_level(p, s)
+        if p.rank(req.level) < reach:
+            raise ValidationFailed(
+                f"the member qualifies for {p.levels[reach].name} ({p.levels[reach].code}); "
+                "a grant cannot put them below it", field="level",
+            )  # fmt: skip
+        review_at = datetime.combine(req.until + timedelta(days=1), time(0), tzinfo=zone)
+        row = session.get(MemberTier, member, populate_existing=True)
+        current = row.level if row is not None else p.levels[0].code
+        if row is not None and row.level == req.level and row.review_at == review_at:
+            return member  # given already
+        why = f"granted until {req.until.isoformat()} by {actor or 'staff'}: {req.reason}"
+        if row is None:
+            row = MemberTier(member_id=member, level=req.level, since=now, review_at=review_at,
+                             updated_at=now)  # fmt: skip
+            session.add(row)
+        else:
+            if row.level != req.level:
+                row.level, row.since = req.level, now
+            row.review_at, row.updated_at = review_at, now
+        if current != req.level:
+            _record_change(session, member, current, req.level, why, s, now)
+        audit.record(session, actor=actor, action="tier.grant", target=f"member:{member}",
+                     detail={"level": req.level, "until": req.until.isoformat(),
+                             "from": current, "reason": req.reason})  # fmt: skip
+        session.flush()
+        forget(session, "tier_rows")  # what the transaction had read of it is stale
+        return member
+
+    held = uow.run(run)
+    return member_tier(uow, member_id=held)
+
+
+def _record_change(
+    session: Session, member: int, old: str, new: str, why: str, s: policy.Standing,
+    now: datetime,
+) -> None:  # fmt: skip
+    session.add(TierChange(
+        member_id=member, from_level=old, to_level=new, reason=why, created_at=now,
+        standing={"spend": str(s.spend), "points": s.points, "orders": s.orders,
+                  "top_share": None if s.top_share is None else str(s.top_share)},
+    ))  # fmt: skip
+    outbox.publish(
+        session, topic="TierChanged", key=f"tier:{member}:{now.isoformat()}", now=now,
+        payload={"member_id": member, "from": old, "to": new, "reason": why},
+    )  # fmt: skip
