@@ -147,7 +147,8 @@ def demo(
 @app.command("import")
 def import_(
     kind: Annotated[
-        str, typer.Argument(help="stores | products | members | orders | events | points")
+        str,
+        typer.Argument(help="stores | products | members | orders | events | points | tiers"),
     ],
     file: Annotated[Path, typer.Argument(help="CSV, XLSX, JSONL or Parquet")],
     fmt: Annotated[

@@ -242,3 +242,65 @@ def test_a_level_given_by_hand_is_held_through_its_day_then_reviewed(
                    json={**give, "level": "silver", "until": "2026-12-31"}).status_code == 200  # fmt: skip
     buy(uow, "30000.00", T0 + timedelta(days=106))
     assert tiers.member_tier(uow, member_id=mid).level == "gold"
+
+
+def test_levels_imported_from_the_programme_before(
+    uow: UnitOfWork, engine: sa.Engine, tmp_path: Any
+) -> None:
+    """`omo import tiers`: each member's level from the system before, held through a day;
+    a bad row refuses the file and names itself; a second import changes nothing."""
+    import csv
+
+    import pytest
+
+    from omo.transfer.importer import ImportRefused, import_file
+    from tests.conftest import dump
+
+    freeze(T0)
+    alice = enrol(uow, phone="0912-000-001").member.id
+    bob = enrol(uow, phone="0912-000-002").member.id
+    carl = enrol(uow, identifiers=[{"kind": "email", "value": "carl@example.com"}]).member.id
+    buy(uow, "12000.00", T0, phone="0912-000-002")  # bob qualifies for silver
+
+    def write(name: str, rows: list[dict[str, Any]]) -> Any:
+        path = tmp_path / name
+        with path.open("w", newline="", encoding="utf-8") as f:
+            out = csv.DictWriter(f, fieldnames=["member_id", "phone", "email", "level", "until",
+                                                "reason"])  # fmt: skip
+            out.writeheader()
+            out.writerows(rows)
+        return path
+
+    good = write("levels.csv", [
+        {"phone": "0912000001", "level": "gold", "until": "2026-12-31", "reason": "VIP"},
+        {"member_id": bob, "level": "silver", "until": "2026/06/30", "reason": "kept"},
+        {"email": "carl@example.com", "level": "diamond", "until": "2026-03-31", "reason": "x"},
+    ])  # fmt: skip
+    report = import_file(uow, kind="tiers", path=good)
+    assert (report.created, report.unchanged) == (3, 0)
+    got = {m: tiers.member_tier(uow, member_id=m) for m in (alice, bob, carl)}
+    assert [got[m].level for m in (alice, bob, carl)] == ["gold", "silver", "diamond"]
+    assert got[alice].review_at == datetime(2026, 12, 31, 16, 0, tzinfo=got[alice].review_at.tzinfo)
+    assert got[alice].history[0].reason == "granted until 2026-12-31 by import: VIP"
+    before = dump(engine)
+    again = import_file(uow, kind="tiers", path=good)
+    assert (again.created, again.unchanged) == (0, 3)
+    assert dump(engine) == before
+
+    bad = write("bad.csv", [
+        {"member_id": bob, "level": "member", "until": "2026-12-31", "reason": "r"},
+        {"phone": "0912-000-001", "level": "platinum", "until": "2026-12-31", "reason": "r"},
+        {"email": "carl@example.com", "level": "gold", "until": "2025-12-31", "reason": "r"},
+        {"phone": "0912-999-999", "level": "gold", "until": "2026-12-31", "reason": "r"},
+        {"phone": "0912-000-001", "level": "gold", "until": "31/12/2026", "reason": "r"},
+        {"member_id": bob, "level": "gold", "until": "2026-12-31", "reason": "r"},
+        {"member_id": carl, "level": "gold", "until": "2026-12-31"},
+    ])  # fmt: skip
+    with pytest.raises(ImportRefused) as refused:
+        import_file(uow, kind="tiers", path=bad)
+    got_errors = {(e.row, e.column): e.message for e in refused.value.errors}
+    assert set(got_errors) == {(2, "level"), (3, "level"), (4, "until"), (5, "phone"),
+                               (6, "until"), (7, "member_id"), (8, "reason")}  # fmt: skip
+    assert "qualifies for 銀卡 (silver)" in got_errors[2, "level"]
+    assert got_errors[7, "member_id"] == "the member is on row 2 too"
+    assert dump(engine) == before

@@ -7,6 +7,7 @@ more meanwhile moves up as anyone does."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,13 +17,15 @@ from sqlalchemy.orm import Session
 from omo.audit import service as audit
 from omo.db import UnitOfWork
 from omo.members import service as members
+from omo.members.schemas import IdentifierIn
 from omo.messaging import outbox
 from omo.shared import clock
 from omo.shared.errors import ValidationFailed
 from omo.shared.pins import forget
-from omo.shared.schemas import StrictModel
+from omo.shared.schemas import MAX_ID, StrictModel
 from omo.tiers import policy
 from omo.tiers.models import MemberTier, TierChange
+from omo.tiers.policy import TierProgramme
 from omo.tiers.schemas import MemberTierRead
 from omo.tiers.service import member_tier, programme_in_force, standing_of
 
@@ -35,6 +38,13 @@ class TierGrant(StrictModel):
     reason: str = Field(min_length=1, max_length=200, description="kept in the history")
 
 
+class ImportedLevel(TierGrant):
+    """A level from the programme before (`omo import tiers`): the member by id or identifiers."""
+
+    member_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    identifiers: list[IdentifierIn] = Field(default_factory=list, max_length=10)
+
+
 def grant(uow: UnitOfWork, *, member_id: int, req: TierGrant, actor: str | None) -> MemberTierRead:
     """Give the member `req.level` through `req.until`. Giving the same again changes nothing;
     a new `until` for the level they hold extends (or shortens) it."""
@@ -44,47 +54,82 @@ def grant(uow: UnitOfWork, *, member_id: int, req: TierGrant, actor: str | None)
         member = members.current_member(session, member_id).id
         members.hold_members(session, [member])  # a sale placing them waits, and then sees it
         p = programme_in_force(session)
-        if req.level not in {lv.code for lv in p.levels}:
-            codes = ", ".join(lv.code for lv in p.levels)
-            raise ValidationFailed(f"no level {req.level!r}; one of {codes}", field="level")
-        zone = ZoneInfo(p.timezone)
-        today = now.astimezone(zone).date()
-        if req.until < today:
-            raise ValidationFailed("a day to come (or today)", field="until")
-        if req.until > today.replace(year=today.year + MAX_YEARS):
-            raise ValidationFailed(f"at most {MAX_YEARS} years ahead", field="until")
-        s = standing_of(session, member_id=member, p=p, now=now)
-        reach = policy.qualified_level(p, s)
-        if p.rank(req.level) < reach:
-            raise ValidationFailed(
-                f"the member qualifies for {p.levels[reach].name} ({p.levels[reach].code}); "
-                "a grant cannot put them below it", field="level",
-            )  # fmt: skip
-        review_at = datetime.combine(req.until + timedelta(days=1), time(0), tzinfo=zone)
-        row = session.get(MemberTier, member, populate_existing=True)
-        current = row.level if row is not None else p.levels[0].code
-        if row is not None and row.level == req.level and row.review_at == review_at:
-            return member  # given already
-        why = f"granted until {req.until.isoformat()} by {actor or 'staff'}: {req.reason}"
-        if row is None:
-            row = MemberTier(member_id=member, level=req.level, since=now, review_at=review_at,
-                             updated_at=now)  # fmt: skip
-            session.add(row)
-        else:
-            if row.level != req.level:
-                row.level, row.since = req.level, now
-            row.review_at, row.updated_at = review_at, now
-        if current != req.level:
-            _record_change(session, member, current, req.level, why, s, now)
-        audit.record(session, actor=actor, action="tier.grant", target=f"member:{member}",
-                     detail={"level": req.level, "until": req.until.isoformat(),
-                             "from": current, "reason": req.reason})  # fmt: skip
-        session.flush()
-        forget(session, "tier_rows")  # what the transaction had read of it is stale
+        for field, message in problems(session, p, req, member, now):
+            raise ValidationFailed(message, field=field)
+        grant_in(session, p, req, member, actor=actor, now=now)
         return member
 
     held = uow.run(run)
     return member_tier(uow, member_id=held)
+
+
+def grant_many(
+    uow: UnitOfWork, *, items: Sequence[tuple[int, TierGrant]], actor: str | None
+) -> tuple[int, int]:
+    """Grants for many members in one transaction (an import, checked first with `problems`);
+    returns how many changed something and how many were given already."""
+
+    def run(session: Session) -> tuple[int, int]:
+        now = clock.now()
+        roots = [members.current_member(session, m).id for m, _req in items]
+        members.hold_members(session, sorted(set(roots)))
+        p = programme_in_force(session)
+        done = [grant_in(session, p, req, m, actor=actor, now=now)
+                for m, (_id, req) in zip(roots, items, strict=True)]  # fmt: skip
+        return sum(done), len(done) - sum(done)
+
+    return uow.run(run)
+
+
+def problems(
+    session: Session, p: TierProgramme, req: TierGrant, member: int, now: datetime
+) -> list[tuple[str, str]]:
+    """What stands against this grant, as (field, reason) pairs."""
+    if req.level not in {lv.code for lv in p.levels}:
+        codes = ", ".join(lv.code for lv in p.levels)
+        return [("level", f"no level {req.level!r}; one of {codes}")]
+    today = now.astimezone(ZoneInfo(p.timezone)).date()
+    if req.until < today:
+        return [("until", "a day to come (or today)")]
+    if req.until > today.replace(year=today.year + MAX_YEARS):
+        return [("until", f"at most {MAX_YEARS} years ahead")]
+    reach = policy.qualified_level(p, standing_of(session, member_id=member, p=p, now=now))
+    if p.rank(req.level) < reach:
+        lv = p.levels[reach]
+        return [("level", f"the member qualifies for {lv.name} ({lv.code}); a grant cannot put "
+                          "them below it")]  # fmt: skip
+    return []
+
+
+def grant_in(
+    session: Session, p: TierProgramme, req: TierGrant, member: int, *, actor: str | None,
+    now: datetime,
+) -> bool:  # fmt: skip
+    """Write a grant `problems` found nothing against (the member held); False when it was
+    given already."""
+    zone = ZoneInfo(p.timezone)
+    review_at = datetime.combine(req.until + timedelta(days=1), time(0), tzinfo=zone)
+    row = session.get(MemberTier, member, populate_existing=True)
+    current = row.level if row is not None else p.levels[0].code
+    if row is not None and row.level == req.level and row.review_at == review_at:
+        return False
+    why = f"granted until {req.until.isoformat()} by {actor or 'staff'}: {req.reason}"
+    if row is None:
+        session.add(MemberTier(member_id=member, level=req.level, since=now,
+                               review_at=review_at, updated_at=now))  # fmt: skip
+    else:
+        if row.level != req.level:
+            row.level, row.since = req.level, now
+        row.review_at, row.updated_at = review_at, now
+    if current != req.level:
+        s = standing_of(session, member_id=member, p=p, now=now)
+        _record_change(session, member, current, req.level, why, s, now)
+    audit.record(session, actor=actor, action="tier.grant", target=f"member:{member}",
+                 detail={"level": req.level, "until": req.until.isoformat(), "from": current,
+                         "reason": req.reason})  # fmt: skip
+    session.flush()
+    forget(session, "tier_rows")  # what the transaction had read of it is stale
+    return True
 
 
 def _record_change(

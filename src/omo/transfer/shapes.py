@@ -16,7 +16,7 @@ from typing import Any
 
 from omo.transfer.formats import Row
 
-KINDS = ("stores", "products", "members", "orders", "events", "points")
+KINDS = ("stores", "products", "members", "orders", "events", "points", "tiers")
 SHAPES = ("omo", "shopify", "shopee")
 # identifier columns: several values in one cell are separated by "|"; kinds that live in
 # someone else's id space carry it as a prefix, e.g. marketplace_buyer = "shopee:buyer88"
@@ -45,6 +45,8 @@ POINTS_COLUMNS = (
     "reference", "points", "member_id", *IDENTIFIER_COLUMNS, "earned_at", "available_at",
     "expires_at", "reason",
 )  # fmt: skip
+# levels from the programme before, held through a day (tiers/grants.py)
+TIER_COLUMNS = ("member_id", *IDENTIFIER_COLUMNS, "level", "until", "reason")
 # written by `omo export members` for the reader's benefit; import ignores them
 MEMBER_EXPORT_ONLY = (
     "member_id", "order_count", "total_spend", "online_spend", "offline_spend",
@@ -61,6 +63,7 @@ COLUMNS = {
     "orders": (*ORDER_COLUMNS, *LINE_COLUMNS, MEMBER_REF),
     "events": (*EVENT_COLUMNS, MEMBER_REF),
     "points": (*POINTS_COLUMNS, MEMBER_REF),
+    "tiers": (*TIER_COLUMNS, MEMBER_REF),
 }
 TRUE = {"1", "true", "yes", "y", "t", "是", "同意"}
 FALSE = {"0", "false", "no", "n", "f", "否", "不同意"}
@@ -152,6 +155,15 @@ def money(value: Any) -> Decimal | None:
         return None
 
 
+def parse_day(value: Any) -> Any:
+    """A day: `2026-12-31`, `2026/12/31` or a spreadsheet's date cell."""
+    if isinstance(value, datetime):
+        return value.date() if value.time() == time(0) else value
+    if isinstance(value, date):
+        return value
+    return str(value).strip().replace("/", "-")
+
+
 def parse_until(value: Any, tz: tzinfo) -> Any:
     """An end: a date alone (or a spreadsheet's date cell, naive at midnight) means through
     that day — its end, in `tz`; else as parse_datetime."""
@@ -211,7 +223,7 @@ def omo_records(
     if kind == "orders":
         return _omo_orders(rows, tz)
     build = {"stores": _store, "products": _product, "members": _member, "events": _event,
-             "points": _points}[kind]  # fmt: skip
+             "points": _points, "tiers": _tier}[kind]  # fmt: skip
     records: list[Record] = []
     checked = False
     for n, row in rows:
@@ -267,6 +279,17 @@ def _points(n: int, row: Row, tz: tzinfo) -> Record:
             data[k] = parse_datetime(data[k], tz)
     if "expires_at" in data:
         data["expires_at"] = parse_until(data["expires_at"], tz)
+    return Record([n], data, ident_columns=cols, member_ref=row.get(MEMBER_REF))
+
+
+def _tier(n: int, row: Row, tz: tzinfo) -> Record:
+    idents, cols = identifiers(row)
+    data: dict[str, Any] = {k: row.get(k) for k in TIER_COLUMNS
+                            if row.get(k) is not None and k not in IDENTIFIER_COLUMNS}  # fmt: skip
+    if idents:
+        data["identifiers"] = idents
+    if "until" in data:
+        data["until"] = parse_day(data["until"])
     return Record([n], data, ident_columns=cols, member_ref=row.get(MEMBER_REF))
 
 

@@ -13,16 +13,15 @@ from omo.commerce.schemas import ProductUpsert, StoreUpsert
 from omo.db import UnitOfWork
 from omo.events.schemas import EventIn
 from omo.ingest import service as ingest
-from omo.members import service as members
 from omo.members.identifiers import InvalidIdentifier
 from omo.members.schemas import MemberUpsert
-from omo.points import openings
 from omo.points.schemas import OpeningBalance
-from omo.points.service import rules_in_force
 from omo.shared import clock
-from omo.shared.errors import DomainError, NotFound
+from omo.shared.errors import DomainError
 from omo.shared.sqlmatch import keys_in
+from omo.tiers.grants import ImportedLevel
 from omo.transfer.formats import Row, write_csv
+from omo.transfer.loyalty_checks import LOYALTY_CHECKS
 from omo.transfer.orderfacts import parse_member_ref, row_errors
 from omo.transfer.results import Valid, chunks, field_path
 from omo.transfer.shapes import MEMBER_REF, Record, RowError
@@ -34,6 +33,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "members": MemberUpsert,
     "events": EventIn,
     "points": OpeningBalance,
+    "tiers": ImportedLevel,
 }
 KEYS = {"stores": "code", "products": "sku"}
 
@@ -61,7 +61,7 @@ def validate(kind: str, records: list[Record], region: str) -> tuple[list[Valid]
             continue
         item = Valid(rec, (ident, model) if key else model)
         try:
-            if isinstance(model, MemberUpsert | EventIn | OpeningBalance):
+            if isinstance(model, MemberUpsert | EventIn | OpeningBalance | ImportedLevel):
                 item.idents = ingest.normalise_all(
                     model.identifiers, field="identifiers", region=region
                 )
@@ -89,8 +89,8 @@ def validate(kind: str, records: list[Record], region: str) -> tuple[list[Valid]
 def check_against_database(
     uow: UnitOfWork, kind: str, valid: list[Valid], currency: str
 ) -> list[RowError]:
-    if kind == "points":
-        return _check_openings(uow, valid)
+    if kind in LOYALTY_CHECKS:
+        return LOYALTY_CHECKS[kind](uow, valid)
     if kind not in ("orders", "members", "events"):
         return []
     errors: list[RowError] = []
@@ -124,52 +124,6 @@ def check_against_database(
             v.recorded = held is not None
         if kind == "events" and m.occurred_at > now + ingest.FUTURE_SLACK:
             errors.append(_at(v, "occurred_at", "lies in the future"))
-    return errors
-
-
-def _check_openings(uow: UnitOfWork, valid: list[Valid]) -> list[RowError]:
-    """Opening balances: the member each names (one, and there), and what the ledger holds —
-    an expiry already past, a reference imported before with other content. The member found
-    is kept on the balance (its member_id) for the write."""
-    errors: list[RowError] = []
-    now = clock.now()
-    with uow.read() as session:
-        rules = rules_in_force(session)
-        for chunk in chunks(valid, 2_000):
-            refs = [v.member_ref for v in chunk if v.member_ref is not None]
-            named = members.members_named_by(
-                session, [*(i for v in chunk for i in v.idents), *refs]
-            )
-            for v in chunk:
-                m: OpeningBalance = v.model
-                if m.member_id is None and not v.idents and v.member_ref is None:
-                    errors.append(_at(v, "member_id", "give member_id or an identifier of "
-                                                      "the member"))  # fmt: skip
-                    continue
-                whose = {named[i] for i in v.idents if i in named}
-                where = (v.record.ident_columns or ["member_id"])[0]
-                if v.member_ref is not None:  # `omo export points`: whom it named there
-                    where = MEMBER_REF
-                    if v.member_ref in named:
-                        whose.add(named[v.member_ref])
-                if m.member_id is not None:
-                    try:
-                        whose.add(members.current_member(session, m.member_id).id)
-                    except NotFound:
-                        errors.append(_at(v, "member_id", f"no member {m.member_id}"))
-                        continue
-                    where = "member_id"
-                if not whose:
-                    errors.append(RowError(v.rows[0], where, "names no member (import the "
-                                                             "members first)"))  # fmt: skip
-                    continue
-                if len(whose) > 1:
-                    errors.append(RowError(v.rows[0], where, "name more than one member: "
-                                           f"{', '.join(map(str, sorted(whose)))}"))  # fmt: skip
-                    continue
-                m.member_id = whose.pop()
-                found, v.recorded = openings.problems(session, rules, m, m.member_id, now)
-                errors.extend(_at(v, field, message) for field, message in found)
     return errors
 
 

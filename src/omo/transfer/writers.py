@@ -28,6 +28,7 @@ from omo.points import openings
 from omo.shared import clock
 from omo.shared.errors import DomainError
 from omo.shared.sqlmatch import keys_in
+from omo.tiers import grants
 from omo.transfer.orderfacts import OrderFacts, order_in
 from omo.transfer.results import (
     ImportRefused,
@@ -211,6 +212,25 @@ def _write_points(
             uow, items=[(v.model.member_id, v.model) for v in chunk], actor=who.name
         )
         report.created += created
+        report.unchanged += unchanged
+        progress(len(chunk))
+
+
+def _write_tiers(
+    uow: UnitOfWork,
+    kind: str,
+    valid: list[Valid],
+    who: Principal,
+    report: ImportReport,
+    progress: Progress,
+    region: str,
+) -> None:
+    """Levels, 500 members a transaction, each given to the member validation found."""
+    for chunk in chunks(valid, 500):
+        changed, unchanged = grants.grant_many(
+            uow, items=[(v.model.member_id, v.model) for v in chunk], actor=who.name
+        )
+        report.created += changed
         report.unchanged += unchanged
         progress(len(chunk))
 
@@ -501,4 +521,5 @@ WRITERS = {
     "orders": _write_orders,
     "events": _write_events,
     "points": _write_points,
+    "tiers": _write_tiers,
 }
