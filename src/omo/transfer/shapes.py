@@ -8,7 +8,7 @@ Chinese or English headers).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -269,27 +269,29 @@ def _member(n: int, row: Row, tz: tzinfo) -> Record:
 
 
 def _points(n: int, row: Row, tz: tzinfo) -> Record:
-    idents, cols = identifiers(row)
-    data: dict[str, Any] = {k: row.get(k) for k in POINTS_COLUMNS
-                            if row.get(k) is not None and k not in IDENTIFIER_COLUMNS}  # fmt: skip
-    if idents:
-        data["identifiers"] = idents
-    for k in ("earned_at", "available_at"):
-        if k in data:
-            data[k] = parse_datetime(data[k], tz)
-    if "expires_at" in data:
-        data["expires_at"] = parse_until(data["expires_at"], tz)
-    return Record([n], data, ident_columns=cols, member_ref=row.get(MEMBER_REF))
+    def when(v: Any) -> Any:
+        return parse_datetime(v, tz)
+
+    until = {"earned_at": when, "available_at": when, "expires_at": lambda v: parse_until(v, tz)}
+    return _members_row(n, row, POINTS_COLUMNS, until)
 
 
 def _tier(n: int, row: Row, tz: tzinfo) -> Record:
+    return _members_row(n, row, TIER_COLUMNS, {"until": parse_day})
+
+
+def _members_row(
+    n: int, row: Row, columns: tuple[str, ...], convert: dict[str, Callable[[Any], Any]]
+) -> Record:
+    """A row about one member (a balance, a level): its identifiers, MEMBER_REF, the rest."""
     idents, cols = identifiers(row)
-    data: dict[str, Any] = {k: row.get(k) for k in TIER_COLUMNS
+    data: dict[str, Any] = {k: row.get(k) for k in columns
                             if row.get(k) is not None and k not in IDENTIFIER_COLUMNS}  # fmt: skip
     if idents:
         data["identifiers"] = idents
-    if "until" in data:
-        data["until"] = parse_day(data["until"])
+    for k, parse in convert.items():
+        if k in data:
+            data[k] = parse(data[k])
     return Record([n], data, ident_columns=cols, member_ref=row.get(MEMBER_REF))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +42,7 @@ from omo.transfer.results import (
 from omo.transfer.shapes import RowError
 
 CHUNK = 2_000
+Writer = Callable[[UnitOfWork, str, list[Valid], Principal, ImportReport, Progress, str], None]
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -197,42 +199,22 @@ def _write_events(
         progress(len(chunk))
 
 
-def _write_points(
-    uow: UnitOfWork,
-    kind: str,
-    valid: list[Valid],
-    who: Principal,
-    report: ImportReport,
-    progress: Progress,
-    region: str,
-) -> None:
-    """Opening balances, 1,000 a transaction, each credited to the member validation found."""
-    for chunk in chunks(valid, 1_000):
-        created, unchanged = openings.open_balances(
-            uow, items=[(v.model.member_id, v.model) for v in chunk], actor=who.name
-        )
-        report.created += created
-        report.unchanged += unchanged
-        progress(len(chunk))
+def _per_member(write: Callable[..., tuple[int, int]], size: int) -> Writer:
+    """What members bring from the programme before (balances, levels): `size` rows a
+    transaction, each for the member validation found; `write` says how many it created and
+    how many were there already."""
 
+    def run(uow: UnitOfWork, kind: str, valid: list[Valid], who: Principal,
+            report: ImportReport, progress: Progress, region: str) -> None:  # fmt: skip
+        for chunk in chunks(valid, size):
+            created, unchanged = write(
+                uow, items=[(v.model.member_id, v.model) for v in chunk], actor=who.name
+            )
+            report.created += created
+            report.unchanged += unchanged
+            progress(len(chunk))
 
-def _write_tiers(
-    uow: UnitOfWork,
-    kind: str,
-    valid: list[Valid],
-    who: Principal,
-    report: ImportReport,
-    progress: Progress,
-    region: str,
-) -> None:
-    """Levels, 500 members a transaction, each given to the member validation found."""
-    for chunk in chunks(valid, 500):
-        changed, unchanged = grants.grant_many(
-            uow, items=[(v.model.member_id, v.model) for v in chunk], actor=who.name
-        )
-        report.created += changed
-        report.unchanged += unchanged
-        progress(len(chunk))
+    return run
 
 
 def _write_orders(
@@ -514,12 +496,12 @@ def _append_orders(
         counted |= members_of
 
 
-WRITERS = {
+WRITERS: dict[str, Writer] = {
     "stores": _write_catalogue,
     "products": _write_catalogue,
     "members": _write_members,
     "orders": _write_orders,
     "events": _write_events,
-    "points": _write_points,
-    "tiers": _write_tiers,
+    "points": _per_member(openings.open_balances, 1_000),
+    "tiers": _per_member(grants.grant_many, 500),
 }
