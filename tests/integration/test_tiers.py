@@ -237,7 +237,7 @@ def test_a_level_given_by_hand_is_held_through_its_day_then_reviewed(
     assert tiers.member_tier(uow, member_id=mid).level == "silver"
     low = api.put(f"/api/v1/members/{mid}/tier",
                   json={**give, "level": "member", "until": "2026-12-31"})  # fmt: skip
-    assert low.status_code == 422 and "qualifies for 銀卡 (silver)" in low.text
+    assert low.status_code == 422 and "holds 銀卡 (silver)" in low.text
     assert api.put(f"/api/v1/members/{mid}/tier",
                    json={**give, "level": "silver", "until": "2026-12-31"}).status_code == 200  # fmt: skip
     buy(uow, "30000.00", T0 + timedelta(days=106))
@@ -261,6 +261,9 @@ def test_levels_imported_from_the_programme_before(
     bob = enrol(uow, phone="0912-000-002").member.id
     carl = enrol(uow, identifiers=[{"kind": "email", "value": "carl@example.com"}]).member.id
     buy(uow, "12000.00", T0, phone="0912-000-002")  # bob qualifies for silver
+    with engine.begin() as conn:  # as orders imported in bulk leave him: not placed yet
+        conn.execute(sa.text("DELETE FROM tier_changes"))
+        conn.execute(sa.text("DELETE FROM member_tiers"))
 
     def write(name: str, rows: list[dict[str, Any]]) -> Any:
         path = tmp_path / name
@@ -271,6 +274,11 @@ def test_levels_imported_from_the_programme_before(
             out.writerows(rows)
         return path
 
+    below = write("below.csv", [
+        {"member_id": bob, "level": "member", "until": "2026-12-31", "reason": "r"}])  # fmt: skip
+    with pytest.raises(ImportRefused) as refused:
+        import_file(uow, kind="tiers", path=below)
+    assert "qualifies for 銀卡 (silver); a grant cannot" in refused.value.errors[0].message
     good = write("levels.csv", [
         {"phone": "0912000001", "level": "gold", "until": "2026-12-31", "reason": "VIP"},
         {"member_id": bob, "level": "silver", "until": "2026/06/30", "reason": "kept"},
@@ -295,12 +303,14 @@ def test_levels_imported_from_the_programme_before(
         {"phone": "0912-000-001", "level": "gold", "until": "31/12/2026", "reason": "r"},
         {"member_id": bob, "level": "gold", "until": "2026-12-31", "reason": "r"},
         {"member_id": carl, "level": "gold", "until": "2026-12-31"},
+        {"member_id": carl, "level": "silver", "until": "2026-12-31", "reason": "r"},
     ])  # fmt: skip
     with pytest.raises(ImportRefused) as refused:
         import_file(uow, kind="tiers", path=bad)
     got_errors = {(e.row, e.column): e.message for e in refused.value.errors}
     assert set(got_errors) == {(2, "level"), (3, "level"), (4, "until"), (5, "phone"),
-                               (6, "until"), (7, "member_id"), (8, "reason")}  # fmt: skip
-    assert "qualifies for 銀卡 (silver)" in got_errors[2, "level"]
+                               (6, "until"), (7, "member_id"), (8, "reason"),
+                               (9, "member_id")}  # fmt: skip
+    assert "holds 銀卡 (silver)" in got_errors[2, "level"]
     assert got_errors[7, "member_id"] == "the member is on row 2 too"
     assert dump(engine) == before

@@ -2,8 +2,9 @@
 old system, a goodwill upgrade, a status match. The member holds the level through the day
 given; then the review treats it as any level — kept if they qualify, else moved down after
 the programme's grace to what they do qualify for. A grant never puts a member below what they
-qualify for (the next sale would move them straight back up), and a member who qualifies for
-more meanwhile moves up as anyone does."""
+qualify for (the next sale would move them straight back up) nor below the level they hold (it
+gives; only the review takes away), and a member who qualifies for more meanwhile moves up as
+anyone does."""
 
 from __future__ import annotations
 
@@ -93,6 +94,11 @@ def problems(
         return [("until", "a day to come (or today)")]
     if req.until > today.replace(year=today.year + MAX_YEARS):
         return [("until", f"at most {MAX_YEARS} years ahead")]
+    held = session.get(MemberTier, member)
+    if held is not None and p.rank(req.level) < p.rank(held.level):
+        lv = p.level(held.level)
+        return [("level", f"the member holds {lv.name} ({lv.code}); a grant gives, it does not "
+                          "take away: the review moves a member down")]  # fmt: skip
     reach = policy.qualified_level(p, standing_of(session, member_id=member, p=p, now=now))
     if p.rank(req.level) < reach:
         lv = p.levels[reach]
