@@ -221,7 +221,11 @@ def settle_held(
         # a refund of the order holds its member: the two take turns, and the order is read
         # as the refund left it
         members.hold_members(session, [referrer, referee])
-        order = session.get(Order, referral.order_id, populate_existing=True)
+        order = (  # a held referral has its order; a row written by hand may not
+            session.get(Order, referral.order_id, populate_existing=True)
+            if referral.order_id is not None
+            else None
+        )
         referral.settled_at, referral.reason = now, None
         if referrer == referee:
             referral.status, referral.reason = "rejected", ONE_PERSON
