@@ -110,6 +110,10 @@ def test_a_second_import_changes_nothing_and_other_content_is_refused(
     again = import_file(uow, kind="points", path=path)
     assert (again.created, again.unchanged) == (0, 4)
     assert dump(engine) == before
+    clock.set_clock(lambda: taipei(2026, 8, 1))  # L1 has expired since: still nothing to do
+    assert import_file(uow, kind="points", path=path).unchanged == 4
+    assert dump(engine) == before
+    clock.set_clock(lambda: NOW)
     changed = good_rows(people)
     changed[2]["points"] = 501
     changed[3]["email"] = ""

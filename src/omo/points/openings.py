@@ -54,7 +54,19 @@ def problems(
     session: Session, rules: PointsRules, item: OpeningBalance, member_id: int, now: datetime
 ) -> tuple[list[tuple[str, str]], bool]:
     """What is wrong with importing this balance for this member, as (field, reason) pairs,
-    and whether it was imported before (as it is now: nothing to do)."""
+    and whether it was imported before (as it is now: nothing to do, whatever the date)."""
+    held = ledger.find(session, key_of(item.reference))
+    if held is not None:
+        same = (
+            members.current_member(session, held.member_id).id
+            == members.current_member(session, member_id).id
+            and held.points == item.points
+            and (item.expires_at is None or held.expires_at == item.expires_at)
+        )
+        if same:
+            return [], True
+        other = f"already imported with other content (ledger entry {held.id})"
+        return [("reference", other)], True
     found: list[tuple[str, str]] = []
     if item.earned_at is not None and item.earned_at > now + FUTURE_SLACK:
         found.append(("earned_at", "lies in the future"))
@@ -66,19 +78,7 @@ def problems(
         else:
             by_rule = f"by the programme's expiry these points expired at {when}"
             found.append(("earned_at", f"{by_rule}; give expires_at to keep them"))
-    held = ledger.find(session, key_of(item.reference))
-    if held is None:
-        return found, False
-    same = (
-        members.current_member(session, held.member_id).id
-        == members.current_member(session, member_id).id
-        and held.points == item.points
-        and (item.expires_at is None or held.expires_at == item.expires_at)
-    )
-    if not same:
-        found.append(("reference", f"already imported with other content (ledger entry "
-                                   f"{held.id})"))  # fmt: skip
-    return found, True
+    return found, False
 
 
 def open_balances(

@@ -279,6 +279,7 @@ def reopen_after_split(
         order = session.get(Order, order_id, populate_existing=True)
         if (
             order is not None
+            and order.status != "cancelled"
             and order.member_id is not None
             and members.current_member(session, order.member_id).id == referee.id
         ):
