@@ -210,6 +210,7 @@ def test_a_level_given_by_hand_is_held_through_its_day_then_reviewed(
     for body, status, words in [
         ({**give, "level": "platinum"}, 422, "one of member, silver, gold, diamond"),
         ({**give, "until": "2026-01-14"}, 422, "a day to come"),
+        ({**give, "until": "2026-02-28"}, 422, "through 2026-03-31 already"),
         ({**give, "until": "2031-02-01"}, 422, "at most 5 years"),
         ({**give, "reason": ""}, 422, "reason"),
         ({"level": "gold", "until": "2026-03-31"}, 422, "reason"),
@@ -239,7 +240,11 @@ def test_a_level_given_by_hand_is_held_through_its_day_then_reviewed(
                   json={**give, "level": "member", "until": "2026-12-31"})  # fmt: skip
     assert low.status_code == 422 and "holds 銀卡 (silver)" in low.text
     assert api.put(f"/api/v1/members/{mid}/tier",
-                   json={**give, "level": "silver", "until": "2026-12-31"}).status_code == 200  # fmt: skip
+                   json={**give, "level": "silver", "until": "2027-06-30"}).status_code == 200  # fmt: skip
+    changes = len(tiers.member_tier(uow, member_id=mid).history)
+    longer = api.put(f"/api/v1/members/{mid}/tier",
+                     json={**give, "level": "silver", "until": "2027-07-31"}).json()  # fmt: skip
+    assert (longer["review_at"], len(longer["history"])) == ("2027-07-31T16:00:00Z", changes)
     buy(uow, "30000.00", T0 + timedelta(days=106))
     assert tiers.member_tier(uow, member_id=mid).level == "gold"
 

@@ -48,7 +48,7 @@ class ImportedLevel(TierGrant):
 
 def grant(uow: UnitOfWork, *, member_id: int, req: TierGrant, actor: str | None) -> MemberTierRead:
     """Give the member `req.level` through `req.until`. Giving the same again changes nothing;
-    a new `until` for the level they hold extends (or shortens) it."""
+    a later `until` for the level they hold extends it."""
 
     def run(session: Session) -> int:
         now = clock.now()
@@ -99,6 +99,10 @@ def problems(
         lv = p.level(held.level)
         return [("level", f"the member holds {lv.name} ({lv.code}); a grant gives, it does not "
                           "take away: the review moves a member down")]  # fmt: skip
+    if held is not None and held.level == req.level and _review_at(p, req.until) < held.review_at:
+        day = (held.review_at - timedelta(days=1)).astimezone(ZoneInfo(p.timezone)).date()
+        return [("until", f"the member holds {p.level(held.level).name} through {day} already; "
+                          "a grant gives more time, not less")]  # fmt: skip
     reach = policy.qualified_level(p, standing_of(session, member_id=member, p=p, now=now))
     if p.rank(req.level) < reach:
         lv = p.levels[reach]
@@ -113,8 +117,7 @@ def grant_in(
 ) -> bool:  # fmt: skip
     """Write a grant `problems` found nothing against (the member held); False when it was
     given already."""
-    zone = ZoneInfo(p.timezone)
-    review_at = datetime.combine(req.until + timedelta(days=1), time(0), tzinfo=zone)
+    review_at = _review_at(p, req.until)
     row = session.get(MemberTier, member, populate_existing=True)
     current = row.level if row is not None else p.levels[0].code
     if row is not None and row.level == req.level and row.review_at == review_at:
@@ -136,6 +139,11 @@ def grant_in(
     session.flush()
     forget(session, "tier_rows")  # what the transaction had read of it is stale
     return True
+
+
+def _review_at(p: TierProgramme, until: date) -> datetime:
+    """The end of the day given, in the programme's zone: when the review may look again."""
+    return datetime.combine(until + timedelta(days=1), time(0), tzinfo=ZoneInfo(p.timezone))
 
 
 def _record_change(
