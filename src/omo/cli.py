@@ -148,7 +148,9 @@ def demo(
 def import_(
     kind: Annotated[
         str,
-        typer.Argument(help="stores | products | members | orders | events | points | tiers"),
+        typer.Argument(
+            help="stores | products | members | orders | events | points | tiers | coupons"
+        ),
     ],
     file: Annotated[Path, typer.Argument(help="CSV, XLSX, JSONL or Parquet")],
     fmt: Annotated[

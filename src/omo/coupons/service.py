@@ -155,7 +155,7 @@ def issue_in(
         if (have or 0) >= t.per_member_limit:
             refused[member_id] = "per_member_limit"
             continue
-        if not _take_budget(session, row.id, "issued"):
+        if not take_budget(session, row.id, "issued"):
             refused[member_id] = "budget_exhausted"
             continue
         coupon = _new_coupon(session, row.id, t, member_id=member_id, issue_key=issue_key, now=now)
@@ -199,7 +199,7 @@ def _new_coupon(
     return coupon
 
 
-def _take_budget(session: Session, template_id: int, counter: str) -> bool:
+def take_budget(session: Session, template_id: int, counter: str) -> bool:
     """Move a budget counter by one if the cap allows, atomically (two tills, one last coupon)."""
     t = CouponTemplateRow
     column, cap = {"issued": (t.issued, t.max_issued), "redeemed": (t.redeemed, t.max_redemptions)}[
@@ -327,7 +327,7 @@ def redeem_in(
     )
     if not getattr(won, "rowcount", 0):
         raise CouponRefused("already_used", "this coupon has just been used")
-    if not _take_budget(session, row.id, "redeemed"):
+    if not take_budget(session, row.id, "redeemed"):
         raise CouponRefused("budget_exhausted", "this offer has run out")
     redemption = CouponRedemption(
         coupon_id=coupon.id, member_id=member_id, order_id=order_id, redemption_key=key,

@@ -5,11 +5,14 @@ the area says what else stands against it."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from omo.coupons import imported
 from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.members.identifiers import Identifier
@@ -24,13 +27,14 @@ from omo.transfer.shapes import MEMBER_REF, RowError
 
 # what stands against one row, its member found: (field, reason) pairs, and whether it was
 # imported before as it is
-RowCheck = Callable[[Session, Valid, int, datetime], tuple[list[tuple[str, str]], bool]]
+RowCheck = Callable[[Session, Valid, Any, datetime], tuple[list[tuple[str, str]], bool]]
 
 
 def _checked(uow: UnitOfWork, valid: list[Valid], check: Callable[[Session], RowCheck],
-             *, once: str | None = None) -> list[RowError]:  # fmt: skip
+             *, once: str | None = None, anyone: bool = False) -> list[RowError]:  # fmt: skip
     """Find each row's member, then run the area's check; `once`: the member may be on one
-    row only (what a second row would mean is not clear)."""
+    row only (what a second row would mean is not clear); `anyone`: a row that names no one
+    is for no one (a bearer coupon)."""
     errors: list[RowError] = []
     now = clock.now()
     first_row: dict[int, int] = {}
@@ -42,21 +46,27 @@ def _checked(uow: UnitOfWork, valid: list[Valid], check: Callable[[Session], Row
                 session, [*(i for v in chunk for i in v.idents), *refs]
             )
             for v in chunk:
-                member, problem = _member_of(session, v, named)
-                if problem is not None:
-                    errors.append(problem)
-                    continue
-                assert member is not None
+                member: int | None = None
+                if not (anyone and _names_no_one(v)):
+                    member, problem = _member_of(session, v, named)
+                    if problem is not None:
+                        errors.append(problem)
+                        continue
                 v.model.member_id = member
                 if (
                     once is not None
-                    and (seen := first_row.setdefault(member, v.rows[0])) != (v.rows[0])
+                    and member is not None
+                    and (seen := first_row.setdefault(member, v.rows[0])) != v.rows[0]
                 ):
                     errors.append(RowError(v.rows[0], once, f"the member is on row {seen} too"))
                     continue
                 found, v.recorded = row_check(session, v, member, now)
                 errors.extend(_at(v, field, message) for field, message in found)
     return errors
+
+
+def _names_no_one(v: Valid) -> bool:
+    return v.model.member_id is None and not v.idents and v.member_ref is None
 
 
 def _member_of(
@@ -96,6 +106,27 @@ def _levels(session: Session) -> RowCheck:
     return lambda s, v, member, now: (grants.problems(s, p, v.model, member, now), False)
 
 
+def _coupons(session: Session) -> RowCheck:
+    return lambda s, v, member, now: imported.problems(s, v.model, member, now)
+
+
+def check_coupons(uow: UnitOfWork, valid: list[Valid]) -> list[RowError]:
+    """Each coupon, then each template's issue budget over the file's new member-bound ones."""
+    errors = _checked(uow, valid, _coupons, anyone=True)
+    bad = {e.row for e in errors}
+    wanted: dict[str, list[Valid]] = defaultdict(list)
+    for v in valid:
+        if v.rows[0] not in bad and not v.recorded and v.model.member_id is not None:
+            wanted[v.model.template].append(v)
+    with uow.read() as session:
+        for template, rows in wanted.items():
+            left = imported.budget_left(session, template)
+            if left is not None and len(rows) > left:
+                errors.extend(_at(v, "template", f"the template's issue budget has {left} "
+                                                 "left") for v in rows[left:])  # fmt: skip
+    return errors
+
+
 def check_openings(uow: UnitOfWork, valid: list[Valid]) -> list[RowError]:
     return _checked(uow, valid, _openings)
 
@@ -112,4 +143,5 @@ def _at(v: Valid, field: str, message: str) -> RowError:
 LOYALTY_CHECKS: dict[str, Callable[[UnitOfWork, list[Valid]], list[RowError]]] = {
     "points": check_openings,
     "tiers": check_levels,
+    "coupons": check_coupons,
 }

@@ -16,7 +16,7 @@ from typing import Any
 
 from omo.transfer.formats import Row
 
-KINDS = ("stores", "products", "members", "orders", "events", "points", "tiers")
+KINDS = ("stores", "products", "members", "orders", "events", "points", "tiers", "coupons")
 SHAPES = ("omo", "shopify", "shopee")
 # identifier columns: several values in one cell are separated by "|"; kinds that live in
 # someone else's id space carry it as a prefix, e.g. marketplace_buyer = "shopee:buyer88"
@@ -47,6 +47,9 @@ POINTS_COLUMNS = (
 )  # fmt: skip
 # levels from the programme before, held through a day (tiers/grants.py)
 TIER_COLUMNS = ("member_id", *IDENTIFIER_COLUMNS, "level", "until", "reason")
+# coupons the programme before issued, not used yet (coupons/imported.py)
+COUPON_COLUMNS = ("code", "template", "member_id", *IDENTIFIER_COLUMNS, "valid_from",
+                  "valid_until")  # fmt: skip
 # written by `omo export members` for the reader's benefit; import ignores them
 MEMBER_EXPORT_ONLY = (
     "member_id", "order_count", "total_spend", "online_spend", "offline_spend",
@@ -64,6 +67,7 @@ COLUMNS = {
     "events": (*EVENT_COLUMNS, MEMBER_REF),
     "points": (*POINTS_COLUMNS, MEMBER_REF),
     "tiers": (*TIER_COLUMNS, MEMBER_REF),
+    "coupons": (*COUPON_COLUMNS, MEMBER_REF),
 }
 TRUE = {"1", "true", "yes", "y", "t", "是", "同意"}
 FALSE = {"0", "false", "no", "n", "f", "否", "不同意"}
@@ -223,7 +227,7 @@ def omo_records(
     if kind == "orders":
         return _omo_orders(rows, tz)
     build = {"stores": _store, "products": _product, "members": _member, "events": _event,
-             "points": _points, "tiers": _tier}[kind]  # fmt: skip
+             "points": _points, "tiers": _tier, "coupons": _coupon}[kind]  # fmt: skip
     records: list[Record] = []
     checked = False
     for n, row in rows:
@@ -278,6 +282,12 @@ def _points(n: int, row: Row, tz: tzinfo) -> Record:
 
 def _tier(n: int, row: Row, tz: tzinfo) -> Record:
     return _members_row(n, row, TIER_COLUMNS, {"until": parse_day})
+
+
+def _coupon(n: int, row: Row, tz: tzinfo) -> Record:
+    return _members_row(n, row, COUPON_COLUMNS, {
+        "valid_from": lambda v: parse_datetime(v, tz), "valid_until": lambda v: parse_until(v, tz),
+    })  # fmt: skip
 
 
 def _members_row(

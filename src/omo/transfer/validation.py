@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from omo.commerce.models import Order, Store
 from omo.commerce.schemas import ProductUpsert, StoreUpsert
+from omo.coupons.imported import ImportedCoupon
 from omo.db import UnitOfWork
 from omo.events.schemas import EventIn
 from omo.ingest import service as ingest
@@ -34,6 +35,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "events": EventIn,
     "points": OpeningBalance,
     "tiers": ImportedLevel,
+    "coupons": ImportedCoupon,
 }
 KEYS = {"stores": "code", "products": "sku"}
 
@@ -61,7 +63,9 @@ def validate(kind: str, records: list[Record], region: str) -> tuple[list[Valid]
             continue
         item = Valid(rec, (ident, model) if key else model)
         try:
-            if isinstance(model, MemberUpsert | EventIn | OpeningBalance | ImportedLevel):
+            if isinstance(
+                model, MemberUpsert | EventIn | OpeningBalance | ImportedLevel | ImportedCoupon
+            ):
                 item.idents = ingest.normalise_all(
                     model.identifiers, field="identifiers", region=region
                 )
@@ -75,15 +79,25 @@ def validate(kind: str, records: list[Record], region: str) -> tuple[list[Valid]
             except InvalidIdentifier as exc:
                 errors.append(RowError(rec.rows[0], MEMBER_REF, str(exc)))
                 continue
-        dup = ident if key else getattr(model, "event_id", getattr(model, "reference", None))
+        dup, column = (ident, key) if key else _identity_of(model)
         if dup is not None:
             if dup in seen:
-                column = key or ("reference" if isinstance(model, OpeningBalance) else "id")
                 errors.append(RowError(rec.rows[0], column, f"repeats row {seen[dup]}"))
                 continue
             seen[dup] = rec.rows[0]
         valid.append(item)
     return valid, errors
+
+
+def _identity_of(model: BaseModel) -> tuple[Any, str]:
+    """What one row of a kind may not repeat in a file, and its column."""
+    if isinstance(model, EventIn):
+        return model.event_id, "id"
+    if isinstance(model, OpeningBalance):
+        return model.reference, "reference"
+    if isinstance(model, ImportedCoupon):
+        return model.stored_code, "code"  # two spellings of one code are one code
+    return None, ""
 
 
 def check_against_database(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from omo.apikeys.service import Principal
 from omo.commerce import service as commerce
 from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
+from omo.coupons import imported
 from omo.db import UnitOfWork, is_retryable
 from omo.events import service as events
 from omo.identity import service as identity
@@ -504,4 +505,5 @@ WRITERS: dict[str, Writer] = {
     "events": _write_events,
     "points": _per_member(openings.open_balances, 1_000),
     "tiers": _per_member(grants.grant_many, 500),
+    "coupons": _per_member(imported.import_coupons, 1_000),
 }
