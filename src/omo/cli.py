@@ -445,6 +445,45 @@ def expire_points() -> None:
     typer.echo(f"expired {expired} points")
 
 
+@app.command("backfill-points")
+def backfill_points(
+    months: Annotated[
+        int, typer.Option(min=1, max=120, help="count purchases of the last N months")
+    ] = 12,
+    since: Annotated[
+        str | None, typer.Option(help="count purchases since this day (YYYY-MM-DD, Taipei)")
+    ] = None,
+) -> None:
+    """Points for imported purchases, as if the programme had run then (safe to run again)."""
+    from datetime import date as date_
+    from datetime import datetime as datetime_
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from omo.checkout.backfill import backfill
+    from omo.db import UnitOfWork, make_engine
+    from omo.shared import clock
+    from omo.shared.errors import DomainError
+
+    taipei = ZoneInfo("Asia/Taipei")
+    if since is not None:
+        try:
+            day = date_.fromisoformat(since)
+        except ValueError:
+            raise typer.BadParameter("a day as YYYY-MM-DD", param_hint="--since") from None
+        start = datetime_(day.year, day.month, day.day, tzinfo=taipei)
+    else:
+        start = clock.now() - timedelta(days=round(months * 365.25 / 12))
+    engine = make_engine(get_settings())
+    try:
+        done = backfill(UnitOfWork(engine), since=start)
+    except DomainError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--since") from None
+    finally:
+        engine.dispose()
+    typer.echo(f"{done.orders} orders earned {done.points} points; {done.expired} expired at once")
+
+
 @app.command("lapse-referrals")
 def lapse_referrals() -> None:
     """Mark lapsed the referrals whose friend never bought in time (run daily)."""
