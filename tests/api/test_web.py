@@ -412,6 +412,65 @@ def test_the_till_takes_a_return(
         assert s.get_one(Order, order).status == "refunded"
 
 
+def test_an_admin_adjusts_points_and_gives_a_level_from_the_member_page(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork, engine: sa.Engine
+) -> None:
+    """Customer service: points given with a reason the member sees (a double press gives
+    once), a level given through a day; refusals change nothing; only admins see the forms."""
+    from datetime import date, timedelta
+
+    from omo.points import service as points
+    from omo.tiers import service as tiers
+
+    mid = people["member"]
+    page = sign_in(client, "boss").get(f"/ui/members/{mid}").text
+    assert 'id="adjust-points"' in page and 'id="give-level"' in page
+    token = _csrf(page)
+    adjust_id = re.search(r'name="adjust_id" value="([^"]+)"', page)
+    assert adjust_id is not None
+    give = {"csrf": token, "adjust_id": adjust_id[1], "points": "+120", "reason": "包裹延誤補償"}
+    for _ in range(2):  # pressed twice
+        r = client.post(f"/ui/members/{mid}/points", data=give, follow_redirects=False)
+        assert r.status_code == 303, r.text[:300]
+    assert points.summary(uow, member_id=mid).available == 120
+    shown = client.get(f"/ui/members/{mid}").text.split('id="points-history"')[1]
+    assert "包裹延誤補償" in shown.split("</table>")[0]
+    until = (date.today() + timedelta(days=300)).isoformat()
+    level = {"csrf": token, "level": "gold", "until": until, "reason": "VIP in the old programme"}
+    r = client.post(f"/ui/members/{mid}/tier", data=level, follow_redirects=False)
+    assert r.status_code == 303, r.text[:300]
+    assert tiers.member_tier(uow, member_id=mid).level == "gold"
+    assert "granted until" in client.get(f"/ui/members/{mid}").text.split('id="tier-history"')[1]
+
+    before = dump(engine)
+    fresh = {**give, "adjust_id": "another-press"}
+    for path, bad, words in [
+        ("points", {**fresh, "points": "lots"}, "a whole number"),
+        ("points", {**fresh, "points": "0"}, "changes the balance"),
+        ("points", {**fresh, "reason": ""}, "say why"),
+        ("points", {**fresh, "points": "-500"}, "120 available"),
+        ("points", {**fresh, "points": "99999999"}, "points"),
+        ("points", {**fresh, "adjust_id": ""}, "reload"),
+        ("tier", {**level, "until": "31/01/2027"}, "until"),
+        ("tier", {**level, "level": "platinum"}, "no level"),
+        ("tier", {**level, "reason": ""}, "reason"),
+        ("tier", {**level, "level": "silver"}, "holds"),
+    ]:
+        r = client.post(f"/ui/members/{mid}/{path}", data=bad)
+        assert r.status_code == 422 and words in r.text, (bad, r.text[:400])
+    assert client.post(f"/ui/members/{mid}/points", data={**fresh, "csrf": ""}).status_code == 403
+    assert dump(engine) == before
+
+    client.post("/ui/logout", data={"csrf": token})
+    marketer = sign_in(client, "mkt")
+    page = marketer.get(f"/ui/members/{mid}").text
+    assert 'id="adjust-points"' not in page and 'id="give-level"' not in page
+    before = dump(engine)  # signing in is recorded
+    denied = marketer.post(f"/ui/members/{mid}/points", data={**fresh, "csrf": _csrf(page)})
+    assert denied.status_code == 403
+    assert dump(engine) == before
+
+
 def test_till_steps_refuse_bad_input_without_a_sale(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:

@@ -47,7 +47,8 @@ def merge(
             note=note or None, actor=f"ui:{user.username}",
         )  # fmt: skip
     except DomainError as exc:
-        return render(request, "forbidden.html", status=422, reason=str(exc))
+        return render(request, "forbidden.html", status=422, reason=str(exc),
+                      back=f"/ui/members/{member_id}")  # fmt: skip
     return RedirectResponse(f"/ui/members/{member_id}", status_code=303)
 
 

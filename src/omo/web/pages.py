@@ -99,6 +99,8 @@ class MemberPage:
     tags: list[str] = field(default_factory=list)
     # the member on either side of a referral: who brought them, whom they brought
     referrals: list[ReferralRead] = field(default_factory=list)
+    levels: list[tuple[str, str]] = field(default_factory=list)  # (code, name), to give one
+    adjust_id: str = ""  # made when shown: a double press adjusts once
 
 
 def member_page(uow: UnitOfWork, *, member_id: int) -> MemberPage:
@@ -117,6 +119,8 @@ def member_page(uow: UnitOfWork, *, member_id: int) -> MemberPage:
         tags=sorted(set(scores.tags if scores else [])),
         referrals=referrals.list_referrals(uow, status=None, member_id=mid, limit=20,
                                            before=None),
+        levels=[(lv.code, lv.name) for lv in tiers.get_programme(uow).programme.levels],
+        adjust_id=secrets.token_hex(8),
     )  # fmt: skip
 
 

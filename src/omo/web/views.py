@@ -73,12 +73,13 @@ def render(request: Request, template: str, status: int = 200, **values: Any) ->
 
 def install(app: FastAPI) -> None:
     """Mount the UI, its static files and its answers to 'not signed in' and 'not allowed'."""
-    from omo.web import admin, insight, marketing  # they render with this module's render()
+    from omo.web import admin, insight, marketing, member_loyalty  # they render with render()
 
     app.include_router(router)
     app.include_router(marketing.router)
     app.include_router(insight.router)
     app.include_router(admin.router)
+    app.include_router(member_loyalty.router)
     app.mount("/static", StaticFiles(packages=[("omo.web", "static")]), name="static")
 
     @app.exception_handler(NotSignedIn)
@@ -203,7 +204,8 @@ def issue_coupon(
         key=f"ui:{user.username}:{issue_id or 'once'}",
     )  # fmt: skip
     if result:
-        return render(request, "forbidden.html", status=422, reason=result)
+        return render(request, "forbidden.html", status=422, reason=result,
+                      back=f"/ui/members/{member_id}")  # fmt: skip
     return RedirectResponse(f"/ui/members/{member_id}", status_code=303)
 
 
