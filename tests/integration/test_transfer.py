@@ -196,7 +196,7 @@ def test_unreadable_and_unknown_files_are_refused(uow: UnitOfWork, tmp_path: Pat
     with pytest.raises(ImportRefused, match="no such file"):
         import_file(uow, kind="products", path=tmp_path / "missing.csv")
     with pytest.raises(ImportRefused, match="unknown kind"):
-        import_file(uow, kind="coupons", path=tmp_path / "nothing.csv")
+        import_file(uow, kind="vouchers", path=tmp_path / "nothing.csv")
 
 
 def test_big5_csv_from_excel_is_read(uow: UnitOfWork, tmp_path: Path) -> None:
