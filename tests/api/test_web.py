@@ -522,6 +522,9 @@ def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
     assert '<tr class="muted"><td>MUG-禮' in offered
     assert "VIP-禮" not in offered  # for diamond and above
     assert 'id="card-shipping">2<' in card
+    # what changed the points: the gift given, the order's
+    history = card.split('id="card-points-history"')[1].split("</table>")[0]
+    assert "調整" in history and "+500" in history and "消費累積" in history
     assert "Yours to collect" not in card and "待領取" not in card
     # what they redeemed and have yet to collect: a gift, and a partner's voucher with its QR
     from omo.rewards.schemas import RewardRedeem

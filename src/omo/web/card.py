@@ -29,6 +29,8 @@ from omo.rewards.schemas import RedemptionRow, RewardRead
 from omo.tiers import service as tiers
 from omo.tiers.schemas import MemberTierRead
 
+HISTORY = 10  # the card's points history: the last changes
+
 
 def qr_svg(text: str) -> str:
     out = io.BytesIO()
@@ -73,7 +75,7 @@ def card(uow: UnitOfWork, *, secret: str, token: str, referral_link: str) -> Car
     return Card(
         member_id=mid, name=name, token=current, qr=qr_svg(current),
         tier=tiers.member_tier(uow, member_id=mid),
-        points=points.summary(uow, member_id=mid, history=0),
+        points=points.summary(uow, member_id=mid, history=HISTORY),
         coupons=[(c, qr_svg(c.code)) for c in held],
         rewards=rewards.on_offer(uow, member_id=mid, limit=REWARDS_SHOWN),
         owed=[(r, qr_svg(r.voucher) if r.voucher else None) for r in fulfilment.owed(
