@@ -365,6 +365,11 @@ def test_the_till_takes_a_return(
                          lines=[{"sku": "A", "quantity": 2, "unit_price": "300"},
                                 {"sku": "B", "quantity": 1, "unit_price": "500"}]).id  # fmt: skip
     token = _csrf(sign_in(client, "tpe").get("/ui/pos").text)
+    # the member's last orders at the till, each with a way to its return
+    member = client.post("/ui/pos", data={"csrf": token, "action": "lookup",
+                                          "q": f"#{people['member']}"}).text  # fmt: skip
+    recent = member.split('id="pos-recent"')[1].split("</table>")[0]
+    assert 'name="receipt" value="W-100"' in recent and 'value="find_order"' in recent
     shown = client.post("/ui/pos", data={"csrf": token, "action": "find_order", "channel": "web",
                                          "receipt": " W-100 "})  # fmt: skip
     assert shown.status_code == 200 and 'id="pos-order"' in shown.text, shown.text[:300]

@@ -20,11 +20,10 @@ from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundResult
 from omo.checkout.schemas import CommitRequest, CommitResult, QuoteRead, QuoteRequest
 from omo.commerce import service as commerce
-from omo.commerce.schemas import StoreRead
+from omo.commerce.schemas import OrderRead, StoreRead
 from omo.coupons import service as coupons
 from omo.coupons.schemas import CouponRead
 from omo.customer_view import service as customer_view
-from omo.customer_view.schemas import TimelineItem
 from omo.db import UnitOfWork
 from omo.ingest import service as ingest
 from omo.ingest.schemas import EnrolResult
@@ -58,7 +57,7 @@ class Customer:
     tier: str
     points: int
     coupons: list[CouponRead]
-    recent: list[TimelineItem]
+    recent: list[OrderRead]  # their last orders, each with its receipt number to return from
     rewards: list[tuple[RewardRead, bool]]  # on offer to them; whether their points reach it
     redeem_key: str  # made when shown: pressing Redeem twice hands over one
     owed: list[RedemptionRow]  # redeemed earlier (the app, the web shop), not yet handed over
@@ -77,13 +76,13 @@ def find(uow: UnitOfWork, *, text: str, secret: str, region: str) -> list[Member
 
 
 def customer(uow: UnitOfWork, *, member_id: int) -> Customer:
-    view = customer_view.customer_view(uow, member_id=member_id, timeline_limit=20)
+    view = customer_view.customer_view(uow, member_id=member_id, timeline_limit=0)
     mid = view.member.id
     return Customer(
         id=mid, name=view.member.name, tier=tiers.member_tier(uow, member_id=mid).name,
         points=points.summary(uow, member_id=mid, history=0).available,
         coupons=[c for c in coupons.member_coupons(uow, member_id=mid) if c.status == "active"],
-        recent=[t for t in view.timeline if t.type == "order"][:5],
+        recent=receipts.member_orders(uow, member_id=mid, limit=5, before=None),
         rewards=rewards.on_offer(uow, member_id=mid, limit=REWARDS_SHOWN),
         redeem_key=f"UI-R-{secrets.token_hex(8)}",
         owed=fulfilment.owed(uow, store=None, reward=None, limit=REWARDS_SHOWN, member_id=mid,
