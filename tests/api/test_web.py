@@ -185,6 +185,19 @@ def test_the_dashboard_shows_what_referrals_brought(
     assert tile.startswith("1 / 2</div>") and "50.0%" in tile and "100 點數" in tile
 
 
+def test_the_dashboard_shows_tier_moves(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    """TIER-4: members moved up and down in the 30 days, beside the VIP share."""
+    from omo.shared import clock
+
+    f.post_order(uow, member_id=people["member"], ordered_at=clock.now().isoformat(),
+                 lines=[{"sku": "X", "quantity": 1, "unit_price": "12000"}])  # fmt: skip
+    page = sign_in(client, "mkt").get("/ui/").text
+    moves = page.split('data-kpi="tier-moves">')[1].split("</div>")[0]
+    assert moves == "升級 1 (100.0%) · 降級 0 (0.0%)"
+
+
 def test_sign_out_needs_the_token_and_ends_the_session(
     client: TestClient, people: dict[str, int]
 ) -> None:
