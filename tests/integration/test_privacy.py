@@ -137,6 +137,44 @@ def test_erasure_forgets_the_person_and_keeps_every_total(
     assert _figures(uow)["checks"] == []
 
 
+def test_erasure_blanks_what_staff_wrote_about_the_person(uow: UnitOfWork) -> None:
+    """Free text typed about a member — an adjustment's reason, a refund's, a level given by
+    hand, a parcel's tracking note — may name or describe them: it goes, the amounts stay."""
+    from datetime import date
+
+    from omo.checkout.refunds import RefundRequest, refund
+    from omo.points.schemas import PointsChange
+    from omo.rewards import fulfilment
+    from omo.rewards import service as rewards
+    from omo.rewards.schemas import RedemptionFulfil, RewardIn, RewardRedeem
+    from omo.tiers import grants
+    from tests.conftest import dump
+
+    clock.set_clock(lambda: NOW)
+    person = f.enrol(uow, name="陳美玲", phone="0912-345-678").member.id
+    personal = "陳小姐 信義路五段7號"
+    points.adjust(uow, member_id=person, actor="cs", change=PointsChange(
+        points=500, idempotency_key="a1", reason=f"包裹延誤：{personal}"))  # fmt: skip
+    order = f.post_order(uow, member_id=person, ordered_at=NOW.isoformat()).id
+    refund(uow, order_id=order, actor="till",
+           req=RefundRequest(idempotency_key="r1", reason=f"{personal} 說太大"))  # fmt: skip
+    grants.grant(uow, member_id=person, actor="cs", req=grants.TierGrant(
+        level="gold", until=date(2026, 12, 31), reason=f"老闆的朋友 {personal}"))  # fmt: skip
+    rewards.put_reward(uow, code="TOTE", data=RewardIn(name="帆布袋", points=100), actor="t")
+    rewards.redeem(uow, member_id=person, code="TOTE", actor="app",
+                   req=RewardRedeem(idempotency_key="app-1"))  # fmt: skip
+    fulfilment.fulfil(uow, idempotency_key="app-1", actor="cs",
+                      req=RedemptionFulfil(reference=f"黑貓 123 寄 {personal}"))  # fmt: skip
+    assert "信義路" in json.dumps(dump(uow.engine), ensure_ascii=False, default=str)
+    balance = points.summary(uow, member_id=person).available
+
+    privacy.erase(uow, member_id=person, actor="dpo")
+    assert "信義路" not in json.dumps(dump(uow.engine), ensure_ascii=False, default=str)
+    assert points.summary(uow, member_id=person).available == balance
+    with uow.read() as s:
+        assert points.check_ledger(s) == [] and rewards.check_redemptions(s) == []
+
+
 def test_privacy_endpoints_need_their_scope(
     client: TestClient, uow: UnitOfWork, settings: Settings
 ) -> None:

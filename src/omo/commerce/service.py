@@ -739,6 +739,12 @@ def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[d
 
 
 def erase(session: Session, *, member_ids: Sequence[int]) -> None:
-    """Drop the phones and e-mails the members' orders came with; the orders stay, anonymous."""
+    """Drop the phones and e-mails the members' orders came with, and what staff wrote on their
+    refunds; the orders stay, anonymous."""
     orders = select(Order.id).where(Order.member_id.in_(list(member_ids))).scalar_subquery()
     session.execute(delete(OrderContact).where(OrderContact.order_id.in_(orders)))
+    session.execute(
+        update(OrderRefund)
+        .where(OrderRefund.order_id.in_(orders), OrderRefund.reason.is_not(None))
+        .values(reason=None)
+    )

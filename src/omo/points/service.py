@@ -631,6 +631,20 @@ def check_ledger(session: Session) -> list[str]:
     return problems
 
 
+ERASED = "(erased)"
+
+
+def erase(session: Session, *, member_ids: Sequence[int]) -> None:
+    """What staff wrote on the members' adjustments goes (it may name or describe them); every
+    amount, date and allocation stays."""
+    session.execute(
+        update(PointsEntry)
+        .where(PointsEntry.member_id.in_(list(member_ids)), PointsEntry.kind == "adjust",
+               PointsEntry.reason.is_not(None))
+        .values(reason=ERASED)
+    )  # fmt: skip
+
+
 def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
     """Everything this area holds on these members (a data-subject export)."""
     return {"points_entries": rows_of(session, PointsEntry, PointsEntry.member_id, member_ids)}

@@ -75,6 +75,9 @@ def erase(uow: UnitOfWork, *, member_id: int, actor: str) -> ErasureRead:
         events.erase(session, member_ids=ids)
         messaging.erase(session, member_ids=ids)
         identity.erase(session, member_ids=ids)
+        points.erase(session, member_ids=ids)
+        rewards.erase(session, member_ids=ids)
+        tiers.erase(session, member_ids=ids)
         audit.record(
             session, actor=actor, action="member.erase", target=f"member:{ids[0]}",
             detail={"member_ids": ids},

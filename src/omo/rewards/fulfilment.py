@@ -115,6 +115,8 @@ def _fulfil(
         session, topic="RewardFulfilled", key=f"reward-fulfilled:{key}", now=now,
         payload={"member_id": entry.member_id, "reward": reward.code, "kind": reward.kind,
                  "partner": reward.partner, "quantity": row.quantity, "store": req.store,
-                 "reference": req.reference},
+                 # the tracking note is read from the redemption: a fact queued for others
+                 # is not where free text about a person should travel (erasure blanks it)
+                 "sent_with_reference": req.reference is not None},
     )  # fmt: skip
     return redemption_read(session, row, reward, entry.member_id, replayed=False)

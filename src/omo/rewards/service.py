@@ -283,6 +283,17 @@ def redemptions_of(uow: UnitOfWork, *, member_id: int, limit: int) -> list[Redem
         return [_read(row, reward, mid, available, replayed=False) for row, reward in found]
 
 
+def erase(session: Session, *, member_ids: Sequence[int]) -> None:
+    """A sent reward's tracking note may hold an address or a phone: it goes."""
+    entries = select(PointsEntry.id).where(PointsEntry.member_id.in_(list(member_ids)))
+    session.execute(
+        update(RewardRedemption)
+        .where(RewardRedemption.entry_id.in_(entries.scalar_subquery()),
+               RewardRedemption.reference.is_not(None))
+        .values(reference=None)
+    )  # fmt: skip
+
+
 def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
     """Everything this area holds on these members (a data-subject export)."""
     if not member_ids:

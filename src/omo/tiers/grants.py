@@ -122,7 +122,8 @@ def grant_in(
     current = row.level if row is not None else p.levels[0].code
     if row is not None and row.level == req.level and row.review_at == review_at:
         return False
-    why = f"granted until {req.until.isoformat()} by {actor or 'staff'}: {req.reason}"
+    fact = f"granted until {req.until.isoformat()} by {actor or 'staff'}"
+    why = f"{fact}: {req.reason}"
     if row is None:
         session.add(MemberTier(member_id=member, level=req.level, since=now,
                                review_at=review_at, updated_at=now))  # fmt: skip
@@ -132,10 +133,11 @@ def grant_in(
         row.review_at, row.updated_at = review_at, now
     if current != req.level:
         s = standing_of(session, member_id=member, p=p, now=now)
-        _record_change(session, member, current, req.level, why, s, now)
+        _record_change(session, member, current, req.level, why, s, now, fact=fact)
+    # the reason stays in the tier history, which an erasure can reach; not in the audit log
+    detail = {"level": req.level, "until": req.until.isoformat(), "from": current}
     audit.record(session, actor=actor, action="tier.grant", target=f"member:{member}",
-                 detail={"level": req.level, "until": req.until.isoformat(), "from": current,
-                         "reason": req.reason})  # fmt: skip
+                 detail=detail)  # fmt: skip
     session.flush()
     forget(session, "tier_rows")  # what the transaction had read of it is stale
     return True
@@ -148,8 +150,10 @@ def _review_at(p: TierProgramme, until: date) -> datetime:
 
 def _record_change(
     session: Session, member: int, old: str, new: str, why: str, s: policy.Standing,
-    now: datetime,
+    now: datetime, *, fact: str,
 ) -> None:  # fmt: skip
+    """The change in the tier history (`why`, with what staff wrote) and in the outbox (`fact`,
+    without it: a fact queued for others is not where free text about a person travels)."""
     session.add(TierChange(
         member_id=member, from_level=old, to_level=new, reason=why, created_at=now,
         standing={"spend": str(s.spend), "points": s.points, "orders": s.orders,
@@ -157,5 +161,5 @@ def _record_change(
     ))  # fmt: skip
     outbox.publish(
         session, topic="TierChanged", key=f"tier:{member}:{now.isoformat()}", now=now,
-        payload={"member_id": member, "from": old, "to": new, "reason": why},
+        payload={"member_id": member, "from": old, "to": new, "reason": fact},
     )  # fmt: skip

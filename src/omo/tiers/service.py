@@ -569,6 +569,16 @@ def distribution(uow: UnitOfWork, *, buckets: int = 20) -> Distribution:
     )
 
 
+def erase(session: Session, *, member_ids: Sequence[int]) -> None:
+    """What staff wrote when giving a level goes; the change itself stays."""
+    session.execute(
+        sa.update(TierChange)
+        .where(TierChange.member_id.in_(list(member_ids)),
+               TierChange.reason.like("granted until %"))
+        .values(reason="granted by hand (reason erased)")
+    )  # fmt: skip
+
+
 def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
     """Everything this area holds on these members (a data-subject export)."""
     return {
