@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from omo.apikeys.service import Principal
@@ -60,3 +62,12 @@ def post_order(uow: UnitOfWork, principal: Principal = ADMIN, **kw: Any) -> Orde
 
 def money(s: str) -> Decimal:
     return Decimal(s)
+
+
+def csv_file(path: Path, header: list[str], rows: list[dict[str, Any]]) -> Path:
+    """A CSV file to import: the header, then each row's cells (missing ones empty)."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.DictWriter(f, fieldnames=header)
+        out.writeheader()
+        out.writerows(rows)
+    return path

@@ -5,7 +5,6 @@ import changes nothing."""
 
 from __future__ import annotations
 
-import csv
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +20,7 @@ from omo.db import UnitOfWork
 from omo.shared import clock
 from omo.transfer.importer import ImportRefused, import_file
 from tests.conftest import dump
-from tests.factories import enrol
+from tests.factories import csv_file, enrol
 
 NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
 HEADER = ["code", "template", "member_id", "phone", "valid_from", "valid_until"]
@@ -43,11 +42,7 @@ def shop(uow: UnitOfWork) -> dict[str, Any]:
 
 
 def write(path: Path, rows: list[dict[str, Any]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        out = csv.DictWriter(f, fieldnames=HEADER)
-        out.writeheader()
-        out.writerows(rows)
-    return path
+    return csv_file(path, HEADER, rows)
 
 
 def good(shop: dict[str, Any]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from omo.settings import get_settings
 from omo.shared import clock
 from omo.transfer.importer import ImportRefused, import_file
 from tests.conftest import dump
-from tests.factories import enrol
+from tests.factories import csv_file, enrol
 
 NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Taipei
 HEADER = ["reference", "points", "member_id", "phone", "email", "earned_at", "available_at",
@@ -44,11 +44,7 @@ def people(uow: UnitOfWork) -> dict[str, int]:
 
 
 def write(path: Path, rows: list[dict[str, Any]], header: list[str] = HEADER) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        out = csv.DictWriter(f, fieldnames=header)
-        out.writeheader()
-        out.writerows(rows)
-    return path
+    return csv_file(path, header, rows)
 
 
 def good_rows(people: dict[str, int]) -> list[dict[str, Any]]:

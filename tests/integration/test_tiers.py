@@ -16,7 +16,7 @@ from omo.points import service as points
 from omo.shared import clock
 from omo.tiers import service as tiers
 from omo.tiers.policy import Level, TierProgramme
-from tests.factories import T0, enrol, post_order
+from tests.factories import T0, csv_file, enrol, post_order
 
 PHONE = "0912-345-678"
 
@@ -254,8 +254,6 @@ def test_levels_imported_from_the_programme_before(
 ) -> None:
     """`omo import tiers`: each member's level from the system before, held through a day;
     a bad row refuses the file and names itself; a second import changes nothing."""
-    import csv
-
     import pytest
 
     from omo.transfer.importer import ImportRefused, import_file
@@ -271,13 +269,8 @@ def test_levels_imported_from_the_programme_before(
         conn.execute(sa.text("DELETE FROM member_tiers"))
 
     def write(name: str, rows: list[dict[str, Any]]) -> Any:
-        path = tmp_path / name
-        with path.open("w", newline="", encoding="utf-8") as f:
-            out = csv.DictWriter(f, fieldnames=["member_id", "phone", "email", "level", "until",
-                                                "reason"])  # fmt: skip
-            out.writeheader()
-            out.writerows(rows)
-        return path
+        header = ["member_id", "phone", "email", "level", "until", "reason"]
+        return csv_file(tmp_path / name, header, rows)
 
     below = write("below.csv", [
         {"member_id": bob, "level": "member", "until": "2026-12-31", "reason": "r"}])  # fmt: skip
