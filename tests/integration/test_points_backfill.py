@@ -94,3 +94,31 @@ def test_the_command(history: dict[str, int], db_url: str, monkeypatch: pytest.M
         assert "3 orders earned 50 points; 20 expired at once" in done.output
     finally:
         get_settings.cache_clear()
+
+
+def test_a_refund_during_the_backfill_is_not_earned_on(
+    history: dict[str, int], uow: UnitOfWork, engine: sa.Engine, db_url: str
+) -> None:
+    """PostgreSQL: a refund in flight holds the member; the backfill waits for it and then
+    reads the order as the refund left it — no points on money given back."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    import threading
+
+    refund_ = engine.connect()  # a return of O3 in flight: it holds alice, as refunds do
+    refund_.execute(sa.text("SELECT id FROM members WHERE id = :id FOR NO KEY UPDATE"),
+                    {"id": history["alice"]})  # fmt: skip
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (backfill(uow, since=SINCE), done.set()))
+    worker.start()
+    assert not done.wait(0.5), "the backfill did not wait for the return"
+    refund_.execute(sa.text("UPDATE orders SET refunded_total = total, status = 'refunded' "
+                            "WHERE id = :id"), {"id": history["O3"]})  # fmt: skip
+    refund_.commit()
+    worker.join(20)
+    assert done.is_set()
+    refund_.close()
+    with uow.read() as session:
+        earned = set(session.scalars(sa.text(
+            "SELECT order_id FROM points_entries WHERE kind = 'earn'")))  # fmt: skip
+    assert history["O3"] not in earned

@@ -19,6 +19,7 @@ from omo.commerce import service as commerce
 from omo.commerce.channels import COUNTED_STATUSES
 from omo.commerce.models import Order, Store
 from omo.db import UnitOfWork
+from omo.members import service as members
 from omo.points import service as points
 from omo.points.models import PointsEntry
 from omo.shared import clock
@@ -69,6 +70,12 @@ def backfill(uow: UnitOfWork, *, since: datetime, batch: int = 500) -> Backfille
 
 def _earn(session: Session, order: Order, stores: dict[int, str], now: datetime) -> int:
     assert order.member_id is not None
+    # a refund of the order holds its member: the two take turns, and the order is read as the
+    # refund left it (else its points would be earned on money already given back)
+    members.hold_members(session, [order.member_id])
+    session.refresh(order)
+    if order.member_id is None or order.status not in COUNTED_STATUSES:
+        return 0
     entry = points.award_for_order(
         session, member_id=order.member_id, order_id=order.id, channel=order.channel,
         store=stores.get(order.store_id) if order.store_id is not None else None,
