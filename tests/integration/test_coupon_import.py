@@ -114,3 +114,18 @@ def test_bad_rows_refuse_the_file_each_named(
     assert got[9, "code"] == "repeats row 2"  # as a till reads them, one code
     assert got[11, "template"] == "the template's issue budget has 1 left"
     assert dump(engine) == before
+
+
+def test_a_coupon_goes_to_whom_its_member_was_merged_into(
+    shop: dict[str, Any], uow: UnitOfWork
+) -> None:
+    """Checked for bob, written after bob was merged into alice: it is alice's."""
+    from omo.coupons import imported
+    from omo.identity import service as identity
+
+    item = imported.ImportedCoupon(code="MERGED01", template="OLD100", member_id=shop["bob"])
+    identity.merge_use_case(uow, survivor_id=shop["alice"], absorbed_id=shop["bob"], note=None,
+                            actor="t")  # fmt: skip
+    assert imported.import_coupons(uow, items=[(shop["bob"], item)], actor="t") == (1, 0)
+    check = coupons.check(uow, code="MERGED01", basket=BASKET, member_id=shop["alice"])
+    assert check.usable, check

@@ -312,3 +312,20 @@ def test_levels_imported_from_the_programme_before(
     assert "holds 銀卡 (silver)" in got_errors[2, "level"]
     assert got_errors[7, "member_id"] == "the member is on row 2 too"
     assert dump(engine) == before
+
+
+def test_a_levels_import_checks_each_member_again_as_it_writes(uow: UnitOfWork) -> None:
+    """Between the file's check and its write a sale may have moved a member up: the write
+    refuses to take the level away rather than act on what the check saw."""
+    import pytest
+
+    from omo.shared.errors import ValidationFailed
+    from omo.tiers import grants
+
+    freeze(T0)
+    mid = enrol(uow, phone=PHONE).member.id
+    checked = grants.ImportedLevel(member_id=mid, level="silver", until="2026-06-30", reason="r")
+    buy(uow, "31000.00", T0)  # gold, after the file was checked
+    with pytest.raises(ValidationFailed, match=f"member {mid}: the member holds 金卡"):
+        grants.grant_many(uow, items=[(mid, checked)], actor="import")
+    assert tiers.member_tier(uow, member_id=mid).level == "gold"

@@ -20,6 +20,7 @@ from omo.coupons.models import Coupon, CouponTemplateRow
 from omo.coupons.rules import CouponTemplate
 from omo.coupons.service import normalise_code, take_budget
 from omo.db import UnitOfWork
+from omo.members import service as members
 from omo.members.schemas import IdentifierIn
 from omo.shared import clock
 from omo.shared.errors import Conflict, ValidationFailed
@@ -103,7 +104,9 @@ def import_coupons(
     def run(session: Session) -> tuple[int, int]:
         now = clock.now()
         created = unchanged = 0
-        for member_id, item in items:
+        for given_id, item in items:
+            # whom validation found, or whom they were merged into since
+            member_id = members.current_member(session, given_id).id if given_id else None
             found, recorded = problems(session, item, member_id, now)
             if recorded:
                 unchanged += 1

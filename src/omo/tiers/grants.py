@@ -75,8 +75,11 @@ def grant_many(
         roots = [members.current_member(session, m).id for m, _req in items]
         members.hold_members(session, sorted(set(roots)))
         p = programme_in_force(session)
-        done = [grant_in(session, p, req, m, actor=actor, now=now)
-                for m, (_id, req) in zip(roots, items, strict=True)]  # fmt: skip
+        done = []
+        for m, (_id, req) in zip(roots, items, strict=True):
+            for field, message in problems(session, p, req, m, now):  # a sale moved them since
+                raise ValidationFailed(f"member {m}: {message}", field=field)
+            done.append(grant_in(session, p, req, m, actor=actor, now=now))
         return sum(done), len(done) - sum(done)
 
     return uow.run(run)
