@@ -61,7 +61,7 @@ def _checked(uow: UnitOfWork, valid: list[Valid], check: Callable[[Session], Row
                     errors.append(RowError(v.rows[0], once, f"the member is on row {seen} too"))
                     continue
                 found, v.recorded = row_check(session, v, member, now)
-                errors.extend(_at(v, field, message) for field, message in found)
+                errors.extend(v.error(field, message) for field, message in found)
     return errors
 
 
@@ -75,7 +75,7 @@ def _member_of(
     """The one member the row names, or the error that says why not."""
     m = v.model
     if m.member_id is None and not v.idents and v.member_ref is None:
-        return None, _at(v, "member_id", "give member_id or an identifier of the member")
+        return None, v.error("member_id", "give member_id or an identifier of the member")
     whose = {named[i] for i in v.idents if i in named}
     where = (v.record.ident_columns or ["member_id"])[0]
     if v.member_ref is not None:  # `omo export`: whom it named there
@@ -86,7 +86,7 @@ def _member_of(
         try:
             whose.add(members.current_member(session, m.member_id).id)
         except NotFound:
-            return None, _at(v, "member_id", f"no member {m.member_id}")
+            return None, v.error("member_id", f"no member {m.member_id}")
         where = "member_id"
     if not whose:
         return None, RowError(v.rows[0], where, "names no member (import the members first)")
@@ -122,8 +122,8 @@ def check_coupons(uow: UnitOfWork, valid: list[Valid]) -> list[RowError]:
         for template, rows in wanted.items():
             left = imported.budget_left(session, template)
             if left is not None and len(rows) > left:
-                errors.extend(_at(v, "template", f"the template's issue budget has {left} "
-                                                 "left") for v in rows[left:])  # fmt: skip
+                spent = f"the template's issue budget has {left} left"
+                errors.extend(v.error("template", spent) for v in rows[left:])
     return errors
 
 
@@ -133,11 +133,6 @@ def check_openings(uow: UnitOfWork, valid: list[Valid]) -> list[RowError]:
 
 def check_levels(uow: UnitOfWork, valid: list[Valid]) -> list[RowError]:
     return _checked(uow, valid, _levels, once="member_id")
-
-
-def _at(v: Valid, field: str, message: str) -> RowError:
-    row, column = v.record.locate((field,))
-    return RowError(row, column, message)
 
 
 LOYALTY_CHECKS: dict[str, Callable[[UnitOfWork, list[Valid]], list[RowError]]] = {

@@ -75,6 +75,12 @@ class Valid:
         """The file rows the record came from."""
         return self.source.rows
 
+    def error(self, field: str, message: str) -> RowError:
+        """An error about one of the record's fields, at the file's row and column (the record
+        is asked for only here: one shaped in a child is shaped again for it)."""
+        row, column = self.record.locate((field,))
+        return RowError(row, column, message)
+
 
 Progress = Callable[[int], None]
 

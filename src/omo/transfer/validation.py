@@ -125,27 +125,20 @@ def check_against_database(
         m = v.model
         store = getattr(m, "join_store" if kind == "members" else "store", None)
         if store and store not in stores:
-            errors.append(_at(v, "join_store" if kind == "members" else "store",
-                              f"no store with code {store!r}"))  # fmt: skip
+            field = "join_store" if kind == "members" else "store"
+            errors.append(v.error(field, f"no store with code {store!r}"))
         if kind == "orders":
             if m.currency != currency:
-                errors.append(_at(v, "currency", f"this installation books {currency}"))
+                errors.append(v.error("currency", f"this installation books {currency}"))
             if m.ordered_at > now + ingest.FUTURE_SLACK:
-                errors.append(_at(v, "ordered_at", "lies in the future"))
+                errors.append(v.error("ordered_at", "lies in the future"))
             held = known.get(m.key)
             if held is not None and held != v.digest:
-                errors.append(_at(v, "external_id", "already recorded with different content"))
+                errors.append(v.error("external_id", "already recorded with different content"))
             v.recorded = held is not None
         if kind == "events" and m.occurred_at > now + ingest.FUTURE_SLACK:
-            errors.append(_at(v, "occurred_at", "lies in the future"))
+            errors.append(v.error("occurred_at", "lies in the future"))
     return errors
-
-
-def _at(v: Valid, field: str, message: str) -> RowError:
-    """An error about one of the record's fields, at the file's row and column (the record is
-    asked for only here: one shaped in a child is shaped again for it)."""
-    row, column = v.record.locate((field,))
-    return RowError(row, column, message)
 
 
 def write_rejects(path: Path, rows: dict[int, Row], errors: list[RowError]) -> None:

@@ -45,6 +45,7 @@ from omo.shared.errors import DomainError, ValidationFailed
 from omo.tiers import service as tiers
 from omo.users.service import SignedIn
 from omo.web import card, pos_returns
+from omo.web.forms import whole_number
 
 MAX_LINES = 8
 REWARDS_SHOWN = 8
@@ -99,29 +100,23 @@ def stores_for(uow: UnitOfWork, user: SignedIn) -> list[StoreRead]:
 def basket(form: dict[str, Any], *, user: SignedIn, stores: list[StoreRead]) -> dict[str, Any]:
     """The basket the form describes, as a checkout request body (422 with the field if bad)."""
     codes = {s.id: s.code for s in stores}
-    store_id = user.store_id or _int(form.get("store_id"), "store_id")
+    store_id = user.store_id or whole_number(form.get("store_id"), "store_id")
     if store_id not in codes:
         raise ValidationFailed("choose one of your stores", field="store_id")
     lines = []
     for n in range(MAX_LINES):
         sku = str(form.get(f"sku{n}", "")).strip()
         if sku:
-            lines.append({"sku": sku, "quantity": _int(form.get(f"qty{n}") or 1, f"qty{n}")})
+            quantity = whole_number(form.get(f"qty{n}") or 1, f"qty{n}")
+            lines.append({"sku": sku, "quantity": quantity})
     if not lines:
         raise ValidationFailed("add at least one item", field="sku0")
     code = str(form.get("coupon", "")).strip()
     return {
-        "member_id": _int(form.get("member_id"), "member_id"), "channel": "pos",
+        "member_id": whole_number(form.get("member_id"), "member_id"), "channel": "pos",
         "store": codes[store_id], "lines": lines, "coupon_codes": [code] if code else [],
-        "points": _int(form.get("points") or 0, "points"),
+        "points": whole_number(form.get("points") or 0, "points"),
     }  # fmt: skip
-
-
-def _int(value: Any, field: str) -> int:
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise ValidationFailed("a whole number", field=field) from None
 
 
 def quote(uow: UnitOfWork, *, body: dict[str, Any], region: str) -> QuoteRead:
@@ -288,7 +283,7 @@ def step(
             if len(state.found) == 1:
                 state.customer = customer(uow, member_id=state.found[0].id)
             return state
-        state.customer = customer(uow, member_id=_int(form.get("member_id"), "member_id"))
+        state.customer = customer(uow, member_id=whole_number(form.get("member_id"), "member_id"))
         if action == "redeem":
             state.redeemed = redeem(uow, form=form, member_id=state.customer.id, user=user,
                                     stores=stores)  # fmt: skip

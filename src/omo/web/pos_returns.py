@@ -16,6 +16,7 @@ from omo.commerce.channels import Channel
 from omo.db import UnitOfWork
 from omo.shared.errors import ValidationFailed
 from omo.users.service import SignedIn
+from omo.web.forms import whole_number
 
 CHANNELS = [c.value for c in Channel]
 
@@ -36,7 +37,7 @@ def new_refund_key() -> str:
 
 def give_back(uow: UnitOfWork, *, form: dict[str, Any], user: SignedIn) -> RefundResult:
     """Refund the units chosen per line (`ret<line_no>`), or — `whole` — all that is left."""
-    order_id = _whole_number(form.get("order_id"), "order_id")
+    order_id = whole_number(form.get("order_id"), "order_id")
     key = str(form.get("refund_key", ""))
     if not key.startswith("UI-RF-"):
         raise ValidationFailed("find the order first", field="refund_key")
@@ -44,7 +45,7 @@ def give_back(uow: UnitOfWork, *, form: dict[str, Any], user: SignedIn) -> Refun
     if not form.get("whole"):
         for name, value in sorted(form.items()):
             if name.startswith("ret") and name[3:].isdigit() and str(value).strip():
-                units = _whole_number(value, name)
+                units = whole_number(value, name)
                 if units < 0:
                     raise ValidationFailed("a number of units, 0 or more", field=name)
                 if units:
@@ -56,10 +57,3 @@ def give_back(uow: UnitOfWork, *, form: dict[str, Any], user: SignedIn) -> Refun
         reason=str(form.get("reason", "")).strip()[:300] or None,
     )  # fmt: skip
     return refunds.refund(uow, order_id=order_id, req=req, actor=f"ui:{user.username}")
-
-
-def _whole_number(value: Any, field: str) -> int:
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise ValidationFailed("a whole number", field=field) from None
