@@ -28,9 +28,8 @@ run: $(VENV)/.installed
 	@if [ ! -f $(DB) ]; then \
 		rm -f $(DB).building*; \
 		OMO_DATABASE_URL=sqlite:///$(DB).building $(BIN)/omo db upgrade && \
-		OMO_DATABASE_URL=sqlite:///$(DB).building $(BIN)/omo demo --no-serve --people $(PEOPLE) && \
-		OMO_DATABASE_URL=sqlite:///$(DB).building $(BIN)/omo backfill-points --months 12 && \
-		OMO_DATABASE_URL=sqlite:///$(DB).building $(BIN)/omo review-tiers && \
+		OMO_DATABASE_URL=sqlite:///$(DB).building $(BIN)/omo demo --no-serve --people $(PEOPLE) \
+			--trade-days 30 && \
 		OMO_DATABASE_URL=sqlite:///$(DB).building $(BIN)/omo refresh && \
 		mv $(DB).building $(DB); \
 	else echo "$(DB) exists: serving it (make clean to rebuild the demo)"; fi

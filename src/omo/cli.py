@@ -107,12 +107,21 @@ def demo(
             min=0.1, max=365, help="mean purchase rate of a person while active (default ≈ 2.5)"
         ),
     ] = None,
+    trade_days: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=365,
+            help="trade the history's last N days at the tills (points, coupons, referrals, "
+            "returns) instead of importing them",
+        ),
+    ] = 0,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="only build and load")] = False,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
 ) -> None:
     """Generate a Taiwanese omnichannel retail world, load it, then serve it."""
-    from datetime import date
+    from datetime import date, timedelta
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -125,10 +134,13 @@ def demo(
     except ValueError:
         typer.echo(f"error: --until: not a date (YYYY-MM-DD): {until!r}", err=True)
         raise typer.Exit(2) from None
+    last = DemoSpec(until=end).end_day()
     spec = DemoSpec(
-        people=people, seed=seed, months=months, until=end, purchases_per_year=purchases_per_year
-    )
-    engine = make_engine(get_settings())
+        people=people, seed=seed, months=months, purchases_per_year=purchases_per_year,
+        until=last - timedelta(days=trade_days),
+    )  # fmt: skip
+    settings = get_settings()
+    engine = make_engine(settings)
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as bar:
         task = bar.add_task("people", total=people)
@@ -137,6 +149,19 @@ def demo(
         except DomainError as exc:
             typer.echo(f"error: {exc.message}", err=True)
             raise typer.Exit(2) from None
+    if trade_days:
+        from omo.db import UnitOfWork
+        from omo.demo.trading import trade
+        from omo.shared import clock
+
+        with Progress(*columns, transient=True) as bar:
+            bar.add_task(f"trading {trade_days} days at the tills", total=None)
+            traded = trade(
+                UnitOfWork(engine), start=spec.world_end(), seed=seed,
+                end=min(clock.now(), DemoSpec(until=last).world_end()),
+                currency=settings.currency, region=settings.default_region,
+            )  # fmt: skip
+        line += "\n" + traded.line()
     engine.dispose()
     typer.echo(f"ground truth: {truth}/")
     typer.echo(line)

@@ -46,6 +46,11 @@ class DemoSpec:
     def end_day(self) -> date:
         return self.until or (datetime.now(UTC) + timedelta(hours=8)).date()
 
+    def world_end(self) -> datetime:
+        """Local (Taipei) midnight of the end day, where the world stops: as UTC."""
+        until = self.end_day()
+        return datetime(until.year, until.month, until.day, tzinfo=UTC) - timedelta(hours=8)
+
 
 Progress = Callable[[int], None]
 
@@ -70,8 +75,7 @@ def load_demo(
     days = round(spec.months * 365.25 / 12)
     first_day = until - timedelta(days=days)
     start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
-    # the world ends at local (Taipei) midnight of `until`
-    now = datetime(until.year, until.month, until.day, tzinfo=UTC) - timedelta(hours=8)
+    now = spec.world_end()  # the world ends at local (Taipei) midnight of `until`
     rng = np.random.default_rng(spec.seed)
     cat = make_catalogue(rng)
     people = draw_people(rng, spec.people, days * 86_400, until, alpha)
