@@ -234,7 +234,10 @@ def import_(
 @app.command("export")
 def export_(
     kind: Annotated[
-        str, typer.Argument(help="stores | products | members | orders | events | points")
+        str,
+        typer.Argument(
+            help="stores | products | members | orders | events | points | tiers | coupons"
+        ),
     ],
     file: Annotated[Path, typer.Argument(help="a .parquet or .csv path")],
 ) -> None:

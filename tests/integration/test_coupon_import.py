@@ -129,3 +129,68 @@ def test_a_coupon_goes_to_whom_its_member_was_merged_into(
     assert imported.import_coupons(uow, items=[(shop["bob"], item)], actor="t") == (1, 0)
     check = coupons.check(uow, code="MERGED01", basket=BASKET, member_id=shop["alice"])
     assert check.usable, check
+
+
+def test_coupons_move_to_another_database(
+    shop: dict[str, Any], uow: UnitOfWork, tmp_path: Path
+) -> None:
+    """`omo export coupons` writes every coupon still usable, in the columns the import reads:
+    moved into another database that has the templates (members first), each member holds the
+    same codes, valid as long; a used, a void, an expired and a shared code stay behind, and so
+    does an erased member's coupon (without its member it would come back as a bearer code)."""
+    from omo.db import make_engine
+    from omo.privacy import service as privacy
+    from omo.settings import Settings
+    from omo.transfer.exporter import export
+    from tests.conftest import migrate
+
+    import_file(uow, kind="coupons", path=write(tmp_path / "c.csv", good(shop)))
+    camp = CouponTemplate(name="CAMP", kind="amount_off", amount=Decimal(50))
+    coupons.put_template(uow, code="CAMP", template=camp)
+    coupons.redeem(uow, code="BEARER01", basket=BASKET, member_id=None, key="till-1")
+    issued = coupons.issue(uow, template_code="CAMP", member_ids=[shop["alice"]], key="camp")
+    assert len(issued.issued) == 1
+    coupons.shared_code(uow, template_code="SHARED")
+    carl = enrol(uow, phone="0912-000-003").member.id
+    coupons.issue(uow, template_code="CAMP", member_ids=[carl], key="camp")
+    privacy.erase(uow, member_id=carl, actor="dpo")
+    with uow.engine.begin() as conn:  # one run out, one voided
+        conn.execute(sa.text("UPDATE coupons SET valid_until = :t WHERE code = 'ABCD-EFGH-JKMN'"),
+                     {"t": datetime(2026, 3, 1, tzinfo=UTC)})  # fmt: skip
+    voided = coupons.issue(uow, template_code="CAMP", member_ids=[shop["bob"]], key="void")
+    with uow.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE coupons SET status = 'void' WHERE code = :c"),
+                     {"c": voided.issued[0].code})  # fmt: skip
+
+    export(uow.engine, "members", tmp_path / "members.csv")
+    assert export(uow.engine, "coupons", tmp_path / "coupons.parquet") == 2
+    url = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    migrate(url)
+    other = UnitOfWork(make_engine(Settings(database_url=url)))
+    try:
+        coupons.put_template(other, code="OLD100", template=CouponTemplate(
+            name="OLD100", kind="amount_off", amount=Decimal(100)))  # fmt: skip
+        coupons.put_template(other, code="CAMP", template=camp)
+        import_file(other, kind="members", path=tmp_path / "members.csv")
+        try:
+            moved = import_file(other, kind="coupons", path=tmp_path / "coupons.parquet")
+        except ImportRefused as exc:
+            raise AssertionError(exc.errors) from None
+        assert (moved.created, moved.rejected_rows) == (2, 0)
+        assert import_file(other, kind="coupons", path=tmp_path / "coupons.parquet").unchanged == 2
+
+        def held(u: UnitOfWork, phone: str) -> list[tuple[str, Any, Any]]:
+            with u.read() as session:
+                mid = session.scalar(sa.text(
+                    "SELECT member_id FROM member_identifiers WHERE value = :v"), {"v": phone})  # fmt: skip
+            return sorted((c.code, c.valid_until, c.status) for c in
+                          coupons.member_coupons(u, member_id=mid) if c.uses == 0
+                          and c.status == "active" and (c.valid_until is None or c.valid_until > NOW))  # fmt: skip
+
+        assert held(other, "+886912000001") == held(uow, "+886912000001")
+        assert len(held(other, "+886912000001")) == 2
+        assert held(other, "+886912000002") == []
+        with other.read() as session:
+            assert coupons.check_counters(session) == []
+    finally:
+        other.engine.dispose()

@@ -216,6 +216,7 @@ def test_points_move_to_another_database_with_their_expiry(
     into another database (members first), each member holds the same, expiring when it did,
     pending until it was; imported again, it changes nothing."""
     from omo.db import make_engine
+    from omo.privacy import service as privacy
     from omo.settings import Settings
     from omo.transfer.exporter import export
     from tests.conftest import migrate
@@ -223,6 +224,10 @@ def test_points_move_to_another_database_with_their_expiry(
     import_file(uow, kind="points", path=write(tmp_path / "p.csv", good_rows(people)))
     points.redeem(uow, member_id=people["alice"], actor="t",
                   change=PointsChange(points=350, idempotency_key="till-1"))  # fmt: skip
+    dora = enrol(uow, phone="0912-000-009").member.id
+    points.adjust(uow, member_id=dora, actor="t",
+                  change=PointsChange(points=70, idempotency_key="goodwill", reason="sorry"))  # fmt: skip
+    privacy.erase(uow, member_id=dora, actor="dpo")  # nothing left to name her by: not moved
     export(uow.engine, "members", tmp_path / "members.csv")
     assert export(uow.engine, "points", tmp_path / "lots.parquet") == 3  # L1 is spent
     url = f"sqlite:///{tmp_path / 'other.sqlite'}"

@@ -329,3 +329,61 @@ def test_a_levels_import_checks_each_member_again_as_it_writes(uow: UnitOfWork) 
     with pytest.raises(ValidationFailed, match=f"member {mid}: the member holds 金卡"):
         grants.grant_many(uow, items=[(mid, checked)], actor="import")
     assert tiers.member_tier(uow, member_id=mid).level == "gold"
+
+
+def test_levels_move_to_another_database(uow: UnitOfWork, tmp_path: Any) -> None:
+    """`omo export tiers` writes each member above the base level, held through the day before
+    their review: imported into another database (members first), each holds the same level
+    for as long; a member at the base level, a merged one and an erased one stay behind."""
+    import csv
+
+    from omo.db import make_engine
+    from omo.identity import service as identity
+    from omo.privacy import service as privacy
+    from omo.settings import Settings
+    from omo.tiers import grants
+    from omo.transfer.exporter import export
+    from omo.transfer.importer import import_file
+    from tests.conftest import migrate
+
+    freeze(T0)
+    ids = {p: enrol(uow, phone=f"0912-000-00{p}").member.id for p in range(1, 6)}
+    buy(uow, "12000.00", T0, phone="0912-000-001")  # silver by spend, reviewed in a year
+    vip = grants.TierGrant(level="gold", until=T0.date() + timedelta(days=40), reason="VIP")
+    for p in (2, 4, 5):
+        grants.grant(uow, member_id=ids[p], req=vip, actor="t")
+    identity.merge_use_case(uow, survivor_id=ids[3], absorbed_id=ids[4], note=None, actor="t")
+    privacy.erase(uow, member_id=ids[5], actor="dpo")
+    freeze(T0 + timedelta(days=3))
+
+    export(uow.engine, "members", tmp_path / "members.csv")
+    n = export(uow.engine, "tiers", tmp_path / "tiers.csv")
+    with (tmp_path / "tiers.csv").open(encoding="utf-8-sig") as f:
+        rows = {r["member"]: r for r in csv.DictReader(f)}
+    assert n == len(rows)
+    assert {"phone::+886912000001", "phone::+886912000002"} <= set(rows)
+    assert rows["phone::+886912000002"]["until"] == str(vip.until)
+    assert rows["phone::+886912000002"]["reason"] == f"held since {T0.date()}"
+    assert all(r["member"] for r in rows.values())  # the erased one is not there unnamed
+    url = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    migrate(url)
+    other = UnitOfWork(make_engine(Settings(database_url=url)))
+    try:
+        import_file(other, kind="members", path=tmp_path / "members.csv")
+        moved = import_file(other, kind="tiers", path=tmp_path / "tiers.csv")
+        assert (moved.created, moved.rejected_rows) == (n, 0)
+
+        def held(u: UnitOfWork, phone: str) -> tuple[str, datetime]:
+            with u.read() as session:
+                mid = session.scalar(sa.text(
+                    "SELECT member_id FROM member_identifiers WHERE value = :v"), {"v": phone})  # fmt: skip
+            t = tiers.member_tier(u, member_id=mid)
+            return t.level, t.review_at
+
+        for p in (1, 2):
+            assert held(other, f"+88691200000{p}") == held(uow, f"+88691200000{p}"), p
+        assert held(other, "+886912000003")[0] == held(uow, "+886912000003")[0] == "member"
+        assert held(other, "+886912000001")[0] == "silver"
+        assert held(other, "+886912000002")[0] == "gold"
+    finally:
+        other.engine.dispose()

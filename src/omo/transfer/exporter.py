@@ -1,32 +1,42 @@
 """`omo export`: the brand's data out, as Parquet or CSV, in the columns `omo import` reads back.
 
 members: the single customer view — profile, every identifier, consents and purchase stats (the
-stats and ids are export-only columns that import ignores); orders: one row per line with the
-identifiers the order came with; events: one row per event; points: every lot with points left,
-as an opening balance. Money is written as exact decimal text, times as UTC. Rows stream out in
-batches, so exports of millions stay in bounded memory.
+stats and ids are export-only columns that import ignores); erased members are left out, since
+nothing is left to name them by and the import refuses a row without identifiers. orders: one
+row per line with the identifiers the order came with; events: one row per event; points: every
+lot with points left, as an opening balance; tiers: every member above the base level, held
+through their review day; coupons: every member-bound or bearer coupon still usable (shared
+codes are the templates' own). Money is written as exact decimal text, times as UTC. Rows stream
+out in batches, so exports of millions stay in bounded memory.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
+from omo.coupons.models import Coupon, CouponTemplateRow
+from omo.coupons.rules import CouponTemplate
 from omo.events.models import Event
 from omo.members.models import Consent, Member, MemberIdentifier
 from omo.points.models import PointsEntry
 from omo.shared import clock
+from omo.tiers.models import MemberTier
+from omo.tiers.service import programme_in_force
 from omo.transfer.formats import UnreadableFile, write_csv
 from omo.transfer.shapes import (
+    COUPON_COLUMNS,
     EVENT_COLUMNS,
     IDENTIFIER_COLUMNS,
     LINE_COLUMNS,
@@ -38,14 +48,18 @@ from omo.transfer.shapes import (
     POINTS_COLUMNS,
     PRODUCT_COLUMNS,
     STORE_COLUMNS,
+    TIER_COLUMNS,
 )
 
-EXPORTS = ("stores", "products", "members", "orders", "events", "points")
-# a lot names its member as orders and events do (MEMBER_REF), not by id or identifiers
-POINTS_EXPORT = [
-    *[c for c in POINTS_COLUMNS if c != "member_id" and c not in IDENTIFIER_COLUMNS],
-    MEMBER_REF,
-]
+EXPORTS = ("stores", "products", "members", "orders", "events", "points", "tiers", "coupons")
+
+
+def _by_ref(columns: tuple[str, ...]) -> list[str]:
+    """A lot, a level or a coupon names its member as orders and events do (MEMBER_REF), not
+    by id or identifiers."""
+    return [*[c for c in columns if c != "member_id" and c not in IDENTIFIER_COLUMNS], MEMBER_REF]
+
+
 BATCH = 20_000
 
 
@@ -65,7 +79,9 @@ def export(engine: sa.Engine, kind: str, path: Path) -> int:
             _orders,
         ),
         "events": ([*[c for c in EVENT_COLUMNS if c != "member_id"], MEMBER_REF], _events),
-        "points": (POINTS_EXPORT, _points),
+        "points": (_by_ref(POINTS_COLUMNS), _points),
+        "tiers": (_by_ref(TIER_COLUMNS), _tiers),
+        "coupons": (_by_ref(COUPON_COLUMNS), _coupons),
     }[kind]
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -123,7 +139,7 @@ def _members(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
         ms = (
             conn.execute(
                 sa.select(Member.__table__)
-                .where(Member.id > last, Member.status == "active")
+                .where(Member.id > last, Member.status == "active", Member.erased_at.is_(None))
                 .order_by(Member.id)
                 .limit(BATCH)
             )
@@ -277,7 +293,9 @@ def _events(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
 
 def _points(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
     """Every lot with points left and not yet expired, as an opening balance: moved into
-    another database, what expires when, and what is still pending, carry over."""
+    another database, what expires when, and what is still pending, carry over. An erased
+    member's lots stay behind: no identifier is left to name them by elsewhere (the members
+    export leaves them out too)."""
     t = PointsEntry.__table__
     now = clock.now()
     last = 0
@@ -294,7 +312,7 @@ def _points(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
             return
         last = lots[-1].id
         refs = _member_refs(conn, {lot.member_id for lot in lots})
-        yield [_lot_row(lot, refs.get(lot.member_id)) for lot in lots]
+        yield [_lot_row(lot, refs[lot.member_id]) for lot in lots if lot.member_id in refs]
 
 
 def _lot_row(lot: Any, member: str | None) -> dict[str, Any]:
@@ -303,6 +321,72 @@ def _lot_row(lot: Any, member: str | None) -> dict[str, Any]:
         "available_at": lot.available_at, "expires_at": lot.expires_at, "reason": lot.reason,
         MEMBER_REF: member,
     }  # fmt: skip
+
+
+def _tiers(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
+    """Every active member above the base level, held through the day before their review (or
+    today, when the review is due): imported elsewhere, each holds the level as long, and is
+    then reviewed there by that programme's rules. Erased members stay behind, as in `_points`."""
+    with Session(bind=conn) as session:
+        p = programme_in_force(session)
+    zone = ZoneInfo(p.timezone)
+    today = clock.now().astimezone(zone).date()
+    t, m = MemberTier.__table__, Member.__table__
+    last = 0
+    while True:
+        held = conn.execute(
+            sa.select(t.c.member_id, t.c.level, t.c.since, t.c.review_at)
+            .join(m, m.c.id == t.c.member_id)
+            .where(t.c.member_id > last, t.c.level != p.levels[0].code, m.c.status == "active")
+            .order_by(t.c.member_id)
+            .limit(BATCH)
+        ).all()  # fmt: skip
+        if not held:
+            return
+        last = held[-1].member_id
+        refs = _member_refs(conn, {h.member_id for h in held})
+
+        def day(at: datetime) -> date:
+            return clock.as_utc(at).astimezone(zone).date()
+
+        yield [
+            {"level": h.level, "reason": f"held since {day(h.since)}",
+             "until": max(today, day(h.review_at - timedelta(days=1))),
+             MEMBER_REF: refs[h.member_id]}
+            for h in held if h.member_id in refs
+        ]  # fmt: skip
+
+
+def _coupons(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
+    """Every coupon still usable: not void, not used up, not expired. Left out: a shared code
+    (it is its template's, made again there), and a coupon of a member with no identifier left
+    to name them by (erased): without its member it would be read back as a bearer code."""
+    tpl = CouponTemplateRow.__table__
+    templates = conn.execute(sa.select(tpl.c.id, tpl.c.code, tpl.c.definition)).all()
+    codes = {i: code for i, code, _d in templates}
+    shared = {i for i, _c, d in templates if CouponTemplate.model_validate(d).shared_code}
+    t = Coupon.__table__
+    now = clock.now()
+    last = 0
+    while True:
+        held = conn.execute(
+            sa.select(t.c.id, t.c.code, t.c.template_id, t.c.member_id, t.c.valid_from,
+                      t.c.valid_until)
+            .where(t.c.id > last, t.c.status == "active", t.c.uses < t.c.max_uses,
+                   sa.or_(t.c.valid_until.is_(None), t.c.valid_until > now))
+            .order_by(t.c.id)
+            .limit(BATCH)
+        ).all()  # fmt: skip
+        if not held:
+            return
+        last = held[-1].id
+        refs = _member_refs(conn, {c.member_id for c in held})
+        yield [
+            {"code": c.code, "template": codes[c.template_id], "valid_from": c.valid_from,
+             "valid_until": c.valid_until, MEMBER_REF: refs.get(c.member_id)}
+            for c in held
+            if c.template_id not in shared and (c.member_id is None or c.member_id in refs)
+        ]  # fmt: skip
 
 
 def _member_refs(conn: sa.Connection, member_ids: set[int | None]) -> dict[int, str]:
