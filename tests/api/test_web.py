@@ -687,6 +687,34 @@ def test_an_admin_marks_a_reward_sent_with_its_tracking_number(
     assert staff.status_code == 403
 
 
+def test_the_settings_show_what_partners_are_owed(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    from omo.points import service as points
+    from omo.points.schemas import PointsChange
+    from omo.rewards import fulfilment
+    from omo.rewards import service as rewards
+    from omo.rewards.schemas import RedemptionFulfil, RewardIn, RewardRedeem
+
+    empty = sign_in(client, "boss").get("/ui/settings").text
+    assert "近 30 天沒有合作夥伴兌換" in empty.split('id="partners"')[1]
+    mid = people["member"]
+    rewards.put_reward(uow, code="CAFE", actor="t", data=RewardIn(
+        name="全家咖啡", kind="partner", partner="FamilyMart", points=10))  # fmt: skip
+    points.adjust(uow, member_id=mid, actor="t",
+                  change=PointsChange(points=100, idempotency_key="s", reason="t"))  # fmt: skip
+    for n in range(3):
+        rewards.redeem(uow, member_id=mid, code="CAFE", actor="app",
+                       req=RewardRedeem(idempotency_key=f"cafe-{n}"))  # fmt: skip
+    [first, *_] = [r.voucher for r in rewards.redemptions_of(uow, member_id=mid, limit=5)]
+    assert first is not None
+    fulfilment.use_voucher(uow, voucher=first, req=RedemptionFulfil(), actor="FamilyMart")
+    page = client.get("/ui/settings").text
+    [row] = re.findall(r"<tr><td>FamilyMart</td>.*?</tr>", page.split('id="partners"')[1])
+    cells = re.findall(r"<td>(.*?)</td>", row)
+    assert "全家咖啡" in cells[1] and cells[2:] == ["10", "3", "1", "0", "2"]
+
+
 def test_settings_are_edited_as_validated_json(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:

@@ -26,9 +26,9 @@ from omo.referrals import kpis as referral_kpis
 from omo.referrals import service as referrals
 from omo.referrals.kpis import ReferralSummary
 from omo.referrals.service import ReferralRead
-from omo.rewards import fulfilment
+from omo.rewards import fulfilment, settlement
 from omo.rewards import service as rewards
-from omo.rewards.schemas import RedemptionRow, RewardRead
+from omo.rewards.schemas import RedemptionRow, RewardRead, SettlementRow
 from omo.shared import clock
 from omo.shared.errors import DomainError, NotFound
 from omo.tasks import service as tasks
@@ -158,6 +158,7 @@ class Settings:
     coupons: list[TemplateRead]
     rewards: list[RewardRead]
     to_send: list[RedemptionRow]  # redeemed with no store named: sent by post or courier
+    partners: list[SettlementRow]  # the last 30 days' partner rewards: what is owed to whom
 
 
 TO_SEND_SHOWN = 100
@@ -169,6 +170,7 @@ def settings(uow: UnitOfWork) -> Settings:
         coupons=coupons.list_templates(uow), rewards=rewards.list_rewards(uow, available=False),
         to_send=fulfilment.owed(uow, store=None, reward=None, limit=TO_SEND_SHOWN,
                                 vouchers=False, to_send=True),
+        partners=settlement.partner_settlement(uow, since=None, until=None, partner=None),
     )  # fmt: skip
 
 
