@@ -535,6 +535,21 @@ def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
         uow, member_id=member, lines=[{"sku": "X", "quantity": 1, "unit_price": "40000"}]
     )  # gold: 2 shipments
     card = public.get(link.replace("http://127.0.0.1:8000", "")).text
+    # a coupon reads by its name, valid through the last day it can be used
+    from datetime import datetime
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+
+    new_year = datetime(2099, 1, 1, tzinfo=ZoneInfo("Asia/Taipei"))
+    coupons.put_template(uow, code="YEAR", template=CouponTemplate(
+        name="年度禮 折100", kind="amount_off", amount=Decimal(100), valid_until=new_year))  # fmt: skip
+    coupons.issue(uow, template_code="YEAR", member_ids=[member], key="k")
+    card = public.get(link.replace("http://127.0.0.1:8000", "")).text
+    shown = card.split('class="card qr coupon"')[1].split("<svg")[0]
+    assert "年度禮 折100" in shown and "有效至 2098年12月31日" in shown and "YEAR" not in shown
     offered = card.split('id="card-rewards"')[1].split("</table>")[0]
     assert offered.index("TOTE-禮") < offered.index("MUG-禮")  # what the points reach, first
     assert '<tr class="muted"><td>MUG-禮' in offered

@@ -155,6 +155,9 @@ def test_coupon_issued_in_the_profile_is_redeemed_at_the_till(browser: Any, live
     phone.goto(f"{server.url}/card/{token}")
     assert phone.inner_text("#card-name") == "陳美玲"
     assert phone.locator("#member-qr svg").count() == 1 and code in phone.inner_text("main")
+    assert "首購禮 滿500折100" in phone.inner_text(
+        "main"
+    )  # the coupon's name, not its template code
     # bring a friend: the referral link, shown and as a QR the width of a phone allows
     referral = phone.locator("#card-referral")
     assert "/join?ref=R" in referral.inner_text() and referral.locator("svg").count() == 1

@@ -36,6 +36,7 @@ class IssueRequest(StrictModel):
 class CouponRead(ReadModel):
     code: str
     template: str
+    name: str = Field(description="the template's name, as the member sees it")
     member_id: int | None
     status: str
     uses: int

@@ -139,7 +139,7 @@ def issue_in(
         issue_key = f"{template_code}:{key}:{member_id}"
         held = session.scalar(select(Coupon).where(Coupon.issue_key == issue_key))
         if held is not None:
-            issued.append(_coupon_read(held, template_code))
+            issued.append(_coupon_read(held, row))
             continue
         try:
             member = members.current_member(session, member_id)
@@ -159,7 +159,7 @@ def issue_in(
             refused[member_id] = "budget_exhausted"
             continue
         coupon = _new_coupon(session, row.id, t, member_id=member_id, issue_key=issue_key, now=now)
-        issued.append(_coupon_read(coupon, template_code))
+        issued.append(_coupon_read(coupon, row))
     return IssueResult(issued=issued, refused=refused)
 
 
@@ -176,7 +176,7 @@ def shared_code(uow: UnitOfWork, *, template_code: str) -> CouponRead:
         if coupon is None:
             coupon = _new_coupon(session, row.id, t, member_id=None, issue_key=key, now=clock.now())
             coupon.max_uses = t.max_redemptions or UNLIMITED
-        return _coupon_read(coupon, template_code)
+        return _coupon_read(coupon, row)
 
     return uow.run(run)
 
@@ -214,9 +214,10 @@ def take_budget(session: Session, template_id: int, counter: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def _coupon_read(c: Coupon, template_code: str) -> CouponRead:
+def _coupon_read(c: Coupon, template: CouponTemplateRow) -> CouponRead:
     return CouponRead(
-        code=c.code, template=template_code, member_id=c.member_id, status=c.status, uses=c.uses,
+        code=c.code, template=template.code, name=str(template.definition.get("name") or ""),
+        member_id=c.member_id, status=c.status, uses=c.uses,
         max_uses=c.max_uses, valid_from=c.valid_from, valid_until=c.valid_until,
         issued_at=c.issued_at,
     )  # fmt: skip
@@ -424,7 +425,7 @@ def member_coupons(uow: UnitOfWork, *, member_id: int) -> list[CouponRead]:
     with uow.read() as session:
         member = members.current_member(session, member_id)
         rows = session.execute(
-            select(Coupon, CouponTemplateRow.code)
+            select(Coupon, CouponTemplateRow)
             .join(CouponTemplateRow, CouponTemplateRow.id == Coupon.template_id)
             .where(Coupon.member_id == member.id)
             .order_by(Coupon.issued_at.desc(), Coupon.id.desc())
@@ -437,7 +438,7 @@ def get_coupon(uow: UnitOfWork, *, code: str) -> CouponRead:
         coupon = find_coupon(session, code)
         row = session.get(CouponTemplateRow, coupon.template_id)
         assert row is not None
-        return _coupon_read(coupon, row.code)
+        return _coupon_read(coupon, row)
 
 
 def qr_png(code: str, *, scale: int = 6) -> bytes:

@@ -4,14 +4,14 @@ Simplified Chinese are offered."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 
@@ -74,6 +74,14 @@ class Formats:
         if value is None:
             return "—"
         return format_datetime(value, "medium", tzinfo=_zone(zone), locale=self.locale)
+
+    def through(self, value: datetime | None, zone: str = "Asia/Taipei") -> str:
+        """The last day before `value` ends something (a coupon valid until midnight is valid
+        through the day before it): what a member reads as "valid through"."""
+        if value is None:
+            return "—"
+        last = (value - timedelta(microseconds=1)).astimezone(_zone(zone)).date()
+        return format_date(last, "medium", locale=self.locale)
 
 
 @lru_cache(maxsize=8)
