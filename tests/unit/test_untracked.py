@@ -39,3 +39,20 @@ def test_a_session_refuses_it() -> None:
         pytest.raises(UnmappedInstanceError, match="lacks instrumentation"),
     ):
         session.add(held)
+
+
+def test_it_reads_its_values_before_any_query() -> None:
+    """In a process that has run no query yet (one whose first work is a sale), the mappers
+    are configured on first use, as the ORM does on its first query."""
+    from tests.conftest import fresh_python
+
+    got = fresh_python(
+        """
+        import json
+        import omo.models
+        from omo.commerce.models import Order
+        from omo.shared.untracked import untracked
+        print(json.dumps(untracked(Order, {"id": 5, "channel": "pos"}).id))
+        """
+    )
+    assert got == 5

@@ -14,11 +14,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from sqlalchemy.orm import configure_mappers
+
 T = TypeVar("T")
+
+
+_configured = False
 
 
 def untracked(cls: type[T], values: Mapping[str, Any]) -> T:
     """An instance of mapped class `cls` holding `values` (every column, by attribute name)."""
+    global _configured
+    if not _configured:
+        # the class's attributes read `__dict__` only once the mappers are configured, which
+        # the ORM does on its first query: a process whose first work is a sale has had none
+        configure_mappers()
+        _configured = True
     obj = object.__new__(cls)
     obj.__dict__.update(values)
     return obj
