@@ -599,7 +599,7 @@ def journeys_seed(
 @user_app.command("create")
 def user_create(
     username: Annotated[str, typer.Option(help="sign-in name")],
-    role: Annotated[str, typer.Option(help="admin, marketer, staff or analyst")],
+    role: Annotated[str, typer.Option(help="admin, marketer, staff, manager or analyst")],
     store: Annotated[str | None, typer.Option(help="store code (staff only)")] = None,
     password_stdin: Annotated[
         bool, typer.Option(help="read the password from standard input (scripts)")

@@ -236,6 +236,7 @@ def test_users_are_validated(uow: UnitOfWork) -> None:
         dict(username="x", password="short", role="admin", store_code=None),
         dict(username="x", password=PASSWORD, role="king", store_code=None),
         dict(username="x", password=PASSWORD, role="staff", store_code=None),
+        dict(username="x", password=PASSWORD, role="manager", store_code=None),
         dict(username="x", password=PASSWORD, role="admin", store_code="TPE-101"),
     ]
     for kw in bad:
@@ -248,8 +249,10 @@ def test_role_grants() -> None:
     assert may("admin", Permission.SETTINGS)
     assert not may("analyst", Permission.PII)
     assert not may("staff", Permission.ALL_STORES) and may("staff", Permission.POS)
+    assert not may("staff", Permission.APPROVE_REFUNDS) and may("manager", Permission.POS)
+    assert may("manager", Permission.APPROVE_REFUNDS) and not may("manager", Permission.SETTINGS)
     assert not may("nobody", Permission.DASHBOARD)
-    assert {r.value for r in Role} == {"admin", "marketer", "staff", "analyst"}
+    assert {r.value for r in Role} == {"admin", "marketer", "staff", "manager", "analyst"}
 
 
 def test_the_till_hands_over_a_reward_once(
@@ -428,6 +431,73 @@ def test_the_till_takes_a_return(
     assert refunds() == [("300.00", "ui:tpe"), ("800.00", "ui:tpe")]
     with uow.read() as s:
         assert s.get_one(Order, order).status == "refunded"
+
+
+def test_a_return_over_the_policy_needs_a_manager_at_the_till(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork, engine: sa.Engine
+) -> None:
+    """The admin sets the returns policy on the settings page; a staff member's refund over it
+    waits for a manager of their store, who types their name and password at the till; a
+    wrong one, another store's manager or a colleague changes nothing; a manager signed in
+    approves their own."""
+    from omo.commerce.models import OrderRefund
+
+    for name, role, at in (("mgr", "manager", "TPE-101"), ("kmgr", "manager", "KHH-201")):
+        users.create_user(uow, username=name, password=PASSWORD, role=role, store_code=at)
+    page = sign_in(client, "boss").get("/ui/settings").text
+    assert "各收銀台皆可自行退款" in page.split('id="returns-policy"')[1]
+    set_it = {"csrf": _csrf(page), "body": '{"approval_over": "500", "approval_after_days": 30}'}
+    bad = client.post("/ui/settings/returns", data={**set_it, "body": '{"approval_over": 0}'})
+    assert bad.status_code == 422 and "returns: approval_over" in bad.text
+    assert (
+        client.post("/ui/settings/returns", data=set_it, follow_redirects=False).status_code == 303
+    )
+    shown = client.get("/ui/settings").text.split('id="returns-policy"')[1].split("</p>")[0]
+    assert "NT$500" in shown and "購買超過 30 天" in shown
+    client.cookies.clear()
+
+    order = f.post_order(uow, member_id=people["member"], channel="web", external_id="W-200",
+                         lines=[{"sku": "A", "quantity": 2, "unit_price": "300"}]).id  # fmt: skip
+    token = _csrf(sign_in(client, "tpe").get("/ui/pos").text)
+    found = client.post("/ui/pos", data={"csrf": token, "action": "find_order", "channel": "web",
+                                         "receipt": "W-200"}).text  # fmt: skip
+    assert 'id="pos-approval"' in found and 'id="pos-approval" open' not in found
+    key = re.search(r'name="refund_key" value="([^"]+)"', found)
+    assert key is not None
+    press = {"csrf": token, "action": "refund", "order_id": str(order), "refund_key": key[1],
+             "ret1": "2", "reason": "瑕疵"}  # fmt: skip
+    before = dump(engine)
+    held = client.post("/ui/pos", data=press)
+    assert held.status_code == 422 and "needs a manager" in held.text
+    assert 'id="pos-approval" open' in held.text and 'name="ret1" value="2"' in held.text
+    for who, password in (("mgr", "wrong-password"), ("kmgr", PASSWORD), ("tpe", PASSWORD),
+                          ("nobody", PASSWORD)):  # fmt: skip
+        r = client.post("/ui/pos", data={**press, "approver": who, "approver_password": password})
+        assert r.status_code == 422 and "no manager of this store" in r.text, who
+    assert dump(engine) == before
+    done = client.post("/ui/pos", data={**press, "approver": "mgr", "approver_password": PASSWORD})
+    assert done.status_code == 200 and 'id="pos-refunded"' in done.text, done.text[:400]
+
+    def refunds() -> list[tuple[str, str | None, str | None]]:
+        with uow.read() as s:
+            return [(str(r.amount), r.actor, r.approved_by)
+                    for r in s.query(OrderRefund).order_by(OrderRefund.id)]  # fmt: skip
+
+    assert refunds() == [("600.00", "ui:tpe", "ui:mgr")]
+    # a manager at the till approves their own, and sees no approval to ask for
+    client.cookies.clear()
+    other = f.post_order(uow, member_id=people["member"], channel="web", external_id="W-201",
+                         lines=[{"sku": "A", "quantity": 2, "unit_price": "300"}]).id  # fmt: skip
+    token = _csrf(sign_in(client, "mgr").get("/ui/pos").text)
+    found = client.post("/ui/pos", data={"csrf": token, "action": "find_order", "channel": "web",
+                                         "receipt": "W-201"}).text  # fmt: skip
+    assert 'id="pos-approval"' not in found
+    key = re.search(r'name="refund_key" value="([^"]+)"', found)
+    assert key is not None
+    own = client.post("/ui/pos", data={**press, "csrf": token, "order_id": str(other),
+                                       "refund_key": key[1], "whole": "1"})  # fmt: skip
+    assert own.status_code == 200, own.text[:400]
+    assert refunds()[-1] == ("600.00", "ui:mgr", "ui:mgr")
 
 
 def test_an_admin_adjusts_points_and_gives_a_level_from_the_member_page(

@@ -37,6 +37,7 @@ SCOPES = frozenset(
         "loyalty:admin",
         "marketing:admin",
         "privacy:admin",
+        "refunds:approve",  # past the returns policy (a manager's till, the back office)
     }
 )
 

@@ -12,7 +12,9 @@ from omo.checkout import service as checkout
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundRequest, RefundResult
 from omo.checkout.schemas import CommitRequest, CommitResult, QuoteRead, QuoteRequest
+from omo.commerce import returns_policy
 from omo.commerce.channels import Channel
+from omo.commerce.returns_policy import Policy, PolicyRead
 from omo.commerce.schemas import OrderRead
 from omo.http import AppSettings, PooledRoute, UoW, inline_first, scoped
 from omo.shared.schemas import MAX_ID
@@ -68,7 +70,24 @@ def refund(
     uow: UoW,
     caller: Principal = scoped("orders:write"),
 ) -> RefundResult:
-    return refunds.refund(uow, order_id=order_id, req=req, actor=caller.name)
+    """A refund the returns policy holds back (`needs_approval`, 403) goes through only for a
+    key that also holds `refunds:approve`."""
+    approver = caller.name if "refunds:approve" in caller.scopes else None
+    return refunds.refund(uow, order_id=order_id, req=req, actor=caller.name, approved_by=approver)
+
+
+@router.get("/returns/policy", response_model=PolicyRead, summary="Which refunds need a manager")
+def get_returns_policy(uow: UoW, caller: Principal = scoped("orders:write")) -> PolicyRead:
+    return returns_policy.get_policy(uow)
+
+
+@router.put(
+    "/returns/policy", response_model=PolicyRead, summary="A new returns policy, from now on"
+)
+def put_returns_policy(
+    policy: Policy, uow: UoW, caller: Principal = scoped("loyalty:admin")
+) -> PolicyRead:
+    return returns_policy.set_policy(uow, policy=policy, actor=caller.name)
 
 
 @router.get(

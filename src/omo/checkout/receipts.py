@@ -37,6 +37,7 @@ class RefundRead(ReadModel):
     lines: list[RefundLine] = Field(description="empty: the whole order (all that was left)")
     reason: str | None
     actor: str | None
+    approved_by: str | None = Field(description="who let it past the returns policy, if it had to")
     created_at: datetime
 
 
@@ -137,7 +138,7 @@ def _refund_read(r: OrderRefund) -> RefundRead:
     return RefundRead(
         idempotency_key=r.idempotency_key.removeprefix("refund:"), amount=r.amount,
         lines=[RefundLine(**li) for li in r.lines], reason=r.reason, actor=r.actor,
-        created_at=r.created_at,
+        approved_by=r.approved_by, created_at=r.created_at,
     )  # fmt: skip
 
 
@@ -147,7 +148,7 @@ def _coupons_on(session: Session, order_id: int) -> list[CouponUsed]:
         .join(Coupon, Coupon.id == CouponRedemption.coupon_id)
         .where(CouponRedemption.order_id == order_id)
         .order_by(CouponRedemption.id)
-    ).tuples()
+    ).all()
     return [
         CouponUsed(
             code=code,

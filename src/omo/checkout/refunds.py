@@ -14,6 +14,7 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from omo.commerce import returns_policy
 from omo.commerce import service as commerce
 from omo.commerce.models import Order, OrderRefund
 from omo.commerce.schemas import OrderResult
@@ -24,7 +25,7 @@ from omo.messaging import outbox
 from omo.points import service as points
 from omo.referrals import service as referrals
 from omo.shared import clock
-from omo.shared.errors import Conflict, NotFound, ValidationFailed
+from omo.shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from omo.shared.schemas import MoneyOut, ReadModel, StrictModel
 from omo.tiers import shipping
 
@@ -60,8 +61,12 @@ class RefundResult(ReadModel):
 
 
 def refund(
-    uow: UnitOfWork, *, order_id: int, req: RefundRequest, actor: str | None
-) -> RefundResult:
+    uow: UnitOfWork, *, order_id: int, req: RefundRequest, actor: str | None,
+    approved_by: str | None = None,
+) -> RefundResult:  # fmt: skip
+    """`approved_by`: the manager (or key) that may let a refund past the returns policy; a
+    refund the policy holds back without one is refused with `needs_approval`."""
+
     def run(session: Session) -> RefundResult:
         now = clock.now()
         order = session.get(Order, order_id)
@@ -89,11 +94,17 @@ def refund(
         if left <= 0:
             raise ValidationFailed("this order is already refunded in full", field="order_id")
         amount, whole = _amount(session, order, req, left)
+        held_back = returns_policy.needs_approval(
+            returns_policy.in_force(session), amount=amount, now=now,
+            ordered_at=clock.as_utc(order.ordered_at),
+        )  # fmt: skip
+        if held_back is not None and approved_by is None:
+            raise Forbidden(held_back, code="needs_approval", field="approved_by")
         session.add(
             OrderRefund(
                 order_id=order.id, idempotency_key=key, amount=amount,
                 lines=[li.model_dump() for li in req.lines or []], reason=req.reason, actor=actor,
-                created_at=now,
+                approved_by=approved_by if held_back is not None else None, created_at=now,
             )
         )  # fmt: skip
         order.refunded_total += amount

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -99,6 +100,18 @@ class OrderRefund(Base):
     # [{"line_no": 1, "quantity": 2}, …]; empty for a whole-order refund
     lines: Mapped[list[dict[str, int]]] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(String(300))
+    actor: Mapped[str | None] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))  # who let it past the policy
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ReturnsPolicy(Base):
+    """One version of the returns policy (which refunds need a manager); the newest holds."""
+
+    __tablename__ = "returns_policies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
     actor: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -9,6 +9,7 @@ class Role(StrEnum):
     ADMIN = "admin"  # everything, settings included
     MARKETER = "marketer"  # dashboard, members, segments, journeys, coupons
     STAFF = "staff"  # the POS page and members, bound to one store
+    MANAGER = "manager"  # a store's staff who also approve what the returns policy holds back
     ANALYST = "analyst"  # dashboards and reports; no raw personal data
 
 
@@ -21,6 +22,7 @@ class Permission(StrEnum):
     COUPONS = "coupons"  # give a member a coupon
     SETTINGS = "settings"  # tiers, points rules, coupon templates, users
     ALL_STORES = "all_stores"  # not bound to one store
+    APPROVE_REFUNDS = "approve_refunds"  # let a refund past the returns policy
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -36,6 +38,9 @@ GRANTS: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.STAFF: frozenset({Permission.MEMBERS, Permission.PII, Permission.POS}),
+    Role.MANAGER: frozenset(
+        {Permission.MEMBERS, Permission.PII, Permission.POS, Permission.APPROVE_REFUNDS}
+    ),
     Role.ANALYST: frozenset(
         {Permission.DASHBOARD, Permission.MEMBERS, Permission.JOURNEYS, Permission.ALL_STORES}
     ),
@@ -47,3 +52,6 @@ def may(role: str, permission: Permission) -> bool:
         return permission in GRANTS[Role(role)]
     except ValueError:
         return False
+
+
+STORE_ROLES = frozenset({Role.STAFF, Role.MANAGER})  # bound to one store

@@ -16,7 +16,7 @@ from omo.db import UnitOfWork
 from omo.shared import clock
 from omo.shared.errors import Conflict, ValidationFailed
 from omo.users.models import User
-from omo.users.roles import Role
+from omo.users.roles import STORE_ROLES, Role
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended costs
 # a hash to check against when the user does not exist, so both answers take as long
@@ -53,7 +53,7 @@ def create_user(
         raise ValidationFailed(f"at least {MIN_PASSWORD} characters", field="password")
     if role not in set(Role):
         raise ValidationFailed(f"one of {', '.join(Role)}", field="role")
-    if (role == Role.STAFF) != (store_code is not None):
+    if (role in STORE_ROLES) != (store_code is not None):
         raise ValidationFailed("store staff need a store; other roles have none", field="store")
 
     def run(session: Session) -> SignedIn:
@@ -79,11 +79,8 @@ def authenticate(uow: UnitOfWork, *, username: str, password: str) -> SignedIn |
     """The user if the password is theirs (and they are active), else None."""
 
     def run(session: Session) -> SignedIn | None:
-        user = session.scalar(select(User).where(User.username == username))
-        if user is None or not user.active:
-            _verify(_DUMMY, password)
-            return None
-        if not _verify(user.password_hash, password):
+        user = _checked(session, username, password)
+        if user is None:
             return None
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = _hasher.hash(password)
@@ -91,6 +88,22 @@ def authenticate(uow: UnitOfWork, *, username: str, password: str) -> SignedIn |
         return SignedIn(user.id, user.username, user.role, user.store_id)
 
     return uow.run(run)
+
+
+def check_password(uow: UnitOfWork, *, username: str, password: str) -> SignedIn | None:
+    """As `authenticate`, for a user confirming something at another's screen (a manager
+    approving a refund at a till): not a sign-in, so nothing is written."""
+    with uow.read() as session:
+        user = _checked(session, username, password)
+        return None if user is None else SignedIn(user.id, user.username, user.role, user.store_id)
+
+
+def _checked(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        _verify(_DUMMY, password)  # as long as for a user who exists
+        return None
+    return user if _verify(user.password_hash, password) else None
 
 
 def _verify(hashed: str, password: str) -> bool:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
+from omo.commerce import returns_policy
 from omo.coupons import service as coupons
 from omo.coupons.rules import CouponTemplate
 from omo.identity import service as identity
@@ -94,13 +95,14 @@ def reward_sent(
 
 _MODELS: dict[str, type[BaseModel]] = {
     "tiers": TierProgramme, "points": PointsRules, "coupon": CouponTemplate, "reward": RewardIn,
+    "returns": returns_policy.Policy,
 }  # fmt: skip
 
 
 @router.post("/settings/{kind}")
 def save_settings(
     request: Request,
-    kind: Annotated[str, Path(pattern="^(tiers|points|coupon|reward)$")],
+    kind: Annotated[str, Path(pattern="^(tiers|points|returns|coupon|reward)$")],
     body: Annotated[str, Form(max_length=20_000)],
     code: Annotated[str, Form(max_length=40)] = "",
     csrf: Annotated[str, Form()] = "",
@@ -116,6 +118,8 @@ def save_settings(
             tiers.set_programme(uow, programme=value, actor=actor)
         elif kind == "points":
             points.set_programme(uow, rules=value, actor=actor)
+        elif kind == "returns":
+            returns_policy.set_policy(uow, policy=value, actor=actor)
         elif not code.strip():
             raise DomainError("give it a code")
         elif kind == "coupon":

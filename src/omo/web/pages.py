@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 from omo.analytics import service as analytics
 from omo.analytics.kpis import kpis as period_kpis
 from omo.analytics.schemas import Kpis, ScoreRead
+from omo.commerce import returns_policy
 from omo.commerce import service as commerce
+from omo.commerce.returns_policy import PolicyRead
 from omo.coupons import service as coupons
 from omo.coupons.schemas import CouponRead, TemplateRead
 from omo.customer_view import service as customer_view
@@ -159,6 +161,7 @@ class Settings:
     rewards: list[RewardRead]
     to_send: list[RedemptionRow]  # redeemed with no store named: sent by post or courier
     partners: list[SettlementRow]  # the last 30 days' partner rewards: what is owed to whom
+    returns: PolicyRead  # which refunds need a manager
 
 
 TO_SEND_SHOWN = 100
@@ -171,6 +174,7 @@ def settings(uow: UnitOfWork) -> Settings:
         to_send=fulfilment.owed(uow, store=None, reward=None, limit=TO_SEND_SHOWN,
                                 vouchers=False, to_send=True),
         partners=settlement.partner_settlement(uow, since=None, until=None, partner=None),
+        returns=returns_policy.get_policy(uow),
     )  # fmt: skip
 
 
@@ -186,6 +190,7 @@ def editor_values(page: Settings) -> dict[str, str]:
     return {
         "tiers": dump(page.tiers.programme.model_dump(mode="json")),
         "points": dump(page.points.rules.model_dump(mode="json")),
+        "returns": dump(page.returns.policy.model_dump(mode="json")),
         "coupon": dump(example),
         "reward": dump(reward),
     }

@@ -43,6 +43,7 @@ from omo.rewards.schemas import (
 from omo.shared import clock
 from omo.shared.errors import DomainError, ValidationFailed
 from omo.tiers import service as tiers
+from omo.users.roles import Permission, may
 from omo.users.service import SignedIn
 from omo.web import card, pos_returns
 from omo.web.forms import whole_number
@@ -234,6 +235,8 @@ class PosState:
     order: OrderDetail | None = None  # a return: the order the receipt names
     refund_key: str | None = None  # made when the order is shown: two presses give back once
     refunded: RefundResult | None = None
+    may_approve: bool = False  # the user lets refunds past the returns policy themselves
+    needs_approval: bool = False  # the returns policy held the last refund back
     error: str | None = None
 
 
@@ -246,6 +249,7 @@ def _return_step(
     """A return: find the receipt's order, or give back what was chosen of it. A refusal keeps
     the order on the page, as it is now, for the staff member to correct what they chose."""
     state.refund_key = form.get("refund_key") or pos_returns.new_refund_key()
+    state.may_approve = may(user.role, Permission.APPROVE_REFUNDS)
     try:
         if action == "find_order":
             state.order = pos_returns.find(uow, form=form)
@@ -253,7 +257,8 @@ def _return_step(
             state.refunded = pos_returns.give_back(uow, form=form, user=user)
             state.order = receipts.get_order(uow, order_id=state.refunded.order.id)
             state.refund_key = pos_returns.new_refund_key()  # for a later return of the rest
-    except DomainError:
+    except DomainError as exc:
+        state.needs_approval = exc.code in ("needs_approval", "approval_refused")
         if action == "refund" and str(form.get("order_id", "")).isdigit():
             state.order = receipts.get_order(uow, order_id=int(form["order_id"]))
         raise

@@ -14,7 +14,9 @@ from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundLine, RefundRequest, RefundResult
 from omo.commerce.channels import Channel
 from omo.db import UnitOfWork
-from omo.shared.errors import ValidationFailed
+from omo.shared.errors import Forbidden, ValidationFailed
+from omo.users import service as users
+from omo.users.roles import Permission, may
 from omo.users.service import SignedIn
 from omo.web.forms import whole_number
 
@@ -56,4 +58,29 @@ def give_back(uow: UnitOfWork, *, form: dict[str, Any], user: SignedIn) -> Refun
         idempotency_key=key, lines=lines or None,
         reason=str(form.get("reason", "")).strip()[:300] or None,
     )  # fmt: skip
-    return refunds.refund(uow, order_id=order_id, req=req, actor=f"ui:{user.username}")
+    return refunds.refund(uow, order_id=order_id, req=req, actor=f"ui:{user.username}",
+                          approved_by=_approver(uow, form=form, user=user))  # fmt: skip
+
+
+def _approver(uow: UnitOfWork, *, form: dict[str, Any], user: SignedIn) -> str | None:
+    """Who may let this refund past the returns policy: the user, if their role approves
+    refunds; else the manager who typed their name and password at this till (one of this
+    store's, or one for every store). None: nobody — the policy decides whether that will do."""
+    if may(user.role, Permission.APPROVE_REFUNDS):
+        return f"ui:{user.username}"
+    name = str(form.get("approver", "")).strip()
+    if not name:
+        return None
+    manager = users.check_password(
+        uow, username=name, password=str(form.get("approver_password", ""))
+    )
+    if (
+        manager is None
+        or not may(manager.role, Permission.APPROVE_REFUNDS)
+        or (manager.store_id is not None and manager.store_id != user.store_id)
+    ):
+        raise Forbidden(
+            "no manager of this store with that name and password", code="approval_refused",
+            field="approver",
+        )  # fmt: skip
+    return f"ui:{manager.username}"

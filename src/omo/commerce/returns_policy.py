@@ -1,0 +1,93 @@
+"""The returns policy: which refunds a till may not give on its own (CHK-3). A refund of more than
+an amount, or one long after the sale, is where money walks out of a store — a receipt found in
+a bin, a staff member refunding a friend — so a merchant may ask that a manager approve it.
+
+The policy is versioned like the programmes: the newest holds. Without one, no refund needs
+approval. Who may approve is the callers' business (a manager signed in at the till, an API key
+with the `refunds:approve` scope); this says only whether a refund needs it and why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omo.audit import service as audit
+from omo.commerce.models import ReturnsPolicy
+from omo.db import UnitOfWork
+from omo.shared import clock
+from omo.shared.schemas import MoneyIn, ReadModel, StrictModel
+from omo.shared.versions import NewestVersion
+
+
+class Policy(StrictModel):
+    approval_over: MoneyIn | None = Field(
+        default=None, gt=0, description="a refund of more than this needs a manager's approval"
+    )
+    approval_after_days: int | None = Field(
+        default=None, ge=0, le=3650,
+        description="a refund more than this many days after the sale needs a manager's approval",
+    )  # fmt: skip
+
+
+class PolicyRead(ReadModel):
+    version: int
+    policy: Policy
+    created_at: datetime | None
+    actor: str | None
+
+
+NO_POLICY = Policy()
+VERSION = NewestVersion(
+    ReturnsPolicy.__table__,  # type: ignore[arg-type]
+    "policy",
+    Policy.model_validate,
+)
+
+
+def needs_approval(
+    p: Policy, *, amount: Decimal, ordered_at: datetime, now: datetime
+) -> str | None:
+    """Why this refund needs a manager, or None (pure)."""
+    if p.approval_over is not None and amount > p.approval_over:
+        return f"a refund of more than {p.approval_over:,.0f} needs a manager's approval"
+    if p.approval_after_days is not None and now - ordered_at > timedelta(
+        days=p.approval_after_days
+    ):
+        return (
+            f"a refund more than {p.approval_after_days} days after the sale needs a "
+            "manager's approval"
+        )
+    return None
+
+
+def in_force(session: Session) -> Policy:
+    return VERSION.get(session, default=NO_POLICY)
+
+
+def get_policy(uow: UnitOfWork) -> PolicyRead:
+    with uow.read() as session:
+        row = session.scalar(select(ReturnsPolicy).order_by(ReturnsPolicy.id.desc()).limit(1))
+        if row is None:
+            return PolicyRead(version=0, policy=NO_POLICY, created_at=None, actor=None)
+        return PolicyRead(
+            version=row.id, policy=Policy.model_validate(row.policy), created_at=row.created_at,
+            actor=row.actor,
+        )  # fmt: skip
+
+
+def set_policy(uow: UnitOfWork, *, policy: Policy, actor: str | None) -> PolicyRead:
+    """A new version, in force for every refund from now on."""
+    with uow.write() as session:
+        row = ReturnsPolicy(
+            policy=policy.model_dump(mode="json"), actor=actor, created_at=clock.now()
+        )
+        session.add(row)
+        session.flush()
+        audit.record(session, actor=actor, action="returns.policy", target=f"returns:v{row.id}",
+                     detail=policy.model_dump(mode="json"))  # fmt: skip
+        return PolicyRead(version=row.id, policy=policy, created_at=row.created_at, actor=actor)
