@@ -228,6 +228,37 @@ def test_names_and_notes_are_rendered_escaped(client: TestClient, uow: UnitOfWor
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
 
 
+def test_sign_in_is_refused_after_five_wrong_passwords(
+    client: TestClient, people: dict[str, int]
+) -> None:
+    """The sixth try within 15 minutes is refused even with the right password, and so is a
+    name that does not exist (the refusal tells nothing of who exists); a quarter of an hour
+    after the first wrong one, the right password signs in."""
+    from datetime import UTC, datetime, timedelta
+
+    from omo.shared import clock
+
+    t0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    clock.set_clock(lambda: t0)
+    token = _csrf(client.get("/ui/login").text)
+
+    def attempt(name: str, password: str) -> int:
+        form = {"username": name, "password": password, "csrf": token}
+        return client.post("/ui/login", data=form, follow_redirects=False).status_code
+
+    for name in ("boss", "nobody"):
+        assert [attempt(name, "wrong-password") for _ in range(5)] == [401] * 5
+    assert attempt("boss", PASSWORD) == 429 and attempt("nobody", PASSWORD) == 429
+    page = client.post("/ui/login", data={"username": "boss", "password": PASSWORD,
+                                          "csrf": token})  # fmt: skip
+    assert "密碼錯誤次數過多" in page.text
+    assert attempt("mkt", PASSWORD) == 303  # another name signs in
+    client.cookies.clear()
+    token = _csrf(client.get("/ui/login").text)
+    clock.set_clock(lambda: t0 + timedelta(minutes=15))
+    assert attempt("boss", PASSWORD) == 303
+
+
 def test_users_are_validated(uow: UnitOfWork) -> None:
     from omo.shared.errors import DomainError
 

@@ -14,9 +14,10 @@ from omo.audit import service as audit
 from omo.commerce import service as commerce
 from omo.db import UnitOfWork
 from omo.shared import clock
-from omo.shared.errors import Conflict, ValidationFailed
+from omo.shared.errors import Conflict, DomainError, ValidationFailed
 from omo.users.models import User
 from omo.users.roles import STORE_ROLES, Role
+from omo.users.throttle import WRONG
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended costs
 # a hash to check against when the user does not exist, so both answers take as long
@@ -79,7 +80,7 @@ def authenticate(uow: UnitOfWork, *, username: str, password: str) -> SignedIn |
     """The user if the password is theirs (and they are active), else None."""
 
     def run(session: Session) -> SignedIn | None:
-        user = _checked(session, username, password)
+        user = _checked(session, username, password, _key(uow, username))
         if user is None:
             return None
         if _hasher.check_needs_rehash(user.password_hash):
@@ -94,16 +95,41 @@ def check_password(uow: UnitOfWork, *, username: str, password: str) -> SignedIn
     """As `authenticate`, for a user confirming something at another's screen (a manager
     approving a refund at a till): not a sign-in, so nothing is written."""
     with uow.read() as session:
-        user = _checked(session, username, password)
+        user = _checked(session, username, password, _key(uow, username))
         return None if user is None else SignedIn(user.id, user.username, user.role, user.store_id)
 
 
-def _checked(session: Session, username: str, password: str) -> User | None:
+class TooManyAttempts(DomainError):
+    status_code = 429
+    code = "too_many_attempts"
+
+
+def _key(uow: UnitOfWork, username: str) -> tuple[str, str]:
+    return uow.engine.url.render_as_string(hide_password=True), username
+
+
+def _checked(session: Session, username: str, password: str, key: tuple[str, str]) -> User | None:
+    """The active user whose password this is, else None; refused outright while the name has
+    had too many wrong ones (users/throttle.py)."""
+    now = clock.now()
+    wait = WRONG.wait(key, now)
+    if wait is not None:
+        minutes = max(1, -(-int(wait.total_seconds()) // 60))
+        raise TooManyAttempts(
+            f"too many wrong passwords for this user name: try again in {minutes} min",
+            field="password",
+        )
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active:
         _verify(_DUMMY, password)  # as long as for a user who exists
-        return None
-    return user if _verify(user.password_hash, password) else None
+        found = None
+    else:
+        found = user if _verify(user.password_hash, password) else None
+    if found is None:
+        WRONG.failed(key, now)
+    else:
+        WRONG.passed(key)
+    return found
 
 
 def _verify(hashed: str, password: str) -> bool:

@@ -125,7 +125,13 @@ def login(
     next: Annotated[str, Form()] = "/ui/",
 ) -> Response:
     check_csrf(request, csrf)
-    user = users.authenticate(request.app.state.uow, username=username, password=password)
+    try:
+        user = users.authenticate(request.app.state.uow, username=username, password=password)
+    except users.TooManyAttempts:
+        return render(
+            request, "login.html", status=429, next=_local(next),
+            error="Too many wrong passwords: try again in a few minutes",
+        )  # fmt: skip
     if user is None:
         return render(
             request, "login.html", status=401, next=_local(next),
