@@ -108,6 +108,42 @@ def test_a_guest_gets_no_tier_and_member_coupons_are_refused(
     assert q.total == Decimal(1400)
 
 
+def test_coupons_keep_to_their_stacking_rules(
+    uow: UnitOfWork, shop: dict[str, Any], engine: sa.Engine
+) -> None:
+    """A coupon not combined with others refuses to join one, and keeps later ones out; two of
+    one template in an order are refused unless the template allows two. A commit with a
+    refused coupon changes nothing."""
+    mid = shop["member"]
+
+    def give(code: str, n: int, **kw: Any) -> list[str]:
+        coupons.put_template(uow, code=code, template=CouponTemplate(
+            name=code, kind="amount_off", amount=Decimal(50), per_member_limit=n, **kw))  # fmt: skip
+        return [coupons.issue(uow, template_code=code, member_ids=[mid], key=f"k{k}").issued[0].code
+                for k in range(n)]  # fmt: skip
+
+    [alone] = give("ALONE", 1, combinable=False)
+    pair = give("PAIR", 3, per_order_limit=2)
+
+    def reasons(codes: list[str]) -> list[str | None]:
+        q = checkout.quote(uow, req=QuoteRequest.model_validate(
+            basket(member_id=mid, coupon_codes=codes)), region="TW")  # fmt: skip
+        return [c.reason for c in q.coupons]
+
+    assert reasons([shop["code"], alone]) == [None, "not_combinable"]
+    assert reasons([alone, shop["code"]]) == [None, "not_combinable"]
+    assert reasons([alone]) == [None]
+    assert reasons(pair) == [None, None, "per_order_limit"]
+    assert reasons([pair[0], shop["code"], pair[1]]) == [None, None, None]
+    before = dump(engine)
+    with pytest.raises(coupons.CouponRefused):
+        _commit(uow, basket(member_id=mid, external_id="POS-STACK", coupon_codes=[
+            shop["code"], alone]))  # fmt: skip
+    assert dump(engine) == before
+    sale = _commit(uow, basket(member_id=mid, external_id="POS-PAIR", coupon_codes=pair[:2]))
+    assert sale.price is not None and sale.price.coupon_discount == Decimal(100)
+
+
 def test_commit_does_it_all_once(uow: UnitOfWork, shop: dict[str, Any]) -> None:
     req = CommitRequest.model_validate(
         basket(

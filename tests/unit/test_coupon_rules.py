@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from omo.coupons.rules import (
@@ -122,3 +124,52 @@ def test_a_shared_code_is_anyones() -> None:
 def test_incomplete_templates_are_refused(data: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         t(**data)
+
+
+def test_stacking_in_one_order() -> None:
+    from omo.coupons.rules import InOrder, stacking
+
+    alone = t(kind="amount_off", amount="100", combinable=False)
+    plain = t(kind="amount_off", amount="50")
+    two = t(kind="amount_off", amount="50", per_order_limit=2)
+    assert stacking(alone, "ALONE", []) is None  # first in the order: fine
+    refused = stacking(alone, "ALONE", [InOrder("OTHER", True)])
+    assert isinstance(refused, Refused) and refused.reason == "not_combinable"
+    after = stacking(plain, "PLAIN", [InOrder("ALONE", False)])
+    assert isinstance(after, Refused) and after.reason == "not_combinable"
+    again = stacking(plain, "PLAIN", [InOrder("PLAIN", True)])
+    assert isinstance(again, Refused) and again.reason == "per_order_limit"
+    assert stacking(plain, "PLAIN", [InOrder("OTHER", True)]) is None
+    assert stacking(two, "TWO", [InOrder("TWO", True)]) is None
+    third = stacking(two, "TWO", [InOrder("TWO", True), InOrder("TWO", True)])
+    assert isinstance(third, Refused) and "at most 2" in third.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("ABC"), st.booleans(), st.integers(min_value=1, max_value=3)),
+        max_size=8,
+    )
+)
+def test_whatever_the_codes_the_order_keeps_to_every_rule(
+    codes: list[tuple[str, bool, int]],
+) -> None:
+    """Coupons offered in any order, each template with its own rules (the first of a template
+    decides them, as one template has one definition): what is applied never holds a coupon
+    that is not combined with others beside another, nor more of a template than it allows."""
+    from omo.coupons.rules import InOrder, stacking
+
+    rules: dict[str, tuple[bool, int]] = {}
+    applied: list[InOrder] = []
+    for template, combinable, limit in codes:
+        ok, most = rules.setdefault(template, (combinable, limit))
+        definition = t(kind="amount_off", amount="10", combinable=ok, per_order_limit=most)
+        if stacking(definition, template, applied) is None:
+            applied.append(InOrder(template, ok))
+    if any(not a.combinable for a in applied):
+        assert len(applied) == 1
+    for template, (_ok, most) in rules.items():
+        assert sum(1 for a in applied if a.template == template) <= most
+    if codes:
+        assert applied  # the first coupon offered always stands

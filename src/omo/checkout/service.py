@@ -28,7 +28,7 @@ from omo.checkout.schemas import (
 from omo.commerce import service as commerce
 from omo.commerce.schemas import OrderIn
 from omo.coupons import service as coupons
-from omo.coupons.rules import Basket, BasketLine
+from omo.coupons.rules import Basket, BasketLine, InOrder, Refused
 from omo.db import UnitOfWork
 from omo.ingest import service as ingest
 from omo.members import service as members
@@ -168,11 +168,16 @@ def _price(
     rate = level.benefits.discount_rate if level else Decimal(1)
     p = pricing.Price(lines=pricing.tier_lines(basket, rate), shipping_fee=req.shipping_fee)
     baskets: dict[str, Basket] = {}
+    applied: list[InOrder] = []
     for code in dict.fromkeys(c.strip() for c in req.coupon_codes):
         seen = pricing.basket_after(p, req.channel.value, req.store)
         baskets[code] = seen
-        result = coupons.price_for(session, code=code, basket=seen, member_id=member_id, now=now)
+        held, result = coupons.price_in_order(
+            session, code=code, basket=seen, member_id=member_id, now=now, applied=applied
+        )
         pricing.add_coupon(p, code, result)
+        if held is not None and not isinstance(result, Refused):
+            applied.append(held)
     refused = [c for c in p.coupons if not c.applied]
     if strict and refused:
         first = refused[0]

@@ -6,6 +6,7 @@ refusal with a reason code a till can show: expired, min_spend_not_met, channel_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -43,6 +44,13 @@ class CouponTemplate(StrictModel):
     max_issued: int | None = Field(default=None, ge=1, description="budget: coupons in total")
     max_redemptions: int | None = Field(default=None, ge=1, description="budget: uses in total")
     shared_code: bool = Field(default=False, description="one public code many members use")
+    combinable: bool = Field(
+        default=True, description="false: not used with any other coupon in one order "
+        "(不得與其他優惠券併用)",
+    )  # fmt: skip
+    per_order_limit: int = Field(
+        default=1, ge=1, le=100, description="coupons of this template used in one order"
+    )
     restore_on_refund: bool = True
 
     @model_validator(mode="after")
@@ -108,6 +116,28 @@ class Priced:
 class Refused:
     reason: str
     message: str
+
+
+@dataclass(frozen=True)
+class InOrder:
+    """A coupon already applied to the order, as the next one's stacking rules see it."""
+
+    template: str  # its template's code
+    combinable: bool
+
+
+def stacking(t: CouponTemplate, template: str, applied: Sequence[InOrder]) -> Refused | None:
+    """Whether a coupon of template `t` (code `template`) may join the coupons already applied
+    to the order, in the order the till gave them: the first one that stands stays."""
+    if applied and not t.combinable:
+        return Refused("not_combinable", "this coupon is not used with other coupons")
+    if any(not a.combinable for a in applied):
+        return Refused("not_combinable", "a coupon already applied is not used with others")
+    if sum(1 for a in applied if a.template == template) >= t.per_order_limit:
+        return Refused(
+            "per_order_limit", f"at most {t.per_order_limit} of these coupons in one order"
+        )
+    return None
 
 
 def price(

@@ -264,14 +264,21 @@ def _price(
     return row, result
 
 
-def price_for(
-    session: Session, *, code: str, basket: Basket, member_id: int | None, now: datetime
-) -> rules.Priced | rules.Refused:
-    """What one code is worth on a basket (checkout's quote)."""
+def price_in_order(
+    session: Session, *, code: str, basket: Basket, member_id: int | None, now: datetime,
+    applied: Sequence[rules.InOrder],
+) -> tuple[rules.InOrder | None, rules.Priced | rules.Refused]:  # fmt: skip
+    """What one code is worth on a basket (checkout's quote), after the coupons `applied`
+    before it in the same order: what the next one's stacking rules need to know of it, and
+    its price or why it is refused."""
     coupon = session.scalar(select(Coupon).where(Coupon.code == normalise_code(code)))
     if coupon is None:
-        return rules.Refused("not_found", "no such coupon code")
-    return _price(session, coupon, basket, member_id, now)[1]
+        return None, rules.Refused("not_found", "no such coupon code")
+    row, result = _price(session, coupon, basket, member_id, now)
+    t = CouponTemplate.model_validate(row.definition)
+    if isinstance(result, Priced):
+        result = rules.stacking(t, row.code, applied) or result
+    return rules.InOrder(row.code, t.combinable), result
 
 
 def find_coupon(session: Session, code: str) -> Coupon:
