@@ -106,7 +106,7 @@ def test_user_create_and_journey_commands(cli: CliRunner, uow: UnitOfWork) -> No
     assert short.exit_code == 2 and "10 characters" in short.output
     assert users.authenticate(uow, username="admin", password="a long enough password")
     seeded = cli.invoke(app, ["journeys", "seed"])
-    assert seeded.exit_code == 0 and "8 journeys" in seeded.output and "(off)" in seeded.output
+    assert seeded.exit_code == 0 and "9 journeys" in seeded.output and "(off)" in seeded.output
     ran = cli.invoke(app, ["jobs", "run"])
     assert ran.exit_code == 0 and '"advanced":0' in ran.output
 

@@ -566,3 +566,59 @@ def test_tier_birthday_coupon_and_progress_in_the_message(
         outcomes = sorted(str(o) for o in s.scalars(select(JourneyStep.outcome)))
     assert "skipped: no birthday_coupon at member" in outcomes
     assert sum(o.startswith("issued:") for o in outcomes) == 1
+
+
+def test_members_are_told_before_their_points_expire(uow: UnitOfWork, settings: Settings) -> None:
+    """The playbook's reminder: a member with 50 or more spendable points expiring within 30
+    days is messaged once for that expiry day, with how many and when; fewer points, points
+    further off, pending points or points already spent bring no message; the next expiry day
+    brings the next reminder."""
+    from sqlalchemy import update
+
+    from omo.points import service as points
+    from omo.points.models import PointsEntry
+    from omo.points.schemas import PointsChange
+
+    at(DAY0)
+    playbook.seed(uow)
+    journeys.set_enabled(uow, key="points_expiring", enabled=True)
+    line_and_mail = {"email": True, "line": True}
+    people = {n: enrol(uow, n, consents=line_and_mail) for n in range(1, 6)}
+
+    def lot(member: int, key: str, pts: int, expires_in: int, pending: bool = False) -> None:
+        points.adjust(uow, member_id=member, actor="t",
+                      change=PointsChange(points=pts, idempotency_key=key, reason="t"))  # fmt: skip
+        with uow.write() as s:
+            s.execute(update(PointsEntry).where(PointsEntry.idempotency_key == f"adjust:{key}")
+                      .values(expires_at=DAY0 + timedelta(days=expires_in),
+                              available_at=DAY0 + timedelta(days=3) if pending else DAY0))  # fmt: skip
+
+    lot(people[1], "a", 80, 20)  # told
+    lot(people[1], "a2", 40, 50)  # its later lot: the next reminder
+    lot(people[2], "b", 30, 20)  # too few
+    lot(people[3], "c", 80, 45)  # too far off
+    lot(people[4], "d", 80, 20, pending=True)  # not spendable yet
+    lot(people[5], "e", 80, 20)
+    points.redeem(uow, member_id=people[5], actor="t",
+                  change=PointsChange(points=60, idempotency_key="spent"))  # fmt: skip
+    rec = Recorder()
+    first = jobs(uow, settings, rec)
+    assert first.entered["points_expiring"] == 1
+    [told] = rec.sent  # by e-mail (none of them has a LINE binding)
+    assert told.address == "m1@example.com"
+    body = told.body
+    assert "您有 80 點將於" in body and "目前可用 120 點" in body, body
+    assert jobs(uow, settings, rec).entered["points_expiring"] == 0  # once per expiry day
+    at(DAY0 + timedelta(days=21))  # the first lot has expired; the second is 29 days off
+    points.expire_due(uow)
+    rec2 = Recorder()
+    later = jobs(uow, settings, rec2)
+    # member 3's lot is 24 days off now; member 1's 40 left are under the 50
+    assert later.entered["points_expiring"] == 1
+    assert [m.address for m in rec2.sent] == ["m3@example.com"]
+    at(DAY0 + timedelta(days=22))
+    lot(people[1], "a3", 20, 40)  # 40 + 20 within 30 days of day 22: told again
+    assert jobs(uow, settings, rec2).entered["points_expiring"] == 1
+    again = rec2.sent[-1]  # the soonest of them, and all there is to spend
+    assert again.address == "m1@example.com"
+    assert "您有 20 點將於 2026-04-11 到期" in again.body and "目前可用 60 點" in again.body

@@ -68,6 +68,15 @@ class Dormant(_Strict):
     window_days: int = Field(default=7, ge=1, le=365)
 
 
+class PointsExpiring(_Strict):
+    """Members with at least `min_points` spendable points that expire within `days`: entered
+    once for each day their soonest points expire (PTS-4: tell them before they lose them)."""
+
+    kind: Literal["points_expiring"]
+    days: int = Field(default=30, ge=1, le=365)
+    min_points: int = Field(default=1, ge=1, le=10_000_000)
+
+
 class InSegment(_Strict):
     """Members of a segment (built-in such as high_potential, or saved) at the last refresh,
     entered at most once every `every_days`."""
@@ -103,7 +112,7 @@ class ProductBought(_Strict):
 
 Trigger = Annotated[
     Joined | NoPurchaseSinceJoin | CartAbandoned | BirthdayMonth | RepurchaseDue | Dormant
-    | InSegment | TierChangedTrigger | LowFeedback | ProductBought,
+    | PointsExpiring | InSegment | TierChangedTrigger | LowFeedback | ProductBought,
     Field(discriminator="kind"),
 ]  # fmt: skip
 EVENT_TRIGGERS = frozenset({"joined", "tier_changed", "product_bought"})

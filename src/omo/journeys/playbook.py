@@ -64,6 +64,11 @@ JOURNEYS: dict[str, dict[str, Any]] = {
         "conversion_days": 30,
         "steps": [_coupon("BOOST150"), _send("email", "upgrade_challenge")],
     },
+    "points_expiring": {
+        "name": "點數 30 天內到期 → LINE 提醒", "control_share": 0,
+        "trigger": {"kind": "points_expiring", "days": 30, "min_points": 50},
+        "steps": [_send("line", "points_expiring"), _send("email", "points_expiring")],
+    },
     "repurchase": {
         "name": "回購週期到 → LINE 補貨提醒", "trigger": {"kind": "repurchase_due"},
         "steps": [_send("line", "repurchase_reminder")],

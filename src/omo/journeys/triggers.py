@@ -22,6 +22,7 @@ from omo.commerce.models import MemberStats, Order
 from omo.events.models import Event
 from omo.journeys import definition as d
 from omo.members.models import Member
+from omo.points.models import PointsEntry
 from omo.shared import zones
 from omo.shared.sqldates import days_between
 
@@ -51,6 +52,22 @@ def candidates(session: Session, trigger: Any, *, now: datetime, time_zone: str)
             .join(MemberStats, MemberStats.member_id == Member.id)
             .where(active, MemberStats.last_order_at > lower, MemberStats.last_order_at <= upper)
         )
+        return [q]
+    if isinstance(trigger, d.PointsExpiring):
+        lots = PointsEntry
+        soon = (
+            select(lots.member_id.label("member_id"), func.min(lots.expires_at).label("first"))
+            .where(
+                lots.remaining > 0,
+                lots.expires_at > now,
+                lots.expires_at <= now + timedelta(days=trigger.days),
+                or_(lots.available_at.is_(None), lots.available_at <= now),
+            )
+            .group_by(lots.member_id)
+            .having(func.sum(lots.remaining) >= trigger.min_points)
+            .subquery()
+        )
+        q = select(Member.id, soon.c.first).join(soon, soon.c.member_id == Member.id).where(active)
         return [q]
     if isinstance(trigger, d.CartAbandoned):
         upper = now - timedelta(hours=trigger.hours)
