@@ -606,6 +606,29 @@ def test_till_steps_refuse_bad_input_without_a_sale(
     for extra, words in cases:
         r = client.post("/ui/pos", data={**base, **extra})
         assert r.status_code == 422 and words in r.text, (extra, r.text[:300])
+    # the sale is what was priced: a basket edited after pricing, or a forged quote, is not sold
+    from decimal import Decimal
+
+    from omo.commerce import service as commerce
+    from omo.commerce.schemas import ProductUpsert
+
+    commerce.save_product(
+        uow, sku="S", data=ProductUpsert(name="S", category="生活", price=Decimal(100))
+    )
+    priced = client.post("/ui/pos", data={**base, "action": "quote", "sku0": "S", "qty0": "1",
+                                          "points": "0"})  # fmt: skip
+    assert priced.status_code == 200 and 'id="pos-quote"' in priced.text, priced.text[:300]
+    sale = {
+        name: re.search(rf'name="{name}" value="([^"]*)"', priced.text)[1]  # type: ignore[index]
+        for name in ("sale_id", "quote")
+    }
+    assert sale["quote"].startswith("Q1.")
+    sell = {**base, **sale, "action": "commit", "sku0": "S", "qty0": "1", "points": "0"}
+    for extra, words in [({"qty0": "5"}, "the basket changed since it was priced"),
+                         ({"quote": ""}, "price the basket first"),
+                         ({"quote": sale["quote"][:-3] + "xyz"}, "not a quote this server made")]:  # fmt: skip
+        r = client.post("/ui/pos", data={**sell, **extra})
+        assert r.status_code == 422 and words in r.text, (extra, r.text[:300])
     assert client.post("/ui/pos", data={"action": "lookup", "q": "x"}).status_code == 403  # csrf
     # a staff member's own store is the only one: a forged store id is ignored for staff
     with uow.read() as s:

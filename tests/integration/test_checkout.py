@@ -144,6 +144,57 @@ def test_coupons_keep_to_their_stacking_rules(
     assert sale.price is not None and sale.price.coupon_discount == Decimal(100)
 
 
+def test_a_quote_is_committed_at_its_price_or_not_at_all(
+    api: TestClient, uow: UnitOfWork, shop: dict[str, Any], engine: sa.Engine
+) -> None:
+    """The quote's token sells its basket at its total; a price changed since (the catalogue,
+    a coupon used elsewhere) is refused with price_changed and nothing changes; a retry is the
+    sale recorded; a forged, expired or points-paying quote without the scope is refused."""
+    from datetime import UTC, datetime, timedelta
+
+    from omo.apikeys.service import create_key
+    from omo.shared import clock
+
+    body = basket(member_id=shop["member"], coupon_codes=[shop["code"]], points=100)
+    quoted = api.post("/api/v1/checkout/quote", json=body).json()
+    token, total = quoted["quote"], quoted["total"]
+    assert token.startswith("Q1.") and total == "1130.00"
+    sold = api.post("/api/v1/checkout/commit-quote", json={"quote": token, "external_id": "Q-1"})
+    assert sold.status_code == 201, sold.text
+    assert sold.json()["order"]["total"] == total and sold.json()["price"]["points_redeemed"] == 100
+    again = api.post("/api/v1/checkout/commit-quote", json={"quote": token, "external_id": "Q-1"})
+    assert again.status_code == 200 and again.json()["replayed"]
+    # the same quote again, as another sale: its coupon is used now, so it is refused
+    moved = api.post("/api/v1/checkout/commit-quote", json={"quote": token, "external_id": "Q-2"})
+    assert moved.status_code == 422 and moved.json()["detail"][0]["type"] == "already_used"
+    plain = api.post("/api/v1/checkout/quote", json=basket(member_id=shop["member"])).json()
+    spends = api.post("/api/v1/checkout/quote",
+                      json=basket(member_id=shop["member"], points=10)).json()  # fmt: skip
+    commerce.save_product(uow, sku="APP-1", data=ProductUpsert(
+        name="APP-1", category="服飾", price=Decimal(900)))  # fmt: skip
+    fresh = api.post("/api/v1/checkout/quote", json=basket(member_id=shop["member"])).json()
+    before = dump(engine)
+    changed = api.post("/api/v1/checkout/commit-quote",
+                       json={"quote": plain["quote"], "external_id": "Q-3"})  # fmt: skip
+    assert changed.status_code == 409, changed.text
+    assert changed.json()["detail"][0]["type"] == "price_changed"
+    assert "1330.00 then, 1425.00 now" in changed.json()["detail"][0]["msg"]
+    forged = fresh["quote"][:-2] + ("AA" if not fresh["quote"].endswith("AA") else "BB")
+    bad = api.post("/api/v1/checkout/commit-quote", json={"quote": forged, "external_id": "Q-4"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["type"] == "bad_quote"
+    till = create_key(uow, name="till", store_code=None, scopes=["orders:write"]).key
+    before = dump(engine)  # with the key
+    no_scope = api.post("/api/v1/checkout/commit-quote", headers={"Authorization": f"Bearer {till}"},
+                        json={"quote": spends["quote"], "external_id": "Q-5"})  # fmt: skip
+    assert no_scope.status_code == 403
+    later = datetime.now(UTC) + timedelta(minutes=31)
+    clock.set_clock(lambda: later)
+    late = api.post("/api/v1/checkout/commit-quote",
+                    json={"quote": fresh["quote"], "external_id": "Q-6"})  # fmt: skip
+    assert late.status_code == 422 and late.json()["detail"][0]["type"] == "quote_expired"
+    assert dump(engine) == before
+
+
 def test_commit_does_it_all_once(uow: UnitOfWork, shop: dict[str, Any]) -> None:
     req = CommitRequest.model_validate(
         basket(

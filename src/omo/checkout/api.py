@@ -11,13 +11,20 @@ from omo.checkout import receipts, refunds
 from omo.checkout import service as checkout
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundRequest, RefundResult
-from omo.checkout.schemas import CommitRequest, CommitResult, QuoteRead, QuoteRequest
+from omo.checkout.schemas import (
+    CommitQuote,
+    CommitRequest,
+    CommitResult,
+    QuoteRead,
+    QuoteRequest,
+)
 from omo.commerce import returns_policy
 from omo.commerce.channels import Channel
 from omo.commerce.returns_policy import Policy, PolicyRead
 from omo.commerce.schemas import OrderRead
 from omo.http import AppSettings, PooledRoute, UoW, inline_first, scoped
 from omo.shared.schemas import MAX_ID
+from omo.shared.secrets import secret_key
 
 router = APIRouter(tags=["checkout"], route_class=PooledRoute)
 
@@ -33,7 +40,7 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 def quote(
     req: QuoteRequest, uow: UoW, settings: AppSettings, caller: Principal = scoped("members:read")
 ) -> QuoteRead:
-    return checkout.quote(uow, req=req, region=settings.default_region)
+    return checkout.quote(uow, req=req, region=settings.default_region, secret=secret_key(settings))
 
 
 @router.post(
@@ -55,6 +62,27 @@ def commit(
     result = checkout.commit(
         uow, req=req, principal=caller, currency=settings.currency, region=settings.default_region
     )
+    response.status_code = 200 if result.replayed else 201
+    return result
+
+
+@router.post(
+    "/checkout/commit-quote",
+    response_model=CommitResult,
+    summary="Record a quote's sale at the quote's total, or refuse it (price_changed)",
+    responses={200: {"description": "a retry: the sale recorded the first time"}},
+)
+def commit_quote(
+    body: CommitQuote,
+    response: Response,
+    uow: UoW,
+    settings: AppSettings,
+    caller: Principal = scoped("orders:write"),
+) -> CommitResult:
+    result = checkout.commit_quote(
+        uow, body=body, principal=caller, currency=settings.currency,
+        region=settings.default_region, secret=secret_key(settings),
+    )  # fmt: skip
     response.status_code = 200 if result.replayed else 201
     return result
 

@@ -37,6 +37,15 @@ class CommitRequest(QuoteRequest):
     fulfilment: Fulfilment | None = None
 
 
+class CommitQuote(StrictModel):
+    """Commit a quote as it was priced: its basket, and its total or nothing."""
+
+    quote: str = Field(min_length=1, max_length=60_000)
+    external_id: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+    ordered_at: AwareDatetime | None = Field(default=None, description="default: now")
+    fulfilment: Fulfilment | None = None
+
+
 class QuoteLine(ReadModel):
     sku: str
     name: str | None
@@ -76,6 +85,11 @@ class QuoteRead(ReadModel):
     total: MoneyOut
     points_to_earn: int = Field(description="pending once the order is committed")
     notes: list[str]
+    quote: str | None = Field(
+        default=None,
+        description="give it to /checkout/commit-quote to sell this basket at this total "
+        "(valid 30 minutes)",
+    )
 
 
 class CommitResult(ReadModel):

@@ -16,8 +16,9 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
 
 from omo.apikeys.service import Principal
-from omo.checkout import pricing
+from omo.checkout import pricing, quotes
 from omo.checkout.schemas import (
+    CommitQuote,
     CommitRequest,
     CommitResult,
     CouponLine,
@@ -37,7 +38,7 @@ from omo.points import ledger
 from omo.points import service as points
 from omo.points.rules import LineFacts, OrderFacts, max_redeemable, points_for_order, redeem_value
 from omo.shared import clock, versions
-from omo.shared.errors import DomainError, ValidationFailed
+from omo.shared.errors import Conflict, DomainError, ValidationFailed
 from omo.shared.pins import memo
 from omo.shared.prepared import queues
 from omo.tiers import service as tiers
@@ -54,20 +55,45 @@ class Priced:
     shipment: str | None  # the month whose free shipment of the tier the sale uses
 
 
-def quote(uow: UnitOfWork, *, req: QuoteRequest, region: str) -> QuoteRead:
+def quote(
+    uow: UnitOfWork, *, req: QuoteRequest, region: str, secret: str | None = None
+) -> QuoteRead:
+    """The basket's price now; with `secret`, sealed as a quote to commit as it is."""
     idents = ingest.normalise_all(req.customer, field="customer", region=region)
+    now = clock.now()
     with uow.read() as session:
-        return _price(session, req, idents, clock.now(), strict=False).read
+        read = _price(session, req, idents, now, strict=False).read
+    if secret is not None:
+        read.quote = quotes.seal(req, total=read.total, now=now, secret=secret)
+    return read
+
+
+def commit_quote(
+    uow: UnitOfWork, *, body: CommitQuote, principal: Principal, currency: str, region: str,
+    secret: str,
+) -> CommitResult:  # fmt: skip
+    """Sell what a quote priced, at its total or not at all (checkout/quotes.py)."""
+    req, total = quotes.open_sealed(body.quote, now=clock.now(), secret=secret)
+    if req.points:
+        principal.require("points:write")  # as /checkout/commit asks of points paid with
+    sale = req.model_dump(mode="json", exclude_defaults=True) | body.model_dump(
+        mode="json", exclude={"quote"}, exclude_none=True
+    )
+    return commit(uow, req=CommitRequest.model_validate(sale), principal=principal,
+                  currency=currency, region=region, expect_total=total)  # fmt: skip
 
 
 def commit(
-    uow: UnitOfWork, *, req: CommitRequest, principal: Principal, currency: str, region: str
-) -> CommitResult:
+    uow: UnitOfWork, *, req: CommitRequest, principal: Principal, currency: str, region: str,
+    expect_total: Decimal | None = None,
+) -> CommitResult:  # fmt: skip
+    """`expect_total`: a quote's; the sale is refused (`price_changed`) if it now comes to
+    another."""
     idents = ingest.normalise_all(req.customer, field="customer", region=region)
     digest = hashlib.sha256(b"checkout:" + req.model_dump_json().encode()).hexdigest()
 
     def run(session: Session) -> CommitResult:
-        return _commit_in(session, req, idents, digest, principal, currency)
+        return _commit_in(session, req, idents, digest, principal, currency, expect_total)
 
     try:
         return uow.run(run)
@@ -86,6 +112,7 @@ def _commit_in(
     digest: str,
     principal: Principal,
     currency: str,
+    expect_total: Decimal | None = None,
 ) -> CommitResult:
     now = clock.now()
     # priced and written below: the reads, and the ids of the order and its points entry
@@ -113,6 +140,11 @@ def _commit_in(
         if commerce.find_order(session, channel=req.channel.value, external_id=req.external_id):
             raise _RecordedMeanwhile from None
         raise
+    if expect_total is not None and p.read.total != expect_total:
+        raise Conflict(
+            f"the price changed since the quote: {expect_total} then, {p.read.total} now; "
+            "quote again", field="quote", code="price_changed",
+        )  # fmt: skip
     order = _order_in(req, p, now, currency)
     result = ingest.record_order_in(
         session, order=order, idents=idents, digest=digest, principal=principal, now=now,

@@ -14,11 +14,11 @@ from pydantic import ValidationError as PydanticError
 from sqlalchemy.orm import Session
 
 from omo.apikeys.service import Principal
-from omo.checkout import receipts
+from omo.checkout import quotes, receipts
 from omo.checkout import service as checkout
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundResult
-from omo.checkout.schemas import CommitRequest, CommitResult, QuoteRead, QuoteRequest
+from omo.checkout.schemas import CommitQuote, CommitResult, QuoteRead, QuoteRequest
 from omo.commerce import service as commerce
 from omo.commerce.schemas import OrderRead, StoreRead
 from omo.coupons import service as coupons
@@ -120,8 +120,8 @@ def basket(form: dict[str, Any], *, user: SignedIn, stores: list[StoreRead]) -> 
     }  # fmt: skip
 
 
-def quote(uow: UnitOfWork, *, body: dict[str, Any], region: str) -> QuoteRead:
-    return checkout.quote(uow, req=QuoteRequest.model_validate(body), region=region)
+def quote(uow: UnitOfWork, *, body: dict[str, Any], region: str, secret: str) -> QuoteRead:
+    return checkout.quote(uow, req=QuoteRequest.model_validate(body), region=region, secret=secret)
 
 
 def new_sale_id(store_code: str) -> str:
@@ -130,12 +130,24 @@ def new_sale_id(store_code: str) -> str:
 
 
 def commit(
-    uow: UnitOfWork, *, body: dict[str, Any], sale_id: str, user: SignedIn, currency: str,
-    region: str,
+    uow: UnitOfWork, *, body: dict[str, Any], sale_id: str, quote: str, user: SignedIn,
+    currency: str, region: str, secret: str,
 ) -> CommitResult:  # fmt: skip
-    req = CommitRequest.model_validate({**body, "external_id": sale_id})
+    """The sale at the total the customer was shown (the quote's), or a refusal: a basket
+    edited after it was priced, or a price changed since, is priced again first."""
+    if not quote:
+        raise ValidationFailed("price the basket first", field="quote")
+    priced, _total = quotes.open_sealed(quote, now=clock.now(), secret=secret)
+    if priced != QuoteRequest.model_validate(body):
+        raise ValidationFailed(
+            "the basket changed since it was priced: price it again", field="quote",
+            code="basket_changed",
+        )  # fmt: skip
     principal = Principal(name=f"ui:{user.username}", store_id=user.store_id)
-    return checkout.commit(uow, req=req, principal=principal, currency=currency, region=region)
+    return checkout.commit_quote(
+        uow, body=CommitQuote(quote=quote, external_id=sale_id), principal=principal,
+        currency=currency, region=region, secret=secret,
+    )  # fmt: skip
 
 
 def redeem(
@@ -301,15 +313,16 @@ def step(
             return state
         body = basket(form, user=user, stores=stores)
         if action == "quote":
-            state.priced = quote(uow, body=body, region=region)
+            state.priced = quote(uow, body=body, region=region, secret=secret)
             state.sale_id = new_sale_id(body["store"])
         elif action == "commit":
             sale_id = form.get("sale_id", "")
             if not sale_id.startswith("UI-"):
                 raise ValidationFailed("price the basket first", field="sale_id")
             state.done = commit(
-                uow, body=body, sale_id=sale_id, user=user, currency=currency, region=region
-            )
+                uow, body=body, sale_id=sale_id, quote=form.get("quote", ""), user=user,
+                currency=currency, region=region, secret=secret,
+            )  # fmt: skip
             state.customer = customer(uow, member_id=state.customer.id)  # after the sale
     except DomainError as exc:
         state.error = str(exc)
