@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
 from omo.coupons.models import Coupon, CouponTemplateRow
@@ -298,21 +299,11 @@ def _points(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
     export leaves them out too)."""
     t = PointsEntry.__table__
     now = clock.now()
-    last = 0
-    while True:
-        lots = conn.execute(
-            sa.select(t.c.id, t.c.member_id, t.c.remaining, t.c.created_at, t.c.available_at,
-                      t.c.expires_at, t.c.reason)
-            .where(t.c.id > last, t.c.remaining > 0,
-                   sa.or_(t.c.expires_at.is_(None), t.c.expires_at > now))
-            .order_by(t.c.id)
-            .limit(BATCH)
-        ).all()  # fmt: skip
-        if not lots:
-            return
-        last = lots[-1].id
-        refs = _member_refs(conn, {lot.member_id for lot in lots})
-        yield [_lot_row(lot, refs[lot.member_id]) for lot in lots if lot.member_id in refs]
+    lots = sa.select(t.c.id, t.c.member_id, t.c.remaining, t.c.created_at, t.c.available_at,
+                     t.c.expires_at, t.c.reason).where(
+        t.c.remaining > 0, sa.or_(t.c.expires_at.is_(None), t.c.expires_at > now))  # fmt: skip
+    for batch, refs in _paged(conn, lots, t.c.id):
+        yield [_lot_row(lot, refs[lot.member_id]) for lot in batch if lot.member_id in refs]
 
 
 def _lot_row(lot: Any, member: str | None) -> dict[str, Any]:
@@ -332,28 +323,21 @@ def _tiers(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
     zone = ZoneInfo(p.timezone)
     today = clock.now().astimezone(zone).date()
     t, m = MemberTier.__table__, Member.__table__
-    last = 0
-    while True:
-        held = conn.execute(
-            sa.select(t.c.member_id, t.c.level, t.c.since, t.c.review_at)
-            .join(m, m.c.id == t.c.member_id)
-            .where(t.c.member_id > last, t.c.level != p.levels[0].code, m.c.status == "active")
-            .order_by(t.c.member_id)
-            .limit(BATCH)
-        ).all()  # fmt: skip
-        if not held:
-            return
-        last = held[-1].member_id
-        refs = _member_refs(conn, {h.member_id for h in held})
+    held = (
+        sa.select(t.c.member_id, t.c.level, t.c.since, t.c.review_at)
+        .join(m, m.c.id == t.c.member_id)
+        .where(t.c.level != p.levels[0].code, m.c.status == "active")
+    )
 
-        def day(at: datetime) -> date:
-            return clock.as_utc(at).astimezone(zone).date()
+    def day(at: datetime) -> date:
+        return clock.as_utc(at).astimezone(zone).date()
 
+    for batch, refs in _paged(conn, held, t.c.member_id):
         yield [
             {"level": h.level, "reason": f"held since {day(h.since)}",
              "until": max(today, day(h.review_at - timedelta(days=1))),
              MEMBER_REF: refs[h.member_id]}
-            for h in held if h.member_id in refs
+            for h in batch if h.member_id in refs
         ]  # fmt: skip
 
 
@@ -367,26 +351,31 @@ def _coupons(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
     shared = {i for i, _c, d in templates if CouponTemplate.model_validate(d).shared_code}
     t = Coupon.__table__
     now = clock.now()
-    last = 0
-    while True:
-        held = conn.execute(
-            sa.select(t.c.id, t.c.code, t.c.template_id, t.c.member_id, t.c.valid_from,
-                      t.c.valid_until)
-            .where(t.c.id > last, t.c.status == "active", t.c.uses < t.c.max_uses,
-                   sa.or_(t.c.valid_until.is_(None), t.c.valid_until > now))
-            .order_by(t.c.id)
-            .limit(BATCH)
-        ).all()  # fmt: skip
-        if not held:
-            return
-        last = held[-1].id
-        refs = _member_refs(conn, {c.member_id for c in held})
+    usable = sa.select(t.c.id, t.c.code, t.c.template_id, t.c.member_id, t.c.valid_from,
+                       t.c.valid_until).where(
+        t.c.status == "active", t.c.uses < t.c.max_uses,
+        sa.or_(t.c.valid_until.is_(None), t.c.valid_until > now))  # fmt: skip
+    for batch, refs in _paged(conn, usable, t.c.id):
         yield [
             {"code": c.code, "template": codes[c.template_id], "valid_from": c.valid_from,
              "valid_until": c.valid_until, MEMBER_REF: refs.get(c.member_id)}
-            for c in held
+            for c in batch
             if c.template_id not in shared and (c.member_id is None or c.member_id in refs)
         ]  # fmt: skip
+
+
+def _paged(
+    conn: sa.Connection, stmt: sa.Select[Any], key: KeyedColumnElement[Any]
+) -> Iterator[tuple[list[Any], dict[int, str]]]:
+    """`stmt`'s rows in batches of BATCH by `key` (an id it selects), each batch with its
+    members' references."""
+    last = 0
+    while True:
+        rows = list(conn.execute(stmt.where(key > last).order_by(key).limit(BATCH)))
+        if not rows:
+            return
+        last = getattr(rows[-1], str(key.key))
+        yield rows, _member_refs(conn, {r.member_id for r in rows})
 
 
 def _member_refs(conn: sa.Connection, member_ids: set[int | None]) -> dict[int, str]:
