@@ -193,6 +193,9 @@ def test_a_quote_is_committed_at_its_price_or_not_at_all(
                     json={"quote": fresh["quote"], "external_id": "Q-6"})  # fmt: skip
     assert late.status_code == 422 and late.json()["detail"][0]["type"] == "quote_expired"
     assert dump(engine) == before
+    # a retry of the sale made in time is answered, however late
+    retry = api.post("/api/v1/checkout/commit-quote", json={"quote": token, "external_id": "Q-1"})
+    assert retry.status_code == 200 and retry.json()["replayed"]
 
 
 def test_commit_does_it_all_once(uow: UnitOfWork, shop: dict[str, Any]) -> None:

@@ -16,7 +16,8 @@ import hashlib
 import hmac
 import json
 import zlib
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from pydantic import ValidationError as PydanticValidationError
@@ -39,9 +40,31 @@ def seal(req: QuoteRequest, *, total: Decimal, now: datetime, secret: str) -> st
     return f"{PREFIX}.{payload}.{_sign(payload, secret)}"
 
 
+@dataclass(frozen=True)
+class Sealed:
+    req: QuoteRequest  # the basket it priced
+    total: Decimal
+    expires: datetime
+
+    def fresh(self, now: datetime) -> None:
+        if now >= self.expires:
+            raise ValidationFailed(
+                f"this quote expired at {self.expires.isoformat()}: quote again",
+                field="quote", code="quote_expired",
+            )  # fmt: skip
+
+
 def open_sealed(token: str, *, now: datetime, secret: str) -> tuple[QuoteRequest, Decimal]:
     """The basket a quote priced and its total; refused if this server did not make it, or
     once it has expired."""
+    sealed = unseal(token, secret=secret)
+    sealed.fresh(now)
+    return sealed.req, sealed.total
+
+
+def unseal(token: str, *, secret: str) -> Sealed:
+    """What a quote holds, expired or not (a retry of a sale made in time may come later);
+    refused if this server did not make it."""
     parts = token.split(".")
     if (
         len(parts) != 3
@@ -53,17 +76,12 @@ def open_sealed(token: str, *, now: datetime, secret: str) -> tuple[QuoteRequest
         raw = zlib.decompress(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
         body = json.loads(raw)
         req = QuoteRequest.model_validate(body["r"])
-        total, expires = Decimal(body["t"]), datetime.fromtimestamp(body["e"], tz=now.tzinfo)
+        total, expires = Decimal(body["t"]), datetime.fromtimestamp(body["e"], tz=UTC)
     except (ValueError, KeyError, TypeError, zlib.error, PydanticValidationError):
         raise ValidationFailed(
             "not a quote this server made", field="quote", code="bad_quote"
         ) from None
-    if now >= expires:
-        raise ValidationFailed(
-            f"this quote expired at {expires.isoformat()}: quote again", field="quote",
-            code="quote_expired",
-        )  # fmt: skip
-    return req, total
+    return Sealed(req, total, expires)
 
 
 def _sign(payload: str, secret: str) -> str:

@@ -73,14 +73,19 @@ def commit_quote(
     secret: str,
 ) -> CommitResult:  # fmt: skip
     """Sell what a quote priced, at its total or not at all (checkout/quotes.py)."""
-    req, total = quotes.open_sealed(body.quote, now=clock.now(), secret=secret)
-    if req.points:
+    sealed = quotes.unseal(body.quote, secret=secret)
+    if sealed.req.points:
         principal.require("points:write")  # as /checkout/commit asks of points paid with
-    sale = req.model_dump(mode="json", exclude_defaults=True) | body.model_dump(
+    sale = sealed.req.model_dump(mode="json", exclude_defaults=True) | body.model_dump(
         mode="json", exclude={"quote"}, exclude_none=True
     )
-    return commit(uow, req=CommitRequest.model_validate(sale), principal=principal,
-                  currency=currency, region=region, expect_total=total)  # fmt: skip
+    req = CommitRequest.model_validate(sale)
+    with uow.read() as session:  # a retry of a sale made in time is answered, however late
+        made = commerce.find_order(session, channel=req.channel.value, external_id=req.external_id)
+    if made is None:
+        sealed.fresh(clock.now())
+    return commit(uow, req=req, principal=principal, currency=currency, region=region,
+                  expect_total=sealed.total)  # fmt: skip
 
 
 def commit(

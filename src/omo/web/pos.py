@@ -137,8 +137,7 @@ def commit(
     edited after it was priced, or a price changed since, is priced again first."""
     if not quote:
         raise ValidationFailed("price the basket first", field="quote")
-    priced, _total = quotes.open_sealed(quote, now=clock.now(), secret=secret)
-    if priced != QuoteRequest.model_validate(body):
+    if quotes.unseal(quote, secret=secret).req != QuoteRequest.model_validate(body):
         raise ValidationFailed(
             "the basket changed since it was priced: price it again", field="quote",
             code="basket_changed",
