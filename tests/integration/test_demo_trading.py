@@ -44,7 +44,7 @@ def test_the_days_are_traded_through_the_loyalty_engine(
     assert traded.coupons_used > 10
     assert traded.points_redeemed > 0
     assert traded.refunds > 0
-    assert traded.enrolled > 5
+    assert traded.enrolled > 20 and 0 < traded.referred < traded.enrolled
     assert traded.backfilled_points > 0
     assert (traded.refused, traded.skipped) == (0, 0), traded.notes
     with uow.read() as session:

@@ -39,6 +39,7 @@ from omo.db import UnitOfWork
 from omo.demo.people import GIVEN_F, GIVEN_M, SURNAMES
 from omo.ingest import service as ingest
 from omo.journeys import playbook
+from omo.members.models import Member
 from omo.members.schemas import IdentifierIn, MemberUpsert
 from omo.points import service as points
 from omo.referrals import service as referrals
@@ -49,7 +50,8 @@ from omo.tiers import service as tiers
 CAMPAIGN = "ANNIV150"
 CAMPAIGN_SHARE = 0.4  # of the members who bought in the year before
 USE_COUPON, USE_POINTS, RETURN_LINE = 0.7, 0.25, 0.03  # chances, when there is one to use
-REFERRED_PER_DAY = 0.6
+REFERRED_SHARE = 0.2  # of the people who join, those who come with a member's code
+FIRST_ORDER = 0.7  # of the people who join, those who buy within the week
 TILL = Principal(name="demo-till")
 
 
@@ -62,6 +64,7 @@ class Traded:
     points_redeemed: int = 0
     refunds: int = 0
     enrolled: int = 0
+    referred: int = 0  # of those enrolled, with a member's referral code
     backfilled_points: int = 0
     notes: dict[str, int] = field(default_factory=dict)
 
@@ -69,7 +72,8 @@ class Traded:
         return (
             f"traded {self.sales} sales ({self.coupons_used} with a coupon, "
             f"{self.points_redeemed} points paid with), {self.refunds} returns, "
-            f"{self.enrolled} referred members; {self.backfilled_points} points for the year "
+            f"{self.enrolled} new members ({self.referred} referred); {self.backfilled_points} "
+            "points for the year "
             f"before; {self.skipped} done before, {self.refused} refused"
         )
 
@@ -99,6 +103,7 @@ def trade(
         playbook.seed(uow)
         with uow.read() as session:
             pool, weights = _buyers(session, start)
+            joins = _joins_per_day(session, start)
             active = select(Store.code).where(Store.is_active).order_by(Store.id)
             stores = list(session.scalars(active))
             skus = list(session.scalars(
@@ -109,7 +114,7 @@ def trade(
         done.backfilled_points = backfill.backfill(uow, since=start - timedelta(days=365)).points
         tiers.review(uow)
         _campaign(uow, pool, seed, start, end)
-        acts = _plan(np.random.default_rng(seed), pool, weights, stores, skus, start, end)
+        acts = _plan(np.random.default_rng(seed), pool, weights, stores, skus, start, end, joins)
         day = start
         for act in acts:
             while act.at >= day + timedelta(days=1):
@@ -150,6 +155,16 @@ def _buyers(session: Session, start: datetime) -> tuple[list[int], np.ndarray]:
     return [m for m, _ in rows if m is not None], counts / counts.sum() if len(rows) else counts
 
 
+def _joins_per_day(session: Session, start: datetime) -> float:
+    """The world's own rate of joining: members who joined in the 90 days before."""
+    joined = session.scalar(
+        select(func.count()).where(
+            Member.joined_at >= start - timedelta(days=90), Member.joined_at < start
+        )
+    )
+    return (joined or 0) / 90
+
+
 def _campaign(uow: UnitOfWork, pool: list[int], seed: int, start: datetime, end: datetime) -> None:
     with uow.read() as session:
         have = coupons.has_template(session, CAMPAIGN)
@@ -172,8 +187,9 @@ def _plan(
     skus: list[str],
     start: datetime,
     end: datetime,
+    joins_per_day: float,
 ) -> list[_Act]:
-    """Every act of the period, in time order, from the seed alone."""
+    """Every act of the period, in time order, from the seed alone (and the world's rates)."""
     per_day = len(pool) * 2.5 / 365  # the world's own rate of buying, about
     acts: list[_Act] = []
     days = (end - start).days + 1
@@ -188,16 +204,21 @@ def _plan(
             if rng.random() < RETURN_LINE:
                 back = at + timedelta(days=int(rng.integers(1, 8)), hours=1)
                 acts.append(_Act(at=back, kind="refund", ref=ref))
-        for n in range(rng.poisson(REFERRED_PER_DAY)):
+        for n in range(rng.poisson(joins_per_day)):
             at = opening + timedelta(seconds=int(rng.integers(0, 11 * 3600)))
             ref = f"demo-{stamp}-join-{n}"
             female = rng.random() < 0.6
             given = GIVEN_F if female else GIVEN_M
             name = SURNAMES[int(rng.integers(len(SURNAMES)))] + given[int(rng.integers(len(given)))]
             phone = f"0979{int(rng.integers(0, 1_000_000)):06d}"
-            referrer = pool[int(rng.integers(len(pool)))]
-            acts.append(_Act(at=at, kind="join", ref=ref, member=referrer, phone=phone, name=name))
-            if rng.random() < 0.8:  # most buy within the week
+            referred = rng.random() < REFERRED_SHARE
+            referrer = pool[int(rng.integers(len(pool)))] if referred else None
+            at_store = (
+                None if referred or rng.random() < 0.4 else stores[int(rng.integers(len(stores)))]
+            )
+            acts.append(_Act(at=at, kind="join", ref=ref, member=referrer, store=at_store,
+                             phone=phone, name=name))  # fmt: skip
+            if rng.random() < FIRST_ORDER:
                 first = at + timedelta(days=int(rng.integers(0, 7)), minutes=30)
                 acts.append(_sale(rng, first, ref + "-first", None, stores, skus, phone=phone))
     return sorted((a for a in acts if a.at < end), key=lambda a: (a.at, a.ref))
@@ -242,16 +263,21 @@ def _do(uow: UnitOfWork, act: _Act, done: Traded, currency: str, region: str) ->
 
 
 def _join(uow: UnitOfWork, act: _Act, done: Traded, region: str) -> None:
-    assert act.member is not None
-    code = referrals.code_for(uow, member_id=act.member, link="{code}").code
+    """Joined at a store's till, on the web shop, or — with a member's referral code — in
+    the app."""
+    code = None
+    if act.member is not None:
+        code = referrals.code_for(uow, member_id=act.member, link="{code}").code
+    channel = "app" if code else "pos" if act.store else "web"
     joined = ingest.enrol_member(uow, principal=TILL, region=region, data=MemberUpsert(
-        name=act.name, join_channel="app", referral_code=code,
+        name=act.name, join_channel=channel, join_store=act.store, referral_code=code,
         identifiers=[IdentifierIn(kind="phone", value=act.phone)],
     ))  # fmt: skip
     if not joined.created:
         done.skipped += 1
         return
     done.enrolled += 1
+    done.referred += code is not None
     coupons.issue(uow, template_code="FIRST100", member_ids=[joined.member.id], key="demo-welcome")
 
 
