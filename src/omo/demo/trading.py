@@ -92,6 +92,12 @@ class _Act:
     name: str = ""
 
 
+@dataclass(frozen=True)
+class _Catalogue:
+    skus: list[str]
+    weights: np.ndarray  # the chance of each to be picked for a basket line
+
+
 def trade(
     uow: UnitOfWork, *, start: datetime, end: datetime, seed: int, currency: str, region: str
 ) -> Traded:
@@ -106,15 +112,21 @@ def trade(
             joins = _joins_per_day(session, start)
             active = select(Store.code).where(Store.is_active).order_by(Store.id)
             stores = list(session.scalars(active))
-            skus = list(session.scalars(
-                select(Product.sku).where(Product.is_active).order_by(Product.id)
-            ))  # fmt: skip
-        if not pool or not stores or not skus:
+            goods = session.execute(
+                select(Product.sku, Product.price).where(Product.is_active).order_by(Product.id)
+            ).all()
+        if not pool or not stores or not goods:
             return done
         done.backfilled_points = backfill.backfill(uow, since=start - timedelta(days=365)).points
         tiers.review(uow)
         _campaign(uow, pool, seed, start, end)
-        acts = _plan(np.random.default_rng(seed), pool, weights, stores, skus, start, end, joins)
+        # the world's own baskets: about 1.8 lines, one of each, cheaper products more often
+        # (picked in inverse proportion to their price): about NT$1,200 an order, as imported
+        skus = [sku for sku, _price in goods]
+        cheap = np.array([1 / float(price) for _sku, price in goods])
+        catalogue = _Catalogue(skus, cheap / cheap.sum())
+        acts = _plan(np.random.default_rng(seed), pool, weights, stores, catalogue, start, end,
+                     joins)  # fmt: skip
         day = start
         for act in acts:
             while act.at >= day + timedelta(days=1):
@@ -184,7 +196,7 @@ def _plan(
     pool: list[int],
     weights: np.ndarray,
     stores: list[str],
-    skus: list[str],
+    catalogue: _Catalogue,
     start: datetime,
     end: datetime,
     joins_per_day: float,
@@ -200,7 +212,7 @@ def _plan(
             at = opening + timedelta(seconds=int(rng.integers(0, 11 * 3600)))
             ref = f"demo-{stamp}-{n:04d}"
             member = pool[int(rng.choice(len(pool), p=weights))]
-            acts.append(_sale(rng, at, ref, member, stores, skus))
+            acts.append(_sale(rng, at, ref, member, stores, catalogue))
             if rng.random() < RETURN_LINE:
                 back = at + timedelta(days=int(rng.integers(1, 8)), hours=1)
                 acts.append(_Act(at=back, kind="refund", ref=ref))
@@ -220,7 +232,7 @@ def _plan(
                              phone=phone, name=name))  # fmt: skip
             if rng.random() < FIRST_ORDER:
                 first = at + timedelta(days=int(rng.integers(0, 7)), minutes=30)
-                acts.append(_sale(rng, first, ref + "-first", None, stores, skus, phone=phone))
+                acts.append(_sale(rng, first, ref + "-first", None, stores, catalogue, phone=phone))
     return sorted((a for a in acts if a.at < end), key=lambda a: (a.at, a.ref))
 
 
@@ -230,15 +242,16 @@ def _sale(
     ref: str,
     member: int | None,
     stores: list[str],
-    skus: list[str],
+    catalogue: _Catalogue,
     phone: str = "",
 ) -> _Act:
     online = rng.random() < 0.3
-    picks = rng.choice(len(skus), int(rng.integers(1, 4)), replace=False)
+    lines = min(4, 1 + int(rng.poisson(0.76)))
+    picks = rng.choice(len(catalogue.skus), lines, replace=False, p=catalogue.weights)
     return _Act(
         at=at, kind="sale", ref=ref, member=member, phone=phone,
         store=None if online else stores[int(rng.integers(len(stores)))],
-        lines=tuple((skus[int(i)], int(rng.integers(1, 3))) for i in picks),
+        lines=tuple((catalogue.skus[int(i)], 2 if rng.random() < 0.05 else 1) for i in picks),
         coupon=float(rng.random()), pay_points=float(rng.random()),
     )  # fmt: skip
 
