@@ -310,11 +310,12 @@ def _buy(uow: UnitOfWork, act: _Act, done: Traded, currency: str, region: str) -
     )  # fmt: skip
     quote = checkout.quote(uow, req=QuoteRequest.model_validate(basket), region=region)
     codes: list[str] = []
+    cap = quote.points_cap
     if quote.member_id is not None and act.coupon < USE_COUPON:
-        codes = _a_coupon_that_applies(uow, basket, quote.member_id, region)
+        codes, cap = _a_coupon_that_applies(uow, basket, quote.member_id, region, cap)
     pay = 0
     if quote.points_balance >= 100 and act.pay_points < USE_POINTS:
-        pay = quote.points_cap
+        pay = cap  # what is left to pay with points after the coupon
     fulfilment = Fulfilment.DELIVERY if act.store is None else Fulfilment.IN_STORE
     result = checkout.commit(
         uow, principal=TILL, currency=currency, region=region,
@@ -332,8 +333,10 @@ def _buy(uow: UnitOfWork, act: _Act, done: Traded, currency: str, region: str) -
 
 
 def _a_coupon_that_applies(
-    uow: UnitOfWork, basket: dict[str, object], member_id: int, region: str
-) -> list[str]:
+    uow: UnitOfWork, basket: dict[str, object], member_id: int, region: str, cap: int
+) -> tuple[list[str], int]:
+    """The first of the member's coupons that applies to the basket, and the points the basket
+    can then take; none, and `cap`, when none applies."""
     now = clock.now()
     for held in coupons.member_coupons(uow, member_id=member_id):
         usable = held.status == "active" and held.uses < held.max_uses
@@ -344,8 +347,8 @@ def _a_coupon_that_applies(
             region=region,
         )  # fmt: skip
         if tried.coupons and tried.coupons[0].applied:
-            return [held.code]
-    return []
+            return [held.code], tried.points_cap
+    return [], cap
 
 
 def _return(uow: UnitOfWork, act: _Act, done: Traded) -> None:
