@@ -121,7 +121,7 @@ def demo(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
 ) -> None:
     """Generate a Taiwanese omnichannel retail world, load it, then serve it."""
-    from datetime import date, timedelta
+    from datetime import UTC, date, datetime, timedelta
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -135,6 +135,11 @@ def demo(
         typer.echo(f"error: --until: not a date (YYYY-MM-DD): {until!r}", err=True)
         raise typer.Exit(2) from None
     last = DemoSpec(until=end).end_day()
+    if trade_days and DemoSpec(until=last - timedelta(days=trade_days)).world_end() >= min(
+        datetime.now(UTC), DemoSpec(until=last).world_end()
+    ):
+        typer.echo("error: --trade-days: the traded days must be past (see --until)", err=True)
+        raise typer.Exit(2)
     spec = DemoSpec(
         people=people, seed=seed, months=months, purchases_per_year=purchases_per_year,
         until=last - timedelta(days=trade_days),

@@ -112,6 +112,8 @@ def test_the_command(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                 str(tmp_path / "truth")]  # fmt: skip
         bad = runner.invoke(app, [*args, "--trade-days", "-1"])
         assert bad.exit_code == 2
+        ahead = runner.invoke(app, [*args, "--trade-days", "5", "--until", "2099-01-01"])
+        assert ahead.exit_code == 2 and "must be past" in ahead.output
         done = runner.invoke(app, [*args, "--trade-days", "5"])
         assert done.exit_code == 0, done.output
         assert "traded " in done.output and " sales (" in done.output

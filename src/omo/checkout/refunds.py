@@ -99,7 +99,7 @@ def refund(
             ordered_at=clock.as_utc(order.ordered_at),
         )  # fmt: skip
         if held_back is not None and approved_by is None:
-            raise Forbidden(held_back, code="needs_approval", field="approved_by")
+            raise Forbidden(held_back, code="needs_approval")
         session.add(
             OrderRefund(
                 order_id=order.id, idempotency_key=key, amount=amount,
