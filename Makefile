@@ -31,13 +31,16 @@ run: $(VENV)/.installed
 		OMO_DATABASE_URL=sqlite:///$(DB).building $(BIN)/omo demo --no-serve --people $(PEOPLE) \
 			--trade-days 30 && \
 		OMO_DATABASE_URL=sqlite:///$(DB).building $(BIN)/omo refresh && \
+		for who in staff manager; do echo "$(DEMO_PASSWORD)" | \
+			OMO_DATABASE_URL=sqlite:///$(DB).building $(BIN)/omo user create --username $$who \
+			--role $$who --store TPE-101 --password-stdin || exit 1; done && \
 		mv $(DB).building $(DB); \
 	else echo "$(DB) exists: serving it (make clean to rebuild the demo)"; fi
 	$(BIN)/omo db upgrade
 	$(BIN)/omo journeys seed
 	@echo "$(DEMO_PASSWORD)" | $(BIN)/omo user create --username admin --role admin \
 		--password-stdin --if-missing
-	@echo "admin UI: http://$(HOST):$(PORT)/ui/  (user admin, password $(DEMO_PASSWORD): the demo's only)"
+	@echo "admin UI: http://$(HOST):$(PORT)/ui/  (user admin, password $(DEMO_PASSWORD): the demo's only; the demo also has staff and manager of the store TPE-101)"
 	$(BIN)/omo serve --host $(HOST) --port $(PORT)
 
 ## test: lint, type-check and run the whole suite (SQLite and a throwaway PostgreSQL server)
