@@ -37,7 +37,7 @@ def traded(engine: sa.Engine, uow: UnitOfWork, tmp_path: Path) -> Traded:
     return _trade(uow)
 
 
-def test_the_days_are_traded_through_the_loyalty_engine(
+def test_the_days_are_traded_through_the_loyalty_engine_once(
     traded: Traded, engine: sa.Engine, uow: UnitOfWork
 ) -> None:
     assert traded.sales > 100
@@ -82,9 +82,7 @@ def test_the_days_are_traded_through_the_loyalty_engine(
         assert refunded == traded.refunds
         levels = q(sa.text("SELECT count(DISTINCT level) FROM member_tiers")).scalar()
         assert levels and levels > 1
-
-
-def test_a_second_run_does_nothing(traded: Traded, engine: sa.Engine, uow: UnitOfWork) -> None:
+    # a second run does nothing (one test: each builds a world, the suite's slowest setup)
     before = dump(engine)
     again = _trade(uow)
     assert again.sales == again.refunds == again.enrolled == again.backfilled_points == 0
