@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omo.checkout.quotes import VALID, open_sealed, seal
+from omo.checkout.quotes import VALID, Sealed, seal, unseal
 from omo.checkout.schemas import QuoteRequest
 from omo.shared.errors import ValidationFailed
 
@@ -24,8 +24,9 @@ REQ = QuoteRequest.model_validate({
 
 def test_a_sealed_quote_opens_to_what_it_priced() -> None:
     token = seal(REQ, total=Decimal("1280.50"), now=NOW, secret="s")
-    assert open_sealed(token, now=NOW + VALID - timedelta(seconds=1), secret="s") == (
-        REQ, Decimal("1280.50"))  # fmt: skip
+    sealed = unseal(token, secret="s")
+    assert (sealed.req, sealed.total) == (REQ, Decimal("1280.50"))
+    sealed.fresh(NOW + VALID - timedelta(seconds=1))
 
 
 def test_refused_when_not_ours_changed_or_old() -> None:
@@ -42,12 +43,12 @@ def test_refused_when_not_ours_changed_or_old() -> None:
         token + ".x",
     ):
         with pytest.raises(ValidationFailed) as refused:
-            open_sealed(bad, now=NOW, secret="s")
+            unseal(bad, secret="s")
         assert refused.value.code == "bad_quote", bad
     with pytest.raises(ValidationFailed):
-        open_sealed(token, now=NOW, secret="another key")
+        unseal(token, secret="another key")
     with pytest.raises(ValidationFailed) as late:
-        open_sealed(token, now=NOW + VALID, secret="s")
+        unseal(token, secret="s").fresh(NOW + VALID)
     assert late.value.code == "quote_expired"
 
 
@@ -68,5 +69,5 @@ def test_any_basket_comes_back_whole(
         "channel": "web", "points": pts,
         "lines": [{"sku": sku.strip()[:64], "quantity": q} for sku, q in lines],
     })  # fmt: skip
-    assert open_sealed(seal(req, total=total, now=NOW, secret="k"), now=NOW, secret="k") == (
-        req, total)  # fmt: skip
+    assert unseal(seal(req, total=total, now=NOW, secret="k"), secret="k") == Sealed(
+        req, total, NOW + VALID)  # fmt: skip

@@ -54,14 +54,6 @@ class Sealed:
             )  # fmt: skip
 
 
-def open_sealed(token: str, *, now: datetime, secret: str) -> tuple[QuoteRequest, Decimal]:
-    """The basket a quote priced and its total; refused if this server did not make it, or
-    once it has expired."""
-    sealed = unseal(token, secret=secret)
-    sealed.fresh(now)
-    return sealed.req, sealed.total
-
-
 def unseal(token: str, *, secret: str) -> Sealed:
     """What a quote holds, expired or not (a retry of a sale made in time may come later);
     refused if this server did not make it."""

@@ -80,10 +80,13 @@ def commit_quote(
         mode="json", exclude={"quote"}, exclude_none=True
     )
     req = CommitRequest.model_validate(sale)
-    with uow.read() as session:  # a retry of a sale made in time is answered, however late
-        made = commerce.find_order(session, channel=req.channel.value, external_id=req.external_id)
-    if made is None:
-        sealed.fresh(clock.now())
+    if clock.now() >= sealed.expires:
+        with uow.read() as session:  # a retry of a sale made in time is answered, however late
+            made = commerce.find_order(
+                session, channel=req.channel.value, external_id=req.external_id
+            )
+        if made is None:
+            sealed.fresh(clock.now())
     return commit(uow, req=req, principal=principal, currency=currency, region=region,
                   expect_total=sealed.total)  # fmt: skip
 
