@@ -240,7 +240,8 @@ def basket_of(data: BasketIn) -> Basket:
 
 def _price(
     session: Session, coupon: Coupon, basket: Basket, member_id: int | None, now: datetime
-) -> tuple[CouponTemplateRow, rules.Priced | rules.Refused]:
+) -> tuple[CouponTemplateRow, CouponTemplate, rules.Priced | rules.Refused]:
+    """The coupon's template (its row and its parsed definition) and what it is worth."""
     row = session.get(CouponTemplateRow, coupon.template_id)
     assert row is not None
     t = CouponTemplate.model_validate(row.definition)
@@ -260,8 +261,8 @@ def _price(
             )
         )
         if used:
-            return row, rules.Refused("already_used", "you have used this code already")
-    return row, result
+            return row, t, rules.Refused("already_used", "you have used this code already")
+    return row, t, result
 
 
 def price_in_order(
@@ -274,8 +275,7 @@ def price_in_order(
     coupon = session.scalar(select(Coupon).where(Coupon.code == normalise_code(code)))
     if coupon is None:
         return None, rules.Refused("not_found", "no such coupon code")
-    row, result = _price(session, coupon, basket, member_id, now)
-    t = CouponTemplate.model_validate(row.definition)
+    row, t, result = _price(session, coupon, basket, member_id, now)
     if isinstance(result, Priced):
         result = rules.stacking(t, row.code, applied) or result
     return rules.InOrder(row.code, t.combinable), result
@@ -292,7 +292,7 @@ def check(uow: UnitOfWork, *, code: str, basket: BasketIn, member_id: int | None
     with uow.read() as session:
         coupon = find_coupon(session, code)
         member = members.current_member(session, member_id).id if member_id else None
-        _, result = _price(session, coupon, basket_of(basket), member, clock.now())
+        _, _, result = _price(session, coupon, basket_of(basket), member, clock.now())
         return _check_read(coupon.code, result)
 
 
@@ -324,7 +324,7 @@ def redeem_in(
                 f"redemption key {key!r} was used for another coupon", field="idempotency_key"
             )
         return held
-    row, result = _price(session, coupon, basket, member_id, now)
+    row, _, result = _price(session, coupon, basket, member_id, now)
     if isinstance(result, rules.Refused):
         raise CouponRefused(result.reason, result.message)
     won = session.execute(
