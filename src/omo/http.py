@@ -133,17 +133,18 @@ AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Every refusal has one shape: {"detail": [{"loc": [...], "msg": "...", "type": "..."}]}."""
+    """Every refusal has one shape: {"detail": [{"loc": [...], "msg": "...", "type": "..."}]},
+    and a domain refusal made of values has them in "ctx" (as Pydantic's own errors do)."""
 
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
         loc = exc.field.split(".") if exc.field else []
         if loc and loc[0] not in ("body", "query", "path", "header"):
             loc = ["body", *loc]
-        return JSONResponse(
-            status_code=exc.status_code,
-            content={"detail": [{"loc": loc, "msg": exc.message, "type": exc.code}]},
-        )
+        detail: dict[str, object] = {"loc": loc, "msg": exc.message, "type": exc.code}
+        if exc.ctx:
+            detail["ctx"] = exc.ctx
+        return JSONResponse(status_code=exc.status_code, content={"detail": [detail]})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -317,7 +317,7 @@ def test_the_till_hands_over_a_reward_once(
     assert (made.store, made.channel, made.fulfilled_store) == ("TPE-101", "pos", "TPE-101")
     assert made.fulfilled_at is not None  # handed over at the till: nothing left owed
     again = client.post("/ui/pos", data={**press, "redeem_key": "UI-R-other"})
-    assert again.status_code == 422 and "not enough left" in again.text  # the last one went
+    assert again.status_code == 422 and "庫存不足" in again.text  # the last one went
     assert rewards.get_reward(uow, code="TOTE").stock == 0
     # a partner's reward is not handed over: the till shows the voucher to use at the partner
     rewards.put_reward(uow, code="COFFEE", data=RewardIn(name="咖啡", kind="partner",
@@ -358,7 +358,7 @@ def test_the_till_hands_over_what_the_app_redeemed(
     assert (given.fulfilled_store, given.channel) == ("TPE-101", "app")
     for bad in ({**press}, {**press, "redemption": "app-2"}):  # again; another member's
         r = client.post("/ui/pos", data=bad)
-        assert r.status_code == 422 and "not a reward this member is owed" in r.text
+        assert r.status_code == 422 and "這不是此會員待領的兌換品" in r.text
     assert rewards.redemptions_of(uow, member_id=other, limit=5)[0].fulfilled_at is None
 
 
@@ -379,9 +379,9 @@ def test_the_till_enrols_a_customer_with_a_friends_code(
             # the friend's link, as the scanner reads it
             "referral_code": f"https://shop.example.com/join?ref={code.lower()}"}  # fmt: skip
     before = dump(uow.engine)
-    for bad, words in (({"phone": ""}, "the customer&#39;s phone"), ({"phone": "12"}, "phone"),
-                       ({"referral_code": "RNOPE"}, "no such referral code"),
-                       ({"phone": "0912-345-678"}, "already a member")):  # fmt: skip
+    for bad, words in (({"phone": ""}, "請輸入顧客的手機號碼"), ({"phone": "12"}, "phone"),
+                       ({"referral_code": "RNOPE"}, "查無此推薦碼"),
+                       ({"phone": "0912-345-678"}, "此手機號碼已是會員")):  # fmt: skip
         r = client.post("/ui/pos", data={**join, **bad})
         assert r.status_code == 422 and words in r.text and 'id="pos-join"' in r.text, (
             bad,
@@ -432,19 +432,20 @@ def test_the_till_takes_a_return(
 
     before = dump(engine)
     for bad, words in [
-        ({"ret1": "3"}, "2 left to return"),
+        ({"ret1": "3"}, "第 1 項：尚可退 2 件"),
         ({"ret1": "x"}, "whole number"),
-        ({"ret1": "-1"}, "0 or more"),
-        ({"ret1": "0"}, "choose how many"),
-        ({"refund_key": ""}, "find the order first"),
-        ({"order_id": "999999"}, "no order 999999"),
+        ({"ret1": "-1"}, "0 以上"),
+        ({"ret1": "0"}, "請選擇退回哪些商品"),
+        ({"refund_key": ""}, "請先查詢訂單"),
+        ({"order_id": "999999"}, "查無訂單 999999"),
     ]:
         r = client.post("/ui/pos", data={**press, **bad})
         assert r.status_code == 422 and words in r.text, (bad, r.text[:400])
         if bad.get("order_id") is None:
             assert 'id="pos-order"' in r.text  # the order stays up to correct the choice
-    for bad, words in [({"receipt": "W-999"}, "no web order"), ({"receipt": ""}, "receipt"),
-                       ({"channel": "fax"}, "unknown channel")]:  # fmt: skip
+    for bad, words in [({"receipt": "W-999"}, "查無 web 通路的訂單 W-999"),
+                       ({"receipt": ""}, "請輸入或掃描收據上的訂單編號"),
+                       ({"channel": "fax"}, "未知的通路 fax")]:  # fmt: skip
         r = client.post("/ui/pos", data={"csrf": token, "action": "find_order", "channel": "web",
                                          "receipt": "W-100", **bad})  # fmt: skip
         assert r.status_code == 422 and words in r.text, (bad, r.text[:400])
@@ -499,12 +500,12 @@ def test_a_return_over_the_policy_needs_a_manager_at_the_till(
              "ret1": "2", "reason": "瑕疵"}  # fmt: skip
     before = dump(engine)
     held = client.post("/ui/pos", data=press)
-    assert held.status_code == 422 and "needs a manager" in held.text
+    assert held.status_code == 422 and "退款超過 NT$500 須經店長核准" in held.text
     assert 'id="pos-approval" open' in held.text and 'name="ret1" value="2"' in held.text
     for who, password in (("mgr", "wrong-password"), ("kmgr", PASSWORD), ("tpe", PASSWORD),
                           ("nobody", PASSWORD)):  # fmt: skip
         r = client.post("/ui/pos", data={**press, "approver": who, "approver_password": password})
-        assert r.status_code == 422 and "no manager of this store" in r.text, who
+        assert r.status_code == 422 and "此門市沒有符合該帳號與密碼的店長" in r.text, who
     assert dump(engine) == before
     done = client.post("/ui/pos", data={**press, "approver": "mgr", "approver_password": PASSWORD})
     assert done.status_code == 200 and 'id="pos-refunded"' in done.text, done.text[:400]
@@ -567,7 +568,7 @@ def test_an_admin_adjusts_points_and_gives_a_level_from_the_member_page(
         ("points", {**fresh, "points": "lots"}, "a whole number"),
         ("points", {**fresh, "points": "0"}, "changes the balance"),
         ("points", {**fresh, "reason": ""}, "say why"),
-        ("points", {**fresh, "points": "-500"}, "120 available"),
+        ("points", {**fresh, "points": "-500"}, "要用 500 點，可用 120 點"),
         ("points", {**fresh, "points": "99999999"}, "points"),
         ("points", {**fresh, "adjust_id": ""}, "reload"),
         ("tier", {**level, "until": "31/01/2027"}, "until"),
@@ -598,10 +599,10 @@ def test_till_steps_refuse_bad_input_without_a_sale(
     token = _csrf(page.text)
     base = {"csrf": token, "member_id": str(people["member"])}
     cases = [
-        ({"action": "quote"}, "at least one item"),
+        ({"action": "quote"}, "請至少加入一項商品"),
         ({"action": "quote", "sku0": "NOPE", "qty0": "x"}, "whole number"),
-        ({"action": "commit", "sku0": "S", "qty0": "1"}, "price the basket first"),
-        ({"action": "teleport"}, "unknown step"),
+        ({"action": "commit", "sku0": "S", "qty0": "1"}, "請先計算價格"),
+        ({"action": "teleport"}, "未知的操作 teleport"),
     ]
     for extra, words in cases:
         r = client.post("/ui/pos", data={**base, **extra})
@@ -624,9 +625,9 @@ def test_till_steps_refuse_bad_input_without_a_sale(
     }
     assert sale["quote"].startswith("Q1.")
     sell = {**base, **sale, "action": "commit", "sku0": "S", "qty0": "1", "points": "0"}
-    for extra, words in [({"qty0": "5"}, "the basket changed since it was priced"),
-                         ({"quote": ""}, "price the basket first"),
-                         ({"quote": sale["quote"][:-3] + "xyz"}, "not a quote this server made")]:  # fmt: skip
+    for extra, words in [({"qty0": "5"}, "計價後購物車已變更"),
+                         ({"quote": ""}, "請先計算價格"),
+                         ({"quote": sale["quote"][:-3] + "xyz"}, "這不是本系統產生的報價")]:  # fmt: skip
         r = client.post("/ui/pos", data={**sell, **extra})
         assert r.status_code == 422 and words in r.text, (extra, r.text[:300])
     assert client.post("/ui/pos", data={"action": "lookup", "q": "x"}).status_code == 403  # csrf

@@ -10,8 +10,10 @@ what the member finally pays for goods.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from omo.coupons import rules as coupon_rules
 from omo.coupons.rules import Basket, BasketLine
@@ -39,6 +41,7 @@ class CouponOutcome:
     shipping_discount: Decimal = Decimal(0)
     reason: str | None = None
     message: str | None = None
+    ctx: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def applied(self) -> bool:
@@ -107,7 +110,9 @@ def basket_after(price: Price, channel: str, store: str | None) -> Basket:
 
 def add_coupon(price: Price, code: str, result: coupon_rules.Priced | coupon_rules.Refused) -> None:
     if isinstance(result, coupon_rules.Refused):
-        price.coupons.append(CouponOutcome(code, reason=result.reason, message=result.message))
+        price.coupons.append(
+            CouponOutcome(code, reason=result.reason, message=result.message, ctx=result.ctx)
+        )
         return
     room = price.subtotal - price.tier_discount - price.coupon_discount
     discount = min(result.discount, room)

@@ -48,9 +48,10 @@ class Sealed:
 
     def fresh(self, now: datetime) -> None:
         if now >= self.expires:
+            when = self.expires.isoformat()
             raise ValidationFailed(
-                f"this quote expired at {self.expires.isoformat()}: quote again",
-                field="quote", code="quote_expired",
+                f"this quote expired at {when}: quote again", field="quote",
+                code="quote_expired", ctx={"expires": when},
             )  # fmt: skip
 
 

@@ -61,7 +61,7 @@ def get_order(uow: UnitOfWork, *, order_id: int) -> OrderDetail:
     with uow.read() as session:
         order = session.get(Order, order_id)
         if order is None:
-            raise NotFound(f"no order {order_id}", field="order_id")
+            raise NotFound(f"no order {order_id}", field="order_id", ctx={"order_id": order_id})
         return _detail(session, order)
 
 
@@ -72,7 +72,10 @@ def find_order(uow: UnitOfWork, *, channel: Channel, external_id: str) -> OrderD
             select(Order).where(Order.channel == channel.value, Order.external_id == external_id)
         )
         if order is None:
-            raise NotFound(f"no {channel.value} order {external_id!r}", field="external_id")
+            raise NotFound(
+                f"no {channel.value} order {external_id!r}", field="external_id",
+                ctx={"channel": channel.value, "receipt": external_id},
+            )  # fmt: skip
         return _detail(session, order)
 
 
@@ -92,7 +95,9 @@ def member_orders(
         if before is not None:
             last = session.get(Order, before)
             if last is None or last.member_id != member:
-                raise NotFound(f"no order {before} of this member", field="before")
+                raise NotFound(
+                    f"no order {before} of this member", field="before", ctx={"before": before}
+                )
             stmt = stmt.where(
                 or_(
                     Order.ordered_at < last.ordered_at,

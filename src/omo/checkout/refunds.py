@@ -71,7 +71,7 @@ def refund(
         now = clock.now()
         order = session.get(Order, order_id)
         if order is None:
-            raise NotFound(f"no order {order_id}", field="order_id")
+            raise NotFound(f"no order {order_id}", field="order_id", ctx={"order_id": order_id})
         if order.member_id is not None:
             members.hold_members(session, [order.member_id])
         # two tills refunding one order at once take turns (guest orders have no member lock)
@@ -99,7 +99,7 @@ def refund(
             ordered_at=clock.as_utc(order.ordered_at),
         )  # fmt: skip
         if held_back is not None and approved_by is None:
-            raise Forbidden(held_back, code="needs_approval")
+            raise Forbidden(held_back.message, code="needs_approval", ctx=held_back.ctx)
         session.add(
             OrderRefund(
                 order_id=order.id, idempotency_key=key, amount=amount,
@@ -165,13 +165,15 @@ def _amount(
         line = lines.get(want.line_no)
         if line is None:
             raise ValidationFailed(
-                f"the order has no line {want.line_no}", field=f"lines.{n}.line_no"
-            )
-        if want.quantity > line.quantity - returned[want.line_no]:
+                f"the order has no line {want.line_no}", field=f"lines.{n}.line_no",
+                ctx={"line": want.line_no},
+            )  # fmt: skip
+        units = line.quantity - returned[want.line_no]
+        if want.quantity > units:
             raise ValidationFailed(
-                f"line {want.line_no}: {line.quantity - returned[want.line_no]} left to return",
-                field=f"lines.{n}.quantity",
-            )
+                f"line {want.line_no}: {units} left to return", field=f"lines.{n}.quantity",
+                ctx={"line": want.line_no, "left": units},
+            )  # fmt: skip
         returned[want.line_no] += want.quantity
         amount += line.line_total * want.quantity / line.quantity * paid_share
     amount = min(amount.quantize(CENT, rounding=ROUND_HALF_UP), left)

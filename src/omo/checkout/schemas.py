@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from pydantic import Field
 
@@ -63,6 +64,9 @@ class CouponLine(ReadModel):
     shipping_discount: MoneyOut
     reason: str | None = Field(description="why it does not apply")
     message: str | None
+    ctx: dict[str, Any] = Field(
+        default_factory=dict, description="the values the message is made of, by name"
+    )
 
 
 class QuoteRead(ReadModel):

@@ -152,6 +152,7 @@ def _commit_in(
         raise Conflict(
             f"the price changed since the quote: {expect_total} then, {p.read.total} now; "
             "quote again", field="quote", code="price_changed",
+            ctx={"quoted": str(expect_total), "total": str(p.read.total)},
         )  # fmt: skip
     order = _order_in(req, p, now, currency)
     result = ingest.record_order_in(
@@ -201,8 +202,8 @@ def _price(
         if price is None:
             raise ValidationFailed(
                 f"{li.sku} is not in the catalogue: give its unit_price",
-                field=f"lines.{n}.unit_price",
-            )
+                field=f"lines.{n}.unit_price", ctx={"sku": li.sku},
+            )  # fmt: skip
         basket.append(BasketLine(li.sku, product.category if product else None, li.quantity, price))
     level = tiers.level_of(session, member_id=member_id) if member_id else None
     rate = level.benefits.discount_rate if level else Decimal(1)
@@ -221,7 +222,11 @@ def _price(
     refused = [c for c in p.coupons if not c.applied]
     if strict and refused:
         first = refused[0]
-        raise coupons.CouponRefused(first.reason or "refused", f"{first.code}: {first.message}")
+        raise coupons.CouponRefused(
+            first.reason or "refused",
+            f"{first.code}: {first.message}",
+            {**first.ctx, "coupon": first.code},
+        )
     shipment = _free_shipment(session, p, member_id, level, now)
     rules = points.rules_in_force(session)
     balance = ledger.balance(session, member_id=member_id, now=now).available if member_id else 0
@@ -235,6 +240,7 @@ def _price(
                 raise ValidationFailed(
                     f"at most {p.points_cap} points on this basket (balance {balance})",
                     field="points", code="points_over_cap",
+                    ctx={"cap": p.points_cap, "balance": balance},
                 )  # fmt: skip
             notes.append(f"points lowered from {req.points} to the cap {p.points_cap}")
         p.points = min(req.points, p.points_cap)
@@ -260,7 +266,8 @@ def _price(
         subtotal=p.subtotal, tier_discount=p.tier_discount,
         coupons=[
             CouponLine(code=c.code, applied=c.applied, discount=c.discount,
-                       shipping_discount=c.shipping_discount, reason=c.reason, message=c.message)
+                       shipping_discount=c.shipping_discount, reason=c.reason, message=c.message,
+                       ctx=dict(c.ctx))
             for c in p.coupons
         ],
         coupon_discount=p.coupon_discount, points_balance=balance, points_cap=p.points_cap,

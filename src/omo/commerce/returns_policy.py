@@ -9,6 +9,7 @@ with the `refunds:approve` scope); this says only whether a refund needs it and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -49,18 +50,33 @@ VERSION = NewestVersion(
 )
 
 
+@dataclass(frozen=True)
+class Held:
+    """Why a refund waits for a manager: in English, and the values it is made of."""
+
+    message: str
+    ctx: dict[str, str | int]
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def needs_approval(
     p: Policy, *, amount: Decimal, ordered_at: datetime, now: datetime
-) -> str | None:
+) -> Held | None:
     """Why this refund needs a manager, or None (pure)."""
     if p.approval_over is not None and amount > p.approval_over:
-        return f"a refund of more than {p.approval_over:,.0f} needs a manager's approval"
+        return Held(
+            f"a refund of more than {p.approval_over:,.0f} needs a manager's approval",
+            {"over": str(p.approval_over)},
+        )
     if p.approval_after_days is not None and now - ordered_at > timedelta(
         days=p.approval_after_days
     ):
-        return (
+        return Held(
             f"a refund more than {p.approval_after_days} days after the sale needs a "
-            "manager's approval"
+            "manager's approval",
+            {"days": p.approval_after_days},
         )
     return None
 

@@ -6,11 +6,11 @@ refusal with a reason code a till can show: expired, min_spend_not_met, channel_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -115,7 +115,8 @@ class Priced:
 @dataclass(frozen=True)
 class Refused:
     reason: str
-    message: str
+    message: str  # English; a message made of values has them in ctx (see shared/errors.py)
+    ctx: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,9 @@ def stacking(t: CouponTemplate, template: str, applied: Sequence[InOrder]) -> Re
         return Refused("not_combinable", "a coupon already applied is not used with others")
     if sum(1 for a in applied if a.template == template) >= t.per_order_limit:
         return Refused(
-            "per_order_limit", f"at most {t.per_order_limit} of these coupons in one order"
+            "per_order_limit",
+            f"at most {t.per_order_limit} of these coupons in one order",
+            {"limit": t.per_order_limit},
         )
     return None
 
@@ -152,13 +155,17 @@ def price(
     if c.member_id is not None and c.member_id != member_id:
         return Refused("wrong_member", "this coupon belongs to another member")
     if c.valid_from and now < c.valid_from:
-        return Refused("not_yet_valid", f"valid from {c.valid_from.isoformat()}")
+        when = c.valid_from.isoformat()
+        return Refused("not_yet_valid", f"valid from {when}", {"valid_from": when})
     if c.valid_until and now >= c.valid_until:
-        return Refused("expired", f"expired at {c.valid_until.isoformat()}")
+        when = c.valid_until.isoformat()
+        return Refused("expired", f"expired at {when}", {"valid_until": when})
     if redemptions_left is not None and redemptions_left <= 0:
         return Refused("budget_exhausted", "this offer has run out")
     if t.channels is not None and basket.channel not in t.channels:
-        return Refused("channel_not_allowed", f"not valid on {basket.channel}")
+        return Refused(
+            "channel_not_allowed", f"not valid on {basket.channel}", {"channel": basket.channel}
+        )
     if t.stores is not None and basket.store not in t.stores:
         return Refused("store_not_allowed", "not valid in this store")
     lines = [li for li in basket.lines if t.categories is None or li.category in t.categories]
@@ -166,14 +173,22 @@ def price(
     if t.kind != "free_shipping" and not lines:
         return Refused("no_eligible_items", "nothing in the basket qualifies")
     if eligible < t.min_spend:
-        return Refused("min_spend_not_met", f"spend at least {t.min_spend} on qualifying items")
+        return Refused(
+            "min_spend_not_met",
+            f"spend at least {t.min_spend} on qualifying items",
+            {"min_spend": str(t.min_spend)},
+        )
     if t.kind == "amount_off":
         assert t.amount is not None
         return Priced(min(t.amount, eligible), Decimal(0), None, eligible)
     if t.kind == "spend_get_off":
         assert t.amount is not None and t.spend is not None
         if eligible < t.spend:
-            return Refused("min_spend_not_met", f"spend {t.spend} to take {t.amount} off")
+            return Refused(
+                "min_spend_not_met",
+                f"spend {t.spend} to take {t.amount} off",
+                {"spend": str(t.spend), "amount": str(t.amount)},
+            )
         return Priced(t.amount, Decimal(0), None, eligible)
     if t.kind == "percent_off":
         assert t.percent is not None
@@ -184,7 +199,11 @@ def price(
     if t.kind == "free_item":
         item = next((li for li in lines if li.sku == t.free_sku), None)
         if item is None:
-            return Refused("free_item_missing", f"add {t.free_sku} to the basket to get it free")
+            return Refused(
+                "free_item_missing",
+                f"add {t.free_sku} to the basket to get it free",
+                {"sku": t.free_sku},
+            )
         return Priced(item.unit_price, Decimal(0), t.free_sku, eligible)
     if basket.shipping_fee <= 0:
         return Refused("no_shipping", "nothing to take off: this order ships free")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -80,6 +80,9 @@ class CouponCheck(ReadModel):
     usable: bool
     reason: str | None = Field(description="why not: expired, min_spend_not_met, …")
     message: str | None
+    ctx: dict[str, Any] = Field(
+        default_factory=dict, description="the values the message is made of, by name"
+    )
     discount: MoneyOut
     shipping_discount: MoneyOut
     free_sku: str | None

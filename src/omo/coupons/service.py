@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -40,8 +40,8 @@ UNLIMITED = 1_000_000_000
 
 
 class CouponRefused(ValidationFailed):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message, field="code", code=reason)
+    def __init__(self, reason: str, message: str, ctx: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, field="code", code=reason, ctx=ctx)
 
 
 def new_code() -> str:
@@ -98,7 +98,7 @@ def _template_read(row: CouponTemplateRow) -> TemplateRead:
 def _template(session: Session, code: str) -> CouponTemplateRow:
     row = session.scalar(select(CouponTemplateRow).where(CouponTemplateRow.code == code))
     if row is None:
-        raise NotFound(f"no coupon template {code!r}", field="template")
+        raise NotFound(f"no coupon template {code!r}", field="template", ctx={"template": code})
     return row
 
 
@@ -300,7 +300,7 @@ def _check_read(code: str, result: rules.Priced | rules.Refused) -> CouponCheck:
     if isinstance(result, rules.Refused):
         return CouponCheck(
             code=code, usable=False, reason=result.reason, message=result.message,
-            discount=Decimal(0), shipping_discount=Decimal(0), free_sku=None,
+            ctx=dict(result.ctx), discount=Decimal(0), shipping_discount=Decimal(0), free_sku=None,
         )  # fmt: skip
     return CouponCheck(
         code=code, usable=True, reason=None, message=None, discount=result.discount,
@@ -321,12 +321,13 @@ def redeem_in(
     if held is not None:
         if held.coupon_id != coupon.id:
             raise Conflict(
-                f"redemption key {key!r} was used for another coupon", field="idempotency_key"
-            )
+                f"redemption key {key!r} was used for another coupon", field="idempotency_key",
+                ctx={"redemption_key": key},
+            )  # fmt: skip
         return held
     row, _, result = _price(session, coupon, basket, member_id, now)
     if isinstance(result, rules.Refused):
-        raise CouponRefused(result.reason, result.message)
+        raise CouponRefused(result.reason, result.message, result.ctx)
     won = session.execute(
         update(Coupon)
         .where(Coupon.id == coupon.id, Coupon.status == "active", Coupon.uses < Coupon.max_uses)
@@ -365,7 +366,9 @@ def reverse_in(session: Session, *, key: str, now: datetime) -> CouponRedemption
     the counters move in SQL, never by read-modify-write against a concurrent redemption."""
     r = session.scalar(select(CouponRedemption).where(CouponRedemption.redemption_key == key))
     if r is None:
-        raise NotFound(f"no redemption with key {key!r}", field="redemption_key")
+        raise NotFound(
+            f"no redemption with key {key!r}", field="redemption_key", ctx={"redemption_key": key}
+        )
     won = session.execute(
         update(CouponRedemption)
         .where(CouponRedemption.id == r.id, CouponRedemption.reversed_at.is_(None))

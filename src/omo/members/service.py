@@ -176,7 +176,9 @@ def named_like(session: Session, text: str, *, limit: int) -> list[Member]:
 def get_member(session: Session, member_id: int) -> Member:
     member = session.get(Member, member_id)
     if member is None:
-        raise NotFound(f"member {member_id} does not exist", field="member_id")
+        raise NotFound(
+            f"member {member_id} does not exist", field="member_id", ctx={"member_id": member_id}
+        )
     return member
 
 
@@ -216,7 +218,7 @@ def current_member_id(session: Session, member_id: int, *, hold: bool = False) -
         # a member the ORM holds unsent (enrolled or merged in this transaction) counts
         row = statement.first(session, {"id": at})
         if row is None:
-            raise NotFound(f"member {at} does not exist", field="member_id")
+            raise NotFound(f"member {at} does not exist", field="member_id", ctx={"member_id": at})
         seen.add(at)
         status, merged_into = row
         if status != "merged" or merged_into is None:

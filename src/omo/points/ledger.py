@@ -27,6 +27,7 @@ class InsufficientPoints(ValidationFailed):
             f"{wanted} points wanted, {available} available",
             field=field,
             code="insufficient_points",
+            ctx={"wanted": wanted, "available": available},
         )
         self.available = available
 
@@ -41,6 +42,7 @@ def same_or_conflict(entry: PointsEntry, *, member_id: int, kind: str, points: i
         raise Conflict(
             f"idempotency key {entry.idempotency_key!r} was used for another change",
             field="idempotency_key",
+            ctx={"key": entry.idempotency_key},
         )
     return entry
 

@@ -43,7 +43,7 @@ def use_voucher(
             select(RewardRedemption.idempotency_key).where(RewardRedemption.voucher == code)
         )
         if key is None:
-            raise NotFound(f"no voucher {code!r}", field="voucher")
+            raise NotFound(f"no voucher {code!r}", field="voucher", ctx={"voucher": code})
         return _fulfil(session, key, req, actor, voucher=True)
 
     return uow.run(run)
@@ -87,23 +87,43 @@ def _fulfil(
     row, entry, reward = held_redemption(session, key)
     # as it was redeemed, whatever the reward has become since: a voucher given stays one
     if (row.voucher is not None) != voucher:
+        if row.voucher is not None:
+            raise RewardRefused(
+                "wrong_fulfilment",
+                f"{key} came with a voucher: it is fulfilled by using the voucher",
+                {"key": key},
+            )
         raise RewardRefused(
-            "wrong_fulfilment",
-            f"{key} came with a voucher: it is fulfilled by using the voucher"
-            if row.voucher is not None
-            else f"{key} came with no voucher: fulfil it by its key",
-        )
+            "wrong_fulfilment", f"{key} came with no voucher: fulfil it by its key",
+            {"redemption": key},
+        )  # fmt: skip
     if row.status == "cancelled":
+        assert row.cancelled_at is not None  # set with the status
         raise RewardRefused(
-            "redemption_cancelled", f"{key} was cancelled on {row.cancelled_at:%Y-%m-%d}"
-        )
+            "redemption_cancelled", f"{key} was cancelled on {row.cancelled_at:%Y-%m-%d}",
+            {"key": key, "moment": clock.as_utc(row.cancelled_at).isoformat()},
+        )  # fmt: skip
     if row.fulfilled_at is not None:
-        where = f" at {row.fulfilled_store}" if row.fulfilled_store else ""
-        when = f"{row.fulfilled_at:%Y-%m-%d %H:%M} UTC{where}"
+        when = f"{row.fulfilled_at:%Y-%m-%d %H:%M} UTC"
+        moment, store = clock.as_utc(row.fulfilled_at).isoformat(), row.fulfilled_store
+        if voucher and store:
+            raise RewardRefused(
+                "voucher_used", f"{row.voucher} was used on {when} at {store}",
+                {"voucher": row.voucher, "moment": moment, "store": store},
+            )  # fmt: skip
+        if voucher:
+            raise RewardRefused(
+                "voucher_used", f"{row.voucher} was used on {when}",
+                {"voucher": row.voucher, "moment": moment},
+            )  # fmt: skip
+        if store:
+            raise RewardRefused(
+                "already_fulfilled", f"{key} was handed over or sent on {when} at {store}",
+                {"key": key, "moment": moment, "store": store},
+            )  # fmt: skip
         raise RewardRefused(
-            "voucher_used" if voucher else "already_fulfilled",
-            f"{row.voucher} was used on {when}" if voucher
-            else f"{key} was handed over or sent on {when}",
+            "already_fulfilled", f"{key} was handed over or sent on {when}",
+            {"key": key, "moment": moment},
         )  # fmt: skip
     if req.store is not None:
         commerce.store_by_code(session, req.store)

@@ -10,7 +10,7 @@ redemption under the till's idempotency key. A refusal names its reason and chan
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,8 +44,8 @@ from omo.tiers.policy import TierProgramme
 
 
 class RewardRefused(ValidationFailed):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message, field="code", code=reason)
+    def __init__(self, reason: str, message: str, ctx: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, field="code", code=reason, ctx=ctx)
 
 
 # --- the catalogue -----------------------------------------------------------------------------
@@ -145,7 +145,8 @@ def change_stock(
             return StockRead(reward=code, units=done.units, stock=done.stock_after, replayed=True)
         if reward.stock is None:
             raise ValidationFailed(f"{code} has no stock count (unlimited); give it one with PUT",
-                                   field="units", code="stock_unlimited")  # fmt: skip
+                                   field="units", code="stock_unlimited",
+                                   ctx={"reward": code})  # fmt: skip
         after = session.scalar(
             update(Reward)
             .where(Reward.id == reward.id, Reward.stock + change.units >= 0)
@@ -158,6 +159,7 @@ def change_stock(
             raise ValidationFailed(
                 f"{code}: {reward.stock} left, cannot write off {-change.units}",
                 field="units", code="stock_below_zero",
+                ctx={"reward": code, "stock": reward.stock, "units": -change.units},
             )  # fmt: skip
         now = clock.now()
         session.add(RewardStockMove(
@@ -194,7 +196,8 @@ def redeem(
         if req.store:
             commerce.store_by_code(session, req.store)
         if not _take_stock(session, reward.id, req.quantity):
-            raise RewardRefused("out_of_stock", f"{code}: not enough left ({req.quantity} asked)")
+            raise RewardRefused("out_of_stock", f"{code}: not enough left ({req.quantity} asked)",
+                                {"reward": code, "quantity": req.quantity})  # fmt: skip
         cost = reward.points * req.quantity
         entry = ledger.debit(
             session, member_id=mid, kind="redeem", points=cost,
@@ -237,15 +240,18 @@ def cancel(
         if row.status == "cancelled":
             return _redemption_read(session, row, reward, entry.member_id, now, replayed=True)
         if row.fulfilled_at is not None:
+            moment = clock.as_utc(row.fulfilled_at).isoformat()
             if row.voucher is not None:
                 raise RewardRefused(
                     "voucher_used", f"{row.voucher} was used at the partner on "
                     f"{row.fulfilled_at:%Y-%m-%d}; it cannot come back",
+                    {"voucher": row.voucher, "used_at": moment},
                 )  # fmt: skip
             if not returned:
                 raise RewardRefused("already_fulfilled", f"{reward.code} was handed over on "
                                     f"{row.fulfilled_at:%Y-%m-%d}: cancel it with returned "
-                                    "once it is back")  # fmt: skip
+                                    "once it is back",
+                                    {"reward": reward.code, "moment": moment})  # fmt: skip
         ledger.give_back(session, debit=entry, key=f"cancel:{entry.id}", now=now,
                          reason=f"reward {reward.code} cancelled", actor=actor)  # fmt: skip
         session.execute(
@@ -346,7 +352,7 @@ def held_redemption(
     row = _by_key(session, idempotency_key)
     if row is None:
         raise NotFound(f"no reward redemption with key {idempotency_key!r}",
-                       field="idempotency_key")  # fmt: skip
+                       field="idempotency_key", ctx={"key": idempotency_key})  # fmt: skip
     entry = session.get(PointsEntry, row.entry_id)
     assert entry is not None  # a foreign key
     holder = None
@@ -372,7 +378,7 @@ def redemption_read(
 def _reward(session: Session, code: str) -> Reward:
     row = session.scalar(select(Reward).where(Reward.code == code))
     if row is None:
-        raise NotFound(f"no reward {code!r}", field="code")
+        raise NotFound(f"no reward {code!r}", field="code", ctx={"reward": code})
     return row
 
 
@@ -384,37 +390,42 @@ def _known_level(session: Session, code: str, *, field: str) -> None:
     levels = [lv.code for lv in tiers.programme_in_force(session).levels]
     if code not in levels:
         raise ValidationFailed(
-            f"no tier level {code!r} in the programme ({', '.join(levels)})", field=field
-        )
+            f"no tier level {code!r} in the programme ({', '.join(levels)})", field=field,
+            ctx={"level": code, "levels": ", ".join(levels)},
+        )  # fmt: skip
 
 
 def _check(session: Session, reward: Reward, member_id: int, quantity: int, now: datetime) -> None:
     """Why this member cannot have `quantity` of the reward now, as a refusal; else nothing."""
     code = reward.code
     if not reward.active:
-        raise RewardRefused("reward_inactive", f"{code} is not offered")
-    not_yet = reward.valid_from is not None and now < reward.valid_from
-    if not_yet and not _early(session, reward, member_id, now):
+        raise RewardRefused("reward_inactive", f"{code} is not offered", {"reward": code})
+    starts = reward.valid_from
+    if starts is not None and now < starts and not _early(session, reward, member_id, now):
         raise RewardRefused(
-            "reward_not_yet", f"{code} is offered from {reward.valid_from:%Y-%m-%d}"
-        )
+            "reward_not_yet", f"{code} is offered from {starts:%Y-%m-%d}",
+            {"reward": code, "moment": clock.as_utc(starts).isoformat()},
+        )  # fmt: skip
     if reward.valid_until is not None and now >= reward.valid_until:
         raise RewardRefused(
-            "reward_ended", f"{code} was offered until {reward.valid_until:%Y-%m-%d}"
-        )
+            "reward_ended", f"{code} was offered until {reward.valid_until:%Y-%m-%d}",
+            {"reward": code, "moment": clock.as_utc(reward.valid_until).isoformat()},
+        )  # fmt: skip
     if reward.min_level is not None:
         p = tiers.programme_in_force(session)
         level = tiers.level_of(session, member_id=member_id).code
         if not _level_allows(p, level, reward.min_level):
             raise RewardRefused(
-                "tier_too_low", f"{code} is for {reward.min_level} and above ({level} now)"
-            )
+                "tier_too_low", f"{code} is for {reward.min_level} and above ({level} now)",
+                {"reward": code, "level": reward.min_level, "now": level},
+            )  # fmt: skip
     if reward.per_member is not None:
         held = _units_out(session, reward.id, member_id)
         if held + quantity > reward.per_member:
             raise RewardRefused(
                 "over_member_limit",
                 f"{code}: at most {reward.per_member} a member ({held} redeemed)",
+                {"reward": code, "limit": reward.per_member, "held": held},
             )
 
 

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class DomainError(Exception):
-    """A request the domain refuses; `field` names the input at fault when there is one."""
+    """A request the domain refuses; `field` names the input at fault when there is one.
+
+    `message` is English. A message made of values (an amount, a date, a code) has a `code` of
+    its own and those values in `ctx` (JSON values: amounts as strings, moments in ISO 8601), so
+    a till can say it in its own language (web/refusals.py) — as Pydantic's errors carry ctx."""
 
     status_code = 422
     code = "invalid"
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, code: str | None = None,
+        ctx: Mapping[str, Any] | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.message = message
         self.field = field
+        self.ctx: dict[str, Any] = dict(ctx or {})
         if code:
             self.code = code
 

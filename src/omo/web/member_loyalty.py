@@ -50,7 +50,7 @@ def adjust_points(
     except ValueError:  # int() of what is not a whole number
         return _refused(request, member_id, "points: a whole number, + to give or − to take")
     except DomainError as exc:
-        return _refused(request, member_id, str(exc))
+        return _refused(request, member_id, exc)
     return RedirectResponse(f"/ui/members/{member_id}", status_code=303)
 
 
@@ -73,7 +73,7 @@ def give_level(
     except ValueError:
         return _refused(request, member_id, "until: a day, as the date field gives it")
     except DomainError as exc:
-        return _refused(request, member_id, str(exc))
+        return _refused(request, member_id, exc)
     return RedirectResponse(f"/ui/members/{member_id}", status_code=303)
 
 
@@ -82,7 +82,7 @@ def _first(exc: ValidationError) -> str:
     return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
 
 
-def _refused(request: Request, member_id: int, reason: str) -> Response:
+def _refused(request: Request, member_id: int, reason: DomainError | str) -> Response:
     """Nothing was changed: why, and the way back to the member."""
     return render(request, "forbidden.html", status=422, reason=reason,
                   back=f"/ui/members/{member_id}")  # fmt: skip

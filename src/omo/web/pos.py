@@ -248,7 +248,7 @@ class PosState:
     refunded: RefundResult | None = None
     may_approve: bool = False  # the user lets refunds past the returns policy themselves
     needs_approval: bool = False  # the returns policy held the last refund back
-    error: str | None = None
+    error: DomainError | str | None = None  # said in the page's language (web/refusals.py)
 
 
 STEPS = ("lookup", "enrol", "quote", "commit", "redeem", "hand_over", "find_order", "refund")
@@ -286,7 +286,9 @@ def step(
     state = PosState(query=form.get("q", ""), form=form)
     try:
         if action not in STEPS:
-            raise ValidationFailed(f"unknown step {action!r}", field="action")
+            raise ValidationFailed(
+                f"unknown step {action!r}", field="action", ctx={"action": action}
+            )
         if action in ("find_order", "refund"):
             return _return_step(uow, state, action=action, form=form, user=user)
         if action == "enrol":
@@ -324,7 +326,7 @@ def step(
             )  # fmt: skip
             state.customer = customer(uow, member_id=state.customer.id)  # after the sale
     except DomainError as exc:
-        state.error = str(exc)
+        state.error = exc
     except PydanticError as exc:
         first = exc.errors()[0]
         state.error = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"

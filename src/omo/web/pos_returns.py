@@ -29,7 +29,9 @@ def find(uow: UnitOfWork, *, form: dict[str, Any]) -> OrderDetail:
         raise ValidationFailed("type or scan the receipt's order number", field="receipt")
     channel = str(form.get("channel") or "pos")
     if channel not in CHANNELS:
-        raise ValidationFailed(f"unknown channel {channel!r}", field="channel")
+        raise ValidationFailed(
+            f"unknown channel {channel!r}", field="channel", ctx={"channel": channel}
+        )
     return receipts.find_order(uow, channel=Channel(channel), external_id=number)
 
 

@@ -20,7 +20,7 @@ from omo.shared.schemas import MAX_ID
 from omo.shared.secrets import secret_key
 from omo.users import service as users
 from omo.users.roles import Permission, may
-from omo.web import card, i18n, pages, pos, pos_returns
+from omo.web import card, i18n, pages, pos, pos_returns, refusals
 from omo.web.session import (
     NotAllowed,
     NotSignedIn,
@@ -63,9 +63,11 @@ def render(request: Request, template: str, status: int = 200, **values: Any) ->
         user = current_user(request)
     except NotSignedIn:
         user = None
+    fmt = i18n.Formats(lang)
     html = _environment(lang).get_template(template).render(
         request=request, user=user, lang=lang, languages=i18n.LANGUAGES,
-        fmt=i18n.Formats(lang), csrf=csrf_token(request), may=may, Permission=Permission,
+        fmt=fmt, say=lambda refusal: refusals.shown(lang, fmt, refusal),
+        csrf=csrf_token(request), may=may, Permission=Permission,
         shown=(lambda v: shown(user, v)) if user else (lambda v: v), **values,
     )  # fmt: skip
     return HTMLResponse(html, status_code=status)

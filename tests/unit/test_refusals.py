@@ -1,0 +1,140 @@
+"""A till says its refusals in the page's language (web/refusals.py).
+
+The modules a till reaches are read as source: every refusal of fixed words must be in each
+language's catalog, and every refusal made of values must carry them (ctx) under names for which
+web/refusals.py has a sentence — itself in each catalog. A refusal added later without either
+fails here, not in a Chinese store."""
+
+from __future__ import annotations
+
+import ast
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+import omo
+from omo.coupons import rules
+from omo.points.ledger import InsufficientPoints
+from omo.shared.errors import Conflict, NotFound, ValidationFailed
+from omo.web import refusals
+from omo.web.i18n import Formats
+
+SRC = Path(omo.__file__).parent
+TILL = [  # what the till (and the API a till calls) can refuse
+    "web/pos.py", "web/pos_returns.py", "coupons/rules.py", "coupons/service.py",
+    "checkout/service.py", "checkout/refunds.py", "checkout/quotes.py", "checkout/receipts.py",
+    "commerce/returns_policy.py", "points/ledger.py", "referrals/service.py",
+    "rewards/service.py", "rewards/fulfilment.py",
+]  # fmt: skip
+DEFAULT_CODE = {"ValidationFailed": "invalid", "NotFound": "not_found", "Conflict": "conflict",
+                "Forbidden": "forbidden", "DomainError": "invalid"}  # fmt: skip
+CODE_FIRST = {"Refused", "CouponRefused", "RewardRefused"}  # (code, message, ctx)
+MESSAGE_FIRST = {"Held"}  # (message, ctx)
+
+
+def _catalog(lang: str) -> dict[str, str]:
+    with (SRC / "web" / "locale" / f"{lang}.po").open("rb") as f:
+        return {str(m.id): str(m.string) for m in read_po(f) if m.id and m.string}
+
+
+def _refusals() -> list[tuple[str, str | None, ast.expr, ast.expr | None]]:
+    """Each refusal raised or made in the till's modules: where, its code, its message, its
+    ctx (expressions as written)."""
+    found = []
+    for module in TILL:
+        tree = ast.parse((SRC / module).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            kw = {k.arg: k.value for k in node.keywords}
+            code: str | None
+            if name in CODE_FIRST and len(node.args) >= 2:
+                first = node.args[0]
+                code = first.value if isinstance(first, ast.Constant) else None
+                message = node.args[1]
+                ctx = node.args[2] if len(node.args) > 2 else kw.get("ctx")
+            elif name in MESSAGE_FIRST:
+                code, message = "needs_approval", node.args[0]
+                ctx = node.args[1] if len(node.args) > 1 else None
+            elif name in DEFAULT_CODE:
+                given = kw.get("code")
+                code = given.value if isinstance(given, ast.Constant) else DEFAULT_CODE[name]
+                message, ctx = node.args[0], kw.get("ctx")
+            else:
+                continue
+            found.append((f"{module}:{node.lineno}", code, message, ctx))
+    return found
+
+
+def test_the_till_modules_are_read() -> None:
+    found = _refusals()
+    assert len(found) > 60
+    assert sum(isinstance(m, ast.JoinedStr) for _, _, m, _ in found) > 25
+
+
+@pytest.mark.parametrize("lang", ["zh-TW", "zh-CN"])
+def test_each_refusal_of_fixed_words_is_in_the_catalog(lang: str) -> None:
+    catalog = _catalog(lang)
+    fixed = {m.value for _, _, m, _ in _refusals() if isinstance(m, ast.Constant)}
+    assert sorted(fixed - catalog.keys()) == []
+
+
+def test_each_refusal_made_of_values_carries_them_under_a_sentence_s_names() -> None:
+    wrong = []
+    for where, code, message, ctx in _refusals():
+        if not isinstance(message, ast.JoinedStr):
+            continue  # words of fixed text, or a refusal passed on (checked where it is made)
+        keys = ctx.keys if isinstance(ctx, ast.Dict) else None
+        if keys is not None and None in keys:
+            continue  # {**ctx, …}: the values of a refusal passed on, with more
+        names = {k.value for k in keys or () if isinstance(k, ast.Constant)}
+        if code is None or not names or refusals.sentence(code, dict.fromkeys(names)) is None:
+            wrong.append(f"{where}: {code} {sorted(names)}")
+    assert wrong == []
+
+
+@pytest.mark.parametrize("lang", ["zh-TW", "zh-CN"])
+def test_each_sentence_is_in_the_catalog_with_the_same_names(lang: str) -> None:
+    catalog = _catalog(lang)
+    for code, sentences in refusals.TEXTS.items():
+        assert len({refusals.names(s) for s in sentences}) == len(sentences), code  # one each
+        for s in sentences:
+            assert s in catalog, s
+            assert refusals.names(catalog[s]) == refusals.names(s), (lang, s)
+
+
+def test_a_refusal_is_said_in_the_language_with_its_values_formatted() -> None:
+    zh, en = Formats("zh-TW"), Formats("en")
+    short = rules.Refused("min_spend_not_met", "spend at least 500.00 on qualifying items",
+                          {"min_spend": "500.00"})  # fmt: skip
+    assert refusals.shown("zh-TW", zh, short) == "符合條件的商品須消費滿 NT$500"
+    assert refusals.shown("en", en, short) == "spend at least NT$500 on qualifying items"
+    points = InsufficientPoints(wanted=1200, available=300)
+    assert refusals.shown("zh-TW", zh, points) == "要用 1,200 點，可用 300 點"
+    # the moment in Taipei time
+    late = ValidationFailed("this quote expired at …", code="quote_expired",
+                            ctx={"expires": "2026-12-06T16:30:00+00:00"})  # fmt: skip
+    assert "2026年12月7日" in refusals.shown("zh-TW", zh, late)
+    # the coupon a commit refused goes first
+    expired = ValidationFailed("X: expired", code="expired",
+                               ctx={"valid_until": "2026-01-01T00:00:00+00:00", "coupon": "AB"})  # fmt: skip
+    assert refusals.shown("zh-TW", zh, expired).startswith("AB: ")
+    # fixed words by themselves; the web layer's own words; unknown words as they came
+    used = Conflict("this coupon has been used")
+    assert refusals.shown("zh-TW", zh, used) == "此優惠券已使用過"
+    assert refusals.shown("zh-CN", Formats("zh-CN"), "price the basket first") == "请先计算价格"
+    assert refusals.shown("zh-TW", zh, NotFound("something new")) == "something new"
+    assert refusals.shown("zh-TW", zh, None) == ""
+
+
+def test_values_that_are_not_what_their_names_say_are_shown_as_they_came() -> None:
+    zh = Formats("zh-TW")
+    odd = ValidationFailed("x", code="price_changed", ctx={"quoted": "a lot", "total": Decimal(5)})
+    said = refusals.shown("zh-TW", zh, odd)
+    assert "a lot" in said and "NT$5" in said
+    # values under names no sentence has: the English as it came
+    other = ValidationFailed("the price changed", code="price_changed", ctx={"then": 1})
+    assert refusals.shown("zh-TW", zh, other) == "the price changed"
