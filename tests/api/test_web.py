@@ -624,6 +624,14 @@ def test_till_steps_refuse_bad_input_without_a_sale(
         for name in ("sale_id", "quote")
     }
     assert sale["quote"].startswith("Q1.")
+    # a coupon the quote refuses is said in the page's language, with its values formatted
+    with_code = {**base, "action": "quote", "sku0": "S", "qty0": "1", "coupon": "NOPE-CODE"}
+    refused = client.post("/ui/pos", data=with_code).text.split('id="pos-quote"')[1]
+    assert "查無此優惠券代碼" in refused and "no such coupon code" not in refused
+    client.get("/ui/lang/en?next=/ui/pos")
+    english = client.post("/ui/pos", data=with_code).text.split('id="pos-quote"')[1]
+    assert "no such coupon code" in english
+    client.get("/ui/lang/zh-TW?next=/ui/pos")
     sell = {**base, **sale, "action": "commit", "sku0": "S", "qty0": "1", "points": "0"}
     for extra, words in [({"qty0": "5"}, "計價後購物車已變更"),
                          ({"quote": ""}, "請先計算價格"),

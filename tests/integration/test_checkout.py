@@ -288,6 +288,23 @@ def test_the_checkout_api(api: TestClient, shop: dict[str, Any]) -> None:
     bad = api.post("/api/v1/checkout/quote", json=basket(points=-1))
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"][-1] == "points"
+    # a refusal made of values carries them, for a till to say in its own language
+    small = basket(member_id=shop["member"], lines=[{"sku": "BEA-1", "quantity": 1}])
+    over = api.post("/api/v1/checkout/commit", json={**small, "points": 400, "external_id": "P-9"})
+    assert over.status_code == 422
+    (detail,) = over.json()["detail"]
+    assert detail["type"] == "points_over_cap" and set(detail["ctx"]) == {"cap", "balance"}
+    cap = detail["ctx"]["cap"]
+    assert 0 < cap < 400 and f"at most {cap} points" in detail["msg"]
+    quoted = api.post("/api/v1/checkout/quote", json={**small, "coupon_codes": [shop["code"]]})
+    (line,) = quoted.json()["coupons"]
+    assert line["reason"] == "min_spend_not_met" and set(line["ctx"]) == {"spend", "amount"}
+    assert f"spend {line['ctx']['spend']} to take" in line["message"]  # 滿 X 折 Y
+    sold = api.post("/api/v1/checkout/commit", json={**small, "coupon_codes": [shop["code"]],
+                                                     "external_id": "P-10"})  # fmt: skip
+    (detail,) = sold.json()["detail"]
+    assert detail["ctx"] == {**line["ctx"], "coupon": shop["code"]}
+    assert "ctx" not in bad.json()["detail"][0]  # Pydantic's own, without values to carry
 
 
 def _sale(uow: UnitOfWork, shop: dict[str, Any], external_id: str, **kw: Any) -> Any:
