@@ -117,17 +117,20 @@ def _real_clock() -> Iterator[None]:
     clock.reset_clock()
 
 
+LOGS = frozenset({"audit_log", "sign_in_failures"})
+
+
 def dump(
     engine: sa.Engine, *, skip: frozenset[str] = frozenset({"updated_at"}), logs: bool = False
 ) -> dict[str, Any]:
     """Every row of every table, for comparing whole database states; the audit log (which only
-    grows, undo included) when `logs`."""
+    grows, undo included) and the wrong passwords counted (users/throttle.py) when `logs`."""
     meta = sa.MetaData()
     meta.reflect(engine)
     out: dict[str, Any] = {}
     with engine.connect() as conn:
         for table in meta.sorted_tables:
-            if table.name == "alembic_version" or (table.name == "audit_log" and not logs):
+            if table.name == "alembic_version" or (table.name in LOGS and not logs):
                 continue
             cols = [c for c in table.columns if c.name not in skip]
             rows = conn.execute(sa.select(*cols).order_by(*table.primary_key.columns)).all()

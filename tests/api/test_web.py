@@ -507,6 +507,8 @@ def test_a_return_over_the_policy_needs_a_manager_at_the_till(
         r = client.post("/ui/pos", data={**press, "approver": who, "approver_password": password})
         assert r.status_code == 422 and "此門市沒有符合該帳號與密碼的店長" in r.text, who
     assert dump(engine) == before
+    counted = dump(engine, logs=True)["sign_in_failures"]  # the wrong passwords, for the throttle
+    assert [row[1] for row in counted] == ["mgr", "nobody"]
     done = client.post("/ui/pos", data={**press, "approver": "mgr", "approver_password": PASSWORD})
     assert done.status_code == 200 and 'id="pos-refunded"' in done.text, done.text[:400]
 

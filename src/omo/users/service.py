@@ -15,9 +15,9 @@ from omo.commerce import service as commerce
 from omo.db import UnitOfWork
 from omo.shared import clock
 from omo.shared.errors import Conflict, DomainError, ValidationFailed
+from omo.users import throttle
 from omo.users.models import User
 from omo.users.roles import STORE_ROLES, Role
-from omo.users.throttle import WRONG
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended costs
 # a hash to check against when the user does not exist, so both answers take as long
@@ -80,7 +80,7 @@ def authenticate(uow: UnitOfWork, *, username: str, password: str) -> SignedIn |
     """The user if the password is theirs (and they are active), else None."""
 
     def run(session: Session) -> SignedIn | None:
-        user = _checked(session, username, password, _key(uow, username))
+        user = _checked(session, username, password)
         if user is None:
             return None
         if _hasher.check_needs_rehash(user.password_hash):
@@ -93,10 +93,13 @@ def authenticate(uow: UnitOfWork, *, username: str, password: str) -> SignedIn |
 
 def check_password(uow: UnitOfWork, *, username: str, password: str) -> SignedIn | None:
     """As `authenticate`, for a user confirming something at another's screen (a manager
-    approving a refund at a till): not a sign-in, so nothing is written."""
-    with uow.read() as session:
-        user = _checked(session, username, password, _key(uow, username))
+    approving a refund at a till): not a sign-in, so only a wrong password is written."""
+
+    def run(session: Session) -> SignedIn | None:
+        user = _checked(session, username, password)
         return None if user is None else SignedIn(user.id, user.username, user.role, user.store_id)
+
+    return uow.run(run)
 
 
 class TooManyAttempts(DomainError):
@@ -104,15 +107,11 @@ class TooManyAttempts(DomainError):
     code = "too_many_attempts"
 
 
-def _key(uow: UnitOfWork, username: str) -> tuple[str, str]:
-    return uow.engine.url.render_as_string(hide_password=True), username
-
-
-def _checked(session: Session, username: str, password: str, key: tuple[str, str]) -> User | None:
+def _checked(session: Session, username: str, password: str) -> User | None:
     """The active user whose password this is, else None; refused outright while the name has
     had too many wrong ones (users/throttle.py)."""
     now = clock.now()
-    wait = WRONG.wait(key, now)
+    wait = throttle.wait(session, username, now)
     if wait is not None:
         minutes = max(1, -(-int(wait.total_seconds()) // 60))
         raise TooManyAttempts(
@@ -126,9 +125,9 @@ def _checked(session: Session, username: str, password: str, key: tuple[str, str
     else:
         found = user if _verify(user.password_hash, password) else None
     if found is None:
-        WRONG.failed(key, now)
+        throttle.failed(session, username, now)
     else:
-        WRONG.passed(key)
+        throttle.passed(session, username)
     return found
 
 
