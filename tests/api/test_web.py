@@ -567,13 +567,13 @@ def test_an_admin_adjusts_points_and_gives_a_level_from_the_member_page(
     before = dump(engine)
     fresh = {**give, "adjust_id": "another-press"}
     for path, bad, words in [
-        ("points", {**fresh, "points": "lots"}, "a whole number"),
-        ("points", {**fresh, "points": "0"}, "changes the balance"),
-        ("points", {**fresh, "reason": ""}, "say why"),
+        ("points", {**fresh, "points": "lots"}, "點數：請輸入整數"),
+        ("points", {**fresh, "points": "0"}, "調整須改變點數餘額"),
+        ("points", {**fresh, "reason": ""}, "請說明原因"),
         ("points", {**fresh, "points": "-500"}, "要用 500 點，可用 120 點"),
         ("points", {**fresh, "points": "99999999"}, "points"),
-        ("points", {**fresh, "adjust_id": ""}, "reload"),
-        ("tier", {**level, "until": "31/01/2027"}, "until"),
+        ("points", {**fresh, "adjust_id": ""}, "請重新載入會員頁面"),
+        ("tier", {**level, "until": "31/01/2027"}, "期限：請以日期欄位選擇日期"),
         ("tier", {**level, "level": "platinum"}, "no level"),
         ("tier", {**level, "reason": ""}, "reason"),
         ("tier", {**level, "level": "silver"}, "holds"),

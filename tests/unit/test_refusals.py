@@ -26,12 +26,13 @@ TILL = [  # what the till (and the API a till calls) can refuse
     "web/pos.py", "web/pos_returns.py", "coupons/rules.py", "coupons/service.py",
     "checkout/service.py", "checkout/refunds.py", "checkout/quotes.py", "checkout/receipts.py",
     "commerce/returns_policy.py", "points/ledger.py", "referrals/service.py",
-    "rewards/service.py", "rewards/fulfilment.py",
+    "rewards/service.py", "rewards/fulfilment.py", "points/service.py", "web/member_loyalty.py",
 ]  # fmt: skip
 DEFAULT_CODE = {"ValidationFailed": "invalid", "NotFound": "not_found", "Conflict": "conflict",
                 "Forbidden": "forbidden", "DomainError": "invalid"}  # fmt: skip
 CODE_FIRST = {"Refused", "CouponRefused", "RewardRefused"}  # (code, message, ctx)
 MESSAGE_FIRST = {"Held"}  # (message, ctx)
+PAGE_REFUSALS = {"_refused"}  # web/member_loyalty.py: (request, member_id, message)
 
 
 def _catalog(lang: str) -> dict[str, str]:
@@ -56,6 +57,8 @@ def _refusals() -> list[tuple[str, str | None, ast.expr, ast.expr | None]]:
                 code = first.value if isinstance(first, ast.Constant) else None
                 message = node.args[1]
                 ctx = node.args[2] if len(node.args) > 2 else kw.get("ctx")
+            elif name in PAGE_REFUSALS and len(node.args) == 3:
+                code, message, ctx = None, node.args[2], None
             elif name in MESSAGE_FIRST:
                 code, message = "needs_approval", node.args[0]
                 ctx = node.args[1] if len(node.args) > 1 else None

@@ -241,7 +241,8 @@ def redeem_in(
         return ledger.same_or_conflict(held, member_id=member_id, kind="redeem", points=points)
     rules = rules_in_force(session)
     if points < rules.min_redeem:
-        raise ValidationFailed(f"at least {rules.min_redeem} points per redemption", field="points")
+        raise ValidationFailed(f"at least {rules.min_redeem} points per redemption", field="points",
+                               ctx={"min_redeem": rules.min_redeem})  # fmt: skip
     members.hold_members(session, [member_id])
     return ledger.debit(
         session,
@@ -282,7 +283,8 @@ def cancel_redemption(uow: UnitOfWork, *, idempotency_key: str, actor: str | Non
         now = clock.now()
         spent = ledger.find(session, f"redeem:{idempotency_key}")
         if spent is None:
-            raise NotFound(f"no redemption with key {idempotency_key!r}", field="idempotency_key")
+            raise NotFound(f"no redemption with key {idempotency_key!r}", field="idempotency_key",
+                           ctx={"redemption_key": idempotency_key})  # fmt: skip
         members.hold_members(session, [spent.member_id])
         if ledger.find(session, f"cancel:{spent.id}") is None:
             ledger.give_back(session, debit=spent, key=f"cancel:{spent.id}", now=now,
@@ -552,8 +554,8 @@ def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_i
             raise Conflict(
                 f"member {from_id} gave back more of member {to_id}'s points than it took; "
                 "adjust the balances, then undo",
-                field="merge_id",
-            )
+                field="merge_id", ctx={"member": from_id, "other": to_id},
+            )  # fmt: skip
         for debit_id, taken in moves:
             if net == 0:
                 break
@@ -588,8 +590,8 @@ def _spent_from_own_lots(
         raise Conflict(
             f"member {from_id} spent {left} of member {to_id}'s points since the merge and "
             "has no points left to cover them; adjust the balances, then undo",
-            field="merge_id",
-        )
+            field="merge_id", ctx={"member": from_id, "other": to_id, "points": left},
+        )  # fmt: skip
 
 
 def allocations_of(session: Session, entry_id: int) -> list[PointsAllocation]:

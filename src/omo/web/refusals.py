@@ -61,10 +61,15 @@ TEXTS: dict[str, tuple[str, ...]] = {
         "unknown step {action}",
         "unknown channel {channel}",
         "no tier level {level} in the programme ({levels})",
+        "at least {min_redeem} points per redemption",
     ),
     "conflict": (
         "idempotency key {key} was used for another change",
         "redemption key {redemption_key} was used for another coupon",
+        "member {member} gave back more of member {other}'s points than it took; adjust the "
+        "balances, then undo",
+        "member {member} spent {points} of member {other}'s points since the merge and has no "
+        "points left to cover them; adjust the balances, then undo",
     ),
     # rewards (rewards/service.py, rewards/fulfilment.py)
     "out_of_stock": ("{reward}: not enough left ({quantity} asked)",),
@@ -93,7 +98,9 @@ TEXTS: dict[str, tuple[str, ...]] = {
 }
 MONEY = frozenset({"min_spend", "spend", "amount", "quoted", "total", "over"})
 # points and units, grouped by thousands (an id or a line number is shown as it is)
-COUNTS = frozenset({"wanted", "available", "cap", "balance", "quantity", "stock", "units"})
+COUNTS = frozenset(
+    {"wanted", "available", "cap", "balance", "quantity", "stock", "units", "points", "min_redeem"}
+)
 MOMENTS = frozenset({"valid_from", "valid_until", "expires", "moment", "used_at"})  # ISO 8601, UTC
 PREFIX = "coupon"  # a value said before the sentence: the coupon code a commit refused
 
