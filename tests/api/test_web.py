@@ -433,7 +433,7 @@ def test_the_till_takes_a_return(
     before = dump(engine)
     for bad, words in [
         ({"ret1": "3"}, "第 1 項：尚可退 2 件"),
-        ({"ret1": "x"}, "whole number"),
+        ({"ret1": "x"}, "請輸入整數"),
         ({"ret1": "-1"}, "0 以上"),
         ({"ret1": "0"}, "請選擇退回哪些商品"),
         ({"refund_key": ""}, "請先查詢訂單"),
@@ -602,7 +602,7 @@ def test_till_steps_refuse_bad_input_without_a_sale(
     base = {"csrf": token, "member_id": str(people["member"])}
     cases = [
         ({"action": "quote"}, "請至少加入一項商品"),
-        ({"action": "quote", "sku0": "NOPE", "qty0": "x"}, "whole number"),
+        ({"action": "quote", "sku0": "NOPE", "qty0": "x"}, "請輸入整數"),
         ({"action": "commit", "sku0": "S", "qty0": "1"}, "請先計算價格"),
         ({"action": "teleport"}, "未知的操作 teleport"),
     ]
