@@ -114,31 +114,40 @@ def test_a_refusal_is_said_in_the_language_with_its_values_formatted() -> None:
     zh, en = Formats("zh-TW"), Formats("en")
     short = rules.Refused("min_spend_not_met", "spend at least 500.00 on qualifying items",
                           {"min_spend": "500.00"})  # fmt: skip
-    assert refusals.shown("zh-TW", zh, short) == "符合條件的商品須消費滿 NT$500"
-    assert refusals.shown("en", en, short) == "spend at least NT$500 on qualifying items"
+    assert refusals.said("zh-TW", zh, short) == "符合條件的商品須消費滿 NT$500"
+    assert refusals.said("en", en, short) == "spend at least NT$500 on qualifying items"
     points = InsufficientPoints(wanted=1200, available=300)
-    assert refusals.shown("zh-TW", zh, points) == "要用 1,200 點，可用 300 點"
+    assert refusals.said("zh-TW", zh, points) == "要用 1,200 點，可用 300 點"
     # the moment in Taipei time
     late = ValidationFailed("this quote expired at …", code="quote_expired",
                             ctx={"expires": "2026-12-06T16:30:00+00:00"})  # fmt: skip
-    assert "2026年12月7日" in refusals.shown("zh-TW", zh, late)
+    assert "2026年12月7日" in refusals.said("zh-TW", zh, late)
     # the coupon a commit refused goes first
     expired = ValidationFailed("X: expired", code="expired",
                                ctx={"valid_until": "2026-01-01T00:00:00+00:00", "coupon": "AB"})  # fmt: skip
-    assert refusals.shown("zh-TW", zh, expired).startswith("AB: ")
+    assert refusals.said("zh-TW", zh, expired).startswith("AB: ")
     # fixed words by themselves; the web layer's own words; unknown words as they came
     used = Conflict("this coupon has been used")
-    assert refusals.shown("zh-TW", zh, used) == "此優惠券已使用過"
-    assert refusals.shown("zh-CN", Formats("zh-CN"), "price the basket first") == "请先计算价格"
-    assert refusals.shown("zh-TW", zh, NotFound("something new")) == "something new"
-    assert refusals.shown("zh-TW", zh, None) == ""
+    assert refusals.said("zh-TW", zh, used) == "此優惠券已使用過"
+    assert refusals.said("zh-CN", Formats("zh-CN"), "price the basket first") == "请先计算价格"
+    assert refusals.said("zh-TW", zh, NotFound("something new")) == "something new"
+    assert refusals.said("zh-TW", zh, None) == ""
 
 
 def test_values_that_are_not_what_their_names_say_are_shown_as_they_came() -> None:
     zh = Formats("zh-TW")
     odd = ValidationFailed("x", code="price_changed", ctx={"quoted": "a lot", "total": Decimal(5)})
-    said = refusals.shown("zh-TW", zh, odd)
+    said = refusals.said("zh-TW", zh, odd)
     assert "a lot" in said and "NT$5" in said
     # values under names no sentence has: the English as it came
     other = ValidationFailed("the price changed", code="price_changed", ctx={"then": 1})
-    assert refusals.shown("zh-TW", zh, other) == "the price changed"
+    assert refusals.said("zh-TW", zh, other) == "the price changed"
+
+
+def test_a_translation_that_breaks_its_braces_falls_back_to_english(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = {"{wanted} points wanted, {available} available": "要用 {wanted} 點，可用 {餘額} 點"}
+    monkeypatch.setattr(refusals, "gettext", lambda _lang, text: broken.get(text, text))
+    said = refusals.said("zh-TW", Formats("zh-TW"), InsufficientPoints(wanted=3, available=1))
+    assert said == "3 points wanted, 1 available"

@@ -122,9 +122,12 @@ def say(lang: str, fmt: Formats, *, code: str | None, message: str, ctx: Mapping
     found = sentence(code, ctx) if code and ctx else None
     if found is None:
         return gettext(lang, message)
-    values = {k: _shown(fmt, k, v) for k, v in ctx.items() if k != PREFIX}
-    said = gettext(lang, found).format(**values)
-    return f"{ctx[PREFIX]}: {said}" if PREFIX in ctx else said
+    values = {k: _formatted(fmt, k, v) for k, v in ctx.items() if k != PREFIX}
+    try:
+        text = gettext(lang, found).format(**values)
+    except (KeyError, IndexError, ValueError):  # a translation with a brace it should not have
+        text = found.format(**values)
+    return f"{ctx[PREFIX]}: {text}" if PREFIX in ctx else text
 
 
 class Refusal(Protocol):
@@ -138,7 +141,7 @@ class Refusal(Protocol):
     def ctx(self) -> Mapping[str, Any]: ...
 
 
-def shown(lang: str, fmt: Formats, what: DomainError | Refusal | str | None) -> str:
+def said(lang: str, fmt: Formats, what: DomainError | Refusal | str | None) -> str:
     """What a page shows of a refusal: a domain error, a coupon's refusal, or words of the web
     layer's own (looked up as they are)."""
     if what is None:
@@ -151,7 +154,7 @@ def shown(lang: str, fmt: Formats, what: DomainError | Refusal | str | None) -> 
     return say(lang, fmt, code=what.reason, message=message, ctx=what.ctx)
 
 
-def _shown(fmt: Formats, name: str, value: Any) -> str:
+def _formatted(fmt: Formats, name: str, value: Any) -> str:
     try:
         if name in MONEY:
             return fmt.money(Decimal(str(value)))

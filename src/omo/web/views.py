@@ -66,7 +66,7 @@ def render(request: Request, template: str, status: int = 200, **values: Any) ->
     fmt = i18n.Formats(lang)
     html = _environment(lang).get_template(template).render(
         request=request, user=user, lang=lang, languages=i18n.LANGUAGES,
-        fmt=fmt, say=lambda refusal: refusals.shown(lang, fmt, refusal),
+        fmt=fmt, say=lambda refusal: refusals.said(lang, fmt, refusal),
         csrf=csrf_token(request), may=may, Permission=Permission,
         shown=(lambda v: shown(user, v)) if user else (lambda v: v), **values,
     )  # fmt: skip
