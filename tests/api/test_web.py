@@ -682,9 +682,17 @@ def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
     coupons.put_template(uow, code="YEAR", template=CouponTemplate(
         name="年度禮 折100", kind="amount_off", amount=Decimal(100), valid_until=new_year))  # fmt: skip
     coupons.issue(uow, template_code="YEAR", member_ids=[member], key="k")
+    coupons.put_template(uow, code="ONCE", template=CouponTemplate(
+        name="一次券 折50", kind="amount_off", amount=Decimal(50), valid_days=30))  # fmt: skip
+    (used,) = coupons.issue(uow, template_code="ONCE", member_ids=[member], key="k2").issued
+    basket = {"channel": "web", "lines": [{"sku": "A", "quantity": 1, "unit_price": "400"}]}
+    spent = api.post(f"/api/v1/coupons/{used.code}/redeem",
+                     json={"member_id": member, "basket": basket, "idempotency_key": "u-1"})  # fmt: skip
+    assert spent.status_code == 200, spent.text
     card = public.get(link.replace("http://127.0.0.1:8000", "")).text
     shown = card.split('class="card qr coupon"')[1].split("<svg")[0]
     assert "年度禮 折100" in shown and "有效至 2098年12月31日" in shown and "YEAR" not in shown
+    assert "一次券" not in card and used.code not in card  # used: no longer shown as held
     offered = card.split('id="card-rewards"')[1].split("</table>")[0]
     assert offered.index("TOTE-禮") < offered.index("MUG-禮")  # what the points reach, first
     assert '<tr class="muted"><td>MUG-禮' in offered

@@ -172,6 +172,7 @@ def test_coupon_issued_in_the_profile_is_redeemed_at_the_till(browser: Any, live
     till.fill("input[name=q]", token)
     till.click("form.card button")
     assert till.inner_text("#pos-tier") == "一般會員"
+    assert f"{code} (首購禮 滿500折100)" in till.inner_text("#pos-member")  # theirs, by name
     till.fill("input[name=sku0]", "MUG-1")
     till.fill("input[name=qty0]", "1")
     till.fill("input[name=coupon]", code)
@@ -188,6 +189,19 @@ def test_coupon_issued_in_the_profile_is_redeemed_at_the_till(browser: Any, live
     marketer.goto(f"{server.url}/ui/")
     assert marketer.inner_text("[data-kpi=coupons]") != before
     assert marketer.inner_text("[data-kpi=coupons]") == "100.0%"
+
+    # the used coupon scanned again: the till says why in the staff's language
+    till.click("#pos-done ~ p a")  # the next customer: the same member's card again
+    till.fill("input[name=q]", token)
+    till.click("form.card button")
+    assert code not in till.inner_text("#pos-member")  # used: no longer listed as theirs
+    till.fill("input[name=sku0]", "MUG-1")
+    till.fill("input[name=qty0]", "1")
+    till.fill("input[name=coupon]", code)
+    till.click("#pos-quote-button")
+    assert "此優惠券已使用過" in till.inner_text("#pos-quote")
+    assert till.inner_text("#pos-total") == "NT$650"
+    shot(till, "pos-refused")
 
     # the mug comes back: the till finds the sale by its receipt and gives it back
     with uow.read() as session:

@@ -157,7 +157,8 @@ def test_the_coupons_api(api: TestClient, uow: UnitOfWork) -> None:
     ).json()
     code = issued["issued"][0]["code"]
     assert issued["issued"][0]["valid_until"] is not None
-    assert api.get(f"/api/v1/members/{mid}/coupons").json()[0]["code"] == code
+    (held,) = api.get(f"/api/v1/members/{mid}/coupons").json()
+    assert (held["code"], held["status"], held["state"]) == (code, "active", "usable")
     qr = api.get(f"/api/v1/coupons/{code}/qr.png")
     assert (qr.status_code, qr.headers["content-type"], qr.content[:4]) == (
         200,
@@ -184,5 +185,7 @@ def test_the_coupons_api(api: TestClient, uow: UnitOfWork) -> None:
     )
     assert again.status_code == 422
     assert again.json()["detail"][0]["type"] == "already_used"
+    (held,) = api.get(f"/api/v1/members/{mid}/coupons").json()
+    assert (held["status"], held["state"]) == ("active", "used")  # kept, no longer usable
     assert api.get("/api/v1/coupons/kpis").json()[0]["discount_cost"] == "90.00"
     assert api.get("/api/v1/coupons/NOPE-NOPE-NOPE").status_code == 404

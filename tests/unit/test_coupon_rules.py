@@ -19,6 +19,7 @@ from omo.coupons.rules import (
     Priced,
     Refused,
     price,
+    state,
 )
 
 NOW = datetime(2026, 6, 1, 4, 0, tzinfo=UTC)
@@ -173,3 +174,31 @@ def test_whatever_the_codes_the_order_keeps_to_every_rule(
         assert sum(1 for a in applied if a.template == template) <= most
     if codes:
         assert applied  # the first coupon offered always stands
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    status=st.sampled_from(["active", "void"]),
+    uses=st.integers(min_value=0, max_value=3),
+    max_uses=st.integers(min_value=1, max_value=3),
+    starts=st.one_of(st.none(), st.integers(min_value=-3, max_value=3)),
+    ends=st.one_of(st.none(), st.integers(min_value=-3, max_value=3)),
+)
+def test_a_coupon_listed_as_usable_is_one_the_till_takes(
+    status: str, uses: int, max_uses: int, starts: int | None, ends: int | None
+) -> None:
+    """What a card and a till list (state usable) is exactly what the rules take from its own
+    member on a basket it fits; each other state is the refusal of the same name."""
+    day = timedelta(days=1)
+    c = CouponState(
+        member_id=7, uses=uses, max_uses=max_uses, status=status,
+        valid_from=None if starts is None else NOW + starts * day,
+        valid_until=None if ends is None else NOW + ends * day,
+    )  # fmt: skip
+    result = run(t(kind="amount_off", amount="100"), c)
+    now = state(c, NOW)
+    if now == "usable":
+        assert isinstance(result, Priced)
+    else:
+        assert isinstance(result, Refused)
+        assert result.reason == {"used": "already_used"}.get(now, now)

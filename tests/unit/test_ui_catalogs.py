@@ -30,3 +30,15 @@ def test_each_marked_text_is_in_the_catalog(lang: str) -> None:
         catalog = read_po(f)
     have = {m.id for m in catalog if m.id and m.string}
     assert sorted(texts - have) == []
+
+
+@pytest.mark.parametrize("lang", ["zh-TW", "zh-CN"])
+def test_each_coupon_state_is_in_the_catalog(lang: str) -> None:
+    """The member page shows a coupon's state through the catalog (`_(c.state)`)."""
+    from typing import get_args
+
+    from omo.coupons.rules import State
+
+    with (WEB / "locale" / f"{lang}.po").open("rb") as f:
+        have = {m.id for m in read_po(f) if m.id and m.string}
+    assert set(get_args(State)) - have == set()

@@ -18,6 +18,7 @@ from omo.shared.schemas import MoneyIn, StrictModel
 
 CENT = Decimal("0.01")
 Kind = Literal["amount_off", "percent_off", "spend_get_off", "free_item", "free_shipping"]
+State = Literal["usable", "used", "expired", "not_yet_valid", "void"]
 
 
 class CouponTemplate(StrictModel):
@@ -104,6 +105,20 @@ class CouponState:
     status: str  # active | void
 
 
+def state(c: CouponState, now: datetime) -> State:
+    """Whether the coupon can be used now, whatever the basket: what a member card or a till
+    lists as the member's coupons."""
+    if c.status != "active":
+        return "void"
+    if c.uses >= c.max_uses:
+        return "used"
+    if c.valid_from and now < c.valid_from:
+        return "not_yet_valid"
+    if c.valid_until and now >= c.valid_until:
+        return "expired"
+    return "usable"
+
+
 @dataclass(frozen=True)
 class Priced:
     discount: Decimal
@@ -148,16 +163,19 @@ def price(
     redemptions_left: int | None,
 ) -> Priced | Refused:  # fmt: skip
     """What the coupon takes off this basket now, or why it cannot be used."""
-    if c.status != "active":
+    now_state = state(c, now)
+    if now_state == "void":
         return Refused("void", "this coupon was withdrawn")
-    if c.uses >= c.max_uses:
+    if now_state == "used":
         return Refused("already_used", "this coupon has been used")
     if c.member_id is not None and c.member_id != member_id:
         return Refused("wrong_member", "this coupon belongs to another member")
-    if c.valid_from and now < c.valid_from:
+    if now_state == "not_yet_valid":
+        assert c.valid_from is not None
         when = c.valid_from.isoformat()
         return Refused("not_yet_valid", f"valid from {when}", {"valid_from": when})
-    if c.valid_until and now >= c.valid_until:
+    if now_state == "expired":
+        assert c.valid_until is not None
         when = c.valid_until.isoformat()
         return Refused("expired", f"expired at {when}", {"valid_until": when})
     if redemptions_left is not None and redemptions_left <= 0:

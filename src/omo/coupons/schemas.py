@@ -38,7 +38,11 @@ class CouponRead(ReadModel):
     template: str
     name: str = Field(description="the template's name, as the member sees it")
     member_id: int | None
-    status: str
+    status: str = Field(description="active or void (withdrawn)")
+    state: str = Field(
+        description="now: usable, used, expired, not_yet_valid or void (the coupon or its "
+        "template withdrawn); a card and a till list the usable ones"
+    )
     uses: int
     max_uses: int
     valid_from: datetime | None

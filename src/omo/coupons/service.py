@@ -217,9 +217,17 @@ def take_budget(session: Session, template_id: int, counter: str) -> bool:
 def _coupon_read(c: Coupon, template: CouponTemplateRow) -> CouponRead:
     return CouponRead(
         code=c.code, template=template.code, name=str(template.definition.get("name") or ""),
-        member_id=c.member_id, status=c.status, uses=c.uses,
-        max_uses=c.max_uses, valid_from=c.valid_from, valid_until=c.valid_until,
+        member_id=c.member_id, status=c.status, state=rules.state(_state(c, template), clock.now()),
+        uses=c.uses, max_uses=c.max_uses, valid_from=c.valid_from, valid_until=c.valid_until,
         issued_at=c.issued_at,
+    )  # fmt: skip
+
+
+def _state(c: Coupon, template: CouponTemplateRow) -> CouponState:
+    """The coupon as the rules see it: a withdrawn template withdraws its coupons."""
+    return CouponState(
+        member_id=c.member_id, valid_from=c.valid_from, valid_until=c.valid_until,
+        uses=c.uses, max_uses=c.max_uses, status=c.status if template.active else "void",
     )  # fmt: skip
 
 
@@ -245,13 +253,10 @@ def _price(
     row = session.get(CouponTemplateRow, coupon.template_id)
     assert row is not None
     t = CouponTemplate.model_validate(row.definition)
-    state = CouponState(
-        member_id=coupon.member_id, valid_from=coupon.valid_from, valid_until=coupon.valid_until,
-        uses=coupon.uses, max_uses=coupon.max_uses,
-        status=coupon.status if row.active else "void",
-    )  # fmt: skip
     left = None if row.max_redemptions is None else row.max_redemptions - row.redeemed
-    result = rules.price(t, state, basket, member_id=member_id, now=now, redemptions_left=left)
+    result = rules.price(
+        t, _state(coupon, row), basket, member_id=member_id, now=now, redemptions_left=left
+    )
     if isinstance(result, Priced) and coupon.member_id is None and member_id is not None:
         used = session.scalar(
             select(func.count()).where(

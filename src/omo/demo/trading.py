@@ -337,10 +337,8 @@ def _a_coupon_that_applies(
 ) -> tuple[list[str], int]:
     """The first of the member's coupons that applies to the basket, and the points the basket
     can then take; none, and `cap`, when none applies."""
-    now = clock.now()
     for held in coupons.member_coupons(uow, member_id=member_id):
-        usable = held.status == "active" and held.uses < held.max_uses
-        if not usable or (held.valid_until is not None and held.valid_until <= now):
+        if held.state != "usable":
             continue
         tried = checkout.quote(
             uow, req=QuoteRequest.model_validate(basket | {"coupon_codes": [held.code]}),

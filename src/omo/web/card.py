@@ -69,7 +69,7 @@ def card(uow: UnitOfWork, *, secret: str, token: str, referral_link: str) -> Car
     with uow.read() as session:
         member = members.current_member(session, member_id)  # a merged card leads on
         mid, name = member.id, member.name
-    held = [c for c in coupons.member_coupons(uow, member_id=mid) if c.status == "active"]
+    held = [c for c in coupons.member_coupons(uow, member_id=mid) if c.state == "usable"]
     current = card_token(secret, mid)
     referral = referrals.code_for(uow, member_id=mid, link=referral_link)
     return Card(

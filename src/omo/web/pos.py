@@ -83,7 +83,7 @@ def customer(uow: UnitOfWork, *, member_id: int) -> Customer:
     return Customer(
         id=mid, name=view.member.name, tier=tiers.member_tier(uow, member_id=mid).name,
         points=points.summary(uow, member_id=mid, history=0).available,
-        coupons=[c for c in coupons.member_coupons(uow, member_id=mid) if c.status == "active"],
+        coupons=[c for c in coupons.member_coupons(uow, member_id=mid) if c.state == "usable"],
         recent=receipts.member_orders(uow, member_id=mid, limit=5, before=None),
         rewards=rewards.on_offer(uow, member_id=mid, limit=REWARDS_SHOWN),
         redeem_key=f"UI-R-{secrets.token_hex(8)}",
