@@ -87,3 +87,36 @@ def test_every_worker_sees_one_count_and_old_rows_go(uow: UnitOfWork, boss: str)
     at(T + timedelta(hours=1))
     users.authenticate(uow, username="someone-else", password="wrong")
     assert rows() == 1  # the hour-old ones went with the new one
+
+
+def test_a_right_approval_clears_the_count_too(uow: UnitOfWork, boss: str) -> None:
+    at(T)
+    for _ in range(4):
+        assert users.check_password(uow, username=boss, password="wrong") is None
+    assert users.check_password(uow, username=boss, password=PASSWORD) is not None
+    for _ in range(4):
+        users.check_password(uow, username=boss, password="wrong")
+    assert users.authenticate(uow, username=boss, password=PASSWORD) is not None
+
+
+def test_the_password_is_checked_outside_any_write(
+    uow: UnitOfWork, boss: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hash takes tens of milliseconds; a write transaction around it would hold SQLite's
+    writer lock, and every till's sale with it. A sale written while the hash is checked goes
+    through at once."""
+    real = users._verify
+    written: list[bool] = []
+
+    def verify_while_a_till_writes(hashed: str, password: str) -> bool:
+        other = UnitOfWork(uow.engine.engine)
+        with other.write() as session:  # would wait on a writer lock held around the check
+            session.add(SignInFailure(username="till-write", at=T))
+        written.append(True)
+        return real(hashed, password)
+
+    monkeypatch.setattr(users, "_verify", verify_while_a_till_writes)
+    at(T)
+    assert users.authenticate(uow, username=boss, password=PASSWORD) is not None
+    assert users.check_password(uow, username=boss, password="wrong") is None
+    assert written == [True, True]

@@ -78,10 +78,14 @@ def create_user(
 
 def authenticate(uow: UnitOfWork, *, username: str, password: str) -> SignedIn | None:
     """The user if the password is theirs (and they are active), else None."""
+    user_id = _checked(uow, username, password)
+    if user_id is None:
+        return None
 
     def run(session: Session) -> SignedIn | None:
-        user = _checked(session, username, password)
-        if user is None:
+        throttle.passed(session, username)
+        user = session.get(User, user_id)
+        if user is None or not user.active:  # removed or switched off meanwhile
             return None
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = _hasher.hash(password)
@@ -94,10 +98,16 @@ def authenticate(uow: UnitOfWork, *, username: str, password: str) -> SignedIn |
 def check_password(uow: UnitOfWork, *, username: str, password: str) -> SignedIn | None:
     """As `authenticate`, for a user confirming something at another's screen (a manager
     approving a refund at a till): not a sign-in, so only a wrong password is written."""
+    user_id = _checked(uow, username, password)
+    if user_id is None:
+        return None
 
     def run(session: Session) -> SignedIn | None:
-        user = _checked(session, username, password)
-        return None if user is None else SignedIn(user.id, user.username, user.role, user.store_id)
+        throttle.passed(session, username)
+        user = session.get(User, user_id)
+        if user is None or not user.active:  # removed or switched off meanwhile
+            return None
+        return SignedIn(user.id, user.username, user.role, user.store_id)
 
     return uow.run(run)
 
@@ -107,28 +117,28 @@ class TooManyAttempts(DomainError):
     code = "too_many_attempts"
 
 
-def _checked(session: Session, username: str, password: str) -> User | None:
-    """The active user whose password this is, else None; refused outright while the name has
-    had too many wrong ones (users/throttle.py)."""
+def _checked(uow: UnitOfWork, username: str, password: str) -> int | None:
+    """The id of the active user whose password this is, else None (and the wrong password
+    counted); refused outright while the name has had too many wrong ones (users/throttle.py).
+    The hash is checked outside any transaction: it takes tens of milliseconds, for which a
+    write transaction would hold SQLite's writer lock, and every till's sale with it."""
     now = clock.now()
-    wait = throttle.wait(session, username, now)
+    with uow.read() as session:
+        wait = throttle.wait(session, username, now)
+        user = session.scalar(select(User).where(User.username == username))
+        held = (user.id, user.password_hash) if user is not None and user.active else None
     if wait is not None:
         minutes = max(1, -(-int(wait.total_seconds()) // 60))
         raise TooManyAttempts(
             f"too many wrong passwords for this user name: try again in {minutes} min",
             field="password",
         )
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active:
+    if held is None:
         _verify(_DUMMY, password)  # as long as for a user who exists
-        found = None
-    else:
-        found = user if _verify(user.password_hash, password) else None
-    if found is None:
-        throttle.failed(session, username, now)
-    else:
-        throttle.passed(session, username)
-    return found
+    elif _verify(held[1], password):
+        return held[0]
+    uow.run(lambda session: throttle.failed(session, username, now))
+    return None
 
 
 def _verify(hashed: str, password: str) -> bool:
