@@ -80,26 +80,16 @@ def create_user(
 
 def authenticate(uow: UnitOfWork, *, username: str, password: str) -> SignedIn | None:
     """The user if the password is theirs (and they are active), else None."""
-    user_id = _checked(uow, username, password)
-    if user_id is None:
-        return None
-
-    def run(session: Session) -> SignedIn | None:
-        throttle.passed(session, username)
-        user = session.get(User, user_id)
-        if user is None or not user.active:  # removed or switched off meanwhile
-            return None
-        if _hasher.check_needs_rehash(user.password_hash):
-            user.password_hash = _hasher.hash(password)
-        user.last_login_at = clock.now()
-        return SignedIn(user.id, user.username, user.role, user.store_id)
-
-    return uow.run(run)
+    return _confirmed(uow, username, password, sign_in=True)
 
 
 def check_password(uow: UnitOfWork, *, username: str, password: str) -> SignedIn | None:
     """As `authenticate`, for a user confirming something at another's screen (a manager
-    approving a refund at a till): not a sign-in, so only a wrong password is written."""
+    approving a refund at a till): not a sign-in, so only the password count is written."""
+    return _confirmed(uow, username, password, sign_in=False)
+
+
+def _confirmed(uow: UnitOfWork, username: str, password: str, *, sign_in: bool) -> SignedIn | None:
     user_id = _checked(uow, username, password)
     if user_id is None:
         return None
@@ -109,6 +99,10 @@ def check_password(uow: UnitOfWork, *, username: str, password: str) -> SignedIn
         user = session.get(User, user_id)
         if user is None or not user.active:  # removed or switched off meanwhile
             return None
+        if sign_in:
+            if _hasher.check_needs_rehash(user.password_hash):
+                user.password_hash = _hasher.hash(password)
+            user.last_login_at = clock.now()
         return SignedIn(user.id, user.username, user.role, user.store_id)
 
     return uow.run(run)
