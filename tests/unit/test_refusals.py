@@ -16,6 +16,7 @@ from babel.messages.pofile import read_po
 
 import omo
 from omo.coupons import rules
+from omo.coupons.service import CouponRefused
 from omo.points.ledger import InsufficientPoints
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
 from omo.web import refusals
@@ -125,7 +126,12 @@ def test_a_refusal_is_said_in_the_language_with_its_values_formatted() -> None:
     # the coupon a commit refused goes first
     expired = ValidationFailed("X: expired", code="expired",
                                ctx={"valid_until": "2026-01-01T00:00:00+00:00", "coupon": "AB"})  # fmt: skip
-    assert refusals.said("zh-TW", zh, expired).startswith("AB: ")
+    assert refusals.said("zh-TW", zh, expired).startswith("AB: 已於 ")
+    # …and one of fixed words (a coupon used between the quote and the commit)
+    used_meanwhile = CouponRefused(
+        "already_used", "AB: this coupon has been used", {"coupon": "AB"}
+    )
+    assert refusals.said("zh-TW", zh, used_meanwhile) == "AB: 此優惠券已使用過"
     # fixed words by themselves; the web layer's own words; unknown words as they came
     used = Conflict("this coupon has been used")
     assert refusals.said("zh-TW", zh, used) == "此優惠券已使用過"

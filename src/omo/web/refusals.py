@@ -118,16 +118,20 @@ def sentence(code: str, ctx: Mapping[str, Any]) -> str | None:
 
 def say(lang: str, fmt: Formats, *, code: str | None, message: str, ctx: Mapping[str, Any]) -> str:
     """A refusal in `lang`: its sentence with its values in, else its fixed words, else as
-    it came (English)."""
+    it came (English). A coupon code in ctx (a commit's refusal, "CODE: …") is said first."""
+    if PREFIX in ctx:
+        prefix = str(ctx[PREFIX])
+        rest = {k: v for k, v in ctx.items() if k != PREFIX}
+        bare = message.removeprefix(f"{prefix}: ")
+        return f"{prefix}: {say(lang, fmt, code=code, message=bare, ctx=rest)}"
     found = sentence(code, ctx) if code and ctx else None
     if found is None:
         return gettext(lang, message)
-    values = {k: _formatted(fmt, k, v) for k, v in ctx.items() if k != PREFIX}
+    values = {k: _formatted(fmt, k, v) for k, v in ctx.items()}
     try:
-        text = gettext(lang, found).format(**values)
+        return gettext(lang, found).format(**values)
     except (KeyError, IndexError, ValueError):  # a translation with a brace it should not have
-        text = found.format(**values)
-    return f"{ctx[PREFIX]}: {text}" if PREFIX in ctx else text
+        return found.format(**values)
 
 
 class Refusal(Protocol):
