@@ -79,15 +79,7 @@ def refund(
         key = f"refund:{req.idempotency_key}"
         held = session.scalar(select(OrderRefund).where(OrderRefund.idempotency_key == key))
         if held is not None:
-            if held.order_id != order_id:
-                raise Conflict(
-                    "this refund key was used for another order", field="idempotency_key"
-                )
-            return RefundResult(
-                order=commerce.order_result(session, order, replayed=True), amount=held.amount,
-                points_taken_back=0, points_given_back=0, coupons_restored=0,
-                free_shipping_restored=False, replayed=True,
-            )  # fmt: skip
+            return _replayed(session, held, order, req)
         if order.status == "cancelled":
             raise ValidationFailed("a cancelled order has nothing to refund", field="order_id")
         left = order.total - order.refunded_total
@@ -100,13 +92,12 @@ def refund(
         )  # fmt: skip
         if held_back is not None and approved_by is None:
             raise Forbidden(held_back.message, code="needs_approval", ctx=held_back.ctx)
-        session.add(
-            OrderRefund(
-                order_id=order.id, idempotency_key=key, amount=amount,
-                lines=[li.model_dump() for li in req.lines or []], reason=req.reason, actor=actor,
-                approved_by=approved_by if held_back is not None else None, created_at=now,
-            )
+        made = OrderRefund(
+            order_id=order.id, idempotency_key=key, amount=amount,
+            lines=[li.model_dump() for li in req.lines or []], reason=req.reason, actor=actor,
+            approved_by=approved_by if held_back is not None else None, created_at=now,
         )  # fmt: skip
+        session.add(made)
         order.refunded_total += amount
         if whole or order.refunded_total >= order.total:
             order.status = "refunded"
@@ -136,14 +127,46 @@ def refund(
             payload={"order_id": order.id, "member_id": order.member_id, "amount": str(amount),
                      "whole": order.status == "refunded"},
         )  # fmt: skip
-        return RefundResult(
-            order=commerce.order_result(session, order, replayed=False), amount=amount,
-            points_taken_back=-taken.points if taken else 0, points_given_back=given,
-            coupons_restored=restored, free_shipping_restored=shipment,
-            referral_revoked=revoked is not None, replayed=False,
-        )  # fmt: skip
+        made.points_taken_back = -taken.points if taken else 0
+        made.points_given_back, made.coupons_restored = given, restored
+        made.free_shipping_restored, made.referral_revoked = shipment, revoked is not None
+        return _result(session, made, order, replayed=False)
 
     return uow.run(run)
+
+
+def _replayed(
+    session: Session, held: OrderRefund, order: Order, req: RefundRequest
+) -> RefundResult:
+    """A retry of a refund made: answered as it was, if it asks for the same lines. Other
+    lines under the same key are refused — the till would hand out money for a return that
+    was not recorded."""
+    if held.order_id != order.id:
+        raise Conflict("this refund key was used for another order", field="idempotency_key")
+    if _units(held.lines) != _units([li.model_dump() for li in req.lines or []]):
+        raise Conflict(
+            "this refund key was used for a refund of other lines", field="idempotency_key"
+        )
+    return _result(session, held, order, replayed=True)
+
+
+def _units(lines: list[dict[str, int]]) -> dict[int, int]:
+    """Units per line number; none for a whole refund."""
+    units: dict[int, int] = defaultdict(int)
+    for li in lines:
+        units[li["line_no"]] += li["quantity"]
+    return dict(units)
+
+
+def _result(session: Session, made: OrderRefund, order: Order, *, replayed: bool) -> RefundResult:
+    return RefundResult(
+        order=commerce.order_result(session, order, replayed=replayed), amount=made.amount,
+        points_taken_back=made.points_taken_back or 0,
+        points_given_back=made.points_given_back or 0,
+        coupons_restored=made.coupons_restored or 0,
+        free_shipping_restored=bool(made.free_shipping_restored),
+        referral_revoked=bool(made.referral_revoked), replayed=replayed,
+    )  # fmt: skip
 
 
 def _amount(

@@ -103,6 +103,12 @@ class OrderRefund(Base):
     actor: Mapped[str | None] = mapped_column(String(64))
     approved_by: Mapped[str | None] = mapped_column(String(64))  # who let it past the policy
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # what it did, to answer a retry the same (null on refunds made before migration 0031)
+    points_taken_back: Mapped[int | None] = mapped_column(Integer)
+    points_given_back: Mapped[int | None] = mapped_column(Integer)
+    coupons_restored: Mapped[int | None] = mapped_column(Integer)
+    free_shipping_restored: Mapped[bool | None] = mapped_column(Boolean)
+    referral_revoked: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class ReturnsPolicy(Base):
