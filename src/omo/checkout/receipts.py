@@ -172,8 +172,8 @@ def _points_on(session: Session, order_id: int) -> dict[str, int]:
     earned = {e.id: e.points for e in entries if e.kind == "earn"}
     spent = {e.id for e in entries if e.kind == "redeem"}
     taken = sum(-e.points for e in entries if e.kind == "reverse" and e.reverses_id in earned)
-    # a whole refund puts spent points back into their lots (reverse), a partial one credits
-    # a lot of its own (refund)
+    # a refund puts spent points back into their lots (reverse); partial refunds made before
+    # 12-06 credited a lot of their own (refund)
     given = sum(
         e.points
         for e in entries

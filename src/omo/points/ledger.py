@@ -208,6 +208,63 @@ def give_back(
     return entry
 
 
+def give_back_part(
+    session: Session,
+    *,
+    debits: Sequence[PointsEntry],
+    points: int,
+    key: str,
+    now: datetime,
+    reason: str | None = None,
+    actor: str | None = None,
+) -> int:
+    """Return `points` of what `debits` took (and was not given back yet) to the very lots
+    they came from, dates unchanged: the last taken first, so that parts given back one after
+    another end as the whole given back at once. Points whose lot is past its date come back
+    expired, as they would have. Each debit touched gets a reverse entry, keyed
+    `{key}:{debit id}`. Returns the points given back."""
+    by_id = {d.id: d for d in debits}
+    still: dict[tuple[int, int], int] = {}  # (debit, lot) → points taken and not given back
+    for debit_id, lot_id, n in session.execute(
+        select(PointsAllocation.debit_id, PointsAllocation.lot_id, PointsAllocation.points)
+        .where(PointsAllocation.debit_id.in_(by_id))
+        .order_by(PointsAllocation.debit_id, PointsAllocation.id)
+    ):  # fmt: skip
+        still[debit_id, lot_id] = still.get((debit_id, lot_id), 0) + n
+    for undone, lot_id, n in session.execute(
+        select(PointsEntry.reverses_id, PointsAllocation.lot_id, PointsAllocation.points)
+        .join(PointsEntry, PointsEntry.id == PointsAllocation.debit_id)
+        .where(PointsEntry.kind == "reverse", PointsEntry.reverses_id.in_(by_id))
+    ):  # fmt: skip
+        if undone is not None:  # given back already: its allocations are negative
+            still[undone, lot_id] = still.get((undone, lot_id), 0) + n
+    plan: dict[int, list[tuple[int, int]]] = {}
+    left = points
+    for (debit_id, lot_id), n in reversed(still.items()):
+        if left == 0:
+            break
+        take = min(n, left)
+        if take > 0:
+            plan.setdefault(debit_id, []).append((lot_id, take))
+            left -= take
+    for debit_id, parts in plan.items():
+        debit = by_id[debit_id]
+        entry = PointsEntry(
+            member_id=debit.member_id, kind="reverse", points=sum(n for _, n in parts),
+            idempotency_key=f"{key}:{debit_id}", order_id=debit.order_id, reverses_id=debit_id,
+            reason=reason, actor=actor, created_at=now, remaining=0,
+        )  # fmt: skip
+        session.add(entry)
+        session.flush()
+        for lot_id, n in parts:
+            lot = session.get(PointsEntry, lot_id)
+            assert lot is not None
+            lot.remaining += n
+            session.add(PointsAllocation(debit_id=entry.id, lot_id=lot_id, points=-n))
+    session.flush()
+    return points - left
+
+
 @dataclass(frozen=True)
 class Balance:
     available: int

@@ -178,8 +178,10 @@ def _take_back(
 def give_back_spent(
     session: Session, *, order_id: int, share: Decimal, key: str, now: datetime, actor: str | None
 ) -> int:
-    """Return `share` of the points an order was paid with (a refund). A whole refund puts them
-    back into the very lots they came from; a partial one credits a new lot. Returns points."""
+    """Return `share` of the points an order was paid with (a refund) to the very lots they
+    came from, with their dates: a return never gives points a new life. A partial refund
+    gives back the last spent first; the refund that completes the order gives back the rest.
+    Returns points."""
     spent = list(
         session.scalars(
             select(PointsEntry).where(
@@ -190,6 +192,8 @@ def give_back_spent(
     if not spent:
         return 0
     total = -sum(e.points for e in spent)
+    # given back already: reverse entries, or lots of their own (kind refund), which partial
+    # refunds made before 12-06 credited
     back = sum(
         e.points
         for e in session.scalars(
@@ -203,22 +207,13 @@ def give_back_spent(
     want = (
         total - back if share >= 1 else min(total - back, int((total * share).to_integral_value()))
     )
-    if want <= 0 or ledger.find(session, key) is not None:
+    if want <= 0:
         return 0
-    member_id = spent[0].member_id
-    members.hold_members(session, [member_id])
-    if back == 0 and want == total:
-        for e in spent:
-            ledger.give_back(session, debit=e, key=f"{key}:{e.id}", now=now, reason="refund",
-                             actor=actor)  # fmt: skip
-        return total
-    rules = rules_in_force(session)
-    ledger.credit(
-        session, member_id=member_id, kind="refund", points=want, key=key, available_at=now,
-        expires_at=expires_at(rules, now), now=now, order_id=order_id,
-        reason="points paid on a refunded part of the order", actor=actor,
+    members.hold_members(session, [spent[0].member_id])
+    return ledger.give_back_part(
+        session, debits=spent, points=want, key=key, now=now, actor=actor,
+        reason="refund" if share >= 1 else "points paid on a refunded part of the order",
     )  # fmt: skip
-    return want
 
 
 # --- spending and adjusting --------------------------------------------------------------------

@@ -1,0 +1,180 @@
+"""Points a sale was paid with come back on a refund to the very lots they were spent from,
+with their dates, whether the refund is whole or by lines (CHK-3, PTS-3): a return never gives
+points a new life, and returns by lines add up to the whole refund."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from omo.checkout import service as checkout
+from omo.checkout.refunds import RefundLine, RefundRequest, refund
+from omo.checkout.schemas import CommitRequest
+from omo.db import UnitOfWork
+from omo.points import service as points
+from omo.points.models import PointsEntry
+from omo.points.schemas import PointsChange
+from omo.shared import clock
+from tests.factories import ADMIN, enrol, store
+
+T0 = datetime(2026, 1, 5, 4, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def shop(uow: UnitOfWork) -> Iterator[None]:
+    store(uow, "TPE-101")
+    yield
+    clock.reset_clock()
+
+
+def _at(moment: datetime) -> None:
+    clock.set_clock(lambda: moment)
+
+
+def _member_with_lots(uow: UnitOfWork, gifts: list[int]) -> int:
+    """A member given `gifts` points a month apart: lots that expire a month apart."""
+    _at(T0)
+    mid = enrol(uow, phone=f"09{uuid.uuid4().int % 10**8:08d}").member.id
+    for n, gift in enumerate(gifts):
+        _at(T0 + timedelta(days=31 * n))
+        points.adjust(uow, member_id=mid, actor="t", change=PointsChange(
+            points=gift, idempotency_key=f"{mid}-{n}", reason="gift"))  # fmt: skip
+    return mid
+
+
+def _lots(uow: UnitOfWork, mid: int) -> dict[int, tuple[int, datetime | None, str]]:
+    with uow.read() as s:
+        rows = s.scalars(
+            select(PointsEntry).where(PointsEntry.member_id == mid, PointsEntry.points > 0,
+                                      PointsEntry.kind != "reverse")
+        )  # fmt: skip
+        return {e.id: (e.remaining, e.expires_at, e.kind) for e in rows}
+
+
+def _sell(uow: UnitOfWork, mid: int, lines: list[int], pay: int, external_id: str) -> Any:
+    body = {
+        "channel": "pos", "store": "TPE-101", "member_id": mid, "external_id": external_id,
+        "points": pay,
+        "lines": [{"sku": f"S{n}", "quantity": 1, "unit_price": str(price)}
+                  for n, price in enumerate(lines)],
+    }  # fmt: skip
+    req = CommitRequest.model_validate(body)
+    return checkout.commit(uow, req=req, principal=ADMIN, currency="TWD", region="TW")
+
+
+def _return(uow: UnitOfWork, order_id: int, key: str, lines: list[int] | None) -> Any:
+    req = RefundRequest(
+        idempotency_key=key,
+        lines=None if lines is None else [RefundLine(line_no=n, quantity=1) for n in lines],
+    )
+    return refund(uow, order_id=order_id, req=req, actor="t")
+
+
+def test_a_return_by_lines_gives_back_the_last_spent_points_first_with_their_dates(
+    uow: UnitOfWork, shop: None
+) -> None:
+    """100 points a month apart, 250 spent (the oldest first): returning half the goods gives
+    back 125 — the 50 taken from the third lot and 75 of the second — never a lot of their own
+    with a year to live."""
+    mid = _member_with_lots(uow, [100, 100, 100])
+    before = _lots(uow, mid)
+    first, second, third = sorted(before)
+    _at(T0 + timedelta(days=70))
+    sale = _sell(uow, mid, [1000, 1000], 250, "LIFO-1")
+    assert sale.price.points_redeemed == 250
+    earned = {i for i, (_, _, kind) in _lots(uow, mid).items() if kind == "earn"}
+    half = _return(uow, sale.order.id, "h1", [2])
+    assert half.points_given_back == 125
+    now = {i: r for i, (r, _, _) in _lots(uow, mid).items() if i not in earned}
+    assert now == {first: 0, second: 75, third: 100}  # no new lot; dates as they were
+    rest = _return(uow, sale.order.id, "h2", [1])
+    assert rest.points_given_back == 125 and rest.order.status == "refunded"
+    assert {i: v for i, v in _lots(uow, mid).items() if i not in earned} == before
+
+
+def test_points_given_back_after_their_date_come_back_expired(uow: UnitOfWork, shop: None) -> None:
+    mid = _member_with_lots(uow, [100])  # expires a year after T0
+    _at(T0 + timedelta(days=300))
+    sale = _sell(uow, mid, [500, 500], 100, "LATE-1")
+    _at(T0 + timedelta(days=400))  # past the lot's date: a return then gives nothing to spend
+    assert _return(uow, sale.order.id, "l1", [1]).points_given_back == 50
+    kept = sum(r for r, _, kind in _lots(uow, mid).values() if kind == "earn")  # the sale's own
+    assert points.summary(uow, member_id=mid).available == kept
+    assert points.expire_due(uow) == 50  # written off as expired, as they would have been
+
+
+@settings(
+    max_examples=int(os.environ.get("OMO_EXAMPLES", "15")),
+    derandomize=os.environ.get("CI") == "true",
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    gifts=st.lists(st.integers(1, 300), min_size=1, max_size=5),
+    prices=st.lists(st.integers(50, 900), min_size=1, max_size=4),
+    pay=st.integers(1, 2_000),
+    order=st.randoms(use_true_random=False),
+    parts=st.integers(1, 4),
+    wait=st.sampled_from([0, 20, 200, 400]),
+)
+def test_returns_by_lines_end_as_the_whole_refund(
+    uow: UnitOfWork,
+    shop: None,
+    gifts: list[int],
+    prices: list[int],
+    pay: int,
+    order: Any,
+    parts: int,
+    wait: int,
+) -> None:
+    """Any lots, any basket, any points paid, the lines returned in any order and groups,
+    before or after some lots' dates: no return adds a lot or raises one above what it held
+    before the sale, and once all is returned every lot holds what it held before — as one
+    whole refund leaves them."""
+    mid = _member_with_lots(uow, gifts)
+    before = _lots(uow, mid)
+    sold_at = T0 + timedelta(days=31 * len(gifts))
+    _at(sold_at)
+    cap = checkout.quote(
+        uow, req=CommitRequest.model_validate(
+            {"channel": "pos", "store": "TPE-101", "member_id": mid, "external_id": "q",
+             "lines": [{"sku": f"S{n}", "quantity": 1, "unit_price": str(p)}
+                       for n, p in enumerate(prices)]}), region="TW",
+    ).points_cap  # fmt: skip
+    tag = uuid.uuid4().hex[:8]
+    sale = _sell(uow, mid, prices, min(pay, cap), f"P-{tag}") if min(pay, cap) else None
+    if sale is None:
+        return
+    earned = {i for i, (_, _, kind) in _lots(uow, mid).items() if kind == "earn"}
+    _at(sold_at + timedelta(days=wait))
+    line_nos = list(range(1, len(prices) + 1))
+    order.shuffle(line_nos)
+    groups = [line_nos[k::parts] for k in range(parts)]
+    given_back = 0
+    for k, group in enumerate(g for g in groups if g):
+        given_back += _return(uow, sale.order.id, f"{tag}-{k}", group).points_given_back
+        now = _lots(uow, mid)
+        assert set(now) - set(before) <= earned  # no lot of a refund's own
+        assert all(now[i][0] <= before[i][0] for i in before)
+    assert given_back == sale.price.points_redeemed
+    assert {i: v for i, v in _lots(uow, mid).items() if i not in earned} == before
+    with uow.read() as s:
+        assert points.check_ledger(s) == []
+
+
+def test_a_whole_refund_gives_back_what_it_took(uow: UnitOfWork, shop: None) -> None:
+    mid = _member_with_lots(uow, [40, 40, 40])
+    before = _lots(uow, mid)
+    _at(T0 + timedelta(days=70))
+    sale = _sell(uow, mid, [300, 300], 100, "W-1")
+    earned = {i for i, (_, _, kind) in _lots(uow, mid).items() if kind == "earn"}
+    assert _return(uow, sale.order.id, "w", None).points_given_back == 100
+    assert {i: v for i, v in _lots(uow, mid).items() if i not in earned} == before
