@@ -465,6 +465,39 @@ def test_the_till_takes_a_return(
         assert s.get_one(Order, order).status == "refunded"
 
 
+def test_the_till_says_when_a_return_finds_its_points_spent(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    """The points a returned order earned were spent since: the till says how many were
+    written off and what they were worth, for the store to settle by its policy."""
+    from datetime import timedelta
+
+    from omo.points import service as points
+    from omo.points.schemas import PointsChange
+    from omo.shared import clock
+
+    mid = people["member"]
+    order = f.post_order(uow, member_id=mid, channel="web", external_id="W-200",
+                         lines=[{"sku": "A", "quantity": 1, "unit_price": "1200"}]).id  # fmt: skip
+    clock.set_clock(lambda: f.T0 + timedelta(days=10))  # past the return window: spendable
+    try:
+        held = points.summary(uow, member_id=mid).available
+        assert held >= 12
+        points.redeem(uow, member_id=mid, actor="t",
+                      change=PointsChange(points=held, idempotency_key="all"))  # fmt: skip
+        token = _csrf(sign_in(client, "tpe").get("/ui/pos").text)
+        shown = client.post("/ui/pos", data={"csrf": token, "action": "find_order",
+                                             "channel": "web", "receipt": "W-200"})  # fmt: skip
+        key = re.search(r'name="refund_key" value="([^"]+)"', shown.text)
+        assert key is not None
+        done = client.post("/ui/pos", data={"csrf": token, "action": "refund", "whole": "1",
+                                            "order_id": str(order), "refund_key": key[1]})  # fmt: skip
+        assert done.status_code == 200 and 'id="pos-refunded"' in done.text, done.text[:400]
+        assert "會員已用掉此訂單回饋的 12 點，已予註銷，價值 NT$12" in done.text
+    finally:
+        clock.reset_clock()
+
+
 def test_a_return_over_the_policy_needs_a_manager_at_the_till(
     client: TestClient, people: dict[str, int], uow: UnitOfWork, engine: sa.Engine
 ) -> None:

@@ -178,3 +178,60 @@ def test_a_whole_refund_gives_back_what_it_took(uow: UnitOfWork, shop: None) -> 
     earned = {i for i, (_, _, kind) in _lots(uow, mid).items() if kind == "earn"}
     assert _return(uow, sale.order.id, "w", None).points_given_back == 100
     assert {i: v for i, v in _lots(uow, mid).items() if i not in earned} == before
+
+
+def test_points_a_sale_earned_and_the_member_spent_come_off_what_its_refund_gives_back(
+    uow: UnitOfWork, shop: None
+) -> None:
+    """100 points pay for a sale that earns 5; once available, the 5 buy a reward. Returning
+    the sale gives back the 100 and takes back the 5 from them: the member ends with 95, as if
+    the sale had not been made and the reward bought with the points held before it. (Taken
+    back first, the 5 found nothing to come off and were written off: 100 were left.)"""
+    from omo.rewards import service as rewards
+    from omo.rewards.schemas import RewardIn, RewardRedeem
+
+    mid = _member_with_lots(uow, [100])
+    _at(T0 + timedelta(days=1))
+    sale = _sell(uow, mid, [300, 300], 100, "OWE-1")
+    assert (sale.price.points_redeemed, sale.points_earned) == (100, 5)
+    _at(T0 + timedelta(days=10))  # past the return window: the 5 are available
+    rewards.put_reward(uow, code="PIN", data=RewardIn(name="pin", points=5), actor="t")
+    rewards.redeem(uow, member_id=mid, code="PIN", actor="t",
+                   req=RewardRedeem(idempotency_key="pin"))  # fmt: skip
+    assert points.summary(uow, member_id=mid).available == 0
+    done = _return(uow, sale.order.id, "o1", None)
+    assert (done.points_given_back, done.points_taken_back, done.points_short) == (100, 5, 0)
+    assert points.summary(uow, member_id=mid).available == 95
+    with uow.read() as s:
+        assert points.check_ledger(s) == []
+
+
+def test_a_refund_says_what_it_could_not_take_back_and_its_value(
+    uow: UnitOfWork, shop: None, api: Any
+) -> None:
+    """A sale paid in money earns 5; the member spends them and holds nothing else: its return
+    writes them off and says so, with their value, for the till to settle by its policy."""
+    from omo.rewards import service as rewards
+    from omo.rewards.schemas import RewardIn, RewardRedeem
+
+    _at(T0)
+    mid = enrol(uow, phone=f"09{uuid.uuid4().int % 10**8:08d}").member.id
+    sale = _sell(uow, mid, [300, 300], 0, "SHORT-1")
+    assert sale.points_earned == 6
+    _at(T0 + timedelta(days=10))
+    rewards.put_reward(uow, code="PIN", data=RewardIn(name="pin", points=4), actor="t")
+    rewards.redeem(uow, member_id=mid, code="PIN", actor="t",
+                   req=RewardRedeem(idempotency_key="pin"))  # fmt: skip
+    r = api.post(f"/api/v1/orders/{sale.order.id}/refund", json={"idempotency_key": "s1"})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert (got["points_taken_back"], got["points_short"], got["points_short_value"]) == (
+        2,
+        4,
+        "4.00",
+    )
+    again = api.post(f"/api/v1/orders/{sale.order.id}/refund", json={"idempotency_key": "s1"})
+    assert again.json() == {**got, "replayed": True, "order": again.json()["order"]}
+    assert points.summary(uow, member_id=mid).available == 0
+    with uow.read() as s:
+        assert points.check_ledger(s) == []

@@ -92,5 +92,5 @@ def _earn(session: Session, order: Order, stores: dict[int, str], now: datetime)
             session, order_id=order.id, share=share, key=f"backfill:{order.id}:refunded",
             now=now, actor="backfill",
         )  # fmt: skip
-        taken = -back.points if back is not None else 0
+        taken = back.points
     return entry.points - taken

@@ -23,6 +23,7 @@ from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.messaging import outbox
 from omo.points import service as points
+from omo.points.rules import redeem_value
 from omo.referrals import service as referrals
 from omo.shared import clock
 from omo.shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -48,6 +49,12 @@ class RefundResult(ReadModel):
     amount: MoneyOut
     points_taken_back: int
     points_given_back: int
+    points_short: int = Field(
+        description="points the order earned that the member has spent and holds none of to "
+        "give back: written off. Their value (points_short_value) is what a store may keep "
+        "back from the money, if its policy says so"
+    )
+    points_short_value: MoneyOut
     coupons_restored: int
     free_shipping_restored: bool = Field(
         description="a whole refund gives back the tier's shipment"
@@ -106,11 +113,13 @@ def refund(
         # of earlier partial refunds never strands a point
         whole_now = order.status == "refunded" or not order.total
         share = Decimal(1) if whole_now else amount / order.total
-        taken = points.reverse_for_order(
-            session, order_id=order.id, share=share, key=f"{key}:earn", now=now, actor=actor
-        )
+        # the points paid with come back first, so that what the sale earned and the member
+        # spent since comes off them rather than being written off
         given = points.give_back_spent(
             session, order_id=order.id, share=share, key=f"{key}:spent", now=now, actor=actor
+        )
+        taken = points.reverse_for_order(
+            session, order_id=order.id, share=share, key=f"{key}:earn", now=now, actor=actor
         )
         revoked = referrals.on_refund(
             session, order_id=order.id, kept=order.total - order.refunded_total, key=key,
@@ -127,7 +136,8 @@ def refund(
             payload={"order_id": order.id, "member_id": order.member_id, "amount": str(amount),
                      "whole": order.status == "refunded"},
         )  # fmt: skip
-        made.points_taken_back = -taken.points if taken else 0
+        made.points_taken_back, made.points_short = taken.points, taken.short
+        made.points_short_value = redeem_value(points.rules_in_force(session), taken.short)
         made.points_given_back, made.coupons_restored = given, restored
         made.free_shipping_restored, made.referral_revoked = shipment, revoked is not None
         return _result(session, made, order, replayed=False)
@@ -162,7 +172,8 @@ def _result(session: Session, made: OrderRefund, order: Order, *, replayed: bool
     return RefundResult(
         order=commerce.order_result(session, order, replayed=replayed), amount=made.amount,
         points_taken_back=made.points_taken_back or 0,
-        points_given_back=made.points_given_back or 0,
+        points_given_back=made.points_given_back or 0, points_short=made.points_short or 0,
+        points_short_value=made.points_short_value or Decimal(0),
         coupons_restored=made.coupons_restored or 0,
         free_shipping_restored=bool(made.free_shipping_restored),
         referral_revoked=bool(made.referral_revoked), replayed=replayed,

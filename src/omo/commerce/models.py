@@ -106,6 +106,8 @@ class OrderRefund(Base):
     # what it did, to answer a retry the same (null on refunds made before migration 0031)
     points_taken_back: Mapped[int | None] = mapped_column(Integer)
     points_given_back: Mapped[int | None] = mapped_column(Integer)
+    points_short: Mapped[int | None] = mapped_column(Integer)  # earned, spent, not taken back
+    points_short_value: Mapped[Decimal | None] = mapped_column(Money)
     coupons_restored: Mapped[int | None] = mapped_column(Integer)
     free_shipping_restored: Mapped[bool | None] = mapped_column(Boolean)
     referral_revoked: Mapped[bool | None] = mapped_column(Boolean)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -130,17 +131,23 @@ def award_for_order(
     )
 
 
+@dataclass(frozen=True)
+class TakenBack:
+    points: int
+    short: int  # what the member had spent and held nothing left to give: written off
+
+
 def reverse_for_order(
     session: Session, *, order_id: int, share: Decimal, key: str, now: datetime, actor: str | None
-) -> PointsEntry | None:
+) -> TakenBack:
     """Take back `share` (0–1] of what an order earned (a refund); the points come off the
     order's own lot first, then the member's others; what was already spent is written off."""
     earned = ledger.find(session, f"earn:order:{order_id}")
     if earned is None:
-        return None
+        return TakenBack(0, 0)
     held = ledger.find(session, key)
     if held is not None:
-        return held
+        return TakenBack(-held.points, 0)
     members.hold_members(session, [earned.member_id])
     points = int((earned.points * share).to_integral_value())
     already = -sum(
@@ -153,8 +160,9 @@ def reverse_for_order(
     )
     points = min(points, earned.points - already)
     if points <= 0:
-        return None
-    return _take_back(session, earned, points, key=key, reason="refund", now=now, actor=actor)
+        return TakenBack(0, 0)
+    entry = _take_back(session, earned, points, key=key, reason="refund", now=now, actor=actor)
+    return TakenBack(-entry.points, points + entry.points)
 
 
 def _take_back(

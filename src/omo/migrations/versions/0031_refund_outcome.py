@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import omo.shared.sqltypes
+
 revision: str = "0031"
 down_revision: str | None = "0030"
 branch_labels: str | Sequence[str] | None = None
@@ -18,6 +20,8 @@ depends_on: str | Sequence[str] | None = None
 COLUMNS = (
     ("points_taken_back", sa.Integer()),
     ("points_given_back", sa.Integer()),
+    ("points_short", sa.Integer()),
+    ("points_short_value", omo.shared.sqltypes.Money()),
     ("coupons_restored", sa.Integer()),
     ("free_shipping_restored", sa.Boolean()),
     ("referral_revoked", sa.Boolean()),
