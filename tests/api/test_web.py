@@ -498,6 +498,27 @@ def test_the_till_says_when_a_return_finds_its_points_spent(
         clock.reset_clock()
 
 
+def test_the_till_says_when_a_return_takes_a_level_back(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    from omo.tiers import service as tiers
+
+    mid = f.enrol(uow, name="林大方", phone="0933-100-200").member.id
+    order = f.post_order(uow, member_id=mid, channel="web", external_id="W-300",
+                         lines=[{"sku": "A", "quantity": 1, "unit_price": "30000"}]).id  # fmt: skip
+    assert tiers.member_tier(uow, member_id=mid).level == "gold"
+    token = _csrf(sign_in(client, "tpe").get("/ui/pos").text)
+    shown = client.post("/ui/pos", data={"csrf": token, "action": "find_order",
+                                         "channel": "web", "receipt": "W-300"})  # fmt: skip
+    key = re.search(r'name="refund_key" value="([^"]+)"', shown.text)
+    assert key is not None
+    done = client.post("/ui/pos", data={"csrf": token, "action": "refund", "whole": "1",
+                                        "order_id": str(order), "refund_key": key[1]})  # fmt: skip
+    assert done.status_code == 200 and 'id="pos-refunded"' in done.text, done.text[:400]
+    assert "這些商品所升的等級已取消，會員等級改為 一般會員" in done.text
+    assert tiers.member_tier(uow, member_id=mid).level == "member"
+
+
 def test_a_return_over_the_policy_needs_a_manager_at_the_till(
     client: TestClient, people: dict[str, int], uow: UnitOfWork, engine: sa.Engine
 ) -> None:

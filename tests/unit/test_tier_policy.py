@@ -19,6 +19,8 @@ from omo.tiers.policy import (
     decide,
     progress,
     qualified_level,
+    returned,
+    returned_why,
     review_date,
 )
 
@@ -116,3 +118,34 @@ def test_progress_to_the_next_level() -> None:
 def test_bad_programmes_are_refused(levels: list[dict[str, object]], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         TierProgramme.model_validate({"levels": levels})
+
+
+@pytest.mark.parametrize(
+    ("have", "before", "was", "now"),
+    [c for c in itertools.product(range(4), repeat=4) if c[1] <= c[0]],
+)
+def test_a_return_takes_back_the_upgrade_it_undoes(
+    have: int, before: int, was: int, now: int
+) -> None:
+    """Held `have`, reached from `before` by upgrades since the returned order; the figures
+    reached `was` with the goods and `now` without them."""
+    got = returned(P, current=P.levels[have].code, before=P.levels[before].code,
+                   was=standing(SPEND_FOR[was]), standing=standing(SPEND_FOR[now]))  # fmt: skip
+    if was >= have > now:  # the return took away what the level rests on
+        back = max(now, before)  # as high as the figures still reach, never below before
+        assert got == (P.levels[back].code if back < have else None)
+    else:  # kept until review already, or still qualified: the review decides, as ever
+        assert got is None
+
+
+def test_a_level_by_rank_is_left_to_the_review() -> None:
+    ranked = TierProgramme(levels=[
+        Level(code="member", name="會員"),
+        Level(code="vip", name="VIP", metric="percentile", threshold=Decimal("0.05")),
+    ])  # fmt: skip
+    top = Standing(spend=Decimal(99_000), points=0, orders=0, top_share=Decimal("0.01"))
+    assert returned(ranked, current="vip", before="member", was=top,
+                    standing=standing(Decimal(0))) is None  # fmt: skip
+    assert returned_why(P.levels[2], standing(Decimal(500))) == (
+        "upgrade returned: spend 500 misses 金卡 (spend ≥ 30000)"
+    )

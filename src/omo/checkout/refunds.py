@@ -28,7 +28,7 @@ from omo.referrals import service as referrals
 from omo.shared import clock
 from omo.shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from omo.shared.schemas import MoneyOut, ReadModel, StrictModel
-from omo.tiers import shipping
+from omo.tiers import returned, shipping
 
 CENT = Decimal("0.01")
 
@@ -63,6 +63,11 @@ class RefundResult(ReadModel):
         default=False,
         description="the order was a referral's qualifying order, and what is kept of it no "
         "longer qualifies: both sides' bonuses were taken back",
+    )
+    tier_lowered_to: str | None = Field(
+        default=None,
+        description="the level the member fell back to: an upgrade the returned goods had "
+        "earned, which the member no longer qualifies for, is taken back at once",
     )
     replayed: bool
 
@@ -99,6 +104,11 @@ def refund(
         )  # fmt: skip
         if held_back is not None and approved_by is None:
             raise Forbidden(held_back.message, code="needs_approval", ctx=held_back.ctx)
+        was = (
+            returned.standing_before(session, member_id=order.member_id, now=now)
+            if order.member_id is not None
+            else None
+        )
         made = OrderRefund(
             order_id=order.id, idempotency_key=key, amount=amount,
             lines=[li.model_dump() for li in req.lines or []], reason=req.reason, actor=actor,
@@ -129,8 +139,14 @@ def refund(
         if order.status == "refunded":
             restored = coupons.reverse_for_order(session, order_id=order.id, now=now)
             shipment = shipping.give_back(session, order_id=order.id, now=now)
+        lowered = None
         if order.member_id is not None:
             commerce.recompute_stats(session, member_id=order.member_id, now=now)
+            assert was is not None
+            lowered = returned.on_return(
+                session, member_id=order.member_id, ordered_at=clock.as_utc(order.ordered_at),
+                was=was, now=now,
+            )  # fmt: skip
         outbox.publish(
             session, topic="OrderRefunded", key=key, now=now,
             payload={"order_id": order.id, "member_id": order.member_id, "amount": str(amount),
@@ -140,6 +156,7 @@ def refund(
         made.points_short_value = redeem_value(points.rules_in_force(session), taken.short)
         made.points_given_back, made.coupons_restored = given, restored
         made.free_shipping_restored, made.referral_revoked = shipment, revoked is not None
+        made.tier_lowered_to = lowered
         return _result(session, made, order, replayed=False)
 
     return uow.run(run)
@@ -176,7 +193,8 @@ def _result(session: Session, made: OrderRefund, order: Order, *, replayed: bool
         points_short_value=made.points_short_value or Decimal(0),
         coupons_restored=made.coupons_restored or 0,
         free_shipping_restored=bool(made.free_shipping_restored),
-        referral_revoked=bool(made.referral_revoked), replayed=replayed,
+        referral_revoked=bool(made.referral_revoked), tier_lowered_to=made.tier_lowered_to,
+        replayed=replayed,
     )  # fmt: skip
 
 

@@ -111,6 +111,7 @@ class OrderRefund(Base):
     coupons_restored: Mapped[int | None] = mapped_column(Integer)
     free_shipping_restored: Mapped[bool | None] = mapped_column(Boolean)
     referral_revoked: Mapped[bool | None] = mapped_column(Boolean)
+    tier_lowered_to: Mapped[str | None] = mapped_column(String(32))
 
 
 class ReturnsPolicy(Base):

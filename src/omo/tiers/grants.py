@@ -136,7 +136,7 @@ def grant_in(
         row.review_at, row.updated_at = review_at, now
     if current != req.level:
         s = standing_of(session, member_id=member, p=p, now=now)
-        _record_change(session, member, current, req.level, why, s, now, fact=fact)
+        record_change(session, member, current, req.level, why, s, now, fact=fact)
     # the reason stays in the tier history, which an erasure can reach; not in the audit log
     detail = {"level": req.level, "until": req.until.isoformat(), "from": current}
     audit.record(session, actor=actor, action="tier.grant", target=f"member:{member}",
@@ -151,7 +151,7 @@ def _review_at(p: TierProgramme, until: date) -> datetime:
     return datetime.combine(until + timedelta(days=1), time(0), tzinfo=ZoneInfo(p.timezone))
 
 
-def _record_change(
+def record_change(
     session: Session, member: int, old: str, new: str, why: str, s: policy.Standing,
     now: datetime, *, fact: str,
 ) -> None:  # fmt: skip

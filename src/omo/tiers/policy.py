@@ -179,6 +179,30 @@ def decide(
     return Decision(current, False, "unchanged", review)
 
 
+def returned(
+    p: TierProgramme, *, current: str, before: str, was: Standing, standing: Standing
+) -> str | None:
+    """After a return: the level an upgrade falls back to when the goods that earned it came
+    back — the higher of what the standing still reaches and `before`, the level held before
+    the upgrade — or None when the member keeps `current`. Only a return that takes away what
+    the level rests on moves it: the member qualified with the goods (`was`) and does not
+    without them (`standing`). A downgrade for buying too little waits for review and grace
+    (decide); an upgrade a return undoes was not earned and goes at once, or the level's
+    discount would be bought with goods brought back. A level by rank is left to the review,
+    which ranks every member."""
+    have = p.rank(current)
+    if p.levels[have].metric == "percentile":
+        return None
+    if qualified_level(p, was) < have or qualified_level(p, standing) >= have:
+        return None
+    back = max(qualified_level(p, standing), p.rank(before))
+    return p.levels[back].code if back < have else None
+
+
+def returned_why(level: Level, s: Standing) -> str:
+    return _why("upgrade returned", level, s, missed=True)
+
+
 def _why(kind: str, level: Level, s: Standing, *, missed: bool = False) -> str:
     have = {
         "spend": f"spend {s.spend}", "points": f"{s.points} points", "orders": f"{s.orders} orders",

@@ -246,6 +246,7 @@ class PosState:
     order: OrderDetail | None = None  # a return: the order the receipt names
     refund_key: str | None = None  # made when the order is shown: two presses give back once
     refunded: RefundResult | None = None
+    lowered_to: str | None = None  # the name of the level a return put the member back to
     may_approve: bool = False  # the user lets refunds past the returns policy themselves
     needs_approval: bool = False  # the returns policy held the last refund back
     error: DomainError | str | None = None  # said in the page's language (web/refusals.py)
@@ -267,6 +268,9 @@ def _return_step(
         else:
             state.refunded = pos_returns.give_back(uow, form=form, user=user)
             state.order = receipts.get_order(uow, order_id=state.refunded.order.id)
+            if state.refunded.tier_lowered_to is not None:
+                levels = tiers.get_programme(uow).programme
+                state.lowered_to = levels.level(state.refunded.tier_lowered_to).name
             state.refund_key = pos_returns.new_refund_key()  # for a later return of the rest
     except DomainError as exc:
         state.needs_approval = exc.code in ("needs_approval", "approval_refused")

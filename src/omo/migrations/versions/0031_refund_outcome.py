@@ -25,6 +25,7 @@ COLUMNS = (
     ("coupons_restored", sa.Integer()),
     ("free_shipping_restored", sa.Boolean()),
     ("referral_revoked", sa.Boolean()),
+    ("tier_lowered_to", sa.String(length=32)),
 )
 
 

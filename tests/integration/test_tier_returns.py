@@ -1,0 +1,119 @@
+"""A level bought with goods that come back is taken back at once (TIER-2, CHK-3): the refund
+puts the member where they were before the upgrade, or as high as what they keep still
+reaches; a level they qualified for without the returned goods stays."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from omo.checkout import service as checkout
+from omo.checkout.refunds import RefundLine, RefundRequest, refund
+from omo.checkout.schemas import CommitRequest
+from omo.db import UnitOfWork
+from omo.messaging.models import OutboxMessage
+from omo.tiers import service as tiers
+from omo.tiers.models import TierChange
+from tests.conftest import dump
+from tests.factories import ADMIN, enrol, store
+
+
+@pytest.fixture
+def shop(uow: UnitOfWork) -> None:
+    store(uow, "TPE-101")
+
+
+def _member(uow: UnitOfWork) -> int:
+    return enrol(uow, phone=f"09{uuid.uuid4().int % 10**8:08d}").member.id
+
+
+def _sell(uow: UnitOfWork, mid: int, *prices: int) -> Any:
+    body = {
+        "channel": "pos", "store": "TPE-101", "member_id": mid,
+        "external_id": uuid.uuid4().hex[:12],
+        "lines": [{"sku": f"S{n}", "quantity": 1, "unit_price": str(p)}
+                  for n, p in enumerate(prices)],
+    }  # fmt: skip
+    req = CommitRequest.model_validate(body)
+    return checkout.commit(uow, req=req, principal=ADMIN, currency="TWD", region="TW")
+
+
+def _return(uow: UnitOfWork, order_id: int, key: str, *lines: int) -> Any:
+    req = RefundRequest(
+        idempotency_key=key, lines=[RefundLine(line_no=n, quantity=1) for n in lines] or None
+    )
+    return refund(uow, order_id=order_id, req=req, actor="t")
+
+
+def _level(uow: UnitOfWork, mid: int) -> str:
+    return tiers.member_tier(uow, member_id=mid).level
+
+
+def test_a_level_bought_and_brought_back_goes_at_once(uow: UnitOfWork, shop: None) -> None:
+    mid = _member(uow)
+    big = _sell(uow, mid, 30_000)
+    assert _level(uow, mid) == "gold"
+    small = _sell(uow, mid, 1_000)
+    assert small.price.tier_discount == 100  # gold's 10 % while it held
+    done = _return(uow, big.order.id, "r1")
+    assert done.tier_lowered_to == "member" and _level(uow, mid) == "member"
+    with uow.read() as s:
+        last = s.scalars(
+            select(TierChange).where(TierChange.member_id == mid).order_by(TierChange.id.desc())
+        ).first()
+        assert last is not None and (last.from_level, last.to_level) == ("gold", "member")
+        assert last.reason == "upgrade returned: spend 900 misses 金卡 (spend ≥ 30000)"
+        facts = [m.payload for m in s.scalars(
+            select(OutboxMessage).where(OutboxMessage.topic == "TierChanged"))]  # fmt: skip
+        assert {"member_id": mid, "from": "gold", "to": "member", "reason": last.reason} in facts
+    # the next sale is priced at the level the member holds now
+    assert _sell(uow, mid, 1_000).price.tier_discount == 0
+    before = dump(uow.engine)
+    again = _return(uow, big.order.id, "r1")  # the till asks again: the same answer, once
+    assert again.replayed and again.tier_lowered_to == "member"
+    assert dump(uow.engine) == before
+
+
+def test_a_return_leaves_the_member_as_high_as_what_they_keep_reaches(
+    uow: UnitOfWork, shop: None
+) -> None:
+    mid = _member(uow)
+    sale = _sell(uow, mid, 20_000, 15_000)  # gold on 35,000
+    assert _level(uow, mid) == "gold"
+    part = _return(uow, sale.order.id, "p1", 2)  # 20,000 kept: silver's rule, not gold's
+    assert part.tier_lowered_to == "silver" and _level(uow, mid) == "silver"
+    rest = _return(uow, sale.order.id, "p2", 1)
+    assert rest.tier_lowered_to == "member" and _level(uow, mid) == "member"
+
+
+def test_a_level_held_without_the_returned_goods_stays(uow: UnitOfWork, shop: None) -> None:
+    mid = _member(uow)
+    _sell(uow, mid, 40_000)  # gold, before the sale returned below
+    later = _sell(uow, mid, 5_000)
+    done = _return(uow, later.order.id, "k1")
+    assert done.tier_lowered_to is None and _level(uow, mid) == "gold"
+    # still gold on what is kept: an upgrade the return does not undo stays
+    mid2 = _member(uow)
+    first = _sell(uow, mid2, 29_000)
+    up = _sell(uow, mid2, 2_000)  # 31,000: gold
+    assert _level(uow, mid2) == "gold"
+    assert _return(uow, first.order.id, "k2", 1).tier_lowered_to == "member"
+    assert _level(uow, mid2) == "member"
+    assert _return(uow, up.order.id, "k3").tier_lowered_to is None
+
+
+def test_a_granted_level_is_left_to_its_review(uow: UnitOfWork, shop: None) -> None:
+    from datetime import date
+
+    from omo.tiers.grants import TierGrant, grant
+
+    mid = _member(uow)
+    sale = _sell(uow, mid, 12_000)  # silver
+    grant(uow, member_id=mid, actor="boss",
+          req=TierGrant(level="gold", until=date(2027, 12, 31), reason="status match"))  # fmt: skip
+    assert _level(uow, mid) == "gold"
+    assert _return(uow, sale.order.id, "g1").tier_lowered_to is None
+    assert _level(uow, mid) == "gold"
