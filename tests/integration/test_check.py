@@ -82,9 +82,15 @@ def test_check_finds_nothing_after_real_activity_and_names_tampering(
         conn.execute(sa.text("UPDATE member_stats SET total_spend = total_spend + 100"))
         conn.execute(sa.text("UPDATE referrals SET referee_points = 70 WHERE status = 'rewarded'"))
         conn.execute(sa.text("UPDATE referrals SET status = 'rewarded' WHERE status = 'pending'"))
+        # a refund's give-back returning two points more to a lot than its sale took from it
+        conn.execute(sa.text(
+            "UPDATE points_allocations SET points = points - 2 WHERE debit_id = (SELECT min(id) "
+            "FROM points_entries WHERE kind = 'reverse' AND points > 0)"
+        ))  # fmt: skip
     dirty = cli.invoke(app, ["check"])
     assert dirty.exit_code == 1
     assert "points lot" in dirty.output
+    assert "given back to lot" in dirty.output
     assert "template C" in dirty.output
     assert "stats say" in dirty.output
     assert "referrals: 3 difference(s)" in dirty.output

@@ -605,7 +605,8 @@ def allocations_of(session: Session, entry_id: int) -> list[PointsAllocation]:
 
 def check_ledger(session: Session) -> list[str]:
     """Differences in the ledger: a lot whose cached remaining is not its points less its
-    allocations, or out of range; a member whose entries do not sum to their lots."""
+    allocations, or out of range; a member whose entries do not sum to their lots; a
+    give-back that returns to a lot more than its debit took from it."""
     problems: list[str] = []
     taken = {
         lot: int(total)
@@ -633,7 +634,35 @@ def check_ledger(session: Session) -> list[str]:
             problems.append(
                 f"member {member_id}: ledger sums to {total}, lots hold {lots[member_id]}"
             )
-    return problems
+    return problems + _given_back_beyond_taken(session)
+
+
+def _given_back_beyond_taken(session: Session) -> list[str]:
+    """A give-back (a refund, a cancelled redemption) returns points only to the lots its
+    debit took them from, and no more than it took: never a lot of a later date."""
+    given = aliased(PointsEntry)
+    back: dict[tuple[int | None, int], int] = defaultdict(int)
+    for debit, lot, n in session.execute(
+        select(given.reverses_id, PointsAllocation.lot_id, PointsAllocation.points)
+        .join(given, given.id == PointsAllocation.debit_id)
+        .where(given.kind == "reverse", given.points > 0, given.reverses_id.is_not(None))
+    ):
+        back[debit, lot] -= n
+    if not back:
+        return []
+    reversed_ids = select(given.reverses_id).where(given.kind == "reverse", given.points > 0)
+    took: dict[tuple[int | None, int], int] = defaultdict(int)
+    for debit, lot, n in session.execute(
+        select(PointsAllocation.debit_id, PointsAllocation.lot_id, PointsAllocation.points).where(
+            PointsAllocation.debit_id.in_(reversed_ids)
+        )
+    ):
+        took[debit, lot] += n
+    return [
+        f"points entry {debit}: {n} given back to lot {lot}, which it took {took[debit, lot]} from"
+        for (debit, lot), n in sorted(back.items())
+        if n > took[debit, lot]
+    ]
 
 
 ERASED = "(erased)"
