@@ -747,6 +747,17 @@ def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
     shown = card.split('class="card qr coupon"')[1].split("<svg")[0]
     assert "年度禮 折100" in shown and "有效至 2098年12月31日" in shown and "YEAR" not in shown
     assert "一次券" not in card and used.code not in card  # used: no longer shown as held
+    # a coupon from a day to come: shown with its first day, without a code to scan yet
+    coupons.put_template(uow, code="SOON", template=CouponTemplate(
+        name="週年慶 折200", kind="amount_off", amount=Decimal(200),
+        valid_from=datetime(2098, 6, 1, tzinfo=ZoneInfo("Asia/Taipei")), valid_until=new_year))  # fmt: skip
+    (soon,) = coupons.issue(uow, template_code="SOON", member_ids=[member], key="k3").issued
+    card = public.get(link.replace("http://127.0.0.1:8000", "")).text
+    upcoming = card.split('id="card-upcoming-1"')[1].split("</div>")[0]
+    assert "週年慶 折200" in upcoming and "2098年6月1日 起可用" in upcoming
+    assert "有效至 2098年12月31日" in upcoming
+    assert soon.code not in card
+    assert card.count('class="card qr coupon"') == 1  # the usable one alone has a QR
     offered = card.split('id="card-rewards"')[1].split("</table>")[0]
     assert offered.index("TOTE-禮") < offered.index("MUG-禮")  # what the points reach, first
     assert '<tr class="muted"><td>MUG-禮' in offered

@@ -49,7 +49,8 @@ class Card:
     qr: str
     tier: MemberTierRead
     points: PointsSummary
-    coupons: list[tuple[CouponRead, str]]  # each active coupon with its QR
+    coupons: list[tuple[CouponRead, str]]  # each coupon usable now, with its QR
+    upcoming: list[CouponRead]  # the member's, valid from a day to come: shown, not scannable
     # on offer now to the member's level, and whether their points reach it
     rewards: list[tuple[RewardRead, bool]]
     # redeemed, not yet collected or used: each with its voucher's QR (partner rewards)
@@ -69,7 +70,8 @@ def card(uow: UnitOfWork, *, secret: str, token: str, referral_link: str) -> Car
     with uow.read() as session:
         member = members.current_member(session, member_id)  # a merged card leads on
         mid, name = member.id, member.name
-    held = [c for c in coupons.member_coupons(uow, member_id=mid) if c.state == "usable"]
+    mine = coupons.member_coupons(uow, member_id=mid)
+    held = [c for c in mine if c.state == "usable"]
     current = card_token(secret, mid)
     referral = referrals.code_for(uow, member_id=mid, link=referral_link)
     return Card(
@@ -77,6 +79,8 @@ def card(uow: UnitOfWork, *, secret: str, token: str, referral_link: str) -> Car
         tier=tiers.member_tier(uow, member_id=mid),
         points=points.summary(uow, member_id=mid, history=HISTORY),
         coupons=[(c, qr_svg(c.code)) for c in held],
+        upcoming=sorted((c for c in mine if c.state == "not_yet_valid"),
+                        key=lambda c: (c.valid_from is None, c.valid_from, c.code)),
         rewards=rewards.on_offer(uow, member_id=mid, limit=REWARDS_SHOWN),
         owed=[(r, qr_svg(r.voucher) if r.voucher else None) for r in fulfilment.owed(
             uow, store=None, reward=None, limit=REWARDS_SHOWN, member_id=mid)],

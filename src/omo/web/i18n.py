@@ -75,6 +75,12 @@ class Formats:
             return "—"
         return format_datetime(value, "medium", tzinfo=_zone(zone), locale=self.locale)
 
+    def day(self, value: datetime | None, zone: str = "Asia/Taipei") -> str:
+        """The day a moment falls on, where the member is."""
+        if value is None:
+            return "—"
+        return format_date(value.astimezone(_zone(zone)).date(), "medium", locale=self.locale)
+
     def through(self, value: datetime | None, zone: str = "Asia/Taipei") -> str:
         """The last day before `value` ends something (a coupon valid until midnight is valid
         through the day before it): what a member reads as "valid through"."""
