@@ -147,6 +147,27 @@ def test_member_page_masks_personal_data_for_analysts(
     assert client.get("/ui/members/999999").status_code == 404
 
 
+def test_member_page_says_each_coupon_s_state_in_the_page_s_language(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    from datetime import datetime
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+
+    coupons.put_template(uow, code="SOON", template=CouponTemplate(
+        name="週年慶", kind="amount_off", amount=Decimal(200),
+        valid_from=datetime(2098, 6, 1, tzinfo=ZoneInfo("Asia/Taipei"))))  # fmt: skip
+    coupons.issue(uow, template_code="SOON", member_ids=[people["member"]], key="soon")
+    page = sign_in(client, "mkt").get(f"/ui/members/{people['member']}").text
+    assert "<td>尚未生效</td>" in page
+    client.get("/ui/lang/en?next=/ui/")
+    english = client.get(f"/ui/members/{people['member']}").text
+    assert "<td>not yet valid</td>" in english and "not_yet_valid" not in english
+
+
 def test_member_page_shows_the_referrals_on_either_side(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:

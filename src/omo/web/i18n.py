@@ -4,6 +4,7 @@ Simplified Chinese are offered."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -45,8 +46,16 @@ def _catalog(lang: str) -> dict[str, str]:
     return {str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy}
 
 
+_CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
+
+
 def gettext(lang: str, text: str) -> str:
-    return _catalog(lang).get(text, text)
+    """The text in `lang`. A code shown through the catalog (a coupon's state, a trigger, a
+    segment: `not_yet_valid`) that the language has no entry for reads as words there."""
+    found = _catalog(lang).get(text)
+    if found is not None:
+        return found
+    return text.replace("_", " ") if _CODE.fullmatch(text) else text
 
 
 class Formats:
