@@ -405,6 +405,37 @@ def test_refunds_by_lines_add_up_to_the_whole(uow: UnitOfWork, shop: dict[str, A
     assert first.points_given_back + rest.points_given_back == 100
 
 
+def test_a_free_item_is_free_and_comes_back_for_nothing(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """A free-item coupon takes off the item as the basket prices it (the silver level's 5 %
+    taken: 570, not its list price 600), and returning the item gives back no money; a coupon
+    on one category comes off that line alone."""
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+
+    coupons.put_template(uow, code="FREE-BEA", template=CouponTemplate(
+        name="送保養", kind="free_item", free_sku="BEA-1"))  # fmt: skip
+    code = coupons.issue(uow, template_code="FREE-BEA", member_ids=[shop["member"]],
+                         key="fb").issued[0].code  # fmt: skip
+    sale = _sale(uow, shop, "POS-FREE", coupon_codes=[code])
+    assert (sale.price.coupon_discount, sale.order.total) == (Decimal(570), Decimal(760))
+    back = refund(uow, order_id=sale.order.id, actor="t",
+                  req=RefundRequest(idempotency_key="fb1", lines=[RefundLine(line_no=2, quantity=1)]))  # fmt: skip
+    assert back.amount == 0 and back.order.status == "completed"
+    rest = refund(uow, order_id=sale.order.id, actor="t",
+                  req=RefundRequest(idempotency_key="fb2", lines=[RefundLine(line_no=1, quantity=1)]))  # fmt: skip
+    assert rest.amount == Decimal(760) and rest.order.status == "refunded"
+    # 100 off 美妝保養 alone: the 服飾 line is paid in full, the 美妝保養 line 570 - 100
+    coupons.put_template(uow, code="BEA100", template=CouponTemplate(
+        name="保養折100", kind="amount_off", amount=Decimal(100), categories=["美妝保養"]))  # fmt: skip
+    code = coupons.issue(uow, template_code="BEA100", member_ids=[shop["member"]],
+                         key="b1").issued[0].code  # fmt: skip
+    sale = _sale(uow, shop, "POS-CAT", coupon_codes=[code])
+    first = refund(uow, order_id=sale.order.id, actor="t",
+                   req=RefundRequest(idempotency_key="c1", lines=[RefundLine(line_no=1, quantity=1)]))  # fmt: skip
+    assert first.amount == Decimal(760)
+
+
 def test_the_refund_that_completes_an_order_takes_back_every_point(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:

@@ -55,6 +55,12 @@ def test_each_kind() -> None:
     assert capped.discount == Decimal(200)  # type: ignore[union-attr]
     free = run(t(kind="free_item", free_sku="APP-1"))
     assert (free.discount, free.free_sku) == (Decimal(490), "APP-1")  # type: ignore[union-attr]
+    # one unit as the basket prices it: 650 listed, 50 off at the member's level → 600 free,
+    # not 650 (which would take 50 off the other goods too)
+    cheaper = run(t(kind="free_item", free_sku="BEA-1"))
+    assert cheaper.discount == Decimal(600)  # type: ignore[union-attr]
+    thirds = Basket("web", None, (BasketLine("MUG", None, 3, Decimal(100), Decimal(10)),))
+    assert run(t(kind="free_item", free_sku="MUG"), basket=thirds).discount == Decimal("96.67")  # type: ignore[union-attr]
     ship = run(t(kind="free_shipping"))
     assert (ship.discount, ship.shipping_discount) == (Decimal(0), Decimal(60))  # type: ignore[union-attr]
 

@@ -14,6 +14,7 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from omo.checkout import paid
 from omo.commerce import returns_policy
 from omo.commerce import service as commerce
 from omo.commerce.models import Order, OrderRefund
@@ -201,8 +202,9 @@ def _result(session: Session, made: OrderRefund, order: Order, *, replayed: bool
 def _amount(
     session: Session, order: Order, req: RefundRequest, left: Decimal
 ) -> tuple[Decimal, bool]:
-    """What the lines are worth as paid (their share of order discounts taken), or all that
-    is left; refuses more of a line than was bought and not yet returned."""
+    """What the units returned were paid (checkout/paid.py: a free item nothing, a coupon on
+    some categories off those lines), or all that is left; refuses more of a line than was
+    bought and not yet returned."""
     if not req.lines:
         return left, True
     lines = {li.line_no: li for li in commerce.order_lines(session, order.id)}
@@ -210,8 +212,14 @@ def _amount(
     for r in session.scalars(select(OrderRefund).where(OrderRefund.order_id == order.id)):
         for li in r.lines:
             returned[li["line_no"]] += li["quantity"]
-    goods = order.subtotal
-    paid_share = (goods - order.discount_total) / goods if goods else Decimal(0)
+    worth = paid.paid(
+        [paid.Line(li.line_no, li.sku, li.category, li.line_total) for li in lines.values()],
+        discount_total=order.discount_total,
+        coupons=[
+            paid.CouponUse(discount, t.free_sku if t.kind == "free_item" else None, t.categories)
+            for discount, t in coupons.used_on_order(session, order_id=order.id)
+        ],
+    )
     amount = Decimal(0)
     for n, want in enumerate(req.lines):
         line = lines.get(want.line_no)
@@ -227,8 +235,8 @@ def _amount(
                 ctx={"line": want.line_no, "left": units},
             )  # fmt: skip
         returned[want.line_no] += want.quantity
-        amount += line.line_total * want.quantity / line.quantity * paid_share
-    amount = min(amount.quantize(CENT, rounding=ROUND_HALF_UP), left)
+        amount += worth[want.line_no] * want.quantity / line.quantity
+    amount = min(max(amount, Decimal(0)).quantize(CENT, rounding=ROUND_HALF_UP), left)
     whole = all(returned[no] >= li.quantity for no, li in lines.items())
     if whole:
         amount = left  # the last return takes the rest, shipping included, no cent left over

@@ -222,7 +222,10 @@ def price(
                 f"add {t.free_sku} to the basket to get it free",
                 {"sku": t.free_sku},
             )
-        return Priced(item.unit_price, Decimal(0), t.free_sku, eligible)
+        # one unit as the basket prices it (after the level's discount and earlier coupons):
+        # its list price would take the rest off the other goods
+        one = (item.amount / item.quantity).quantize(CENT, rounding=ROUND_HALF_UP)
+        return Priced(max(min(one, item.amount), Decimal(0)), Decimal(0), t.free_sku, eligible)
     if basket.shipping_fee <= 0:
         return Refused("no_shipping", "nothing to take off: this order ships free")
     return Priced(Decimal(0), basket.shipping_fee, None, eligible)

@@ -405,6 +405,18 @@ def reverse_in(session: Session, *, key: str, now: datetime) -> CouponRedemption
     return refreshed
 
 
+def used_on_order(session: Session, *, order_id: int) -> list[tuple[Decimal, CouponTemplate]]:
+    """The discount each coupon took off an order's goods, with its template."""
+    rows = session.execute(
+        select(CouponRedemption.discount, CouponTemplateRow.definition)
+        .join(Coupon, Coupon.id == CouponRedemption.coupon_id)
+        .join(CouponTemplateRow, CouponTemplateRow.id == Coupon.template_id)
+        .where(CouponRedemption.order_id == order_id)
+        .order_by(CouponRedemption.id)
+    )
+    return [(discount, CouponTemplate.model_validate(d)) for discount, d in rows]
+
+
 def reverse_for_order(session: Session, *, order_id: int, now: datetime) -> int:
     """Undo the redemptions made on an order (a whole refund); returns how many."""
     keys = list(
