@@ -442,6 +442,8 @@ def test_the_till_takes_a_return(
                                          "receipt": " W-100 "})  # fmt: skip
     assert shown.status_code == 200 and 'id="pos-order"' in shown.text, shown.text[:300]
     assert 'name="ret1"' in shown.text and 'name="ret2"' in shown.text
+    each = re.findall(r'class="pos-paid-each">([^<]+)<', shown.text)
+    assert each == ["NT$300", "NT$500"], each  # what one unit of each line gives back
     key = re.search(r'name="refund_key" value="([^"]+)"', shown.text)
     assert key is not None
     press = {"csrf": token, "action": "refund", "order_id": str(order), "refund_key": key[1],

@@ -411,6 +411,7 @@ def test_a_free_item_is_free_and_comes_back_for_nothing(
     """A free-item coupon takes off the item as the basket prices it (the silver level's 5 %
     taken: 570, not its list price 600), and returning the item gives back no money; a coupon
     on one category comes off that line alone."""
+    from omo.checkout import receipts
     from omo.checkout.refunds import RefundLine, RefundRequest, refund
 
     coupons.put_template(uow, code="FREE-BEA", template=CouponTemplate(
@@ -422,6 +423,8 @@ def test_a_free_item_is_free_and_comes_back_for_nothing(
     back = refund(uow, order_id=sale.order.id, actor="t",
                   req=RefundRequest(idempotency_key="fb1", lines=[RefundLine(line_no=2, quantity=1)]))  # fmt: skip
     assert back.amount == 0 and back.order.status == "completed"
+    shown = receipts.get_order(uow, order_id=sale.order.id)  # what the returns screen says
+    assert [li.paid_each for li in shown.lines] == [Decimal(760), Decimal(0)]
     rest = refund(uow, order_id=sale.order.id, actor="t",
                   req=RefundRequest(idempotency_key="fb2", lines=[RefundLine(line_no=1, quantity=1)]))  # fmt: skip
     assert rest.amount == Decimal(760) and rest.order.status == "refunded"

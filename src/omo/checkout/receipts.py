@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import Field
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from omo.checkout.refunds import RefundLine
+from omo.checkout.refunds import CENT, RefundLine, line_worth
 from omo.commerce import service as commerce
 from omo.commerce.channels import Channel
 from omo.commerce.models import Order, OrderRefund
@@ -29,6 +29,11 @@ from omo.shared.schemas import MoneyOut, ReadModel
 class ReturnableLine(OrderLineRead):
     returned: int = Field(description="units given back so far")
     returnable: int = Field(description="units that can still be given back")
+    paid_each: MoneyOut = Field(
+        description="what one unit gives back when returned: its price after the level's "
+        "discount, less its share of the coupons that applied to it and of the points paid "
+        "(a free item: 0). The return that completes the order gives back all that is left"
+    )
 
 
 class RefundRead(ReadModel):
@@ -121,6 +126,7 @@ def _detail(session: Session, order: Order) -> OrderDetail:
         for li in r.lines:
             returned[li["line_no"]] += li["quantity"]
     open_ = order.status != "cancelled"
+    worth = line_worth(session, order, lines)
     base = {k: getattr(order, k) for k in OrderRead.model_fields}
     return OrderDetail(
         **base,
@@ -129,6 +135,7 @@ def _detail(session: Session, order: Order) -> OrderDetail:
                 **OrderLineRead.model_validate(li).model_dump(),
                 returned=returned[li.line_no],
                 returnable=max(li.quantity - returned[li.line_no], 0) if open_ else 0,
+                paid_each=(worth[li.line_no] / li.quantity).quantize(CENT, ROUND_HALF_UP),
             )
             for li in lines
         ],

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from omo.checkout import paid
 from omo.commerce import returns_policy
 from omo.commerce import service as commerce
-from omo.commerce.models import Order, OrderRefund
+from omo.commerce.models import Order, OrderLine, OrderRefund
 from omo.commerce.schemas import OrderResult
 from omo.coupons import service as coupons
 from omo.db import UnitOfWork
@@ -199,6 +199,18 @@ def _result(session: Session, made: OrderRefund, order: Order, *, replayed: bool
     )  # fmt: skip
 
 
+def line_worth(session: Session, order: Order, lines: list[OrderLine]) -> dict[int, Decimal]:
+    """What each line was paid (checkout/paid.py), by line number: what its units give back."""
+    return paid.paid(
+        [paid.Line(li.line_no, li.sku, li.category, li.line_total) for li in lines],
+        discount_total=order.discount_total,
+        coupons=[
+            paid.CouponUse(discount, t.free_sku if t.kind == "free_item" else None, t.categories)
+            for discount, t in coupons.used_on_order(session, order_id=order.id)
+        ],
+    )
+
+
 def _amount(
     session: Session, order: Order, req: RefundRequest, left: Decimal
 ) -> tuple[Decimal, bool]:
@@ -212,14 +224,7 @@ def _amount(
     for r in session.scalars(select(OrderRefund).where(OrderRefund.order_id == order.id)):
         for li in r.lines:
             returned[li["line_no"]] += li["quantity"]
-    worth = paid.paid(
-        [paid.Line(li.line_no, li.sku, li.category, li.line_total) for li in lines.values()],
-        discount_total=order.discount_total,
-        coupons=[
-            paid.CouponUse(discount, t.free_sku if t.kind == "free_item" else None, t.categories)
-            for discount, t in coupons.used_on_order(session, order_id=order.id)
-        ],
-    )
+    worth = line_worth(session, order, list(lines.values()))
     amount = Decimal(0)
     for n, want in enumerate(req.lines):
         line = lines.get(want.line_no)
