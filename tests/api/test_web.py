@@ -513,9 +513,10 @@ def test_the_till_says_when_a_return_finds_its_points_spent(
     from omo.shared import clock
 
     mid = people["member"]
-    order = f.post_order(uow, member_id=mid, channel="web", external_id="W-200",
-                         lines=[{"sku": "A", "quantity": 1, "unit_price": "1200"}]).id  # fmt: skip
-    clock.set_clock(lambda: f.T0 + timedelta(days=10))  # past the return window: spendable
+    sold = f.post_order(uow, member_id=mid, channel="web", external_id="W-200",
+                        lines=[{"sku": "A", "quantity": 1, "unit_price": "1200"}])  # fmt: skip
+    order, later = sold.id, sold.ordered_at + timedelta(days=10)
+    clock.set_clock(lambda: later)  # past the return window: spendable
     try:
         held = points.summary(uow, member_id=mid).available
         assert held >= 12
