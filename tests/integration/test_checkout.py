@@ -415,7 +415,7 @@ def test_a_free_item_is_free_and_comes_back_for_nothing(
     from omo.checkout.refunds import RefundLine, RefundRequest, refund
 
     coupons.put_template(uow, code="FREE-BEA", template=CouponTemplate(
-        name="送保養", kind="free_item", free_sku="BEA-1"))  # fmt: skip
+        name="送保養", kind="free_item", free_sku="BEA-1", per_member_limit=2))  # fmt: skip
     code = coupons.issue(uow, template_code="FREE-BEA", member_ids=[shop["member"]],
                          key="fb").issued[0].code  # fmt: skip
     sale = _sale(uow, shop, "POS-FREE", coupon_codes=[code])
@@ -428,6 +428,23 @@ def test_a_free_item_is_free_and_comes_back_for_nothing(
     rest = refund(uow, order_id=sale.order.id, actor="t",
                   req=RefundRequest(idempotency_key="fb2", lines=[RefundLine(line_no=1, quantity=1)]))  # fmt: skip
     assert rest.amount == Decimal(760) and rest.order.status == "refunded"
+    # the other way round: the paid goods back, the free item kept — all the money is back,
+    # but the order is not refunded in full, and the coupon stays used
+    code = coupons.issue(uow, template_code="FREE-BEA", member_ids=[shop["member"]],
+                         key="fb-2").issued[0].code  # fmt: skip
+    kept = _sale(uow, shop, "POS-FREE-2", coupon_codes=[code])
+    paid_back = refund(uow, order_id=kept.order.id, actor="t",
+                       req=RefundRequest(idempotency_key="fk1", lines=[RefundLine(line_no=1, quantity=1)]))  # fmt: skip
+    assert (paid_back.amount, paid_back.order.status, paid_back.coupons_restored) == (
+        Decimal(760),
+        "completed",
+        0,
+    )
+    assert coupons.get_coupon(uow, code=code).state == "used"
+    assert [li.returnable for li in receipts.get_order(uow, order_id=kept.order.id).lines] == [0, 1]
+    last = refund(uow, order_id=kept.order.id, actor="t",
+                  req=RefundRequest(idempotency_key="fk2", lines=[RefundLine(line_no=2, quantity=1)]))  # fmt: skip
+    assert (last.amount, last.order.status, last.coupons_restored) == (0, "refunded", 1)
     # 100 off 美妝保養 alone: the 服飾 line is paid in full, the 美妝保養 line 570 - 100
     coupons.put_template(uow, code="BEA100", template=CouponTemplate(
         name="保養折100", kind="amount_off", amount=Decimal(100), categories=["美妝保養"]))  # fmt: skip
@@ -583,7 +600,10 @@ def test_facts_go_to_the_outbox_once_and_only_with_their_cause(
 SALES = st.lists(
     st.one_of(
         st.tuples(st.just("sale"), st.integers(1, 5), st.integers(0, 400)),  # quantity, points
-        st.tuples(st.just("refund"), st.integers(0, 20), st.booleans()),  # which order, by line
+        # the same with BEA-1 as line 2, free by a free-item coupon issued for it
+        st.tuples(st.just("gift"), st.integers(1, 5), st.integers(0, 400)),
+        # which order; 0 all that is left, 1 a unit of line 1, 2 of line 2
+        st.tuples(st.just("refund"), st.integers(0, 20), st.integers(0, 2)),
         st.tuples(st.just("redeem"), st.integers(1, 300), st.just(False)),
         st.tuples(st.just("wait"), st.integers(1, 200), st.just(False)),
         # another member (with points and a sale of their own) merged into the first, and back
@@ -631,17 +651,28 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
     # happens never depends on the day the suite runs
     now = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
     clock.set_clock(lambda: now)
+    gifts: set[int] = set()  # orders with a free BEA-1
+    coupons_service.put_template(uow, code="GIFT", template=CouponTemplate(
+        name="gift", kind="free_item", free_sku="BEA-1", per_member_limit=100))  # fmt: skip
     for n, (op, a, b) in enumerate(ops):
-        if op == "sale":
-            body = basket(member_id=mid, external_id=f"{tag}-{n}", points=b,
-                          lines=[{"sku": "APP-1", "quantity": a}])  # fmt: skip
+        if op in ("sale", "gift"):
+            lines_in = [{"sku": "APP-1", "quantity": a}]
+            codes = []
+            if op == "gift":
+                lines_in.append({"sku": "BEA-1", "quantity": 1})
+                codes = [c.code for c in coupons_service.issue(
+                    uow, template_code="GIFT", member_ids=[mid], key=f"{tag}-{n}").issued]  # fmt: skip
+            body = basket(member_id=mid, external_id=f"{tag}-{n}", points=b, lines=lines_in,
+                          coupon_codes=codes)  # fmt: skip
             try:
                 orders.append(_commit(uow, body).order.id)
+                if codes:
+                    gifts.add(orders[-1])
             except ValidationFailed as exc:
                 assert exc.code == "points_over_cap"
         elif op == "refund" and orders:
             order_id = orders[a % len(orders)]
-            lines = [RefundLine(line_no=1, quantity=1)] if b else None
+            lines = [RefundLine(line_no=b, quantity=1)] if b else None
             try:
                 refund(
                     uow,
@@ -650,7 +681,11 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
                     actor="t",
                 )
             except ValidationFailed as exc:
-                assert "refund" in exc.message or "left to return" in exc.message
+                assert (
+                    "refund" in exc.message
+                    or "left to return" in exc.message
+                    or ("no line" in exc.message)
+                ), exc.message
         elif op == "redeem":
             try:
                 points_service.redeem(
@@ -701,7 +736,16 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
         for order_id in orders:  # what a returns screen shows adds up
             d = receipts.get_order(uow, order_id=order_id)
             assert d.refundable == d.total - d.refunded_total
+            assert 0 <= d.refunded_total <= d.total
             assert all(li.returned + li.returnable == li.quantity for li in d.lines)
+            # each unit gives back what it was paid; together, the goods as paid (to a cent a
+            # line, rounded); a free item nothing
+            paid_goods = d.total - d.shipping_fee
+            assert abs(sum(li.paid_each * li.quantity for li in d.lines) - paid_goods) <= (
+                Decimal("0.01") * sum(li.quantity for li in d.lines)
+            )
+            if order_id in gifts:
+                assert [li.paid_each for li in d.lines if li.sku == "BEA-1"] == [0]
             assert d.points_earned >= 0 and d.points_spent >= 0
             if d.status == "refunded":
                 assert (d.points_earned, d.points_spent) == (0, 0)

@@ -95,9 +95,11 @@ def refund(
             return _replayed(session, held, order, req)
         if order.status == "cancelled":
             raise ValidationFailed("a cancelled order has nothing to refund", field="order_id")
-        left = order.total - order.refunded_total
-        if left <= 0:
+        # refunded in full when every unit is back, not when the money is: a free item kept
+        # after the paid goods came back keeps the order open (and its coupon used)
+        if order.status == "refunded":
             raise ValidationFailed("this order is already refunded in full", field="order_id")
+        left = max(order.total - order.refunded_total, Decimal(0))
         amount, whole = _amount(session, order, req, left)
         held_back = returns_policy.needs_approval(
             returns_policy.in_force(session), amount=amount, now=now,
@@ -117,7 +119,7 @@ def refund(
         )  # fmt: skip
         session.add(made)
         order.refunded_total += amount
-        if whole or order.refunded_total >= order.total:
+        if whole:
             order.status = "refunded"
         session.flush()
         # the refund that completes the order takes back all that is left, so that rounding
