@@ -441,10 +441,13 @@ def test_a_free_item_is_free_and_comes_back_for_nothing(
         0,
     )
     assert coupons.get_coupon(uow, code=code).state == "used"
-    assert [li.returnable for li in receipts.get_order(uow, order_id=kept.order.id).lines] == [0, 1]
+    open_ = receipts.get_order(uow, order_id=kept.order.id)
+    assert [li.returnable for li in open_.lines] == [0, 1]
+    assert open_.refundable == 0 and open_.can_return  # the till still offers the free item
     last = refund(uow, order_id=kept.order.id, actor="t",
                   req=RefundRequest(idempotency_key="fk2", lines=[RefundLine(line_no=2, quantity=1)]))  # fmt: skip
     assert (last.amount, last.order.status, last.coupons_restored) == (0, "refunded", 1)
+    assert not receipts.get_order(uow, order_id=kept.order.id).can_return
     # 100 off 美妝保養 alone: the 服飾 line is paid in full, the 美妝保養 line 570 - 100
     coupons.put_template(uow, code="BEA100", template=CouponTemplate(
         name="保養折100", kind="amount_off", amount=Decimal(100), categories=["美妝保養"]))  # fmt: skip

@@ -56,6 +56,9 @@ class CouponUsed(ReadModel):
 class OrderDetail(OrderRead):
     lines: list[ReturnableLine]
     refundable: MoneyOut = Field(description="money that can still be given back")
+    can_return: bool = Field(
+        description="units are left to give back (a free item kept may give back no money)"
+    )
     refunds: list[RefundRead]
     points_earned: int = Field(description="what the order earned, less what refunds took back")
     points_spent: int = Field(description="points it was paid with, less what refunds gave back")
@@ -128,17 +131,19 @@ def _detail(session: Session, order: Order) -> OrderDetail:
     open_ = order.status != "cancelled"
     worth = line_worth(session, order, lines)
     base = {k: getattr(order, k) for k in OrderRead.model_fields}
+    shown = [
+        ReturnableLine(
+            **OrderLineRead.model_validate(li).model_dump(),
+            returned=returned[li.line_no],
+            returnable=max(li.quantity - returned[li.line_no], 0) if open_ else 0,
+            paid_each=(worth[li.line_no] / li.quantity).quantize(CENT, ROUND_HALF_UP),
+        )
+        for li in lines
+    ]
     return OrderDetail(
         **base,
-        lines=[
-            ReturnableLine(
-                **OrderLineRead.model_validate(li).model_dump(),
-                returned=returned[li.line_no],
-                returnable=max(li.quantity - returned[li.line_no], 0) if open_ else 0,
-                paid_each=(worth[li.line_no] / li.quantity).quantize(CENT, ROUND_HALF_UP),
-            )
-            for li in lines
-        ],
+        lines=shown,
+        can_return=order.status != "refunded" and any(li.returnable for li in shown),
         refundable=max(order.total - order.refunded_total, Decimal(0)) if open_ else Decimal(0),
         refunds=[_refund_read(r) for r in refunds],
         **_points_on(session, order.id),
