@@ -1,6 +1,7 @@
 """What each line of an order was paid (checkout/paid.py): a return gives back what its units
 were paid, so a free item comes back for nothing and a coupon on some categories comes off
-those lines alone."""
+those lines alone; and what the units kept cost when a coupon whose threshold they miss is
+clawed back (`due`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omo.checkout.paid import CouponUse, Line, paid
+from omo.checkout.paid import CouponUse, Line, due, paid
 
 CATS = ["服飾", "美妝保養", None]
 EPS = Decimal("1e-18")
@@ -71,3 +72,76 @@ def test_every_line_is_paid_between_nothing_and_its_price_and_all_add_up(order: 
     for li in lines:
         assert -EPS <= got[li.line_no] <= li.line_total + EPS
     assert abs(sum(got.values()) - (goods - discount_total)) < EPS
+
+
+ONE, NONE = Decimal(1), Decimal(0)
+SPEND_1000 = CouponUse(Decimal(100), None, None, Decimal(1000))  # 滿1000減100
+
+
+def test_what_is_kept_below_the_threshold_pays_without_the_coupon() -> None:
+    lines = [Line(1, "A", "服飾", Decimal(760)), Line(2, "B", "美妝保養", Decimal(570))]
+    kept_a = due(lines, kept={1: ONE, 2: NONE}, discount_total=Decimal(100), coupons=[SPEND_1000])
+    assert (kept_a.amount, kept_a.missed) == (Decimal(760), (0,))
+    both = due(lines, kept={1: ONE, 2: ONE}, discount_total=Decimal(100), coupons=[SPEND_1000])
+    assert (both.amount, both.missed) == (Decimal(1230), ())
+    # two units of A kept of three reach 1000: the coupon stays, in proportion
+    three = [Line(1, "A", "服飾", Decimal(2280))]
+    two_kept = due(three, kept={1: Decimal(2) / 3}, discount_total=Decimal(100),
+                   coupons=[SPEND_1000])  # fmt: skip
+    assert two_kept.missed == () and abs(two_kept.amount - Decimal(2180) * 2 / 3) < EPS
+
+
+def test_a_coupon_whose_lines_all_came_back_is_not_clawed_back() -> None:
+    lines = [Line(1, "A", "服飾", Decimal(760)), Line(2, "B", "美妝保養", Decimal(1200))]
+    beauty = CouponUse(Decimal(100), None, ["美妝保養"], Decimal(1000))
+    kept = due(lines, kept={1: ONE, 2: NONE}, discount_total=Decimal(100), coupons=[beauty])
+    assert (kept.amount, kept.missed) == (Decimal(760), ())
+
+
+def test_a_free_item_kept_without_the_goods_it_came_with_is_paid_for() -> None:
+    """送 MUG over 1000: the mug kept and the 1,494 of clothes returned — the mug costs its 693;
+    the mug returned and the clothes kept — nothing to claw back, its discount went with it."""
+    lines = [Line(1, "APP-1", "服飾", Decimal(1494)), Line(2, "MUG", None, Decimal(693))]
+    gift = CouponUse(Decimal(693), "MUG", None, Decimal(1000))
+    mug = due(lines, kept={1: NONE, 2: ONE}, discount_total=Decimal(693), coupons=[gift])
+    assert (mug.amount, mug.missed) == (Decimal(693), (0,))
+    clothes = due(lines, kept={1: ONE, 2: NONE}, discount_total=Decimal(693), coupons=[gift])
+    assert (clothes.amount, clothes.missed) == (Decimal(1494), ())
+
+
+def test_the_threshold_is_measured_after_the_coupons_used_before() -> None:
+    """100 off anything, then 滿1000減100: the second saw its lines after the first's share, so
+    1,050 kept (969.23 after that share) misses its 1,000."""
+    lines = [Line(1, "A", None, Decimal(1050)), Line(2, "B", None, Decimal(250))]
+    first = CouponUse(Decimal(100), None, None)
+    got = due(lines, kept={1: ONE, 2: NONE}, discount_total=Decimal(200),
+              coupons=[first, SPEND_1000])  # fmt: skip
+    # 1,050 less its share of the first 100 (80.77) is 969.23: under 1,000
+    assert got.missed == (1,)
+    assert abs(got.amount - (Decimal(1050) - Decimal(100) * 1050 / 1300)) < EPS
+
+
+KEPT = st.lists(st.sampled_from([0, 1, 2, 3]), min_size=6, max_size=6)
+
+
+@settings(max_examples=400)
+@given(ORDERS, KEPT, st.lists(st.integers(0, 6000), min_size=3, max_size=3))
+def test_clawing_back_never_charges_less_than_kept_nor_more_than_the_goods(
+    order: tuple, thirds: list[int], thresholds: list[int],  # type: ignore[type-arg]
+) -> None:  # fmt: skip
+    """What the kept units cost with coupons clawed back is at least what they were paid and at
+    most their price before any coupon or points; with nothing clawed back it is what they
+    were paid."""
+    lines, raw, share = order
+    goods = sum((li.line_total for li in lines), Decimal(0))
+    discount_total = goods * share / 100
+    coupons = [CouponUse(Decimal(d), sku, cats, Decimal(t))
+               for (d, sku, cats), t in zip(raw, thresholds, strict=False)]  # fmt: skip
+    kept = {li.line_no: Decimal(thirds[n]) / 3 for n, li in enumerate(lines)}
+    worth = paid(lines, discount_total=discount_total, coupons=coupons)
+    proportional = sum((worth[n] * k for n, k in kept.items()), Decimal(0))
+    got = due(lines, kept=kept, discount_total=discount_total, coupons=coupons)
+    assert proportional - EPS <= got.amount
+    assert got.amount <= sum((li.line_total * kept[li.line_no] for li in lines), Decimal(0)) + EPS
+    if not got.missed:
+        assert abs(got.amount - proportional) < EPS

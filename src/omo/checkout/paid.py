@@ -2,11 +2,15 @@
 share of each coupon that applied to it, less its share of the rest of the order's discount
 (points paid with, or a discount a channel sent without its coupon). A return gives back what
 the units returned were paid: a free item comes back for nothing, a coupon on 美妝保養 comes
-off the 美妝保養 lines only. CHK-3."""
+off the 美妝保養 lines only. CHK-3.
+
+`due` answers what the units a customer keeps cost when the store claws back a coupon whose
+threshold (滿X) what is kept no longer reaches: the returns policy's `coupon_threshold`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,6 +28,13 @@ class CouponUse:
     discount: Decimal
     free_sku: str | None  # a free item's coupon: off that item alone
     categories: Sequence[str] | None  # a coupon on some categories: off those lines
+    threshold: Decimal = Decimal(0)  # what its lines had to reach (滿X); 0: none
+
+
+@dataclass(frozen=True)
+class Due:
+    amount: Decimal  # what the units kept cost, unrounded
+    missed: tuple[int, ...]  # the coupons (by their place in the order's list) clawed back
 
 
 def paid(
@@ -33,21 +44,67 @@ def paid(
     `discount_total` (at most the goods). Coupons in the order they were used, each over what
     its lines have left; a coupon whose lines are not in the order, or have less left than it
     took, is spread with the rest."""
+    return _spread(lines, discount_total, coupons, kept=None)[0]
+
+
+def due(
+    lines: Sequence[Line], *, kept: Mapping[int, Decimal], discount_total: Decimal,
+    coupons: Sequence[CouponUse],
+) -> Due:  # fmt: skip
+    """What the share `kept` of each line (0…1, by line number) costs when every coupon with a
+    threshold that the kept part of its lines no longer reaches is taken back: those lines are
+    then paid as if it had never applied. The kept part is measured as the coupon saw its
+    lines, after the level's discount and the coupons used before it. A coupon none of whose
+    discounted lines is kept is not taken back (a free item returned: its discount went with
+    it).
+    The rest of the order's discount (points paid with) stays spread as `paid` spreads it."""
+    worth, missed = _spread(lines, discount_total, coupons, kept=kept)
+    amount = sum((worth[li.line_no] * kept.get(li.line_no, Decimal(0)) for li in lines), Decimal(0))
+    return Due(amount, missed)
+
+
+def _spread(
+    lines: Sequence[Line], discount_total: Decimal, coupons: Sequence[CouponUse],
+    kept: Mapping[int, Decimal] | None,
+) -> tuple[dict[int, Decimal], tuple[int, ...]]:  # fmt: skip
     left = {li.line_no: li.line_total for li in lines}
-    placed = Decimal(0)
-    for c in coupons:
-        eligible = [li.line_no for li in lines if _applies(c, li)]
-        base = sum((left[n] for n in eligible), Decimal(0))
+    placed, missed = Decimal(0), []
+    for i, c in enumerate(coupons):
+        eligible = [li for li in lines if _applies(c, li)]
+        base = sum((left[li.line_no] for li in eligible), Decimal(0))
         if c.discount <= 0 or base < c.discount or placed + c.discount > discount_total:
             continue
-        for n in eligible:
-            left[n] -= c.discount * left[n] / base
+        if kept is not None and _misses(c, lines, left, kept):
+            missed.append(i)
+            discount_total -= c.discount
+            continue
+        for li in eligible:
+            left[li.line_no] -= c.discount * left[li.line_no] / base
         placed += c.discount
     rest = discount_total - placed
     pool = sum(left.values(), Decimal(0))
     if pool <= 0:
-        return {n: Decimal(0) for n in left}
-    return {n: v - rest * v / pool for n, v in left.items()}
+        return {n: Decimal(0) for n in left}, tuple(missed)
+    return {n: v - rest * v / pool for n, v in left.items()}, tuple(missed)
+
+
+def _misses(
+    c: CouponUse, lines: Sequence[Line], left: Mapping[int, Decimal],
+    kept: Mapping[int, Decimal],
+) -> bool:  # fmt: skip
+    """Whether what is kept of the coupon's lines, as it saw them, falls short of its threshold
+    (pricing measures a free item's threshold over all the lines of its categories, the free
+    item included)."""
+    if c.threshold <= 0:
+        return False
+    if not any(kept.get(li.line_no, Decimal(0)) > 0 for li in lines if _applies(c, li)):
+        return False  # none of what it took off is kept: its discount went back with them
+    reached = sum(
+        (left[li.line_no] * kept.get(li.line_no, Decimal(0))
+         for li in lines if c.categories is None or li.category in c.categories),
+        Decimal(0),
+    )  # fmt: skip
+    return reached < c.threshold
 
 
 def _applies(c: CouponUse, li: Line) -> bool:
