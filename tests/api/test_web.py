@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -540,6 +541,52 @@ def test_the_till_says_when_a_return_takes_a_level_back(
     done = _return_whole_at_till(client, "W-300", order)
     assert "這些商品所升的等級已取消，會員等級改為 一般會員" in done
     assert tiers.member_tier(uow, member_id=mid).level == "member"
+
+
+def test_the_till_says_when_a_return_claws_a_coupon_back(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    """Under a policy that claws back, returning the goods that made a 滿千折百 reach its
+    threshold: the till says which coupon and how much is kept back; the settings page says
+    which policy holds."""
+    from omo.checkout import service as checkout
+    from omo.checkout.schemas import CommitRequest
+    from omo.commerce import returns_policy
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+
+    page = sign_in(client, "boss").get("/ui/settings").text
+    assert "所留商品仍按比例保有折扣" in page.split('id="returns-coupons"')[1].split("</p>")[0]
+    token = _csrf(page)
+    set_it = {"csrf": token, "body": '{"coupon_threshold": "claw_back"}'}
+    bad = client.post("/ui/settings/returns", data={**set_it, "body": '{"coupon_threshold": "x"}'})
+    assert bad.status_code == 422 and "returns: coupon_threshold" in bad.text
+    assert client.post("/ui/settings/returns", data=set_it).status_code == 200
+    shown = client.get("/ui/settings").text.split('id="returns-coupons"')[1].split("</p>")[0]
+    assert "自退款中扣回該券在所留商品上的折扣" in shown
+    client.cookies.clear()
+    assert returns_policy.get_policy(uow).policy.coupon_threshold == "claw_back"
+
+    mid = people["member"]
+    coupons.put_template(uow, code="K100", template=CouponTemplate(
+        name="滿千折百", kind="spend_get_off", spend=Decimal(1000), amount=Decimal(100)))  # fmt: skip
+    code = coupons.issue(uow, template_code="K100", member_ids=[mid], key="k").issued[0].code
+    sale = checkout.commit(uow, currency="TWD", region="TW", principal=f.ADMIN,
+                           req=CommitRequest.model_validate({
+        "channel": "pos", "store": "TPE-101", "member_id": mid, "external_id": "P-900",
+        "coupon_codes": [code], "lines": [{"sku": "A", "quantity": 1, "unit_price": "700"},
+                                          {"sku": "B", "quantity": 1, "unit_price": "500"}]}))  # fmt: skip
+    assert [c.applied for c in sale.price.coupons] == [True]
+    token = _csrf(sign_in(client, "tpe").get("/ui/pos").text)
+    found = client.post("/ui/pos", data={"csrf": token, "action": "find_order",
+                                         "channel": "pos", "receipt": "P-900"}).text  # fmt: skip
+    key = re.search(r'name="refund_key" value="([^"]+)"', found)
+    assert key is not None
+    done = client.post("/ui/pos", data={"csrf": token, "action": "refund", "ret1": "",
+                                        "ret2": "1", "order_id": str(sale.order.id),
+                                        "refund_key": key[1]}).text  # fmt: skip
+    said = done.split('id="pos-coupon-clawed-back"')[1].split("</p>")[0]
+    assert "所留商品已未達 滿千折百 的使用門檻" in said and "已自退款中扣回" in said, said
 
 
 def test_a_return_over_the_policy_needs_a_manager_at_the_till(

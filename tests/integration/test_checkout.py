@@ -459,6 +459,166 @@ def test_a_free_item_is_free_and_comes_back_for_nothing(
     assert first.amount == Decimal(760)
 
 
+def test_a_return_below_a_coupons_threshold_claws_it_back_when_the_policy_says_so(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """滿1000減100 on 760 + 570: returning the 570 leaves 760, under the threshold. By default
+    the 760 keeps its share of the 100 (527.14 back); under claw_back it costs 760 (470 back,
+    57.14 kept back). Three units of 760: the first return keeps 1,520 over the threshold, the
+    second claws back what the kept unit had of it, the last gives back all that is left."""
+    from omo.checkout import refunds
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+    from omo.commerce import returns_policy
+
+    def back(order_id: int, key: str, line: int) -> Any:
+        return refund(uow, order_id=order_id, actor="t", req=RefundRequest(
+            idempotency_key=key, lines=[RefundLine(line_no=line, quantity=1)]))  # fmt: skip
+
+    coupons.put_template(uow, code="C100B", template=CouponTemplate(
+        name="滿千折百", kind="spend_get_off", spend=Decimal(1000), amount=Decimal(100),
+        per_member_limit=3))  # fmt: skip
+    code = [coupons.issue(uow, template_code="C100B", key=f"cb{n}", member_ids=[shop["member"]])
+            .issued[0].code for n in range(3)]  # fmt: skip
+    kept = _sale(uow, shop, "POS-KEEP", coupon_codes=[code[0]])
+    assert kept.order.total == Decimal(1230)
+    proportional = back(kept.order.id, "keep-2", 2)
+    assert (proportional.amount, proportional.coupon_clawed_back) == (Decimal("527.14"), 0)
+    assert proportional.coupons_clawed_back == []
+
+    returns_policy.set_policy(uow, policy=returns_policy.Policy(coupon_threshold="claw_back"),
+                              actor="t")  # fmt: skip
+    sale = _sale(uow, shop, "POS-CLAW", coupon_codes=[code[1]])
+    before = dump(uow.engine)
+    weighed = refunds.quote(uow, order_id=sale.order.id,
+                            req=refunds.RefundLines(lines=[RefundLine(line_no=2, quantity=1)]))  # fmt: skip
+    assert (weighed.amount, weighed.coupon_clawed_back, weighed.whole) == (
+        Decimal(470), Decimal("57.14"), False)  # fmt: skip
+    assert weighed.coupons_clawed_back == ["滿千折百"] and weighed.needs_approval is None
+    assert refunds.quote(uow, order_id=sale.order.id, req=refunds.RefundLines()).whole
+    assert dump(uow.engine) == before  # weighing changes nothing
+    first = back(sale.order.id, "claw-2", 2)
+    assert (first.amount, first.coupon_clawed_back) == (Decimal(470), Decimal("57.14"))
+    assert first.coupons_clawed_back == ["滿千折百"] and first.order.status == "completed"
+    again = back(sale.order.id, "claw-2", 2)
+    assert again.replayed and (again.amount, again.coupon_clawed_back) == (
+        Decimal(470), Decimal("57.14"))  # fmt: skip
+    assert again.coupons_clawed_back == ["滿千折百"]
+    last = back(sale.order.id, "claw-1", 1)
+    assert (last.amount, last.coupon_clawed_back, last.order.status) == (
+        Decimal(760), 0, "refunded")  # fmt: skip
+    assert first.points_taken_back + last.points_taken_back == sale.points_earned
+    assert last.coupons_restored == 1
+
+    three = _commit(uow, basket(member_id=shop["member"], external_id="POS-3", coupon_codes=[
+        code[2]], lines=[{"sku": "APP-1", "quantity": 3}]))  # fmt: skip
+    assert three.order.total == Decimal(2180)
+    one = refund(uow, order_id=three.order.id, actor="t", req=RefundRequest(
+        idempotency_key="u1", lines=[RefundLine(line_no=1, quantity=1)]))  # fmt: skip
+    assert (one.amount, one.coupon_clawed_back) == (Decimal("726.67"), 0)
+    two = refund(uow, order_id=three.order.id, actor="t", req=RefundRequest(
+        idempotency_key="u2", lines=[RefundLine(line_no=1, quantity=1)]))  # fmt: skip
+    assert (two.amount, two.coupon_clawed_back) == (Decimal("693.33"), Decimal("33.34"))
+    rest = refund(uow, order_id=three.order.id, actor="t", req=RefundRequest(
+        idempotency_key="u3", lines=[RefundLine(line_no=1, quantity=1)]))  # fmt: skip
+    assert rest.amount == Decimal(760) and one.amount + two.amount + rest.amount == Decimal(2180)
+    # 15 % off 美妝保養 over 900 on two BEA-1 (2 × 570): the first back leaves 570 of it, so the
+    # other costs its full 570 and gives back 570 when it comes back in turn, not 484.50
+    coupons.put_template(uow, code="B15", template=CouponTemplate(
+        name="保養滿900折15%", kind="percent_off", percent=Decimal(15), min_spend=Decimal(900),
+        categories=["美妝保養"]))  # fmt: skip
+    b15 = coupons.issue(uow, template_code="B15", member_ids=[shop["member"]], key="b15")
+    two_bea = _commit(uow, basket(member_id=shop["member"], external_id="POS-B15", lines=[
+        {"sku": "APP-1", "quantity": 1}, {"sku": "BEA-1", "quantity": 2}],
+        coupon_codes=[b15.issued[0].code]))  # fmt: skip
+    assert two_bea.order.total == Decimal(1729)  # 760 + 1,140 less 171
+    got = [back(two_bea.order.id, f"b15-{n}", line).amount for n, line in enumerate((2, 2, 1))]
+    assert got == [Decimal(399), Decimal(570), Decimal(760)]
+
+
+CLAWED_SALES = st.tuples(
+    st.integers(1, 4),
+    st.integers(0, 3),  # units of APP-1 (服飾 800), of BEA-1 (美妝保養 600)
+    st.sets(st.sampled_from(["S1300", "BEA900", "GIFT1500"])),  # coupons tried, in this order
+    st.integers(0, 300),  # points paid with
+    st.permutations(range(7)),  # the order units come back in (those past the sale's are skipped)
+    st.integers(1, 3),  # units per return
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("OMO_EXAMPLES", "15")) * 2,
+    derandomize=os.environ.get("CI") == "true",
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(CLAWED_SALES)
+def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_the_coupon(
+    uow: UnitOfWork, shop: dict[str, Any], sale: tuple[Any, ...]
+) -> None:
+    """Under claw_back, any sale with 滿X coupons (on all goods, on one category, a free item over
+    a spend) returned in any order and grouping: after each return the goods kept have cost at
+    least what their units were paid (`paid_each`) and at most their price before coupons and
+    points; every refund gives back 0 or more; all back, all the money is back, and every point
+    and coupon with it."""
+    from omo.checkout import receipts
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+    from omo.commerce import returns_policy
+    from omo.coupons import service as coupons_service
+
+    apps, beas, tried, pay, order_of, per = sale
+    if apps + beas == 0:
+        return
+    tag = uuid.uuid4().hex[:8]
+    returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
+        coupon_threshold="claw_back"))  # fmt: skip
+    templates = {
+        "S1300": CouponTemplate(name="滿1300減100", kind="spend_get_off", spend=Decimal(1300),
+                                amount=Decimal(100), per_member_limit=1000),
+        "BEA900": CouponTemplate(name="保養滿900折15%", kind="percent_off", percent=Decimal(15),
+                                 min_spend=Decimal(900), categories=["美妝保養"],
+                                 per_member_limit=1000),
+        "GIFT1500": CouponTemplate(name="滿1500送保養", kind="free_item", free_sku="BEA-1",
+                                   min_spend=Decimal(1500), per_member_limit=1000),
+    }  # fmt: skip
+    codes = []
+    for name in sorted(tried):
+        coupons_service.put_template(uow, code=name, template=templates[name])
+        codes += [c.code for c in coupons_service.issue(
+            uow, template_code=name, member_ids=[shop["member"]], key=f"{tag}-{name}").issued]  # fmt: skip
+    lines = [{"sku": "APP-1", "quantity": apps}] if apps else []
+    lines += [{"sku": "BEA-1", "quantity": beas}] if beas else []
+    body = basket(member_id=shop["member"], external_id=f"CB-{tag}", lines=lines, points=pay)
+    try:
+        sold = _commit(uow, {**body, "coupon_codes": codes})
+    except ValidationFailed as exc:  # a coupon that does not reach its threshold, too many points
+        assert exc.code in ("min_spend_not_met", "points_over_cap", "free_item_missing",
+                            "no_eligible_items"), exc.code  # fmt: skip
+        return
+    order = sold.order.id
+    units = [(li["sku"], n) for n, li in enumerate(lines, 1) for _ in range(li["quantity"])]
+    queue = [units[i][1] for i in order_of if i < len(units)]
+    paid_back = Decimal(0)
+    while queue:
+        group, queue = queue[:per], queue[per:]
+        lines_back = [RefundLine(line_no=n, quantity=group.count(n)) for n in sorted(set(group))]
+        done = refund(uow, order_id=order, actor="t", req=RefundRequest(
+            idempotency_key=f"{tag}-{len(queue)}", lines=lines_back))  # fmt: skip
+        assert done.amount >= 0 and done.coupon_clawed_back >= 0
+        paid_back += done.amount
+        d = receipts.get_order(uow, order_id=order)
+        kept = d.total - d.refunded_total  # what the customer has paid for what they keep
+        cents = Decimal("0.01") * (len(d.refunds) + sum(li.quantity for li in d.lines))
+        assert kept >= sum(li.paid_each * li.returnable for li in d.lines) - cents
+        assert kept <= sum(li.line_total / li.quantity * li.returnable for li in d.lines) + cents
+    d = receipts.get_order(uow, order_id=order)
+    assert d.status == "refunded" and paid_back == d.total
+    assert (d.points_earned, d.points_spent) == (0, 0)
+    with uow.read() as s:
+        assert points.check_ledger(s) == [] and coupons_service.check_counters(s) == []
+    used = [c.code for c in sold.price.coupons if c.applied]
+    assert [coupons_service.get_coupon(uow, code=c).state for c in used] == ["usable"] * len(used)
+
+
 def test_the_refund_that_completes_an_order_takes_back_every_point(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:
@@ -614,6 +774,9 @@ SALES = st.lists(
         st.tuples(st.just("undo"), st.integers(0, 5), st.just(False)),
         st.tuples(st.just("reward"), st.integers(1, 300), st.just(False)),  # its price in points
         st.tuples(st.just("unreward"), st.integers(0, 5), st.just(False)),  # cancel one
+        # the returns policy from now on: True claws back a coupon whose threshold the goods
+        # kept miss (sales of two units or more carry a 滿1300減100)
+        st.tuples(st.just("policy"), st.just(0), st.booleans()),
     ),
     min_size=1,
     max_size=12,
@@ -626,17 +789,19 @@ SALES = st.lists(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(SALES)
+@given(SALES, st.booleans())
 def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
-    uow: UnitOfWork, shop: dict[str, Any], ops: list[tuple[str, int, Any]]
+    uow: UnitOfWork, shop: dict[str, Any], ops: list[tuple[str, int, Any]], claw: bool
 ) -> None:
     """Whatever happens — sales, refunds, redemptions, rewards bought and given back, expiry,
-    merges and their undo — `omo check` finds nothing: ledger = lots, counters = redemptions,
-    stats = net orders, reward redemptions = their entries; no balance below zero."""
+    merges and their undo, under either coupon policy for returns — `omo check` finds nothing:
+    ledger = lots, counters = redemptions, stats = net orders, reward redemptions = their
+    entries; no balance below zero; the money back never above what was paid."""
     from datetime import UTC, datetime, timedelta
 
     from omo.checkout import receipts
     from omo.checkout.refunds import RefundLine, RefundRequest, refund
+    from omo.commerce import returns_policy
     from omo.commerce import service as commerce_service
     from omo.coupons import service as coupons_service
     from omo.identity import service as identity
@@ -646,6 +811,8 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
     from omo.shared import clock
 
     tag = uuid.uuid4().hex[:8]
+    returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
+        coupon_threshold="claw_back" if claw else "keep"))  # fmt: skip
     rewarded: list[str] = []
     mid = shop["member"]
     orders: list[int] = []
@@ -657,19 +824,26 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
     gifts: set[int] = set()  # orders with a free BEA-1
     coupons_service.put_template(uow, code="GIFT", template=CouponTemplate(
         name="gift", kind="free_item", free_sku="BEA-1", per_member_limit=100))  # fmt: skip
+    coupons_service.put_template(uow, code="S1300", template=CouponTemplate(
+        name="滿1300減100", kind="spend_get_off", spend=Decimal(1300), amount=Decimal(100),
+        per_member_limit=1000))  # fmt: skip
     for n, (op, a, b) in enumerate(ops):
         if op in ("sale", "gift"):
             lines_in = [{"sku": "APP-1", "quantity": a}]
-            codes = []
+            codes: list[str] = []
             if op == "gift":
                 lines_in.append({"sku": "BEA-1", "quantity": 1})
                 codes = [c.code for c in coupons_service.issue(
                     uow, template_code="GIFT", member_ids=[mid], key=f"{tag}-{n}").issued]  # fmt: skip
+            free = bool(codes)  # none once the member has had 100
+            if a >= 2:  # two units reach 1,300 at any level (diamond's 85 %: 2 × 680)
+                codes += [c.code for c in coupons_service.issue(
+                    uow, template_code="S1300", member_ids=[mid], key=f"{tag}-{n}").issued]  # fmt: skip
             body = basket(member_id=mid, external_id=f"{tag}-{n}", points=b, lines=lines_in,
                           coupon_codes=codes)  # fmt: skip
             try:
                 orders.append(_commit(uow, body).order.id)
-                if codes:
+                if free:
                     gifts.add(orders[-1])
             except ValidationFailed as exc:
                 assert exc.code == "points_over_cap"
@@ -725,6 +899,9 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
                 assert exc.code == "insufficient_points"
         elif op == "unreward" and rewarded:
             rewards.cancel(uow, idempotency_key=rewarded[a % len(rewarded)], actor="t")
+        elif op == "policy":
+            returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
+                coupon_threshold="claw_back" if b else "keep"))  # fmt: skip
         elif op == "undo" and merges:
             try:
                 identity.undo_use_case(uow, merge_id=merges[a % len(merges)], actor="t")
@@ -740,6 +917,7 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
             d = receipts.get_order(uow, order_id=order_id)
             assert d.refundable == d.total - d.refunded_total
             assert 0 <= d.refunded_total <= d.total
+            assert all(r.amount >= 0 for r in d.refunds)
             assert all(li.returned + li.returnable == li.quantity for li in d.lines)
             # each unit gives back what it was paid; together, the goods as paid (to a cent a
             # line, rounded); a free item nothing
@@ -751,6 +929,7 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
                 assert [li.paid_each for li in d.lines if li.sku == "BEA-1"] == [0]
             assert d.points_earned >= 0 and d.points_spent >= 0
             if d.status == "refunded":
+                assert d.refunded_total == d.total
                 assert (d.points_earned, d.points_spent) == (0, 0)
                 assert sum(li.returnable for li in d.lines) == 0
     clock.reset_clock()

@@ -83,8 +83,23 @@ def test_the_api_approves_with_a_scope(api: TestClient, uow: UnitOfWork) -> None
     assert put.status_code == 200 and put.json()["policy"]["approval_over"] == "1000.00"
     assert api.put("/api/v1/returns/policy", json={"approval_over": "-1"}).status_code == 422
     assert api.put("/api/v1/returns/policy", json={"approval_days": 3}).status_code == 422
+    wrong = api.put("/api/v1/returns/policy", json={"coupon_threshold": "sometimes"})
+    assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"][-1] == "coupon_threshold"
+    assert api.get("/api/v1/returns/policy").json()["policy"]["coupon_threshold"] == "keep"
     refused = api.put("/api/v1/returns/policy", json={}, headers=as_till)
     assert refused.status_code == 403  # the till's key does not set the policy
+    weighed = api.post(f"/api/v1/orders/{order}/refund-quote", json={}, headers=as_till)
+    assert weighed.status_code == 200, weighed.text
+    assert weighed.json()["amount"] == "3300.00" and weighed.json()["whole"]
+    assert "more than 1,000" in weighed.json()["needs_approval"]
+    one = api.post(f"/api/v1/orders/{order}/refund-quote", json={"lines": [
+        {"line_no": 2, "quantity": 1}]}).json()  # fmt: skip
+    assert (one["amount"], one["whole"], one["needs_approval"]) == ("800.00", False, None)
+    for bad, status in (({"lines": [{"line_no": 9, "quantity": 1}]}, 422),
+                        ({"lines": [{"line_no": 2, "quantity": 2}]}, 422),
+                        ({"idempotency_key": "k"}, 422)):  # fmt: skip
+        assert api.post(f"/api/v1/orders/{order}/refund-quote", json=bad).status_code == status
+    assert api.post("/api/v1/orders/999999/refund-quote", json={}).status_code == 404
     body = {"idempotency_key": "k1"}
     held = api.post(f"/api/v1/orders/{order}/refund", json=body, headers=as_till)
     assert held.status_code == 403 and held.json()["detail"][0]["type"] == "needs_approval"

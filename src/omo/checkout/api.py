@@ -10,7 +10,7 @@ from omo.apikeys.service import Principal
 from omo.checkout import receipts, refunds
 from omo.checkout import service as checkout
 from omo.checkout.receipts import OrderDetail
-from omo.checkout.refunds import RefundRequest, RefundResult
+from omo.checkout.refunds import RefundLines, RefundQuote, RefundRequest, RefundResult
 from omo.checkout.schemas import (
     CommitQuote,
     CommitRequest,
@@ -102,6 +102,20 @@ def refund(
     key that also holds `refunds:approve`."""
     approver = caller.name if "refunds:approve" in caller.scopes else None
     return refunds.refund(uow, order_id=order_id, req=req, actor=caller.name, approved_by=approver)
+
+
+@router.post(
+    "/orders/{order_id}/refund-quote",
+    response_model=RefundQuote,
+    summary="What a refund of these lines would give back, and whether it needs a manager",
+)
+def refund_quote(
+    order_id: Id, req: RefundLines, uow: UoW, caller: Principal = scoped("orders:write")
+) -> RefundQuote:
+    """Changes nothing. The amount is what `/refund` would give back now; under a returns
+    policy that claws coupons back it depends on what the customer keeps, which the order's
+    `paid_each` cannot say."""
+    return refunds.quote(uow, order_id=order_id, req=req)
 
 
 @router.get("/returns/policy", response_model=PolicyRead, summary="Which refunds need a manager")

@@ -8,6 +8,8 @@ next review."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import Field
@@ -39,10 +41,24 @@ class RefundLine(StrictModel):
     quantity: int = Field(ge=1, le=100_000)
 
 
-class RefundRequest(StrictModel):
-    idempotency_key: str = Field(min_length=1, max_length=120, pattern=r"^[\x21-\x7e]+$")
+class RefundLines(StrictModel):
     lines: list[RefundLine] | None = Field(default=None, description="none: the whole order")
+
+
+class RefundRequest(RefundLines):
+    idempotency_key: str = Field(min_length=1, max_length=120, pattern=r"^[\x21-\x7e]+$")
     reason: str | None = Field(default=None, max_length=300)
+
+
+class RefundQuote(ReadModel):
+    """What a refund of these lines would give back now, before anyone presses: the money, what
+    a coupon policy keeps back, and whether a manager must approve it."""
+
+    amount: MoneyOut
+    whole: bool = Field(description="every unit would be back: the order refunded in full")
+    coupon_clawed_back: MoneyOut
+    coupons_clawed_back: list[str]
+    needs_approval: str | None = Field(description="why the returns policy holds it back")
 
 
 class RefundResult(ReadModel):
@@ -65,6 +81,13 @@ class RefundResult(ReadModel):
         description="the order was a referral's qualifying order, and what is kept of it no "
         "longer qualifies: both sides' bonuses were taken back",
     )
+    coupon_clawed_back: MoneyOut = Field(
+        default=Decimal(0),
+        description="kept back from the money because what the customer keeps no longer "
+        "reaches the threshold of the coupons named in coupons_clawed_back (the returns "
+        "policy's coupon_threshold: claw_back)",
+    )
+    coupons_clawed_back: list[str] = Field(default_factory=list)
     tier_lowered_to: str | None = Field(
         default=None,
         description="the level the member fell back to: an upgrade the returned goods had "
@@ -93,18 +116,7 @@ def refund(
         held = session.scalar(select(OrderRefund).where(OrderRefund.idempotency_key == key))
         if held is not None:
             return _replayed(session, held, order, req)
-        if order.status == "cancelled":
-            raise ValidationFailed("a cancelled order has nothing to refund", field="order_id")
-        # refunded in full when every unit is back, not when the money is: a free item kept
-        # after the paid goods came back keeps the order open (and its coupon used)
-        if order.status == "refunded":
-            raise ValidationFailed("this order is already refunded in full", field="order_id")
-        left = max(order.total - order.refunded_total, Decimal(0))
-        amount, whole = _amount(session, order, req, left)
-        held_back = returns_policy.needs_approval(
-            returns_policy.in_force(session), amount=amount, now=now,
-            ordered_at=clock.as_utc(order.ordered_at),
-        )  # fmt: skip
+        amount, whole, clawed, held_back = _weigh(session, order, req, now)
         if held_back is not None and approved_by is None:
             raise Forbidden(held_back.message, code="needs_approval", ctx=held_back.ctx)
         was = (
@@ -160,9 +172,44 @@ def refund(
         made.points_given_back, made.coupons_restored = given, restored
         made.free_shipping_restored, made.referral_revoked = shipment, revoked is not None
         made.tier_lowered_to = lowered
+        made.coupon_clawed_back, made.coupons_clawed_back = clawed.amount, list(clawed.names)
         return _result(session, made, order, replayed=False)
 
     return uow.run(run)
+
+
+def quote(uow: UnitOfWork, *, order_id: int, req: RefundLines) -> RefundQuote:
+    """A refund weighed and not made: changes nothing."""
+    with uow.read() as session:
+        order = session.get(Order, order_id)
+        if order is None:
+            raise NotFound(f"no order {order_id}", field="order_id", ctx={"order_id": order_id})
+        amount, whole, clawed, held = _weigh(session, order, req, clock.now())
+        return RefundQuote(
+            amount=amount, whole=whole, coupon_clawed_back=clawed.amount,
+            coupons_clawed_back=list(clawed.names),
+            needs_approval=held.message if held is not None else None,
+        )  # fmt: skip
+
+
+def _weigh(
+    session: Session, order: Order, req: RefundLines, now: datetime
+) -> tuple[Decimal, bool, ClawedBack, returns_policy.Held | None]:
+    """What these lines give back, whether all would be back, what the coupon policy keeps
+    back, and why a manager must approve (or None)."""
+    if order.status == "cancelled":
+        raise ValidationFailed("a cancelled order has nothing to refund", field="order_id")
+    # refunded in full when every unit is back, not when the money is: a free item kept
+    # after the paid goods came back keeps the order open (and its coupon used)
+    if order.status == "refunded":
+        raise ValidationFailed("this order is already refunded in full", field="order_id")
+    left = max(order.total - order.refunded_total, Decimal(0))
+    policy = returns_policy.in_force(session)
+    amount, whole, clawed = _amount(session, order, req, left, policy)
+    held = returns_policy.needs_approval(
+        policy, amount=amount, now=now, ordered_at=clock.as_utc(order.ordered_at)
+    )
+    return amount, whole, clawed, held
 
 
 def _replayed(
@@ -197,36 +244,53 @@ def _result(session: Session, made: OrderRefund, order: Order, *, replayed: bool
         coupons_restored=made.coupons_restored or 0,
         free_shipping_restored=bool(made.free_shipping_restored),
         referral_revoked=bool(made.referral_revoked), tier_lowered_to=made.tier_lowered_to,
-        replayed=replayed,
+        coupon_clawed_back=made.coupon_clawed_back or Decimal(0),
+        coupons_clawed_back=made.coupons_clawed_back or [], replayed=replayed,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ClawedBack:
+    amount: Decimal = Decimal(0)
+    names: tuple[str, ...] = ()
 
 
 def line_worth(session: Session, order: Order, lines: list[OrderLine]) -> dict[int, Decimal]:
     """What each line was paid (checkout/paid.py), by line number: what its units give back."""
-    return paid.paid(
-        [paid.Line(li.line_no, li.sku, li.category, li.line_total) for li in lines],
-        discount_total=order.discount_total,
-        coupons=[
-            paid.CouponUse(discount, t.free_sku if t.kind == "free_item" else None, t.categories)
-            for discount, t in coupons.used_on_order(session, order_id=order.id)
-        ],
-    )
+    return paid.paid(_paid_lines(lines), discount_total=order.discount_total,
+                     coupons=[use for use, _ in _coupon_uses(session, order)])  # fmt: skip
+
+
+def _paid_lines(lines: list[OrderLine]) -> list[paid.Line]:
+    return [paid.Line(li.line_no, li.sku, li.category, li.line_total) for li in lines]
+
+
+def _coupon_uses(session: Session, order: Order) -> list[tuple[paid.CouponUse, str]]:
+    return [
+        (paid.CouponUse(discount, t.free_sku if t.kind == "free_item" else None, t.categories,
+                        max(t.min_spend, t.spend or Decimal(0))), t.name)
+        for discount, t in coupons.used_on_order(session, order_id=order.id)
+    ]  # fmt: skip
 
 
 def _amount(
-    session: Session, order: Order, req: RefundRequest, left: Decimal
-) -> tuple[Decimal, bool]:
+    session: Session, order: Order, req: RefundLines, left: Decimal,
+    policy: returns_policy.Policy,
+) -> tuple[Decimal, bool, ClawedBack]:  # fmt: skip
     """What the units returned were paid (checkout/paid.py: a free item nothing, a coupon on
     some categories off those lines), or all that is left; refuses more of a line than was
-    bought and not yet returned."""
+    bought and not yet returned. Under a policy that claws coupons back, less what the units
+    kept now cost more (`_clawed`)."""
     if not req.lines:
-        return left, True
+        return left, True, ClawedBack()
     lines = {li.line_no: li for li in commerce.order_lines(session, order.id)}
     returned: dict[int, int] = defaultdict(int)
     for r in session.scalars(select(OrderRefund).where(OrderRefund.order_id == order.id)):
         for li in r.lines:
             returned[li["line_no"]] += li["quantity"]
-    worth = line_worth(session, order, list(lines.values()))
+    uses = _coupon_uses(session, order)
+    worth = paid.paid(_paid_lines(list(lines.values())), discount_total=order.discount_total,
+                      coupons=[use for use, _ in uses])  # fmt: skip
     amount = Decimal(0)
     for n, want in enumerate(req.lines):
         line = lines.get(want.line_no)
@@ -246,5 +310,30 @@ def _amount(
     amount = min(max(amount, Decimal(0)).quantize(CENT, rounding=ROUND_HALF_UP), left)
     whole = all(returned[no] >= li.quantity for no, li in lines.items())
     if whole:
-        amount = left  # the last return takes the rest, shipping included, no cent left over
-    return amount, whole
+        return left, True, ClawedBack()  # the last return takes the rest, no cent left over
+    if policy.coupon_threshold == "claw_back" and any(use.threshold > 0 for use, _ in uses):
+        return _clawed(order, lines, returned, uses, worth, left, amount)
+    return amount, False, ClawedBack()
+
+
+def _clawed(
+    order: Order, lines: dict[int, OrderLine], returned: dict[int, int],
+    uses: list[tuple[paid.CouponUse, str]], worth: dict[int, Decimal], left: Decimal,
+    amount: Decimal,
+) -> tuple[Decimal, bool, ClawedBack]:  # fmt: skip
+    """The money back when coupons whose threshold the kept goods miss are clawed back: all
+    that is left of the order, less what the kept units now cost (paid.due), less what the
+    order charged besides its goods (shipping). Measured from what is left, not from this
+    return's lines, so that a coupon clawed back by an earlier return is not clawed twice, and
+    its share on units kept then and returned now comes back with them. Never below zero: a
+    return that costs the customer more than its units were paid gives nothing back."""
+    kept = {n: Decimal(li.quantity - returned[n]) / li.quantity for n, li in lines.items()}
+    owed = paid.due(_paid_lines(list(lines.values())), kept=kept,
+                    discount_total=order.discount_total, coupons=[u for u, _ in uses])  # fmt: skip
+    besides = order.total - sum(worth.values(), Decimal(0))  # shipping, and what else it charged
+    back = (left - owed.amount - besides).quantize(CENT, rounding=ROUND_HALF_UP)
+    back = min(max(back, Decimal(0)), left)
+    if not owed.missed:  # nothing clawed back now; a coupon clawed back before comes back here
+        return back, False, ClawedBack()
+    names = tuple(uses[i][1] for i in owed.missed)
+    return back, False, ClawedBack(max(amount - back, Decimal(0)), names)

@@ -112,6 +112,9 @@ class OrderRefund(Base):
     free_shipping_restored: Mapped[bool | None] = mapped_column(Boolean)
     referral_revoked: Mapped[bool | None] = mapped_column(Boolean)
     tier_lowered_to: Mapped[str | None] = mapped_column(String(32))
+    # kept back from the money: coupons whose threshold what is kept misses (returns policy)
+    coupon_clawed_back: Mapped[Decimal | None] = mapped_column(Money)
+    coupons_clawed_back: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class ReturnsPolicy(Base):

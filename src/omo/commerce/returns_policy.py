@@ -1,6 +1,8 @@
 """The returns policy: which refunds a till may not give on its own (CHK-3). A refund of more than
 an amount, or one long after the sale, is where money walks out of a store — a receipt found in
 a bin, a staff member refunding a friend — so a merchant may ask that a manager approve it.
+It also says what a coupon's discount does when a return leaves the customer below its
+threshold.
 
 The policy is versioned like the programmes: the newest holds. Without one, no refund needs
 approval. Who may approve is the callers' business (a manager signed in at the till, an API key
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import Field
 from sqlalchemy import select
@@ -33,6 +36,13 @@ class Policy(StrictModel):
         default=None, ge=0, le=3650,
         description="a refund more than this many days after the sale needs a manager's approval",
     )  # fmt: skip
+    coupon_threshold: Literal["keep", "claw_back"] = Field(
+        default="keep",
+        description="a return after which what is kept no longer reaches a coupon's threshold "
+        "(滿1000折100, and the customer keeps 600 of it): keep — the discount stays with what is "
+        "kept, in proportion; claw_back — the refund keeps back the coupon's discount on what "
+        "is kept, so the kept goods cost what they would have cost without it",
+    )
 
 
 class PolicyRead(ReadModel):
