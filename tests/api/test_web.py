@@ -582,9 +582,17 @@ def test_the_till_says_when_a_return_claws_a_coupon_back(
                                          "channel": "pos", "receipt": "P-900"}).text  # fmt: skip
     key = re.search(r'name="refund_key" value="([^"]+)"', found)
     assert key is not None
-    done = client.post("/ui/pos", data={"csrf": token, "action": "refund", "ret1": "",
-                                        "ret2": "1", "order_id": str(sale.order.id),
-                                        "refund_key": key[1]}).text  # fmt: skip
+    press = {"csrf": token, "action": "refund", "ret1": "", "ret2": "1",
+             "order_id": str(sale.order.id), "refund_key": key[1]}  # fmt: skip
+    before = dump(uow.engine)
+    weighed = client.post("/ui/pos", data={**press, "weigh": "1"}).text  # before pressing
+    said = weighed.split('id="pos-weighed"')[1].split("</p>")[0]
+    assert "這些商品將退款 NT$" in said and "所留商品已未達 滿千折百 的使用門檻" in said, said
+    assert 'name="ret2" value="1"' in weighed and f'value="{key[1]}"' in weighed
+    assert dump(uow.engine) == before
+    refused = client.post("/ui/pos", data={**press, "ret2": "", "weigh": "1"})
+    assert refused.status_code == 422 and "請選擇退回哪些商品" in refused.text
+    done = client.post("/ui/pos", data=press).text
     said = done.split('id="pos-coupon-clawed-back"')[1].split("</p>")[0]
     assert "所留商品已未達 滿千折百 的使用門檻" in said and "已自退款中扣回" in said, said
 

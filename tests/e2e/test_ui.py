@@ -210,6 +210,9 @@ def test_coupon_issued_in_the_profile_is_redeemed_at_the_till(browser: Any, live
     till.fill("input[name=receipt]", str(receipt))
     till.click("#pos-return-find button")
     till.fill("input[name=ret1]", "1")
+    till.click("#pos-weigh")  # what it gives back, before anything is given
+    assert "NT$550" in till.inner_text("#pos-weighed")
+    assert till.input_value("input[name=ret1]") == "1"
     shot(till, "pos-return")
     till.click("#pos-give-back-button")
     assert "NT$550" in till.inner_text("#pos-refunded")

@@ -17,7 +17,7 @@ from omo.apikeys.service import Principal
 from omo.checkout import quotes, receipts
 from omo.checkout import service as checkout
 from omo.checkout.receipts import OrderDetail
-from omo.checkout.refunds import RefundResult
+from omo.checkout.refunds import RefundQuote, RefundResult
 from omo.checkout.schemas import CommitQuote, CommitResult, QuoteRead, QuoteRequest
 from omo.commerce import service as commerce
 from omo.commerce.schemas import OrderRead, StoreRead
@@ -246,6 +246,7 @@ class PosState:
     order: OrderDetail | None = None  # a return: the order the receipt names
     refund_key: str | None = None  # made when the order is shown: two presses give back once
     refunded: RefundResult | None = None
+    weighed: RefundQuote | None = None  # what the units chosen would give back, not given yet
     lowered_to: str | None = None  # the name of the level a return put the member back to
     may_approve: bool = False  # the user lets refunds past the returns policy themselves
     needs_approval: bool = False  # the returns policy held the last refund back
@@ -265,6 +266,9 @@ def _return_step(
     try:
         if action == "find_order":
             state.order = pos_returns.find(uow, form=form)
+        elif form.get("weigh"):
+            state.weighed = pos_returns.weigh(uow, form=form)
+            state.order = receipts.get_order(uow, order_id=int(form["order_id"]))
         else:
             state.refunded = pos_returns.give_back(uow, form=form, user=user)
             state.order = receipts.get_order(uow, order_id=state.refunded.order.id)

@@ -1,7 +1,8 @@
 """The till's returns (CHK-3): find the order by its receipt — sold at any store or online, as
 an omnichannel shop takes returns anywhere — see what is left to return of each line, and give
-back the chosen units or all that is left, through the same use cases as the API's
-`/orders/lookup` and `/orders/{id}/refund`. The refund's key is made when the order is shown:
+back the chosen units or all that is left — or first weigh what that gives back — through the
+same use cases as the API's `/orders/lookup`, `/orders/{id}/refund-quote` and
+`/orders/{id}/refund`. The refund's key is made when the order is shown:
 pressing the button twice gives back once."""
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from typing import Any
 
 from omo.checkout import receipts, refunds
 from omo.checkout.receipts import OrderDetail
-from omo.checkout.refunds import RefundLine, RefundRequest, RefundResult
+from omo.checkout.refunds import (
+    RefundLine,
+    RefundLines,
+    RefundQuote,
+    RefundRequest,
+    RefundResult,
+)
 from omo.commerce.channels import Channel
 from omo.db import UnitOfWork
 from omo.shared.errors import Forbidden, ValidationFailed
@@ -45,23 +52,36 @@ def give_back(uow: UnitOfWork, *, form: dict[str, Any], user: SignedIn) -> Refun
     key = str(form.get("refund_key", ""))
     if not key.startswith("UI-RF-"):
         raise ValidationFailed("find the order first", field="refund_key")
-    lines = []
-    if not form.get("whole"):
-        for name, value in sorted(form.items()):
-            if name.startswith("ret") and name[3:].isdigit() and str(value).strip():
-                units = whole_number(value, name)
-                if units < 0:
-                    raise ValidationFailed("a number of units, 0 or more", field=name)
-                if units:
-                    lines.append(RefundLine(line_no=int(name[3:]), quantity=units))
-        if not lines:
-            raise ValidationFailed("choose how many of which items come back", field="lines")
     req = RefundRequest(
-        idempotency_key=key, lines=lines or None,
+        idempotency_key=key, lines=_chosen(form),
         reason=str(form.get("reason", "")).strip()[:300] or None,
     )  # fmt: skip
     return refunds.refund(uow, order_id=order_id, req=req, actor=f"ui:{user.username}",
                           approved_by=_approver(uow, form=form, user=user))  # fmt: skip
+
+
+def weigh(uow: UnitOfWork, *, form: dict[str, Any]) -> RefundQuote:
+    """What giving back the units chosen (or all that is left) would give back now, and whether
+    a manager must approve it: nothing is given back."""
+    order_id = whole_number(form.get("order_id"), "order_id")
+    return refunds.quote(uow, order_id=order_id, req=RefundLines(lines=_chosen(form)))
+
+
+def _chosen(form: dict[str, Any]) -> list[RefundLine] | None:
+    """The units chosen per line (`ret<line_no>`); None for all that is left (`whole`)."""
+    if form.get("whole"):
+        return None
+    lines = []
+    for name, value in sorted(form.items()):
+        if name.startswith("ret") and name[3:].isdigit() and str(value).strip():
+            units = whole_number(value, name)
+            if units < 0:
+                raise ValidationFailed("a number of units, 0 or more", field=name)
+            if units:
+                lines.append(RefundLine(line_no=int(name[3:]), quantity=units))
+    if not lines:
+        raise ValidationFailed("choose how many of which items come back", field="lines")
+    return lines
 
 
 def _approver(uow: UnitOfWork, *, form: dict[str, Any], user: SignedIn) -> str | None:
