@@ -235,3 +235,35 @@ def test_a_refund_says_what_it_could_not_take_back_and_its_value(
     assert points.summary(uow, member_id=mid).available == 0
     with uow.read() as s:
         assert points.check_ledger(s) == []
+
+
+def test_a_return_of_double_points_goods_takes_back_what_they_earned(
+    uow: UnitOfWork, shop: None
+) -> None:
+    """美妝保養 earns double: 1,000 of it and 2 × 1,000 of clothes earn 20 + 10 + 10. Returning
+    the 美妝保養 takes back its 20, not the 13 its money's share would (a member could buy
+    double-points goods with others and keep the double points of those returned). The
+    measure is the rules the sale earned under, though they change before the next return."""
+    from decimal import Decimal
+
+    from omo.commerce import service as commerce
+    from omo.commerce.schemas import ProductUpsert
+    from omo.points.rules import PointsRules
+
+    for sku, category in (("DBL", "美妝保養"), ("ONE", "服飾"), ("TWO", "服飾")):
+        commerce.save_product(uow, sku=sku, data=ProductUpsert(
+            name=sku, category=category, price=Decimal(1000)))  # fmt: skip
+    _at(T0)
+    points.set_programme(uow, actor="t", rules=PointsRules(
+        spend_per_point=Decimal(100), category_multipliers={"美妝保養": Decimal(2)}))  # fmt: skip
+    mid = enrol(uow, phone=f"09{uuid.uuid4().int % 10**8:08d}").member.id
+    req = CommitRequest.model_validate({
+        "channel": "pos", "store": "TPE-101", "member_id": mid, "external_id": "DBL-1",
+        "lines": [{"sku": s, "quantity": 1} for s in ("DBL", "ONE", "TWO")]})  # fmt: skip
+    sale = checkout.commit(uow, req=req, principal=ADMIN, currency="TWD", region="TW")
+    assert sale.points_earned == 40
+    assert _return(uow, sale.order.id, "dbl", [1]).points_taken_back == 20
+    _at(T0 + timedelta(days=1))
+    points.set_programme(uow, actor="t", rules=PointsRules(spend_per_point=Decimal(100)))
+    assert _return(uow, sale.order.id, "one", [2]).points_taken_back == 10  # not 13 of 40
+    assert _return(uow, sale.order.id, "two", [3]).points_taken_back == 10

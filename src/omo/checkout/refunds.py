@@ -1,5 +1,6 @@
-"""Refunds, whole or by lines (CHK-3): money back on the order, the points it earned taken
-back in proportion, the points it was paid with given back in proportion, on a whole refund
+"""Refunds, whole or by lines (CHK-3): money back on the order, what the units returned earned
+taken back (weighed by the rules the sale earned under: double-points goods take back double),
+the points it was paid with given back in proportion, on a whole refund
 its coupons restored (if their template says so) and the tier's free shipment it used given
 back, a referral whose qualifying order no longer qualifies undone, and the member's stats
 rebuilt — one transaction, idempotent on the refund's key. Tiers see the lower spend at their
@@ -143,9 +144,13 @@ def refund(
         given = points.give_back_spent(
             session, order_id=order.id, share=share, key=f"{key}:spent", now=now, actor=actor
         )
+        # what the units returned earned, not their money's share: double-points goods
+        # returned take back what they earned
+        earned = share if whole_now or not req.lines else _earned_share(session, order, req.lines)
         taken = points.reverse_for_order(
-            session, order_id=order.id, share=share, key=f"{key}:earn", now=now, actor=actor
-        )
+            session, order_id=order.id, share=share if earned is None else earned,
+            key=f"{key}:earn", now=now, actor=actor,
+        )  # fmt: skip
         revoked = referrals.on_refund(
             session, order_id=order.id, kept=order.total - order.refunded_total, key=key,
             now=now, actor=actor,
@@ -210,6 +215,17 @@ def _weigh(
         policy, amount=amount, now=now, ordered_at=clock.as_utc(order.ordered_at)
     )
     return amount, whole, clawed, held
+
+
+def _earned_share(session: Session, order: Order, back: list[RefundLine]) -> Decimal | None:
+    lines = commerce.order_lines(session, order.id)
+    units = _units([li.model_dump() for li in back])
+    return points.share_earned_by(
+        session, order_id=order.id, channel=order.channel,
+        ordered_at=clock.as_utc(order.ordered_at),
+        lines=[(li.category, li.line_total) for li in lines],
+        back=[Decimal(units.get(li.line_no, 0)) / li.quantity for li in lines],
+    )  # fmt: skip
 
 
 def _replayed(

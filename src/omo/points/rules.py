@@ -7,6 +7,7 @@ expire, and what are N points worth at the till.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
@@ -161,6 +162,25 @@ def points_for_order(rules: PointsRules, order: OrderFacts, *, tier_multiplier: 
         total += share / rules.spend_per_point * m
     points = int(total.to_integral_value(rounding=ROUNDING[rules.rounding]))
     return Earning(max(points, 0), base, tuple(why))
+
+
+def line_weights(
+    rules: PointsRules, *, channel: str, ordered_at: datetime, lines: Sequence[LineFacts]
+) -> list[Decimal]:
+    """What each line weighs in what its order earned: its amount × its category's multiplier ×
+    the promotions on it that day. The order's discount, its channel, store and the member's
+    level multiply every line alike, so a share of the weights is the share of the points: a
+    return of the double-points lines takes back what they earned, not what their money is
+    of the order."""
+    day = ordered_at.astimezone(ZoneInfo(rules.timezone)).date()
+    out = []
+    for line in lines:
+        m = rules.category_multipliers.get(line.category or "", Decimal(1))
+        for promo in rules.promotions:
+            if _applies(promo, channel, line.category, day):
+                m *= promo.multiplier
+        out.append(line.amount * m)
+    return out
 
 
 def _applies(promo: Promotion, channel: str, category: str | None, day: date) -> bool:

@@ -25,6 +25,7 @@ from omo.points.rules import (
     PointsRules,
     available_at,
     expires_at,
+    line_weights,
     points_for_order,
 )
 from omo.points.schemas import EntryRead, Expiring, PointsChange, PointsSummary, ProgrammeRead
@@ -135,6 +136,38 @@ def award_for_order(
 class TakenBack:
     points: int
     short: int  # what the member had spent and held nothing left to give: written off
+
+
+def rules_as_of(session: Session, at: datetime) -> PointsRules:
+    """The rules that were in force at `at`: the newest version made by then."""
+    row = session.scalar(
+        select(PointsProgramme.rules)
+        .where(PointsProgramme.created_at <= at)
+        .order_by(PointsProgramme.id.desc())
+        .limit(1)
+    )
+    return _DEFAULT_RULES if row is None else PointsRules.model_validate(row)
+
+
+def share_earned_by(
+    session: Session, *, order_id: int, channel: str, ordered_at: datetime,
+    lines: Sequence[tuple[str | None, Decimal]], back: Sequence[Decimal],
+) -> Decimal | None:  # fmt: skip
+    """The share of what an order earned that comes back with `back` (the fraction of each of
+    its `lines`, (category, amount), returned), weighed by the rules it earned under: the
+    lines of a double-points category take back twice their money's share. None when it earned
+    nothing."""
+    earned = ledger.find(session, f"earn:order:{order_id}")
+    if earned is None:
+        return None
+    rules = rules_as_of(session, clock.as_utc(earned.created_at))
+    facts = [LineFacts(category, amount) for category, amount in lines]
+    weights = line_weights(rules, channel=channel, ordered_at=ordered_at, lines=facts)
+    whole = sum(weights, Decimal(0))
+    if whole <= 0:
+        return None
+    return min(sum((w * b for w, b in zip(weights, back, strict=True)), Decimal(0)) / whole,
+               Decimal(1))  # fmt: skip
 
 
 def reverse_for_order(
