@@ -4,7 +4,9 @@ the points it was paid with given back in proportion, on a whole refund
 its coupons restored (if their template says so) and the tier's free shipment it used given
 back, a referral whose qualifying order no longer qualifies undone, and the member's stats
 rebuilt — one transaction, idempotent on the refund's key. Tiers see the lower spend at their
-next review."""
+next review; an upgrade the returned goods had earned is taken back at once (tiers/returned.py).
+A returns policy may hold a refund for a manager, or claw back a coupon whose threshold the
+goods kept miss."""
 
 from __future__ import annotations
 
