@@ -452,3 +452,23 @@ def test_undo_after_the_survivor_spent_and_got_back_the_absorbed_points(uow: Uni
     points.redeem(uow, member_id=a, change=change(30, "a-sale"), actor="t")
     points.cancel_redemption(uow, idempotency_key="a-sale", actor="t")
     _undo_leaves(uow, merge.id, {a: 10, b: 32})
+
+
+def test_undo_moves_what_a_later_debit_took_not_a_cancelled_one(uow: UnitOfWork) -> None:
+    """While merged, a spends 30 (10 of a's, 20 of b's) and gets them back, is given 20, then
+    spends 15 (10 of a's, 5 of b's). The undo moves the 5 the second redemption took onto a's
+    new 20; moving 5 of the cancelled one (the first it found on b's lot) left b's lot given
+    back more than that redemption took from it."""
+    a, b = _two_members(uow, 10, 32)
+    merge = identity.merge_use_case(uow, survivor_id=a, absorbed_id=b, note=None, actor="t")
+    points.redeem(uow, member_id=a, change=change(30, "a-sale"), actor="t")
+    points.cancel_redemption(uow, idempotency_key="a-sale", actor="t")
+    _grant(uow, a, 20, "a-later")
+    points.redeem(uow, member_id=a, change=change(15, "a-sale-2"), actor="t")
+    with uow.read() as s:
+        assert points.check_ledger(s) == []
+    identity.undo_use_case(uow, merge_id=merge.id, actor="t")
+    with uow.read() as s:
+        assert points.check_ledger(s) == []
+    assert (points.summary(uow, member_id=a).available,
+            points.summary(uow, member_id=b).available) == (15, 32)  # fmt: skip

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from omo.audit import service as audit
@@ -568,15 +568,20 @@ def restore_rows(session: Session, *, row_ids: Sequence[int], from_id: int, to_i
     session.expire_all()
     debit = aliased(PointsEntry)
     lot = aliased(PointsEntry)
+    # a give-back counts with the debit it gives back to: a redemption cancelled while merged
+    # took nothing, and what is moved is what a later debit took
+    owner = case(
+        (and_(debit.kind == "reverse", debit.points > 0, debit.reverses_id.is_not(None)),
+         debit.reverses_id),
+        else_=debit.id,
+    )  # fmt: skip
     cross = session.execute(
-        select(
-            PointsAllocation.debit_id, PointsAllocation.lot_id, func.sum(PointsAllocation.points)
-        )
+        select(owner, PointsAllocation.lot_id, func.sum(PointsAllocation.points))
         .join(debit, debit.id == PointsAllocation.debit_id)
         .join(lot, lot.id == PointsAllocation.lot_id)
         .where(debit.member_id == from_id, lot.member_id == to_id)
-        .group_by(PointsAllocation.debit_id, PointsAllocation.lot_id)
-        .order_by(PointsAllocation.lot_id, PointsAllocation.debit_id)
+        .group_by(owner, PointsAllocation.lot_id)
+        .order_by(PointsAllocation.lot_id, owner)
     ).all()
     # what the survivor's own entries did to each of those lots, net: spent and given back
     # again (a sale paid with them, then refunded) is nothing to move
