@@ -529,6 +529,39 @@ def test_the_till_says_when_a_return_finds_its_points_spent(
         clock.reset_clock()
 
 
+def test_the_till_says_what_a_store_that_charges_spent_points_keeps_back(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    """The same under a returns policy that charges them: the settings page says so, and the
+    till says the NT$12 is kept back from the money."""
+    from datetime import timedelta
+
+    from omo.commerce.returns_policy import Policy, set_policy
+    from omo.points import service as points
+    from omo.points.schemas import PointsChange
+    from omo.shared import clock
+
+    set_policy(uow, policy=Policy(spent_points="charge"), actor="t")
+    shown = sign_in(client, "boss").get("/ui/settings").text.split('id="returns-coupons"')[1]
+    assert "其價值自退款中扣除" in shown.split("</p>")[0]
+    client.cookies.clear()
+    mid = people["member"]
+    sold = f.post_order(uow, member_id=mid, channel="web", external_id="W-210",
+                        lines=[{"sku": "A", "quantity": 1, "unit_price": "1200"}])  # fmt: skip
+    later = sold.ordered_at + timedelta(days=10)
+    clock.set_clock(lambda: later)
+    try:
+        held = points.summary(uow, member_id=mid).available
+        points.redeem(uow, member_id=mid, actor="t",
+                      change=PointsChange(points=held, idempotency_key="all"))  # fmt: skip
+        done = _return_whole_at_till(client, "W-210", sold.id)
+        said = done.split('id="pos-points-short"')[1].split("</p>")[0]
+        assert "會員已用掉此訂單回饋的 12 點：其價值 NT$12 已自退款中扣除" in said, said
+        assert "NT$1,188" in done.split('id="pos-refunded"')[1].split("</p>")[0]
+    finally:
+        clock.reset_clock()
+
+
 def test_the_till_says_when_a_return_takes_a_level_back(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:

@@ -789,10 +789,11 @@ SALES = st.lists(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(SALES, st.booleans())
+@given(SALES, st.booleans(), st.booleans())
 def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
-    uow: UnitOfWork, shop: dict[str, Any], ops: list[tuple[str, int, Any]], claw: bool
-) -> None:
+    uow: UnitOfWork, shop: dict[str, Any], ops: list[tuple[str, int, Any]], claw: bool,
+    charge: bool,
+) -> None:  # fmt: skip
     """Whatever happens — sales, refunds, redemptions, rewards bought and given back, expiry,
     merges and their undo, under either coupon policy for returns — `omo check` finds nothing:
     ledger = lots, counters = redemptions, stats = net orders, reward redemptions = their
@@ -812,7 +813,8 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
 
     tag = uuid.uuid4().hex[:8]
     returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
-        coupon_threshold="claw_back" if claw else "keep"))  # fmt: skip
+        coupon_threshold="claw_back" if claw else "keep",
+        spent_points="charge" if charge else "write_off"))  # fmt: skip
     rewarded: list[str] = []
     mid = shop["member"]
     orders: list[int] = []
@@ -901,7 +903,8 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
             rewards.cancel(uow, idempotency_key=rewarded[a % len(rewarded)], actor="t")
         elif op == "policy":
             returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
-                coupon_threshold="claw_back" if b else "keep"))  # fmt: skip
+                coupon_threshold="claw_back" if b else "keep",
+                spent_points="charge" if charge else "write_off"))  # fmt: skip
         elif op == "undo" and merges:
             try:
                 identity.undo_use_case(uow, merge_id=merges[a % len(merges)], actor="t")
@@ -915,8 +918,10 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
         assert points_service.summary(uow, member_id=mid, history=0).available >= 0
         for order_id in orders:  # what a returns screen shows adds up
             d = receipts.get_order(uow, order_id=order_id)
-            assert d.refundable == d.total - d.refunded_total
-            assert 0 <= d.refunded_total <= d.total
+            charged = sum((r.points_charged for r in d.refunds), Decimal(0))
+            assert charged == 0 or charge
+            assert d.refundable == max(d.total - d.refunded_total - charged, 0)
+            assert 0 <= d.refunded_total + charged <= d.total
             assert all(r.amount >= 0 for r in d.refunds)
             assert all(li.returned + li.returnable == li.quantity for li in d.lines)
             # each unit gives back what it was paid; together, the goods as paid (to a cent a
@@ -929,7 +934,7 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
                 assert [li.paid_each for li in d.lines if li.sku == "BEA-1"] == [0]
             assert d.points_earned >= 0 and d.points_spent >= 0
             if d.status == "refunded":
-                assert d.refunded_total == d.total
+                assert d.refunded_total + charged == d.total
                 assert (d.points_earned, d.points_spent) == (0, 0)
                 assert sum(li.returnable for li in d.lines) == 0
     clock.reset_clock()

@@ -232,9 +232,82 @@ def test_a_refund_says_what_it_could_not_take_back_and_its_value(
     )
     again = api.post(f"/api/v1/orders/{sale.order.id}/refund", json={"idempotency_key": "s1"})
     assert again.json() == {**got, "replayed": True, "order": again.json()["order"]}
+    # the order says it keeps none of what it earned: 2 taken back, 4 written off
+    assert api.get(f"/api/v1/orders/{sale.order.id}").json()["points_earned"] == 0
     assert points.summary(uow, member_id=mid).available == 0
     with uow.read() as s:
         assert points.check_ledger(s) == []
+
+
+def test_points_written_off_by_one_return_are_not_taken_again_by_the_next(
+    uow: UnitOfWork, shop: None
+) -> None:
+    """NT$600 earns 6 and the member spends 4. Returning half owes 3, finds 2 and writes 1
+    off. The member then earns 10 on another sale. Returning the other half owes 3 — not 4
+    (its 3 and the 1 written off): the written-off point is not taken from the new 10."""
+    from omo.rewards import service as rewards
+    from omo.rewards.schemas import RewardIn, RewardRedeem
+
+    _at(T0)
+    mid = enrol(uow, phone=f"09{uuid.uuid4().int % 10**8:08d}").member.id
+    sale = _sell(uow, mid, [300, 300], 0, "OFF-1")
+    _at(T0 + timedelta(days=10))
+    rewards.put_reward(uow, code="PIN", data=RewardIn(name="pin", points=4), actor="t")
+    rewards.redeem(uow, member_id=mid, code="PIN", actor="t",
+                   req=RewardRedeem(idempotency_key="pin"))  # fmt: skip
+    first = _return(uow, sale.order.id, "w1", [1])
+    assert (first.points_taken_back, first.points_short) == (2, 1)
+    assert _sell(uow, mid, [1000], 0, "OFF-2").points_earned == 10
+    last = _return(uow, sale.order.id, "w2", [2])
+    assert (last.points_taken_back, last.points_short) == (3, 0)
+    held = points.summary(uow, member_id=mid)
+    assert (held.available, held.pending) == (0, 7)  # the new 10 less 3
+    with uow.read() as s:
+        assert points.check_ledger(s) == []
+
+
+def test_a_store_that_charges_spent_points_keeps_their_value_back(
+    uow: UnitOfWork, shop: None, api: Any
+) -> None:
+    """The same, under a policy that charges them: NT$600 earns 6, the member spends 4 of them.
+    Returning half takes back 3 and finds 2: the 1 short costs NT$1 off the money (299). The
+    other half finds nothing: 3 short, 297 back. The store keeps the 4 the points bought, the
+    order is refunded in full with nothing left to give back, and `omo check` agrees."""
+    from decimal import Decimal
+
+    from omo.checkout import receipts
+    from omo.commerce import service as commerce
+    from omo.commerce.returns_policy import Policy, set_policy
+    from omo.rewards import service as rewards
+    from omo.rewards.schemas import RewardIn, RewardRedeem
+
+    _at(T0)
+    mid = enrol(uow, phone=f"09{uuid.uuid4().int % 10**8:08d}").member.id
+    sale = _sell(uow, mid, [300, 300], 0, "CHARGE-1")
+    assert sale.points_earned == 6
+    _at(T0 + timedelta(days=10))
+    rewards.put_reward(uow, code="PIN", data=RewardIn(name="pin", points=4), actor="t")
+    rewards.redeem(uow, member_id=mid, code="PIN", actor="t",
+                   req=RewardRedeem(idempotency_key="pin"))  # fmt: skip
+    set_policy(uow, policy=Policy(spent_points="charge"), actor="t")
+    weighed = api.post(f"/api/v1/orders/{sale.order.id}/refund-quote",
+                       json={"lines": [{"line_no": 1, "quantity": 1}]}).json()  # fmt: skip
+    assert (weighed["amount"], weighed["may_charge_points"]) == ("300.00", True)
+    first = _return(uow, sale.order.id, "c1", [1])
+    assert (first.amount, first.points_taken_back, first.points_short, first.points_charged) == (
+        Decimal(299), 2, 1, Decimal(1))  # fmt: skip
+    assert receipts.get_order(uow, order_id=sale.order.id).refundable == Decimal(300)
+    again = _return(uow, sale.order.id, "c1", [1])
+    assert again.replayed and (again.amount, again.points_charged) == (Decimal(299), Decimal(1))
+    last = _return(uow, sale.order.id, "c2", [2])
+    assert (last.amount, last.points_short, last.points_charged) == (Decimal(297), 3, Decimal(3))
+    shown = receipts.get_order(uow, order_id=sale.order.id)
+    assert (shown.status, shown.refunded_total, shown.refundable) == (
+        "refunded", Decimal(596), Decimal(0))  # fmt: skip
+    assert [r.points_charged for r in shown.refunds] == [Decimal(1), Decimal(3)]
+    assert points.summary(uow, member_id=mid).available == 0
+    with uow.read() as s:
+        assert points.check_ledger(s) == [] and commerce.check_orders_and_stats(s) == []
 
 
 def test_a_return_of_double_points_goods_takes_back_what_they_earned(

@@ -44,6 +44,13 @@ class RefundRead(ReadModel):
     actor: str | None
     approved_by: str | None = Field(description="who let it past the returns policy, if it had to")
     created_at: datetime
+    coupon_clawed_back: MoneyOut = Field(
+        default=Decimal(0), description="kept back: a coupon's threshold the goods kept miss"
+    )
+    points_charged: MoneyOut = Field(
+        default=Decimal(0),
+        description="kept back for earned points the member had spent; not left to give back",
+    )
 
 
 class CouponUsed(ReadModel):
@@ -60,7 +67,9 @@ class OrderDetail(OrderRead):
         description="units are left to give back (a free item kept may give back no money)"
     )
     refunds: list[RefundRead]
-    points_earned: int = Field(description="what the order earned, less what refunds took back")
+    points_earned: int = Field(
+        description="what the order earned, less what refunds took back or wrote off"
+    )
     points_spent: int = Field(description="points it was paid with, less what refunds gave back")
     coupons: list[CouponUsed]
 
@@ -129,6 +138,7 @@ def _detail(session: Session, order: Order) -> OrderDetail:
         for li in r.lines:
             returned[li["line_no"]] += li["quantity"]
     open_ = order.status != "cancelled"
+    charged = sum((r.points_charged or Decimal(0) for r in refunds), Decimal(0))
     worth = line_worth(session, order, lines)
     base = {k: getattr(order, k) for k in OrderRead.model_fields}
     shown = [
@@ -144,9 +154,11 @@ def _detail(session: Session, order: Order) -> OrderDetail:
         **base,
         lines=shown,
         can_return=order.status != "refunded" and any(li.returnable for li in shown),
-        refundable=max(order.total - order.refunded_total, Decimal(0)) if open_ else Decimal(0),
+        refundable=max(order.total - order.refunded_total - charged, Decimal(0))
+        if open_
+        else Decimal(0),
         refunds=[_refund_read(r) for r in refunds],
-        **_points_on(session, order.id),
+        **_points_on(session, order.id, written_off=sum(r.points_short or 0 for r in refunds)),
         coupons=_coupons_on(session, order.id),
     )
 
@@ -156,6 +168,8 @@ def _refund_read(r: OrderRefund) -> RefundRead:
         idempotency_key=r.idempotency_key.removeprefix("refund:"), amount=r.amount,
         lines=[RefundLine(**li) for li in r.lines], reason=r.reason, actor=r.actor,
         approved_by=r.approved_by, created_at=r.created_at,
+        coupon_clawed_back=r.coupon_clawed_back or Decimal(0),
+        points_charged=r.points_charged or Decimal(0),
     )  # fmt: skip
 
 
@@ -177,9 +191,9 @@ def _coupons_on(session: Session, order_id: int) -> list[CouponUsed]:
     ]
 
 
-def _points_on(session: Session, order_id: int) -> dict[str, int]:
-    """The order's own points (not a referral's bonus on it): earned less taken back, spent
-    less given back."""
+def _points_on(session: Session, order_id: int, *, written_off: int) -> dict[str, int]:
+    """The order's own points (not a referral's bonus on it): earned less taken back and less
+    what refunds found spent and wrote off, spent less given back."""
     entries = list(session.scalars(select(PointsEntry).where(PointsEntry.order_id == order_id)))
     earned = {e.id: e.points for e in entries if e.kind == "earn"}
     spent = {e.id for e in entries if e.kind == "redeem"}
@@ -192,4 +206,5 @@ def _points_on(session: Session, order_id: int) -> dict[str, int]:
         if e.kind == "refund" or (e.kind == "reverse" and e.reverses_id in spent)
     )
     paid = sum(-e.points for e in entries if e.kind == "redeem")
-    return {"points_earned": sum(earned.values()) - taken, "points_spent": paid - given}
+    earned_left = sum(earned.values()) - taken - written_off
+    return {"points_earned": max(earned_left, 0), "points_spent": paid - given}

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from omo.checkout import paid
@@ -24,6 +24,7 @@ from omo.commerce import returns_policy
 from omo.commerce import service as commerce
 from omo.commerce.models import Order, OrderLine, OrderRefund
 from omo.commerce.schemas import OrderResult
+from omo.commerce.stats import money_sum
 from omo.coupons import service as coupons
 from omo.db import UnitOfWork
 from omo.members import service as members
@@ -62,6 +63,10 @@ class RefundQuote(ReadModel):
     coupon_clawed_back: MoneyOut
     coupons_clawed_back: list[str]
     needs_approval: str | None = Field(description="why the returns policy holds it back")
+    may_charge_points: bool = Field(
+        description="the policy charges earned points the member has spent: if the return "
+        "finds some, their value comes off `amount` when it is made"
+    )
 
 
 class RefundResult(ReadModel):
@@ -75,6 +80,11 @@ class RefundResult(ReadModel):
         "back from the money, if its policy says so"
     )
     points_short_value: MoneyOut
+    points_charged: MoneyOut = Field(
+        default=Decimal(0),
+        description="kept back from the money for the points in points_short (the returns "
+        "policy's spent_points: charge), at most the refund; `amount` is after it",
+    )
     coupons_restored: int
     free_shipping_restored: bool = Field(
         description="a whole refund gives back the tier's shipment"
@@ -119,7 +129,7 @@ def refund(
         held = session.scalar(select(OrderRefund).where(OrderRefund.idempotency_key == key))
         if held is not None:
             return _replayed(session, held, order, req)
-        amount, whole, clawed, held_back = _weigh(session, order, req, now)
+        amount, whole, clawed, held_back, policy = _weigh(session, order, req, now)
         if held_back is not None and approved_by is None:
             raise Forbidden(held_back.message, code="needs_approval", ctx=held_back.ctx)
         was = (
@@ -151,8 +161,14 @@ def refund(
         earned = share if whole_now or not req.lines else _earned_share(session, order, req.lines)
         taken = points.reverse_for_order(
             session, order_id=order.id, share=share if earned is None else earned,
-            key=f"{key}:earn", now=now, actor=actor,
+            key=f"{key}:earn", now=now, actor=actor, written_off=_written_off(session, order.id),
         )  # fmt: skip
+        made.points_short_value = redeem_value(points.rules_in_force(session), taken.short)
+        if policy.spent_points == "charge" and made.points_short_value:
+            # the member keeps what those points bought: their value stays with the store
+            made.points_charged = min(made.points_short_value, amount)
+            made.amount -= made.points_charged
+            order.refunded_total -= made.points_charged
         revoked = referrals.on_refund(
             session, order_id=order.id, kept=order.total - order.refunded_total, key=key,
             now=now, actor=actor,
@@ -171,11 +187,11 @@ def refund(
             )  # fmt: skip
         outbox.publish(
             session, topic="OrderRefunded", key=key, now=now,
-            payload={"order_id": order.id, "member_id": order.member_id, "amount": str(amount),
+            payload={"order_id": order.id, "member_id": order.member_id,
+                     "amount": str(made.amount),
                      "whole": order.status == "refunded"},
         )  # fmt: skip
         made.points_taken_back, made.points_short = taken.points, taken.short
-        made.points_short_value = redeem_value(points.rules_in_force(session), taken.short)
         made.points_given_back, made.coupons_restored = given, restored
         made.free_shipping_restored, made.referral_revoked = shipment, revoked is not None
         made.tier_lowered_to = lowered
@@ -191,32 +207,55 @@ def quote(uow: UnitOfWork, *, order_id: int, req: RefundLines) -> RefundQuote:
         order = session.get(Order, order_id)
         if order is None:
             raise NotFound(f"no order {order_id}", field="order_id", ctx={"order_id": order_id})
-        amount, whole, clawed, held = _weigh(session, order, req, clock.now())
+        amount, whole, clawed, held, policy = _weigh(session, order, req, clock.now())
         return RefundQuote(
             amount=amount, whole=whole, coupon_clawed_back=clawed.amount,
             coupons_clawed_back=list(clawed.names),
             needs_approval=held.message if held is not None else None,
+            may_charge_points=policy.spent_points == "charge" and order.member_id is not None,
         )  # fmt: skip
 
 
 def _weigh(
     session: Session, order: Order, req: RefundLines, now: datetime
-) -> tuple[Decimal, bool, ClawedBack, returns_policy.Held | None]:
+) -> tuple[Decimal, bool, ClawedBack, returns_policy.Held | None, returns_policy.Policy]:
     """What these lines give back, whether all would be back, what the coupon policy keeps
-    back, and why a manager must approve (or None)."""
+    back, why a manager must approve (or None), and the policy."""
     if order.status == "cancelled":
         raise ValidationFailed("a cancelled order has nothing to refund", field="order_id")
     # refunded in full when every unit is back, not when the money is: a free item kept
     # after the paid goods came back keeps the order open (and its coupon used)
     if order.status == "refunded":
         raise ValidationFailed("this order is already refunded in full", field="order_id")
-    left = max(order.total - order.refunded_total, Decimal(0))
+    charged = charged_for_points(session, order.id)
+    left = max(order.total - order.refunded_total - charged, Decimal(0))
     policy = returns_policy.in_force(session)
     amount, whole, clawed = _amount(session, order, req, left, policy)
     held = returns_policy.needs_approval(
         policy, amount=amount, now=now, ordered_at=clock.as_utc(order.ordered_at)
     )
-    return amount, whole, clawed, held
+    return amount, whole, clawed, held, policy
+
+
+def _written_off(session: Session, order_id: int) -> int:
+    """The earned points the order's refunds so far found spent and wrote off."""
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(OrderRefund.points_short), 0)).where(
+                OrderRefund.order_id == order_id
+            )
+        )
+        or 0
+    )
+
+
+def charged_for_points(session: Session, order_id: int) -> Decimal:
+    """What the order's refunds kept back for spent points: the store keeps it, so it is not
+    left to give back, though the order's refunded_total does not count it."""
+    charged = session.scalar(
+        select(money_sum(OrderRefund.points_charged)).where(OrderRefund.order_id == order_id)
+    )
+    return Decimal(charged or 0)
 
 
 def _earned_share(session: Session, order: Order, back: list[RefundLine]) -> Decimal | None:
@@ -263,6 +302,7 @@ def _result(session: Session, made: OrderRefund, order: Order, *, replayed: bool
         free_shipping_restored=bool(made.free_shipping_restored),
         referral_revoked=bool(made.referral_revoked), tier_lowered_to=made.tier_lowered_to,
         coupon_clawed_back=made.coupon_clawed_back or Decimal(0),
+        points_charged=made.points_charged or Decimal(0),
         coupons_clawed_back=made.coupons_clawed_back or [], replayed=replayed,
     )  # fmt: skip
 

@@ -115,6 +115,8 @@ class OrderRefund(Base):
     # kept back from the money: coupons whose threshold what is kept misses (returns policy)
     coupon_clawed_back: Mapped[Decimal | None] = mapped_column(Money)
     coupons_clawed_back: Mapped[list[str] | None] = mapped_column(JSON)
+    # kept back from the money for earned points the member had spent (returns policy)
+    points_charged: Mapped[Decimal | None] = mapped_column(Money)
 
 
 class ReturnsPolicy(Base):

@@ -2,7 +2,7 @@
 an amount, or one long after the sale, is where money walks out of a store — a receipt found in
 a bin, a staff member refunding a friend — so a merchant may ask that a manager approve it.
 It also says what a coupon's discount does when a return leaves the customer below its
-threshold.
+threshold, and whether points the member has spent and a return cannot take back are charged.
 
 The policy is versioned like the programmes: the newest holds. Without one, no refund needs
 approval. Who may approve is the callers' business (a manager signed in at the till, an API key
@@ -42,6 +42,12 @@ class Policy(StrictModel):
         "(滿1000折100, and the customer keeps 600 of it): keep — the discount stays with what is "
         "kept, in proportion; claw_back — the refund keeps back the coupon's discount on what "
         "is kept, so the kept goods cost what they would have cost without it",
+    )
+    spent_points: Literal["write_off", "charge"] = Field(
+        default="write_off",
+        description="points a return takes back that the member has already spent: "
+        "write_off — they are written off and reported (points_short); charge — their value "
+        "is also kept back from the money (points_charged), at most the refund",
     )
 
 

@@ -171,10 +171,13 @@ def share_earned_by(
 
 
 def reverse_for_order(
-    session: Session, *, order_id: int, share: Decimal, key: str, now: datetime, actor: str | None
-) -> TakenBack:
+    session: Session, *, order_id: int, share: Decimal, key: str, now: datetime,
+    actor: str | None, written_off: int = 0,
+) -> TakenBack:  # fmt: skip
     """Take back `share` (0–1] of what an order earned (a refund); the points come off the
-    order's own lot first, then the member's others; what was already spent is written off."""
+    order's own lot first, then the member's others; what was already spent is written off.
+    `written_off`: what earlier refunds of the order wrote off — owed no more, so a later
+    refund does not take it from points the member earned since."""
     earned = ledger.find(session, f"earn:order:{order_id}")
     if earned is None:
         return TakenBack(0, 0)
@@ -191,7 +194,7 @@ def reverse_for_order(
             )
         )
     )
-    points = min(points, earned.points - already)
+    points = min(points, earned.points - already - written_off)
     if points <= 0:
         return TakenBack(0, 0)
     entry = _take_back(session, earned, points, key=key, reason="refund", now=now, actor=actor)
