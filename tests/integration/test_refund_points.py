@@ -206,22 +206,29 @@ def test_points_a_sale_earned_and_the_member_spent_come_off_what_its_refund_give
         assert points.check_ledger(s) == []
 
 
-def test_a_refund_says_what_it_could_not_take_back_and_its_value(
-    uow: UnitOfWork, shop: None, api: Any
-) -> None:
-    """A sale paid in money earns 5; the member spends them and holds nothing else: its return
-    writes them off and says so, with their value, for the till to settle by its policy."""
+def _earn_six_spend_four(uow: UnitOfWork, external_id: str) -> tuple[int, Any]:
+    """A new member's NT$600 sale earns 6; ten days on (past the return window) they spend 4
+    on a reward and hold 2."""
     from omo.rewards import service as rewards
     from omo.rewards.schemas import RewardIn, RewardRedeem
 
     _at(T0)
     mid = enrol(uow, phone=f"09{uuid.uuid4().int % 10**8:08d}").member.id
-    sale = _sell(uow, mid, [300, 300], 0, "SHORT-1")
+    sale = _sell(uow, mid, [300, 300], 0, external_id)
     assert sale.points_earned == 6
     _at(T0 + timedelta(days=10))
     rewards.put_reward(uow, code="PIN", data=RewardIn(name="pin", points=4), actor="t")
     rewards.redeem(uow, member_id=mid, code="PIN", actor="t",
-                   req=RewardRedeem(idempotency_key="pin"))  # fmt: skip
+                   req=RewardRedeem(idempotency_key=f"pin-{external_id}"))  # fmt: skip
+    return mid, sale
+
+
+def test_a_refund_says_what_it_could_not_take_back_and_its_value(
+    uow: UnitOfWork, shop: None, api: Any
+) -> None:
+    """A sale paid in money earns 5; the member spends them and holds nothing else: its return
+    writes them off and says so, with their value, for the till to settle by its policy."""
+    mid, sale = _earn_six_spend_four(uow, "SHORT-1")
     r = api.post(f"/api/v1/orders/{sale.order.id}/refund", json={"idempotency_key": "s1"})
     assert r.status_code == 200, r.text
     got = r.json()
@@ -245,16 +252,7 @@ def test_points_written_off_by_one_return_are_not_taken_again_by_the_next(
     """NT$600 earns 6 and the member spends 4. Returning half owes 3, finds 2 and writes 1
     off. The member then earns 10 on another sale. Returning the other half owes 3 — not 4
     (its 3 and the 1 written off): the written-off point is not taken from the new 10."""
-    from omo.rewards import service as rewards
-    from omo.rewards.schemas import RewardIn, RewardRedeem
-
-    _at(T0)
-    mid = enrol(uow, phone=f"09{uuid.uuid4().int % 10**8:08d}").member.id
-    sale = _sell(uow, mid, [300, 300], 0, "OFF-1")
-    _at(T0 + timedelta(days=10))
-    rewards.put_reward(uow, code="PIN", data=RewardIn(name="pin", points=4), actor="t")
-    rewards.redeem(uow, member_id=mid, code="PIN", actor="t",
-                   req=RewardRedeem(idempotency_key="pin"))  # fmt: skip
+    mid, sale = _earn_six_spend_four(uow, "OFF-1")
     first = _return(uow, sale.order.id, "w1", [1])
     assert (first.points_taken_back, first.points_short) == (2, 1)
     assert _sell(uow, mid, [1000], 0, "OFF-2").points_earned == 10
@@ -278,17 +276,8 @@ def test_a_store_that_charges_spent_points_keeps_their_value_back(
     from omo.checkout import receipts
     from omo.commerce import service as commerce
     from omo.commerce.returns_policy import Policy, set_policy
-    from omo.rewards import service as rewards
-    from omo.rewards.schemas import RewardIn, RewardRedeem
 
-    _at(T0)
-    mid = enrol(uow, phone=f"09{uuid.uuid4().int % 10**8:08d}").member.id
-    sale = _sell(uow, mid, [300, 300], 0, "CHARGE-1")
-    assert sale.points_earned == 6
-    _at(T0 + timedelta(days=10))
-    rewards.put_reward(uow, code="PIN", data=RewardIn(name="pin", points=4), actor="t")
-    rewards.redeem(uow, member_id=mid, code="PIN", actor="t",
-                   req=RewardRedeem(idempotency_key="pin"))  # fmt: skip
+    mid, sale = _earn_six_spend_four(uow, "CHARGE-1")
     set_policy(uow, policy=Policy(spent_points="charge"), actor="t")
     weighed = api.post(f"/api/v1/orders/{sale.order.id}/refund-quote",
                        json={"lines": [{"line_no": 1, "quantity": 1}]}).json()  # fmt: skip

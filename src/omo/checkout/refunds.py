@@ -5,8 +5,8 @@ its coupons restored (if their template says so) and the tier's free shipment it
 back, a referral whose qualifying order no longer qualifies undone, and the member's stats
 rebuilt — one transaction, idempotent on the refund's key. Tiers see the lower spend at their
 next review; an upgrade the returned goods had earned is taken back at once (tiers/returned.py).
-A returns policy may hold a refund for a manager, or claw back a coupon whose threshold the
-goods kept miss."""
+A returns policy may hold a refund for a manager, claw back a coupon whose threshold the goods
+kept miss, or charge earned points the member has spent."""
 
 from __future__ import annotations
 
