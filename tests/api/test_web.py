@@ -565,14 +565,26 @@ def test_the_till_says_what_a_store_that_charges_spent_points_keeps_back(
 def test_the_till_says_when_a_return_takes_a_level_back(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+    from omo.tiers import gifts
     from omo.tiers import service as tiers
+    from omo.tiers.policy import DEFAULT_PROGRAMME, TierProgramme
 
+    coupons.put_template(uow, code="GOLDGIFT", template=CouponTemplate(
+        name="金卡月禮", kind="amount_off", amount=Decimal(50), per_member_limit=100))  # fmt: skip
+    data = DEFAULT_PROGRAMME.model_dump(mode="json")
+    data["levels"][-2]["benefits"]["monthly_gift"] = "GOLDGIFT"
+    tiers.set_programme(uow, programme=TierProgramme.model_validate(data), actor="t")
     mid = f.enrol(uow, name="林大方", phone="0933-100-200").member.id
     order = f.post_order(uow, member_id=mid, channel="web", external_id="W-300",
                          lines=[{"sku": "A", "quantity": 1, "unit_price": "30000"}]).id  # fmt: skip
     assert tiers.member_tier(uow, member_id=mid).level == "gold"
+    assert gifts.give_monthly(uow).holding == {"GOLDGIFT": 1}
     done = _return_whole_at_till(client, "W-300", order)
-    assert "這些商品所升的等級已取消，會員等級改為 一般會員" in done
+    said = done.split('id="pos-tier-lowered"')[1].split("</p>")[0]
+    assert "這些商品所升的等級已取消，會員等級改為 一般會員" in said
+    assert "該等級尚未使用的每月禮券已收回：1 張" in said, said
     assert tiers.member_tier(uow, member_id=mid).level == "member"
 
 

@@ -117,3 +117,42 @@ def test_a_granted_level_is_left_to_its_review(uow: UnitOfWork, shop: None) -> N
     assert _level(uow, mid) == "gold"
     assert _return(uow, sale.order.id, "g1").tier_lowered_to is None
     assert _level(uow, mid) == "gold"
+
+
+def test_the_monthly_gift_of_a_level_taken_back_goes_with_it_unless_used(
+    uow: UnitOfWork, shop: None
+) -> None:
+    """Gold gives a monthly gift. A member buys their way to gold, gets this month's gift, and
+    returns the goods: the level goes back and the unused gift is withdrawn with it. Another
+    who spent their gift first keeps the sale it paid for; nothing is taken back from it."""
+    from decimal import Decimal
+
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+    from omo.tiers import gifts
+    from omo.tiers.policy import DEFAULT_PROGRAMME, TierProgramme
+
+    coupons.put_template(uow, code="GOLDGIFT", template=CouponTemplate(
+        name="金卡月禮", kind="amount_off", amount=Decimal(50), valid_days=31,
+        per_member_limit=100))  # fmt: skip
+    data = DEFAULT_PROGRAMME.model_dump(mode="json")
+    for level in data["levels"]:
+        if level["code"] == "gold":
+            level["benefits"]["monthly_gift"] = "GOLDGIFT"
+    tiers.set_programme(uow, programme=TierProgramme.model_validate(data), actor="t")
+    keeps, spends = _member(uow), _member(uow)
+    bought = {mid: _sell(uow, mid, 30_000) for mid in (keeps, spends)}
+    assert gifts.give_monthly(uow).holding == {"GOLDGIFT": 2}
+    code = {m: coupons.member_coupons(uow, member_id=m)[0].code for m in (keeps, spends)}
+    body = {"channel": "pos", "store": "TPE-101", "member_id": spends, "external_id": "GIFT-USE",
+            "coupon_codes": [code[spends]],
+            "lines": [{"sku": "S", "quantity": 1, "unit_price": "500"}]}  # fmt: skip
+    checkout.commit(uow, req=CommitRequest.model_validate(body), principal=ADMIN,
+                    currency="TWD", region="TW")  # fmt: skip
+    done = _return(uow, bought[keeps].order.id, "k")
+    assert (done.tier_lowered_to, done.tier_gifts_withdrawn) == ("member", 1)
+    assert coupons.get_coupon(uow, code=code[keeps]).state == "void"
+    assert _return(uow, bought[keeps].order.id, "k").tier_gifts_withdrawn == 1  # a retry
+    used = _return(uow, bought[spends].order.id, "s")
+    assert (used.tier_lowered_to, used.tier_gifts_withdrawn) == ("member", 0)
+    assert coupons.get_coupon(uow, code=code[spends]).state == "used"

@@ -106,6 +106,11 @@ class RefundResult(ReadModel):
         description="the level the member fell back to: an upgrade the returned goods had "
         "earned, which the member no longer qualifies for, is taken back at once",
     )
+    tier_gifts_withdrawn: int = Field(
+        default=0,
+        description="monthly gift coupons of the level taken back, issued since the upgrade "
+        "and not used: voided with it",
+    )
     replayed: bool
 
 
@@ -194,7 +199,8 @@ def refund(
         made.points_taken_back, made.points_short = taken.points, taken.short
         made.points_given_back, made.coupons_restored = given, restored
         made.free_shipping_restored, made.referral_revoked = shipment, revoked is not None
-        made.tier_lowered_to = lowered
+        if lowered is not None:
+            made.tier_lowered_to, made.tier_gifts_withdrawn = lowered.level, lowered.gifts_withdrawn
         made.coupon_clawed_back, made.coupons_clawed_back = clawed.amount, list(clawed.names)
         return _result(session, made, order, replayed=False)
 
@@ -303,7 +309,8 @@ def _result(session: Session, made: OrderRefund, order: Order, *, replayed: bool
         referral_revoked=bool(made.referral_revoked), tier_lowered_to=made.tier_lowered_to,
         coupon_clawed_back=made.coupon_clawed_back or Decimal(0),
         points_charged=made.points_charged or Decimal(0),
-        coupons_clawed_back=made.coupons_clawed_back or [], replayed=replayed,
+        coupons_clawed_back=made.coupons_clawed_back or [],
+        tier_gifts_withdrawn=made.tier_gifts_withdrawn or 0, replayed=replayed,
     )  # fmt: skip
 
 

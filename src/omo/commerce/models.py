@@ -117,6 +117,7 @@ class OrderRefund(Base):
     coupons_clawed_back: Mapped[list[str] | None] = mapped_column(JSON)
     # kept back from the money for earned points the member had spent (returns policy)
     points_charged: Mapped[Decimal | None] = mapped_column(Money)
+    tier_gifts_withdrawn: Mapped[int | None] = mapped_column(Integer)  # gifts of a level undone
 
 
 class ReturnsPolicy(Base):

@@ -163,6 +163,31 @@ def issue_in(
     return IssueResult(issued=issued, refused=refused)
 
 
+def withdraw_unused(
+    session: Session, *, member_id: int, template_codes: Sequence[str], key: str,
+    issued_since: datetime,
+) -> int:  # fmt: skip
+    """Void the member's coupons of these templates issued under `key` (any run of it: a tier
+    gift's key names the month) since `issued_since` and not used: what they were given for
+    was taken back. Returns how many."""
+    rows = session.scalars(
+        select(Coupon)
+        .join(CouponTemplateRow, CouponTemplateRow.id == Coupon.template_id)
+        .where(
+            Coupon.member_id == member_id, Coupon.status == "active", Coupon.uses == 0,
+            Coupon.issued_at >= issued_since, CouponTemplateRow.code.in_(list(template_codes)),
+        )
+    )  # fmt: skip
+    withdrawn = 0
+    for c in rows:
+        _, _, rest = (c.issue_key or "").partition(":")
+        if rest.startswith(f"{key}:") and rest.endswith(f":{member_id}"):
+            c.status = "void"
+            withdrawn += 1
+    session.flush()
+    return withdrawn
+
+
 def shared_code(uow: UnitOfWork, *, template_code: str) -> CouponRead:
     """The one public code of a shared-code template (made on first ask)."""
 

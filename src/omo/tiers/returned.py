@@ -4,16 +4,19 @@ A member who buys their way up and brings the goods back does not keep the level
 review: the refund looks at the upgrades made since the returned order and, when the member no
 longer qualifies, puts them back where they were (or as high as they still reach) at once. A
 downgrade for buying too little still waits for review and grace; a grant, a review's
-downgrade or a level by rank since the order leaves the level to the review.
+downgrade or a level by rank since the order leaves the level to the review. The monthly gifts
+of the levels taken back, issued since the upgrade and not used, are withdrawn with them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from omo.coupons import service as coupons
 from omo.shared.pins import forget
 from omo.tiers import policy
 from omo.tiers.grants import record_change
@@ -30,10 +33,16 @@ def standing_before(session: Session, *, member_id: int, now: datetime) -> polic
     return standing_of(session, member_id=member_id, p=programme_in_force(session), now=now)
 
 
+@dataclass(frozen=True)
+class Returned:
+    level: str  # the level the member falls back to
+    gifts_withdrawn: int  # monthly gift coupons of the levels taken back, unused, voided
+
+
 def on_return(
     session: Session, *, member_id: int, ordered_at: datetime, was: policy.Standing,
     now: datetime,
-) -> str | None:  # fmt: skip
+) -> Returned | None:  # fmt: skip
     """After a refund of an order made at `ordered_at` (in its transaction, the member held;
     `was`: their standing before it): the level the member falls back to, or None when it
     stays."""
@@ -67,7 +76,29 @@ def on_return(
     row.level, row.since, row.review_at, row.updated_at = back, since, review_at, now
     session.flush()
     forget(session, "tier_rows")  # what the transaction had read of it is stale
-    return back
+    return Returned(back, _withdraw_gifts(session, p, member_id, back, chain))
+
+
+def _withdraw_gifts(
+    session: Session, p: TierProgramme, member_id: int, back: str, chain: list[TierChange]
+) -> int:
+    """Void the unused monthly gifts of the levels above `back` issued since the member first
+    rose above it in `chain`; a template `back` gives as well stays."""
+    rank = {lv.code: n for n, lv in enumerate(p.levels)}
+    above = [c for c in chain if c.reason.startswith(UPGRADE) and rank[c.to_level] > rank[back]]
+    if not above:
+        return 0
+    kept = p.level(back).benefits.monthly_gift
+    lost = {
+        gift for c in above
+        if (gift := p.level(c.to_level).benefits.monthly_gift) is not None and gift != kept
+    }  # fmt: skip
+    if not lost:
+        return 0
+    return coupons.withdraw_unused(
+        session, member_id=member_id, template_codes=sorted(lost), key="tier-gift",
+        issued_since=above[0].created_at,
+    )  # fmt: skip
 
 
 def _held_back(

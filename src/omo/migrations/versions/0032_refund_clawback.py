@@ -1,5 +1,5 @@
 """refund claw-back: what a refund kept back for coupons whose threshold the kept goods miss,
-and for earned points the member had spent
+for earned points the member had spent, and the tier gifts withdrawn with a level
 
 Revision ID: 0032
 Revises: 0031
@@ -27,10 +27,12 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("coupons_clawed_back", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("points_charged", omo.shared.sqltypes.Money(), nullable=True))
+        batch.add_column(sa.Column("tier_gifts_withdrawn", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("order_refunds") as batch:
+        batch.drop_column("tier_gifts_withdrawn")
         batch.drop_column("points_charged")
         batch.drop_column("coupons_clawed_back")
         batch.drop_column("coupon_clawed_back")
