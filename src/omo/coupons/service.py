@@ -170,18 +170,18 @@ def withdraw_unused(
     """Void the member's coupons of these templates issued under `key` (any run of it: a tier
     gift's key names the month) since `issued_since` and not used: what they were given for
     was taken back. Returns how many."""
-    rows = session.scalars(
-        select(Coupon)
+    rows = session.execute(
+        select(Coupon, CouponTemplateRow.code)
         .join(CouponTemplateRow, CouponTemplateRow.id == Coupon.template_id)
         .where(
             Coupon.member_id == member_id, Coupon.status == "active", Coupon.uses == 0,
             Coupon.issued_at >= issued_since, CouponTemplateRow.code.in_(list(template_codes)),
         )
-    )  # fmt: skip
+    ).all()  # fmt: skip
     withdrawn = 0
-    for c in rows:
-        _, _, rest = (c.issue_key or "").partition(":")
-        if rest.startswith(f"{key}:") and rest.endswith(f":{member_id}"):
+    for c, template in rows:
+        issued = c.issue_key or ""  # issue() keys them template:key:member
+        if issued.startswith(f"{template}:{key}:") and issued.endswith(f":{member_id}"):
             c.status = "void"
             withdrawn += 1
     session.flush()

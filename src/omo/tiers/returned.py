@@ -85,7 +85,10 @@ def _withdraw_gifts(
     """Void the unused monthly gifts of the levels above `back` issued since the member first
     rose above it in `chain`; a template `back` gives as well stays."""
     rank = {lv.code: n for n, lv in enumerate(p.levels)}
-    above = [c for c in chain if c.reason.startswith(UPGRADE) and rank[c.to_level] > rank[back]]
+    above = [
+        c for c in chain
+        if c.reason.startswith(UPGRADE) and rank.get(c.to_level, -1) > rank[back]
+    ]  # fmt: skip
     if not above:
         return 0
     kept = p.level(back).benefits.monthly_gift
