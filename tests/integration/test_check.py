@@ -87,10 +87,16 @@ def test_check_finds_nothing_after_real_activity_and_names_tampering(
             "UPDATE points_allocations SET points = points - 2 WHERE debit_id = (SELECT min(id) "
             "FROM points_entries WHERE kind = 'reverse' AND points > 0)"
         ))  # fmt: skip
+        # a refund that kept back for spent points more than its order had left
+        conn.execute(sa.text(
+            "UPDATE order_refunds SET points_charged = 100000000 WHERE id = (SELECT min(id) "
+            "FROM order_refunds)"
+        ))  # fmt: skip
     dirty = cli.invoke(app, ["check"])
     assert dirty.exit_code == 1
     assert "points lot" in dirty.output
     assert "given back to lot" in dirty.output
+    assert "for spent points, more than its total" in dirty.output
     assert "template C" in dirty.output
     assert "stats say" in dirty.output
     assert "referrals: 3 difference(s)" in dirty.output
