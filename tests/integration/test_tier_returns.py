@@ -149,6 +149,14 @@ def test_the_monthly_gift_of_a_level_taken_back_goes_with_it_unless_used(
             "lines": [{"sku": "S", "quantity": 1, "unit_price": "500"}]}  # fmt: skip
     checkout.commit(uow, req=CommitRequest.model_validate(body), principal=ADMIN,
                     currency="TWD", region="TW")  # fmt: skip
+    # weighed first: the quote says the level and the gift go, and nothing goes yet
+    from omo.checkout.refunds import RefundLines, quote
+
+    weighed = quote(uow, order_id=bought[keeps].order.id, req=RefundLines())
+    assert (weighed.whole, weighed.tier_lowered_to, weighed.tier_gifts_withdrawn) == (
+        True, "member", 1)  # fmt: skip
+    assert _level(uow, keeps) == "gold"
+    assert coupons.get_coupon(uow, code=code[keeps]).state == "usable"
     done = _return(uow, bought[keeps].order.id, "k")
     assert (done.tier_lowered_to, done.tier_gifts_withdrawn) == ("member", 1)
     assert coupons.get_coupon(uow, code=code[keeps]).state == "void"

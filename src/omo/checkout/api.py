@@ -112,9 +112,10 @@ def refund(
 def refund_quote(
     order_id: Id, req: RefundLines, uow: UoW, caller: Principal = scoped("orders:write")
 ) -> RefundQuote:
-    """Changes nothing. The amount is what `/refund` would give back now; under a returns
-    policy that claws coupons back it depends on what the customer keeps, which the order's
-    `paid_each` cannot say."""
+    """Changes nothing: the refund is run and rolled back, so every figure (the money, what the
+    returns policy keeps back, the points, a level taken back) is what `/refund` would give now.
+    Under a policy that claws coupons back or charges spent points, the money depends on what
+    the customer keeps and has spent, which the order's `paid_each` cannot say."""
     return refunds.quote(uow, order_id=order_id, req=req)
 
 

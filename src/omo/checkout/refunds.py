@@ -10,6 +10,7 @@ kept miss, or charge earned points the member has spent."""
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,18 +56,28 @@ class RefundRequest(RefundLines):
 
 
 class RefundQuote(ReadModel):
-    """What a refund of these lines would give back now, before anyone presses: the money, what
-    a coupon policy keeps back, and whether a manager must approve it."""
+    """What a refund of these lines would do now, before anyone presses: the refund itself, run
+    and rolled back, so every figure is the one pressing would give."""
 
     amount: MoneyOut
     whole: bool = Field(description="every unit would be back: the order refunded in full")
     coupon_clawed_back: MoneyOut
     coupons_clawed_back: list[str]
+    points_taken_back: int
+    points_given_back: int
+    points_short: int
+    points_charged: MoneyOut
+    tier_lowered_to: str | None
+    tier_gifts_withdrawn: int
     needs_approval: str | None = Field(description="why the returns policy holds it back")
-    may_charge_points: bool = Field(
-        description="the policy charges earned points the member has spent: if the return "
-        "finds some, their value comes off `amount` when it is made"
-    )
+
+
+class _Weighed(Exception):
+    """Carries a quote out of the transaction it rolls back."""
+
+    def __init__(self, quote: RefundQuote) -> None:
+        super().__init__("weighed")
+        self.quote = quote
 
 
 class RefundResult(ReadModel):
@@ -120,106 +131,123 @@ def refund(
 ) -> RefundResult:  # fmt: skip
     """`approved_by`: the manager (or key) that may let a refund past the returns policy; a
     refund the policy holds back without one is refused with `needs_approval`."""
-
-    def run(session: Session) -> RefundResult:
-        now = clock.now()
-        order = session.get(Order, order_id)
-        if order is None:
-            raise NotFound(f"no order {order_id}", field="order_id", ctx={"order_id": order_id})
-        if order.member_id is not None:
-            members.hold_members(session, [order.member_id])
-        # two tills refunding one order at once take turns (guest orders have no member lock)
-        order = commerce.lock_order(session, order_id)
-        key = f"refund:{req.idempotency_key}"
-        held = session.scalar(select(OrderRefund).where(OrderRefund.idempotency_key == key))
-        if held is not None:
-            return _replayed(session, held, order, req)
-        amount, whole, clawed, held_back, policy = _weigh(session, order, req, now)
-        if held_back is not None and approved_by is None:
-            raise Forbidden(held_back.message, code="needs_approval", ctx=held_back.ctx)
-        was = (
-            returned.standing_before(session, member_id=order.member_id, now=now)
-            if order.member_id is not None
-            else None
+    return uow.run(
+        lambda session: _refund_in(
+            session, order_id=order_id, req=req, actor=actor, approved_by=approved_by
         )
-        made = OrderRefund(
-            order_id=order.id, idempotency_key=key, amount=amount,
-            lines=[li.model_dump() for li in req.lines or []], reason=req.reason, actor=actor,
-            approved_by=approved_by if held_back is not None else None, created_at=now,
-        )  # fmt: skip
-        session.add(made)
-        order.refunded_total += amount
-        if whole:
-            order.status = "refunded"
-        session.flush()
-        # the refund that completes the order takes back all that is left, so that rounding
-        # of earlier partial refunds never strands a point
-        whole_now = order.status == "refunded" or not order.total
-        share = Decimal(1) if whole_now else amount / order.total
-        # the points paid with come back first, so that what the sale earned and the member
-        # spent since comes off them rather than being written off
-        given = points.give_back_spent(
-            session, order_id=order.id, share=share, key=f"{key}:spent", now=now, actor=actor
-        )
-        # what the units returned earned, not their money's share: double-points goods
-        # returned take back what they earned
-        earned = share if whole_now or not req.lines else _earned_share(session, order, req.lines)
-        taken = points.reverse_for_order(
-            session, order_id=order.id, share=share if earned is None else earned,
-            key=f"{key}:earn", now=now, actor=actor, written_off=_written_off(session, order.id),
-        )  # fmt: skip
-        made.points_short_value = redeem_value(points.rules_in_force(session), taken.short)
-        if policy.spent_points == "charge" and made.points_short_value:
-            # the member keeps what those points bought: their value stays with the store
-            made.points_charged = min(made.points_short_value, amount)
-            made.amount -= made.points_charged
-            order.refunded_total -= made.points_charged
-        revoked = referrals.on_refund(
-            session, order_id=order.id, kept=order.total - order.refunded_total, key=key,
-            now=now, actor=actor,
-        )  # fmt: skip
-        restored, shipment = 0, False
-        if order.status == "refunded":
-            restored = coupons.reverse_for_order(session, order_id=order.id, now=now)
-            shipment = shipping.give_back(session, order_id=order.id, now=now)
-        lowered = None
-        if order.member_id is not None:
-            commerce.recompute_stats(session, member_id=order.member_id, now=now)
-        if order.member_id is not None and was is not None:
-            lowered = returned.on_return(
-                session, member_id=order.member_id, ordered_at=clock.as_utc(order.ordered_at),
-                was=was, now=now,
-            )  # fmt: skip
-        outbox.publish(
-            session, topic="OrderRefunded", key=key, now=now,
-            payload={"order_id": order.id, "member_id": order.member_id,
-                     "amount": str(made.amount),
-                     "whole": order.status == "refunded"},
-        )  # fmt: skip
-        made.points_taken_back, made.points_short = taken.points, taken.short
-        made.points_given_back, made.coupons_restored = given, restored
-        made.free_shipping_restored, made.referral_revoked = shipment, revoked is not None
-        if lowered is not None:
-            made.tier_lowered_to, made.tier_gifts_withdrawn = lowered.level, lowered.gifts_withdrawn
-        made.coupon_clawed_back, made.coupons_clawed_back = clawed.amount, list(clawed.names)
-        return _result(session, made, order, replayed=False)
+    )
 
-    return uow.run(run)
+
+def _refund_in(
+    session: Session, *, order_id: int, req: RefundRequest, actor: str | None,
+    approved_by: str | None,
+) -> RefundResult:  # fmt: skip
+    now = clock.now()
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound(f"no order {order_id}", field="order_id", ctx={"order_id": order_id})
+    if order.member_id is not None:
+        members.hold_members(session, [order.member_id])
+    # two tills refunding one order at once take turns (guest orders have no member lock)
+    order = commerce.lock_order(session, order_id)
+    key = f"refund:{req.idempotency_key}"
+    held = session.scalar(select(OrderRefund).where(OrderRefund.idempotency_key == key))
+    if held is not None:
+        return _replayed(session, held, order, req)
+    amount, whole, clawed, held_back, policy = _weigh(session, order, req, now)
+    if held_back is not None and approved_by is None:
+        raise Forbidden(held_back.message, code="needs_approval", ctx=held_back.ctx)
+    was = (
+        returned.standing_before(session, member_id=order.member_id, now=now)
+        if order.member_id is not None
+        else None
+    )
+    made = OrderRefund(
+        order_id=order.id, idempotency_key=key, amount=amount,
+        lines=[li.model_dump() for li in req.lines or []], reason=req.reason, actor=actor,
+        approved_by=approved_by if held_back is not None else None, created_at=now,
+    )  # fmt: skip
+    session.add(made)
+    order.refunded_total += amount
+    if whole:
+        order.status = "refunded"
+    session.flush()
+    # the refund that completes the order takes back all that is left, so that rounding
+    # of earlier partial refunds never strands a point
+    whole_now = order.status == "refunded" or not order.total
+    share = Decimal(1) if whole_now else amount / order.total
+    # the points paid with come back first, so that what the sale earned and the member
+    # spent since comes off them rather than being written off
+    given = points.give_back_spent(
+        session, order_id=order.id, share=share, key=f"{key}:spent", now=now, actor=actor
+    )
+    # what the units returned earned, not their money's share: double-points goods
+    # returned take back what they earned
+    earned = share if whole_now or not req.lines else _earned_share(session, order, req.lines)
+    taken = points.reverse_for_order(
+        session, order_id=order.id, share=share if earned is None else earned,
+        key=f"{key}:earn", now=now, actor=actor, written_off=_written_off(session, order.id),
+    )  # fmt: skip
+    made.points_short_value = redeem_value(points.rules_in_force(session), taken.short)
+    if policy.spent_points == "charge" and made.points_short_value:
+        # the member keeps what those points bought: their value stays with the store
+        made.points_charged = min(made.points_short_value, amount)
+        made.amount -= made.points_charged
+        order.refunded_total -= made.points_charged
+    revoked = referrals.on_refund(
+        session, order_id=order.id, kept=order.total - order.refunded_total, key=key,
+        now=now, actor=actor,
+    )  # fmt: skip
+    restored, shipment = 0, False
+    if order.status == "refunded":
+        restored = coupons.reverse_for_order(session, order_id=order.id, now=now)
+        shipment = shipping.give_back(session, order_id=order.id, now=now)
+    lowered = None
+    if order.member_id is not None:
+        commerce.recompute_stats(session, member_id=order.member_id, now=now)
+    if order.member_id is not None and was is not None:
+        lowered = returned.on_return(
+            session, member_id=order.member_id, ordered_at=clock.as_utc(order.ordered_at),
+            was=was, now=now,
+        )  # fmt: skip
+    outbox.publish(
+        session, topic="OrderRefunded", key=key, now=now,
+        payload={"order_id": order.id, "member_id": order.member_id,
+                 "amount": str(made.amount),
+                 "whole": order.status == "refunded"},
+    )  # fmt: skip
+    made.points_taken_back, made.points_short = taken.points, taken.short
+    made.points_given_back, made.coupons_restored = given, restored
+    made.free_shipping_restored, made.referral_revoked = shipment, revoked is not None
+    if lowered is not None:
+        made.tier_lowered_to, made.tier_gifts_withdrawn = lowered.level, lowered.gifts_withdrawn
+    made.coupon_clawed_back, made.coupons_clawed_back = clawed.amount, list(clawed.names)
+    return _result(session, made, order, replayed=False)
 
 
 def quote(uow: UnitOfWork, *, order_id: int, req: RefundLines) -> RefundQuote:
-    """A refund weighed and not made: changes nothing."""
-    with uow.read() as session:
-        order = session.get(Order, order_id)
-        if order is None:
-            raise NotFound(f"no order {order_id}", field="order_id", ctx={"order_id": order_id})
-        amount, whole, clawed, held, policy = _weigh(session, order, req, clock.now())
-        return RefundQuote(
-            amount=amount, whole=whole, coupon_clawed_back=clawed.amount,
-            coupons_clawed_back=list(clawed.names),
-            needs_approval=held.message if held is not None else None,
-            may_charge_points=policy.spent_points == "charge" and order.member_id is not None,
-        )  # fmt: skip
+    """A refund weighed and not made: the refund use case run in a transaction that is then
+    rolled back, so the quote says what pressing would do now (the money, what the policy keeps
+    back, the points, the level) and changes nothing. It holds the member and the order as a
+    refund does, as briefly."""
+    try:
+        with uow.write() as session:
+            order = session.get(Order, order_id)
+            if order is None:
+                raise NotFound(f"no order {order_id}", field="order_id", ctx={"order_id": order_id})
+            held = _weigh(session, order, req, clock.now())[3]
+            weighed = RefundRequest(idempotency_key=f"quote-{secrets.token_hex(8)}",
+                                    lines=req.lines)  # fmt: skip
+            done = _refund_in(session, order_id=order_id, req=weighed, actor=None,
+                              approved_by="quote")  # fmt: skip
+            same = set(RefundQuote.model_fields) - {"whole", "needs_approval"}
+            raise _Weighed(RefundQuote(
+                **{name: getattr(done, name) for name in same},
+                whole=done.order.status == "refunded",
+                needs_approval=held.message if held is not None else None,
+            ))  # fmt: skip
+    except _Weighed as w:
+        return w.quote
 
 
 def _weigh(
