@@ -619,6 +619,32 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
     assert [coupons_service.get_coupon(uow, code=c).state for c in used] == ["usable"] * len(used)
 
 
+def test_clawing_a_coupon_back_changes_the_money_not_the_points_paid_with(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """Two like sales paid partly with 200 points, a 滿1000減100 on each; the 570 line comes back
+    from both, one under keep and one under claw_back. The second gives back less money (the
+    coupon's share on the 760 kept), and the same points: they follow the units returned."""
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+    from omo.commerce import returns_policy
+
+    coupons.put_template(uow, code="C100P", template=CouponTemplate(
+        name="滿千折百", kind="spend_get_off", spend=Decimal(1000), amount=Decimal(100),
+        per_member_limit=2))  # fmt: skip
+    back = {}
+    for policy in ("keep", "claw_back"):
+        returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
+            coupon_threshold=policy))  # fmt: skip
+        code = coupons.issue(uow, template_code="C100P", member_ids=[shop["member"]],
+                             key=policy).issued[0].code  # fmt: skip
+        sale = _sale(uow, shop, f"POS-P-{policy}", coupon_codes=[code], points=200)
+        back[policy] = refund(uow, order_id=sale.order.id, actor="t", req=RefundRequest(
+            idempotency_key=f"p-{policy}", lines=[RefundLine(line_no=2, quantity=1)]))  # fmt: skip
+    assert back["claw_back"].amount < back["keep"].amount
+    assert back["claw_back"].points_given_back == back["keep"].points_given_back > 0
+    assert back["claw_back"].points_taken_back == back["keep"].points_taken_back
+
+
 def test_the_refund_that_completes_an_order_takes_back_every_point(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -154,7 +154,8 @@ def _refund_in(
     held = session.scalar(select(OrderRefund).where(OrderRefund.idempotency_key == key))
     if held is not None:
         return _replayed(session, held, order, req)
-    amount, whole, clawed, held_back, policy = _weigh(session, order, req, now)
+    w = _weigh(session, order, req, now)
+    amount, held_back = w.amount, w.held
     if held_back is not None and approved_by is None:
         raise Forbidden(held_back.message, code="needs_approval", ctx=held_back.ctx)
     was = (
@@ -169,13 +170,14 @@ def _refund_in(
     )  # fmt: skip
     session.add(made)
     order.refunded_total += amount
-    if whole:
+    if w.whole:
         order.status = "refunded"
     session.flush()
     # the refund that completes the order takes back all that is left, so that rounding
     # of earlier partial refunds never strands a point
     whole_now = order.status == "refunded" or not order.total
-    share = Decimal(1) if whole_now else amount / order.total
+    # points follow the units returned, whatever the policy keeps back of the money
+    share = Decimal(1) if whole_now else min(w.units_paid / order.total, Decimal(1))
     # the points paid with come back first, so that what the sale earned and the member
     # spent since comes off them rather than being written off
     given = points.give_back_spent(
@@ -189,7 +191,7 @@ def _refund_in(
         key=f"{key}:earn", now=now, actor=actor, written_off=_written_off(session, order.id),
     )  # fmt: skip
     made.points_short_value = redeem_value(points.rules_in_force(session), taken.short)
-    if policy.spent_points == "charge" and made.points_short_value:
+    if w.policy.spent_points == "charge" and made.points_short_value:
         # the member keeps what those points bought: their value stays with the store
         made.points_charged = min(made.points_short_value, amount)
         made.amount -= made.points_charged
@@ -221,7 +223,7 @@ def _refund_in(
     made.free_shipping_restored, made.referral_revoked = shipment, revoked is not None
     if lowered is not None:
         made.tier_lowered_to, made.tier_gifts_withdrawn = lowered.level, lowered.gifts_withdrawn
-    made.coupon_clawed_back, made.coupons_clawed_back = clawed.amount, list(clawed.names)
+    made.coupon_clawed_back, made.coupons_clawed_back = w.clawed.amount, list(w.clawed.names)
     return _result(session, made, order, replayed=False)
 
 
@@ -230,31 +232,40 @@ def quote(uow: UnitOfWork, *, order_id: int, req: RefundLines) -> RefundQuote:
     rolled back, so the quote says what pressing would do now (the money, what the policy keeps
     back, the points, the level) and changes nothing. It holds the member and the order as a
     refund does, as briefly."""
-    try:
-        with uow.write() as session:
-            order = session.get(Order, order_id)
-            if order is None:
-                raise NotFound(f"no order {order_id}", field="order_id", ctx={"order_id": order_id})
-            held = _weigh(session, order, req, clock.now())[3]
-            weighed = RefundRequest(idempotency_key=f"quote-{secrets.token_hex(8)}",
-                                    lines=req.lines)  # fmt: skip
-            done = _refund_in(session, order_id=order_id, req=weighed, actor=None,
-                              approved_by="quote")  # fmt: skip
-            same = set(RefundQuote.model_fields) - {"whole", "needs_approval"}
-            raise _Weighed(RefundQuote(
-                **{name: getattr(done, name) for name in same},
-                whole=done.order.status == "refunded",
-                needs_approval=held.message if held is not None else None,
-            ))  # fmt: skip
+
+    def run(session: Session) -> RefundQuote:
+        order = session.get(Order, order_id)
+        if order is None:
+            raise NotFound(f"no order {order_id}", field="order_id", ctx={"order_id": order_id})
+        held = _weigh(session, order, req, clock.now()).held
+        weighed = RefundRequest(idempotency_key=f"quote-{secrets.token_hex(8)}", lines=req.lines)
+        done = _refund_in(session, order_id=order_id, req=weighed, actor=None, approved_by="quote")
+        same = set(RefundQuote.model_fields) - {"whole", "needs_approval"}
+        raise _Weighed(RefundQuote(
+            **{name: getattr(done, name) for name in same},
+            whole=done.order.status == "refunded",
+            needs_approval=held.message if held is not None else None,
+        ))  # fmt: skip
+
+    try:  # run as a refund is (retried if a concurrent writer wins), then rolled back
+        uow.run(run)
     except _Weighed as w:
         return w.quote
+    raise AssertionError("unreachable: a quote always rolls back")
 
 
-def _weigh(
-    session: Session, order: Order, req: RefundLines, now: datetime
-) -> tuple[Decimal, bool, ClawedBack, returns_policy.Held | None, returns_policy.Policy]:
-    """What these lines give back, whether all would be back, what the coupon policy keeps
-    back, why a manager must approve (or None), and the policy."""
+@dataclass(frozen=True)
+class Weighed:
+    amount: Decimal  # the money back
+    whole: bool  # every unit would be back
+    clawed: ClawedBack  # what the coupon policy keeps back
+    units_paid: Decimal  # what the units returned were paid: their share of the points
+    held: returns_policy.Held | None = None  # why a manager must approve
+    policy: returns_policy.Policy = field(default_factory=returns_policy.Policy)
+
+
+def _weigh(session: Session, order: Order, req: RefundLines, now: datetime) -> Weighed:
+    """What these lines give back, under the returns policy in force."""
     if order.status == "cancelled":
         raise ValidationFailed("a cancelled order has nothing to refund", field="order_id")
     # refunded in full when every unit is back, not when the money is: a free item kept
@@ -264,11 +275,11 @@ def _weigh(
     charged = charged_for_points(session, order.id)
     left = max(order.total - order.refunded_total - charged, Decimal(0))
     policy = returns_policy.in_force(session)
-    amount, whole, clawed = _amount(session, order, req, left, policy)
+    w = _amount(session, order, req, left, policy)
     held = returns_policy.needs_approval(
-        policy, amount=amount, now=now, ordered_at=clock.as_utc(order.ordered_at)
+        policy, amount=w.amount, now=now, ordered_at=clock.as_utc(order.ordered_at)
     )
-    return amount, whole, clawed, held, policy
+    return replace(w, held=held, policy=policy)
 
 
 def _written_off(session: Session, order_id: int) -> int:
@@ -369,13 +380,13 @@ def _coupon_uses(session: Session, order: Order) -> list[tuple[paid.CouponUse, s
 def _amount(
     session: Session, order: Order, req: RefundLines, left: Decimal,
     policy: returns_policy.Policy,
-) -> tuple[Decimal, bool, ClawedBack]:  # fmt: skip
+) -> Weighed:  # fmt: skip
     """What the units returned were paid (checkout/paid.py: a free item nothing, a coupon on
     some categories off those lines), or all that is left; refuses more of a line than was
     bought and not yet returned. Under a policy that claws coupons back, less what the units
     kept now cost more (`_clawed`)."""
     if not req.lines:
-        return left, True, ClawedBack()
+        return Weighed(left, True, ClawedBack(), left)
     lines = {li.line_no: li for li in commerce.order_lines(session, order.id)}
     returned: dict[int, int] = defaultdict(int)
     for r in session.scalars(select(OrderRefund).where(OrderRefund.order_id == order.id)):
@@ -403,17 +414,17 @@ def _amount(
     amount = min(max(amount, Decimal(0)).quantize(CENT, rounding=ROUND_HALF_UP), left)
     whole = all(returned[no] >= li.quantity for no, li in lines.items())
     if whole:
-        return left, True, ClawedBack()  # the last return takes the rest, no cent left over
+        return Weighed(left, True, ClawedBack(), left)  # the rest, no cent left over
     if policy.coupon_threshold == "claw_back" and any(use.threshold > 0 for use, _ in uses):
         return _clawed(order, lines, returned, uses, worth, left, amount)
-    return amount, False, ClawedBack()
+    return Weighed(amount, False, ClawedBack(), amount)
 
 
 def _clawed(
     order: Order, lines: dict[int, OrderLine], returned: dict[int, int],
     uses: list[tuple[paid.CouponUse, str]], worth: dict[int, Decimal], left: Decimal,
     amount: Decimal,
-) -> tuple[Decimal, bool, ClawedBack]:  # fmt: skip
+) -> Weighed:  # fmt: skip
     """The money back when coupons whose threshold the kept goods miss are clawed back: all
     that is left of the order, less what the kept units now cost (paid.due), less what the
     order charged besides its goods (shipping). Measured from what is left, not from this
@@ -427,6 +438,6 @@ def _clawed(
     back = (left - owed.amount - besides).quantize(CENT, rounding=ROUND_HALF_UP)
     back = min(max(back, Decimal(0)), left)
     if not owed.missed:  # nothing clawed back now; a coupon clawed back before comes back here
-        return back, False, ClawedBack()
+        return Weighed(back, False, ClawedBack(), amount)
     names = tuple(uses[i][1] for i in owed.missed)
-    return back, False, ClawedBack(max(amount - back, Decimal(0)), names)
+    return Weighed(back, False, ClawedBack(max(amount - back, Decimal(0)), names), amount)
