@@ -459,6 +459,41 @@ def test_a_free_item_is_free_and_comes_back_for_nothing(
     assert first.amount == Decimal(760)
 
 
+def test_a_coupon_on_one_category_leaves_the_others_to_the_next_coupon_and_their_points(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """100 off 美妝保養 then 10 % off 服飾 (滿800): the second sees the 服飾 line whole (800,
+    not 742.86 after a share of the first), so it applies and takes 80. What each line earns,
+    and what its return takes back, is what it was paid: 720 of 服飾 at ×1 and 500 of 美妝保養
+    at ×2, at NT$10 a point: 172, of which the 美妝保養 line's return takes back 100."""
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+    from omo.points.rules import PointsRules
+
+    points.set_programme(uow, actor="t", rules=PointsRules(
+        spend_per_point=Decimal(10), category_multipliers={"美妝保養": Decimal(2)}))  # fmt: skip
+    for code, template in (
+        ("BEA100", CouponTemplate(name="保養折100", kind="amount_off", amount=Decimal(100),
+                                  categories=["美妝保養"])),
+        ("APP10", CouponTemplate(name="服飾滿800九折", kind="percent_off", percent=Decimal(10),
+                                 min_spend=Decimal(800), categories=["服飾"])),
+    ):  # fmt: skip
+        coupons.put_template(uow, code=code, template=template)
+    mid = enrol(uow, phone="0922-000-111").member.id
+    codes = [coupons.issue(uow, template_code=t, member_ids=[mid], key=f"k-{t}").issued[0].code
+             for t in ("BEA100", "APP10")]  # fmt: skip
+    body = basket(member_id=mid, coupon_codes=codes)
+    quoted = checkout.quote(uow, req=QuoteRequest.model_validate(body), region="TW")
+    assert [li.amount for li in quoted.lines] == [Decimal(800), Decimal(600)]  # no level discount
+    assert [(c.applied, c.discount) for c in quoted.coupons] == [(True, 100), (True, 80)]
+    assert (quoted.total, quoted.points_to_earn) == (Decimal(1220), 172)
+    sale = checkout.commit(uow, req=CommitRequest.model_validate({**body, "external_id": "CAT2"}),
+                           principal=ADMIN, currency="TWD", region="TW")  # fmt: skip
+    assert (sale.order.total, sale.points_earned) == (Decimal(1220), 172)
+    back = refund(uow, order_id=sale.order.id, actor="t", req=RefundRequest(
+        idempotency_key="cat2", lines=[RefundLine(line_no=2, quantity=1)]))  # fmt: skip
+    assert (back.amount, back.points_taken_back) == (Decimal(500), 100)  # not 103 of 172
+
+
 def test_a_return_below_a_coupons_threshold_claws_it_back_when_the_policy_says_so(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:

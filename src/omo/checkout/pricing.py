@@ -1,11 +1,14 @@
 """The price of a basket for a member (pure). CHK-1.
 
 In this order: the tier's discount on every line; then each coupon on what is left (a coupon
-that no longer applies after an earlier one is refused with its reason); then points, capped by
+that no longer applies after an earlier one is refused with its reason): a coupon comes off its
+own lines (its categories', or the free item), so a coupon on 美妝保養 does not lower what a
+服飾 coupon after it sees; then points, capped by
 the programme's share of the order and the member's balance; then shipping less what coupons
 waive, and what is left of it waived by the tier's monthly free shipping when the member has
 a shipment left (coupons first: the customer chose them). Points to earn are worked out on
-what the member finally pays for goods.
+what the member finally pays for each line (`worth`): the lines as checkout/paid.py places the
+coupons, which is also how a return weighs them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from omo.checkout import paid
 from omo.coupons import rules as coupon_rules
 from omo.coupons.rules import Basket, BasketLine
 
@@ -42,6 +46,8 @@ class CouponOutcome:
     reason: str | None = None
     message: str | None = None
     ctx: Mapping[str, Any] = field(default_factory=dict)
+    free_sku: str | None = None  # a free item's: off that line alone
+    categories: tuple[str, ...] | None = None  # off the lines of these (None: every line)
 
     @property
     def applied(self) -> bool:
@@ -95,16 +101,26 @@ def tier_lines(lines: list[BasketLine], discount_rate: Decimal) -> list[PricedLi
     return out
 
 
+def worth(price: Price, *, with_points: bool) -> list[Decimal]:
+    """What each line comes to, unrounded: after the level's discount and the coupons applied,
+    each off its own lines (checkout/paid.py), and `with_points` less its share (in proportion
+    to what is left) of the points paid with."""
+    lines = [paid.Line(n, li.sku, li.category, li.amount) for n, li in enumerate(price.lines)]
+    uses = [paid.CouponUse(c.discount, c.free_sku, c.categories)
+            for c in price.coupons if c.applied]  # fmt: skip
+    taken = price.coupon_discount + (price.points_value if with_points else Decimal(0))
+    placed = paid.paid(lines, discount_total=taken, coupons=uses)
+    return [placed[n] for n in range(len(lines))]
+
+
 def basket_after(price: Price, channel: str, store: str | None) -> Basket:
-    """The basket coupons see: tier discounts taken, earlier coupons spread over the lines."""
-    taken = price.coupon_discount
-    base = sum((li.amount for li in price.lines), Decimal(0))
-    lines = []
-    for li in price.lines:
-        share = (taken * li.amount / base).quantize(CENT) if base else Decimal(0)
-        lines.append(
-            BasketLine(li.sku, li.category, li.quantity, li.unit_price, li.tier_discount + share)
-        )
+    """The basket coupons see: tier discounts taken, earlier coupons off their own lines."""
+    left = worth(price, with_points=False)
+    lines = [
+        BasketLine(li.sku, li.category, li.quantity, li.unit_price,
+                   li.tier_discount + (li.amount - v).quantize(CENT))
+        for li, v in zip(price.lines, left, strict=True)
+    ]  # fmt: skip
     return Basket(channel, store, tuple(lines), price.shipping_fee - price.shipping_discount)
 
 
@@ -117,7 +133,10 @@ def add_coupon(price: Price, code: str, result: coupon_rules.Priced | coupon_rul
     room = price.subtotal - price.tier_discount - price.coupon_discount
     discount = min(result.discount, room)
     shipping = min(result.shipping_discount, price.shipping_fee - price.shipping_discount)
-    price.coupons.append(CouponOutcome(code, discount, shipping))
+    price.coupons.append(
+        CouponOutcome(code, discount, shipping, free_sku=result.free_sku,
+                      categories=result.categories)
+    )  # fmt: skip
     price.shipping_discount += shipping
 
 

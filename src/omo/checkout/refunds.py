@@ -304,12 +304,15 @@ def charged_for_points(session: Session, order_id: int) -> Decimal:
 
 
 def _earned_share(session: Session, order: Order, back: list[RefundLine]) -> Decimal | None:
+    """Lines weigh what they were paid (each coupon off its own lines), as a checkout's sale
+    earned on them."""
     lines = commerce.order_lines(session, order.id)
     units = _units([li.model_dump() for li in back])
+    worth = line_worth(session, order, lines)
     return points.share_earned_by(
         session, order_id=order.id, channel=order.channel,
         ordered_at=clock.as_utc(order.ordered_at),
-        lines=[(li.category, li.line_total) for li in lines],
+        lines=[(li.category, worth[li.line_no]) for li in lines],
         back=[Decimal(units.get(li.line_no, 0)) / li.quantity for li in lines],
     )  # fmt: skip
 

@@ -53,6 +53,7 @@ class Priced:
     member_id: int | None
     baskets: dict[str, Basket]
     shipment: str | None  # the month whose free shipment of the tier the sale uses
+    earn_on: list[tuple[str | None, Decimal]]  # each line's category and what it is paid
 
 
 def quote(
@@ -157,7 +158,7 @@ def _commit_in(
     order = _order_in(req, p, now, currency)
     result = ingest.record_order_in(
         session, order=order, idents=idents, digest=digest, principal=principal, now=now,
-        unrecorded=True, member_current=True,
+        unrecorded=True, member_current=True, earn_on=p.earn_on,
     )  # fmt: skip
     prefix = f"order:{req.channel.value}:{req.external_id}"
     for outcome in p.price.coupons:
@@ -246,11 +247,14 @@ def _price(
         p.points = min(req.points, p.points_cap)
         p.points_value = redeem_value(rules, p.points)
     to_earn = 0
+    # each coupon off its own lines, the points paid with spread over what is left: a coupon
+    # on 美妝保養 lowers what 美妝保養 earns, not the 服飾 beside it (and a return weighs so)
+    earn_on = [(li.category, v) for li, v in zip(p.lines, pricing.worth(p, with_points=True),
+                                                 strict=True)]  # fmt: skip
     if member_id is not None:
         facts = OrderFacts(
             channel=req.channel.value, store=req.store, ordered_at=now,
-            lines=tuple(LineFacts(li.category, li.amount) for li in p.lines),
-            order_discount=p.coupon_discount + p.points_value,
+            lines=tuple(LineFacts(c, v) for c, v in earn_on), order_discount=Decimal(0),
         )  # fmt: skip
         to_earn = points_for_order(
             rules, facts, tier_multiplier=level.benefits.points_multiplier if level else Decimal(1)
@@ -276,7 +280,7 @@ def _price(
         tier_shipping_discount=p.tier_shipping_discount, total=p.total, points_to_earn=to_earn,
         notes=notes,
     )  # fmt: skip
-    return Priced(p, read, member_id, baskets, shipment)
+    return Priced(p, read, member_id, baskets, shipment, earn_on)
 
 
 def _free_shipment(

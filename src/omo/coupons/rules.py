@@ -125,6 +125,8 @@ class Priced:
     shipping_discount: Decimal
     free_sku: str | None
     eligible: Decimal
+    # the lines it comes off: its categories' (None: every line), or the free item's
+    categories: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,7 @@ def price(
         return Refused("store_not_allowed", "not valid in this store")
     lines = [li for li in basket.lines if t.categories is None or li.category in t.categories]
     eligible = sum((li.amount for li in lines), Decimal(0))
+    on = tuple(t.categories) if t.categories is not None else None
     if t.kind != "free_shipping" and not lines:
         return Refused("no_eligible_items", "nothing in the basket qualifies")
     if eligible < t.min_spend:
@@ -198,7 +201,7 @@ def price(
         )
     if t.kind == "amount_off":
         assert t.amount is not None
-        return Priced(min(t.amount, eligible), Decimal(0), None, eligible)
+        return Priced(min(t.amount, eligible), Decimal(0), None, eligible, on)
     if t.kind == "spend_get_off":
         assert t.amount is not None and t.spend is not None
         if eligible < t.spend:
@@ -207,13 +210,13 @@ def price(
                 f"spend {t.spend} to take {t.amount} off",
                 {"spend": str(t.spend), "amount": str(t.amount)},
             )
-        return Priced(t.amount, Decimal(0), None, eligible)
+        return Priced(t.amount, Decimal(0), None, eligible, on)
     if t.kind == "percent_off":
         assert t.percent is not None
         off = (eligible * t.percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
         if t.max_discount is not None:
             off = min(off, t.max_discount)
-        return Priced(off, Decimal(0), None, eligible)
+        return Priced(off, Decimal(0), None, eligible, on)
     if t.kind == "free_item":
         item = next((li for li in lines if li.sku == t.free_sku), None)
         if item is None:
@@ -225,7 +228,7 @@ def price(
         # one unit as the basket prices it (after the level's discount and earlier coupons):
         # its list price would take the rest off the other goods
         one = (item.amount / item.quantity).quantize(CENT, rounding=ROUND_HALF_UP)
-        return Priced(max(min(one, item.amount), Decimal(0)), Decimal(0), t.free_sku, eligible)
+        return Priced(max(min(one, item.amount), Decimal(0)), Decimal(0), t.free_sku, eligible, on)
     if basket.shipping_fee <= 0:
         return Refused("no_shipping", "nothing to take off: this order ships free")
-    return Priced(Decimal(0), basket.shipping_fee, None, eligible)
+    return Priced(Decimal(0), basket.shipping_fee, None, eligible, on)

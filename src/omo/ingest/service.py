@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
@@ -165,11 +166,14 @@ def record_order_in(
     now: datetime,
     unrecorded: bool = False,
     member_current: bool = False,
+    earn_on: Sequence[tuple[str | None, Decimal]] | None = None,
 ) -> OrderResult:
     """record_order inside a caller's transaction (bulk import runs many in one).
     `unrecorded`: the caller has just looked the order up in this transaction and not found it.
     `member_current`: the caller has just resolved order.member_id (following merges) in this
-    transaction — a checkout priced the sale for that member."""
+    transaction — a checkout priced the sale for that member.
+    `earn_on`: what each line earns on (category, paid), as a checkout placed its coupons;
+    else the order's discount is spread over its lines in proportion."""
     existing = None if unrecorded else commerce.recorded_order(
         session, channel=order.channel.value, external_id=order.external_id, digest=digest
     )  # fmt: skip
@@ -218,7 +222,13 @@ def record_order_in(
         )
         identity.link_guest_activity(session, member_id=member_id, identifiers=new, now=now)
         if row.status in COUNTED_STATUSES:
-            stored = commerce.order_lines(session, row.id)
+            if earn_on is None:
+                lines = [
+                    (li.category, li.line_total) for li in commerce.order_lines(session, row.id)
+                ]
+                spread = order.discount_total
+            else:
+                lines, spread = list(earn_on), Decimal(0)
             multiplier = tiers.multiplier_of(session, member_id=member_id)
             earned = points.award_for_order(
                 session,
@@ -227,8 +237,8 @@ def record_order_in(
                 channel=row.channel,
                 store=order.store,
                 ordered_at=order.ordered_at,
-                lines=[(li.category, li.line_total) for li in stored],
-                order_discount=order.discount_total,
+                lines=lines,
+                order_discount=spread,
                 tier_multiplier=multiplier,
                 now=now,
                 new_order=True,

@@ -168,10 +168,11 @@ def line_weights(
     rules: PointsRules, *, channel: str, ordered_at: datetime, lines: Sequence[LineFacts]
 ) -> list[Decimal]:
     """What each line weighs in what its order earned: its amount × its category's multiplier ×
-    the promotions on it that day. The order's discount, its channel, store and the member's
-    level multiply every line alike, so a share of the weights is the share of the points: a
-    return of the double-points lines takes back what they earned, not what their money is
-    of the order."""
+    the promotions on it that day. Given what each line was paid (a checkout's sale earned on
+    that), or amounts that the rest of the order's discount cuts alike, and with the channel,
+    store and the member's level multiplying every line alike, a share of the weights is the
+    share of the points: a return of the double-points lines takes back what they earned, not
+    what their money is of the order."""
     day = ordered_at.astimezone(ZoneInfo(rules.timezone)).date()
     out = []
     for line in lines:
