@@ -601,14 +601,16 @@ def test_the_till_says_when_a_return_claws_a_coupon_back(
     from omo.coupons.rules import CouponTemplate
 
     page = sign_in(client, "boss").get("/ui/settings").text
-    assert "所留商品仍按比例保有折扣" in page.split('id="returns-coupons"')[1].split("</p>")[0]
+    said = page.split('id="returns-coupons"')[1].split("</p>")[0]
+    assert "所留商品仍按比例保有折扣" in said and "整筆訂單退款時，優惠券才可再次使用" in said
     token = _csrf(page)
-    set_it = {"csrf": token, "body": '{"coupon_threshold": "claw_back"}'}
+    set_it = {"csrf": token, "body": '{"coupon_threshold": "claw_back", '
+              '"coupons_back": "with_their_goods"}'}  # fmt: skip
     bad = client.post("/ui/settings/returns", data={**set_it, "body": '{"coupon_threshold": "x"}'})
     assert bad.status_code == 422 and "returns: coupon_threshold" in bad.text
     assert client.post("/ui/settings/returns", data=set_it).status_code == 200
     shown = client.get("/ui/settings").text.split('id="returns-coupons"')[1].split("</p>")[0]
-    assert "自退款中扣回該券在所留商品上的折扣" in shown
+    assert "自退款中扣回該券在所留商品上的折扣" in shown and "該優惠券即可再次使用" in shown
     client.cookies.clear()
     assert returns_policy.get_policy(uow).policy.coupon_threshold == "claw_back"
 

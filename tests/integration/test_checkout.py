@@ -459,6 +459,62 @@ def test_a_free_item_is_free_and_comes_back_for_nothing(
     assert first.amount == Decimal(760)
 
 
+def test_a_coupon_comes_back_with_its_goods_when_the_policy_says_so(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """Under `with_their_goods` a free item returned alone gives its coupon back at once (the
+    quote says so first), and a 美妝保養 coupon comes back with the last 美妝保養 unit, not the
+    first; the whole refund after restores nothing twice. Under the default the free item's
+    coupon stays used while the paid goods are kept."""
+    from omo.checkout.refunds import RefundLine, RefundLines, RefundRequest, quote, refund
+    from omo.commerce import returns_policy
+    from omo.coupons.service import check_counters
+
+    def back(order: int, key: str, line: int) -> Any:
+        return refund(uow, order_id=order, actor="t", req=RefundRequest(
+            idempotency_key=key, lines=[RefundLine(line_no=line, quantity=1)]))  # fmt: skip
+
+    for code, template in (
+        ("FREE-BEA", CouponTemplate(name="送保養", kind="free_item", free_sku="BEA-1",
+                                    per_member_limit=5)),
+        ("BEA100", CouponTemplate(name="保養折100", kind="amount_off", amount=Decimal(100),
+                                  categories=["美妝保養"], per_member_limit=5)),
+    ):  # fmt: skip
+        coupons.put_template(uow, code=code, template=template)
+
+    def issued(template: str, key: str) -> str:
+        got = coupons.issue(uow, template_code=template, member_ids=[shop["member"]], key=key)
+        return got.issued[0].code
+
+    free = issued("FREE-BEA", "w1")
+    sale = _sale(uow, shop, "W-FREE-1", coupon_codes=[free])
+    assert (back(sale.order.id, "w1-2", 2).coupons_restored, coupons.get_coupon(
+        uow, code=free).state) == (0, "used")  # fmt: skip
+    returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
+        coupons_back="with_their_goods"))  # fmt: skip
+    free = issued("FREE-BEA", "w2")
+    sale = _sale(uow, shop, "W-FREE-2", coupon_codes=[free])
+    weighed = quote(uow, order_id=sale.order.id, req=RefundLines(lines=[RefundLine(
+        line_no=2, quantity=1)]))  # fmt: skip
+    assert (weighed.amount, weighed.coupons_restored) == (0, 1)
+    assert coupons.get_coupon(uow, code=free).state == "used"  # a quote changes nothing
+    assert back(sale.order.id, "w2-2", 2).coupons_restored == 1
+    assert coupons.get_coupon(uow, code=free).state == "usable"
+    assert back(sale.order.id, "w2-2", 2).coupons_restored == 1  # a retry says the same
+    last = back(sale.order.id, "w2-1", 1)
+    assert (last.amount, last.order.status, last.coupons_restored) == (Decimal(760), "refunded", 0)
+    cat = issued("BEA100", "w3")
+    two = _sale(uow, shop, "W-CAT", coupon_codes=[cat], lines=[
+        {"sku": "APP-1", "quantity": 1}, {"sku": "BEA-1", "quantity": 2}])  # fmt: skip
+    assert back(two.order.id, "w3-a", 2).coupons_restored == 0
+    assert coupons.get_coupon(uow, code=cat).state == "used"
+    assert back(two.order.id, "w3-b", 2).coupons_restored == 1
+    assert coupons.get_coupon(uow, code=cat).state == "usable"
+    assert back(two.order.id, "w3-c", 1).coupons_restored == 0
+    with uow.read() as s:
+        assert check_counters(s) == []
+
+
 def test_a_coupon_on_one_category_leaves_the_others_to_the_next_coupon_and_their_points(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:
@@ -577,6 +633,7 @@ CLAWED_SALES = st.tuples(
     st.integers(0, 300),  # points paid with
     st.permutations(range(7)),  # the order units come back in (those past the sale's are skipped)
     st.integers(1, 3),  # units per return
+    st.booleans(),  # coupons come back with their goods (else with the whole order)
 )
 
 
@@ -600,12 +657,13 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
     from omo.commerce import returns_policy
     from omo.coupons import service as coupons_service
 
-    apps, beas, tried, pay, order_of, per = sale
+    apps, beas, tried, pay, order_of, per, with_goods = sale
     if apps + beas == 0:
         return
     tag = uuid.uuid4().hex[:8]
     returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
-        coupon_threshold="claw_back"))  # fmt: skip
+        coupon_threshold="claw_back",
+        coupons_back="with_their_goods" if with_goods else "whole_order"))  # fmt: skip
     templates = {
         "APP1500": CouponTemplate(name="服飾滿1500折100", kind="amount_off", amount=Decimal(100),
                                   min_spend=Decimal(1500), categories=["服飾"],
@@ -618,11 +676,12 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
         "GIFT1500": CouponTemplate(name="滿1500送保養", kind="free_item", free_sku="BEA-1",
                                    min_spend=Decimal(1500), per_member_limit=1000),
     }  # fmt: skip
-    codes = []
+    codes, template_of = [], {}
     for name in sorted(tried):
         coupons_service.put_template(uow, code=name, template=templates[name])
         codes += [c.code for c in coupons_service.issue(
             uow, template_code=name, member_ids=[shop["member"]], key=f"{tag}-{name}").issued]  # fmt: skip
+        template_of[codes[-1]] = templates[name]
     lines = [{"sku": "APP-1", "quantity": apps}] if apps else []
     lines += [{"sku": "BEA-1", "quantity": beas}] if beas else []
     body = basket(member_id=shop["member"], external_id=f"CB-{tag}", lines=lines, points=pay)
@@ -636,6 +695,10 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
     units = [(li["sku"], n) for n, li in enumerate(lines, 1) for _ in range(li["quantity"])]
     queue = [units[i][1] for i in order_of if i < len(units)]
     paid_back = Decimal(0)
+    used = [c.code for c in sold.price.coupons if c.applied]
+    category = {"APP-1": "服飾", "BEA-1": "美妝保養"}
+    skus = {n: li["sku"] for n, li in enumerate(lines, 1)}
+    left = {n: li["quantity"] for n, li in enumerate(lines, 1)}
     while queue:
         group, queue = queue[:per], queue[per:]
         lines_back = [RefundLine(line_no=n, quantity=group.count(n)) for n in sorted(set(group))]
@@ -643,6 +706,16 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
             idempotency_key=f"{tag}-{len(queue)}", lines=lines_back))  # fmt: skip
         assert done.amount >= 0 and done.coupon_clawed_back >= 0
         paid_back += done.amount
+        for n in group:
+            left[n] -= 1
+        for code in used:  # usable again once its goods are all back, under with_goods
+            t = template_of[code]
+            its = [n for n, sku in skus.items()
+                   if sku == t.free_sku or (t.free_sku is None and (
+                       t.categories is None or category[sku] in t.categories))]  # fmt: skip
+            back_now = all(left[n] == 0 for n in its) and (with_goods or not any(left.values()))
+            state = coupons_service.get_coupon(uow, code=code).state
+            assert state == ("usable" if back_now else "used"), (code, left, state)
         d = receipts.get_order(uow, order_id=order)
         kept = d.total - d.refunded_total  # what the customer has paid for what they keep
         cents = Decimal("0.01") * (len(d.refunds) + sum(li.quantity for li in d.lines))
@@ -653,7 +726,6 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
     assert (d.points_earned, d.points_spent) == (0, 0)
     with uow.read() as s:
         assert points.check_ledger(s) == [] and coupons_service.check_counters(s) == []
-    used = [c.code for c in sold.price.coupons if c.applied]
     assert [coupons_service.get_coupon(uow, code=c).state for c in used] == ["usable"] * len(used)
 
 
@@ -840,7 +912,7 @@ SALES = st.lists(
         st.tuples(st.just("unreward"), st.integers(0, 5), st.just(False)),  # cancel one
         # the returns policy from now on: True claws back a coupon whose threshold the goods
         # kept miss (sales of two units or more carry a 滿1300減100)
-        st.tuples(st.just("policy"), st.just(0), st.booleans()),
+        st.tuples(st.just("policy"), st.integers(0, 1), st.booleans()),
     ),
     min_size=1,
     max_size=12,
@@ -878,7 +950,8 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
     tag = uuid.uuid4().hex[:8]
     returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
         coupon_threshold="claw_back" if claw else "keep",
-        spent_points="charge" if charge else "write_off"))  # fmt: skip
+        spent_points="charge" if charge else "write_off",
+        coupons_back="with_their_goods" if claw != charge else "whole_order"))  # fmt: skip
     rewarded: list[str] = []
     mid = shop["member"]
     orders: list[int] = []
@@ -968,7 +1041,8 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
         elif op == "policy":
             returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
                 coupon_threshold="claw_back" if b else "keep",
-                spent_points="charge" if charge else "write_off"))  # fmt: skip
+                spent_points="charge" if charge else "write_off",
+                coupons_back="with_their_goods" if a else "whole_order"))  # fmt: skip
         elif op == "undo" and merges:
             try:
                 identity.undo_use_case(uow, merge_id=merges[a % len(merges)], actor="t")

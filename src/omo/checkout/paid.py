@@ -107,6 +107,11 @@ def _misses(
     return reached < c.threshold
 
 
+def lines_of(c: CouponUse, lines: Sequence[Line]) -> list[int]:
+    """The line numbers a coupon came off: the free item's, or its categories' (every line)."""
+    return [li.line_no for li in lines if _applies(c, li)]
+
+
 def _applies(c: CouponUse, li: Line) -> bool:
     if c.free_sku is not None:
         return li.sku == c.free_sku

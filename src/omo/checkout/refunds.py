@@ -1,7 +1,8 @@
 """Refunds, whole or by lines (CHK-3): money back on the order, what the units returned earned
 taken back (weighed by the rules the sale earned under: double-points goods take back double),
 the points it was paid with given back in proportion, on a whole refund
-its coupons restored (if their template says so) and the tier's free shipment it used given
+its coupons restored (if their template says so; under the policy's `with_their_goods`, each
+coupon as soon as the goods it came off are all back) and the tier's free shipment it used given
 back, a referral whose qualifying order no longer qualifies undone, and the member's stats
 rebuilt — one transaction, idempotent on the refund's key. Tiers see the lower spend at their
 next review; an upgrade the returned goods had earned is taken back at once (tiers/returned.py).
@@ -67,6 +68,7 @@ class RefundQuote(ReadModel):
     points_given_back: int
     points_short: int
     points_charged: MoneyOut
+    coupons_restored: int = Field(description="coupons the customer may use again")
     tier_lowered_to: str | None
     tier_gifts_withdrawn: int
     needs_approval: str | None = Field(description="why the returns policy holds it back")
@@ -204,6 +206,8 @@ def _refund_in(
     if order.status == "refunded":
         restored = coupons.reverse_for_order(session, order_id=order.id, now=now)
         shipment = shipping.give_back(session, order_id=order.id, now=now)
+    elif req.lines and w.policy.coupons_back == "with_their_goods":
+        restored = _coupons_back_with_their_goods(session, order, now)
     lowered = None
     if order.member_id is not None:
         commerce.recompute_stats(session, member_id=order.member_id, now=now)
@@ -332,6 +336,34 @@ def _replayed(
     return _result(session, held, order, replayed=True)
 
 
+def _returned_units(session: Session, order_id: int) -> dict[int, int]:
+    """Units returned so far per line number, by every refund of the order (this one too)."""
+    returned: dict[int, int] = defaultdict(int)
+    for r in session.scalars(select(OrderRefund).where(OrderRefund.order_id == order_id)):
+        for li in r.lines:
+            returned[li["line_no"]] += li["quantity"]
+    return returned
+
+
+def _coupons_back_with_their_goods(session: Session, order: Order, now: datetime) -> int:
+    """The policy's `with_their_goods`: each coupon whose every unit it came off is now back
+    (a free item returned, every unit of a category coupon's lines) can be used again, as on a
+    whole refund (if its template says so). The customer got back what those units were paid,
+    after the coupon: its value comes back as the coupon. Returns how many."""
+    stored = commerce.order_lines(session, order.id)
+    lines, quantity = _paid_lines(stored), {li.line_no: li.quantity for li in stored}
+    returned = _returned_units(session, order.id)
+    back = 0
+    for key, t in coupons.open_on_order(session, order_id=order.id):
+        use = paid.CouponUse(Decimal(0), t.free_sku if t.kind == "free_item" else None,
+                             t.categories)  # fmt: skip
+        its = paid.lines_of(use, lines)
+        if its and all(returned.get(n, 0) >= quantity[n] for n in its):
+            coupons.reverse_in(session, key=key, now=now)
+            back += 1
+    return back
+
+
 def _units(lines: list[dict[str, int]]) -> dict[int, int]:
     """Units per line number; none for a whole refund."""
     units: dict[int, int] = defaultdict(int)
@@ -391,10 +423,7 @@ def _amount(
     if not req.lines:
         return Weighed(left, True, ClawedBack(), left)
     lines = {li.line_no: li for li in commerce.order_lines(session, order.id)}
-    returned: dict[int, int] = defaultdict(int)
-    for r in session.scalars(select(OrderRefund).where(OrderRefund.order_id == order.id)):
-        for li in r.lines:
-            returned[li["line_no"]] += li["quantity"]
+    returned = _returned_units(session, order.id)
     uses = _coupon_uses(session, order)
     worth = paid.paid(_paid_lines(list(lines.values())), discount_total=order.discount_total,
                       coupons=[use for use, _ in uses])  # fmt: skip

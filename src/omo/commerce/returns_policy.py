@@ -2,7 +2,8 @@
 an amount, or one long after the sale, is where money walks out of a store — a receipt found in
 a bin, a staff member refunding a friend — so a merchant may ask that a manager approve it.
 It also says what a coupon's discount does when a return leaves the customer below its
-threshold, and whether points the member has spent and a return cannot take back are charged.
+threshold, whether points the member has spent and a return cannot take back are charged, and
+whether a coupon comes back with the goods it came off or only with the whole order.
 
 The policy is versioned like the programmes: the newest holds. Without one, no refund needs
 approval. Who may approve is the callers' business (a manager signed in at the till, an API key
@@ -48,6 +49,13 @@ class Policy(StrictModel):
         description="points a return takes back that the member has already spent: "
         "write_off — they are written off and reported (points_short); charge — their value "
         "is also kept back from the money (points_charged), at most the refund",
+    )
+    coupons_back: Literal["whole_order", "with_their_goods"] = Field(
+        default="whole_order",
+        description="when a coupon used on an order may be used again (if its template gives "
+        "coupons back on a refund): whole_order — when the whole order is refunded; "
+        "with_their_goods — as soon as every unit it came off is returned (the free item of "
+        "a free-item coupon, every 美妝保養 unit of a 美妝保養 coupon), whatever else is kept",
     )
 
 

@@ -442,6 +442,18 @@ def used_on_order(session: Session, *, order_id: int) -> list[tuple[Decimal, Cou
     return [(discount, CouponTemplate.model_validate(d)) for discount, d in rows]
 
 
+def open_on_order(session: Session, *, order_id: int) -> list[tuple[str, CouponTemplate]]:
+    """The redemptions on an order not yet reversed (their keys), with their templates."""
+    rows = session.execute(
+        select(CouponRedemption.redemption_key, CouponTemplateRow.definition)
+        .join(Coupon, Coupon.id == CouponRedemption.coupon_id)
+        .join(CouponTemplateRow, CouponTemplateRow.id == Coupon.template_id)
+        .where(CouponRedemption.order_id == order_id, CouponRedemption.reversed_at.is_(None))
+        .order_by(CouponRedemption.id)
+    )
+    return [(key, CouponTemplate.model_validate(d)) for key, d in rows]
+
+
 def reverse_for_order(session: Session, *, order_id: int, now: datetime) -> int:
     """Undo the redemptions made on an order (a whole refund); returns how many."""
     keys = list(
