@@ -28,6 +28,7 @@ from omo.settings import Settings
 from omo.shared.errors import Conflict, ValidationFailed
 from omo.testing.tcpproxy import TcpProxy
 from omo.tiers import service as tiers
+from omo.tiers.policy import TierProgramme
 from tests.conftest import dump
 from tests.factories import ADMIN, enrol, post_order, store
 
@@ -83,6 +84,27 @@ def test_a_quote_shows_every_step(uow: UnitOfWork, shop: dict[str, Any]) -> None
     assert q.points_value == Decimal(200)
     assert q.total == Decimal(1030)  # 1400 - 70 - 100 - 200
     assert q.points_to_earn == 12  # NT$1,030 of goods → 10 points × silver 1.2
+
+
+def test_categories_the_programme_excludes_keep_their_price_for_every_level(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """A programme that keeps 美妝保養 out of the level's discount: the silver member pays 760
+    for the 800 of 服飾 and 600 for the 600 of 美妝保養, in the quote and the sale; a category
+    name that is empty is refused, and the programme's other settings are as they were."""
+    from omo.tiers.policy import DEFAULT_PROGRAMME
+
+    excluding = DEFAULT_PROGRAMME.model_copy(update={"discount_excludes": ["美妝保養"]})
+    tiers.set_programme(uow, programme=excluding, actor="t")
+    body = basket(member_id=shop["member"])
+    quoted = checkout.quote(uow, req=QuoteRequest.model_validate(body), region="TW")
+    assert [(li.tier_discount, li.amount) for li in quoted.lines] == [
+        (Decimal(40), Decimal(760)), (Decimal(0), Decimal(600))]  # fmt: skip
+    sale = _sale(uow, shop, "EXCL-1")
+    assert (sale.order.total, sale.price.tier_discount) == (Decimal(1360), Decimal(40))
+    with pytest.raises(ValueError, match="discount_excludes"):
+        TierProgramme.model_validate({**DEFAULT_PROGRAMME.model_dump(), "discount_excludes": [""]})
+    assert tiers.get_programme(uow).programme.discount_excludes == ["美妝保養"]
 
 
 def test_quote_lowers_points_to_the_cap_and_explains(uow: UnitOfWork, shop: dict[str, Any]) -> None:

@@ -109,7 +109,11 @@ def test_the_tiers_api(api: TestClient, uow: UnitOfWork) -> None:
             {"code": "v", "name": "VIP", "metric": "orders", "threshold": 2},
         ]
     }
-    assert api.put("/api/v1/tiers/programme", json=good).json()["version"] == 1
+    long = api.put("/api/v1/tiers/programme", json={**good, "discount_excludes": ["x" * 65]})
+    assert long.status_code == 422 and long.json()["detail"][0]["loc"][-2] == "discount_excludes"
+    assert api.get("/api/v1/tiers/programme").json()["version"] == 0  # nothing changed
+    put = api.put("/api/v1/tiers/programme", json={**good, "discount_excludes": ["禮券"]})
+    assert put.json()["version"] == 1 and put.json()["programme"]["discount_excludes"] == ["禮券"]
     assert api.get("/api/v1/tiers/distribution", params={"buckets": 1}).status_code == 422
 
 

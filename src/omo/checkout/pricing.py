@@ -1,19 +1,20 @@
 """The price of a basket for a member (pure). CHK-1.
 
-In this order: the tier's discount on every line; then each coupon on what is left (a coupon
-that no longer applies after an earlier one is refused with its reason): a coupon comes off its
-own lines (its categories', or the free item), so a coupon on 美妝保養 does not lower what a
-服飾 coupon after it sees; then points, capped by
-the programme's share of the order and the member's balance; then shipping less what coupons
-waive, and what is left of it waived by the tier's monthly free shipping when the member has
-a shipment left (coupons first: the customer chose them). Points to earn are worked out on
+In this order: the tier's discount on every line (but those of the categories the programme
+excludes from it: gift cards, goods already marked down); then each coupon on what is left (a
+coupon that no longer applies after an earlier one is refused with its reason): a coupon comes
+off its own lines (its categories', or the free item), so a coupon on 美妝保養 does not lower
+what a 服飾 coupon after it sees; then points, capped by the programme's share of the order and
+the member's balance; then shipping less what coupons waive, and what is left of it waived by
+the tier's monthly free shipping when the member has a shipment left (coupons first: the
+customer chose them). Points to earn are worked out on
 what the member finally pays for each line (`worth`): the lines as checkout/paid.py places the
 coupons, which is also how a return weighs them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -91,12 +92,18 @@ class Price:
         return self.goods + self.shipping
 
 
-def tier_lines(lines: list[BasketLine], discount_rate: Decimal) -> list[PricedLine]:
-    """The tier's price multiplier per line, rounded to the cent per line."""
+def tier_lines(
+    lines: list[BasketLine], discount_rate: Decimal, excludes: Collection[str] = ()
+) -> list[PricedLine]:
+    """The tier's price multiplier per line, rounded to the cent per line; lines of the
+    `excludes` categories keep their price."""
     out = []
     for li in lines:
         gross = li.unit_price * li.quantity
-        off = (gross * (1 - discount_rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+        if li.category is not None and li.category in excludes:
+            off = Decimal(0)
+        else:
+            off = (gross * (1 - discount_rate)).quantize(CENT, rounding=ROUND_HALF_UP)
         out.append(PricedLine(li.sku, li.category, li.quantity, li.unit_price, off))
     return out
 

@@ -208,7 +208,10 @@ def _price(
         basket.append(BasketLine(li.sku, product.category if product else None, li.quantity, price))
     level = tiers.level_of(session, member_id=member_id) if member_id else None
     rate = level.benefits.discount_rate if level else Decimal(1)
-    p = pricing.Price(lines=pricing.tier_lines(basket, rate), shipping_fee=req.shipping_fee)
+    excludes = tiers.programme_in_force(session).discount_excludes if rate != 1 else ()
+    p = pricing.Price(
+        lines=pricing.tier_lines(basket, rate, excludes), shipping_fee=req.shipping_fee
+    )
     baskets: dict[str, Basket] = {}
     applied: list[InOrder] = []
     for code in dict.fromkeys(c.strip() for c in req.coupon_codes):

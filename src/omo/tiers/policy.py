@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
@@ -53,6 +53,11 @@ class TierProgramme(StrictModel):
     review: Literal["anniversary", "year_end"] = "anniversary"
     grace_days: int = Field(default=30, ge=0, le=365)
     timezone: str = "Asia/Taipei"
+    discount_excludes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=100,
+        description="categories no level's discount_rate applies to (gift cards, tobacco, "
+        "goods already marked down): their lines are sold at their price to every level",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _ordered(self) -> TierProgramme:
