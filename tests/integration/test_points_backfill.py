@@ -45,7 +45,7 @@ def history(uow: UnitOfWork, tmp_path: Path) -> dict[str, int]:
     (tmp_path / "orders.csv").write_text(ORDERS, encoding="utf-8")
     import_file(uow, kind="orders", path=tmp_path / "orders.csv")
     with uow.read() as session:
-        ids = dict(session.execute(sa.text("SELECT external_id, id FROM orders")).tuples().all())
+        ids = dict(session.execute(sa.text("SELECT external_id, id FROM orders")).all())
     # one of bob's two units came back before the programme started
     refund(uow, order_id=ids["O6"], actor="t", req=RefundRequest(
         idempotency_key="back", lines=[RefundLine(line_no=1, quantity=1)]))  # fmt: skip

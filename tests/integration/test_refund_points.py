@@ -331,3 +331,42 @@ def test_a_return_of_double_points_goods_takes_back_what_they_earned(
     points.set_programme(uow, actor="t", rules=PointsRules(spend_per_point=Decimal(100)))
     assert _return(uow, sale.order.id, "one", [2]).points_taken_back == 10  # not 13 of 40
     assert _return(uow, sale.order.id, "two", [3]).points_taken_back == 10
+
+
+def test_a_birthday_month_doubles_what_a_sale_earns_and_a_return_takes_back(
+    uow: UnitOfWork, shop: None
+) -> None:
+    """Under a programme with a birthday multiplier of 2, a member born in January earns double
+    on 5 January, in the quote, the sale and an order from the web shop; one born in February
+    does not; returning one of two like lines takes back half of what the sale earned."""
+    from datetime import date
+    from decimal import Decimal
+
+    from omo.checkout.schemas import QuoteRequest
+    from omo.points.rules import PointsRules
+    from tests.factories import post_order
+
+    _at(T0)
+    points.set_programme(uow, actor="t", rules=PointsRules(birthday_multiplier=Decimal(2)))
+    january, february = (
+        enrol(uow, phone=f"09{uuid.uuid4().int % 10**8:08d}", birth_date=born).member.id
+        for born in (date(1990, 1, 30), date(1990, 2, 1))
+    )
+    body = {"channel": "pos", "store": "TPE-101", "member_id": january,
+            "lines": [{"sku": "A", "quantity": 1, "unit_price": "500"},
+                      {"sku": "B", "quantity": 1, "unit_price": "500"}]}  # fmt: skip
+    assert (
+        checkout.quote(uow, req=QuoteRequest.model_validate(body), region="TW").points_to_earn == 20
+    )
+    sale = _sell(uow, january, [500, 500], 0, "BD-1")
+    assert sale.points_earned == 20
+    assert _sell(uow, february, [500, 500], 0, "BD-2").points_earned == 10
+    with uow.read() as s:
+        reason = s.scalar(select(PointsEntry.reason).where(PointsEntry.order_id == sale.order.id))
+    assert reason is not None and "birthday month ×2" in reason
+    web = post_order(uow, member_id=january, ordered_at=T0.isoformat(),
+                     lines=[{"sku": "W", "quantity": 1, "unit_price": "1000"}])  # fmt: skip
+    with uow.read() as s:
+        earned = s.scalar(select(PointsEntry.points).where(PointsEntry.order_id == web.id))
+    assert earned == 20
+    assert _return(uow, sale.order.id, "bd-1", [1]).points_taken_back == 10

@@ -89,6 +89,33 @@ def test_promotions_follow_the_local_day() -> None:
     assert earn(rules, late) == 2  # 00:30 on the 11th in Taipei
 
 
+def test_the_birthday_month_multiplies_by_the_programmes_month() -> None:
+    """×2 in the member's birthday month, as Taipei sees the sale (16:30 UTC on the last of
+    February is 1 March there); nothing without a birth date or with the multiplier at 1."""
+    rules = PointsRules(birthday_multiplier=Decimal(2))
+    march = date(1990, 3, 25)
+    result = points_for_order(rules, order(("服飾", "1000")), tier_multiplier=Decimal("1.5"),
+                              birthday=march)  # fmt: skip
+    assert (result.points, set(result.explanation)) == (
+        30, {"tier ×1.5", "birthday month ×2"})  # fmt: skip
+    at_midnight = OrderFacts("web", None, datetime(2026, 2, 28, 16, 30, tzinfo=UTC),
+                             (LineFacts(None, Decimal(1000)),), Decimal(0))  # fmt: skip
+    assert (
+        points_for_order(rules, at_midnight, tier_multiplier=Decimal(1), birthday=march).points
+        == 20
+    )
+    before = OrderFacts("web", None, datetime(2026, 2, 28, 15, 30, tzinfo=UTC),
+                        (LineFacts(None, Decimal(1000)),), Decimal(0))  # fmt: skip
+    assert points_for_order(rules, before, tier_multiplier=Decimal(1), birthday=march).points == 10
+    assert points_for_order(rules, order(("服飾", "1000")), tier_multiplier=Decimal(1),
+                            birthday=date(1990, 4, 1)).points == 10  # fmt: skip
+    assert points_for_order(rules, order(("服飾", "1000")), tier_multiplier=Decimal(1)).points == 10
+    assert points_for_order(PointsRules(), order(("服飾", "1000")), tier_multiplier=Decimal(1),
+                            birthday=march).points == 10  # fmt: skip
+    with pytest.raises(ValidationError, match="birthday_multiplier"):
+        PointsRules(birthday_multiplier=Decimal(21))
+
+
 def test_rounding_modes() -> None:
     o = order((None, "150"))
     assert earn(PointsRules(rounding="floor"), o) == 1

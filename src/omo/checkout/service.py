@@ -260,8 +260,9 @@ def _price(
             lines=tuple(LineFacts(c, v) for c, v in earn_on), order_discount=Decimal(0),
         )  # fmt: skip
         to_earn = points_for_order(
-            rules, facts, tier_multiplier=level.benefits.points_multiplier if level else Decimal(1)
-        ).points
+            rules, facts, tier_multiplier=level.benefits.points_multiplier if level else Decimal(1),
+            birthday=points.birthday_of(session, rules, member_id),
+        ).points  # fmt: skip
     read = QuoteRead(
         member_id=member_id, tier=level.code if level else None,
         lines=[

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -228,6 +228,11 @@ def current_member_id(session: Session, member_id: int, *, hold: bool = False) -
         if merged_into in seen:  # pragma: no cover - a cycle would be a bug in merge
             raise RuntimeError(f"merge cycle at member {merged_into}")
         at = merged_into
+
+
+def birth_date(session: Session, member_id: int) -> date | None:
+    """The member's birth date, if they gave it (a programme's birthday month)."""
+    return session.scalar(select(Member.birth_date).where(Member.id == member_id))
 
 
 _MEMBERS = Member.__table__.c

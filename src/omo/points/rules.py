@@ -51,6 +51,11 @@ class PointsRules(StrictModel):
     )
     store_multipliers: dict[str, Decimal] = Field(default_factory=dict)
     category_multipliers: dict[str, Decimal] = Field(default_factory=dict)
+    birthday_multiplier: Decimal = Field(
+        default=Decimal(1), ge=0, le=20,
+        description="× on what a member earns in the month of their birthday (生日當月點數加倍: "
+        "2), the month as the programme's timezone sees the sale; 1: none",
+    )  # fmt: skip
     promotions: list[Promotion] = Field(default_factory=list, max_length=100)
     return_window_days: int = Field(default=7, ge=0, le=365)
     expiry: Literal["rolling", "year_end", "never"] = "rolling"
@@ -130,25 +135,34 @@ class Earning:
     explanation: tuple[str, ...]
 
 
-def points_for_order(rules: PointsRules, order: OrderFacts, *, tier_multiplier: Decimal) -> Earning:
+def points_for_order(
+    rules: PointsRules, order: OrderFacts, *, tier_multiplier: Decimal,
+    birthday: date | None = None,
+) -> Earning:  # fmt: skip
     """Points an order earns: per line, spend ÷ spend_per_point × every multiplier that applies,
-    summed, then rounded once (so splitting a basket into lines never loses points)."""
+    summed, then rounded once (so splitting a basket into lines never loses points).
+    `birthday`: the member's, for the programme's birthday-month multiplier."""
     local_day = order.ordered_at.astimezone(ZoneInfo(rules.timezone)).date()
     gross = sum((li.amount for li in order.lines), Decimal(0))
     channel_m = rules.channel_multipliers.get(order.channel, Decimal(1))
     store_m = rules.store_multipliers.get(order.store or "", Decimal(1))
     why: list[str] = []
+    birthday_m = Decimal(1)
+    if birthday_month(rules, birthday, local_day):
+        birthday_m = rules.birthday_multiplier
     if channel_m != 1:
         why.append(f"channel {order.channel} ×{channel_m}")
     if store_m != 1:
         why.append(f"store {order.store} ×{store_m}")
     if tier_multiplier != 1:
         why.append(f"tier ×{tier_multiplier}")
+    if birthday_m != 1:
+        why.append(f"birthday month ×{birthday_m}")
     total = Decimal(0)
     base = Decimal(0)
     for line in order.lines:
         share = line.amount - (order.order_discount * line.amount / gross if gross else 0)
-        m = channel_m * store_m * tier_multiplier
+        m = channel_m * store_m * tier_multiplier * birthday_m
         cat_m = rules.category_multipliers.get(line.category or "", Decimal(1))
         m *= cat_m
         for promo in rules.promotions:
@@ -162,6 +176,11 @@ def points_for_order(rules: PointsRules, order: OrderFacts, *, tier_multiplier: 
         total += share / rules.spend_per_point * m
     points = int(total.to_integral_value(rounding=ROUNDING[rules.rounding]))
     return Earning(max(points, 0), base, tuple(why))
+
+
+def birthday_month(rules: PointsRules, birthday: date | None, day: date) -> bool:
+    """Whether the birthday multiplier applies to a sale on `day` (local) by this member."""
+    return rules.birthday_multiplier != 1 and birthday is not None and birthday.month == day.month
 
 
 def line_weights(

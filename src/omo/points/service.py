@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -114,7 +114,12 @@ def award_for_order(
         lines=tuple(LineFacts(category=c, amount=a) for c, a in lines),
         order_discount=order_discount,
     )
-    earning = points_for_order(rules, facts, tier_multiplier=tier_multiplier)
+    earning = points_for_order(
+        rules,
+        facts,
+        tier_multiplier=tier_multiplier,
+        birthday=birthday_of(session, rules, member_id),
+    )
     if earning.points <= 0:
         return None
     members.hold_members(session, [member_id])
@@ -136,6 +141,11 @@ def award_for_order(
 class TakenBack:
     points: int
     short: int  # what the member had spent and held nothing left to give: written off
+
+
+def birthday_of(session: Session, rules: PointsRules, member_id: int) -> date | None:
+    """The member's birth date when the rules have a birthday multiplier (else not read)."""
+    return members.birth_date(session, member_id) if rules.birthday_multiplier != 1 else None
 
 
 def rules_as_of(session: Session, at: datetime) -> PointsRules:
