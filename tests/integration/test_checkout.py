@@ -533,6 +533,15 @@ def test_a_coupon_comes_back_with_its_goods_when_the_policy_says_so(
     assert back(two.order.id, "w3-b", 2).coupons_restored == 1
     assert coupons.get_coupon(uow, code=cat).state == "usable"
     assert back(two.order.id, "w3-c", 1).coupons_restored == 0
+    # a free-shipping coupon came off the shipping, which the customer keeps with the rest
+    coupons.put_template(uow, code="SHIP-BEA", template=CouponTemplate(
+        name="保養免運", kind="free_shipping", categories=["美妝保養"]))  # fmt: skip
+    ship = issued("SHIP-BEA", "w4")
+    shipped = _sale(uow, shop, "W-SHIP", coupon_codes=[ship], channel="web", store=None,
+                    shipping_fee="80", fulfilment="delivery")  # fmt: skip
+    assert shipped.price.shipping_discount == 80
+    assert back(shipped.order.id, "w4-2", 2).coupons_restored == 0
+    assert coupons.get_coupon(uow, code=ship).state == "used"
     with uow.read() as s:
         assert check_counters(s) == []
 

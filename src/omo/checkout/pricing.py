@@ -7,9 +7,9 @@ off its own lines (its categories', or the free item), so a coupon on 美妝保�
 what a 服飾 coupon after it sees; then points, capped by the programme's share of the order and
 the member's balance; then shipping less what coupons waive, and what is left of it waived by
 the tier's monthly free shipping when the member has a shipment left (coupons first: the
-customer chose them). Points to earn are worked out on
-what the member finally pays for each line (`worth`): the lines as checkout/paid.py places the
-coupons, which is also how a return weighs them.
+customer chose them). Points to earn are worked out on what the member finally pays for each
+line (`worth`): the coupons placed as checkout/paid.py places them, which is also how a return
+weighs the lines.
 """
 
 from __future__ import annotations

@@ -349,12 +349,15 @@ def _coupons_back_with_their_goods(session: Session, order: Order, now: datetime
     """The policy's `with_their_goods`: each coupon whose every unit it came off is now back
     (a free item returned, every unit of a category coupon's lines) can be used again, as on a
     whole refund (if its template says so). The customer got back what those units were paid,
-    after the coupon: its value comes back as the coupon. Returns how many."""
+    after the coupon: its value comes back as the coupon. A free-shipping coupon waits for the
+    whole order. Returns how many."""
     stored = commerce.order_lines(session, order.id)
     lines, quantity = _paid_lines(stored), {li.line_no: li.quantity for li in stored}
     returned = _returned_units(session, order.id)
     back = 0
     for key, t in coupons.open_on_order(session, order_id=order.id):
+        if t.kind == "free_shipping":  # it came off the shipping, which the order keeps
+            continue
         use = paid.CouponUse(Decimal(0), t.free_sku if t.kind == "free_item" else None,
                              t.categories)  # fmt: skip
         its = paid.lines_of(use, lines)
