@@ -1,0 +1,93 @@
+"""The price of a basket (checkout/pricing.py): coupons one after another, each off its own
+lines, as the real coupon rules price them on the basket `basket_after` shows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from omo.checkout import pricing
+from omo.coupons import rules as coupon_rules
+from omo.coupons.rules import BasketLine, CouponState, CouponTemplate
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+STATE = CouponState(member_id=None, valid_from=None, valid_until=None, uses=0, max_uses=1,
+                    status="active")  # fmt: skip
+CATS = ["服飾", "美妝保養", "食品"]
+EPS = Decimal("1e-18")
+
+
+def _apply(p: pricing.Price, code: str, t: CouponTemplate) -> coupon_rules.Priced | None:
+    seen = pricing.basket_after(p, "pos", None)
+    result = coupon_rules.price(t, STATE, seen, member_id=None, now=NOW, redemptions_left=None)
+    pricing.add_coupon(p, code, result)
+    return result if isinstance(result, coupon_rules.Priced) else None
+
+
+def test_a_category_coupon_does_not_lower_what_the_next_one_sees() -> None:
+    lines = [BasketLine("A", "服飾", 1, Decimal(800)), BasketLine("B", "美妝保養", 1, Decimal(600))]
+    p = pricing.Price(lines=pricing.tier_lines(lines, Decimal(1)))
+    _apply(p, "BEA", CouponTemplate(name="b", kind="amount_off", amount=Decimal(100),
+                                    categories=["美妝保養"]))  # fmt: skip
+    got = _apply(p, "APP", CouponTemplate(name="a", kind="percent_off", percent=Decimal(10),
+                                          min_spend=Decimal(800), categories=["服飾"]))  # fmt: skip
+    assert got is not None and got.discount == Decimal(80)
+    assert pricing.worth(p, with_points=False) == [Decimal(720), Decimal(500)]
+
+
+def test_the_levels_discount_skips_the_excluded_categories() -> None:
+    lines = [BasketLine("A", "服飾", 2, Decimal(500)), BasketLine("G", "禮券", 1, Decimal(1000))]
+    priced = pricing.tier_lines(lines, Decimal("0.9"), ["禮券"])
+    assert [li.tier_discount for li in priced] == [Decimal(100), Decimal(0)]
+
+
+def _template(kind: str, amount: int, cats: list[str] | None, min_spend: int) -> CouponTemplate:
+    size = {"percent": Decimal(amount % 50 + 1)} if kind == "percent_off" else {
+        "amount": Decimal(amount)}  # fmt: skip
+    return CouponTemplate(name="t", kind=kind, categories=cats, min_spend=Decimal(min_spend),
+                          **size)  # type: ignore[arg-type]  # fmt: skip
+
+
+TEMPLATES = st.builds(
+    _template,
+    st.sampled_from(["amount_off", "percent_off"]),
+    st.integers(1, 900),
+    st.one_of(st.none(), st.lists(st.sampled_from(CATS), min_size=1, max_size=2, unique=True)),
+    st.integers(0, 1500),
+)
+BASKETS = st.lists(
+    st.tuples(st.sampled_from(CATS), st.integers(1, 3), st.integers(1, 2000)), min_size=1,
+    max_size=5,
+)  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(BASKETS, st.lists(TEMPLATES, max_size=4), st.sampled_from(["1", "0.95", "0.9"]))
+def test_coupons_come_off_their_own_lines_and_the_lines_add_up(
+    basket: list[tuple[str, int, int]], templates: list[CouponTemplate], rate: str
+) -> None:
+    """Whatever coupons apply, in any order: each takes no more than its lines have left; the
+    lines outside its categories are what they were before it; every line is worth 0 or more,
+    and the lines add up to the goods."""
+    lines = [BasketLine(f"S{n}", c, q, Decimal(u)) for n, (c, q, u) in enumerate(basket)]
+    p = pricing.Price(lines=pricing.tier_lines(lines, Decimal(rate)))
+    for n, t in enumerate(templates):
+        before = pricing.worth(p, with_points=False)
+        got = _apply(p, f"C{n}", t)
+        after = pricing.worth(p, with_points=False)
+        if got is None:
+            assert after == before
+            continue
+        mine = [t.categories is None or li.category in t.categories for li in p.lines]
+        left = sum((v for v, m in zip(before, mine, strict=True) if m), Decimal(0))
+        assert got.discount <= left + Decimal("0.01") * len(p.lines)  # cents of the basket shown
+        if got.discount <= left:  # placed on its lines (else spread, a rounding cent over)
+            for b, a, m in zip(before, after, mine, strict=True):
+                assert m or a == b
+    p.points_value = min(Decimal(37), p.subtotal - p.tier_discount - p.coupon_discount)
+    worth = pricing.worth(p, with_points=True)
+    assert all(v >= -EPS for v in worth)
+    assert abs(sum(worth, Decimal(0)) - p.goods) < EPS * len(worth)
