@@ -481,6 +481,31 @@ def test_a_free_item_is_free_and_comes_back_for_nothing(
     assert first.amount == Decimal(760)
 
 
+def test_a_coupon_that_excludes_gift_cards_leaves_them_at_their_price(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """全館9折，禮券除外 on 800 of 服飾 and a 1,000 gift card, for a silver member (5 % off both):
+    76 off the 服飾 alone; returning the gift card gives back its 950, and the 服飾 its 684."""
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+
+    commerce.save_product(uow, sku="GIFT-1000", data=ProductUpsert(
+        name="禮券 1000", category="禮券", price=Decimal(1000)))  # fmt: skip
+    coupons.put_template(uow, code="ALL10", template=CouponTemplate(
+        name="全館9折", kind="percent_off", percent=Decimal(10),
+        excluded_categories=["禮券"]))  # fmt: skip
+    code = coupons.issue(uow, template_code="ALL10", member_ids=[shop["member"]],
+                         key="x").issued[0].code  # fmt: skip
+    sale = _sale(uow, shop, "GIFT-1", coupon_codes=[code], lines=[
+        {"sku": "APP-1", "quantity": 1}, {"sku": "GIFT-1000", "quantity": 1}])  # fmt: skip
+    assert (sale.price.coupon_discount, sale.order.total) == (Decimal(76), Decimal(1634))
+
+    def back(key: str, line: int) -> Decimal:
+        return refund(uow, order_id=sale.order.id, actor="t", req=RefundRequest(
+            idempotency_key=key, lines=[RefundLine(line_no=line, quantity=1)])).amount  # fmt: skip
+
+    assert (back("g2", 2), back("g1", 1)) == (Decimal(950), Decimal(684))
+
+
 def test_a_coupon_comes_back_with_its_goods_when_the_policy_says_so(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:

@@ -151,6 +151,10 @@ def test_the_coupons_api(api: TestClient, uow: UnitOfWork) -> None:
     bad = api.put("/api/v1/coupons/templates/BAD", json={"name": "x", "kind": "amount_off"})
     assert bad.status_code == 422
     assert "amount" in bad.json()["detail"][0]["msg"]
+    both = api.put("/api/v1/coupons/templates/BOTH", json={
+        **body, "categories": ["禮券"], "excluded_categories": ["禮券"]})  # fmt: skip
+    assert both.status_code == 422 and "excluded_categories" in both.json()["detail"][0]["msg"]
+    assert "BOTH" not in {t["code"] for t in api.get("/api/v1/coupons/templates").json()}
     (mid,) = members_(uow, 1)
     issued = api.post(
         "/api/v1/coupons/templates/TEN/issue", json={"member_ids": [mid], "key": "k"}

@@ -101,6 +101,22 @@ def test_each_refusal_names_its_reason(
     assert result.reason == reason
 
 
+def test_excluded_categories_neither_count_nor_take_the_discount() -> None:
+    """全館9折，美妝保養除外: 10 % of the 980 of 服飾 alone; a 滿1000 on it is not met by the
+    美妝保養 beside it; a free item of an excluded category is not given; a category both named
+    and excluded is refused."""
+    most = run(t(kind="percent_off", percent="10", excluded_categories=["美妝保養"]))
+    assert isinstance(most, Priced)
+    assert (most.discount, most.eligible, most.excluded) == (Decimal("98.00"), 980, ("美妝保養",))
+    short = run(t(kind="amount_off", amount="100", min_spend="1000",
+                  excluded_categories=["美妝保養"]))  # fmt: skip
+    assert isinstance(short, Refused) and short.reason == "min_spend_not_met"
+    gift = run(t(kind="free_item", free_sku="BEA-1", excluded_categories=["美妝保養"]))
+    assert isinstance(gift, Refused) and gift.reason == "free_item_missing"
+    with pytest.raises(ValueError, match="excluded_categories"):
+        t(kind="amount_off", amount="100", categories=["服飾"], excluded_categories=["服飾"])
+
+
 def test_free_shipping_needs_shipping_to_waive() -> None:
     free = Basket("web", None, BASKET.lines, Decimal(0))
     assert run(t(kind="free_shipping"), basket=free) == Refused(

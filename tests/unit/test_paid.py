@@ -31,6 +31,13 @@ def test_a_category_coupon_comes_off_its_lines_and_points_off_all() -> None:
     assert got == {1: Decimal(540), 2: Decimal(270)}
 
 
+def test_a_coupon_comes_off_none_of_the_categories_it_excludes() -> None:
+    lines = [Line(1, "A", "服飾", Decimal(600)), Line(2, "G", "禮券", Decimal(1000))]
+    got = paid(lines, discount_total=Decimal(60),
+               coupons=[CouponUse(Decimal(60), None, None, excluded=("禮券",))])  # fmt: skip
+    assert got == {1: Decimal(540), 2: Decimal(1000)}
+
+
 def test_without_coupons_the_discount_is_spread_as_before() -> None:
     lines = [Line(1, "A", None, Decimal(760)), Line(2, "B", None, Decimal(570))]
     got = paid(lines, discount_total=Decimal(100), coupons=[])

@@ -29,6 +29,7 @@ class CouponUse:
     free_sku: str | None  # a free item's coupon: off that item alone
     categories: Sequence[str] | None  # a coupon on some categories: off those lines
     threshold: Decimal = Decimal(0)  # what its lines had to reach (滿X); 0: none
+    excluded: Sequence[str] = ()  # categories it neither counts nor comes off (禮券除外)
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,7 @@ def _misses(
     if not any(kept.get(li.line_no, Decimal(0)) > 0 for li in lines if _applies(c, li)):
         return False  # none of what it took off is kept: its discount went back with them
     reached = sum(
-        (left[li.line_no] * kept.get(li.line_no, Decimal(0))
-         for li in lines if c.categories is None or li.category in c.categories),
+        (left[li.line_no] * kept.get(li.line_no, Decimal(0)) for li in lines if _covers(c, li)),
         Decimal(0),
     )  # fmt: skip
     return reached < c.threshold
@@ -114,5 +114,13 @@ def lines_of(c: CouponUse, lines: Sequence[Line]) -> list[int]:
 
 def _applies(c: CouponUse, li: Line) -> bool:
     if c.free_sku is not None:
-        return li.sku == c.free_sku
-    return c.categories is None or li.category in c.categories
+        return li.sku == c.free_sku and _covers(c, li)
+    return _covers(c, li)
+
+
+def _covers(c: CouponUse, li: Line) -> bool:
+    """Whether the line counts toward the coupon's threshold (its categories, less those it
+    excludes)."""
+    if c.categories is not None and li.category not in c.categories:
+        return False
+    return li.category is None or li.category not in c.excluded

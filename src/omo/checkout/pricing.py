@@ -49,6 +49,7 @@ class CouponOutcome:
     ctx: Mapping[str, Any] = field(default_factory=dict)
     free_sku: str | None = None  # a free item's: off that line alone
     categories: tuple[str, ...] | None = None  # off the lines of these (None: every line)
+    excluded: tuple[str, ...] = ()  # but not off these
 
     @property
     def applied(self) -> bool:
@@ -113,7 +114,7 @@ def worth(price: Price, *, with_points: bool) -> list[Decimal]:
     each off its own lines (checkout/paid.py), and `with_points` less its share (in proportion
     to what is left) of the points paid with."""
     lines = [paid.Line(n, li.sku, li.category, li.amount) for n, li in enumerate(price.lines)]
-    uses = [paid.CouponUse(c.discount, c.free_sku, c.categories)
+    uses = [paid.CouponUse(c.discount, c.free_sku, c.categories, excluded=c.excluded)
             for c in price.coupons if c.applied]  # fmt: skip
     taken = price.coupon_discount + (price.points_value if with_points else Decimal(0))
     placed = paid.paid(lines, discount_total=taken, coupons=uses)
@@ -142,7 +143,7 @@ def add_coupon(price: Price, code: str, result: coupon_rules.Priced | coupon_rul
     shipping = min(result.shipping_discount, price.shipping_fee - price.shipping_discount)
     price.coupons.append(
         CouponOutcome(code, discount, shipping, free_sku=result.free_sku,
-                      categories=result.categories)
+                      categories=result.categories, excluded=result.excluded)
     )  # fmt: skip
     price.shipping_discount += shipping
 

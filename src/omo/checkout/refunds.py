@@ -28,6 +28,7 @@ from omo.commerce.models import Order, OrderLine, OrderRefund
 from omo.commerce.schemas import OrderResult
 from omo.commerce.stats import money_sum
 from omo.coupons import service as coupons
+from omo.coupons.rules import CouponTemplate
 from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.messaging import outbox
@@ -358,9 +359,7 @@ def _coupons_back_with_their_goods(session: Session, order: Order, now: datetime
     for key, t in coupons.open_on_order(session, order_id=order.id):
         if t.kind == "free_shipping":  # it came off the shipping, which the order keeps
             continue
-        use = paid.CouponUse(Decimal(0), t.free_sku if t.kind == "free_item" else None,
-                             t.categories)  # fmt: skip
-        its = paid.lines_of(use, lines)
+        its = paid.lines_of(_use(t, Decimal(0)), lines)
         if its and all(returned.get(n, 0) >= quantity[n] for n in its):
             coupons.reverse_in(session, key=key, now=now)
             back += 1
@@ -408,11 +407,17 @@ def _paid_lines(lines: list[OrderLine]) -> list[paid.Line]:
 
 
 def _coupon_uses(session: Session, order: Order) -> list[tuple[paid.CouponUse, str]]:
-    return [
-        (paid.CouponUse(discount, t.free_sku if t.kind == "free_item" else None, t.categories,
-                        max(t.min_spend, t.spend or Decimal(0))), t.name)
-        for discount, t in coupons.used_on_order(session, order_id=order.id)
-    ]  # fmt: skip
+    return [(_use(t, discount), t.name)
+            for discount, t in coupons.used_on_order(session, order_id=order.id)]  # fmt: skip
+
+
+def _use(t: CouponTemplate, discount: Decimal) -> paid.CouponUse:
+    """How a coupon of this template was placed on an order's lines (checkout/paid.py)."""
+    return paid.CouponUse(
+        discount, t.free_sku if t.kind == "free_item" else None, t.categories,
+        threshold=max(t.min_spend, t.spend or Decimal(0)),
+        excluded=tuple(t.excluded_categories or ()),
+    )  # fmt: skip
 
 
 def _amount(

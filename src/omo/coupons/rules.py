@@ -41,6 +41,11 @@ class CouponTemplate(StrictModel):
     channels: list[str] | None = None
     stores: list[str] | None = None
     categories: list[str] | None = None
+    excluded_categories: list[str] | None = Field(
+        default=None, max_length=100,
+        description="lines of these neither count toward it nor take its discount "
+        "(全館9折，禮券與菸酒除外)",
+    )  # fmt: skip
     per_member_limit: int = Field(default=1, ge=1, le=1000, description="issued per member")
     max_issued: int | None = Field(default=None, ge=1, description="budget: coupons in total")
     max_redemptions: int | None = Field(default=None, ge=1, description="budget: uses in total")
@@ -71,7 +76,15 @@ class CouponTemplate(StrictModel):
             raise ValueError("amount: must be less than spend (滿500減100)")
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
             raise ValueError("valid_until: must be after valid_from")
+        if set(self.categories or ()) & set(self.excluded_categories or ()):
+            raise ValueError("excluded_categories: a category both included and excluded")
         return self
+
+    def covers(self, category: str | None) -> bool:
+        """Whether a line of this category counts toward the coupon and takes its discount."""
+        if self.categories is not None and category not in self.categories:
+            return False
+        return not (self.excluded_categories and category in self.excluded_categories)
 
 
 @dataclass(frozen=True)
@@ -125,8 +138,10 @@ class Priced:
     shipping_discount: Decimal
     free_sku: str | None
     eligible: Decimal
-    # the lines it comes off: its categories' (None: every line), or the free item's
+    # the lines it comes off: its categories' (None: every line) but the excluded, or the
+    # free item's
     categories: tuple[str, ...] | None = None
+    excluded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,9 +203,10 @@ def price(
         )
     if t.stores is not None and basket.store not in t.stores:
         return Refused("store_not_allowed", "not valid in this store")
-    lines = [li for li in basket.lines if t.categories is None or li.category in t.categories]
+    lines = [li for li in basket.lines if t.covers(li.category)]
     eligible = sum((li.amount for li in lines), Decimal(0))
-    on = tuple(t.categories) if t.categories is not None else None
+    on = (tuple(t.categories) if t.categories is not None else None,
+          tuple(t.excluded_categories or ()))  # fmt: skip
     if t.kind != "free_shipping" and not lines:
         return Refused("no_eligible_items", "nothing in the basket qualifies")
     if eligible < t.min_spend:
@@ -201,7 +217,7 @@ def price(
         )
     if t.kind == "amount_off":
         assert t.amount is not None
-        return Priced(min(t.amount, eligible), Decimal(0), None, eligible, on)
+        return Priced(min(t.amount, eligible), Decimal(0), None, eligible, *on)
     if t.kind == "spend_get_off":
         assert t.amount is not None and t.spend is not None
         if eligible < t.spend:
@@ -210,13 +226,13 @@ def price(
                 f"spend {t.spend} to take {t.amount} off",
                 {"spend": str(t.spend), "amount": str(t.amount)},
             )
-        return Priced(t.amount, Decimal(0), None, eligible, on)
+        return Priced(t.amount, Decimal(0), None, eligible, *on)
     if t.kind == "percent_off":
         assert t.percent is not None
         off = (eligible * t.percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
         if t.max_discount is not None:
             off = min(off, t.max_discount)
-        return Priced(off, Decimal(0), None, eligible, on)
+        return Priced(off, Decimal(0), None, eligible, *on)
     if t.kind == "free_item":
         item = next((li for li in lines if li.sku == t.free_sku), None)
         if item is None:
@@ -228,7 +244,7 @@ def price(
         # one unit as the basket prices it (after the level's discount and earlier coupons):
         # its list price would take the rest off the other goods
         one = (item.amount / item.quantity).quantize(CENT, rounding=ROUND_HALF_UP)
-        return Priced(max(min(one, item.amount), Decimal(0)), Decimal(0), t.free_sku, eligible, on)
+        return Priced(max(min(one, item.amount), Decimal(0)), Decimal(0), t.free_sku, eligible, *on)
     if basket.shipping_fee <= 0:
         return Refused("no_shipping", "nothing to take off: this order ships free")
-    return Priced(Decimal(0), basket.shipping_fee, None, eligible, on)
+    return Priced(Decimal(0), basket.shipping_fee, None, eligible, *on)
