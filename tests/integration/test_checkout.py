@@ -107,6 +107,30 @@ def test_categories_the_programme_excludes_keep_their_price_for_every_level(
     assert tiers.get_programme(uow).programme.discount_excludes == ["美妝保養"]
 
 
+def test_a_programme_may_keep_marked_down_lines_at_their_price(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """APP-1 (800 in the catalogue) sold at 700 at the till: the silver member's 5 % makes it
+    665, unless the programme says 特價品不再折扣, when it stays 700; a line at or above its
+    catalogue price is discounted either way."""
+    from omo.tiers.policy import DEFAULT_PROGRAMME
+
+    lines = [{"sku": "APP-1", "quantity": 1, "unit_price": "700"},
+             {"sku": "BEA-1", "quantity": 1, "unit_price": "600"}]  # fmt: skip
+
+    def amounts() -> list[Decimal]:
+        body = basket(member_id=shop["member"], lines=lines)
+        return [li.amount for li in checkout.quote(
+            uow, req=QuoteRequest.model_validate(body), region="TW").lines]  # fmt: skip
+
+    assert amounts() == [Decimal(665), Decimal(570)]
+    tiers.set_programme(uow, actor="t", programme=DEFAULT_PROGRAMME.model_copy(
+        update={"discount_marked_down": False}))  # fmt: skip
+    assert amounts() == [Decimal(700), Decimal(570)]
+    sale = _sale(uow, shop, "MD-1", lines=lines)
+    assert (sale.order.total, sale.price.tier_discount) == (Decimal(1270), Decimal(30))
+
+
 def test_quote_lowers_points_to_the_cap_and_explains(uow: UnitOfWork, shop: dict[str, Any]) -> None:
     q = checkout.quote(
         uow,

@@ -1,7 +1,7 @@
 """The price of a basket for a member (pure). CHK-1.
 
 In this order: the tier's discount on every line (but those of the categories the programme
-excludes from it: gift cards, goods already marked down); then each coupon on what is left (a
+excludes from it, gift cards, and those it says are sold at full price: marked down); then each coupon on what is left (a
 coupon that no longer applies after an earlier one is refused with its reason): a coupon comes
 off its own lines (its categories', or the free item), so a coupon on 美妝保養 does not lower
 what a 服飾 coupon after it sees; then points, capped by the programme's share of the order and
@@ -94,14 +94,15 @@ class Price:
 
 
 def tier_lines(
-    lines: list[BasketLine], discount_rate: Decimal, excludes: Collection[str] = ()
-) -> list[PricedLine]:
+    lines: list[BasketLine], discount_rate: Decimal, excludes: Collection[str] = (),
+    full_price: Collection[int] = (),
+) -> list[PricedLine]:  # fmt: skip
     """The tier's price multiplier per line, rounded to the cent per line; lines of the
-    `excludes` categories keep their price."""
+    `excludes` categories, and those at the `full_price` places, keep their price."""
     out = []
-    for li in lines:
+    for n, li in enumerate(lines):
         gross = li.unit_price * li.quantity
-        if li.category is not None and li.category in excludes:
+        if n in full_price or (li.category is not None and li.category in excludes):
             off = Decimal(0)
         else:
             off = (gross * (1 - discount_rate)).quantize(CENT, rounding=ROUND_HALF_UP)

@@ -197,6 +197,7 @@ def _price(
         commerce.store_by_code(session, req.store)
     catalogue = commerce.catalogue_for(session, (li.sku for li in req.lines))
     basket: list[BasketLine] = []
+    marked_down: list[int] = []  # lines the till sells below their catalogue price
     for n, li in enumerate(req.lines):
         product = catalogue.get(li.sku)
         price = li.unit_price if li.unit_price is not None else (product.price if product else None)
@@ -205,13 +206,13 @@ def _price(
                 f"{li.sku} is not in the catalogue: give its unit_price",
                 field=f"lines.{n}.unit_price", ctx={"sku": li.sku},
             )  # fmt: skip
+        if product is not None and price < product.price:
+            marked_down.append(n)
         basket.append(BasketLine(li.sku, product.category if product else None, li.quantity, price))
     level = tiers.level_of(session, member_id=member_id) if member_id else None
     rate = level.benefits.discount_rate if level else Decimal(1)
-    excludes = tiers.programme_in_force(session).discount_excludes if rate != 1 else ()
-    p = pricing.Price(
-        lines=pricing.tier_lines(basket, rate, excludes), shipping_fee=req.shipping_fee
-    )
+    p = pricing.Price(lines=_level_lines(session, basket, rate, marked_down),
+                      shipping_fee=req.shipping_fee)  # fmt: skip
     baskets: dict[str, Basket] = {}
     applied: list[InOrder] = []
     for code in dict.fromkeys(c.strip() for c in req.coupon_codes):
@@ -285,6 +286,18 @@ def _price(
         notes=notes,
     )  # fmt: skip
     return Priced(p, read, member_id, baskets, shipment, earn_on)
+
+
+def _level_lines(
+    session: Session, basket: list[BasketLine], rate: Decimal, marked_down: list[int]
+) -> list[pricing.PricedLine]:
+    """The level's discount on the basket, but on the categories the programme keeps out of it
+    and, if it says so, the lines already marked down."""
+    if rate == 1:
+        return pricing.tier_lines(basket, rate)
+    programme = tiers.programme_in_force(session)
+    full_price = () if programme.discount_marked_down else marked_down
+    return pricing.tier_lines(basket, rate, programme.discount_excludes, full_price)
 
 
 def _free_shipment(

@@ -58,6 +58,11 @@ class TierProgramme(StrictModel):
         description="categories no level's discount_rate applies to (gift cards, tobacco, "
         "goods already marked down): their lines are sold at their price to every level",
     )  # fmt: skip
+    discount_marked_down: bool = Field(
+        default=True,
+        description="false: a line sold below its catalogue price (a markdown given at the "
+        "till) takes no level discount (特價品不再折扣)",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> TierProgramme:
