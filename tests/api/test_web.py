@@ -1082,14 +1082,14 @@ def test_settings_are_edited_as_validated_json(
     assert 'id="tier-excludes"' not in page.text
     good = {"levels": [{"code": "member", "name": "一般會員"},
                        {"code": "vip", "name": "VIP", "threshold": "5000"}],
-            "discount_excludes": ["禮券", "菸酒"]}  # fmt: skip
+            "discount_excludes": ["禮券", "菸酒"], "discount_marked_down": False}  # fmt: skip
     ok = client.post(
         "/ui/settings/tiers", data={"body": json.dumps(good), "csrf": token}, follow_redirects=False
     )
     assert ok.status_code == 303
     assert [lvl.code for lvl in tiers.get_programme(uow).programme.levels] == ["member", "vip"]
     shown = client.get("/ui/settings").text.split('id="tier-excludes"')[1].split("</p>")[0]
-    assert "會員等級折扣不適用於：禮券、菸酒" in shown
+    assert "會員等級折扣不適用於：禮券、菸酒" in shown and "特價品不再享會員等級折扣" in shown
     coupon = {"name": "滿1000折150", "kind": "spend_get_off", "spend": "1000", "amount": "150"}
     made = client.post(
         "/ui/settings/coupon", data={"body": json.dumps(coupon), "code": "B150", "csrf": token},
