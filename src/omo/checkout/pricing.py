@@ -1,15 +1,15 @@
 """The price of a basket for a member (pure). CHK-1.
 
 In this order: the tier's discount on every line (but those of the categories the programme
-excludes from it, gift cards, and those it says are sold at full price: marked down); then each coupon on what is left (a
-coupon that no longer applies after an earlier one is refused with its reason): a coupon comes
-off its own lines (its categories', or the free item), so a coupon on 美妝保養 does not lower
-what a 服飾 coupon after it sees; then points, capped by the programme's share of the order and
-the member's balance; then shipping less what coupons waive, and what is left of it waived by
-the tier's monthly free shipping when the member has a shipment left (coupons first: the
-customer chose them). Points to earn are worked out on what the member finally pays for each
-line (`worth`): the coupons placed as checkout/paid.py places them, which is also how a return
-weighs the lines.
+excludes from it, such as gift cards, and, if it says so, those marked down at the till); then
+each coupon on what is left (a coupon that no longer applies after an earlier one is refused
+with its reason): a coupon comes off its own lines (its categories' but those it excludes, or
+the free item), so a coupon on 美妝保養 does not lower what a 服飾 coupon after it sees; then
+points, capped by the programme's share of the order and the member's balance; then shipping
+less what coupons waive, and what is left of it waived by the tier's monthly free shipping when
+the member has a shipment left (coupons first: the customer chose them). Points to earn are
+worked out on what the member finally pays for each line (`worth`): the coupons placed as
+checkout/paid.py places them, which is also how a return weighs the lines.
 """
 
 from __future__ import annotations
