@@ -71,6 +71,30 @@ def test_downgrade_waits_for_review_and_grace(uow: UnitOfWork) -> None:
     assert tiers.review(uow) == 0
 
 
+def test_a_level_kept_by_less_than_reaches_it(uow: UnitOfWork) -> None:
+    """Silver reached at 10,000 and kept by 6,000: a member who spent 7,000 in the year to
+    their review keeps silver past grace; one who spent 5,000 goes down, the reason naming
+    what would have kept it."""
+    from omo.tiers.policy import DEFAULT_PROGRAMME
+
+    levels = list(DEFAULT_PROGRAMME.levels)
+    levels[1] = levels[1].model_copy(update={"keep_threshold": Decimal(6_000)})
+    tiers.set_programme(uow, actor="t", programme=DEFAULT_PROGRAMME.model_copy(
+        update={"levels": levels}))  # fmt: skip
+    freeze(T0)
+    keeps, falls = (enrol(uow, phone=p).member.id for p in ("0912-000-001", "0912-000-002"))
+    for phone in ("0912-000-001", "0912-000-002"):
+        buy(uow, "12000.00", T0, phone=phone)
+    freeze(T0 + timedelta(days=200))
+    buy(uow, "7000.00", T0 + timedelta(days=200), phone="0912-000-001")
+    buy(uow, "5000.00", T0 + timedelta(days=200), phone="0912-000-002")
+    freeze(T0 + timedelta(days=396))  # the 12,000 has left the window; review + grace is over
+    tiers.review(uow)
+    assert tiers.member_tier(uow, member_id=keeps).level == "silver"
+    fell = tiers.member_tier(uow, member_id=falls)
+    assert fell.level == "member" and "misses 銀卡 (spend ≥ 6000)" in fell.history[0].reason
+
+
 def test_percentile_levels_are_placed_by_the_review(uow: UnitOfWork, api: TestClient) -> None:
     freeze(T0)
     programme = TierProgramme(levels=[
@@ -109,6 +133,9 @@ def test_the_tiers_api(api: TestClient, uow: UnitOfWork) -> None:
             {"code": "v", "name": "VIP", "metric": "orders", "threshold": 2},
         ]
     }
+    loose = {"levels": [good["levels"][0], {**good["levels"][1], "keep_threshold": 3}]}
+    refused = api.put("/api/v1/tiers/programme", json=loose)
+    assert refused.status_code == 422 and "keep_threshold" in refused.json()["detail"][0]["msg"]
     long = api.put("/api/v1/tiers/programme", json={**good, "discount_excludes": ["x" * 65]})
     assert long.status_code == 422 and long.json()["detail"][0]["loc"][-2] == "discount_excludes"
     assert api.get("/api/v1/tiers/programme").json()["version"] == 0  # nothing changed

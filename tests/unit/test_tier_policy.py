@@ -63,6 +63,57 @@ def test_every_case(have: int, reach: int, moment: str) -> None:
             assert d.review_at == REVIEW  # kept until review + grace
 
 
+KEEPING = DEFAULT_PROGRAMME.model_copy(update={"levels": [
+    lv.model_copy(update={"keep_threshold": keep}) for lv, keep in zip(
+        DEFAULT_PROGRAMME.levels, (None, Decimal(6_000), Decimal(20_000), Decimal(60_000)),
+        strict=True)]})  # fmt: skip
+KEEP_FOR = [None, Decimal(6_000), Decimal(20_000), Decimal(60_000)]
+
+
+@pytest.mark.parametrize(
+    ("have", "spend", "moment"),
+    list(itertools.product(range(4), (0, 5_999, 6_000, 9_999, 10_000, 19_999, 20_000, 29_999,
+                                      30_000, 59_999, 60_000, 79_999, 80_000), MOMENTS)),
+)  # fmt: skip
+def test_a_keep_threshold_holds_a_level_at_review(have: int, spend: int, moment: str) -> None:
+    """Silver kept by 6,000, gold by 20,000, diamond by 60,000 (reached at 10k, 30k, 80k): past
+    review and grace a member falls to the highest level up to theirs that they keep; moving up
+    still takes the threshold."""
+    now = MOMENTS[moment]
+    s = standing(Decimal(spend))
+    d = decide(KEEPING, current=KEEPING.levels[have].code, since=SINCE, review_at=REVIEW,
+               standing=s, now=now)  # fmt: skip
+    reach = qualified_level(KEEPING, s)
+    kept = max([n for n in range(1, have + 1) if Decimal(spend) >= KEEP_FOR[n]] or [0])  # type: ignore[operator]
+    if reach > have:
+        assert (d.level, d.changed) == (KEEPING.levels[reach].code, True)
+    elif kept < have and moment == "after grace":
+        assert (d.level, d.changed) == (KEEPING.levels[kept].code, True)
+        assert f"misses {KEEPING.levels[have].name} (spend ≥ {KEEP_FOR[have]})" in d.reason
+    else:
+        assert (d.level, d.changed) == (KEEPING.levels[have].code, False)
+
+
+def test_a_keep_threshold_asks_less_than_the_threshold() -> None:
+    with pytest.raises(ValidationError, match="keep_threshold"):
+        Level(code="g", name="G", threshold=Decimal(100), keep_threshold=Decimal(101))
+    with pytest.raises(ValidationError, match="keep_threshold"):
+        Level(code="v", name="V", metric="percentile", threshold=Decimal("0.05"),
+              keep_threshold=Decimal("0.04"))  # fmt: skip
+    kept = Level(code="v", name="V", metric="percentile", threshold=Decimal("0.05"),
+                 keep_threshold=Decimal("0.08"))  # fmt: skip
+    p = TierProgramme(levels=[Level(code="b", name="B"), kept])
+    later = REVIEW + timedelta(days=31)
+    top = Standing(Decimal(0), 0, 0, Decimal("0.07"))
+    assert (
+        decide(p, current="v", since=SINCE, review_at=REVIEW, standing=top, now=later).level == "v"
+    )
+    out = Standing(Decimal(0), 0, 0, Decimal("0.09"))
+    assert (
+        decide(p, current="v", since=SINCE, review_at=REVIEW, standing=out, now=later).level == "b"
+    )
+
+
 def test_thresholds_are_inclusive_and_checked_top_down() -> None:
     assert qualified_level(P, standing(Decimal("9999.99"))) == 0
     assert qualified_level(P, standing(Decimal(10_000))) == 1

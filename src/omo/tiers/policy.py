@@ -4,7 +4,8 @@ A programme is an ordered list of levels (一般 → 銀卡 → 金卡 → 鑽�
 has one qualification rule over a rolling window: spend, points earned, orders, or a percentile
 rank of spend among members (top 5 %). A member moves up as soon as they qualify; they move down
 only at their review date (a year after they reached the level, or the calendar year's end), and
-then only after a grace period, and only as far down as what they still qualify for.
+then only after a grace period, and only as far down as what they still keep: a level may ask
+less to keep it at review than to reach it (`keep_threshold`: 升等 30,000, 續等 20,000).
 """
 
 from __future__ import annotations
@@ -44,7 +45,25 @@ class Level(StrictModel):
         default=Decimal(0), ge=0,
         description="spend in NT$, points, orders; for percentile: the top share, 0.05 = top 5 %",
     )  # fmt: skip
+    keep_threshold: Decimal | None = Field(
+        default=None, ge=0,
+        description="what keeps the level at its review, below what reaches it (升等 30,000, "
+        "續等 20,000), in the level's metric; none: the threshold",
+    )  # fmt: skip
     benefits: Benefits = Field(default_factory=Benefits)
+
+    @model_validator(mode="after")
+    def _keep_below(self) -> Level:
+        if self.keep_threshold is None:
+            return self
+        looser = (
+            self.keep_threshold >= self.threshold
+            if self.metric == "percentile"
+            else self.keep_threshold <= self.threshold
+        )
+        if not looser or (self.metric == "percentile" and self.keep_threshold >= 1):
+            raise ValueError(f"keep_threshold: {self.code} must be kept by no more than reaches it")
+        return self
 
 
 class TierProgramme(StrictModel):
@@ -152,6 +171,22 @@ def qualified_level(p: TierProgramme, s: Standing) -> int:
     return 0
 
 
+def keeps(level: Level, s: Standing) -> bool:
+    """Whether the standing keeps a level held at its review: its keep_threshold, else its
+    threshold."""
+    if level.keep_threshold is None:
+        return qualifies(level, s)
+    return qualifies(level.model_copy(update={"threshold": level.keep_threshold}), s)
+
+
+def kept_level(p: TierProgramme, s: Standing, have: int) -> int:
+    """At review, the highest level up to the one held (`have`) that the standing keeps."""
+    for n in range(have, 0, -1):
+        if keeps(p.levels[n], s):
+            return n
+    return 0
+
+
 def review_date(p: TierProgramme, since: datetime) -> datetime:
     """When a level reached at `since` is next reviewed."""
     zone = ZoneInfo(p.timezone)
@@ -177,6 +212,7 @@ def decide(
     if reach > have:
         new = p.levels[reach].code
         return Decision(new, True, _why("upgrade", p.levels[reach], standing), review_date(p, now))
+    reach = kept_level(p, standing, have)  # at or below the level held: what keeps it
     if reach < have:
         if now >= review + timedelta(days=p.grace_days):
             new = p.levels[reach].code
@@ -218,11 +254,8 @@ def _why(kind: str, level: Level, s: Standing, *, missed: bool = False) -> str:
         "spend": f"spend {s.spend}", "points": f"{s.points} points", "orders": f"{s.orders} orders",
         "percentile": f"top {s.top_share}" if s.top_share is not None else "no rank",
     }[level.metric]  # fmt: skip
-    rule = (
-        f"{level.metric} ≥ {level.threshold}"
-        if level.metric != "percentile"
-        else (f"top {level.threshold}")
-    )
+    bar = level.keep_threshold if missed and level.keep_threshold is not None else level.threshold
+    rule = f"{level.metric} ≥ {bar}" if level.metric != "percentile" else f"top {bar}"
     return f"{kind}: {have} {'misses' if missed else 'meets'} {level.name} ({rule})"
 
 
