@@ -169,6 +169,30 @@ def test_member_page_says_each_coupon_s_state_in_the_page_s_language(
     assert "<td>not yet valid</td>" in english and "not_yet_valid" not in english
 
 
+def test_member_page_says_what_keeps_the_level(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    """A member given silver by hand, with nothing spent: to keep it at review they need the
+    6,000 the programme asks to keep silver."""
+    from datetime import date, timedelta
+    from decimal import Decimal
+
+    from omo.tiers import grants
+    from omo.tiers import service as tiers
+    from omo.tiers.policy import DEFAULT_PROGRAMME
+
+    levels = list(DEFAULT_PROGRAMME.levels)
+    levels[1] = levels[1].model_copy(update={"keep_threshold": Decimal(6_000)})
+    tiers.set_programme(uow, actor="t", programme=DEFAULT_PROGRAMME.model_copy(
+        update={"levels": levels}))  # fmt: skip
+    page = sign_in(client, "mkt").get(f"/ui/members/{people['member']}").text
+    assert "續等尚差" not in page  # the base level is kept by anything
+    grants.grant(uow, member_id=people["member"], actor="t", req=grants.TierGrant(
+        level="silver", until=date.today() + timedelta(days=100), reason="VIP 名單"))  # fmt: skip
+    page = client.get(f"/ui/members/{people['member']}").text
+    assert "續等尚差: 6,000" in page, page.split('class="muted tier-keep"')[-1][:80]
+
+
 def test_member_page_shows_the_referrals_on_either_side(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:

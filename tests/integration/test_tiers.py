@@ -88,11 +88,14 @@ def test_a_level_kept_by_less_than_reaches_it(uow: UnitOfWork) -> None:
     freeze(T0 + timedelta(days=200))
     buy(uow, "7000.00", T0 + timedelta(days=200), phone="0912-000-001")
     buy(uow, "5000.00", T0 + timedelta(days=200), phone="0912-000-002")
-    freeze(T0 + timedelta(days=396))  # the 12,000 has left the window; review + grace is over
+    freeze(T0 + timedelta(days=380))  # the 12,000 has left the window: what each would miss
+    assert [tiers.member_tier(uow, member_id=m).to_keep for m in (keeps, falls)] == [0, 1000]
+    freeze(T0 + timedelta(days=396))  # review + grace is over
     tiers.review(uow)
     assert tiers.member_tier(uow, member_id=keeps).level == "silver"
     fell = tiers.member_tier(uow, member_id=falls)
     assert fell.level == "member" and "misses 銀卡 (spend ≥ 6000)" in fell.history[0].reason
+    assert fell.to_keep is None  # the base level is kept by anything
 
 
 def test_percentile_levels_are_placed_by_the_review(uow: UnitOfWork, api: TestClient) -> None:

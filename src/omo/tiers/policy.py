@@ -265,10 +265,25 @@ def progress(p: TierProgramme, current: str, s: Standing) -> tuple[Level | None,
     if have + 1 >= len(p.levels):
         return None, None
     nxt = p.levels[have + 1]
-    if nxt.metric == "spend":
-        return nxt, max(Decimal(0), nxt.threshold - s.spend)
-    if nxt.metric == "points":
-        return nxt, max(Decimal(0), nxt.threshold - s.points)
-    if nxt.metric == "orders":
-        return nxt, max(Decimal(0), nxt.threshold - s.orders)
-    return nxt, None
+    return nxt, _short(nxt, nxt.threshold, s)
+
+
+def to_keep(p: TierProgramme, current: str, s: Standing) -> Decimal | None:
+    """What the window still misses of what keeps the level held at review (its keep
+    threshold, else its threshold): 0 when kept; None for the base level, or by rank."""
+    have = p.rank(current)
+    if have == 0:
+        return None
+    level = p.levels[have]
+    bar = level.keep_threshold if level.keep_threshold is not None else level.threshold
+    return _short(level, bar, s)
+
+
+def _short(level: Level, bar: Decimal, s: Standing) -> Decimal | None:
+    if level.metric == "spend":
+        return max(Decimal(0), bar - s.spend)
+    if level.metric == "points":
+        return max(Decimal(0), bar - s.points)
+    if level.metric == "orders":
+        return max(Decimal(0), bar - s.orders)
+    return None

@@ -434,7 +434,8 @@ def member_tier(uow: UnitOfWork, *, member_id: int) -> MemberTierRead:
             since=row.since if row else None, review_at=row.review_at if row else None,
             window_spend=s.spend, window_points=s.points, window_orders=s.orders,
             next_level=nxt.code if nxt else None, next_metric=nxt.metric if nxt else None,
-            missing=missing, free_shipping_used=shipments.used,
+            missing=missing, to_keep=policy.to_keep(p, code, s),
+            free_shipping_used=shipments.used,
             free_shipping_left=shipments.left,
             history=[ChangeRead.model_validate(c) for c in history],
         )  # fmt: skip
