@@ -98,6 +98,34 @@ def test_a_level_kept_by_less_than_reaches_it(uow: UnitOfWork) -> None:
     assert fell.to_keep is None  # the base level is kept by anything
 
 
+def test_one_large_order_reaches_a_level_and_its_return_takes_it_back(uow: UnitOfWork) -> None:
+    """單筆滿30,000直升金卡: two orders of 20,000 do not reach it, one of 30,000 does, at once;
+    refunding 6,000 of that order leaves its net below the bar, and the upgrade goes with it."""
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+
+    tiers.set_programme(uow, actor="t", programme=TierProgramme(levels=[
+        Level(code="member", name="一般會員"),
+        Level(code="gold", name="金卡", metric="single_order", threshold=Decimal(30_000)),
+    ]))  # fmt: skip
+    freeze(T0)
+    mid = enrol(uow, phone=PHONE).member.id
+    buy(uow, "20000.00", T0)
+    buy(uow, "20000.00", T0)
+    assert tiers.member_tier(uow, member_id=mid).level == "member"
+    big = post_order(
+        uow, customer=[{"kind": "phone", "value": PHONE}], ordered_at=T0.isoformat(),
+        lines=[{"sku": "A", "quantity": 1, "unit_price": "24000"},
+               {"sku": "B", "quantity": 1, "unit_price": "6000"}],
+    )  # fmt: skip
+    view = tiers.member_tier(uow, member_id=mid)
+    assert (view.level, view.to_keep) == ("gold", 0)
+    assert "largest order 30000 meets 金卡" in view.history[0].reason
+    back = refund(uow, order_id=big.id, actor="t", req=RefundRequest(
+        idempotency_key="big-b", lines=[RefundLine(line_no=2, quantity=1)]))  # fmt: skip
+    assert back.tier_lowered_to == "member"
+    assert tiers.member_tier(uow, member_id=mid).level == "member"
+
+
 def test_percentile_levels_are_placed_by_the_review(uow: UnitOfWork, api: TestClient) -> None:
     freeze(T0)
     programme = TierProgramme(levels=[

@@ -135,6 +135,32 @@ def test_other_metrics_and_percentiles() -> None:
     assert qualified_level(points, Standing(Decimal(0), 500, 0, None)) == 1
 
 
+def test_one_order_of_an_amount_reaches_a_level() -> None:
+    """單筆滿30,000直升金卡: the largest order counts, not the sum; what is missing is a whole
+    order of 30,000, and the reason names the largest order."""
+    p = TierProgramme(levels=[
+        Level(code="m", name="會員"),
+        Level(code="g", name="金卡", metric="single_order", threshold=Decimal(30_000),
+              keep_threshold=Decimal(10_000)),
+    ])  # fmt: skip
+    many = Standing(Decimal(90_000), 0, 5, None, largest=Decimal(29_999))
+    one = Standing(Decimal(30_000), 0, 1, None, largest=Decimal(30_000))
+    assert (qualified_level(p, many), qualified_level(p, one)) == (0, 1)
+    assert progress(p, "m", many) == (p.levels[1], Decimal(30_000))
+    up = decide(p, current="m", since=SINCE, review_at=None, standing=one, now=SINCE)
+    assert up.level == "g" and "largest order 30000 meets 金卡 (single_order ≥ 30000)" in up.reason
+    later = REVIEW + timedelta(days=31)
+    small = Standing(Decimal(40_000), 0, 9, None, largest=Decimal(9_999))
+    assert (
+        decide(p, current="g", since=SINCE, review_at=REVIEW, standing=small, now=later).level
+        == "m"
+    )
+    kept = Standing(Decimal(10_000), 0, 1, None, largest=Decimal(10_000))
+    assert (
+        decide(p, current="g", since=SINCE, review_at=REVIEW, standing=kept, now=later).level == "g"
+    )
+
+
 def test_review_dates() -> None:
     tpe = ZoneInfo("Asia/Taipei")
     # 2026-12-31 20:00 UTC is already 2027-01-01 in Taipei

@@ -1,11 +1,12 @@
 """Tier qualification and movement (pure: no database, no clock of its own). TIER-1…3.
 
 A programme is an ordered list of levels (一般 → 銀卡 → 金卡 → 鑽石). Each level above the first
-has one qualification rule over a rolling window: spend, points earned, orders, or a percentile
-rank of spend among members (top 5 %). A member moves up as soon as they qualify; they move down
-only at their review date (a year after they reached the level, or the calendar year's end), and
-then only after a grace period, and only as far down as what they still keep: a level may ask
-less to keep it at review than to reach it (`keep_threshold`: 升等 30,000, 續等 20,000).
+has one qualification rule over a rolling window: spend, points earned, orders, one order of
+at least an amount (單筆滿額直升), or a percentile rank of spend among members (top 5 %). A
+member moves up as soon as they qualify; they move down only at their review date (a year
+after they reached the level, or the calendar year's end), and then only after a grace period,
+and only as far down as what they still keep: a level may ask less to keep it at review than
+to reach it (`keep_threshold`: 升等 30,000, 續等 20,000).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pydantic import Field, model_validator
 from omo.shared.schemas import StrictModel
 from omo.shared.zones import checked_zone
 
-Metric = Literal["spend", "points", "orders", "percentile"]
+Metric = Literal["spend", "points", "orders", "percentile", "single_order"]
 
 
 class Benefits(StrictModel):
@@ -43,7 +44,8 @@ class Level(StrictModel):
     metric: Metric = "spend"
     threshold: Decimal = Field(
         default=Decimal(0), ge=0,
-        description="spend in NT$, points, orders; for percentile: the top share, 0.05 = top 5 %",
+        description="spend in NT$, points, orders, one order's NT$ (single_order); for "
+        "percentile: the top share, 0.05 = top 5 %",
     )  # fmt: skip
     keep_threshold: Decimal | None = Field(
         default=None, ge=0,
@@ -143,6 +145,7 @@ class Standing:
     points: int
     orders: int
     top_share: Decimal | None  # 0.03 = in the top 3 % by spend; None when not computed
+    largest: Decimal = Decimal(0)  # the largest order, net of its refunds
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,8 @@ def qualifies(level: Level, s: Standing) -> bool:
         return s.points >= level.threshold
     if level.metric == "orders":
         return s.orders >= level.threshold
+    if level.metric == "single_order":
+        return s.largest >= level.threshold
     return s.top_share is not None and s.top_share <= level.threshold
 
 
@@ -252,6 +257,7 @@ def returned_why(level: Level, s: Standing) -> str:
 def _why(kind: str, level: Level, s: Standing, *, missed: bool = False) -> str:
     have = {
         "spend": f"spend {s.spend}", "points": f"{s.points} points", "orders": f"{s.orders} orders",
+        "single_order": f"largest order {s.largest}",
         "percentile": f"top {s.top_share}" if s.top_share is not None else "no rank",
     }[level.metric]  # fmt: skip
     bar = level.keep_threshold if missed and level.keep_threshold is not None else level.threshold
@@ -286,4 +292,6 @@ def _short(level: Level, bar: Decimal, s: Standing) -> Decimal | None:
         return max(Decimal(0), bar - s.points)
     if level.metric == "orders":
         return max(Decimal(0), bar - s.orders)
+    if level.metric == "single_order":  # one order of the whole bar, or nothing
+        return bar if s.largest < bar else Decimal(0)
     return None

@@ -113,7 +113,7 @@ _NONE = sa.literal(0, BigInteger)
 
 def _window(orders_of: Any, points_of: Any) -> sa.CompoundSelect[Any]:
     return sa.union_all(
-        select(Order.member_id, func.sum(_NET), func.count(Order.id), _NONE)
+        select(Order.member_id, func.sum(_NET), func.count(Order.id), _NONE, func.max(_NET))
         .where(
             orders_of,
             Order.status.in_([sa.literal(s) for s in COUNTED_STATUSES]),
@@ -121,7 +121,7 @@ def _window(orders_of: Any, points_of: Any) -> sa.CompoundSelect[Any]:
             Order.ordered_at <= bindparam("now", type_=Order.ordered_at.type),
         )
         .group_by(Order.member_id),
-        select(PointsEntry.member_id, _NONE, _NONE, func.sum(PointsEntry.points))
+        select(PointsEntry.member_id, _NONE, _NONE, func.sum(PointsEntry.points), _NONE)
         .where(
             points_of,
             PointsEntry.kind.in_([sa.literal(k) for k in EARNED_KINDS]),
@@ -146,7 +146,7 @@ def standings_of(
 ) -> dict[int, Standing]:
     """Window spend, earned points and orders of each member, grouped in SQL."""
     since = window_start(p, now)
-    spend: dict[int, tuple[int, int]] = {}
+    spend: dict[int, tuple[int, int, int]] = {}  # cents, orders, the largest order's cents
     earned: dict[int, int] = {}
     ids = sorted(set(member_ids))
     session.flush()  # what the ORM holds unsent counts
@@ -158,17 +158,18 @@ def standings_of(
             if len(chunk) == 1
             else conn.execute(_WINDOW, {"ids": chunk, "since": since, "now": now})
         )
-        for mid, cents, orders, points in rows:
+        for mid, cents, orders, points, largest in rows:
             if orders:  # a row of orders counts at least one; a row of points, none
-                spend[int(mid)] = (int(cents or 0), int(orders))
+                spend[int(mid)] = (int(cents or 0), int(orders), int(largest or 0))
             else:
                 earned[int(mid)] = int(points or 0)
     return {
         m: Standing(
-            spend=Decimal(spend.get(m, (0, 0))[0]) / 100,
+            spend=Decimal(spend.get(m, (0, 0, 0))[0]) / 100,
             points=earned.get(m, 0),
-            orders=spend.get(m, (0, 0))[1],
+            orders=spend.get(m, (0, 0, 0))[1],
             top_share=None,
+            largest=Decimal(spend.get(m, (0, 0, 0))[2]) / 100,
         )
         for m in ids
     }
@@ -259,7 +260,7 @@ def evaluate_many(
     standings = standings_of(session, member_ids=member_ids, p=p, now=now)
     if top_shares is not None:
         standings = {
-            m: Standing(s.spend, s.points, s.orders, top_shares.get(m))
+            m: Standing(s.spend, s.points, s.orders, top_shares.get(m), s.largest)
             for m, s in standings.items()
         }
     placed = _place_many(session, p, standings, now)
@@ -302,7 +303,8 @@ def _placed(
         "member_id": member_id, "from_level": current, "to_level": decision.level,
         "reason": decision.reason, "created_at": now,
         "standing": {"spend": str(s.spend), "points": s.points, "orders": s.orders,
-                     "top_share": None if s.top_share is None else str(s.top_share)},
+                     "top_share": None if s.top_share is None else str(s.top_share),
+                     "largest_order": str(s.largest)},
     }  # fmt: skip
     fact = (
         "TierChanged", f"tier:{member_id}:{now.isoformat()}",
