@@ -76,8 +76,8 @@ class TierProgramme(StrictModel):
     timezone: str = "Asia/Taipei"
     discount_excludes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=100,
-        description="categories no level's discount_rate applies to (gift cards, tobacco, "
-        "goods already marked down): their lines are sold at their price to every level",
+        description="categories no level's discount_rate applies to (gift cards, tobacco): "
+        "their lines are sold at their price to every level",
     )  # fmt: skip
     discount_marked_down: bool = Field(
         default=True,
@@ -157,15 +157,19 @@ class Decision:
 
 
 def qualifies(level: Level, s: Standing) -> bool:
-    if level.metric == "spend":
-        return s.spend >= level.threshold
-    if level.metric == "points":
-        return s.points >= level.threshold
-    if level.metric == "orders":
-        return s.orders >= level.threshold
-    if level.metric == "single_order":
-        return s.largest >= level.threshold
-    return s.top_share is not None and s.top_share <= level.threshold
+    return _meets(level.metric, level.threshold, s)
+
+
+def _meets(metric: Metric, bar: Decimal, s: Standing) -> bool:
+    if metric == "spend":
+        return s.spend >= bar
+    if metric == "points":
+        return s.points >= bar
+    if metric == "orders":
+        return s.orders >= bar
+    if metric == "single_order":
+        return s.largest >= bar
+    return s.top_share is not None and s.top_share <= bar
 
 
 def qualified_level(p: TierProgramme, s: Standing) -> int:
@@ -179,9 +183,8 @@ def qualified_level(p: TierProgramme, s: Standing) -> int:
 def keeps(level: Level, s: Standing) -> bool:
     """Whether the standing keeps a level held at its review: its keep_threshold, else its
     threshold."""
-    if level.keep_threshold is None:
-        return qualifies(level, s)
-    return qualifies(level.model_copy(update={"threshold": level.keep_threshold}), s)
+    bar = level.threshold if level.keep_threshold is None else level.keep_threshold
+    return _meets(level.metric, bar, s)
 
 
 def kept_level(p: TierProgramme, s: Standing, have: int) -> int:
