@@ -124,6 +124,10 @@ def test_one_large_order_reaches_a_level_and_its_return_takes_it_back(uow: UnitO
         idempotency_key="big-b", lines=[RefundLine(line_no=2, quantity=1)]))  # fmt: skip
     assert back.tier_lowered_to == "member"
     assert tiers.member_tier(uow, member_id=mid).level == "member"
+    largest = tiers.distribution(uow, buckets=2, measure="single_order")
+    assert largest.quantiles["0.5"] == Decimal(24_000)  # the 30,000 less the 6,000 back
+    assert [lv.would_qualify for lv in largest.levels] == [None, 0]
+    assert tiers.distribution(uow, buckets=2).quantiles["0.5"] == Decimal(64_000)
 
 
 def test_percentile_levels_are_placed_by_the_review(uow: UnitOfWork, api: TestClient) -> None:
@@ -173,6 +177,9 @@ def test_the_tiers_api(api: TestClient, uow: UnitOfWork) -> None:
     put = api.put("/api/v1/tiers/programme", json={**good, "discount_excludes": ["禮券"]})
     assert put.json()["version"] == 1 and put.json()["programme"]["discount_excludes"] == ["禮券"]
     assert api.get("/api/v1/tiers/distribution", params={"buckets": 1}).status_code == 422
+    odd = api.get("/api/v1/tiers/distribution", params={"measure": "points"})
+    assert odd.status_code == 422 and odd.json()["detail"][0]["loc"][-1] == "measure"
+    assert api.get("/api/v1/tiers/distribution", params={"measure": "single_order"}).is_success
 
 
 class _Undo(Exception):

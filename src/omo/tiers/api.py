@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
@@ -37,9 +37,13 @@ def put_programme(
 def distribution(
     uow: UoW,
     buckets: Annotated[int, Query(ge=2, le=200)] = 20,
+    measure: Annotated[
+        Literal["spend", "single_order"],
+        Query(description="the window's spend, or each member's largest order"),
+    ] = "spend",
     caller: Principal = scoped("kpis:read"),
 ) -> Distribution:
-    return tiers.distribution(uow, buckets=buckets)
+    return tiers.distribution(uow, buckets=buckets, measure=measure)
 
 
 @router.get(

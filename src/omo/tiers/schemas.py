@@ -61,6 +61,8 @@ class LevelCount(ReadModel):
 class Distribution(ReadModel):
     members: int
     window_months: int
-    quantiles: dict[str, MoneyOut] = Field(description="window spend at p50, p75, p90, p95, p99")
+    quantiles: dict[str, MoneyOut] = Field(
+        description="window spend (or largest order) at p50, p75, p90, p95, p99"
+    )
     buckets: list[SpendBucket]
     levels: list[LevelCount]

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import BigInteger, bindparam, case, func, select, type_coerce
@@ -494,24 +494,20 @@ def member_levels() -> Any:
     return select(MemberTier.member_id, MemberTier.level)
 
 
-def distribution(uow: UnitOfWork, *, buckets: int = 20) -> Distribution:
-    """Window spend across active members: quantiles, a histogram, and who sits where, so a
-    merchant can see what a threshold would mean before setting it."""
+def distribution(
+    uow: UnitOfWork, *, buckets: int = 20, measure: Literal["spend", "single_order"] = "spend"
+) -> Distribution:
+    """Window spend across active members — or each one's largest order (`single_order`):
+    quantiles, a histogram, and who sits where, so a merchant can see what a threshold would
+    mean before setting it."""
+    gather = func.sum if measure == "spend" else func.max
     with uow.read() as session:
         p = programme_in_force(session)
         now = clock.now()
         spends = [
             Decimal(int(c)) / 100
             for (c,) in session.execute(
-                select(
-                    func.coalesce(
-                        func.sum(
-                            type_coerce(Order.total, BigInteger)
-                            - type_coerce(Order.refunded_total, BigInteger)
-                        ),
-                        0,
-                    )
-                )
+                select(func.coalesce(gather(_NET), 0))
                 .select_from(Member)
                 .outerjoin(
                     Order,
@@ -564,7 +560,7 @@ def distribution(uow: UnitOfWork, *, buckets: int = 20) -> Distribution:
                 name=lv.name,
                 members=levels.get(lv.code, 0),
                 would_qualify=sum(1 for s in spends if s >= lv.threshold)
-                if lv.metric == "spend"
+                if lv.metric == measure
                 else None,
             )
             for lv in p.levels
