@@ -171,21 +171,32 @@ def withdraw_unused(
     gift's key names the month) since `issued_since` and not used: what they were given for
     was taken back. Returns how many."""
     rows = session.execute(
-        select(Coupon, CouponTemplateRow.code)
+        select(Coupon.id, Coupon.issue_key, CouponTemplateRow.code)
         .join(CouponTemplateRow, CouponTemplateRow.id == Coupon.template_id)
         .where(
             Coupon.member_id == member_id, Coupon.status == "active", Coupon.uses == 0,
             Coupon.issued_at >= issued_since, CouponTemplateRow.code.in_(list(template_codes)),
         )
     ).all()  # fmt: skip
-    withdrawn = 0
-    for c, template in rows:
-        issued = c.issue_key or ""  # issue() keys them template:key:member
-        if issued.startswith(f"{template}:{key}:") and issued.endswith(f":{member_id}"):
-            c.status = "void"
-            withdrawn += 1
+    ids = [
+        cid for cid, issued, template in rows  # issue() keys them template:key:member
+        if (issued or "").startswith(f"{template}:{key}:")
+        and (issued or "").endswith(f":{member_id}")
+    ]  # fmt: skip
+    if not ids:
+        return 0
+    # as a redemption does: a conditional UPDATE, so a till using the coupon meanwhile keeps
+    # it used (and not void), and what this counts is what it voided; what the session holds
+    # unsent goes first, as the objects it holds are read again after
     session.flush()
-    return withdrawn
+    done = session.execute(
+        update(Coupon)
+        .where(Coupon.id.in_(ids), Coupon.status == "active", Coupon.uses == 0)
+        .values(status="void")
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    return int(getattr(done, "rowcount", 0) or 0)
 
 
 def shared_code(uow: UnitOfWork, *, template_code: str) -> CouponRead:
