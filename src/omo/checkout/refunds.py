@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -188,7 +189,7 @@ def _refund_in(
     )
     # what the units returned earned, not their money's share: double-points goods
     # returned take back what they earned
-    earned = share if whole_now or not req.lines else _earned_share(session, order, req.lines)
+    earned = share if whole_now or not req.lines else _earned_share(session, order, req.lines, w)
     taken = points.reverse_for_order(
         session, order_id=order.id, share=share if earned is None else earned,
         key=f"{key}:earn", now=now, actor=actor, written_off=_written_off(session, order.id),
@@ -265,6 +266,7 @@ class Weighed:
     whole: bool  # every unit would be back
     clawed: ClawedBack  # what the coupon policy keeps back
     units_paid: Decimal  # what the units returned were paid: their share of the points
+    worth: Mapping[int, Decimal] = field(default_factory=dict)  # each line's paid (by lines)
     held: returns_policy.Held | None = None  # why a manager must approve
     policy: returns_policy.Policy = field(default_factory=returns_policy.Policy)
 
@@ -308,16 +310,17 @@ def charged_for_points(session: Session, order_id: int) -> Decimal:
     return Decimal(charged or 0)
 
 
-def _earned_share(session: Session, order: Order, back: list[RefundLine]) -> Decimal | None:
-    """Lines weigh what they were paid (each coupon off its own lines), as a checkout's sale
-    earned on them."""
+def _earned_share(
+    session: Session, order: Order, back: list[RefundLine], w: Weighed
+) -> Decimal | None:
+    """Lines weigh what they were paid (each coupon off its own lines, as the weighing found),
+    as a checkout's sale earned on them."""
     lines = commerce.order_lines(session, order.id)
     units = _units([li.model_dump() for li in back])
-    worth = line_worth(session, order, lines)
     return points.share_earned_by(
         session, order_id=order.id, channel=order.channel,
         ordered_at=clock.as_utc(order.ordered_at),
-        lines=[(li.category, worth[li.line_no]) for li in lines],
+        lines=[(li.category, w.worth[li.line_no]) for li in lines],
         back=[Decimal(units.get(li.line_no, 0)) / li.quantity for li in lines],
     )  # fmt: skip
 
@@ -454,10 +457,10 @@ def _amount(
     amount = min(max(amount, Decimal(0)).quantize(CENT, rounding=ROUND_HALF_UP), left)
     whole = all(returned[no] >= li.quantity for no, li in lines.items())
     if whole:
-        return Weighed(left, True, ClawedBack(), left)  # the rest, no cent left over
+        return Weighed(left, True, ClawedBack(), left, worth)  # the rest, no cent left over
     if policy.coupon_threshold == "claw_back" and any(use.threshold > 0 for use, _ in uses):
         return _clawed(order, lines, returned, uses, worth, left, amount)
-    return Weighed(amount, False, ClawedBack(), amount)
+    return Weighed(amount, False, ClawedBack(), amount, worth)
 
 
 def _clawed(
@@ -478,6 +481,6 @@ def _clawed(
     back = (left - owed.amount - besides).quantize(CENT, rounding=ROUND_HALF_UP)
     back = min(max(back, Decimal(0)), left)
     if not owed.missed:  # nothing clawed back now; a coupon clawed back before comes back here
-        return Weighed(back, False, ClawedBack(), amount)
+        return Weighed(back, False, ClawedBack(), amount, worth)
     names = tuple(uses[i][1] for i in owed.missed)
-    return Weighed(back, False, ClawedBack(max(amount - back, Decimal(0)), names), amount)
+    return Weighed(back, False, ClawedBack(max(amount - back, Decimal(0)), names), amount, worth)
