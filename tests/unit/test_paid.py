@@ -44,11 +44,15 @@ def test_without_coupons_the_discount_is_spread_as_before() -> None:
     assert abs(got[1] - Decimal(760) * (1 - Decimal(100) / 1330)) < EPS
 
 
-def test_a_coupon_the_order_cannot_hold_is_spread() -> None:
-    """An old order whose free item was priced at its list price (more than its line)."""
+def test_a_coupon_its_lines_cannot_hold_takes_them_and_spreads_the_rest() -> None:
+    """An old order whose free item was priced at its list price (more than its line): the
+    item was free, so it is worth nothing; the 77 over it comes off the other lines."""
     lines = [Line(1, "A", None, Decimal(1494)), Line(2, "MUG", None, Decimal(693))]
     got = paid(lines, discount_total=Decimal(770), coupons=[CouponUse(Decimal(770), "MUG", None)])
-    assert abs(sum(got.values()) - Decimal(1417)) < EPS and min(got.values()) > 0
+    assert got == {1: Decimal(1417), 2: Decimal(0)}
+    # a coupon whose lines are not in the order is spread over them all
+    got = paid(lines, discount_total=Decimal(100), coupons=[CouponUse(Decimal(100), "X", None)])
+    assert abs(got[2] - Decimal(693) * (1 - Decimal(100) / 2187)) < EPS
 
 
 ORDERS = st.lists(

@@ -43,8 +43,9 @@ def paid(
 ) -> dict[int, Decimal]:
     """Each line's paid value, unrounded: never below zero, and they sum to the goods less
     `discount_total` (at most the goods). Coupons in the order they were used, each over what
-    its lines have left; a coupon whose lines are not in the order, or have less left than it
-    took, is spread with the rest."""
+    its lines have left; a coupon whose lines are not in the order is spread with the rest, and
+    one whose lines have less left than it took (by the cents pricing rounds to) takes all they
+    have and spreads the rest."""
     return _spread(lines, discount_total, coupons, kept=None)[0]
 
 
@@ -73,15 +74,17 @@ def _spread(
     for i, c in enumerate(coupons):
         eligible = [li for li in lines if _applies(c, li)]
         base = sum((left[li.line_no] for li in eligible), Decimal(0))
-        if c.discount <= 0 or base < c.discount or placed + c.discount > discount_total:
+        if c.discount <= 0 or base <= 0 or placed + c.discount > discount_total:
             continue
         if kept is not None and _misses(c, lines, left, kept):
             missed.append(i)
             discount_total -= c.discount
             continue
+        # all of it, or all its lines have left (a rounding cent over: the rest spreads it)
+        take = min(c.discount, base)
         for li in eligible:
-            left[li.line_no] -= c.discount * left[li.line_no] / base
-        placed += c.discount
+            left[li.line_no] -= take * left[li.line_no] / base
+        placed += take
     rest = discount_total - placed
     pool = sum(left.values(), Decimal(0))
     if pool <= 0:
