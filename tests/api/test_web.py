@@ -1114,6 +1114,12 @@ def test_settings_are_edited_as_validated_json(
     assert [lvl.code for lvl in tiers.get_programme(uow).programme.levels] == ["member", "vip"]
     shown = client.get("/ui/settings").text.split('id="tier-excludes"')[1].split("</p>")[0]
     assert "會員等級折扣不適用於：禮券、菸酒" in shown and "特價品不再享會員等級折扣" in shown
+    assert 'id="points-excludes"' not in page.text
+    ok = client.post("/ui/settings/points", data={
+        "body": json.dumps({"redeem_excludes": ["禮券"]}), "csrf": token}, follow_redirects=False)  # fmt: skip
+    assert ok.status_code == 303
+    shown = client.get("/ui/settings").text.split('id="points-excludes"')[1].split("</p>")[0]
+    assert "點數不可折抵：禮券" in shown
     coupon = {"name": "滿1000折150", "kind": "spend_get_off", "spend": "1000", "amount": "150"}
     made = client.post(
         "/ui/settings/coupon", data={"body": json.dumps(coupon), "code": "B150", "csrf": token},

@@ -530,6 +530,53 @@ def test_a_coupon_that_excludes_gift_cards_leaves_them_at_their_price(
     assert (back("g2", 2), back("g1", 1)) == (Decimal(950), Decimal(684))
 
 
+def test_points_do_not_pay_for_the_categories_the_rules_keep_out(uow: UnitOfWork) -> None:
+    """點數不可折抵禮券: 800 of 服飾 and a 1,000 gift card. Points pay at most half of the 服飾
+    (400, not 900), come off it alone, and it earns on the 400 left (40 at NT$10 a point;
+    gift cards earn nothing), not on 622.22. Returning the gift card gives back its 1,000 and
+    none of the points (not 777.78 and 222); returning the 服飾 then gives back the 400 and
+    the 400 points, and takes back the 40."""
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+    from omo.points.rules import PointsRules
+
+    store(uow, "TPE-101")
+    for sku, cat, price in (("APP-1", "服飾", "800"), ("GIFT-1000", "禮券", "1000")):
+        commerce.save_product(
+            uow, sku=sku, data=ProductUpsert(name=sku, category=cat, price=Decimal(price))
+        )
+    points.set_programme(uow, actor="t", rules=PointsRules(
+        spend_per_point=Decimal(10), category_multipliers={"禮券": Decimal(0)},
+        redeem_excludes=["禮券"], return_window_days=0))  # fmt: skip
+    mid = enrol(uow, phone="0922-000-222").member.id
+    points.adjust(uow, member_id=mid, actor="t",
+                  change=PointsChange(points=2000, idempotency_key="seed", reason="seed"))  # fmt: skip
+    body = basket(member_id=mid, lines=[{"sku": "APP-1", "quantity": 1},
+                                        {"sku": "GIFT-1000", "quantity": 1}])  # fmt: skip
+    quoted = checkout.quote(uow, req=QuoteRequest.model_validate({**body, "points": 900}),
+                            region="TW")  # fmt: skip
+    assert (quoted.points_cap, quoted.points_redeemed, quoted.points_value) == (400, 400, 400)
+    assert (quoted.total, quoted.points_to_earn) == (Decimal(1400), 40)
+    with pytest.raises(ValidationFailed) as over:
+        checkout.commit(uow, req=CommitRequest.model_validate(
+            {**body, "points": 401, "external_id": "GP-0"}),
+            principal=ADMIN, currency="TWD", region="TW")  # fmt: skip
+    assert over.value.code == "points_over_cap" and over.value.ctx["cap"] == 400
+    sale = checkout.commit(uow, req=CommitRequest.model_validate(
+        {**body, "points": 400, "external_id": "GP-1"}),
+        principal=ADMIN, currency="TWD", region="TW")  # fmt: skip
+    assert (sale.order.total, sale.points_earned) == (Decimal(1400), 40)
+    assert points.summary(uow, member_id=mid).available == 2000 - 400 + 40
+
+    def back(key: str, line: int) -> tuple[Decimal, int, int]:
+        r = refund(uow, order_id=sale.order.id, actor="t", req=RefundRequest(
+            idempotency_key=key, lines=[RefundLine(line_no=line, quantity=1)]))  # fmt: skip
+        return r.amount, r.points_given_back, r.points_taken_back
+
+    assert back("gp-gift", 2) == (Decimal(1000), 0, 0)
+    assert back("gp-app", 1) == (Decimal(400), 400, 40)
+    assert points.summary(uow, member_id=mid).available == 2000
+
+
 def test_a_coupon_comes_back_with_its_goods_when_the_policy_says_so(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:
@@ -714,6 +761,7 @@ CLAWED_SALES = st.tuples(
     st.permutations(range(7)),  # the order units come back in (those past the sale's are skipped)
     st.integers(1, 3),  # units per return
     st.booleans(),  # coupons come back with their goods (else with the whole order)
+    st.booleans(),  # points do not pay for 美妝保養
 )
 
 
@@ -731,16 +779,20 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
     item over a spend) returned in any order and grouping: after each return the goods kept have cost at
     least what their units were paid (`paid_each`) and at most their price before coupons and
     points; every refund gives back 0 or more; all back, all the money is back, and every point
-    and coupon with it."""
+    and coupon with it. When points do not pay for 美妝保養, a return of 美妝保養 alone gives back
+    none of the points paid with (but the one that completes the order)."""
     from omo.checkout import receipts
     from omo.checkout.refunds import RefundLine, RefundRequest, refund
     from omo.commerce import returns_policy
     from omo.coupons import service as coupons_service
+    from omo.points.rules import PointsRules
 
-    apps, beas, tried, pay, order_of, per, with_goods = sale
+    apps, beas, tried, pay, order_of, per, with_goods, no_points = sale
     if apps + beas == 0:
         return
     tag = uuid.uuid4().hex[:8]
+    points.set_programme(uow, actor="t", rules=PointsRules(
+        redeem_excludes=["美妝保養"] if no_points else []))  # fmt: skip
     returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
         coupon_threshold="claw_back",
         coupons_back="with_their_goods" if with_goods else "whole_order"))  # fmt: skip
@@ -778,6 +830,7 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
     used = [c.code for c in sold.price.coupons if c.applied]
     category = {"APP-1": "服飾", "BEA-1": "美妝保養"}
     skus = {n: li["sku"] for n, li in enumerate(lines, 1)}
+    skus_no = {sku: n for n, sku in skus.items()}
     left = {n: li["quantity"] for n, li in enumerate(lines, 1)}
     while queue:
         group, queue = queue[:per], queue[per:]
@@ -785,6 +838,8 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
         done = refund(uow, order_id=order, actor="t", req=RefundRequest(
             idempotency_key=f"{tag}-{len(queue)}", lines=lines_back))  # fmt: skip
         assert done.amount >= 0 and done.coupon_clawed_back >= 0
+        if no_points and queue and set(group) == {skus_no.get("BEA-1")}:
+            assert done.points_given_back == 0, group
         paid_back += done.amount
         for n in group:
             left[n] -= 1

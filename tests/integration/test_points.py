@@ -269,6 +269,11 @@ def test_the_points_api(api: TestClient, uow: UnitOfWork) -> None:
     assert put.json()["rules"]["spend_per_point"] == "50.00"
     refused = api.put("/api/v1/points/programme", json={"expiry": "sometimes"})
     assert refused.status_code == 422
+    blank = api.put("/api/v1/points/programme", json={**rules, "redeem_excludes": ["禮券", ""]})
+    assert blank.status_code == 422 and blank.json()["detail"][0]["loc"][-2] == "redeem_excludes"
+    assert api.get("/api/v1/points/programme").json()["version"] == 1  # nothing saved
+    kept_out = api.put("/api/v1/points/programme", json={**rules, "redeem_excludes": ["禮券"]})
+    assert kept_out.json()["rules"]["redeem_excludes"] == ["禮券"]
 
 
 def test_a_key_without_the_points_scope_cannot_spend(client: TestClient, uow: UnitOfWork) -> None:

@@ -69,13 +69,18 @@ BASKETS = st.lists(
 
 
 @settings(max_examples=300)
-@given(BASKETS, st.lists(TEMPLATES, max_size=4), st.sampled_from(["1", "0.95", "0.9"]))
+@given(
+    BASKETS, st.lists(TEMPLATES, max_size=4), st.sampled_from(["1", "0.95", "0.9"]),
+    st.lists(st.sampled_from(CATS), max_size=2, unique=True), st.integers(0, 5000),
+)  # fmt: skip
 def test_coupons_come_off_their_own_lines_and_the_lines_add_up(
-    basket: list[tuple[str, int, int]], templates: list[CouponTemplate], rate: str
-) -> None:
+    basket: list[tuple[str, int, int]], templates: list[CouponTemplate], rate: str,
+    no_points: list[str], spend: int,
+) -> None:  # fmt: skip
     """Whatever coupons apply, in any order: each takes no more than its lines have left; the
-    lines outside its categories are what they were before it; every line is worth 0 or more,
-    and the lines add up to the goods."""
+    lines outside its categories are what they were before it; the points paid with (up to
+    what the lines points pay for have left) leave the other lines as the coupons left them;
+    every line is worth 0 or more, and the lines add up to the goods."""
     lines = [BasketLine(f"S{n}", c, q, Decimal(u)) for n, (c, q, u) in enumerate(basket)]
     p = pricing.Price(lines=pricing.tier_lines(lines, Decimal(rate)))
     for n, t in enumerate(templates):
@@ -91,7 +96,24 @@ def test_coupons_come_off_their_own_lines_and_the_lines_add_up(
         if got.discount <= left:  # placed on its lines (else spread, a rounding cent over)
             for b, a, m in zip(before, after, mine, strict=True):
                 assert m or a == b
-    p.points_value = min(Decimal(37), p.subtotal - p.tier_discount - p.coupon_discount)
+    p.points_excluded = tuple(no_points)
+    before = pricing.worth(p, with_points=False)
+    room = pricing.points_room(p)
+    payable = [li.category not in no_points for li in p.lines]
+    assert room <= sum((v for v, m in zip(before, payable, strict=True) if m), EPS * len(before))
+    p.points_value = min(Decimal(spend) / 10, room)
     worth = pricing.worth(p, with_points=True)
     assert all(v >= -EPS for v in worth)
     assert abs(sum(worth, Decimal(0)) - p.goods) < EPS * len(worth)
+    for b, a, m in zip(before, worth, payable, strict=True):
+        assert m or a == b
+
+
+def test_points_do_not_pay_for_the_categories_the_rules_keep_out() -> None:
+    lines = [BasketLine("A", "服飾", 1, Decimal(800)), BasketLine("G", "禮券", 1, Decimal(1000))]
+    p = pricing.Price(lines=pricing.tier_lines(lines, Decimal(1)), points_excluded=("禮券",))
+    assert pricing.points_room(p) == Decimal(800)
+    p.points_value = Decimal(400)
+    assert pricing.worth(p, with_points=True) == [Decimal(400), Decimal(1000)]
+    p.points_excluded = ()
+    assert pricing.points_room(p) == Decimal(1800)

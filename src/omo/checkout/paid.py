@@ -1,6 +1,7 @@
 """What each line of an order was paid (pure): its price after the level's discount, less the
-share of each coupon that applied to it, less its share of the rest of the order's discount
-(points paid with, or a discount a channel sent without its coupon). A return gives back what
+share of each coupon that applied to it, less its share of the points paid with (placed after
+the coupons, on the lines points pay for: `points_use`), less its share of the rest of the
+order's discount (a discount a channel sent without its coupon). A return gives back what
 the units returned were paid: a free item comes back for nothing, a coupon on 美妝保養 comes
 off the 美妝保養 lines only. CHK-3.
 
@@ -32,6 +33,12 @@ class CouponUse:
     excluded: Sequence[str] = ()  # categories it neither counts nor comes off (禮券除外)
 
 
+def points_use(value: Decimal, excluded: Sequence[str]) -> CouponUse:
+    """The points an order was paid with, placed after its coupons as a coupon on every line
+    but those of the categories points do not pay for, in proportion to what each has left."""
+    return CouponUse(value, None, None, excluded=tuple(excluded))
+
+
 @dataclass(frozen=True)
 class Due:
     amount: Decimal  # what the units kept cost, unrounded
@@ -59,7 +66,8 @@ def due(
     lines, after the level's discount and the coupons used before it. A coupon none of whose
     discounted lines is kept is not taken back (a free item returned: its discount went with
     it).
-    The rest of the order's discount (points paid with) stays spread as `paid` spreads it."""
+    The points paid with, and the rest of the order's discount, stay placed as `paid` places
+    them."""
     worth, missed = _spread(lines, discount_total, coupons, kept=kept)
     amount = sum((worth[li.line_no] * kept.get(li.line_no, Decimal(0)) for li in lines), Decimal(0))
     return Due(amount, missed)

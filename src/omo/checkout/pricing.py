@@ -5,7 +5,8 @@ excludes from it, such as gift cards, and, if it says so, those marked down at t
 each coupon on what is left (a coupon that no longer applies after an earlier one is refused
 with its reason): a coupon comes off its own lines (its categories' but those it excludes, or
 the free item), so a coupon on 美妝保養 does not lower what a 服飾 coupon after it sees; then
-points, capped by the programme's share of the order and the member's balance; then shipping
+points, capped by the programme's share of the lines points pay for (not those of the
+categories it keeps out, such as gift cards) and the member's balance; then shipping
 less what coupons waive, and what is left of it waived by the tier's monthly free shipping when
 the member has a shipment left (coupons first: the customer chose them). Points to earn are
 worked out on what the member finally pays for each line (`worth`): the coupons placed as
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from omo.checkout import paid
@@ -63,6 +64,7 @@ class Price:
     points: int = 0
     points_value: Decimal = Decimal(0)
     points_cap: int = 0
+    points_excluded: tuple[str, ...] = ()  # categories points do not pay for
     shipping_fee: Decimal = Decimal(0)
     shipping_discount: Decimal = Decimal(0)  # coupons'
     tier_shipping_discount: Decimal = Decimal(0)  # the tier's monthly free shipping
@@ -113,13 +115,29 @@ def tier_lines(
 def worth(price: Price, *, with_points: bool) -> list[Decimal]:
     """What each line comes to, unrounded: after the level's discount and the coupons applied,
     each off its own lines (checkout/paid.py), and `with_points` less its share (in proportion
-    to what is left) of the points paid with."""
+    to what is left, over the lines points pay for) of the points paid with."""
     lines = [paid.Line(n, li.sku, li.category, li.amount) for n, li in enumerate(price.lines)]
     uses = [paid.CouponUse(c.discount, c.free_sku, c.categories, excluded=c.excluded)
             for c in price.coupons if c.applied]  # fmt: skip
-    taken = price.coupon_discount + (price.points_value if with_points else Decimal(0))
+    taken = price.coupon_discount
+    if with_points and price.points_value:
+        uses.append(paid.points_use(price.points_value, price.points_excluded))
+        taken += price.points_value
     placed = paid.paid(lines, discount_total=taken, coupons=uses)
     return [placed[n] for n in range(len(lines))]
+
+
+def points_room(price: Price) -> Decimal:
+    """What points may pay for: the goods after the level and the coupons, but the lines of
+    the categories points do not pay for."""
+    if not price.points_excluded:
+        return price.subtotal - price.tier_discount - price.coupon_discount
+    left = worth(price, with_points=False)
+    return sum(
+        (v for li, v in zip(price.lines, left, strict=True)
+         if li.category is None or li.category not in price.points_excluded),
+        Decimal(0),
+    ).quantize(CENT, rounding=ROUND_FLOOR)  # fmt: skip
 
 
 def basket_after(price: Price, channel: str, store: str | None) -> Basket:

@@ -183,9 +183,11 @@ def _refund_in(
     # points follow the units returned, whatever the policy keeps back of the money
     share = Decimal(1) if whole_now else min(w.units_paid / order.total, Decimal(1))
     # the points paid with come back first, so that what the sale earned and the member
-    # spent since comes off them rather than being written off
+    # spent since comes off them rather than being written off: those the units returned
+    # were paid with (none for a gift card points did not pay for)
+    spent = share if whole_now or w.points_share is None else w.points_share
     given = points.give_back_spent(
-        session, order_id=order.id, share=share, key=f"{key}:spent", now=now, actor=actor
+        session, order_id=order.id, share=spent, key=f"{key}:spent", now=now, actor=actor
     )
     # what the units returned earned, not their money's share: double-points goods
     # returned take back what they earned
@@ -265,10 +267,11 @@ class Weighed:
     amount: Decimal  # the money back
     whole: bool  # every unit would be back
     clawed: ClawedBack  # what the coupon policy keeps back
-    units_paid: Decimal  # what the units returned were paid: their share of the points
+    units_paid: Decimal  # what the units returned were paid
     worth: Mapping[int, Decimal] = field(default_factory=dict)  # each line's paid (by lines)
     held: returns_policy.Held | None = None  # why a manager must approve
     policy: returns_policy.Policy = field(default_factory=returns_policy.Policy)
+    points_share: Decimal | None = None  # of the points paid with, what the units returned were
 
 
 def _weigh(session: Session, order: Order, req: RefundLines, now: datetime) -> Weighed:
@@ -402,16 +405,24 @@ class ClawedBack:
 def line_worth(session: Session, order: Order, lines: list[OrderLine]) -> dict[int, Decimal]:
     """What each line was paid (checkout/paid.py), by line number: what its units give back."""
     return paid.paid(_paid_lines(lines), discount_total=order.discount_total,
-                     coupons=[use for use, _ in _coupon_uses(session, order)])  # fmt: skip
+                     coupons=[use for use, _ in _uses(session, order)[0]])  # fmt: skip
 
 
 def _paid_lines(lines: list[OrderLine]) -> list[paid.Line]:
     return [paid.Line(li.line_no, li.sku, li.category, li.line_total) for li in lines]
 
 
-def _coupon_uses(session: Session, order: Order) -> list[tuple[paid.CouponUse, str]]:
-    return [(_use(t, discount), t.name)
+def _uses(
+    session: Session, order: Order
+) -> tuple[list[tuple[paid.CouponUse, str]], Decimal]:  # fmt: skip
+    """The order's coupons, then the points it was paid with, placed as the sale placed them
+    (named, for what a claw-back says); and what those points were worth."""
+    uses = [(_use(t, discount), t.name)
             for discount, t in coupons.used_on_order(session, order_id=order.id)]  # fmt: skip
+    spent = points.paid_with(session, order_id=order.id)
+    if spent is None:
+        return uses, Decimal(0)
+    return [*uses, (paid.points_use(*spent), "points")], spent[0]
 
 
 def _use(t: CouponTemplate, discount: Decimal) -> paid.CouponUse:
@@ -435,10 +446,10 @@ def _amount(
         return Weighed(left, True, ClawedBack(), left)
     lines = {li.line_no: li for li in commerce.order_lines(session, order.id)}
     returned = _returned_units(session, order.id)
-    uses = _coupon_uses(session, order)
+    uses, points_value = _uses(session, order)
     worth = paid.paid(_paid_lines(list(lines.values())), discount_total=order.discount_total,
                       coupons=[use for use, _ in uses])  # fmt: skip
-    amount = Decimal(0)
+    amount, back = Decimal(0), defaultdict[int, Decimal](Decimal)
     for n, want in enumerate(req.lines):
         line = lines.get(want.line_no)
         if line is None:
@@ -453,14 +464,34 @@ def _amount(
                 ctx={"line": want.line_no, "left": units},
             )  # fmt: skip
         returned[want.line_no] += want.quantity
-        amount += worth[want.line_no] * want.quantity / line.quantity
+        back[want.line_no] += Decimal(want.quantity) / line.quantity
+    amount = sum((worth[n] * f for n, f in back.items()), Decimal(0))
     amount = min(max(amount, Decimal(0)).quantize(CENT, rounding=ROUND_HALF_UP), left)
     whole = all(returned[no] >= li.quantity for no, li in lines.items())
     if whole:
         return Weighed(left, True, ClawedBack(), left, worth)  # the rest, no cent left over
+    spent = _points_share(order, lines, uses, worth, back, points_value)
     if policy.coupon_threshold == "claw_back" and any(use.threshold > 0 for use, _ in uses):
-        return _clawed(order, lines, returned, uses, worth, left, amount)
-    return Weighed(amount, False, ClawedBack(), amount, worth)
+        return replace(_clawed(order, lines, returned, uses, worth, left, amount),
+                       points_share=spent)  # fmt: skip
+    return Weighed(amount, False, ClawedBack(), amount, worth, points_share=spent)
+
+
+def _points_share(
+    order: Order, lines: dict[int, OrderLine], uses: list[tuple[paid.CouponUse, str]],
+    worth: Mapping[int, Decimal], back: Mapping[int, Decimal], points_value: Decimal,
+) -> Decimal | None:  # fmt: skip
+    """The share of the points the order was paid with that the units returned (`back`, the
+    fraction of each line) were paid with: what each line was paid before the points, less
+    after. A gift card points did not pay for gives none back. None when it had no points."""
+    if points_value <= 0:
+        return None
+    # the coupons alone: the points come last in `uses`
+    before = paid.paid(_paid_lines(list(lines.values())),
+                       discount_total=order.discount_total - points_value,
+                       coupons=[use for use, _ in uses[:-1]])  # fmt: skip
+    on = sum(((before[n] - worth[n]) * f for n, f in back.items()), Decimal(0))
+    return min(max(on / points_value, Decimal(0)), Decimal(1))
 
 
 def _clawed(

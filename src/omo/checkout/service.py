@@ -235,8 +235,8 @@ def _price(
     shipment = _free_shipment(session, p, member_id, level, now)
     rules = points.rules_in_force(session)
     balance = ledger.balance(session, member_id=member_id, now=now).available if member_id else 0
-    room = p.subtotal - p.tier_discount - p.coupon_discount
-    p.points_cap = max_redeemable(rules, order_amount=room, balance=balance)
+    p.points_excluded = tuple(rules.redeem_excludes)
+    p.points_cap = max_redeemable(rules, order_amount=pricing.points_room(p), balance=balance)
     if req.points:
         if member_id is None:
             raise ValidationFailed("points need a member", field="points")
@@ -251,8 +251,9 @@ def _price(
         p.points = min(req.points, p.points_cap)
         p.points_value = redeem_value(rules, p.points)
     to_earn = 0
-    # each coupon off its own lines, the points paid with spread over what is left: a coupon
-    # on 美妝保養 lowers what 美妝保養 earns, not the 服飾 beside it (and a return weighs so)
+    # each coupon off its own lines, the points paid with off what the lines they pay for have
+    # left: a coupon on 美妝保養 lowers what 美妝保養 earns, not the 服飾 beside it, and a gift
+    # card points do not pay for earns on its price (a return weighs so too)
     earn_on = [(li.category, v) for li, v in zip(p.lines, pricing.worth(p, with_points=True),
                                                  strict=True)]  # fmt: skip
     if member_id is not None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
@@ -68,6 +68,11 @@ class PointsRules(StrictModel):
         default=Decimal("0.5"), gt=0, le=1, description="share of an order points may pay"
     )
     min_redeem: int = Field(default=1, ge=1)
+    redeem_excludes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=100,
+        description="categories points do not pay for (點數不可折抵禮券): the points an order "
+        "takes are capped by, and come off, its other lines",
+    )  # fmt: skip
     signup_bonus: int = Field(
         default=0, ge=0, le=1_000_000, description="to a member enrolled now (not an import)"
     )

@@ -27,6 +27,7 @@ from omo.points.rules import (
     expires_at,
     line_weights,
     points_for_order,
+    redeem_value,
 )
 from omo.points.schemas import EntryRead, Expiring, PointsChange, PointsSummary, ProgrammeRead
 from omo.shared import clock
@@ -157,6 +158,21 @@ def rules_as_of(session: Session, at: datetime) -> PointsRules:
         .limit(1)
     )
     return _DEFAULT_RULES if row is None else PointsRules.model_validate(row)
+
+
+def paid_with(session: Session, *, order_id: int) -> tuple[Decimal, tuple[str, ...]] | None:
+    """What the points an order was paid with were worth, and the categories the rules they
+    were redeemed under kept them off: a return places them on the lines as the sale did.
+    None when it was paid with none."""
+    spent = session.execute(
+        select(PointsEntry.points, PointsEntry.created_at).where(
+            PointsEntry.order_id == order_id, PointsEntry.kind == "redeem"
+        )
+    ).all()
+    if not spent:
+        return None
+    rules = rules_as_of(session, clock.as_utc(min(at for _, at in spent)))
+    return redeem_value(rules, -sum(p for p, _ in spent)), tuple(rules.redeem_excludes)
 
 
 def share_earned_by(
