@@ -577,6 +577,28 @@ def test_points_do_not_pay_for_the_categories_the_rules_keep_out(uow: UnitOfWork
     assert points.summary(uow, member_id=mid).available == 2000
 
 
+def test_a_return_gives_back_the_points_its_units_were_paid_with(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """Two 800 units, 200 points, 100 of shipping: returning one unit gives back 700 and the
+    100 points it was paid with, not 93 (the money's share of an order whose total counts
+    the shipping); the other gives back the rest."""
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+
+    mid = enrol(uow, phone="0922-000-333").member.id
+    points.adjust(uow, member_id=mid, actor="t",
+                  change=PointsChange(points=300, idempotency_key="seed3", reason="seed"))  # fmt: skip
+    sale = checkout.commit(uow, req=CommitRequest.model_validate(basket(
+        member_id=mid, external_id="SHIP-P", channel="web", store=None, fulfilment="delivery",
+        shipping_fee="100", points=200, lines=[{"sku": "APP-1", "quantity": 2}])),
+        principal=ADMIN, currency="TWD", region="TW")  # fmt: skip
+    assert (sale.order.total, sale.price.points_value) == (Decimal(1500), Decimal(200))
+    firsts = [refund(uow, order_id=sale.order.id, actor="t", req=RefundRequest(
+        idempotency_key=f"ship-p{n}", lines=[RefundLine(line_no=1, quantity=1)]))
+        for n in (1, 2)]  # fmt: skip
+    assert [(r.amount, r.points_given_back) for r in firsts] == [(700, 100), (800, 100)]
+
+
 def test_a_coupon_comes_back_with_its_goods_when_the_policy_says_so(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:
