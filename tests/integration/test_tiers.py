@@ -98,6 +98,28 @@ def test_a_level_kept_by_less_than_reaches_it(uow: UnitOfWork) -> None:
     assert fell.to_keep is None  # the base level is kept by anything
 
 
+def test_what_keeps_a_level_counts_only_what_will_still_be_in_the_window_at_review(
+    uow: UnitOfWork,
+) -> None:
+    """6,000 on day 0 and 6,000 on day 100 reach silver (10,000) on day 100, reviewed a year
+    later. The year's window holds 12,000, but at the review the day-0 purchase will have
+    left it: 4,000 is still needed to keep silver, not 0. Past the review, in grace, the
+    window ending now counts."""
+    freeze(T0)
+    mid = enrol(uow, phone=PHONE).member.id
+    buy(uow, "6000.00", T0)
+    freeze(T0 + timedelta(days=100))
+    buy(uow, "6000.00", T0 + timedelta(days=100))
+    view = tiers.member_tier(uow, member_id=mid)
+    assert (view.level, view.window_spend, view.to_keep) == ("silver", 12_000, 4_000)
+    freeze(T0 + timedelta(days=200))
+    buy(uow, "4000.00", T0 + timedelta(days=200))
+    assert tiers.member_tier(uow, member_id=mid).to_keep == 0
+    freeze(T0 + timedelta(days=470))  # past the review, in grace: the day-100 sale has left
+    view = tiers.member_tier(uow, member_id=mid)
+    assert (view.level, view.window_spend, view.to_keep) == ("silver", 4_000, 6_000)
+
+
 def test_one_large_order_reaches_a_level_and_its_return_takes_it_back(uow: UnitOfWork) -> None:
     """單筆滿30,000直升金卡: two orders of 20,000 do not reach it, one of 30,000 does, at once;
     refunding 6,000 of that order leaves its net below the bar, and the upgrade goes with it."""

@@ -37,8 +37,9 @@ class MemberTierRead(ReadModel):
     next_metric: str | None
     missing: Decimal | None = Field(description="what is still needed for the next level")
     to_keep: Decimal | None = Field(
-        description="what the window still misses of what keeps the level at its review "
-        "(0: kept as things stand); none for the base level or a level by rank"
+        description="what keeps the level at its review and the window ending then still "
+        "misses, as things stand (purchases that leave it before the review do not count; "
+        "0: kept); none for the base level or a level by rank"
     )
     free_shipping_used: int = Field(description="the level's free shipments used this month")
     free_shipping_left: int = Field(description="free shipments left this month")

@@ -100,8 +100,11 @@ def window_start(p: TierProgramme, now: datetime) -> datetime:
     return now - timedelta(days=round(p.window_months * 365.25 / 12))
 
 
-def standing_of(session: Session, *, member_id: int, p: TierProgramme, now: datetime) -> Standing:
-    return standings_of(session, member_ids=[member_id], p=p, now=now)[member_id]
+def standing_of(
+    session: Session, *, member_id: int, p: TierProgramme, now: datetime,
+    since: datetime | None = None,
+) -> Standing:  # fmt: skip
+    return standings_of(session, member_ids=[member_id], p=p, now=now, since=since)[member_id]
 
 
 # the sums of a tier standing in one statement built once: a sale evaluates its member's tier,
@@ -142,10 +145,12 @@ _WINDOW_ONE = Prepared(
 
 
 def standings_of(
-    session: Session, *, member_ids: Sequence[int], p: TierProgramme, now: datetime
-) -> dict[int, Standing]:
-    """Window spend, earned points and orders of each member, grouped in SQL."""
-    since = window_start(p, now)
+    session: Session, *, member_ids: Sequence[int], p: TierProgramme, now: datetime,
+    since: datetime | None = None,
+) -> dict[int, Standing]:  # fmt: skip
+    """Window spend, earned points and orders of each member, grouped in SQL: over the window
+    ending `now`, or from `since` to `now`."""
+    since = window_start(p, now) if since is None else since
     spend: dict[int, tuple[int, int, int]] = {}  # cents, orders, the largest order's cents
     earned: dict[int, int] = {}
     ids = sorted(set(member_ids))
@@ -436,11 +441,23 @@ def member_tier(uow: UnitOfWork, *, member_id: int) -> MemberTierRead:
             since=row.since if row else None, review_at=row.review_at if row else None,
             window_spend=s.spend, window_points=s.points, window_orders=s.orders,
             next_level=nxt.code if nxt else None, next_metric=nxt.metric if nxt else None,
-            missing=missing, to_keep=policy.to_keep(p, code, s),
+            missing=missing, to_keep=policy.to_keep(p, code, _kept_by(session, p, row, s, now)),
             free_shipping_used=shipments.used,
             free_shipping_left=shipments.left,
             history=[ChangeRead.model_validate(c) for c in history],
         )  # fmt: skip
+
+
+def _kept_by(
+    session: Session, p: TierProgramme, row: MemberTier | None, s: Standing, now: datetime
+) -> Standing:  # fmt: skip
+    """What will still count at the level's review, as things stand: the window ending at the
+    review, so far. Purchases that leave the window before then do not keep the level. Past
+    the review (in grace), the window ending now."""
+    if row is None or row.review_at is None or clock.as_utc(row.review_at) <= now:
+        return s
+    since = window_start(p, clock.as_utc(row.review_at))
+    return standing_of(session, member_id=row.member_id, p=p, now=now, since=since)
 
 
 @dataclass(frozen=True)
