@@ -599,6 +599,49 @@ def test_a_return_gives_back_the_points_its_units_were_paid_with(
     assert [(r.amount, r.points_given_back) for r in firsts] == [(700, 100), (800, 100)]
 
 
+def test_a_coupon_for_a_level_or_a_first_order_asks_of_the_member(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """金卡以上專屬 and 首購禮, both shared codes: the silver member (with a past order) is
+    refused both at the quote and the sale, and a guest the first; once gold, the member uses
+    it. A new member's first sale takes 首購禮 (its own order is not an earlier one); a member
+    coupon of it issued after that sale is refused."""
+    with pytest.raises(ValidationFailed) as unknown:
+        coupons.put_template(uow, code="PLAT", template=CouponTemplate(
+            name="p", kind="amount_off", amount=Decimal(1), min_level="platinum"))  # fmt: skip
+    assert unknown.value.field == "min_level"
+    for code, extra in (("GOLD", {"min_level": "gold"}), ("FIRST", {"first_order_only": True})):
+        coupons.put_template(uow, code=code, template=CouponTemplate.model_validate(
+            {"name": code, "kind": "amount_off", "amount": "100", "shared_code": True, **extra}))  # fmt: skip
+    gold, first = (coupons.shared_code(uow, template_code=c).code for c in ("GOLD", "FIRST"))
+    q = checkout.quote(uow, req=QuoteRequest.model_validate(
+        basket(member_id=shop["member"], coupon_codes=[gold, first])), region="TW")  # fmt: skip
+    assert [(c.applied, c.reason) for c in q.coupons] == [
+        (False, "tier_too_low"), (False, "not_first_order")]  # fmt: skip
+    assert q.coupons[0].ctx == {"level": "gold", "now": "silver"}
+    guest = checkout.quote(uow, req=QuoteRequest.model_validate(basket(coupon_codes=[gold])),
+                           region="TW")  # fmt: skip
+    assert guest.coupons[0].reason == "members_only"
+    with pytest.raises(coupons.CouponRefused) as low:
+        _sale(uow, shop, "LV-1", coupon_codes=[gold])
+    assert low.value.code == "tier_too_low"
+    post_order(uow, customer=[{"kind": "phone", "value": PHONE}],
+               lines=[{"sku": "OLD", "quantity": 1, "unit_price": "20000"}])  # fmt: skip
+    assert tiers.member_tier(uow, member_id=shop["member"]).level == "gold"
+    assert _sale(uow, shop, "LV-2", coupon_codes=[gold]).price.coupon_discount == 100
+    new = enrol(uow, phone="0922-000-444").member.id
+    sale = checkout.commit(uow, req=CommitRequest.model_validate(
+        basket(member_id=new, external_id="FO-1", coupon_codes=[first])),
+        principal=ADMIN, currency="TWD", region="TW")  # fmt: skip
+    assert sale.price.coupon_discount == 100
+    coupons.put_template(uow, code="FIRST-M", template=CouponTemplate(
+        name="首購", kind="amount_off", amount=Decimal(50), first_order_only=True))  # fmt: skip
+    mine = coupons.issue(uow, template_code="FIRST-M", member_ids=[new], key="fm").issued[0].code
+    again = checkout.quote(uow, req=QuoteRequest.model_validate(
+        basket(member_id=new, coupon_codes=[mine])), region="TW")  # fmt: skip
+    assert again.coupons[0].reason == "not_first_order"
+
+
 def test_a_coupon_comes_back_with_its_goods_when_the_policy_says_so(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:

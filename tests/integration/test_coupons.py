@@ -155,6 +155,11 @@ def test_the_coupons_api(api: TestClient, uow: UnitOfWork) -> None:
         **body, "categories": ["禮券"], "excluded_categories": ["禮券"]})  # fmt: skip
     assert both.status_code == 422 and "excluded_categories" in both.json()["detail"][0]["msg"]
     assert "BOTH" not in {t["code"] for t in api.get("/api/v1/coupons/templates").json()}
+    plat = api.put("/api/v1/coupons/templates/PLAT", json={**body, "min_level": "platinum"})
+    assert plat.status_code == 422 and plat.json()["detail"][0]["loc"][-1] == "min_level"
+    assert "PLAT" not in {t["code"] for t in api.get("/api/v1/coupons/templates").json()}
+    gold = api.put("/api/v1/coupons/templates/GOLD", json={**body, "min_level": "gold"})
+    assert gold.status_code == 201 and gold.json()["template"]["min_level"] == "gold"
     (mid,) = members_(uow, 1)
     issued = api.post(
         "/api/v1/coupons/templates/TEN/issue", json={"member_ids": [mid], "key": "k"}
@@ -191,5 +196,6 @@ def test_the_coupons_api(api: TestClient, uow: UnitOfWork) -> None:
     assert again.json()["detail"][0]["type"] == "already_used"
     (held,) = api.get(f"/api/v1/members/{mid}/coupons").json()
     assert (held["status"], held["state"]) == ("active", "used")  # kept, no longer usable
-    assert api.get("/api/v1/coupons/kpis").json()[0]["discount_cost"] == "90.00"
+    kpis = {k["code"]: k for k in api.get("/api/v1/coupons/kpis").json()}
+    assert kpis["TEN"]["discount_cost"] == "90.00"
     assert api.get("/api/v1/coupons/NOPE-NOPE-NOPE").status_code == 404

@@ -101,6 +101,34 @@ def test_each_refusal_names_its_reason(
     assert result.reason == reason
 
 
+def test_a_coupon_for_a_level_or_a_first_order_asks_of_its_holder() -> None:
+    """金卡以上專屬 and 首購禮: a guest is refused either; a silver member the gold one, naming
+    both levels; a member with an earlier order the first-order one. A used or expired coupon
+    says so first."""
+    from omo.coupons.rules import Holder
+
+    shared = CouponState(**{**MINE.__dict__, "member_id": None})
+    gold = t(kind="amount_off", amount="100", min_level="gold")
+    first = t(kind="amount_off", amount="100", first_order_only=True)
+    silver = Holder("silver", frozenset({"member", "silver"}), earlier_orders=True)
+    diamond = Holder("diamond", frozenset({"member", "silver", "gold", "diamond"}), False)
+
+    def on(template: CouponTemplate, h: Holder | None, c: CouponState = shared) -> str | None:
+        got = price(template, c, BASKET, member_id=7, now=NOW, redemptions_left=None, holder=h)
+        return got.reason if isinstance(got, Refused) else None
+
+    assert [on(gold, None), on(first, None)] == ["members_only", "members_only"]
+    assert on(gold, silver) == "tier_too_low" and on(gold, diamond) is None
+    refused = price(gold, shared, BASKET, member_id=7, now=NOW, redemptions_left=None,
+                    holder=silver)  # fmt: skip
+    assert isinstance(refused, Refused) and refused.ctx == {"level": "gold", "now": "silver"}
+    assert on(first, silver) == "not_first_order" and on(first, diamond) is None
+    assert on(first, silver, CouponState(**{**MINE.__dict__, "uses": 1})) == "already_used"
+    assert t(kind="amount_off", amount="1").asks_of_member is False
+    with pytest.raises(ValidationError, match="min_level"):
+        t(kind="amount_off", amount="1", min_level="")
+
+
 def test_excluded_categories_neither_count_nor_take_the_discount() -> None:
     """全館9折，美妝保養除外: 10 % of the 980 of 服飾 alone; a 滿1000 on it is not met by the
     美妝保養 beside it; a free item of an excluded category is not given; a category both named

@@ -58,6 +58,20 @@ class CouponTemplate(StrictModel):
         default=1, ge=1, le=100, description="coupons of this template used in one order"
     )
     restore_on_refund: bool = True
+    min_level: str | None = Field(
+        default=None, min_length=1, max_length=32,
+        description="tier level code: members at that level and above only (金卡以上專屬); a "
+        "guest is refused",
+    )  # fmt: skip
+    first_order_only: bool = Field(
+        default=False, description="only on a member's first order, in any channel (首購禮); "
+        "a guest is refused",
+    )  # fmt: skip
+
+    @property
+    def asks_of_member(self) -> bool:
+        """Whether using it needs to know the member's level or orders (`Holder`)."""
+        return self.min_level is not None or self.first_order_only
 
     @model_validator(mode="after")
     def _complete(self) -> CouponTemplate:
@@ -106,6 +120,16 @@ class Basket:
     store: str | None
     lines: tuple[BasketLine, ...]
     shipping_fee: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """What a template's member conditions ask of the member using it: read only for a
+    template that has them (`asks_of_member`)."""
+
+    level: str  # the member's tier level code
+    reaches: frozenset[str]  # the level codes at or below it: the min_levels it meets
+    earlier_orders: bool  # whether the member has a counted order before this one
 
 
 @dataclass(frozen=True)
@@ -175,11 +199,25 @@ def stacking(t: CouponTemplate, template: str, applied: Sequence[InOrder]) -> Re
     return None
 
 
+def _holder_refusal(t: CouponTemplate, h: Holder | None) -> Refused | None:
+    if h is None:
+        return Refused("members_only", "for members only")
+    if t.min_level is not None and t.min_level not in h.reaches:
+        return Refused(
+            "tier_too_low", f"for {t.min_level} and above ({h.level} now)",
+            {"level": t.min_level, "now": h.level},
+        )  # fmt: skip
+    if t.first_order_only and h.earlier_orders:
+        return Refused("not_first_order", "only on a member's first order")
+    return None
+
+
 def price(
     t: CouponTemplate, c: CouponState, basket: Basket, *, member_id: int | None, now: datetime,
-    redemptions_left: int | None,
+    redemptions_left: int | None, holder: Holder | None = None,
 ) -> Priced | Refused:  # fmt: skip
-    """What the coupon takes off this basket now, or why it cannot be used."""
+    """What the coupon takes off this basket now, or why it cannot be used. `holder`: the
+    member, for a template that asks of them (None: a guest)."""
     now_state = state(c, now)
     if now_state == "void":
         return Refused("void", "this coupon was withdrawn")
@@ -197,6 +235,8 @@ def price(
         return Refused("expired", f"expired at {when}", {"valid_until": when})
     if redemptions_left is not None and redemptions_left <= 0:
         return Refused("budget_exhausted", "this offer has run out")
+    if t.asks_of_member and (refused := _holder_refusal(t, holder)) is not None:
+        return refused
     if t.channels is not None and basket.channel not in t.channels:
         return Refused(
             "channel_not_allowed", f"not valid on {basket.channel}", {"channel": basket.channel}

@@ -15,6 +15,7 @@ from sqlalchemy import BigInteger, case, func, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from omo.audit import service as audit
+from omo.commerce.channels import COUNTED_STATUSES
 from omo.commerce.models import Order
 from omo.commerce.stats import money_sum
 from omo.coupons import rules
@@ -64,6 +65,10 @@ def put_template(
 ) -> tuple[TemplateRead, bool]:
     """Create or change a template; coupons already issued keep their own dates."""
     with uow.write() as session:
+        if template.min_level is not None:
+            from omo.tiers import service as tiers  # tiers gives coupons: it imports this
+
+            tiers.known_level(session, template.min_level, field="min_level")
         now = clock.now()
         row = session.scalar(select(CouponTemplateRow).where(CouponTemplateRow.code == code))
         created = row is None
@@ -282,17 +287,40 @@ def basket_of(data: BasketIn) -> Basket:
     )
 
 
+def _holder(session: Session, member_id: int, order_id: int | None) -> rules.Holder:
+    """The member's level and whether they have a counted order before `order_id` (the sale
+    being recorded), in any channel."""
+    from omo.tiers import service as tiers  # tiers gives coupons: it imports this module
+
+    p = tiers.programme_in_force(session)
+    level = tiers.level_of(session, member_id=member_id).code
+    earlier = select(Order.id).where(
+        Order.member_id == member_id, Order.status.in_(COUNTED_STATUSES)
+    )
+    if order_id is not None:
+        earlier = earlier.where(Order.id != order_id)
+    return rules.Holder(
+        level, frozenset(lv.code for lv in p.levels[: p.rank(level) + 1]),
+        session.scalar(earlier.limit(1)) is not None,
+    )  # fmt: skip
+
+
 def _price(
-    session: Session, coupon: Coupon, basket: Basket, member_id: int | None, now: datetime
-) -> tuple[CouponTemplateRow, CouponTemplate, rules.Priced | rules.Refused]:
-    """The coupon's template (its row and its parsed definition) and what it is worth."""
+    session: Session, coupon: Coupon, basket: Basket, member_id: int | None, now: datetime,
+    order_id: int | None = None,
+) -> tuple[CouponTemplateRow, CouponTemplate, rules.Priced | rules.Refused]:  # fmt: skip
+    """The coupon's template (its row and its parsed definition) and what it is worth;
+    `order_id`: the sale being recorded, which is not an earlier order."""
     row = session.get(CouponTemplateRow, coupon.template_id)
     assert row is not None
     t = CouponTemplate.model_validate(row.definition)
     left = None if row.max_redemptions is None else row.max_redemptions - row.redeemed
-    result = rules.price(
-        t, _state(coupon, row), basket, member_id=member_id, now=now, redemptions_left=left
-    )
+    holder = (
+        _holder(session, member_id, order_id) if t.asks_of_member and member_id is not None
+        else None
+    )  # fmt: skip
+    result = rules.price(t, _state(coupon, row), basket, member_id=member_id, now=now,
+                         redemptions_left=left, holder=holder)  # fmt: skip
     if isinstance(result, Priced) and coupon.member_id is None and member_id is not None:
         used = session.scalar(
             select(func.count()).where(
@@ -366,7 +394,7 @@ def redeem_in(
                 ctx={"redemption_key": key},
             )  # fmt: skip
         return held
-    row, _, result = _price(session, coupon, basket, member_id, now)
+    row, _, result = _price(session, coupon, basket, member_id, now, order_id)
     if isinstance(result, rules.Refused):
         raise CouponRefused(result.reason, result.message, result.ctx)
     won = session.execute(

@@ -62,7 +62,7 @@ def put_reward(
     def run(session: Session) -> tuple[RewardRead, bool]:
         now = clock.now()
         if data.min_level is not None:
-            _known_level(session, data.min_level, field="min_level")
+            tiers.known_level(session, data.min_level, field="min_level")
         row = session.scalar(select(Reward).where(Reward.code == code))
         created = row is None
         if row is None:
@@ -384,15 +384,6 @@ def _reward(session: Session, code: str) -> Reward:
 
 def _by_key(session: Session, key: str) -> RewardRedemption | None:
     return session.scalar(select(RewardRedemption).where(RewardRedemption.idempotency_key == key))
-
-
-def _known_level(session: Session, code: str, *, field: str) -> None:
-    levels = [lv.code for lv in tiers.programme_in_force(session).levels]
-    if code not in levels:
-        raise ValidationFailed(
-            f"no tier level {code!r} in the programme ({', '.join(levels)})", field=field,
-            ctx={"level": code, "levels": ", ".join(levels)},
-        )  # fmt: skip
 
 
 def _check(session: Session, reward: Reward, member_id: int, quantity: int, now: datetime) -> None:

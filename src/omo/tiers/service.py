@@ -55,6 +55,17 @@ def programme_in_force(session: Session) -> TierProgramme:
     return p
 
 
+def known_level(session: Session, code: str, *, field: str) -> None:
+    """Refuses a level code the programme in force does not have (a reward's or a coupon's
+    min_level)."""
+    levels = [lv.code for lv in programme_in_force(session).levels]
+    if code not in levels:
+        raise ValidationFailed(
+            f"no tier level {code!r} in the programme ({', '.join(levels)})", field=field,
+            ctx={"level": code, "levels": ", ".join(levels)},
+        )  # fmt: skip
+
+
 # public for checkout, which reads it with the points rules in one statement
 PROGRAMME_VERSION = NewestVersion(
     TierProgrammeVersion.__table__,  # type: ignore[arg-type]

@@ -76,7 +76,10 @@ TEXTS: dict[str, tuple[str, ...]] = {
     "reward_inactive": ("{reward} is not offered",),
     "reward_not_yet": ("{reward} is offered from {moment}",),
     "reward_ended": ("{reward} was offered until {moment}",),
-    "tier_too_low": ("{reward} is for {level} and above ({now} now)",),
+    "tier_too_low": (
+        "{reward} is for {level} and above ({now} now)",
+        "for {level} and above ({now} now)",  # a coupon's (coupons/rules.py)
+    ),
     "over_member_limit": ("{reward}: at most {limit} a member ({held} redeemed)",),
     "wrong_fulfilment": (
         "{key} came with a voucher: it is fulfilled by using the voucher",
