@@ -274,6 +274,13 @@ def test_the_points_api(api: TestClient, uow: UnitOfWork) -> None:
     assert api.get("/api/v1/points/programme").json()["version"] == 1  # nothing saved
     kept_out = api.put("/api/v1/points/programme", json={**rules, "redeem_excludes": ["禮券"]})
     assert kept_out.json()["rules"]["redeem_excludes"] == ["禮券"]
+    wednesday = {"name": "會員日", "starts_on": "2026-01-01", "ends_on": "2026-12-31",
+                 "multiplier": "2", "weekdays": [3]}  # fmt: skip
+    day_8 = api.put("/api/v1/points/programme",
+                    json={**rules, "promotions": [{**wednesday, "weekdays": [0]}]})  # fmt: skip
+    assert day_8.status_code == 422 and "weekdays" in day_8.json()["detail"][0]["loc"]
+    weekly = api.put("/api/v1/points/programme", json={**rules, "promotions": [wednesday]})
+    assert weekly.json()["rules"]["promotions"][0]["weekdays"] == [3]
 
 
 def test_a_key_without_the_points_scope_cannot_spend(client: TestClient, uow: UnitOfWork) -> None:

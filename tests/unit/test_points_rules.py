@@ -89,6 +89,37 @@ def test_promotions_follow_the_local_day() -> None:
     assert earn(rules, late) == 2  # 00:30 on the 11th in Taipei
 
 
+def test_a_member_day_comes_back_by_the_local_weekday_or_day_of_the_month() -> None:
+    """每週三會員日 ×2 and 每月8日 ×3 through 2026: 16:30 UTC on Tuesday 10 March is Wednesday
+    in Taipei (×2), 15:30 is still Tuesday; Friday 8 May (×3), and both on Wednesday 8 July
+    (×6). A return weighs the lines of that day alike (line_weights). Empty or impossible
+    days are refused."""
+    from omo.points.rules import line_weights
+
+    def promo(**kw: object) -> Promotion:
+        return Promotion.model_validate({"name": "會員日", "starts_on": "2026-01-01",
+                                         "ends_on": "2026-12-31", **kw})  # fmt: skip
+
+    rules = PointsRules(promotions=[promo(multiplier=2, weekdays=[3]),
+                                    promo(multiplier=3, days_of_month=[8])])  # fmt: skip
+
+    def on(at: datetime) -> int:
+        return earn(rules, OrderFacts("pos", None, at, (LineFacts(None, Decimal(100)),),
+                                      Decimal(0)))  # fmt: skip
+
+    assert on(datetime(2026, 3, 10, 16, 30, tzinfo=UTC)) == 2
+    assert on(datetime(2026, 3, 10, 15, 30, tzinfo=UTC)) == 1
+    assert on(datetime(2026, 5, 8, 3, 0, tzinfo=UTC)) == 3
+    assert on(datetime(2026, 7, 8, 3, 0, tzinfo=UTC)) == 6
+    assert on(datetime(2027, 7, 7, 3, 0, tzinfo=UTC)) == 1  # a Wednesday after ends_on
+    weights = line_weights(rules, channel="pos", ordered_at=datetime(2026, 7, 8, 3, 0, tzinfo=UTC),
+                           lines=[LineFacts(None, Decimal(100))])  # fmt: skip
+    assert weights == [Decimal(600)]
+    for bad in ({"weekdays": []}, {"weekdays": [8]}, {"days_of_month": [0]}):
+        with pytest.raises(ValidationError):
+            promo(multiplier=2, **bad)
+
+
 def test_the_birthday_month_multiplies_by_the_programmes_month() -> None:
     """×2 in the member's birthday month, as Taipei sees the sale (16:30 UTC on the last of
     February is 1 March there); nothing without a birth date or with the multiplier at 1."""

@@ -23,7 +23,8 @@ ROUNDING = {"floor": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "ceiling": ROUND_CEI
 
 
 class Promotion(StrictModel):
-    """A points campaign: e.g. double points on Double 11, ×3 on 美妝保養 for a week."""
+    """A points campaign: e.g. double points on Double 11, ×3 on 美妝保養 for a week, or a
+    member day that comes back every week or month between its dates (每週三會員日點數加倍)."""
 
     name: str = Field(min_length=1, max_length=80)
     starts_on: date
@@ -31,6 +32,16 @@ class Promotion(StrictModel):
     multiplier: Decimal = Field(gt=0, le=20)
     channels: list[str] | None = Field(default=None, description="only these channels")
     categories: list[str] | None = Field(default=None, description="only lines of these")
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] | None = Field(
+        default=None, min_length=1, max_length=7,
+        description="only on these days of the week, 1 Monday … 7 Sunday, as the programme's "
+        "timezone sees the sale (每週三會員日: [3])",
+    )  # fmt: skip
+    days_of_month: list[Annotated[int, Field(ge=1, le=31)]] | None = Field(
+        default=None, min_length=1, max_length=31,
+        description="only on these days of the month (每月8日會員日: [8]); a month without "
+        "the day has none",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _ordered(self) -> Promotion:
@@ -210,6 +221,10 @@ def line_weights(
 
 def _applies(promo: Promotion, channel: str, category: str | None, day: date) -> bool:
     if not promo.starts_on <= day <= promo.ends_on:
+        return False
+    if promo.weekdays is not None and day.isoweekday() not in promo.weekdays:
+        return False
+    if promo.days_of_month is not None and day.day not in promo.days_of_month:
         return False
     if promo.channels is not None and channel not in promo.channels:
         return False
