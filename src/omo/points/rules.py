@@ -76,7 +76,10 @@ class PointsRules(StrictModel):
     )
     point_value: MoneyIn = Field(default=Decimal("1"), gt=0, description="NT$ per point redeemed")
     max_redeem_share: Decimal = Field(
-        default=Decimal("0.5"), gt=0, le=1, description="share of an order points may pay"
+        default=Decimal("0.5"),
+        gt=0,
+        le=1,
+        description="share of an order's goods points may pay (of those points pay for)",
     )
     min_redeem: int = Field(default=1, ge=1)
     redeem_excludes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
