@@ -141,6 +141,27 @@ def test_quote_lowers_points_to_the_cap_and_explains(uow: UnitOfWork, shop: dict
     assert "lowered" in q.notes[0]
 
 
+def test_points_are_redeemed_in_the_programmes_steps(uow: UnitOfWork, shop: dict[str, Any]) -> None:
+    """以100點為單位折抵: the cap is 600 of the 620 held; a quote lowers 250 to 200 and says so;
+    a sale of 250 is refused (naming the step) and writes nothing; one of 200 is made; the
+    points API refuses 150 too."""
+    from omo.points.rules import PointsRules
+
+    points.set_programme(uow, actor="t", rules=PointsRules(redeem_step=100))
+    q = checkout.quote(uow, req=QuoteRequest.model_validate(
+        basket(member_id=shop["member"], points=250)), region="TW")  # fmt: skip
+    assert (q.points_cap, q.points_redeemed, q.notes) == (
+        600, 200, ["points lowered to a multiple of 100"])  # fmt: skip
+    with pytest.raises(ValidationFailed) as off:
+        _sale(uow, shop, "STEP-1", points=250)
+    assert (off.value.code, off.value.ctx) == ("points_not_in_steps", {"step": 100})
+    assert points.summary(uow, member_id=shop["member"]).available == 620
+    assert _sale(uow, shop, "STEP-2", points=200).price.points_redeemed == 200
+    with pytest.raises(ValidationFailed, match="steps of 100"):
+        points.redeem(uow, member_id=shop["member"], actor="t",
+                      change=PointsChange(points=150, idempotency_key="s150", reason="x"))  # fmt: skip
+
+
 def test_a_guest_gets_no_tier_and_member_coupons_are_refused(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:

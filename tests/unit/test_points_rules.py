@@ -177,6 +177,11 @@ def test_redemption_value_and_cap() -> None:
     assert redeem_value(rules, 101) == Decimal("50.50")
     assert max_redeemable(rules, order_amount=Decimal("1000"), balance=10_000) == 600
     assert max_redeemable(rules, order_amount=Decimal("1000"), balance=42) == 42
+    steps = rules.model_copy(update={"redeem_step": 25})
+    assert max_redeemable(steps, order_amount=Decimal("1000"), balance=10_000) == 600
+    assert max_redeemable(steps, order_amount=Decimal("990"), balance=10_000) == 575  # not 594
+    assert max_redeemable(steps, order_amount=Decimal("1000"), balance=42) == 25
+    assert max_redeemable(steps, order_amount=Decimal("1000"), balance=24) == 0
 
 
 def test_bad_rules_are_refused() -> None:

@@ -36,7 +36,14 @@ from omo.members import service as members
 from omo.members.identifiers import Identifier
 from omo.points import ledger
 from omo.points import service as points
-from omo.points.rules import LineFacts, OrderFacts, max_redeemable, points_for_order, redeem_value
+from omo.points.rules import (
+    LineFacts,
+    OrderFacts,
+    max_redeemable,
+    off_step,
+    points_for_order,
+    redeem_value,
+)
 from omo.shared import clock, versions
 from omo.shared.errors import Conflict, DomainError, ValidationFailed
 from omo.shared.pins import memo
@@ -248,7 +255,12 @@ def _price(
                     ctx={"cap": p.points_cap, "balance": balance},
                 )  # fmt: skip
             notes.append(f"points lowered from {req.points} to the cap {p.points_cap}")
-        p.points = min(req.points, p.points_cap)
+        if (off := off_step(rules, req.points)) is not None:
+            if strict:
+                raise off
+            if req.points <= p.points_cap:
+                notes.append(f"points lowered to a multiple of {rules.redeem_step}")
+        p.points = min(req.points - req.points % rules.redeem_step, p.points_cap)
         p.points_value = redeem_value(rules, p.points)
     to_earn = 0
     # each coupon off its own lines, the points paid with off what the lines they pay for have

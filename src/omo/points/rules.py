@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
+from omo.shared.errors import ValidationFailed
 from omo.shared.schemas import MoneyIn, StrictModel
 from omo.shared.zones import checked_zone
 
@@ -82,6 +83,10 @@ class PointsRules(StrictModel):
         description="share of an order's goods points may pay (of those points pay for)",
     )
     min_redeem: int = Field(default=1, ge=1)
+    redeem_step: int = Field(
+        default=1, ge=1, le=100_000,
+        description="points are redeemed in multiples of this (以10點為單位折抵: 10)",
+    )  # fmt: skip
     redeem_excludes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=100,
         description="categories points do not pay for (點數不可折抵禮券): the points an order "
@@ -268,8 +273,19 @@ def redeem_value(rules: PointsRules, points: int) -> Decimal:
 
 
 def max_redeemable(rules: PointsRules, *, order_amount: Decimal, balance: int) -> int:
-    """The most points one order may take: the share cap, the balance, whole points only."""
+    """The most points one order may take: the share cap, the balance, whole steps only."""
     cap = int(
         (order_amount * rules.max_redeem_share / rules.point_value).to_integral_value(ROUND_FLOOR)
     )
-    return max(0, min(cap, balance))
+    most = max(0, min(cap, balance))
+    return most - most % rules.redeem_step
+
+
+def off_step(rules: PointsRules, points: int) -> ValidationFailed | None:
+    """The refusal of a number of points that is not a whole number of the programme's steps."""
+    if points % rules.redeem_step == 0:
+        return None
+    return ValidationFailed(
+        f"points are redeemed in steps of {rules.redeem_step}", field="points",
+        code="points_not_in_steps", ctx={"step": rules.redeem_step},
+    )  # fmt: skip

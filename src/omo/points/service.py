@@ -26,6 +26,7 @@ from omo.points.rules import (
     available_at,
     expires_at,
     line_weights,
+    off_step,
     points_for_order,
     redeem_value,
 )
@@ -308,6 +309,8 @@ def redeem_in(
     if points < rules.min_redeem:
         raise ValidationFailed(f"at least {rules.min_redeem} points per redemption", field="points",
                                ctx={"min_redeem": rules.min_redeem})  # fmt: skip
+    if (refused := off_step(rules, points)) is not None:
+        raise refused
     members.hold_members(session, [member_id])
     return ledger.debit(
         session,

@@ -37,6 +37,7 @@ TEXTS: dict[str, tuple[str, ...]] = {
         "the price changed since the quote: {quoted} then, {total} now; quote again",
     ),
     "points_over_cap": ("at most {cap} points on this basket (balance {balance})",),
+    "points_not_in_steps": ("points are redeemed in steps of {step}",),
     "insufficient_points": ("{wanted} points wanted, {available} available",),
     "quote_expired": ("this quote expired at {expires}: quote again",),
     "needs_approval": (
@@ -101,9 +102,8 @@ TEXTS: dict[str, tuple[str, ...]] = {
 }
 MONEY = frozenset({"min_spend", "spend", "amount", "quoted", "total", "over"})
 # points and units, grouped by thousands (an id or a line number is shown as it is)
-COUNTS = frozenset(
-    {"wanted", "available", "cap", "balance", "quantity", "stock", "units", "points", "min_redeem"}
-)
+COUNTS = frozenset({"wanted", "available", "cap", "balance", "quantity", "stock", "units",
+                    "points", "min_redeem", "step"})  # fmt: skip
 MOMENTS = frozenset({"valid_from", "valid_until", "expires", "moment", "used_at"})  # ISO 8601, UTC
 PREFIX = "coupon"  # a value said before the sentence: the coupon code a commit refused
 
