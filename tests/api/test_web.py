@@ -824,6 +824,7 @@ def test_till_steps_refuse_bad_input_without_a_sale(
     priced = client.post("/ui/pos", data={**base, "action": "quote", "sku0": "S", "qty0": "1",
                                           "points": "0"})  # fmt: skip
     assert priced.status_code == 200 and 'id="pos-quote"' in priced.text, priced.text[:300]
+    assert re.search(r'id="pos-points-cap">最多可折抵 [\d,]+ 點<', priced.text)  # the cap, told
     sale = {
         name: re.search(rf'name="{name}" value="([^"]*)"', priced.text)[1]  # type: ignore[index]
         for name in ("sale_id", "quote")
