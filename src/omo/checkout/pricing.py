@@ -133,11 +133,12 @@ def points_room(price: Price) -> Decimal:
     if not price.points_excluded:
         return price.subtotal - price.tier_discount - price.coupon_discount
     left = worth(price, with_points=False)
-    return sum(
+    payable = sum(
         (v for li, v in zip(price.lines, left, strict=True)
          if li.category is None or li.category not in price.points_excluded),
         Decimal(0),
-    ).quantize(CENT, rounding=ROUND_FLOOR)  # fmt: skip
+    )  # fmt: skip
+    return max(payable, Decimal(0)).quantize(CENT, rounding=ROUND_FLOOR)
 
 
 def basket_after(price: Price, channel: str, store: str | None) -> Basket:
