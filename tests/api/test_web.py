@@ -1107,7 +1107,8 @@ def test_settings_are_edited_as_validated_json(
     assert 'id="tier-excludes"' not in page.text
     good = {"levels": [{"code": "member", "name": "一般會員"},
                        {"code": "vip", "name": "VIP", "threshold": "5000"}],
-            "discount_excludes": ["禮券", "菸酒"], "discount_marked_down": False}  # fmt: skip
+            "discount_excludes": ["禮券", "菸酒"], "discount_marked_down": False,
+            "downgrade_steps": 1}  # fmt: skip
     ok = client.post(
         "/ui/settings/tiers", data={"body": json.dumps(good), "csrf": token}, follow_redirects=False
     )
@@ -1115,6 +1116,7 @@ def test_settings_are_edited_as_validated_json(
     assert [lvl.code for lvl in tiers.get_programme(uow).programme.levels] == ["member", "vip"]
     shown = client.get("/ui/settings").text.split('id="tier-excludes"')[1].split("</p>")[0]
     assert "會員等級折扣不適用於：禮券、菸酒" in shown and "特價品不再享會員等級折扣" in shown
+    assert "每次審核最多降 1 級" in client.get("/ui/settings").text.split('id="tier-steps"')[1]
     assert 'id="points-excludes"' not in page.text
     ok = client.post("/ui/settings/points", data={
         "body": json.dumps({"redeem_excludes": ["禮券"]}), "csrf": token}, follow_redirects=False)  # fmt: skip

@@ -71,6 +71,28 @@ def test_downgrade_waits_for_review_and_grace(uow: UnitOfWork) -> None:
     assert tiers.review(uow) == 0
 
 
+def test_a_review_lowers_a_level_one_step_at_a_time(uow: UnitOfWork) -> None:
+    """降一級: a diamond member who buys nothing more falls to gold past the first review and
+    grace, not to the base level, and to silver a review later."""
+    from omo.tiers.policy import DEFAULT_PROGRAMME
+
+    tiers.set_programme(uow, actor="t", programme=DEFAULT_PROGRAMME.model_copy(
+        update={"downgrade_steps": 1}))  # fmt: skip
+    freeze(T0)
+    mid = enrol(uow, phone=PHONE).member.id
+    buy(uow, "80000.00", T0)
+    assert tiers.member_tier(uow, member_id=mid).level == "diamond"
+    freeze(T0 + timedelta(days=396))  # review + grace is over; the spend has left the window
+    assert tiers.review(uow) == 1
+    view = tiers.member_tier(uow, member_id=mid)
+    assert view.level == "gold" and view.history[0].reason.startswith("downgrade at review")
+    freeze(T0 + timedelta(days=500))  # before gold's own review and grace
+    assert tiers.review(uow) == 0
+    freeze(T0 + timedelta(days=396 + 396))
+    assert tiers.review(uow) == 1
+    assert tiers.member_tier(uow, member_id=mid).level == "silver"
+
+
 def test_a_level_kept_by_less_than_reaches_it(uow: UnitOfWork) -> None:
     """Silver reached at 10,000 and kept by 6,000: a member who spent 7,000 in the year to
     their review keeps silver past grace; one who spent 5,000 goes down, the reason naming
@@ -195,6 +217,8 @@ def test_the_tiers_api(api: TestClient, uow: UnitOfWork) -> None:
     assert refused.status_code == 422 and "keep_threshold" in refused.json()["detail"][0]["msg"]
     long = api.put("/api/v1/tiers/programme", json={**good, "discount_excludes": ["x" * 65]})
     assert long.status_code == 422 and long.json()["detail"][0]["loc"][-2] == "discount_excludes"
+    none = api.put("/api/v1/tiers/programme", json={**good, "downgrade_steps": 0})
+    assert none.status_code == 422 and none.json()["detail"][0]["loc"][-1] == "downgrade_steps"
     assert api.get("/api/v1/tiers/programme").json()["version"] == 0  # nothing changed
     put = api.put("/api/v1/tiers/programme", json={**good, "discount_excludes": ["禮券"]})
     assert put.json()["version"] == 1 and put.json()["programme"]["discount_excludes"] == ["禮券"]

@@ -63,6 +63,28 @@ def test_every_case(have: int, reach: int, moment: str) -> None:
             assert d.review_at == REVIEW  # kept until review + grace
 
 
+@pytest.mark.parametrize(
+    ("have", "reach", "moment", "steps"),
+    list(itertools.product(range(4), range(4), MOMENTS, (1, 2))),
+)
+def test_a_review_lowers_a_level_by_at_most_its_steps(
+    have: int, reach: int, moment: str, steps: int
+) -> None:
+    """降一級: past review and grace a member falls to what they keep, but by at most `steps`
+    levels, with a new review a year on; up at once as before."""
+    p = P.model_copy(update={"downgrade_steps": steps})
+    now = MOMENTS[moment]
+    d = decide(p, current=p.levels[have].code, since=SINCE, review_at=REVIEW,
+               standing=standing(SPEND_FOR[reach]), now=now)  # fmt: skip
+    if reach > have:
+        assert (d.level, d.changed) == (p.levels[reach].code, True)
+    elif reach < have and moment == "after grace":
+        assert (d.level, d.changed) == (p.levels[max(reach, have - steps)].code, True)
+        assert d.review_at == review_date(p, now) and d.reason.startswith("downgrade")
+    else:
+        assert (d.level, d.changed) == (p.levels[have].code, False)
+
+
 KEEPING = DEFAULT_PROGRAMME.model_copy(update={"levels": [
     lv.model_copy(update={"keep_threshold": keep}) for lv, keep in zip(
         DEFAULT_PROGRAMME.levels, (None, Decimal(6_000), Decimal(20_000), Decimal(60_000)),

@@ -84,6 +84,11 @@ class TierProgramme(StrictModel):
         description="false: a line sold below its catalogue price (a markdown given at the "
         "till) takes no level discount (特價品不再折扣)",
     )
+    downgrade_steps: int | None = Field(
+        default=None, ge=1, le=11,
+        description="levels a member falls at most at one review (1: 鑽石 to 金卡, and to 銀卡 "
+        "a review later, 降一級); none: to the highest level the standing keeps",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _ordered(self) -> TierProgramme:
@@ -213,7 +218,8 @@ def decide(
     p: TierProgramme, *, current: str, since: datetime, review_at: datetime | None,
     standing: Standing, now: datetime,
 ) -> Decision:  # fmt: skip
-    """Where the member stands now: up at once, down only past review + grace."""
+    """Where the member stands now: up at once, down only past review + grace (by at most the
+    programme's downgrade_steps)."""
     have = p.rank(current)
     reach = qualified_level(p, standing)
     review = review_at or review_date(p, since)
@@ -223,6 +229,8 @@ def decide(
     reach = kept_level(p, standing, have)  # at or below the level held: what keeps it
     if reach < have:
         if now >= review + timedelta(days=p.grace_days):
+            if p.downgrade_steps is not None:  # at most so many levels at one review
+                reach = max(reach, have - p.downgrade_steps)
             new = p.levels[reach].code
             why = _why("downgrade at review", p.levels[have], standing, missed=True)
             return Decision(new, True, why, review_date(p, now))
