@@ -464,8 +464,10 @@ def _kept_by(
 ) -> Standing:  # fmt: skip
     """What will still count at the level's review, as things stand: the window ending at the
     review, so far. Purchases that leave the window before then do not keep the level. Past
-    the review (in grace), the window ending now."""
+    the review (in grace), the window ending now. The base level is kept by anything."""
     if row is None or row.review_at is None or clock.as_utc(row.review_at) <= now:
+        return s
+    if p.rank(row.level) == 0:
         return s
     since = window_start(p, clock.as_utc(row.review_at))
     return standing_of(session, member_id=row.member_id, p=p, now=now, since=since)
