@@ -663,6 +663,28 @@ def test_a_coupon_for_a_level_or_a_first_order_asks_of_the_member(
     assert again.coupons[0].reason == "not_first_order"
 
 
+def test_a_weekend_coupon_is_refused_on_a_friday(uow: UnitOfWork, shop: dict[str, Any]) -> None:
+    """週末限定: the quote refuses it on a Friday in Taipei, with the days; a sale on Saturday
+    takes it."""
+    from datetime import UTC, datetime
+
+    from omo.shared import clock
+
+    coupons.put_template(uow, code="WKND", template=CouponTemplate(
+        name="週末限定", kind="amount_off", amount=Decimal(50), weekdays=[6, 7]))  # fmt: skip
+    code = coupons.issue(uow, template_code="WKND", member_ids=[shop["member"]],
+                         key="wk").issued[0].code  # fmt: skip
+    try:
+        clock.set_clock(lambda: datetime(2026, 12, 11, 4, 0, tzinfo=UTC))  # Friday, 12:00
+        q = checkout.quote(uow, req=QuoteRequest.model_validate(
+            basket(member_id=shop["member"], coupon_codes=[code])), region="TW")  # fmt: skip
+        assert (q.coupons[0].reason, q.coupons[0].ctx) == ("not_today", {"weekdays": "6, 7"})
+        clock.set_clock(lambda: datetime(2026, 12, 12, 4, 0, tzinfo=UTC))  # Saturday
+        assert _sale(uow, shop, "WK-1", coupon_codes=[code]).price.coupon_discount == 50
+    finally:
+        clock.reset_clock()
+
+
 def test_a_coupon_comes_back_with_its_goods_when_the_policy_says_so(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:

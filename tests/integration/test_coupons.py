@@ -160,6 +160,10 @@ def test_the_coupons_api(api: TestClient, uow: UnitOfWork) -> None:
     assert "PLAT" not in {t["code"] for t in api.get("/api/v1/coupons/templates").json()}
     gold = api.put("/api/v1/coupons/templates/GOLD", json={**body, "min_level": "gold"})
     assert gold.status_code == 201 and gold.json()["template"]["min_level"] == "gold"
+    same = api.put("/api/v1/coupons/templates/TEA", json={**body, "hours": ["14:00", "14:00"]})
+    assert same.status_code == 422 and "hours" in same.json()["detail"][0]["msg"]
+    tea = api.put("/api/v1/coupons/templates/TEA", json={**body, "hours": ["14:00", "17:00"]})
+    assert tea.status_code == 201 and tea.json()["template"]["hours"] == ["14:00:00", "17:00:00"]
     (mid,) = members_(uow, 1)
     issued = api.post(
         "/api/v1/coupons/templates/TEN/issue", json={"member_ids": [mid], "key": "k"}

@@ -101,6 +101,34 @@ def test_each_refusal_names_its_reason(
     assert result.reason == reason
 
 
+def test_a_coupon_of_some_days_or_hours_is_used_then_only() -> None:
+    """週末限定 and 下午茶 14:00–17:00, told in Taipei: 16:30 UTC on Friday 5 June is Saturday
+    00:30 there; 06:00 UTC is 14:00 (in), 09:00 UTC is 17:00 (out); hours past midnight
+    (22:00–02:00) hold at 01:00 and not at 03:00. An expired coupon says so first."""
+    weekend = t(kind="amount_off", amount="50", weekdays=[6, 7])
+    tea = t(kind="amount_off", amount="50", hours=["14:00", "17:00"])
+    night = t(kind="amount_off", amount="50", hours=["22:00", "02:00"])
+
+    def on(template: CouponTemplate, at: datetime, c: CouponState = MINE) -> str | None:
+        got = price(template, c, BASKET, member_id=7, now=at, redemptions_left=None)
+        return got.reason if isinstance(got, Refused) else None
+
+    friday = datetime(2026, 6, 5, 4, 0, tzinfo=UTC)  # 12:00 on Friday in Taipei
+    assert on(weekend, friday) == "not_today"
+    assert on(weekend, datetime(2026, 6, 5, 16, 30, tzinfo=UTC)) is None
+    refused = price(weekend, MINE, BASKET, member_id=7, now=friday, redemptions_left=None)
+    assert isinstance(refused, Refused) and refused.ctx == {"weekdays": "6, 7"}
+    assert on(tea, datetime(2026, 6, 5, 6, 0, tzinfo=UTC)) is None
+    assert on(tea, datetime(2026, 6, 5, 9, 0, tzinfo=UTC)) == "outside_hours"
+    assert on(night, datetime(2026, 6, 5, 17, 0, tzinfo=UTC)) is None  # 01:00
+    assert on(night, datetime(2026, 6, 5, 19, 0, tzinfo=UTC)) == "outside_hours"  # 03:00
+    gone = CouponState(**{**MINE.__dict__, "valid_until": friday})
+    assert on(weekend, friday, gone) == "expired"
+    for bad in ({"hours": ["14:00", "14:00"]}, {"weekdays": [0]}, {"timezone": "Mars/Base"}):
+        with pytest.raises(ValidationError):
+            t(kind="amount_off", amount="1", **bad)
+
+
 def test_a_coupon_for_a_level_or_a_first_order_asks_of_its_holder() -> None:
     """金卡以上專屬 and 首購禮: a guest is refused either; a silver member the gold one, naming
     both levels; a member with an earlier order the first-order one. A used or expired coupon

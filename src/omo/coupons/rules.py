@@ -1,20 +1,23 @@
 """Coupon templates and what a coupon is worth on a basket (pure). CPN-1, CPN-3.
 
 `price` answers, for one coupon and one basket, either the discount (and on which lines) or a
-refusal with a reason code a till can show: expired, min_spend_not_met, channel_not_allowed …
+refusal with a reason code a till can show: expired, not_today, min_spend_not_met,
+channel_not_allowed …
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
 from omo.shared.schemas import MoneyIn, StrictModel
+from omo.shared.zones import checked_zone
 
 CENT = Decimal("0.01")
 Kind = Literal["amount_off", "percent_off", "spend_get_off", "free_item", "free_shipping"]
@@ -67,6 +70,16 @@ class CouponTemplate(StrictModel):
         default=False, description="only on a member's first order, in any channel (首購禮); "
         "a guest is refused",
     )  # fmt: skip
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] | None = Field(
+        default=None, min_length=1, max_length=7,
+        description="only on these days of the week, 1 Monday … 7 Sunday (週末限定: [6, 7])",
+    )  # fmt: skip
+    hours: tuple[time, time] | None = Field(
+        default=None,
+        description="only from the first time of day until the second (下午茶 [\"14:00\", "
+        "\"17:00\"]); a second before the first runs past midnight",
+    )  # fmt: skip
+    timezone: str = Field(default="Asia/Taipei", description="where weekdays and hours are told")
 
     @property
     def asks_of_member(self) -> bool:
@@ -92,6 +105,9 @@ class CouponTemplate(StrictModel):
             raise ValueError("valid_until: must be after valid_from")
         if set(self.categories or ()) & set(self.excluded_categories or ()):
             raise ValueError("excluded_categories: a category both included and excluded")
+        if self.hours is not None and self.hours[0] == self.hours[1]:
+            raise ValueError("hours: the two times must differ")
+        checked_zone(self.timezone)
         return self
 
     def covers(self, category: str | None) -> bool:
@@ -199,6 +215,24 @@ def stacking(t: CouponTemplate, template: str, applied: Sequence[InOrder]) -> Re
     return None
 
 
+def _off_hours(t: CouponTemplate, now: datetime) -> Refused | None:
+    """Whether now, where the template tells days and hours, falls outside them."""
+    local = now.astimezone(ZoneInfo(t.timezone))
+    if t.weekdays is not None and local.isoweekday() not in t.weekdays:
+        days = ", ".join(str(d) for d in sorted(t.weekdays))
+        return Refused("not_today", f"only on days {days} of the week (1 is Monday)",
+                       {"weekdays": days})  # fmt: skip
+    if t.hours is not None:
+        start, end = t.hours
+        at = local.time().replace(tzinfo=None)
+        inside = start <= at < end if start < end else (at >= start or at < end)
+        if not inside:
+            starts, ends = f"{start:%H:%M}", f"{end:%H:%M}"
+            return Refused("outside_hours", f"only from {starts} until {ends}",
+                           {"starts": starts, "ends": ends})  # fmt: skip
+    return None
+
+
 def _holder_refusal(t: CouponTemplate, h: Holder | None) -> Refused | None:
     if h is None:
         return Refused("members_only", "for members only")
@@ -233,6 +267,8 @@ def price(
         assert c.valid_until is not None
         when = c.valid_until.isoformat()
         return Refused("expired", f"expired at {when}", {"valid_until": when})
+    if (t.weekdays or t.hours) and (refused := _off_hours(t, now)) is not None:
+        return refused
     if redemptions_left is not None and redemptions_left <= 0:
         return Refused("budget_exhausted", "this offer has run out")
     if t.asks_of_member and (refused := _holder_refusal(t, holder)) is not None:

@@ -26,6 +26,8 @@ TEXTS: dict[str, tuple[str, ...]] = {
     "per_order_limit": ("at most {limit} of these coupons in one order",),
     "not_yet_valid": ("valid from {valid_from}",),
     "expired": ("expired at {valid_until}",),
+    "not_today": ("only on days {weekdays} of the week (1 is Monday)",),
+    "outside_hours": ("only from {starts} until {ends}",),
     "channel_not_allowed": ("not valid on {channel}",),
     "min_spend_not_met": (
         "spend at least {min_spend} on qualifying items",
