@@ -167,6 +167,16 @@ def test_expiry_policies() -> None:
         2028, 1, 1, tzinfo=TPE
     )
     assert expires_at(PointsRules(expiry="never"), AT) is None
+    # 取得後第12個月月底: earned 10 March 2026, spendable through 31 March 2027; earned on
+    # 31 January with one month, through 28 February
+    assert expires_at(PointsRules(expiry="month_end"), AT) == datetime(2027, 4, 1, tzinfo=TPE)
+    assert expires_at(PointsRules(expiry="month_end", expiry_months=1), end_of_month) == (
+        datetime(2026, 3, 1, tzinfo=TPE)
+    )
+    december = datetime(2026, 12, 5, 4, 0, tzinfo=UTC)
+    assert expires_at(PointsRules(expiry="month_end", expiry_months=1), december) == datetime(
+        2027, 2, 1, tzinfo=TPE
+    )
     assert available_at(PointsRules(return_window_days=7), AT) == datetime(
         2026, 3, 17, 4, 0, tzinfo=UTC
     )

@@ -70,8 +70,15 @@ class PointsRules(StrictModel):
     )  # fmt: skip
     promotions: list[Promotion] = Field(default_factory=list, max_length=100)
     return_window_days: int = Field(default=7, ge=0, le=365)
-    expiry: Literal["rolling", "year_end", "never"] = "rolling"
-    expiry_months: int = Field(default=12, ge=1, le=120, description="for rolling expiry")
+    expiry: Literal["rolling", "month_end", "year_end", "never"] = Field(
+        default="rolling",
+        description="rolling: expiry_months after the day earned; month_end: at the end of the "
+        "month expiry_months after the one earned in (取得後第12個月月底); year_end: at the end "
+        "of a year (expiry_years); never",
+    )  # fmt: skip
+    expiry_months: int = Field(
+        default=12, ge=1, le=120, description="for rolling and month_end expiry"
+    )
     expiry_years: int = Field(
         default=1, ge=0, le=10, description="for year_end: 0 = end of the year earned"
     )
@@ -255,7 +262,7 @@ def expires_at(rules: PointsRules, earned_at: datetime) -> datetime | None:
     else:
         month = local.month - 1 + rules.expiry_months
         year, month = local.year + month // 12, month % 12 + 1
-        last = _clamp_day(year, month, local.day)
+        last = _clamp_day(year, month, 31 if rules.expiry == "month_end" else local.day)
     return datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
 
 
