@@ -141,6 +141,26 @@ def test_quote_lowers_points_to_the_cap_and_explains(uow: UnitOfWork, shop: dict
     assert "lowered" in q.notes[0]
 
 
+def test_a_programme_may_keep_points_off_an_order_with_a_coupon(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """點數不得與優惠券併用: with the 滿1000減100 coupon the quote's cap is 0 and it says why; a
+    sale asking for both is refused and writes nothing; without the coupon the points go."""
+    from omo.points.rules import PointsRules
+
+    points.set_programme(uow, actor="t", rules=PointsRules(redeem_with_coupons=False))
+    q = checkout.quote(uow, req=QuoteRequest.model_validate(basket(
+        member_id=shop["member"], points=200, coupon_codes=[shop["code"]])), region="TW")  # fmt: skip
+    assert (q.points_cap, q.points_redeemed, q.notes) == (
+        0, 0, ["points are not used with a coupon"])  # fmt: skip
+    with pytest.raises(ValidationFailed) as both:
+        _sale(uow, shop, "PC-1", points=200, coupon_codes=[shop["code"]])
+    assert both.value.code == "points_not_with_coupons"
+    assert points.summary(uow, member_id=shop["member"]).available == 620
+    assert coupons.get_coupon(uow, code=shop["code"]).state == "usable"
+    assert _sale(uow, shop, "PC-2", points=200).price.points_redeemed == 200
+
+
 def test_points_are_redeemed_in_the_programmes_steps(uow: UnitOfWork, shop: dict[str, Any]) -> None:
     """以100點為單位折抵: the cap is 600 of the 620 held; a quote lowers 250 to 200 and says so;
     a sale of 250 is refused (naming the step) and writes nothing; one of 200 is made; the

@@ -94,6 +94,10 @@ class PointsRules(StrictModel):
         default=1, ge=1, le=100_000,
         description="points are redeemed in multiples of this (以10點為單位折抵: 10)",
     )  # fmt: skip
+    redeem_with_coupons: bool = Field(
+        default=True, description="false: an order that uses a coupon takes no points "
+        "(點數不得與優惠券併用)",
+    )  # fmt: skip
     redeem_excludes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=100,
         description="categories points do not pay for (點數不可折抵禮券): the points an order "
