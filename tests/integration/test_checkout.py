@@ -683,6 +683,33 @@ def test_a_coupon_for_a_level_or_a_first_order_asks_of_the_member(
     assert again.coupons[0].reason == "not_first_order"
 
 
+def test_a_coupon_not_used_with_the_level_price_prices_the_order_without_it(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """不得與會員折扣併用: the silver member's 1,400 basket is 1,330 at the level's price; with a
+    100-off coupon that does not go with it, 1,300 at the catalogue price, and the quote says
+    why; the sale agrees, and a return of the 600 line gives back what it was paid."""
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+
+    coupons.put_template(uow, code="NOLVL", template=CouponTemplate(
+        name="不與會員折扣併用", kind="amount_off", amount=Decimal(100),
+        with_level_price=False))  # fmt: skip
+    code = coupons.issue(uow, template_code="NOLVL", member_ids=[shop["member"]],
+                         key="nl").issued[0].code  # fmt: skip
+    plain = checkout.quote(uow, req=QuoteRequest.model_validate(
+        basket(member_id=shop["member"])), region="TW")  # fmt: skip
+    assert (plain.tier_discount, plain.total) == (Decimal(70), Decimal(1330))
+    q = checkout.quote(uow, req=QuoteRequest.model_validate(
+        basket(member_id=shop["member"], coupon_codes=[code])), region="TW")  # fmt: skip
+    assert (q.tier_discount, q.coupon_discount, q.total) == (0, 100, Decimal(1300))
+    assert q.notes == ["no level price with a coupon of NOLVL"]
+    sale = _sale(uow, shop, "NL-1", coupon_codes=[code])
+    assert (sale.order.total, sale.price.tier_discount) == (Decimal(1300), 0)
+    back = refund(uow, order_id=sale.order.id, actor="t", req=RefundRequest(
+        idempotency_key="nl-2", lines=[RefundLine(line_no=2, quantity=1)]))  # fmt: skip
+    assert back.amount == Decimal("557.14")  # 600 less its share of the 100
+
+
 def test_a_weekend_coupon_is_refused_on_a_friday(uow: UnitOfWork, shop: dict[str, Any]) -> None:
     """週末限定: the quote refuses it on a Friday in Taipei, with the days; a sale on Saturday
     takes it."""

@@ -221,17 +221,13 @@ def _price(
     rate = level.benefits.discount_rate if level else Decimal(1)
     p = pricing.Price(lines=_level_lines(session, basket, rate, marked_down),
                       shipping_fee=req.shipping_fee)  # fmt: skip
-    baskets: dict[str, Basket] = {}
-    applied: list[InOrder] = []
-    for code in dict.fromkeys(c.strip() for c in req.coupon_codes):
-        seen = pricing.basket_after(p, req.channel.value, req.store)
-        baskets[code] = seen
-        held, result = coupons.price_in_order(
-            session, code=code, basket=seen, member_id=member_id, now=now, applied=applied
-        )
-        pricing.add_coupon(p, code, result)
-        if held is not None and not isinstance(result, Refused):
-            applied.append(held)
+    baskets, applied = _apply_coupons(session, p, req, member_id, now)
+    alone = [h.template for h in applied if not h.with_level_price]
+    if rate != 1 and alone:  # a coupon not used with the level's price: priced again without it
+        p = pricing.Price(lines=pricing.tier_lines(basket, Decimal(1)),
+                          shipping_fee=req.shipping_fee)  # fmt: skip
+        baskets, applied = _apply_coupons(session, p, req, member_id, now)
+        notes.append(f"no level price with a coupon of {', '.join(alone)}")
     refused = [c for c in p.coupons if not c.applied]
     if strict and refused:
         first = refused[0]
@@ -283,6 +279,25 @@ def _price(
         notes=notes,
     )  # fmt: skip
     return Priced(p, read, member_id, baskets, shipment, earn_on)
+
+
+def _apply_coupons(
+    session: Session, p: pricing.Price, req: QuoteRequest, member_id: int | None, now: datetime
+) -> tuple[dict[str, Basket], list[InOrder]]:  # fmt: skip
+    """Each code in turn on what the ones before it left (`p` takes them): the basket each saw,
+    and those applied."""
+    baskets: dict[str, Basket] = {}
+    applied: list[InOrder] = []
+    for code in dict.fromkeys(c.strip() for c in req.coupon_codes):
+        seen = pricing.basket_after(p, req.channel.value, req.store)
+        baskets[code] = seen
+        held, result = coupons.price_in_order(
+            session, code=code, basket=seen, member_id=member_id, now=now, applied=applied
+        )
+        pricing.add_coupon(p, code, result)
+        if held is not None and not isinstance(result, Refused):
+            applied.append(held)
+    return baskets, applied
 
 
 def _take_points(

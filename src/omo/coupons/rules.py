@@ -70,6 +70,10 @@ class CouponTemplate(StrictModel):
         default=False, description="only on a member's first order, in any channel (首購禮); "
         "a guest is refused",
     )  # fmt: skip
+    with_level_price: bool = Field(
+        default=True, description="false: an order that uses it pays the catalogue price, not "
+        "the member's level price (不得與會員折扣併用)",
+    )  # fmt: skip
     weekdays: list[Annotated[int, Field(ge=1, le=7)]] | None = Field(
         default=None, min_length=1, max_length=7,
         description="only on these days of the week, 1 Monday … 7 Sunday (週末限定: [6, 7])",
@@ -197,6 +201,7 @@ class InOrder:
 
     template: str  # its template's code
     combinable: bool
+    with_level_price: bool = True  # false: the order is priced without the level's discount
 
 
 def stacking(t: CouponTemplate, template: str, applied: Sequence[InOrder]) -> Refused | None:

@@ -347,7 +347,7 @@ def price_in_order(
     row, t, result = _price(session, coupon, basket, member_id, now)
     if isinstance(result, Priced):
         result = rules.stacking(t, row.code, applied) or result
-    return rules.InOrder(row.code, t.combinable), result
+    return rules.InOrder(row.code, t.combinable, t.with_level_price), result
 
 
 def find_coupon(session: Session, code: str) -> Coupon:
