@@ -708,6 +708,20 @@ def test_a_coupon_not_used_with_the_level_price_prices_the_order_without_it(
     back = refund(uow, order_id=sale.order.id, actor="t", req=RefundRequest(
         idempotency_key="nl-2", lines=[RefundLine(line_no=2, quantity=1)]))  # fmt: skip
     assert back.amount == Decimal("557.14")  # 600 less its share of the 100
+    # 滿1400減100 of the same kind: the 1,330 at the level's price misses it, the catalogue
+    # price reaches it; one that misses either way leaves the level's price alone
+    for name, spend in (("NL1400", 1400), ("NL1500", 1500)):
+        coupons.put_template(uow, code=name, template=CouponTemplate(
+            name=name, kind="spend_get_off", spend=Decimal(spend), amount=Decimal(100),
+            with_level_price=False))  # fmt: skip
+    reach, miss = (coupons.issue(uow, template_code=n, member_ids=[shop["member"]],
+                                 key=f"k-{n}").issued[0].code for n in ("NL1400", "NL1500"))  # fmt: skip
+    q = checkout.quote(uow, req=QuoteRequest.model_validate(
+        basket(member_id=shop["member"], coupon_codes=[reach])), region="TW")  # fmt: skip
+    assert (q.tier_discount, q.coupons[0].applied, q.total) == (0, True, Decimal(1300))
+    q = checkout.quote(uow, req=QuoteRequest.model_validate(
+        basket(member_id=shop["member"], coupon_codes=[miss])), region="TW")  # fmt: skip
+    assert (q.tier_discount, q.coupons[0].reason, q.total) == (70, "min_spend_not_met", 1330)
 
 
 def test_a_weekend_coupon_is_refused_on_a_friday(uow: UnitOfWork, shop: dict[str, Any]) -> None:

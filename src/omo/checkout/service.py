@@ -221,13 +221,16 @@ def _price(
     rate = level.benefits.discount_rate if level else Decimal(1)
     p = pricing.Price(lines=_level_lines(session, basket, rate, marked_down),
                       shipping_fee=req.shipping_fee)  # fmt: skip
-    baskets, applied = _apply_coupons(session, p, req, member_id, now)
-    alone = [h.template for h in applied if not h.with_level_price]
-    if rate != 1 and alone:  # a coupon not used with the level's price: priced again without it
-        p = pricing.Price(lines=pricing.tier_lines(basket, Decimal(1)),
-                          shipping_fee=req.shipping_fee)  # fmt: skip
-        baskets, applied = _apply_coupons(session, p, req, member_id, now)
-        notes.append(f"no level price with a coupon of {', '.join(alone)}")
+    baskets, _, found = _apply_coupons(session, p, req, member_id, now)
+    if rate != 1 and any(not h.with_level_price for h in found):
+        # a coupon not used with the level's price: priced again without it, kept if it applies
+        full = pricing.Price(lines=pricing.tier_lines(basket, Decimal(1)),
+                             shipping_fee=req.shipping_fee)  # fmt: skip
+        again = _apply_coupons(session, full, req, member_id, now)
+        alone = [h.template for h in again[1] if not h.with_level_price]
+        if alone:
+            p, baskets = full, again[0]
+            notes.append(f"no level price with a coupon of {', '.join(alone)}")
     refused = [c for c in p.coupons if not c.applied]
     if strict and refused:
         first = refused[0]
@@ -283,11 +286,12 @@ def _price(
 
 def _apply_coupons(
     session: Session, p: pricing.Price, req: QuoteRequest, member_id: int | None, now: datetime
-) -> tuple[dict[str, Basket], list[InOrder]]:  # fmt: skip
+) -> tuple[dict[str, Basket], list[InOrder], list[InOrder]]:  # fmt: skip
     """Each code in turn on what the ones before it left (`p` takes them): the basket each saw,
-    and those applied."""
+    those applied, and every code found (applied or refused)."""
     baskets: dict[str, Basket] = {}
     applied: list[InOrder] = []
+    found: list[InOrder] = []
     for code in dict.fromkeys(c.strip() for c in req.coupon_codes):
         seen = pricing.basket_after(p, req.channel.value, req.store)
         baskets[code] = seen
@@ -295,9 +299,11 @@ def _apply_coupons(
             session, code=code, basket=seen, member_id=member_id, now=now, applied=applied
         )
         pricing.add_coupon(p, code, result)
-        if held is not None and not isinstance(result, Refused):
-            applied.append(held)
-    return baskets, applied
+        if held is not None:
+            found.append(held)
+            if not isinstance(result, Refused):
+                applied.append(held)
+    return baskets, applied, found
 
 
 def _take_points(
