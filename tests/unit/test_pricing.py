@@ -119,3 +119,35 @@ def test_points_do_not_pay_for_the_categories_the_rules_keep_out() -> None:
     assert pricing.worth(p, with_points=True) == [Decimal(400), Decimal(1000)]
     p.points_excluded = ()
     assert pricing.points_room(p) == Decimal(1800)
+
+
+def test_the_points_a_basket_takes() -> None:
+    """Half of what points pay for, the balance, whole steps; a quote lowers and says so, a
+    sale is refused; none beside a coupon when the programme says so."""
+    import pytest
+
+    from omo.points.rules import PointsRules
+    from omo.shared.errors import ValidationFailed
+
+    def price(**rules: object) -> tuple[pricing.Price, PointsRules]:
+        lines = [BasketLine("A", "服飾", 1, Decimal(800)), BasketLine("G", "禮券", 1, Decimal(500))]
+        return pricing.Price(lines=pricing.tier_lines(lines, Decimal(1))), PointsRules(**rules)
+
+    p, r = price(redeem_excludes=["禮券"], redeem_step=50)
+    notes: list[str] = []
+    pricing.take_points(p, r, 1000, 430, strict=False, notes=notes)
+    assert (p.points_cap, p.points, p.points_value, notes) == (
+        400, 400, Decimal(400), ["points lowered from 430 to the cap 400"])  # fmt: skip
+    p, r = price(redeem_step=50)
+    notes = []
+    pricing.take_points(p, r, 1000, 120, strict=False, notes=notes)
+    assert (p.points_cap, p.points, notes) == (650, 100, ["points lowered to a multiple of 50"])
+    with pytest.raises(ValidationFailed, match="steps of 50"):
+        pricing.take_points(*price(redeem_step=50), 1000, 120, strict=True, notes=[])
+    p, r = price(redeem_with_coupons=False)
+    pricing.add_coupon(p, "C", coupon_rules.Priced(Decimal(100), Decimal(0), None, Decimal(1300)))
+    notes = []
+    pricing.take_points(p, r, 1000, 100, strict=False, notes=notes)
+    assert (p.points_cap, p.points, notes) == (0, 0, ["points are not used with a coupon"])
+    with pytest.raises(ValidationFailed, match="with a coupon"):
+        pricing.take_points(p, r, 1000, 100, strict=True, notes=[])

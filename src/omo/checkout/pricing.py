@@ -23,6 +23,8 @@ from typing import Any
 from omo.checkout import paid
 from omo.coupons import rules as coupon_rules
 from omo.coupons.rules import Basket, BasketLine
+from omo.points.rules import PointsRules, max_redeemable, off_step, redeem_value
+from omo.shared.errors import ValidationFailed
 
 CENT = Decimal("0.01")
 
@@ -172,3 +174,39 @@ def waive_shipping(price: Price) -> Decimal:
     """The tier's free shipping: what coupons left of the fee, waived; what that is worth."""
     price.tier_shipping_discount = price.shipping_fee - price.shipping_discount
     return price.tier_shipping_discount
+
+
+def take_points(
+    p: Price, rules: PointsRules, balance: int, wanted: int, *, strict: bool,
+    notes: list[str],
+) -> None:  # fmt: skip
+    """The points the basket takes: at most the programme's share of the lines points pay for,
+    the balance, in whole steps, and none beside a coupon if the programme says so. A sale
+    (`strict`) is refused what a quote lowers, with a note."""
+    p.points_excluded = tuple(rules.redeem_excludes)
+    p.points_cap = max_redeemable(rules, order_amount=points_room(p), balance=balance)
+    if not rules.redeem_with_coupons and any(c.applied for c in p.coupons):
+        p.points_cap = 0
+        if wanted and strict:
+            raise ValidationFailed("points are not used with a coupon", field="points",
+                                   code="points_not_with_coupons")  # fmt: skip
+        if wanted:
+            notes.append("points are not used with a coupon")
+        return
+    if not wanted:
+        return
+    if wanted > p.points_cap:
+        if strict:
+            raise ValidationFailed(
+                f"at most {p.points_cap} points on this basket (balance {balance})",
+                field="points", code="points_over_cap",
+                ctx={"cap": p.points_cap, "balance": balance},
+            )  # fmt: skip
+        notes.append(f"points lowered from {wanted} to the cap {p.points_cap}")
+    if (off := off_step(rules, wanted)) is not None:
+        if strict:
+            raise off
+        if wanted <= p.points_cap:
+            notes.append(f"points lowered to a multiple of {rules.redeem_step}")
+    p.points = min(wanted - wanted % rules.redeem_step, p.points_cap)
+    p.points_value = redeem_value(rules, p.points)

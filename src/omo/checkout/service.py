@@ -36,15 +36,7 @@ from omo.members import service as members
 from omo.members.identifiers import Identifier
 from omo.points import ledger
 from omo.points import service as points
-from omo.points.rules import (
-    LineFacts,
-    OrderFacts,
-    PointsRules,
-    max_redeemable,
-    off_step,
-    points_for_order,
-    redeem_value,
-)
+from omo.points.rules import LineFacts, OrderFacts, points_for_order
 from omo.shared import clock, versions
 from omo.shared.errors import Conflict, DomainError, ValidationFailed
 from omo.shared.pins import memo
@@ -244,7 +236,7 @@ def _price(
     balance = ledger.balance(session, member_id=member_id, now=now).available if member_id else 0
     if req.points and member_id is None:
         raise ValidationFailed("points need a member", field="points")
-    _take_points(p, rules, balance, req.points, strict=strict, notes=notes)
+    pricing.take_points(p, rules, balance, req.points, strict=strict, notes=notes)
     to_earn = 0
     # each coupon off its own lines, the points paid with off what the lines they pay for have
     # left: a coupon on 美妝保養 lowers what 美妝保養 earns, not the 服飾 beside it, and a gift
@@ -304,42 +296,6 @@ def _apply_coupons(
             if not isinstance(result, Refused):
                 applied.append(held)
     return baskets, applied, found
-
-
-def _take_points(
-    p: pricing.Price, rules: PointsRules, balance: int, wanted: int, *, strict: bool,
-    notes: list[str],
-) -> None:  # fmt: skip
-    """The points the basket takes: at most the programme's share of the lines points pay for,
-    the balance, in whole steps, and none beside a coupon if the programme says so. A sale
-    (`strict`) is refused what a quote lowers, with a note."""
-    p.points_excluded = tuple(rules.redeem_excludes)
-    p.points_cap = max_redeemable(rules, order_amount=pricing.points_room(p), balance=balance)
-    if not rules.redeem_with_coupons and any(c.applied for c in p.coupons):
-        p.points_cap = 0
-        if wanted and strict:
-            raise ValidationFailed("points are not used with a coupon", field="points",
-                                   code="points_not_with_coupons")  # fmt: skip
-        if wanted:
-            notes.append("points are not used with a coupon")
-        return
-    if not wanted:
-        return
-    if wanted > p.points_cap:
-        if strict:
-            raise ValidationFailed(
-                f"at most {p.points_cap} points on this basket (balance {balance})",
-                field="points", code="points_over_cap",
-                ctx={"cap": p.points_cap, "balance": balance},
-            )  # fmt: skip
-        notes.append(f"points lowered from {wanted} to the cap {p.points_cap}")
-    if (off := off_step(rules, wanted)) is not None:
-        if strict:
-            raise off
-        if wanted <= p.points_cap:
-            notes.append(f"points lowered to a multiple of {rules.redeem_step}")
-    p.points = min(wanted - wanted % rules.redeem_step, p.points_cap)
-    p.points_value = redeem_value(rules, p.points)
 
 
 def _level_lines(
