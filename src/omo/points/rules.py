@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, model_validator
 
 from omo.shared.errors import ValidationFailed
-from omo.shared.schemas import MoneyIn, StrictModel
+from omo.shared.schemas import CategoryName, MoneyIn, StrictModel
 from omo.shared.zones import checked_zone
 
 ROUNDING = {"floor": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "ceiling": ROUND_CEILING}
@@ -98,7 +98,7 @@ class PointsRules(StrictModel):
         default=True, description="false: an order that uses a coupon takes no points "
         "(點數不得與優惠券併用)",
     )  # fmt: skip
-    redeem_excludes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    redeem_excludes: list[CategoryName] = Field(
         default_factory=list, max_length=100,
         description="categories points do not pay for (點數不可折抵禮券): the points an order "
         "takes are capped by, and come off, its other lines",

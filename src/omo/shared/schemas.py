@@ -38,6 +38,8 @@ MoneyIn = Annotated[
 ]
 MoneyOut = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+# a product category as the catalogue stores it (products.category is 64 characters)
+CategoryName = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class ReadModel(BaseModel):

@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from omo.shared.schemas import StrictModel
+from omo.shared.schemas import CategoryName, StrictModel
 from omo.shared.zones import checked_zone
 
 Metric = Literal["spend", "points", "orders", "percentile", "single_order"]
@@ -74,7 +74,7 @@ class TierProgramme(StrictModel):
     review: Literal["anniversary", "year_end"] = "anniversary"
     grace_days: int = Field(default=30, ge=0, le=365)
     timezone: str = "Asia/Taipei"
-    discount_excludes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    discount_excludes: list[CategoryName] = Field(
         default_factory=list, max_length=100,
         description="categories no level's discount_rate applies to (gift cards, tobacco): "
         "their lines are sold at their price to every level",
