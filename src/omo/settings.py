@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from omo.shared.schemas import MoneyIn
 
 
 class Settings(BaseSettings):
@@ -18,6 +21,11 @@ class Settings(BaseSettings):
     # Region used to read phone numbers written without a country code (0912-345-678).
     default_region: str = "TW"
     currency: str = "TWD"
+    # The smallest amount the tills take: 0.01 (cents), or 1 where they take whole dollars
+    # (a Taiwanese till). The discounts checkout works out (a level's price, a percent-off or
+    # free-item coupon, the points paid with) and the money a return gives back are whole
+    # numbers of it; prices and shipping come as the till sends them.
+    price_unit: MoneyIn = Field(default=Decimal("0.01"), gt=0)
     # Seconds a SQLite writer waits for the lock before giving up.
     sqlite_busy_timeout_s: float = 30.0
     # A pooled PostgreSQL connection idle this long is pinged before it is used again (one

@@ -1547,3 +1547,60 @@ def test_a_sale_makes_three_round_trips_on_postgresql(
     finally:
         engine.dispose()
         proxy.close()
+
+
+def test_a_till_of_whole_dollars_gets_whole_discounts_and_refunds(
+    settings: Settings, uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """OMO_PRICE_UNIT=1 (a Taiwanese till): silver's 95 % of NT$790 takes 40 off, not 39.50; a
+    9 % coupon on 1,220 takes 110, not 109.80; points of NT$0.5 go two at a time (a quote lowers
+    15 to 14 and says so, a sale of 15 is refused and writes nothing); the order comes to 1,103
+    (1,103.15 in cents); a return of one line gives back whole dollars and the rest of the order
+    all that is left; a coupon checked on its own rounds too."""
+    from omo.apikeys.service import create_key
+    from omo.app import create_app
+    from omo.points.rules import PointsRules
+
+    mid = shop["member"]
+    commerce.save_product(
+        uow, sku="APP-2", data=ProductUpsert(name="APP-2", category="服飾", price=Decimal(790))
+    )
+    coupons.put_template(uow, code="P9", template=CouponTemplate(
+        name="9折", kind="percent_off", percent=Decimal(9)))  # fmt: skip
+    nine = coupons.issue(uow, template_code="P9", member_ids=[mid], key="p9").issued[0].code
+    points.set_programme(uow, actor="t", rules=PointsRules(point_value=Decimal("0.5")))
+    sale = basket(member_id=mid, coupon_codes=[shop["code"], nine], points=15,
+                  lines=[{"sku": "APP-2", "quantity": 1}, {"sku": "BEA-1", "quantity": 1}])  # fmt: skip
+    cents = checkout.quote(uow, req=QuoteRequest.model_validate(sale), region="TW")
+    assert (cents.tier_discount, cents.coupons[1].discount, cents.points_value, cents.total) == (
+        Decimal("69.50"), Decimal("109.85"), Decimal("7.50"), Decimal("1103.15"))  # fmt: skip
+    app = create_app(Settings(database_url=settings.database_url, price_unit=Decimal(1)))
+    key = create_key(uow, name="till", store_code=None, scopes=None).key
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as api:
+        q = api.post("/api/v1/checkout/quote", json=sale).json()
+        assert [li["tier_discount"] for li in q["lines"]] == ["40.00", "30.00"]
+        assert [c["discount"] for c in q["coupons"]] == ["100.00", "110.00"]
+        assert (q["points_redeemed"], q["points_value"], q["total"]) == (14, "7.00", "1103.00")
+        assert q["notes"] == ["points lowered to a multiple of 2"]
+        before = dump(app.state.engine)
+        refused = api.post("/api/v1/checkout/commit", json={**sale, "external_id": "W-1"})
+        assert refused.status_code == 422 and refused.json()["detail"][0]["type"] == (
+            "points_not_in_steps")  # fmt: skip
+        assert dump(app.state.engine) == before
+        made = api.post("/api/v1/checkout/commit",
+                        json={**sale, "points": 14, "external_id": "W-1"})  # fmt: skip
+        assert made.status_code == 201, made.text
+        order = made.json()["order"]
+        assert order["total"] == "1103.00"
+        one = {"idempotency_key": "w1", "lines": [{"line_no": 2, "quantity": 1}]}
+        weighed = api.post(f"/api/v1/orders/{order['id']}/refund-quote",
+                           json={"lines": one["lines"]}).json()  # fmt: skip
+        back = api.post(f"/api/v1/orders/{order['id']}/refund", json=one).json()
+        assert weighed["amount"] == back["amount"] == "476.00"  # 476.30 paid, in cents
+        rest = api.post(f"/api/v1/orders/{order['id']}/refund", json={"idempotency_key": "w2"})
+        assert rest.json()["amount"] == "627.00"
+        assert rest.json()["order"]["refunded_total"] == "1103.00"
+        check = api.post(f"/api/v1/coupons/{nine}/check", json={"member_id": mid, "basket": {
+            "channel": "web", "lines": [{"sku": "X", "quantity": 1, "unit_price": "1006"}]}})  # fmt: skip
+        assert check.json()["discount"] == "91.00"  # 90.54 in cents
+    app.state.engine.dispose()

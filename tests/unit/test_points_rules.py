@@ -217,3 +217,20 @@ def test_splitting_lines_never_changes_the_points(parts: list[Decimal], cut: int
     split = earn(rules, order(*((None, str(p)) for p in parts)))
     assert whole == split
     assert whole == int(sum(parts) // 100)
+
+
+def test_points_go_in_steps_worth_a_whole_number_of_the_price_unit() -> None:
+    """At a till of whole dollars, points of NT$0.5 go two at a time, of NT$0.1 or 0.3 ten at a
+    time; the programme's own step, if larger, is raised to a common multiple; in cents, or at
+    NT$1 a point, nothing changes."""
+    from omo.points.rules import step_in
+
+    def step(value: str, unit: str, own: int = 1) -> int:
+        rules = PointsRules(point_value=Decimal(value), redeem_step=own)
+        return step_in(rules, Decimal(unit)).redeem_step
+
+    assert [step("0.5", "1"), step("0.1", "1"), step("0.3", "1"), step("1", "1")] == [2, 10, 10, 1]
+    assert [step("0.5", "1", 4), step("0.1", "1", 25), step("2", "10"), step("0.5", "0.01")] == [
+        4, 50, 5, 1]  # fmt: skip
+    same = PointsRules()
+    assert step_in(same, Decimal(1)) is same

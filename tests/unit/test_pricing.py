@@ -151,3 +151,65 @@ def test_the_points_a_basket_takes() -> None:
     assert (p.points_cap, p.points, notes) == (0, 0, ["points are not used with a coupon"])
     with pytest.raises(ValidationFailed, match="with a coupon"):
         pricing.take_points(p, r, 1000, 100, strict=True, notes=[])
+
+
+def _whole(amount: Decimal, unit: Decimal) -> bool:
+    return amount % unit == 0
+
+
+@settings(max_examples=300)
+@given(
+    BASKETS, st.lists(TEMPLATES, max_size=3), st.sampled_from(["0.95", "0.9", "0.88", "0.85"]),
+    st.sampled_from(["1", "10"]), st.sampled_from(["1", "0.5", "0.1", "0.3"]),
+    st.integers(0, 5000), st.sampled_from([0, 1, 2]),
+)  # fmt: skip
+def test_at_a_till_of_whole_dollars_every_discount_is_whole(
+    basket: list[tuple[str, int, int]], templates: list[CouponTemplate], rate: str, unit: str,
+    point_value: str, wanted: int, free: int,
+) -> None:  # fmt: skip
+    """Settings.price_unit: with prices and coupon amounts in whole units, the level's discount
+    on each line, what each coupon takes (a percent, an amount its lines hold less than, a free item priced after
+    the level) and the points paid with are whole numbers of the unit, so the total is too;
+    the points a quote takes are lowered to whole steps of it and a sale asking for others is
+    refused."""
+    import pytest
+
+    from omo.points.rules import PointsRules
+    from omo.shared.errors import ValidationFailed
+
+    u = Decimal(unit)
+    lines = [BasketLine(f"S{n}", c, q, Decimal(p) * u) for n, (c, q, p) in enumerate(basket)]
+    p = pricing.Price(lines=pricing.tier_lines(lines, Decimal(rate), unit=u), unit=u)
+    assert all(_whole(li.tier_discount, u) for li in p.lines)
+    if free < len(lines):  # the level's price of one unit is rarely whole: the free item is
+        templates = [CouponTemplate(name="f", kind="free_item", free_sku=f"S{free}"), *templates]
+    for n, t in enumerate(templates):
+        if t.amount is not None:  # the merchant's amounts are in whole units, as the prices
+            t = t.model_copy(update={"amount": t.amount * u})
+        got = _apply(p, f"C{n}", t)
+        assert got is None or _whole(got.discount, u)
+    assert all(_whole(c.discount, u) for c in p.coupons)
+    rules = PointsRules(point_value=Decimal(point_value))
+    notes: list[str] = []
+    pricing.take_points(p, rules, 100_000, wanted, strict=False, notes=notes)
+    assert _whole(p.points_value, u) and p.points <= wanted
+    assert _whole(p.total, u) and p.total >= 0
+    step = pricing.step_in(rules, u).redeem_step
+    if wanted % step and wanted <= p.points_cap:
+        with pytest.raises(ValidationFailed, match=f"steps of {step}"):
+            pricing.take_points(p, rules, 100_000, wanted, strict=True, notes=[])
+
+
+def test_the_unit_rounds_a_discount_half_up() -> None:
+    """NT$790 at 95 %: 39.50 off in cents, 40 at a till of whole dollars; 10 % off 1,005 is
+    100.50, or 101 (half up); 10 % off 1,004 is 100 either way."""
+    lines = [BasketLine("A", "服飾", 1, Decimal(790))]
+    assert pricing.tier_lines(lines, Decimal("0.95"))[0].tier_discount == Decimal("39.50")
+    assert pricing.tier_lines(lines, Decimal("0.95"), unit=Decimal(1))[0].tier_discount == 40
+    ten = CouponTemplate(name="t", kind="percent_off", percent=Decimal(10))
+    for price, cents, whole in (("1005", "100.50", "101"), ("1004", "100.40", "100")):
+        for unit, off in ((Decimal("0.01"), cents), (Decimal(1), whole)):
+            p = pricing.Price(lines=pricing.tier_lines([BasketLine("A", None, 1, Decimal(price))],
+                                                       Decimal(1)), unit=unit)  # fmt: skip
+            got = _apply(p, "T", ten)
+            assert got is not None and got.discount == Decimal(off)

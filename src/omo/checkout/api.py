@@ -40,7 +40,8 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 def quote(
     req: QuoteRequest, uow: UoW, settings: AppSettings, caller: Principal = scoped("members:read")
 ) -> QuoteRead:
-    return checkout.quote(uow, req=req, region=settings.default_region, secret=secret_key(settings))
+    return checkout.quote(uow, req=req, region=settings.default_region,
+                          secret=secret_key(settings), unit=settings.price_unit)  # fmt: skip
 
 
 @router.post(
@@ -60,8 +61,9 @@ def commit(
     if req.points:
         caller.require("points:write")
     result = checkout.commit(
-        uow, req=req, principal=caller, currency=settings.currency, region=settings.default_region
-    )
+        uow, req=req, principal=caller, currency=settings.currency,
+        region=settings.default_region, unit=settings.price_unit,
+    )  # fmt: skip
     response.status_code = 200 if result.replayed else 201
     return result
 
@@ -81,7 +83,7 @@ def commit_quote(
 ) -> CommitResult:
     result = checkout.commit_quote(
         uow, body=body, principal=caller, currency=settings.currency,
-        region=settings.default_region, secret=secret_key(settings),
+        region=settings.default_region, secret=secret_key(settings), unit=settings.price_unit,
     )  # fmt: skip
     response.status_code = 200 if result.replayed else 201
     return result
@@ -96,12 +98,14 @@ def refund(
     order_id: Id,
     req: RefundRequest,
     uow: UoW,
+    settings: AppSettings,
     caller: Principal = scoped("orders:write"),
 ) -> RefundResult:
     """A refund the returns policy holds back (`needs_approval`, 403) goes through only for a
     key that also holds `refunds:approve`."""
     approver = caller.name if "refunds:approve" in caller.scopes else None
-    return refunds.refund(uow, order_id=order_id, req=req, actor=caller.name, approved_by=approver)
+    return refunds.refund(uow, order_id=order_id, req=req, actor=caller.name, approved_by=approver,
+                          unit=settings.price_unit)  # fmt: skip
 
 
 @router.post(
@@ -110,13 +114,14 @@ def refund(
     summary="What a refund of these lines would give back, and whether it needs a manager",
 )
 def refund_quote(
-    order_id: Id, req: RefundLines, uow: UoW, caller: Principal = scoped("orders:write")
-) -> RefundQuote:
+    order_id: Id, req: RefundLines, uow: UoW, settings: AppSettings,
+    caller: Principal = scoped("orders:write"),
+) -> RefundQuote:  # fmt: skip
     """Changes nothing: the refund is run and rolled back, so every figure (the money, what the
     returns policy keeps back, the points, a level taken back) is what `/refund` would give now.
     Under a policy that claws coupons back or charges spent points, the money depends on what
     the customer keeps and has spent, which the order's `paid_each` cannot say."""
-    return refunds.quote(uow, order_id=order_id, req=req)
+    return refunds.quote(uow, order_id=order_id, req=req, unit=settings.price_unit)
 
 
 @router.get("/returns/policy", response_model=PolicyRead, summary="Which refunds need a manager")

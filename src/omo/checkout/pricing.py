@@ -17,16 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from omo.checkout import paid
 from omo.coupons import rules as coupon_rules
 from omo.coupons.rules import Basket, BasketLine
-from omo.points.rules import PointsRules, max_redeemable, off_step, redeem_value
+from omo.points.rules import PointsRules, max_redeemable, off_step, redeem_value, step_in
 from omo.shared.errors import ValidationFailed
-
-CENT = Decimal("0.01")
+from omo.shared.money import CENT, to_unit
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,7 @@ class Price:
     shipping_fee: Decimal = Decimal(0)
     shipping_discount: Decimal = Decimal(0)  # coupons'
     tier_shipping_discount: Decimal = Decimal(0)  # the tier's monthly free shipping
+    unit: Decimal = CENT  # the discounts are whole numbers of it (Settings.price_unit)
 
     @property
     def subtotal(self) -> Decimal:
@@ -99,17 +99,18 @@ class Price:
 
 def tier_lines(
     lines: list[BasketLine], discount_rate: Decimal, excludes: Collection[str] = (),
-    full_price: Collection[int] = (),
+    full_price: Collection[int] = (), unit: Decimal = CENT,
 ) -> list[PricedLine]:  # fmt: skip
-    """The tier's price multiplier per line, rounded to the cent per line; lines of the
-    `excludes` categories, and those at the `full_price` places, keep their price."""
+    """The tier's price multiplier per line, its discount rounded half up to the `unit` per
+    line; lines of the `excludes` categories, and those at the `full_price` places, keep their
+    price."""
     out = []
     for n, li in enumerate(lines):
         gross = li.unit_price * li.quantity
         if n in full_price or (li.category is not None and li.category in excludes):
             off = Decimal(0)
         else:
-            off = (gross * (1 - discount_rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+            off = to_unit(gross * (1 - discount_rate), unit)
         out.append(PricedLine(li.sku, li.category, li.quantity, li.unit_price, off))
     return out
 
@@ -151,7 +152,8 @@ def basket_after(price: Price, channel: str, store: str | None) -> Basket:
                    li.tier_discount + (li.amount - v).quantize(CENT))
         for li, v in zip(price.lines, left, strict=True)
     ]  # fmt: skip
-    return Basket(channel, store, tuple(lines), price.shipping_fee - price.shipping_discount)
+    return Basket(channel, store, tuple(lines), price.shipping_fee - price.shipping_discount,
+                  unit=price.unit)  # fmt: skip
 
 
 def add_coupon(price: Price, code: str, result: coupon_rules.Priced | coupon_rules.Refused) -> None:
@@ -181,8 +183,10 @@ def take_points(
     notes: list[str],
 ) -> None:  # fmt: skip
     """The points the basket takes: at most the programme's share of the lines points pay for,
-    the balance, in whole steps, and none beside a coupon if the programme says so. A sale
-    (`strict`) is refused what a quote lowers, with a note."""
+    the balance, in whole steps (and in as many as make a whole number of the price's unit),
+    and none beside a coupon if the programme says so. A sale (`strict`) is refused what a
+    quote lowers, with a note."""
+    rules = step_in(rules, p.unit)
     p.points_excluded = tuple(rules.redeem_excludes)
     p.points_cap = max_redeemable(rules, order_amount=points_room(p), balance=balance)
     if not rules.redeem_with_coupons and any(c.applied for c in p.coupons):

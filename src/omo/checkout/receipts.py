@@ -13,7 +13,7 @@ from pydantic import Field
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from omo.checkout.refunds import CENT, RefundLine, line_worth
+from omo.checkout.refunds import RefundLine, line_worth
 from omo.commerce import service as commerce
 from omo.commerce.channels import Channel
 from omo.commerce.models import Order, OrderRefund
@@ -23,6 +23,7 @@ from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.points.models import PointsEntry
 from omo.shared.errors import NotFound
+from omo.shared.money import CENT
 from omo.shared.schemas import MoneyOut, ReadModel
 
 

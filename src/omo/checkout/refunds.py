@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from pydantic import Field
 from sqlalchemy import func, select
@@ -38,10 +38,9 @@ from omo.points.rules import redeem_value
 from omo.referrals import service as referrals
 from omo.shared import clock
 from omo.shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from omo.shared.money import CENT, floor_to_unit, to_unit
 from omo.shared.schemas import MoneyOut, ReadModel, StrictModel
 from omo.tiers import returned, shipping
-
-CENT = Decimal("0.01")
 
 
 class RefundLine(StrictModel):
@@ -131,20 +130,22 @@ class RefundResult(ReadModel):
 
 def refund(
     uow: UnitOfWork, *, order_id: int, req: RefundRequest, actor: str | None,
-    approved_by: str | None = None,
+    approved_by: str | None = None, unit: Decimal = CENT,
 ) -> RefundResult:  # fmt: skip
     """`approved_by`: the manager (or key) that may let a refund past the returns policy; a
-    refund the policy holds back without one is refused with `needs_approval`."""
+    refund the policy holds back without one is refused with `needs_approval`. `unit`: the
+    smallest amount the tills take (Settings.price_unit); a partial refund is a whole number of
+    it, a whole one all that is left."""
     return uow.run(
         lambda session: _refund_in(
-            session, order_id=order_id, req=req, actor=actor, approved_by=approved_by
+            session, order_id=order_id, req=req, actor=actor, approved_by=approved_by, unit=unit
         )
     )
 
 
 def _refund_in(
     session: Session, *, order_id: int, req: RefundRequest, actor: str | None,
-    approved_by: str | None,
+    approved_by: str | None, unit: Decimal,
 ) -> RefundResult:  # fmt: skip
     now = clock.now()
     order = session.get(Order, order_id)
@@ -158,7 +159,7 @@ def _refund_in(
     held = session.scalar(select(OrderRefund).where(OrderRefund.idempotency_key == key))
     if held is not None:
         return _replayed(session, held, order, req)
-    w = _weigh(session, order, req, now)
+    w = _weigh(session, order, req, now, unit)
     amount, held_back = w.amount, w.held
     if held_back is not None and approved_by is None:
         raise Forbidden(held_back.message, code="needs_approval", ctx=held_back.ctx)
@@ -198,8 +199,9 @@ def _refund_in(
     )  # fmt: skip
     made.points_short_value = redeem_value(points.rules_in_force(session), taken.short)
     if w.policy.spent_points == "charge" and made.points_short_value:
-        # the member keeps what those points bought: their value stays with the store
-        made.points_charged = min(made.points_short_value, amount)
+        # the member keeps what those points bought: their value stays with the store (in
+        # whole units of the till's: a part of one is not charged)
+        made.points_charged = floor_to_unit(min(made.points_short_value, amount), unit)
         made.amount -= made.points_charged
         order.refunded_total -= made.points_charged
     revoked = referrals.on_refund(
@@ -235,7 +237,7 @@ def _refund_in(
     return _result(session, made, order, replayed=False)
 
 
-def quote(uow: UnitOfWork, *, order_id: int, req: RefundLines) -> RefundQuote:
+def quote(uow: UnitOfWork, *, order_id: int, req: RefundLines, unit: Decimal = CENT) -> RefundQuote:
     """A refund weighed and not made: the refund use case run in a transaction that is then
     rolled back, so the quote says what pressing would do now (the money, what the policy keeps
     back, the points, the level) and changes nothing. It holds the member and the order as a
@@ -245,9 +247,10 @@ def quote(uow: UnitOfWork, *, order_id: int, req: RefundLines) -> RefundQuote:
         order = session.get(Order, order_id)
         if order is None:
             raise NotFound(f"no order {order_id}", field="order_id", ctx={"order_id": order_id})
-        held = _weigh(session, order, req, clock.now()).held
+        held = _weigh(session, order, req, clock.now(), unit).held
         weighed = RefundRequest(idempotency_key=f"quote-{secrets.token_hex(8)}", lines=req.lines)
-        done = _refund_in(session, order_id=order_id, req=weighed, actor=None, approved_by="quote")
+        done = _refund_in(session, order_id=order_id, req=weighed, actor=None,
+                          approved_by="quote", unit=unit)  # fmt: skip
         same = set(RefundQuote.model_fields) - {"whole", "needs_approval"}
         raise _Weighed(RefundQuote(
             **{name: getattr(done, name) for name in same},
@@ -274,7 +277,9 @@ class Weighed:
     points_share: Decimal | None = None  # of the points paid with, what the units returned were
 
 
-def _weigh(session: Session, order: Order, req: RefundLines, now: datetime) -> Weighed:
+def _weigh(
+    session: Session, order: Order, req: RefundLines, now: datetime, unit: Decimal
+) -> Weighed:
     """What these lines give back, under the returns policy in force."""
     if order.status == "cancelled":
         raise ValidationFailed("a cancelled order has nothing to refund", field="order_id")
@@ -285,7 +290,7 @@ def _weigh(session: Session, order: Order, req: RefundLines, now: datetime) -> W
     charged = charged_for_points(session, order.id)
     left = max(order.total - order.refunded_total - charged, Decimal(0))
     policy = returns_policy.in_force(session)
-    w = _amount(session, order, req, left, policy)
+    w = _amount(session, order, req, left, policy, unit)
     held = returns_policy.needs_approval(
         policy, amount=w.amount, now=now, ordered_at=clock.as_utc(order.ordered_at)
     )
@@ -436,7 +441,7 @@ def _use(t: CouponTemplate, discount: Decimal) -> paid.CouponUse:
 
 def _amount(
     session: Session, order: Order, req: RefundLines, left: Decimal,
-    policy: returns_policy.Policy,
+    policy: returns_policy.Policy, unit: Decimal,
 ) -> Weighed:  # fmt: skip
     """What the units returned were paid (checkout/paid.py: a free item nothing, a coupon on
     some categories off those lines), or all that is left; refuses more of a line than was
@@ -466,13 +471,13 @@ def _amount(
         returned[want.line_no] += want.quantity
         back[want.line_no] += Decimal(want.quantity) / line.quantity
     amount = sum((worth[n] * f for n, f in back.items()), Decimal(0))
-    amount = min(max(amount, Decimal(0)).quantize(CENT, rounding=ROUND_HALF_UP), left)
+    amount = min(to_unit(max(amount, Decimal(0)), unit), left)
     whole = all(returned[no] >= li.quantity for no, li in lines.items())
     if whole:
         return Weighed(left, True, ClawedBack(), left, worth)  # the rest, no cent left over
     spent = _points_share(order, lines, uses, worth, back, points_value)
     if policy.coupon_threshold == "claw_back" and any(use.threshold > 0 for use, _ in uses):
-        return replace(_clawed(order, lines, returned, uses, worth, left, amount),
+        return replace(_clawed(order, lines, returned, uses, worth, left, amount, unit),
                        points_share=spent)  # fmt: skip
     return Weighed(amount, False, ClawedBack(), amount, worth, points_share=spent)
 
@@ -497,7 +502,7 @@ def _points_share(
 def _clawed(
     order: Order, lines: dict[int, OrderLine], returned: dict[int, int],
     uses: list[tuple[paid.CouponUse, str]], worth: dict[int, Decimal], left: Decimal,
-    amount: Decimal,
+    amount: Decimal, unit: Decimal,
 ) -> Weighed:  # fmt: skip
     """The money back when coupons whose threshold the kept goods miss are clawed back: all
     that is left of the order, less what the kept units now cost (paid.due), less what the
@@ -509,7 +514,7 @@ def _clawed(
     owed = paid.due(_paid_lines(list(lines.values())), kept=kept,
                     discount_total=order.discount_total, coupons=[u for u, _ in uses])  # fmt: skip
     besides = order.total - sum(worth.values(), Decimal(0))  # shipping, and what else it charged
-    back = (left - owed.amount - besides).quantize(CENT, rounding=ROUND_HALF_UP)
+    back = to_unit(left - owed.amount - besides, unit)
     back = min(max(back, Decimal(0)), left)
     if not owed.missed:  # nothing clawed back now; a coupon clawed back before comes back here
         return Weighed(back, False, ClawedBack(), amount, worth)

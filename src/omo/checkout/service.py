@@ -39,6 +39,7 @@ from omo.points import service as points
 from omo.points.rules import LineFacts, OrderFacts, points_for_order
 from omo.shared import clock, versions
 from omo.shared.errors import Conflict, DomainError, ValidationFailed
+from omo.shared.money import CENT
 from omo.shared.pins import memo
 from omo.shared.prepared import queues
 from omo.tiers import service as tiers
@@ -57,13 +58,15 @@ class Priced:
 
 
 def quote(
-    uow: UnitOfWork, *, req: QuoteRequest, region: str, secret: str | None = None
-) -> QuoteRead:
-    """The basket's price now; with `secret`, sealed as a quote to commit as it is."""
+    uow: UnitOfWork, *, req: QuoteRequest, region: str, secret: str | None = None,
+    unit: Decimal = CENT,
+) -> QuoteRead:  # fmt: skip
+    """The basket's price now; with `secret`, sealed as a quote to commit as it is. `unit`:
+    the smallest amount the tills take (Settings.price_unit)."""
     idents = ingest.normalise_all(req.customer, field="customer", region=region)
     now = clock.now()
     with uow.read() as session:
-        read = _price(session, req, idents, now, strict=False).read
+        read = _price(session, req, idents, now, strict=False, unit=unit).read
     if secret is not None:
         read.quote = quotes.seal(req, total=read.total, now=now, secret=secret)
     return read
@@ -71,7 +74,7 @@ def quote(
 
 def commit_quote(
     uow: UnitOfWork, *, body: CommitQuote, principal: Principal, currency: str, region: str,
-    secret: str,
+    secret: str, unit: Decimal = CENT,
 ) -> CommitResult:  # fmt: skip
     """Sell what a quote priced, at its total or not at all (checkout/quotes.py)."""
     sealed = quotes.unseal(body.quote, secret=secret)
@@ -89,12 +92,12 @@ def commit_quote(
         if made is None:
             sealed.fresh(clock.now())
     return commit(uow, req=req, principal=principal, currency=currency, region=region,
-                  expect_total=sealed.total)  # fmt: skip
+                  expect_total=sealed.total, unit=unit)  # fmt: skip
 
 
 def commit(
     uow: UnitOfWork, *, req: CommitRequest, principal: Principal, currency: str, region: str,
-    expect_total: Decimal | None = None,
+    expect_total: Decimal | None = None, unit: Decimal = CENT,
 ) -> CommitResult:  # fmt: skip
     """`expect_total`: a quote's; the sale is refused (`price_changed`) if it now comes to
     another."""
@@ -102,7 +105,7 @@ def commit(
     digest = hashlib.sha256(b"checkout:" + req.model_dump_json().encode()).hexdigest()
 
     def run(session: Session) -> CommitResult:
-        return _commit_in(session, req, idents, digest, principal, currency, expect_total)
+        return _commit_in(session, req, idents, digest, principal, currency, expect_total, unit)
 
     try:
         return uow.run(run)
@@ -121,7 +124,8 @@ def _commit_in(
     digest: str,
     principal: Principal,
     currency: str,
-    expect_total: Decimal | None = None,
+    expect_total: Decimal | None,
+    unit: Decimal,
 ) -> CommitResult:
     now = clock.now()
     # priced and written below: the reads, and the ids of the order and its points entry
@@ -140,7 +144,7 @@ def _commit_in(
             points_earned=earned.points if earned else 0, replayed=True,
         )  # fmt: skip
     try:
-        p = _price(session, req, idents, now, strict=True)
+        p = _price(session, req, idents, now, strict=True, unit=unit)
     except DomainError:
         # On PostgreSQL a retry can come while its first try is still committing: it reads no
         # order, then finds the points or the coupon spent — by its own sale. That sale is
@@ -185,8 +189,9 @@ def _commit_in(
 
 
 def _price(
-    session: Session, req: QuoteRequest, idents: list[Identifier], now: datetime, *, strict: bool
-) -> Priced:
+    session: Session, req: QuoteRequest, idents: list[Identifier], now: datetime, *,
+    strict: bool, unit: Decimal,
+) -> Priced:  # fmt: skip
     notes: list[str] = []
     if req.member_id is not None:
         _read_ahead(session, req, req.member_id, now, hold=strict)
@@ -211,13 +216,13 @@ def _price(
         basket.append(BasketLine(li.sku, product.category if product else None, li.quantity, price))
     level = tiers.level_of(session, member_id=member_id) if member_id else None
     rate = level.benefits.discount_rate if level else Decimal(1)
-    p = pricing.Price(lines=_level_lines(session, basket, rate, marked_down),
-                      shipping_fee=req.shipping_fee)  # fmt: skip
+    p = pricing.Price(lines=_level_lines(session, basket, rate, marked_down, unit),
+                      shipping_fee=req.shipping_fee, unit=unit)  # fmt: skip
     baskets, _, found = _apply_coupons(session, p, req, member_id, now)
     if rate != 1 and any(not h.with_level_price for h in found):
         # a coupon not used with the level's price: priced again without it, kept if it applies
         full = pricing.Price(lines=pricing.tier_lines(basket, Decimal(1)),
-                             shipping_fee=req.shipping_fee)  # fmt: skip
+                             shipping_fee=req.shipping_fee, unit=unit)  # fmt: skip
         again = _apply_coupons(session, full, req, member_id, now)
         alone = [h.template for h in again[1] if not h.with_level_price]
         if alone:
@@ -299,15 +304,16 @@ def _apply_coupons(
 
 
 def _level_lines(
-    session: Session, basket: list[BasketLine], rate: Decimal, marked_down: list[int]
-) -> list[pricing.PricedLine]:
+    session: Session, basket: list[BasketLine], rate: Decimal, marked_down: list[int],
+    unit: Decimal,
+) -> list[pricing.PricedLine]:  # fmt: skip
     """The level's discount on the basket, but on the categories the programme keeps out of it
     and, if it says so, the lines already marked down."""
     if rate == 1:
         return pricing.tier_lines(basket, rate)
     programme = tiers.programme_in_force(session)
     full_price = () if programme.discount_marked_down else marked_down
-    return pricing.tier_lines(basket, rate, programme.discount_excludes, full_price)
+    return pricing.tier_lines(basket, rate, programme.discount_excludes, full_price, unit)
 
 
 def _free_shipment(

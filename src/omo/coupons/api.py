@@ -20,7 +20,7 @@ from omo.coupons.schemas import (
     TemplateKpis,
     TemplateRead,
 )
-from omo.http import PooledRoute, UoW, scoped
+from omo.http import AppSettings, PooledRoute, UoW, scoped
 from omo.shared.schemas import MAX_ID
 
 router = APIRouter(tags=["coupons"], route_class=PooledRoute)
@@ -91,9 +91,11 @@ def qr(code: Code, uow: UoW, caller: Principal = scoped("members:read")) -> Resp
 
 @router.post("/coupons/{code}/check", response_model=CouponCheck, summary="Would it apply?")
 def check(
-    code: Code, body: CheckRequest, uow: UoW, caller: Principal = scoped("members:read")
-) -> CouponCheck:
-    return coupons.check(uow, code=code, basket=body.basket, member_id=body.member_id)
+    code: Code, body: CheckRequest, uow: UoW, settings: AppSettings,
+    caller: Principal = scoped("members:read"),
+) -> CouponCheck:  # fmt: skip
+    return coupons.check(uow, code=code, basket=body.basket, member_id=body.member_id,
+                         unit=settings.price_unit)  # fmt: skip
 
 
 @router.post(
@@ -102,10 +104,16 @@ def check(
     summary="Use it (at most once; idempotent on idempotency_key)",
 )
 def redeem(
-    code: Code, body: RedeemRequest, uow: UoW, caller: Principal = scoped("orders:write")
-) -> RedemptionRead:
+    code: Code, body: RedeemRequest, uow: UoW, settings: AppSettings,
+    caller: Principal = scoped("orders:write"),
+) -> RedemptionRead:  # fmt: skip
     return coupons.redeem(
-        uow, code=code, basket=body.basket, member_id=body.member_id, key=body.idempotency_key
+        uow,
+        code=code,
+        basket=body.basket,
+        member_id=body.member_id,
+        key=body.idempotency_key,
+        unit=settings.price_unit,
     )
 
 

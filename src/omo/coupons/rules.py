@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
+from omo.shared.money import CENT, floor_to_unit, to_unit
 from omo.shared.schemas import MoneyIn, StrictModel
 from omo.shared.zones import checked_zone
 
-CENT = Decimal("0.01")
 Kind = Literal["amount_off", "percent_off", "spend_get_off", "free_item", "free_shipping"]
 State = Literal["usable", "used", "expired", "not_yet_valid", "void"]
 
@@ -140,6 +140,7 @@ class Basket:
     store: str | None
     lines: tuple[BasketLine, ...]
     shipping_fee: Decimal = Decimal(0)
+    unit: Decimal = CENT  # what a coupon takes is a whole number of it (Settings.price_unit)
 
 
 @dataclass(frozen=True)
@@ -298,7 +299,8 @@ def price(
         )
     if t.kind == "amount_off":
         assert t.amount is not None
-        return Priced(min(t.amount, eligible), Decimal(0), None, eligible, *on)
+        return Priced(min(t.amount, floor_to_unit(eligible, basket.unit)), Decimal(0), None,
+                      eligible, *on)  # fmt: skip
     if t.kind == "spend_get_off":
         assert t.amount is not None and t.spend is not None
         if eligible < t.spend:
@@ -310,7 +312,8 @@ def price(
         return Priced(t.amount, Decimal(0), None, eligible, *on)
     if t.kind == "percent_off":
         assert t.percent is not None
-        off = (eligible * t.percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+        off = min(to_unit(eligible * t.percent / 100, basket.unit),
+                  floor_to_unit(eligible, basket.unit))  # fmt: skip
         if t.max_discount is not None:
             off = min(off, t.max_discount)
         return Priced(off, Decimal(0), None, eligible, *on)
@@ -324,8 +327,9 @@ def price(
             )
         # one unit as the basket prices it (after the level's discount and earlier coupons):
         # its list price would take the rest off the other goods
-        one = (item.amount / item.quantity).quantize(CENT, rounding=ROUND_HALF_UP)
-        return Priced(max(min(one, item.amount), Decimal(0)), Decimal(0), t.free_sku, eligible, *on)
+        one = min(to_unit(item.amount / item.quantity, basket.unit),
+                  floor_to_unit(item.amount, basket.unit))  # fmt: skip
+        return Priced(max(one, Decimal(0)), Decimal(0), t.free_sku, eligible, *on)
     if basket.shipping_fee <= 0:
         return Refused("no_shipping", "nothing to take off: this order ships free")
     return Priced(Decimal(0), basket.shipping_fee, None, eligible, *on)

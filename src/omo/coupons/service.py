@@ -35,6 +35,7 @@ from omo.members import service as members
 from omo.shared import clock
 from omo.shared.codes import random_code
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
+from omo.shared.money import CENT
 from omo.shared.rows import rows_of
 
 UNLIMITED = 1_000_000_000
@@ -275,8 +276,9 @@ def _state(c: Coupon, template: CouponTemplateRow) -> CouponState:
 # --- checking and redeeming -------------------------------------------------------------------
 
 
-def basket_of(data: BasketIn) -> Basket:
+def basket_of(data: BasketIn, unit: Decimal = CENT) -> Basket:
     return Basket(
+        unit=unit,
         channel=data.channel.value,
         store=data.store,
         lines=tuple(
@@ -357,11 +359,15 @@ def find_coupon(session: Session, code: str) -> Coupon:
     return coupon
 
 
-def check(uow: UnitOfWork, *, code: str, basket: BasketIn, member_id: int | None) -> CouponCheck:
+def check(
+    uow: UnitOfWork, *, code: str, basket: BasketIn, member_id: int | None, unit: Decimal = CENT
+) -> CouponCheck:
+    """What the coupon would take off the basket now (`unit`: Settings.price_unit), or why
+    not."""
     with uow.read() as session:
         coupon = find_coupon(session, code)
         member = members.current_member(session, member_id).id if member_id else None
-        _, _, result = _price(session, coupon, basket_of(basket), member, clock.now())
+        _, _, result = _price(session, coupon, basket_of(basket, unit), member, clock.now())
         return _check_read(coupon.code, result)
 
 
@@ -418,11 +424,12 @@ def redeem_in(
 
 
 def redeem(
-    uow: UnitOfWork, *, code: str, basket: BasketIn, member_id: int | None, key: str
-) -> RedemptionRead:
+    uow: UnitOfWork, *, code: str, basket: BasketIn, member_id: int | None, key: str,
+    unit: Decimal = CENT,
+) -> RedemptionRead:  # fmt: skip
     def run(session: Session) -> RedemptionRead:
         member = members.current_member(session, member_id).id if member_id else None
-        r = redeem_in(session, code=code, basket=basket_of(basket), member_id=member, key=key,
+        r = redeem_in(session, code=code, basket=basket_of(basket, unit), member_id=member, key=key,
                       order_id=None, now=clock.now())  # fmt: skip
         return _redemption_read(session, r)
 

@@ -7,6 +7,7 @@ expire, and what are N points worth at the till.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -290,6 +291,16 @@ def max_redeemable(rules: PointsRules, *, order_amount: Decimal, balance: int) -
     )
     most = max(0, min(cap, balance))
     return most - most % rules.redeem_step
+
+
+def step_in(rules: PointsRules, unit: Decimal) -> PointsRules:
+    """The rules with their redeem step raised so that a step's value is a whole number of the
+    price's `unit` (points of NT$0.5 at a till of whole dollars go two at a time)."""
+    value, whole = int(rules.point_value * 100), int(unit * 100)  # both whole cents
+    step = math.lcm(rules.redeem_step, whole // math.gcd(value, whole))
+    if step == rules.redeem_step:
+        return rules
+    return rules.model_copy(update={"redeem_step": step})
 
 
 def off_step(rules: PointsRules, points: int) -> ValidationFailed | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -18,3 +18,14 @@ def to_money(value: Decimal | int | str) -> Decimal:
 def from_cents(cents: int) -> Decimal:
     """Integer minor units (as the database sums them) back to money."""
     return (Decimal(int(cents)) * CENT).quantize(CENT)
+
+
+def to_unit(value: Decimal, unit: Decimal = CENT, *, rounding: str = ROUND_HALF_UP) -> Decimal:
+    """Rounded to a whole number of `unit` (the smallest amount the tills take: 0.01, or 1
+    where a till takes whole dollars), written with the cents."""
+    return ((value / unit).quantize(Decimal(1), rounding=rounding) * unit).quantize(CENT)
+
+
+def floor_to_unit(value: Decimal, unit: Decimal = CENT) -> Decimal:
+    """The most whole `unit`s that `value` holds."""
+    return to_unit(value, unit, rounding=ROUND_FLOOR)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -120,8 +121,11 @@ def basket(form: dict[str, Any], *, user: SignedIn, stores: list[StoreRead]) -> 
     }  # fmt: skip
 
 
-def quote(uow: UnitOfWork, *, body: dict[str, Any], region: str, secret: str) -> QuoteRead:
-    return checkout.quote(uow, req=QuoteRequest.model_validate(body), region=region, secret=secret)
+def quote(
+    uow: UnitOfWork, *, body: dict[str, Any], region: str, secret: str, unit: Decimal
+) -> QuoteRead:
+    return checkout.quote(uow, req=QuoteRequest.model_validate(body), region=region,
+                          secret=secret, unit=unit)  # fmt: skip
 
 
 def new_sale_id(store_code: str) -> str:
@@ -131,7 +135,7 @@ def new_sale_id(store_code: str) -> str:
 
 def commit(
     uow: UnitOfWork, *, body: dict[str, Any], sale_id: str, quote: str, user: SignedIn,
-    currency: str, region: str, secret: str,
+    currency: str, region: str, secret: str, unit: Decimal,
 ) -> CommitResult:  # fmt: skip
     """The sale at the total the customer was shown (the quote's), or a refusal: a basket
     edited after it was priced, or a price changed since, is priced again first."""
@@ -145,7 +149,7 @@ def commit(
     principal = Principal(name=f"ui:{user.username}", store_id=user.store_id)
     return checkout.commit_quote(
         uow, body=CommitQuote(quote=quote, external_id=sale_id), principal=principal,
-        currency=currency, region=region, secret=secret,
+        currency=currency, region=region, secret=secret, unit=unit,
     )  # fmt: skip
 
 
@@ -257,8 +261,9 @@ STEPS = ("lookup", "enrol", "quote", "commit", "redeem", "hand_over", "find_orde
 
 
 def _return_step(
-    uow: UnitOfWork, state: PosState, *, action: str, form: dict[str, str], user: SignedIn
-) -> PosState:
+    uow: UnitOfWork, state: PosState, *, action: str, form: dict[str, str], user: SignedIn,
+    unit: Decimal,
+) -> PosState:  # fmt: skip
     """A return: find the receipt's order, or give back what was chosen of it. A refusal keeps
     the order on the page, as it is now, for the staff member to correct what they chose."""
     state.refund_key = form.get("refund_key") or pos_returns.new_refund_key()
@@ -267,10 +272,10 @@ def _return_step(
         if action == "find_order":
             state.order = pos_returns.find(uow, form=form)
         elif form.get("weigh"):
-            state.weighed = pos_returns.weigh(uow, form=form)
+            state.weighed = pos_returns.weigh(uow, form=form, unit=unit)
             state.order = receipts.get_order(uow, order_id=int(form["order_id"]))
         else:
-            state.refunded = pos_returns.give_back(uow, form=form, user=user)
+            state.refunded = pos_returns.give_back(uow, form=form, user=user, unit=unit)
             state.order = receipts.get_order(uow, order_id=state.refunded.order.id)
             if state.refunded.tier_lowered_to is not None:
                 levels = tiers.get_programme(uow).programme
@@ -286,7 +291,7 @@ def _return_step(
 
 def step(
     uow: UnitOfWork, *, form: dict[str, str], user: SignedIn, stores: list[StoreRead],
-    secret: str, region: str, currency: str,
+    secret: str, region: str, currency: str, unit: Decimal,
 ) -> PosState:  # fmt: skip
     """The till's one step (lookup, enrol, quote, commit, redeem or hand over); a refusal comes
     back as the page's error, with what was typed kept."""
@@ -298,7 +303,7 @@ def step(
                 f"unknown step {action!r}", field="action", ctx={"action": action}
             )
         if action in ("find_order", "refund"):
-            return _return_step(uow, state, action=action, form=form, user=user)
+            return _return_step(uow, state, action=action, form=form, user=user, unit=unit)
         if action == "enrol":
             state.found = []  # the join form stays up if it is refused
             joined = enrol(uow, form=form, user=user, stores=stores, region=region)
@@ -322,7 +327,7 @@ def step(
             return state
         body = basket(form, user=user, stores=stores)
         if action == "quote":
-            state.priced = quote(uow, body=body, region=region, secret=secret)
+            state.priced = quote(uow, body=body, region=region, secret=secret, unit=unit)
             state.sale_id = new_sale_id(body["store"])
         elif action == "commit":
             sale_id = form.get("sale_id", "")
@@ -330,7 +335,7 @@ def step(
                 raise ValidationFailed("price the basket first", field="sale_id")
             state.done = commit(
                 uow, body=body, sale_id=sale_id, quote=form.get("quote", ""), user=user,
-                currency=currency, region=region, secret=secret,
+                currency=currency, region=region, secret=secret, unit=unit,
             )  # fmt: skip
             state.customer = customer(uow, member_id=state.customer.id)  # after the sale
     except DomainError as exc:

@@ -8,6 +8,7 @@ pressing the button twice gives back once."""
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 from typing import Any
 
 from omo.checkout import receipts, refunds
@@ -46,7 +47,9 @@ def new_refund_key() -> str:
     return f"UI-RF-{secrets.token_hex(6)}"
 
 
-def give_back(uow: UnitOfWork, *, form: dict[str, Any], user: SignedIn) -> RefundResult:
+def give_back(
+    uow: UnitOfWork, *, form: dict[str, Any], user: SignedIn, unit: Decimal
+) -> RefundResult:
     """Refund the units chosen per line (`ret<line_no>`), or — `whole` — all that is left."""
     order_id = whole_number(form.get("order_id"), "order_id")
     key = str(form.get("refund_key", ""))
@@ -57,14 +60,14 @@ def give_back(uow: UnitOfWork, *, form: dict[str, Any], user: SignedIn) -> Refun
         reason=str(form.get("reason", "")).strip()[:300] or None,
     )  # fmt: skip
     return refunds.refund(uow, order_id=order_id, req=req, actor=f"ui:{user.username}",
-                          approved_by=_approver(uow, form=form, user=user))  # fmt: skip
+                          approved_by=_approver(uow, form=form, user=user), unit=unit)  # fmt: skip
 
 
-def weigh(uow: UnitOfWork, *, form: dict[str, Any]) -> RefundQuote:
+def weigh(uow: UnitOfWork, *, form: dict[str, Any], unit: Decimal) -> RefundQuote:
     """What giving back the units chosen (or all that is left) would give back now, and whether
     a manager must approve it: nothing is given back."""
     order_id = whole_number(form.get("order_id"), "order_id")
-    return refunds.quote(uow, order_id=order_id, req=RefundLines(lines=_chosen(form)))
+    return refunds.quote(uow, order_id=order_id, req=RefundLines(lines=_chosen(form)), unit=unit)
 
 
 def _chosen(form: dict[str, Any]) -> list[RefundLine] | None:

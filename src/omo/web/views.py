@@ -262,7 +262,7 @@ def pos_step(request: Request, form: FormData) -> HTMLResponse:
     stores = pos.stores_for(uow, user)
     state = pos.step(
         uow, form=form, user=user, stores=stores, secret=secret_key(settings),
-        region=settings.default_region, currency=settings.currency,
+        region=settings.default_region, currency=settings.currency, unit=settings.price_unit,
     )  # fmt: skip
     return render(request, "pos.html", status=422 if state.error else 200, stores=stores, s=state,
                   return_channels=pos_returns.CHANNELS)  # fmt: skip
