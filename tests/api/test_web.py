@@ -852,6 +852,36 @@ def test_till_steps_refuse_bad_input_without_a_sale(
         assert s.query(Order).count() == 0
 
 
+def test_the_till_sells_the_points_its_quote_took(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    """Asked for more points than the cap, the till's quote takes the cap and puts it in the
+    points field: the sale pressed next is of what was shown, not refused for the points."""
+    from decimal import Decimal
+
+    from omo.commerce import service as commerce
+    from omo.commerce.schemas import ProductUpsert
+    from omo.points import service as points
+    from omo.points.schemas import PointsChange
+
+    commerce.save_product(
+        uow, sku="S", data=ProductUpsert(name="S", category="生活", price=Decimal(100))
+    )
+    points.adjust(uow, member_id=people["member"], actor="t",
+                  change=PointsChange(points=500, idempotency_key="p", reason="seed"))  # fmt: skip
+    page = sign_in(client, "tpe").get("/ui/pos")
+    basket = {"csrf": _csrf(page.text), "member_id": str(people["member"]), "sku0": "S",
+              "qty0": "1"}  # fmt: skip
+    priced = client.post("/ui/pos", data={**basket, "action": "quote", "points": "900"})
+    assert priced.status_code == 200, priced.text[:300]
+    form = {name: re.search(rf'name="{name}" value="([^"]*)"', priced.text)[1]  # type: ignore[index]
+            for name in ("sale_id", "quote", "points")}  # fmt: skip
+    assert form["points"] == "50"  # half of NT$100
+    done = client.post("/ui/pos", data={**basket, **form, "action": "commit"})
+    assert done.status_code == 200 and 'id="pos-done"' in done.text, done.text[:500]
+    assert points.summary(uow, member_id=people["member"]).available == 450
+
+
 def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
     member = f.enrol(uow, name="王大同", phone="0933-123-456").member.id
     link = api.get(f"/api/v1/members/{member}/card-link").json()["url"]

@@ -285,6 +285,22 @@ def test_a_quote_is_committed_at_its_price_or_not_at_all(
     assert retry.status_code == 200 and retry.json()["replayed"]
 
 
+def test_a_quote_that_lowered_the_points_sells_what_it_showed(
+    api: TestClient, shop: dict[str, Any]
+) -> None:
+    """Asked for 700 points of the 620 held, the quote takes 620 and says so; its token sells
+    that (710), where it was refused for asking 700 (points_over_cap)."""
+    q = api.post("/api/v1/checkout/quote", json=basket(member_id=shop["member"], points=700))
+    assert (q.json()["points_redeemed"], q.json()["total"]) == (620, "710.00")
+    assert q.json()["notes"] == ["points lowered from 700 to the cap 620"]
+    sold = api.post("/api/v1/checkout/commit-quote",
+                    json={"quote": q.json()["quote"], "external_id": "LOW-1"})  # fmt: skip
+    assert sold.status_code == 201, sold.text
+    assert (sold.json()["price"]["points_redeemed"], sold.json()["order"]["total"]) == (
+        620, "710.00")  # fmt: skip
+    assert api.get(f"/api/v1/members/{shop['member']}/points").json()["available"] == 0
+
+
 def test_commit_does_it_all_once(uow: UnitOfWork, shop: dict[str, Any]) -> None:
     req = CommitRequest.model_validate(
         basket(

@@ -67,8 +67,9 @@ def quote(
     now = clock.now()
     with uow.read() as session:
         read = _price(session, req, idents, now, strict=False, unit=unit).read
-    if secret is not None:
-        read.quote = quotes.seal(req, total=read.total, now=now, secret=secret)
+    if secret is not None:  # the basket as priced: the points it took, if it lowered them
+        priced = req.model_copy(update={"points": read.points_redeemed})
+        read.quote = quotes.seal(priced, total=read.total, now=now, secret=secret)
     return read
 
 

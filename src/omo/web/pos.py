@@ -328,6 +328,9 @@ def step(
         body = basket(form, user=user, stores=stores)
         if action == "quote":
             state.priced = quote(uow, body=body, region=region, secret=secret, unit=unit)
+            # the points the quote took (it lowers more than the cap or off a step): the sale
+            # is of what the customer was shown
+            state.form = {**form, "points": str(state.priced.points_redeemed)}
             state.sale_id = new_sale_id(body["store"])
         elif action == "commit":
             sale_id = form.get("sale_id", "")
