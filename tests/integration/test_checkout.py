@@ -301,6 +301,44 @@ def test_a_quote_that_lowered_the_points_sells_what_it_showed(
     assert api.get(f"/api/v1/members/{shop['member']}/points").json()["available"] == 0
 
 
+def test_a_coupon_for_a_number_of_items(uow: UnitOfWork, shop: dict[str, Any]) -> None:
+    """任選3件9折 on 服飾: two APP-1 and a 美妝保養 are refused (2 of 3, said with both); three
+    take 10 % of their 2,280 at silver (2,052). Under claw_back a return of one leaves two, which
+    then cost their 1,520: 532 back and 152 kept back, not 684; the rest gives back all that is
+    left."""
+    from omo.checkout import refunds
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+    from omo.commerce import returns_policy
+
+    coupons.put_template(uow, code="ANY3", template=CouponTemplate(
+        name="任選3件9折", kind="percent_off", percent=Decimal(10), min_items=3,
+        categories=["服飾"]))  # fmt: skip
+    code = coupons.issue(uow, template_code="ANY3", key="a3", member_ids=[shop["member"]])
+    mine = code.issued[0].code
+    two = checkout.quote(uow, req=QuoteRequest.model_validate(basket(
+        member_id=shop["member"], coupon_codes=[mine],
+        lines=[{"sku": "APP-1", "quantity": 2}, {"sku": "BEA-1", "quantity": 1}])), region="TW")  # fmt: skip
+    assert (two.coupons[0].reason, two.coupons[0].ctx) == (
+        "min_items_not_met", {"min_items": 3, "items": 2})  # fmt: skip
+    with pytest.raises(coupons.CouponRefused, match="at least 3"):
+        _sale(uow, shop, "ANY-0", coupon_codes=[mine])
+    returns_policy.set_policy(uow, policy=returns_policy.Policy(coupon_threshold="claw_back"),
+                              actor="t")  # fmt: skip
+    sale = _commit(uow, basket(member_id=shop["member"], external_id="ANY-1",
+                               coupon_codes=[mine], lines=[{"sku": "APP-1", "quantity": 3}]))  # fmt: skip
+    assert (sale.price.coupon_discount, sale.order.total) == (Decimal(228), Decimal(2052))
+    one = [RefundLine(line_no=1, quantity=1)]
+    weighed = refunds.quote(uow, order_id=sale.order.id, req=refunds.RefundLines(lines=one))
+    assert (weighed.amount, weighed.coupon_clawed_back) == (Decimal(532), Decimal(152))
+    assert weighed.coupons_clawed_back == ["任選3件9折"]
+    first = refund(uow, order_id=sale.order.id, actor="t",
+                   req=RefundRequest(idempotency_key="any-1", lines=one))  # fmt: skip
+    rest = refund(uow, order_id=sale.order.id, actor="t",
+                  req=RefundRequest(idempotency_key="any-2"))  # fmt: skip
+    assert (first.amount, rest.amount, rest.order.status) == (
+        Decimal(532), Decimal(1520), "refunded")  # fmt: skip
+
+
 def test_commit_does_it_all_once(uow: UnitOfWork, shop: dict[str, Any]) -> None:
     req = CommitRequest.model_validate(
         basket(
@@ -941,7 +979,7 @@ def test_a_return_below_a_coupons_threshold_claws_it_back_when_the_policy_says_s
 CLAWED_SALES = st.tuples(
     st.integers(1, 4),
     st.integers(0, 3),  # units of APP-1 (服飾 800), of BEA-1 (美妝保養 600)
-    st.sets(st.sampled_from(["APP1500", "S1300", "BEA900", "GIFT1500"])),  # tried, by name
+    st.sets(st.sampled_from(["APP1500", "S1300", "BEA900", "GIFT1500", "ANY3"])),  # by name
     st.integers(0, 300),  # points paid with
     st.permutations(range(7)),  # the order units come back in (those past the sale's are skipped)
     st.integers(1, 3),  # units per return
@@ -961,7 +999,7 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
     uow: UnitOfWork, shop: dict[str, Any], sale: tuple[Any, ...]
 ) -> None:
     """Under claw_back, any sale with 滿X coupons (on all goods, on each of two categories, a free
-    item over a spend) returned in any order and grouping: after each return the goods kept have cost at
+    item over a spend, 任選3件) returned in any order and grouping: after each return the goods kept have cost at
     least what their units were paid (`paid_each`) and at most their price before coupons and
     points; every refund gives back 0 or more; all back, all the money is back, and every point
     and coupon with it. When points do not pay for 美妝保養, a return of 美妝保養 alone gives back
@@ -992,6 +1030,8 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
                                  per_member_limit=1000),
         "GIFT1500": CouponTemplate(name="滿1500送保養", kind="free_item", free_sku="BEA-1",
                                    min_spend=Decimal(1500), per_member_limit=1000),
+        "ANY3": CouponTemplate(name="任選3件折150", kind="amount_off", amount=Decimal(150),
+                               min_items=3, per_member_limit=1000),
     }  # fmt: skip
     codes, template_of = [], {}
     for name in sorted(tried):
@@ -1006,7 +1046,7 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
         sold = _commit(uow, {**body, "coupon_codes": codes})
     except ValidationFailed as exc:  # a coupon that does not reach its threshold, too many points
         assert exc.code in ("min_spend_not_met", "points_over_cap", "free_item_missing",
-                            "no_eligible_items"), exc.code  # fmt: skip
+                            "no_eligible_items", "min_items_not_met"), exc.code  # fmt: skip
         return
     order = sold.order.id
     units = [(li["sku"], n) for n, li in enumerate(lines, 1) for _ in range(li["quantity"])]

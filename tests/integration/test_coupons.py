@@ -162,6 +162,10 @@ def test_the_coupons_api(api: TestClient, uow: UnitOfWork) -> None:
     assert gold.status_code == 201 and gold.json()["template"]["min_level"] == "gold"
     same = api.put("/api/v1/coupons/templates/TEA", json={**body, "hours": ["14:00", "14:00"]})
     assert same.status_code == 422 and "hours" in same.json()["detail"][0]["msg"]
+    one = api.put("/api/v1/coupons/templates/ANY1", json={**body, "min_items": 1})
+    assert one.status_code == 422 and one.json()["detail"][0]["loc"][-1] == "min_items"
+    three = api.put("/api/v1/coupons/templates/ANY3", json={**body, "min_items": 3})
+    assert three.status_code == 201 and three.json()["template"]["min_items"] == 3
     tea = api.put("/api/v1/coupons/templates/TEA", json={**body, "hours": ["14:00", "17:00"]})
     assert tea.status_code == 201 and tea.json()["template"]["hours"] == ["14:00:00", "17:00:00"]
     (mid,) = members_(uow, 1)

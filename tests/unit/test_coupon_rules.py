@@ -86,6 +86,7 @@ def test_amount_off_never_exceeds_what_qualifies() -> None:
         ({"kind": "amount_off", "amount": "1", "min_spend": "1581"}, {}, 7, None, "min_spend_not_met"),
         ({"kind": "spend_get_off", "spend": "700", "amount": "100", "categories": ["美妝保養"]}, {}, 7, None, "min_spend_not_met"),
         ({"kind": "free_item", "free_sku": "HOM-9"}, {}, 7, None, "free_item_missing"),
+        ({"kind": "percent_off", "percent": "10", "min_items": 99}, {}, 7, None, "min_items_not_met"),
     ],
 )  # fmt: skip
 def test_each_refusal_names_its_reason(

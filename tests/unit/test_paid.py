@@ -102,6 +102,17 @@ def test_what_is_kept_below_the_threshold_pays_without_the_coupon() -> None:
     assert two_kept.missed == () and abs(two_kept.amount - Decimal(2180) * 2 / 3) < EPS
 
 
+def test_what_is_kept_below_a_number_of_items_pays_without_the_coupon() -> None:
+    """任選3件9折 on 服飾 (three units, 2,400 less 240) beside a 美妝保養 line it does not count:
+    two units of 服飾 kept miss its 3 and pay 800 each; all three kept keep it."""
+    any3 = CouponUse(Decimal(240), None, ["服飾"], min_items=3)
+    lines = [Line(1, "A", "服飾", Decimal(2400), 3), Line(2, "B", "美妝保養", Decimal(600), 2)]
+    two = due(lines, kept={1: Decimal(2) / 3, 2: ONE}, discount_total=Decimal(240), coupons=[any3])
+    assert two.missed == (0,) and abs(two.amount - Decimal(2200)) < EPS
+    three = due(lines, kept={1: ONE, 2: NONE}, discount_total=Decimal(240), coupons=[any3])
+    assert (three.amount, three.missed) == (Decimal(2160), ())
+
+
 def test_a_coupon_whose_lines_all_came_back_is_not_clawed_back() -> None:
     lines = [Line(1, "A", "服飾", Decimal(760)), Line(2, "B", "美妝保養", Decimal(1200))]
     beauty = CouponUse(Decimal(100), None, ["美妝保養"], Decimal(1000))

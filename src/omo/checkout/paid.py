@@ -22,6 +22,7 @@ class Line:
     sku: str
     category: str | None
     line_total: Decimal  # after the level's discount
+    quantity: int = 1
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,12 @@ class CouponUse:
     categories: Sequence[str] | None  # a coupon on some categories: off those lines
     threshold: Decimal = Decimal(0)  # what its lines had to reach (滿X); 0: none
     excluded: Sequence[str] = ()  # categories it neither counts nor comes off (禮券除外)
+    min_items: int = 0  # the units its lines had to number (任選3件); 0: none
+
+    @property
+    def conditional(self) -> bool:
+        """Whether a return can leave what is kept short of what it asked (a threshold)."""
+        return self.threshold > 0 or self.min_items > 0
 
 
 def points_use(value: Decimal, excluded: Sequence[str]) -> CouponUse:
@@ -105,17 +112,16 @@ def _misses(
     kept: Mapping[int, Decimal],
 ) -> bool:  # fmt: skip
     """Whether what is kept of the coupon's lines, as it saw them, falls short of its threshold
-    (pricing measures a free item's threshold over all the lines of its categories, the free
-    item included)."""
-    if c.threshold <= 0:
+    or of its number of units (pricing measures a free item's threshold over all the lines of
+    its categories, the free item included)."""
+    if not c.conditional:
         return False
     if not any(kept.get(li.line_no, Decimal(0)) > 0 for li in lines if _applies(c, li)):
         return False  # none of what it took off is kept: its discount went back with them
-    reached = sum(
-        (left[li.line_no] * kept.get(li.line_no, Decimal(0)) for li in lines if _covers(c, li)),
-        Decimal(0),
-    )  # fmt: skip
-    return reached < c.threshold
+    covered = [(li, kept.get(li.line_no, Decimal(0))) for li in lines if _covers(c, li)]
+    reached = sum((left[li.line_no] * k for li, k in covered), Decimal(0))
+    units = sum((li.quantity * k for li, k in covered), Decimal(0))
+    return reached < c.threshold or units < c.min_items
 
 
 def lines_of(c: CouponUse, lines: Sequence[Line]) -> list[int]:

@@ -414,7 +414,7 @@ def line_worth(session: Session, order: Order, lines: list[OrderLine]) -> dict[i
 
 
 def _paid_lines(lines: list[OrderLine]) -> list[paid.Line]:
-    return [paid.Line(li.line_no, li.sku, li.category, li.line_total) for li in lines]
+    return [paid.Line(li.line_no, li.sku, li.category, li.line_total, li.quantity) for li in lines]
 
 
 def _uses(
@@ -435,7 +435,7 @@ def _use(t: CouponTemplate, discount: Decimal) -> paid.CouponUse:
     return paid.CouponUse(
         discount, t.free_sku if t.kind == "free_item" else None, t.categories,
         threshold=max(t.min_spend, t.spend or Decimal(0)),
-        excluded=tuple(t.excluded_categories or ()),
+        excluded=tuple(t.excluded_categories or ()), min_items=t.min_items or 0,
     )  # fmt: skip
 
 
@@ -476,7 +476,7 @@ def _amount(
     if whole:
         return Weighed(left, True, ClawedBack(), left, worth)  # the rest, no cent left over
     spent = _points_share(order, lines, uses, worth, back, points_value)
-    if policy.coupon_threshold == "claw_back" and any(use.threshold > 0 for use, _ in uses):
+    if policy.coupon_threshold == "claw_back" and any(use.conditional for use, _ in uses):
         return replace(_clawed(order, lines, returned, uses, worth, left, amount, unit),
                        points_share=spent)  # fmt: skip
     return Weighed(amount, False, ClawedBack(), amount, worth, points_share=spent)

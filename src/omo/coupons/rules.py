@@ -36,6 +36,10 @@ class CouponTemplate(StrictModel):
     spend: MoneyIn | None = Field(default=None, description="spend_get_off: spend this…")
     free_sku: str | None = Field(default=None, max_length=64, description="free_item")
     min_spend: MoneyIn = Field(default=Decimal(0), description="eligible lines must reach it")
+    min_items: int | None = Field(
+        default=None, ge=2, le=1000,
+        description="eligible units must number at least this (任選3件9折: 3; 滿2件折100: 2)",
+    )  # fmt: skip
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     valid_days: int | None = Field(
@@ -297,6 +301,11 @@ def price(
             f"spend at least {t.min_spend} on qualifying items",
             {"min_spend": str(t.min_spend)},
         )
+    if t.min_items is not None and (units := sum(li.quantity for li in lines)) < t.min_items:
+        return Refused(
+            "min_items_not_met", f"buy at least {t.min_items} qualifying items ({units} now)",
+            {"min_items": t.min_items, "items": units},
+        )  # fmt: skip
     if t.kind == "amount_off":
         assert t.amount is not None
         return Priced(min(t.amount, floor_to_unit(eligible, basket.unit)), Decimal(0), None,

@@ -33,6 +33,7 @@ TEXTS: dict[str, tuple[str, ...]] = {
         "spend at least {min_spend} on qualifying items",
         "spend {spend} to take {amount} off",
     ),
+    "min_items_not_met": ("buy at least {min_items} qualifying items ({items} now)",),
     "free_item_missing": ("add {sku} to the basket to get it free",),
     # checkout
     "price_changed": (
