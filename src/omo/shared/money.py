@@ -23,6 +23,8 @@ def from_cents(cents: int) -> Decimal:
 def to_unit(value: Decimal, unit: Decimal = CENT, *, rounding: str = ROUND_HALF_UP) -> Decimal:
     """Rounded to a whole number of `unit` (the smallest amount the tills take: 0.01, or 1
     where a till takes whole dollars), written with the cents."""
+    if unit == CENT:  # the default: one quantize, as a sale without a unit always did
+        return value.quantize(CENT, rounding=rounding)
     return ((value / unit).quantize(Decimal(1), rounding=rounding) * unit).quantize(CENT)
 
 
