@@ -1124,9 +1124,11 @@ def test_settings_are_edited_as_validated_json(
     from omo.tiers import service as tiers
 
     page = sign_in(client, "boss").get("/ui/settings")
+    assert re.search(r'id="price-unit">折扣與部分退款以 NT\$0\.01 為單位計算', page.text)
     token = _csrf(page.text)
     broken = client.post("/ui/settings/tiers", data={"body": '{"levels": [', "csrf": token})
     assert broken.status_code == 422 and "JSON" in broken.text
+    assert 'id="price-unit"' in broken.text  # the page again, with the error
     wrong = client.post(
         "/ui/settings/tiers", data={"body": '{"levels": [{"code": "x", "name": "X", "threshold": 9}]}',
                                     "csrf": token},

@@ -162,19 +162,20 @@ class Settings:
     to_send: list[RedemptionRow]  # redeemed with no store named: sent by post or courier
     partners: list[SettlementRow]  # the last 30 days' partner rewards: what is owed to whom
     returns: PolicyRead  # which refunds need a manager
+    price_unit: Decimal  # what the tills take (OMO_PRICE_UNIT): discounts and refunds round to it
 
 
 TO_SEND_SHOWN = 100
 
 
-def settings(uow: UnitOfWork) -> Settings:
+def settings(uow: UnitOfWork, *, price_unit: Decimal) -> Settings:
     return Settings(
         tiers=tiers.get_programme(uow), points=points.get_programme(uow),
         coupons=coupons.list_templates(uow), rewards=rewards.list_rewards(uow, available=False),
         to_send=fulfilment.owed(uow, store=None, reward=None, limit=TO_SEND_SHOWN,
                                 vouchers=False, to_send=True),
         partners=settlement.partner_settlement(uow, since=None, until=None, partner=None),
-        returns=returns_policy.get_policy(uow),
+        returns=returns_policy.get_policy(uow), price_unit=price_unit,
     )  # fmt: skip
 
 

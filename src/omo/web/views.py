@@ -231,7 +231,8 @@ def store_page(request: Request, store_id: Annotated[int, Path(ge=1, le=MAX_ID)]
 @router.get("/settings")
 def settings_page(request: Request) -> HTMLResponse:
     require(request, Permission.SETTINGS)
-    page = pages.settings(request.app.state.uow)
+    page = pages.settings(request.app.state.uow,
+                          price_unit=request.app.state.settings.price_unit)  # fmt: skip
     return render(
         request, "settings.html", page=page, error=None, drafts=pages.editor_values(page), code=""
     )
