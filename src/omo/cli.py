@@ -165,6 +165,7 @@ def demo(
                 UnitOfWork(engine), start=spec.world_end(), seed=seed,
                 end=min(clock.now(), DemoSpec(until=last).world_end()),
                 currency=settings.currency, region=settings.default_region,
+                unit=settings.price_unit,
             )  # fmt: skip
         line += "\n" + traded.line()
     engine.dispose()

@@ -4,6 +4,7 @@ enrolment, with the clock at each moment (SQLite + PostgreSQL)."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from omo.cli import app
 from omo.commerce import service as commerce
+from omo.commerce.models import Order, OrderLine
 from omo.coupons import service as coupons
 from omo.db import UnitOfWork
 from omo.demo.load import DemoSpec, load_demo
@@ -28,7 +30,8 @@ END = START + timedelta(days=21)
 
 
 def _trade(uow: UnitOfWork) -> Traded:
-    return trade(uow, start=START, end=END, seed=5, currency="TWD", region="TW")
+    """At tills of whole dollars (OMO_PRICE_UNIT=1): every amount the engine works out is one."""
+    return trade(uow, start=START, end=END, seed=5, currency="TWD", region="TW", unit=Decimal(1))
 
 
 @pytest.fixture
@@ -82,6 +85,14 @@ def test_the_days_are_traded_through_the_loyalty_engine_once(
         assert refunded == traded.refunds
         levels = q(sa.text("SELECT count(DISTINCT level) FROM member_tiers")).scalar()
         assert levels and levels > 1
+    with uow.read() as session:  # whole dollars: the level's discount, coupons, points, refunds
+        amounts = session.execute(
+            sa.select(OrderLine.discount, Order.discount_total, Order.total, Order.refunded_total)
+            .join(Order, Order.id == OrderLine.order_id).where(Order.external_id.like("demo-%"))
+        ).all()  # fmt: skip
+    assert all(v % 1 == 0 for row in amounts for v in row)
+    assert sum(1 for row in amounts if row[0]) > 10 and sum(1 for row in amounts if row[1]) > 10
+    assert any(row[3] for row in amounts)
     # a second run does nothing (one test: each builds a world, the suite's slowest setup)
     before = dump(engine)
     again = _trade(uow)

@@ -45,6 +45,7 @@ from omo.points import service as points
 from omo.referrals import service as referrals
 from omo.shared import clock
 from omo.shared.errors import DomainError
+from omo.shared.money import CENT
 from omo.tiers import service as tiers
 
 CAMPAIGN = "ANNIV150"
@@ -98,10 +99,19 @@ class _Catalogue:
     weights: np.ndarray  # the chance of each to be picked for a basket line
 
 
+@dataclass(frozen=True)
+class _Till:
+    currency: str
+    region: str
+    unit: Decimal  # Settings.price_unit
+
+
 def trade(
-    uow: UnitOfWork, *, start: datetime, end: datetime, seed: int, currency: str, region: str
-) -> Traded:
+    uow: UnitOfWork, *, start: datetime, end: datetime, seed: int, currency: str, region: str,
+    unit: Decimal = CENT,
+) -> Traded:  # fmt: skip
     """Play the days from `start` to `end` (both aware) at the tills. See the module's doc."""
+    till = _Till(currency, region, unit)
     if not start < end:
         raise ValueError("start must come before end")
     done = Traded()
@@ -134,7 +144,7 @@ def trade(
                 move(day)
                 _daily(uow)
             move(act.at)
-            _do(uow, act, done, currency, region)
+            _do(uow, act, done, till)
         move(end)
         _daily(uow)
     return done
@@ -262,14 +272,14 @@ def _daily(uow: UnitOfWork) -> None:
     referrals.lapse_due(uow)
 
 
-def _do(uow: UnitOfWork, act: _Act, done: Traded, currency: str, region: str) -> None:
+def _do(uow: UnitOfWork, act: _Act, done: Traded, till: _Till) -> None:
     try:
         if act.kind == "join":
-            _join(uow, act, done, region)
+            _join(uow, act, done, till.region)
         elif act.kind == "refund":
-            _return(uow, act, done)
+            _return(uow, act, done, till.unit)
         else:
-            _buy(uow, act, done, currency, region)
+            _buy(uow, act, done, till)
     except DomainError as exc:
         done.refused += 1
         done.notes[exc.code] = done.notes.get(exc.code, 0) + 1
@@ -294,7 +304,7 @@ def _join(uow: UnitOfWork, act: _Act, done: Traded, region: str) -> None:
     coupons.issue(uow, template_code="FIRST100", member_ids=[joined.member.id], key="demo-welcome")
 
 
-def _buy(uow: UnitOfWork, act: _Act, done: Traded, currency: str, region: str) -> None:
+def _buy(uow: UnitOfWork, act: _Act, done: Traded, till: _Till) -> None:
     channel = Channel.WEB if act.store is None else Channel.POS
     with uow.read() as session:
         if commerce.find_order(session, channel=channel.value, external_id=act.ref) is not None:
@@ -308,17 +318,18 @@ def _buy(uow: UnitOfWork, act: _Act, done: Traded, currency: str, region: str) -
         channel=channel, store=act.store, **who,
         lines=[BasketLineIn(sku=sku, quantity=q) for sku, q in act.lines],
     )  # fmt: skip
-    quote = checkout.quote(uow, req=QuoteRequest.model_validate(basket), region=region)
+    quote = checkout.quote(uow, req=QuoteRequest.model_validate(basket), region=till.region,
+                           unit=till.unit)  # fmt: skip
     codes: list[str] = []
     cap = quote.points_cap
     if quote.member_id is not None and act.coupon < USE_COUPON:
-        codes, cap = _a_coupon_that_applies(uow, basket, quote.member_id, region, cap)
+        codes, cap = _a_coupon_that_applies(uow, basket, quote.member_id, till, cap)
     pay = 0
     if quote.points_balance >= 100 and act.pay_points < USE_POINTS:
         pay = cap  # what is left to pay with points after the coupon
     fulfilment = Fulfilment.DELIVERY if act.store is None else Fulfilment.IN_STORE
     result = checkout.commit(
-        uow, principal=TILL, currency=currency, region=region,
+        uow, principal=TILL, currency=till.currency, region=till.region, unit=till.unit,
         req=CommitRequest.model_validate(
             basket | {"coupon_codes": codes, "points": pay, "external_id": act.ref,
                       "fulfilment": fulfilment}
@@ -333,7 +344,7 @@ def _buy(uow: UnitOfWork, act: _Act, done: Traded, currency: str, region: str) -
 
 
 def _a_coupon_that_applies(
-    uow: UnitOfWork, basket: dict[str, object], member_id: int, region: str, cap: int
+    uow: UnitOfWork, basket: dict[str, object], member_id: int, till: _Till, cap: int
 ) -> tuple[list[str], int]:
     """The first of the member's coupons that applies to the basket, and the points the basket
     can then take; none, and `cap`, when none applies."""
@@ -342,14 +353,14 @@ def _a_coupon_that_applies(
             continue
         tried = checkout.quote(
             uow, req=QuoteRequest.model_validate(basket | {"coupon_codes": [held.code]}),
-            region=region,
+            region=till.region, unit=till.unit,
         )  # fmt: skip
         if tried.coupons and tried.coupons[0].applied:
             return [held.code], tried.points_cap
     return [], cap
 
 
-def _return(uow: UnitOfWork, act: _Act, done: Traded) -> None:
+def _return(uow: UnitOfWork, act: _Act, done: Traded, unit: Decimal) -> None:
     with uow.read() as session:
         order = commerce.find_order(session, channel=Channel.POS.value, external_id=act.ref)
         if order is None:
@@ -358,7 +369,7 @@ def _return(uow: UnitOfWork, act: _Act, done: Traded) -> None:
             return
         order_id = order.id
     got = refunds.refund(
-        uow, order_id=order_id, actor="demo-till",
+        uow, order_id=order_id, actor="demo-till", unit=unit,
         req=refunds.RefundRequest(
             idempotency_key=f"demo-return-{act.ref}", reason="不合用",
             lines=[refunds.RefundLine(line_no=1, quantity=1)],
