@@ -182,6 +182,30 @@ def test_points_are_redeemed_in_the_programmes_steps(uow: UnitOfWork, shop: dict
                       change=PointsChange(points=150, idempotency_key="s150", reason="x"))  # fmt: skip
 
 
+def test_points_below_the_minimum_or_over_the_cap_per_order(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """滿100點才可折抵, 單筆最多折抵300點: a quote asked for 50 takes none and says why (it took 50,
+    and the sale was refused); a sale of 50 is refused and writes nothing; 500 asked is
+    lowered to 300, and a sale of 300 is made."""
+    from omo.points.rules import PointsRules
+
+    points.set_programme(uow, actor="t", rules=PointsRules(min_redeem=100, max_redeem_points=300))
+    q = checkout.quote(uow, req=QuoteRequest.model_validate(
+        basket(member_id=shop["member"], points=50)), region="TW")  # fmt: skip
+    assert (q.points_cap, q.points_redeemed, q.notes) == (
+        300, 0, ["at least 100 points per redemption"])  # fmt: skip
+    before = dump(uow.engine)
+    with pytest.raises(ValidationFailed, match="at least 100") as below:
+        _sale(uow, shop, "MIN-1", points=50)
+    assert below.value.ctx == {"min_redeem": 100}
+    assert dump(uow.engine) == before
+    q = checkout.quote(uow, req=QuoteRequest.model_validate(
+        basket(member_id=shop["member"], points=500)), region="TW")  # fmt: skip
+    assert (q.points_cap, q.points_redeemed) == (300, 300)
+    assert _sale(uow, shop, "MAX-1", points=300).price.points_redeemed == 300
+
+
 def test_a_guest_gets_no_tier_and_member_coupons_are_refused(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:

@@ -272,6 +272,10 @@ def test_the_points_api(api: TestClient, uow: UnitOfWork) -> None:
     blank = api.put("/api/v1/points/programme", json={**rules, "redeem_excludes": ["禮券", ""]})
     assert blank.status_code == 422 and blank.json()["detail"][0]["loc"][-2] == "redeem_excludes"
     assert api.get("/api/v1/points/programme").json()["version"] == 1  # nothing saved
+    for bad in ({"max_redeem_points": 0}, {"min_redeem": 0}):
+        no = api.put("/api/v1/points/programme", json={**rules, **bad})
+        assert no.status_code == 422 and no.json()["detail"][0]["loc"][-1] in bad
+    assert api.get("/api/v1/points/programme").json()["version"] == 1
     kept_out = api.put("/api/v1/points/programme", json={**rules, "redeem_excludes": ["禮券"]})
     assert kept_out.json()["rules"]["redeem_excludes"] == ["禮券"]
     wednesday = {"name": "會員日", "starts_on": "2026-01-01", "ends_on": "2026-12-31",

@@ -144,6 +144,26 @@ def test_the_points_a_basket_takes() -> None:
     assert (p.points_cap, p.points, notes) == (650, 100, ["points lowered to a multiple of 50"])
     with pytest.raises(ValidationFailed, match="steps of 50"):
         pricing.take_points(*price(redeem_step=50), 1000, 120, strict=True, notes=[])
+    # 滿100點才可折抵 and 單筆最多折抵300點: 60 asked is none (said), 400 is the cap of 300; a
+    # basket whose share is under the minimum takes none; a sale of 60 is refused
+    for asked, cap, took, said in (
+        (60, 300, 0, ["at least 100 points per redemption"]),
+        (400, 300, 300, ["points lowered from 400 to the cap 300"]),
+    ):
+        p, r = price(min_redeem=100, max_redeem_points=300)
+        notes = []
+        pricing.take_points(p, r, 1000, asked, strict=False, notes=notes)
+        assert (p.points_cap, p.points, p.points_value, notes) == (cap, took, Decimal(took), said)
+    p, r = price(min_redeem=100)
+    pricing.take_points(p, r, 90, 90, strict=False, notes=[])
+    assert (p.points_cap, p.points) == (0, 0)  # 90 held: under one redemption
+    with pytest.raises(ValidationFailed, match="at least 100 points"):
+        pricing.take_points(*price(min_redeem=100), 1000, 60, strict=True, notes=[])
+    p, r = price(min_redeem=110, redeem_step=50)
+    notes = []
+    pricing.take_points(p, r, 1000, 120, strict=False, notes=notes)  # lowered to 100: under 110
+    assert (p.points, notes) == (0, ["points lowered to a multiple of 50",
+                                     "at least 110 points per redemption"])  # fmt: skip
     p, r = price(redeem_with_coupons=False)
     pricing.add_coupon(p, "C", coupon_rules.Priced(Decimal(100), Decimal(0), None, Decimal(1300)))
     notes = []

@@ -23,7 +23,14 @@ from typing import Any
 from omo.checkout import paid
 from omo.coupons import rules as coupon_rules
 from omo.coupons.rules import Basket, BasketLine
-from omo.points.rules import PointsRules, max_redeemable, off_step, redeem_value, step_in
+from omo.points.rules import (
+    PointsRules,
+    below_minimum,
+    max_redeemable,
+    off_step,
+    redeem_value,
+    step_in,
+)
 from omo.shared.errors import ValidationFailed
 from omo.shared.money import CENT, to_unit
 
@@ -183,8 +190,9 @@ def take_points(
     notes: list[str],
 ) -> None:  # fmt: skip
     """The points the basket takes: at most the programme's share of the lines points pay for,
-    the balance, in whole steps (and in as many as make a whole number of the price's unit),
-    and none beside a coupon if the programme says so. A sale (`strict`) is refused what a
+    its cap per order and the balance, in whole steps (and in as many as make a whole number
+    of the price's unit), none if fewer than one redemption takes, and none beside a coupon if
+    the programme says so. A sale (`strict`) is refused what a
     quote lowers, with a note."""
     rules = step_in(rules, p.unit)
     p.points_excluded = tuple(rules.redeem_excludes)
@@ -198,6 +206,11 @@ def take_points(
             notes.append("points are not used with a coupon")
         return
     if not wanted:
+        return
+    if (below := below_minimum(rules, wanted)) is not None:
+        if strict:
+            raise below
+        notes.append(str(below))
         return
     if wanted > p.points_cap:
         if strict:
@@ -213,4 +226,7 @@ def take_points(
         if wanted <= p.points_cap:
             notes.append(f"points lowered to a multiple of {rules.redeem_step}")
     p.points = min(wanted - wanted % rules.redeem_step, p.points_cap)
+    if p.points and (below := below_minimum(rules, p.points)) is not None:  # a step under it
+        notes.append(str(below))
+        p.points = 0
     p.points_value = redeem_value(rules, p.points)

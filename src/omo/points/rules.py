@@ -90,7 +90,15 @@ class PointsRules(StrictModel):
         le=1,
         description="share of an order's goods points may pay (of those points pay for)",
     )
-    min_redeem: int = Field(default=1, ge=1)
+    min_redeem: int = Field(
+        default=1, ge=1, le=1_000_000,
+        description="the fewest points one redemption takes (滿100點才可折抵: 100)",
+    )  # fmt: skip
+    max_redeem_points: int | None = Field(
+        default=None, ge=1, le=10_000_000,
+        description="the most points one order takes (單筆最多折抵500點: 500); none: only "
+        "max_redeem_share caps it",
+    )  # fmt: skip
     redeem_step: int = Field(
         default=1, ge=1, le=100_000,
         description="points are redeemed in multiples of this (以10點為單位折抵: 10)",
@@ -285,12 +293,24 @@ def redeem_value(rules: PointsRules, points: int) -> Decimal:
 
 
 def max_redeemable(rules: PointsRules, *, order_amount: Decimal, balance: int) -> int:
-    """The most points one order may take: the share cap, the balance, whole steps only."""
+    """The most points one order may take: the share cap, the programme's cap per order, the
+    balance, whole steps only; none when that is fewer than one redemption takes."""
     cap = int(
         (order_amount * rules.max_redeem_share / rules.point_value).to_integral_value(ROUND_FLOOR)
     )
+    if rules.max_redeem_points is not None:
+        cap = min(cap, rules.max_redeem_points)
     most = max(0, min(cap, balance))
-    return most - most % rules.redeem_step
+    most -= most % rules.redeem_step
+    return most if most >= rules.min_redeem else 0
+
+
+def below_minimum(rules: PointsRules, points: int) -> ValidationFailed | None:
+    """The refusal of fewer points than one redemption takes."""
+    if points >= rules.min_redeem:
+        return None
+    return ValidationFailed(f"at least {rules.min_redeem} points per redemption", field="points",
+                            ctx={"min_redeem": rules.min_redeem})  # fmt: skip
 
 
 def step_in(rules: PointsRules, unit: Decimal) -> PointsRules:

@@ -24,6 +24,7 @@ from omo.points.rules import (
     OrderFacts,
     PointsRules,
     available_at,
+    below_minimum,
     expires_at,
     line_weights,
     off_step,
@@ -306,10 +307,7 @@ def redeem_in(
     if held is not None:
         return ledger.same_or_conflict(held, member_id=member_id, kind="redeem", points=points)
     rules = rules_in_force(session)
-    if points < rules.min_redeem:
-        raise ValidationFailed(f"at least {rules.min_redeem} points per redemption", field="points",
-                               ctx={"min_redeem": rules.min_redeem})  # fmt: skip
-    if (refused := off_step(rules, points)) is not None:
+    if (refused := below_minimum(rules, points) or off_step(rules, points)) is not None:
         raise refused
     members.hold_members(session, [member_id])
     return ledger.debit(
