@@ -65,6 +65,21 @@ def test_each_kind() -> None:
     assert (ship.discount, ship.shipping_discount) == (Decimal(0), Decimal(60))  # type: ignore[union-attr]
 
 
+def test_a_number_of_goods_counts_the_units_it_covers() -> None:
+    """任選3件9折 on 服飾: the two APP-1 are 2 (the 美妝保養 does not count), refused with both
+    numbers; on everything, 3. 買一送一: a free APP-1 on 服飾 with two of them."""
+    short = run(t(kind="percent_off", percent="10", min_items=3, categories=["服飾"]))
+    assert isinstance(short, Refused) and (short.reason, short.ctx) == (
+        "min_items_not_met", {"min_items": 3, "items": 2})  # fmt: skip
+    assert run(t(kind="percent_off", percent="10", min_items=3)).discount == Decimal("158.00")  # type: ignore[union-attr]
+    one_free = t(kind="free_item", free_sku="APP-1", categories=["服飾"], min_items=2)
+    assert run(one_free).discount == Decimal(490)  # type: ignore[union-attr]
+    alone = Basket("web", None, (BasketLine("APP-1", "服飾", 1, Decimal("490")),))
+    assert isinstance(run(one_free, basket=alone), Refused)
+    with pytest.raises(ValidationError, match="min_items"):
+        t(kind="amount_off", amount="100", min_items=1)
+
+
 def test_amount_off_never_exceeds_what_qualifies() -> None:
     only_beauty = t(kind="amount_off", amount="1000", categories=["美妝保養"])
     assert run(only_beauty).discount == Decimal(600)  # type: ignore[union-attr]
