@@ -855,8 +855,9 @@ def test_till_steps_refuse_bad_input_without_a_sale(
 def test_the_till_sells_the_points_its_quote_took(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:
-    """Asked for more points than the cap, the till's quote takes the cap and puts it in the
-    points field: the sale pressed next is of what was shown, not refused for the points."""
+    """Asked for more points than the cap, the till's quote takes the cap, says so in the
+    till's language and puts it in the points field: the sale pressed next is of what was
+    shown, not refused for the points."""
     from decimal import Decimal
 
     from omo.commerce import service as commerce
@@ -877,6 +878,7 @@ def test_the_till_sells_the_points_its_quote_took(
     form = {name: re.search(rf'name="{name}" value="([^"]*)"', priced.text)[1]  # type: ignore[index]
             for name in ("sale_id", "quote", "points")}  # fmt: skip
     assert form["points"] == "50"  # half of NT$100
+    assert '<p class="muted pos-notice">點數已由 900 點調降為上限 50 點</p>' in priced.text
     done = client.post("/ui/pos", data={**basket, **form, "action": "commit"})
     assert done.status_code == 200 and 'id="pos-done"' in done.text, done.text[:500]
     assert points.summary(uow, member_id=people["member"]).available == 450

@@ -317,6 +317,8 @@ def test_a_quote_that_lowered_the_points_sells_what_it_showed(
     q = api.post("/api/v1/checkout/quote", json=basket(member_id=shop["member"], points=700))
     assert (q.json()["points_redeemed"], q.json()["total"]) == (620, "710.00")
     assert q.json()["notes"] == ["points lowered from 700 to the cap 620"]
+    assert q.json()["notices"] == [{"reason": "points_lowered_to_cap", "ctx": {
+        "wanted": 700, "cap": 620}, "message": "points lowered from 700 to the cap 620"}]  # fmt: skip
     sold = api.post("/api/v1/checkout/commit-quote",
                     json={"quote": q.json()["quote"], "external_id": "LOW-1"})  # fmt: skip
     assert sold.status_code == 201, sold.text

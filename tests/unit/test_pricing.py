@@ -121,6 +121,10 @@ def test_points_do_not_pay_for_the_categories_the_rules_keep_out() -> None:
     assert pricing.points_room(p) == Decimal(1800)
 
 
+def _said(notes: list[pricing.Note]) -> list[str]:
+    return [n.message for n in notes]
+
+
 def test_the_points_a_basket_takes() -> None:
     """Half of what points pay for, the balance, whole steps; a quote lowers and says so, a
     sale is refused; none beside a coupon when the programme says so."""
@@ -134,14 +138,18 @@ def test_the_points_a_basket_takes() -> None:
         return pricing.Price(lines=pricing.tier_lines(lines, Decimal(1))), PointsRules(**rules)
 
     p, r = price(redeem_excludes=["禮券"], redeem_step=50)
-    notes: list[str] = []
+    notes: list[pricing.Note] = []
     pricing.take_points(p, r, 1000, 430, strict=False, notes=notes)
-    assert (p.points_cap, p.points, p.points_value, notes) == (
+    assert (p.points_cap, p.points, p.points_value, _said(notes)) == (
         400, 400, Decimal(400), ["points lowered from 430 to the cap 400"])  # fmt: skip
     p, r = price(redeem_step=50)
     notes = []
     pricing.take_points(p, r, 1000, 120, strict=False, notes=notes)
-    assert (p.points_cap, p.points, notes) == (650, 100, ["points lowered to a multiple of 50"])
+    assert (p.points_cap, p.points, _said(notes)) == (
+        650,
+        100,
+        ["points lowered to a multiple of 50"],
+    )
     with pytest.raises(ValidationFailed, match="steps of 50"):
         pricing.take_points(*price(redeem_step=50), 1000, 120, strict=True, notes=[])
     # 滿100點才可折抵 and 單筆最多折抵300點: 60 asked is none (said), 400 is the cap of 300; a
@@ -153,7 +161,12 @@ def test_the_points_a_basket_takes() -> None:
         p, r = price(min_redeem=100, max_redeem_points=300)
         notes = []
         pricing.take_points(p, r, 1000, asked, strict=False, notes=notes)
-        assert (p.points_cap, p.points, p.points_value, notes) == (cap, took, Decimal(took), said)
+        assert (p.points_cap, p.points, p.points_value, _said(notes)) == (
+            cap,
+            took,
+            Decimal(took),
+            said,
+        )
     p, r = price(min_redeem=100)
     pricing.take_points(p, r, 90, 90, strict=False, notes=[])
     assert (p.points_cap, p.points) == (0, 0)  # 90 held: under one redemption
@@ -162,13 +175,13 @@ def test_the_points_a_basket_takes() -> None:
     p, r = price(min_redeem=110, redeem_step=50)
     notes = []
     pricing.take_points(p, r, 1000, 120, strict=False, notes=notes)  # lowered to 100: under 110
-    assert (p.points, notes) == (0, ["points lowered to a multiple of 50",
+    assert (p.points, _said(notes)) == (0, ["points lowered to a multiple of 50",
                                      "at least 110 points per redemption"])  # fmt: skip
     p, r = price(redeem_with_coupons=False)
     pricing.add_coupon(p, "C", coupon_rules.Priced(Decimal(100), Decimal(0), None, Decimal(1300)))
     notes = []
     pricing.take_points(p, r, 1000, 100, strict=False, notes=notes)
-    assert (p.points_cap, p.points, notes) == (0, 0, ["points are not used with a coupon"])
+    assert (p.points_cap, p.points, _said(notes)) == (0, 0, ["points are not used with a coupon"])
     with pytest.raises(ValidationFailed, match="with a coupon"):
         pricing.take_points(p, r, 1000, 100, strict=True, notes=[])
 
@@ -210,7 +223,7 @@ def test_at_a_till_of_whole_dollars_every_discount_is_whole(
         assert got is None or _whole(got.discount, u)
     assert all(_whole(c.discount, u) for c in p.coupons)
     rules = PointsRules(point_value=Decimal(point_value))
-    notes: list[str] = []
+    notes: list[pricing.Note] = []
     pricing.take_points(p, rules, 100_000, wanted, strict=False, notes=notes)
     assert _whole(p.points_value, u) and p.points <= wanted
     assert _whole(p.total, u) and p.total >= 0

@@ -65,6 +65,15 @@ class CouponOutcome:
         return self.reason is None
 
 
+@dataclass(frozen=True)
+class Note:
+    """Why a quote is not what was asked: a code, its English sentence and its values."""
+
+    reason: str
+    message: str
+    ctx: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Price:
     lines: list[PricedLine]
@@ -187,7 +196,7 @@ def waive_shipping(price: Price) -> Decimal:
 
 def take_points(
     p: Price, rules: PointsRules, balance: int, wanted: int, *, strict: bool,
-    notes: list[str],
+    notes: list[Note],
 ) -> None:  # fmt: skip
     """The points the basket takes: at most the programme's share of the lines points pay for,
     its cap per order and the balance, in whole steps (and in as many as make a whole number
@@ -203,14 +212,14 @@ def take_points(
             raise ValidationFailed("points are not used with a coupon", field="points",
                                    code="points_not_with_coupons")  # fmt: skip
         if wanted:
-            notes.append("points are not used with a coupon")
+            notes.append(Note("points_not_with_coupons", "points are not used with a coupon"))
         return
     if not wanted:
         return
     if (below := below_minimum(rules, wanted)) is not None:
         if strict:
             raise below
-        notes.append(str(below))
+        notes.append(_below(rules))
         return
     if wanted > p.points_cap:
         if strict:
@@ -219,14 +228,23 @@ def take_points(
                 field="points", code="points_over_cap",
                 ctx={"cap": p.points_cap, "balance": balance},
             )  # fmt: skip
-        notes.append(f"points lowered from {wanted} to the cap {p.points_cap}")
+        notes.append(Note("points_lowered_to_cap",
+                          f"points lowered from {wanted} to the cap {p.points_cap}",
+                          {"wanted": wanted, "cap": p.points_cap}))  # fmt: skip
     if (off := off_step(rules, wanted)) is not None:
         if strict:
             raise off
         if wanted <= p.points_cap:
-            notes.append(f"points lowered to a multiple of {rules.redeem_step}")
+            notes.append(Note("points_lowered_to_step",
+                              f"points lowered to a multiple of {rules.redeem_step}",
+                              {"step": rules.redeem_step}))  # fmt: skip
     p.points = min(wanted - wanted % rules.redeem_step, p.points_cap)
-    if p.points and (below := below_minimum(rules, p.points)) is not None:  # a step under it
-        notes.append(str(below))
+    if p.points and below_minimum(rules, p.points) is not None:  # a step under it
+        notes.append(_below(rules))
         p.points = 0
     p.points_value = redeem_value(rules, p.points)
+
+
+def _below(rules: PointsRules) -> Note:
+    return Note("points_below_minimum", f"at least {rules.min_redeem} points per redemption",
+                {"min_redeem": rules.min_redeem})  # fmt: skip

@@ -69,6 +69,15 @@ class CouponLine(ReadModel):
     )
 
 
+class QuoteNotice(ReadModel):
+    """Why the quote is not quite what was asked (points lowered, the level's price dropped),
+    in English and by its values, for a till to say in its own language."""
+
+    reason: str = Field(description="points_lowered_to_cap, points_lowered_to_step, …")
+    message: str
+    ctx: dict[str, Any] = Field(default_factory=dict)
+
+
 class QuoteRead(ReadModel):
     member_id: int | None
     tier: str | None
@@ -88,7 +97,8 @@ class QuoteRead(ReadModel):
     )
     total: MoneyOut
     points_to_earn: int = Field(description="pending once the order is committed")
-    notes: list[str]
+    notes: list[str] = Field(description="the notices' messages")
+    notices: list[QuoteNotice] = Field(default_factory=list)
     quote: str | None = Field(
         default=None,
         description="give it to /checkout/commit-quote to sell this basket at this total "

@@ -23,6 +23,7 @@ from omo.checkout.schemas import (
     CommitResult,
     CouponLine,
     QuoteLine,
+    QuoteNotice,
     QuoteRead,
     QuoteRequest,
 )
@@ -193,7 +194,7 @@ def _price(
     session: Session, req: QuoteRequest, idents: list[Identifier], now: datetime, *,
     strict: bool, unit: Decimal,
 ) -> Priced:  # fmt: skip
-    notes: list[str] = []
+    notes: list[pricing.Note] = []
     if req.member_id is not None:
         _read_ahead(session, req, req.member_id, now, hold=strict)
     # the points rules and the tier programme, read below, in one statement
@@ -228,7 +229,9 @@ def _price(
         alone = [h.template for h in again[1] if not h.with_level_price]
         if alone:
             p, baskets = full, again[0]
-            notes.append(f"no level price with a coupon of {', '.join(alone)}")
+            names = ", ".join(alone)
+            notes.append(pricing.Note("no_level_price", f"no level price with a coupon of {names}",
+                                      {"coupons": names}))  # fmt: skip
     refused = [c for c in p.coupons if not c.applied]
     if strict and refused:
         first = refused[0]
@@ -277,7 +280,8 @@ def _price(
         points_redeemed=p.points, points_value=p.points_value, shipping_fee=p.shipping_fee,
         shipping_discount=p.shipping_discount + p.tier_shipping_discount,
         tier_shipping_discount=p.tier_shipping_discount, total=p.total, points_to_earn=to_earn,
-        notes=notes,
+        notes=[n.message for n in notes],
+        notices=[QuoteNotice(reason=n.reason, message=n.message, ctx=dict(n.ctx)) for n in notes],
     )  # fmt: skip
     return Priced(p, read, member_id, baskets, shipment, earn_on)
 

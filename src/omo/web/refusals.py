@@ -41,6 +41,11 @@ TEXTS: dict[str, tuple[str, ...]] = {
     ),
     "points_over_cap": ("at most {cap} points on this basket (balance {balance})",),
     "points_not_in_steps": ("points are redeemed in steps of {step}",),
+    # a quote's notices (checkout/pricing.py Note): what it did not take as asked
+    "points_lowered_to_cap": ("points lowered from {wanted} to the cap {cap}",),
+    "points_lowered_to_step": ("points lowered to a multiple of {step}",),
+    "points_below_minimum": ("at least {min_redeem} points per redemption",),
+    "no_level_price": ("no level price with a coupon of {coupons}",),
     "insufficient_points": ("{wanted} points wanted, {available} available",),
     "quote_expired": ("this quote expired at {expires}: quote again",),
     "needs_approval": (
