@@ -1011,6 +1011,7 @@ CLAWED_SALES = st.tuples(
     st.integers(1, 3),  # units per return
     st.booleans(),  # coupons come back with their goods (else with the whole order)
     st.booleans(),  # points do not pay for 美妝保養
+    st.booleans(),  # at a till of whole dollars (OMO_PRICE_UNIT=1), else in cents
 )
 
 
@@ -1024,19 +1025,22 @@ CLAWED_SALES = st.tuples(
 def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_the_coupon(
     uow: UnitOfWork, shop: dict[str, Any], sale: tuple[Any, ...]
 ) -> None:
-    """Under claw_back, any sale with 滿X coupons (on all goods, on each of two categories, a free
-    item over a spend, 任選3件) returned in any order and grouping: after each return the goods kept have cost at
-    least what their units were paid (`paid_each`) and at most their price before coupons and
-    points; every refund gives back 0 or more; all back, all the money is back, and every point
-    and coupon with it. When points do not pay for 美妝保養, a return of 美妝保養 alone gives back
-    none of the points paid with (but the one that completes the order)."""
+    """Under claw_back, any sale with 滿X coupons (on all goods, on each of two categories, a
+    free item over a spend, 任選3件), in cents or at a till of whole dollars, returned in any
+    order and grouping: after each return the goods kept have cost at least what their units
+    were paid (`paid_each`) and at most their price before coupons and points (give or take a
+    unit's rounding a refund); every refund gives back 0 or more, in whole units; all back, all
+    the money is back, and every point and coupon with it. When points do not pay for 美妝保養,
+    a return of 美妝保養 alone gives back none of the points paid with (but the one that
+    completes the order)."""
     from omo.checkout import receipts
     from omo.checkout.refunds import RefundLine, RefundRequest, refund
     from omo.commerce import returns_policy
     from omo.coupons import service as coupons_service
     from omo.points.rules import PointsRules
 
-    apps, beas, tried, pay, order_of, per, with_goods, no_points = sale
+    apps, beas, tried, pay, order_of, per, with_goods, no_points, whole = sale
+    unit = Decimal(1) if whole else Decimal("0.01")
     if apps + beas == 0:
         return
     tag = uuid.uuid4().hex[:8]
@@ -1069,7 +1073,7 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
     lines += [{"sku": "BEA-1", "quantity": beas}] if beas else []
     body = basket(member_id=shop["member"], external_id=f"CB-{tag}", lines=lines, points=pay)
     try:
-        sold = _commit(uow, {**body, "coupon_codes": codes})
+        sold = _commit(uow, {**body, "coupon_codes": codes}, unit=unit)
     except ValidationFailed as exc:  # a coupon that does not reach its threshold, too many points
         assert exc.code in ("min_spend_not_met", "points_over_cap", "free_item_missing",
                             "no_eligible_items", "min_items_not_met"), exc.code  # fmt: skip
@@ -1086,9 +1090,9 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
     while queue:
         group, queue = queue[:per], queue[per:]
         lines_back = [RefundLine(line_no=n, quantity=group.count(n)) for n in sorted(set(group))]
-        done = refund(uow, order_id=order, actor="t", req=RefundRequest(
+        done = refund(uow, order_id=order, actor="t", unit=unit, req=RefundRequest(
             idempotency_key=f"{tag}-{len(queue)}", lines=lines_back))  # fmt: skip
-        assert done.amount >= 0 and done.coupon_clawed_back >= 0
+        assert done.amount >= 0 and done.coupon_clawed_back >= 0 and done.amount % unit == 0
         if no_points and queue and set(group) == {skus_no.get("BEA-1")}:
             assert done.points_given_back == 0, group
         paid_back += done.amount
@@ -1104,7 +1108,8 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
             assert state == ("usable" if back_now else "used"), (code, left, state)
         d = receipts.get_order(uow, order_id=order)
         kept = d.total - d.refunded_total  # what the customer has paid for what they keep
-        cents = Decimal("0.01") * (len(d.refunds) + sum(li.quantity for li in d.lines))
+        # a cent a unit for the spread, and a unit's rounding a refund
+        cents = unit * len(d.refunds) + Decimal("0.01") * sum(li.quantity for li in d.lines)
         assert kept >= sum(li.paid_each * li.returnable for li in d.lines) - cents
         assert kept <= sum(li.line_total / li.quantity * li.returnable for li in d.lines) + cents
     d = receipts.get_order(uow, order_id=order)
@@ -1464,9 +1469,9 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
     clock.reset_clock()
 
 
-def _commit(uow: UnitOfWork, body: dict[str, Any]) -> Any:
+def _commit(uow: UnitOfWork, body: dict[str, Any], unit: Decimal = Decimal("0.01")) -> Any:
     req = CommitRequest.model_validate(body)
-    return checkout.commit(uow, req=req, principal=ADMIN, currency="TWD", region="TW")
+    return checkout.commit(uow, req=req, principal=ADMIN, currency="TWD", region="TW", unit=unit)
 
 
 def test_coupons_beyond_what_is_left_record_the_cost_actually_given(
