@@ -22,6 +22,22 @@ user_app = typer.Typer(help="Users of the admin UI and the POS page.", no_args_i
 app.add_typer(user_app, name="user")
 
 
+@app.callback()
+def _settings_read() -> None:
+    """Every command reads the OMO_* settings first: one that is wrong is said by its name and
+    nothing runs (not a traceback from the first command that reads it)."""
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = "OMO_" + "_".join(str(part) for part in err["loc"]).upper()
+            said = str(err["msg"]).removeprefix("Value error, ")
+            typer.echo(f"error: {name}={err['input']!s}: {said}", err=True)
+        raise typer.Exit(2) from None
+
+
 def alembic_config(database_url: str) -> object:
     from alembic.config import Config
 

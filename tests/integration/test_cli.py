@@ -140,3 +140,22 @@ def test_import_of_orders_validates_on_every_core(db_url: str, tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert "created=2500" in done.stdout
     assert "validated on 2 cores" in done.stdout
+
+
+def test_a_wrong_setting_is_said_by_its_name_and_nothing_runs(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, engine: sa.Engine
+) -> None:
+    """OMO_PRICE_UNIT=0.005 (a till cannot take half a cent), a negative rate limit: each is
+    named with what is wrong, the command exits 2 and writes nothing; `--help` still works."""
+    from tests.conftest import dump
+
+    before = dump(engine)
+    monkeypatch.setenv("OMO_PRICE_UNIT", "0.005")
+    monkeypatch.setenv("OMO_RATE_LIMIT_PER_S", "-1")
+    get_settings.cache_clear()
+    bad = cli.invoke(app, ["apikey", "create", "--name", "x"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+    assert "OMO_PRICE_UNIT=0.005: money has at most two decimal places" in bad.output
+    assert "OMO_RATE_LIMIT_PER_S=-1: Input should be greater than 0" in bad.output
+    assert dump(engine) == before
+    assert cli.invoke(app, ["--help"]).exit_code == 0
