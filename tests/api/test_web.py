@@ -1142,7 +1142,7 @@ def test_settings_are_edited_as_validated_json(
     good = {"levels": [{"code": "member", "name": "一般會員"},
                        {"code": "vip", "name": "VIP", "threshold": "5000"}],
             "discount_excludes": ["禮券", "菸酒"], "discount_marked_down": False,
-            "downgrade_steps": 1}  # fmt: skip
+            "downgrade_steps": 1, "discount_channels": ["pos", "app"]}  # fmt: skip
     ok = client.post(
         "/ui/settings/tiers", data={"body": json.dumps(good), "csrf": token}, follow_redirects=False
     )
@@ -1151,6 +1151,8 @@ def test_settings_are_edited_as_validated_json(
     shown = client.get("/ui/settings").text.split('id="tier-excludes"')[1].split("</p>")[0]
     assert "會員等級折扣不適用於：禮券、菸酒" in shown and "特價品不再享會員等級折扣" in shown
     assert "每次審核最多降 1 級" in client.get("/ui/settings").text.split('id="tier-steps"')[1]
+    assert "會員等級價僅適用於：pos、app" in client.get("/ui/settings").text.split(
+        'id="tier-channels"')[1].split("</p>")[0]  # fmt: skip
     assert 'id="points-excludes"' not in page.text
     ok = client.post("/ui/settings/points", data={
         "body": json.dumps({"redeem_excludes": ["禮券"]}), "csrf": token}, follow_redirects=False)  # fmt: skip

@@ -131,6 +131,32 @@ def test_a_programme_may_keep_marked_down_lines_at_their_price(
     assert (sale.order.total, sale.price.tier_discount) == (Decimal(1270), Decimal(30))
 
 
+def test_a_programme_may_give_the_level_price_on_some_channels_only(
+    api: TestClient, uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """會員價僅限門市: the silver member pays 1,330 at the till and 1,400 on the web shop, where
+    the quote says why; the level's points multiplier still holds on the web. An unknown
+    channel is refused and the programme stays as it was."""
+    from omo.tiers.policy import DEFAULT_PROGRAMME
+
+    tiers.set_programme(uow, actor="t", programme=TierProgramme.model_validate(
+        {**DEFAULT_PROGRAMME.model_dump(), "discount_channels": ["pos"]}))  # fmt: skip
+    till = checkout.quote(uow, req=QuoteRequest.model_validate(basket(member_id=shop["member"])),
+                          region="TW")  # fmt: skip
+    assert (till.tier_discount, till.total, till.notices) == (Decimal(70), Decimal(1330), [])
+    web = basket(member_id=shop["member"], channel="web", store=None)
+    online = checkout.quote(uow, req=QuoteRequest.model_validate(web), region="TW")
+    assert (online.tier_discount, online.total) == (Decimal(0), Decimal(1400))
+    assert [(n.reason, n.ctx) for n in online.notices] == [
+        ("no_level_price_here", {"channel": "web"})]  # fmt: skip
+    sale = _commit(uow, {**web, "external_id": "WEB-LVL", "fulfilment": "delivery"})
+    assert (sale.order.total, sale.price.tier_discount) == (Decimal(1400), Decimal(0))
+    bad = api.put("/api/v1/tiers/programme", json={
+        **DEFAULT_PROGRAMME.model_dump(mode="json"), "discount_channels": ["fax"]})  # fmt: skip
+    assert bad.status_code == 422 and "discount_channels" in bad.json()["detail"][0]["loc"]
+    assert tiers.get_programme(uow).programme.discount_channels == ["pos"]
+
+
 def test_quote_lowers_points_to_the_cap_and_explains(uow: UnitOfWork, shop: dict[str, Any]) -> None:
     q = checkout.quote(
         uow,

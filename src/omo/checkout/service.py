@@ -218,6 +218,8 @@ def _price(
         basket.append(BasketLine(li.sku, product.category if product else None, li.quantity, price))
     level = tiers.level_of(session, member_id=member_id) if member_id else None
     rate = level.benefits.discount_rate if level else Decimal(1)
+    if rate != 1 and not _level_price_on(session, req.channel.value, notes):
+        rate = Decimal(1)
     p = pricing.Price(lines=_level_lines(session, basket, rate, marked_down, unit),
                       shipping_fee=req.shipping_fee, unit=unit)  # fmt: skip
     baskets, _, found = _apply_coupons(session, p, req, member_id, now)
@@ -306,6 +308,17 @@ def _apply_coupons(
             if not isinstance(result, Refused):
                 applied.append(held)
     return baskets, applied, found
+
+
+def _level_price_on(session: Session, channel: str, notes: list[pricing.Note]) -> bool:
+    """Whether the programme gives the level's price on this channel (會員價僅限門市); if not,
+    a notice says so."""
+    only = tiers.programme_in_force(session).discount_channels
+    if only is None or channel in only:
+        return True
+    notes.append(pricing.Note("no_level_price_here", f"no level price on {channel}",
+                              {"channel": channel}))  # fmt: skip
+    return False
 
 
 def _level_lines(

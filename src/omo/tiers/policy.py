@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
+from omo.commerce.channels import Channel
 from omo.shared.schemas import CategoryName, StrictModel
 from omo.shared.zones import checked_zone
 
@@ -84,6 +85,11 @@ class TierProgramme(StrictModel):
         description="false: a line sold below its catalogue price (a markdown given at the "
         "till) takes no level discount (特價品不再折扣)",
     )
+    discount_channels: list[Channel] | None = Field(
+        default=None, min_length=1, max_length=6,
+        description="the channels a level's discount_rate applies on (會員價僅限門市: "
+        "[\"pos\"]); none: every channel. The level's other benefits hold everywhere",
+    )  # fmt: skip
     downgrade_steps: int | None = Field(
         default=None, ge=1, le=11,
         description="levels a member falls at most at one review (1: 鑽石 to 金卡, and to 銀卡 "

@@ -46,6 +46,7 @@ TEXTS: dict[str, tuple[str, ...]] = {
     "points_lowered_to_step": ("points lowered to a multiple of {step}",),
     "points_below_minimum": ("at least {min_redeem} points per redemption",),
     "no_level_price": ("no level price with a coupon of {coupons}",),
+    "no_level_price_here": ("no level price on {channel}",),
     "insufficient_points": ("{wanted} points wanted, {available} available",),
     "quote_expired": ("this quote expired at {expires}: quote again",),
     "needs_approval": (
