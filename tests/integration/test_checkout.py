@@ -232,6 +232,29 @@ def test_points_below_the_minimum_or_over_the_cap_per_order(
     assert _sale(uow, shop, "MAX-1", points=300).price.points_redeemed == 300
 
 
+def test_points_pay_on_the_channels_the_programme_names(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """點數僅限門市折抵: on the web shop a quote takes none of the 100 points asked and says why,
+    a sale asking for them is refused and writes nothing, and one without them earns as
+    usual; at the till they pay."""
+    from omo.points.rules import PointsRules
+
+    points.set_programme(uow, actor="t", rules=PointsRules(redeem_channels=["pos"]))
+    web = basket(member_id=shop["member"], channel="web", store=None, points=100)
+    q = checkout.quote(uow, req=QuoteRequest.model_validate(web), region="TW")
+    assert (q.points_cap, q.points_redeemed, q.total) == (0, 0, Decimal(1330))
+    assert [(n.reason, n.ctx) for n in q.notices] == [("points_not_here", {"channel": "web"})]
+    before = dump(uow.engine)
+    with pytest.raises(ValidationFailed) as refused:
+        _commit(uow, {**web, "external_id": "WEB-PTS", "fulfilment": "delivery"})
+    assert (refused.value.code, refused.value.ctx) == ("points_not_here", {"channel": "web"})
+    assert dump(uow.engine) == before
+    sold = _commit(uow, {**web, "points": 0, "external_id": "WEB-PTS", "fulfilment": "delivery"})
+    assert sold.points_earned > 0
+    assert _sale(uow, shop, "POS-PTS", points=100).price.points_redeemed == 100
+
+
 def test_a_guest_gets_no_tier_and_member_coupons_are_refused(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:

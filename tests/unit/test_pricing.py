@@ -177,6 +177,15 @@ def test_the_points_a_basket_takes() -> None:
     pricing.take_points(p, r, 1000, 120, strict=False, notes=notes)  # lowered to 100: under 110
     assert (p.points, _said(notes)) == (0, ["points lowered to a multiple of 50",
                                      "at least 110 points per redemption"])  # fmt: skip
+    p, r = price(redeem_channels=["pos"])  # 點數僅限門市折抵
+    notes = []
+    pricing.take_points(p, r, 1000, 100, strict=False, notes=notes, channel="web")
+    assert (p.points_cap, p.points, _said(notes)) == (0, 0, ["points do not pay on web"])
+    pricing.take_points(p, r, 1000, 100, strict=False, notes=[], channel="pos")
+    assert p.points == 100
+    with pytest.raises(ValidationFailed, match="do not pay on web"):
+        pricing.take_points(*price(redeem_channels=["pos"]), 1000, 100, strict=True, notes=[],
+                            channel="web")  # fmt: skip
     p, r = price(redeem_with_coupons=False)
     pricing.add_coupon(p, "C", coupon_rules.Priced(Decimal(100), Decimal(0), None, Decimal(1300)))
     notes = []

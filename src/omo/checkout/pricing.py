@@ -196,16 +196,25 @@ def waive_shipping(price: Price) -> Decimal:
 
 def take_points(
     p: Price, rules: PointsRules, balance: int, wanted: int, *, strict: bool,
-    notes: list[Note],
+    notes: list[Note], channel: str | None = None,
 ) -> None:  # fmt: skip
     """The points the basket takes: at most the programme's share of the lines points pay for,
     its cap per order and the balance, in whole steps (and in as many as make a whole number
-    of the price's unit), none if fewer than one redemption takes, and none beside a coupon if
-    the programme says so. A sale (`strict`) is refused what a
+    of the price's unit), none if fewer than one redemption takes, and none on a `channel` or
+    beside a coupon where the programme says so. A sale (`strict`) is refused what a
     quote lowers, with a note."""
     rules = step_in(rules, p.unit)
     p.points_excluded = tuple(rules.redeem_excludes)
     p.points_cap = max_redeemable(rules, order_amount=points_room(p), balance=balance)
+    if rules.redeem_channels is not None and channel not in rules.redeem_channels:
+        p.points_cap = 0
+        if wanted and strict:
+            raise ValidationFailed(f"points do not pay on {channel}", field="points",
+                                   code="points_not_here", ctx={"channel": channel})  # fmt: skip
+        if wanted:
+            notes.append(Note("points_not_here", f"points do not pay on {channel}",
+                              {"channel": channel}))  # fmt: skip
+        return
     if not rules.redeem_with_coupons and any(c.applied for c in p.coupons):
         p.points_cap = 0
         if wanted and strict:

@@ -247,7 +247,8 @@ def _price(
     balance = ledger.balance(session, member_id=member_id, now=now).available if member_id else 0
     if req.points and member_id is None:
         raise ValidationFailed("points need a member", field="points")
-    pricing.take_points(p, rules, balance, req.points, strict=strict, notes=notes)
+    pricing.take_points(p, rules, balance, req.points, strict=strict, notes=notes,
+                        channel=req.channel.value)  # fmt: skip
     to_earn = 0
     # each coupon off its own lines, the points paid with off what the lines they pay for have
     # left: a coupon on 美妝保養 lowers what 美妝保養 earns, not the 服飾 beside it, and a gift

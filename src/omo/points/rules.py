@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
+from omo.commerce.channels import Channel
 from omo.shared.errors import ValidationFailed
 from omo.shared.schemas import CategoryName, MoneyIn, StrictModel
 from omo.shared.zones import checked_zone
@@ -106,6 +107,11 @@ class PointsRules(StrictModel):
     redeem_with_coupons: bool = Field(
         default=True, description="false: an order that uses a coupon takes no points "
         "(點數不得與優惠券併用)",
+    )  # fmt: skip
+    redeem_channels: list[Channel] | None = Field(
+        default=None, min_length=1, max_length=6,
+        description="the channels points pay on at checkout (點數僅限門市折抵: [\"pos\"]); "
+        "none: every channel. Earning and rewards are not limited by it",
     )  # fmt: skip
     redeem_excludes: list[CategoryName] = Field(
         default_factory=list, max_length=100,
