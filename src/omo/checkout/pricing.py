@@ -201,8 +201,8 @@ def take_points(
     """The points the basket takes: at most the programme's share of the lines points pay for,
     its cap per order and the balance, in whole steps (and in as many as make a whole number
     of the price's unit), none if fewer than one redemption takes, and none on a `channel` or
-    beside a coupon where the programme says so. A sale (`strict`) is refused what a
-    quote lowers, with a note."""
+    beside a coupon where the programme says so. A sale (`strict`) is refused what a quote
+    lowers, with a note."""
     rules = step_in(rules, p.unit)
     p.points_excluded = tuple(rules.redeem_excludes)
     p.points_cap = max_redeemable(rules, order_amount=points_room(p), balance=balance)
