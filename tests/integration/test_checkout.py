@@ -412,6 +412,22 @@ def test_a_coupon_for_a_number_of_items(uow: UnitOfWork, shop: dict[str, Any]) -
                   req=RefundRequest(idempotency_key="any-2"))  # fmt: skip
     assert (first.amount, rest.amount, rest.order.status) == (
         Decimal(532), Decimal(1520), "refunded")  # fmt: skip
+    # two in one order (per_order_limit 2) ask for six: five take one, six take both
+    coupons.put_template(uow, code="ANY3X2", template=CouponTemplate(
+        name="任選3件折100", kind="amount_off", amount=Decimal(100), min_items=3,
+        categories=["服飾"], per_order_limit=2, per_member_limit=2))  # fmt: skip
+    pair = [coupons.issue(uow, template_code="ANY3X2", key=f"a3x2-{n}",
+                          member_ids=[shop["member"]]).issued[0].code for n in range(2)]  # fmt: skip
+    said = []
+    for units in (5, 6):
+        q = checkout.quote(uow, req=QuoteRequest.model_validate(basket(
+            member_id=shop["member"], coupon_codes=pair,
+            lines=[{"sku": "APP-1", "quantity": units}])), region="TW")  # fmt: skip
+        said.append([(c.applied, c.reason, c.ctx) for c in q.coupons])
+    assert said == [
+        [(True, None, {}), (False, "min_items_not_met", {"min_items": 6, "items": 5})],
+        [(True, None, {}), (True, None, {})],
+    ]
 
 
 def test_commit_does_it_all_once(uow: UnitOfWork, shop: dict[str, Any]) -> None:

@@ -238,6 +238,17 @@ def test_stacking_in_one_order() -> None:
     assert stacking(two, "TWO", [InOrder("TWO", True)]) is None
     third = stacking(two, "TWO", [InOrder("TWO", True), InOrder("TWO", True)])
     assert isinstance(third, Refused) and "at most 2" in third.message
+    # two 任選3件 coupons in one order ask for 6 of the goods they cover (服飾 here)
+    any3 = t(kind="percent_off", percent="10", min_items=3, per_order_limit=2,
+             categories=["服飾"])  # fmt: skip
+    five = Basket("pos", None, (BasketLine("APP-1", "服飾", 5, Decimal(100)),
+                                BasketLine("BEA-1", "美妝保養", 3, Decimal(100))))  # fmt: skip
+    six = Basket("pos", None, (BasketLine("APP-1", "服飾", 6, Decimal(100)),))
+    assert stacking(any3, "ANY3", [InOrder("OTHER", True)], five) is None
+    second = stacking(any3, "ANY3", [InOrder("ANY3", True)], five)
+    assert isinstance(second, Refused) and (second.reason, second.ctx) == (
+        "min_items_not_met", {"min_items": 6, "items": 5})  # fmt: skip
+    assert stacking(any3, "ANY3", [InOrder("ANY3", True)], six) is None
 
 
 @settings(max_examples=300, deadline=None)

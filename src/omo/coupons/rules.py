@@ -209,9 +209,12 @@ class InOrder:
     with_level_price: bool = True  # false: the order is priced without the level's discount
 
 
-def stacking(t: CouponTemplate, template: str, applied: Sequence[InOrder]) -> Refused | None:
+def stacking(
+    t: CouponTemplate, template: str, applied: Sequence[InOrder], basket: Basket | None = None
+) -> Refused | None:
     """Whether a coupon of template `t` (code `template`) may join the coupons already applied
-    to the order, in the order the till gave them: the first one that stands stays."""
+    to the order, in the order the till gave them: the first one that stands stays. A second
+    任選3件 coupon in one order (per_order_limit 2) asks for 6 of the goods of the `basket`."""
     if applied and not t.combinable:
         return Refused("not_combinable", "this coupon is not used with other coupons")
     if any(not a.combinable for a in applied):
@@ -222,6 +225,14 @@ def stacking(t: CouponTemplate, template: str, applied: Sequence[InOrder]) -> Re
             f"at most {t.per_order_limit} of these coupons in one order",
             {"limit": t.per_order_limit},
         )
+    same = sum(1 for a in applied if a.template == template)
+    if t.min_items is not None and same and basket is not None:
+        need = (same + 1) * t.min_items
+        units = sum(li.quantity for li in basket.lines if t.covers(li.category))
+        if units < need:
+            return Refused("min_items_not_met",
+                           f"buy at least {need} qualifying items ({units} now)",
+                           {"min_items": need, "items": units})  # fmt: skip
     return None
 
 

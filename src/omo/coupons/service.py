@@ -348,7 +348,7 @@ def price_in_order(
         return None, rules.Refused("not_found", "no such coupon code")
     row, t, result = _price(session, coupon, basket, member_id, now)
     if isinstance(result, Priced):
-        result = rules.stacking(t, row.code, applied) or result
+        result = rules.stacking(t, row.code, applied, basket) or result
     return rules.InOrder(row.code, t.combinable, t.with_level_price), result
 
 
