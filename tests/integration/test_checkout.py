@@ -869,6 +869,45 @@ def test_a_coupon_not_used_with_the_level_price_prices_the_order_without_it(
     assert (q.tier_discount, q.coupons[0].reason, q.total) == (70, "min_spend_not_met", 1330)
 
 
+def test_a_coupon_not_used_with_the_level_price_is_left_when_the_level_price_costs_less(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """擇優: a 50-off coupon that does not go with the level's price would make the silver
+    member's 1,400 cost 1,350, where the level's price alone is 1,330: the quote keeps the
+    level's price and leaves the coupon unused, saying both totals; a sale with it is refused
+    and writes nothing, and the coupon stays usable. Beside a 滿1000減100 the level's price
+    still wins (1,230 against 1,250) and the other coupon applies. At 70 off, a tie, the
+    coupon is kept for later."""
+    codes = {}
+    for name, amount in (("NL50", 50), ("NL70", 70)):
+        coupons.put_template(uow, code=name, template=CouponTemplate(
+            name=name, kind="amount_off", amount=Decimal(amount), with_level_price=False))  # fmt: skip
+        codes[name] = coupons.issue(uow, template_code=name, member_ids=[shop["member"]],
+                                    key=f"k-{name}").issued[0].code  # fmt: skip
+
+    def quoted(*use: str) -> Any:
+        return checkout.quote(uow, req=QuoteRequest.model_validate(
+            basket(member_id=shop["member"], coupon_codes=list(use))), region="TW")  # fmt: skip
+
+    q = quoted(codes["NL50"])
+    assert (q.tier_discount, q.coupon_discount, q.total, q.notes) == (70, 0, Decimal(1330), [])
+    assert (q.coupons[0].applied, q.coupons[0].reason, q.coupons[0].ctx) == (
+        False, "level_price_better", {"without": "1330.00", "with_coupon": "1350.00"})  # fmt: skip
+    before = dump(uow.engine)
+    with pytest.raises(coupons.CouponRefused, match=r"1330\.00 without this coupon") as refused:
+        _sale(uow, shop, "NL50-1", coupon_codes=[codes["NL50"]])
+    assert refused.value.code == "level_price_better"
+    assert dump(uow.engine) == before
+    assert coupons.get_coupon(uow, code=codes["NL50"]).state == "usable"
+    both = quoted(codes["NL50"], shop["code"])
+    assert [(c.applied, c.reason) for c in both.coupons] == [
+        (False, "level_price_better"), (True, None)]  # fmt: skip
+    assert (both.tier_discount, both.total) == (70, Decimal(1230))
+    tie = quoted(codes["NL70"])
+    assert (tie.tier_discount, tie.total, tie.coupons[0].reason) == (
+        70, Decimal(1330), "level_price_better")  # fmt: skip
+
+
 def test_a_weekend_coupon_is_refused_on_a_friday(uow: UnitOfWork, shop: dict[str, Any]) -> None:
     """週末限定: the quote refuses it on a Friday in Taipei, with the days; a sale on Saturday
     takes it."""

@@ -230,10 +230,20 @@ def _price(
         again = _apply_coupons(session, full, req, member_id, now)
         alone = [h.template for h in again[1] if not h.with_level_price]
         if alone:
-            p, baskets = full, again[0]
-            names = ", ".join(alone)
-            notes.append(pricing.Note("no_level_price", f"no level price with a coupon of {names}",
-                                      {"coupons": names}))  # fmt: skip
+            # the better for the customer (擇優): that, or the level's price without those
+            # coupons, which then stay unused
+            level_only = pricing.Price(lines=list(p.lines), shipping_fee=req.shipping_fee,
+                                       unit=unit)  # fmt: skip
+            kept = _apply_coupons(session, level_only, req, member_id, now, drop=set(alone))
+            if level_only.total <= full.total:
+                p, baskets = level_only, kept[0]
+                _dropped_for_the_level_price(p, full.total)
+            else:
+                p, baskets = full, again[0]
+                names = ", ".join(alone)
+                notes.append(pricing.Note("no_level_price",
+                                          f"no level price with a coupon of {names}",
+                                          {"coupons": names}))  # fmt: skip
     refused = [c for c in p.coupons if not c.applied]
     if strict and refused:
         first = refused[0]
@@ -290,10 +300,12 @@ def _price(
 
 
 def _apply_coupons(
-    session: Session, p: pricing.Price, req: QuoteRequest, member_id: int | None, now: datetime
+    session: Session, p: pricing.Price, req: QuoteRequest, member_id: int | None, now: datetime,
+    drop: set[str] | None = None,
 ) -> tuple[dict[str, Basket], list[InOrder], list[InOrder]]:  # fmt: skip
     """Each code in turn on what the ones before it left (`p` takes them): the basket each saw,
-    those applied, and every code found (applied or refused)."""
+    those applied, and every code found (applied or refused). A code of a template in `drop`
+    is left unused (`level_price_better`)."""
     baskets: dict[str, Basket] = {}
     applied: list[InOrder] = []
     found: list[InOrder] = []
@@ -303,12 +315,23 @@ def _apply_coupons(
         held, result = coupons.price_in_order(
             session, code=code, basket=seen, member_id=member_id, now=now, applied=applied
         )
+        if drop and held is not None and held.template in drop and not isinstance(result, Refused):
+            result = Refused("level_price_better", "the level's price costs less without it")
         pricing.add_coupon(p, code, result)
         if held is not None:
             found.append(held)
             if not isinstance(result, Refused):
                 applied.append(held)
     return baskets, applied, found
+
+
+def _dropped_for_the_level_price(p: pricing.Price, with_them: Decimal) -> None:
+    """The coupons left unused because the level's price costs less: each says both totals."""
+    for c in p.coupons:
+        if c.reason == "level_price_better":
+            c.message = (f"the level's price comes to {p.total} without this coupon, "
+                         f"{with_them} with it")  # fmt: skip
+            c.ctx = {"without": str(p.total), "with_coupon": str(with_them)}
 
 
 def _level_price_on(session: Session, channel: str, notes: list[pricing.Note]) -> bool:

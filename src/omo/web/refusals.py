@@ -35,6 +35,9 @@ TEXTS: dict[str, tuple[str, ...]] = {
     ),
     "min_items_not_met": ("buy at least {min_items} qualifying items ({items} now)",),
     "free_item_missing": ("add {sku} to the basket to get it free",),
+    "level_price_better": (
+        "the level's price comes to {without} without this coupon, {with_coupon} with it",
+    ),
     # checkout
     "price_changed": (
         "the price changed since the quote: {quoted} then, {total} now; quote again",
@@ -110,7 +113,8 @@ TEXTS: dict[str, tuple[str, ...]] = {
     "stock_unlimited": ("{reward} has no stock count (unlimited); give it one with PUT",),
     "stock_below_zero": ("{reward}: {stock} left, cannot write off {units}",),
 }
-MONEY = frozenset({"min_spend", "spend", "amount", "quoted", "total", "over"})
+MONEY = frozenset({"min_spend", "spend", "amount", "quoted", "total", "over", "without",
+                   "with_coupon"})  # fmt: skip
 # points and units, grouped by thousands (an id or a line number is shown as it is)
 COUNTS = frozenset({"wanted", "available", "cap", "balance", "quantity", "stock", "units",
                     "points", "min_redeem", "step"})  # fmt: skip
