@@ -884,6 +884,45 @@ def test_the_till_sells_the_points_its_quote_took(
     assert points.summary(uow, member_id=people["member"]).available == 450
 
 
+def test_a_coupon_tells_what_it_asks_on_the_card_and_at_the_till(
+    api: TestClient, uow: UnitOfWork
+) -> None:
+    """滿1000, 任選3件 of 服飾, weekends 14:00–17:00, gold and above, not with the member's
+    price: the API gives each term by name, the member card says them in the page's language
+    (zh-TW by default, English when asked), and a plain coupon says nothing more."""
+    from decimal import Decimal
+
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+
+    member = f.enrol(uow, name="林小美", phone="0933-222-111").member.id
+    coupons.put_template(uow, code="TERMS", template=CouponTemplate.model_validate({
+        "name": "週末下午茶", "kind": "spend_get_off", "spend": "1000", "amount": "100",
+        "min_items": 3, "categories": ["服飾"], "weekdays": [6, 7],
+        "hours": ["14:00", "17:00"], "min_level": "gold", "with_level_price": False}))  # fmt: skip
+    coupons.put_template(uow, code="PLAIN", template=CouponTemplate(
+        name="折50", kind="amount_off", amount=Decimal(50)))  # fmt: skip
+    for code in ("TERMS", "PLAIN"):
+        coupons.issue(uow, template_code=code, member_ids=[member], key=f"k-{code}")
+    held = {c["template"]: c["terms"] for c in
+            api.get(f"/api/v1/members/{member}/coupons").json()}  # fmt: skip
+    assert held["TERMS"] | {"timezone": None} == {
+        "min_spend": "1000.00", "min_items": 3, "categories": ["服飾"],
+        "excluded_categories": None, "channels": None, "weekdays": [6, 7],
+        "hours": ["14:00:00", "17:00:00"], "timezone": None, "min_level": "gold",
+        "first_order_only": False, "with_level_price": False}  # fmt: skip
+    assert held["PLAIN"]["min_spend"] is None and held["PLAIN"]["with_level_price"]
+    link = api.get(f"/api/v1/members/{member}/card-link").json()["url"]
+    public = TestClient(api.app)
+    page = public.get(link.replace("http://127.0.0.1:8000", "")).text
+    said = [part.split("</span>")[0] for part in page.split('class="muted coupon-terms">')[1:]]
+    assert said == ["滿 NT$1,000 · 任選 3 件 · 限服飾 · 限週六、週日 · 14:00–17:00 · "
+                    "gold 以上等級專屬 · 不得與會員價併用"]  # fmt: skip
+    public.get("/ui/lang/en?next=/ui/login")
+    english = public.get(link.replace("http://127.0.0.1:8000", "")).text
+    assert "spend NT$1,000 or more · 3 items or more · only 服飾 · on Sat, Sun" in english
+
+
 def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
     member = f.enrol(uow, name="王大同", phone="0933-123-456").member.id
     link = api.get(f"/api/v1/members/{member}/card-link").json()["url"]

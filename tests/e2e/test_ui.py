@@ -172,7 +172,8 @@ def test_coupon_issued_in_the_profile_is_redeemed_at_the_till(browser: Any, live
     till.fill("input[name=q]", token)
     till.click("form.card button")
     assert till.inner_text("#pos-tier") == "一般會員"
-    assert f"{code} (首購禮 滿500折100)" in till.inner_text("#pos-member")  # theirs, by name
+    # theirs, by name, with what it asks
+    assert f"{code} (首購禮 滿500折100: 滿 NT$500)" in till.inner_text("#pos-member")
     till.fill("input[name=sku0]", "MUG-1")
     till.fill("input[name=qty0]", "1")
     till.fill("input[name=coupon]", code)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -33,6 +33,22 @@ class IssueRequest(StrictModel):
     )  # fmt: skip
 
 
+class CouponTerms(ReadModel):
+    """What using a coupon asks, for a card or a till to tell the member before they try."""
+
+    min_spend: MoneyOut | None = Field(description="its lines must reach this (滿1000)")
+    min_items: int | None = Field(description="its lines must hold this many units (任選3件)")
+    categories: list[str] | None = Field(description="only on these categories")
+    excluded_categories: list[str] | None = Field(description="not on these")
+    channels: list[str] | None = Field(description="only on these channels")
+    weekdays: list[int] | None = Field(description="only on these days, 1 Monday … 7 Sunday")
+    hours: tuple[time, time] | None = Field(description="only from, until (in `timezone`)")
+    timezone: str
+    min_level: str | None = Field(description="for that tier level and above")
+    first_order_only: bool
+    with_level_price: bool = Field(description="false: not with the member's level price")
+
+
 class CouponRead(ReadModel):
     code: str
     template: str
@@ -48,6 +64,7 @@ class CouponRead(ReadModel):
     valid_from: datetime | None
     valid_until: datetime | None
     issued_at: datetime
+    terms: CouponTerms
 
 
 class IssueResult(ReadModel):

@@ -25,6 +25,7 @@ from omo.coupons.schemas import (
     BasketIn,
     CouponCheck,
     CouponRead,
+    CouponTerms,
     IssueResult,
     RedemptionRead,
     TemplateKpis,
@@ -261,7 +262,20 @@ def _coupon_read(c: Coupon, template: CouponTemplateRow) -> CouponRead:
         code=c.code, template=template.code, name=str(template.definition.get("name") or ""),
         member_id=c.member_id, status=c.status, state=rules.state(_state(c, template), clock.now()),
         uses=c.uses, max_uses=c.max_uses, valid_from=c.valid_from, valid_until=c.valid_until,
-        issued_at=c.issued_at,
+        issued_at=c.issued_at, terms=_terms(template.definition),
+    )  # fmt: skip
+
+
+def _terms(d: dict[str, Any]) -> CouponTerms:
+    """The conditions of a stored template (its definition, validated when it was saved)."""
+    spend = max(Decimal(str(d.get("min_spend") or 0)), Decimal(str(d.get("spend") or 0)))
+    return CouponTerms(
+        min_spend=spend or None, min_items=d.get("min_items"), categories=d.get("categories"),
+        excluded_categories=d.get("excluded_categories"), channels=d.get("channels"),
+        weekdays=d.get("weekdays"), hours=d.get("hours"),
+        timezone=d.get("timezone") or "Asia/Taipei", min_level=d.get("min_level"),
+        first_order_only=bool(d.get("first_order_only")),
+        with_level_price=d.get("with_level_price", True) is not False,
     )  # fmt: skip
 
 

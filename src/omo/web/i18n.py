@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, get_day_names
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 
@@ -72,6 +72,10 @@ class Formats:
         if self.currency == "TWD":  # NT$ everywhere (zh-TW's own symbol is a bare $)
             return "NT$" + format_decimal(amount, "#,##0.##", locale=self.locale)
         return format_currency(amount, self.currency, locale=self.locale)
+
+    def weekday(self, iso: int) -> str:
+        """A day of the week by its ISO number (1 Monday … 7 Sunday), abbreviated: 週六, Sat."""
+        return str(get_day_names("abbreviated", locale=self.locale)[iso - 1])
 
     def number(self, value: int | float | Decimal | None) -> str:
         return "—" if value is None else format_decimal(value, locale=self.locale)

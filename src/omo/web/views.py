@@ -20,7 +20,7 @@ from omo.shared.schemas import MAX_ID
 from omo.shared.secrets import secret_key
 from omo.users import service as users
 from omo.users.roles import Permission, may
-from omo.web import card, i18n, pages, pos, pos_returns, refusals
+from omo.web import card, coupon_terms, i18n, pages, pos, pos_returns, refusals
 from omo.web.session import (
     NotAllowed,
     NotSignedIn,
@@ -67,6 +67,7 @@ def render(request: Request, template: str, status: int = 200, **values: Any) ->
     html = _environment(lang).get_template(template).render(
         request=request, user=user, lang=lang, languages=i18n.LANGUAGES,
         fmt=fmt, say=lambda refusal: refusals.said(lang, fmt, refusal),
+        terms=lambda coupon: coupon_terms.said(lang, fmt, coupon.terms),
         csrf=csrf_token(request), may=may, Permission=Permission,
         shown=(lambda v: shown(user, v)) if user else (lambda v: v), **values,
     )  # fmt: skip

@@ -1,0 +1,40 @@
+"""What using a coupon asks (coupons.schemas.CouponTerms), said in a page's language: the
+member card and the till tell it before the coupon is tried (滿 NT$1,000 · 任選 3 件 ·
+限週六、週日)."""
+
+from __future__ import annotations
+
+from omo.coupons.schemas import CouponTerms
+from omo.web.i18n import Formats, gettext
+
+
+def said(lang: str, fmt: Formats, t: CouponTerms) -> list[str]:
+    """Each condition as a short phrase, in the order a member weighs them."""
+    out: list[str] = []
+    sep = "、" if lang.startswith("zh") else ", "
+
+    def add(text: str, **values: str) -> None:
+        out.append(gettext(lang, text) % values if values else gettext(lang, text))
+
+    if t.min_spend:
+        add("spend %(amount)s or more", amount=fmt.money(t.min_spend))
+    if t.min_items:
+        add("%(n)s items or more", n=fmt.number(t.min_items))
+    if t.categories:
+        add("only %(categories)s", categories=sep.join(t.categories))
+    if t.excluded_categories:
+        add("not %(categories)s", categories=sep.join(t.excluded_categories))
+    if t.channels:
+        add("only on %(channels)s", channels=sep.join(t.channels))
+    if t.weekdays:
+        add("on %(days)s", days=sep.join(fmt.weekday(d) for d in t.weekdays))
+    if t.hours:
+        add("from %(start)s to %(end)s", start=t.hours[0].strftime("%H:%M"),
+            end=t.hours[1].strftime("%H:%M"))  # fmt: skip
+    if t.min_level:
+        add("for %(level)s and above", level=t.min_level)
+    if t.first_order_only:
+        add("first order only")
+    if not t.with_level_price:
+        add("not with the member price")
+    return out
