@@ -1794,4 +1794,5 @@ def test_a_till_of_whole_dollars_gets_whole_discounts_and_refunds(
         check = api.post(f"/api/v1/coupons/{nine}/check", json={"member_id": mid, "basket": {
             "channel": "web", "lines": [{"sku": "X", "quantity": 1, "unit_price": "1006"}]}})  # fmt: skip
         assert check.json()["discount"] == "91.00"  # 90.54 in cents
+        assert check.json()["terms"]["min_spend"] is None  # what it asks, beside the answer
     app.state.engine.dispose()

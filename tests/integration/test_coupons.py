@@ -191,6 +191,7 @@ def test_the_coupons_api(api: TestClient, uow: UnitOfWork) -> None:
         f"/api/v1/coupons/{code}/check", json={"member_id": mid, "basket": basket}
     ).json()
     assert (check["usable"], check["discount"]) == (True, "90.00")
+    assert check["terms"]["min_spend"] is None and check["terms"]["with_level_price"]
     used = api.post(
         f"/api/v1/coupons/{code}/redeem",
         json={"member_id": mid, "basket": basket, "idempotency_key": "w-1"},

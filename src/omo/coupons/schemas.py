@@ -107,6 +107,7 @@ class CouponCheck(ReadModel):
     discount: MoneyOut
     shipping_discount: MoneyOut
     free_sku: str | None
+    terms: CouponTerms = Field(description="what using it asks, to show beside the answer")
 
 
 class RedemptionRead(ReadModel):

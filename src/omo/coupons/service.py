@@ -381,19 +381,20 @@ def check(
     with uow.read() as session:
         coupon = find_coupon(session, code)
         member = members.current_member(session, member_id).id if member_id else None
-        _, _, result = _price(session, coupon, basket_of(basket, unit), member, clock.now())
-        return _check_read(coupon.code, result)
+        row, _, result = _price(session, coupon, basket_of(basket, unit), member, clock.now())
+        return _check_read(coupon.code, result, _terms(row.definition))
 
 
-def _check_read(code: str, result: rules.Priced | rules.Refused) -> CouponCheck:
+def _check_read(code: str, result: rules.Priced | rules.Refused, terms: CouponTerms) -> CouponCheck:
     if isinstance(result, rules.Refused):
         return CouponCheck(
             code=code, usable=False, reason=result.reason, message=result.message,
             ctx=dict(result.ctx), discount=Decimal(0), shipping_discount=Decimal(0), free_sku=None,
+            terms=terms,
         )  # fmt: skip
     return CouponCheck(
         code=code, usable=True, reason=None, message=None, discount=result.discount,
-        shipping_discount=result.shipping_discount, free_sku=result.free_sku,
+        shipping_discount=result.shipping_discount, free_sku=result.free_sku, terms=terms,
     )  # fmt: skip
 
 
