@@ -191,7 +191,7 @@ def test_the_coupons_api(api: TestClient, uow: UnitOfWork) -> None:
         f"/api/v1/coupons/{code}/check", json={"member_id": mid, "basket": basket}
     ).json()
     assert (check["usable"], check["discount"]) == (True, "90.00")
-    assert check["terms"]["min_spend"] is None and check["terms"]["with_level_price"]
+    assert check["terms"]["min_spend"] is None and check["terms"]["min_items"] is None
     used = api.post(
         f"/api/v1/coupons/{code}/redeem",
         json={"member_id": mid, "basket": basket, "idempotency_key": "w-1"},
@@ -208,3 +208,9 @@ def test_the_coupons_api(api: TestClient, uow: UnitOfWork) -> None:
     kpis = {k["code"]: k for k in api.get("/api/v1/coupons/kpis").json()}
     assert kpis["TEN"]["discount_cost"] == "90.00"
     assert api.get("/api/v1/coupons/NOPE-NOPE-NOPE").status_code == 404
+    # refused, the answer still says what the coupon asks: 3 items where 2 are in the basket
+    any3 = api.post("/api/v1/coupons/templates/ANY3/issue", json={"member_ids": [mid], "key": "a"})
+    short = api.post(f"/api/v1/coupons/{any3.json()['issued'][0]['code']}/check",
+                     json={"member_id": mid, "basket": basket}).json()  # fmt: skip
+    assert (short["usable"], short["reason"], short["terms"]["min_items"]) == (
+        False, "min_items_not_met", 3)  # fmt: skip
