@@ -1177,11 +1177,11 @@ def test_settings_are_edited_as_validated_json(
     assert wrong.status_code == 422 and "tiers:" in wrong.text
     levels = [lvl.code for lvl in tiers.get_programme(uow).programme.levels]
     assert levels == ["member", "silver", "gold", "diamond"]  # refused edits changed nothing
-    assert 'id="tier-excludes"' not in page.text
+    assert 'id="tier-excludes"' not in page.text and 'id="tier-per-unit"' not in page.text
     good = {"levels": [{"code": "member", "name": "一般會員"},
                        {"code": "vip", "name": "VIP", "threshold": "5000"}],
             "discount_excludes": ["禮券", "菸酒"], "discount_marked_down": False,
-            "downgrade_steps": 1, "discount_channels": ["pos", "app"]}  # fmt: skip
+            "downgrade_steps": 1, "discount_channels": ["pos", "app"], "discount_per": "unit"}  # fmt: skip
     ok = client.post(
         "/ui/settings/tiers", data={"body": json.dumps(good), "csrf": token}, follow_redirects=False
     )
@@ -1192,6 +1192,7 @@ def test_settings_are_edited_as_validated_json(
     assert "每次審核最多降 1 級" in client.get("/ui/settings").text.split('id="tier-steps"')[1]
     assert "會員等級價僅適用於：pos、app" in client.get("/ui/settings").text.split(
         'id="tier-channels"')[1].split("</p>")[0]  # fmt: skip
+    assert "逐件四捨五入" in client.get("/ui/settings").text.split('id="tier-per-unit"')[1]
     assert 'id="points-excludes"' not in page.text
     ok = client.post("/ui/settings/points", data={
         "body": json.dumps({"redeem_excludes": ["禮券"]}), "csrf": token}, follow_redirects=False)  # fmt: skip

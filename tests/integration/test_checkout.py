@@ -157,6 +157,39 @@ def test_a_programme_may_give_the_level_price_on_some_channels_only(
     assert tiers.get_programme(uow).programme.discount_channels == ["pos"]
 
 
+def test_a_programme_may_round_the_level_price_per_unit(
+    api: TestClient, uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """每件會員價: silver's 95 % of three NT$790 at a till of whole dollars takes 119 off the
+    line (2,251); rounded per unit it takes 40 off each, 750 a unit, 2,250; a sale is priced
+    so, and a return of one unit gives back 750 exactly. A way of rounding the programme does
+    not know is refused and the programme stays as it was."""
+    from omo.checkout.refunds import RefundRequest, refund
+    from omo.tiers.policy import DEFAULT_PROGRAMME
+
+    one = Decimal(1)
+    commerce.save_product(
+        uow, sku="APP-2", data=ProductUpsert(name="APP-2", category="服飾", price=Decimal(790))
+    )
+    three = basket(member_id=shop["member"], lines=[{"sku": "APP-2", "quantity": 3}])
+    by_line = checkout.quote(uow, req=QuoteRequest.model_validate(three), region="TW", unit=one)
+    assert (by_line.tier_discount, by_line.total) == (Decimal(119), Decimal(2251))
+    put = api.put("/api/v1/tiers/programme", json={
+        **DEFAULT_PROGRAMME.model_dump(mode="json"), "discount_per": "unit"})  # fmt: skip
+    assert put.status_code == 200, put.text
+    each = checkout.quote(uow, req=QuoteRequest.model_validate(three), region="TW", unit=one)
+    assert (each.tier_discount, each.total) == (Decimal(120), Decimal(2250))
+    sale = _commit(uow, {**three, "external_id": "PER-UNIT"}, unit=one)
+    assert (sale.order.total, sale.price.tier_discount) == (Decimal(2250), Decimal(120))
+    back = refund(uow, order_id=sale.order.id, actor="t", unit=one, req=RefundRequest(
+        idempotency_key="pu-1", lines=[{"line_no": 1, "quantity": 1}]))  # fmt: skip
+    assert back.amount == Decimal(750)
+    bad = api.put("/api/v1/tiers/programme", json={
+        **DEFAULT_PROGRAMME.model_dump(mode="json"), "discount_per": "item"})  # fmt: skip
+    assert bad.status_code == 422 and "discount_per" in bad.json()["detail"][0]["loc"]
+    assert tiers.get_programme(uow).programme.discount_per == "unit"
+
+
 def test_quote_lowers_points_to_the_cap_and_explains(uow: UnitOfWork, shop: dict[str, Any]) -> None:
     q = checkout.quote(
         uow,

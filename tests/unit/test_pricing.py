@@ -255,3 +255,39 @@ def test_the_unit_rounds_a_discount_half_up() -> None:
                                                        Decimal(1)), unit=unit)  # fmt: skip
             got = _apply(p, "T", ten)
             assert got is not None and got.discount == Decimal(off)
+
+
+@settings(max_examples=300)
+@given(BASKETS, st.sampled_from(["0.95", "0.9", "0.88", "0.85", "0.77"]),
+       st.sampled_from(["0.01", "1", "10"]))  # fmt: skip
+def test_a_level_price_per_unit_is_the_same_on_every_unit(
+    basket: list[tuple[str, int, int]], rate: str, unit: str
+) -> None:
+    """TierProgramme.discount_per "unit" (每件會員價): each unit's discount is rounded half up to
+    the price unit and the line takes it once a unit, so every unit of a line costs the same
+    and a free unit of it is exactly that price; a line of one unit is priced as per line, and
+    a line of many differs from the line's rounding by less than half a unit a unit."""
+    u = Decimal(unit)
+    lines = [BasketLine(f"S{n}", c, q, Decimal(p) * u) for n, (c, q, p) in enumerate(basket)]
+    each = pricing.tier_lines(lines, Decimal(rate), unit=u, per_unit=True)
+    whole = pricing.tier_lines(lines, Decimal(rate), unit=u)
+    for li, one, by_line in zip(lines, each, whole, strict=True):
+        off = (li.unit_price * (1 - Decimal(rate)) / u).quantize(Decimal(1), "ROUND_HALF_UP") * u
+        assert one.tier_discount == off * li.quantity
+        assert abs(one.tier_discount - by_line.tier_discount) <= (li.quantity + 1) * u / 2
+        if li.quantity == 1:
+            assert one.tier_discount == by_line.tier_discount
+    first = lines[0]
+    p = pricing.Price(lines=each, unit=u)
+    got = _apply(p, "F", CouponTemplate(name="f", kind="free_item", free_sku=first.sku))
+    assert got is not None
+    assert got.discount == first.unit_price - each[0].tier_discount / first.quantity
+
+
+def test_three_at_nt790_per_unit_cost_750_each() -> None:
+    """Silver's 95 % of three NT$790 at a till of whole dollars: 119 off the line (2,251), or
+    40 off each unit (750 each, 2,250) when the level's price is rounded per unit."""
+    lines = [BasketLine("A", "服飾", 3, Decimal(790))]
+    rate, one = Decimal("0.95"), Decimal(1)
+    assert pricing.tier_lines(lines, rate, unit=one)[0].tier_discount == 119
+    assert pricing.tier_lines(lines, rate, unit=one, per_unit=True)[0].tier_discount == 120

@@ -115,16 +115,19 @@ class Price:
 
 def tier_lines(
     lines: list[BasketLine], discount_rate: Decimal, excludes: Collection[str] = (),
-    full_price: Collection[int] = (), unit: Decimal = CENT,
+    full_price: Collection[int] = (), unit: Decimal = CENT, per_unit: bool = False,
 ) -> list[PricedLine]:  # fmt: skip
     """The tier's price multiplier per line, its discount rounded half up to the `unit` per
-    line; lines of the `excludes` categories, and those at the `full_price` places, keep their
-    price."""
+    line, or with `per_unit` per unit (each unit's member price whole, the line that times its
+    quantity); lines of the `excludes` categories, and those at the `full_price` places, keep
+    their price."""
     out = []
     for n, li in enumerate(lines):
         gross = li.unit_price * li.quantity
         if n in full_price or (li.category is not None and li.category in excludes):
             off = Decimal(0)
+        elif per_unit:
+            off = to_unit(li.unit_price * (1 - discount_rate), unit) * li.quantity
         else:
             off = to_unit(gross * (1 - discount_rate), unit)
         out.append(PricedLine(li.sku, li.category, li.quantity, li.unit_price, off))

@@ -355,7 +355,9 @@ def _level_lines(
         return pricing.tier_lines(basket, rate)
     programme = tiers.programme_in_force(session)
     full_price = () if programme.discount_marked_down else marked_down
-    return pricing.tier_lines(basket, rate, programme.discount_excludes, full_price, unit)
+    per_unit = programme.discount_per == "unit"
+    return pricing.tier_lines(basket, rate, programme.discount_excludes, full_price, unit,
+                              per_unit=per_unit)  # fmt: skip
 
 
 def _free_shipment(

@@ -90,6 +90,12 @@ class TierProgramme(StrictModel):
         description="the channels a level's discount_rate applies on (會員價僅限門市: "
         "[\"pos\"]); none: every channel. The level's other benefits hold everywhere",
     )  # fmt: skip
+    discount_per: Literal["line", "unit"] = Field(
+        default="line",
+        description="where a level's discount is rounded to the price unit: line (the line's "
+        "whole discount) or unit (每件會員價: one unit's member price, the same on every unit "
+        "of the line and on the receipt)",
+    )
     downgrade_steps: int | None = Field(
         default=None, ge=1, le=11,
         description="levels a member falls at most at one review (1: 鑽石 to 金卡, and to 銀卡 "
