@@ -409,6 +409,41 @@ def test_a_quote_that_lowered_the_points_sells_what_it_showed(
     assert api.get(f"/api/v1/members/{shop['member']}/points").json()["available"] == 0
 
 
+def test_a_repeating_spend_coupon_and_its_claw_back(uow: UnitOfWork, shop: dict[str, Any]) -> None:
+    """每滿1000減100 (最高折300) on three APP-1 at silver (2,280) takes 200 (2,080); one (760) is
+    refused as 滿1000. Under claw_back a return of one leaves 1,520, which reaches one step: the
+    two kept cost 1,420, so 660 comes back and 33.33 is kept back (their share of the 200 was
+    133.33); the next leaves 760, under a step: 660 back again; the last all that is left."""
+    from omo.checkout import refunds
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+    from omo.commerce import returns_policy
+
+    coupons.put_template(uow, code="EVERY1K", template=CouponTemplate(
+        name="每滿千折百", kind="spend_get_off", spend=Decimal(1000), amount=Decimal(100),
+        repeat=True, max_discount=Decimal(300)))  # fmt: skip
+    mine = coupons.issue(uow, template_code="EVERY1K", key="e1k", member_ids=[shop["member"]])
+    code = mine.issued[0].code
+    assert mine.issued[0].terms.every == Decimal(1000)
+    assert mine.issued[0].terms.max_discount == Decimal(300)
+    one = checkout.quote(uow, req=QuoteRequest.model_validate(basket(
+        member_id=shop["member"], coupon_codes=[code], lines=[{"sku": "APP-1", "quantity": 1}])),
+        region="TW")  # fmt: skip
+    assert one.coupons[0].reason == "min_spend_not_met"
+    returns_policy.set_policy(uow, policy=returns_policy.Policy(coupon_threshold="claw_back"),
+                              actor="t")  # fmt: skip
+    sale = _commit(uow, basket(member_id=shop["member"], external_id="EVERY-1",
+                               coupon_codes=[code], lines=[{"sku": "APP-1", "quantity": 3}]))  # fmt: skip
+    assert (sale.price.coupon_discount, sale.order.total) == (Decimal(200), Decimal(2080))
+    first = [RefundLine(line_no=1, quantity=1)]
+    weighed = refunds.quote(uow, order_id=sale.order.id, req=refunds.RefundLines(lines=first))
+    assert (weighed.amount, weighed.coupon_clawed_back) == (Decimal(660), Decimal("33.33"))
+    assert weighed.coupons_clawed_back == ["每滿千折百"]
+    got = [refund(uow, order_id=sale.order.id, actor="t", req=RefundRequest(
+        idempotency_key=f"e{n}", lines=first if n < 2 else [])) for n in range(3)]  # fmt: skip
+    assert [r.amount for r in got] == [Decimal(660), Decimal(660), Decimal(760)]
+    assert got[1].coupons_clawed_back == ["每滿千折百"] and got[2].order.status == "refunded"
+
+
 def test_a_coupon_for_a_number_of_items(uow: UnitOfWork, shop: dict[str, Any]) -> None:
     """任選3件9折 on 服飾: two APP-1 and a 美妝保養 are refused (2 of 3, said with both); three
     take 10 % of their 2,280 at silver (2,052). Under claw_back a return of one leaves two, which
@@ -1142,7 +1177,9 @@ def test_a_return_below_a_coupons_threshold_claws_it_back_when_the_policy_says_s
 CLAWED_SALES = st.tuples(
     st.integers(1, 4),
     st.integers(0, 3),  # units of APP-1 (服飾 800), of BEA-1 (美妝保養 600)
-    st.sets(st.sampled_from(["APP1500", "S1300", "BEA900", "GIFT1500", "ANY3"])),  # by name
+    st.sets(
+        st.sampled_from(["APP1500", "S1300", "BEA900", "GIFT1500", "ANY3", "EVERY700"]), max_size=5
+    ),  # by name; an order takes five at most
     st.integers(0, 300),  # points paid with
     st.permutations(range(7)),  # the order units come back in (those past the sale's are skipped)
     st.integers(1, 3),  # units per return
@@ -1163,7 +1200,7 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
     uow: UnitOfWork, shop: dict[str, Any], sale: tuple[Any, ...]
 ) -> None:
     """Under claw_back, any sale with 滿X coupons (on all goods, on each of two categories, a
-    free item over a spend, 任選3件), in cents or at a till of whole dollars, returned in any
+    free item over a spend, 任選3件, 每滿700折70), in cents or at a till of whole dollars, returned in any
     order and grouping: after each return the goods kept have cost at least what their units
     were paid (`paid_each`) and at most their price before coupons and points (give or take a
     unit's rounding a refund); every refund gives back 0 or more, in whole units; all back, all
@@ -1199,6 +1236,8 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
                                    min_spend=Decimal(1500), per_member_limit=1000),
         "ANY3": CouponTemplate(name="任選3件折150", kind="amount_off", amount=Decimal(150),
                                min_items=3, per_member_limit=1000),
+        "EVERY700": CouponTemplate(name="每滿700折70", kind="spend_get_off", spend=Decimal(700),
+                                   amount=Decimal(70), repeat=True, per_member_limit=1000),
     }  # fmt: skip
     codes, template_of = [], {}
     for name in sorted(tried):

@@ -166,6 +166,13 @@ def test_the_coupons_api(api: TestClient, uow: UnitOfWork) -> None:
     assert one.status_code == 422 and one.json()["detail"][0]["loc"][-1] == "min_items"
     three = api.put("/api/v1/coupons/templates/ANY3", json={**body, "min_items": 3})
     assert three.status_code == 201 and three.json()["template"]["min_items"] == 3
+    loop = api.put("/api/v1/coupons/templates/LOOP", json={**body, "repeat": True})
+    assert loop.status_code == 422 and "only for spend_get_off" in loop.json()["detail"][0]["msg"]
+    assert "LOOP" not in {t["code"] for t in api.get("/api/v1/coupons/templates").json()}
+    every = api.put("/api/v1/coupons/templates/EVERY", json={
+        "name": "每滿千折百", "kind": "spend_get_off", "spend": "1000", "amount": "100",
+        "repeat": True})  # fmt: skip
+    assert every.status_code == 201 and every.json()["template"]["repeat"] is True
     tea = api.put("/api/v1/coupons/templates/TEA", json={**body, "hours": ["14:00", "17:00"]})
     assert tea.status_code == 201 and tea.json()["template"]["hours"] == ["14:00:00", "17:00:00"]
     (mid,) = members_(uow, 1)

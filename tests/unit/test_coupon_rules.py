@@ -65,6 +65,21 @@ def test_each_kind() -> None:
     assert (ship.discount, ship.shipping_discount) == (Decimal(0), Decimal(60))  # type: ignore[union-attr]
 
 
+def test_a_repeating_spend_coupon_takes_its_amount_for_every_step() -> None:
+    """每滿500減50 on the 1,580: three steps, 150; capped at 100 (最高折100), 100; on 服飾 alone
+    (980), one step; the same coupon once (not repeating), 50; under 500, refused as 滿500."""
+    every = {"kind": "spend_get_off", "spend": "500", "amount": "50", "repeat": True}
+    assert run(t(**every)).discount == Decimal(150)  # type: ignore[union-attr]
+    assert run(t(**every, max_discount="100")).discount == Decimal(100)  # type: ignore[union-attr]
+    assert run(t(**every, categories=["服飾"])).discount == Decimal(50)  # type: ignore[union-attr]
+    assert run(t(**{**every, "repeat": False})).discount == Decimal(50)  # type: ignore[union-attr]
+    small = Basket("web", None, (BasketLine("A", None, 1, Decimal(499)),))
+    refused = run(t(**every), basket=small)
+    assert isinstance(refused, Refused) and refused.reason == "min_spend_not_met"
+    exactly = Basket("web", None, (BasketLine("A", None, 2, Decimal(500)),))
+    assert run(t(**every), basket=exactly).discount == Decimal(100)  # type: ignore[union-attr]
+
+
 def test_a_number_of_goods_counts_the_units_it_covers() -> None:
     """任選3件9折 on 服飾: the two APP-1 are 2 (the 美妝保養 does not count), refused with both
     numbers; on everything, 3. 買一送一: a free APP-1 on 服飾 with two of them."""
@@ -214,6 +229,9 @@ def test_a_shared_code_is_anyones() -> None:
         ({"kind": "amount_off", "amount": "1", "valid_from": "2026-02-01T00:00:00Z",
           "valid_until": "2026-01-01T00:00:00Z"}, "after valid_from"),
         ({"kind": "bogof"}, "Input should be"),
+        ({"kind": "percent_off", "percent": "10", "repeat": True}, "only for spend_get_off"),
+        ({"kind": "spend_get_off", "spend": "1000", "amount": "100", "repeat": True,
+          "max_discount": "50"}, "at least amount"),
     ],
 )  # fmt: skip
 def test_incomplete_templates_are_refused(data: dict[str, Any], message: str) -> None:

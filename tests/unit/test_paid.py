@@ -113,6 +113,30 @@ def test_what_is_kept_below_a_number_of_items_pays_without_the_coupon() -> None:
     assert (three.amount, three.missed) == (Decimal(2160), ())
 
 
+def test_a_repeating_coupon_keeps_the_steps_the_kept_goods_reach() -> None:
+    """每滿1000減100 took 200 off three 800s (2,400): two kept (1,600) reach one step, so 100 of
+    it is clawed back and they cost 1,500; one kept reaches none and costs 800; all kept
+    keep it all."""
+    every = CouponUse(Decimal(200), None, None, Decimal(1000), every=Decimal(1000),
+                      each=Decimal(100))  # fmt: skip
+    lines = [Line(n, f"A{n}", "服飾", Decimal(800)) for n in (1, 2, 3)]
+    two = due(lines, kept={1: ONE, 2: ONE, 3: NONE}, discount_total=Decimal(200), coupons=[every])
+    assert two.missed == (0,) and abs(two.amount - Decimal(1500)) < EPS
+    one = due(lines, kept={1: ONE, 2: NONE, 3: NONE}, discount_total=Decimal(200),
+              coupons=[every])  # fmt: skip
+    assert one.missed == (0,) and abs(one.amount - Decimal(800)) < EPS
+    every_kept = due(lines, kept={1: ONE, 2: ONE, 3: ONE}, discount_total=Decimal(200),
+                     coupons=[every])  # fmt: skip
+    assert (every_kept.amount, every_kept.missed) == (Decimal(2200), ())
+    # 1,999 took one step; the 1,000 kept still reaches it, but keeps only its share of the
+    # 100 (50.03), as without a claw-back: a claw-back never charges the customer less
+    once = CouponUse(Decimal(100), None, None, Decimal(1000), every=Decimal(1000),
+                     each=Decimal(100))  # fmt: skip
+    pair = [Line(1, "A", None, Decimal(1000)), Line(2, "B", None, Decimal(999))]
+    kept = due(pair, kept={1: ONE, 2: NONE}, discount_total=Decimal(100), coupons=[once])
+    assert kept.missed == () and abs(kept.amount - (1000 - Decimal(100) * 1000 / 1999)) < EPS
+
+
 def test_a_coupon_whose_lines_all_came_back_is_not_clawed_back() -> None:
     lines = [Line(1, "A", "服飾", Decimal(760)), Line(2, "B", "美妝保養", Decimal(1200))]
     beauty = CouponUse(Decimal(100), None, ["美妝保養"], Decimal(1000))
@@ -157,8 +181,10 @@ def test_clawing_back_never_charges_less_than_kept_nor_more_than_the_goods(
     lines, raw, share = order
     goods = sum((li.line_total for li in lines), Decimal(0))
     discount_total = goods * share / 100
-    coupons = [CouponUse(Decimal(d), sku, cats, Decimal(t))
-               for (d, sku, cats), t in zip(raw, thresholds, strict=False)]  # fmt: skip
+    coupons = [CouponUse(Decimal(d), sku, cats, Decimal(t),
+                         **({"every": Decimal(t), "each": Decimal(d) / 3} if sku is None and t
+                            and n % 2 else {}))  # a repeating one: 每滿t, three steps' worth
+               for n, ((d, sku, cats), t) in enumerate(zip(raw, thresholds, strict=False))]  # fmt: skip
     kept = {li.line_no: Decimal(thirds[n]) / 3 for n, li in enumerate(lines)}
     worth = paid(lines, discount_total=discount_total, coupons=coupons)
     proportional = sum((worth[n] * k for n, k in kept.items()), Decimal(0))

@@ -6,7 +6,8 @@ the units returned were paid: a free item comes back for nothing, a coupon on �
 off the 美妝保養 lines only. CHK-3.
 
 `due` answers what the units a customer keeps cost when the store claws back a coupon whose
-threshold (滿X) what is kept no longer reaches: the returns policy's `coupon_threshold`.
+threshold (滿X) what is kept no longer reaches, or the steps of a repeating one (每滿X) it no
+longer reaches: the returns policy's `coupon_threshold`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class CouponUse:
     threshold: Decimal = Decimal(0)  # what its lines had to reach (滿X); 0: none
     excluded: Sequence[str] = ()  # categories it neither counts nor comes off (禮券除外)
     min_items: int = 0  # the units its lines had to number (任選3件); 0: none
+    every: Decimal = Decimal(0)  # it took `each` off for every this much its lines reached
+    each: Decimal = Decimal(0)  # (每滿1000減100: every 1000, each 100); 0: once
 
     @property
     def conditional(self) -> bool:
@@ -49,7 +52,8 @@ def points_use(value: Decimal, excluded: Sequence[str]) -> CouponUse:
 @dataclass(frozen=True)
 class Due:
     amount: Decimal  # what the units kept cost, unrounded
-    missed: tuple[int, ...]  # the coupons (by their place in the order's list) clawed back
+    missed: tuple[int, ...]  # the coupons (by their place in the order's list) clawed back,
+    # in whole or (a repeating one) in part
 
 
 def paid(
@@ -69,7 +73,8 @@ def due(
 ) -> Due:  # fmt: skip
     """What the share `kept` of each line (0…1, by line number) costs when every coupon with a
     threshold that the kept part of its lines no longer reaches is taken back: those lines are
-    then paid as if it had never applied. The kept part is measured as the coupon saw its
+    then paid as if it had never applied (a repeating coupon: as if it took only the steps the
+    kept part reaches). The kept part is measured as the coupon saw its
     lines, after the level's discount and the coupons used before it. A coupon none of whose
     discounted lines is kept is not taken back (a free item returned: its discount went with
     it).
@@ -91,10 +96,19 @@ def _spread(
         base = sum((left[li.line_no] for li in eligible), Decimal(0))
         if c.discount <= 0 or base <= 0 or placed + c.discount > discount_total:
             continue
-        if kept is not None and _misses(c, lines, left, kept):
-            missed.append(i)
-            discount_total -= c.discount
-            continue
+        if kept is not None and (deserved := _deserved(c, lines, left, kept)) < c.discount:
+            on = sum((left[li.line_no] * kept.get(li.line_no, Decimal(0)) for li in eligible),
+                     Decimal(0))  # fmt: skip
+            # clawed back: all of it, or what the kept part had of it beyond the steps it
+            # still reaches (which then come off the kept part alone, as if bought alone)
+            if deserved < c.discount * on / base:
+                missed.append(i)
+                discount_total -= c.discount - deserved
+                for li in eligible if deserved > 0 else ():
+                    if kept.get(li.line_no, Decimal(0)) > 0:
+                        left[li.line_no] -= deserved * left[li.line_no] / on
+                placed += deserved
+                continue
         # all of it, or all its lines have left (a rounding cent over: the rest spreads it)
         take = min(c.discount, base)
         for li in eligible:
@@ -107,21 +121,26 @@ def _spread(
     return {n: v - rest * v / pool for n, v in left.items()}, tuple(missed)
 
 
-def _misses(
+def _deserved(
     c: CouponUse, lines: Sequence[Line], left: Mapping[int, Decimal],
     kept: Mapping[int, Decimal],
-) -> bool:  # fmt: skip
-    """Whether what is kept of the coupon's lines, as it saw them, falls short of its threshold
-    or of its number of units (pricing measures a free item's threshold over all the lines of
-    its categories, the free item included)."""
+) -> Decimal:  # fmt: skip
+    """What the coupon is still worth on what is kept of its lines, as it saw them: all of its
+    discount, nothing when the kept part falls short of its threshold or of its number of
+    units (pricing measures a free item's threshold over all the lines of its categories, the
+    free item included), or for a repeating one the steps the kept part still reaches."""
     if not c.conditional:
-        return False
+        return c.discount
     if not any(kept.get(li.line_no, Decimal(0)) > 0 for li in lines if _applies(c, li)):
-        return False  # none of what it took off is kept: its discount went back with them
+        return c.discount  # none of what it took off is kept: its discount went back with them
     covered = [(li, kept.get(li.line_no, Decimal(0))) for li in lines if _covers(c, li)]
     reached = sum((left[li.line_no] * k for li, k in covered), Decimal(0))
     units = sum((li.quantity * k for li, k in covered), Decimal(0))
-    return reached < c.threshold or units < c.min_items
+    if reached < c.threshold or units < c.min_items:
+        return Decimal(0)
+    if c.every > 0:
+        return min(c.discount, c.each * int(reached // c.every))
+    return c.discount
 
 
 def lines_of(c: CouponUse, lines: Sequence[Line]) -> list[int]:

@@ -32,8 +32,14 @@ class CouponTemplate(StrictModel):
     kind: Kind
     amount: MoneyIn | None = Field(default=None, description="amount_off, spend_get_off")
     percent: Decimal | None = Field(default=None, gt=0, le=100, description="percent_off")
-    max_discount: MoneyIn | None = Field(default=None, description="cap for percent_off")
+    max_discount: MoneyIn | None = Field(
+        default=None, description="cap for percent_off and a repeating spend_get_off (最高折300)"
+    )
     spend: MoneyIn | None = Field(default=None, description="spend_get_off: spend this…")
+    repeat: bool = Field(
+        default=False, description="spend_get_off: take amount off for every spend its lines "
+        "reach (每滿1000減100: 2,400 takes 200)",
+    )  # fmt: skip
     free_sku: str | None = Field(default=None, max_length=64, description="free_item")
     min_spend: MoneyIn = Field(default=Decimal(0), description="eligible lines must reach it")
     min_items: int | None = Field(
@@ -109,6 +115,10 @@ class CouponTemplate(StrictModel):
         spend_get = self.kind == "spend_get_off" and self.amount is not None and self.spend
         if spend_get and self.amount >= self.spend:  # type: ignore[operator]
             raise ValueError("amount: must be less than spend (滿500減100)")
+        if self.repeat and self.kind != "spend_get_off":
+            raise ValueError("repeat: only for spend_get_off coupons (每滿1000減100)")
+        if self.repeat and self.max_discount is not None and self.max_discount < self.amount:  # type: ignore[operator]
+            raise ValueError("max_discount: at least amount, which one step takes")
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
             raise ValueError("valid_until: must be after valid_from")
         if set(self.categories or ()) & set(self.excluded_categories or ()):
@@ -329,7 +339,12 @@ def price(
                 f"spend {t.spend} to take {t.amount} off",
                 {"spend": str(t.spend), "amount": str(t.amount)},
             )
-        return Priced(t.amount, Decimal(0), None, eligible, *on)
+        if not t.repeat:
+            return Priced(t.amount, Decimal(0), None, eligible, *on)
+        off = t.amount * int(eligible // t.spend)
+        if t.max_discount is not None:
+            off = min(off, t.max_discount)
+        return Priced(off, Decimal(0), None, eligible, *on)  # under eligible: amount < spend
     if t.kind == "percent_off":
         assert t.percent is not None
         off = min(to_unit(eligible * t.percent / 100, basket.unit),

@@ -37,6 +37,13 @@ class CouponTerms(ReadModel):
     """What using a coupon asks, for a card or a till to tell the member before they try."""
 
     min_spend: MoneyOut | None = Field(description="its lines must reach this (滿1000)")
+    every: MoneyOut | None = Field(
+        default=None, description="it takes its amount off again for every this much its lines "
+        "reach (每滿1000減100)",
+    )  # fmt: skip
+    max_discount: MoneyOut | None = Field(
+        default=None, description="the most it takes off (最高折300)"
+    )
     min_items: int | None = Field(description="its lines must hold this many units (任選3件)")
     categories: list[str] | None = Field(description="only on these categories")
     excluded_categories: list[str] | None = Field(description="not on these")

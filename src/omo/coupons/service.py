@@ -269,8 +269,11 @@ def _coupon_read(c: Coupon, template: CouponTemplateRow) -> CouponRead:
 def _terms(d: dict[str, Any]) -> CouponTerms:
     """The conditions of a stored template (its definition, validated when it was saved)."""
     spend = max(Decimal(str(d.get("min_spend") or 0)), Decimal(str(d.get("spend") or 0)))
+    repeat = bool(d.get("repeat"))
+    capped = d.get("max_discount") if d.get("kind") == "percent_off" or repeat else None
     return CouponTerms(
-        min_spend=spend or None, min_items=d.get("min_items"), categories=d.get("categories"),
+        min_spend=spend or None, every=Decimal(str(d["spend"])) if repeat else None,
+        max_discount=capped, min_items=d.get("min_items"), categories=d.get("categories"),
         excluded_categories=d.get("excluded_categories"), channels=d.get("channels"),
         weekdays=d.get("weekdays"), hours=d.get("hours"),
         timezone=d.get("timezone") or "Asia/Taipei", min_level=d.get("min_level"),

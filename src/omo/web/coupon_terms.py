@@ -16,8 +16,12 @@ def said(lang: str, fmt: Formats, t: CouponTerms) -> list[str]:
     def add(text: str, **values: str) -> None:
         out.append(gettext(lang, text) % values if values else gettext(lang, text))
 
-    if t.min_spend:
+    if t.every:
+        add("for every %(amount)s spent", amount=fmt.money(t.every))
+    if t.min_spend and (not t.every or t.min_spend > t.every):
         add("spend %(amount)s or more", amount=fmt.money(t.min_spend))
+    if t.max_discount:
+        add("up to %(amount)s off", amount=fmt.money(t.max_discount))
     if t.min_items:
         add("%(n)s items or more", n=fmt.number(t.min_items))
     if t.categories:
