@@ -904,7 +904,8 @@ def test_a_coupon_tells_what_it_asks_on_the_card_and_at_the_till(
         name="折50", kind="amount_off", amount=Decimal(50)))  # fmt: skip
     coupons.put_template(uow, code="EVERY", template=CouponTemplate(
         name="每滿千折百", kind="spend_get_off", spend=Decimal(1000), amount=Decimal(100),
-        repeat=True, max_discount=Decimal(300)))  # fmt: skip
+        repeat=True, max_discount=Decimal(300), stores=["TPE-101", "GONE-1"]))  # fmt: skip
+    f.store(uow, "TPE-101")
     for code in ("TERMS", "PLAIN", "EVERY"):
         coupons.issue(uow, template_code=code, member_ids=[member], key=f"k-{code}")
     held = {c["template"]: c["terms"] for c in
@@ -912,22 +913,26 @@ def test_a_coupon_tells_what_it_asks_on_the_card_and_at_the_till(
     assert held["TERMS"] | {"timezone": None} == {
         "min_spend": "1000.00", "every": None, "max_discount": None, "min_items": 3,
         "categories": ["服飾"],
-        "excluded_categories": None, "channels": None, "weekdays": [6, 7],
+        "excluded_categories": None, "channels": None, "stores": None, "weekdays": [6, 7],
         "hours": ["14:00:00", "17:00:00"], "timezone": None, "min_level": "gold",
         "first_order_only": False, "with_level_price": False}  # fmt: skip
     assert held["PLAIN"]["min_spend"] is None and held["PLAIN"]["with_level_price"]
     assert (held["EVERY"]["every"], held["EVERY"]["max_discount"]) == ("1000.00", "300.00")
+    assert held["EVERY"]["stores"] == ["TPE-101", "GONE-1"] and held["TERMS"]["stores"] is None
     link = api.get(f"/api/v1/members/{member}/card-link").json()["url"]
     public = TestClient(api.app)
     page = public.get(link.replace("http://127.0.0.1:8000", "")).text
     said = [part.split("</span>")[0] for part in page.split('class="muted coupon-terms">')[1:]]
-    assert sorted(said) == ["每滿 NT$1,000 · 最高折 NT$300",
+    assert sorted(said) == ["每滿 NT$1,000 · 最高折 NT$300 · 限 門市 TPE-101、GONE-1 使用",
                             "滿 NT$1,000 · 任選 3 件 · 限服飾 · 限週六、週日 · 14:00–17:00 · "
                             "gold 以上等級專屬 · 不得與會員價併用"]  # fmt: skip
     public.get("/ui/lang/en?next=/ui/login")
     english = public.get(link.replace("http://127.0.0.1:8000", "")).text
     assert "spend NT$1,000 or more · 3 items or more · only 服飾 · on Sat, Sun" in english
-    assert "for every NT$1,000 spent · up to NT$300 off" in english
+    assert "for every NT$1,000 spent · up to NT$300 off · only at 門市 TPE-101, GONE-1" in english
+    from omo.web import pos
+
+    assert pos.customer(uow, member_id=member).store_names == {"TPE-101": "門市 TPE-101"}
 
 
 def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:

@@ -48,6 +48,7 @@ class CouponTerms(ReadModel):
     categories: list[str] | None = Field(description="only on these categories")
     excluded_categories: list[str] | None = Field(description="not on these")
     channels: list[str] | None = Field(description="only on these channels")
+    stores: list[str] | None = Field(default=None, description="only in these stores (codes)")
     weekdays: list[int] | None = Field(description="only on these days, 1 Monday … 7 Sunday")
     hours: tuple[time, time] | None = Field(description="only from, until (in `timezone`)")
     timezone: str

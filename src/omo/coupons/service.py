@@ -275,6 +275,7 @@ def _terms(d: dict[str, Any]) -> CouponTerms:
         min_spend=spend or None, every=Decimal(str(d["spend"])) if repeat else None,
         max_discount=capped, min_items=d.get("min_items"), categories=d.get("categories"),
         excluded_categories=d.get("excluded_categories"), channels=d.get("channels"),
+        stores=d.get("stores"),
         weekdays=d.get("weekdays"), hours=d.get("hours"),
         timezone=d.get("timezone") or "Asia/Taipei", min_level=d.get("min_level"),
         first_order_only=bool(d.get("first_order_only")),

@@ -28,6 +28,7 @@ from omo.rewards import service as rewards
 from omo.rewards.schemas import RedemptionRow, RewardRead
 from omo.tiers import service as tiers
 from omo.tiers.schemas import MemberTierRead
+from omo.web import coupon_terms
 
 HISTORY = 10  # the card's points history: the last changes
 
@@ -58,6 +59,7 @@ class Card:
     # the member's referral code, link and terms, with the link's QR to show a friend
     referral: ReferralCodeRead
     referral_qr: str
+    store_names: dict[str, str]  # of the stores its coupons are limited to, by code
 
 
 REWARDS_SHOWN = 12
@@ -85,4 +87,5 @@ def card(uow: UnitOfWork, *, secret: str, token: str, referral_link: str) -> Car
         owed=[(r, qr_svg(r.voucher) if r.voucher else None) for r in fulfilment.owed(
             uow, store=None, reward=None, limit=REWARDS_SHOWN, member_id=mid)],
         referral=referral, referral_qr=qr_svg(referral.link),
+        store_names=coupon_terms.store_names(uow, mine),
     )  # fmt: skip

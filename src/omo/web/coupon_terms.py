@@ -4,12 +4,26 @@ member card and the till tell it before the coupon is tried (滿 NT$1,000 · 任
 
 from __future__ import annotations
 
-from omo.coupons.schemas import CouponTerms
+from collections.abc import Iterable, Mapping
+
+from omo.commerce import service as commerce
+from omo.coupons.schemas import CouponRead, CouponTerms
+from omo.db import UnitOfWork
 from omo.web.i18n import Formats, gettext
 
 
-def said(lang: str, fmt: Formats, t: CouponTerms) -> list[str]:
-    """Each condition as a short phrase, in the order a member weighs them."""
+def store_names(uow: UnitOfWork, held: Iterable[CouponRead]) -> dict[str, str]:
+    """The names of the stores these coupons are limited to, by code (no read if none is)."""
+    if not any(c.terms.stores for c in held):
+        return {}
+    return {s.code: s.name for s in commerce.get_stores(uow)}
+
+
+def said(
+    lang: str, fmt: Formats, t: CouponTerms, stores: Mapping[str, str] | None = None
+) -> list[str]:
+    """Each condition as a short phrase, in the order a member weighs them; `stores`: store
+    names by code (a code without one is said as it is)."""
     out: list[str] = []
     sep = "、" if lang.startswith("zh") else ", "
 
@@ -30,6 +44,9 @@ def said(lang: str, fmt: Formats, t: CouponTerms) -> list[str]:
         add("not %(categories)s", categories=sep.join(t.excluded_categories))
     if t.channels:
         add("only on %(channels)s", channels=sep.join(t.channels))
+    if t.stores:
+        names = stores or {}
+        add("only at %(stores)s", stores=sep.join(names.get(s, s) for s in t.stores))
     if t.weekdays:
         add("on %(days)s", days=sep.join(fmt.weekday(d) for d in t.weekdays))
     if t.hours:

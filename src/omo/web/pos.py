@@ -46,7 +46,7 @@ from omo.shared.errors import DomainError, ValidationFailed
 from omo.tiers import service as tiers
 from omo.users.roles import Permission, may
 from omo.users.service import SignedIn
-from omo.web import card, pos_returns
+from omo.web import card, coupon_terms, pos_returns
 from omo.web.forms import whole_number
 
 MAX_LINES = 8
@@ -64,6 +64,7 @@ class Customer:
     rewards: list[tuple[RewardRead, bool]]  # on offer to them; whether their points reach it
     redeem_key: str  # made when shown: pressing Redeem twice hands over one
     owed: list[RedemptionRow]  # redeemed earlier (the app, the web shop), not yet handed over
+    store_names: dict[str, str]  # of the stores its coupons are limited to, by code
 
 
 def find(uow: UnitOfWork, *, text: str, secret: str, region: str) -> list[MemberSummary]:
@@ -81,15 +82,16 @@ def find(uow: UnitOfWork, *, text: str, secret: str, region: str) -> list[Member
 def customer(uow: UnitOfWork, *, member_id: int) -> Customer:
     view = customer_view.customer_view(uow, member_id=member_id, timeline_limit=0)
     mid = view.member.id
+    usable = [c for c in coupons.member_coupons(uow, member_id=mid) if c.state == "usable"]
     return Customer(
         id=mid, name=view.member.name, tier=tiers.member_tier(uow, member_id=mid).name,
-        points=points.summary(uow, member_id=mid, history=0).available,
-        coupons=[c for c in coupons.member_coupons(uow, member_id=mid) if c.state == "usable"],
+        points=points.summary(uow, member_id=mid, history=0).available, coupons=usable,
         recent=receipts.member_orders(uow, member_id=mid, limit=5, before=None),
         rewards=rewards.on_offer(uow, member_id=mid, limit=REWARDS_SHOWN),
         redeem_key=f"UI-R-{secrets.token_hex(8)}",
         owed=fulfilment.owed(uow, store=None, reward=None, limit=REWARDS_SHOWN, member_id=mid,
                              vouchers=False),
+        store_names=coupon_terms.store_names(uow, usable),
     )  # fmt: skip
 
 

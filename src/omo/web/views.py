@@ -67,7 +67,7 @@ def render(request: Request, template: str, status: int = 200, **values: Any) ->
     html = _environment(lang).get_template(template).render(
         request=request, user=user, lang=lang, languages=i18n.LANGUAGES,
         fmt=fmt, say=lambda refusal: refusals.said(lang, fmt, refusal),
-        terms=lambda coupon: coupon_terms.said(lang, fmt, coupon.terms),
+        terms=lambda coupon, stores=None: coupon_terms.said(lang, fmt, coupon.terms, stores),
         csrf=csrf_token(request), may=may, Permission=Permission,
         shown=(lambda v: shown(user, v)) if user else (lambda v: v), **values,
     )  # fmt: skip
