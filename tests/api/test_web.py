@@ -911,7 +911,7 @@ def test_a_coupon_tells_what_it_asks_on_the_card_and_at_the_till(
     held = {c["template"]: c["terms"] for c in
             api.get(f"/api/v1/members/{member}/coupons").json()}  # fmt: skip
     assert held["TERMS"] | {"timezone": None} == {
-        "min_spend": "1000.00", "every": None, "max_discount": None, "min_items": 3,
+        "min_spend": "1000.00", "every": None, "max_discount": None, "steps": None, "min_items": 3,
         "categories": ["服飾"],
         "excluded_categories": None, "channels": None, "stores": None, "weekdays": [6, 7],
         "hours": ["14:00:00", "17:00:00"], "timezone": None, "min_level": "gold",

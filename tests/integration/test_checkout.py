@@ -444,6 +444,46 @@ def test_a_repeating_spend_coupon_and_its_claw_back(uow: UnitOfWork, shop: dict[
     assert got[1].coupons_clawed_back == ["每滿千折百"] and got[2].order.status == "refunded"
 
 
+def test_a_coupon_of_thresholds_and_its_claw_back(
+    api: TestClient, uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """階梯滿額 滿1000減100, 滿2000減250, saved through the API: two APP-1 at silver (1,520) take
+    100, three (2,280) take 250 (2,030). Under claw_back a return of one leaves 1,520, which
+    reaches 滿1000 only: the two kept cost 1,420, so 610 comes back (their share of the 250 was
+    166.67). A ladder that does not climb is refused and not saved."""
+    from omo.checkout import refunds
+    from omo.checkout.refunds import RefundLine
+    from omo.commerce import returns_policy
+
+    made = api.put("/api/v1/coupons/templates/LADDER", json={
+        "name": "階梯滿額", "kind": "spend_get_off", "spend": "1000", "amount": "100",
+        "steps": [["2000", "250"]]})  # fmt: skip
+    assert made.status_code == 201 and made.json()["template"]["steps"] == [["2000.00", "250.00"]]
+    flat = api.put("/api/v1/coupons/templates/FLAT", json={
+        **made.json()["template"], "steps": [["2000", "100"]]})  # fmt: skip
+    assert flat.status_code == 422 and "steps" in flat.json()["detail"][0]["msg"]
+    assert "FLAT" not in {t["code"] for t in api.get("/api/v1/coupons/templates").json()}
+    held = coupons.issue(uow, template_code="LADDER", key="lad", member_ids=[shop["member"]])
+    code = held.issued[0].code
+    assert held.issued[0].terms.steps == [
+        (Decimal(1000), Decimal(100)),
+        (Decimal(2000), Decimal(250)),
+    ]
+    for units, off in ((2, 100), (3, 250)):
+        q = checkout.quote(uow, req=QuoteRequest.model_validate(basket(
+            member_id=shop["member"], coupon_codes=[code],
+            lines=[{"sku": "APP-1", "quantity": units}])), region="TW")  # fmt: skip
+        assert q.coupons[0].discount == Decimal(off)
+    returns_policy.set_policy(uow, policy=returns_policy.Policy(coupon_threshold="claw_back"),
+                              actor="t")  # fmt: skip
+    sale = _commit(uow, basket(member_id=shop["member"], external_id="LADDER-1",
+                               coupon_codes=[code], lines=[{"sku": "APP-1", "quantity": 3}]))  # fmt: skip
+    assert sale.order.total == Decimal(2030)
+    one = refunds.RefundLines(lines=[RefundLine(line_no=1, quantity=1)])
+    weighed = refunds.quote(uow, order_id=sale.order.id, req=one)
+    assert (weighed.amount, weighed.coupon_clawed_back) == (Decimal(610), Decimal("66.67"))
+
+
 def test_a_coupon_for_a_number_of_items(uow: UnitOfWork, shop: dict[str, Any]) -> None:
     """任選3件9折 on 服飾: two APP-1 and a 美妝保養 are refused (2 of 3, said with both); three
     take 10 % of their 2,280 at silver (2,052). Under claw_back a return of one leaves two, which
@@ -1178,7 +1218,8 @@ CLAWED_SALES = st.tuples(
     st.integers(1, 4),
     st.integers(0, 3),  # units of APP-1 (服飾 800), of BEA-1 (美妝保養 600)
     st.sets(
-        st.sampled_from(["APP1500", "S1300", "BEA900", "GIFT1500", "ANY3", "EVERY700"]), max_size=5
+        st.sampled_from(["APP1500", "S1300", "BEA900", "GIFT1500", "ANY3", "EVERY700", "STEPS"]),
+        max_size=5,
     ),  # by name; an order takes five at most
     st.integers(0, 300),  # points paid with
     st.permutations(range(7)),  # the order units come back in (those past the sale's are skipped)
@@ -1200,7 +1241,7 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
     uow: UnitOfWork, shop: dict[str, Any], sale: tuple[Any, ...]
 ) -> None:
     """Under claw_back, any sale with 滿X coupons (on all goods, on each of two categories, a
-    free item over a spend, 任選3件, 每滿700折70), in cents or at a till of whole dollars, returned in any
+    free item over a spend, 任選3件, 每滿700折70, 階梯滿額), in cents or at a till of whole dollars, returned in any
     order and grouping: after each return the goods kept have cost at least what their units
     were paid (`paid_each`) and at most their price before coupons and points (give or take a
     unit's rounding a refund); every refund gives back 0 or more, in whole units; all back, all
@@ -1238,6 +1279,9 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
                                min_items=3, per_member_limit=1000),
         "EVERY700": CouponTemplate(name="每滿700折70", kind="spend_get_off", spend=Decimal(700),
                                    amount=Decimal(70), repeat=True, per_member_limit=1000),
+        "STEPS": CouponTemplate(name="滿900減60、滿1800減150", kind="spend_get_off",
+                                spend=Decimal(900), amount=Decimal(60),
+                                steps=[(Decimal(1800), Decimal(150))], per_member_limit=1000),
     }  # fmt: skip
     codes, template_of = [], {}
     for name in sorted(tried):

@@ -80,6 +80,20 @@ def test_a_repeating_spend_coupon_takes_its_amount_for_every_step() -> None:
     assert run(t(**every), basket=exactly).discount == Decimal(100)  # type: ignore[union-attr]
 
 
+def test_a_coupon_of_thresholds_takes_what_the_highest_reached_takes() -> None:
+    """階梯滿額 滿500減50, 滿1000減120, 滿1500減200: the 1,580 takes 200; 服飾 alone (980) 50;
+    exactly 1,000 takes 120; under 500 refused as 滿500."""
+    ladder = {"kind": "spend_get_off", "spend": "500", "amount": "50",
+              "steps": [["1000", "120"], ["1500", "200"]]}  # fmt: skip
+    assert run(t(**ladder)).discount == Decimal(200)  # type: ignore[union-attr]
+    assert run(t(**ladder, categories=["服飾"])).discount == Decimal(50)  # type: ignore[union-attr]
+    exactly = Basket("web", None, (BasketLine("A", None, 2, Decimal(500)),))
+    assert run(t(**ladder), basket=exactly).discount == Decimal(120)  # type: ignore[union-attr]
+    small = Basket("web", None, (BasketLine("A", None, 1, Decimal(499)),))
+    refused = run(t(**ladder), basket=small)
+    assert isinstance(refused, Refused) and refused.reason == "min_spend_not_met"
+
+
 def test_a_number_of_goods_counts_the_units_it_covers() -> None:
     """任選3件9折 on 服飾: the two APP-1 are 2 (the 美妝保養 does not count), refused with both
     numbers; on everything, 3. 買一送一: a free APP-1 on 服飾 with two of them."""
@@ -232,6 +246,16 @@ def test_a_shared_code_is_anyones() -> None:
         ({"kind": "percent_off", "percent": "10", "repeat": True}, "only for spend_get_off"),
         ({"kind": "spend_get_off", "spend": "1000", "amount": "100", "repeat": True,
           "max_discount": "50"}, "at least amount"),
+        ({"kind": "percent_off", "percent": "10", "steps": [["2000", "250"]]},
+         "only for spend_get_off"),
+        ({"kind": "spend_get_off", "spend": "1000", "amount": "100", "repeat": True,
+          "steps": [["2000", "250"]]}, "do not repeat"),
+        ({"kind": "spend_get_off", "spend": "1000", "amount": "100",
+          "steps": [["2000", "250"], ["1500", "300"]]}, "ask more than the one before"),
+        ({"kind": "spend_get_off", "spend": "1000", "amount": "100",
+          "steps": [["2000", "80"]]}, "take more"),
+        ({"kind": "spend_get_off", "spend": "1000", "amount": "100",
+          "steps": [["2000", "2000"]]}, "less than its spend"),
     ],
 )  # fmt: skip
 def test_incomplete_templates_are_refused(data: dict[str, Any], message: str) -> None:

@@ -137,6 +137,19 @@ def test_a_repeating_coupon_keeps_the_steps_the_kept_goods_reach() -> None:
     assert kept.missed == () and abs(kept.amount - (1000 - Decimal(100) * 1000 / 1999)) < EPS
 
 
+def test_a_coupon_of_thresholds_keeps_what_the_kept_goods_reach() -> None:
+    """滿1000減100, 滿2000減250 took 250 off three 800s (2,400): two kept (1,600) reach 滿1000, so
+    they cost 1,500 (their share of the 250 was 166.67); one kept reaches none and costs 800."""
+    ladder = CouponUse(Decimal(250), None, None, Decimal(1000),
+                       ladder=((Decimal(1000), Decimal(100)), (Decimal(2000), Decimal(250))))  # fmt: skip
+    lines = [Line(n, f"A{n}", "服飾", Decimal(800)) for n in (1, 2, 3)]
+    two = due(lines, kept={1: ONE, 2: ONE, 3: NONE}, discount_total=Decimal(250), coupons=[ladder])
+    assert two.missed == (0,) and abs(two.amount - Decimal(1500)) < EPS
+    one = due(lines, kept={1: ONE, 2: NONE, 3: NONE}, discount_total=Decimal(250),
+              coupons=[ladder])  # fmt: skip
+    assert one.missed == (0,) and abs(one.amount - Decimal(800)) < EPS
+
+
 def test_a_coupon_whose_lines_all_came_back_is_not_clawed_back() -> None:
     lines = [Line(1, "A", "服飾", Decimal(760)), Line(2, "B", "美妝保養", Decimal(1200))]
     beauty = CouponUse(Decimal(100), None, ["美妝保養"], Decimal(1000))

@@ -36,6 +36,7 @@ class CouponUse:
     min_items: int = 0  # the units its lines had to number (任選3件); 0: none
     every: Decimal = Decimal(0)  # it took `each` off for every this much its lines reached
     each: Decimal = Decimal(0)  # (每滿1000減100: every 1000, each 100); 0: once
+    ladder: tuple[tuple[Decimal, Decimal], ...] = ()  # thresholds and what each took (階梯)
 
     @property
     def conditional(self) -> bool:
@@ -128,7 +129,8 @@ def _deserved(
     """What the coupon is still worth on what is kept of its lines, as it saw them: all of its
     discount, nothing when the kept part falls short of its threshold or of its number of
     units (pricing measures a free item's threshold over all the lines of its categories, the
-    free item included), or for a repeating one the steps the kept part still reaches."""
+    free item included), or for a repeating one the steps the kept part still reaches, or for
+    one of thresholds (階梯滿額) what the highest it still reaches takes."""
     if not c.conditional:
         return c.discount
     if not any(kept.get(li.line_no, Decimal(0)) > 0 for li in lines if _applies(c, li)):
@@ -140,6 +142,8 @@ def _deserved(
         return Decimal(0)
     if c.every > 0:
         return min(c.discount, c.each * int(reached // c.every))
+    if c.ladder:
+        return min(c.discount, max((a for s, a in c.ladder if reached >= s), default=Decimal(0)))
     return c.discount
 
 

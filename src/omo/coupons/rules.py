@@ -40,6 +40,12 @@ class CouponTemplate(StrictModel):
         default=False, description="spend_get_off: take amount off for every spend its lines "
         "reach (每滿1000減100: 2,400 takes 200)",
     )  # fmt: skip
+    steps: list[tuple[MoneyIn, MoneyIn]] | None = Field(
+        default=None, min_length=1, max_length=10,
+        description="spend_get_off: higher thresholds and what each takes, above spend and "
+        "amount (階梯滿額: spend 1000, amount 100, steps [[2000, 250], [3000, 400]]); the "
+        "highest its lines reach applies",
+    )  # fmt: skip
     free_sku: str | None = Field(default=None, max_length=64, description="free_item")
     min_spend: MoneyIn = Field(default=Decimal(0), description="eligible lines must reach it")
     min_items: int | None = Field(
@@ -117,6 +123,8 @@ class CouponTemplate(StrictModel):
             raise ValueError("amount: must be less than spend (滿500減100)")
         if self.repeat and self.kind != "spend_get_off":
             raise ValueError("repeat: only for spend_get_off coupons (每滿1000減100)")
+        if self.steps is not None:
+            self._ladder_checked()
         if self.repeat and self.max_discount is not None and self.max_discount < self.amount:  # type: ignore[operator]
             raise ValueError("max_discount: at least amount, which one step takes")
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
@@ -127,6 +135,24 @@ class CouponTemplate(StrictModel):
             raise ValueError("hours: the two times must differ")
         checked_zone(self.timezone)
         return self
+
+    def _ladder_checked(self) -> None:
+        if self.kind != "spend_get_off" or self.repeat:
+            raise ValueError("steps: only for spend_get_off coupons that do not repeat")
+        lower = (self.spend, self.amount)
+        for spend, amount in self.steps or ():
+            if spend <= lower[0] or amount <= lower[1]:  # type: ignore[operator]
+                raise ValueError("steps: each must ask more than the one before and take more")
+            if amount >= spend:
+                raise ValueError("steps: each amount must be less than its spend")
+            lower = (spend, amount)
+
+    @property
+    def ladder(self) -> tuple[tuple[Decimal, Decimal], ...]:
+        """spend_get_off: each threshold and what it takes, lowest first (one, or its steps)."""
+        if self.spend is None or self.amount is None:
+            return ()
+        return ((self.spend, self.amount), *(self.steps or ()))
 
     def covers(self, category: str | None) -> bool:
         """Whether a line of this category counts toward the coupon and takes its discount."""
@@ -340,7 +366,8 @@ def price(
                 {"spend": str(t.spend), "amount": str(t.amount)},
             )
         if not t.repeat:
-            return Priced(t.amount, Decimal(0), None, eligible, *on)
+            off = max(amount for spend, amount in t.ladder if eligible >= spend)
+            return Priced(off, Decimal(0), None, eligible, *on)
         off = t.amount * int(eligible // t.spend)
         if t.max_discount is not None:
             off = min(off, t.max_discount)

@@ -44,6 +44,10 @@ class CouponTerms(ReadModel):
     max_discount: MoneyOut | None = Field(
         default=None, description="the most it takes off (最高折300)"
     )
+    steps: list[tuple[MoneyOut, MoneyOut]] | None = Field(
+        default=None, description="each threshold and what it takes, lowest first, for a "
+        "coupon of several (階梯滿額: 滿1000減100, 滿2000減250)",
+    )  # fmt: skip
     min_items: int | None = Field(description="its lines must hold this many units (任選3件)")
     categories: list[str] | None = Field(description="only on these categories")
     excluded_categories: list[str] | None = Field(description="not on these")

@@ -273,7 +273,8 @@ def _terms(d: dict[str, Any]) -> CouponTerms:
     capped = d.get("max_discount") if d.get("kind") == "percent_off" or repeat else None
     return CouponTerms(
         min_spend=spend or None, every=Decimal(str(d["spend"])) if repeat else None,
-        max_discount=capped, min_items=d.get("min_items"), categories=d.get("categories"),
+        max_discount=capped, steps=_ladder(d), min_items=d.get("min_items"),
+        categories=d.get("categories"),
         excluded_categories=d.get("excluded_categories"), channels=d.get("channels"),
         stores=d.get("stores"),
         weekdays=d.get("weekdays"), hours=d.get("hours"),
@@ -281,6 +282,13 @@ def _terms(d: dict[str, Any]) -> CouponTerms:
         first_order_only=bool(d.get("first_order_only")),
         with_level_price=d.get("with_level_price", True) is not False,
     )  # fmt: skip
+
+
+def _ladder(d: dict[str, Any]) -> list[tuple[Decimal, Decimal]] | None:
+    """A stored template's thresholds and what each takes, lowest first, if it has several."""
+    if not d.get("steps"):
+        return None
+    return [(Decimal(str(s)), Decimal(str(a))) for s, a in [(d["spend"], d["amount"]), *d["steps"]]]
 
 
 def _state(c: Coupon, template: CouponTemplateRow) -> CouponState:

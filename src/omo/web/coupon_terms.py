@@ -32,7 +32,11 @@ def said(
 
     if t.every:
         add("for every %(amount)s spent", amount=fmt.money(t.every))
-    if t.min_spend and (not t.every or t.min_spend > t.every):
+    if t.steps:
+        out.append(sep.join(gettext(lang, "%(off)s off from %(spend)s") % {
+            "off": fmt.money(a), "spend": fmt.money(s)} for s, a in t.steps))  # fmt: skip
+    first = t.every or (t.steps[0][0] if t.steps else None)
+    if t.min_spend and (first is None or t.min_spend > first):
         add("spend %(amount)s or more", amount=fmt.money(t.min_spend))
     if t.max_discount:
         add("up to %(amount)s off", amount=fmt.money(t.max_discount))
