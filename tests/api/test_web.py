@@ -884,6 +884,48 @@ def test_the_till_sells_the_points_its_quote_took(
     assert points.summary(uow, member_id=people["member"]).available == 450
 
 
+def test_the_till_picks_the_coupons_that_take_most_and_sells_them(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    """自動選最優惠券: of a 折50 and a 9折 the member holds, the till picks both (9折 first, then
+    折50: 1,000 less 100 less 50), fills the coupon field with them and says so; the sale pressed
+    next uses both. Two codes typed into the field, separated by 、, are both tried."""
+    from decimal import Decimal
+
+    from omo.commerce import service as commerce
+    from omo.commerce.schemas import ProductUpsert
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+
+    commerce.save_product(
+        uow, sku="S", data=ProductUpsert(name="S", category="生活", price=Decimal(1000))
+    )
+    codes = []
+    for name, template in (
+        ("OFF50", CouponTemplate(name="折50", kind="amount_off", amount=Decimal(50))),
+        ("P10", CouponTemplate(name="9折", kind="percent_off", percent=Decimal(10))),
+    ):
+        coupons.put_template(uow, code=name, template=template)
+        codes.append(coupons.issue(uow, template_code=name, member_ids=[people["member"]],
+                                   key=f"k-{name}").issued[0].code)  # fmt: skip
+    page = sign_in(client, "tpe").get("/ui/pos")
+    basket = {"csrf": _csrf(page.text), "member_id": str(people["member"]), "sku0": "S",
+              "qty0": "1"}  # fmt: skip
+    picked = client.post("/ui/pos", data={**basket, "action": "best"})
+    assert picked.status_code == 200, picked.text[:300]
+    form = {name: re.search(rf'name="{name}" value="([^"]*)"', picked.text)[1]  # type: ignore[index]
+            for name in ("sale_id", "quote", "points", "coupon")}  # fmt: skip
+    assert form["coupon"] == f"{codes[1]} {codes[0]}"
+    assert f"已自動選用最優惠券：{codes[1]}, {codes[0]}" in picked.text
+    assert '<th id="pos-total">NT$850</th>' in picked.text
+    done = client.post("/ui/pos", data={**basket, **form, "action": "commit"})
+    assert done.status_code == 200 and 'id="pos-done"' in done.text, done.text[:500]
+    assert {coupons.get_coupon(uow, code=c).state for c in codes} == {"used"}
+    typed = client.post("/ui/pos", data={**basket, "action": "quote",
+                                         "coupon": f"{codes[0]}、{codes[1]}"})  # fmt: skip
+    assert typed.text.count("此優惠券已使用過") == 2
+
+
 def test_a_coupon_tells_what_it_asks_on_the_card_and_at_the_till(
     api: TestClient, uow: UnitOfWork
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from omo.apikeys.service import Principal
-from omo.checkout import receipts, refunds
+from omo.checkout import best, receipts, refunds
 from omo.checkout import service as checkout
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundLines, RefundQuote, RefundRequest, RefundResult
@@ -42,6 +42,20 @@ def quote(
 ) -> QuoteRead:
     return checkout.quote(uow, req=req, region=settings.default_region,
                           secret=secret_key(settings), unit=settings.price_unit)  # fmt: skip
+
+
+@router.post(
+    "/checkout/best-coupons",
+    response_model=QuoteRead,
+    summary="Price a basket with the member's coupons that take the most off (推薦最優惠組合)",
+)
+def best_coupons(
+    req: QuoteRequest, uow: UoW, settings: AppSettings, caller: Principal = scoped("members:read")
+) -> QuoteRead:
+    """A quote, with the codes given and those of the member's usable coupons that lower the
+    price most (its `quote` sells them as priced); a notice names those picked."""
+    return best.best_quote(uow, req=req, region=settings.default_region,
+                           secret=secret_key(settings), unit=settings.price_unit)  # fmt: skip
 
 
 @router.post(

@@ -68,10 +68,23 @@ def quote(
     now = clock.now()
     with uow.read() as session:
         read = _price(session, req, idents, now, strict=False, unit=unit).read
-    if secret is not None:  # the basket as priced: the points it took, if it lowered them
+    return sealed(read, req, now=now, secret=secret)
+
+
+def sealed(read: QuoteRead, req: QuoteRequest, *, now: datetime, secret: str | None) -> QuoteRead:
+    """The quote with its token to commit it as it is (with a `secret`): the basket as priced,
+    with the points it took if it lowered them."""
+    if secret is not None:
         priced = req.model_copy(update={"points": read.points_redeemed})
         read.quote = quotes.seal(priced, total=read.total, now=now, secret=secret)
     return read
+
+
+def price_read(
+    session: Session, req: QuoteRequest, idents: list[Identifier], now: datetime, unit: Decimal
+) -> QuoteRead:
+    """A quote's price of the basket, in the caller's transaction."""
+    return _price(session, req, idents, now, strict=False, unit=unit).read
 
 
 def commit_quote(

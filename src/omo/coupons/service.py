@@ -570,6 +570,20 @@ def member_coupons(uow: UnitOfWork, *, member_id: int) -> list[CouponRead]:
         return [_coupon_read(c, t) for c, t in rows]
 
 
+def usable_held(session: Session, *, member_id: int, now: datetime) -> list[str]:
+    """The codes of the member's coupons usable now, those ending soonest first."""
+    member = members.current_member(session, member_id)
+    rows = session.execute(
+        select(Coupon, CouponTemplateRow)
+        .join(CouponTemplateRow, CouponTemplateRow.id == Coupon.template_id)
+        .where(Coupon.member_id == member.id, Coupon.status == "active")
+    )
+    usable = [(c.valid_until, c.code) for c, t in rows
+              if rules.state(_state(c, t), now) == "usable"]  # fmt: skip
+    usable.sort(key=lambda u: (u[0] is None, u[0] or now, u[1]))
+    return [code for _, code in usable]
+
+
 def get_coupon(uow: UnitOfWork, *, code: str) -> CouponRead:
     with uow.read() as session:
         coupon = find_coupon(session, code)

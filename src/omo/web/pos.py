@@ -5,6 +5,7 @@ redeemed earlier in the app — through the same use cases as a till's API calls
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,7 +16,7 @@ from pydantic import ValidationError as PydanticError
 from sqlalchemy.orm import Session
 
 from omo.apikeys.service import Principal
-from omo.checkout import quotes, receipts
+from omo.checkout import best, quotes, receipts
 from omo.checkout import service as checkout
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundQuote, RefundResult
@@ -115,19 +116,27 @@ def basket(form: dict[str, Any], *, user: SignedIn, stores: list[StoreRead]) -> 
             lines.append({"sku": sku, "quantity": quantity})
     if not lines:
         raise ValidationFailed("add at least one item", field="sku0")
-    code = str(form.get("coupon", "")).strip()
+    coupons_given = COUPON_SEPARATORS.sub(" ", str(form.get("coupon", ""))).split()
     return {
         "member_id": whole_number(form.get("member_id"), "member_id"), "channel": "pos",
-        "store": codes[store_id], "lines": lines, "coupon_codes": [code] if code else [],
+        "store": codes[store_id], "lines": lines, "coupon_codes": coupons_given,
         "points": whole_number(form.get("points") or 0, "points"),
     }  # fmt: skip
 
 
+COUPON_SEPARATORS = re.compile(r"[,，、;\s]+")  # the coupon field may hold several codes
+
+
 def quote(
-    uow: UnitOfWork, *, body: dict[str, Any], region: str, secret: str, unit: Decimal
-) -> QuoteRead:
-    return checkout.quote(uow, req=QuoteRequest.model_validate(body), region=region,
-                          secret=secret, unit=unit)  # fmt: skip
+    uow: UnitOfWork, *, body: dict[str, Any], region: str, secret: str, unit: Decimal,
+    pick: bool = False,
+) -> QuoteRead:  # fmt: skip
+    """The basket's price; with `pick`, with the member's coupons that take the most off
+    added to those typed (checkout/best.py)."""
+    req = QuoteRequest.model_validate(body)
+    if pick:
+        return best.best_quote(uow, req=req, region=region, secret=secret, unit=unit)
+    return checkout.quote(uow, req=req, region=region, secret=secret, unit=unit)
 
 
 def new_sale_id(store_code: str) -> str:
@@ -259,7 +268,8 @@ class PosState:
     error: DomainError | str | None = None  # said in the page's language (web/refusals.py)
 
 
-STEPS = ("lookup", "enrol", "quote", "commit", "redeem", "hand_over", "find_order", "refund")
+STEPS = ("lookup", "enrol", "quote", "best", "commit", "redeem", "hand_over", "find_order",
+         "refund")  # fmt: skip
 
 
 def _return_step(
@@ -328,11 +338,13 @@ def step(
             state.customer = customer(uow, member_id=state.customer.id)  # after it
             return state
         body = basket(form, user=user, stores=stores)
-        if action == "quote":
-            state.priced = quote(uow, body=body, region=region, secret=secret, unit=unit)
-            # the points the quote took (it lowers more than the cap or off a step): the sale
-            # is of what the customer was shown
-            state.form = {**form, "points": str(state.priced.points_redeemed)}
+        if action in ("quote", "best"):
+            state.priced = quote(uow, body=body, region=region, secret=secret, unit=unit,
+                                 pick=action == "best")  # fmt: skip
+            # the points the quote took (it lowers more than the cap or off a step), and the
+            # coupons it picked: the sale is of what the customer was shown
+            state.form = {**form, "points": str(state.priced.points_redeemed),
+                          "coupon": " ".join(c.code for c in state.priced.coupons)}  # fmt: skip
             state.sale_id = new_sale_id(body["store"])
         elif action == "commit":
             sale_id = form.get("sale_id", "")

@@ -50,6 +50,7 @@ TEXTS: dict[str, tuple[str, ...]] = {
     "points_below_minimum": ("at least {min_redeem} points per redemption",),
     "no_level_price": ("no level price with a coupon of {coupons}",),
     "no_level_price_here": ("no level price on {channel}",),
+    "coupons_picked": ("coupons picked: {coupons}",),
     "points_not_here": ("points do not pay on {channel}",),
     "insufficient_points": ("{wanted} points wanted, {available} available",),
     "quote_expired": ("this quote expired at {expires}: quote again",),

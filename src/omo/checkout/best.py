@@ -1,0 +1,101 @@
+"""The member's coupons that take the most off a basket (推薦最優惠組合, CHK-1): a till or a web
+shop asks which of the coupons a member holds to use, rather than the cashier trying each.
+
+The basket is priced as a quote prices it, with each usable coupon the member holds added to
+the codes given: those that apply are ranked by what the basket then costs. From each of the
+best few, coupons are added one at a time, each time the one that lowers the price most, while
+one does and the order takes more (a coupon not used with others, or beside some, is refused
+in the pricing as at a sale, so it is never picked beside them). The lowest price wins; on a
+tie, fewer coupons (the rest are kept for later), then those ending soonest. What the customer
+pays is measured before the points (a coupon that leaves less for points to pay is not worse).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from omo.checkout import service
+from omo.checkout.schemas import QuoteNotice, QuoteRead, QuoteRequest
+from omo.coupons import service as coupons
+from omo.db import UnitOfWork
+from omo.ingest import service as ingest
+from omo.shared import clock
+from omo.shared.money import CENT
+
+MOST = 5  # the coupons one order takes (QuoteRequest.coupon_codes)
+WEIGHED = 8  # the member's coupons weighed together: those that take most alone
+STARTS = 3  # the best alone, each tried as the first
+
+Price = Callable[[list[str]], QuoteRead]
+
+
+def best_quote(
+    uow: UnitOfWork, *, req: QuoteRequest, region: str, secret: str | None = None,
+    unit: Decimal = CENT,
+) -> QuoteRead:  # fmt: skip
+    """The quote with the codes given and the member's coupons that take the most off; with
+    `secret`, sealed with them. A notice names those picked (`coupons_picked`)."""
+    idents = ingest.normalise_all(req.customer, field="customer", region=region)
+    now = clock.now()
+    given = list(dict.fromkeys(c.strip() for c in req.coupon_codes))
+    with uow.read() as session:
+
+        def price(codes: list[str]) -> QuoteRead:
+            asked = req.model_copy(update={"coupon_codes": codes})
+            return service.price_read(session, asked, idents, now, unit)
+
+        codes, read = given, price(given)
+        if read.member_id is not None and len(given) < MOST:
+            held = coupons.usable_held(session, member_id=read.member_id, now=now)
+            codes, read = _best(price, given, [c for c in held if c not in given], read)
+    picked = codes[len(given) :]
+    if picked:
+        said = ", ".join(picked)
+        read.notes.append(f"coupons picked: {said}")
+        read.notices.append(QuoteNotice(reason="coupons_picked", message=f"coupons picked: "
+                                        f"{said}", ctx={"coupons": said}))  # fmt: skip
+    return service.sealed(read, req.model_copy(update={"coupon_codes": codes}), now=now,
+                          secret=secret)  # fmt: skip
+
+
+def _best(
+    price: Price, given: list[str], held: list[str], base: QuoteRead
+) -> tuple[list[str], QuoteRead]:  # fmt: skip
+    alone = []
+    for n, code in enumerate(held):
+        read = price([*given, code])
+        if _applied(read, code):
+            alone.append((_cost(read), n, code))
+    ranked = [code for _, _, code in sorted(alone)][:WEIGHED]
+    best = (_cost(base), 0, given, base)
+    for first in ranked[:STARTS]:
+        codes, read = _grow(price, [*given, first], ranked)
+        best = min(best, (_cost(read), len(codes), codes, read), key=lambda b: (b[0], b[1]))
+    return best[2], best[3]
+
+
+def _grow(price: Price, codes: list[str], pool: list[str]) -> tuple[list[str], QuoteRead]:
+    """From `codes`, the coupon of `pool` that lowers the price most, one at a time."""
+    read = price(codes)
+    while len(codes) < MOST:
+        tried = []
+        for n, code in enumerate(pool):
+            if code not in codes and _applied(r := price([*codes, code]), code):
+                tried.append((_cost(r), n, code, r))
+        if not tried:
+            break
+        cost, _, code, r = min(tried, key=lambda t: (t[0], t[1]))
+        if cost >= _cost(read):
+            break
+        codes, read = [*codes, code], r
+    return codes, read
+
+
+def _cost(read: QuoteRead) -> Decimal:
+    """What the customer pays before the points."""
+    return read.total + read.points_value
+
+
+def _applied(read: QuoteRead, code: str) -> bool:
+    return any(c.code == code and c.applied for c in read.coupons)
