@@ -1899,6 +1899,10 @@ def test_a_till_of_whole_dollars_gets_whole_discounts_and_refunds(
         assert made.status_code == 201, made.text
         order = made.json()["order"]
         assert order["total"] == "1103.00"
+        shown = api.get(f"/api/v1/orders/{order['id']}").json()["lines"]
+        assert [li["paid_each"] for li in shown] == ["627.00", "476.00"]  # 626.70, 476.30
+        found = api.get("/api/v1/orders/lookup", params={"channel": "pos", "external_id": "W-1"})
+        assert [li["paid_each"] for li in found.json()["lines"]] == ["627.00", "476.00"]
         one = {"idempotency_key": "w1", "lines": [{"line_no": 2, "quantity": 1}]}
         weighed = api.post(f"/api/v1/orders/{order['id']}/refund-quote",
                            json={"lines": one["lines"]}).json()  # fmt: skip

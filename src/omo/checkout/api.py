@@ -161,9 +161,11 @@ def lookup_order(
     uow: UoW,
     channel: Annotated[Channel, Query()],
     external_id: Annotated[str, Query(min_length=1, max_length=128)],
+    settings: AppSettings,
     caller: Principal = scoped("members:read"),
 ) -> OrderDetail:
-    return receipts.find_order(uow, channel=channel, external_id=external_id)
+    return receipts.find_order(uow, channel=channel, external_id=external_id,
+                               unit=settings.price_unit)  # fmt: skip
 
 
 @router.get(
@@ -171,8 +173,10 @@ def lookup_order(
     response_model=OrderDetail,
     summary="An order: lines with what was returned and what is left, refunds, points, coupons",
 )
-def get_order(order_id: Id, uow: UoW, caller: Principal = scoped("members:read")) -> OrderDetail:
-    return receipts.get_order(uow, order_id=order_id)
+def get_order(
+    order_id: Id, uow: UoW, settings: AppSettings, caller: Principal = scoped("members:read")
+) -> OrderDetail:
+    return receipts.get_order(uow, order_id=order_id, unit=settings.price_unit)
 
 
 @router.get(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from pydantic import Field
 from sqlalchemy import and_, or_, select
@@ -23,7 +23,7 @@ from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.points.models import PointsEntry
 from omo.shared.errors import NotFound
-from omo.shared.money import CENT
+from omo.shared.money import CENT, to_unit
 from omo.shared.schemas import MoneyOut, ReadModel
 
 
@@ -33,7 +33,8 @@ class ReturnableLine(OrderLineRead):
     paid_each: MoneyOut = Field(
         description="what one unit gives back when returned: its price after the level's "
         "discount, less its share of the coupons that applied to it and of the points paid "
-        "(a free item: 0). The return that completes the order gives back all that is left"
+        "(a free item: 0), rounded to the price unit (OMO_PRICE_UNIT). The return that "
+        "completes the order gives back all that is left"
     )
 
 
@@ -75,15 +76,19 @@ class OrderDetail(OrderRead):
     coupons: list[CouponUsed]
 
 
-def get_order(uow: UnitOfWork, *, order_id: int) -> OrderDetail:
+def get_order(uow: UnitOfWork, *, order_id: int, unit: Decimal = CENT) -> OrderDetail:
+    """The order with what is left to return; `unit`: the smallest amount the tills take
+    (Settings.price_unit), to which what one unit gives back is rounded."""
     with uow.read() as session:
         order = session.get(Order, order_id)
         if order is None:
             raise NotFound(f"no order {order_id}", field="order_id", ctx={"order_id": order_id})
-        return _detail(session, order)
+        return _detail(session, order, unit)
 
 
-def find_order(uow: UnitOfWork, *, channel: Channel, external_id: str) -> OrderDetail:
+def find_order(
+    uow: UnitOfWork, *, channel: Channel, external_id: str, unit: Decimal = CENT
+) -> OrderDetail:
     """The order a receipt names (its channel and number, as the till or shop sent them)."""
     with uow.read() as session:
         order = session.scalar(
@@ -94,7 +99,7 @@ def find_order(uow: UnitOfWork, *, channel: Channel, external_id: str) -> OrderD
                 f"no {channel.value} order {external_id!r}", field="external_id",
                 ctx={"channel": channel.value, "receipt": external_id},
             )  # fmt: skip
-        return _detail(session, order)
+        return _detail(session, order, unit)
 
 
 def member_orders(
@@ -125,7 +130,7 @@ def member_orders(
         return [OrderRead.model_validate(o) for o in session.scalars(stmt)]
 
 
-def _detail(session: Session, order: Order) -> OrderDetail:
+def _detail(session: Session, order: Order, unit: Decimal) -> OrderDetail:
     lines = commerce.order_lines(session, order.id)
     refunds = list(
         session.scalars(
@@ -147,7 +152,7 @@ def _detail(session: Session, order: Order) -> OrderDetail:
             **OrderLineRead.model_validate(li).model_dump(),
             returned=returned[li.line_no],
             returnable=max(li.quantity - returned[li.line_no], 0) if open_ else 0,
-            paid_each=(worth[li.line_no] / li.quantity).quantize(CENT, ROUND_HALF_UP),
+            paid_each=to_unit(worth[li.line_no] / li.quantity, unit),
         )
         for li in lines
     ]

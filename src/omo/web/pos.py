@@ -282,13 +282,13 @@ def _return_step(
     state.may_approve = may(user.role, Permission.APPROVE_REFUNDS)
     try:
         if action == "find_order":
-            state.order = pos_returns.find(uow, form=form)
+            state.order = pos_returns.find(uow, form=form, unit=unit)
         elif form.get("weigh"):
             state.weighed = pos_returns.weigh(uow, form=form, unit=unit)
-            state.order = receipts.get_order(uow, order_id=int(form["order_id"]))
+            state.order = receipts.get_order(uow, order_id=int(form["order_id"]), unit=unit)
         else:
             state.refunded = pos_returns.give_back(uow, form=form, user=user, unit=unit)
-            state.order = receipts.get_order(uow, order_id=state.refunded.order.id)
+            state.order = receipts.get_order(uow, order_id=state.refunded.order.id, unit=unit)
             if state.refunded.tier_lowered_to is not None:
                 levels = tiers.get_programme(uow).programme
                 state.lowered_to = levels.level(state.refunded.tier_lowered_to).name
@@ -296,7 +296,7 @@ def _return_step(
     except DomainError as exc:
         state.needs_approval = exc.code in ("needs_approval", "approval_refused")
         if action == "refund" and str(form.get("order_id", "")).isdigit():
-            state.order = receipts.get_order(uow, order_id=int(form["order_id"]))
+            state.order = receipts.get_order(uow, order_id=int(form["order_id"]), unit=unit)
         raise
     return state
 

@@ -31,7 +31,7 @@ from omo.web.forms import whole_number
 CHANNELS = [c.value for c in Channel]
 
 
-def find(uow: UnitOfWork, *, form: dict[str, Any]) -> OrderDetail:
+def find(uow: UnitOfWork, *, form: dict[str, Any], unit: Decimal) -> OrderDetail:
     number = str(form.get("receipt", "")).strip()
     if not number:
         raise ValidationFailed("type or scan the receipt's order number", field="receipt")
@@ -40,7 +40,7 @@ def find(uow: UnitOfWork, *, form: dict[str, Any]) -> OrderDetail:
         raise ValidationFailed(
             f"unknown channel {channel!r}", field="channel", ctx={"channel": channel}
         )
-    return receipts.find_order(uow, channel=Channel(channel), external_id=number)
+    return receipts.find_order(uow, channel=Channel(channel), external_id=number, unit=unit)
 
 
 def new_refund_key() -> str:
