@@ -115,3 +115,30 @@ def test_a_coupon_not_used_with_others_is_picked_alone_when_it_takes_more(
     bad = api.post("/api/v1/checkout/best-coupons", json=basket(member_id=held["member"],
                                                                  lines=[]))  # fmt: skip
     assert bad.status_code == 422
+
+
+def test_a_checkout_page_lists_the_coupons_that_apply_and_those_that_do_not(
+    api: TestClient, uow: UnitOfWork, held: dict[str, Any]
+) -> None:
+    """可用／不可用優惠券 on a basket of one APP-1 (760 at silver): 折200不併用, 9折 (76) apply,
+    most off first; 滿1000減100 does not (滿1000, said with its values) nor 保養折50 (no
+    美妝保養 in the basket). Beside a code given, 折200不併用 does not apply (not with others).
+    Expired coupons and others' are not listed; a guest gets none."""
+    c = held["codes"]
+    one = basket(member_id=held["member"], lines=[{"sku": "APP-1", "quantity": 1}])
+    got = api.post("/api/v1/checkout/coupons", json=one)
+    assert got.status_code == 200, got.text
+    listed = [(b["coupon"]["code"], b["applies"], b["line"]["discount"], b["line"]["reason"])
+              for b in got.json()]  # fmt: skip
+    assert listed[:2] == [(c["SOLO"], True, "200.00", None), (c["P10"], True, "76.00", None)]
+    assert set(listed[2:]) == {(c["S100"], False, "0.00", "min_spend_not_met"),
+                               (c["BEA50"], False, "0.00", "no_eligible_items")}  # fmt: skip
+    why = {b["coupon"]["code"]: b["line"]["ctx"] for b in got.json()}
+    assert why[c["S100"]] == {"spend": "1000.00", "amount": "100.00"}
+    assert got.json()[0]["coupon"]["terms"]["with_level_price"] is True
+    beside = api.post("/api/v1/checkout/coupons", json={**one, "coupon_codes": [c["P10"]]}).json()
+    assert {b["coupon"]["code"]: b["applies"] for b in beside}[c["SOLO"]] is False
+    assert c["P10"] not in {b["coupon"]["code"] for b in beside}
+    assert api.post("/api/v1/checkout/coupons", json=basket()).json() == []
+    bad = api.post("/api/v1/checkout/coupons", json={**one, "channel": "fax"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "channel"

@@ -12,6 +12,7 @@ from omo.checkout import service as checkout
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundLines, RefundQuote, RefundRequest, RefundResult
 from omo.checkout.schemas import (
+    BasketCoupon,
     CommitQuote,
     CommitRequest,
     CommitResult,
@@ -56,6 +57,19 @@ def best_coupons(
     price most (its `quote` sells them as priced); a notice names those picked."""
     return best.best_quote(uow, req=req, region=settings.default_region,
                            secret=secret_key(settings), unit=settings.price_unit)  # fmt: skip
+
+
+@router.post(
+    "/checkout/coupons",
+    response_model=list[BasketCoupon],
+    summary="The member's coupons on this basket: which apply and what each takes, which not "
+    "and why",
+)
+def basket_coupons(
+    req: QuoteRequest, uow: UoW, settings: AppSettings, caller: Principal = scoped("members:read")
+) -> list[BasketCoupon]:
+    return best.basket_coupons(uow, req=req, region=settings.default_region,
+                               unit=settings.price_unit)  # fmt: skip
 
 
 @router.post(

@@ -8,6 +8,9 @@ one does and the order takes more (a coupon not used with others, or beside some
 in the pricing as at a sale, so it is never picked beside them). The lowest price wins; on a
 tie, fewer coupons (the rest are kept for later), then those ending soonest. What the customer
 pays is measured before the points (a coupon that leaves less for points to pay is not worse).
+
+`basket_coupons` lists the member's coupons as each would price on the basket, those that
+apply and those that do not with why (可用／不可用優惠券), for a web shop's checkout page.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from omo.checkout import service
-from omo.checkout.schemas import QuoteNotice, QuoteRead, QuoteRequest
+from omo.checkout.schemas import BasketCoupon, QuoteNotice, QuoteRead, QuoteRequest
 from omo.coupons import service as coupons
 from omo.db import UnitOfWork
 from omo.ingest import service as ingest
@@ -57,6 +60,33 @@ def best_quote(
                                         f"{said}", ctx={"coupons": said}))  # fmt: skip
     return service.sealed(read, req.model_copy(update={"coupon_codes": codes}), now=now,
                           secret=secret)  # fmt: skip
+
+
+def basket_coupons(
+    uow: UnitOfWork, *, req: QuoteRequest, region: str, unit: Decimal = CENT
+) -> list[BasketCoupon]:  # fmt: skip
+    """Each coupon the member holds that is usable now, as it would price added to the codes
+    given (the first four: an order takes five), 可用／不可用優惠券: those that apply first,
+    the most off first, then those that do not, each with why. A guest holds none."""
+    idents = ingest.normalise_all(req.customer, field="customer", region=region)
+    now = clock.now()
+    given = list(dict.fromkeys(c.strip() for c in req.coupon_codes))
+    with uow.read() as session:
+        base = service.price_read(session, req, idents, now, unit)
+        if base.member_id is None:
+            return []
+        held = [c for c in coupons.usable_held(session, member_id=base.member_id, now=now)
+                if c not in given]  # fmt: skip
+        lines = {}
+        for code in held:
+            asked = req.model_copy(update={"coupon_codes": [*given[: MOST - 1], code]})
+            priced = service.price_read(session, asked, idents, now, unit)
+            lines[code] = next(c for c in priced.coupons if c.code == code)
+    found = {c.code: c for c in coupons.member_coupons(uow, member_id=base.member_id)}
+    out = [BasketCoupon(coupon=found[code], applies=line.applied, line=line)
+           for code, line in lines.items() if code in found]  # fmt: skip
+    out.sort(key=lambda b: (not b.applies, -(b.line.discount + b.line.shipping_discount)))
+    return out
 
 
 def _best(

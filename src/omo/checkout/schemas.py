@@ -9,6 +9,7 @@ from pydantic import Field
 
 from omo.commerce.channels import Channel, Fulfilment
 from omo.commerce.schemas import CODE, OrderResult
+from omo.coupons.schemas import CouponRead
 from omo.members.schemas import IdentifierIn
 from omo.shared.schemas import MAX_ID, AwareDatetime, MoneyIn, MoneyOut, ReadModel, StrictModel
 
@@ -67,6 +68,14 @@ class CouponLine(ReadModel):
     ctx: dict[str, Any] = Field(
         default_factory=dict, description="the values the message is made of, by name"
     )
+
+
+class BasketCoupon(ReadModel):
+    """One of the member's coupons, as it would price on the basket (可用／不可用優惠券)."""
+
+    coupon: CouponRead
+    applies: bool = Field(description="added to the codes given, it takes something off")
+    line: CouponLine = Field(description="what it takes off, or why it does not apply")
 
 
 class QuoteNotice(ReadModel):
