@@ -335,6 +335,8 @@ def test_role_grants() -> None:
 def test_the_till_hands_over_a_reward_once(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:
+    from decimal import Decimal
+
     from omo.points import service as points
     from omo.points.schemas import PointsChange
     from omo.rewards import service as rewards
@@ -373,6 +375,13 @@ def test_the_till_hands_over_a_reward_once(
     assert done.status_code == 200 and voucher, done.text[:300]
     cafe = rewards.redemptions_of(uow, member_id=mid, limit=5)[0]
     assert (cafe.voucher, cafe.fulfilled_at) == (voucher.group(1), None)
+    # 點數加價購: offered as points and money; handed over, the till says what to collect
+    rewards.put_reward(uow, code="CUP", data=RewardIn(name="隨行杯", points=100, cash=Decimal(99)),
+                       actor="t")  # fmt: skip
+    shown = client.post("/ui/pos", data={**press, "action": "lookup"}).text
+    assert "<td>隨行杯</td><td>100 + NT$99</td>" in shown
+    done = client.post("/ui/pos", data={**press, "reward": "CUP", "redeem_key": "UI-R-cup"})
+    assert '<strong id="pos-collect">請收取加價金額 NT$99</strong>' in done.text, done.text[:300]
 
 
 def test_the_till_hands_over_what_the_app_redeemed(
@@ -991,7 +1000,9 @@ def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
     from omo.rewards.schemas import RewardIn
 
     for code, price, level in (("MUG", 99_999, None), ("TOTE", 300, None), ("VIP", 1, "diamond")):
-        data = RewardIn(name=f"{code}-禮", points=price, min_level=level)
+        cash = "49" if code == "TOTE" else None  # 點數加價購
+        data = RewardIn.model_validate({"name": f"{code}-禮", "points": price,
+                                        "min_level": level, "cash": cash})  # fmt: skip
         rewards.put_reward(uow, code=code, data=data, actor="t")
     points.adjust(uow, member_id=member, actor="t",
                   change=PointsChange(points=500, idempotency_key="c", reason="t"))  # fmt: skip
@@ -1036,6 +1047,7 @@ def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
     offered = card.split('id="card-rewards"')[1].split("</table>")[0]
     assert offered.index("TOTE-禮") < offered.index("MUG-禮")  # what the points reach, first
     assert '<tr class="muted"><td>MUG-禮' in offered
+    assert "<td>TOTE-禮</td><td>300 點數 + NT$49</td>" in offered
     assert "VIP-禮" not in offered  # for diamond and above
     assert 'id="card-shipping">2<' in card
     # what changed the points: the gift given, the order's

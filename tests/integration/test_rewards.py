@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -177,6 +178,40 @@ def test_cancelling_gives_points_and_stock_back_once(uow: UnitOfWork) -> None:
     with pytest.raises(NotFound):
         rewards.cancel(uow, idempotency_key="nope", actor="t")
     check(uow, {"TOTE": 5})
+
+
+def test_a_reward_for_points_and_money(api: TestClient, uow: UnitOfWork) -> None:
+    """點數加價購: a tumbler for 300 points and NT$99. Two redeemed through the API collect
+    198 beside 600 points, said in the answer, the member's list and the RewardRedeemed event;
+    a cancel gives both back (the answer still says the 198 to return). A reward of NT$0 or of
+    fractions of a cent is refused and nothing is saved; one without money collects none."""
+    from omo.messaging.models import OutboxMessage
+
+    mid = member(uow, 1000)
+    body = {"name": "隨行杯加價購", "kind": "product", "points": 300, "cash": "99", "stock": 5}
+    made = api.put("/api/v1/rewards/TUMBLER", json=body)
+    assert made.status_code == 201 and made.json()["cash"] == "99.00"
+    for bad in ("0", "9.999"):
+        refused = api.put("/api/v1/rewards/FREE", json={**body, "cash": bad})
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"][-1] == "cash"
+    assert api.get("/api/v1/rewards/FREE").status_code == 404
+    got = api.post(f"/api/v1/members/{mid}/rewards/TUMBLER/redeem",
+                   json={"idempotency_key": "cup-1", "quantity": 2, "channel": "pos"})  # fmt: skip
+    assert got.status_code == 201, got.text
+    assert (got.json()["points"], got.json()["cash"], got.json()["points_available"]) == (
+        600, "198.00", 400)  # fmt: skip
+    with uow.read() as s:
+        event = s.scalars(
+            sa.select(OutboxMessage.payload).where(OutboxMessage.topic == "RewardRedeemed")
+        ).one()
+    assert (event["cash"], event["points"]) == ("198.00", 600)
+    listed = api.get(f"/api/v1/members/{mid}/rewards").json()
+    assert [(r["reward"], r["cash"]) for r in listed] == [("TUMBLER", "198.00")]
+    back = rewards.cancel(uow, idempotency_key="cup-1", actor="t")
+    assert (back.cash, back.points_available, back.status) == (Decimal(198), 1000, "cancelled")
+    put(uow, "TOTE", points=100)
+    assert redeem(uow, mid, "TOTE", "tote-1").cash is None
+    check(uow, {"TUMBLER": 5})
 
 
 def test_a_merge_brings_the_absorbed_members_redemptions(uow: UnitOfWork) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from omo.db import Base
-from omo.shared.sqltypes import UtcDateTime
+from omo.shared.sqltypes import Money, UtcDateTime
 
 
 class Reward(Base):
@@ -20,6 +21,7 @@ class Reward(Base):
     kind: Mapped[str] = mapped_column(String(16))  # product | gift | service | partner
     partner: Mapped[str | None] = mapped_column(String(80))
     points: Mapped[int] = mapped_column(Integer)  # the price of one
+    cash: Mapped[Decimal | None] = mapped_column(Money)  # paid beside the points (加價購)
     # left to give; none: unlimited. Moved by conditional UPDATEs, so tills cannot overdraw it
     stock: Mapped[int | None] = mapped_column(Integer)
     per_member: Mapped[int | None] = mapped_column(Integer)  # most one member may hold
@@ -44,6 +46,7 @@ class RewardRedemption(Base):
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     quantity: Mapped[int] = mapped_column(Integer)
     points: Mapped[int] = mapped_column(Integer)
+    cash: Mapped[Decimal | None] = mapped_column(Money)  # collected beside the points
     channel: Mapped[str | None] = mapped_column(String(16))
     store: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(12))  # redeemed | cancelled

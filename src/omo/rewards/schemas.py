@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from omo.commerce.channels import Channel
 from omo.commerce.schemas import CODE
-from omo.shared.schemas import AwareDatetime, ReadModel, StrictModel
+from omo.shared.schemas import AwareDatetime, MoneyIn, MoneyOut, ReadModel, StrictModel
 
 Kind = Literal["product", "gift", "service", "partner"]
 REWARD_CODE = r"^[A-Za-z0-9_\-]{1,40}$"
@@ -23,6 +23,11 @@ class RewardIn(StrictModel):
         default=None, min_length=1, max_length=80, description="who gives it (kind partner)"
     )
     points: int = Field(ge=1, le=10_000_000, description="the price of one, in points")
+    cash: MoneyIn | None = Field(
+        default=None, gt=0,
+        description="點數加價購: also paid in money for one (500 points + NT$99), collected "
+        "where it is redeemed; none: points alone",
+    )  # fmt: skip
     stock: int | None = Field(
         default=None, ge=0, le=10_000_000,
         description="left to give now; none: unlimited. For a delivery use POST "
@@ -59,6 +64,7 @@ class RewardRead(ReadModel):
     kind: str
     partner: str | None
     points: int
+    cash: MoneyOut | None = Field(description="paid in money for one beside the points")
     stock: int | None
     per_member: int | None
     min_level: str | None
@@ -125,6 +131,9 @@ class RedemptionRow(ReadModel):
     member_id: int
     quantity: int
     points: int
+    cash: MoneyOut | None = Field(
+        default=None, description="collected beside the points (加價購); given back if cancelled"
+    )
     status: str = Field(description="redeemed | cancelled")
     channel: str | None
     store: str | None

@@ -199,6 +199,7 @@ def redeem(
             raise RewardRefused("out_of_stock", f"{code}: not enough left ({req.quantity} asked)",
                                 {"reward": code, "quantity": req.quantity})  # fmt: skip
         cost = reward.points * req.quantity
+        cash = reward.cash * req.quantity if reward.cash is not None else None
         entry = ledger.debit(
             session, member_id=mid, kind="redeem", points=cost,
             key=f"reward:{req.idempotency_key}", now=now,
@@ -207,7 +208,8 @@ def redeem(
         )  # fmt: skip
         row = RewardRedemption(
             reward_id=reward.id, entry_id=entry.id, idempotency_key=req.idempotency_key,
-            quantity=req.quantity, points=cost, status="redeemed", actor=actor, created_at=now,
+            quantity=req.quantity, points=cost, cash=cash, status="redeemed", actor=actor,
+            created_at=now,
             channel=req.channel.value if req.channel else None, store=req.store,
             voucher=new_code() if reward.kind == "partner" else None,
         )  # fmt: skip
@@ -219,6 +221,7 @@ def redeem(
             session, topic="RewardRedeemed", key=f"reward:{req.idempotency_key}", now=now,
             payload={"member_id": mid, "reward": code, "kind": reward.kind,
                      "partner": reward.partner, "quantity": req.quantity, "points": cost,
+                     "cash": str(cash) if cash is not None else None,
                      "channel": row.channel, "store": row.store,
                      "handed_over": req.handed_over},
         )  # fmt: skip
@@ -503,7 +506,8 @@ def row_of(row: RewardRedemption, reward: Reward, member_id: int) -> RedemptionR
     return RedemptionRow(
         idempotency_key=row.idempotency_key, reward=reward.code, name=reward.name,
         kind=reward.kind, partner=reward.partner, member_id=member_id,
-        quantity=row.quantity, points=row.points, status=row.status, channel=row.channel,
+        quantity=row.quantity, points=row.points, cash=row.cash, status=row.status,
+        channel=row.channel,
         store=row.store, created_at=row.created_at, cancelled_at=row.cancelled_at,
         voucher=row.voucher, fulfilled_at=row.fulfilled_at,
         fulfilled_store=row.fulfilled_store, reference=row.reference,
@@ -514,7 +518,7 @@ def _reward_read(session: Session, row: Reward, *, redeemed: int | None = None) 
     """`redeemed`: the units out, when the caller has counted them already."""
     return RewardRead(
         code=row.code, name=row.name, kind=row.kind, partner=row.partner, points=row.points,
-        stock=row.stock, per_member=row.per_member, min_level=row.min_level,
+        cash=row.cash, stock=row.stock, per_member=row.per_member, min_level=row.min_level,
         valid_from=row.valid_from, valid_until=row.valid_until,
         early_access_days=row.early_access_days, active=row.active,
         redeemed=_units_out(session, row.id, None) if redeemed is None else redeemed,
