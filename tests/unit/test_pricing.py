@@ -108,7 +108,7 @@ def test_coupons_come_off_their_own_lines_and_the_lines_add_up(
     assert all(v >= -EPS for v in worth)
     assert abs(sum(worth, Decimal(0)) - p.goods) < EPS * len(worth)
     for b, a, m in zip(before, worth, payable, strict=True):
-        assert m or a == b
+        assert m or abs(a - b) < EPS  # a line worth nothing may move by 28-digit noise
 
 
 def test_points_do_not_pay_for_the_categories_the_rules_keep_out() -> None:
