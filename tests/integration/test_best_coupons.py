@@ -134,7 +134,7 @@ def test_a_checkout_page_lists_the_coupons_that_apply_and_those_that_do_not(
     assert set(listed[2:]) == {(c["S100"], False, "0.00", "min_spend_not_met"),
                                (c["BEA50"], False, "0.00", "no_eligible_items")}  # fmt: skip
     why = {b["coupon"]["code"]: b["line"]["ctx"] for b in got.json()}
-    assert why[c["S100"]] == {"spend": "1000.00", "amount": "100.00"}
+    assert why[c["S100"]] == {"spend": "1000.00", "amount": "100.00", "short": "240.00"}
     assert got.json()[0]["coupon"]["terms"]["with_level_price"] is True
     beside = api.post("/api/v1/checkout/coupons", json={**one, "coupon_codes": [c["P10"]]}).json()
     assert {b["coupon"]["code"]: b["applies"] for b in beside}[c["SOLO"]] is False

@@ -429,11 +429,14 @@ def test_a_repeating_spend_coupon_and_its_claw_back(uow: UnitOfWork, shop: dict[
         member_id=shop["member"], coupon_codes=[code], lines=[{"sku": "APP-1", "quantity": 1}])),
         region="TW")  # fmt: skip
     assert one.coupons[0].reason == "min_spend_not_met"
+    assert one.coupons[0].ctx["short"] == "240.00"  # 還差 NT$240
     returns_policy.set_policy(uow, policy=returns_policy.Policy(coupon_threshold="claw_back"),
                               actor="t")  # fmt: skip
     sale = _commit(uow, basket(member_id=shop["member"], external_id="EVERY-1",
                                coupon_codes=[code], lines=[{"sku": "APP-1", "quantity": 3}]))  # fmt: skip
     assert (sale.price.coupon_discount, sale.order.total) == (Decimal(200), Decimal(2080))
+    assert [n.ctx for n in sale.price.notices] == [  # 720 more reaches the third, and the cap
+        {"coupon": code, "short": "720.00", "off": "300.00"}]  # fmt: skip
     first = [RefundLine(line_no=1, quantity=1)]
     weighed = refunds.quote(uow, order_id=sale.order.id, req=refunds.RefundLines(lines=first))
     assert (weighed.amount, weighed.coupon_clawed_back) == (Decimal(660), Decimal("33.33"))
@@ -469,11 +472,14 @@ def test_a_coupon_of_thresholds_and_its_claw_back(
         (Decimal(1000), Decimal(100)),
         (Decimal(2000), Decimal(250)),
     ]
-    for units, off in ((2, 100), (3, 250)):
+    for units, off, step in ((2, 100, ("480.00", "250.00")), (3, 250, None)):
         q = checkout.quote(uow, req=QuoteRequest.model_validate(basket(
             member_id=shop["member"], coupon_codes=[code],
             lines=[{"sku": "APP-1", "quantity": units}])), region="TW")  # fmt: skip
         assert q.coupons[0].discount == Decimal(off)
+        # 再買 NT$480 可折 NT$250: the next threshold, while there is one
+        nxt = [(n.ctx["short"], n.ctx["off"]) for n in q.notices if n.reason == "coupon_next_step"]
+        assert nxt == ([step] if step else [])
     returns_policy.set_policy(uow, policy=returns_policy.Policy(coupon_threshold="claw_back"),
                               actor="t")  # fmt: skip
     sale = _commit(uow, basket(member_id=shop["member"], external_id="LADDER-1",
@@ -638,7 +644,8 @@ def test_the_checkout_api(api: TestClient, shop: dict[str, Any]) -> None:
     assert 0 < cap < 400 and f"at most {cap} points" in detail["msg"]
     quoted = api.post("/api/v1/checkout/quote", json={**small, "coupon_codes": [shop["code"]]})
     (line,) = quoted.json()["coupons"]
-    assert line["reason"] == "min_spend_not_met" and set(line["ctx"]) == {"spend", "amount"}
+    assert line["reason"] == "min_spend_not_met"
+    assert set(line["ctx"]) == {"spend", "amount", "short"}  # 滿 X 折 Y, 還差 Z
     assert f"spend {line['ctx']['spend']} to take" in line["message"]  # 滿 X 折 Y
     sold = api.post("/api/v1/checkout/commit", json={**small, "coupon_codes": [shop["code"]],
                                                      "external_id": "P-10"})  # fmt: skip

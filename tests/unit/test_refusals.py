@@ -113,10 +113,15 @@ def test_each_sentence_is_in_the_catalog_with_the_same_names(lang: str) -> None:
 
 def test_a_refusal_is_said_in_the_language_with_its_values_formatted() -> None:
     zh, en = Formats("zh-TW"), Formats("en")
-    short = rules.Refused("min_spend_not_met", "spend at least 500.00 on qualifying items",
-                          {"min_spend": "500.00"})  # fmt: skip
-    assert refusals.said("zh-TW", zh, short) == "符合條件的商品須消費滿 NT$500"
-    assert refusals.said("en", en, short) == "spend at least NT$500 on qualifying items"
+    short = rules.Refused("min_spend_not_met",
+                          "spend at least 500.00 on qualifying items (120.50 more)",
+                          {"min_spend": "500.00", "short": "120.50"})  # fmt: skip
+    assert refusals.said("zh-TW", zh, short) == "符合條件的商品須消費滿 NT$500（還差 NT$120.50）"
+    assert refusals.said("en", en, short) == (
+        "spend at least NT$500 on qualifying items (NT$120.50 more)")  # fmt: skip
+    step = rules.Refused("coupon_next_step", "C1: 480.00 more on its goods takes 250.00 off",
+                         {"coupon": "C1", "short": "480.00", "off": "250.00"})  # fmt: skip
+    assert refusals.said("zh-TW", zh, step) == "C1: 再買 NT$480 可折 NT$250"
     points = InsufficientPoints(wanted=1200, available=300)
     assert refusals.said("zh-TW", zh, points) == "要用 1,200 點，可用 300 點"
     # the moment in Taipei time
@@ -157,3 +162,10 @@ def test_a_translation_that_breaks_its_braces_falls_back_to_english(
     monkeypatch.setattr(refusals, "gettext", lambda _lang, text: broken.get(text, text))
     said = refusals.said("zh-TW", Formats("zh-TW"), InsufficientPoints(wanted=3, available=1))
     assert said == "3 points wanted, 1 available"
+
+
+def test_money_is_said_whole_or_with_both_cents() -> None:
+    """NT$1,000 and NT$120.50 (not NT$120.5): a price with cents shows both digits."""
+    zh = Formats("zh-TW")
+    assert [zh.money(v) for v in ("1000", "120.5", "0.05", "1234.10", "-40")] == [
+        "NT$1,000", "NT$120.50", "NT$0.05", "NT$1,234.10", "NT$-40"]  # fmt: skip

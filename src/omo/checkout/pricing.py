@@ -59,6 +59,7 @@ class CouponOutcome:
     free_sku: str | None = None  # a free item's: off that line alone
     categories: tuple[str, ...] | None = None  # off the lines of these (None: every line)
     excluded: tuple[str, ...] = ()  # but not off these
+    next_step: tuple[Decimal, Decimal] | None = None  # spend this more on its lines: takes that
 
     @property
     def applied(self) -> bool:
@@ -186,9 +187,21 @@ def add_coupon(price: Price, code: str, result: coupon_rules.Priced | coupon_rul
     shipping = min(result.shipping_discount, price.shipping_fee - price.shipping_discount)
     price.coupons.append(
         CouponOutcome(code, discount, shipping, free_sku=result.free_sku,
-                      categories=result.categories, excluded=result.excluded)
+                      categories=result.categories, excluded=result.excluded,
+                      next_step=result.next_step)
     )  # fmt: skip
     price.shipping_discount += shipping
+
+
+def next_steps(price: Price, notes: list[Note]) -> None:
+    """A notice for each coupon applied that would take more on more (每滿, 階梯): what more
+    its goods must come to, and what it then takes (再買 NT$480 可折 NT$250)."""
+    for c in price.coupons:
+        if c.applied and c.next_step is not None:
+            short, off = c.next_step
+            notes.append(Note("coupon_next_step", f"{c.code}: {short} more on its goods takes "
+                              f"{off} off", {"coupon": c.code, "short": str(short),
+                                             "off": str(off)}))  # fmt: skip
 
 
 def waive_shipping(price: Price) -> Decimal:

@@ -258,6 +258,7 @@ def _price(
                                           f"no level price with a coupon of {names}",
                                           {"coupons": names}))  # fmt: skip
     refused = [c for c in p.coupons if not c.applied]
+    pricing.next_steps(p, notes)
     if strict and refused:
         first = refused[0]
         raise coupons.CouponRefused(

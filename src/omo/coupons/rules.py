@@ -227,6 +227,9 @@ class Priced:
     # free item's
     categories: tuple[str, ...] | None = None
     excluded: tuple[str, ...] = ()
+    # a coupon that takes more on more (每滿, 階梯): spending the first more on its lines
+    # takes the second in all
+    next_step: tuple[Decimal, Decimal] | None = None
 
 
 @dataclass(frozen=True)
@@ -303,6 +306,25 @@ def _holder_refusal(t: CouponTemplate, h: Holder | None) -> Refused | None:
     return None
 
 
+def _spend_steps(
+    t: CouponTemplate, eligible: Decimal
+) -> tuple[Decimal, tuple[Decimal, Decimal] | None]:  # fmt: skip
+    """What a spend coupon its lines reach takes off, and its next step: what more they must
+    reach for it to take more, and what it then takes (none: it takes all it can)."""
+    assert t.amount is not None and t.spend is not None
+    if not t.repeat:
+        off = max(amount for spend, amount in t.ladder if eligible >= spend)
+        above = [(spend, amount) for spend, amount in t.ladder if spend > eligible]
+        return off, ((above[0][0] - eligible).quantize(CENT), above[0][1]) if above else None
+    times = int(eligible // t.spend)
+    off, more = t.amount * times, t.amount * (times + 1)
+    if t.max_discount is not None:
+        if off >= t.max_discount:
+            return t.max_discount, None
+        more = min(more, t.max_discount)
+    return off, ((t.spend * (times + 1) - eligible).quantize(CENT), more)
+
+
 def price(
     t: CouponTemplate, c: CouponState, basket: Basket, *, member_id: int | None, now: datetime,
     redemptions_left: int | None, holder: Holder | None = None,
@@ -343,10 +365,11 @@ def price(
     if t.kind != "free_shipping" and not lines:
         return Refused("no_eligible_items", "nothing in the basket qualifies")
     if eligible < t.min_spend:
+        short = (t.min_spend - eligible).quantize(CENT)
         return Refused(
             "min_spend_not_met",
-            f"spend at least {t.min_spend} on qualifying items",
-            {"min_spend": str(t.min_spend)},
+            f"spend at least {t.min_spend} on qualifying items ({short} more)",
+            {"min_spend": str(t.min_spend), "short": str(short)},
         )
     if t.min_items is not None and (units := sum(li.quantity for li in lines)) < t.min_items:
         return Refused(
@@ -360,18 +383,14 @@ def price(
     if t.kind == "spend_get_off":
         assert t.amount is not None and t.spend is not None
         if eligible < t.spend:
+            short = (t.spend - eligible).quantize(CENT)
             return Refused(
                 "min_spend_not_met",
-                f"spend {t.spend} to take {t.amount} off",
-                {"spend": str(t.spend), "amount": str(t.amount)},
+                f"spend {t.spend} to take {t.amount} off ({short} more)",
+                {"spend": str(t.spend), "amount": str(t.amount), "short": str(short)},
             )
-        if not t.repeat:
-            off = max(amount for spend, amount in t.ladder if eligible >= spend)
-            return Priced(off, Decimal(0), None, eligible, *on)
-        off = t.amount * int(eligible // t.spend)
-        if t.max_discount is not None:
-            off = min(off, t.max_discount)
-        return Priced(off, Decimal(0), None, eligible, *on)  # under eligible: amount < spend
+        off, step = _spend_steps(t, eligible)  # under eligible: amount < spend
+        return Priced(off, Decimal(0), None, eligible, *on, next_step=step)
     if t.kind == "percent_off":
         assert t.percent is not None
         off = min(to_unit(eligible * t.percent / 100, basket.unit),

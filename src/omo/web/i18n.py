@@ -70,7 +70,9 @@ class Formats:
             return "—"
         amount = Decimal(value)
         if self.currency == "TWD":  # NT$ everywhere (zh-TW's own symbol is a bare $)
-            return "NT$" + format_decimal(amount, "#,##0.##", locale=self.locale)
+            cents = amount != amount.to_integral_value()  # NT$120.50, not NT$120.5; NT$500
+            return "NT$" + format_decimal(amount, "#,##0.00" if cents else "#,##0",
+                                          locale=self.locale)  # fmt: skip
         return format_currency(amount, self.currency, locale=self.locale)
 
     def weekday(self, iso: int) -> str:

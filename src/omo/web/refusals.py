@@ -30,8 +30,8 @@ TEXTS: dict[str, tuple[str, ...]] = {
     "outside_hours": ("only from {starts} until {ends}",),
     "channel_not_allowed": ("not valid on {channel}",),
     "min_spend_not_met": (
-        "spend at least {min_spend} on qualifying items",
-        "spend {spend} to take {amount} off",
+        "spend at least {min_spend} on qualifying items ({short} more)",
+        "spend {spend} to take {amount} off ({short} more)",
     ),
     "min_items_not_met": ("buy at least {min_items} qualifying items ({items} now)",),
     "free_item_missing": ("add {sku} to the basket to get it free",),
@@ -51,6 +51,7 @@ TEXTS: dict[str, tuple[str, ...]] = {
     "no_level_price": ("no level price with a coupon of {coupons}",),
     "no_level_price_here": ("no level price on {channel}",),
     "coupons_picked": ("coupons picked: {coupons}",),
+    "coupon_next_step": ("{short} more on its goods takes {off} off",),
     "points_not_here": ("points do not pay on {channel}",),
     "insufficient_points": ("{wanted} points wanted, {available} available",),
     "quote_expired": ("this quote expired at {expires}: quote again",),
@@ -115,7 +116,7 @@ TEXTS: dict[str, tuple[str, ...]] = {
     "stock_below_zero": ("{reward}: {stock} left, cannot write off {units}",),
 }
 MONEY = frozenset({"min_spend", "spend", "amount", "quoted", "total", "over", "without",
-                   "with_coupon"})  # fmt: skip
+                   "with_coupon", "short", "off"})  # fmt: skip
 # points and units, grouped by thousands (an id or a line number is shown as it is)
 COUNTS = frozenset({"wanted", "available", "cap", "balance", "quantity", "stock", "units",
                     "points", "min_redeem", "step"})  # fmt: skip
