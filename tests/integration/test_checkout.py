@@ -328,6 +328,9 @@ def test_coupons_keep_to_their_stacking_rules(
     assert reasons([alone]) == [None]
     assert reasons(pair) == [None, None, "per_order_limit"]
     assert reasons([pair[0], shop["code"], pair[1]]) == [None, None, None]
+    # one coupon typed twice, in two forms, is one coupon: not 50 off twice
+    typed = pair[0].lower().replace("-", " ")
+    assert reasons([typed, pair[0]]) == [None]
     before = dump(engine)
     with pytest.raises(coupons.CouponRefused):
         _commit(uow, basket(member_id=mid, external_id="POS-STACK", coupon_codes=[

@@ -41,7 +41,7 @@ def best_quote(
     `secret`, sealed with them. A notice names those picked (`coupons_picked`)."""
     idents = ingest.normalise_all(req.customer, field="customer", region=region)
     now = clock.now()
-    given = list(dict.fromkeys(c.strip() for c in req.coupon_codes))
+    given = coupons.distinct_codes(req.coupon_codes)
     with uow.read() as session:
 
         def price(codes: list[str]) -> QuoteRead:
@@ -51,7 +51,8 @@ def best_quote(
         codes, read = given, price(given)
         if read.member_id is not None and len(given) < MOST:
             held = coupons.usable_held(session, member_id=read.member_id, now=now)
-            codes, read = _best(price, given, [c for c in held if c not in given], read)
+            taken = {coupons.normalise_code(c) for c in given}
+            codes, read = _best(price, given, [c for c in held if c not in taken], read)
     picked = codes[len(given) :]
     if picked:
         said = ", ".join(picked)
@@ -70,13 +71,14 @@ def basket_coupons(
     the most off first, then those that do not, each with why. A guest holds none."""
     idents = ingest.normalise_all(req.customer, field="customer", region=region)
     now = clock.now()
-    given = list(dict.fromkeys(c.strip() for c in req.coupon_codes))
+    given = coupons.distinct_codes(req.coupon_codes)
     with uow.read() as session:
         base = service.price_read(session, req, idents, now, unit)
         if base.member_id is None:
             return []
+        taken = {coupons.normalise_code(c) for c in given}
         held = [c for c in coupons.usable_held(session, member_id=base.member_id, now=now)
-                if c not in given]  # fmt: skip
+                if c not in taken]  # fmt: skip
         lines = {}
         for code in held:
             asked = req.model_copy(update={"coupon_codes": [*given[: MOST - 1], code]})

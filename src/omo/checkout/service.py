@@ -323,7 +323,7 @@ def _apply_coupons(
     baskets: dict[str, Basket] = {}
     applied: list[InOrder] = []
     found: list[InOrder] = []
-    for code in dict.fromkeys(c.strip() for c in req.coupon_codes):
+    for code in coupons.distinct_codes(req.coupon_codes):
         seen = pricing.basket_after(p, req.channel.value, req.store)
         baskets[code] = seen
         held, result = coupons.price_in_order(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -57,6 +57,15 @@ def normalise_code(code: str) -> str:
     text = code.strip().upper().replace(" ", "").replace("-", "")
     text = text.translate(str.maketrans("OIL", "011"))
     return f"{text[:4]}-{text[4:8]}-{text[8:]}" if len(text) == 12 else code.strip().upper()
+
+
+def distinct_codes(codes: Iterable[str]) -> list[str]:
+    """Each code once, as first typed: two forms of one code (abcd efgh ijkl, ABCD-EFGH-IJKL)
+    are one coupon."""
+    seen: dict[str, str] = {}
+    for code in codes:
+        seen.setdefault(normalise_code(code), code.strip())
+    return list(seen.values())
 
 
 # --- templates --------------------------------------------------------------------------------
