@@ -52,6 +52,35 @@ def test_issue_is_idempotent_and_honours_limits(uow: UnitOfWork) -> None:
     assert all(len(c) == 14 and c[4] == c[9] == "-" for c in codes)
 
 
+def test_a_coupon_valid_to_the_end_of_its_month(uow: UnitOfWork) -> None:
+    """當月有效: issued on 15 December in Taipei, valid until 1 January 00:00 there; with
+    valid_days 5, those end first; issued at 23:30 on the last day of February, until 00:00 on
+    1 March (half an hour). Usable on 31 December at 23:59 Taipei time, expired a minute later."""
+    from datetime import UTC, datetime
+
+    from omo.shared import clock
+
+    template(uow, code="MONTH", valid_to_month_end=True)
+    template(uow, code="MONTH5", valid_to_month_end=True, valid_days=5)
+    mid, other = members_(uow, 2)
+
+    def issued(code: str, at: datetime, who: int = mid) -> datetime | None:
+        clock.set_clock(lambda: at)
+        return coupons.issue(uow, template_code=code, member_ids=[who],
+                             key=f"{code}-{at}").issued[0].valid_until  # fmt: skip
+
+    mid_december = datetime(2026, 12, 15, 2, tzinfo=UTC)  # 10:00 in Taipei
+    assert issued("MONTH", mid_december) == datetime(2026, 12, 31, 16, tzinfo=UTC)
+    assert issued("MONTH5", mid_december) == datetime(2026, 12, 20, 2, tzinfo=UTC)
+    late = datetime(2027, 2, 28, 15, 30, tzinfo=UTC)  # 23:30 on 28 February in Taipei
+    assert issued("MONTH", late, other) == datetime(2027, 2, 28, 16, tzinfo=UTC)
+    (held,) = [c for c in coupons.member_coupons(uow, member_id=mid) if c.template == "MONTH"]
+    clock.set_clock(lambda: datetime(2026, 12, 31, 15, 59, tzinfo=UTC))
+    assert coupons.check(uow, code=held.code, basket=BASKET, member_id=mid).usable
+    clock.set_clock(lambda: datetime(2026, 12, 31, 16, 0, tzinfo=UTC))
+    assert coupons.check(uow, code=held.code, basket=BASKET, member_id=mid).reason == "expired"
+
+
 def test_a_code_is_used_once_and_a_retry_is_a_replay(uow: UnitOfWork) -> None:
     template(uow)
     (mid,) = members_(uow, 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -57,6 +57,11 @@ class CouponTemplate(StrictModel):
     valid_days: int | None = Field(
         default=None, ge=1, le=3650, description="each coupon valid this long from its issue"
     )
+    valid_to_month_end: bool = Field(
+        default=False, description="each coupon valid until the end of the month it is issued "
+        "in, told in `timezone` (當月有效: a birthday coupon, a monthly gift); with valid_days "
+        "or valid_until, whichever ends first",
+    )  # fmt: skip
     channels: list[str] | None = None
     stores: list[str] | None = None
     categories: list[str] | None = None
@@ -153,6 +158,18 @@ class CouponTemplate(StrictModel):
         if self.spend is None or self.amount is None:
             return ()
         return ((self.spend, self.amount), *(self.steps or ()))
+
+    def ends_for(self, issued: datetime) -> datetime | None:
+        """When a coupon issued at `issued` stops being valid: the first of valid_until,
+        valid_days after issue and the month's end; none: never."""
+        ends = [self.valid_until] if self.valid_until is not None else []
+        if self.valid_days is not None:
+            ends.append(issued + timedelta(days=self.valid_days))
+        if self.valid_to_month_end:
+            local = issued.astimezone(ZoneInfo(self.timezone))
+            year, month = divmod(local.year * 12 + local.month, 12)  # the month after
+            ends.append(datetime(year, month + 1, 1, tzinfo=local.tzinfo).astimezone(UTC))
+        return min(ends, default=None)
 
     def covers(self, category: str | None) -> bool:
         """Whether a line of this category counts toward the coupon and takes its discount."""

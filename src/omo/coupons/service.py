@@ -6,7 +6,7 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -237,10 +237,7 @@ def _new_coupon(
     session: Session, template_id: int, t: CouponTemplate, *, member_id: int | None,
     issue_key: str, now: datetime,
 ) -> Coupon:  # fmt: skip
-    until = t.valid_until
-    if t.valid_days is not None:
-        rolling = now + timedelta(days=t.valid_days)
-        until = min(until, rolling) if until else rolling
+    until = t.ends_for(now)
     coupon = Coupon(
         code=new_code(), template_id=template_id, member_id=member_id, issue_key=issue_key,
         status="active", uses=0, max_uses=1, valid_from=t.valid_from, valid_until=until,
