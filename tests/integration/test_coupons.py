@@ -79,6 +79,10 @@ def test_a_coupon_valid_to_the_end_of_its_month(uow: UnitOfWork) -> None:
     assert coupons.check(uow, code=held.code, basket=BASKET, member_id=mid).usable
     clock.set_clock(lambda: datetime(2026, 12, 31, 16, 0, tzinfo=UTC))
     assert coupons.check(uow, code=held.code, basket=BASKET, member_id=mid).reason == "expired"
+    # a last day without an offset is UTC, as coupons always stored it: issuing beside
+    # valid_days no longer fails comparing it with an aware moment
+    template(uow, code="NAIVE", valid_until="2027-03-02T00:00:00", valid_days=30)
+    assert issued("NAIVE", late, other) == datetime(2027, 3, 2, tzinfo=UTC)
 
 
 def test_a_code_is_used_once_and_a_retry_is_a_replay(uow: UnitOfWork) -> None:

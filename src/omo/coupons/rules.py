@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from omo.shared.money import CENT, floor_to_unit, to_unit
 from omo.shared.schemas import MoneyIn, StrictModel
@@ -52,8 +52,8 @@ class CouponTemplate(StrictModel):
         default=None, ge=2, le=1000,
         description="eligible units must number at least this (任選3件9折: 3; 滿2件折100: 2)",
     )  # fmt: skip
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: datetime | None = Field(default=None, description="without an offset: UTC")
+    valid_until: datetime | None = Field(default=None, description="without an offset: UTC")
     valid_days: int | None = Field(
         default=None, ge=1, le=3650, description="each coupon valid this long from its issue"
     )
@@ -110,6 +110,15 @@ class CouponTemplate(StrictModel):
     def asks_of_member(self) -> bool:
         """Whether using it needs to know the member's level or orders (`Holder`)."""
         return self.min_level is not None or self.first_order_only
+
+    @field_validator("valid_from", "valid_until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """A moment without an offset is UTC, as the coupons issued from it always stored it
+        (it was compared with aware moments and failed)."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> CouponTemplate:
