@@ -98,18 +98,21 @@ def _best(
     for n, code in enumerate(held):
         read = price([*given, code])
         if _applied(read, code):
-            alone.append((_cost(read), n, code))
-    ranked = [code for _, _, code in sorted(alone)][:WEIGHED]
-    best = (_cost(base), 0, given, base)
-    for first in ranked[:STARTS]:
-        codes, read = _grow(price, [*given, first], ranked)
+            alone.append((_cost(read), n, code, read))
+    alone.sort(key=lambda a: (a[0], a[1]))
+    ranked = [code for _, _, code, _ in alone[:WEIGHED]]
+    best = (_cost(base), len(given), given, base)
+    for _, _, first, read in alone[:STARTS]:
+        codes, read = _grow(price, [*given, first], read, ranked)
         best = min(best, (_cost(read), len(codes), codes, read), key=lambda b: (b[0], b[1]))
     return best[2], best[3]
 
 
-def _grow(price: Price, codes: list[str], pool: list[str]) -> tuple[list[str], QuoteRead]:
-    """From `codes`, the coupon of `pool` that lowers the price most, one at a time."""
-    read = price(codes)
+def _grow(
+    price: Price, codes: list[str], read: QuoteRead, pool: list[str]
+) -> tuple[list[str], QuoteRead]:  # fmt: skip
+    """From `codes` (priced as `read`), the coupon of `pool` that lowers the price most, one
+    at a time, while one does."""
     while len(codes) < MOST:
         tried = []
         for n, code in enumerate(pool):
