@@ -4,12 +4,16 @@ with others."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from omo.commerce import service as commerce
 from omo.commerce.schemas import ProductUpsert
@@ -142,3 +146,63 @@ def test_a_checkout_page_lists_the_coupons_that_apply_and_those_that_do_not(
     assert api.post("/api/v1/checkout/coupons", json=basket()).json() == []
     bad = api.post("/api/v1/checkout/coupons", json={**one, "channel": "fax"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "channel"
+
+
+COUPONS = st.lists(
+    st.tuples(
+        st.sampled_from(["amount_off", "percent_off", "spend_get_off", "free_item"]),
+        st.integers(1, 40),  # the size: tens of NT$ off, or percent
+        st.sampled_from([None, ["服飾"], ["美妝保養"]]),
+        st.booleans(),  # combinable
+        st.booleans(),  # with the level's price
+        st.sampled_from([1, 2]),  # per order
+    ),
+    min_size=1, max_size=5,
+)  # fmt: skip
+
+
+@settings(
+    max_examples=int(os.environ.get("OMO_EXAMPLES", "15")),
+    derandomize=os.environ.get("CI") == "true",
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(COUPONS, st.integers(1, 3), st.integers(0, 2))
+def test_the_pick_is_never_worse_than_a_coupon_alone_and_sells_as_priced(
+    api: TestClient, uow: UnitOfWork, held: dict[str, Any], drawn: list[tuple[Any, ...]],
+    apps: int, beas: int,
+) -> None:  # fmt: skip
+    """Whatever coupons the member holds and whatever the basket: the pick costs no more than
+    the basket with no coupon or with any one of them alone, every coupon it picks applies,
+    and its quote sells at its total."""
+    tag = uuid.uuid4().hex[:6]
+    for n, (kind, size, cats, combinable, level, per_order) in enumerate(drawn):
+        body: dict[str, Any] = {"name": f"{kind}{n}", "kind": kind, "categories": cats,
+                                "combinable": combinable, "with_level_price": level,
+                                "per_order_limit": per_order}  # fmt: skip
+        if kind == "percent_off":
+            body["percent"] = size
+        elif kind == "spend_get_off":
+            body |= {"spend": 500 + 50 * size, "amount": 10 * size}
+        elif kind == "free_item":
+            body |= {"free_sku": "BEA-1" if cats == ["美妝保養"] else "APP-1", "categories": None}
+        else:
+            body["amount"] = 10 * size
+        code = f"T{tag}{n}"
+        coupons.put_template(uow, code=code, template=CouponTemplate.model_validate(body))
+        coupons.issue(uow, template_code=code, member_ids=[held["member"]], key=code)
+    lines = [{"sku": "APP-1", "quantity": apps}] + (
+        [{"sku": "BEA-1", "quantity": beas}] if beas else [])  # fmt: skip
+    sale = basket(member_id=held["member"], lines=lines)
+    q = api.post("/api/v1/checkout/best-coupons", json=sale).json()
+    cost = Decimal(q["total"]) + Decimal(q["points_value"])
+    assert all(cl["applied"] for cl in q["coupons"])
+    usable = [c.code for c in coupons.member_coupons(uow, member_id=held["member"])
+              if c.state == "usable"]  # fmt: skip
+    for codes in ([], *([c] for c in usable)):
+        alone = api.post("/api/v1/checkout/quote", json={**sale, "coupon_codes": codes}).json()
+        assert cost <= Decimal(alone["total"]) + Decimal(alone["points_value"])
+    sold = api.post("/api/v1/checkout/commit-quote",
+                    json={"quote": q["quote"], "external_id": f"BEST-{tag}"})  # fmt: skip
+    assert sold.status_code == 201, sold.text
+    assert sold.json()["order"]["total"] == q["total"]

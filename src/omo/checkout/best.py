@@ -97,26 +97,28 @@ def _best(
     alone = []
     for n, code in enumerate(held):
         read = price([*given, code])
-        if _applied(read, code):
+        if _applied(read, [code]):
             alone.append((_cost(read), n, code, read))
     alone.sort(key=lambda a: (a[0], a[1]))
     ranked = [code for _, _, code, _ in alone[:WEIGHED]]
     best = (_cost(base), len(given), given, base)
     for _, _, first, read in alone[:STARTS]:
-        codes, read = _grow(price, [*given, first], read, ranked)
+        codes, read = _grow(price, given, [*given, first], read, ranked)
         best = min(best, (_cost(read), len(codes), codes, read), key=lambda b: (b[0], b[1]))
     return best[2], best[3]
 
 
 def _grow(
-    price: Price, codes: list[str], read: QuoteRead, pool: list[str]
+    price: Price, given: list[str], codes: list[str], read: QuoteRead, pool: list[str]
 ) -> tuple[list[str], QuoteRead]:  # fmt: skip
-    """From `codes` (priced as `read`), the coupon of `pool` that lowers the price most, one
-    at a time, while one does."""
+    """From `codes` (the `given` and a first pick, priced as `read`), the coupon of `pool` that
+    lowers the price most, one at a time, while one does."""
     while len(codes) < MOST:
         tried = []
         for n, code in enumerate(pool):
-            if code not in codes and _applied(r := price([*codes, code]), code):
+            # every coupon picked still applies beside it (a sale refuses a code that does not)
+            added = [*codes, code]
+            if code not in codes and _applied(r := price(added), added[len(given) :]):
                 tried.append((_cost(r), n, code, r))
         if not tried:
             break
@@ -132,5 +134,6 @@ def _cost(read: QuoteRead) -> Decimal:
     return read.total + read.points_value
 
 
-def _applied(read: QuoteRead, code: str) -> bool:
-    return any(c.code == code and c.applied for c in read.coupons)
+def _applied(read: QuoteRead, codes: list[str]) -> bool:
+    applied = {c.code for c in read.coupons if c.applied}
+    return all(code in applied for code in codes)
