@@ -969,11 +969,29 @@ def test_a_coupon_tells_what_it_asks_on_the_card_and_at_the_till(
         "first_order_only": False, "with_level_price": False}  # fmt: skip
     assert held["PLAIN"]["min_spend"] is None and held["PLAIN"]["with_level_price"]
     assert (held["EVERY"]["every"], held["EVERY"]["max_discount"]) == ("1000.00", "300.00")
+    # the weekend's afternoon coupon is not open on a Monday, nor on a Saturday morning
+    from datetime import UTC, datetime
+
+    from omo.shared import clock
+
+    opened = {}
+    for moment in (
+        datetime(2026, 12, 7, 7, tzinfo=UTC),
+        datetime(2026, 12, 12, 2, tzinfo=UTC),
+        datetime(2026, 12, 12, 7, tzinfo=UTC),
+    ):  # Mon 15:00, Sat 10:00, Sat 15:00
+        clock.set_clock(lambda moment=moment: moment)
+        opened[moment.day, moment.hour] = {c["template"]: c["open_now"] for c in
+                                           api.get(f"/api/v1/members/{member}/coupons").json()}  # fmt: skip
+    assert [o["TERMS"] for o in opened.values()] == [False, False, True]
+    assert all(o["PLAIN"] and o["EVERY"] for o in opened.values())
+    clock.set_clock(lambda: datetime(2026, 12, 7, 7, tzinfo=UTC))
     assert held["EVERY"]["stores"] == ["TPE-101", "GONE-1"] and held["TERMS"]["stores"] is None
     link = api.get(f"/api/v1/members/{member}/card-link").json()["url"]
     public = TestClient(api.app)
     page = public.get(link.replace("http://127.0.0.1:8000", "")).text
     said = [part.split("</span>")[0] for part in page.split('class="muted coupon-terms">')[1:]]
+    assert page.count("此時段不適用") == 1  # the weekend's, on a Monday
     assert sorted(said) == ["每滿 NT$1,000 · 最高折 NT$300 · 限 門市 TPE-101、GONE-1 使用",
                             "滿 NT$1,000 · 任選 3 件 · 限服飾 · 限週六、週日 · 14:00–17:00 · "
                             "gold 以上等級專屬 · 不得與會員價併用"]  # fmt: skip

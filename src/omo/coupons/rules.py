@@ -301,6 +301,11 @@ def stacking(
     return None
 
 
+def open_at(t: CouponTemplate, now: datetime) -> bool:
+    """Whether its days of the week and hours of the day take it now."""
+    return _off_hours(t, now) is None
+
+
 def _off_hours(t: CouponTemplate, now: datetime) -> Refused | None:
     """Whether now, where the template tells days and hours, falls outside them."""
     local = now.astimezone(ZoneInfo(t.timezone))

@@ -77,6 +77,10 @@ class CouponRead(ReadModel):
     valid_until: datetime | None
     issued_at: datetime
     terms: CouponTerms
+    open_now: bool = Field(
+        default=True, description="its days of the week and hours of the day take it now: a "
+        "usable coupon of the weekend is not open on a Monday",
+    )  # fmt: skip
 
 
 class IssueResult(ReadModel):

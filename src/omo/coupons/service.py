@@ -269,7 +269,15 @@ def _coupon_read(c: Coupon, template: CouponTemplateRow) -> CouponRead:
         member_id=c.member_id, status=c.status, state=rules.state(_state(c, template), clock.now()),
         uses=c.uses, max_uses=c.max_uses, valid_from=c.valid_from, valid_until=c.valid_until,
         issued_at=c.issued_at, terms=_terms(template.definition),
+        open_now=_open_now(template.definition, clock.now()),
     )  # fmt: skip
+
+
+def _open_now(d: dict[str, Any], now: datetime) -> bool:
+    """Whether a stored template's days and hours take its coupons now (most have none)."""
+    if not d.get("weekdays") and not d.get("hours"):
+        return True
+    return rules.open_at(CouponTemplate.model_validate(d), now)
 
 
 def _terms(d: dict[str, Any]) -> CouponTerms:
