@@ -493,6 +493,41 @@ def test_a_coupon_of_thresholds_and_its_claw_back(
     assert (weighed.amount, weighed.coupon_clawed_back) == (Decimal(610), Decimal("66.67"))
 
 
+def test_a_spend_bonus_is_earned_by_the_sale_and_taken_back_with_its_goods(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """單筆滿2000送200點 today: three APP-1 at silver (2,280) earn 200 besides what they earned
+    before; two (1,520) earn none. A return of one takes back a third of what the sale earned,
+    bonus and all; the rest takes back the remainder, and the ledger reconciles."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+    from omo.points.rules import PointsRules, Promotion
+    from omo.shared import clock
+
+    three = basket(member_id=shop["member"], lines=[{"sku": "APP-1", "quantity": 3}])
+    two = basket(member_id=shop["member"], lines=[{"sku": "APP-1", "quantity": 2}])
+    plain = [checkout.quote(uow, req=QuoteRequest.model_validate(b), region="TW").points_to_earn
+             for b in (three, two)]  # fmt: skip
+    today = clock.now().astimezone(ZoneInfo("Asia/Taipei")).date()
+    points.set_programme(uow, actor="t", rules=PointsRules(promotions=[Promotion(
+        name="滿2000送200", starts_on=today, ends_on=date(today.year + 1, 1, 1),
+        bonus_points=200, min_spend=Decimal(2000))]))  # fmt: skip
+    got = [checkout.quote(uow, req=QuoteRequest.model_validate(b), region="TW").points_to_earn
+           for b in (three, two)]  # fmt: skip
+    assert got == [plain[0] + 200, plain[1]]
+    sale = _commit(uow, {**three, "external_id": "BONUS-1"})
+    assert sale.points_earned == plain[0] + 200
+    first = refund(uow, order_id=sale.order.id, actor="t", req=RefundRequest(
+        idempotency_key="b1", lines=[RefundLine(line_no=1, quantity=1)]))  # fmt: skip
+    rest = refund(uow, order_id=sale.order.id, actor="t", req=RefundRequest(idempotency_key="b2"))
+    assert abs(first.points_taken_back - sale.points_earned / 3) <= 1
+    assert first.points_taken_back + rest.points_taken_back == sale.points_earned
+    with uow.read() as s:
+        assert points.check_ledger(s) == []
+
+
 def test_a_coupon_for_a_number_of_items(uow: UnitOfWork, shop: dict[str, Any]) -> None:
     """任選3件9折 on 服飾: two APP-1 and a 美妝保養 are refused (2 of 3, said with both); three
     take 10 % of their 2,280 at silver (2,052). Under claw_back a return of one leaves two, which

@@ -75,6 +75,27 @@ def test_multipliers_compound_and_are_explained() -> None:
     }  # fmt: skip
 
 
+def test_a_spend_bonus_is_given_once_an_order_reaches_it() -> None:
+    """單筆滿3000送300點 on 2026-03-10: 3,000 of goods earn 30 and 300 besides, not multiplied by
+    the level (×2: 60 + 300); 2,999.99 earn 29 alone; on 美妝保養 only, the 服飾 beside it do
+    not count toward it; after the order's discount the lines must still reach it; a
+    marketplace that earns nothing earns no bonus; a day outside the dates, none."""
+    bonus = Promotion(name="滿3000送300", starts_on=date(2026, 3, 10), ends_on=date(2026, 3, 10),
+                      bonus_points=300, min_spend=Decimal(3000))  # fmt: skip
+    rules = PointsRules(promotions=[bonus], channel_multipliers={"shopee": Decimal(0)})
+    got = points_for_order(rules, order(("服飾", "3000")), tier_multiplier=Decimal(2))
+    assert (got.points, got.explanation) == (360, ("tier ×2", "滿3000送300 +300"))
+    assert earn(rules, order(("服飾", "2999.99"))) == 29
+    assert earn(rules, order(("服飾", "3100"), discount="101")) == 29  # 2,999 paid
+    assert earn(rules, order(("服飾", "3000"), channel="shopee")) == 0
+    beauty = bonus.model_copy(update={"categories": ["美妝保養"]})
+    only = PointsRules(promotions=[beauty])
+    assert earn(only, order(("美妝保養", "2000"), ("服飾", "2000"))) == 40
+    assert earn(only, order(("美妝保養", "3000"), ("服飾", "100"))) == 331
+    later = bonus.model_copy(update={"starts_on": date(2026, 3, 11), "ends_on": date(2026, 3, 11)})
+    assert earn(PointsRules(promotions=[later]), order(("服飾", "3000"))) == 30
+
+
 def test_promotions_follow_the_local_day() -> None:
     promo = Promotion(name="D", starts_on=date(2026, 3, 11), ends_on=date(2026, 3, 11),
                       multiplier=Decimal(2))  # fmt: skip

@@ -32,7 +32,15 @@ class Promotion(StrictModel):
     name: str = Field(min_length=1, max_length=80)
     starts_on: date
     ends_on: date = Field(description="inclusive")
-    multiplier: Decimal = Field(gt=0, le=20)
+    multiplier: Decimal = Field(default=Decimal(1), gt=0, le=20)
+    bonus_points: int = Field(
+        default=0, ge=0, le=1_000_000,
+        description="滿額贈點: points besides, once per order whose lines the promotion covers "
+        "come to min_spend (單筆滿3000送300點); not multiplied by the level or any other",
+    )  # fmt: skip
+    min_spend: MoneyIn = Field(
+        default=Decimal(0), description="with bonus_points: what the covered lines must come to"
+    )
     channels: list[str] | None = Field(default=None, description="only these channels")
     categories: list[str] | None = Field(default=None, description="only lines of these")
     weekdays: list[Annotated[int, Field(ge=1, le=7)]] | None = Field(
@@ -210,21 +218,29 @@ def points_for_order(
         why.append(f"birthday month ×{birthday_m}")
     total = Decimal(0)
     base = Decimal(0)
+    covered = [Decimal(0)] * len(rules.promotions)  # what each promotion's lines come to
     for line in order.lines:
         share = line.amount - (order.order_discount * line.amount / gross if gross else 0)
         m = channel_m * store_m * tier_multiplier * birthday_m
         cat_m = rules.category_multipliers.get(line.category or "", Decimal(1))
         m *= cat_m
-        for promo in rules.promotions:
+        for n, promo in enumerate(rules.promotions):
             if _applies(promo, order.channel, line.category, local_day):
                 m *= promo.multiplier
-                if promo.name not in {w.split(" ×")[0] for w in why}:
+                covered[n] += share
+                named = {w.split(" ×")[0] for w in why}
+                if promo.multiplier != 1 and promo.name not in named:
                     why.append(f"{promo.name} ×{promo.multiplier}")
         if cat_m != 1 and f"category {line.category} ×{cat_m}" not in why:
             why.append(f"category {line.category} ×{cat_m}")
         base += share
         total += share / rules.spend_per_point * m
     points = int(total.to_integral_value(rounding=ROUNDING[rules.rounding]))
+    earns = channel_m * store_m > 0  # a channel or store that earns nothing earns no bonus
+    for promo, reached in zip(rules.promotions, covered, strict=True):
+        if earns and promo.bonus_points and reached > 0 and reached >= promo.min_spend:
+            points += promo.bonus_points
+            why.append(f"{promo.name} +{promo.bonus_points}")
     return Earning(max(points, 0), base, tuple(why))
 
 
