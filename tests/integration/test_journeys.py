@@ -494,6 +494,47 @@ def test_product_bought_fires_from_the_outbox(uow: UnitOfWork, settings: Setting
     assert count(uow, MemberTag) == 1
 
 
+def test_an_order_over_a_spend_issues_a_coupon_for_next_time(
+    uow: UnitOfWork, settings: Settings
+) -> None:
+    """單筆滿3000送100元券 in stores: an order of 3,000 at a till enters the member and issues the
+    coupon; 2,999 at a till, or 3,500 on the web shop, do not. A journey with a spend of 0 or a
+    channel it does not know is refused."""
+    from omo.coupons import service as coupons
+
+    at(DAY0)
+    playbook.seed(uow)  # the coupon templates
+    journeys.save(
+        uow, key="spend-3000", actor="t",
+        raw={"name": "滿3000送券", "trigger": {"kind": "order_spend", "min_total": "3000",
+                                                "channels": ["pos"]},
+             "control_share": 0, "steps": [{"type": "issue_coupon", "template": "FIRST100"}]},
+    )  # fmt: skip
+    journeys.set_enabled(uow, key="spend-3000", enabled=True)
+    buyer, short, online = (enrol(uow, n, consents={}) for n in (1, 2, 3))
+    f.store(uow, "TPE-101")
+    till = {"channel": "pos", "store": "TPE-101", "ordered_at": DAY0.isoformat()}
+    f.post_order(uow, member_id=buyer, lines=[{"sku": "A", "quantity": 2, "unit_price": "1500"}],
+                 **till)  # fmt: skip
+    f.post_order(uow, member_id=short, lines=[{"sku": "A", "quantity": 1, "unit_price": "2999"}],
+                 **till)  # fmt: skip
+    f.post_order(uow, member_id=online, ordered_at=DAY0.isoformat(),
+                 lines=[{"sku": "A", "quantity": 1, "unit_price": "3500"}])  # fmt: skip
+    rec = Recorder()
+    assert jobs(uow, settings, rec).entered["spend-3000"] == 1
+    jobs(uow, settings, rec)
+    held = {m: [c.template for c in coupons.member_coupons(uow, member_id=m)]
+            for m in (buyer, short, online)}  # fmt: skip
+    assert held == {buyer: ["FIRST100"], short: [], online: []}
+    for trigger, where in (({"kind": "order_spend", "min_total": "0"}, "min_total"),
+                           ({"kind": "order_spend", "min_total": "10", "channels": ["fax"]},
+                            "channels")):  # fmt: skip
+        with pytest.raises(ValidationFailed) as bad:
+            journeys.save(uow, key="bad", actor="t", raw={
+                "name": "x", "trigger": trigger, "steps": [{"type": "add_tag", "tag": "x"}]})  # fmt: skip
+        assert where in str(bad.value.field) + bad.value.message
+
+
 def test_a_failing_step_sets_the_entry_aside_and_the_rest_go_on(
     uow: UnitOfWork, settings: Settings
 ) -> None:

@@ -19,6 +19,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from omo.analytics import rules
+from omo.commerce.channels import Channel
+from omo.shared.schemas import MoneyIn
 
 CHANNELS = ("email", "sms", "line", "push")
 TAG = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[\w:.\-]+$")]
@@ -110,12 +112,22 @@ class ProductBought(_Strict):
         return self
 
 
+class OrderSpend(_Strict):
+    """滿額贈券: an order of at least `min_total` (on these channels), e.g. to issue a coupon
+    for the next visit (單筆滿3000送100元券)."""
+
+    kind: Literal["order_spend"]
+    min_total: MoneyIn = Field(gt=0)
+    channels: list[Channel] | None = Field(default=None, min_length=1, max_length=12)
+
+
 Trigger = Annotated[
     Joined | NoPurchaseSinceJoin | CartAbandoned | BirthdayMonth | RepurchaseDue | Dormant
-    | PointsExpiring | InSegment | TierChangedTrigger | LowFeedback | ProductBought,
+    | PointsExpiring | InSegment | TierChangedTrigger | LowFeedback | ProductBought
+    | OrderSpend,
     Field(discriminator="kind"),
 ]  # fmt: skip
-EVENT_TRIGGERS = frozenset({"joined", "tier_changed", "product_bought"})
+EVENT_TRIGGERS = frozenset({"joined", "tier_changed", "product_bought", "order_spend"})
 
 
 # --- steps ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -36,10 +37,10 @@ from omo.tiers import service as tiers
 _INSERT_BATCH = 5_000
 log = logging.getLogger("omo.journeys")
 OUTBOX_SCAN = "outbox"
-_TOPIC = {
-    "MemberEnrolled": "joined",
-    "TierChanged": "tier_changed",
-    "OrderRecorded": "product_bought",
+_TOPIC = {  # the triggers each published fact may fire
+    "MemberEnrolled": frozenset({"joined"}),
+    "TierChanged": frozenset({"tier_changed"}),
+    "OrderRecorded": frozenset({"product_bought", "order_spend"}),
 }
 
 
@@ -152,9 +153,11 @@ def _matching(
     session: Session, definition: d.JourneyDefinition, facts: Sequence[OutboxMessage]
 ) -> list[tuple[int, str]]:
     trigger = definition.trigger
-    wanted = [f for f in facts if _TOPIC[f.topic] == trigger.kind and f.payload.get("member_id")]
+    wanted = [f for f in facts if trigger.kind in _TOPIC[f.topic] and f.payload.get("member_id")]
     if isinstance(trigger, d.TierChangedTrigger) and trigger.to:
         wanted = [f for f in wanted if f.payload.get("to") in trigger.to]
+    if isinstance(trigger, d.OrderSpend):
+        wanted = [f for f in wanted if _spent(trigger, f.payload)]
     if isinstance(trigger, d.ProductBought):
         orders = {int(f.payload["order_id"]): f for f in wanted}
         hits = commerce.orders_with_items(
@@ -162,6 +165,18 @@ def _matching(
         )
         wanted = [orders[o] for o in sorted(hits)]
     return [(int(f.payload["member_id"]), f.key) for f in wanted]
+
+
+def _spent(trigger: d.OrderSpend, order: dict[str, Any]) -> bool:
+    """Whether a recorded order (OrderRecorded's payload) reaches the trigger's spend, on one
+    of its channels, and was not cancelled."""
+    if order.get("status") == "cancelled":
+        return False
+    if trigger.channels is not None and order.get("channel") not in {
+        c.value for c in trigger.channels
+    }:
+        return False
+    return Decimal(str(order.get("total") or 0)) >= trigger.min_total
 
 
 # --- taking steps -----------------------------------------------------------------------------
