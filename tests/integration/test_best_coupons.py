@@ -150,7 +150,7 @@ def test_a_checkout_page_lists_the_coupons_that_apply_and_those_that_do_not(
 
 COUPONS = st.lists(
     st.tuples(
-        st.sampled_from(["amount_off", "percent_off", "spend_get_off", "free_item"]),
+        st.sampled_from(["amount_off", "percent_off", "spend_get_off", "free_item", "nth_item"]),
         st.integers(1, 40),  # the size: tens of NT$ off, or percent
         st.sampled_from([None, ["服飾"], ["美妝保養"]]),
         st.booleans(),  # combinable
@@ -182,6 +182,8 @@ def test_the_pick_is_never_worse_than_a_coupon_alone_and_sells_as_priced(
                                 "per_order_limit": per_order}  # fmt: skip
         if kind == "percent_off":
             body["percent"] = size
+        elif kind == "nth_item":
+            body |= {"percent": 10 + size, "min_items": 2}
         elif kind == "spend_get_off":
             body |= {"spend": 500 + 50 * size, "amount": 10 * size}
         elif kind == "free_item":

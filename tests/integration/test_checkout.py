@@ -528,6 +528,37 @@ def test_a_spend_bonus_is_earned_by_the_sale_and_taken_back_with_its_goods(
         assert points.check_ledger(s) == []
 
 
+def test_the_second_at_a_percent_off_and_its_claw_back(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """第二件6折 on 服飾: two APP-1 at silver (760 each) take 304 off the second (1,216); four
+    take it twice (2,432). Under claw_back a return of one of two leaves one unit, short of a
+    pair: it costs 760, so 456 back and 152 kept back (a unit was paid 608). A return of one
+    of four leaves one pair of three: the kept cost 2,280 less 304, so 456 back, 152 kept back
+    (their share of the 608 was 456)."""
+    from omo.checkout import refunds
+    from omo.checkout.refunds import RefundLine
+    from omo.commerce import returns_policy
+
+    coupons.put_template(uow, code="NTH", template=CouponTemplate(
+        name="第二件6折", kind="nth_item", percent=Decimal(40), min_items=2,
+        categories=["服飾"], per_member_limit=2))  # fmt: skip
+    codes = [coupons.issue(uow, template_code="NTH", key=f"nth{n}", member_ids=[shop["member"]])
+             .issued[0].code for n in range(2)]  # fmt: skip
+    returns_policy.set_policy(uow, policy=returns_policy.Policy(coupon_threshold="claw_back"),
+                              actor="t")  # fmt: skip
+    one = refunds.RefundLines(lines=[RefundLine(line_no=1, quantity=1)])
+    for units, code, total, back, kept in ((2, codes[0], 1216, 456, 152),
+                                           (4, codes[1], 2432, 456, 152)):  # fmt: skip
+        sale = _commit(uow, basket(member_id=shop["member"], external_id=f"NTH-{units}",
+                                   coupon_codes=[code],
+                                   lines=[{"sku": "APP-1", "quantity": units}]))  # fmt: skip
+        assert sale.order.total == Decimal(total)
+        weighed = refunds.quote(uow, order_id=sale.order.id, req=one)
+        assert (weighed.amount, weighed.coupon_clawed_back) == (Decimal(back), Decimal(kept))
+        assert weighed.coupons_clawed_back == ["第二件6折"]
+
+
 def test_a_coupon_for_a_number_of_items(uow: UnitOfWork, shop: dict[str, Any]) -> None:
     """任選3件9折 on 服飾: two APP-1 and a 美妝保養 are refused (2 of 3, said with both); three
     take 10 % of their 2,280 at silver (2,052). Under claw_back a return of one leaves two, which
@@ -1263,7 +1294,9 @@ CLAWED_SALES = st.tuples(
     st.integers(1, 4),
     st.integers(0, 3),  # units of APP-1 (服飾 800), of BEA-1 (美妝保養 600)
     st.sets(
-        st.sampled_from(["APP1500", "S1300", "BEA900", "GIFT1500", "ANY3", "EVERY700", "STEPS"]),
+        st.sampled_from(
+            ["APP1500", "S1300", "BEA900", "GIFT1500", "ANY3", "EVERY700", "STEPS", "NTH2"]
+        ),
         max_size=5,
     ),  # by name; an order takes five at most
     st.integers(0, 300),  # points paid with
@@ -1286,7 +1319,7 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
     uow: UnitOfWork, shop: dict[str, Any], sale: tuple[Any, ...]
 ) -> None:
     """Under claw_back, any sale with 滿X coupons (on all goods, on each of two categories, a
-    free item over a spend, 任選3件, 每滿700折70, 階梯滿額), in cents or at a till of whole dollars, returned in any
+    free item over a spend, 任選3件, 每滿700折70, 階梯滿額, 第二件6折), in cents or at a till of whole dollars, returned in any
     order and grouping: after each return the goods kept have cost at least what their units
     were paid (`paid_each`) and at most their price before coupons and points (give or take a
     unit's rounding a refund); every refund gives back 0 or more, in whole units; all back, all
@@ -1324,6 +1357,8 @@ def test_returns_under_claw_back_never_give_more_than_paid_nor_keep_more_than_th
                                min_items=3, per_member_limit=1000),
         "EVERY700": CouponTemplate(name="每滿700折70", kind="spend_get_off", spend=Decimal(700),
                                    amount=Decimal(70), repeat=True, per_member_limit=1000),
+        "NTH2": CouponTemplate(name="第二件6折", kind="nth_item", percent=Decimal(40),
+                               min_items=2, per_member_limit=1000),
         "STEPS": CouponTemplate(name="滿900減60、滿1800減150", kind="spend_get_off",
                                 spend=Decimal(900), amount=Decimal(60),
                                 steps=[(Decimal(1800), Decimal(150))], per_member_limit=1000),

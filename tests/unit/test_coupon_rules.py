@@ -94,6 +94,30 @@ def test_a_coupon_of_thresholds_takes_what_the_highest_reached_takes() -> None:
     assert isinstance(refused, Refused) and refused.reason == "min_spend_not_met"
 
 
+def test_the_second_at_a_percent_off_takes_it_off_the_cheapest_of_each_pair() -> None:
+    """第二件6折 (nth_item, percent 40, min_items 2) on two APP-1 (490 each) and a BEA-1 (600
+    after 50 off): the units dearest first are 600, 490, 490 — the second, 490, takes 40 %
+    (196); on 服飾 alone the pair of 490 gives the same; with a third in four (2 APP-1, 2 of
+    600) the pairs are (600, 600) and (490, 490): 40 % of 600 + 490. One unit is refused, as
+    any coupon asking for two. A line of 100,000 units is counted, not expanded."""
+    from omo.coupons.rules import nth_units
+
+    second = t(kind="nth_item", percent="40", min_items=2)
+    assert run(second).discount == Decimal("196.00")  # type: ignore[union-attr]
+    assert run(t(kind="nth_item", percent="40", min_items=2, categories=["服飾"])).discount == (  # type: ignore[union-attr]
+        Decimal("196.00"))  # fmt: skip
+    four = Basket("web", None, (BasketLine("A", None, 2, Decimal(490)),
+                                BasketLine("B", None, 2, Decimal(600))))  # fmt: skip
+    assert run(second, basket=four).discount == Decimal("436.00")  # type: ignore[union-attr]
+    one = Basket("web", None, (BasketLine("A", None, 1, Decimal(490)),))
+    refused = run(second, basket=one)
+    assert isinstance(refused, Refused) and refused.reason == "min_items_not_met"
+    many = [BasketLine("A", None, 100_000, Decimal(10)), BasketLine("B", None, 3, Decimal(50))]
+    assert nth_units(many, 2) == Decimal(50) + Decimal(10) * 50_000  # 50, 50 | 50, 10 | 10 …
+    with pytest.raises(ValidationError, match="min_items: required"):
+        t(kind="nth_item", percent="40")
+
+
 def test_a_number_of_goods_counts_the_units_it_covers() -> None:
     """任選3件9折 on 服飾: the two APP-1 are 2 (the 美妝保養 does not count), refused with both
     numbers; on everything, 3. 買一送一: a free APP-1 on 服飾 with two of them."""

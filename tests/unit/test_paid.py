@@ -150,6 +150,17 @@ def test_a_coupon_of_thresholds_keeps_what_the_kept_goods_reach() -> None:
     assert one.missed == (0,) and abs(one.amount - Decimal(800)) < EPS
 
 
+def test_the_second_at_a_percent_off_keeps_its_share_for_the_pairs_kept() -> None:
+    """第二件6折 took 2 × 320 off four 800s (3,200): three kept hold one pair, so they keep 320
+    and cost 2,080 (their share of the 640 was 480); one kept holds none and costs 800."""
+    nth = CouponUse(Decimal(640), None, None, min_items=2, per_group=True)
+    lines = [Line(1, "A", "服飾", Decimal(3200), 4)]
+    three = due(lines, kept={1: Decimal(3) / 4}, discount_total=Decimal(640), coupons=[nth])
+    assert three.missed == (0,) and abs(three.amount - Decimal(2080)) < EPS
+    one = due(lines, kept={1: Decimal(1) / 4}, discount_total=Decimal(640), coupons=[nth])
+    assert one.missed == (0,) and abs(one.amount - Decimal(800)) < EPS
+
+
 def test_a_coupon_whose_lines_all_came_back_is_not_clawed_back() -> None:
     lines = [Line(1, "A", "服飾", Decimal(760)), Line(2, "B", "美妝保養", Decimal(1200))]
     beauty = CouponUse(Decimal(100), None, ["美妝保養"], Decimal(1000))

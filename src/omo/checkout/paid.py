@@ -37,6 +37,7 @@ class CouponUse:
     every: Decimal = Decimal(0)  # it took `each` off for every this much its lines reached
     each: Decimal = Decimal(0)  # (每滿1000減100: every 1000, each 100); 0: once
     ladder: tuple[tuple[Decimal, Decimal], ...] = ()  # thresholds and what each took (階梯)
+    per_group: bool = False  # it took its discount for every min_items units (第二件N折)
 
     @property
     def conditional(self) -> bool:
@@ -130,7 +131,8 @@ def _deserved(
     discount, nothing when the kept part falls short of its threshold or of its number of
     units (pricing measures a free item's threshold over all the lines of its categories, the
     free item included), or for a repeating one the steps the kept part still reaches, or for
-    one of thresholds (階梯滿額) what the highest it still reaches takes."""
+    one of thresholds (階梯滿額) what the highest it still reaches takes, or for one of every
+    n-th unit (第二件N折) its share for the groups of n kept."""
     if not c.conditional:
         return c.discount
     if not any(kept.get(li.line_no, Decimal(0)) > 0 for li in lines if _applies(c, li)):
@@ -144,6 +146,9 @@ def _deserved(
         return min(c.discount, c.each * int(reached // c.every))
     if c.ladder:
         return min(c.discount, max((a for s, a in c.ladder if reached >= s), default=Decimal(0)))
+    if c.per_group:  # the groups of min_items units kept, of those the sale had
+        groups = sum(li.quantity for li, _ in covered) // c.min_items
+        return min(c.discount, c.discount * int(units // c.min_items) / groups)
     return c.discount
 
 

@@ -437,7 +437,7 @@ def _use(t: CouponTemplate, discount: Decimal) -> paid.CouponUse:
         threshold=max(t.min_spend, t.spend or Decimal(0)),
         excluded=tuple(t.excluded_categories or ()), min_items=t.min_items or 0,
         every=(t.spend or Decimal(0)) if t.repeat else Decimal(0), each=t.amount or Decimal(0),
-        ladder=t.ladder if t.steps else (),
+        ladder=t.ladder if t.steps else (), per_group=t.kind == "nth_item",
     )  # fmt: skip
 
 

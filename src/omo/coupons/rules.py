@@ -20,7 +20,9 @@ from omo.shared.money import CENT, floor_to_unit, to_unit
 from omo.shared.schemas import MoneyIn, StrictModel
 from omo.shared.zones import checked_zone
 
-Kind = Literal["amount_off", "percent_off", "spend_get_off", "free_item", "free_shipping"]
+Kind = Literal[
+    "amount_off", "percent_off", "spend_get_off", "free_item", "free_shipping", "nth_item"
+]
 State = Literal["usable", "used", "expired", "not_yet_valid", "void"]
 
 
@@ -31,7 +33,10 @@ class CouponTemplate(StrictModel):
     name: str = Field(min_length=1, max_length=80)
     kind: Kind
     amount: MoneyIn | None = Field(default=None, description="amount_off, spend_get_off")
-    percent: Decimal | None = Field(default=None, gt=0, le=100, description="percent_off")
+    percent: Decimal | None = Field(
+        default=None, gt=0, le=100,
+        description="percent_off; nth_item: what every min_items-th unit takes off",
+    )  # fmt: skip
     max_discount: MoneyIn | None = Field(
         default=None, description="cap for percent_off and a repeating spend_get_off (最高折300)"
     )
@@ -128,6 +133,7 @@ class CouponTemplate(StrictModel):
             "spend_get_off": ("amount", "spend"),
             "free_item": ("free_sku",),
             "free_shipping": (),
+            "nth_item": ("percent", "min_items"),  # 第二件6折: percent 40, min_items 2
         }[self.kind]
         for name in needs:
             if getattr(self, name) is None:
@@ -301,6 +307,18 @@ def stacking(
     return None
 
 
+def nth_units(lines: Sequence[BasketLine], n: int) -> Decimal:
+    """第二件N折: what the units a nth_item coupon takes its percent off come to — of the units
+    covered, each as the basket prices it, the dearest first, every n-th (the cheapest of each
+    n). Counted line by line, not unit by unit (a line may hold 100,000)."""
+    total, seen = Decimal(0), 0
+    for li in sorted(lines, key=lambda li: li.amount / li.quantity, reverse=True):
+        nth = (seen + li.quantity) // n - seen // n  # the n-th units among this line's
+        total += li.amount / li.quantity * nth
+        seen += li.quantity
+    return total
+
+
 def open_at(t: CouponTemplate, now: datetime) -> bool:
     """Whether its days of the week and hours of the day take it now."""
     return _off_hours(t, now) is None
@@ -426,6 +444,12 @@ def price(
         assert t.percent is not None
         off = min(to_unit(eligible * t.percent / 100, basket.unit),
                   floor_to_unit(eligible, basket.unit))  # fmt: skip
+        if t.max_discount is not None:
+            off = min(off, t.max_discount)
+        return Priced(off, Decimal(0), None, eligible, *on)
+    if t.kind == "nth_item":
+        assert t.percent is not None and t.min_items is not None
+        off = to_unit(nth_units(lines, t.min_items) * t.percent / 100, basket.unit)
         if t.max_discount is not None:
             off = min(off, t.max_discount)
         return Priced(off, Decimal(0), None, eligible, *on)
