@@ -6,8 +6,8 @@ the units returned were paid: a free item comes back for nothing, a coupon on �
 off the 美妝保養 lines only. CHK-3.
 
 `due` answers what the units a customer keeps cost when the store claws back a coupon whose
-threshold (滿X) what is kept no longer reaches, or the steps of a repeating one (每滿X) it no
-longer reaches: the returns policy's `coupon_threshold`.
+threshold (滿X) what is kept no longer reaches, or the part of one of steps (每滿X, 階梯) or of
+groups of units (第二件N折) it no longer reaches: the returns policy's `coupon_threshold`.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def points_use(value: Decimal, excluded: Sequence[str]) -> CouponUse:
 class Due:
     amount: Decimal  # what the units kept cost, unrounded
     missed: tuple[int, ...]  # the coupons (by their place in the order's list) clawed back,
-    # in whole or (a repeating one) in part
+    # in whole or (one of steps, thresholds or groups of units) in part
 
 
 def paid(
@@ -75,8 +75,8 @@ def due(
 ) -> Due:  # fmt: skip
     """What the share `kept` of each line (0…1, by line number) costs when every coupon with a
     threshold that the kept part of its lines no longer reaches is taken back: those lines are
-    then paid as if it had never applied (a repeating coupon: as if it took only the steps the
-    kept part reaches). The kept part is measured as the coupon saw its
+    then paid as if it had never applied (one of steps, thresholds or groups: as if it took only
+    what the kept part reaches). The kept part is measured as the coupon saw its
     lines, after the level's discount and the coupons used before it. A coupon none of whose
     discounted lines is kept is not taken back (a free item returned: its discount went with
     it).

@@ -38,7 +38,8 @@ class CouponTemplate(StrictModel):
         description="percent_off; nth_item: what every min_items-th unit takes off",
     )  # fmt: skip
     max_discount: MoneyIn | None = Field(
-        default=None, description="cap for percent_off and a repeating spend_get_off (最高折300)"
+        default=None,
+        description="cap for percent_off, nth_item and a repeating spend_get_off (最高折300)",
     )
     spend: MoneyIn | None = Field(default=None, description="spend_get_off: spend this…")
     repeat: bool = Field(

@@ -280,11 +280,14 @@ def _open_now(d: dict[str, Any], now: datetime) -> bool:
     return rules.open_at(CouponTemplate.model_validate(d), now)
 
 
+CAPPED = frozenset({"percent_off", "nth_item"})  # the kinds max_discount caps (and 每滿)
+
+
 def _terms(d: dict[str, Any]) -> CouponTerms:
     """The conditions of a stored template (its definition, validated when it was saved)."""
     spend = max(Decimal(str(d.get("min_spend") or 0)), Decimal(str(d.get("spend") or 0)))
     repeat = bool(d.get("repeat"))
-    capped = d.get("max_discount") if d.get("kind") == "percent_off" or repeat else None
+    capped = d.get("max_discount") if d.get("kind") in CAPPED or repeat else None
     return CouponTerms(
         min_spend=spend or None, every=Decimal(str(d["spend"])) if repeat else None,
         max_discount=capped, steps=_ladder(d), min_items=d.get("min_items"),
