@@ -116,7 +116,8 @@ def basket(form: dict[str, Any], *, user: SignedIn, stores: list[StoreRead]) -> 
             lines.append({"sku": sku, "quantity": quantity})
     if not lines:
         raise ValidationFailed("add at least one item", field="sku0")
-    coupons_given = COUPON_SEPARATORS.sub(" ", str(form.get("coupon", ""))).split()
+    typed = COUPON_SEPARATORS.split(str(form.get("coupon", "")))
+    coupons_given = [code.strip() for code in typed if code.strip()]
     return {
         "member_id": whole_number(form.get("member_id"), "member_id"), "channel": "pos",
         "store": codes[store_id], "lines": lines, "coupon_codes": coupons_given,
@@ -124,7 +125,9 @@ def basket(form: dict[str, Any], *, user: SignedIn, stores: list[StoreRead]) -> 
     }  # fmt: skip
 
 
-COUPON_SEPARATORS = re.compile(r"[,，、;\s]+")  # the coupon field may hold several codes
+# the coupon field may hold several codes, one a line (a scanner's Enter) or between commas;
+# spaces stay inside a code (abcd efgh ijkl is one, as typed from a card)
+COUPON_SEPARATORS = re.compile(r"[,，、;；\r\n]+")
 
 
 def quote(
@@ -344,7 +347,7 @@ def step(
             # the points the quote took (it lowers more than the cap or off a step), and the
             # coupons it picked: the sale is of what the customer was shown
             state.form = {**form, "points": str(state.priced.points_redeemed),
-                          "coupon": " ".join(c.code for c in state.priced.coupons)}  # fmt: skip
+                          "coupon": ", ".join(c.code for c in state.priced.coupons)}  # fmt: skip
             state.sale_id = new_sale_id(body["store"])
         elif action == "commit":
             sale_id = form.get("sale_id", "")
