@@ -893,6 +893,30 @@ def test_the_till_sells_the_points_its_quote_took(
     assert points.summary(uow, member_id=people["member"]).available == 450
 
 
+def test_the_till_says_the_points_that_expire_soon(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    """Points given now expire in 12 months: the till says nothing of them today, and 340
+    days on it says when the 500 expire (within 60 days)."""
+    from datetime import timedelta
+
+    from omo.points import service as points
+    from omo.points.schemas import PointsChange
+    from omo.shared import clock
+
+    mid = people["member"]
+    points.adjust(uow, member_id=mid, actor="t",
+                  change=PointsChange(points=500, idempotency_key="p", reason="seed"))  # fmt: skip
+    page = sign_in(client, "tpe").get("/ui/pos")
+    look = {"csrf": _csrf(page.text), "action": "lookup", "q": f"#{mid}"}
+    assert 'id="pos-expiring"' not in client.post("/ui/pos", data=look).text
+    now = clock.now()
+    clock.set_clock(lambda: now + timedelta(days=340))
+    shown = client.post("/ui/pos", data=look).text
+    said = shown.split('id="pos-expiring">')[1].split("</span>")[0]
+    assert said.startswith("500 點將於 ") and said.endswith(" 到期"), said
+
+
 def test_the_till_picks_the_coupons_that_take_most_and_sells_them(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,6 +34,7 @@ from omo.members import service as members
 from omo.members.identifiers import InvalidIdentifier, normalise
 from omo.members.schemas import MemberSummary, MemberUpsert
 from omo.points import service as points
+from omo.points.schemas import Expiring
 from omo.rewards import fulfilment
 from omo.rewards import service as rewards
 from omo.rewards.schemas import (
@@ -66,6 +68,10 @@ class Customer:
     redeem_key: str  # made when shown: pressing Redeem twice hands over one
     owed: list[RedemptionRow]  # redeemed earlier (the app, the web shop), not yet handed over
     store_names: dict[str, str]  # of the stores its coupons are limited to, by code
+    expiring: Expiring | None = None  # the points that expire first, if within EXPIRING_SOON_DAYS
+
+
+EXPIRING_SOON_DAYS = 60  # the till reminds the cashier of points expiring this soon
 
 
 def find(uow: UnitOfWork, *, text: str, secret: str, region: str) -> list[MemberSummary]:
@@ -84,9 +90,12 @@ def customer(uow: UnitOfWork, *, member_id: int) -> Customer:
     view = customer_view.customer_view(uow, member_id=member_id, timeline_limit=0)
     mid = view.member.id
     usable = [c for c in coupons.member_coupons(uow, member_id=mid) if c.state == "usable"]
+    balance = points.summary(uow, member_id=mid, history=0)
+    soon = clock.now() + timedelta(days=EXPIRING_SOON_DAYS)
     return Customer(
         id=mid, name=view.member.name, tier=tiers.member_tier(uow, member_id=mid).name,
-        points=points.summary(uow, member_id=mid, history=0).available, coupons=usable,
+        points=balance.available, coupons=usable,
+        expiring=next((e for e in balance.expiring if e.expires_at <= soon), None),
         recent=receipts.member_orders(uow, member_id=mid, limit=5, before=None),
         rewards=rewards.on_offer(uow, member_id=mid, limit=REWARDS_SHOWN),
         redeem_key=f"UI-R-{secrets.token_hex(8)}",
