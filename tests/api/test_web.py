@@ -893,13 +893,17 @@ def test_the_till_sells_the_points_its_quote_took(
     assert points.summary(uow, member_id=people["member"]).available == 450
 
 
-def test_the_till_says_the_points_that_expire_soon(
+def test_the_till_says_the_points_and_coupons_that_end_soon(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:
     """Points given now expire in 12 months: the till says nothing of them today, and 340
-    days on it says when the 500 expire (within 60 days)."""
+    days on it says when the 500 expire (within 60 days). A coupon that ends within a week
+    says its last day; one of 30 days does not."""
     from datetime import timedelta
+    from decimal import Decimal
 
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
     from omo.points import service as points
     from omo.points.schemas import PointsChange
     from omo.shared import clock
@@ -907,9 +911,18 @@ def test_the_till_says_the_points_that_expire_soon(
     mid = people["member"]
     points.adjust(uow, member_id=mid, actor="t",
                   change=PointsChange(points=500, idempotency_key="p", reason="seed"))  # fmt: skip
+    held = {}
+    for days in (3, 30):
+        coupons.put_template(uow, code=f"D{days}", template=CouponTemplate(
+            name=f"{days}天券", kind="amount_off", amount=Decimal(50), valid_days=days))  # fmt: skip
+        held[days] = coupons.issue(uow, template_code=f"D{days}", member_ids=[mid],
+                                   key=f"d{days}").issued[0].code  # fmt: skip
     page = sign_in(client, "tpe").get("/ui/pos")
     look = {"csrf": _csrf(page.text), "action": "lookup", "q": f"#{mid}"}
-    assert 'id="pos-expiring"' not in client.post("/ui/pos", data=look).text
+    today = client.post("/ui/pos", data=look).text
+    assert 'id="pos-expiring"' not in today
+    tags = {days: today.split(f"{code} (")[1].split(")</span>")[0] for days, code in held.items()}
+    assert "coupon-ending" in tags[3] and "有效至" in tags[3] and "coupon-ending" not in tags[30]
     now = clock.now()
     clock.set_clock(lambda: now + timedelta(days=340))
     shown = client.post("/ui/pos", data=look).text

@@ -69,9 +69,11 @@ class Customer:
     owed: list[RedemptionRow]  # redeemed earlier (the app, the web shop), not yet handed over
     store_names: dict[str, str]  # of the stores its coupons are limited to, by code
     expiring: Expiring | None = None  # the points that expire first, if within EXPIRING_SOON_DAYS
+    ending: frozenset[str] = frozenset()  # the codes of its coupons that end within a week
 
 
 EXPIRING_SOON_DAYS = 60  # the till reminds the cashier of points expiring this soon
+COUPON_ENDING_DAYS = 7  # …and of coupons that end this soon
 
 
 def find(uow: UnitOfWork, *, text: str, secret: str, region: str) -> list[MemberSummary]:
@@ -96,6 +98,8 @@ def customer(uow: UnitOfWork, *, member_id: int) -> Customer:
         id=mid, name=view.member.name, tier=tiers.member_tier(uow, member_id=mid).name,
         points=balance.available, coupons=usable,
         expiring=next((e for e in balance.expiring if e.expires_at <= soon), None),
+        ending=frozenset(c.code for c in usable if c.valid_until is not None
+                         and c.valid_until <= clock.now() + timedelta(days=COUPON_ENDING_DAYS)),
         recent=receipts.member_orders(uow, member_id=mid, limit=5, before=None),
         rewards=rewards.on_offer(uow, member_id=mid, limit=REWARDS_SHOWN),
         redeem_key=f"UI-R-{secrets.token_hex(8)}",
