@@ -155,7 +155,7 @@ def issue_in(
         issue_key = f"{template_code}:{key}:{member_id}"
         held = session.scalar(select(Coupon).where(Coupon.issue_key == issue_key))
         if held is not None:
-            issued.append(_coupon_read(held, row))
+            issued.append(_coupon_read(held, row, t))
             continue
         try:
             member = members.current_member(session, member_id)
@@ -175,7 +175,7 @@ def issue_in(
             refused[member_id] = "budget_exhausted"
             continue
         coupon = _new_coupon(session, row.id, t, member_id=member_id, issue_key=issue_key, now=now)
-        issued.append(_coupon_read(coupon, row))
+        issued.append(_coupon_read(coupon, row, t))
     return IssueResult(issued=issued, refused=refused)
 
 
@@ -263,49 +263,35 @@ def take_budget(session: Session, template_id: int, counter: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def _coupon_read(c: Coupon, template: CouponTemplateRow) -> CouponRead:
+def _coupon_read(
+    c: Coupon, template: CouponTemplateRow, t: CouponTemplate | None = None
+) -> CouponRead:  # fmt: skip
+    """`t`: the template's definition parsed, when the caller has it (a batch parses once)."""
+    t = t or CouponTemplate.model_validate(template.definition)
+    now = clock.now()
     return CouponRead(
-        code=c.code, template=template.code, name=str(template.definition.get("name") or ""),
-        member_id=c.member_id, status=c.status, state=rules.state(_state(c, template), clock.now()),
-        uses=c.uses, max_uses=c.max_uses, valid_from=c.valid_from, valid_until=c.valid_until,
-        issued_at=c.issued_at, terms=_terms(template.definition),
-        open_now=_open_now(template.definition, clock.now()),
+        code=c.code, template=template.code, name=t.name, member_id=c.member_id,
+        status=c.status, state=rules.state(_state(c, template), now), uses=c.uses,
+        max_uses=c.max_uses, valid_from=c.valid_from, valid_until=c.valid_until,
+        issued_at=c.issued_at, terms=_terms(t), open_now=rules.open_at(t, now),
     )  # fmt: skip
-
-
-def _open_now(d: dict[str, Any], now: datetime) -> bool:
-    """Whether a stored template's days and hours take its coupons now (most have none)."""
-    if not d.get("weekdays") and not d.get("hours"):
-        return True
-    return rules.open_at(CouponTemplate.model_validate(d), now)
 
 
 CAPPED = frozenset({"percent_off", "nth_item"})  # the kinds max_discount caps (and 每滿)
 
 
-def _terms(d: dict[str, Any]) -> CouponTerms:
-    """The conditions of a stored template (its definition, validated when it was saved)."""
-    spend = max(Decimal(str(d.get("min_spend") or 0)), Decimal(str(d.get("spend") or 0)))
-    repeat = bool(d.get("repeat"))
-    capped = d.get("max_discount") if d.get("kind") in CAPPED or repeat else None
+def _terms(t: CouponTemplate) -> CouponTerms:
+    """What using a coupon of the template asks, by name."""
     return CouponTerms(
-        min_spend=spend or None, every=Decimal(str(d["spend"])) if repeat else None,
-        max_discount=capped, steps=_ladder(d), min_items=d.get("min_items"),
-        categories=d.get("categories"),
-        excluded_categories=d.get("excluded_categories"), channels=d.get("channels"),
-        stores=d.get("stores"),
-        weekdays=d.get("weekdays"), hours=d.get("hours"),
-        timezone=d.get("timezone") or "Asia/Taipei", min_level=d.get("min_level"),
-        first_order_only=bool(d.get("first_order_only")),
-        with_level_price=d.get("with_level_price", True) is not False,
+        min_spend=max(t.min_spend, t.spend or Decimal(0)) or None,
+        every=t.spend if t.repeat else None,
+        max_discount=t.max_discount if t.kind in CAPPED or t.repeat else None,
+        steps=list(t.ladder) if t.steps else None, min_items=t.min_items,
+        categories=t.categories, excluded_categories=t.excluded_categories,
+        channels=t.channels, stores=t.stores, weekdays=t.weekdays, hours=t.hours,
+        timezone=t.timezone, min_level=t.min_level, first_order_only=t.first_order_only,
+        with_level_price=t.with_level_price,
     )  # fmt: skip
-
-
-def _ladder(d: dict[str, Any]) -> list[tuple[Decimal, Decimal]] | None:
-    """A stored template's thresholds and what each takes, lowest first, if it has several."""
-    if not d.get("steps"):
-        return None
-    return [(Decimal(str(s)), Decimal(str(a))) for s, a in [(d["spend"], d["amount"]), *d["steps"]]]
 
 
 def _state(c: Coupon, template: CouponTemplateRow) -> CouponState:
@@ -410,8 +396,8 @@ def check(
     with uow.read() as session:
         coupon = find_coupon(session, code)
         member = members.current_member(session, member_id).id if member_id else None
-        row, _, result = _price(session, coupon, basket_of(basket, unit), member, clock.now())
-        return _check_read(coupon.code, result, _terms(row.definition))
+        _, t, result = _price(session, coupon, basket_of(basket, unit), member, clock.now())
+        return _check_read(coupon.code, result, _terms(t))
 
 
 def _check_read(code: str, result: rules.Priced | rules.Refused, terms: CouponTerms) -> CouponCheck:
@@ -584,7 +570,9 @@ def member_coupons(uow: UnitOfWork, *, member_id: int) -> list[CouponRead]:
             .where(Coupon.member_id == member.id)
             .order_by(Coupon.issued_at.desc(), Coupon.id.desc())
         )
-        return [_coupon_read(c, t) for c, t in rows]
+        parsed: dict[int, CouponTemplate] = {}  # each template once, however many it issued
+        return [_coupon_read(c, row, parsed.get(row.id) or parsed.setdefault(
+            row.id, CouponTemplate.model_validate(row.definition))) for c, row in rows]  # fmt: skip
 
 
 def usable_held(session: Session, *, member_id: int, now: datetime) -> list[str]:
