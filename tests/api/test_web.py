@@ -636,16 +636,19 @@ def test_the_till_says_when_a_return_claws_a_coupon_back(
     page = sign_in(client, "boss").get("/ui/settings").text
     said = page.split('id="returns-coupons"')[1].split("</p>")[0]
     assert "所留商品仍按比例保有折扣" in said and "整筆訂單退款時，優惠券才可再次使用" in said
+    assert "滿額贈點依退貨商品所占比例扣回" in said
     token = _csrf(page)
     set_it = {"csrf": token, "body": '{"coupon_threshold": "claw_back", '
-              '"coupons_back": "with_their_goods"}'}  # fmt: skip
+              '"coupons_back": "with_their_goods", "spend_bonus": "threshold"}'}  # fmt: skip
     bad = client.post("/ui/settings/returns", data={**set_it, "body": '{"coupon_threshold": "x"}'})
     assert bad.status_code == 422 and "returns: coupon_threshold" in bad.text
     assert client.post("/ui/settings/returns", data=set_it).status_code == 200
     shown = client.get("/ui/settings").text.split('id="returns-coupons"')[1].split("</p>")[0]
     assert "自退款中扣回該券在所留商品上的折扣" in shown and "該優惠券即可再次使用" in shown
+    assert "未達時一次全數扣回" in shown
     client.cookies.clear()
     assert returns_policy.get_policy(uow).policy.coupon_threshold == "claw_back"
+    assert returns_policy.get_policy(uow).policy.spend_bonus == "threshold"
 
     mid = people["member"]
     coupons.put_template(uow, code="K100", template=CouponTemplate(

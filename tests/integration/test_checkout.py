@@ -528,6 +528,57 @@ def test_a_spend_bonus_is_earned_by_the_sale_and_taken_back_with_its_goods(
         assert points.check_ledger(s) == []
 
 
+def test_a_spend_bonus_goes_back_with_its_threshold_under_the_policy(
+    uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """單筆滿2000送200點 and the returns policy's spend_bonus: threshold. Four APP-1 at silver
+    (3,040) earn 200 besides. A return of one keeps 2,280, still past 2,000: it takes back a
+    quarter of the rest and none of the bonus (the quote says so first); a return of one more
+    keeps 1,520: a quarter and the whole 200; the rest takes back what is left, and the ledger
+    reconciles. The policy's default takes the bonus back with each unit's share."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from omo.checkout import refunds
+    from omo.checkout.refunds import RefundLine, RefundRequest, refund
+    from omo.commerce import returns_policy
+    from omo.points.rules import PointsRules, Promotion
+    from omo.shared import clock
+
+    four = basket(member_id=shop["member"], lines=[{"sku": "APP-1", "quantity": 4}])
+    plain = checkout.quote(uow, req=QuoteRequest.model_validate(four), region="TW").points_to_earn
+    today = clock.now().astimezone(ZoneInfo("Asia/Taipei")).date()
+    points.set_programme(uow, actor="t", rules=PointsRules(promotions=[Promotion(
+        name="滿2000送200", starts_on=today, ends_on=date(today.year + 1, 1, 1),
+        bonus_points=200, min_spend=Decimal(2000))]))  # fmt: skip
+    one = [RefundLine(line_no=1, quantity=1)]
+    default = _commit(uow, {**four, "external_id": "BONUS-P"})
+    weighed = refunds.quote(uow, order_id=default.order.id, req=refunds.RefundLines(lines=one))
+    assert default.points_earned == plain + 200
+    assert weighed.points_taken_back == round(Decimal(plain + 200) / 4)
+    returns_policy.set_policy(uow, policy=returns_policy.Policy(spend_bonus="threshold"),
+                              actor="t")  # fmt: skip
+    sale = _commit(uow, {**four, "external_id": "BONUS-T"})
+    assert sale.points_earned == plain + 200
+    weighed = refunds.quote(uow, order_id=sale.order.id, req=refunds.RefundLines(lines=one))
+    quarter = round(Decimal(plain) / 4)
+    assert weighed.points_taken_back == quarter
+    first = refund(uow, order_id=sale.order.id, actor="t",
+                   req=RefundRequest(idempotency_key="t1", lines=one))  # fmt: skip
+    second = refund(uow, order_id=sale.order.id, actor="t",
+                    req=RefundRequest(idempotency_key="t2", lines=one))  # fmt: skip
+    rest = refund(uow, order_id=sale.order.id, actor="t", req=RefundRequest(idempotency_key="t3"))
+    assert (first.points_taken_back, second.points_taken_back) == (quarter, quarter + 200)
+    assert first.points_taken_back + second.points_taken_back + rest.points_taken_back == (
+        sale.points_earned
+    )
+    again = refund(uow, order_id=sale.order.id, actor="t",
+                   req=RefundRequest(idempotency_key="t2", lines=one))  # fmt: skip
+    assert again.replayed and again.points_taken_back == quarter + 200
+    with uow.read() as s:
+        assert points.check_ledger(s) == []
+
+
 def test_the_second_at_a_percent_off_and_its_claw_back(
     uow: UnitOfWork, shop: dict[str, Any]
 ) -> None:
@@ -1616,16 +1667,17 @@ SALES = st.lists(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(SALES, st.booleans(), st.booleans())
+@given(SALES, st.booleans(), st.booleans(), st.booleans())
 def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
     uow: UnitOfWork, shop: dict[str, Any], ops: list[tuple[str, int, Any]], claw: bool,
-    charge: bool,
+    charge: bool, threshold: bool,
 ) -> None:  # fmt: skip
     """Whatever happens — sales, refunds, redemptions, rewards bought and given back, expiry,
-    merges and their undo, under either coupon policy for returns — `omo check` finds nothing:
+    merges and their undo, under either coupon policy for returns, a spend bonus taken back in
+    proportion or with its threshold — `omo check` finds nothing:
     ledger = lots, counters = redemptions, stats = net orders, reward redemptions = their
     entries; no balance below zero; the money back never above what was paid."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, date, datetime, timedelta
 
     from omo.checkout import receipts
     from omo.checkout.refunds import RefundLine, RefundRequest, refund
@@ -1634,15 +1686,21 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
     from omo.coupons import service as coupons_service
     from omo.identity import service as identity
     from omo.points import service as points_service
+    from omo.points.rules import PointsRules, Promotion
     from omo.rewards import service as rewards
     from omo.rewards.schemas import RewardIn, RewardRedeem
     from omo.shared import clock
 
     tag = uuid.uuid4().hex[:8]
+    bonus = "threshold" if threshold else "in_proportion"
     returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
         coupon_threshold="claw_back" if claw else "keep",
-        spent_points="charge" if charge else "write_off",
+        spent_points="charge" if charge else "write_off", spend_bonus=bonus,
         coupons_back="with_their_goods" if claw != charge else "whole_order"))  # fmt: skip
+    # 滿1500送50點: two APP-1 reach it at silver (1,520) unless coupons or points take them under
+    points_service.set_programme(uow, actor="t", rules=PointsRules(promotions=[Promotion(
+        name="滿1500送50", starts_on=date(2026, 11, 1), ends_on=date(2027, 12, 31),
+        bonus_points=50, min_spend=Decimal(1500))]))  # fmt: skip
     rewarded: list[str] = []
     mid = shop["member"]
     orders: list[int] = []
@@ -1732,7 +1790,7 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
         elif op == "policy":
             returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
                 coupon_threshold="claw_back" if b else "keep",
-                spent_points="charge" if charge else "write_off",
+                spent_points="charge" if charge else "write_off", spend_bonus=bonus,
                 coupons_back="with_their_goods" if a else "whole_order"))  # fmt: skip
         elif op == "undo" and merges:
             try:

@@ -89,6 +89,9 @@ def test_the_api_approves_with_a_scope(api: TestClient, uow: UnitOfWork) -> None
     wrong = api.put("/api/v1/returns/policy", json={"coupons_back": "always"})
     assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"][-1] == "coupons_back"
     assert api.get("/api/v1/returns/policy").json()["policy"]["coupons_back"] == "whole_order"
+    wrong = api.put("/api/v1/returns/policy", json={"spend_bonus": "never"})
+    assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"][-1] == "spend_bonus"
+    assert api.get("/api/v1/returns/policy").json()["policy"]["spend_bonus"] == "in_proportion"
     refused = api.put("/api/v1/returns/policy", json={}, headers=as_till)
     assert refused.status_code == 403  # the till's key does not set the policy
     weighed = api.post(f"/api/v1/orders/{order}/refund-quote", json={}, headers=as_till)

@@ -21,6 +21,7 @@ from omo.points.rules import (
     max_redeemable,
     points_for_order,
     redeem_value,
+    spend_bonus,
 )
 
 AT = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)  # 12:00 in Taipei
@@ -94,6 +95,38 @@ def test_a_spend_bonus_is_given_once_an_order_reaches_it() -> None:
     assert earn(only, order(("美妝保養", "3000"), ("服飾", "100"))) == 331
     later = bonus.model_copy(update={"starts_on": date(2026, 3, 11), "ends_on": date(2026, 3, 11)})
     assert earn(PointsRules(promotions=[later]), order(("服飾", "3000"))) == 30
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["服飾", "美妝保養", None]),
+                       st.decimals(min_value=0, max_value=5000, places=2)),
+             min_size=1, max_size=5),
+    st.sampled_from(["pos", "web", "shopee"]),
+    st.sampled_from([None, "TPE-101", "OUTLET"]),
+)  # fmt: skip
+def test_the_spend_bonus_a_return_weighs_is_the_one_a_sale_gives(
+    lines: list[tuple[str | None, Decimal]], channel: str, store: str | None
+) -> None:
+    """What spend_bonus says lines reach is what points_for_order gives besides the multiplied
+    points, for every basket, channel and store (a marketplace and an outlet earn none), with
+    two promotions, one on 美妝保養 alone, one on weekdays the day is not."""
+    day = date(2026, 3, 10)
+    promos = [
+        Promotion(name="滿3000送300", starts_on=day, ends_on=day, bonus_points=300,
+                  min_spend=Decimal(3000), multiplier=Decimal(2)),
+        Promotion(name="美妝滿1000送80", starts_on=day, ends_on=day, bonus_points=80,
+                  min_spend=Decimal(1000), categories=["美妝保養"]),
+        Promotion(name="週末滿500送20", starts_on=day, ends_on=day, bonus_points=20,
+                  min_spend=Decimal(500), weekdays=[6, 7]),
+    ]  # fmt: skip
+    rules = PointsRules(promotions=promos, channel_multipliers={"shopee": Decimal(0)},
+                        store_multipliers={"OUTLET": Decimal(0)})  # fmt: skip
+    none = rules.model_copy(update={"promotions": [
+        p.model_copy(update={"bonus_points": 0}) for p in promos]})  # fmt: skip
+    facts = OrderFacts(channel, store, AT, tuple(LineFacts(c, a) for c, a in lines), Decimal(0))
+    besides = earn(rules, facts) - earn(none, facts)
+    assert spend_bonus(rules, channel=channel, store=store, ordered_at=AT,
+                       lines=facts.lines) == besides  # fmt: skip
 
 
 def test_promotions_follow_the_local_day() -> None:

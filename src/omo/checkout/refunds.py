@@ -193,9 +193,15 @@ def _refund_in(
     # what the units returned earned, not their money's share: double-points goods
     # returned take back what they earned
     earned = share if whole_now or not req.lines else _earned_share(session, order, req.lines, w)
+    # under the policy's spend_bonus: threshold, a 滿額贈點 bonus goes back whole, with the
+    # return after which what is kept no longer reaches its spend, and not before
+    by_threshold = None
+    if req.lines and not whole_now and w.policy.spend_bonus == "threshold":
+        by_threshold = _earned_back_by_threshold(session, order, req.lines, w)
     taken = points.reverse_for_order(
         session, order_id=order.id, share=share if earned is None else earned,
         key=f"{key}:earn", now=now, actor=actor, written_off=_written_off(session, order.id),
+        points=by_threshold,
     )  # fmt: skip
     made.points_short_value = redeem_value(points.rules_in_force(session), taken.short)
     if w.policy.spent_points == "charge" and made.points_short_value:
@@ -330,6 +336,26 @@ def _earned_share(
         ordered_at=clock.as_utc(order.ordered_at),
         lines=[(li.category, w.worth[li.line_no]) for li in lines],
         back=[Decimal(units.get(li.line_no, 0)) / li.quantity for li in lines],
+    )  # fmt: skip
+
+
+def _earned_back_by_threshold(
+    session: Session, order: Order, back: list[RefundLine], w: Weighed
+) -> int | None:
+    """The points these lines take back when a spend bonus goes with its threshold: what
+    they weigh of the rest, as _earned_share weighs it, and the bonuses that what was kept
+    before reached and what is kept now does not (points.earned_back_by_threshold)."""
+    lines = commerce.order_lines(session, order.id)
+    units = _units([li.model_dump() for li in back])
+    returned = _returned_units(session, order.id)  # this refund's units too
+    return points.earned_back_by_threshold(
+        session, order_id=order.id, channel=order.channel,
+        store=commerce.store_code(session, order.store_id),
+        ordered_at=clock.as_utc(order.ordered_at),
+        lines=[(li.category, w.worth[li.line_no]) for li in lines],
+        back=[Decimal(units.get(li.line_no, 0)) / li.quantity for li in lines],
+        before=[Decimal(returned[li.line_no] - units.get(li.line_no, 0)) / li.quantity
+                for li in lines],
     )  # fmt: skip
 
 

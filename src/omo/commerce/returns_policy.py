@@ -44,6 +44,13 @@ class Policy(StrictModel):
         "kept, in proportion; claw_back — the refund keeps back the coupon's discount on what "
         "is kept, so the kept goods cost what they would have cost without it",
     )
+    spend_bonus: Literal["in_proportion", "threshold"] = Field(
+        default="in_proportion",
+        description="a promotion's spend bonus (滿3000送300點) on a partial return: "
+        "in_proportion — it goes back with the returned goods' share of what the sale earned; "
+        "threshold — it stays whole while what is kept still reaches the promotion's spend, "
+        "and goes back whole with the return after which it no longer does",
+    )
     spent_points: Literal["write_off", "charge"] = Field(
         default="write_off",
         description="points a return takes back that the member has already spent: "

@@ -164,6 +164,13 @@ def store_by_code(session: Session, code: str, *, field: str = "store") -> Store
     return store
 
 
+def store_code(session: Session, store_id: int | None) -> str | None:
+    """The code of a store by its id (an order's), or None for none."""
+    if store_id is None:
+        return None
+    return session.scalar(select(Store.code).where(Store.id == store_id))
+
+
 def list_stores(session: Session) -> list[Store]:
     return list(session.scalars(select(Store).order_by(Store.code)))
 

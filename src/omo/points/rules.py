@@ -236,12 +236,35 @@ def points_for_order(
         base += share
         total += share / rules.spend_per_point * m
     points = int(total.to_integral_value(rounding=ROUNDING[rules.rounding]))
-    earns = channel_m * store_m > 0  # a channel or store that earns nothing earns no bonus
-    for promo, reached in zip(rules.promotions, covered, strict=True):
-        if earns and promo.bonus_points and reached > 0 and reached >= promo.min_spend:
-            points += promo.bonus_points
-            why.append(f"{promo.name} +{promo.bonus_points}")
+    for promo in _bonuses(rules, covered, earns=channel_m * store_m > 0):
+        points += promo.bonus_points
+        why.append(f"{promo.name} +{promo.bonus_points}")
     return Earning(max(points, 0), base, tuple(why))
+
+
+def _bonuses(rules: PointsRules, covered: Sequence[Decimal], *, earns: bool) -> list[Promotion]:
+    """The promotions whose spend bonus an order gives, from what the lines each covers come
+    to; none where its channel or store earns nothing (a marketplace at ×0)."""
+    if not earns:
+        return []
+    return [promo for promo, reached in zip(rules.promotions, covered, strict=True)
+            if promo.bonus_points and reached > 0 and reached >= promo.min_spend]  # fmt: skip
+
+
+def spend_bonus(
+    rules: PointsRules, *, channel: str, store: str | None, ordered_at: datetime,
+    lines: Sequence[LineFacts],
+) -> int:  # fmt: skip
+    """The spend bonuses (滿3000送300點) that lines of these amounts, after the order's
+    discount, reach, as points_for_order gives them: a return weighs what is kept by it."""
+    if not any(promo.bonus_points for promo in rules.promotions):
+        return 0
+    day = ordered_at.astimezone(ZoneInfo(rules.timezone)).date()
+    covered = [sum((li.amount for li in lines if _applies(promo, channel, li.category, day)),
+                   Decimal(0)) for promo in rules.promotions]  # fmt: skip
+    earns = (rules.channel_multipliers.get(channel, Decimal(1))
+             * rules.store_multipliers.get(store or "", Decimal(1)) > 0)  # fmt: skip
+    return sum(promo.bonus_points for promo in _bonuses(rules, covered, earns=earns))
 
 
 def birthday_month(rules: PointsRules, birthday: date | None, day: date) -> bool:

@@ -30,6 +30,7 @@ from omo.points.rules import (
     off_step,
     points_for_order,
     redeem_value,
+    spend_bonus,
 )
 from omo.points.schemas import EntryRead, Expiring, PointsChange, PointsSummary, ProgrammeRead
 from omo.shared import clock
@@ -189,6 +190,13 @@ def share_earned_by(
     if earned is None:
         return None
     rules = rules_as_of(session, clock.as_utc(earned.created_at))
+    return _weighed_share(rules, channel=channel, ordered_at=ordered_at, lines=lines, back=back)
+
+
+def _weighed_share(
+    rules: PointsRules, *, channel: str, ordered_at: datetime,
+    lines: Sequence[tuple[str | None, Decimal]], back: Sequence[Decimal],
+) -> Decimal | None:  # fmt: skip
     facts = [LineFacts(category, amount) for category, amount in lines]
     weights = line_weights(rules, channel=channel, ordered_at=ordered_at, lines=facts)
     whole = sum(weights, Decimal(0))
@@ -198,14 +206,44 @@ def share_earned_by(
                Decimal(1))  # fmt: skip
 
 
+def earned_back_by_threshold(
+    session: Session, *, order_id: int, channel: str, store: str | None, ordered_at: datetime,
+    lines: Sequence[tuple[str | None, Decimal]], back: Sequence[Decimal],
+    before: Sequence[Decimal],
+) -> int | None:  # fmt: skip
+    """The points a return takes back when the spend bonuses go with their threshold (the
+    returns policy's spend_bonus: threshold): the share of what the order earned besides its
+    bonuses that `back` (the fraction of each line returned now) weighs, as share_earned_by
+    weighs it, and each bonus whole at the return after which the lines kept (`before`: the
+    fraction of each already returned) no longer reach its spend. None when the order earned
+    no bonus: the share is the same either way."""
+    earned = ledger.find(session, f"earn:order:{order_id}")
+    if earned is None:
+        return None
+    rules = rules_as_of(session, clock.as_utc(earned.created_at))
+
+    def bonus(returned: Sequence[Decimal]) -> int:
+        kept = [LineFacts(c, a * (1 - r)) for (c, a), r in zip(lines, returned, strict=True)]
+        return spend_bonus(rules, channel=channel, store=store, ordered_at=ordered_at, lines=kept)
+
+    whole = bonus([Decimal(0)] * len(lines))
+    if whole == 0:
+        return None
+    share = _weighed_share(rules, channel=channel, ordered_at=ordered_at, lines=lines, back=back)
+    rest = max(earned.points - whole, 0)
+    after = [b + r for b, r in zip(before, back, strict=True)]
+    back_rest = int((rest * (share or Decimal(0))).to_integral_value())
+    return back_rest + bonus(before) - bonus(after)
+
+
 def reverse_for_order(
     session: Session, *, order_id: int, share: Decimal, key: str, now: datetime,
-    actor: str | None, written_off: int = 0,
+    actor: str | None, written_off: int = 0, points: int | None = None,
 ) -> TakenBack:  # fmt: skip
-    """Take back `share` (0–1] of what an order earned (a refund); the points come off the
-    order's own lot first, then the member's others; what was already spent is written off.
-    `written_off`: what earlier refunds of the order wrote off — owed no more, so a later
-    refund does not take it from points the member earned since."""
+    """Take back `share` (0–1] of what an order earned (a refund), or `points` of it when
+    given; the points come off the order's own lot first, then the member's others; what was
+    already spent is written off. `written_off`: what earlier refunds of the order wrote off —
+    owed no more, so a later refund does not take it from points the member earned since."""
     earned = ledger.find(session, f"earn:order:{order_id}")
     if earned is None:
         return TakenBack(0, 0)
@@ -213,7 +251,8 @@ def reverse_for_order(
     if held is not None:
         return TakenBack(-held.points, 0)
     members.hold_members(session, [earned.member_id])
-    points = int((earned.points * share).to_integral_value())
+    if points is None:
+        points = int((earned.points * share).to_integral_value())
     already = -sum(
         e.points
         for e in session.scalars(
