@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from omo.db import UnitOfWork
+from omo.settings import Settings
 from omo.users import service as users
 from omo.users.roles import Permission, Role, may
 from tests import factories as f
@@ -560,6 +561,37 @@ def test_the_till_says_when_a_return_finds_its_points_spent(
         assert "會員已用掉此訂單回饋的 12 點，已予註銷，價值 NT$12" in done
     finally:
         clock.reset_clock()
+
+
+def test_the_till_says_when_a_return_withdraws_a_spend_coupon(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork, settings: Settings
+) -> None:
+    """單筆滿3000送100元券 on the web shop: the coupon given for a 3,000 order, unused, is
+    withdrawn when the order comes back at a till, and the till says so."""
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+    from omo.journeys import service as journeys
+
+    coupons.put_template(uow, code="NEXT100", template=CouponTemplate(
+        name="滿額贈券", kind="amount_off", amount=Decimal(100)))  # fmt: skip
+    journeys.save(uow, key="spend", actor="t", raw={
+        "name": "滿3000送券", "control_share": 0,
+        "trigger": {"kind": "order_spend", "min_total": "3000", "channels": ["web"]},
+        "steps": [{"type": "issue_coupon", "template": "NEXT100"}]})  # fmt: skip
+    journeys.set_enabled(uow, key="spend", enabled=True)
+    mid = people["member"]
+    sold = f.post_order(uow, member_id=mid, channel="web", external_id="W-220",
+                        lines=[{"sku": "A", "quantity": 1, "unit_price": "3000"}])  # fmt: skip
+    now = settings.model_copy(update={"outbox_settle_s": 0})
+    for _ in range(2):  # enter, then take the step
+        journeys.run_jobs(uow, settings=now, adapters={}, deliver=False)
+    assert [c.status for c in coupons.member_coupons(uow, member_id=mid)
+            if c.template == "NEXT100"] == ["active"]  # fmt: skip
+    done = _return_whole_at_till(client, "W-220", sold.id)
+    said = done.split('id="pos-spend-coupons"')[1].split("</p>")[0]
+    assert "已未達此訂單滿額贈券的門檻：尚未使用的 1 張已收回" in said, said
+    assert [c.status for c in coupons.member_coupons(uow, member_id=mid)
+            if c.template == "NEXT100"] == ["void"]  # fmt: skip
 
 
 def test_the_till_says_what_a_store_that_charges_spent_points_keeps_back(

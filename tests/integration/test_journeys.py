@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -533,6 +534,77 @@ def test_an_order_over_a_spend_issues_a_coupon_for_next_time(
             journeys.save(uow, key="bad", actor="t", raw={
                 "name": "x", "trigger": trigger, "steps": [{"type": "add_tag", "tag": "x"}]})  # fmt: skip
         assert where in str(bad.value.field) + bad.value.message
+
+
+def test_a_return_below_the_spend_withdraws_the_coupons_it_gave(
+    uow: UnitOfWork, settings: Settings
+) -> None:
+    """滿3000送100元券 and returns. Orders of 3,000 or more at a till enter their members into a
+    journey that issues the coupon at once and one that issues it a day later. Two units of
+    1,500 with one returned keep 1,500: the refund's quote says one coupon withdrawn and
+    changes nothing, the refund voids it, its retry says the same, and the entry still waiting
+    exits and never issues. Three units with one returned keep 3,000: nothing is withdrawn and
+    the second coupon comes. A coupon used meanwhile stays used. An order returned in full
+    before the journeys' pass read it enters no one."""
+    from omo.checkout import refunds
+    from omo.checkout.refunds import RefundLine, RefundRequest
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+    from omo.coupons.schemas import BasketIn
+
+    at(DAY0)
+    f.store(uow, "TPE-101")
+    coupons.put_template(uow, code="NEXT100", template=CouponTemplate(
+        name="滿額贈券 折100", kind="amount_off", amount=Decimal(100), per_member_limit=10))  # fmt: skip
+    spend = {"kind": "order_spend", "min_total": "3000", "channels": ["pos"]}
+    for key, steps in (("spend-now", [{"type": "issue_coupon", "template": "NEXT100"}]),
+                       ("spend-later", [{"type": "wait", "days": 1},
+                                        {"type": "issue_coupon", "template": "NEXT100"}])):  # fmt: skip
+        journeys.save(uow, key=key, actor="t", raw={
+            "name": key, "trigger": spend, "control_share": 0, "steps": steps})  # fmt: skip
+        journeys.set_enabled(uow, key=key, enabled=True)
+    short, kept, used, early = (enrol(uow, n, consents={}) for n in (1, 2, 3, 4))
+    till = {"channel": "pos", "store": "TPE-101", "ordered_at": DAY0.isoformat()}
+    order = {m: f.post_order(uow, member_id=m, **till, lines=[
+        {"sku": "A", "quantity": 3 if m == kept else 2, "unit_price": "1500"}]).id
+        for m in (short, kept, used, early)}  # fmt: skip
+    whole = refunds.refund(uow, order_id=order[early], actor="t",
+                           req=RefundRequest(idempotency_key="early"))  # fmt: skip
+    assert whole.spend_coupons_withdrawn == 0
+    rec = Recorder()
+    assert jobs(uow, settings, rec).entered == {"spend-now": 3, "spend-later": 3}
+    jobs(uow, settings, rec)
+
+    def held(m: int) -> list[tuple[str, int]]:
+        return [(c.status, c.uses) for c in coupons.member_coupons(uow, member_id=m)]
+
+    assert [held(m) for m in (short, kept, used, early)] == [[("active", 0)]] * 3 + [[]]
+    code = coupons.member_coupons(uow, member_id=used)[0].code
+    coupons.redeem(uow, code=code, member_id=used, key="use", basket=BasketIn.model_validate(
+        {"channel": "pos", "lines": [{"sku": "B", "quantity": 1, "unit_price": "300"}]}))  # fmt: skip
+    one = [RefundLine(line_no=1, quantity=1)]
+    weighed = refunds.quote(uow, order_id=order[short], req=refunds.RefundLines(lines=one))
+    assert weighed.spend_coupons_withdrawn == 1 and held(short) == [("active", 0)]
+    back = {m: refunds.refund(uow, order_id=order[m], actor="t",
+                              req=RefundRequest(idempotency_key=f"r{m}", lines=one))
+            for m in (short, kept, used)}  # fmt: skip
+    assert {m: r.spend_coupons_withdrawn for m, r in back.items()} == {short: 1, kept: 0, used: 0}
+    again = refunds.refund(uow, order_id=order[short], actor="t",
+                           req=RefundRequest(idempotency_key=f"r{short}", lines=one))  # fmt: skip
+    assert again.replayed and again.spend_coupons_withdrawn == 1
+    at(DAY0 + timedelta(days=2))
+    jobs(uow, settings, rec)
+    assert held(short) == [("void", 0)]
+    assert held(kept) == [("active", 0), ("active", 0)]
+    assert held(used) == [("active", 1)]
+    states = set(_entries(uow))
+    assert {(short, "exited"), (used, "exited"), (kept, "done")} <= states
+    assert not {m for m, _ in states} & {early}
+
+
+def _entries(uow: UnitOfWork) -> list[tuple[int, str]]:
+    with uow.read() as s:
+        return [(e.member_id, e.state) for e in s.scalars(select(JourneyEntry))]
 
 
 def test_a_failing_step_sets_the_entry_aside_and_the_rest_go_on(

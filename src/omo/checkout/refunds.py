@@ -31,6 +31,7 @@ from omo.commerce.stats import money_sum
 from omo.coupons import service as coupons
 from omo.coupons.rules import CouponTemplate
 from omo.db import UnitOfWork
+from omo.journeys import returned as journeys_returned
 from omo.members import service as members
 from omo.messaging import outbox
 from omo.points import service as points
@@ -72,6 +73,7 @@ class RefundQuote(ReadModel):
     coupons_restored: int = Field(description="coupons the customer may use again")
     tier_lowered_to: str | None
     tier_gifts_withdrawn: int
+    spend_coupons_withdrawn: int
     needs_approval: str | None = Field(description="why the returns policy holds it back")
 
 
@@ -124,6 +126,11 @@ class RefundResult(ReadModel):
         default=0,
         description="monthly gift coupons of the level taken back, issued since the upgrade "
         "and not used: voided with it",
+    )
+    spend_coupons_withdrawn: int = Field(
+        default=0,
+        description="coupons a 滿額贈券 journey (an order_spend trigger) gave for this order, "
+        "not yet used: voided, because what is kept no longer reaches the journey's spend",
     )
     replayed: bool
 
@@ -227,6 +234,11 @@ def _refund_in(
         lowered = returned.on_return(
             session, member_id=order.member_id, ordered_at=clock.as_utc(order.ordered_at),
             was=was, now=now,
+        )  # fmt: skip
+    if order.member_id is not None:
+        made.spend_coupons_withdrawn = journeys_returned.withdraw_for_order(
+            session, order_id=order.id, member_id=order.member_id,
+            kept=order.total - order.refunded_total, now=now,
         )  # fmt: skip
     outbox.publish(
         session, topic="OrderRefunded", key=key, now=now,
@@ -423,7 +435,8 @@ def _result(session: Session, made: OrderRefund, order: Order, *, replayed: bool
         coupon_clawed_back=made.coupon_clawed_back or Decimal(0),
         points_charged=made.points_charged or Decimal(0),
         coupons_clawed_back=made.coupons_clawed_back or [],
-        tier_gifts_withdrawn=made.tier_gifts_withdrawn or 0, replayed=replayed,
+        tier_gifts_withdrawn=made.tier_gifts_withdrawn or 0,
+        spend_coupons_withdrawn=made.spend_coupons_withdrawn or 0, replayed=replayed,
     )  # fmt: skip
 
 

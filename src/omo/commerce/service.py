@@ -171,6 +171,20 @@ def store_code(session: Session, store_id: int | None) -> str | None:
     return session.scalar(select(Store.code).where(Store.id == store_id))
 
 
+def kept_totals(session: Session, *, order_ids: Sequence[int]) -> dict[int, Decimal]:
+    """What the customer keeps of each order: its total less what was refunded (none for a
+    cancelled one)."""
+    if not order_ids:
+        return {}
+    rows = session.execute(
+        select(Order.id, Order.total, Order.refunded_total, Order.status).where(
+            Order.id.in_(list(order_ids))
+        )
+    )
+    return {i: Decimal(0) if status == "cancelled" else total - refunded
+            for i, total, refunded, status in rows}  # fmt: skip
+
+
 def list_stores(session: Session) -> list[Store]:
     return list(session.scalars(select(Store).order_by(Store.code)))
 

@@ -180,20 +180,23 @@ def issue_in(
 
 
 def withdraw_unused(
-    session: Session, *, member_id: int, template_codes: Sequence[str], key: str,
+    session: Session, *, member_id: int, template_codes: Sequence[str] | None, key: str,
     issued_since: datetime,
 ) -> int:  # fmt: skip
-    """Void the member's coupons of these templates issued under `key` (any run of it: a tier
-    gift's key names the month) since `issued_since` and not used: what they were given for
-    was taken back. Returns how many."""
-    rows = session.execute(
+    """Void the member's coupons of these templates (None: of any) issued under `key` (any run
+    of it: a tier gift's key names the month, a journey's its step) since `issued_since` and
+    not used: what they were given for was taken back. Returns how many."""
+    query = (
         select(Coupon.id, Coupon.issue_key, CouponTemplateRow.code)
         .join(CouponTemplateRow, CouponTemplateRow.id == Coupon.template_id)
         .where(
             Coupon.member_id == member_id, Coupon.status == "active", Coupon.uses == 0,
-            Coupon.issued_at >= issued_since, CouponTemplateRow.code.in_(list(template_codes)),
+            Coupon.issued_at >= issued_since,
         )
-    ).all()  # fmt: skip
+    )  # fmt: skip
+    if template_codes is not None:
+        query = query.where(CouponTemplateRow.code.in_(list(template_codes)))
+    rows = session.execute(query).all()
     ids = [
         cid for cid, issued, template in rows  # issue() keys them template:key:member
         if (issued or "").startswith(f"{template}:{key}:")

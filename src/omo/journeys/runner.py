@@ -158,6 +158,9 @@ def _matching(
         wanted = [f for f in wanted if f.payload.get("to") in trigger.to]
     if isinstance(trigger, d.OrderSpend):
         wanted = [f for f in wanted if _spent(trigger, f.payload)]
+        # what is kept now: an order returned before this pass read it gives no coupon
+        kept = commerce.kept_totals(session, order_ids=[int(f.payload["order_id"]) for f in wanted])
+        wanted = [f for f in wanted if kept.get(int(f.payload["order_id"]), 0) >= trigger.min_total]
     if isinstance(trigger, d.ProductBought):
         orders = {int(f.payload["order_id"]): f for f in wanted}
         hits = commerce.orders_with_items(
@@ -236,9 +239,9 @@ def take_steps(
     if entry is None or entry.state != "active" or entry.due_at > now:
         return  # another worker took it
     if members.get_member(session, entry.member_id).status != "active":
-        _finish(entry, "exited", now)  # merged away meanwhile: the survivor has their own
+        finish(entry, "exited", now)  # merged away meanwhile: the survivor has their own
         return
-    definition = _definition(session, entry, definitions)
+    definition = definition_of(session, entry, definitions)
     while entry.step < len(definition.steps):
         step = definition.steps[entry.step]
         index = entry.step
@@ -251,15 +254,15 @@ def take_steps(
             holds = _holds(session, entry, step.if_)
             _record(session, entry, index, "condition", "met" if holds else "not met", now)
             if not holds:
-                _finish(entry, "exited", now)
+                finish(entry, "exited", now)
                 return
             continue
         outcome = _act(session, entry, index, step, now=now, settings=settings)
         _record(session, entry, index, step.type, outcome, now)
-    _finish(entry, "done", now)
+    finish(entry, "done", now)
 
 
-def _definition(
+def definition_of(
     session: Session, entry: JourneyEntry, cache: dict[tuple[int, int], d.JourneyDefinition]
 ) -> d.JourneyDefinition:
     """The definition the member entered under (a later edit does not change their path)."""
@@ -284,7 +287,7 @@ def _record(
     session.flush()  # the unique (entry, step) refuses a second run of this step here
 
 
-def _finish(entry: JourneyEntry, state: str, now: datetime) -> None:
+def finish(entry: JourneyEntry, state: str, now: datetime) -> None:
     entry.state, entry.finished_at = state, now
 
 

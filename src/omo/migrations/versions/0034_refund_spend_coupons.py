@@ -1,0 +1,27 @@
+"""refund spend coupons: how many coupons a 滿額贈券 journey gave for the order a refund voided
+
+Revision ID: 0034
+Revises: 0033
+Create Date: 2026-12-07 00:20:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0034"
+down_revision: str | None = "0033"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # null on refunds made before: none was voided
+    with op.batch_alter_table("order_refunds") as batch:
+        batch.add_column(sa.Column("spend_coupons_withdrawn", sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("order_refunds") as batch:
+        batch.drop_column("spend_coupons_withdrawn")
