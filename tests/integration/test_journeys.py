@@ -545,12 +545,14 @@ def test_a_return_below_the_spend_withdraws_the_coupons_it_gave(
     changes nothing, the refund voids it, its retry says the same, and the entry still waiting
     exits and never issues. Three units with one returned keep 3,000: nothing is withdrawn and
     the second coupon comes. A coupon used meanwhile stays used. An order returned in full
-    before the journeys' pass read it enters no one."""
+    before the journeys' pass read it enters no one. A member merged into another after the
+    coupon came: the return still finds the coupon, now the survivor's, and voids it."""
     from omo.checkout import refunds
     from omo.checkout.refunds import RefundLine, RefundRequest
     from omo.coupons import service as coupons
     from omo.coupons.rules import CouponTemplate
     from omo.coupons.schemas import BasketIn
+    from omo.identity import service as identity
 
     at(DAY0)
     f.store(uow, "TPE-101")
@@ -563,22 +565,27 @@ def test_a_return_below_the_spend_withdraws_the_coupons_it_gave(
         journeys.save(uow, key=key, actor="t", raw={
             "name": key, "trigger": spend, "control_share": 0, "steps": steps})  # fmt: skip
         journeys.set_enabled(uow, key=key, enabled=True)
-    short, kept, used, early = (enrol(uow, n, consents={}) for n in (1, 2, 3, 4))
+    short, kept, used, early, absorbed, survivor = (
+        enrol(uow, n, consents={}) for n in (1, 2, 3, 4, 5, 6)
+    )
     till = {"channel": "pos", "store": "TPE-101", "ordered_at": DAY0.isoformat()}
     order = {m: f.post_order(uow, member_id=m, **till, lines=[
         {"sku": "A", "quantity": 3 if m == kept else 2, "unit_price": "1500"}]).id
-        for m in (short, kept, used, early)}  # fmt: skip
+        for m in (short, kept, used, early, absorbed)}  # fmt: skip
     whole = refunds.refund(uow, order_id=order[early], actor="t",
                            req=RefundRequest(idempotency_key="early"))  # fmt: skip
     assert whole.spend_coupons_withdrawn == 0
     rec = Recorder()
-    assert jobs(uow, settings, rec).entered == {"spend-now": 3, "spend-later": 3}
+    assert jobs(uow, settings, rec).entered == {"spend-now": 4, "spend-later": 4}
     jobs(uow, settings, rec)
 
     def held(m: int) -> list[tuple[str, int]]:
         return [(c.status, c.uses) for c in coupons.member_coupons(uow, member_id=m)]
 
     assert [held(m) for m in (short, kept, used, early)] == [[("active", 0)]] * 3 + [[]]
+    identity.merge_use_case(uow, survivor_id=survivor, absorbed_id=absorbed, note=None,
+                            actor="t")  # fmt: skip
+    assert held(survivor) == [("active", 0)]
     code = coupons.member_coupons(uow, member_id=used)[0].code
     coupons.redeem(uow, code=code, member_id=used, key="use", basket=BasketIn.model_validate(
         {"channel": "pos", "lines": [{"sku": "B", "quantity": 1, "unit_price": "300"}]}))  # fmt: skip
@@ -587,8 +594,9 @@ def test_a_return_below_the_spend_withdraws_the_coupons_it_gave(
     assert weighed.spend_coupons_withdrawn == 1 and held(short) == [("active", 0)]
     back = {m: refunds.refund(uow, order_id=order[m], actor="t",
                               req=RefundRequest(idempotency_key=f"r{m}", lines=one))
-            for m in (short, kept, used)}  # fmt: skip
-    assert {m: r.spend_coupons_withdrawn for m, r in back.items()} == {short: 1, kept: 0, used: 0}
+            for m in (short, kept, used, absorbed)}  # fmt: skip
+    assert {m: r.spend_coupons_withdrawn for m, r in back.items()} == {
+        short: 1, kept: 0, used: 0, absorbed: 1}  # fmt: skip
     again = refunds.refund(uow, order_id=order[short], actor="t",
                            req=RefundRequest(idempotency_key=f"r{short}", lines=one))  # fmt: skip
     assert again.replayed and again.spend_coupons_withdrawn == 1
@@ -597,6 +605,7 @@ def test_a_return_below_the_spend_withdraws_the_coupons_it_gave(
     assert held(short) == [("void", 0)]
     assert held(kept) == [("active", 0), ("active", 0)]
     assert held(used) == [("active", 1)]
+    assert held(survivor) == [("void", 0)]
     states = set(_entries(uow))
     assert {(short, "exited"), (used, "exited"), (kept, "done")} <= states
     assert not {m for m, _ in states} & {early}

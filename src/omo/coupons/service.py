@@ -181,16 +181,19 @@ def issue_in(
 
 def withdraw_unused(
     session: Session, *, member_id: int, template_codes: Sequence[str] | None, key: str,
-    issued_since: datetime,
+    issued_since: datetime, holders: Sequence[int] | None = None,
 ) -> int:  # fmt: skip
     """Void the member's coupons of these templates (None: of any) issued under `key` (any run
     of it: a tier gift's key names the month, a journey's its step) since `issued_since` and
-    not used: what they were given for was taken back. Returns how many."""
+    not used: what they were given for was taken back. `holders`: where the coupons may be now
+    (a merge moves them to the survivor; their key still names the member issued to). Returns
+    how many."""
     query = (
         select(Coupon.id, Coupon.issue_key, CouponTemplateRow.code)
         .join(CouponTemplateRow, CouponTemplateRow.id == Coupon.template_id)
         .where(
-            Coupon.member_id == member_id, Coupon.status == "active", Coupon.uses == 0,
+            Coupon.member_id.in_(list(holders or [member_id])), Coupon.status == "active",
+            Coupon.uses == 0,
             Coupon.issued_at >= issued_since,
         )
     )  # fmt: skip

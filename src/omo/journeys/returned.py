@@ -18,6 +18,7 @@ from omo.coupons import service as coupons
 from omo.journeys import definition as d
 from omo.journeys import runner
 from omo.journeys.models import JourneyEntry
+from omo.members import service as members
 
 
 def withdraw_for_order(
@@ -26,9 +27,11 @@ def withdraw_for_order(
     """After a refund of `order_id`, of which the customer keeps `kept`: end the member's
     entries of order_spend journeys the order no longer reaches and void the coupons they
     issued and the member has not used. Returns how many coupons were voided."""
+    # the order's member and those merged into them: an entry stays with the member entered
+    who = members.merge_tree(session, [member_id])
     entries = session.scalars(
         select(JourneyEntry).where(
-            JourneyEntry.member_id == member_id,
+            JourneyEntry.member_id.in_(who),
             # the occurrence is the OrderRecorded fact's key (ingest publishes it so)
             JourneyEntry.occurrence == f"order:{order_id}",
         )
@@ -42,7 +45,7 @@ def withdraw_for_order(
             runner.finish(entry, "exited", now)
         # a step's coupon is issued under journey:{entry}:{step}
         voided += coupons.withdraw_unused(
-            session, member_id=member_id, template_codes=None, key=f"journey:{entry.id}",
-            issued_since=entry.entered_at,
+            session, member_id=entry.member_id, template_codes=None, key=f"journey:{entry.id}",
+            issued_since=entry.entered_at, holders=who,
         )  # fmt: skip
     return voided

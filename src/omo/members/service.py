@@ -353,6 +353,17 @@ def merged_ids_of(session: Session, member_id: int) -> list[int]:
     )
 
 
+def merge_tree(session: Session, member_ids: Sequence[int]) -> list[int]:
+    """These members and every member merged into them, at any depth (sorted)."""
+    seen, todo = set(member_ids), list(member_ids)
+    while todo:
+        for absorbed in merged_ids_of(session, todo.pop()):
+            if absorbed not in seen:
+                seen.add(absorbed)
+                todo.append(absorbed)
+    return sorted(seen)
+
+
 def matching_profiles(session: Session, ids: tuple[int, int] | None = None) -> Iterator[Row[Any]]:
     """Every active member's profile and lowest phone, for batch identity resolution (streamed
     through the Core connection: a million members never sit in the session). The birth date

@@ -40,11 +40,7 @@ def _people(session: Session, member_id: int) -> list[int]:
     """The member (as they are now, after any merge) and every member merged into them, however
     many merges back."""
     current = members.current_member(session, member_id).id
-    found, frontier = [current], [current]
-    while frontier:
-        frontier = [m for f in frontier for m in members.merged_ids_of(session, f)]
-        found += frontier
-    return found
+    return [current, *(m for m in members.merge_tree(session, [current]) if m != current)]
 
 
 def export(uow: UnitOfWork, *, member_id: int, actor: str) -> dict[str, Any]:

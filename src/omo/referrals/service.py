@@ -211,7 +211,7 @@ def settle_held(
     after any return, else waiting for one again. Returns how many were looked at."""
     stmt = select(Referral).where(Referral.status == "held").order_by(Referral.id)
     if member_ids is not None:
-        tree = _merge_tree(session, member_ids)
+        tree = members.merge_tree(session, member_ids)
         stmt = stmt.where(Referral.referrer_id.in_(tree) | Referral.referee_id.in_(tree))
     held = session.scalars(stmt).all()
     rules = points.rules_in_force(session)
@@ -250,7 +250,7 @@ def reopen_after_split(
     again — and is settled at once on the order it was refused on, if that order is the
     referee's and still qualifies. A referee "rewarded through" another referral stays
     rejected: that bonus stayed with the merge's survivor. Returns the referrals reopened."""
-    tree = _merge_tree(session, member_ids)
+    tree = members.merge_tree(session, member_ids)
     refused = session.scalars(
         select(Referral).where(
             Referral.status == "rejected",
@@ -289,17 +289,6 @@ def reopen_after_split(
                 now=now, open_review=open_review,
             )  # fmt: skip
     return reopened
-
-
-def _merge_tree(session: Session, member_ids: Sequence[int]) -> list[int]:
-    """These members and every member merged into them, at any depth."""
-    seen, todo = set(member_ids), list(member_ids)
-    while todo:
-        for absorbed in members.merged_ids_of(session, todo.pop()):
-            if absorbed not in seen:
-                seen.add(absorbed)
-                todo.append(absorbed)
-    return sorted(seen)
 
 
 def _reward(
