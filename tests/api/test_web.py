@@ -588,8 +588,8 @@ def test_the_till_says_when_a_return_withdraws_a_spend_coupon(
     assert [c.status for c in coupons.member_coupons(uow, member_id=mid)
             if c.template == "NEXT100"] == ["active"]  # fmt: skip
     done = _return_whole_at_till(client, "W-220", sold.id)
-    said = done.split('id="pos-spend-coupons"')[1].split("</p>")[0]
-    assert "已未達此訂單滿額贈券的門檻：尚未使用的 1 張已收回" in said, said
+    said = done.split('id="pos-journey-coupons"')[1].split("</p>")[0]
+    assert "因此訂單或其所升等級而贈送、尚未使用的優惠券已收回：1 張" in said, said
     assert [c.status for c in coupons.member_coupons(uow, member_id=mid)
             if c.template == "NEXT100"] == ["void"]  # fmt: skip
 

@@ -574,7 +574,7 @@ def test_a_return_below_the_spend_withdraws_the_coupons_it_gave(
         for m in (short, kept, used, early, absorbed)}  # fmt: skip
     whole = refunds.refund(uow, order_id=order[early], actor="t",
                            req=RefundRequest(idempotency_key="early"))  # fmt: skip
-    assert whole.spend_coupons_withdrawn == 0
+    assert whole.journey_coupons_withdrawn == 0
     rec = Recorder()
     assert jobs(uow, settings, rec).entered == {"spend-now": 4, "spend-later": 4}
     jobs(uow, settings, rec)
@@ -591,15 +591,15 @@ def test_a_return_below_the_spend_withdraws_the_coupons_it_gave(
         {"channel": "pos", "lines": [{"sku": "B", "quantity": 1, "unit_price": "300"}]}))  # fmt: skip
     one = [RefundLine(line_no=1, quantity=1)]
     weighed = refunds.quote(uow, order_id=order[short], req=refunds.RefundLines(lines=one))
-    assert weighed.spend_coupons_withdrawn == 1 and held(short) == [("active", 0)]
+    assert weighed.journey_coupons_withdrawn == 1 and held(short) == [("active", 0)]
     back = {m: refunds.refund(uow, order_id=order[m], actor="t",
                               req=RefundRequest(idempotency_key=f"r{m}", lines=one))
             for m in (short, kept, used, absorbed)}  # fmt: skip
-    assert {m: r.spend_coupons_withdrawn for m, r in back.items()} == {
+    assert {m: r.journey_coupons_withdrawn for m, r in back.items()} == {
         short: 1, kept: 0, used: 0, absorbed: 1}  # fmt: skip
     again = refunds.refund(uow, order_id=order[short], actor="t",
                            req=RefundRequest(idempotency_key=f"r{short}", lines=one))  # fmt: skip
-    assert again.replayed and again.spend_coupons_withdrawn == 1
+    assert again.replayed and again.journey_coupons_withdrawn == 1
     at(DAY0 + timedelta(days=2))
     jobs(uow, settings, rec)
     assert held(short) == [("void", 0)]

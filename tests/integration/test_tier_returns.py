@@ -15,6 +15,7 @@ from omo.checkout.refunds import RefundLine, RefundRequest, refund
 from omo.checkout.schemas import CommitRequest
 from omo.db import UnitOfWork
 from omo.messaging.models import OutboxMessage
+from omo.settings import Settings
 from omo.tiers import service as tiers
 from omo.tiers.models import TierChange
 from tests.conftest import dump
@@ -164,3 +165,41 @@ def test_the_monthly_gift_of_a_level_taken_back_goes_with_it_unless_used(
     used = _return(uow, bought[spends].order.id, "s")
     assert (used.tier_lowered_to, used.tier_gifts_withdrawn) == ("member", 0)
     assert coupons.get_coupon(uow, code=code[spends]).state == "used"
+
+
+def test_a_coupon_a_journey_gave_for_the_upgrade_goes_with_it(
+    uow: UnitOfWork, shop: None, settings: Settings
+) -> None:
+    """升等禮: a tier_changed journey gives a coupon to whoever reaches gold. A member who
+    bought their way there and returns the goods loses the level and the unused coupon with
+    it (the quote says so first); one who keeps gold by another order keeps the coupon."""
+    from decimal import Decimal
+
+    from omo.checkout.refunds import RefundLines, quote
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+    from omo.journeys import service as journeys
+
+    coupons.put_template(uow, code="GOLDHELLO", template=CouponTemplate(
+        name="升等禮", kind="amount_off", amount=Decimal(300), per_member_limit=10))  # fmt: skip
+    journeys.save(uow, key="gold-hello", actor="t", raw={
+        "name": "升等禮", "control_share": 0,
+        "trigger": {"kind": "tier_changed", "to": ["gold"]},
+        "steps": [{"type": "issue_coupon", "template": "GOLDHELLO"}]})  # fmt: skip
+    journeys.set_enabled(uow, key="gold-hello", enabled=True)
+    returns, stays = _member(uow), _member(uow)
+    bought = {mid: _sell(uow, mid, 30_000) for mid in (returns, stays)}
+    _sell(uow, stays, 40_000)  # 36,000 at gold: gold without the first
+    now = settings.model_copy(update={"outbox_settle_s": 0})
+    for _ in range(2):  # enter, then take the step
+        journeys.run_jobs(uow, settings=now, adapters={}, deliver=False)
+    code = {m: coupons.member_coupons(uow, member_id=m)[0].code for m in (returns, stays)}
+    weighed = quote(uow, order_id=bought[returns].order.id, req=RefundLines())
+    assert (weighed.tier_lowered_to, weighed.journey_coupons_withdrawn) == ("member", 1)
+    assert coupons.get_coupon(uow, code=code[returns]).state == "usable"
+    done = _return(uow, bought[returns].order.id, "r")
+    assert (done.tier_lowered_to, done.journey_coupons_withdrawn) == ("member", 1)
+    assert coupons.get_coupon(uow, code=code[returns]).state == "void"
+    kept = _return(uow, bought[stays].order.id, "s")
+    assert (kept.tier_lowered_to, kept.journey_coupons_withdrawn) == (None, 0)
+    assert coupons.get_coupon(uow, code=code[stays]).state == "usable"

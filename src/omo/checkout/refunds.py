@@ -73,7 +73,7 @@ class RefundQuote(ReadModel):
     coupons_restored: int = Field(description="coupons the customer may use again")
     tier_lowered_to: str | None
     tier_gifts_withdrawn: int
-    spend_coupons_withdrawn: int
+    journey_coupons_withdrawn: int
     needs_approval: str | None = Field(description="why the returns policy holds it back")
 
 
@@ -127,10 +127,12 @@ class RefundResult(ReadModel):
         description="monthly gift coupons of the level taken back, issued since the upgrade "
         "and not used: voided with it",
     )
-    spend_coupons_withdrawn: int = Field(
+    journey_coupons_withdrawn: int = Field(
         default=0,
-        description="coupons a 滿額贈券 journey (an order_spend trigger) gave for this order, "
-        "not yet used: voided, because what is kept no longer reaches the journey's spend",
+        description="coupons journeys gave, not yet used, voided because the return took "
+        "their reason away: a 滿額贈券 journey's (an order_spend trigger) for this order, when "
+        "what is kept no longer reaches its spend, and a tier_changed journey's for an upgrade "
+        "the return took back (tier_lowered_to)",
     )
     replayed: bool
 
@@ -235,10 +237,13 @@ def _refund_in(
             session, member_id=order.member_id, ordered_at=clock.as_utc(order.ordered_at),
             was=was, now=now,
         )  # fmt: skip
-    if order.member_id is not None:
-        made.spend_coupons_withdrawn = journeys_returned.withdraw_for_order(
+    if order.member_id is not None:  # what journeys gave for the spend or the level undone
+        made.journey_coupons_withdrawn = journeys_returned.withdraw_for_order(
             session, order_id=order.id, member_id=order.member_id,
             kept=order.total - order.refunded_total, now=now,
+        ) + journeys_returned.withdraw_for_upgrades(
+            session, member_id=order.member_id, now=now,
+            upgrades=lowered.upgrades if lowered is not None else (),
         )  # fmt: skip
     outbox.publish(
         session, topic="OrderRefunded", key=key, now=now,
@@ -436,7 +441,7 @@ def _result(session: Session, made: OrderRefund, order: Order, *, replayed: bool
         points_charged=made.points_charged or Decimal(0),
         coupons_clawed_back=made.coupons_clawed_back or [],
         tier_gifts_withdrawn=made.tier_gifts_withdrawn or 0,
-        spend_coupons_withdrawn=made.spend_coupons_withdrawn or 0, replayed=replayed,
+        journey_coupons_withdrawn=made.journey_coupons_withdrawn or 0, replayed=replayed,
     )  # fmt: skip
 
 

@@ -118,8 +118,8 @@ class OrderRefund(Base):
     # kept back from the money for earned points the member had spent (returns policy)
     points_charged: Mapped[Decimal | None] = mapped_column(Money)
     tier_gifts_withdrawn: Mapped[int | None] = mapped_column(Integer)  # gifts of a level undone
-    # coupons a 滿額贈券 journey gave for the order, voided: what is kept misses its spend
-    spend_coupons_withdrawn: Mapped[int | None] = mapped_column(Integer)
+    # coupons journeys gave for the order or the level it earned, voided with their reason
+    journey_coupons_withdrawn: Mapped[int | None] = mapped_column(Integer)
 
 
 class ReturnsPolicy(Base):

@@ -1,13 +1,15 @@
-"""What a return undoes of the journeys its order triggered (滿額贈券).
+"""What a return undoes of the journeys it took the reason away from.
 
 An order_spend journey gives a member something for an order that reaches a spend (單筆滿3000送
-100元券). When a refund leaves the customer with less than that spend, the member leaves the
-journey (no step still to come is taken: a coupon waiting behind a `wait` is never issued) and
-the coupons it gave for the order that are not yet used are voided. A coupon already used
-stays used. An order returned before the journeys' pass read it enters no one (runner)."""
+100元券); a tier_changed journey for an upgrade (升等禮). When a refund leaves the customer
+with less than that spend, or takes the upgrade back (tiers/returned.py), the member leaves
+the journey (no step still to come is taken: a coupon waiting behind a `wait` is never issued)
+and the coupons it gave that are not yet used are voided. A coupon already used stays used. An
+order returned before the journeys' pass read it enters no one (runner)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -24,22 +26,45 @@ from omo.members import service as members
 def withdraw_for_order(
     session: Session, *, order_id: int, member_id: int, kept: Decimal, now: datetime
 ) -> int:
-    """After a refund of `order_id`, of which the customer keeps `kept`: end the member's
-    entries of order_spend journeys the order no longer reaches and void the coupons they
-    issued and the member has not used. Returns how many coupons were voided."""
-    # the order's member and those merged into them: an entry stays with the member entered
+    """After a refund of `order_id`, of which the customer keeps `kept`: the member's entries
+    of order_spend journeys the order no longer reaches are ended and their unused coupons
+    voided. Returns how many coupons were voided."""
+
+    def undone(trigger: d.Trigger) -> bool:
+        return isinstance(trigger, d.OrderSpend) and kept < trigger.min_total
+
+    # the occurrence is the OrderRecorded fact's key (ingest publishes it so)
+    return _withdraw(session, member_id, [f"order:{order_id}"], undone, now)
+
+
+def withdraw_for_upgrades(
+    session: Session, *, member_id: int, upgrades: Sequence[str], now: datetime
+) -> int:
+    """After a return took upgrades back (their TierChanged facts' keys): the member's entries
+    of tier_changed journeys those upgrades started are ended and their unused coupons voided.
+    Returns how many coupons were voided."""
+
+    def undone(trigger: d.Trigger) -> bool:
+        return isinstance(trigger, d.TierChangedTrigger)
+
+    return _withdraw(session, member_id, upgrades, undone, now) if upgrades else 0
+
+
+def _withdraw(
+    session: Session, member_id: int, occurrences: Sequence[str],
+    undone: Callable[[d.Trigger], bool], now: datetime,
+) -> int:  # fmt: skip
+    # the member and those merged into them: an entry stays with the member entered, while a
+    # merge moves the coupons to the survivor
     who = members.merge_tree(session, [member_id])
     entries = session.scalars(
         select(JourneyEntry).where(
-            JourneyEntry.member_id.in_(who),
-            # the occurrence is the OrderRecorded fact's key (ingest publishes it so)
-            JourneyEntry.occurrence == f"order:{order_id}",
+            JourneyEntry.member_id.in_(who), JourneyEntry.occurrence.in_(list(occurrences))
         )
     ).all()
     voided, definitions = 0, dict[tuple[int, int], d.JourneyDefinition]()
     for entry in entries:
-        trigger = runner.definition_of(session, entry, definitions).trigger
-        if not isinstance(trigger, d.OrderSpend) or kept >= trigger.min_total:
+        if not undone(runner.definition_of(session, entry, definitions).trigger):
             continue
         if entry.state == "active":
             runner.finish(entry, "exited", now)

@@ -28,7 +28,7 @@ from omo.tiers import policy
 from omo.tiers.models import MemberTier, TierChange
 from omo.tiers.policy import TierProgramme
 from omo.tiers.schemas import MemberTierRead
-from omo.tiers.service import member_tier, programme_in_force, standing_of
+from omo.tiers.service import fact_key, member_tier, programme_in_force, standing_of
 
 MAX_YEARS = 5
 
@@ -163,6 +163,6 @@ def record_change(
                   "top_share": None if s.top_share is None else str(s.top_share)},
     ))  # fmt: skip
     outbox.publish(
-        session, topic="TierChanged", key=f"tier:{member}:{now.isoformat()}", now=now,
+        session, topic="TierChanged", key=fact_key(member, now), now=now,
         payload={"member_id": member, "from": old, "to": new, "reason": fact},
     )  # fmt: skip

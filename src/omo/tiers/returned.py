@@ -22,7 +22,7 @@ from omo.tiers import policy
 from omo.tiers.grants import record_change
 from omo.tiers.models import MemberTier, TierChange
 from omo.tiers.policy import TierProgramme
-from omo.tiers.service import programme_in_force, standing_of
+from omo.tiers.service import fact_key, programme_in_force, standing_of
 
 UPGRADE = "upgrade: "
 RETURNED = "upgrade returned: "
@@ -37,6 +37,7 @@ def standing_before(session: Session, *, member_id: int, now: datetime) -> polic
 class Returned:
     level: str  # the level the member falls back to
     gifts_withdrawn: int  # monthly gift coupons of the levels taken back, unused, voided
+    upgrades: tuple[str, ...] = ()  # the TierChanged facts of the upgrades taken back
 
 
 def on_return(
@@ -76,19 +77,21 @@ def on_return(
     row.level, row.since, row.review_at, row.updated_at = back, since, review_at, now
     session.flush()
     forget(session, "tier_rows")  # what the transaction had read of it is stale
-    return Returned(back, _withdraw_gifts(session, p, member_id, back, chain))
-
-
-def _withdraw_gifts(
-    session: Session, p: TierProgramme, member_id: int, back: str, chain: list[TierChange]
-) -> int:
-    """Void the unused monthly gifts of the levels above `back` issued since the member first
-    rose above it in `chain`; a template `back` gives as well stays."""
     rank = {lv.code: n for n, lv in enumerate(p.levels)}
     above = [
         c for c in chain
         if c.reason.startswith(UPGRADE) and rank.get(c.to_level, -1) > rank[back]
     ]  # fmt: skip
+    return Returned(back, _withdraw_gifts(session, p, member_id, back, above),
+                    tuple(fact_key(member_id, c.created_at) for c in above))  # fmt: skip
+
+
+def _withdraw_gifts(
+    session: Session, p: TierProgramme, member_id: int, back: str, above: list[TierChange]
+) -> int:
+    """Void the unused monthly gifts of the levels above `back` issued since the member first
+    rose above it (`above`: the upgrades past it taken back); a template `back` gives as well
+    stays."""
     if not above:
         return 0
     kept = p.level(back).benefits.monthly_gift

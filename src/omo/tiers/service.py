@@ -45,6 +45,12 @@ from omo.tiers.schemas import (
 EARNED_KINDS = ("earn", "bonus")
 
 
+def fact_key(member_id: int, at: datetime) -> str:
+    """The key of the TierChanged fact of a change at `at`: a journey enters on it once, and
+    a return that takes the change back finds the entries by it."""
+    return f"tier:{member_id}:{clock.as_utc(at).isoformat()}"
+
+
 def programme_in_force(session: Session) -> TierProgramme:
     """The newest programme, read once per transaction (a commit asks several times)."""
     cached = session.info.get("tier_programme")
@@ -323,7 +329,7 @@ def _placed(
                      "largest_order": str(s.largest)},
     }  # fmt: skip
     fact = (
-        "TierChanged", f"tier:{member_id}:{now.isoformat()}",
+        "TierChanged", fact_key(member_id, now),
         {"member_id": member_id, "from": current, "to": decision.level,
          "reason": decision.reason},
     )  # fmt: skip

@@ -1,4 +1,5 @@
-"""refund spend coupons: how many coupons a 滿額贈券 journey gave for the order a refund voided
+"""refund journey coupons: how many coupons journeys gave for the order (滿額贈券) or for the
+level it earned (升等禮) a refund voided
 
 Revision ID: 0034
 Revises: 0033
@@ -19,9 +20,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # null on refunds made before: none was voided
     with op.batch_alter_table("order_refunds") as batch:
-        batch.add_column(sa.Column("spend_coupons_withdrawn", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("journey_coupons_withdrawn", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("order_refunds") as batch:
-        batch.drop_column("spend_coupons_withdrawn")
+        batch.drop_column("journey_coupons_withdrawn")
