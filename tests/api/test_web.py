@@ -568,12 +568,14 @@ def test_the_till_says_when_a_return_withdraws_a_spend_coupon(
 ) -> None:
     """單筆滿3000送100元券 on the web shop: the coupon given for a 3,000 order, unused, is
     withdrawn when the order comes back at a till, and the till says so."""
+    from omo.commerce.returns_policy import Policy, set_policy
     from omo.coupons import service as coupons
     from omo.coupons.rules import CouponTemplate
+    from omo.coupons.schemas import BasketIn
     from omo.journeys import service as journeys
 
     coupons.put_template(uow, code="NEXT100", template=CouponTemplate(
-        name="滿額贈券", kind="amount_off", amount=Decimal(100)))  # fmt: skip
+        name="滿額贈券", kind="amount_off", amount=Decimal(100), per_member_limit=5))  # fmt: skip
     journeys.save(uow, key="spend", actor="t", raw={
         "name": "滿3000送券", "control_share": 0,
         "trigger": {"kind": "order_spend", "min_total": "3000", "channels": ["web"]},
@@ -592,6 +594,22 @@ def test_the_till_says_when_a_return_withdraws_a_spend_coupon(
     assert "因此訂單或其所升等級而贈送、尚未使用的優惠券已收回：1 張" in said, said
     assert [c.status for c in coupons.member_coupons(uow, member_id=mid)
             if c.template == "NEXT100"] == ["void"]  # fmt: skip
+    # under a policy that charges a used one: the member spends the next order's coupon first
+    set_policy(uow, policy=Policy(journey_coupons_used="charge"), actor="t")
+    again = f.post_order(uow, member_id=mid, channel="web", external_id="W-221",
+                         lines=[{"sku": "A", "quantity": 1, "unit_price": "3000"}])  # fmt: skip
+    for _ in range(2):
+        journeys.run_jobs(uow, settings=now, adapters={}, deliver=False)
+    code = next(c.code for c in coupons.member_coupons(uow, member_id=mid)
+                if c.status == "active" and c.template == "NEXT100")  # fmt: skip
+    coupons.redeem(uow, code=code, member_id=mid, key="use", basket=BasketIn.model_validate(
+        {"channel": "web", "lines": [{"sku": "B", "quantity": 1, "unit_price": "300"}]}))  # fmt: skip
+    done = _return_whole_at_till(client, "W-221", again.id)
+    said = done.split('id="pos-journey-coupons"')[1].split("</p>")[0]
+    assert "會員已使用者折抵 NT$100：已自退款中扣除" in said and "張已收回" not in said, said
+    assert "NT$2,900" in done.split('id="pos-refunded"')[1].split("</p>")[0]
+    shown = sign_in(client, "boss").get("/ui/settings").text.split('id="returns-journey-coupons"')
+    assert "其折抵金額自退款中扣除" in shown[1].split("</span>")[0]
 
 
 def test_the_till_says_what_a_store_that_charges_spent_points_keeps_back(
@@ -668,7 +686,7 @@ def test_the_till_says_when_a_return_claws_a_coupon_back(
     page = sign_in(client, "boss").get("/ui/settings").text
     said = page.split('id="returns-coupons"')[1].split("</p>")[0]
     assert "所留商品仍按比例保有折扣" in said and "整筆訂單退款時，優惠券才可再次使用" in said
-    assert "滿額贈點依退貨商品所占比例扣回" in said
+    assert "滿額贈點依退貨商品所占比例扣回" in said and "已使用者不予追回" in said
     token = _csrf(page)
     set_it = {"csrf": token, "body": '{"coupon_threshold": "claw_back", '
               '"coupons_back": "with_their_goods", "spend_bonus": "threshold"}'}  # fmt: skip

@@ -96,7 +96,7 @@ def test_check_finds_nothing_after_real_activity_and_names_tampering(
     assert dirty.exit_code == 1
     assert "points lot" in dirty.output
     assert "given back to lot" in dirty.output
-    assert "for spent points, more than its total" in dirty.output
+    assert "(spent points, used coupons given for it), more than its total" in dirty.output
     assert "template C" in dirty.output
     assert "stats say" in dirty.output
     assert "referrals: 3 difference(s)" in dirty.output

@@ -597,6 +597,7 @@ def test_a_return_below_the_spend_withdraws_the_coupons_it_gave(
             for m in (short, kept, used, absorbed)}  # fmt: skip
     assert {m: r.journey_coupons_withdrawn for m, r in back.items()} == {
         short: 1, kept: 0, used: 0, absorbed: 1}  # fmt: skip
+    assert (back[used].amount, back[used].journey_coupons_charged) == (1500, 0)
     again = refunds.refund(uow, order_id=order[short], actor="t",
                            req=RefundRequest(idempotency_key=f"r{short}", lines=one))  # fmt: skip
     assert again.replayed and again.journey_coupons_withdrawn == 1
@@ -609,6 +610,62 @@ def test_a_return_below_the_spend_withdraws_the_coupons_it_gave(
     states = set(_entries(uow))
     assert {(short, "exited"), (used, "exited"), (kept, "done")} <= states
     assert not {m for m, _ in states} & {early}
+
+
+def test_a_used_spend_coupon_is_kept_back_under_the_policy(
+    uow: UnitOfWork, settings: Settings
+) -> None:
+    """The returns policy's journey_coupons_used: charge. The member used the NT$100 coupon a
+    3,000 order gave, then returns one of its two units: 1,400 back and 100 kept back (the
+    quote says so first, a retry the same); the rest of the order then gives back 1,500, not
+    1,600 — the coupon is charged once — and the books hold."""
+    from omo.checkout import receipts, refunds
+    from omo.checkout.refunds import RefundLine, RefundRequest
+    from omo.commerce import returns_policy
+    from omo.commerce import service as commerce
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+    from omo.coupons.schemas import BasketIn
+
+    at(DAY0)
+    f.store(uow, "TPE-101")
+    coupons.put_template(uow, code="NEXT100", template=CouponTemplate(
+        name="滿額贈券 折100", kind="amount_off", amount=Decimal(100)))  # fmt: skip
+    journeys.save(uow, key="spend", actor="t", raw={
+        "name": "滿3000送券", "control_share": 0,
+        "trigger": {"kind": "order_spend", "min_total": "3000"},
+        "steps": [{"type": "issue_coupon", "template": "NEXT100"}]})  # fmt: skip
+    journeys.set_enabled(uow, key="spend", enabled=True)
+    returns_policy.set_policy(uow, policy=returns_policy.Policy(journey_coupons_used="charge"),
+                              actor="t")  # fmt: skip
+    mid = enrol(uow, 1, consents={})
+    order = f.post_order(uow, member_id=mid, channel="pos", store="TPE-101",
+                         ordered_at=DAY0.isoformat(),
+                         lines=[{"sku": "A", "quantity": 2, "unit_price": "1500"}]).id  # fmt: skip
+    rec = Recorder()
+    jobs(uow, settings, rec)
+    jobs(uow, settings, rec)
+    code = coupons.member_coupons(uow, member_id=mid)[0].code
+    coupons.redeem(uow, code=code, member_id=mid, key="use", basket=BasketIn.model_validate(
+        {"channel": "pos", "lines": [{"sku": "B", "quantity": 1, "unit_price": "300"}]}))  # fmt: skip
+    one = [RefundLine(line_no=1, quantity=1)]
+    weighed = refunds.quote(uow, order_id=order, req=refunds.RefundLines(lines=one))
+    assert (weighed.amount, weighed.journey_coupons_charged) == (1400, 100)
+    first = refunds.refund(uow, order_id=order, actor="t",
+                           req=RefundRequest(idempotency_key="r1", lines=one))  # fmt: skip
+    assert (first.amount, first.journey_coupons_charged, first.journey_coupons_withdrawn) == (
+        1400, 100, 0)  # fmt: skip
+    again = refunds.refund(uow, order_id=order, actor="t",
+                           req=RefundRequest(idempotency_key="r1", lines=one))  # fmt: skip
+    assert again.replayed and (again.amount, again.journey_coupons_charged) == (1400, 100)
+    assert receipts.get_order(uow, order_id=order).refundable == 1500
+    rest = refunds.refund(uow, order_id=order, actor="t", req=RefundRequest(idempotency_key="r2"))
+    assert (rest.amount, rest.journey_coupons_charged) == (1500, 0)
+    shown = receipts.get_order(uow, order_id=order)
+    assert (shown.refunded_total, shown.refundable, shown.status) == (2900, 0, "refunded")
+    assert [r.journey_coupons_charged for r in shown.refunds] == [100, 0]
+    with uow.read() as s:
+        assert commerce.check_orders_and_stats(s) == []
 
 
 def _entries(uow: UnitOfWork) -> list[tuple[int, str]]:

@@ -53,6 +53,11 @@ class RefundRead(ReadModel):
         default=Decimal(0),
         description="kept back for earned points the member had spent; not left to give back",
     )
+    journey_coupons_charged: MoneyOut = Field(
+        default=Decimal(0),
+        description="kept back for coupons given for the order or its level that the member "
+        "had used; not left to give back",
+    )
 
 
 class CouponUsed(ReadModel):
@@ -144,7 +149,8 @@ def _detail(session: Session, order: Order, unit: Decimal) -> OrderDetail:
         for li in r.lines:
             returned[li["line_no"]] += li["quantity"]
     open_ = order.status != "cancelled"
-    charged = sum((r.points_charged or Decimal(0) for r in refunds), Decimal(0))
+    charged = sum(((r.points_charged or Decimal(0)) + (r.journey_coupons_charged or Decimal(0))
+                   for r in refunds), Decimal(0))  # fmt: skip
     worth = line_worth(session, order, lines)
     base = {k: getattr(order, k) for k in OrderRead.model_fields}
     shown = [
@@ -176,6 +182,7 @@ def _refund_read(r: OrderRefund) -> RefundRead:
         approved_by=r.approved_by, created_at=r.created_at,
         coupon_clawed_back=r.coupon_clawed_back or Decimal(0),
         points_charged=r.points_charged or Decimal(0),
+        journey_coupons_charged=r.journey_coupons_charged or Decimal(0),
     )  # fmt: skip
 
 

@@ -74,6 +74,7 @@ class RefundQuote(ReadModel):
     tier_lowered_to: str | None
     tier_gifts_withdrawn: int
     journey_coupons_withdrawn: int
+    journey_coupons_charged: MoneyOut
     needs_approval: str | None = Field(description="why the returns policy holds it back")
 
 
@@ -133,6 +134,12 @@ class RefundResult(ReadModel):
         "their reason away: a 滿額贈券 journey's (an order_spend trigger) for this order, when "
         "what is kept no longer reaches its spend, and a tier_changed journey's for an upgrade "
         "the return took back (tier_lowered_to)",
+    )
+    journey_coupons_charged: MoneyOut = Field(
+        default=Decimal(0),
+        description="kept back from the money: what such coupons the customer had already "
+        "used took off (the returns policy's journey_coupons_used: charge), at most the "
+        "refund; `amount` is after it",
     )
     replayed: bool
 
@@ -237,14 +244,22 @@ def _refund_in(
             session, member_id=order.member_id, ordered_at=clock.as_utc(order.ordered_at),
             was=was, now=now,
         )  # fmt: skip
+    withdrawn = journeys_returned.Withdrawn()
     if order.member_id is not None:  # what journeys gave for the spend or the level undone
-        made.journey_coupons_withdrawn = journeys_returned.withdraw_for_order(
+        withdrawn = journeys_returned.withdraw_for_order(
             session, order_id=order.id, member_id=order.member_id,
             kept=order.total - order.refunded_total, now=now,
         ) + journeys_returned.withdraw_for_upgrades(
             session, member_id=order.member_id, now=now,
             upgrades=lowered.upgrades if lowered is not None else (),
         )  # fmt: skip
+    made.journey_coupons_withdrawn = withdrawn.voided
+    if w.policy.journey_coupons_used == "charge" and withdrawn.used_value:
+        # what the coupons already used took off stays with the store (whole units of the
+        # till's), at most the refund, as spent points do
+        made.journey_coupons_charged = floor_to_unit(min(withdrawn.used_value, made.amount), unit)
+        made.amount -= made.journey_coupons_charged
+        order.refunded_total -= made.journey_coupons_charged
     outbox.publish(
         session, topic="OrderRefunded", key=key, now=now,
         payload={"order_id": order.id, "member_id": order.member_id,
@@ -310,7 +325,7 @@ def _weigh(
     # after the paid goods came back keeps the order open (and its coupon used)
     if order.status == "refunded":
         raise ValidationFailed("this order is already refunded in full", field="order_id")
-    charged = charged_for_points(session, order.id)
+    charged = kept_back(session, order.id)
     left = max(order.total - order.refunded_total - charged, Decimal(0))
     policy = returns_policy.in_force(session)
     w = _amount(session, order, req, left, policy, unit)
@@ -332,13 +347,16 @@ def _written_off(session: Session, order_id: int) -> int:
     )
 
 
-def charged_for_points(session: Session, order_id: int) -> Decimal:
-    """What the order's refunds kept back for spent points: the store keeps it, so it is not
-    left to give back, though the order's refunded_total does not count it."""
-    charged = session.scalar(
-        select(money_sum(OrderRefund.points_charged)).where(OrderRefund.order_id == order_id)
-    )
-    return Decimal(charged or 0)
+def kept_back(session: Session, order_id: int) -> Decimal:
+    """What the order's refunds kept back (spent points, coupons given for it and used): the
+    store keeps it, so it is not left to give back, though the order's refunded_total does not
+    count it."""
+    points, coupons_used = session.execute(
+        select(money_sum(OrderRefund.points_charged),
+               money_sum(OrderRefund.journey_coupons_charged))
+        .where(OrderRefund.order_id == order_id)
+    ).one()  # fmt: skip
+    return Decimal(points or 0) + Decimal(coupons_used or 0)
 
 
 def _earned_share(
@@ -441,7 +459,8 @@ def _result(session: Session, made: OrderRefund, order: Order, *, replayed: bool
         points_charged=made.points_charged or Decimal(0),
         coupons_clawed_back=made.coupons_clawed_back or [],
         tier_gifts_withdrawn=made.tier_gifts_withdrawn or 0,
-        journey_coupons_withdrawn=made.journey_coupons_withdrawn or 0, replayed=replayed,
+        journey_coupons_withdrawn=made.journey_coupons_withdrawn or 0,
+        journey_coupons_charged=made.journey_coupons_charged or Decimal(0), replayed=replayed,
     )  # fmt: skip
 
 

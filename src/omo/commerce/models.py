@@ -120,6 +120,8 @@ class OrderRefund(Base):
     tier_gifts_withdrawn: Mapped[int | None] = mapped_column(Integer)  # gifts of a level undone
     # coupons journeys gave for the order or the level it earned, voided with their reason
     journey_coupons_withdrawn: Mapped[int | None] = mapped_column(Integer)
+    # kept back from the money: what such coupons already used took off (returns policy)
+    journey_coupons_charged: Mapped[Decimal | None] = mapped_column(Money)
 
 
 class ReturnsPolicy(Base):

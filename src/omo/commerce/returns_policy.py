@@ -57,6 +57,13 @@ class Policy(StrictModel):
         "write_off — they are written off and reported (points_short); charge — their value "
         "is also kept back from the money (points_charged), at most the refund",
     )
+    journey_coupons_used: Literal["keep", "charge"] = Field(
+        default="keep",
+        description="a coupon a journey gave for the order's spend or the level it earned "
+        "(滿額贈券, 升等禮) that the customer has used when a return takes its reason away "
+        "(one not used is always withdrawn): keep — it stays used; charge — what it took off "
+        "is kept back from the money (journey_coupons_charged), at most the refund",
+    )
     coupons_back: Literal["whole_order", "with_their_goods"] = Field(
         default="whole_order",
         description="when a coupon used on an order may be used again (if its template gives "

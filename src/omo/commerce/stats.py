@@ -250,15 +250,20 @@ def check_orders_and_stats(session: Session) -> list[str]:
     """Differences in orders (totals, refunds) and in the kept stats against the orders."""
     problems: list[str] = []
     refunds: dict[int, Decimal] = {}
-    charged: dict[int, Decimal] = {}  # kept back for spent points: the store keeps it
-    for oid, c, kept in session.execute(
+    # kept back for spent points and used coupons given for the order: the store keeps it
+    charged: dict[int, Decimal] = {}
+    for oid, c, kept, coupons_used in session.execute(
         select(
             OrderRefund.order_id,
             func.sum(type_coerce(OrderRefund.amount, BigInteger)),
             func.coalesce(func.sum(type_coerce(OrderRefund.points_charged, BigInteger)), 0),
+            func.coalesce(
+                func.sum(type_coerce(OrderRefund.journey_coupons_charged, BigInteger)), 0
+            ),
         ).group_by(OrderRefund.order_id)
     ):
-        refunds[oid], charged[oid] = Decimal(int(c)) / 100, Decimal(int(kept)) / 100
+        refunds[oid] = Decimal(int(c)) / 100
+        charged[oid] = Decimal(int(kept) + int(coupons_used)) / 100
     expected: dict[int, list[Any]] = {}
     for o in session.scalars(select(Order)):
         if o.total != o.subtotal - o.discount_total + o.shipping_fee:
@@ -270,7 +275,8 @@ def check_orders_and_stats(session: Session) -> list[str]:
         if o.refunded_total + charged.get(o.id, ZERO) > o.total:
             problems.append(
                 f"order {o.id}: refunded {o.refunded_total} and kept back "
-                f"{charged.get(o.id, ZERO)} for spent points, more than its total {o.total}"
+                f"{charged.get(o.id, ZERO)} (spent points, used coupons given for it), more "
+                f"than its total {o.total}"
             )
         if o.member_id is not None and o.status in COUNTED_STATUSES:
             agg = expected.setdefault(o.member_id, [0, ZERO])

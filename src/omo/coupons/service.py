@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import segno
-from sqlalchemy import BigInteger, case, func, select, type_coerce, update
+from sqlalchemy import BigInteger, and_, case, func, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from omo.audit import service as audit
@@ -188,23 +188,7 @@ def withdraw_unused(
     not used: what they were given for was taken back. `holders`: where the coupons may be now
     (a merge moves them to the survivor; their key still names the member issued to). Returns
     how many."""
-    query = (
-        select(Coupon.id, Coupon.issue_key, CouponTemplateRow.code)
-        .join(CouponTemplateRow, CouponTemplateRow.id == Coupon.template_id)
-        .where(
-            Coupon.member_id.in_(list(holders or [member_id])), Coupon.status == "active",
-            Coupon.uses == 0,
-            Coupon.issued_at >= issued_since,
-        )
-    )  # fmt: skip
-    if template_codes is not None:
-        query = query.where(CouponTemplateRow.code.in_(list(template_codes)))
-    rows = session.execute(query).all()
-    ids = [
-        cid for cid, issued, template in rows  # issue() keys them template:key:member
-        if (issued or "").startswith(f"{template}:{key}:")
-        and (issued or "").endswith(f":{member_id}")
-    ]  # fmt: skip
+    ids = _issued_under(session, member_id, template_codes, key, issued_since, holders, used=False)
     if not ids:
         return 0
     # as a redemption does: a conditional UPDATE, so a till using the coupon meanwhile keeps
@@ -219,6 +203,43 @@ def withdraw_unused(
     )
     session.expire_all()
     return int(getattr(done, "rowcount", 0) or 0)
+
+
+def used_value(
+    session: Session, *, member_id: int, key: str, issued_since: datetime,
+    holders: Sequence[int] | None = None,
+) -> Decimal:  # fmt: skip
+    """What the member's coupons issued under `key` (as withdraw_unused finds them) took off
+    where they were used, goods and shipping, less what was given back with a refund."""
+    ids = _issued_under(session, member_id, None, key, issued_since, holders, used=True)
+    if not ids:
+        return Decimal(0)
+    goods, shipping = session.execute(
+        select(money_sum(CouponRedemption.discount), money_sum(CouponRedemption.shipping_discount))
+        .where(CouponRedemption.coupon_id.in_(ids), CouponRedemption.reversed_at.is_(None))
+    ).one()  # fmt: skip
+    return Decimal(goods or 0) + Decimal(shipping or 0)
+
+
+def _issued_under(
+    session: Session, member_id: int, template_codes: Sequence[str] | None, key: str,
+    issued_since: datetime, holders: Sequence[int] | None, *, used: bool,
+) -> list[int]:  # fmt: skip
+    query = (
+        select(Coupon.id, Coupon.issue_key, CouponTemplateRow.code)
+        .join(CouponTemplateRow, CouponTemplateRow.id == Coupon.template_id)
+        .where(
+            Coupon.member_id.in_(list(holders or [member_id])), Coupon.issued_at >= issued_since,
+            Coupon.uses > 0 if used else and_(Coupon.status == "active", Coupon.uses == 0),
+        )
+    )  # fmt: skip
+    if template_codes is not None:
+        query = query.where(CouponTemplateRow.code.in_(list(template_codes)))
+    return [
+        cid for cid, issued, template in session.execute(query)  # keyed template:key:member
+        if (issued or "").startswith(f"{template}:{key}:")
+        and (issued or "").endswith(f":{member_id}")
+    ]  # fmt: skip
 
 
 def shared_code(uow: UnitOfWork, *, template_code: str) -> CouponRead:

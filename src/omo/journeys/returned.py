@@ -4,12 +4,15 @@ An order_spend journey gives a member something for an order that reaches a spen
 100元券); a tier_changed journey for an upgrade (升等禮). When a refund leaves the customer
 with less than that spend, or takes the upgrade back (tiers/returned.py), the member leaves
 the journey (no step still to come is taken: a coupon waiting behind a `wait` is never issued)
-and the coupons it gave that are not yet used are voided. A coupon already used stays used. An
-order returned before the journeys' pass read it enters no one (runner)."""
+and the coupons it gave that are not yet used are voided. A coupon already used stays used;
+what it took off is answered, for a returns policy that keeps it back from the money. An entry
+is withdrawn once: a later return of the same order finds it withdrawn. An order returned
+before the journeys' pass read it enters no one (runner)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -22,13 +25,24 @@ from omo.journeys import runner
 from omo.journeys.models import JourneyEntry
 from omo.members import service as members
 
+WITHDRAWN = "withdrawn_at"  # in an entry's context: when a return took its reason away
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    voided: int = 0  # unused coupons voided
+    used_value: Decimal = Decimal(0)  # what the coupons already used took off
+
+    def __add__(self, other: Withdrawn) -> Withdrawn:
+        return Withdrawn(self.voided + other.voided, self.used_value + other.used_value)
+
 
 def withdraw_for_order(
     session: Session, *, order_id: int, member_id: int, kept: Decimal, now: datetime
-) -> int:
+) -> Withdrawn:
     """After a refund of `order_id`, of which the customer keeps `kept`: the member's entries
     of order_spend journeys the order no longer reaches are ended and their unused coupons
-    voided. Returns how many coupons were voided."""
+    voided."""
 
     def undone(trigger: d.Trigger) -> bool:
         return isinstance(trigger, d.OrderSpend) and kept < trigger.min_total
@@ -39,21 +53,21 @@ def withdraw_for_order(
 
 def withdraw_for_upgrades(
     session: Session, *, member_id: int, upgrades: Sequence[str], now: datetime
-) -> int:
+) -> Withdrawn:
     """After a return took upgrades back (their TierChanged facts' keys): the member's entries
-    of tier_changed journeys those upgrades started are ended and their unused coupons voided.
-    Returns how many coupons were voided."""
+    of tier_changed journeys those upgrades started are ended and their unused coupons
+    voided."""
 
     def undone(trigger: d.Trigger) -> bool:
         return isinstance(trigger, d.TierChangedTrigger)
 
-    return _withdraw(session, member_id, upgrades, undone, now) if upgrades else 0
+    return _withdraw(session, member_id, upgrades, undone, now) if upgrades else Withdrawn()
 
 
 def _withdraw(
     session: Session, member_id: int, occurrences: Sequence[str],
     undone: Callable[[d.Trigger], bool], now: datetime,
-) -> int:  # fmt: skip
+) -> Withdrawn:  # fmt: skip
     # the member and those merged into them: an entry stays with the member entered, while a
     # merge moves the coupons to the survivor
     who = members.merge_tree(session, [member_id])
@@ -62,15 +76,21 @@ def _withdraw(
             JourneyEntry.member_id.in_(who), JourneyEntry.occurrence.in_(list(occurrences))
         )
     ).all()
-    voided, definitions = 0, dict[tuple[int, int], d.JourneyDefinition]()
+    done, definitions = Withdrawn(), dict[tuple[int, int], d.JourneyDefinition]()
     for entry in entries:
+        if WITHDRAWN in entry.context:
+            continue
         if not undone(runner.definition_of(session, entry, definitions).trigger):
             continue
         if entry.state == "active":
             runner.finish(entry, "exited", now)
+        entry.context = {**entry.context, WITHDRAWN: now.isoformat()}
         # a step's coupon is issued under journey:{entry}:{step}
-        voided += coupons.withdraw_unused(
-            session, member_id=entry.member_id, template_codes=None, key=f"journey:{entry.id}",
-            issued_since=entry.entered_at, holders=who,
+        key, since = f"journey:{entry.id}", entry.entered_at
+        done += Withdrawn(
+            coupons.withdraw_unused(session, member_id=entry.member_id, template_codes=None,
+                                    key=key, issued_since=since, holders=who),
+            coupons.used_value(session, member_id=entry.member_id, key=key, issued_since=since,
+                               holders=who),
         )  # fmt: skip
-    return voided
+    return done
