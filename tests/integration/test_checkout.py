@@ -1655,6 +1655,11 @@ SALES = st.lists(
         # the returns policy from now on: True claws back a coupon whose threshold the goods
         # kept miss (sales of two units or more carry a 滿1300減100)
         st.tuples(st.just("policy"), st.integers(0, 1), st.booleans()),
+        # the journeys' pass: a sale of 2,000 or more earns a NT$50 coupon (滿額贈券), which a
+        # return below 2,000 withdraws (or, used, charges under the policy)
+        st.tuples(st.just("jobs"), st.just(0), st.just(False)),
+        # a sale of one APP-1 paid with the member's oldest such coupon, if they hold one
+        st.tuples(st.just("use_gift"), st.just(1), st.just(False)),
     ),
     min_size=1,
     max_size=12,
@@ -1669,12 +1674,13 @@ SALES = st.lists(
 )
 @given(SALES, st.booleans(), st.booleans(), st.booleans())
 def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
-    uow: UnitOfWork, shop: dict[str, Any], ops: list[tuple[str, int, Any]], claw: bool,
-    charge: bool, threshold: bool,
+    uow: UnitOfWork, shop: dict[str, Any], settings: Settings, ops: list[tuple[str, int, Any]],
+    claw: bool, charge: bool, threshold: bool,
 ) -> None:  # fmt: skip
     """Whatever happens — sales, refunds, redemptions, rewards bought and given back, expiry,
-    merges and their undo, under either coupon policy for returns, a spend bonus taken back in
-    proportion or with its threshold — `omo check` finds nothing:
+    merges and their undo, journey coupons given for a spend, used and withdrawn, under either
+    coupon policy for returns, a spend bonus taken back in proportion or with its threshold —
+    `omo check` finds nothing:
     ledger = lots, counters = redemptions, stats = net orders, reward redemptions = their
     entries; no balance below zero; the money back never above what was paid."""
     from datetime import UTC, date, datetime, timedelta
@@ -1685,6 +1691,7 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
     from omo.commerce import service as commerce_service
     from omo.coupons import service as coupons_service
     from omo.identity import service as identity
+    from omo.journeys import service as journeys
     from omo.points import service as points_service
     from omo.points.rules import PointsRules, Promotion
     from omo.rewards import service as rewards
@@ -1693,14 +1700,24 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
 
     tag = uuid.uuid4().hex[:8]
     bonus = "threshold" if threshold else "in_proportion"
+    used = "charge" if charge else "keep"
     returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
         coupon_threshold="claw_back" if claw else "keep",
         spent_points="charge" if charge else "write_off", spend_bonus=bonus,
+        journey_coupons_used=used,
         coupons_back="with_their_goods" if claw != charge else "whole_order"))  # fmt: skip
     # 滿1500送50點: two APP-1 reach it at silver (1,520) unless coupons or points take them under
     points_service.set_programme(uow, actor="t", rules=PointsRules(promotions=[Promotion(
         name="滿1500送50", starts_on=date(2026, 11, 1), ends_on=date(2027, 12, 31),
         bonus_points=50, min_spend=Decimal(1500))]))  # fmt: skip
+    coupons_service.put_template(uow, code="NEXT50", template=CouponTemplate(
+        name="滿額贈券", kind="amount_off", amount=Decimal(50), per_member_limit=1000))  # fmt: skip
+    journeys.save(uow, key="spend-2000", actor="t", raw={
+        "name": "滿2000送券", "control_share": 0,
+        "trigger": {"kind": "order_spend", "min_total": "2000"},
+        "steps": [{"type": "issue_coupon", "template": "NEXT50"}]})  # fmt: skip
+    journeys.set_enabled(uow, key="spend-2000", enabled=True)
+    passes = settings.model_copy(update={"outbox_settle_s": 0})
     rewarded: list[str] = []
     mid = shop["member"]
     orders: list[int] = []
@@ -1791,7 +1808,18 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
             returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
                 coupon_threshold="claw_back" if b else "keep",
                 spent_points="charge" if charge else "write_off", spend_bonus=bonus,
+                journey_coupons_used=used,
                 coupons_back="with_their_goods" if a else "whole_order"))  # fmt: skip
+        elif op == "jobs":
+            for _ in range(2):  # enter, then take the step
+                journeys.run_jobs(uow, settings=passes, adapters={}, deliver=False)
+        elif op == "use_gift":
+            held = [c.code for c in coupons_service.member_coupons(uow, member_id=mid)
+                    if c.template == "NEXT50" and c.state == "usable"]  # fmt: skip
+            if held:
+                body = basket(member_id=mid, external_id=f"{tag}-{n}", coupon_codes=held[:1],
+                              lines=[{"sku": "APP-1", "quantity": 1}])  # fmt: skip
+                orders.append(_commit(uow, body).order.id)
         elif op == "undo" and merges:
             try:
                 identity.undo_use_case(uow, merge_id=merges[a % len(merges)], actor="t")
@@ -1805,7 +1833,8 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
         assert points_service.summary(uow, member_id=mid, history=0).available >= 0
         for order_id in orders:  # what a returns screen shows adds up
             d = receipts.get_order(uow, order_id=order_id)
-            charged = sum((r.points_charged for r in d.refunds), Decimal(0))
+            charged = sum((r.points_charged + r.journey_coupons_charged for r in d.refunds),
+                          Decimal(0))  # fmt: skip
             assert charged == 0 or charge
             assert d.refundable == max(d.total - d.refunded_total - charged, 0)
             assert 0 <= d.refunded_total + charged <= d.total

@@ -226,6 +226,15 @@ def _refund_in(
         made.points_charged = floor_to_unit(min(made.points_short_value, amount), unit)
         made.amount -= made.points_charged
         order.refunded_total -= made.points_charged
+    # what journeys gave for the spend this return takes away (and what is kept back for
+    # those used), before the referral, the stats and the level weigh what is kept
+    spend = journeys_returned.Withdrawn()
+    if order.member_id is not None:
+        spend = journeys_returned.withdraw_for_order(
+            session, order_id=order.id, member_id=order.member_id,
+            kept=order.total - order.refunded_total, now=now,
+        )  # fmt: skip
+        _keep_back_for_used(made, order, spend, w.policy, unit)
     revoked = referrals.on_refund(
         session, order_id=order.id, kept=order.total - order.refunded_total, key=key,
         now=now, actor=actor,
@@ -244,22 +253,16 @@ def _refund_in(
             session, member_id=order.member_id, ordered_at=clock.as_utc(order.ordered_at),
             was=was, now=now,
         )  # fmt: skip
-    withdrawn = journeys_returned.Withdrawn()
-    if order.member_id is not None:  # what journeys gave for the spend or the level undone
-        withdrawn = journeys_returned.withdraw_for_order(
-            session, order_id=order.id, member_id=order.member_id,
-            kept=order.total - order.refunded_total, now=now,
-        ) + journeys_returned.withdraw_for_upgrades(
-            session, member_id=order.member_id, now=now,
-            upgrades=lowered.upgrades if lowered is not None else (),
-        )  # fmt: skip
-    made.journey_coupons_withdrawn = withdrawn.voided
-    if w.policy.journey_coupons_used == "charge" and withdrawn.used_value:
-        # what the coupons already used took off stays with the store (whole units of the
-        # till's), at most the refund, as spent points do
-        made.journey_coupons_charged = floor_to_unit(min(withdrawn.used_value, made.amount), unit)
-        made.amount -= made.journey_coupons_charged
-        order.refunded_total -= made.journey_coupons_charged
+    level = journeys_returned.Withdrawn()
+    if order.member_id is not None and lowered is not None:  # what journeys gave the level
+        level = journeys_returned.withdraw_for_upgrades(
+            session, member_id=order.member_id, upgrades=lowered.upgrades, now=now
+        )
+        if _keep_back_for_used(made, order, level, w.policy, unit):
+            # the money kept back counts as spent again; the level, taken back with the
+            # goods, is not weighed again
+            commerce.recompute_stats(session, member_id=order.member_id, now=now)
+    made.journey_coupons_withdrawn = spend.voided + level.voided
     outbox.publish(
         session, topic="OrderRefunded", key=key, now=now,
         payload={"order_id": order.id, "member_id": order.member_id,
@@ -273,6 +276,22 @@ def _refund_in(
         made.tier_lowered_to, made.tier_gifts_withdrawn = lowered.level, lowered.gifts_withdrawn
     made.coupon_clawed_back, made.coupons_clawed_back = w.clawed.amount, list(w.clawed.names)
     return _result(session, made, order, replayed=False)
+
+
+def _keep_back_for_used(
+    made: OrderRefund, order: Order, withdrawn: journeys_returned.Withdrawn,
+    policy: returns_policy.Policy, unit: Decimal,
+) -> Decimal:  # fmt: skip
+    """Under the policy's journey_coupons_used: charge, what the withdrawn journeys' coupons
+    already used took off stays with the store (whole units of the till's), at most what is
+    left of this refund, as spent points do. Returns it."""
+    if policy.journey_coupons_used != "charge" or not withdrawn.used_value:
+        return Decimal(0)
+    charge = floor_to_unit(min(withdrawn.used_value, made.amount), unit)
+    made.journey_coupons_charged = (made.journey_coupons_charged or Decimal(0)) + charge
+    made.amount -= charge
+    order.refunded_total -= charge
+    return charge
 
 
 def quote(uow: UnitOfWork, *, order_id: int, req: RefundLines, unit: Decimal = CENT) -> RefundQuote:
