@@ -203,3 +203,48 @@ def test_a_coupon_a_journey_gave_for_the_upgrade_goes_with_it(
     kept = _return(uow, bought[stays].order.id, "s")
     assert (kept.tier_lowered_to, kept.journey_coupons_withdrawn) == (None, 0)
     assert coupons.get_coupon(uow, code=code[stays]).state == "usable"
+
+
+def test_a_used_upgrade_coupon_is_kept_back_under_the_policy(
+    uow: UnitOfWork, shop: None, settings: Settings
+) -> None:
+    """The same 升等禮, used before half the goods come back, under journey_coupons_used:
+    charge: the refund keeps its 300 back (14,700 of 15,000) and the member's stats count it."""
+    from decimal import Decimal
+
+    from omo.commerce import returns_policy
+    from omo.commerce import service as commerce
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+    from omo.journeys import service as journeys
+
+    coupons.put_template(uow, code="GOLDHELLO", template=CouponTemplate(
+        name="升等禮", kind="amount_off", amount=Decimal(300), per_member_limit=10))  # fmt: skip
+    journeys.save(uow, key="gold-hello", actor="t", raw={
+        "name": "升等禮", "control_share": 0,
+        "trigger": {"kind": "tier_changed", "to": ["gold"]},
+        "steps": [{"type": "issue_coupon", "template": "GOLDHELLO"}]})  # fmt: skip
+    journeys.set_enabled(uow, key="gold-hello", enabled=True)
+    returns_policy.set_policy(uow, policy=returns_policy.Policy(journey_coupons_used="charge"),
+                              actor="t")  # fmt: skip
+    mid = _member(uow)
+    bought = _sell(uow, mid, 15_000, 15_000)
+    now = settings.model_copy(update={"outbox_settle_s": 0})
+    for _ in range(2):
+        journeys.run_jobs(uow, settings=now, adapters={}, deliver=False)
+    code = coupons.member_coupons(uow, member_id=mid)[0].code
+    body = {
+        "channel": "pos",
+        "store": "TPE-101",
+        "member_id": mid,
+        "external_id": "HELLO-USE",
+        "coupon_codes": [code],
+        "lines": [{"sku": "S", "quantity": 1, "unit_price": "500"}],
+    }
+    checkout.commit(uow, req=CommitRequest.model_validate(body), principal=ADMIN,
+                    currency="TWD", region="TW")  # fmt: skip
+    done = _return(uow, bought.order.id, "r", 1)
+    assert done.tier_lowered_to is not None and done.journey_coupons_withdrawn == 0
+    assert (done.amount, done.journey_coupons_charged) == (14_700, 300)
+    with uow.read() as s:
+        assert commerce.check_orders_and_stats(s) == []
