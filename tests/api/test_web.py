@@ -523,15 +523,22 @@ def test_the_till_takes_a_return(
         assert s.get_one(Order, order).status == "refunded"
 
 
-def _return_whole_at_till(client: TestClient, receipt: str, order_id: int) -> str:
-    """Staff of TPE-101 find a web order by its receipt and give it all back: the page."""
+def _return_whole_at_till(
+    client: TestClient, receipt: str, order_id: int, weighed: list[str] | None = None
+) -> str:
+    """Staff of TPE-101 find a web order by its receipt and give it all back: the page.
+    `weighed`: gets what the till said when it weighed the return first."""
     token = _csrf(sign_in(client, "tpe").get("/ui/pos").text)
     shown = client.post("/ui/pos", data={"csrf": token, "action": "find_order",
                                          "channel": "web", "receipt": receipt})  # fmt: skip
     key = re.search(r'name="refund_key" value="([^"]+)"', shown.text)
     assert key is not None
-    done = client.post("/ui/pos", data={"csrf": token, "action": "refund", "whole": "1",
-                                        "order_id": str(order_id), "refund_key": key[1]})  # fmt: skip
+    press = {"csrf": token, "action": "refund", "whole": "1", "order_id": str(order_id),
+             "refund_key": key[1]}  # fmt: skip
+    if weighed is not None:
+        page = client.post("/ui/pos", data={**press, "weigh": "1"}).text
+        weighed.append(page.split('id="pos-weighed"')[1].split("</p>")[0])
+    done = client.post("/ui/pos", data=press)
     assert done.status_code == 200 and 'id="pos-refunded"' in done.text, done.text[:400]
     return done.text
 
@@ -589,7 +596,9 @@ def test_the_till_says_when_a_return_withdraws_a_spend_coupon(
         journeys.run_jobs(uow, settings=now, adapters={}, deliver=False)
     assert [c.status for c in coupons.member_coupons(uow, member_id=mid)
             if c.template == "NEXT100"] == ["active"]  # fmt: skip
-    done = _return_whole_at_till(client, "W-220", sold.id)
+    weighed: list[str] = []
+    done = _return_whole_at_till(client, "W-220", sold.id, weighed)
+    assert "所贈優惠券將收回：1 張" in weighed[0], weighed
     said = done.split('id="pos-journey-coupons"')[1].split("</p>")[0]
     assert "因此訂單或其所升等級而贈送、尚未使用的優惠券已收回：1 張" in said, said
     assert [c.status for c in coupons.member_coupons(uow, member_id=mid)
@@ -604,7 +613,8 @@ def test_the_till_says_when_a_return_withdraws_a_spend_coupon(
                 if c.status == "active" and c.template == "NEXT100")  # fmt: skip
     coupons.redeem(uow, code=code, member_id=mid, key="use", basket=BasketIn.model_validate(
         {"channel": "web", "lines": [{"sku": "B", "quantity": 1, "unit_price": "300"}]}))  # fmt: skip
-    done = _return_whole_at_till(client, "W-221", again.id)
+    done = _return_whole_at_till(client, "W-221", again.id, weighed)
+    assert "NT$100 因會員已使用此訂單或其等級所贈的優惠券而自退款扣除" in weighed[1], weighed
     said = done.split('id="pos-journey-coupons"')[1].split("</p>")[0]
     assert "會員已使用者折抵 NT$100：已自退款中扣除" in said and "張已收回" not in said, said
     assert "NT$2,900" in done.split('id="pos-refunded"')[1].split("</p>")[0]
