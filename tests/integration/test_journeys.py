@@ -464,6 +464,8 @@ def test_in_control_is_stable_and_near_the_share() -> None:
 
 
 def test_product_bought_fires_from_the_outbox(uow: UnitOfWork, settings: Settings) -> None:
+    from omo.checkout import refunds
+
     at(DAY0)
     journeys.save(
         uow, key="after-mug", actor="t",
@@ -474,9 +476,13 @@ def test_product_bought_fires_from_the_outbox(uow: UnitOfWork, settings: Setting
     journeys.set_enabled(uow, key="after-mug", enabled=True)
     buyer = enrol(uow, 1, consents={})
     other = enrol(uow, 2, consents={})
+    returned = enrol(uow, 3, consents={})
     mug = [{"sku": "MUG-1", "quantity": 1, "unit_price": "350.00"}]
     f.post_order(uow, member_id=buyer, lines=mug, ordered_at=DAY0.isoformat())
     f.post_order(uow, member_id=other, ordered_at=DAY0.isoformat())  # SKU-1 only
+    # bought and brought back before the pass read it: no mug to follow up
+    back = f.post_order(uow, member_id=returned, lines=mug, ordered_at=DAY0.isoformat()).id
+    refunds.refund(uow, order_id=back, actor="t", req=refunds.RefundRequest(idempotency_key="b"))
     rec = Recorder()
     first = jobs(uow, settings, rec)
     assert first.entered["after-mug"] == 1

@@ -173,7 +173,7 @@ def store_code(session: Session, store_id: int | None) -> str | None:
 
 def kept_totals(session: Session, *, order_ids: Sequence[int]) -> dict[int, Decimal]:
     """What the customer keeps of each order: its total less what was refunded (none for a
-    cancelled one)."""
+    cancelled one or one whose every unit came back, whatever a refund kept back)."""
     if not order_ids:
         return {}
     rows = session.execute(
@@ -181,7 +181,7 @@ def kept_totals(session: Session, *, order_ids: Sequence[int]) -> dict[int, Deci
             Order.id.in_(list(order_ids))
         )
     )
-    return {i: Decimal(0) if status == "cancelled" else total - refunded
+    return {i: Decimal(0) if status in ("cancelled", "refunded") else total - refunded
             for i, total, refunded, status in rows}  # fmt: skip
 
 

@@ -166,7 +166,9 @@ def _matching(
         hits = commerce.orders_with_items(
             session, order_ids=list(orders), skus=trigger.skus, categories=trigger.categories
         )
-        wanted = [orders[o] for o in sorted(hits)]
+        kept = commerce.kept_totals(session, order_ids=sorted(hits))
+        # an order returned in full before this pass read it recommends nothing
+        wanted = [orders[o] for o in sorted(hits) if kept.get(o, 0) > 0]
     return [(int(f.payload["member_id"]), f.key) for f in wanted]
 
 
