@@ -7,10 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from omo.apikeys.service import Principal
+from omo.coupons import claims
 from omo.coupons import service as coupons
 from omo.coupons.rules import CouponTemplate
 from omo.coupons.schemas import (
     CheckRequest,
+    ClaimableRead,
+    ClaimRequest,
     CouponCheck,
     CouponRead,
     IssueRequest,
@@ -139,3 +142,32 @@ def member_coupons(
     caller: Principal = scoped("members:read"),
 ) -> list[CouponRead]:
     return coupons.member_coupons(uow, member_id=member_id)
+
+
+@router.get(
+    "/members/{member_id}/coupons/claimable",
+    response_model=list[ClaimableRead],
+    summary="Coupons the member may claim now (領券中心)",
+)
+def claimable(
+    member_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    uow: UoW,
+    caller: Principal = scoped("members:read"),
+) -> list[ClaimableRead]:
+    return claims.claimable(uow, member_id=member_id)
+
+
+@router.post(
+    "/members/{member_id}/coupons/claim",
+    response_model=CouponRead,
+    summary="Claim one (idempotent on idempotency_key)",
+)
+def claim(
+    member_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: ClaimRequest,
+    uow: UoW,
+    caller: Principal = scoped("members:write"),
+) -> CouponRead:
+    return claims.claim(
+        uow, member_id=member_id, template_code=body.template, key=body.idempotency_key
+    )

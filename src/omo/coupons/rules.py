@@ -80,6 +80,14 @@ class CouponTemplate(StrictModel):
     max_issued: int | None = Field(default=None, ge=1, description="budget: coupons in total")
     max_redemptions: int | None = Field(default=None, ge=1, description="budget: uses in total")
     shared_code: bool = Field(default=False, description="one public code many members use")
+    claimable: bool = Field(
+        default=False, description="members claim it themselves (領券中心): offered to each "
+        "member who may still claim one, until claim_until, while the budget lasts",
+    )  # fmt: skip
+    claim_until: datetime | None = Field(
+        default=None, description="claimable: the last moment to claim one; none: while the "
+        "template is active and before its valid_until. Without an offset: UTC",
+    )  # fmt: skip
     combinable: bool = Field(
         default=True, description="false: not used with any other coupon in one order "
         "(不得與其他優惠券併用)",
@@ -117,7 +125,7 @@ class CouponTemplate(StrictModel):
         """Whether using it needs to know the member's level or orders (`Holder`)."""
         return self.min_level is not None or self.first_order_only
 
-    @field_validator("valid_from", "valid_until")
+    @field_validator("valid_from", "valid_until", "claim_until")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         """A moment without an offset is UTC, as the coupons issued from it always stored it
@@ -142,6 +150,10 @@ class CouponTemplate(StrictModel):
         spend_get = self.kind == "spend_get_off" and self.amount is not None and self.spend
         if spend_get and self.amount >= self.spend:  # type: ignore[operator]
             raise ValueError("amount: must be less than spend (滿500減100)")
+        if self.claimable and self.shared_code:
+            raise ValueError("claimable: a shared code is public already, there is none to claim")
+        if self.claim_until is not None and not self.claimable:
+            raise ValueError("claim_until: only for claimable coupons")
         if self.repeat and self.kind != "spend_get_off":
             raise ValueError("repeat: only for spend_get_off coupons (每滿1000減100)")
         if self.steps is not None:

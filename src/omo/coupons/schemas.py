@@ -145,3 +145,25 @@ class TemplateKpis(ReadModel):
     redemption_rate: float
     discount_cost: MoneyOut
     order_revenue: MoneyOut = Field(description="totals of the orders the coupons were used on")
+
+
+class ClaimableRead(ReadModel):
+    """A coupon the member may claim now (領券中心)."""
+
+    template: str
+    name: str
+    terms: CouponTerms
+    held: int = Field(description="the member's coupons of this template so far")
+    per_member_limit: int
+    claim_until: datetime | None = Field(
+        description="the last moment to claim one (claim_until, else the template's valid_until)"
+    )
+    left: int | None = Field(description="coupons the budget has left; none: no budget")
+
+
+class ClaimRequest(StrictModel):
+    template: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$")
+    idempotency_key: str = Field(
+        min_length=1, max_length=80, pattern=KEY,
+        description="the member's tap: a retry or a second tap with it gets the same coupon",
+    )  # fmt: skip

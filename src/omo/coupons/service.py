@@ -111,7 +111,7 @@ def _template_read(row: CouponTemplateRow) -> TemplateRead:
     )  # fmt: skip
 
 
-def _template(session: Session, code: str) -> CouponTemplateRow:
+def template_row(session: Session, code: str) -> CouponTemplateRow:
     row = session.scalar(select(CouponTemplateRow).where(CouponTemplateRow.code == code))
     if row is None:
         raise NotFound(f"no coupon template {code!r}", field="template", ctx={"template": code})
@@ -145,17 +145,21 @@ def issue_in(
 ) -> IssueResult:
     """issue() inside the caller's transaction (a journey step issues with its other effects)."""
     now = clock.now()
-    row = _template(session, template_code)
+    row = template_row(session, template_code)
     t = CouponTemplate.model_validate(row.definition)
     if t.shared_code:
         raise ValidationFailed("a shared-code template has one public code", field="template")
     issued: list[CouponRead] = []
     refused: dict[int, str] = {}
+    if len(member_ids) == 1:
+        # one member (a journey's step, a claim): two issues at once take turns at the
+        # per-member limit; a batch to a segment does not lock every member it reaches
+        members.hold_members(session, list(member_ids))
     for member_id in dict.fromkeys(member_ids):
         issue_key = f"{template_code}:{key}:{member_id}"
         held = session.scalar(select(Coupon).where(Coupon.issue_key == issue_key))
         if held is not None:
-            issued.append(_coupon_read(held, row, t))
+            issued.append(coupon_read(held, row, t))
             continue
         try:
             member = members.current_member(session, member_id)
@@ -175,7 +179,7 @@ def issue_in(
             refused[member_id] = "budget_exhausted"
             continue
         coupon = _new_coupon(session, row.id, t, member_id=member_id, issue_key=issue_key, now=now)
-        issued.append(_coupon_read(coupon, row, t))
+        issued.append(coupon_read(coupon, row, t))
     return IssueResult(issued=issued, refused=refused)
 
 
@@ -246,7 +250,7 @@ def shared_code(uow: UnitOfWork, *, template_code: str) -> CouponRead:
     """The one public code of a shared-code template (made on first ask)."""
 
     def run(session: Session) -> CouponRead:
-        row = _template(session, template_code)
+        row = template_row(session, template_code)
         t = CouponTemplate.model_validate(row.definition)
         if not t.shared_code:
             raise ValidationFailed("this template issues codes per member", field="template")
@@ -255,7 +259,7 @@ def shared_code(uow: UnitOfWork, *, template_code: str) -> CouponRead:
         if coupon is None:
             coupon = _new_coupon(session, row.id, t, member_id=None, issue_key=key, now=clock.now())
             coupon.max_uses = t.max_redemptions or UNLIMITED
-        return _coupon_read(coupon, row)
+        return coupon_read(coupon, row)
 
     return uow.run(run)
 
@@ -290,7 +294,7 @@ def take_budget(session: Session, template_id: int, counter: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def _coupon_read(
+def coupon_read(
     c: Coupon, template: CouponTemplateRow, t: CouponTemplate | None = None
 ) -> CouponRead:  # fmt: skip
     """`t`: the template's definition parsed, when the caller has it (a batch parses once)."""
@@ -300,14 +304,14 @@ def _coupon_read(
         code=c.code, template=template.code, name=t.name, member_id=c.member_id,
         status=c.status, state=rules.state(_state(c, template), now), uses=c.uses,
         max_uses=c.max_uses, valid_from=c.valid_from, valid_until=c.valid_until,
-        issued_at=c.issued_at, terms=_terms(t), open_now=rules.open_at(t, now),
+        issued_at=c.issued_at, terms=terms_of(t), open_now=rules.open_at(t, now),
     )  # fmt: skip
 
 
 CAPPED = frozenset({"percent_off", "nth_item"})  # the kinds max_discount caps (and 每滿)
 
 
-def _terms(t: CouponTemplate) -> CouponTerms:
+def terms_of(t: CouponTemplate) -> CouponTerms:
     """What using a coupon of the template asks, by name."""
     return CouponTerms(
         min_spend=max(t.min_spend, t.spend or Decimal(0)) or None,
@@ -345,7 +349,7 @@ def basket_of(data: BasketIn, unit: Decimal = CENT) -> Basket:
     )
 
 
-def _holder(session: Session, member_id: int, order_id: int | None) -> rules.Holder:
+def holder_of(session: Session, member_id: int, order_id: int | None) -> rules.Holder:
     """The member's level and whether they have a counted order before `order_id` (the sale
     being recorded), in any channel."""
     from omo.tiers import service as tiers  # tiers gives coupons: it imports this module
@@ -374,7 +378,7 @@ def _price(
     t = CouponTemplate.model_validate(row.definition)
     left = None if row.max_redemptions is None else row.max_redemptions - row.redeemed
     holder = (
-        _holder(session, member_id, order_id) if t.asks_of_member and member_id is not None
+        holder_of(session, member_id, order_id) if t.asks_of_member and member_id is not None
         else None
     )  # fmt: skip
     result = rules.price(t, _state(coupon, row), basket, member_id=member_id, now=now,
@@ -424,7 +428,7 @@ def check(
         coupon = find_coupon(session, code)
         member = members.current_member(session, member_id).id if member_id else None
         _, t, result = _price(session, coupon, basket_of(basket, unit), member, clock.now())
-        return _check_read(coupon.code, result, _terms(t))
+        return _check_read(coupon.code, result, terms_of(t))
 
 
 def _check_read(code: str, result: rules.Priced | rules.Refused, terms: CouponTerms) -> CouponCheck:
@@ -598,7 +602,7 @@ def member_coupons(uow: UnitOfWork, *, member_id: int) -> list[CouponRead]:
             .order_by(Coupon.issued_at.desc(), Coupon.id.desc())
         )
         parsed: dict[int, CouponTemplate] = {}  # each template once, however many it issued
-        return [_coupon_read(c, row, parsed.get(row.id) or parsed.setdefault(
+        return [coupon_read(c, row, parsed.get(row.id) or parsed.setdefault(
             row.id, CouponTemplate.model_validate(row.definition))) for c, row in rows]  # fmt: skip
 
 
@@ -621,7 +625,7 @@ def get_coupon(uow: UnitOfWork, *, code: str) -> CouponRead:
         coupon = find_coupon(session, code)
         row = session.get(CouponTemplateRow, coupon.template_id)
         assert row is not None
-        return _coupon_read(coupon, row)
+        return coupon_read(coupon, row)
 
 
 def qr_png(code: str, *, scale: int = 6) -> bytes:

@@ -1,0 +1,123 @@
+"""領券中心: the coupons members claim themselves.
+
+A template marked `claimable` is offered to each member who may still claim one: the time to
+claim (its claim_until, else its valid_until) not past, the template active, the member below
+its per-member limit and at its min_level or above, its budget not given out. A claim issues one
+coupon under the member's idempotency key, so a retry or a second tap gets the same coupon; the
+member is held meanwhile, so that two taps under two keys cannot pass the per-member limit
+together; the budget is taken by the conditional UPDATE every issue takes it by. A refusal says
+why in fixed words, by code."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from omo.coupons import service as coupons
+from omo.coupons.models import Coupon, CouponTemplateRow
+from omo.coupons.rules import CouponTemplate
+from omo.coupons.schemas import ClaimableRead, CouponRead
+from omo.db import UnitOfWork
+from omo.members import service as members
+from omo.shared import clock
+from omo.shared.errors import Conflict, Forbidden, ValidationFailed
+
+
+def claimable(uow: UnitOfWork, *, member_id: int) -> list[ClaimableRead]:
+    """What the member may claim now, those whose time to claim ends soonest first."""
+    with uow.read() as session:
+        member = members.current_member(session, member_id).id
+        now = clock.now()
+        held = _held(session, member)
+        offered = []
+        for row, t in _claimable_templates(session):
+            if _refusal(session, row, t, member, held.get(row.id, 0), now) is None:
+                offered.append(ClaimableRead(
+                    template=row.code, name=t.name, terms=coupons.terms_of(t),
+                    held=held.get(row.id, 0), per_member_limit=t.per_member_limit,
+                    claim_until=_until(t), left=_left(row),
+                ))  # fmt: skip
+        offered.sort(key=lambda c: (c.claim_until is None, c.claim_until or now, c.template))
+        return offered
+
+
+def claim(uow: UnitOfWork, *, member_id: int, template_code: str, key: str) -> CouponRead:
+    """Issue the member one coupon of a claimable template (at most once per key)."""
+
+    def run(session: Session) -> CouponRead:
+        member = members.current_member(session, member_id).id
+        members.hold_members(session, [member])  # two taps take turns at the limit
+        row = coupons.template_row(session, template_code)
+        t = CouponTemplate.model_validate(row.definition)
+        issue_key = f"claim:{key}"
+        again = session.scalar(
+            select(Coupon).where(Coupon.issue_key == f"{row.code}:{issue_key}:{member}")
+        )
+        if again is not None:  # a retry: the coupon it got, whatever has changed since
+            return coupons.coupon_read(again, row, t)
+        have = _held(session, member).get(row.id, 0)
+        refused = _refusal(session, row, t, member, have, clock.now())
+        if refused is not None:
+            raise refused
+        result = coupons.issue_in(session, template_code=row.code, member_ids=[member],
+                                  key=issue_key)  # fmt: skip
+        if not result.issued:  # the budget went between the look and the take
+            reason = result.refused.get(member, "budget_exhausted")
+            raise Conflict(f"refused: {reason}", field="template", code=reason)
+        return result.issued[0]
+
+    return uow.run(run)
+
+
+def _claimable_templates(session: Session) -> list[tuple[CouponTemplateRow, CouponTemplate]]:
+    rows = session.scalars(select(CouponTemplateRow).where(CouponTemplateRow.active))
+    parsed = [(row, CouponTemplate.model_validate(row.definition)) for row in rows]
+    return [(row, t) for row, t in parsed if t.claimable]
+
+
+def _held(session: Session, member_id: int) -> dict[int, int]:
+    """The member's coupons per template id."""
+    return dict(
+        session.execute(
+            select(Coupon.template_id, func.count())
+            .where(Coupon.member_id == member_id)
+            .group_by(Coupon.template_id)
+        ).all()
+    )
+
+
+def _until(t: CouponTemplate) -> datetime | None:
+    return t.claim_until or t.valid_until
+
+
+def _left(row: CouponTemplateRow) -> int | None:
+    return None if row.max_issued is None else max(row.max_issued - row.issued, 0)
+
+
+def _refusal(
+    session: Session, row: CouponTemplateRow, t: CouponTemplate, member_id: int, held: int,
+    now: datetime,
+) -> Exception | None:  # fmt: skip
+    """Why this member may not claim one now, or None."""
+    if not t.claimable or not row.active:
+        return ValidationFailed("this coupon is not offered to claim", field="template",
+                                code="not_claimable")  # fmt: skip
+    until = _until(t)
+    if until is not None and now >= until:
+        return Conflict("the time to claim this coupon is over", field="template",
+                        code="claim_closed")  # fmt: skip
+    if held >= t.per_member_limit:
+        return Conflict("you hold as many of this coupon as one member may", field="template",
+                        code="per_member_limit")  # fmt: skip
+    if _left(row) == 0:
+        return Conflict("all of these coupons have been given out", field="template",
+                        code="budget_exhausted")  # fmt: skip
+    if (
+        t.min_level is not None
+        and t.min_level not in coupons.holder_of(session, member_id, None).reaches
+    ):
+        return Forbidden("this coupon is for a higher level", field="template",
+                         code="tier_too_low")  # fmt: skip
+    return None
