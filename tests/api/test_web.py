@@ -1106,6 +1106,54 @@ def test_a_coupon_tells_what_it_asks_on_the_card_and_at_the_till(
     assert pos.customer(uow, member_id=member).store_names == {"TPE-101": "門市 TPE-101"}
 
 
+def test_a_member_claims_a_coupon_on_their_card(api: TestClient, uow: UnitOfWork) -> None:
+    """領券中心 on the card: the coupons the member may claim, each with its terms and a 領取
+    button; a tap claims one and the card shows it held; a second tap of the same button
+    claims nothing more; a coupon of one per member is then no longer offered; a refusal is
+    said in the card's language; a forged link claims nothing."""
+    from datetime import timedelta
+
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+    from omo.shared import clock
+
+    until = clock.now() + timedelta(days=3)
+    coupons.put_template(uow, code="TAKE50", template=CouponTemplate(
+        name="領券折50", kind="amount_off", amount=Decimal(50), min_spend=Decimal(500),
+        claimable=True, claim_until=until))  # fmt: skip
+    coupons.put_template(uow, code="NOTYOURS", template=CouponTemplate(
+        name="金卡券", kind="amount_off", amount=Decimal(300), claimable=True,
+        min_level="gold"))  # fmt: skip
+    member = f.enrol(uow, name="林小美", phone="0933-222-333").member.id
+    path = api.get(f"/api/v1/members/{member}/card-link").json()["url"].replace(
+        "http://127.0.0.1:8000", "")  # fmt: skip
+    public = TestClient(api.app)
+    card = public.get(path).text
+    offer = card.split('id="claim-TAKE50"')[1].split("</form>")[0]
+    assert "領券折50" in offer and "滿 NT$500" in offer and "領取期限" in offer, offer
+    assert 'id="claim-NOTYOURS"' not in card
+    key = re.search(r'name="key" value="([^"]+)"', offer)
+    assert key is not None
+    tap = {"template": "TAKE50", "key": key[1]}
+    done = public.post(f"{path}/claim", data=tap, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].endswith("?claimed=true")
+    shown = public.get(done.headers["location"]).text
+    assert 'id="card-claimed"' in shown and 'id="claim-TAKE50"' not in shown
+    assert "領券折50" in shown.split('class="card qr coupon"')[1].split("<svg")[0]
+    again = public.post(f"{path}/claim", data=tap, follow_redirects=False)  # the same tap
+    assert again.status_code == 303
+    assert [c.template for c in coupons.member_coupons(uow, member_id=member)] == ["TAKE50"]
+    refused = public.post(f"{path}/claim", data={"template": "NOTYOURS", "key": "x"})
+    assert refused.status_code == 403
+    assert "此優惠券限更高等級的會員領取" in refused.text.split('id="card-claim-refused"')[1]
+    late = public.post(f"{path}/claim", data={"template": "TAKE50", "key": "y"})
+    assert late.status_code == 409 and "您已領取此優惠券的上限張數" in late.text
+    forged = public.post(path[:-4] + "AAAA/claim", data={"template": "TAKE50", "key": "z"})
+    assert forged.status_code == 404
+    assert public.post(f"{path}/claim", data={"template": "TAKE50"}).status_code == 422
+    assert len(coupons.member_coupons(uow, member_id=member)) == 1
+
+
 def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
     member = f.enrol(uow, name="王大同", phone="0933-123-456").member.id
     link = api.get(f"/api/v1/members/{member}/card-link").json()["url"]

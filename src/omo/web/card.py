@@ -8,12 +8,14 @@ signed reference, which the POS page reads back to the member."""
 from __future__ import annotations
 
 import io
+import secrets
 from dataclasses import dataclass
 
 import segno
 
+from omo.coupons import claims
 from omo.coupons import service as coupons
-from omo.coupons.schemas import CouponRead
+from omo.coupons.schemas import ClaimableRead, CouponRead
 from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.members.cards import PREFIX as PREFIX
@@ -60,6 +62,8 @@ class Card:
     referral: ReferralCodeRead
     referral_qr: str
     store_names: dict[str, str]  # of the stores its coupons are limited to, by code
+    claimable: list[ClaimableRead]  # what the member may claim now (領券中心)
+    claim_key: str  # this page's: a second tap of its button claims nothing more
 
 
 REWARDS_SHOWN = 12
@@ -73,6 +77,7 @@ def card(uow: UnitOfWork, *, secret: str, token: str, referral_link: str) -> Car
         member = members.current_member(session, member_id)  # a merged card leads on
         mid, name = member.id, member.name
     mine = coupons.member_coupons(uow, member_id=mid)
+    offered = claims.claimable(uow, member_id=mid)
     held = [c for c in mine if c.state == "usable"]
     current = card_token(secret, mid)
     referral = referrals.code_for(uow, member_id=mid, link=referral_link)
@@ -87,5 +92,17 @@ def card(uow: UnitOfWork, *, secret: str, token: str, referral_link: str) -> Car
         owed=[(r, qr_svg(r.voucher) if r.voucher else None) for r in fulfilment.owed(
             uow, store=None, reward=None, limit=REWARDS_SHOWN, member_id=mid)],
         referral=referral, referral_qr=qr_svg(referral.link),
-        store_names=coupon_terms.store_names(uow, mine),
+        store_names=coupon_terms.store_names(uow, [*mine, *offered]),
+        claimable=offered, claim_key=secrets.token_hex(8),
     )  # fmt: skip
+
+
+def claim(
+    uow: UnitOfWork, *, secret: str, token: str, template: str, key: str
+) -> CouponRead | None:
+    """The member of a card link claims a coupon (its button's key); None for a link that is
+    not valid. A refusal is raised as the claim raises it."""
+    member_id = member_of(secret, token)
+    if member_id is None:
+        return None
+    return claims.claim(uow, member_id=member_id, template_code=template, key=key)

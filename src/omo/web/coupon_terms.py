@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from omo.commerce import service as commerce
-from omo.coupons.schemas import CouponRead, CouponTerms
+from omo.coupons.schemas import ClaimableRead, CouponRead, CouponTerms
 from omo.db import UnitOfWork
 from omo.web.i18n import Formats, gettext
 
 
-def store_names(uow: UnitOfWork, held: Iterable[CouponRead]) -> dict[str, str]:
-    """The names of the stores these coupons are limited to, by code (no read if none is)."""
+def store_names(uow: UnitOfWork, held: Iterable[CouponRead | ClaimableRead]) -> dict[str, str]:
+    """The names of the stores these coupons (held or to claim) are limited to, by code (no
+    read if none is)."""
     if not any(c.terms.stores for c in held):
         return {}
     return {s.code: s.name for s in commerce.get_stores(uow)}

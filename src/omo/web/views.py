@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from omo.customer_view import service as customer_view
-from omo.shared.errors import NotFound
+from omo.shared.errors import DomainError, NotFound
 from omo.shared.schemas import MAX_ID
 from omo.shared.secrets import secret_key
 from omo.users import service as users
@@ -98,13 +98,39 @@ def install(app: FastAPI) -> None:
         return RedirectResponse("/ui/", status_code=303)
 
     @app.get("/card/{token}", include_in_schema=False)
-    def member_card(request: Request, token: Annotated[str, Path(max_length=200)]) -> Response:
-        settings = request.app.state.settings
-        found = card.card(request.app.state.uow, secret=secret_key(settings), token=token,
-                          referral_link=settings.referral_link)  # fmt: skip
-        answer = render(request, "card.html", status=200 if found else 404, c=found)
-        answer.headers["Cache-Control"] = "no-store"  # a card is personal
-        return answer
+    def member_card(
+        request: Request, token: Annotated[str, Path(max_length=200)], claimed: bool = False
+    ) -> Response:
+        return _card_page(request, token, claimed=claimed)
+
+    @app.post("/card/{token}/claim", include_in_schema=False)
+    def claim_on_card(
+        request: Request, token: Annotated[str, Path(max_length=200)],
+        template: Annotated[str, Form(max_length=40)], key: Annotated[str, Form(max_length=80)],
+    ) -> Response:  # fmt: skip
+        """A 領取 button on the card: the signed link is the member's say-so (no session)."""
+        secret = secret_key(request.app.state.settings)
+        try:
+            got = card.claim(request.app.state.uow, secret=secret, token=token,
+                             template=template, key=key)  # fmt: skip
+        except DomainError as exc:
+            return _card_page(request, token, refused=exc, status=exc.status_code)
+        if got is None:
+            return _card_page(request, token)
+        return RedirectResponse(f"/card/{quote(token)}?claimed=true", status_code=303)
+
+
+def _card_page(
+    request: Request, token: str, *, claimed: bool = False, refused: DomainError | None = None,
+    status: int = 200,
+) -> Response:  # fmt: skip
+    settings = request.app.state.settings
+    found = card.card(request.app.state.uow, secret=secret_key(settings), token=token,
+                      referral_link=settings.referral_link)  # fmt: skip
+    answer = render(request, "card.html", status=status if found else 404, c=found,
+                    claimed=claimed, claim_refused=refused)  # fmt: skip
+    answer.headers["Cache-Control"] = "no-store"  # a card is personal
+    return answer
 
 
 def _local(path: str | None) -> str:
