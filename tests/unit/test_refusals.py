@@ -87,6 +87,16 @@ def test_each_refusal_of_fixed_words_is_in_the_catalog(lang: str) -> None:
     assert sorted(fixed - catalog.keys()) == []
 
 
+@pytest.mark.parametrize("lang", ["zh-TW", "zh-CN"])
+def test_each_claim_refusal_is_in_the_catalog(lang: str) -> None:
+    """The card says why a claim was refused (coupons/claims.py keeps them in a table)."""
+    from omo.coupons import claims
+
+    catalog = _catalog(lang)
+    said = [message for _, message in [*claims._REFUSALS.values(), claims._OTHERWISE]]
+    assert [m for m in said if m not in catalog] == []
+
+
 def test_each_refusal_made_of_values_carries_them_under_a_sentence_s_names() -> None:
     wrong = []
     for where, code, message, ctx in _refusals():

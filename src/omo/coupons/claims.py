@@ -22,7 +22,7 @@ from omo.coupons.schemas import ClaimableRead, CouponRead
 from omo.db import UnitOfWork
 from omo.members import service as members
 from omo.shared import clock
-from omo.shared.errors import Conflict, Forbidden, ValidationFailed
+from omo.shared.errors import Conflict, DomainError, Forbidden, ValidationFailed
 
 
 def claimable(uow: UnitOfWork, *, member_id: int) -> list[ClaimableRead]:
@@ -64,8 +64,7 @@ def claim(uow: UnitOfWork, *, member_id: int, template_code: str, key: str) -> C
         result = coupons.issue_in(session, template_code=row.code, member_ids=[member],
                                   key=issue_key)  # fmt: skip
         if not result.issued:  # the budget went between the look and the take
-            reason = result.refused.get(member, "budget_exhausted")
-            raise Conflict(f"refused: {reason}", field="template", code=reason)
+            raise _refused(result.refused.get(member, "budget_exhausted"))
         return result.issued[0]
 
     return uow.run(run)
@@ -96,28 +95,41 @@ def _left(row: CouponTemplateRow) -> int | None:
     return None if row.max_issued is None else max(row.max_issued - row.issued, 0)
 
 
+# why a claim is refused: the error, in fixed words (the card says them in its language)
+_REFUSALS: dict[str, tuple[type[DomainError], str]] = {
+    "not_claimable": (ValidationFailed, "this coupon is not offered to claim"),
+    "claim_closed": (Conflict, "the time to claim this coupon is over"),
+    "per_member_limit": (Conflict, "you hold as many of this coupon as one member may"),
+    "budget_exhausted": (Conflict, "all of these coupons have been given out"),
+    "tier_too_low": (Forbidden, "this coupon is for a higher level"),
+}
+
+
+_OTHERWISE: tuple[type[DomainError], str] = (Conflict, "this coupon cannot be claimed now")
+
+
+def _refused(code: str) -> DomainError:
+    error, message = _REFUSALS.get(code, _OTHERWISE)
+    return error(message, field="template", code=code)
+
+
 def _refusal(
     session: Session, row: CouponTemplateRow, t: CouponTemplate, member_id: int, held: int,
     now: datetime,
-) -> Exception | None:  # fmt: skip
+) -> DomainError | None:  # fmt: skip
     """Why this member may not claim one now, or None."""
-    if not t.claimable or not row.active:
-        return ValidationFailed("this coupon is not offered to claim", field="template",
-                                code="not_claimable")  # fmt: skip
     until = _until(t)
+    if not t.claimable or not row.active:
+        return _refused("not_claimable")
     if until is not None and now >= until:
-        return Conflict("the time to claim this coupon is over", field="template",
-                        code="claim_closed")  # fmt: skip
+        return _refused("claim_closed")
     if held >= t.per_member_limit:
-        return Conflict("you hold as many of this coupon as one member may", field="template",
-                        code="per_member_limit")  # fmt: skip
+        return _refused("per_member_limit")
     if _left(row) == 0:
-        return Conflict("all of these coupons have been given out", field="template",
-                        code="budget_exhausted")  # fmt: skip
+        return _refused("budget_exhausted")
     if (
         t.min_level is not None
         and t.min_level not in coupons.holder_of(session, member_id, None).reaches
     ):
-        return Forbidden("this coupon is for a higher level", field="template",
-                         code="tier_too_low")  # fmt: skip
+        return _refused("tier_too_low")
     return None
