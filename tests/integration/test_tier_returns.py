@@ -173,26 +173,15 @@ def test_a_coupon_a_journey_gave_for_the_upgrade_goes_with_it(
     """升等禮: a tier_changed journey gives a coupon to whoever reaches gold. A member who
     bought their way there and returns the goods loses the level and the unused coupon with
     it (the quote says so first); one who keeps gold by another order keeps the coupon."""
-    from decimal import Decimal
 
     from omo.checkout.refunds import RefundLines, quote
     from omo.coupons import service as coupons
-    from omo.coupons.rules import CouponTemplate
-    from omo.journeys import service as journeys
 
-    coupons.put_template(uow, code="GOLDHELLO", template=CouponTemplate(
-        name="升等禮", kind="amount_off", amount=Decimal(300), per_member_limit=10))  # fmt: skip
-    journeys.save(uow, key="gold-hello", actor="t", raw={
-        "name": "升等禮", "control_share": 0,
-        "trigger": {"kind": "tier_changed", "to": ["gold"]},
-        "steps": [{"type": "issue_coupon", "template": "GOLDHELLO"}]})  # fmt: skip
-    journeys.set_enabled(uow, key="gold-hello", enabled=True)
+    _gold_hello(uow)
     returns, stays = _member(uow), _member(uow)
     bought = {mid: _sell(uow, mid, 30_000) for mid in (returns, stays)}
     _sell(uow, stays, 40_000)  # 36,000 at gold: gold without the first
-    now = settings.model_copy(update={"outbox_settle_s": 0})
-    for _ in range(2):  # enter, then take the step
-        journeys.run_jobs(uow, settings=now, adapters={}, deliver=False)
+    _journeys_pass(uow, settings)
     code = {m: coupons.member_coupons(uow, member_id=m)[0].code for m in (returns, stays)}
     weighed = quote(uow, order_id=bought[returns].order.id, req=RefundLines())
     assert (weighed.tier_lowered_to, weighed.journey_coupons_withdrawn) == ("member", 1)
@@ -210,28 +199,17 @@ def test_a_used_upgrade_coupon_is_kept_back_under_the_policy(
 ) -> None:
     """The same 升等禮, used before half the goods come back, under journey_coupons_used:
     charge: the refund keeps its 300 back (14,700 of 15,000) and the member's stats count it."""
-    from decimal import Decimal
 
     from omo.commerce import returns_policy
     from omo.commerce import service as commerce
     from omo.coupons import service as coupons
-    from omo.coupons.rules import CouponTemplate
-    from omo.journeys import service as journeys
 
-    coupons.put_template(uow, code="GOLDHELLO", template=CouponTemplate(
-        name="升等禮", kind="amount_off", amount=Decimal(300), per_member_limit=10))  # fmt: skip
-    journeys.save(uow, key="gold-hello", actor="t", raw={
-        "name": "升等禮", "control_share": 0,
-        "trigger": {"kind": "tier_changed", "to": ["gold"]},
-        "steps": [{"type": "issue_coupon", "template": "GOLDHELLO"}]})  # fmt: skip
-    journeys.set_enabled(uow, key="gold-hello", enabled=True)
+    _gold_hello(uow)
     returns_policy.set_policy(uow, policy=returns_policy.Policy(journey_coupons_used="charge"),
                               actor="t")  # fmt: skip
     mid = _member(uow)
     bought = _sell(uow, mid, 15_000, 15_000)
-    now = settings.model_copy(update={"outbox_settle_s": 0})
-    for _ in range(2):
-        journeys.run_jobs(uow, settings=now, adapters={}, deliver=False)
+    _journeys_pass(uow, settings)
     code = coupons.member_coupons(uow, member_id=mid)[0].code
     body = {
         "channel": "pos",
@@ -248,3 +226,29 @@ def test_a_used_upgrade_coupon_is_kept_back_under_the_policy(
     assert (done.amount, done.journey_coupons_charged) == (14_700, 300)
     with uow.read() as s:
         assert commerce.check_orders_and_stats(s) == []
+
+
+def _gold_hello(uow: UnitOfWork) -> None:
+    """升等禮: a tier_changed journey that gives a NT$300 coupon to whoever reaches gold."""
+    from decimal import Decimal
+
+    from omo.coupons import service as coupons
+    from omo.coupons.rules import CouponTemplate
+    from omo.journeys import service as journeys
+
+    coupons.put_template(uow, code="GOLDHELLO", template=CouponTemplate(
+        name="升等禮", kind="amount_off", amount=Decimal(300), per_member_limit=10))  # fmt: skip
+    journeys.save(uow, key="gold-hello", actor="t", raw={
+        "name": "升等禮", "control_share": 0,
+        "trigger": {"kind": "tier_changed", "to": ["gold"]},
+        "steps": [{"type": "issue_coupon", "template": "GOLDHELLO"}]})  # fmt: skip
+    journeys.set_enabled(uow, key="gold-hello", enabled=True)
+
+
+def _journeys_pass(uow: UnitOfWork, settings: Settings) -> None:
+    """The journeys' passes that enter members on the facts, then take their steps."""
+    from omo.journeys import service as journeys
+
+    now = settings.model_copy(update={"outbox_settle_s": 0})
+    for _ in range(2):
+        journeys.run_jobs(uow, settings=now, adapters={}, deliver=False)
