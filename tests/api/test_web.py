@@ -1106,7 +1106,9 @@ def test_a_coupon_tells_what_it_asks_on_the_card_and_at_the_till(
     assert pos.customer(uow, member_id=member).store_names == {"TPE-101": "門市 TPE-101"}
 
 
-def test_a_member_claims_a_coupon_on_their_card(api: TestClient, uow: UnitOfWork) -> None:
+def test_a_member_claims_a_coupon_on_their_card(
+    api: TestClient, uow: UnitOfWork, people: dict[str, int]
+) -> None:
     """領券中心 on the card: the coupons the member may claim, each with its terms and a 領取
     button; a tap claims one and the card shows it held; a second tap of the same button
     claims nothing more; a coupon of one per member is then no longer offered; a refusal is
@@ -1152,6 +1154,10 @@ def test_a_member_claims_a_coupon_on_their_card(api: TestClient, uow: UnitOfWork
     assert forged.status_code == 404
     assert public.post(f"{path}/claim", data={"template": "TAKE50"}).status_code == 422
     assert len(coupons.member_coupons(uow, member_id=member)) == 1
+    # the settings page marks the templates members claim, with their time to claim
+    listed = sign_in(TestClient(api.app), "boss").get("/ui/settings").text
+    row = listed.split('id="coupon-templates"')[1].split("</table>")[0]
+    assert row.count('class="tag coupon-claimable"') == 2 and "領券中心 · 領取期限" in row, row
 
 
 def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
