@@ -7,13 +7,17 @@ keeps back for a used one is at most what it took off, once."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from omo.checkout import receipts, refunds
 from omo.checkout.refunds import RefundLine, RefundRequest
@@ -23,6 +27,7 @@ from omo.coupons import service as coupons
 from omo.coupons.rules import CouponTemplate
 from omo.coupons.schemas import BasketIn
 from omo.db import UnitOfWork
+from omo.journeys import runner
 from omo.journeys import service as journeys
 from omo.journeys.models import JourneyEntry
 from omo.settings import Settings
@@ -154,3 +159,46 @@ def _holds(uow: UnitOfWork, orders: list[int]) -> None:
         else:  # the order still reaches the spend: nothing kept back for its coupon
             assert kept_for_gift == 0
         assert order in given or kept_for_gift == 0
+
+
+@pytest.mark.postgres
+def test_a_journey_step_takes_the_member_before_its_entry(
+    uow: UnitOfWork, settings: Settings, db_url: str
+) -> None:
+    """A refund holds the member, then ends the journeys the return took the reason from; a
+    journey's step holds the member before its entry, in the same order, so the two never
+    deadlock. While a transaction holds the member (as a refund does), the step waits without
+    holding the entry: the refund side can still take the entry at once (FOR UPDATE NOWAIT);
+    once it lets go, the step issues the coupon."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer: nothing is locked row by row")
+    clock.set_clock(lambda: datetime(2026, 3, 2, 2, 0, tzinfo=UTC))
+    try:
+        _run(uow, settings, [("sale", 2)], uuid.uuid4().hex[:8], False)
+        mid = max(m for (m,) in _rows(uow, "SELECT member_id FROM orders"))
+        uow.run(lambda s: runner.enter_from_outbox(s, now=clock.now(), settle_s=0))
+        (entry,) = _rows(uow, f"SELECT id FROM journey_entries WHERE member_id = {mid}")
+        passes = settings.model_copy(update={"outbox_settle_s": 0})
+        with uow.engine.connect() as refund:
+            refund.execute(text("SELECT id FROM members WHERE id = :m FOR NO KEY UPDATE"),
+                           {"m": mid})  # fmt: skip
+            step = threading.Thread(target=lambda: runner.advance(uow, settings=passes))
+            step.start()
+            waited = time.monotonic() + 10
+            while not _rows(uow, "SELECT 1 FROM pg_locks WHERE NOT granted") and (
+                time.monotonic() < waited
+            ):
+                time.sleep(0.02)
+            assert _rows(uow, "SELECT 1 FROM pg_locks WHERE NOT granted"), "the step never waited"
+            refund.execute(text("SELECT id FROM journey_entries WHERE id = :e FOR UPDATE NOWAIT"),
+                           {"e": entry[0]})  # fmt: skip
+            refund.rollback()
+            step.join(timeout=30)
+        assert [c.template for c in coupons.member_coupons(uow, member_id=mid)] == ["GIFT50"]
+    finally:
+        clock.reset_clock()
+
+
+def _rows(uow: UnitOfWork, sql: str) -> list[Any]:
+    with uow.engine.connect() as c:
+        return list(c.execute(text(sql)))

@@ -237,6 +237,12 @@ def take_steps(
     session: Session, *, entry_id: int, now: datetime, settings: Settings,
     definitions: dict[tuple[int, int], d.JourneyDefinition],
 ) -> None:  # fmt: skip
+    # the member first, then the entry: the order a refund takes them in (it holds the member,
+    # then ends the journeys the return took the reason from), so that the two never deadlock
+    member_id = session.scalar(select(JourneyEntry.member_id).where(JourneyEntry.id == entry_id))
+    if member_id is None:
+        return
+    members.hold_members(session, [member_id])
     entry = session.get(JourneyEntry, entry_id, with_for_update=True)
     if entry is None or entry.state != "active" or entry.due_at > now:
         return  # another worker took it
