@@ -187,16 +187,18 @@ def _spent(trigger: d.OrderSpend, order: dict[str, Any]) -> bool:
 # --- taking steps -----------------------------------------------------------------------------
 
 
-def due_entries(session: Session, *, now: datetime, limit: int) -> list[int]:
-    return list(
-        session.scalars(
-            select(JourneyEntry.id)
+def due_entries(session: Session, *, now: datetime, limit: int) -> list[tuple[int, int]]:
+    """The entries with a step due, (entry id, member id), the longest due first."""
+    return [
+        (entry, member)
+        for entry, member in session.execute(
+            select(JourneyEntry.id, JourneyEntry.member_id)
             .join(Journey, Journey.id == JourneyEntry.journey_id)
             .where(JourneyEntry.state == "active", JourneyEntry.due_at <= now, Journey.enabled)
             .order_by(JourneyEntry.due_at, JourneyEntry.id)
             .limit(limit)
         )
-    )
+    ]
 
 
 def advance(uow: UnitOfWork, *, settings: Settings, limit: int = 5_000) -> int:
@@ -207,9 +209,9 @@ def advance(uow: UnitOfWork, *, settings: Settings, limit: int = 5_000) -> int:
     with uow.read() as session:
         ids = due_entries(session, now=now, limit=limit)
     definitions: dict[tuple[int, int], d.JourneyDefinition] = {}
-    for entry_id in ids:
+    for entry_id, member_id in ids:
         try:
-            _take(uow, entry_id, now=now, settings=settings, definitions=definitions)
+            _take(uow, entry_id, member_id, now=now, settings=settings, definitions=definitions)
         except Exception as exc:  # whatever it was, it is kept on the entry
             log.warning("journey entry %s failed: %s", entry_id, exc)
             uow.run(partial(_fail, entry_id=entry_id, error=exc, now=now))
@@ -224,24 +226,30 @@ def _fail(session: Session, *, entry_id: int, error: Exception, now: datetime) -
 
 
 def _take(
-    uow: UnitOfWork, entry_id: int, *, now: datetime, settings: Settings,
+    uow: UnitOfWork, entry_id: int, member_id: int, *, now: datetime, settings: Settings,
     definitions: dict[tuple[int, int], d.JourneyDefinition],
 ) -> None:  # fmt: skip
     def run(session: Session) -> None:
-        take_steps(session, entry_id=entry_id, now=now, settings=settings, definitions=definitions)
+        take_steps(session, entry_id=entry_id, now=now, settings=settings,
+                   definitions=definitions, member_id=member_id)  # fmt: skip
 
     uow.run(run)
 
 
 def take_steps(
     session: Session, *, entry_id: int, now: datetime, settings: Settings,
-    definitions: dict[tuple[int, int], d.JourneyDefinition],
+    definitions: dict[tuple[int, int], d.JourneyDefinition], member_id: int | None = None,
 ) -> None:  # fmt: skip
+    """`member_id`: the entry's, when the caller read it with the entry's id (an entry's member
+    never changes)."""
     # the member first, then the entry: the order a refund takes them in (it holds the member,
     # then ends the journeys the return took the reason from), so that the two never deadlock
-    member_id = session.scalar(select(JourneyEntry.member_id).where(JourneyEntry.id == entry_id))
     if member_id is None:
-        return
+        member_id = session.scalar(
+            select(JourneyEntry.member_id).where(JourneyEntry.id == entry_id)
+        )
+        if member_id is None:
+            return
     members.hold_members(session, [member_id])
     entry = session.get(JourneyEntry, entry_id, with_for_update=True)
     if entry is None or entry.state != "active" or entry.due_at > now:
