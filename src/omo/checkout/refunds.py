@@ -206,14 +206,15 @@ def _refund_in(
     given = points.give_back_spent(
         session, order_id=order.id, share=spent, key=f"{key}:spent", now=now, actor=actor
     )
-    # what the units returned earned, not their money's share: double-points goods
-    # returned take back what they earned
-    earned = share if whole_now or not req.lines else _earned_share(session, order, req.lines, w)
     # under the policy's spend_bonus: threshold, a 滿額贈點 bonus goes back whole, with the
     # return after which what is kept no longer reaches its spend, and not before
     by_threshold = None
     if req.lines and not whole_now and w.policy.spend_bonus == "threshold":
         by_threshold = _earned_back_by_threshold(session, order, req.lines, w)
+    # otherwise what the units returned earned, not their money's share: double-points goods
+    # returned take back what they earned
+    earned = (share if whole_now or not req.lines or by_threshold is not None
+              else _earned_share(session, order, req.lines, w))  # fmt: skip
     taken = points.reverse_for_order(
         session, order_id=order.id, share=share if earned is None else earned,
         key=f"{key}:earn", now=now, actor=actor, written_off=_written_off(session, order.id),
@@ -232,7 +233,7 @@ def _refund_in(
     if order.member_id is not None:
         spend = journeys_returned.withdraw_for_order(
             session, order_id=order.id, member_id=order.member_id,
-            kept=order.total - order.refunded_total, now=now,
+            kept=commerce.kept_of(order.total, order.refunded_total, order.status), now=now,
         )  # fmt: skip
         _keep_back_for_used(made, order, spend, w.policy, unit)
     revoked = referrals.on_refund(

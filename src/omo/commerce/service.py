@@ -181,8 +181,13 @@ def kept_totals(session: Session, *, order_ids: Sequence[int]) -> dict[int, Deci
             Order.id.in_(list(order_ids))
         )
     )
-    return {i: Decimal(0) if status in ("cancelled", "refunded") else total - refunded
-            for i, total, refunded, status in rows}  # fmt: skip
+    return {i: kept_of(total, refunded, status) for i, total, refunded, status in rows}
+
+
+def kept_of(total: Decimal, refunded: Decimal, status: str) -> Decimal:
+    """What the customer keeps of an order of this total, refunded so far and status (see
+    kept_totals)."""
+    return Decimal(0) if status in ("cancelled", "refunded") else total - refunded
 
 
 def list_stores(session: Session) -> list[Store]:

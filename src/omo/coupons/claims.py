@@ -10,6 +10,8 @@ why in fixed words, by code."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -30,10 +32,10 @@ def claimable(uow: UnitOfWork, *, member_id: int) -> list[ClaimableRead]:
     with uow.read() as session:
         member = members.current_member(session, member_id).id
         now = clock.now()
-        held = _held(session, member)
+        held, reaches = _held(session, member), _levels(session, member)
         offered = []
         for row, t in _claimable_templates(session):
-            if _refusal(session, row, t, member, held.get(row.id, 0), now) is None:
+            if _refusal(row, t, reaches, held.get(row.id, 0), now) is None:
                 offered.append(ClaimableRead(
                     template=row.code, name=t.name, terms=coupons.terms_of(t),
                     held=held.get(row.id, 0), per_member_limit=t.per_member_limit,
@@ -53,12 +55,14 @@ def claim(uow: UnitOfWork, *, member_id: int, template_code: str, key: str) -> C
         t = CouponTemplate.model_validate(row.definition)
         issue_key = f"claim:{key}"
         again = session.scalar(
-            select(Coupon).where(Coupon.issue_key == f"{row.code}:{issue_key}:{member}")
+            select(Coupon).where(
+                Coupon.issue_key == coupons.issue_key_of(row.code, issue_key, member)
+            )
         )
         if again is not None:  # a retry: the coupon it got, whatever has changed since
             return coupons.coupon_read(again, row, t)
         have = _held(session, member).get(row.id, 0)
-        refused = _refusal(session, row, t, member, have, clock.now())
+        refused = _refusal(row, t, _levels(session, member), have, clock.now())
         if refused is not None:
             raise refused
         result = coupons.issue_in(session, template_code=row.code, member_ids=[member],
@@ -113,11 +117,17 @@ def _refused(code: str) -> DomainError:
     return error(message, field="template", code=code)
 
 
+def _levels(session: Session, member_id: int) -> Callable[[], frozenset[str]]:
+    """The level codes the member reaches, read once and only if a template asks (a tier's
+    programme and the member's level are two reads)."""
+    return functools.cache(lambda: coupons.holder_of(session, member_id, None).reaches)
+
+
 def _refusal(
-    session: Session, row: CouponTemplateRow, t: CouponTemplate, member_id: int, held: int,
+    row: CouponTemplateRow, t: CouponTemplate, reaches: Callable[[], frozenset[str]], held: int,
     now: datetime,
 ) -> DomainError | None:  # fmt: skip
-    """Why this member may not claim one now, or None."""
+    """Why the member may not claim one now, or None; `reaches`: the levels they reach."""
     until = _until(t)
     if not t.claimable or not row.active:
         return _refused("not_claimable")
@@ -127,9 +137,6 @@ def _refusal(
         return _refused("per_member_limit")
     if _left(row) == 0:
         return _refused("budget_exhausted")
-    if (
-        t.min_level is not None
-        and t.min_level not in coupons.holder_of(session, member_id, None).reaches
-    ):
+    if t.min_level is not None and t.min_level not in reaches():
         return _refused("tier_too_low")
     return None

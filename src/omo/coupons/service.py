@@ -151,12 +151,12 @@ def issue_in(
         raise ValidationFailed("a shared-code template has one public code", field="template")
     issued: list[CouponRead] = []
     refused: dict[int, str] = {}
-    if len(member_ids) == 1:
+    if len(set(member_ids)) == 1:
         # one member (a journey's step, a claim): two issues at once take turns at the
         # per-member limit; a batch to a segment does not lock every member it reaches
         members.hold_members(session, list(member_ids))
     for member_id in dict.fromkeys(member_ids):
-        issue_key = f"{template_code}:{key}:{member_id}"
+        issue_key = issue_key_of(template_code, key, member_id)
         held = session.scalar(select(Coupon).where(Coupon.issue_key == issue_key))
         if held is not None:
             issued.append(coupon_read(held, row, t))
@@ -181,6 +181,12 @@ def issue_in(
         coupon = _new_coupon(session, row.id, t, member_id=member_id, issue_key=issue_key, now=now)
         issued.append(coupon_read(coupon, row, t))
     return IssueResult(issued=issued, refused=refused)
+
+
+def issue_key_of(template_code: str, key: str, member_id: int) -> str:
+    """The key a coupon of the template issued under `key` to the member is stored under: an
+    issue (a claim, a journey's step) run again finds it by it."""
+    return f"{template_code}:{key}:{member_id}"
 
 
 def withdraw_unused(
