@@ -6,11 +6,13 @@ the budget given out, a level too low — changing nothing."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from omo.apikeys.service import create_key
 from omo.coupons import claims
@@ -138,6 +140,43 @@ def test_taps_racing_on_one_member_get_up_to_the_limit(uow: UnitOfWork, by: str)
         t.join()
     assert sorted(outcomes) == ["issued"] * 2 + ["per_member_limit"] * 6, outcomes
     assert len(coupons.member_coupons(uow, member_id=member)) == 2
+
+
+def test_a_claim_racing_a_batch_issue_keeps_the_limit(uow: UnitOfWork) -> None:
+    """A batch issue to a segment holds no member: a claim tapped while the batch's
+    transaction is open waits for it and then finds the member's one coupon (refused with the
+    limit), where it counted none and issued a second on PostgreSQL."""
+    coupons.put_template(uow, code="ONE", template=CouponTemplate(
+        name="限領一張", kind="amount_off", amount=Decimal(30), claimable=True))  # fmt: skip
+    first, second = _member(uow, 11), _member(uow, 12)
+    opened, release = threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def batch(session: Session) -> None:
+        got = coupons.issue_in(session, template_code="ONE", member_ids=[first, second],
+                               key="segment")  # fmt: skip
+        assert len(got.issued) == 2
+        opened.set()
+        assert release.wait(10)
+
+    def tap() -> None:
+        try:
+            claims.claim(uow, member_id=first, template_code="ONE", key="tap")
+            outcome.append("issued")
+        except Conflict as exc:
+            outcome.append(exc.code)
+
+    batcher = threading.Thread(target=lambda: uow.run(batch))
+    batcher.start()
+    assert opened.wait(10)
+    tapper = threading.Thread(target=tap)
+    tapper.start()
+    time.sleep(0.3)  # the tap reaches the template (PostgreSQL) or the write lock (SQLite)
+    release.set()
+    batcher.join()
+    tapper.join()
+    assert outcome == ["per_member_limit"]
+    assert len(coupons.member_coupons(uow, member_id=first)) == 1
 
 
 def test_a_level_s_coupon_is_offered_once_the_member_reaches_it(uow: UnitOfWork) -> None:

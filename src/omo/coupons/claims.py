@@ -4,8 +4,10 @@ A template marked `claimable` is offered to each member who may still claim one:
 claim (its claim_until, else its valid_until) not past, the template active, the member below
 its per-member limit and at its min_level or above, its budget not given out. A claim issues one
 coupon under the member's idempotency key, so a retry or a second tap gets the same coupon; the
-member is held meanwhile, so that two taps under two keys cannot pass the per-member limit
-together; the budget is taken by the conditional UPDATE every issue takes it by. A refusal says
+member is held meanwhile, and the issue counts what the member holds only once it holds the
+template (as every issue does), so that two taps under two keys, or a tap and a batch to a
+segment, cannot pass the per-member limit together; the budget is taken by the conditional
+UPDATE every issue takes it by. A refusal says
 why in fixed words, by code."""
 
 from __future__ import annotations

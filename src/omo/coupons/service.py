@@ -151,10 +151,12 @@ def issue_in(
         raise ValidationFailed("a shared-code template has one public code", field="template")
     issued: list[CouponRead] = []
     refused: dict[int, str] = {}
-    if len(set(member_ids)) == 1:
-        # one member (a journey's step, a claim): two issues at once take turns at the
-        # per-member limit; a batch to a segment does not lock every member it reaches
+    if len(set(member_ids)) == 1:  # a journey's step, a claim: the member first, as a sale
         members.hold_members(session, list(member_ids))
+    # issues of one template take turns before counting what each member holds, so that two
+    # at once (a claim and a batch to a segment) cannot each find a member below the limit;
+    # the budget's UPDATE took this lock anyway, after the count
+    _hold_template(session, row.id)
     for member_id in dict.fromkeys(member_ids):
         issue_key = issue_key_of(template_code, key, member_id)
         held = session.scalar(select(Coupon).where(Coupon.issue_key == issue_key))
@@ -181,6 +183,17 @@ def issue_in(
         coupon = _new_coupon(session, row.id, t, member_id=member_id, issue_key=issue_key, now=now)
         issued.append(coupon_read(coupon, row, t))
     return IssueResult(issued=issued, refused=refused)
+
+
+def _hold_template(session: Session, template_id: int) -> None:
+    """Lock the template's row for the transaction (PostgreSQL; SQLite's writer holds the
+    database)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(CouponTemplateRow.id)
+            .where(CouponTemplateRow.id == template_id)
+            .with_for_update(key_share=True)
+        )
 
 
 def issue_key_of(template_code: str, key: str, member_id: int) -> str:
