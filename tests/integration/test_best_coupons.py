@@ -148,6 +148,50 @@ def test_a_checkout_page_lists_the_coupons_that_apply_and_those_that_do_not(
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "channel"
 
 
+def test_a_checkout_page_prices_the_coupons_the_member_may_still_claim(
+    api: TestClient, uow: UnitOfWork, held: dict[str, Any]
+) -> None:
+    """領取後可折抵 on a basket of one APP-1 (760 at silver): the claimable 折80 would take 80,
+    滿1000減100 would not (said with its values), a gold member's coupon is not offered to a
+    silver one. What the list says is what the quote gives once claimed; the coupon priced
+    was never written, and its name in the list is no code a quote takes."""
+    for code, t in {
+        "TAKE80": CouponTemplate(name="領券折80", kind="amount_off", amount=Decimal(80),
+                                 claimable=True),
+        "TAKE1000": CouponTemplate(name="領券滿千折百", kind="spend_get_off",
+                                   spend=Decimal(1000), amount=Decimal(100), claimable=True),
+        "TAKEGOLD": CouponTemplate(name="金卡領券", kind="amount_off", amount=Decimal(300),
+                                   claimable=True, min_level="gold"),
+    }.items():  # fmt: skip
+        coupons.put_template(uow, code=code, template=t)
+    one = basket(member_id=held["member"], lines=[{"sku": "APP-1", "quantity": 1}])
+    before = dump(uow.engine)
+    got = api.post("/api/v1/checkout/claimable-coupons", json=one)
+    assert got.status_code == 200, got.text
+    listed = [(b["claimable"]["template"], b["applies"], b["line"]["code"],
+               b["line"]["discount"], b["line"]["reason"]) for b in got.json()]  # fmt: skip
+    assert listed == [("TAKE80", True, "TAKE80", "80.00", None),
+                      ("TAKE1000", False, "TAKE1000", "0.00", "min_spend_not_met")]  # fmt: skip
+    assert got.json()[1]["line"]["ctx"]["short"] == "240.00"
+    beside = api.post("/api/v1/checkout/claimable-coupons",
+                      json={**one, "coupon_codes": [held["codes"]["SOLO"]]}).json()  # fmt: skip
+    assert {b["claimable"]["template"]: b["line"]["reason"] for b in beside}["TAKE80"] == (
+        "not_combinable"
+    )
+    assert api.post("/api/v1/checkout/claimable-coupons", json=basket()).json() == []
+    assert dump(uow.engine) == before
+    tried = api.post("/api/v1/checkout/quote", json={**one, "coupon_codes": ["領取:TAKE80"]})
+    assert tried.json()["coupons"][0]["reason"] == "not_found"
+    claimed = api.post(f"/api/v1/members/{held['member']}/coupons/claim",
+                       json={"template": "TAKE80", "idempotency_key": "tap"}).json()  # fmt: skip
+    quote = api.post("/api/v1/checkout/quote", json={**one, "coupon_codes": [claimed["code"]]})
+    assert quote.json()["coupons"][0]["discount"] == "80.00"
+    assert [b["claimable"]["template"] for b in
+            api.post("/api/v1/checkout/claimable-coupons", json=one).json()] == ["TAKE1000"]  # fmt: skip
+    bad = api.post("/api/v1/checkout/claimable-coupons", json={**one, "channel": "fax"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "channel"
+
+
 COUPONS = st.lists(
     st.tuples(
         st.sampled_from(["amount_off", "percent_off", "spend_get_off", "free_item", "nth_item"]),

@@ -12,6 +12,7 @@ from omo.checkout import service as checkout
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundLines, RefundQuote, RefundRequest, RefundResult
 from omo.checkout.schemas import (
+    BasketClaimable,
     BasketCoupon,
     CommitQuote,
     CommitRequest,
@@ -70,6 +71,20 @@ def basket_coupons(
 ) -> list[BasketCoupon]:
     return best.basket_coupons(uow, req=req, region=settings.default_region,
                                unit=settings.price_unit)  # fmt: skip
+
+
+@router.post(
+    "/checkout/claimable-coupons",
+    response_model=list[BasketClaimable],
+    summary="The coupons the member may still claim, as each would price on this basket "
+    "(領券中心 at checkout)",
+)
+def basket_claimable(
+    req: QuoteRequest, uow: UoW, settings: AppSettings, caller: Principal = scoped("members:read")
+) -> list[BasketClaimable]:
+    """Claim one with `POST /members/{id}/coupons/claim`, then quote with its code."""
+    return best.basket_claimable(uow, req=req, region=settings.default_region,
+                                 unit=settings.price_unit)  # fmt: skip
 
 
 @router.post(

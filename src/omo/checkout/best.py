@@ -10,7 +10,9 @@ tie, fewer coupons (the rest are kept for later), then those ending soonest. Wha
 pays is measured before the points (a coupon that leaves less for points to pay is not worse).
 
 `basket_coupons` lists the member's coupons as each would price on the basket, those that
-apply and those that do not with why (可用／不可用優惠券), for a web shop's checkout page.
+apply and those that do not with why (可用／不可用優惠券), for a web shop's checkout page;
+`basket_claimable` the coupons the member may still claim (領券中心), each priced as the coupon
+a claim would give (never written), so the page can say 領取後折 NT$100 before the tap.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from omo.checkout import service
-from omo.checkout.schemas import BasketCoupon, QuoteNotice, QuoteRead, QuoteRequest
+from omo.checkout.schemas import (
+    BasketClaimable,
+    BasketCoupon,
+    CouponLine,
+    QuoteNotice,
+    QuoteRead,
+    QuoteRequest,
+)
+from omo.coupons import claims
 from omo.coupons import service as coupons
 from omo.db import UnitOfWork
 from omo.ingest import service as ingest
@@ -87,8 +97,38 @@ def basket_coupons(
     found = {c.code: c for c in coupons.member_coupons(uow, member_id=base.member_id)}
     out = [BasketCoupon(coupon=found[code], applies=line.applied, line=line)
            for code, line in lines.items() if code in found]  # fmt: skip
-    out.sort(key=lambda b: (not b.applies, -(b.line.discount + b.line.shipping_discount)))
+    out.sort(key=lambda b: (not b.applies, -_off(b.line)))
     return out
+
+
+def basket_claimable(
+    uow: UnitOfWork, *, req: QuoteRequest, region: str, unit: Decimal = CENT
+) -> list[BasketClaimable]:  # fmt: skip
+    """Each coupon the member may claim now, as the coupon a claim gives would price added to
+    the codes given (the first four), as basket_coupons lists those held: those that would
+    apply first, the most off first, then those that would not, each with why. A guest may
+    claim none."""
+    idents = ingest.normalise_all(req.customer, field="customer", region=region)
+    now = clock.now()
+    given = coupons.distinct_codes(req.coupon_codes)
+    with uow.read() as session:
+        base = service.price_read(session, req, idents, now, unit)
+        if base.member_id is None:
+            return []
+        out = []
+        for read, row, t in claims.offered(session, member_id=base.member_id, now=now):
+            code = coupons.tried_on(session, row, t, member_id=base.member_id, now=now)
+            asked = req.model_copy(update={"coupon_codes": [*given[: MOST - 1], code]})
+            priced = service.price_read(session, asked, idents, now, unit)
+            line = next(c for c in priced.coupons if c.code == code)
+            line = line.model_copy(update={"code": row.code})
+            out.append(BasketClaimable(claimable=read, applies=line.applied, line=line))
+    out.sort(key=lambda b: (not b.applies, -_off(b.line)))
+    return out
+
+
+def _off(line: CouponLine) -> Decimal:
+    return line.discount + line.shipping_discount
 
 
 def _best(

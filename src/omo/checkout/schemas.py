@@ -9,7 +9,7 @@ from pydantic import Field
 
 from omo.commerce.channels import Channel, Fulfilment
 from omo.commerce.schemas import CODE, OrderResult
-from omo.coupons.schemas import CouponRead
+from omo.coupons.schemas import ClaimableRead, CouponRead
 from omo.members.schemas import IdentifierIn
 from omo.shared.schemas import MAX_ID, AwareDatetime, MoneyIn, MoneyOut, ReadModel, StrictModel
 
@@ -76,6 +76,20 @@ class BasketCoupon(ReadModel):
     coupon: CouponRead
     applies: bool = Field(description="added to the codes given, it takes something off")
     line: CouponLine = Field(description="what it takes off, or why it does not apply")
+
+
+class BasketClaimable(ReadModel):
+    """A coupon the member may still claim, as it would price on the basket once claimed
+    (領券中心 at checkout: 領取後可折抵)."""
+
+    claimable: ClaimableRead
+    applies: bool = Field(
+        description="claimed and added to the codes given, it takes something off"
+    )
+    line: CouponLine = Field(
+        description="what it would take off, or why it would not apply; its code is the "
+        "template's (a coupon has one once claimed)"
+    )
 
 
 class QuoteNotice(ReadModel):

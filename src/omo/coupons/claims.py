@@ -33,18 +33,26 @@ def claimable(uow: UnitOfWork, *, member_id: int) -> list[ClaimableRead]:
     """What the member may claim now, those whose time to claim ends soonest first."""
     with uow.read() as session:
         member = members.current_member(session, member_id).id
-        now = clock.now()
-        held, reaches = _held(session, member), _levels(session, member)
-        offered = []
-        for row, t in _claimable_templates(session):
-            if _refusal(row, t, reaches, held.get(row.id, 0), now) is None:
-                offered.append(ClaimableRead(
-                    template=row.code, name=t.name, terms=coupons.terms_of(t),
-                    held=held.get(row.id, 0), per_member_limit=t.per_member_limit,
-                    claim_until=_until(t), left=_left(row),
-                ))  # fmt: skip
-        offered.sort(key=lambda c: (c.claim_until is None, c.claim_until or now, c.template))
-        return offered
+        return [read for read, _, _ in offered(session, member_id=member, now=clock.now())]
+
+
+def offered(
+    session: Session, *, member_id: int, now: datetime
+) -> list[tuple[ClaimableRead, CouponTemplateRow, CouponTemplate]]:  # fmt: skip
+    """claimable() in the caller's session, for a member who is not merged, with each
+    template's row and definition (checkout prices them on a basket)."""
+    held, reaches = _held(session, member_id), _levels(session, member_id)
+    found = []
+    for row, t in _claimable_templates(session):
+        if _refusal(row, t, reaches, held.get(row.id, 0), now) is None:
+            read = ClaimableRead(
+                template=row.code, name=t.name, terms=coupons.terms_of(t),
+                held=held.get(row.id, 0), per_member_limit=t.per_member_limit,
+                claim_until=_until(t), left=_left(row),
+            )  # fmt: skip
+            found.append((read, row, t))
+    found.sort(key=lambda f: (f[0].claim_until is None, f[0].claim_until or now, f[0].template))
+    return found
 
 
 def claim(uow: UnitOfWork, *, member_id: int, template_code: str, key: str) -> CouponRead:

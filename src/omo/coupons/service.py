@@ -415,6 +415,24 @@ def _price(
     return row, t, result
 
 
+_TRIED = "omo.coupons.tried"  # session.info: coupons priced, never written (tried_on)
+
+
+def tried_on(
+    session: Session, row: CouponTemplateRow, t: CouponTemplate, *, member_id: int,
+    now: datetime,
+) -> str:  # fmt: skip
+    """A coupon of the template as the member would hold it once claimed, for pricing a basket
+    in this (read) session only: it is never written, and price_in_order finds it under the
+    code returned, which no coupon has (issued and imported codes are ASCII)."""
+    code = f"領取:{row.code}"
+    session.info.setdefault(_TRIED, {})[normalise_code(code)] = Coupon(
+        code=code, template_id=row.id, member_id=member_id, status="active", uses=0,
+        max_uses=1, valid_from=t.valid_from, valid_until=t.ends_for(now), issued_at=now,
+    )  # fmt: skip
+    return code
+
+
 def price_in_order(
     session: Session, *, code: str, basket: Basket, member_id: int | None, now: datetime,
     applied: Sequence[rules.InOrder],
@@ -422,7 +440,10 @@ def price_in_order(
     """What one code is worth on a basket (checkout's quote), after the coupons `applied`
     before it in the same order: what the next one's stacking rules need to know of it, and
     its price or why it is refused."""
-    coupon = session.scalar(select(Coupon).where(Coupon.code == normalise_code(code)))
+    key = normalise_code(code)
+    coupon = session.info.get(_TRIED, {}).get(key) or session.scalar(
+        select(Coupon).where(Coupon.code == key)
+    )
     if coupon is None:
         return None, rules.Refused("not_found", "no such coupon code")
     row, t, result = _price(session, coupon, basket, member_id, now)
