@@ -483,13 +483,22 @@ def test_product_bought_fires_from_the_outbox(uow: UnitOfWork, settings: Setting
     # bought and brought back before the pass read it: no mug to follow up
     back = f.post_order(uow, member_id=returned, lines=mug, ordered_at=DAY0.isoformat()).id
     refunds.refund(uow, order_id=back, actor="t", req=refunds.RefundRequest(idempotency_key="b"))
+    # the mug's line brought back, the rest kept: no mug either; two mugs, one back: one kept
+    kept_rest, kept_one = enrol(uow, 4, consents={}), enrol(uow, 5, consents={})
+    rest = f.post_order(uow, member_id=kept_rest, ordered_at=DAY0.isoformat(),
+                        lines=[*mug, {"sku": "SKU-1", "quantity": 1, "unit_price": "99"}]).id  # fmt: skip
+    two = f.post_order(uow, member_id=kept_one, ordered_at=DAY0.isoformat(),
+                       lines=[{**mug[0], "quantity": 2}]).id  # fmt: skip
+    for order, key in ((rest, "r"), (two, "t")):
+        refunds.refund(uow, order_id=order, actor="t", req=refunds.RefundRequest(
+            idempotency_key=key, lines=[{"line_no": 1, "quantity": 1}]))  # fmt: skip
     rec = Recorder()
     first = jobs(uow, settings, rec)
-    assert first.entered["after-mug"] == 1
+    assert first.entered["after-mug"] == 2
     jobs(uow, settings, rec)
     with uow.read() as s:
         tagged = s.execute(select(MemberTag.member_id, MemberTag.tag)).all()
-    assert [tuple(t) for t in tagged] == [(buyer, "mug_owner")]
+    assert sorted(tuple(t) for t in tagged) == [(buyer, "mug_owner"), (kept_one, "mug_owner")]
     from omo.points import service as points
 
     assert points.summary(uow, member_id=buyer).available >= 50
@@ -498,7 +507,7 @@ def test_product_bought_fires_from_the_outbox(uow: UnitOfWork, settings: Setting
     at(DAY0 + timedelta(days=1))
     f.post_order(uow, member_id=buyer, lines=mug, ordered_at=(DAY0 + timedelta(days=1)).isoformat())
     assert jobs(uow, settings, rec).entered["after-mug"] == 1
-    assert count(uow, MemberTag) == 1
+    assert count(uow, MemberTag) == 2
 
 
 def test_an_order_over_a_spend_issues_a_coupon_for_next_time(

@@ -431,11 +431,8 @@ def _replayed(
 
 def _returned_units(session: Session, order_id: int) -> dict[int, int]:
     """Units returned so far per line number, by every refund of the order (this one too)."""
-    returned: dict[int, int] = defaultdict(int)
-    for r in session.scalars(select(OrderRefund).where(OrderRefund.order_id == order_id)):
-        for li in r.lines:
-            returned[li["line_no"]] += li["quantity"]
-    return returned
+    by_order = commerce.returned_units(session, order_ids=[order_id])
+    return defaultdict(int, by_order.get(order_id, {}))
 
 
 def _coupons_back_with_their_goods(session: Session, order: Order, now: datetime) -> int:

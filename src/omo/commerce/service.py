@@ -391,19 +391,40 @@ def skus_bought(session: Session, *, member_id: int) -> set[str]:
 def orders_with_items(
     session: Session, *, order_ids: Sequence[int], skus: Sequence[str], categories: Sequence[str]
 ) -> set[int]:
-    """Which of these orders hold one of the SKUs or an item of one of the categories."""
+    """Which of these orders still hold one of the SKUs or an item of one of the categories: a
+    line whose every unit a refund brought back holds none."""
     if not order_ids or not (skus or categories):
         return set()
     match = or_(OrderLine.sku.in_(list(skus)), OrderLine.category.in_(list(categories)))
     found: set[int] = set()
     for start in range(0, len(order_ids), 500):
         chunk = list(order_ids[start : start + 500])
-        found |= set(
-            session.scalars(
-                select(OrderLine.order_id).where(OrderLine.order_id.in_(chunk), match).distinct()
+        lines = session.execute(
+            select(OrderLine.order_id, OrderLine.line_no, OrderLine.quantity).where(
+                OrderLine.order_id.in_(chunk), match
             )
-        )
+        ).all()
+        back = returned_units(session, order_ids=sorted({o for o, _, _ in lines}))
+        found |= {o for o, n, quantity in lines if back.get(o, {}).get(n, 0) < quantity}
     return found
+
+
+def returned_units(session: Session, *, order_ids: Sequence[int]) -> dict[int, dict[int, int]]:
+    """Units brought back so far per order and line number, by the refunds made by lines (a
+    refund of the whole order or of an amount names none)."""
+    returned: dict[int, dict[int, int]] = {}
+    if not order_ids:
+        return returned
+    refunds = session.execute(
+        select(OrderRefund.order_id, OrderRefund.lines).where(
+            OrderRefund.order_id.in_(list(order_ids))
+        )
+    )
+    for order_id, lines in refunds:
+        units = returned.setdefault(order_id, {})
+        for li in lines or []:
+            units[li["line_no"]] = units.get(li["line_no"], 0) + li["quantity"]
+    return returned
 
 
 def guest_orders_with(session: Session, identifiers: Iterable[Identifier]) -> list[int]:
