@@ -1141,6 +1141,8 @@ def test_a_member_claims_a_coupon_on_their_card(
     assert done.status_code == 303 and done.headers["location"].endswith("?claimed=true")
     shown = public.get(done.headers["location"]).text
     assert 'id="card-claimed"' in shown and 'id="claim-TAKE50"' not in shown
+    mangled = public.get(f"{path}?claimed=yes%E3%80%82")  # a link mangled: the card, no JSON
+    assert mangled.status_code == 200 and 'id="card-claimed"' not in mangled.text
     assert "領券折50" in shown.split('class="card qr coupon"')[1].split("<svg")[0]
     again = public.post(f"{path}/claim", data=tap, follow_redirects=False)  # the same tap
     assert again.status_code == 303

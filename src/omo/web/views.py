@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import APIRouter, Depends, FastAPI, Form, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -99,9 +99,11 @@ def install(app: FastAPI) -> None:
 
     @app.get("/card/{token}", include_in_schema=False)
     def member_card(
-        request: Request, token: Annotated[str, Path(max_length=200)], claimed: bool = False
-    ) -> Response:
-        return _card_page(request, token, claimed=claimed)
+        request: Request, token: Annotated[str, Path(max_length=200)],
+        claimed: Annotated[str, Query(max_length=20)] = "",
+    ) -> Response:  # fmt: skip
+        # a member's link, mangled by an app that opened it, still shows the card
+        return _card_page(request, token, claimed=claimed == "true")
 
     @app.post("/card/{token}/claim", include_in_schema=False)
     def claim_on_card(
