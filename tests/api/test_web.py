@@ -573,8 +573,9 @@ def test_the_till_says_when_a_return_finds_its_points_spent(
 def test_the_till_says_when_a_return_withdraws_a_spend_coupon(
     client: TestClient, people: dict[str, int], uow: UnitOfWork, settings: Settings
 ) -> None:
-    """單筆滿3000送100元券 on the web shop: the coupon given for a 3,000 order, unused, is
-    withdrawn when the order comes back at a till, and the till says so."""
+    """單筆滿3000送100元券＋200點 on the web shop: the coupon given for a 3,000 order, unused,
+    is withdrawn and the points taken back when the order comes back at a till, and the till
+    says so."""
     from omo.commerce.returns_policy import Policy, set_policy
     from omo.coupons import service as coupons
     from omo.coupons.rules import CouponTemplate
@@ -586,7 +587,8 @@ def test_the_till_says_when_a_return_withdraws_a_spend_coupon(
     journeys.save(uow, key="spend", actor="t", raw={
         "name": "滿3000送券", "control_share": 0,
         "trigger": {"kind": "order_spend", "min_total": "3000", "channels": ["web"]},
-        "steps": [{"type": "issue_coupon", "template": "NEXT100"}]})  # fmt: skip
+        "steps": [{"type": "issue_coupon", "template": "NEXT100"},
+                  {"type": "award_points", "points": 200}]})  # fmt: skip
     journeys.set_enabled(uow, key="spend", enabled=True)
     mid = people["member"]
     sold = f.post_order(uow, member_id=mid, channel="web", external_id="W-220",
@@ -598,9 +600,13 @@ def test_the_till_says_when_a_return_withdraws_a_spend_coupon(
             if c.template == "NEXT100"] == ["active"]  # fmt: skip
     weighed: list[str] = []
     done = _return_whole_at_till(client, "W-220", sold.id, weighed)
-    assert "所贈優惠券將收回：1 張" in weighed[0], weighed
+    assert "所贈優惠券將收回：1 張" in weighed[0] and "所贈點數將扣回：200 點" in weighed[0], (
+        weighed
+    )
     said = done.split('id="pos-journey-coupons"')[1].split("</p>")[0]
     assert "因此訂單或其所升等級而贈送、尚未使用的優惠券已收回：1 張" in said, said
+    said = done.split('id="pos-journey-points"')[1].split("</p>")[0]
+    assert "因此訂單或其所升等級而贈送的點數已扣回：200 點" in said and "無法" not in said, said
     assert [c.status for c in coupons.member_coupons(uow, member_id=mid)
             if c.template == "NEXT100"] == ["void"]  # fmt: skip
     # under a policy that charges a used one: the member spends the next order's coupon first

@@ -1715,7 +1715,8 @@ def test_any_sequence_of_sales_refunds_redemptions_and_expiry_reconciles(
     journeys.save(uow, key="spend-2000", actor="t", raw={
         "name": "滿2000送券", "control_share": 0,
         "trigger": {"kind": "order_spend", "min_total": "2000"},
-        "steps": [{"type": "issue_coupon", "template": "NEXT50"}]})  # fmt: skip
+        "steps": [{"type": "issue_coupon", "template": "NEXT50"},
+                  {"type": "award_points", "points": 20}]})  # fmt: skip
     journeys.set_enabled(uow, key="spend-2000", enabled=True)
     passes = settings.model_copy(update={"outbox_settle_s": 0})
     rewarded: list[str] = []

@@ -30,6 +30,8 @@ from omo.db import UnitOfWork
 from omo.journeys import runner
 from omo.journeys import service as journeys
 from omo.journeys.models import JourneyEntry
+from omo.points import ledger
+from omo.points import service as points
 from omo.settings import Settings
 from omo.shared import clock
 from omo.shared.errors import ValidationFailed
@@ -96,7 +98,8 @@ def _run(
     journeys.save(uow, key="gift", actor="t", raw={
         "name": "滿2000送50", "control_share": 0,
         "trigger": {"kind": "order_spend", "min_total": str(SPEND)},
-        "steps": [{"type": "issue_coupon", "template": "GIFT50"}]})  # fmt: skip
+        "steps": [{"type": "issue_coupon", "template": "GIFT50"},
+                  {"type": "award_points", "points": 30}]})  # fmt: skip
     journeys.set_enabled(uow, key="gift", enabled=True)
     returns_policy.set_policy(uow, actor="t", policy=returns_policy.Policy(
         journey_coupons_used="charge" if charge else "keep"))  # fmt: skip
@@ -136,13 +139,18 @@ def _holds(uow: UnitOfWork, orders: list[int]) -> None:
     with uow.read() as s:
         assert commerce.check_orders_and_stats(s) == []
         assert coupons.check_counters(s) == []
+        assert points.check_ledger(s) == []
         entries = select(JourneyEntry).where(
             JourneyEntry.occurrence.in_([f"order:{o}" for o in orders])
         )
-        given = {
-            int(e.occurrence.removeprefix("order:")): e.context.get("coupon_code")
-            for e in s.scalars(entries)
-        }
+        given, bonus = {}, {}
+        for e in s.scalars(entries):
+            order = int(e.occurrence.removeprefix("order:"))
+            given[order] = e.context.get("coupon_code")
+            # the 30 points the entry's second step gave, and whether a return took them back
+            awarded = f"journey:{e.id}:1"
+            bonus[order] = (ledger.find(s, awarded) is not None,
+                            ledger.find(s, f"{awarded}:withdrawn") is not None)  # fmt: skip
     for order in orders:
         d = receipts.get_order(uow, order_id=order)
         charged = sum((r.points_charged + r.journey_coupons_charged for r in d.refunds),
@@ -156,8 +164,11 @@ def _holds(uow: UnitOfWork, orders: list[int]) -> None:
             # the coupon it gave is not usable; kept back at most its value, and only if used
             assert state != "usable", (order, state)
             assert kept_for_gift in ((0, GIFT) if state == "used" else (0,))
+            # the points it gave, if it gave them, were taken back
+            assert bonus.get(order, (False, False)) in ((False, False), (True, True)), order
         else:  # the order still reaches the spend: nothing kept back for its coupon
             assert kept_for_gift == 0
+            assert not bonus.get(order, (False, False))[1], order
         assert order in given or kept_for_gift == 0
 
 

@@ -627,6 +627,69 @@ def test_a_return_below_the_spend_withdraws_the_coupons_it_gave(
     assert not {m for m, _ in states} & {early}
 
 
+def test_a_return_below_the_spend_takes_back_the_points_it_gave(
+    uow: UnitOfWork, settings: Settings
+) -> None:
+    """滿3000送200點 by a journey, and returns. Two units of 1,500 with one returned keep 1,500:
+    the quote says 200 points go and changes nothing, the refund takes them back, a retry says
+    the same. A member who spent the 200 first: the refund takes what they hold (the kept
+    unit's 15 points, pending) and writes off 185, the balance never below zero. Three units with one
+    returned keep 3,000: the points stay. A member merged into another after the points came:
+    the points, now the survivor's, are taken back from the survivor. The books hold."""
+    from omo.checkout import refunds
+    from omo.checkout.refunds import RefundLine, RefundRequest
+    from omo.identity import service as identity
+    from omo.points import ledger
+    from omo.points import service as points
+    from omo.points.schemas import PointsChange
+
+    at(DAY0)
+    f.store(uow, "TPE-101")
+    journeys.save(uow, key="spend-points", actor="t", raw={
+        "name": "滿3000送200點", "control_share": 0,
+        "trigger": {"kind": "order_spend", "min_total": "3000", "channels": ["pos"]},
+        "steps": [{"type": "award_points", "points": 200, "reason": "滿額贈點"}]})  # fmt: skip
+    journeys.set_enabled(uow, key="spend-points", enabled=True)
+    short, spender, kept, absorbed, survivor = (enrol(uow, n, consents={}) for n in range(1, 6))
+    till = {"channel": "pos", "store": "TPE-101", "ordered_at": DAY0.isoformat()}
+    order = {m: f.post_order(uow, member_id=m, **till, lines=[
+        {"sku": "A", "quantity": 3 if m == kept else 2, "unit_price": "1500"}]).id
+        for m in (short, spender, kept, absorbed)}  # fmt: skip
+    rec = Recorder()
+    jobs(uow, settings, rec)
+    jobs(uow, settings, rec)
+
+    def available(m: int) -> int:
+        return points.summary(uow, member_id=m).available
+
+    assert [available(m) for m in (short, spender, kept, absorbed)] == [200] * 4
+    identity.merge_use_case(uow, survivor_id=survivor, absorbed_id=absorbed, note=None,
+                            actor="t")  # fmt: skip
+    assert available(survivor) == 200
+    points.redeem(uow, member_id=spender, actor="t", change=PointsChange(
+        points=200, idempotency_key="spent", reason="咖啡"))  # fmt: skip
+    one = [RefundLine(line_no=1, quantity=1)]
+    with uow.read() as s:
+        before = ledger.ledger_sum(s, member_id=short)
+    weighed = refunds.quote(uow, order_id=order[short], req=refunds.RefundLines(lines=one))
+    assert (weighed.journey_points_taken_back, weighed.journey_points_short) == (200, 0)
+    assert available(short) == 200
+    back = {m: refunds.refund(uow, order_id=order[m], actor="t",
+                              req=RefundRequest(idempotency_key=f"r{m}", lines=one))
+            for m in (short, spender, kept, absorbed)}  # fmt: skip
+    got = {m: (r.journey_points_taken_back, r.journey_points_short) for m, r in back.items()}
+    assert got[short] == got[absorbed] == (200, 0) and got[kept] == (0, 0)
+    assert got[spender] == (15, 185)  # the kept unit's 15 points, pending: all it holds
+    assert available(short) == available(survivor) == 0 and available(kept) == 200
+    with uow.read() as s:
+        assert ledger.ledger_sum(s, member_id=short) == before - 200 - back[short].points_taken_back
+        assert ledger.ledger_sum(s, member_id=spender) == 0
+        assert points.check_ledger(s) == []
+    again = refunds.refund(uow, order_id=order[short], actor="t",
+                           req=RefundRequest(idempotency_key=f"r{short}", lines=one))  # fmt: skip
+    assert again.replayed and again.journey_points_taken_back == 200
+
+
 def test_a_used_spend_coupon_is_kept_back_under_the_policy(
     uow: UnitOfWork, settings: Settings
 ) -> None:

@@ -172,10 +172,12 @@ def test_a_coupon_a_journey_gave_for_the_upgrade_goes_with_it(
 ) -> None:
     """升等禮: a tier_changed journey gives a coupon to whoever reaches gold. A member who
     bought their way there and returns the goods loses the level and the unused coupon with
-    it (the quote says so first); one who keeps gold by another order keeps the coupon."""
+    it, and the journey's 500 points (the quote says so first); one who keeps gold by another
+    order keeps the coupon and the points."""
 
     from omo.checkout.refunds import RefundLines, quote
     from omo.coupons import service as coupons
+    from omo.points import service as points
 
     _gold_hello(uow)
     returns, stays = _member(uow), _member(uow)
@@ -185,13 +187,20 @@ def test_a_coupon_a_journey_gave_for_the_upgrade_goes_with_it(
     code = {m: coupons.member_coupons(uow, member_id=m)[0].code for m in (returns, stays)}
     weighed = quote(uow, order_id=bought[returns].order.id, req=RefundLines())
     assert (weighed.tier_lowered_to, weighed.journey_coupons_withdrawn) == ("member", 1)
+    assert (weighed.journey_points_taken_back, weighed.journey_points_short) == (500, 0)
     assert coupons.get_coupon(uow, code=code[returns]).state == "usable"
     done = _return(uow, bought[returns].order.id, "r")
     assert (done.tier_lowered_to, done.journey_coupons_withdrawn) == ("member", 1)
+    assert (done.journey_points_taken_back, done.journey_points_short) == (500, 0)
     assert coupons.get_coupon(uow, code=code[returns]).state == "void"
+    left = points.summary(uow, member_id=returns)
+    assert (left.available, left.pending) == (0, 0)  # the order's and the gift's both gone
     kept = _return(uow, bought[stays].order.id, "s")
     assert (kept.tier_lowered_to, kept.journey_coupons_withdrawn) == (None, 0)
+    assert kept.journey_points_taken_back == 0
     assert coupons.get_coupon(uow, code=code[stays]).state == "usable"
+    with uow.read() as s:
+        assert points.check_ledger(s) == []
 
 
 def test_a_used_upgrade_coupon_is_kept_back_under_the_policy(
@@ -229,7 +238,8 @@ def test_a_used_upgrade_coupon_is_kept_back_under_the_policy(
 
 
 def _gold_hello(uow: UnitOfWork) -> None:
-    """升等禮: a tier_changed journey that gives a NT$300 coupon to whoever reaches gold."""
+    """升等禮: a tier_changed journey that gives a NT$300 coupon and 500 points to whoever
+    reaches gold."""
     from decimal import Decimal
 
     from omo.coupons import service as coupons
@@ -241,7 +251,8 @@ def _gold_hello(uow: UnitOfWork) -> None:
     journeys.save(uow, key="gold-hello", actor="t", raw={
         "name": "升等禮", "control_share": 0,
         "trigger": {"kind": "tier_changed", "to": ["gold"]},
-        "steps": [{"type": "issue_coupon", "template": "GOLDHELLO"}]})  # fmt: skip
+        "steps": [{"type": "issue_coupon", "template": "GOLDHELLO"},
+                  {"type": "award_points", "points": 500, "reason": "升等禮點數"}]})  # fmt: skip
     journeys.set_enabled(uow, key="gold-hello", enabled=True)
 
 

@@ -75,6 +75,8 @@ class RefundQuote(ReadModel):
     tier_gifts_withdrawn: int
     journey_coupons_withdrawn: int
     journey_coupons_charged: MoneyOut
+    journey_points_taken_back: int
+    journey_points_short: int
     needs_approval: str | None = Field(description="why the returns policy holds it back")
 
 
@@ -140,6 +142,15 @@ class RefundResult(ReadModel):
         description="kept back from the money: what such coupons the customer had already "
         "used took off (the returns policy's journey_coupons_used: charge), at most the "
         "refund; `amount` is after it",
+    )
+    journey_points_taken_back: int = Field(
+        default=0,
+        description="points such journeys awarded (an award_points step), taken back with "
+        "their reason, from what the member holds",
+    )
+    journey_points_short: int = Field(
+        default=0,
+        description="of those, points the member had already spent: written off",
     )
     replayed: bool
 
@@ -264,6 +275,8 @@ def _refund_in(
             # goods, is not weighed again
             commerce.recompute_stats(session, member_id=order.member_id, now=now)
     made.journey_coupons_withdrawn = spend.voided + level.voided
+    made.journey_points_taken_back = spend.points + level.points
+    made.journey_points_short = spend.points_short + level.points_short
     outbox.publish(
         session, topic="OrderRefunded", key=key, now=now,
         payload={"order_id": order.id, "member_id": order.member_id,
@@ -477,7 +490,9 @@ def _result(session: Session, made: OrderRefund, order: Order, *, replayed: bool
         coupons_clawed_back=made.coupons_clawed_back or [],
         tier_gifts_withdrawn=made.tier_gifts_withdrawn or 0,
         journey_coupons_withdrawn=made.journey_coupons_withdrawn or 0,
-        journey_coupons_charged=made.journey_coupons_charged or Decimal(0), replayed=replayed,
+        journey_coupons_charged=made.journey_coupons_charged or Decimal(0),
+        journey_points_taken_back=made.journey_points_taken_back or 0,
+        journey_points_short=made.journey_points_short or 0, replayed=replayed,
     )  # fmt: skip
 
 

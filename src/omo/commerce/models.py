@@ -122,6 +122,10 @@ class OrderRefund(Base):
     journey_coupons_withdrawn: Mapped[int | None] = mapped_column(Integer)
     # kept back from the money: what such coupons already used took off (returns policy)
     journey_coupons_charged: Mapped[Decimal | None] = mapped_column(Money)
+    # points journeys awarded for the order or the level it earned, taken back with their
+    # reason, and those of them already spent (written off)
+    journey_points_taken_back: Mapped[int | None] = mapped_column(Integer)
+    journey_points_short: Mapped[int | None] = mapped_column(Integer)
 
 
 class ReturnsPolicy(Base):

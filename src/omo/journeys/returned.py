@@ -5,7 +5,9 @@ An order_spend journey gives a member something for an order that reaches a spen
 with less than that spend, or takes the upgrade back (tiers/returned.py), the member leaves
 the journey (no step still to come is taken: a coupon waiting behind a `wait` is never issued)
 and the coupons it gave that are not yet used are voided. A coupon already used stays used;
-what it took off is answered, for a returns policy that keeps it back from the money. An entry
+what it took off is answered, for a returns policy that keeps it back from the money. The
+points its award_points steps gave are taken back, from what the member holds; those already
+spent are written off, as a referral's bonus is (points.take_back_bonus). An entry
 is withdrawn once: a later return of the same order finds it withdrawn. An order returned
 before the journeys' pass read it enters no one (runner)."""
 
@@ -24,6 +26,7 @@ from omo.journeys import definition as d
 from omo.journeys import runner
 from omo.journeys.models import JourneyEntry
 from omo.members import service as members
+from omo.points import service as points
 
 WITHDRAWN = "withdrawn_at"  # in an entry's context: when a return took its reason away
 
@@ -32,9 +35,14 @@ WITHDRAWN = "withdrawn_at"  # in an entry's context: when a return took its reas
 class Withdrawn:
     voided: int = 0  # unused coupons voided
     used_value: Decimal = Decimal(0)  # what the coupons already used took off
+    points: int = 0  # points the journeys awarded, taken back
+    points_short: int = 0  # of those, already spent: written off
 
     def __add__(self, other: Withdrawn) -> Withdrawn:
-        return Withdrawn(self.voided + other.voided, self.used_value + other.used_value)
+        return Withdrawn(
+            self.voided + other.voided, self.used_value + other.used_value,
+            self.points + other.points, self.points_short + other.points_short,
+        )  # fmt: skip
 
 
 def withdraw_for_order(
@@ -80,7 +88,8 @@ def _withdraw(
     for entry in entries:
         if WITHDRAWN in entry.context:
             continue
-        if not undone(runner.definition_of(session, entry, definitions).trigger):
+        definition = runner.definition_of(session, entry, definitions)
+        if not undone(definition.trigger):
             continue
         if entry.state == "active":
             runner.finish(entry, "exited", now)
@@ -93,4 +102,24 @@ def _withdraw(
             coupons.used_value(session, member_id=entry.member_id, key=key, issued_since=since,
                                holders=who),
         )  # fmt: skip
+        done += _points_back(session, entry, definition, now)
+    return done
+
+
+def _points_back(
+    session: Session, entry: JourneyEntry, definition: d.JourneyDefinition, now: datetime
+) -> Withdrawn:  # fmt: skip
+    """Take back what the entry's award_points steps gave (a step's bonus is keyed
+    journey:{entry}:{step}; one not yet taken gave nothing)."""
+    done = Withdrawn()
+    for index, step in enumerate(definition.steps):
+        if not isinstance(step, d.AwardPoints):
+            continue
+        given = f"journey:{entry.id}:{index}"
+        back = points.take_back_bonus(
+            session, bonus_key=given, key=f"{given}:withdrawn", now=now, actor=None,
+            reason=f"{step.reason}: its reason was returned ({entry.occurrence})",
+        )  # fmt: skip
+        if back is not None:
+            done += Withdrawn(points=back.points, points_short=back.short)
     return done

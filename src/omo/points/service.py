@@ -502,17 +502,19 @@ def award_review(
 
 def take_back_bonus(
     session: Session, *, bonus_key: str, key: str, reason: str, now: datetime, actor: str | None
-) -> PointsEntry | None:
-    """Take a bonus back (its order was returned): from its own lot first, then the member's
-    others; what was already spent is written off, as for an order's points. Once per key."""
+) -> TakenBack | None:
+    """Take a bonus back (its order was returned, the journey that gave it lost its reason):
+    from its own lot first, then the member's others; what was already spent is written off,
+    as for an order's points. Once per key (a retry answers the same). None: no such bonus."""
     bonus = ledger.find(session, bonus_key)
     if bonus is None:
         return None
-    held = ledger.find(session, key)
-    if held is not None:
-        return held
-    members.hold_members(session, [bonus.member_id])
-    return _take_back(session, bonus, bonus.points, key=key, reason=reason, now=now, actor=actor)
+    entry = ledger.find(session, key)
+    if entry is None:
+        members.hold_members(session, [bonus.member_id])
+        entry = _take_back(session, bonus, bonus.points, key=key, reason=reason, now=now,
+                           actor=actor)  # fmt: skip
+    return TakenBack(-entry.points, bonus.points + entry.points)
 
 
 # --- expiry -----------------------------------------------------------------------------------
