@@ -962,6 +962,31 @@ def test_the_till_sells_the_points_its_quote_took(
     assert points.summary(uow, member_id=people["member"]).available == 450
 
 
+def test_the_till_says_what_the_sale_does_for_the_level(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    """升等差額提示 at the till: NT$4,000 for a new member leaves NT$6,000 to 銀卡; three of
+    them bring the member to it."""
+    from decimal import Decimal
+
+    from omo.commerce import service as commerce
+    from omo.commerce.schemas import ProductUpsert
+
+    commerce.save_product(
+        uow, sku="BAG", data=ProductUpsert(name="包", category="配件", price=Decimal(4000))
+    )
+    mid = f.enrol(uow, name="陳小華", phone="0933-444-555").member.id
+    page = sign_in(client, "tpe").get("/ui/pos")
+    basket = {"csrf": _csrf(page.text), "member_id": str(mid), "sku0": "BAG", "qty0": "1"}
+    said = []
+    for qty in ("1", "3"):
+        priced = client.post("/ui/pos", data={**basket, "qty0": qty, "action": "quote"})
+        assert priced.status_code == 200, priced.text[:300]
+        said.append(priced.text.split('id="pos-tier-outlook"')[1].split("</p>")[0])
+    assert "再消費 NT$6,000 即可升等銀卡" in said[0], said
+    assert "此筆消費後即升等銀卡" in said[1], said
+
+
 def test_the_till_says_the_points_and_coupons_that_end_soon(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:

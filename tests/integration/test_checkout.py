@@ -25,6 +25,7 @@ from omo.db import UnitOfWork, make_engine, without_waiting
 from omo.points import service as points
 from omo.points.schemas import PointsChange
 from omo.settings import Settings
+from omo.shared import clock
 from omo.shared.errors import Conflict, ValidationFailed
 from omo.testing.tcpproxy import TcpProxy
 from omo.tiers import service as tiers
@@ -338,6 +339,41 @@ def test_coupons_keep_to_their_stacking_rules(
     assert dump(engine) == before
     sale = _commit(uow, basket(member_id=mid, external_id="POS-PAIR", coupon_codes=pair[:2]))
     assert sale.price is not None and sale.price.coupon_discount == Decimal(100)
+
+
+def test_a_quote_says_what_the_sale_does_for_the_level(
+    api: TestClient, uow: UnitOfWork, shop: dict[str, Any]
+) -> None:
+    """升等差額提示 on the default programme (銀卡 10,000, 金卡 30,000, 鑽石 80,000 of spend): a
+    new member's 4,000 leaves 6,000 to 銀卡; 10,000 reaches it; 30,000 reaches 金卡 at once.
+    The silver member's level is weighed with their past orders. A guest, a commit and a
+    member at the top get none; the best-coupons quote has it too."""
+    mid = enrol(uow, phone="0912-345-000").member.id
+
+    def outlook(member: int | None, price: str, path: str = "quote") -> Any:
+        body = {"channel": "pos", "store": "TPE-101", "member_id": member,
+                "lines": [{"sku": "BIG", "quantity": 1, "unit_price": price}]}  # fmt: skip
+        got = api.post(f"/api/v1/checkout/{path}", json=body)
+        assert got.status_code == 200, got.text
+        return got.json()["tier_outlook"]
+
+    assert outlook(mid, "4000") == {"reached": False, "level": "silver", "name": "銀卡",
+                                    "metric": "spend", "short": "6000.00"}  # fmt: skip
+    assert outlook(mid, "10000") == {"reached": True, "level": "silver", "name": "銀卡",
+                                     "metric": "spend", "short": None}  # fmt: skip
+    assert outlook(mid, "30000")["level"] == "gold"
+    assert outlook(mid, "4000", "best-coupons")["short"] == "6000.00"
+    assert outlook(None, "4000") is None
+    with uow.read() as s:
+        spent = tiers.standing_of(s, member_id=shop["member"], p=tiers.programme_in_force(s),
+                                  now=clock.now()).spend  # fmt: skip
+    silver = outlook(shop["member"], "1000")  # 950 at silver
+    assert (silver["level"], Decimal(silver["short"])) == ("gold", 30_000 - spent - 950)
+    sold = api.post("/api/v1/checkout/commit", json={
+        "channel": "pos", "store": "TPE-101", "member_id": mid, "external_id": "OUT-1",
+        "lines": [{"sku": "BIG", "quantity": 1, "unit_price": "80000"}]})  # fmt: skip
+    assert sold.status_code == 201 and sold.json()["price"]["tier_outlook"] is None
+    assert outlook(mid, "100") is None  # 鑽石: nothing above
 
 
 def test_a_quote_is_committed_at_its_price_or_not_at_all(

@@ -9,14 +9,18 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from omo.tiers.policy import (
     DEFAULT_PROGRAMME,
     Level,
+    Outlook,
     Standing,
     TierProgramme,
     decide,
+    outlook,
     progress,
     qualified_level,
     returned,
@@ -199,6 +203,47 @@ def test_progress_to_the_next_level() -> None:
     assert nxt is not None and nxt.code == "gold"
     assert missing == Decimal(17_500)
     assert progress(P, "diamond", standing(Decimal(0))) == (None, None)
+
+
+@given(
+    st.sampled_from(["member", "silver", "gold", "diamond"]),
+    st.integers(0, 100_000), st.integers(0, 100_000), st.integers(0, 5_000),
+)  # fmt: skip
+def test_the_outlook_of_an_order_is_what_recording_it_decides(
+    have: str, spend: int, total: int, earned: int
+) -> None:
+    """An order's outlook names a level exactly when the sale would move the member up to it
+    at once; else it says what the next level still misses, and an order that much larger
+    reaches it."""
+    s = standing(Decimal(spend))
+    seen = outlook(P, have, s, total=Decimal(total), points=earned)
+    after = standing(Decimal(spend + total))
+    up = decide(P, current=have, since=SINCE, review_at=REVIEW, standing=after, now=SINCE)
+    assert (seen.reached.code if seen.reached else None) == (up.level if up.changed else None)
+    if seen.reached is None and seen.next is not None:
+        assert seen.short is not None and seen.short > 0
+        more = outlook(P, have, s, total=Decimal(total) + seen.short, points=earned)
+        assert more.reached is not None and P.rank(more.reached.code) >= P.rank(seen.next.code)
+    if seen.reached is None and have == "diamond":
+        assert (seen.next, seen.short) == (None, None)
+
+
+def test_the_outlook_by_orders_points_and_one_order() -> None:
+    """Other metrics: the order counts as one order, its points and its total as the largest."""
+    p = TierProgramme(levels=[
+        Level(code="m", name="會員"),
+        Level(code="o", name="常客", metric="orders", threshold=Decimal(5)),
+        Level(code="p", name="點數卡", metric="points", threshold=Decimal(1_000)),
+        Level(code="g", name="金卡", metric="single_order", threshold=Decimal(30_000)),
+    ])  # fmt: skip
+    four = Standing(Decimal(0), 0, 4, None)
+    assert outlook(p, "m", four, total=Decimal(10), points=0).reached == p.levels[1]
+    three = Standing(Decimal(0), 0, 3, None)
+    assert outlook(p, "m", three, total=Decimal(10), points=0) == Outlook(None, p.levels[1], 1)
+    rich = Standing(Decimal(0), 900, 9, None)
+    assert outlook(p, "o", rich, total=Decimal(10), points=50) == Outlook(None, p.levels[2], 50)
+    assert outlook(p, "p", rich, total=Decimal(30_000), points=0).reached == p.levels[3]
+    assert outlook(p, "p", rich, total=Decimal(29_999), points=0).short == 30_000
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,7 @@ def best_quote(
             held = coupons.usable_held(session, member_id=read.member_id, now=now)
             taken = {coupons.normalise_code(c) for c in given}
             codes, read = _best(price, given, [c for c in held if c not in taken], read)
+        service.tier_outlook(session, read, now)
     picked = codes[len(given) :]
     if picked:
         said = ", ".join(picked)

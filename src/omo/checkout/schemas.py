@@ -101,6 +101,20 @@ class QuoteNotice(ReadModel):
     ctx: dict[str, Any] = Field(default_factory=dict)
 
 
+class TierOutlook(ReadModel):
+    """What the sale would do for the member's level (升等差額提示: 再消費 NT$1,200 即可
+    升等金卡)."""
+
+    reached: bool = Field(description="the sale brings the member to `level` at once")
+    level: str = Field(description="the level reached, else the next one")
+    name: str
+    metric: str = Field(description="what the level asks: spend, orders, points, single_order")
+    short: Decimal | None = Field(
+        description="what `level` still misses after the sale: money (spend; single_order: "
+        "the one order it takes), orders or points; none once reached"
+    )
+
+
 class QuoteRead(ReadModel):
     member_id: int | None
     tier: str | None
@@ -126,6 +140,11 @@ class QuoteRead(ReadModel):
         default=None,
         description="give it to /checkout/commit-quote to sell this basket at this total "
         "(valid 30 minutes)",
+    )
+    tier_outlook: TierOutlook | None = Field(
+        default=None,
+        description="a quote's: what the sale would do for the member's level (none for a "
+        "guest, at the top level, for a level by rank, and on a commit)",
     )
 
 

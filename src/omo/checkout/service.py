@@ -26,6 +26,7 @@ from omo.checkout.schemas import (
     QuoteNotice,
     QuoteRead,
     QuoteRequest,
+    TierOutlook,
 )
 from omo.commerce import service as commerce
 from omo.commerce.schemas import OrderIn
@@ -68,7 +69,26 @@ def quote(
     now = clock.now()
     with uow.read() as session:
         read = _price(session, req, idents, now, strict=False, unit=unit).read
+        tier_outlook(session, read, now)
     return sealed(read, req, now=now, secret=secret)
+
+
+def tier_outlook(session: Session, read: QuoteRead, now: datetime) -> None:
+    """升等差額提示: the level the sale brings the member to at once, else the next level and
+    what it still misses after the sale, for the till or the web shop to say (再消費 NT$1,200
+    即可升等金卡). Not on a commit: the sale itself says where the member ends."""
+    if read.member_id is None:
+        return
+    seen = tiers.outlook_of(session, member_id=read.member_id, total=read.total,
+                            points=read.points_to_earn, now=now)  # fmt: skip
+    level = seen.reached or seen.next
+    if level is None or (seen.reached is None and seen.short is None):
+        return
+    short = seen.short
+    if short is not None and level.metric in ("spend", "single_order"):
+        short = short.quantize(CENT)
+    read.tier_outlook = TierOutlook(reached=seen.reached is not None, level=level.code,
+                                    name=level.name, metric=level.metric, short=short)  # fmt: skip
 
 
 def sealed(read: QuoteRead, req: QuoteRequest, *, now: datetime, secret: str | None) -> QuoteRead:

@@ -297,6 +297,29 @@ def progress(p: TierProgramme, current: str, s: Standing) -> tuple[Level | None,
     return nxt, _short(nxt, nxt.threshold, s)
 
 
+@dataclass(frozen=True)
+class Outlook:
+    """What one more order would do for a member's level (升等差額提示 at checkout)."""
+
+    reached: Level | None  # the level the order brings the member to at once, if it does
+    next: Level | None  # else the next level (none at the top) …
+    short: Decimal | None  # … and what is still missing of it after the order (none by rank)
+
+
+def outlook(
+    p: TierProgramme, current: str, s: Standing, *, total: Decimal, points: int
+) -> Outlook:  # fmt: skip
+    """The member holds `current` with standing `s`; an order of `total` earning `points`
+    counts once more in every figure of the window, as a sale does when it is recorded."""
+    after = Standing(spend=s.spend + total, points=s.points + points, orders=s.orders + 1,
+                     top_share=None, largest=max(s.largest, total))  # fmt: skip
+    reach = qualified_level(p, after)
+    if reach > p.rank(current):
+        return Outlook(p.levels[reach], None, None)
+    nxt, short = progress(p, current, after)
+    return Outlook(None, nxt, short)
+
+
 def to_keep(p: TierProgramme, current: str, s: Standing) -> Decimal | None:
     """What the window still misses of what keeps the level held at review (its keep
     threshold, else its threshold): 0 when kept; None for the base level, or by rank."""

@@ -253,6 +253,15 @@ def progress_of(
     return p.level(code), nxt, missing
 
 
+def outlook_of(
+    session: Session, *, member_id: int, total: Decimal, points: int, now: datetime
+) -> policy.Outlook:
+    """What a sale of `total` earning `points` now would do for the member's level."""
+    p = programme_in_force(session)
+    s = standing_of(session, member_id=member_id, p=p, now=now)
+    return policy.outlook(p, _held_level(session, member_id, p), s, total=total, points=points)
+
+
 def multiplier_of(session: Session, *, member_id: int) -> Decimal:
     """The points multiplier of the member's level now (an order earns at the level it met)."""
     p = programme_in_force(session)
