@@ -624,8 +624,11 @@ def test_the_till_says_when_a_return_withdraws_a_spend_coupon(
     said = done.split('id="pos-journey-coupons"')[1].split("</p>")[0]
     assert "會員已使用者折抵 NT$100：已自退款中扣除" in said and "張已收回" not in said, said
     assert "NT$2,900" in done.split('id="pos-refunded"')[1].split("</p>")[0]
-    shown = sign_in(client, "boss").get("/ui/settings").text.split('id="returns-journey-coupons"')
+    page = sign_in(client, "boss").get("/ui/settings").text
+    shown = page.split('id="returns-journey-coupons"')
     assert "其折抵金額自退款中扣除" in shown[1].split("</span>")[0]
+    said = page.split('id="returns-journey-points"')[1].split("</span>")[0]
+    assert "由旅程贈送的點數，隨退貨扣回" in said, said
 
 
 def test_the_till_says_what_a_store_that_charges_spent_points_keeps_back(
