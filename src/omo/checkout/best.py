@@ -18,7 +18,10 @@ a claim would give (never written), so the page can say 領取後折 NT$100 befo
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
+
+from sqlalchemy.orm import Session
 
 from omo.checkout import service
 from omo.checkout.schemas import (
@@ -33,6 +36,7 @@ from omo.coupons import claims
 from omo.coupons import service as coupons
 from omo.db import UnitOfWork
 from omo.ingest import service as ingest
+from omo.members.identifiers import Identifier
 from omo.shared import clock
 from omo.shared.money import CENT
 
@@ -90,11 +94,7 @@ def basket_coupons(
         taken = {coupons.normalise_code(c) for c in given}
         held = [c for c in coupons.usable_held(session, member_id=base.member_id, now=now)
                 if c not in taken]  # fmt: skip
-        lines = {}
-        for code in held:
-            asked = req.model_copy(update={"coupon_codes": [*given[: MOST - 1], code]})
-            priced = service.price_read(session, asked, idents, now, unit)
-            lines[code] = next(c for c in priced.coupons if c.code == code)
+        lines = {code: _beside(session, req, given, code, idents, now, unit) for code in held}
     found = {c.code: c for c in coupons.member_coupons(uow, member_id=base.member_id)}
     out = [BasketCoupon(coupon=found[code], applies=line.applied, line=line)
            for code, line in lines.items() if code in found]  # fmt: skip
@@ -119,13 +119,22 @@ def basket_claimable(
         out = []
         for read, row, t in claims.offered(session, member_id=base.member_id, now=now):
             code = coupons.tried_on(session, row, t, member_id=base.member_id, now=now)
-            asked = req.model_copy(update={"coupon_codes": [*given[: MOST - 1], code]})
-            priced = service.price_read(session, asked, idents, now, unit)
-            line = next(c for c in priced.coupons if c.code == code)
+            line = _beside(session, req, given, code, idents, now, unit)
             line = line.model_copy(update={"code": row.code})
             out.append(BasketClaimable(claimable=read, applies=line.applied, line=line))
     out.sort(key=lambda b: (not b.applies, -_off(b.line)))
     return out
+
+
+def _beside(
+    session: Session, req: QuoteRequest, given: list[str], code: str,
+    idents: list[Identifier], now: datetime, unit: Decimal,
+) -> CouponLine:  # fmt: skip
+    """The code's line on the basket, added to the codes given (the first four: an order
+    takes five)."""
+    asked = req.model_copy(update={"coupon_codes": [*given[: MOST - 1], code]})
+    priced = service.price_read(session, asked, idents, now, unit)
+    return next(c for c in priced.coupons if c.code == code)
 
 
 def _off(line: CouponLine) -> Decimal:

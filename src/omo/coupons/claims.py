@@ -7,8 +7,7 @@ coupon under the member's idempotency key, so a retry or a second tap gets the s
 member is held meanwhile, and the issue counts what the member holds only once it holds the
 template (as every issue does), so that two taps under two keys, or a tap and a batch to a
 segment, cannot pass the per-member limit together; the budget is taken by the conditional
-UPDATE every issue takes it by. A refusal says
-why in fixed words, by code."""
+UPDATE every issue takes it by. A refusal says why in fixed words, by code."""
 
 from __future__ import annotations
 
