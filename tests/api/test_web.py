@@ -142,6 +142,8 @@ def test_member_page_masks_personal_data_for_analysts(
     assert page.status_code == 200
     assert "mei@example.com" in page.text and "+886912345678" in page.text
     assert "陳美玲" in page.text
+    # a new member: the whole of 銀卡's 10,000 still to spend, said in money
+    assert "再消費 NT$10,000 即可升等銀卡" in page.text.split('id="member-tier-next"')[1]
     client.cookies.clear()
     masked = sign_in(client, "ana").get(f"/ui/members/{people['member']}").text
     assert "mei@example.com" not in masked and "m***@example.com" in masked
@@ -1220,6 +1222,10 @@ def test_card_links_are_signed(api: TestClient, uow: UnitOfWork) -> None:
         uow, member_id=member, lines=[{"sku": "X", "quantity": 1, "unit_price": "40000"}]
     )  # gold: 2 shipments
     card = public.get(link.replace("http://127.0.0.1:8000", "")).text
+    # what the next level still misses, said in money
+    assert (
+        "再消費 NT$40,000 即可升等鑽石" in card.split('id="card-tier-next"')[1].split("</div>")[0]
+    )
     # a coupon reads by its name, valid through the last day it can be used
     from datetime import datetime
     from decimal import Decimal

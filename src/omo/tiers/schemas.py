@@ -34,6 +34,7 @@ class MemberTierRead(ReadModel):
     window_points: int
     window_orders: int
     next_level: str | None
+    next_name: str | None = None
     next_metric: str | None
     missing: Decimal | None = Field(description="what is still needed for the next level")
     to_keep: Decimal | None = Field(
