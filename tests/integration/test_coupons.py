@@ -254,3 +254,44 @@ def test_the_coupons_api(api: TestClient, uow: UnitOfWork) -> None:
                      json={"member_id": mid, "basket": basket}).json()  # fmt: skip
     assert (short["usable"], short["reason"], short["terms"]["min_items"]) == (
         False, "min_items_not_met", 3)  # fmt: skip
+
+
+def test_a_till_of_whole_dollars_takes_whole_amounts_off(
+    settings: Any, uow: UnitOfWork, api: TestClient
+) -> None:
+    """OMO_PRICE_UNIT=1: a coupon of NT$50.5 off, a step or a cap of cents, or a reward's cash
+    of NT$49.5 is refused by its field and writes nothing (a till of whole dollars cannot take
+    them off); whole amounts are saved. A till of cents takes the cents."""
+    from omo.apikeys.service import create_key
+    from omo.app import create_app
+    from omo.settings import Settings
+    from tests.conftest import dump
+
+    app = create_app(Settings(database_url=settings.database_url, price_unit=Decimal(1)))
+    key = create_key(uow, name="admin", store_code=None, scopes=None).key
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as whole:
+        before = dump(uow.engine)
+        for body, field in (
+            ({"name": "折50.5", "kind": "amount_off", "amount": "50.5"}, "amount"),
+            ({"name": "階梯", "kind": "spend_get_off", "spend": "1000", "amount": "100",
+              "steps": [["2000", "250"], ["3000", "399.5"]]}, "steps.1.1"),
+            ({"name": "9折", "kind": "percent_off", "percent": "10",
+              "max_discount": "99.9"}, "max_discount"),
+        ):  # fmt: skip
+            refused = whole.put("/api/v1/coupons/templates/CENTS", json=body)
+            assert refused.status_code == 422, refused.text
+            detail = refused.json()["detail"][0]
+            assert (detail["loc"], detail["type"]) == (["body", *field.split(".")], "invalid")
+            assert Decimal(detail["ctx"]["unit"]) == 1
+        cash = whole.put("/api/v1/rewards/TOTE", json={"name": "袋", "points": 300, "cash": "49.5"})
+        assert cash.status_code == 422 and cash.json()["detail"][0]["loc"] == ["body", "cash"]
+        assert dump(uow.engine) == before
+        saved = whole.put("/api/v1/coupons/templates/WHOLE",
+                          json={"name": "折50", "kind": "amount_off", "amount": "50"})  # fmt: skip
+        assert saved.status_code == 201, saved.text
+        assert whole.put("/api/v1/rewards/TOTE", json={
+            "name": "袋", "points": 300, "cash": "49"}).status_code == 201  # fmt: skip
+    app.state.engine.dispose()
+    cents = api.put("/api/v1/coupons/templates/CENTS",
+                    json={"name": "折50.5", "kind": "amount_off", "amount": "50.5"})  # fmt: skip
+    assert cents.status_code == 201, cents.text

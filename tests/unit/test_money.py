@@ -40,3 +40,16 @@ def test_a_unit_holds_whole_numbers_of_it_and_is_never_further_than_half_away(
     assert abs(near - value) <= u / 2 and low <= value < low + u
     if u == CENT:
         assert near == value.quantize(CENT, rounding="ROUND_HALF_UP")
+
+
+def test_an_amount_off_the_unit_is_named_by_its_field() -> None:
+    """What a merchant sets is checked against the till's unit: the first field that is not a
+    whole number of it is named; none, or a missing amount, passes."""
+    from omo.shared.money import off_unit
+
+    one = Decimal(1)
+    assert off_unit({"amount": Decimal("50"), "cap": None}, one) is None
+    assert off_unit({"amount": Decimal("50.00"), "cap": Decimal("99.5")}, one) == (
+        "cap", Decimal("99.5"))  # fmt: skip
+    assert off_unit({"amount": Decimal("50.5")}, Decimal("0.5")) is None
+    assert off_unit({"amount": Decimal("50.55")}, CENT) is None

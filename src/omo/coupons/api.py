@@ -37,9 +37,11 @@ def put_template(
     template: CouponTemplate,
     response: Response,
     uow: UoW,
+    settings: AppSettings,
     caller: Principal = scoped("loyalty:admin"),
 ) -> TemplateRead:
-    read, created = coupons.put_template(uow, code=code, template=template, actor=caller.name)
+    read, created = coupons.put_template(uow, code=code, template=template, actor=caller.name,
+                                         unit=settings.price_unit)  # fmt: skip
     response.status_code = 201 if created else 200
     return read
 

@@ -36,7 +36,7 @@ from omo.members import service as members
 from omo.shared import clock
 from omo.shared.codes import random_code
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
-from omo.shared.money import CENT
+from omo.shared.money import CENT, off_unit
 from omo.shared.rows import rows_of
 
 UNLIMITED = 1_000_000_000
@@ -72,9 +72,18 @@ def distinct_codes(codes: Iterable[str]) -> list[str]:
 
 
 def put_template(
-    uow: UnitOfWork, *, code: str, template: CouponTemplate, actor: str | None = None
-) -> tuple[TemplateRead, bool]:
-    """Create or change a template; coupons already issued keep their own dates."""
+    uow: UnitOfWork, *, code: str, template: CouponTemplate, actor: str | None = None,
+    unit: Decimal = CENT,
+) -> tuple[TemplateRead, bool]:  # fmt: skip
+    """Create or change a template; coupons already issued keep their own dates. What it takes
+    off is a whole number of the till's `unit` (Settings.price_unit), else it is refused."""
+    off = {"amount": template.amount, "max_discount": template.max_discount}
+    off |= {f"steps.{n}.1": step[1] for n, step in enumerate(template.steps or [])}
+    if (found := off_unit(off, unit)) is not None:
+        raise ValidationFailed(
+            f"{found[1]} is not a whole number of the price unit {unit}", field=found[0],
+            ctx={"amount": str(found[1]), "unit": str(unit)},
+        )  # fmt: skip
     with uow.write() as session:
         if template.min_level is not None:
             from omo.tiers import service as tiers  # tiers gives coupons: it imports this

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from omo.apikeys.service import Principal
 from omo.commerce.schemas import CODE
-from omo.http import PooledRoute, UoW, scoped
+from omo.http import AppSettings, PooledRoute, UoW, scoped
 from omo.rewards import fulfilment, settlement
 from omo.rewards import service as rewards
 from omo.rewards.schemas import (
@@ -75,9 +75,11 @@ def put_reward(
     reward: RewardIn,
     response: Response,
     uow: UoW,
+    settings: AppSettings,
     caller: Principal = scoped("loyalty:admin"),
 ) -> RewardRead:
-    read, created = rewards.put_reward(uow, code=code, data=reward, actor=caller.name)
+    read, created = rewards.put_reward(uow, code=code, data=reward, actor=caller.name,
+                                       unit=settings.price_unit)  # fmt: skip
     response.status_code = 201 if created else 200
     return read
 

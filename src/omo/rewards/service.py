@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -38,6 +39,7 @@ from omo.rewards.schemas import (
 )
 from omo.shared import clock
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
+from omo.shared.money import CENT, off_unit
 from omo.shared.rows import plain
 from omo.tiers import service as tiers
 from omo.tiers.policy import TierProgramme
@@ -52,12 +54,18 @@ class RewardRefused(ValidationFailed):
 
 
 def put_reward(
-    uow: UnitOfWork, *, code: str, data: RewardIn, actor: str | None
+    uow: UnitOfWork, *, code: str, data: RewardIn, actor: str | None, unit: Decimal = CENT
 ) -> tuple[RewardRead, bool]:
-    """Create or change a reward. `stock` is what is left to give from now on."""
+    """Create or change a reward. `stock` is what is left to give from now on. Its cash is a
+    whole number of the till's `unit` (Settings.price_unit), else it is refused."""
 
     if not re.fullmatch(REWARD_CODE, code):
         raise ValidationFailed("a code of 1–40 letters, digits, _ or -", field="code")
+    if (found := off_unit({"cash": data.cash}, unit)) is not None:
+        raise ValidationFailed(
+            f"{found[1]} is not a whole number of the price unit {unit}", field="cash",
+            ctx={"amount": str(found[1]), "unit": str(unit)},
+        )  # fmt: skip
 
     def run(session: Session) -> tuple[RewardRead, bool]:
         now = clock.now()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 CENT = Decimal("0.01")
@@ -31,3 +32,13 @@ def to_unit(value: Decimal, unit: Decimal = CENT, *, rounding: str = ROUND_HALF_
 def floor_to_unit(value: Decimal, unit: Decimal = CENT) -> Decimal:
     """The most whole `unit`s that `value` holds."""
     return to_unit(value, unit, rounding=ROUND_FLOOR)
+
+
+def off_unit(amounts: Mapping[str, Decimal | None], unit: Decimal) -> tuple[str, Decimal] | None:
+    """The first of these amounts a merchant set (a coupon's NT$50.5 off, a reward's cash) that
+    is not a whole number of the till's unit, by its field; None when all are."""
+    return next(
+        ((field, value) for field, value in amounts.items()
+         if value is not None and value % unit != 0),
+        None,
+    )  # fmt: skip

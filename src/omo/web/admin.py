@@ -112,6 +112,7 @@ def save_settings(
     user = require(request, Permission.SETTINGS)
     check_csrf(request, csrf)
     uow, actor = request.app.state.uow, f"ui:{user.username}"
+    unit = request.app.state.settings.price_unit
     try:
         value: Any = _MODELS[kind].model_validate(json.loads(body))
         if kind == "tiers":
@@ -123,9 +124,9 @@ def save_settings(
         elif not code.strip():
             raise DomainError("give it a code")
         elif kind == "coupon":
-            coupons.put_template(uow, code=code.strip(), template=value, actor=actor)
+            coupons.put_template(uow, code=code.strip(), template=value, actor=actor, unit=unit)
         else:
-            rewards.put_reward(uow, code=code.strip(), data=value, actor=actor)
+            rewards.put_reward(uow, code=code.strip(), data=value, actor=actor, unit=unit)
     except json.JSONDecodeError as exc:
         error = f"JSON: {exc}"
     except ValidationError as exc:

@@ -78,6 +78,7 @@ TEXTS: dict[str, tuple[str, ...]] = {
         "unknown channel {channel}",
         "no tier level {level} in the programme ({levels})",
         "at least {min_redeem} points per redemption",
+        "{amount} is not a whole number of the price unit {unit}",
     ),
     "conflict": (
         "idempotency key {key} was used for another change",
@@ -116,7 +117,7 @@ TEXTS: dict[str, tuple[str, ...]] = {
     "stock_below_zero": ("{reward}: {stock} left, cannot write off {units}",),
 }
 MONEY = frozenset({"min_spend", "spend", "amount", "quoted", "total", "over", "without",
-                   "with_coupon", "short", "off"})  # fmt: skip
+                   "with_coupon", "short", "off", "unit"})  # fmt: skip
 # points and units, grouped by thousands (an id or a line number is shown as it is)
 COUNTS = frozenset({"wanted", "available", "cap", "balance", "quantity", "stock", "units",
                     "points", "min_redeem", "step"})  # fmt: skip
