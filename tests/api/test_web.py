@@ -1441,6 +1441,33 @@ def test_the_settings_show_what_partners_are_owed(
     assert "全家咖啡" in cells[1] and cells[2:] == ["10", "3", "1", "0", "2"]
 
 
+def test_a_till_of_whole_dollars_refuses_cents_in_the_settings_form(
+    settings: Settings, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    """OMO_PRICE_UNIT=1: the settings form refuses a coupon of NT$50.5 off and a reward of
+    NT$49.5 cash, saying why, and saves neither; whole amounts are saved."""
+    from omo.app import create_app
+    from omo.coupons import service as coupons
+
+    app = create_app(settings.model_copy(update={"price_unit": Decimal(1)}))
+    with TestClient(app) as whole:
+        token = _csrf(sign_in(whole, "boss").get("/ui/settings").text)
+        for kind, body in (
+            ("coupon", {"name": "折50.5", "kind": "amount_off", "amount": "50.5"}),
+            ("reward", {"name": "袋", "kind": "gift", "points": 300, "cash": "49.5"}),
+        ):
+            refused = whole.post(f"/ui/settings/{kind}",
+                                 data={"body": json.dumps(body), "code": "HALF", "csrf": token})  # fmt: skip
+            assert refused.status_code == 422, refused.text[:300]
+            assert "is not a whole number of the price unit" in refused.text
+        assert coupons.list_templates(uow) == []
+        saved = whole.post("/ui/settings/coupon", follow_redirects=False, data={
+            "body": json.dumps({"name": "折50", "kind": "amount_off", "amount": "50"}),
+            "code": "WHOLE", "csrf": token})  # fmt: skip
+        assert saved.status_code == 303
+    app.state.engine.dispose()
+
+
 def test_settings_are_edited_as_validated_json(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:
