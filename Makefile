@@ -51,8 +51,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# one worker per core, each starting its own PostgreSQL. worksteal hands each worker half the
+# tests in file order and evens the end; loadfile would run one of schemathesis's cases (they
+# share one node id)
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist worksteal
 
 ## bench: print the benchmark figures (not part of the test suite)
 bench: $(VENV)/.installed-dev
