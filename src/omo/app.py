@@ -39,6 +39,7 @@ from omo.shared.secrets import secret_key
 from omo.tiers.api import router as tiers_router
 from omo.web import views as web
 from omo.web.api import router as card_router
+from omo.webhooks.api import router as webhooks_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         checkout_router, members_router, identity_router, commerce_router, events_router,
         points_router, tiers_router, coupons_router, referrals_router, rewards_router,
         analytics_router, journeys_router, messaging_router, card_router, privacy_router,
+        webhooks_router,
     )  # fmt: skip
     for router in routers:
         api.include_router(router)

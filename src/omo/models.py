@@ -23,6 +23,7 @@ from omo.rewards.models import Reward, RewardRedemption, RewardStockMove
 from omo.tasks.models import StaffTask
 from omo.tiers.models import MemberTier, TierBenefitUse, TierChange, TierProgrammeVersion
 from omo.users.models import User
+from omo.webhooks.models import Webhook
 
 __all__ = [
     "AnalyticsRun",
@@ -69,4 +70,5 @@ __all__ = [
     "TierProgrammeVersion",
     "TriggerScan",
     "User",
+    "Webhook",
 ]

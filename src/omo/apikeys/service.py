@@ -38,6 +38,7 @@ SCOPES = frozenset(
         "marketing:admin",
         "privacy:admin",
         "refunds:approve",  # past the returns policy (a manager's till, the back office)
+        "webhooks:admin",  # subscriptions that post the outbox's facts out
     }
 )
 

@@ -206,9 +206,9 @@ def record_order_in(
     )  # fmt: skip
     outbox.publish(
         session, topic="OrderRecorded", key=f"order:{row.id}", now=now, new_key=True,
-        payload={"order_id": row.id, "member_id": member_id, "channel": row.channel,
-                 "store_id": row.store_id, "total": str(row.total), "status": row.status,
-                 "ordered_at": row.ordered_at.isoformat()},
+        payload={"order_id": row.id, "external_id": row.external_id, "member_id": member_id,
+                 "channel": row.channel, "store_id": row.store_id, "total": str(row.total),
+                 "status": row.status, "ordered_at": row.ordered_at.isoformat()},
     )  # fmt: skip
     if member_id is not None:
         # Identifiers seen with a known member (a Shopee buyer id next to the phone) become

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from omo.messaging.schemas import DeliveryReport
 from omo.shared.schemas import MoneyOut, ReadModel
+from omo.webhooks.schemas import WebhookReport
 
 
 class JourneyRead(ReadModel):
@@ -25,6 +26,9 @@ class JobsReport(BaseModel):
     entered: dict[str, int] = Field(description="members who entered, per journey")
     advanced: int = Field(description="entries whose due steps were taken")
     delivery: DeliveryReport | None
+    webhooks: WebhookReport | None = Field(
+        default=None, description="facts posted to webhook subscriptions (none: not delivering)"
+    )
 
 
 class GroupFigures(BaseModel):

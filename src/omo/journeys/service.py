@@ -25,6 +25,7 @@ from omo.settings import Settings
 from omo.shared import clock
 from omo.shared.errors import NotFound, ValidationFailed
 from omo.shared.rows import rows_of
+from omo.webhooks import delivery as webhooks
 
 
 def parse(raw: dict[str, Any]) -> d.JourneyDefinition:
@@ -133,7 +134,8 @@ def run_jobs(
     uow: UnitOfWork, *, settings: Settings, adapters: dict[str, Adapter], deliver: bool = True
 ) -> JobsReport:
     """One pass of the scheduler: facts from the outbox and time triggers enter members, due
-    steps are taken, due messages delivered. Safe to run twice or side by side."""
+    steps are taken, due messages delivered, facts posted to webhooks. Safe to run twice or
+    side by side."""
     now = clock.now()
     from_events: dict[str, int] = {}
     while True:  # the backlog in batches, each its own transaction
@@ -150,7 +152,8 @@ def run_jobs(
     }
     advanced = runner.advance(uow, settings=settings)
     delivery = messaging.deliver_due(uow, adapters=adapters, settings=settings) if deliver else None
-    return JobsReport(entered=entered, advanced=advanced, delivery=delivery)
+    posted = webhooks.deliver_due(uow, settle_s=settings.outbox_settle_s) if deliver else None
+    return JobsReport(entered=entered, advanced=advanced, delivery=delivery, webhooks=posted)
 
 
 def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:

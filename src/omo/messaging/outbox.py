@@ -135,3 +135,16 @@ def mark_delivered(session: Session, *, ids: list[int], now: datetime) -> None:
         .where(OutboxMessage.id.in_(ids), OutboxMessage.state == "pending")
         .values(state="delivered", delivered_at=now)
     )
+
+
+def last_id(session: Session) -> int:
+    """The newest fact's position (0: none yet)."""
+    return session.scalar(select(func.max(OutboxMessage.id))) or 0
+
+
+def count_after(session: Session, *, after: int, topics: Sequence[str]) -> int:
+    """Facts past position `after`, of these topics (all if none)."""
+    query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.id > after)
+    if topics:
+        query = query.where(OutboxMessage.topic.in_(topics))
+    return session.scalar(query) or 0

@@ -1,0 +1,192 @@
+"""Posting the outbox's facts to each subscription (a pass of `omo jobs run`): in the order they
+were published, one post per fact, at least once. A subscription's position moves past a fact
+only once its URL answered 2xx; a failure stops that subscription where it is and retries it
+after a back-off (1 min doubling to 6 h), so a receiver that was down gets every fact, in order,
+when it is back. The HTTP calls hold no transaction open: a subscription is leased by a
+conditional UPDATE first, so two passes side by side never post for the same one at once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+import httpx
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from omo import __version__
+from omo.db import UnitOfWork, is_postgres
+from omo.messaging import outbox
+from omo.messaging.models import OutboxMessage
+from omo.messaging.policy import backoff
+from omo.shared import clock
+from omo.webhooks import signing
+from omo.webhooks.models import Webhook
+from omo.webhooks.schemas import WebhookReport
+
+LEASE = timedelta(minutes=5)  # a pass that died holding one: taken again after this
+BATCH = 100  # facts read at a time for one subscription
+TIMEOUT_S = 10.0
+
+# (url, body, headers) -> the HTTP status; raises httpx.HTTPError when no answer came
+Post = Callable[[str, bytes, dict[str, str]], int]
+
+
+@dataclass(frozen=True)
+class _Target:
+    id: int
+    url: str
+    secret: str
+    topics: frozenset[str]
+    position: int
+
+
+def deliver_due(
+    uow: UnitOfWork, *, settle_s: float, post: Post | None = None, batch: int = BATCH
+) -> WebhookReport:
+    """Post what each active subscription has not yet been answered for."""
+    due = uow.run(lambda s: _due(s, clock.now()))
+    delivered = failed = 0
+    if not due:
+        return WebhookReport(delivered=0, failed=0)
+    client = None
+    if post is None:  # made only when there is something to post (its TLS setup costs ~20 ms)
+        client = httpx.Client(timeout=TIMEOUT_S, follow_redirects=False)
+        post = _poster(client)
+    try:
+        for hook_id in due:
+            sent, error = _deliver(uow, hook_id, post, settle_s=settle_s, batch=batch)
+            delivered, failed = delivered + sent, failed + (error is not None)
+    finally:
+        if client is not None:
+            client.close()
+    return WebhookReport(delivered=delivered, failed=failed)
+
+
+def _deliver(
+    uow: UnitOfWork, hook_id: int, post: Post, *, settle_s: float, batch: int
+) -> tuple[int, str | None]:
+    sent = 0
+    while True:
+        now = clock.now()
+        target = uow.run(partial(_lease, hook_id=hook_id, now=now))
+        if target is None:  # another pass holds it, or it was removed or switched off
+            return sent, None
+        with uow.read() as session:
+            settled = now - timedelta(seconds=settle_s) if is_postgres(session) else now
+            facts = [
+                _Fact(f.id, f.topic, f.key, f.created_at, f.payload)
+                for f in outbox.unread(
+                    session, after=target.position, settled_before=settled, limit=batch
+                )
+            ]
+        # stop posting well before the lease ends, so no other pass takes it while this posts
+        until = now + LEASE - timedelta(seconds=2 * TIMEOUT_S)
+        position, posted, error = _post_all(target, facts, post, until=until)
+        sent += posted
+        settle = partial(_settle, hook_id=hook_id, position=position, posted=posted, error=error)
+        uow.run(settle)
+        if error is not None or len(facts) < batch:
+            return sent, error
+
+
+@dataclass(frozen=True)
+class _Fact:
+    id: int
+    topic: str
+    key: str
+    created_at: datetime
+    payload: dict[str, object]
+
+
+def _post_all(
+    target: _Target, facts: list[_Fact], post: Post, *, until: datetime
+) -> tuple[int, int, str | None]:
+    """Post the facts in order until one fails or the time is up; the position reached, the
+    facts posted, the failure."""
+    position, posted = target.position, 0
+    for fact in facts:
+        if clock.now() >= until:
+            break
+        if not target.topics or fact.topic in target.topics:
+            body = json.dumps(
+                {"id": fact.id, "topic": fact.topic, "key": fact.key,
+                 "created_at": fact.created_at.isoformat(), "payload": fact.payload},
+                ensure_ascii=False, separators=(",", ":"),
+            ).encode()  # fmt: skip
+            headers = {
+                "Content-Type": "application/json", "User-Agent": f"omo-webhooks/{__version__}",
+                "OMO-Event-Topic": fact.topic, "OMO-Event-Key": fact.key,
+                signing.HEADER: signing.sign(target.secret, int(clock.now().timestamp()), body),
+            }  # fmt: skip
+            try:
+                status = post(target.url, body, headers)
+            except httpx.HTTPError as exc:
+                return position, posted, f"{type(exc).__name__}: {exc}"[:500]
+            if not 200 <= status < 300:
+                return position, posted, f"HTTP {status}"
+            posted += 1
+        position = fact.id
+    return position, posted, None
+
+
+def _poster(client: httpx.Client) -> Post:
+    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        return client.post(url, content=body, headers=headers).status_code
+
+    return post
+
+
+def _due(session: Session, now: datetime) -> list[int]:
+    return list(
+        session.scalars(
+            select(Webhook.id)
+            .where(
+                Webhook.active,
+                or_(Webhook.next_at.is_(None), Webhook.next_at <= now),
+                or_(Webhook.leased_until.is_(None), Webhook.leased_until <= now),
+                Webhook.position < select(func.max(OutboxMessage.id)).scalar_subquery(),
+            )
+            .order_by(Webhook.id)
+        )
+    )
+
+
+def _lease(session: Session, *, hook_id: int, now: datetime) -> _Target | None:
+    """Take the subscription for this pass (one conditional UPDATE: a pass side by side finds
+    it taken), or None."""
+    taken = session.execute(
+        update(Webhook)
+        .where(
+            Webhook.id == hook_id, Webhook.active,
+            or_(Webhook.leased_until.is_(None), Webhook.leased_until <= now),
+            or_(Webhook.next_at.is_(None), Webhook.next_at <= now),
+        )
+        .values(leased_until=now + LEASE)
+    )  # fmt: skip
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    row = session.get_one(Webhook, hook_id)
+    return _Target(row.id, row.url, row.secret, frozenset(row.topics), row.position)
+
+
+def _settle(
+    session: Session, *, hook_id: int, position: int, posted: int, error: str | None
+) -> None:
+    now = clock.now()
+    row = session.get(Webhook, hook_id, with_for_update=True)
+    if row is None:  # removed while posting
+        return
+    row.position = max(row.position, position)
+    row.delivered += posted
+    row.leased_until = None
+    if posted:
+        row.last_delivered_at = now
+    if error is None:
+        row.failures, row.next_at, row.last_error = 0, None, None
+    else:
+        row.failures += 1
+        row.next_at, row.last_error = now + backoff(row.failures), error

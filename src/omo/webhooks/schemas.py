@@ -1,0 +1,62 @@
+"""Request and response shapes of the webhooks area."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field, field_validator
+
+from omo.messaging.outbox import TOPICS
+from omo.shared.schemas import ReadModel, StrictModel
+
+NAME = r"^[A-Za-z0-9_\-]{1,40}$"
+
+
+class WebhookIn(StrictModel):
+    url: str = Field(
+        max_length=500, pattern=r"^https?://[^\s/?#]+[^\s]*$",
+        description="where each fact is posted (http or https)",
+    )  # fmt: skip
+    topics: list[str] = Field(
+        default_factory=list, max_length=len(TOPICS),
+        description=f"the facts to post; none: all. Known: {', '.join(sorted(TOPICS))}",
+    )  # fmt: skip
+    active: bool = Field(default=True, description="false: hold delivery (facts wait for it)")
+    rotate_secret: bool = Field(
+        default=False, description="a new signing secret, answered once (as at creation)"
+    )
+
+    @field_validator("topics")
+    @classmethod
+    def _known(cls, topics: list[str]) -> list[str]:
+        unknown = sorted(set(topics) - TOPICS)
+        if unknown:
+            raise ValueError(
+                f"unknown topic(s) {', '.join(unknown)}; known: {', '.join(sorted(TOPICS))}"
+            )
+        return sorted(set(topics))
+
+
+class WebhookRead(ReadModel):
+    name: str
+    url: str
+    topics: list[str] = Field(description="the facts posted; empty: all")
+    active: bool
+    secret: str | None = Field(
+        default=None, description="the signing secret: answered only when made (creation or "
+        "rotate_secret); keep it, it is not shown again",
+    )  # fmt: skip
+    position: int = Field(description="the last outbox fact handled (posted or not its topic)")
+    waiting: int = Field(description="facts of its topics past the position, not yet posted")
+    delivered: int = Field(description="facts posted and answered 2xx, in all")
+    failures: int = Field(description="failed attempts in a row since the last success")
+    next_at: datetime | None = Field(description="after a failure: the next attempt, not before")
+    last_error: str | None
+    last_delivered_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookReport(BaseModel):
+    delivered: int = Field(description="facts posted and answered 2xx in this pass")
+    failed: int = Field(description="subscriptions whose post failed (tried again later)")

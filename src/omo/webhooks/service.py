@@ -1,0 +1,91 @@
+"""Webhook subscriptions: made, changed, read and removed. A new one starts at the newest fact
+(it posts what happens from now on); its signing secret is made here and answered once."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omo.audit import service as audit
+from omo.db import UnitOfWork
+from omo.messaging import outbox
+from omo.shared import clock
+from omo.shared.errors import NotFound, ValidationFailed
+from omo.webhooks.models import Webhook
+from omo.webhooks.schemas import NAME, WebhookIn, WebhookRead
+
+
+def put_webhook(
+    uow: UnitOfWork, *, name: str, data: WebhookIn, actor: str | None
+) -> tuple[WebhookRead, bool]:
+    """Create or change a subscription; the answer holds the secret when one was made."""
+    if not re.fullmatch(NAME, name):
+        raise ValidationFailed("a name of 1–40 letters, digits, _ or -", field="name")
+
+    def run(session: Session) -> tuple[WebhookRead, bool]:
+        now = clock.now()
+        row = session.scalar(select(Webhook).where(Webhook.name == name).with_for_update())
+        created = row is None
+        if row is None:
+            row = Webhook(
+                name=name, position=outbox.last_id(session), delivered=0, failures=0,
+                created_at=now,
+            )  # fmt: skip
+            session.add(row)
+        secret = None
+        if created or data.rotate_secret:
+            secret = row.secret = f"whsec_{secrets.token_urlsafe(32)}"
+        if data.active and (not row.active or row.url != data.url):
+            row.next_at = None  # switched back on, or pointed elsewhere: try at once
+        row.url, row.topics, row.active, row.updated_at = data.url, data.topics, data.active, now
+        session.flush()
+        audit.record(
+            session, actor=actor, action="webhook.put", target=f"webhook:{name}",
+            detail={"created": created, "url": data.url, "topics": data.topics,
+                    "active": data.active, "secret_made": secret is not None},
+        )  # fmt: skip
+        read = _read(session, row)
+        read.secret = secret
+        return read, created
+
+    return uow.run(run)
+
+
+def list_webhooks(uow: UnitOfWork) -> list[WebhookRead]:
+    with uow.read() as session:
+        return [_read(session, w) for w in session.scalars(select(Webhook).order_by(Webhook.name))]
+
+
+def get_webhook(uow: UnitOfWork, *, name: str) -> WebhookRead:
+    with uow.read() as session:
+        return _read(session, _webhook(session, name))
+
+
+def delete_webhook(uow: UnitOfWork, *, name: str, actor: str | None) -> None:
+    def run(session: Session) -> None:
+        session.delete(_webhook(session, name))
+        audit.record(session, actor=actor, action="webhook.delete", target=f"webhook:{name}",
+                     detail={})  # fmt: skip
+
+    uow.run(run)
+
+
+def _webhook(session: Session, name: str) -> Webhook:
+    row = session.scalar(select(Webhook).where(Webhook.name == name))
+    if row is None:
+        raise NotFound(f"no webhook {name!r}", field="name")
+    return row
+
+
+def _read(session: Session, row: Webhook) -> WebhookRead:
+    read = WebhookRead.model_validate(
+        {
+            **{c: getattr(row, c) for c in WebhookRead.model_fields if c not in
+               {"secret", "waiting"}},
+            "waiting": outbox.count_after(session, after=row.position, topics=row.topics),
+        }
+    )  # fmt: skip
+    return read

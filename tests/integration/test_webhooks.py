@@ -1,0 +1,281 @@
+"""Webhooks: the outbox's facts posted to a real HTTP server in process, signed, in order, at
+least once, each subscription from where it stopped (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from omo.db import UnitOfWork
+from omo.messaging.models import OutboxMessage
+from omo.shared import clock
+from omo.webhooks import delivery, signing
+from omo.webhooks import service as webhooks
+from omo.webhooks.models import Webhook
+from omo.webhooks.schemas import WebhookIn
+from tests import factories as f
+from tests.conftest import dump
+
+
+class Receiver:
+    """An integrator's endpoint: records each post; answers the statuses queued, then 200."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.statuses: list[int] = []
+        self.arrived = threading.Event()  # a post came in
+        self.gate: threading.Event | None = None  # when set up: each post waits for it
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.arrived.set()
+                if receiver.gate is not None:
+                    receiver.gate.wait(10)
+                with receiver.lock:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    if status == 200:
+                        receiver.posts.append(
+                            {"path": self.path, "headers": dict(self.headers), "raw": body,
+                             "body": json.loads(body)}
+                        )  # fmt: skip
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/omo"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def keys(self) -> list[str]:
+        return [p["body"]["key"] for p in self.posts]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+    r.server.server_close()
+
+
+def subscribe(uow: UnitOfWork, url: str, name: str = "erp", **kw: Any) -> str:
+    read, _ = webhooks.put_webhook(
+        uow, name=name, data=WebhookIn.model_validate({"url": url, **kw}), actor="test"
+    )
+    assert read.secret is not None
+    return read.secret
+
+
+def deliver(uow: UnitOfWork) -> tuple[int, int]:
+    report = delivery.deliver_due(uow, settle_s=0)
+    return report.delivered, report.failed
+
+
+def facts(uow: UnitOfWork) -> list[tuple[int, str, str]]:
+    with uow.read() as s:
+        rows = s.execute(select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key))
+        return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+
+def hook(uow: UnitOfWork, name: str = "erp") -> Webhook:
+    with uow.read() as s:
+        row = s.scalar(select(Webhook).where(Webhook.name == name))
+        assert row is not None
+        s.expunge(row)
+        return row
+
+
+def test_a_subscription_gets_each_fact_after_it_signed_and_in_order(
+    uow: UnitOfWork, receiver: Receiver
+) -> None:
+    f.store(uow)
+    f.enrol(uow, phone="0912-000-001")  # published before the subscription: not posted
+    before = facts(uow)
+    secret = subscribe(uow, receiver.url)
+    member = f.enrol(uow, phone="0912-000-002").member.id
+    f.post_order(uow, external_id="W-TEST-1", customer=[{"kind": "phone", "value": "0912-000-002"}])
+    after = [x for x in facts(uow) if x not in before]
+    assert {t for _i, t, _k in after} >= {"MemberEnrolled", "OrderRecorded"}
+
+    assert deliver(uow) == (len(after), 0)
+    assert receiver.keys() == [k for _i, _t, k in after]  # in the outbox's order
+    now = int(time.time())
+    for post, (fact_id, topic, key) in zip(receiver.posts, after, strict=True):
+        assert post["path"] == "/omo"
+        assert post["body"]["id"] == fact_id and post["body"]["topic"] == topic
+        assert post["headers"]["OMO-Event-Key"] == key
+        assert post["headers"]["OMO-Event-Topic"] == topic
+        assert signing.verify(secret, post["headers"]["OMO-Signature"], post["raw"], now=now)
+        assert not signing.verify("whsec_other", post["headers"]["OMO-Signature"], post["raw"],
+                                  now=now)  # fmt: skip
+    enrolled = next(p["body"] for p in receiver.posts if p["body"]["topic"] == "MemberEnrolled")
+    assert enrolled["payload"]["member_id"] == member
+    order = next(p["body"] for p in receiver.posts if p["body"]["topic"] == "OrderRecorded")
+    assert order["payload"]["external_id"] == "W-TEST-1"  # the shop's own order number
+    assert order["payload"]["member_id"] == member and order["payload"]["total"] == "300.00"
+
+    row = hook(uow)
+    assert (row.delivered, row.position, row.failures) == (len(after), after[-1][0], 0)
+    assert webhooks.get_webhook(uow, name="erp").waiting == 0
+    assert deliver(uow) == (0, 0)  # nothing new: nothing posted again
+    assert len(receiver.posts) == len(after)
+
+
+def test_a_receiver_that_fails_gets_the_facts_later_in_order(
+    uow: UnitOfWork, receiver: Receiver
+) -> None:
+    f.store(uow)
+    subscribe(uow, receiver.url)
+    f.enrol(uow, phone="0912-000-003")
+    f.enrol(uow, phone="0912-000-004")
+    keys = [k for _i, _t, k in facts(uow)]
+    receiver.statuses = [500]
+    t0 = datetime.now(UTC)
+    clock.set_clock(lambda: t0)
+    assert deliver(uow) == (0, 1)
+    row = hook(uow)
+    assert (row.failures, row.last_error, row.delivered) == (1, "HTTP 500", 0)
+    assert row.next_at == t0 + timedelta(minutes=1)
+    assert webhooks.get_webhook(uow, name="erp").waiting == len(keys)
+
+    assert deliver(uow) == (0, 0)  # backing off: not tried before next_at
+    receiver.statuses = [200, 503]  # the first goes through, the second fails
+    clock.set_clock(lambda: t0 + timedelta(minutes=1))
+    assert deliver(uow) == (1, 1)
+    assert receiver.keys() == keys[:1]
+    row = hook(uow)
+    assert (row.failures, row.last_error) == (2, "HTTP 503")
+    assert row.next_at == t0 + timedelta(minutes=1 + 2)  # doubled
+
+    clock.set_clock(lambda: t0 + timedelta(minutes=3))
+    assert deliver(uow) == (len(keys) - 1, 0)
+    assert receiver.keys() == keys  # each once, in order
+    row = hook(uow)
+    assert (row.failures, row.last_error, row.next_at, row.delivered) == (0, None, None, len(keys))
+
+
+def test_a_receiver_that_does_not_answer_is_tried_again(
+    uow: UnitOfWork, receiver: Receiver
+) -> None:
+    from omo.testing.postgres import free_port
+
+    subscribe(uow, f"http://127.0.0.1:{free_port()}/gone")
+    f.enrol(uow, phone="0912-000-005")
+    assert deliver(uow) == (0, 1)
+    row = hook(uow)
+    assert row.failures == 1 and row.last_error is not None
+    assert row.last_error.startswith("ConnectError")
+    assert row.position < facts(uow)[-1][0]
+    assert deliver(uow) == (0, 0)  # backing off
+    # pointed at the right address, it is tried at once
+    webhooks.put_webhook(uow, name="erp", data=WebhookIn(url=receiver.url), actor="test")
+    assert deliver(uow) == (1, 0)
+    assert receiver.keys() == [facts(uow)[-1][2]]
+
+
+def test_topics_choose_what_is_posted_and_the_rest_is_passed(
+    uow: UnitOfWork, receiver: Receiver
+) -> None:
+    f.store(uow)
+    subscribe(uow, receiver.url, topics=["OrderRecorded"])
+    f.enrol(uow, phone="0912-000-006")
+    f.post_order(uow, customer=[{"kind": "phone", "value": "0912-000-006"}])
+    f.enrol(uow, phone="0912-000-007")
+    assert webhooks.get_webhook(uow, name="erp").waiting == 1
+    assert deliver(uow) == (1, 0)
+    assert [p["body"]["topic"] for p in receiver.posts] == ["OrderRecorded"]
+    assert hook(uow).position == facts(uow)[-1][0]  # past the enrolments too
+
+
+def test_a_subscription_switched_off_keeps_its_place(uow: UnitOfWork, receiver: Receiver) -> None:
+    subscribe(uow, receiver.url)
+    webhooks.put_webhook(
+        uow, name="erp", data=WebhookIn(url=receiver.url, active=False), actor="test"
+    )
+    f.enrol(uow, phone="0912-000-008")
+    assert deliver(uow) == (0, 0) and receiver.posts == []
+    read, created = webhooks.put_webhook(uow, name="erp", data=WebhookIn(url=receiver.url),
+                                         actor="test")  # fmt: skip
+    assert not created and read.secret is None and read.waiting == 1
+    assert deliver(uow) == (1, 0)
+
+
+def test_a_pass_beside_one_posting_leaves_the_subscription_to_it(
+    uow: UnitOfWork, receiver: Receiver
+) -> None:
+    subscribe(uow, receiver.url)
+    for n in range(3):
+        f.enrol(uow, phone=f"0912-000-1{n:02d}")
+    receiver.gate = threading.Event()
+    first: list[tuple[int, int]] = []
+    posting = threading.Thread(target=lambda: first.append(deliver(uow)))
+    posting.start()
+    assert receiver.arrived.wait(10)  # the first pass holds the subscription, mid-post
+    assert deliver(uow) == (0, 0)  # a second pass finds it taken
+    row = hook(uow)
+    assert row.leased_until is not None
+    # and the lease itself is refused, not only left out of the due list
+    assert uow.run(partial(delivery._lease, hook_id=row.id, now=clock.now())) is None
+    receiver.gate.set()
+    posting.join(10)
+    keys = [k for _i, _t, k in facts(uow)]
+    assert first == [(len(keys), 0)]
+    assert receiver.keys() == keys  # each once, in order
+    assert hook(uow).leased_until is None
+
+
+def test_the_webhooks_api(api: TestClient, uow: UnitOfWork, receiver: Receiver) -> None:
+    made = api.put("/api/v1/webhooks/erp", json={"url": receiver.url, "topics": ["TierChanged"]})
+    assert made.status_code == 201, made.text
+    secret = made.json()["secret"]
+    assert secret.startswith("whsec_") and made.json()["topics"] == ["TierChanged"]
+    listed = api.get("/api/v1/webhooks").json()
+    assert [w["name"] for w in listed] == ["erp"] and listed[0]["secret"] is None
+    assert api.get("/api/v1/webhooks/erp").json()["secret"] is None
+
+    changed = api.put("/api/v1/webhooks/erp", json={"url": receiver.url, "rotate_secret": True})
+    assert changed.status_code == 200
+    assert changed.json()["secret"] not in (None, secret) and changed.json()["topics"] == []
+
+    state = dump(uow.engine)
+    for body, field in (
+        ({"url": receiver.url, "topics": ["OrderPlaced"]}, "topics"),
+        ({"url": "ftp://example.com/x"}, "url"),
+        ({"url": "http:///nohost"}, "url"),
+        ({"url": receiver.url, "colour": "red"}, "colour"),
+    ):
+        bad = api.put("/api/v1/webhooks/erp2", json=body)
+        assert bad.status_code == 422, body
+        assert field in json.dumps(bad.json()["detail"][0]["loc"]), bad.json()
+    unknown = api.put("/api/v1/webhooks/erp2", json={"url": receiver.url, "topics": ["X"]})
+    assert "known: MemberEnrolled" in unknown.json()["detail"][0]["msg"]
+    assert api.put("/api/v1/webhooks/a%20b", json={"url": receiver.url}).status_code == 422
+    assert api.get("/api/v1/webhooks/nope").status_code == 404
+    assert dump(uow.engine) == state  # refused: nothing written
+
+    from omo.apikeys.service import create_key
+
+    reader = create_key(uow, name="reader", store_code=None, scopes=["members:read"]).key
+    denied = api.get("/api/v1/webhooks", headers={"Authorization": f"Bearer {reader}"})
+    assert denied.status_code == 403
+
+    assert api.delete("/api/v1/webhooks/erp").status_code == 204
+    assert api.get("/api/v1/webhooks/erp").status_code == 404
+    assert api.delete("/api/v1/webhooks/erp").status_code == 404
