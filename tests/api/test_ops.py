@@ -37,6 +37,8 @@ def test_liveness_does_not_need_the_database() -> None:
 
 def test_metrics_count_requests_checkouts_and_queues(api: TestClient, uow: UnitOfWork) -> None:
     f.store(uow)
+    hook = {"url": "http://127.0.0.1:9/omo", "topics": ["OrderRecorded"]}
+    assert api.put("/api/v1/webhooks/erp", json=hook).status_code == 201
     member = f.enrol(uow, phone="0912-345-678").member.id
     assert api.get(f"/api/v1/members/{member}").status_code == 200
     body = {"channel": "pos", "store": "TPE-101", "member_id": member, "external_id": "T-1",
@@ -53,6 +55,8 @@ def test_metrics_count_requests_checkouts_and_queues(api: TestClient, uow: UnitO
     assert 'omo_checkouts_total{outcome="422"} 1.0' in text
     assert 'omo_outbox_backlog{topic="OrderRecorded"}' in text  # nothing has read them yet
     assert 'omo_messages{state="dead"} 0.0' in text
+    assert 'omo_webhook_waiting{webhook="erp"} 1.0' in text  # the sale, not the enrolment
+    assert 'omo_webhook_failures{webhook="erp"} 0.0' in text
 
 
 def test_oversized_bodies_are_refused_before_they_are_read(

@@ -1441,6 +1441,30 @@ def test_the_settings_show_what_partners_are_owed(
     assert "全家咖啡" in cells[1] and cells[2:] == ["10", "3", "1", "0", "2"]
 
 
+def test_the_settings_show_where_each_webhook_stands(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    from omo.testing.postgres import free_port
+    from omo.webhooks import delivery
+    from omo.webhooks import service as webhooks
+    from omo.webhooks.schemas import WebhookIn
+
+    empty = sign_in(client, "boss").get("/ui/settings").text
+    assert "尚無 Webhook 訂閱" in empty.split('id="webhooks"')[1]
+    gone = f"http://127.0.0.1:{free_port()}/omo"
+    webhooks.put_webhook(uow, name="erp", actor="t",
+                         data=WebhookIn(url=gone, topics=["OrderRecorded", "TierChanged"]))  # fmt: skip
+    webhooks.put_webhook(uow, name="dw", actor="t", data=WebhookIn(url=gone, active=False))
+    f.post_order(uow)  # a guest's order: OrderRecorded all the same
+    assert delivery.deliver_due(uow, settle_s=0).failed == 1  # nothing listens: it backs off
+    table = client.get("/ui/settings").text.split('id="webhooks"')[1].split("</table>")[0]
+    dw, erp = re.findall(r"<tr.*?</tr>", table, re.S)[1:]
+    assert "dw" in dw and "（已停用）" in dw and "<td>全部</td>" in dw
+    assert 'class="error"' in erp and "OrderRecorded、TierChanged" in erp
+    assert "ConnectError" in erp and "連續失敗 1 次；下次重試" in erp
+    assert re.findall(r"<td>(\d+)</td>", erp) == ["0", "1"]  # none posted, the sale waiting
+
+
 def test_a_till_of_whole_dollars_refuses_cents_in_the_settings_form(
     settings: Settings, people: dict[str, int], uow: UnitOfWork
 ) -> None:

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from omo.db import UnitOfWork
 from omo.messaging import outbox
 from omo.messaging import service as messaging
+from omo.webhooks import service as webhooks
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -43,17 +44,31 @@ class Metrics:
             "omo_messages", "messages by state (queued, sending, dead …)", ["state"],
             registry=self.registry,
         )  # fmt: skip
+        self.webhook_waiting = Gauge(
+            "omo_webhook_waiting", "facts of a subscription's topics not yet posted", ["webhook"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.webhook_failures = Gauge(
+            "omo_webhook_failures", "a subscription's failed posts in a row", ["webhook"],
+            registry=self.registry,
+        )  # fmt: skip
 
     def refresh_queues(self, uow: UnitOfWork) -> None:
         with uow.read() as session:
             pending = outbox.backlog(session)
             states = messaging.counts_by_state(session)
+            hooks = webhooks.standing(session)
         self.outbox.clear()
         for topic, n in pending.items():
             self.outbox.labels(topic=topic).set(n)
         self.messages.clear()
         for state in ("queued", "sending", "dead"):
             self.messages.labels(state=state).set(states.get(state, 0))
+        self.webhook_waiting.clear()
+        self.webhook_failures.clear()
+        for name, waiting, failures in hooks:
+            self.webhook_waiting.labels(webhook=name).set(waiting)
+            self.webhook_failures.labels(webhook=name).set(failures)
 
 
 API = "/api/v1"

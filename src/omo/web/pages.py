@@ -38,6 +38,8 @@ from omo.tasks.schemas import TaskRead
 from omo.tiers import service as tiers
 from omo.tiers.schemas import MemberTierRead, TierProgrammeRead
 from omo.users.service import SignedIn
+from omo.webhooks import service as webhooks
+from omo.webhooks.schemas import WebhookRead
 
 
 @dataclass
@@ -163,6 +165,7 @@ class Settings:
     partners: list[SettlementRow]  # the last 30 days' partner rewards: what is owed to whom
     returns: PolicyRead  # which refunds need a manager
     price_unit: Decimal  # what the tills take (OMO_PRICE_UNIT): discounts and refunds round to it
+    webhooks: list[WebhookRead]  # where each subscription's delivery stands
 
 
 TO_SEND_SHOWN = 100
@@ -176,6 +179,7 @@ def settings(uow: UnitOfWork, *, price_unit: Decimal) -> Settings:
                                 vouchers=False, to_send=True),
         partners=settlement.partner_settlement(uow, since=None, until=None, partner=None),
         returns=returns_policy.get_policy(uow), price_unit=price_unit,
+        webhooks=webhooks.list_webhooks(uow),
     )  # fmt: skip
 
 

@@ -59,6 +59,15 @@ def list_webhooks(uow: UnitOfWork) -> list[WebhookRead]:
         return [_read(session, w) for w in session.scalars(select(Webhook).order_by(Webhook.name))]
 
 
+def standing(session: Session) -> list[tuple[str, int, int]]:
+    """Each subscription's name, facts waiting and failures in a row (a metric for operations:
+    alert on failures > 0 or waiting that grows)."""
+    return [
+        (w.name, outbox.count_after(session, after=w.position, topics=w.topics), w.failures)
+        for w in session.scalars(select(Webhook).order_by(Webhook.name))
+    ]
+
+
 def get_webhook(uow: UnitOfWork, *, name: str) -> WebhookRead:
     with uow.read() as session:
         return _read(session, _webhook(session, name))
