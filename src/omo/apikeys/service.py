@@ -39,6 +39,7 @@ SCOPES = frozenset(
         "privacy:admin",
         "refunds:approve",  # past the returns policy (a manager's till, the back office)
         "webhooks:admin",  # subscriptions that post the outbox's facts out
+        "facts:read",  # the outbox's facts read page by page (GET /facts)
     }
 )
 

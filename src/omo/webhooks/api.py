@@ -1,15 +1,18 @@
-"""/api/v1 webhooks: subscriptions that post the outbox's facts to an integrator's URL."""
+"""/api/v1 webhooks: subscriptions that post the outbox's facts to an integrator's URL, and the
+same facts read page by page by a system that polls."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from omo.apikeys.service import Principal
-from omo.http import PooledRoute, UoW, scoped
+from omo.http import AppSettings, PooledRoute, UoW, scoped
+from omo.shared.schemas import MAX_ID
+from omo.webhooks import feed
 from omo.webhooks import service as webhooks
-from omo.webhooks.schemas import NAME, WebhookIn, WebhookRead
+from omo.webhooks.schemas import NAME, FactsPage, WebhookIn, WebhookRead
 
 router = APIRouter(tags=["webhooks"], route_class=PooledRoute)
 Name = Annotated[str, Path(pattern=NAME)]
@@ -44,3 +47,24 @@ def get_webhook(name: Name, uow: UoW, caller: Principal = scoped("webhooks:admin
 def delete_webhook(name: Name, uow: UoW, caller: Principal = scoped("webhooks:admin")) -> Response:
     webhooks.delete_webhook(uow, name=name, actor=caller.name)
     return Response(status_code=204)
+
+
+@router.get(
+    "/facts",
+    response_model=FactsPage,
+    summary="The outbox's facts past a position, oldest first (for a system that polls rather "
+    "than take a webhook)",
+)
+def list_facts(
+    uow: UoW,
+    settings: AppSettings,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="next_after of the last page")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    topic: Annotated[
+        list[str] | None, Query(max_length=20, description="only these topics (repeat)")
+    ] = None,
+    caller: Principal = scoped("facts:read"),
+) -> FactsPage:
+    return feed.facts_after(
+        uow, after=after, limit=limit, topics=topic or [], settle_s=settings.outbox_settle_s
+    )

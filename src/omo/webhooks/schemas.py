@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -55,6 +56,20 @@ class WebhookRead(ReadModel):
     last_delivered_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+class FactRead(ReadModel):
+    id: int = Field(description="the fact's position in the outbox: ascending, with gaps")
+    topic: str
+    key: str = Field(description="names the fact; never changes (a receiver's idempotency key)")
+    created_at: datetime
+    payload: dict[str, Any]
+
+
+class FactsPage(BaseModel):
+    facts: list[FactRead] = Field(description="oldest first")
+    next_after: int = Field(description="pass as `after` for the next page")
+    more: bool = Field(description="a full page was read: ask again at once")
 
 
 class WebhookReport(BaseModel):
