@@ -328,3 +328,29 @@ def test_a_poller_reads_the_facts_page_by_page(api: TestClient, uow: UnitOfWork)
     poller = create_key(uow, name="erp", store_code=None, scopes=["facts:read"]).key
     allowed = api.get("/api/v1/facts", headers={"Authorization": f"Bearer {poller}"})
     assert allowed.status_code == 200
+
+
+def test_a_subscription_moved_back_posts_the_facts_again(
+    api: TestClient, uow: UnitOfWork, receiver: Receiver
+) -> None:
+    assert api.put("/api/v1/webhooks/erp", json={"url": receiver.url}).status_code == 201
+    f.enrol(uow, phone="0912-000-301")
+    f.enrol(uow, phone="0912-000-302")
+    assert deliver(uow) == (2, 0)
+    [(first, _t, k1), (second, _t2, k2)] = facts(uow)
+    # the receiver lost them: from before the first
+    moved = api.put("/api/v1/webhooks/erp", json={"url": receiver.url, "position": first - 1})
+    assert moved.status_code == 200 and moved.json()["waiting"] == 2
+    assert deliver(uow) == (2, 0)
+    assert receiver.keys() == [k1, k2, k1, k2]
+
+    state = dump(uow.engine)
+    past = api.put("/api/v1/webhooks/erp", json={"url": receiver.url, "position": second + 1})
+    assert past.status_code == 422
+    assert past.json()["detail"][0]["loc"][-1] == "position"
+    assert f"past the newest fact ({second})" in past.json()["detail"][0]["msg"]
+    assert (
+        api.put("/api/v1/webhooks/erp", json={"url": receiver.url, "position": -1}).status_code
+        == 422
+    )
+    assert dump(uow.engine) == state

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from omo.messaging.outbox import TOPICS
-from omo.shared.schemas import ReadModel, StrictModel
+from omo.shared.schemas import MAX_ID, ReadModel, StrictModel
 
 NAME = r"^[A-Za-z0-9_\-]{1,40}$"
 
@@ -26,6 +26,12 @@ class WebhookIn(StrictModel):
     rotate_secret: bool = Field(
         default=False, description="a new signing secret, answered once (as at creation)"
     )
+    position: int | None = Field(
+        default=None, ge=0, le=MAX_ID,
+        description="move the subscription to this outbox position: the facts after it are "
+        "posted (again, for a receiver that lost them); none: where it stands (a new one: "
+        "the newest fact)",
+    )  # fmt: skip
 
     @field_validator("topics")
     @classmethod

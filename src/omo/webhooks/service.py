@@ -38,14 +38,24 @@ def put_webhook(
         secret = None
         if created or data.rotate_secret:
             secret = row.secret = f"whsec_{secrets.token_urlsafe(32)}"
-        if data.active and (not row.active or row.url != data.url):
-            row.next_at = None  # switched back on, or pointed elsewhere: try at once
+        if data.position is not None:
+            newest = outbox.last_id(session)
+            if data.position > newest:
+                raise ValidationFailed(
+                    f"position {data.position} is past the newest fact ({newest})",
+                    field="position", ctx={"position": data.position, "newest": newest},
+                )  # fmt: skip
+            row.position = data.position
+        moved = data.position is not None or row.url != data.url
+        if data.active and (not row.active or moved):
+            row.next_at = None  # switched back on, pointed elsewhere or moved: try at once
         row.url, row.topics, row.active, row.updated_at = data.url, data.topics, data.active, now
         session.flush()
         audit.record(
             session, actor=actor, action="webhook.put", target=f"webhook:{name}",
             detail={"created": created, "url": data.url, "topics": data.topics,
-                    "active": data.active, "secret_made": secret is not None},
+                    "active": data.active, "secret_made": secret is not None,
+                    "position": data.position},
         )  # fmt: skip
         read = _read(session, row)
         read.secret = secret
