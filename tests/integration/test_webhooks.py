@@ -259,6 +259,7 @@ def test_the_webhooks_api(api: TestClient, uow: UnitOfWork, receiver: Receiver) 
         ({"url": receiver.url, "topics": ["OrderPlaced"]}, "topics"),
         ({"url": "ftp://example.com/x"}, "url"),
         ({"url": "http:///nohost"}, "url"),
+        ({"url": "http://[::1/x"}, "url"),
         ({"url": receiver.url, "colour": "red"}, "colour"),
     ):
         bad = api.put("/api/v1/webhooks/erp2", json=body)
@@ -354,3 +355,27 @@ def test_a_subscription_moved_back_posts_the_facts_again(
         == 422
     )
     assert dump(uow.engine) == state
+
+
+def test_a_subscription_moved_back_while_posting_stays_where_it_was_put(
+    uow: UnitOfWork, receiver: Receiver
+) -> None:
+    subscribe(uow, receiver.url)
+    f.enrol(uow, phone="0912-000-401")
+    f.enrol(uow, phone="0912-000-402")
+    assert deliver(uow) == (2, 0)
+    f.enrol(uow, phone="0912-000-403")
+    keys = [k for _i, _t, k in facts(uow)]
+    start = facts(uow)[0][0] - 1
+    receiver.arrived.clear()
+    receiver.gate = threading.Event()
+    posting = threading.Thread(target=lambda: deliver(uow))
+    posting.start()
+    assert receiver.arrived.wait(10)  # mid-post of the third
+    webhooks.put_webhook(uow, name="erp", actor="t",
+                         data=WebhookIn(url=receiver.url, position=start))  # fmt: skip
+    receiver.gate.set()
+    posting.join(10)
+    assert hook(uow).position == start  # the pass that was posting did not move it on
+    assert deliver(uow) == (3, 0)
+    assert receiver.keys() == keys + keys

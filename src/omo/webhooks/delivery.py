@@ -87,7 +87,8 @@ def _deliver(
         until = now + LEASE - timedelta(seconds=2 * TIMEOUT_S)
         position, posted, error = _post_all(target, facts, post, until=until)
         sent += posted
-        settle = partial(_settle, hook_id=hook_id, position=position, posted=posted, error=error)
+        settle = partial(_settle, hook_id=hook_id, started=target.position, position=position,
+                         posted=posted, error=error)  # fmt: skip
         uow.run(settle)
         if error is not None or len(facts) < batch:
             return sent, error
@@ -124,7 +125,7 @@ def _post_all(
             }  # fmt: skip
             try:
                 status = post(target.url, body, headers)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 return position, posted, f"{type(exc).__name__}: {exc}"[:500]
             if not 200 <= status < 300:
                 return position, posted, f"HTTP {status}"
@@ -174,13 +175,15 @@ def _lease(session: Session, *, hook_id: int, now: datetime) -> _Target | None:
 
 
 def _settle(
-    session: Session, *, hook_id: int, position: int, posted: int, error: str | None
-) -> None:
+    session: Session, *, hook_id: int, started: int, position: int, posted: int,
+    error: str | None,
+) -> None:  # fmt: skip
     now = clock.now()
     row = session.get(Webhook, hook_id, with_for_update=True)
     if row is None:  # removed while posting
         return
-    row.position = max(row.position, position)
+    if row.position == started:  # else moved (PUT position) while posting: where it was put
+        row.position = position
     row.delivered += posted
     row.leased_until = None
     if posted:

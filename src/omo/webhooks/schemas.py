@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import httpx
 from pydantic import BaseModel, Field, field_validator
 
 from omo.messaging.outbox import TOPICS
@@ -32,6 +33,17 @@ class WebhookIn(StrictModel):
         "posted (again, for a receiver that lost them); none: where it stands (a new one: "
         "the newest fact)",
     )  # fmt: skip
+
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, url: str) -> str:
+        try:
+            host = httpx.URL(url).host
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"not a URL: {exc}") from None
+        if not host:
+            raise ValueError("a URL with a host")
+        return url
 
     @field_validator("topics")
     @classmethod
