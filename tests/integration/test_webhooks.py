@@ -379,3 +379,35 @@ def test_a_subscription_moved_back_while_posting_stays_where_it_was_put(
     assert hook(uow).position == start  # the pass that was posting did not move it on
     assert deliver(uow) == (3, 0)
     assert receiver.keys() == keys + keys
+
+
+def test_a_ping_checks_the_receiver_and_leaves_the_facts_alone(
+    api: TestClient, uow: UnitOfWork, receiver: Receiver
+) -> None:
+    from omo.testing.postgres import free_port
+
+    secret = api.put("/api/v1/webhooks/erp", json={"url": receiver.url}).json()["secret"]
+    f.enrol(uow, phone="0912-000-501")
+    before = hook(uow)
+    pinged = api.post("/api/v1/webhooks/erp/ping")
+    assert pinged.status_code == 200, pinged.text
+    assert pinged.json()["ok"] and pinged.json()["status"] == 200 and pinged.json()["error"] is None
+    [post] = receiver.posts
+    assert post["body"]["topic"] == "Ping" and post["body"]["payload"] == {"webhook": "erp"}
+    assert post["headers"]["OMO-Event-Key"] == pinged.json()["key"]
+    assert signing.verify(
+        secret, post["headers"]["OMO-Signature"], post["raw"], now=int(time.time())
+    )
+    after = hook(uow)
+    assert (after.position, after.delivered, after.failures) == (before.position, 0, 0)
+
+    receiver.statuses = [500]
+    refused = api.post("/api/v1/webhooks/erp/ping").json()
+    assert (refused["ok"], refused["status"], refused["error"]) == (False, 500, "HTTP 500")
+    assert hook(uow).failures == 0  # a ping is not a delivery
+    url = f"http://127.0.0.1:{free_port()}/x"
+    assert api.put("/api/v1/webhooks/gone", json={"url": url}).status_code == 201
+    gone = api.post("/api/v1/webhooks/gone/ping").json()
+    assert not gone["ok"] and gone["status"] is None and gone["error"].startswith("ConnectError")
+    assert api.post("/api/v1/webhooks/nope/ping").status_code == 404
+    assert deliver(uow)[0] == 1  # the enrolment, to erp, in its turn

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Path, Query, Response
 from omo.apikeys.service import Principal
 from omo.http import AppSettings, PooledRoute, UoW, scoped
 from omo.shared.schemas import MAX_ID
-from omo.webhooks import feed
+from omo.webhooks import delivery, feed
 from omo.webhooks import service as webhooks
-from omo.webhooks.schemas import NAME, FactsPage, WebhookIn, WebhookRead
+from omo.webhooks.schemas import NAME, FactsPage, PingRead, WebhookIn, WebhookRead
 
 router = APIRouter(tags=["webhooks"], route_class=PooledRoute)
 Name = Annotated[str, Path(pattern=NAME)]
@@ -41,6 +41,15 @@ def list_webhooks(uow: UoW, caller: Principal = scoped("webhooks:admin")) -> lis
 @router.get("/webhooks/{name}", response_model=WebhookRead, summary="One subscription")
 def get_webhook(name: Name, uow: UoW, caller: Principal = scoped("webhooks:admin")) -> WebhookRead:
     return webhooks.get_webhook(uow, name=name)
+
+
+@router.post(
+    "/webhooks/{name}/ping",
+    response_model=PingRead,
+    summary="Post a signed Ping to the subscription's URL now (its place in the facts stays)",
+)
+def ping_webhook(name: Name, uow: UoW, caller: Principal = scoped("webhooks:admin")) -> PingRead:
+    return delivery.ping(uow, name=name)
 
 
 @router.delete("/webhooks/{name}", status_code=204, summary="Remove a subscription")

@@ -8,6 +8,7 @@ conditional UPDATE first, so two passes side by side never post for the same one
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,9 +24,10 @@ from omo.messaging import outbox
 from omo.messaging.models import OutboxMessage
 from omo.messaging.policy import backoff
 from omo.shared import clock
+from omo.shared.errors import NotFound
 from omo.webhooks import signing
 from omo.webhooks.models import Webhook
-from omo.webhooks.schemas import WebhookReport
+from omo.webhooks.schemas import PingRead, WebhookReport
 
 LEASE = timedelta(minutes=5)  # a pass that died holding one: taken again after this
 BATCH = 100  # facts read at a time for one subscription
@@ -113,25 +115,48 @@ def _post_all(
         if clock.now() >= until:
             break
         if not target.topics or fact.topic in target.topics:
-            body = json.dumps(
-                {"id": fact.id, "topic": fact.topic, "key": fact.key,
-                 "created_at": fact.created_at.isoformat(), "payload": fact.payload},
-                ensure_ascii=False, separators=(",", ":"),
-            ).encode()  # fmt: skip
-            headers = {
-                "Content-Type": "application/json", "User-Agent": f"omo-webhooks/{__version__}",
-                "OMO-Event-Topic": fact.topic, "OMO-Event-Key": fact.key,
-                signing.HEADER: signing.sign(target.secret, int(clock.now().timestamp()), body),
-            }  # fmt: skip
-            try:
-                status = post(target.url, body, headers)
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                return position, posted, f"{type(exc).__name__}: {exc}"[:500]
-            if not 200 <= status < 300:
-                return position, posted, f"HTTP {status}"
+            error = _post_one(target, fact, post)[1]
+            if error is not None:
+                return position, posted, error
             posted += 1
         position = fact.id
     return position, posted, None
+
+
+def _post_one(target: _Target, fact: _Fact, post: Post) -> tuple[int | None, str | None]:
+    """Post one fact, signed: the HTTP status (None: no answer) and the failure, if any."""
+    body = json.dumps(
+        {"id": fact.id, "topic": fact.topic, "key": fact.key,
+         "created_at": fact.created_at.isoformat(), "payload": fact.payload},
+        ensure_ascii=False, separators=(",", ":"),
+    ).encode()  # fmt: skip
+    headers = {
+        "Content-Type": "application/json", "User-Agent": f"omo-webhooks/{__version__}",
+        "OMO-Event-Topic": fact.topic, "OMO-Event-Key": fact.key,
+        signing.HEADER: signing.sign(target.secret, int(clock.now().timestamp()), body),
+    }  # fmt: skip
+    try:
+        status = post(target.url, body, headers)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:500]
+    return status, None if 200 <= status < 300 else f"HTTP {status}"
+
+
+def ping(uow: UnitOfWork, *, name: str) -> PingRead:
+    """Post a signed `Ping` to the subscription's URL now, outside its order (its position and
+    failures stay as they are): a receiver being set up checks its address and its signature
+    check."""
+    with uow.read() as session:
+        row = session.scalar(select(Webhook).where(Webhook.name == name))
+        if row is None:
+            raise NotFound(f"no webhook {name!r}", field="name")
+        target = _Target(row.id, row.url, row.secret, frozenset(), row.position)
+    now = clock.now()
+    fact = _Fact(0, "Ping", f"ping:{secrets.token_hex(8)}", now, {"webhook": name})
+    with httpx.Client(timeout=TIMEOUT_S, follow_redirects=False) as client:
+        status, error = _post_one(target, fact, _poster(client))
+    seconds = (clock.now() - now).total_seconds()
+    return PingRead(ok=error is None, status=status, error=error, key=fact.key, seconds=seconds)
 
 
 def _poster(client: httpx.Client) -> Post:

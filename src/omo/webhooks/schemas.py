@@ -90,6 +90,14 @@ class FactsPage(BaseModel):
     more: bool = Field(description="a full page was read: ask again at once")
 
 
+class PingRead(BaseModel):
+    ok: bool = Field(description="the receiver answered 2xx")
+    status: int | None = Field(description="its HTTP status (none: no answer)")
+    error: str | None = Field(description="why not ok")
+    key: str = Field(description="the ping's OMO-Event-Key")
+    seconds: float = Field(description="how long the post took")
+
+
 class WebhookReport(BaseModel):
     delivered: int = Field(description="facts posted and answered 2xx in this pass")
     failed: int = Field(description="subscriptions whose post failed (tried again later)")
