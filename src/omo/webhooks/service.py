@@ -27,29 +27,27 @@ def put_webhook(
 
     def run(session: Session) -> tuple[WebhookRead, bool]:
         now = clock.now()
+        newest = outbox.last_id(session)
+        if data.position is not None and data.position > newest:
+            raise ValidationFailed(
+                f"position {data.position} is past the newest fact ({newest})",
+                field="position", ctx={"position": data.position, "newest": newest},
+            )  # fmt: skip
         row = session.scalar(select(Webhook).where(Webhook.name == name).with_for_update())
         created = row is None
-        if row is None:
-            row = Webhook(
-                name=name, position=outbox.last_id(session), delivered=0, failures=0,
-                created_at=now,
-            )  # fmt: skip
-            session.add(row)
+        if row is None:  # added once whole: a query before would flush it half made
+            row = Webhook(name=name, position=newest, delivered=0, failures=0, created_at=now)
         secret = None
         if created or data.rotate_secret:
             secret = row.secret = f"whsec_{secrets.token_urlsafe(32)}"
         if data.position is not None:
-            newest = outbox.last_id(session)
-            if data.position > newest:
-                raise ValidationFailed(
-                    f"position {data.position} is past the newest fact ({newest})",
-                    field="position", ctx={"position": data.position, "newest": newest},
-                )  # fmt: skip
             row.position = data.position
         moved = data.position is not None or row.url != data.url
         if data.active and (not row.active or moved):
             row.next_at = None  # switched back on, pointed elsewhere or moved: try at once
         row.url, row.topics, row.active, row.updated_at = data.url, data.topics, data.active, now
+        if created:
+            session.add(row)
         session.flush()
         audit.record(
             session, actor=actor, action="webhook.put", target=f"webhook:{name}",
