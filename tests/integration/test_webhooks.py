@@ -286,7 +286,11 @@ def test_a_poller_reads_the_facts_page_by_page(api: TestClient, uow: UnitOfWork)
     f.store(uow)
     for n in range(3):
         f.enrol(uow, phone=f"0912-000-2{n:02d}")
-    f.post_order(uow, external_id="W-POLL-1", customer=[{"kind": "phone", "value": "0912-000-200"}])
+    sold = f.post_order(
+        uow, external_id="W-POLL-1", customer=[{"kind": "phone", "value": "0912-000-200"}]
+    )
+    back = api.post(f"/api/v1/orders/{sold.id}/refund", json={"idempotency_key": "r1"})
+    assert back.status_code == 200, back.text
     everything = facts(uow)
     fresh = api.get("/api/v1/facts").json()["facts"]
     # on PostgreSQL a fact waits 5 s to settle (a lower id may still commit); SQLite's one
@@ -312,10 +316,12 @@ def test_a_poller_reads_the_facts_page_by_page(api: TestClient, uow: UnitOfWork)
     orders = api.get("/api/v1/facts", params={"topic": "OrderRecorded"}).json()
     [order] = orders["facts"]
     assert order["payload"]["external_id"] == "W-POLL-1" and orders["next_after"] == after
+    [refund] = api.get("/api/v1/facts", params={"topic": "OrderRefunded"}).json()["facts"]
+    assert refund["payload"]["external_id"] == "W-POLL-1" and refund["payload"]["whole"]
     both = api.get(
         "/api/v1/facts", params=[("topic", "OrderRecorded"), ("topic", "MemberEnrolled")]
     )
-    assert len(both.json()["facts"]) == len(everything)
+    assert len(both.json()["facts"]) == len(everything) - 1  # not the refund
 
     unknown = api.get("/api/v1/facts", params={"topic": "OrderPlaced"})
     assert unknown.status_code == 422 and "known: MemberEnrolled" in unknown.text

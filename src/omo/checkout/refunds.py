@@ -279,8 +279,8 @@ def _refund_in(
     made.journey_points_short = spend.points_short + level.points_short
     outbox.publish(
         session, topic="OrderRefunded", key=key, now=now,
-        payload={"order_id": order.id, "member_id": order.member_id,
-                 "amount": str(made.amount),
+        payload={"order_id": order.id, "external_id": order.external_id,
+                 "member_id": order.member_id, "amount": str(made.amount),
                  "whole": order.status == "refunded"},
     )  # fmt: skip
     made.points_taken_back, made.points_short = taken.points, taken.short
