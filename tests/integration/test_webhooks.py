@@ -90,7 +90,11 @@ def deliver(uow: UnitOfWork) -> tuple[int, int]:
 
 def facts(uow: UnitOfWork) -> list[tuple[int, str, str]]:
     with uow.read() as s:
-        rows = s.execute(select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key))
+        rows = s.execute(
+            select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key).order_by(
+                OutboxMessage.id
+            )
+        )
         return [tuple(r) for r in rows.all()]  # type: ignore[misc]
 
 
