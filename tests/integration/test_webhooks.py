@@ -354,6 +354,11 @@ def test_a_subscription_moved_back_posts_the_facts_again(
     assert moved.status_code == 200 and moved.json()["waiting"] == 2
     assert deliver(uow) == (2, 0)
     assert receiver.keys() == [k1, k2, k1, k2]
+    # a post is the fact as GET /facts answers it
+    later = datetime.now(UTC) + timedelta(seconds=10)  # past PostgreSQL's settling
+    clock.set_clock(lambda: later)
+    page = api.get("/api/v1/facts", params={"after": first - 1})
+    assert [json.loads(p["raw"]) for p in receiver.posts[:2]] == page.json()["facts"]
 
     state = dump(uow.engine)
     past = api.put("/api/v1/webhooks/erp", json={"url": receiver.url, "position": second + 1})

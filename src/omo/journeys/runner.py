@@ -127,8 +127,7 @@ def enter_from_outbox(
         scan = TriggerScan(name=OUTBOX_SCAN, position=0, scanned_at=now)
         session.add(scan)
         session.flush()
-    settled = now - timedelta(seconds=settle_s) if is_postgres(session) else now
-    read = outbox.unread(session, after=scan.position, settled_before=settled, limit=batch)
+    read = outbox.unread(session, after=scan.position, now=now, settle_s=settle_s, limit=batch)
     entered: dict[str, int] = {}
     if read:
         # this pass is the outbox's dispatcher: every fact it reads is delivered, including

@@ -4,12 +4,13 @@ back, the fact was never published; if it commits, a dispatcher delivers it at l
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from omo.db import is_postgres
 from omo.messaging.models import OutboxMessage
 from omo.shared.prepared import Prepared
 
@@ -115,9 +116,12 @@ def backlog(session: Session) -> dict[str, int]:
 
 
 def unread(
-    session: Session, *, after: int, settled_before: datetime, limit: int
+    session: Session, *, after: int, now: datetime, settle_s: float, limit: int
 ) -> list[OutboxMessage]:
-    """Facts past position `after`, oldest first, that are at least as old as `settled_before`."""
+    """Facts past position `after`, oldest first, that have settled: on PostgreSQL those at
+    least `settle_s` old at `now` (a transaction that took a lower id may commit after one with
+    a higher id); on SQLite all (its one writer commits in order)."""
+    settled_before = now - timedelta(seconds=settle_s) if is_postgres(session) else now
     return list(
         session.scalars(
             select(OutboxMessage)

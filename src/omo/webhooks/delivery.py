@@ -7,7 +7,6 @@ conditional UPDATE first, so two passes side by side never post for the same one
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,15 +18,15 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from omo import __version__
-from omo.db import UnitOfWork, is_postgres
+from omo.db import UnitOfWork
 from omo.messaging import outbox
 from omo.messaging.models import OutboxMessage
 from omo.messaging.policy import backoff
 from omo.shared import clock
-from omo.shared.errors import NotFound
+from omo.webhooks import service as webhooks
 from omo.webhooks import signing
 from omo.webhooks.models import Webhook
-from omo.webhooks.schemas import PingRead, WebhookReport
+from omo.webhooks.schemas import FactRead, PingRead, WebhookReport
 
 LEASE = timedelta(minutes=5)  # a pass that died holding one: taken again after this
 BATCH = 100  # facts read at a time for one subscription
@@ -78,13 +77,10 @@ def _deliver(
         if target is None:  # another pass holds it, or it was removed or switched off
             return sent, None
         with uow.read() as session:
-            settled = now - timedelta(seconds=settle_s) if is_postgres(session) else now
-            facts = [
-                _Fact(f.id, f.topic, f.key, f.created_at, f.payload)
-                for f in outbox.unread(
-                    session, after=target.position, settled_before=settled, limit=batch
-                )
-            ]
+            read = outbox.unread(
+                session, after=target.position, now=now, settle_s=settle_s, limit=batch
+            )
+            facts = [FactRead.model_validate(f) for f in read]
         # stop posting well before the lease ends, so no other pass takes it while this posts
         until = now + LEASE - timedelta(seconds=2 * TIMEOUT_S)
         position, posted, error = _post_all(target, facts, post, until=until)
@@ -96,17 +92,8 @@ def _deliver(
             return sent, error
 
 
-@dataclass(frozen=True)
-class _Fact:
-    id: int
-    topic: str
-    key: str
-    created_at: datetime
-    payload: dict[str, object]
-
-
 def _post_all(
-    target: _Target, facts: list[_Fact], post: Post, *, until: datetime
+    target: _Target, facts: list[FactRead], post: Post, *, until: datetime
 ) -> tuple[int, int, str | None]:
     """Post the facts in order until one fails or the time is up; the position reached, the
     facts posted, the failure."""
@@ -123,13 +110,9 @@ def _post_all(
     return position, posted, None
 
 
-def _post_one(target: _Target, fact: _Fact, post: Post) -> tuple[int | None, str | None]:
+def _post_one(target: _Target, fact: FactRead, post: Post) -> tuple[int | None, str | None]:
     """Post one fact, signed: the HTTP status (None: no answer) and the failure, if any."""
-    body = json.dumps(
-        {"id": fact.id, "topic": fact.topic, "key": fact.key,
-         "created_at": fact.created_at.isoformat(), "payload": fact.payload},
-        ensure_ascii=False, separators=(",", ":"),
-    ).encode()  # fmt: skip
+    body = fact.model_dump_json().encode()  # the shape GET /facts answers each fact in
     headers = {
         "Content-Type": "application/json", "User-Agent": f"omo-webhooks/{__version__}",
         "OMO-Event-Topic": fact.topic, "OMO-Event-Key": fact.key,
@@ -147,12 +130,11 @@ def ping(uow: UnitOfWork, *, name: str) -> PingRead:
     failures stay as they are): a receiver being set up checks its address and its signature
     check."""
     with uow.read() as session:
-        row = session.scalar(select(Webhook).where(Webhook.name == name))
-        if row is None:
-            raise NotFound(f"no webhook {name!r}", field="name")
+        row = webhooks.by_name(session, name)
         target = _Target(row.id, row.url, row.secret, frozenset(), row.position)
     now = clock.now()
-    fact = _Fact(0, "Ping", f"ping:{secrets.token_hex(8)}", now, {"webhook": name})
+    fact = FactRead(id=0, topic="Ping", key=f"ping:{secrets.token_hex(8)}", created_at=now,
+                    payload={"webhook": name})  # fmt: skip
     with httpx.Client(timeout=TIMEOUT_S, follow_redirects=False) as client:
         status, error = _post_one(target, fact, _poster(client))
     seconds = (clock.now() - now).total_seconds()

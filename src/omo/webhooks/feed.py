@@ -5,9 +5,8 @@ says where the next starts. The same facts and order a webhook posts, settled th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
-from omo.db import UnitOfWork, is_postgres
+from omo.db import UnitOfWork
 from omo.messaging import outbox
 from omo.shared import clock
 from omo.shared.errors import ValidationFailed
@@ -26,8 +25,7 @@ def facts_after(
         )
     now = clock.now()
     with uow.read() as session:
-        settled = now - timedelta(seconds=settle_s) if is_postgres(session) else now
-        read = outbox.unread(session, after=after, settled_before=settled, limit=limit)
+        read = outbox.unread(session, after=after, now=now, settle_s=settle_s, limit=limit)
         facts = [FactRead.model_validate(f) for f in read if not topics or f.topic in topics]
         return FactsPage(
             facts=facts, next_after=read[-1].id if read else after, more=len(read) == limit

@@ -78,19 +78,20 @@ def standing(session: Session) -> list[tuple[str, int, int]]:
 
 def get_webhook(uow: UnitOfWork, *, name: str) -> WebhookRead:
     with uow.read() as session:
-        return _read(session, _webhook(session, name))
+        return _read(session, by_name(session, name))
 
 
 def delete_webhook(uow: UnitOfWork, *, name: str, actor: str | None) -> None:
     def run(session: Session) -> None:
-        session.delete(_webhook(session, name))
+        session.delete(by_name(session, name))
         audit.record(session, actor=actor, action="webhook.delete", target=f"webhook:{name}",
                      detail={})  # fmt: skip
 
     uow.run(run)
 
 
-def _webhook(session: Session, name: str) -> Webhook:
+def by_name(session: Session, name: str) -> Webhook:
+    """The subscription of this name, or a 404."""
     row = session.scalar(select(Webhook).where(Webhook.name == name))
     if row is None:
         raise NotFound(f"no webhook {name!r}", field="name")
