@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
 from omo.apikeys.service import Principal
-from omo.checkout import best, receipts, refunds
+from omo.checkout import best, dayclose, receipts, refunds
 from omo.checkout import service as checkout
+from omo.checkout.dayclose import Reconciliation, StoreDay, TillJournal
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundLines, RefundQuote, RefundRequest, RefundResult
 from omo.checkout.schemas import (
@@ -23,7 +25,7 @@ from omo.checkout.schemas import (
 from omo.commerce import returns_policy
 from omo.commerce.channels import Channel
 from omo.commerce.returns_policy import Policy, PolicyRead
-from omo.commerce.schemas import OrderRead
+from omo.commerce.schemas import CODE, OrderRead
 from omo.http import AppSettings, PooledRoute, UoW, inline_first, scoped
 from omo.shared.schemas import MAX_ID
 from omo.shared.secrets import secret_key
@@ -31,6 +33,8 @@ from omo.shared.secrets import secret_key
 router = APIRouter(tags=["checkout"], route_class=PooledRoute)
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+StoreCode = Annotated[str, Path(pattern=CODE)]
+Day = Annotated[date, Path(description="the brand's calendar day (OMO_TIME_ZONE), YYYY-MM-DD")]
 
 
 @router.post(
@@ -223,3 +227,32 @@ def member_orders(
     caller: Principal = scoped("members:read"),
 ) -> list[OrderRead]:
     return receipts.member_orders(uow, member_id=member_id, limit=limit, before=before)
+
+
+@router.get(
+    "/stores/{code}/days/{day}",
+    response_model=StoreDay,
+    summary="A store's day (日結): sales, discounts, points, coupons and refunds",
+)
+def store_day(
+    code: StoreCode, day: Day, uow: UoW, settings: AppSettings,
+    caller: Principal = scoped("orders:write"),
+) -> StoreDay:  # fmt: skip
+    """The till that writes a store's sales reads its day; a key bound to another store: 403."""
+    return dayclose.store_day(uow, store=code, day=day, time_zone=settings.time_zone,
+                              principal=caller)  # fmt: skip
+
+
+@router.post(
+    "/stores/{code}/days/{day}/reconcile",
+    response_model=Reconciliation,
+    summary="Match the till's receipts for a day against what OMO recorded (changes nothing)",
+)
+def reconcile_day(
+    code: StoreCode, day: Day, journal: TillJournal, uow: UoW, settings: AppSettings,
+    caller: Principal = scoped("orders:write"),
+) -> Reconciliation:  # fmt: skip
+    """Receipts `missing` were never recorded: send them again as they were (a sale is
+    idempotent on its number) and reconcile once more."""
+    return dayclose.reconcile(uow, store=code, day=day, time_zone=settings.time_zone,
+                              journal=journal, principal=caller)  # fmt: skip

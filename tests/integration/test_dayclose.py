@@ -1,0 +1,289 @@
+"""A store's day (日結) and the till's receipts reconciled against it (SQLite + PostgreSQL): sales
+of the brand's calendar day, discounts, points, coupons, refunds; receipts missing, recorded
+elsewhere, differing or unlisted — and nothing written by asking."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+
+from omo.apikeys.service import Principal, create_key
+from omo.checkout import dayclose
+from omo.checkout import service as checkout
+from omo.checkout.dayclose import TillJournal
+from omo.checkout.refunds import RefundLine, RefundRequest, refund
+from omo.checkout.schemas import CommitRequest, CommitResult
+from omo.commerce import service as commerce
+from omo.commerce.schemas import ProductUpsert
+from omo.coupons import service as coupons
+from omo.coupons.rules import CouponTemplate
+from omo.db import UnitOfWork
+from omo.points import service as points
+from omo.points.schemas import PointsChange
+from omo.shared import clock
+from omo.shared.errors import Forbidden, NotFound, ValidationFailed
+from tests.conftest import dump
+from tests.factories import ADMIN, enrol, post_order, store
+
+TPE = ZoneInfo("Asia/Taipei")
+ZONE = "Asia/Taipei"
+PHONE = "0912-345-678"
+DAY = date(2026, 12, 6)
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 12, day, hour, minute, tzinfo=TPE)
+
+
+class Moment:
+    def __init__(self) -> None:
+        self.now = at(6, 9)
+        clock.set_clock(lambda: self.now)
+
+
+def sell(uow: UnitOfWork, external_id: str, **kw: Any) -> CommitResult:
+    body = {"channel": "pos", "store": "TPE-101", "external_id": external_id, **kw}
+    req = CommitRequest.model_validate(body)
+    return checkout.commit(uow, req=req, principal=ADMIN, currency="TWD", region="TW")
+
+
+@pytest.fixture
+def day(uow: UnitOfWork) -> dict[str, Any]:
+    """Sales at TPE-101 through 2026-12-06 (Taipei) and around it, as the module doc says."""
+    m = Moment()
+    store(uow, "TPE-101")
+    store(uow, "TPE-102")
+    for sku, cat, price in (("APP-1", "服飾", "800"), ("BEA-1", "美妝保養", "600")):
+        commerce.save_product(
+            uow, sku=sku, data=ProductUpsert(name=sku, category=cat, price=Decimal(price))
+        )
+    mid = enrol(uow, phone=PHONE).member.id
+    post_order(uow, customer=[{"kind": "phone", "value": PHONE}],
+               lines=[{"sku": "OLD", "quantity": 1, "unit_price": "12000"}])  # silver  # fmt: skip
+    points.adjust(
+        uow, member_id=mid, change=PointsChange(points=500, idempotency_key="seed", reason="seed"),
+        actor="t",
+    )  # fmt: skip
+    coupons.put_template(
+        uow, code="C100",
+        template=CouponTemplate(name="滿1000減100", kind="spend_get_off", spend=Decimal(1000),
+                                amount=Decimal(100)),
+    )  # fmt: skip
+    code = coupons.issue(uow, template_code="C100", member_ids=[mid], key="k").issued[0].code
+    both = [{"sku": "APP-1", "quantity": 1}, {"sku": "BEA-1", "quantity": 1}]
+    m.now = at(6, 10)
+    member_sale = sell(uow, "POS-1", member_id=mid, lines=both, coupon_codes=[code], points=200)
+    m.now = at(6, 12)
+    guest_sale = sell(uow, "POS-2", lines=[{"sku": "APP-1", "quantity": 2}])
+    m.now = at(6, 13)
+    sell(uow, "POS-3", store="TPE-102", lines=[{"sku": "BEA-1", "quantity": 1}])
+    m.now = at(6, 14)
+    post_order(uow, channel="web", external_id="W-PICK-1", store="TPE-101",
+               fulfilment="store_pickup", ordered_at=m.now.isoformat(),
+               lines=[{"sku": "BEA-1", "quantity": 1, "unit_price": "500"}])  # fmt: skip
+    m.now = at(6, 15)
+    post_order(uow, channel="pos", external_id="POS-C", store="TPE-101", status="cancelled",
+               ordered_at=m.now.isoformat(),
+               lines=[{"sku": "BEA-1", "quantity": 1, "unit_price": "300"}])  # fmt: skip
+    m.now = at(6, 20)
+    refund(uow, order_id=guest_sale.order.id, actor="till",
+           req=RefundRequest(idempotency_key="r-2", lines=[RefundLine(line_no=1, quantity=1)]))  # fmt: skip
+    m.now = at(6, 23, 50)  # 15:50 UTC: still the 6th in Taipei
+    sell(uow, "POS-4", lines=[{"sku": "BEA-1", "quantity": 1}])
+    m.now = at(7, 0, 10)  # 16:10 UTC on the 6th, but the 7th in Taipei
+    sell(uow, "POS-5", lines=[{"sku": "APP-1", "quantity": 1}])
+    m.now = at(7, 9)
+    return {"moment": m, "member": mid, "sale": member_sale}
+
+
+def test_a_store_day_adds_up_the_brands_calendar_day(uow: UnitOfWork, day: dict[str, Any]) -> None:
+    sale: CommitResult = day["sale"]
+    assert sale.price is not None
+    assert (sale.order.total, sale.order.discount_total) == (Decimal(1030), Decimal(300))
+    report = dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN)
+    assert (report.since.isoformat(), report.until.isoformat()) == (
+        "2026-12-05T16:00:00+00:00", "2026-12-06T16:00:00+00:00",
+    )  # fmt: skip
+    assert report.complete
+    s = report.sales
+    # POS-1 (the member's), POS-2, the web pick-up and POS-4 at 23:50; not POS-3 (TPE-102),
+    # not POS-C (cancelled), not POS-5 (00:10 on the 7th, though the 6th in UTC)
+    assert (s.orders, s.member_orders, s.guest_orders, s.cancelled) == (4, 1, 3, 1)
+    assert s.items == 2 + 2 + 1 + 1
+    assert s.list_value == Decimal(1400 + 1600 + 500 + 600)
+    assert s.line_discounts == sale.price.tier_discount > 0  # the member's level
+    assert (s.order_discounts, s.coupon_discounts) == (Decimal(300), Decimal(100))
+    assert (s.points_redeemed, s.points_earned) == (200, sale.points_earned)
+    assert sale.points_earned > 0
+    assert s.total == Decimal(1030 + 1600 + 500 + 600)
+    assert [(c.channel, c.orders, c.total) for c in s.by_channel] == [
+        ("pos", 3, Decimal(1030 + 1600 + 600)), ("web", 1, Decimal(500)),
+    ]  # fmt: skip
+    r = report.refunds
+    assert (r.count, r.amount, r.points_taken_back, r.points_given_back) == (1, Decimal(800), 0, 0)
+    assert report.net == s.total - Decimal(800)
+    assert [(c.template, c.name, c.used, c.discount, c.given_back) for c in report.coupons] == [
+        ("C100", "滿1000減100", 1, Decimal(100), 0)
+    ]
+    # the 7th has begun: POS-5 alone, and the day is not over
+    seventh = dayclose.store_day(
+        uow, store="TPE-101", day=date(2026, 12, 7), time_zone=ZONE, principal=ADMIN
+    )
+    assert not seventh.complete
+    assert (seventh.sales.orders, seventh.sales.total) == (1, Decimal(800))
+    # another zone draws another day: the 6th in UTC runs to 08:00 on the 7th in Taipei
+    utc = dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone="UTC", principal=ADMIN)
+    assert (utc.sales.orders, utc.sales.total) == (5, s.total + Decimal(800))  # POS-5 too
+
+
+def test_a_refund_on_the_day_counts_its_points_and_a_whole_one_gives_the_coupon_back(
+    uow: UnitOfWork, day: dict[str, Any]
+) -> None:
+    day["moment"].now = at(7, 11)
+    done = refund(uow, order_id=day["sale"].order.id, actor="till",
+                  req=RefundRequest(idempotency_key="r-1"))  # fmt: skip
+    seventh = dayclose.store_day(
+        uow, store="TPE-101", day=date(2026, 12, 7), time_zone=ZONE, principal=ADMIN
+    )
+    r = seventh.refunds
+    assert (r.count, r.amount) == (1, Decimal(1030))
+    assert (r.points_taken_back, r.points_given_back) == (
+        done.points_taken_back, done.points_given_back,
+    )  # fmt: skip
+    assert (r.points_taken_back, r.points_given_back) == (day["sale"].points_earned, 200)
+    assert seventh.net == Decimal(800 - 1030)
+    # the 6th still shows the sale as it was made, and that its coupon has since come back
+    sixth = dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN)
+    assert sixth.sales.total == Decimal(1030 + 1600 + 500 + 600)
+    assert [(c.used, c.given_back) for c in sixth.coupons] == [(1, 1)]
+
+
+def test_the_tills_receipts_are_matched_one_by_one_and_nothing_is_written(
+    uow: UnitOfWork, day: dict[str, Any]
+) -> None:
+    journal = TillJournal.model_validate({"receipts": [
+        {"external_id": "POS-1", "total": "1030"},
+        {"external_id": "POS-2", "total": "1500"},  # the till says 1,500; OMO has 1,600
+        {"external_id": "POS-3", "total": "600"},  # recorded at TPE-102
+        {"external_id": "POS-5", "total": "800"},  # recorded on the 7th
+        {"external_id": "POS-9", "total": "450"},  # never arrived
+        {"external_id": "POS-C", "total": "300"},  # OMO has it cancelled
+    ]})  # fmt: skip
+    before = dump(uow.engine)
+    rec = dayclose.reconcile(
+        uow, store="TPE-101", day=DAY, time_zone=ZONE, journal=journal, principal=ADMIN
+    )
+    assert dump(uow.engine) == before
+    assert (rec.till_receipts, rec.till_total) == (6, Decimal(1030 + 1500 + 600 + 800 + 450 + 300))
+    # POS-1, POS-2, POS-C, POS-4; the web pick-up is another channel's
+    assert (rec.recorded, rec.recorded_total) == (4, Decimal(1030 + 1600 + 300 + 600))
+    assert rec.matched == 1
+    assert rec.missing == ["POS-9"]
+    assert [(e.external_id, e.store, e.date) for e in rec.elsewhere] == [
+        ("POS-3", "TPE-102", DAY), ("POS-5", "TPE-101", date(2026, 12, 7)),
+    ]  # fmt: skip
+    assert [(x.external_id, x.till_total, x.recorded_total, x.status) for x in rec.differing] == [
+        ("POS-2", Decimal(1500), Decimal(1600), "completed"),
+        ("POS-C", Decimal(300), Decimal(300), "cancelled"),
+    ]
+    assert [(u.external_id, u.total) for u in rec.unlisted] == [("POS-4", Decimal(600))]
+    assert not rec.balanced
+    # the till sends the lost sale again, as it was made; the day then balances
+    sell(uow, "POS-9", ordered_at=at(6, 16).isoformat(),
+         lines=[{"sku": "MISC", "quantity": 1, "unit_price": "450"}])  # fmt: skip
+    fixed = TillJournal.model_validate({"receipts": [
+        {"external_id": "POS-1", "total": "1030"}, {"external_id": "POS-2", "total": "1600"},
+        {"external_id": "POS-4", "total": "600"}, {"external_id": "POS-9", "total": "450"},
+    ]})  # fmt: skip
+    rec = dayclose.reconcile(
+        uow, store="TPE-101", day=DAY, time_zone=ZONE, journal=fixed, principal=ADMIN
+    )
+    assert (rec.matched, rec.missing, rec.elsewhere, rec.differing) == (4, [], [], [])
+    assert [u.external_id for u in rec.unlisted] == ["POS-C"]  # cancelled, still OMO's
+    web = dayclose.reconcile(
+        uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN,
+        journal=TillJournal.model_validate(
+            {"channel": "web", "receipts": [{"external_id": "W-PICK-1", "total": "500"}]}
+        ),
+    )  # fmt: skip
+    assert (web.matched, web.balanced) == (1, True)
+
+
+def test_a_day_that_is_not_there_or_another_stores_is_refused(
+    uow: UnitOfWork, day: dict[str, Any]
+) -> None:
+    with pytest.raises(ValidationFailed, match="to today") as info:
+        dayclose.store_day(
+            uow, store="TPE-101", day=date(2026, 12, 8), time_zone=ZONE, principal=ADMIN
+        )
+    assert info.value.field == "day"
+    with pytest.raises(ValidationFailed):
+        dayclose.store_day(
+            uow, store="TPE-101", day=date(1999, 12, 31), time_zone=ZONE, principal=ADMIN
+        )
+    with pytest.raises(NotFound):
+        dayclose.store_day(uow, store="NOPE", day=DAY, time_zone=ZONE, principal=ADMIN)
+    created = create_key(uow, name="till-102", store_code="TPE-102", scopes=["orders:write"])
+    till = Principal(created.name, created.store_id, frozenset(created.scopes))
+    with pytest.raises(Forbidden) as refused:
+        dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=till)
+    assert refused.value.code == "wrong_store"
+    own = dayclose.store_day(uow, store="TPE-102", day=DAY, time_zone=ZONE, principal=till)
+    assert (own.sales.orders, own.sales.total) == (1, Decimal(600))
+
+
+def test_the_day_close_api(uow: UnitOfWork, api: TestClient, day: dict[str, Any]) -> None:
+    got = api.get("/api/v1/stores/TPE-101/days/2026-12-06")
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert (body["sales"]["total"], body["net"], body["time_zone"]) == (
+        "3730.00", "2930.00", "Asia/Taipei",
+    )  # fmt: skip
+    for bad, where in (
+        ("/stores/TPE-101/days/2026-13-01", "day"),
+        ("/stores/TPE-101/days/2026-12-08", "day"),
+        ("/stores/TPE-101/days/0001-01-01", "day"),
+        ("/stores/bad%20code/days/2026-12-06", "code"),
+    ):
+        r = api.get("/api/v1" + bad)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["detail"][0]["loc"][-1] == where, (bad, r.text)
+    assert api.get("/api/v1/stores/NOPE/days/2026-12-06").status_code == 404
+    url = "/api/v1/stores/TPE-101/days/2026-12-06/reconcile"
+    before = dump(uow.engine)
+    ok = api.post(url, json={"receipts": [{"external_id": "POS-9", "total": "450"}]})
+    assert ok.status_code == 200, ok.text
+    assert (ok.json()["missing"], ok.json()["balanced"]) == (["POS-9"], False)
+    assert ok.json()["till_total"] == "450.00"
+    twice = {"receipts": [{"external_id": "A-1", "total": 1}, {"external_id": "A-1", "total": 2}]}
+    for body, needle in (
+        (twice, "receipts.1.external_id"),
+        ({"receipts": [{"external_id": "A-1", "total": "-1"}]}, "total"),
+        ({"receipts": [{"external_id": "A-1", "total": "1.005"}]}, "total"),
+        ({"receipts": [], "store": "TPE-102"}, "store"),
+        ({"receipts": [{"external_id": "A 1", "total": "1"}]}, "external_id"),
+        ({"channel": "fax", "receipts": []}, "channel"),
+        ({"receipts": [{"external_id": f"R-{n}", "total": "1"} for n in range(20_001)]},
+         "receipts"),
+    ):  # fmt: skip
+        r = api.post(url, json=body)
+        assert r.status_code == 422, (needle, r.text)
+        assert needle in r.text, (needle, r.text)
+    assert dump(uow.engine) == before
+    # a till's key: its own store only, and it needs orders:write
+    till = create_key(uow, name="till-102", store_code="TPE-102", scopes=["orders:write"])
+    reader = create_key(uow, name="reader", store_code=None, scopes=["members:read"])
+    for key, path, status in (
+        (till.key, "/api/v1/stores/TPE-101/days/2026-12-06", 403),
+        (till.key, "/api/v1/stores/TPE-102/days/2026-12-06", 200),
+        (reader.key, "/api/v1/stores/TPE-101/days/2026-12-06", 403),
+    ):
+        r = api.get(path, headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == status, (path, r.text)
+    r = api.post(url, json={"receipts": []}, headers={"Authorization": f"Bearer {till.key}"})
+    assert r.status_code == 403 and r.json()["detail"][0]["type"] == "wrong_store"
