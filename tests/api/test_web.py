@@ -1617,3 +1617,53 @@ def test_every_ui_route_checks_sign_in_role_and_csrf(
             assert r.status_code < 500, (username, method, path, r.text[:300])
             if method == "POST" and pattern not in open_routes:
                 assert r.status_code in (403, 422), (username, method, path)
+
+
+def test_the_store_page_shows_the_day_and_checks_the_tills_receipts(
+    client: TestClient, uow: UnitOfWork, people: dict[str, int]
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from omo.shared import clock
+
+    noon = datetime(2026, 12, 6, 12, 0, tzinfo=ZoneInfo("Asia/Taipei"))
+    clock.set_clock(lambda: noon)
+    for receipt, store, price in (("POS-1", "TPE-101", "1030"), ("POS-2", "TPE-101", "500"),
+                                  ("POS-3", "KHH-201", "700")):  # fmt: skip
+        f.post_order(uow, channel="pos", external_id=receipt, store=store,
+                     ordered_at=noon.isoformat(),
+                     lines=[{"sku": "X", "quantity": 1, "unit_price": price}])  # fmt: skip
+    sign_in(client, "tpe")
+    client.headers["Accept-Language"] = "zh-TW"
+    page = client.get(f"/ui/stores/{people['tpe']}")  # today, in the brand's zone
+    assert page.status_code == 200, page.text
+    assert "日結" in page.text and 'value="2026-12-06"' in page.text
+    assert "NT$1,530" in page.text.split('id="day-total">')[1][:20]  # not KHH's 700
+    assert 'id="day-open"' in page.text  # noon: the day goes on
+    before = dump(uow.engine)
+    url = f"/ui/stores/{people['tpe']}/reconcile"
+    journal = "單號,金額\nPOS-1,1,030\nPOS-9\tNT$450\n"
+    r = client.post(url, data={"csrf": _csrf(page.text), "day": "2026-12-06", "journal": journal})
+    assert r.status_code == 200, r.text
+    assert "POS-9" in r.text.split('id="missing"')[1].split("</p>")[0]
+    assert "POS-2" in r.text.split('id="unlisted"')[1].split("</p>")[0]
+    assert "2 張單據中有 1 張相符" in r.text
+    bad = client.post(url, data={"csrf": _csrf(page.text), "day": "2026-12-06",
+                                 "journal": "POS-1,1030\nPOS-1,1030"})  # fmt: skip
+    assert bad.status_code == 422
+    error = bad.text.split('id="day-error">')[1].split("</p>")[0]
+    assert "line 2" in error and "POS-1" in error
+    assert "POS-1,1030\nPOS-1,1030</textarea>" in bad.text  # kept to mend
+    good = "POS-1 1030\nPOS-2 500"
+    ok = client.post(url, data={"csrf": _csrf(page.text), "day": "2026-12-06", "journal": good})
+    assert 'id="reconciled"' in ok.text and "NT$1,530" in ok.text
+    assert dump(uow.engine) == before
+    for day in ("2026-13-01", "2026-12-07", "x" * 10):
+        shown = client.get(f"/ui/stores/{people['tpe']}?day={day}")
+        assert shown.status_code == 422 and 'id="day-error"' in shown.text, day
+    stale = client.post(url, data={"csrf": "nope", "journal": good})
+    assert stale.status_code == 403
+    other = client.post(f"/ui/stores/{people['khh']}/reconcile",
+                        data={"csrf": _csrf(page.text), "journal": good})  # fmt: skip
+    assert other.status_code == 403 and "another store" in other.text

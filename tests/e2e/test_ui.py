@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -218,6 +219,23 @@ def test_coupon_issued_in_the_profile_is_redeemed_at_the_till(browser: Any, live
     till.click("#pos-give-back-button")
     assert "NT$550" in till.inner_text("#pos-refunded")
     assert till.locator("#pos-nothing-left").count() == 1
+
+    # closing: the store's day shows the sale and its return, and the till's receipts check out
+    with uow.read() as session:
+        store_id, at = session.execute(
+            select(Order.store_id, Order.ordered_at).where(Order.channel == "pos")
+        ).one()
+    day = at.astimezone(ZoneInfo("Asia/Taipei")).date().isoformat()
+    till.goto(f"{server.url}/ui/stores/{store_id}?day={day}")
+    assert till.inner_text("#day-total") == "NT$550"
+    assert till.inner_text("#day-net") == "NT$0"
+    till.fill("textarea[name=journal]", f"{receipt} 550\nPOS-LOST 120")
+    till.click("form[action$='/reconcile'] button")
+    assert till.inner_text("#missing").endswith("POS-LOST")
+    shot(till, "store-day")
+    till.fill("textarea[name=journal]", f"{receipt} 550")
+    till.click("form[action$='/reconcile'] button")
+    assert "1 張" in till.inner_text("#reconciled")
 
 
 def test_segment_builder_counts_live_and_pages_render(browser: Any, live: Any) -> None:

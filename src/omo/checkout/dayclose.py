@@ -14,6 +14,7 @@ the day it was made (ordered_at), a refund on the day it was given."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -21,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import BigInteger, func, select, type_coerce
 from sqlalchemy.orm import Session
 
@@ -240,6 +242,62 @@ def reconcile(
             unlisted=unlisted,
             balanced=not (missing or elsewhere or differing or unlisted),
         )  # fmt: skip
+
+
+def today(time_zone: str) -> date:
+    """The brand's day now."""
+    return clock.now().astimezone(ZoneInfo(time_zone)).date()
+
+
+def parse_day(text: str | None, time_zone: str) -> date:
+    """A day as a page's form gives it (YYYY-MM-DD); none: today."""
+    if not text:
+        return today(time_zone)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed(f"{text!r} is not a day (YYYY-MM-DD)", field="day") from None
+
+
+_SEPARATOR = re.compile(r"[\t,;\s]+")
+
+
+def parse_journal(text: str, channel: Channel = Channel.POS) -> TillJournal:
+    """A journal pasted from the POS: a receipt number and its total per line, separated by a
+    tab, comma, semicolon or spaces (`POS-1 1,030`; NT$ and $ signs are dropped); a first line
+    with no digit in it is a header. A bad line is refused by its number."""
+    receipts: list[dict[str, str]] = []
+    line_of: list[int] = []  # the text's line number of each receipt
+    for n, raw in enumerate(text.splitlines(), start=1):
+        parts = _SEPARATOR.split(raw.strip(), maxsplit=1)
+        if parts == [""]:
+            continue
+        total = parts[1] if len(parts) == 2 else ""
+        total = total.replace(",", "").replace("NT$", "").replace("$", "").strip()
+        if n == _first_line(text) and not any(c.isdigit() for c in raw):
+            continue  # a header: 單號,金額 (a receipt's line has digits)
+        if not total:
+            raise ValidationFailed(f"line {n}: a receipt number and its total", field="journal")
+        receipts.append({"external_id": parts[0], "total": total})
+        line_of.append(n)
+    if len(receipts) > MAX_RECEIPTS:
+        raise ValidationFailed(f"more than {MAX_RECEIPTS:,} receipts", field="journal")
+    try:
+        return TillJournal.model_validate({"channel": channel, "receipts": receipts})
+    except PydanticValidationError as exc:
+        err = exc.errors()[0]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        twice = re.match(r"receipts\.(\d+)\.external_id: (.*)", msg)
+        loc = err["loc"]
+        at = int(twice.group(1)) if twice else loc[1] if len(loc) > 1 else None
+        said = twice.group(2) if twice else f"{loc[-1]}: {msg}"
+        where = f"line {line_of[at]}: " if isinstance(at, int) else ""
+        raise ValidationFailed(f"{where}{said}", field="journal") from None
+
+
+def _first_line(text: str) -> int:
+    """The number of the text's first line that is not blank."""
+    return next((n for n, raw in enumerate(text.splitlines(), start=1) if raw.strip()), 0)
 
 
 def window(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:

@@ -13,6 +13,9 @@ from zoneinfo import ZoneInfo
 from omo.analytics import service as analytics
 from omo.analytics.kpis import kpis as period_kpis
 from omo.analytics.schemas import Kpis, ScoreRead
+from omo.apikeys.service import Principal
+from omo.checkout import dayclose
+from omo.checkout.dayclose import Reconciliation, StoreDay
 from omo.commerce import returns_policy
 from omo.commerce import service as commerce
 from omo.commerce.returns_policy import PolicyRead
@@ -139,6 +142,41 @@ def issue_coupon(uow: UnitOfWork, *, member_id: int, template: str, key: str) ->
 
 def store_tasks(uow: UnitOfWork, *, store_id: int) -> list[TaskRead]:
     return tasks.open_tasks(uow, store_id=store_id)
+
+
+@dataclass
+class StoreDayPage:
+    day: date | None
+    report: StoreDay | None
+    reconciliation: Reconciliation | None = None
+    journal: str = ""  # the journal pasted, shown again with its error
+    error: DomainError | None = None
+
+
+def store_day(
+    uow: UnitOfWork, *, user: SignedIn, store_id: int, day: str | None, time_zone: str,
+    journal: str | None = None,
+) -> StoreDayPage:  # fmt: skip
+    """The store's day (日結) for the page; with `journal`, the till's receipts matched too.
+    A bad day or journal comes back as the page's error, with what could be shown."""
+    code = next((s.code for s in commerce.get_stores(uow) if s.id == store_id), None)
+    if code is None:
+        raise NotFound(f"no store {store_id}", field="store_id")
+    who = Principal(name=f"ui:{user.username}", store_id=user.store_id)
+    page = StoreDayPage(day=None, report=None, journal=journal or "")
+    try:
+        page.day = dayclose.parse_day(day, time_zone)
+        page.report = dayclose.store_day(
+            uow, store=code, day=page.day, time_zone=time_zone, principal=who
+        )
+        if journal is not None:
+            page.reconciliation = dayclose.reconcile(
+                uow, store=code, day=page.day, time_zone=time_zone, principal=who,
+                journal=dayclose.parse_journal(journal),
+            )  # fmt: skip
+    except DomainError as exc:
+        page.error = exc
+    return page
 
 
 def store_pickups(uow: UnitOfWork, *, store_id: int) -> list[RedemptionRow]:

@@ -246,15 +246,46 @@ def issue_coupon(
     return RedirectResponse(f"/ui/members/{member_id}", status_code=303)
 
 
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+FormData = Annotated[dict[str, str], Depends(_form)]
+
+
 @router.get("/stores/{store_id}")
-def store_page(request: Request, store_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> HTMLResponse:
+def store_page(
+    request: Request,
+    store_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    day: Annotated[str | None, Query(max_length=10)] = None,
+) -> HTMLResponse:
+    return _store(request, store_id, day=day, journal=None)
+
+
+@router.post("/stores/{store_id}/reconcile")
+def store_reconcile(
+    request: Request, store_id: Annotated[int, Path(ge=1, le=MAX_ID)], form: FormData
+) -> HTMLResponse:
+    """The till's receipts pasted at closing, matched against the day (changes nothing)."""
+    require(request, Permission.MEMBERS)
+    check_csrf(request, form.get("csrf"))
+    return _store(request, store_id, day=form.get("day"), journal=form.get("journal", ""))
+
+
+def _store(
+    request: Request, store_id: int, *, day: str | None, journal: str | None
+) -> HTMLResponse:
     user = require(request, Permission.MEMBERS)
     if not pages.may_open_store(user, store_id):
         raise NotAllowed("this page belongs to another store")
-    uow = request.app.state.uow
+    uow, settings = request.app.state.uow, request.app.state.settings
+    the_day = pages.store_day(uow, user=user, store_id=store_id, day=day,
+                              time_zone=settings.time_zone, journal=journal)  # fmt: skip
     tasks = pages.store_tasks(uow, store_id=store_id)
     pickups = pages.store_pickups(uow, store_id=store_id)
-    return render(request, "store.html", store_id=store_id, tasks=tasks, pickups=pickups)
+    return render(request, "store.html", status=422 if the_day.error else 200,
+                  store_id=store_id, tasks=tasks, pickups=pickups, d=the_day)  # fmt: skip
 
 
 @router.get("/settings")
@@ -265,14 +296,6 @@ def settings_page(request: Request) -> HTMLResponse:
     return render(
         request, "settings.html", page=page, error=None, drafts=pages.editor_values(page), code=""
     )
-
-
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-FormData = Annotated[dict[str, str], Depends(_form)]
 
 
 @router.get("/pos")
