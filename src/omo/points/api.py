@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
 from omo.apikeys.service import Principal
-from omo.http import PooledRoute, UoW, scoped
+from omo.http import AppSettings, PooledRoute, UoW, scoped
+from omo.points import movements
 from omo.points import service as points
+from omo.points.movements import Movements, Period
 from omo.points.rules import PointsRules
 from omo.points.schemas import PointsChange, PointsSummary, ProgrammeRead
 from omo.shared.schemas import MAX_ID
@@ -79,3 +82,20 @@ def put_programme(
     rules: PointsRules, uow: UoW, caller: Principal = scoped("loyalty:admin")
 ) -> ProgrammeRead:
     return points.set_programme(uow, rules=rules, actor=caller.name)
+
+
+@router.get(
+    "/points/movements",
+    response_model=Movements,
+    summary="The points ledger rolled forward by day or month: opening, what came in and went "
+    "out, closing, and the liability (點數負債變動表)",
+)
+def get_movements(
+    uow: UoW,
+    settings: AppSettings,
+    from_: Annotated[date, Query(alias="from", description="first day (the brand's calendar)")],
+    to: Annotated[date, Query(description="the day after the last (at most tomorrow)")],
+    by: Annotated[Period, Query()] = "month",
+    caller: Principal = scoped("kpis:read"),
+) -> Movements:
+    return movements.movements(uow, start=from_, end=to, by=by, time_zone=settings.time_zone)
