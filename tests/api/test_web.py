@@ -1667,3 +1667,41 @@ def test_the_store_page_shows_the_day_and_checks_the_tills_receipts(
     other = client.post(f"/ui/stores/{people['khh']}/reconcile",
                         data={"csrf": _csrf(page.text), "journal": good})  # fmt: skip
     assert other.status_code == 403 and "another store" in other.text
+
+
+def test_the_dashboard_lists_every_store_yesterday_and_the_points_this_month(
+    client: TestClient, uow: UnitOfWork, people: dict[str, int]
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from omo.points import service as points
+    from omo.points.schemas import PointsChange
+    from omo.shared import clock
+
+    tpe = ZoneInfo("Asia/Taipei")
+    moment = [datetime(2026, 12, 6, 20, 0, tzinfo=tpe)]
+    clock.set_clock(lambda: moment[0])
+    f.post_order(uow, channel="pos", external_id="POS-1", store="TPE-101",
+                 ordered_at=moment[0].isoformat(), member_id=people["member"],
+                 lines=[{"sku": "X", "quantity": 1, "unit_price": "1000"}])  # fmt: skip
+    f.post_order(uow, channel="pos", external_id="POS-2", store="TPE-101",
+                 ordered_at=moment[0].isoformat(),
+                 lines=[{"sku": "X", "quantity": 1, "unit_price": "3000"}])  # fmt: skip
+    points.adjust(uow, member_id=people["member"], actor="t",
+                  change=PointsChange(points=70, idempotency_key="gift", reason="t"))  # fmt: skip
+    moment[0] = datetime(2026, 12, 7, 9, 0, tzinfo=tpe)
+    sign_in(client, "boss")
+    client.headers["Accept-Language"] = "zh-TW"
+    page = client.get("/ui/")
+    assert page.status_code == 200, page.text
+    table = page.text.split('id="stores-day"')[1].split("</table>")[0]
+    rows = table.split("<tr")[2:]  # past the header
+    tpe_row = next(r for r in rows if "門市 TPE-101" in r)
+    assert f"/ui/stores/{people['tpe']}?day=2026-12-06" in tpe_row
+    assert "NT$4,000" in tpe_row and "25" in tpe_row  # members paid 1,000 of 4,000
+    khh_row = next(r for r in rows if "門市 KHH-201" in r)
+    assert 'class="error"' in khh_row and 'class="error"' not in tpe_row  # nothing from KHH
+    assert "昨日各門市" in page.text
+    month = page.text.split('data-kpi="points-month">')[1].split("</div>")[0]
+    assert month.startswith("本月: +80 / −0")  # 70 given and 10 earned by the NT$1,000 sale

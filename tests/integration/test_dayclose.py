@@ -237,6 +237,44 @@ def test_a_day_that_is_not_there_or_another_stores_is_refused(
     assert (own.sales.orders, own.sales.total) == (1, Decimal(600))
 
 
+def test_every_stores_day_side_by_side_with_the_quiet_ones_named(
+    uow: UnitOfWork, day: dict[str, Any]
+) -> None:
+    store(uow, "TPE-103")  # open, and nothing of it reached OMO
+    day["moment"].now = at(6, 14, 30)
+    post_order(uow, channel="web", external_id="W-HOME-1", ordered_at=at(6, 14, 30).isoformat(),
+               lines=[{"sku": "BEA-1", "quantity": 1, "unit_price": "250"}])  # delivered: no store  # fmt: skip
+    day["moment"].now = at(7, 9)
+    got = dayclose.stores_day(uow, day=DAY, time_zone=ZONE, principal=ADMIN)
+    assert got.complete
+    rows = {r.store: r for r in got.stores}
+    assert list(rows) == ["TPE-101", "TPE-102", "TPE-103", None]
+    tpe = rows["TPE-101"]
+    sale: CommitResult = day["sale"]
+    assert (tpe.orders, tpe.member_orders, tpe.total, tpe.member_total) == (
+        4, 1, Decimal(3730), Decimal(1030),
+    )  # fmt: skip
+    assert tpe.member_share == round(1030 / 3730, 4)
+    assert (tpe.refunds, tpe.refunded, tpe.net) == (1, Decimal(800), Decimal(2930))
+    assert (tpe.points_earned, tpe.points_redeemed) == (sale.points_earned, 200)
+    assert tpe.name == "門市 TPE-101"
+    assert (rows["TPE-102"].orders, rows["TPE-102"].total) == (1, Decimal(600))
+    quiet = rows["TPE-103"]
+    assert (quiet.orders, quiet.total, quiet.member_share) == (0, Decimal(0), None)
+    assert (rows[None].orders, rows[None].total, rows[None].name) == (1, Decimal(250), None)
+    t = got.total
+    assert (t.orders, t.total, t.refunded, t.net) == (6, Decimal(4580), Decimal(800), Decimal(3780))
+    # each store's line is its own day's report
+    one = dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN)
+    assert (one.sales.orders, one.sales.total, one.sales.member_total, one.net) == (
+        tpe.orders, tpe.total, tpe.member_total, tpe.net,
+    )  # fmt: skip
+    created = create_key(uow, name="till-101", store_code="TPE-101", scopes=["kpis:read"])
+    with pytest.raises(Forbidden):
+        dayclose.stores_day(uow, day=DAY, time_zone=ZONE,
+                            principal=Principal(created.name, created.store_id))  # fmt: skip
+
+
 def test_the_day_close_api(uow: UnitOfWork, api: TestClient, day: dict[str, Any]) -> None:
     got = api.get("/api/v1/stores/TPE-101/days/2026-12-06")
     assert got.status_code == 200, got.text
@@ -254,6 +292,10 @@ def test_the_day_close_api(uow: UnitOfWork, api: TestClient, day: dict[str, Any]
         assert r.status_code == 422, (bad, r.text)
         assert r.json()["detail"][0]["loc"][-1] == where, (bad, r.text)
     assert api.get("/api/v1/stores/NOPE/days/2026-12-06").status_code == 404
+    every = api.get("/api/v1/stores/days/2026-12-06")
+    assert every.status_code == 200, every.text
+    assert every.json()["total"]["total"] == "4330.00"  # TPE-101 and TPE-102
+    assert api.get("/api/v1/stores/days/2026-12-08").status_code == 422
     url = "/api/v1/stores/TPE-101/days/2026-12-06/reconcile"
     before = dump(uow.engine)
     ok = api.post(url, json={"receipts": [{"external_id": "POS-9", "total": "450"}]})
@@ -276,12 +318,15 @@ def test_the_day_close_api(uow: UnitOfWork, api: TestClient, day: dict[str, Any]
         assert needle in r.text, (needle, r.text)
     assert dump(uow.engine) == before
     # a till's key: its own store only, and it needs orders:write
-    till = create_key(uow, name="till-102", store_code="TPE-102", scopes=["orders:write"])
+    till = create_key(uow, name="till-102", store_code="TPE-102",
+                      scopes=["orders:write", "kpis:read"])  # fmt: skip
     reader = create_key(uow, name="reader", store_code=None, scopes=["members:read"])
     for key, path, status in (
         (till.key, "/api/v1/stores/TPE-101/days/2026-12-06", 403),
         (till.key, "/api/v1/stores/TPE-102/days/2026-12-06", 200),
         (reader.key, "/api/v1/stores/TPE-101/days/2026-12-06", 403),
+        (reader.key, "/api/v1/stores/days/2026-12-06", 403),  # kpis:read it lacks
+        (till.key, "/api/v1/stores/days/2026-12-06", 403),  # bound to a store
     ):
         r = api.get(path, headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == status, (path, r.text)

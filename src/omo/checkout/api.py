@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Response
 from omo.apikeys.service import Principal
 from omo.checkout import best, dayclose, receipts, refunds
 from omo.checkout import service as checkout
-from omo.checkout.dayclose import Reconciliation, StoreDay, TillJournal
+from omo.checkout.dayclose import Reconciliation, StoreDay, StoresDay, TillJournal
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundLines, RefundQuote, RefundRequest, RefundResult
 from omo.checkout.schemas import (
@@ -227,6 +227,19 @@ def member_orders(
     caller: Principal = scoped("members:read"),
 ) -> list[OrderRead]:
     return receipts.member_orders(uow, member_id=member_id, limit=limit, before=before)
+
+
+@router.get(
+    "/stores/days/{day}",
+    response_model=StoresDay,
+    summary="Every store's day side by side: sales, members' share, refunds, net, points",
+)
+def stores_day(
+    day: Day, uow: UoW, settings: AppSettings, caller: Principal = scoped("kpis:read")
+) -> StoresDay:
+    """Each open store is listed, with zeros if nothing reached OMO for the day; a key bound to
+    a store: 403 (it reads its own store's day)."""
+    return dayclose.stores_day(uow, day=day, time_zone=settings.time_zone, principal=caller)
 
 
 @router.get(

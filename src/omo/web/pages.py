@@ -15,7 +15,7 @@ from omo.analytics.kpis import kpis as period_kpis
 from omo.analytics.schemas import Kpis, ScoreRead
 from omo.apikeys.service import Principal
 from omo.checkout import dayclose
-from omo.checkout.dayclose import Reconciliation, StoreDay
+from omo.checkout.dayclose import Reconciliation, StoreDay, StoresDay
 from omo.commerce import returns_policy
 from omo.commerce import service as commerce
 from omo.commerce.returns_policy import PolicyRead
@@ -25,7 +25,9 @@ from omo.customer_view import service as customer_view
 from omo.customer_view.schemas import CustomerView
 from omo.db import UnitOfWork
 from omo.members import service as members
+from omo.points import movements
 from omo.points import service as points
+from omo.points.movements import MovementRow
 from omo.points.schemas import PointsSummary, ProgrammeRead
 from omo.referrals import kpis as referral_kpis
 from omo.referrals import service as referrals
@@ -60,6 +62,8 @@ class Dashboard:
     segments: list[tuple[str, int]]
     trend: list[TrendPoint]
     referrals: ReferralSummary  # the same 30 days
+    stores: StoresDay  # yesterday, store by store (日結)
+    points_month: MovementRow  # the points ledger this month so far
 
 
 def dashboard(uow: UnitOfWork, *, zone: str, months: int = 12) -> Dashboard:
@@ -67,9 +71,15 @@ def dashboard(uow: UnitOfWork, *, zone: str, months: int = 12) -> Dashboard:
     trend, the segments of the last refresh."""
     figures = period_kpis(uow)
     segments = [(s.name, s.members) for s in analytics.list_segments(uow) if s.kind == "builtin"]
+    today = dayclose.today(zone)
+    yesterday = dayclose.stores_day(uow, day=today - timedelta(days=1), time_zone=zone,
+                                    principal=Principal(name="ui:dashboard"))  # fmt: skip
+    month = movements.movements(uow, start=today.replace(day=1), end=today + timedelta(days=1),
+                                by="month", time_zone=zone)  # fmt: skip
     return Dashboard(
         kpis=figures, segments=segments, trend=trend(uow, zone=zone, months=months),
         referrals=referral_kpis.summary(uow, since=figures.period_from, until=figures.period_to),
+        stores=yesterday, points_month=month.total,
     )  # fmt: skip
 
 

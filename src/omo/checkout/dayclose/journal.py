@@ -1,0 +1,154 @@
+"""The till's receipt journal: read from what a POS exports, and matched against the day."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omo.apikeys.service import Principal
+from omo.checkout.dayclose.days import Day, of_day, store_day_of
+from omo.checkout.dayclose.schemas import (
+    MAX_RECEIPTS,
+    Differing,
+    Elsewhere,
+    Reconciliation,
+    TillJournal,
+    Unlisted,
+)
+from omo.commerce import service as commerce
+from omo.commerce.channels import Channel
+from omo.commerce.models import Order
+from omo.db import UnitOfWork
+from omo.shared.errors import ValidationFailed
+from omo.shared.money import ZERO
+
+_CHUNK = 500  # receipt numbers per IN (…) look-up
+
+
+def reconcile(
+    uow: UnitOfWork,
+    *,
+    store: str,
+    day: date,
+    time_zone: str,
+    journal: TillJournal,
+    principal: Principal,
+) -> Reconciliation:
+    """The till's receipts for the day matched against what OMO recorded; changes nothing."""
+    channel = journal.channel.value
+    with uow.read() as session:
+        d = store_day_of(session, store, day, time_zone, principal)
+        held = {
+            r.external_id: r
+            for r in session.execute(
+                select(Order.id, Order.external_id, Order.total, Order.status).where(
+                    *of_day(d), Order.channel == channel
+                )
+            )
+        }
+        listed = {r.external_id: r.total for r in journal.receipts}
+        matched = 0
+        differing: list[Differing] = []
+        absent: list[str] = []
+        for external_id, total in listed.items():
+            row = held.get(external_id)
+            if row is None:
+                absent.append(external_id)
+            elif row.total == total and row.status != "cancelled":
+                matched += 1
+            else:
+                differing.append(
+                    Differing(
+                        external_id=external_id, order_id=row.id, till_total=total,
+                        recorded_total=row.total, status=row.status,
+                    )
+                )  # fmt: skip
+        elsewhere = _recorded_elsewhere(session, d, channel, absent)
+        found = {e.external_id for e in elsewhere}
+        unlisted = [
+            Unlisted(external_id=k, order_id=r.id, total=r.total, status=r.status)
+            for k, r in sorted(held.items(), key=lambda kv: kv[1].id)
+            if k not in listed
+        ]
+        missing = [k for k in absent if k not in found]
+        return Reconciliation(
+            store=store, date=d.day, channel=channel, complete=d.complete,
+            till_receipts=len(listed), till_total=sum(listed.values(), ZERO),
+            recorded=len(held), recorded_total=sum((r.total for r in held.values()), ZERO),
+            matched=matched, missing=missing, elsewhere=elsewhere, differing=differing,
+            unlisted=unlisted,
+            balanced=not (missing or elsewhere or differing or unlisted),
+        )  # fmt: skip
+
+
+_SEPARATOR = re.compile(r"[\t,;\s]+")
+
+
+def parse_journal(text: str, channel: Channel = Channel.POS) -> TillJournal:
+    """A journal pasted from the POS: a receipt number and its total per line, separated by a
+    tab, comma, semicolon or spaces (`POS-1 1,030`; NT$ and $ signs are dropped); a first line
+    with no digit in it is a header. A bad line is refused by its number."""
+    receipts: list[dict[str, str]] = []
+    line_of: list[int] = []  # the text's line number of each receipt
+    for n, raw in enumerate(text.splitlines(), start=1):
+        parts = _SEPARATOR.split(raw.strip(), maxsplit=1)
+        if parts == [""]:
+            continue
+        total = parts[1] if len(parts) == 2 else ""
+        total = total.replace(",", "").replace("NT$", "").replace("$", "").strip()
+        if n == _first_line(text) and not any(c.isdigit() for c in raw):
+            continue  # a header: 單號,金額 (a receipt's line has digits)
+        if not total:
+            raise ValidationFailed(f"line {n}: a receipt number and its total", field="journal")
+        receipts.append({"external_id": parts[0], "total": total})
+        line_of.append(n)
+    if len(receipts) > MAX_RECEIPTS:
+        raise ValidationFailed(f"more than {MAX_RECEIPTS:,} receipts", field="journal")
+    try:
+        return TillJournal.model_validate({"channel": channel, "receipts": receipts})
+    except PydanticValidationError as exc:
+        err = exc.errors()[0]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        twice = re.match(r"receipts\.(\d+)\.external_id: (.*)", msg)
+        loc = err["loc"]
+        at = int(twice.group(1)) if twice else loc[1] if len(loc) > 1 else None
+        said = twice.group(2) if twice else f"{loc[-1]}: {msg}"
+        where = f"line {line_of[at]}: " if isinstance(at, int) else ""
+        raise ValidationFailed(f"{where}{said}", field="journal") from None
+
+
+def _first_line(text: str) -> int:
+    """The number of the text's first line that is not blank."""
+    return next((n for n, raw in enumerate(text.splitlines(), start=1) if raw.strip()), 0)
+
+
+def _recorded_elsewhere(
+    session: Session, d: Day, channel: str, external_ids: Sequence[str]
+) -> list[Elsewhere]:
+    """Of these receipt numbers, those recorded at another store or on another day."""
+    found: list[Elsewhere] = []
+    for chunk in _chunks(external_ids):
+        rows = session.execute(
+            select(Order.id, Order.external_id, Order.store_id, Order.ordered_at, Order.total)
+            .where(Order.channel == channel, Order.external_id.in_(chunk))
+            .order_by(Order.id)
+        ).all()
+        for r in rows:
+            found.append(
+                Elsewhere(
+                    external_id=r.external_id, order_id=r.id,
+                    store=commerce.store_code(session, r.store_id),
+                    date=r.ordered_at.astimezone(d.zone).date(), total=r.total,
+                )
+            )  # fmt: skip
+    return found
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]

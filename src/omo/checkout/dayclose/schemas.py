@@ -1,0 +1,160 @@
+"""What a store's day and a reconciled journal answer, and the journal a till sends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import datetime
+
+from pydantic import Field, model_validator
+
+from omo.commerce.channels import Channel
+from omo.shared.schemas import MoneyIn, MoneyOut, ReadModel, StrictModel
+
+# A busy store's day is a few thousand receipts; a journal is checked in one request.
+MAX_RECEIPTS = 20_000
+
+
+class ChannelDay(ReadModel):
+    channel: str
+    orders: int
+    total: MoneyOut
+
+
+class CouponDay(ReadModel):
+    template: str
+    name: str
+    used: int = Field(description="coupons of this template used on the day's sales")
+    discount: MoneyOut = Field(description="what they took off, shipping included")
+    given_back: int = Field(description="of those, coupons a refund has since given back")
+
+
+class SalesDay(ReadModel):
+    orders: int = Field(description="sales made on the day, cancelled ones left out")
+    member_orders: int
+    guest_orders: int
+    items: int = Field(description="units sold")
+    list_value: MoneyOut = Field(description="unit price × quantity of every line")
+    line_discounts: MoneyOut = Field(
+        description="taken off lines: a checkout's level discount, or what a channel sent"
+    )
+    order_discounts: MoneyOut = Field(
+        description="taken off whole orders: a checkout's coupons and points paid"
+    )
+    coupon_discounts: MoneyOut = Field(description="of the discounts, what coupons took off")
+    shipping: MoneyOut
+    total: MoneyOut = Field(description="what the customers paid")
+    member_total: MoneyOut = Field(description="of it, what members paid (會員消費)")
+    points_earned: int = Field(description="points the day's sales earned (pending or not)")
+    points_redeemed: int = Field(description="points the day's sales were paid with")
+    cancelled: int = Field(description="orders of the day recorded as cancelled")
+    by_channel: list[ChannelDay]
+
+
+class RefundsDay(ReadModel):
+    count: int = Field(description="refunds given on the day, whenever their sale was made")
+    amount: MoneyOut
+    points_taken_back: int
+    points_given_back: int
+
+
+class StoreDay(ReadModel):
+    store: str
+    date: dt.date
+    time_zone: str
+    since: datetime = Field(description="the day's first instant (UTC)")
+    until: datetime = Field(description="the next day's first instant (UTC)")
+    complete: bool = Field(description="false while the day is still going on")
+    sales: SalesDay
+    refunds: RefundsDay
+    net: MoneyOut = Field(description="sales.total − refunds.amount")
+    coupons: list[CouponDay]
+
+
+class StoreLine(ReadModel):
+    store_id: int | None
+    store: str | None = Field(description="the store's code; none: orders of no store")
+    name: str | None
+    orders: int = Field(description="sales made on the day, cancelled ones left out")
+    member_orders: int
+    total: MoneyOut = Field(description="what the customers paid")
+    member_total: MoneyOut = Field(description="of it, what members paid")
+    member_share: float | None = Field(description="member_total / total (會員消費佔比)")
+    refunds: int = Field(description="refunds given on the day, whenever their sale was made")
+    refunded: MoneyOut
+    net: MoneyOut = Field(description="total − refunded")
+    points_earned: int
+    points_redeemed: int
+
+
+class StoresDay(ReadModel):
+    date: dt.date
+    time_zone: str
+    complete: bool = Field(description="false while the day is still going on")
+    stores: list[StoreLine] = Field(
+        description="every open store, with nothing if nothing reached OMO (a till to ask "
+        "after), then closed stores with figures, then orders of no store"
+    )
+    total: StoreLine = Field(description="all of them")
+
+
+class TillReceipt(StrictModel):
+    external_id: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+    total: MoneyIn = Field(description="what the customer paid, as the till printed it")
+
+
+class TillJournal(StrictModel):
+    """The day's receipts as the till or the POS's journal has them."""
+
+    channel: Channel = Field(default=Channel.POS, description="the channel the till sends as")
+    receipts: list[TillReceipt] = Field(max_length=MAX_RECEIPTS)
+
+    @model_validator(mode="after")
+    def _each_once(self) -> TillJournal:
+        seen: set[str] = set()
+        for n, r in enumerate(self.receipts):
+            if r.external_id in seen:
+                raise ValueError(f"receipts.{n}.external_id: {r.external_id!r} is listed twice")
+            seen.add(r.external_id)
+        return self
+
+
+class Elsewhere(ReadModel):
+    external_id: str
+    order_id: int
+    store: str | None
+    date: dt.date = Field(description="the brand's day the sale was recorded on")
+    total: MoneyOut
+
+
+class Differing(ReadModel):
+    external_id: str
+    order_id: int
+    till_total: MoneyOut
+    recorded_total: MoneyOut
+    status: str
+
+
+class Unlisted(ReadModel):
+    external_id: str
+    order_id: int
+    total: MoneyOut
+    status: str
+
+
+class Reconciliation(ReadModel):
+    store: str
+    date: dt.date
+    channel: str
+    complete: bool = Field(description="false while the day is still going on")
+    till_receipts: int
+    till_total: MoneyOut
+    recorded: int = Field(description="OMO's orders of the store, day and channel")
+    recorded_total: MoneyOut = Field(description="their totals, cancelled ones included")
+    matched: int = Field(description="receipts recorded on the day at their total")
+    missing: list[str] = Field(
+        description="receipts OMO never recorded: send them again (a sale is idempotent)"
+    )
+    elsewhere: list[Elsewhere] = Field(description="recorded at another store or on another day")
+    differing: list[Differing] = Field(description="recorded with another total")
+    unlisted: list[Unlisted] = Field(description="recorded for the day, not in the till's list")
+    balanced: bool = Field(description="every receipt matched and nothing unlisted")
