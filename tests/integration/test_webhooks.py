@@ -430,3 +430,33 @@ def test_a_ping_checks_the_receiver_and_leaves_the_facts_alone(
     assert not gone["ok"] and gone["status"] is None and gone["error"].startswith("ConnectError")
     assert api.post("/api/v1/webhooks/nope/ping").status_code == 404
     assert deliver(uow)[0] == 1  # the enrolment, to erp, in its turn
+
+
+def test_points_redeemed_and_given_back_through_the_api_are_facts_once(uow: UnitOfWork) -> None:
+    """`PointsRedeemed` was a topic a subscription could name and nothing published: a points
+    redemption outside a sale (the app, a partner) and its cancellation are facts now."""
+    from omo.messaging.models import OutboxMessage
+    from omo.points import service as points
+    from omo.points.schemas import PointsChange
+
+    mid = f.enrol(uow, phone="0912-000-003").member.id
+    points.adjust(uow, member_id=mid, actor="t",
+                  change=PointsChange(points=300, idempotency_key="seed", reason="t"))  # fmt: skip
+    before = {k for _i, _t, k in facts(uow)}
+    spend = PointsChange(points=120, idempotency_key="app-77", reason="捐點公益")
+    points.redeem(uow, member_id=mid, change=spend, actor="app")
+    points.redeem(uow, member_id=mid, change=spend, actor="app")  # a retry: no second fact
+    points.cancel_redemption(uow, idempotency_key="app-77", actor="app")
+    points.cancel_redemption(uow, idempotency_key="app-77", actor="app")
+    with uow.read() as s:
+        new = [
+            (m.topic, m.payload)
+            for m in s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+            if m.key not in before
+        ]
+    assert new == [
+        ("PointsRedeemed", {"member_id": mid, "points": 120, "idempotency_key": "app-77",
+                            "reason": "捐點公益", "available": 180}),
+        ("PointsRedemptionCancelled", {"member_id": mid, "points": 120,
+                                       "idempotency_key": "app-77", "available": 300}),
+    ]  # fmt: skip

@@ -21,6 +21,7 @@ TOPICS = frozenset(
         "OrderRefunded",
         "TierChanged",
         "PointsRedeemed",
+        "PointsRedemptionCancelled",
         "RewardRedeemed",
         "RewardCancelled",
         "RewardFulfilled",

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from omo.audit import service as audit
 from omo.db import UnitOfWork
 from omo.members import service as members
+from omo.messaging import outbox
 from omo.points import ledger
 from omo.points.models import PointsAllocation, PointsEntry, PointsProgramme
 from omo.points.rules import (
@@ -372,11 +373,18 @@ def redeem(
         if change.points <= 0:
             raise ValidationFailed("redeem a positive number of points", field="points")
         key = f"redeem:{change.idempotency_key}"
-        redeem_in(
+        entry = redeem_in(
             session, member_id=member.id, points=change.points, key=key, now=now,
             reason=change.reason, actor=actor,
         )  # fmt: skip
-        return _summary(session, member.id, now, history=20)
+        summary = _summary(session, member.id, now, history=20)
+        outbox.publish(
+            session, topic="PointsRedeemed", key=f"points:{entry.id}", now=now,
+            payload={"member_id": member.id, "points": change.points,
+                     "idempotency_key": change.idempotency_key, "reason": change.reason,
+                     "available": summary.available},
+        )  # fmt: skip
+        return summary
 
     return uow.run(run)
 
@@ -392,8 +400,15 @@ def cancel_redemption(uow: UnitOfWork, *, idempotency_key: str, actor: str | Non
                            ctx={"redemption_key": idempotency_key})  # fmt: skip
         members.hold_members(session, [spent.member_id])
         if ledger.find(session, f"cancel:{spent.id}") is None:
-            ledger.give_back(session, debit=spent, key=f"cancel:{spent.id}", now=now,
-                             reason="redemption cancelled", actor=actor)  # fmt: skip
+            back = ledger.give_back(session, debit=spent, key=f"cancel:{spent.id}", now=now,
+                                    reason="redemption cancelled", actor=actor)  # fmt: skip
+            summary = _summary(session, spent.member_id, now, history=20)
+            outbox.publish(
+                session, topic="PointsRedemptionCancelled", key=f"points:{back.id}", now=now,
+                payload={"member_id": spent.member_id, "points": -spent.points,
+                         "idempotency_key": idempotency_key, "available": summary.available},
+            )  # fmt: skip
+            return summary
         return _summary(session, spent.member_id, now, history=20)
 
     return uow.run(run)
