@@ -1705,3 +1705,53 @@ def test_the_dashboard_lists_every_store_yesterday_and_the_points_this_month(
     assert "昨日各門市" in page.text
     month = page.text.split('data-kpi="points-month">')[1].split("</div>")[0]
     assert month.startswith("本月: +80 / −0")  # 70 given and 10 earned by the NT$1,000 sale
+
+
+def test_the_points_ledger_page_and_its_csv(
+    client: TestClient, uow: UnitOfWork, people: dict[str, int]
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from omo.points import service as points
+    from omo.points.schemas import PointsChange
+    from omo.shared import clock
+
+    tpe = ZoneInfo("Asia/Taipei")
+    moment = [datetime(2026, 11, 30, 23, 30, tzinfo=tpe)]
+    clock.set_clock(lambda: moment[0])
+    points.adjust(uow, member_id=people["member"], actor="t",
+                  change=PointsChange(points=500, idempotency_key="in", reason="t"))  # fmt: skip
+    moment[0] = datetime(2026, 12, 3, 10, 0, tzinfo=tpe)
+    points.redeem(uow, member_id=people["member"], actor="t",
+                  change=PointsChange(points=120, idempotency_key="out"))  # fmt: skip
+    sign_in(client, "ana")  # analysts see figures, not people
+    client.headers["Accept-Language"] = "zh-TW"
+    page = client.get("/ui/points")
+    assert page.status_code == 200, page.text
+    table = page.text.split('id="points-ledger"')[1].split("</table>")[0]
+    rows = table.split("<tr")[2:]
+    assert len(rows) == 12 + 1  # Jan–Dec 2026 and the total
+    assert "2026-11-01" in rows[10] and "500" in rows[10]
+    assert "2026-12-01" in rows[11] and "120" in rows[11] and "380" in rows[11]
+    csv_link = page.text.split('id="points-csv"')[0].rsplit('href="', 1)[1].split('"')[0]
+    got = client.get(csv_link.replace("&amp;", "&"))
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+    assert "attachment" in got.headers["content-disposition"]
+    lines = got.text.split("\r\n")
+    assert lines[0] == ("start,end,opening,earned,bonus,adjusted_in,given_back,adjusted_out,"
+                        "redeemed,taken_back,expired,closing")  # fmt: skip
+    assert lines[11] == "2026-11-01,2026-12-01,0,0,0,500,0,0,0,0,0,500"
+    assert lines[12] == "2026-12-01,2026-12-04,500,0,0,0,0,0,120,0,0,380"
+    assert lines[13].startswith("2026-01-01,2026-12-04,0,") and lines[13].endswith(",380")
+    assert "closing_liability,380.00" in got.text  # NT$1 a point
+    days = client.get("/ui/points?start=2026-11-30&end=2026-12-02&by=day")
+    assert days.status_code == 200 and days.text.count("<tr") == 1 + 2 + 1
+    for bad in ("?start=2026-12-04&end=2026-12-01", "?by=week", "?start=12/01/2026"):
+        r = client.get("/ui/points" + bad)
+        assert r.status_code == 422 and 'id="points-error"' in r.text, bad
+        assert client.get("/ui/points.csv" + bad).status_code == 422
+    client.cookies.clear()
+    sign_in(client, "tpe")  # store staff: no dashboard, no ledger
+    assert client.get("/ui/points").status_code == 403
+    assert client.get("/ui/points.csv").status_code == 403

@@ -185,3 +185,19 @@ def _row(start: date, end: date, opening: int, cols: dict[str, int]) -> Movement
     outs = sum(v for name, v in values.items() if name not in _IN)
     return MovementRow(start=start, end=end, opening=opening, closing=opening + ins - outs,
                        **values)  # fmt: skip
+
+
+CSV_COLUMNS = ("start", "end", "opening", "earned", "bonus", "adjusted_in", "given_back",
+               "adjusted_out", "redeemed", "taken_back", "expired", "closing")  # fmt: skip
+
+
+def as_csv(m: Movements) -> str:
+    """The rows and the total as CSV (ins before outs, as a roll-forward reads), the liability
+    at both ends last: for a spreadsheet."""
+    out = [",".join(CSV_COLUMNS)]
+    for row in [*m.rows, m.total]:
+        out.append(",".join(str(getattr(row, c)) for c in CSV_COLUMNS))
+    out.append(f"point_value,{m.point_value}")
+    out.append(f"opening_liability,{m.opening_liability}")
+    out.append(f"closing_liability,{m.closing_liability}")
+    return "\r\n".join(out) + "\r\n"

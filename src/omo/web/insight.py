@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from omo.analytics import service as analytics
 from omo.analytics.funnel import funnel
 from omo.identity import reviews
+from omo.points import movements
 from omo.shared.schemas import MAX_ID
 from omo.users.roles import Permission
+from omo.web import pages
 from omo.web.session import check_csrf, require
 from omo.web.views import render
 
@@ -25,6 +27,38 @@ def funnel_page(request: Request) -> HTMLResponse:
     return render(
         request, "funnel.html", f=funnel(uow, since=None, until=None),
         cohorts=analytics.cohorts(uow, first=None)[-12:],
+    )  # fmt: skip
+
+
+DayText = Annotated[str | None, Query(max_length=10)]
+
+
+@router.get("/points")
+def points_page(
+    request: Request, start: DayText = None, end: DayText = None,
+    by: Annotated[str | None, Query(max_length=5)] = None,
+) -> HTMLResponse:  # fmt: skip
+    """The points ledger rolled forward (點數負債變動表), with its CSV."""
+    require(request, Permission.DASHBOARD)
+    page = pages.points_ledger(request.app.state.uow, zone=request.app.state.settings.time_zone,
+                               start=start, end=end, by=by)  # fmt: skip
+    return render(request, "points.html", status=422 if page.error else 200, p=page)
+
+
+@router.get("/points.csv")
+def points_csv(
+    request: Request, start: DayText = None, end: DayText = None,
+    by: Annotated[str | None, Query(max_length=5)] = None,
+) -> Response:  # fmt: skip
+    require(request, Permission.DASHBOARD)
+    page = pages.points_ledger(request.app.state.uow, zone=request.app.state.settings.time_zone,
+                               start=start, end=end, by=by)  # fmt: skip
+    if page.movements is None:
+        return render(request, "points.html", status=422, p=page)
+    name = f"points-{page.start.isoformat()}-{page.end.isoformat()}-{page.by}.csv"
+    return Response(
+        movements.as_csv(page.movements), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )  # fmt: skip
 
 

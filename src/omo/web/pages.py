@@ -37,7 +37,7 @@ from omo.rewards import fulfilment, settlement
 from omo.rewards import service as rewards
 from omo.rewards.schemas import RedemptionRow, RewardRead, SettlementRow
 from omo.shared import clock
-from omo.shared.errors import DomainError, NotFound
+from omo.shared.errors import DomainError, NotFound, ValidationFailed
 from omo.tasks import service as tasks
 from omo.tasks.schemas import TaskRead
 from omo.tiers import service as tiers
@@ -81,6 +81,36 @@ def dashboard(uow: UnitOfWork, *, zone: str, months: int = 12) -> Dashboard:
         referrals=referral_kpis.summary(uow, since=figures.period_from, until=figures.period_to),
         stores=yesterday, points_month=month.total,
     )  # fmt: skip
+
+
+@dataclass
+class PointsLedgerPage:
+    start: date
+    end: date
+    by: str
+    movements: movements.Movements | None
+    error: DomainError | None = None
+
+
+def points_ledger(
+    uow: UnitOfWork, *, zone: str, start: str | None, end: str | None, by: str | None
+) -> PointsLedgerPage:
+    """The points ledger rolled forward for the page (default: the last 12 months, by month);
+    a bad range comes back as the page's error."""
+    today = dayclose.today(zone)
+    first = date(today.year - (today.month < 12), today.month % 12 + 1, 1)  # 11 months back
+    page = PointsLedgerPage(start=first, end=today + timedelta(days=1), by=by or "month",
+                            movements=None)  # fmt: skip
+    try:
+        page.start = dayclose.parse_day(start, zone) if start else page.start
+        page.end = dayclose.parse_day(end, zone) if end else page.end
+        if page.by not in ("day", "month"):
+            raise ValidationFailed("by: day or month", field="by")
+        page.movements = movements.movements(uow, start=page.start, end=page.end,
+                                             by=page.by, time_zone=zone)  # type: ignore[arg-type]  # fmt: skip
+    except DomainError as exc:
+        page.error = exc
+    return page
 
 
 def trend(uow: UnitOfWork, *, zone: str, months: int) -> list[TrendPoint]:
