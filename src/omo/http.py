@@ -138,13 +138,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
-        loc = exc.field.split(".") if exc.field else []
-        if loc and loc[0] not in ("body", "query", "path", "header"):
-            loc = ["body", *loc]
-        detail: dict[str, object] = {"loc": loc, "msg": exc.message, "type": exc.code}
-        if exc.ctx:
-            detail["ctx"] = exc.ctx
-        return JSONResponse(status_code=exc.status_code, content={"detail": [detail]})
+        return JSONResponse(status_code=exc.status_code, content={"detail": [exc.detail()]})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from omo.apikeys.service import Principal
-from omo.checkout import best, dayclose, receipts, refunds
+from omo.checkout import batch, best, dayclose, receipts, refunds
 from omo.checkout import service as checkout
+from omo.checkout.batch import BatchResult, SalesBatch
 from omo.checkout.dayclose import Reconciliation, StoreDay, StoresDay, TillJournal
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundLines, RefundQuote, RefundRequest, RefundResult
@@ -113,6 +114,25 @@ def commit(
     )  # fmt: skip
     response.status_code = 200 if result.replayed else 201
     return result
+
+
+@router.post(
+    "/checkout/commit-batch",
+    response_model=BatchResult,
+    summary="Record a till's queued sales, each as /checkout/commit would (one transaction "
+    "each, in order)",
+)
+def commit_batch(
+    body: SalesBatch, uow: UoW, settings: AppSettings, caller: Principal = scoped("orders:write")
+) -> BatchResult:
+    """200 whenever the batch was read: each sale says 201 (recorded), 200 (recorded before)
+    or its refusal (`detail`, as the single commit's, `loc` from `body.sales.N`); a sale
+    redeeming points needs `points:write`. Send them again as they were to retry: recorded
+    ones change nothing."""
+    return batch.commit_batch(
+        uow, batch=body, principal=caller, currency=settings.currency,
+        region=settings.default_region, unit=settings.price_unit,
+    )  # fmt: skip
 
 
 @router.post(

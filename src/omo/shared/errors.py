@@ -27,6 +27,17 @@ class DomainError(Exception):
         if code:
             self.code = code
 
+    def detail(self, *, prefix: tuple[str | int, ...] = ("body",)) -> dict[str, Any]:
+        """The API's shape of this refusal: {"loc", "msg", "type"} and "ctx" when it has
+        values. `loc` starts with `prefix` unless `field` names a part of the request itself."""
+        loc: list[str | int] = list(self.field.split(".")) if self.field else []
+        if loc and loc[0] not in ("body", "query", "path", "header"):
+            loc = [*prefix, *loc]
+        detail: dict[str, Any] = {"loc": loc, "msg": self.message, "type": self.code}
+        if self.ctx:
+            detail["ctx"] = self.ctx
+        return detail
+
 
 class ValidationFailed(DomainError):
     status_code = 422
