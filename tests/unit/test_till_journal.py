@@ -60,3 +60,15 @@ def test_a_day_is_a_date_or_today() -> None:
     assert parse_day(None, "Asia/Taipei") == parse_day("", "Asia/Taipei")
     with pytest.raises(ValidationFailed, match="YYYY-MM-DD"):
         parse_day("6/12/2026", "Asia/Taipei")
+
+
+def test_a_full_days_journal_reads_in_one_pass_and_one_more_is_refused() -> None:
+    import time
+
+    lines = "\n".join(f"POS-{n:06d}\t{n % 5000}.50" for n in range(20_000))
+    started = time.perf_counter()
+    journal = parse_journal("單號\t金額\n" + lines)
+    assert len(journal.receipts) == 20_000
+    assert time.perf_counter() - started < 2  # each line once (it looked for the header anew)
+    with pytest.raises(ValidationFailed, match="more than 20,000 receipts"):
+        parse_journal(lines + "\nPOS-X 1")

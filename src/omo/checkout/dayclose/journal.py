@@ -95,20 +95,23 @@ def parse_journal(text: str, channel: Channel = Channel.POS) -> TillJournal:
     with no digit in it is a header. A bad line is refused by its number."""
     receipts: list[dict[str, str]] = []
     line_of: list[int] = []  # the text's line number of each receipt
+    first = True
     for n, raw in enumerate(text.splitlines(), start=1):
         parts = _SEPARATOR.split(raw.strip(), maxsplit=1)
         if parts == [""]:
             continue
+        if first and not any(c.isdigit() for c in raw):
+            first = False
+            continue  # a header: 單號,金額 (a receipt's line has digits)
+        first = False
         total = parts[1] if len(parts) == 2 else ""
         total = total.replace(",", "").replace("NT$", "").replace("$", "").strip()
-        if n == _first_line(text) and not any(c.isdigit() for c in raw):
-            continue  # a header: 單號,金額 (a receipt's line has digits)
         if not total:
             raise ValidationFailed(f"line {n}: a receipt number and its total", field="journal")
+        if len(receipts) == MAX_RECEIPTS:
+            raise ValidationFailed(f"more than {MAX_RECEIPTS:,} receipts", field="journal")
         receipts.append({"external_id": parts[0], "total": total})
         line_of.append(n)
-    if len(receipts) > MAX_RECEIPTS:
-        raise ValidationFailed(f"more than {MAX_RECEIPTS:,} receipts", field="journal")
     try:
         return TillJournal.model_validate({"channel": channel, "receipts": receipts})
     except PydanticValidationError as exc:
@@ -120,11 +123,6 @@ def parse_journal(text: str, channel: Channel = Channel.POS) -> TillJournal:
         said = twice.group(2) if twice else f"{loc[-1]}: {msg}"
         where = f"line {line_of[at]}: " if isinstance(at, int) else ""
         raise ValidationFailed(f"{where}{said}", field="journal") from None
-
-
-def _first_line(text: str) -> int:
-    """The number of the text's first line that is not blank."""
-    return next((n for n, raw in enumerate(text.splitlines(), start=1) if raw.strip()), 0)
 
 
 def _recorded_elsewhere(
