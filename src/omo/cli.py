@@ -312,6 +312,69 @@ def check() -> None:
 
 
 @app.command()
+def reconcile(
+    store: Annotated[str, typer.Argument(help="the store's code")],
+    journal: Annotated[
+        Path, typer.Argument(help="the till's receipts: a number and a total a line (CSV, TSV)")
+    ],
+    day: Annotated[
+        str | None, typer.Option(help="the brand's day, YYYY-MM-DD (default: yesterday)")
+    ] = None,
+    channel: Annotated[str, typer.Option(help="the channel the till sends as")] = "pos",
+    encoding: Annotated[str, typer.Option(help="the file's text encoding")] = "utf-8-sig",
+) -> None:
+    """Match a till's receipt journal against the store's day in OMO (changes nothing): exit 0
+    when every receipt is recorded at its total and nothing else, 1 with what differs, 2 when
+    the journal or the day cannot be read. For a nightly job after the tills close."""
+    from datetime import timedelta
+
+    from omo.apikeys.service import Principal
+    from omo.checkout import dayclose
+    from omo.commerce.channels import Channel
+    from omo.db import UnitOfWork, make_engine
+    from omo.shared.errors import DomainError
+
+    settings = get_settings()
+    zone = settings.time_zone
+    try:
+        text = journal.read_text(encoding=encoding)
+        when = dayclose.parse_day(day, zone) if day else dayclose.today(zone) - timedelta(days=1)
+        parsed = dayclose.parse_journal(text, Channel(channel))
+    except (OSError, UnicodeError, ValueError, DomainError) as exc:
+        said = exc.message if isinstance(exc, DomainError) else str(exc)
+        typer.echo(f"error: {said}", err=True)
+        raise typer.Exit(2) from None
+    engine = make_engine(settings)
+    try:
+        got = dayclose.reconcile(UnitOfWork(engine), store=store, day=when, time_zone=zone,
+                                 journal=parsed, principal=Principal("cli"))  # fmt: skip
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"{got.store} {got.date} {got.channel}: till {got.till_receipts} receipts "
+        f"{got.till_total}, OMO {got.recorded} {got.recorded_total}; matched {got.matched}"
+        + ("" if got.complete else " (the day is not over)")
+    )
+    for name, items in (
+        ("missing (send again)", got.missing),
+        ("elsewhere", [f"{e.external_id} ({e.store or '-'} {e.date})" for e in got.elsewhere]),
+        ("differing", [f"{e.external_id} (till {e.till_total}, OMO {e.recorded_total} "
+                       f"{e.status})" for e in got.differing]),
+        ("not in the journal", [f"{e.external_id} ({e.total} {e.status})" for e in got.unlisted]),
+    ):  # fmt: skip
+        if items:
+            shown = ", ".join(items[:50]) + (
+                f" … and {len(items) - 50} more" if len(items) > 50 else ""
+            )
+            typer.echo(f"{name}: {len(items)}: {shown}")
+    if not got.balanced:
+        raise typer.Exit(1)
+
+
+@app.command()
 def resolve(
     engine: Annotated[
         str | None, typer.Option(help="duckdb or spark (default OMO_IDENTITY_ENGINE)")

@@ -159,3 +159,41 @@ def test_a_wrong_setting_is_said_by_its_name_and_nothing_runs(
     assert "OMO_RATE_LIMIT_PER_S=-1: Input should be greater than 0" in bad.output
     assert dump(engine) == before
     assert cli.invoke(app, ["--help"]).exit_code == 0
+
+
+def test_reconcile_names_what_the_till_has_and_omo_not(
+    cli: CliRunner, tmp_path: Path, uow: UnitOfWork
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from omo.shared import clock
+    from tests import factories as f
+
+    noon = datetime(2026, 12, 6, 12, 0, tzinfo=ZoneInfo("Asia/Taipei"))
+    clock.set_clock(lambda: datetime(2026, 12, 7, 9, 0, tzinfo=ZoneInfo("Asia/Taipei")))
+    f.store(uow, "TPE-101")
+    for receipt, price in (("POS-1", "1030"), ("POS-2", "500")):
+        f.post_order(uow, channel="pos", external_id=receipt, store="TPE-101",
+                     ordered_at=noon.isoformat(),
+                     lines=[{"sku": "X", "quantity": 1, "unit_price": price}])  # fmt: skip
+    journal = tmp_path / "journal.csv"
+    journal.write_text('單號,金額\nPOS-1,"1,030"\nPOS-2,500\n', encoding="utf-8-sig")
+    ok = cli.invoke(app, ["reconcile", "TPE-101", str(journal)])  # yesterday: the 6th
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.startswith("TPE-101 2026-12-06 pos: till 2 receipts 1530.00, OMO 2 1530.00")
+    journal.write_text("POS-1\t1030\nPOS-9\t450\n", encoding="big5")
+    off = cli.invoke(app, ["reconcile", "TPE-101", str(journal), "--day", "2026-12-06",
+                           "--encoding", "big5"])  # fmt: skip
+    assert off.exit_code == 1, off.output
+    assert "missing (send again): 1: POS-9" in off.output
+    assert "not in the journal: 1: POS-2 (500.00 completed)" in off.output
+    for args, said in (
+        (["reconcile", "NOPE", str(journal)], "no store"),
+        (["reconcile", "TPE-101", str(tmp_path / "none.csv")], "No such file"),
+        (["reconcile", "TPE-101", str(journal), "--day", "2026-12-08"], "to today"),
+        (["reconcile", "TPE-101", str(journal), "--channel", "fax"], "fax"),
+    ):
+        bad = cli.invoke(app, args)
+        assert bad.exit_code == 2 and said in bad.output, (args, bad.output)
+    clock.reset_clock()

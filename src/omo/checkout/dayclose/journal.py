@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date
@@ -91,14 +92,19 @@ _SEPARATOR = re.compile(r"[\t,;\s]+")
 
 def parse_journal(text: str, channel: Channel = Channel.POS) -> TillJournal:
     """A journal pasted from the POS: a receipt number and its total per line, separated by a
-    tab, comma, semicolon or spaces (`POS-1 1,030`; NT$ and $ signs are dropped); a first line
-    with no digit in it is a header. A bad line is refused by its number."""
+    tab, comma, semicolon or spaces (`POS-1 1,030`; NT$ and $ signs are dropped), or as CSV
+    with quoted cells (`POS-1,"1,030"`); a first line with no digit in it is a header. A bad
+    line is refused by its number."""
     receipts: list[dict[str, str]] = []
     line_of: list[int] = []  # the text's line number of each receipt
     first = True
     for n, raw in enumerate(text.splitlines(), start=1):
-        parts = _SEPARATOR.split(raw.strip(), maxsplit=1)
-        if parts == [""]:
+        line = raw.strip()
+        if line.startswith('"') or ',"' in line:  # a CSV cell quoted: "1,030"
+            parts = [cell.strip() for cell in next(csv.reader([line])) if cell.strip()][:2]
+        else:
+            parts = _SEPARATOR.split(line, maxsplit=1)
+        if parts in ([""], []):
             continue
         if first and not any(c.isdigit() for c in raw):
             first = False
