@@ -1641,6 +1641,7 @@ def test_the_store_page_shows_the_day_and_checks_the_tills_receipts(
     assert "日結" in page.text and 'value="2026-12-06"' in page.text
     assert "NT$1,530" in page.text.split('id="day-total">')[1][:20]  # not KHH's 700
     assert 'id="day-open"' in page.text  # noon: the day goes on
+    assert 'id="receipt-gaps"' not in page.text  # POS-1 and POS-2: no hole
     before = dump(uow.engine)
     url = f"/ui/stores/{people['tpe']}/reconcile"
     journal = "單號,金額\nPOS-1,1,030\nPOS-9\tNT$450\n"
@@ -1659,6 +1660,11 @@ def test_the_store_page_shows_the_day_and_checks_the_tills_receipts(
     ok = client.post(url, data={"csrf": _csrf(page.text), "day": "2026-12-06", "journal": good})
     assert 'id="reconciled"' in ok.text and "NT$1,530" in ok.text
     assert dump(uow.engine) == before
+    f.post_order(uow, channel="pos", external_id="POS-4", store="TPE-101",
+                 ordered_at=noon.isoformat(),
+                 lines=[{"sku": "X", "quantity": 1, "unit_price": "90"}])  # fmt: skip
+    gaps = client.get(f"/ui/stores/{people['tpe']}").text.split('id="receipt-gaps">')[1]
+    assert gaps.split("</p>")[0].endswith("POS-3")  # between POS-1 and POS-4
     for day in ("2026-13-01", "2026-12-07", "x" * 10):
         shown = client.get(f"/ui/stores/{people['tpe']}?day={day}")
         assert shown.status_code == 422 and 'id="day-error"' in shown.text, day

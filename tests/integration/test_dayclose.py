@@ -130,6 +130,10 @@ def test_a_store_day_adds_up_the_brands_calendar_day(uow: UnitOfWork, day: dict[
     assert [(c.template, c.name, c.used, c.discount, c.given_back) for c in report.coupons] == [
         ("C100", "滿1000減100", 1, Decimal(100), 0)
     ]
+    # the till's numbers: POS-1, POS-2 and POS-4 here (POS-C has none): POS-3 went to TPE-102
+    assert [(g.first, g.last, g.recorded, g.missing) for g in report.receipt_gaps] == [
+        ("POS-1", "POS-4", 3, ["POS-3"])
+    ]
     # the 7th has begun: POS-5 alone, and the day is not over
     seventh = dayclose.store_day(
         uow, store="TPE-101", day=date(2026, 12, 7), time_zone=ZONE, principal=ADMIN

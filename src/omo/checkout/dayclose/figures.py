@@ -17,6 +17,7 @@ from omo.checkout.dayclose.days import (
     store_day_of,
     sum_cents,
 )
+from omo.checkout.dayclose.gaps import receipt_gaps
 from omo.checkout.dayclose.schemas import ChannelDay, CouponDay, RefundsDay, SalesDay, StoreDay
 from omo.commerce.models import Order, OrderLine, OrderRefund
 from omo.coupons.models import Coupon, CouponRedemption, CouponTemplateRow
@@ -37,6 +38,8 @@ def store_day(
             store=store, date=d.day, time_zone=time_zone, since=d.since, until=d.until,
             complete=d.complete, sales=sales, refunds=refunds,
             net=sales.total - refunds.amount, coupons=_coupons(session, d),
+            receipt_gaps=receipt_gaps(session.scalars(
+                select(Order.external_id).where(*of_day(d), Order.channel == "pos"))),
         )  # fmt: skip
 
 

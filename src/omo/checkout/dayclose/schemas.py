@@ -57,6 +57,15 @@ class RefundsDay(ReadModel):
     points_given_back: int
 
 
+class ReceiptGap(ReadModel):
+    prefix: str = Field(description="what the till's numbers start with")
+    first: str = Field(description="the day's first recorded number of this till")
+    last: str = Field(description="its last")
+    recorded: int
+    missing: list[str] = Field(description="numbers between them not recorded (the first 50)")
+    missing_count: int
+
+
 class StoreDay(ReadModel):
     store: str
     date: dt.date
@@ -68,6 +77,10 @@ class StoreDay(ReadModel):
     refunds: RefundsDay
     net: MoneyOut = Field(description="sales.total − refunds.amount")
     coupons: list[CouponDay]
+    receipt_gaps: list[ReceiptGap] = Field(
+        description="per till that numbers its pos receipts in sequence, the numbers between "
+        "the day's first and last that OMO has not recorded: lost or voided — to look into"
+    )
 
 
 class StoreLine(ReadModel):
