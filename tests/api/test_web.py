@@ -1670,6 +1670,13 @@ def test_the_store_page_shows_the_day_and_checks_the_tills_receipts(
         assert shown.status_code == 422 and 'id="day-error"' in shown.text, day
     stale = client.post(url, data={"csrf": "nope", "journal": good})
     assert stale.status_code == 403
+    client.cookies.clear()
+    sign_in(client, "boss")
+    nowhere = client.get("/ui/stores/999")  # no such store: the UI's page, not the API's JSON
+    assert nowhere.status_code == 404 and "text/html" in nowhere.headers["content-type"]
+    client.cookies.clear()
+    sign_in(client, "tpe")
+    page = client.get(f"/ui/stores/{people['tpe']}")
     other = client.post(f"/ui/stores/{people['khh']}/reconcile",
                         data={"csrf": _csrf(page.text), "journal": good})  # fmt: skip
     assert other.status_code == 403 and "another store" in other.text

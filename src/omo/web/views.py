@@ -280,8 +280,11 @@ def _store(
     if not pages.may_open_store(user, store_id):
         raise NotAllowed("this page belongs to another store")
     uow, settings = request.app.state.uow, request.app.state.settings
-    the_day = pages.store_day(uow, user=user, store_id=store_id, day=day,
-                              time_zone=settings.time_zone, journal=journal)  # fmt: skip
+    try:
+        the_day = pages.store_day(uow, user=user, store_id=store_id, day=day,
+                                  time_zone=settings.time_zone, journal=journal)  # fmt: skip
+    except NotFound:
+        return render(request, "not_found.html", status=404)
     tasks = pages.store_tasks(uow, store_id=store_id)
     pickups = pages.store_pickups(uow, store_id=store_id)
     return render(request, "store.html", status=422 if the_day.error else 200,
