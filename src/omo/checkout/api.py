@@ -12,6 +12,7 @@ from omo.checkout import batch, best, dayclose, receipts, refunds
 from omo.checkout import service as checkout
 from omo.checkout.batch import BatchResult, SalesBatch
 from omo.checkout.dayclose import Reconciliation, StoreDay, StoresDay, TillJournal
+from omo.checkout.dayclose.clearing import Clearing, clearing
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundLines, RefundQuote, RefundRequest, RefundResult
 from omo.checkout.schemas import (
@@ -289,3 +290,18 @@ def reconcile_day(
     idempotent on its number) and reconcile once more."""
     return dayclose.reconcile(uow, store=code, day=day, time_zone=settings.time_zone,
                               journal=journal, principal=caller)  # fmt: skip
+
+
+@router.get(
+    "/points/clearing",
+    response_model=Clearing,
+    summary="Points cleared between stores (跨店點數清算): issued and used at each, net, value",
+)
+def points_clearing(
+    uow: UoW,
+    settings: AppSettings,
+    from_: Annotated[date, Query(alias="from", description="first day (the brand's calendar)")],
+    to: Annotated[date, Query(description="the day after the last (at most tomorrow)")],
+    caller: Principal = scoped("kpis:read"),
+) -> Clearing:
+    return clearing(uow, start=from_, end=to, time_zone=settings.time_zone, principal=caller)

@@ -78,24 +78,14 @@ def movements(uow: UnitOfWork, *, start: date, end: date, by: Period, time_zone:
     """Rows for [start, end) of the brand's calendar, a day or a month each; a month row
     starts on `start`'s day of the month only if `start` is the 1st (else the first row is
     the rest of that month)."""
-    zone = ZoneInfo(time_zone)
-    today = clock.now().astimezone(zone).date()
-    if end <= start:
-        raise ValidationFailed("to must come after from", field="to")
-    if end > today + dt.timedelta(days=1):
-        raise ValidationFailed(
-            f"to: at most tomorrow ({(today + dt.timedelta(days=1)).isoformat()}), the end of "
-            "today", field="to",
-        )  # fmt: skip
-    if start < date(2000, 1, 1):
-        raise ValidationFailed("from: 2000-01-01 or later", field="from")
+    zone = check_range(start, end, time_zone)
     bounds = _bounds(start, end, by)
     if len(bounds) - 1 > MAX_ROWS:
         raise ValidationFailed(
             f"{len(bounds) - 1} rows: at most {MAX_ROWS} (ask by month, or a shorter range)",
             field="by",
         )
-    instants = [_instant(d, zone) for d in bounds]
+    instants = [instant(d, zone) for d in bounds]
     with uow.read() as session:
         opening = _held_before(session, instants[0])
         sums = _sums(session, instants)
@@ -118,6 +108,26 @@ def movements(uow: UnitOfWork, *, start: date, end: date, by: Period, time_zone:
     )  # fmt: skip
 
 
+def check_range(start: date, end: date, time_zone: str) -> ZoneInfo:
+    """[start, end) of the brand's calendar, from 2000 to the end of today; its zone."""
+    zone = ZoneInfo(time_zone)
+    tomorrow = clock.now().astimezone(zone).date() + dt.timedelta(days=1)
+    if end <= start:
+        raise ValidationFailed("to must come after from", field="to")
+    if end > tomorrow:
+        raise ValidationFailed(
+            f"to: at most tomorrow ({tomorrow.isoformat()}), the end of today", field="to"
+        )
+    if start < date(2000, 1, 1):
+        raise ValidationFailed("from: 2000-01-01 or later", field="from")
+    return zone
+
+
+def instant(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant of a day of the brand's calendar, in UTC."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
 def _bounds(start: date, end: date, by: Period) -> list[date]:
     days = [start]
     while days[-1] < end:
@@ -130,10 +140,6 @@ def _bounds(start: date, end: date, by: Period) -> list[date]:
         if len(days) > MAX_ROWS + 2:
             break  # refused by the caller; no need to count further
     return days
-
-
-def _instant(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def _held_before(session: Session, at: datetime) -> int:
