@@ -1758,6 +1758,13 @@ def test_the_points_ledger_page_and_its_csv(
     assert lines[12] == "2026-12-01,2026-12-04,500,0,0,0,0,0,120,0,0,380"
     assert lines[13].startswith("2026-01-01,2026-12-04,0,") and lines[13].endswith(",380")
     assert "closing_liability,380.00" in got.text  # NT$1 a point
+    assert 'id="points-clearing"' not in page.text  # no store issued or took points
+    f.post_order(uow, channel="pos", external_id="POS-P", store="TPE-101",
+                 ordered_at=moment[0].isoformat(), member_id=people["member"],
+                 lines=[{"sku": "X", "quantity": 1, "unit_price": "1000"}])  # fmt: skip
+    cleared = client.get("/ui/points").text.split('id="points-clearing"')[1].split("</table>")[0]
+    row = next(r for r in cleared.split("<tr")[2:] if "TPE-101" in r)
+    assert "<td>10</td>" in row and "<td>-10</td>" in row  # NT$1,000 earned 10 there
     days = client.get("/ui/points?start=2026-11-30&end=2026-12-02&by=day")
     assert days.status_code == 200 and days.text.count("<tr") == 1 + 2 + 1
     for bad in ("?start=2026-12-04&end=2026-12-01", "?by=week", "?start=12/01/2026"):

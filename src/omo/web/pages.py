@@ -16,6 +16,7 @@ from omo.analytics.schemas import Kpis, ScoreRead
 from omo.apikeys.service import Principal
 from omo.checkout import dayclose
 from omo.checkout.dayclose import Reconciliation, StoreDay, StoresDay
+from omo.checkout.dayclose.clearing import Clearing, clearing
 from omo.commerce import returns_policy
 from omo.commerce import service as commerce
 from omo.commerce.returns_policy import PolicyRead
@@ -89,6 +90,7 @@ class PointsLedgerPage:
     end: date
     by: str
     movements: movements.Movements | None
+    clearing: Clearing | None = None  # the same range, store by store
     error: DomainError | None = None
 
 
@@ -108,6 +110,8 @@ def points_ledger(
             raise ValidationFailed("by: day or month", field="by")
         page.movements = movements.movements(uow, start=page.start, end=page.end,
                                              by=page.by, time_zone=zone)  # type: ignore[arg-type]  # fmt: skip
+        page.clearing = clearing(uow, start=page.start, end=page.end, time_zone=zone,
+                                 principal=Principal(name="ui:points"))  # fmt: skip
     except DomainError as exc:
         page.error = exc
     return page
