@@ -3,6 +3,7 @@ least once, each subscription from where it stopped (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -460,3 +461,28 @@ def test_points_redeemed_and_given_back_through_the_api_are_facts_once(uow: Unit
         ("PointsRedemptionCancelled", {"member_id": mid, "points": 120,
                                        "idempotency_key": "app-77", "available": 300}),
     ]  # fmt: skip
+
+
+def test_a_url_with_credentials_is_shown_masked_and_posted_whole(
+    uow: UnitOfWork, api: TestClient, receiver: Receiver
+) -> None:
+    real = receiver.url.replace("http://", "http://omo:pa55w0rd@") + "?token=abc123&v=2"
+    r = api.put("/api/v1/webhooks/erp", json={"url": real})
+    assert r.status_code == 201, r.text
+    shown = receiver.url.replace("http://", "http://omo:***@") + "?token=***&v=2"
+    assert r.json()["url"] == shown
+    assert api.get("/api/v1/webhooks/erp").json()["url"] == shown
+    assert "pa55w0rd" not in api.get("/api/v1/webhooks").text
+    assert (
+        "pa55w0rd" not in api.get("/api/v1/audit").text
+        and "abc123" not in api.get("/api/v1/audit").text
+    )
+    # a client that sends back what GET showed (to switch it off and on) keeps the credentials
+    assert api.put("/api/v1/webhooks/erp", json={"url": shown, "active": False}).status_code == 200
+    assert api.put("/api/v1/webhooks/erp", json={"url": shown}).status_code == 200
+    assert hook(uow).url == real
+    f.enrol(uow, phone="0912-000-009")
+    assert deliver(uow) == (1, 0)
+    (post,) = receiver.posts
+    assert post["path"] == "/omo?token=abc123&v=2"
+    assert post["headers"]["Authorization"] == "Basic " + base64.b64encode(b"omo:pa55w0rd").decode()

@@ -14,6 +14,7 @@ from omo.db import UnitOfWork
 from omo.messaging import outbox
 from omo.shared import clock
 from omo.shared.errors import NotFound, ValidationFailed
+from omo.webhooks.masking import masked
 from omo.webhooks.models import Webhook
 from omo.webhooks.schemas import NAME, WebhookIn, WebhookRead
 
@@ -42,16 +43,19 @@ def put_webhook(
             secret = row.secret = f"whsec_{secrets.token_urlsafe(32)}"
         if data.position is not None:
             row.position = data.position
-        moved = data.position is not None or row.url != data.url
+        url = data.url
+        if not created and url != row.url and url == masked(row.url):
+            url = row.url  # the masked URL a GET showed, sent back: the credentials stay
+        moved = data.position is not None or row.url != url
         if data.active and (not row.active or moved):
             row.next_at = None  # switched back on, pointed elsewhere or moved: try at once
-        row.url, row.topics, row.active, row.updated_at = data.url, data.topics, data.active, now
+        row.url, row.topics, row.active, row.updated_at = url, data.topics, data.active, now
         if created:
             session.add(row)
         session.flush()
         audit.record(
             session, actor=actor, action="webhook.put", target=f"webhook:{name}",
-            detail={"created": created, "url": data.url, "topics": data.topics,
+            detail={"created": created, "url": masked(data.url), "topics": data.topics,
                     "active": data.active, "secret_made": secret is not None,
                     "position": data.position},
         )  # fmt: skip
@@ -104,6 +108,7 @@ def _read(session: Session, row: Webhook) -> WebhookRead:
             **{c: getattr(row, c) for c in WebhookRead.model_fields if c not in
                {"secret", "waiting"}},
             "waiting": outbox.count_after(session, after=row.position, topics=row.topics),
+            "url": masked(row.url),
         }
     )  # fmt: skip
     return read
