@@ -1713,6 +1713,7 @@ def test_the_dashboard_lists_every_store_yesterday_and_the_points_this_month(
     tpe_row = next(r for r in rows if "門市 TPE-101" in r)
     assert f"/ui/stores/{people['tpe']}?day=2026-12-06" in tpe_row
     assert "NT$4,000" in tpe_row and "25" in tpe_row  # members paid 1,000 of 4,000
+    assert "晚上8:00" in tpe_row  # its last sale, at the store's hour
     khh_row = next(r for r in rows if "門市 KHH-201" in r)
     assert 'class="error"' in khh_row and 'class="error"' not in tpe_row  # nothing from KHH
     assert "昨日各門市" in page.text

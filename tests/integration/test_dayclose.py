@@ -263,11 +263,14 @@ def test_every_stores_day_side_by_side_with_the_quiet_ones_named(
     assert (tpe.points_earned, tpe.points_redeemed) == (sale.points_earned, 200)
     assert tpe.name == "門市 TPE-101"
     assert (rows["TPE-102"].orders, rows["TPE-102"].total) == (1, Decimal(600))
+    assert (tpe.first_sale_at, tpe.last_sale_at) == (at(6, 10), at(6, 23, 50))
     quiet = rows["TPE-103"]
     assert (quiet.orders, quiet.total, quiet.member_share) == (0, Decimal(0), None)
+    assert quiet.last_sale_at is None
     assert (rows[None].orders, rows[None].total, rows[None].name) == (1, Decimal(250), None)
     t = got.total
     assert (t.orders, t.total, t.refunded, t.net) == (6, Decimal(4580), Decimal(800), Decimal(3780))
+    assert (t.first_sale_at, t.last_sale_at) == (at(6, 10), at(6, 23, 50))
     # each store's line is its own day's report
     one = dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN)
     assert (one.sales.orders, one.sales.total, one.sales.member_total, one.net) == (

@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, get_day_names
+from babel.dates import format_date, format_datetime, format_time, get_day_names
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 
@@ -89,6 +89,12 @@ class Formats:
         if value is None:
             return "—"
         return format_datetime(value, "medium", tzinfo=_zone(zone), locale=self.locale)
+
+    def hour(self, value: datetime | None, zone: str = "Asia/Taipei") -> str:
+        """The time of day of a moment, where the store is: 20:15, 下午8:15."""
+        if value is None:
+            return "—"
+        return format_time(value, "short", tzinfo=_zone(zone), locale=self.locale)
 
     def day(self, value: datetime | None, zone: str = "Asia/Taipei") -> str:
         """The day a moment falls on, where the member is."""

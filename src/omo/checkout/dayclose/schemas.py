@@ -97,6 +97,10 @@ class StoreLine(ReadModel):
     net: MoneyOut = Field(description="total − refunded")
     points_earned: int
     points_redeemed: int
+    first_sale_at: datetime | None = Field(description="when its first sale of the day was made")
+    last_sale_at: datetime | None = Field(
+        description="its last: a till that stopped sending at noon shows here"
+    )
 
 
 class StoresDay(ReadModel):

@@ -4,7 +4,8 @@ it members paid, and which open store has nothing in OMO for the day (a till to 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,33 +31,41 @@ def stores_day(uow: UnitOfWork, *, day: date, time_zone: str, principal: Princip
         )  # fmt: skip
     d = brand_day(day, time_zone)
     with uow.read() as session:
-        figures = _figures(session, d)
+        figures, times = _figures(session, d)
     stores = commerce.get_stores(uow)
     names = {s.id: (s.id, s.code, s.name) for s in stores}
     shown: list[int | None] = [s.id for s in stores if s.is_active]
     shown += sorted(i for i in figures if i is not None and i not in shown)
     if None in figures:
         shown.append(None)
-    lines = [_line(names.get(i, (i, None, None)) if i else _NONE, figures.get(i, {}))
-             for i in shown]  # fmt: skip
+    lines = [_line(names.get(i, (i, None, None)) if i else _NONE, figures.get(i, {}),
+                   times.get(i, (None, None))) for i in shown]  # fmt: skip
     together: dict[str, Any] = defaultdict(int)
     for sums in figures.values():
         for k, v in sums.items():
             together[k] += v
     return StoresDay(date=day, time_zone=time_zone, complete=d.complete, stores=lines,
-                     total=_line(_NONE, together))  # fmt: skip
+                     total=_line(_NONE, together, _span(times.values())))  # fmt: skip
 
 
-def _figures(session: Session, d: Day) -> dict[int | None, dict[str, int]]:
-    """Per store id (None: orders of no store), the day's sums; money in cents."""
+Times = tuple[datetime | None, datetime | None]
+
+
+def _figures(
+    session: Session, d: Day
+) -> tuple[dict[int | None, dict[str, int]], dict[int | None, Times]]:
+    """Per store id (None: orders of no store), the day's sums (money in cents), and its first
+    and last sale."""
     out: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for store_id, n, members, paid, by_members in session.execute(
+    times: dict[int | None, Times] = {}
+    for store_id, n, members, paid, by_members, first, last in session.execute(
         select(Order.store_id, func.count(), func.count(Order.member_id), sum_cents(Order.total),
-               member_paid())
+               member_paid(), func.min(Order.ordered_at), func.max(Order.ordered_at))
         .where(*of_day(d), Order.status != "cancelled")
         .group_by(Order.store_id)
     ):  # fmt: skip
         out[store_id].update(orders=n, member_orders=members, total=paid, member_total=by_members)
+        times[store_id] = (first, last)
     for store_id, n, amount in session.execute(
         select(Order.store_id, func.count(), sum_cents(OrderRefund.amount))
         .join(Order, Order.id == OrderRefund.order_id)
@@ -71,13 +80,21 @@ def _figures(session: Session, d: Day) -> dict[int | None, dict[str, int]]:
         .group_by(Order.store_id, PointsEntry.kind)
     ):
         out[store_id]["points_earned" if kind == "earn" else "points_redeemed"] = abs(int(points))
-    return out
+    return out, times
+
+
+def _span(times: Iterable[Times]) -> Times:
+    firsts = [t[0] for t in times if t[0] is not None]
+    lasts = [t[1] for t in times if t[1] is not None]
+    return (min(firsts) if firsts else None, max(lasts) if lasts else None)
 
 
 _NONE: tuple[int | None, str | None, str | None] = (None, None, None)
 
 
-def _line(store: tuple[int | None, str | None, str | None], sums: dict[str, int]) -> StoreLine:
+def _line(
+    store: tuple[int | None, str | None, str | None], sums: dict[str, int], times: Times
+) -> StoreLine:
     total, by_members = from_cents(sums.get("total", 0)), from_cents(sums.get("member_total", 0))
     refunded = from_cents(sums.get("refunded", 0))
     return StoreLine(
@@ -87,4 +104,5 @@ def _line(store: tuple[int | None, str | None, str | None], sums: dict[str, int]
         refunds=sums.get("refunds", 0), refunded=refunded, net=total - refunded,
         points_earned=sums.get("points_earned", 0),
         points_redeemed=sums.get("points_redeemed", 0),
+        first_sale_at=times[0], last_sale_at=times[1],
     )  # fmt: skip
