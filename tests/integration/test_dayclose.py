@@ -218,6 +218,33 @@ def test_the_tills_receipts_are_matched_one_by_one_and_nothing_is_written(
     assert (web.matched, web.balanced) == (1, True)
 
 
+def test_a_web_shops_orders_of_the_day_are_matched_at_every_store_and_none(
+    uow: UnitOfWork, api: TestClient, day: dict[str, Any]
+) -> None:
+    day["moment"].now = at(6, 18)
+    post_order(uow, channel="web", external_id="W-HOME-1", ordered_at=at(6, 18).isoformat(),
+               lines=[{"sku": "BEA-1", "quantity": 1, "unit_price": "250"}])  # delivered  # fmt: skip
+    day["moment"].now = at(7, 9)
+    export = {"channel": "web", "receipts": [
+        {"external_id": "W-PICK-1", "total": "500"},  # picked up at TPE-101
+        {"external_id": "W-HOME-1", "total": "250"},  # delivered: no store
+        {"external_id": "W-LOST-7", "total": "980"},  # the shop has it; OMO never heard
+    ]}  # fmt: skip
+    before = dump(uow.engine)
+    got = dayclose.reconcile_channel(uow, day=DAY, time_zone=ZONE, principal=ADMIN,
+                                     journal=TillJournal.model_validate(export))  # fmt: skip
+    assert (got.store, got.channel, got.matched, got.missing) == (None, "web", 2, ["W-LOST-7"])
+    assert (got.unlisted, got.elsewhere, got.differing, got.balanced) == ([], [], [], False)
+    r = api.post("/api/v1/orders/days/2026-12-06/reconcile", json=export)
+    assert r.status_code == 200 and r.json()["missing"] == ["W-LOST-7"], r.text
+    assert dump(uow.engine) == before
+    till = create_key(uow, name="till-101", store_code="TPE-101", scopes=["orders:write"]).key
+    denied = api.post("/api/v1/orders/days/2026-12-06/reconcile", json=export,
+                      headers={"Authorization": f"Bearer {till}"})  # fmt: skip
+    assert denied.status_code == 403
+    assert api.post("/api/v1/orders/days/2026-12-08/reconcile", json=export).status_code == 422
+
+
 def test_a_day_that_is_not_there_or_another_stores_is_refused(
     uow: UnitOfWork, day: dict[str, Any]
 ) -> None:

@@ -278,6 +278,23 @@ def store_day(
 
 
 @router.post(
+    "/orders/days/{day}/reconcile",
+    response_model=Reconciliation,
+    summary="Match a channel's orders of a day (a web shop's or marketplace's export) against "
+    "what OMO recorded, at every store and none (changes nothing)",
+)
+def reconcile_channel_day(
+    day: Day, journal: TillJournal, uow: UoW, settings: AppSettings,
+    caller: Principal = scoped("orders:write"),
+) -> Reconciliation:  # fmt: skip
+    """The journal's `channel` names the channel (a web shop: `web`); `missing` orders were
+    never recorded: send them again through `/orders` (idempotent on their number). A key bound
+    to a store: 403 (it reconciles its store's day)."""
+    return dayclose.reconcile_channel(uow, day=day, time_zone=settings.time_zone,
+                                      journal=journal, principal=caller)  # fmt: skip
+
+
+@router.post(
     "/stores/{code}/days/{day}/reconcile",
     response_model=Reconciliation,
     summary="Match the till's receipts for a day against what OMO recorded (changes nothing)",

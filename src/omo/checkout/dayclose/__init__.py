@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from omo.checkout.dayclose.days import parse_day, today, window
 from omo.checkout.dayclose.figures import store_day
-from omo.checkout.dayclose.journal import parse_journal, reconcile
+from omo.checkout.dayclose.journal import parse_journal, reconcile, reconcile_channel
 from omo.checkout.dayclose.schemas import (
     MAX_RECEIPTS,
     Reconciliation,
@@ -27,5 +27,5 @@ from omo.checkout.dayclose.stores import stores_day
 
 __all__ = [
     "MAX_RECEIPTS", "Reconciliation", "StoreDay", "StoresDay", "TillJournal", "parse_day",
-    "parse_journal", "reconcile", "store_day", "stores_day", "today", "window",
+    "parse_journal", "reconcile", "reconcile_channel", "store_day", "stores_day", "today", "window",
 ]  # fmt: skip

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omo.apikeys.service import Principal
-from omo.checkout.dayclose.days import Day, of_day, store_day_of
+from omo.checkout.dayclose.days import Day, brand_day, of_day, store_day_of
 from omo.checkout.dayclose.schemas import (
     MAX_RECEIPTS,
     Differing,
@@ -25,7 +25,7 @@ from omo.commerce import service as commerce
 from omo.commerce.channels import Channel
 from omo.commerce.models import Order
 from omo.db import UnitOfWork
-from omo.shared.errors import ValidationFailed
+from omo.shared.errors import Forbidden, ValidationFailed
 from omo.shared.money import ZERO
 
 _CHUNK = 500  # receipt numbers per IN (…) look-up
@@ -41,50 +41,64 @@ def reconcile(
     principal: Principal,
 ) -> Reconciliation:
     """The till's receipts for the day matched against what OMO recorded; changes nothing."""
-    channel = journal.channel.value
     with uow.read() as session:
-        d = store_day_of(session, store, day, time_zone, principal)
-        held = {
-            r.external_id: r
-            for r in session.execute(
-                select(Order.id, Order.external_id, Order.total, Order.status).where(
-                    *of_day(d), Order.channel == channel
-                )
+        return _matched(session, store_day_of(session, store, day, time_zone, principal), journal)
+
+
+def reconcile_channel(
+    uow: UnitOfWork, *, day: date, time_zone: str, journal: TillJournal, principal: Principal
+) -> Reconciliation:
+    """A channel's orders of the day, at every store and none (a web shop's or a marketplace's
+    export), matched against what OMO recorded; changes nothing."""
+    if principal.store_id is not None:
+        raise Forbidden("this API key is bound to a store: it reconciles that store's day",
+                        code="wrong_store")  # fmt: skip
+    with uow.read() as session:
+        return _matched(session, brand_day(day, time_zone), journal)
+
+
+def _matched(session: Session, d: Day, journal: TillJournal) -> Reconciliation:
+    channel = journal.channel.value
+    held = {
+        r.external_id: r
+        for r in session.execute(
+            select(Order.id, Order.external_id, Order.total, Order.status).where(
+                *of_day(d), Order.channel == channel
             )
-        }
-        listed = {r.external_id: r.total for r in journal.receipts}
-        matched = 0
-        differing: list[Differing] = []
-        absent: list[str] = []
-        for external_id, total in listed.items():
-            row = held.get(external_id)
-            if row is None:
-                absent.append(external_id)
-            elif row.total == total and row.status != "cancelled":
-                matched += 1
-            else:
-                differing.append(
-                    Differing(
-                        external_id=external_id, order_id=row.id, till_total=total,
-                        recorded_total=row.total, status=row.status,
-                    )
-                )  # fmt: skip
-        elsewhere = _recorded_elsewhere(session, d, channel, absent)
-        found = {e.external_id for e in elsewhere}
-        unlisted = [
-            Unlisted(external_id=k, order_id=r.id, total=r.total, status=r.status)
-            for k, r in sorted(held.items(), key=lambda kv: kv[1].id)
-            if k not in listed
-        ]
-        missing = [k for k in absent if k not in found]
-        return Reconciliation(
-            store=store, date=d.day, channel=channel, complete=d.complete,
-            till_receipts=len(listed), till_total=sum(listed.values(), ZERO),
-            recorded=len(held), recorded_total=sum((r.total for r in held.values()), ZERO),
-            matched=matched, missing=missing, elsewhere=elsewhere, differing=differing,
-            unlisted=unlisted,
-            balanced=not (missing or elsewhere or differing or unlisted),
-        )  # fmt: skip
+        )
+    }
+    listed = {r.external_id: r.total for r in journal.receipts}
+    matched = 0
+    differing: list[Differing] = []
+    absent: list[str] = []
+    for external_id, total in listed.items():
+        row = held.get(external_id)
+        if row is None:
+            absent.append(external_id)
+        elif row.total == total and row.status != "cancelled":
+            matched += 1
+        else:
+            differing.append(
+                Differing(
+                    external_id=external_id, order_id=row.id, till_total=total,
+                    recorded_total=row.total, status=row.status,
+                )
+            )  # fmt: skip
+    elsewhere = _recorded_elsewhere(session, d, channel, absent)
+    found = {e.external_id for e in elsewhere}
+    unlisted = [
+        Unlisted(external_id=k, order_id=r.id, total=r.total, status=r.status)
+        for k, r in sorted(held.items(), key=lambda kv: kv[1].id)
+        if k not in listed
+    ]
+    missing = [k for k in absent if k not in found]
+    return Reconciliation(
+        store=d.store.code if d.store else None, date=d.day, channel=channel,
+        complete=d.complete, till_receipts=len(listed), till_total=sum(listed.values(), ZERO),
+        recorded=len(held), recorded_total=sum((r.total for r in held.values()), ZERO),
+        matched=matched, missing=missing, elsewhere=elsewhere, differing=differing,
+        unlisted=unlisted, balanced=not (missing or elsewhere or differing or unlisted),
+    )  # fmt: skip
 
 
 _SEPARATOR = re.compile(r"[\t,;\s]+")

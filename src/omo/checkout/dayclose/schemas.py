@@ -159,7 +159,7 @@ class Unlisted(ReadModel):
 
 
 class Reconciliation(ReadModel):
-    store: str
+    store: str | None = Field(description="none: the channel's orders at every store and none")
     date: dt.date
     channel: str
     complete: bool = Field(description="false while the day is still going on")
