@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -28,6 +28,7 @@ from omo.shared import clock
 from omo.shared.errors import ValidationFailed
 from omo.shared.money import CENT
 from omo.shared.schemas import MoneyOut, ReadModel
+from omo.shared.zones import start_of_day
 
 Period = Literal["day", "month"]
 MAX_ROWS = 400  # a year and a month of days, or 33 years of months
@@ -85,7 +86,7 @@ def movements(uow: UnitOfWork, *, start: date, end: date, by: Period, time_zone:
             f"{len(bounds) - 1} rows: at most {MAX_ROWS} (ask by month, or a shorter range)",
             field="by",
         )
-    instants = [instant(d, zone) for d in bounds]
+    instants = [start_of_day(d, zone) for d in bounds]
     with uow.read() as session:
         opening = _held_before(session, instants[0])
         sums = _sums(session, instants)
@@ -121,11 +122,6 @@ def check_range(start: date, end: date, time_zone: str) -> ZoneInfo:
     if start < date(2000, 1, 1):
         raise ValidationFailed("from: 2000-01-01 or later", field="from")
     return zone
-
-
-def instant(day: date, zone: ZoneInfo) -> datetime:
-    """The first instant of a day of the brand's calendar, in UTC."""
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def _bounds(start: date, end: date, by: Period) -> list[date]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -36,3 +37,9 @@ def countries_in(zone: str) -> list[str]:
 
 def known_countries() -> list[str]:
     return sorted(_BY_COUNTRY)
+
+
+def start_of_day(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant of `day` in `zone`, in UTC (local days of a clock change are 23 or 25
+    hours long)."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)

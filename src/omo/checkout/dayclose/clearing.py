@@ -21,12 +21,13 @@ from omo.commerce import service as commerce
 from omo.commerce.models import Order
 from omo.db import UnitOfWork
 from omo.points.models import PointsEntry
-from omo.points.movements import check_range, instant
+from omo.points.movements import check_range
 from omo.points.service import rules_in_force
 from omo.rewards.models import RewardRedemption
 from omo.shared.errors import Forbidden
 from omo.shared.money import CENT
 from omo.shared.schemas import MoneyOut, ReadModel
+from omo.shared.zones import start_of_day
 
 
 class StoreClearing(ReadModel):
@@ -55,7 +56,7 @@ def clearing(
         raise Forbidden("this API key is bound to a store: the clearing shows every store's",
                         code="wrong_store")  # fmt: skip
     zone = check_range(start, end, time_zone)
-    since, until = instant(start, zone), instant(end, zone)
+    since, until = start_of_day(start, zone), start_of_day(end, zone)
     with uow.read() as session:
         sums = _sums(session, since, until)
         value = rules_in_force(session).point_value

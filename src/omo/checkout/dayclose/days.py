@@ -4,7 +4,7 @@ caller may read."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,7 @@ from omo.commerce import service as commerce
 from omo.commerce.models import Order, Store
 from omo.shared import clock
 from omo.shared.errors import Forbidden, ValidationFailed
+from omo.shared.zones import start_of_day
 
 EARLIEST = date(2000, 1, 1)  # before any till sent OMO a sale; keeps the window computable
 
@@ -48,9 +49,7 @@ def parse_day(text: str | None, time_zone: str) -> date:
 def window(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """[midnight, next midnight) of the day in `zone`, as UTC instants (a day of a clock
     change is 23 or 25 hours long)."""
-    start = datetime.combine(day, time(0), tzinfo=zone)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-    return start.astimezone(UTC), end.astimezone(UTC)
+    return start_of_day(day, zone), start_of_day(day + timedelta(days=1), zone)
 
 
 def store_day_of(
