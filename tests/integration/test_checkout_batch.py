@@ -112,3 +112,46 @@ def test_the_batch_api_keeps_each_sales_scope_and_store(
     denied = api.post("/api/v1/checkout/commit-batch", json={"sales": sales},
                       headers={"Authorization": f"Bearer {reader}"})  # fmt: skip
     assert denied.status_code == 403
+
+
+@pytest.mark.postgres
+def test_two_tills_sending_one_queue_at_once_record_each_sale_once(
+    uow: UnitOfWork, shop: dict[str, Any], db_url: str
+) -> None:
+    """A till that timed out and sent its queue again while the first request still ran: the
+    two batches race sale by sale on PostgreSQL; each sale is recorded once, each answer says
+    201 or 200 with the same order, and no lock error reaches either till."""
+    import threading
+
+    from sqlalchemy import func, select
+
+    from omo.commerce.models import Order
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    sales = [basket(member_id=shop["member"], external_id=f"Q-{n}", points=10 if n % 3 else 0)
+             for n in range(24)]  # fmt: skip
+    body = SalesBatch.model_validate({"sales": sales})
+    barrier = threading.Barrier(2)
+    answers: list[Any] = []
+
+    def till() -> None:
+        barrier.wait()
+        answers.append(batch.commit_batch(uow, batch=body, principal=ADMIN, currency="TWD",
+                                          region="TW"))  # fmt: skip
+
+    threads = [threading.Thread(target=till) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 2, "a till got an error"
+    for n in range(24):
+        first, second = (a.items[n] for a in answers)
+        assert {first.status, second.status} == {201, 200}, (n, first, second)
+        assert first.result and second.result
+        assert first.result.order.id == second.result.order.id
+    with uow.read() as s:
+        assert s.scalar(select(func.count()).select_from(Order).where(
+            Order.external_id.like("Q-%"))) == 24  # fmt: skip
+        assert points.check_ledger(s) == []
