@@ -1766,13 +1766,24 @@ def test_the_points_ledger_page_and_its_csv(
     cleared = client.get("/ui/points").text.split('id="points-clearing"')[1].split("</table>")[0]
     row = next(r for r in cleared.split("<tr")[2:] if "TPE-101" in r)
     assert "<td>10</td>" in row and "<td>-10</td>" in row  # NT$1,000 earned 10 there
+    cleared_page = client.get("/ui/points").text
+    link = cleared_page.split('id="clearing-csv"')[0].rsplit('href="', 1)[1].split('"')[0]
+    sheet = client.get(link.replace("&amp;", "&"))
+    assert sheet.status_code == 200 and sheet.headers["content-type"].startswith("text/csv")
+    assert sheet.text.split("\r\n")[:2] == [
+        "store,earned,taken_back,redeemed,given_back,net,value", "TPE-101,10,0,0,0,-10,-10.00",
+    ]  # fmt: skip
+    assert "ALL,10,0,0,0,-10,-10.00\r\npoint_value,1.00" in sheet.text
     days = client.get("/ui/points?start=2026-11-30&end=2026-12-02&by=day")
     assert days.status_code == 200 and days.text.count("<tr") == 1 + 2 + 1
     for bad in ("?start=2026-12-04&end=2026-12-01", "?by=week", "?start=12/01/2026"):
         r = client.get("/ui/points" + bad)
         assert r.status_code == 422 and 'id="points-error"' in r.text, bad
         assert client.get("/ui/points.csv" + bad).status_code == 422
+        if "by=" not in bad:
+            assert client.get("/ui/points-clearing.csv" + bad).status_code == 422
     client.cookies.clear()
     sign_in(client, "tpe")  # store staff: no dashboard, no ledger
     assert client.get("/ui/points").status_code == 403
     assert client.get("/ui/points.csv").status_code == 403
+    assert client.get("/ui/points-clearing.csv").status_code == 403

@@ -199,7 +199,7 @@ def as_csv(m: Movements) -> str:
     out = [",".join(CSV_COLUMNS)]
     for row in [*m.rows, m.total]:
         out.append(",".join(str(getattr(row, c)) for c in CSV_COLUMNS))
-    out.append(f"point_value,{m.point_value}")
+    out.append(f"point_value,{m.point_value:.2f}")
     out.append(f"opening_liability,{m.opening_liability}")
     out.append(f"closing_liability,{m.closing_liability}")
     return "\r\n".join(out) + "\r\n"

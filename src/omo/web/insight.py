@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from omo.analytics import service as analytics
 from omo.analytics.funnel import funnel
+from omo.checkout.dayclose.clearing import as_csv as clearing_csv
 from omo.identity import reviews
 from omo.points import movements
 from omo.shared.schemas import MAX_ID
@@ -58,6 +59,22 @@ def points_csv(
     name = f"points-{page.start.isoformat()}-{page.end.isoformat()}-{page.by}.csv"
     return Response(
         movements.as_csv(page.movements), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )  # fmt: skip
+
+
+@router.get("/points-clearing.csv")
+def points_clearing_csv(
+    request: Request, start: DayText = None, end: DayText = None
+) -> Response:  # fmt: skip
+    require(request, Permission.DASHBOARD)
+    page = pages.points_ledger(request.app.state.uow, zone=request.app.state.settings.time_zone,
+                               start=start, end=end, by=None)  # fmt: skip
+    if page.clearing is None:
+        return render(request, "points.html", status=422, p=page)
+    name = f"points-clearing-{page.start.isoformat()}-{page.end.isoformat()}.csv"
+    return Response(
+        clearing_csv(page.clearing), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )  # fmt: skip
 

@@ -113,3 +113,16 @@ def _row(code: str | None, cols: dict[str, int], value: Any) -> StoreClearing:
     net = (redeemed - given) - (earned - taken)
     return StoreClearing(store=code, earned=earned, taken_back=taken, redeemed=redeemed,
                          given_back=given, net=net, value=(value * net).quantize(CENT))  # fmt: skip
+
+
+CSV_COLUMNS = ("store", "earned", "taken_back", "redeemed", "given_back", "net", "value")
+
+
+def as_csv(c: Clearing) -> str:
+    """The stores and the total as CSV, the point value last: for a spreadsheet."""
+    out = [",".join(CSV_COLUMNS)]
+    for row in [*c.stores, c.total]:
+        store = "ALL" if row is c.total else (row.store or "")
+        out.append(",".join([store, *(str(getattr(row, k)) for k in CSV_COLUMNS[1:])]))
+    out.append(f"point_value,{c.point_value:.2f}")
+    return "\r\n".join(out) + "\r\n"
