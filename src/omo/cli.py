@@ -340,7 +340,7 @@ def reconcile(
         text = journal.read_text(encoding=encoding)
         when = dayclose.parse_day(day, zone) if day else dayclose.today(zone) - timedelta(days=1)
         parsed = dayclose.parse_journal(text, Channel(channel))
-    except (OSError, UnicodeError, ValueError, DomainError) as exc:
+    except (OSError, LookupError, UnicodeError, ValueError, DomainError) as exc:
         said = exc.message if isinstance(exc, DomainError) else str(exc)
         typer.echo(f"error: {said}", err=True)
         raise typer.Exit(2) from None

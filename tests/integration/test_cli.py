@@ -193,6 +193,7 @@ def test_reconcile_names_what_the_till_has_and_omo_not(
         (["reconcile", "TPE-101", str(tmp_path / "none.csv")], "No such file"),
         (["reconcile", "TPE-101", str(journal), "--day", "2026-12-08"], "to today"),
         (["reconcile", "TPE-101", str(journal), "--channel", "fax"], "fax"),
+        (["reconcile", "TPE-101", str(journal), "--encoding", "big6"], "big6"),  # no such codec
     ):
         bad = cli.invoke(app, args)
         assert bad.exit_code == 2 and said in bad.output, (args, bad.output)
