@@ -366,3 +366,34 @@ def test_the_day_close_api(uow: UnitOfWork, api: TestClient, day: dict[str, Any]
         assert r.status_code == status, (path, r.text)
     r = api.post(url, json={"receipts": []}, headers={"Authorization": f"Bearer {till.key}"})
     assert r.status_code == 403 and r.json()["detail"][0]["type"] == "wrong_store"
+
+
+def test_receipts_recorded_elsewhere_cost_no_statement_each(
+    uow: UnitOfWork, day: dict[str, Any]
+) -> None:
+    """A journal of another store's receipts (the wrong file sent) is answered in a few
+    statements, not one per receipt found elsewhere."""
+    import sqlalchemy as sa
+
+    day["moment"].now = at(6, 15)
+    for n in range(40):
+        post_order(uow, channel="pos", external_id=f"K-{n}", store="TPE-102",
+                   ordered_at=at(6, 15).isoformat(),
+                   lines=[{"sku": "BEA-1", "quantity": 1, "unit_price": "10"}])  # fmt: skip
+    day["moment"].now = at(7, 9)
+    journal = TillJournal.model_validate(
+        {"receipts": [{"external_id": f"K-{n}", "total": "10"} for n in range(40)]}
+    )
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(args[2])
+
+    sa.event.listen(uow.engine, "before_cursor_execute", seen)
+    try:
+        got = dayclose.reconcile(uow, store="TPE-101", day=DAY, time_zone=ZONE, journal=journal,
+                                 principal=ADMIN)  # fmt: skip
+    finally:
+        sa.event.remove(uow.engine, "before_cursor_execute", seen)
+    assert [e.store for e in got.elsewhere] == ["TPE-102"] * 40
+    assert len(statements) < 10, statements

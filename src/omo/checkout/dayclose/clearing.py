@@ -58,9 +58,10 @@ def clearing(
     zone = check_range(start, end, time_zone)
     since, until = start_of_day(start, zone), start_of_day(end, zone)
     with uow.read() as session:
-        sums = _sums(session, since, until)
+        stores = commerce.list_stores(session)
+        sums = _sums(session, since, until, {s.code: s.id for s in stores})
         value = rules_in_force(session).point_value
-    codes = {s.id: s.code for s in commerce.get_stores(uow)}
+        codes = {s.id: s.code for s in stores}
     rows = []
     for store_id in sorted(sums, key=lambda k: (k is None, codes.get(k) if k else "", k or 0)):
         rows.append(_row(codes.get(store_id) if store_id else None, sums[store_id], value))
@@ -72,7 +73,9 @@ def clearing(
                     total=_row(None, together, value))  # fmt: skip
 
 
-def _sums(session: Session, since: Any, until: Any) -> dict[int | None, dict[str, int]]:
+def _sums(
+    session: Session, since: Any, until: Any, ids: dict[str, int]
+) -> dict[int | None, dict[str, int]]:
     """Per store id, the points of each column over [since, until); a reward's points are the
     store's it was redeemed at (its code, matched to a store id)."""
     e, reward = PointsEntry, RewardRedemption
@@ -98,7 +101,6 @@ def _sums(session: Session, since: Any, until: Any) -> dict[int | None, dict[str
                or_(e.kind == "redeem", and_(e.kind == "reverse", e.points > 0)))
         .group_by(reward.store, column)
     )  # fmt: skip
-    ids = {s.code: s.id for s in commerce.list_stores(session)}
     out: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for store_id, name, points in session.execute(by_order):
         out[store_id][name] += abs(int(points))

@@ -150,6 +150,9 @@ def _recorded_elsewhere(
 ) -> list[Elsewhere]:
     """Of these receipt numbers, those recorded at another store or on another day."""
     found: list[Elsewhere] = []
+    if not external_ids:
+        return found
+    codes = {s.id: s.code for s in commerce.list_stores(session)}
     for chunk in _chunks(external_ids):
         rows = session.execute(
             select(Order.id, Order.external_id, Order.store_id, Order.ordered_at, Order.total)
@@ -160,7 +163,7 @@ def _recorded_elsewhere(
             found.append(
                 Elsewhere(
                     external_id=r.external_id, order_id=r.id,
-                    store=commerce.store_code(session, r.store_id),
+                    store=codes.get(r.store_id) if r.store_id else None,
                     date=r.ordered_at.astimezone(d.zone).date(), total=r.total,
                 )
             )  # fmt: skip
