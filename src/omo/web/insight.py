@@ -53,14 +53,10 @@ def points_csv(
 ) -> Response:  # fmt: skip
     require(request, Permission.DASHBOARD)
     page = pages.points_ledger(request.app.state.uow, zone=request.app.state.settings.time_zone,
-                               start=start, end=end, by=by)  # fmt: skip
+                               start=start, end=end, by=by, clear=False)  # fmt: skip
     if page.movements is None:
         return render(request, "points.html", status=422, p=page)
-    name = f"points-{page.start.isoformat()}-{page.end.isoformat()}-{page.by}.csv"
-    return Response(
-        movements.as_csv(page.movements), media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )  # fmt: skip
+    return _csv(movements.as_csv(page.movements), f"points-{_span(page)}-{page.by}.csv")
 
 
 @router.get("/points-clearing.csv")
@@ -69,14 +65,19 @@ def points_clearing_csv(
 ) -> Response:  # fmt: skip
     require(request, Permission.DASHBOARD)
     page = pages.points_ledger(request.app.state.uow, zone=request.app.state.settings.time_zone,
-                               start=start, end=end, by=None)  # fmt: skip
+                               start=start, end=end, by=None, roll=False)  # fmt: skip
     if page.clearing is None:
         return render(request, "points.html", status=422, p=page)
-    name = f"points-clearing-{page.start.isoformat()}-{page.end.isoformat()}.csv"
-    return Response(
-        clearing_csv(page.clearing), media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )  # fmt: skip
+    return _csv(clearing_csv(page.clearing), f"points-clearing-{_span(page)}.csv")
+
+
+def _span(page: pages.PointsLedgerPage) -> str:
+    return f"{page.start.isoformat()}-{page.end.isoformat()}"
+
+
+def _csv(text: str, name: str) -> Response:
+    return Response(text, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
 
 
 @router.get("/reviews")

@@ -95,10 +95,12 @@ class PointsLedgerPage:
 
 
 def points_ledger(
-    uow: UnitOfWork, *, zone: str, start: str | None, end: str | None, by: str | None
-) -> PointsLedgerPage:
-    """The points ledger rolled forward for the page (default: the last 12 months, by month);
-    a bad range comes back as the page's error."""
+    uow: UnitOfWork, *, zone: str, start: str | None, end: str | None, by: str | None,
+    roll: bool = True, clear: bool = True,
+) -> PointsLedgerPage:  # fmt: skip
+    """The points ledger rolled forward (`roll`) and cleared between stores (`clear`) for the
+    page or its CSVs (default: the last 12 months, by month); a bad range comes back as the
+    page's error."""
     today = dayclose.today(zone)
     first = date(today.year - (today.month < 12), today.month % 12 + 1, 1)  # 11 months back
     page = PointsLedgerPage(start=first, end=today + timedelta(days=1), by=by or "month",
@@ -108,10 +110,12 @@ def points_ledger(
         page.end = dayclose.parse_day(end, zone) if end else page.end
         if page.by not in ("day", "month"):
             raise ValidationFailed("by: day or month", field="by")
-        page.movements = movements.movements(uow, start=page.start, end=page.end,
-                                             by=page.by, time_zone=zone)  # type: ignore[arg-type]  # fmt: skip
-        page.clearing = clearing(uow, start=page.start, end=page.end, time_zone=zone,
-                                 principal=Principal(name="ui:points"))  # fmt: skip
+        if roll:
+            page.movements = movements.movements(uow, start=page.start, end=page.end,
+                                                 by=page.by, time_zone=zone)  # type: ignore[arg-type]  # fmt: skip
+        if clear:
+            page.clearing = clearing(uow, start=page.start, end=page.end, time_zone=zone,
+                                     principal=Principal(name="ui:points"))  # fmt: skip
     except DomainError as exc:
         page.error = exc
     return page
