@@ -16,7 +16,7 @@ from omo.journeys.models import (
     TriggerScan,
 )
 from omo.members.models import Consent, ConsentChange, Member, MemberIdentifier, MemberTag
-from omo.messaging.models import Message, OutboxMessage, PushSubscription
+from omo.messaging.models import Message, OutboxMessage, OutboxPruning, PushSubscription
 from omo.points.models import PointsAllocation, PointsEntry, PointsProgramme
 from omo.referrals.models import Referral, ReferralCode
 from omo.rewards.models import Reward, RewardRedemption, RewardStockMove
@@ -52,6 +52,7 @@ __all__ = [
     "OrderContact",
     "OrderLine",
     "OutboxMessage",
+    "OutboxPruning",
     "PointsAllocation",
     "PointsEntry",
     "PointsProgramme",

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     # on PostgreSQL a fact is read from the outbox once it is this old: a transaction that took a
     # lower id may commit after one with a higher id (SQLite's single writer commits in order)
     outbox_settle_s: float = Field(default=5.0, ge=0)
+    # facts published longer ago than this, once the journeys have read them, are removed by the
+    # scheduler's pass (a sale writes one: kept forever, the table grows with every sale); a
+    # webhook or a polling reader still behind them is told (docs/webhooks.md). 0: keep all
+    outbox_retention_days: int = Field(default=90, ge=0, le=36_500)
     # a message that failed this many times is dead-lettered
     message_max_attempts: int = Field(default=5, ge=1, le=50)
 

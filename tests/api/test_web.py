@@ -1442,7 +1442,7 @@ def test_the_settings_show_what_partners_are_owed(
 
 
 def test_the_settings_show_where_each_webhook_stands(
-    client: TestClient, people: dict[str, int], uow: UnitOfWork
+    client: TestClient, people: dict[str, int], uow: UnitOfWork, settings: Settings
 ) -> None:
     from omo.testing.postgres import free_port
     from omo.webhooks import delivery
@@ -1463,6 +1463,22 @@ def test_the_settings_show_where_each_webhook_stands(
     assert 'class="error"' in erp and "OrderRecorded、TierChanged" in erp
     assert "ConnectError" in erp and "連續失敗 1 次；下次重試" in erp
     assert re.findall(r"<td>(\d+)</td>", erp) == ["0", "1"]  # none posted, the sale waiting
+    assert "未送出" not in table
+
+    # 100 days on, the sale's fact is past the outbox's retention: both never had it
+    from datetime import timedelta
+
+    from omo.journeys import service as journeys
+    from omo.shared import clock
+
+    f.enrol(uow, phone="0912-555-001")  # the newest fact stays whatever its age
+    later = clock.now() + timedelta(days=100)
+    clock.set_clock(lambda: later)
+    journeys.run_jobs(uow, settings=settings, adapters={}, deliver=False)
+    table = client.get("/ui/settings").text.split('id="webhooks"')[1].split("</table>")[0]
+    dw, erp = re.findall(r"<tr.*?</tr>", table, re.S)[1:]
+    for row in (dw, erp):
+        assert "1 則未送出：已超過事件保留期限而自 outbox 移除" in row
 
 
 def test_a_till_of_whole_dollars_refuses_cents_in_the_settings_form(

@@ -29,6 +29,9 @@ class JobsReport(BaseModel):
     webhooks: WebhookReport | None = Field(
         default=None, description="facts posted to webhook subscriptions (none: not delivering)"
     )
+    pruned: int = Field(
+        default=0, description="facts removed from the outbox past OMO_OUTBOX_RETENTION_DAYS"
+    )
 
 
 class GroupFigures(BaseModel):

@@ -26,6 +26,7 @@ from omo.shared import clock
 from omo.shared.errors import NotFound, ValidationFailed
 from omo.shared.rows import rows_of
 from omo.webhooks import delivery as webhooks
+from omo.webhooks import retention
 
 
 def parse(raw: dict[str, Any]) -> d.JourneyDefinition:
@@ -134,8 +135,8 @@ def run_jobs(
     uow: UnitOfWork, *, settings: Settings, adapters: dict[str, Adapter], deliver: bool = True
 ) -> JobsReport:
     """One pass of the scheduler: facts from the outbox and time triggers enter members, due
-    steps are taken, due messages delivered, facts posted to webhooks. Safe to run twice or
-    side by side."""
+    steps are taken, due messages delivered, facts posted to webhooks, facts past retention
+    removed. Safe to run twice or side by side."""
     now = clock.now()
     from_events: dict[str, int] = {}
     while True:  # the backlog in batches, each its own transaction
@@ -153,7 +154,11 @@ def run_jobs(
     advanced = runner.advance(uow, settings=settings)
     delivery = messaging.deliver_due(uow, adapters=adapters, settings=settings) if deliver else None
     posted = webhooks.deliver_due(uow, settle_s=settings.outbox_settle_s) if deliver else None
-    return JobsReport(entered=entered, advanced=advanced, delivery=delivery, webhooks=posted)
+    # after the posts, so a subscription able to post is not moved past what it could have had
+    pruned = retention.prune_outbox(uow, retention_days=settings.outbox_retention_days)
+    return JobsReport(
+        entered=entered, advanced=advanced, delivery=delivery, webhooks=posted, pruned=pruned
+    )
 
 
 def export_rows(session: Session, member_ids: Sequence[int]) -> dict[str, list[dict[str, Any]]]:

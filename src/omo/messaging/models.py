@@ -30,6 +30,19 @@ class OutboxMessage(Base):
     __table_args__ = (Index("ix_outbox_pending", "state", "available_at"),)
 
 
+class OutboxPruning(Base):
+    """Facts removed from the outbox once past retention: every fact up to `through_id` is gone
+    (a reader whose position is behind it missed some)."""
+
+    __tablename__ = "outbox_prunings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    through_id: Mapped[int] = mapped_column(Integer)
+    deleted: Mapped[int] = mapped_column(Integer)
+    cutoff: Mapped[datetime] = mapped_column(UtcDateTime)  # facts published before it went
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class Message(Base):
     """One message to one member on one channel, from queueing to delivery (or why not)."""
 

@@ -54,6 +54,11 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Gone(DomainError):
+    status_code = 410
+    code = "gone"
+
+
 class Forbidden(DomainError):
     status_code = 403
     code = "forbidden"

@@ -63,6 +63,12 @@ def delete_webhook(name: Name, uow: UoW, caller: Principal = scoped("webhooks:ad
     response_model=FactsPage,
     summary="The outbox's facts past a position, oldest first (for a system that polls rather "
     "than take a webhook)",
+    responses={
+        410: {
+            "description": "facts after `after` were removed past OMO_OUTBOX_RETENTION_DAYS "
+            "(`facts_removed`; ctx says through which position)"
+        }
+    },
 )
 def list_facts(
     uow: UoW,

@@ -23,6 +23,8 @@ class Webhook(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)  # the last outbox id handled
     delivered: Mapped[int] = mapped_column(Integer, default=0)
+    # facts of its topics removed from the outbox (past retention) before it posted them
+    skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failures: Mapped[int] = mapped_column(Integer, default=0)  # in a row, since the last success
     next_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # back-off after a failure
     leased_until: Mapped[datetime | None] = mapped_column(UtcDateTime)  # a pass delivering it

@@ -68,6 +68,10 @@ class WebhookRead(ReadModel):
     position: int = Field(description="the last outbox fact handled (posted or not its topic)")
     waiting: int = Field(description="facts of its topics past the position, not yet posted")
     delivered: int = Field(description="facts posted and answered 2xx, in all")
+    skipped: int = Field(
+        description="facts of its topics removed from the outbox (past OMO_OUTBOX_RETENTION_DAYS) "
+        "before it posted them: switched off or failing that long"
+    )
     failures: int = Field(description="failed attempts in a row since the last success")
     next_at: datetime | None = Field(description="after a failure: the next attempt, not before")
     last_error: str | None

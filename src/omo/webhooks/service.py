@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from omo.audit import service as audit
 from omo.db import UnitOfWork
-from omo.messaging import outbox
+from omo.messaging import outbox, retention
 from omo.shared import clock
 from omo.shared.errors import NotFound, ValidationFailed
 from omo.webhooks.masking import masked
@@ -34,10 +34,20 @@ def put_webhook(
                 f"position {data.position} is past the newest fact ({newest})",
                 field="position", ctx={"position": data.position, "newest": newest},
             )  # fmt: skip
+        if data.position is not None and data.position < (
+            gone := retention.pruned_through(session)
+        ):
+            raise ValidationFailed(
+                f"the facts up to {gone} were removed (older than the outbox keeps them): a "
+                f"position from {gone} on",
+                field="position", code="facts_removed",
+                ctx={"position": data.position, "through": gone},
+            )  # fmt: skip
         row = session.scalar(select(Webhook).where(Webhook.name == name).with_for_update())
         created = row is None
         if row is None:  # added once whole: a query before would flush it half made
-            row = Webhook(name=name, position=newest, delivered=0, failures=0, created_at=now)
+            row = Webhook(name=name, position=newest, delivered=0, skipped=0, failures=0,
+                          created_at=now)  # fmt: skip
         secret = None
         if created or data.rotate_secret:
             secret = row.secret = f"whsec_{secrets.token_urlsafe(32)}"
