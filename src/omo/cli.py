@@ -360,7 +360,9 @@ def reconcile(
     )
     for name, items in (
         ("missing (send again)", got.missing),
-        ("elsewhere", [f"{e.external_id} ({e.store or '-'} {e.date})" for e in got.elsewhere]),
+        ("elsewhere", [f"{e.external_id} ({e.store or '-'} {e.date}"
+                       + (f" {e.channel})" if e.channel != got.channel else ")")
+                       for e in got.elsewhere]),
         ("differing", [f"{e.external_id} (till {e.till_total}, OMO {e.recorded_total} "
                        f"{e.status})" for e in got.differing]),
         ("not in the journal", [f"{e.external_id} ({e.total} {e.status})" for e in got.unlisted]),

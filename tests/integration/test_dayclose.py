@@ -188,8 +188,8 @@ def test_the_tills_receipts_are_matched_one_by_one_and_nothing_is_written(
     assert (rec.recorded, rec.recorded_total) == (4, Decimal(1030 + 1600 + 300 + 600))
     assert rec.matched == 1
     assert rec.missing == ["POS-9"]
-    assert [(e.external_id, e.store, e.date) for e in rec.elsewhere] == [
-        ("POS-3", "TPE-102", DAY), ("POS-5", "TPE-101", date(2026, 12, 7)),
+    assert [(e.external_id, e.store, e.date, e.channel) for e in rec.elsewhere] == [
+        ("POS-3", "TPE-102", DAY, "pos"), ("POS-5", "TPE-101", date(2026, 12, 7), "pos"),
     ]  # fmt: skip
     assert [(x.external_id, x.till_total, x.recorded_total, x.status) for x in rec.differing] == [
         ("POS-2", Decimal(1500), Decimal(1600), "completed"),
@@ -197,6 +197,18 @@ def test_the_tills_receipts_are_matched_one_by_one_and_nothing_is_written(
     ]
     assert [(u.external_id, u.total) for u in rec.unlisted] == [("POS-4", Decimal(600))]
     assert not rec.balanced
+    # a number OMO holds under another channel (the web order paid for at the till) is not
+    # missing: sent again as the till's, it would be a second order earning points again
+    picked = dayclose.reconcile(
+        uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN,
+        journal=TillJournal.model_validate(
+            {"receipts": [{"external_id": "W-PICK-1", "total": "500"}]}
+        ),
+    )  # fmt: skip
+    assert picked.missing == []
+    assert [(e.external_id, e.store, e.date, e.channel) for e in picked.elsewhere] == [
+        ("W-PICK-1", "TPE-101", DAY, "web")
+    ]
     # the till sends the lost sale again, as it was made; the day then balances
     sell(uow, "POS-9", ordered_at=at(6, 16).isoformat(),
          lines=[{"sku": "MISC", "quantity": 1, "unit_price": "450"}])  # fmt: skip

@@ -84,7 +84,7 @@ def _matched(session: Session, d: Day, journal: TillJournal) -> Reconciliation:
                     recorded_total=row.total, status=row.status,
                 )
             )  # fmt: skip
-    elsewhere = _recorded_elsewhere(session, d, channel, absent)
+    elsewhere = _recorded_elsewhere(session, d, absent)
     found = {e.external_id for e in elsewhere}
     unlisted = [
         Unlisted(external_id=k, order_id=r.id, total=r.total, status=r.status)
@@ -145,24 +145,25 @@ def parse_journal(text: str, channel: Channel = Channel.POS) -> TillJournal:
         raise ValidationFailed(f"{where}{said}", field="journal") from None
 
 
-def _recorded_elsewhere(
-    session: Session, d: Day, channel: str, external_ids: Sequence[str]
-) -> list[Elsewhere]:
-    """Of these receipt numbers, those recorded at another store or on another day."""
+def _recorded_elsewhere(session: Session, d: Day, external_ids: Sequence[str]) -> list[Elsewhere]:
+    """Of these receipt numbers, those recorded at another store or on another day, or under
+    another channel (whatever its store and day: not the journal's sale, as OMO holds it)."""
     found: list[Elsewhere] = []
     if not external_ids:
         return found
     codes = {s.id: s.code for s in commerce.list_stores(session)}
+    channels = [c.value for c in Channel]  # the (channel, number) index takes both IN lists
     for chunk in _chunks(external_ids):
         rows = session.execute(
-            select(Order.id, Order.external_id, Order.store_id, Order.ordered_at, Order.total)
-            .where(Order.channel == channel, Order.external_id.in_(chunk))
+            select(Order.id, Order.external_id, Order.channel, Order.store_id, Order.ordered_at,
+                   Order.total)
+            .where(Order.channel.in_(channels), Order.external_id.in_(chunk))
             .order_by(Order.id)
-        ).all()
+        ).all()  # fmt: skip
         for r in rows:
             found.append(
                 Elsewhere(
-                    external_id=r.external_id, order_id=r.id,
+                    external_id=r.external_id, order_id=r.id, channel=r.channel,
                     store=codes.get(r.store_id) if r.store_id else None,
                     date=r.ordered_at.astimezone(d.zone).date(), total=r.total,
                 )

@@ -138,6 +138,10 @@ class TillJournal(StrictModel):
 class Elsewhere(ReadModel):
     external_id: str
     order_id: int
+    channel: str = Field(
+        description="the channel it was recorded under: when not the journal's, sending it "
+        "again under the journal's would record a second order"
+    )
     store: str | None
     date: dt.date = Field(description="the brand's day the sale was recorded on")
     total: MoneyOut
@@ -171,7 +175,9 @@ class Reconciliation(ReadModel):
     missing: list[str] = Field(
         description="receipts OMO never recorded: send them again (a sale is idempotent)"
     )
-    elsewhere: list[Elsewhere] = Field(description="recorded at another store or on another day")
+    elsewhere: list[Elsewhere] = Field(
+        description="recorded at another store, on another day or under another channel"
+    )
     differing: list[Differing] = Field(description="recorded with another total")
     unlisted: list[Unlisted] = Field(description="recorded for the day, not in the till's list")
     balanced: bool = Field(description="every receipt matched and nothing unlisted")
