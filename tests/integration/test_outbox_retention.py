@@ -5,17 +5,27 @@ as if nothing were lost."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
+import hypothesis
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import strategies as st
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from omo.audit.models import AuditEntry
 from omo.db import UnitOfWork
+from omo.journeys import runner
 from omo.journeys import service as journeys
+from omo.messaging import outbox
+from omo.messaging import retention as kept_facts
 from omo.messaging.models import OutboxMessage, OutboxPruning
 from omo.settings import Settings
 from omo.shared import clock
@@ -154,3 +164,115 @@ def test_what_the_journeys_have_not_read_and_what_is_being_posted_stay(
     with uow.read() as s:
         throughs = list(s.scalars(select(OutboxPruning.through_id).order_by(OutboxPruning.id)))
     assert throughs == [facts[1], facts[3], facts[4]]
+
+
+TOPICS = ["OrderRecorded", "TierChanged", "MemberEnrolled"]
+STEPS = st.lists(  # each: subscribe, publish, read, wait, lease or release, remove
+    st.tuples(
+        st.none() | st.integers(0, 3),  # a subscription made (switched off: it posts nothing)
+        st.lists(st.integers(0, 2), max_size=4),  # facts published, by topic
+        st.integers(0, 10),  # facts the journeys' dispatcher reads
+        st.none() | st.integers(0, 3),  # a subscription leased (a post in flight) or released
+        st.integers(0, 60),  # days waited
+        st.integers(0, 8),  # the removal's budget (0: no pass)
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@hypothesis.settings(
+    max_examples=int(os.environ.get("OMO_EXAMPLES", "15")),
+    derandomize=os.environ.get("CI") == "true",
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(STEPS)
+def test_any_sequence_of_facts_reads_subscriptions_and_removals_keeps_the_books(
+    uow: UnitOfWork, steps: list[tuple[int | None, list[int], int, int | None, int, int]]
+) -> None:
+    """Whatever is published, read, subscribed, posted and removed, in any order: what is kept
+    is the newest run of facts, the newest always among it; nothing unread or younger than the
+    retention goes; an id is never given twice; each subscription's skipped and waiting add up
+    to the facts of its topics published after it began; one being posted is not moved."""
+    uow.run(_reset)
+    now = DAY0
+    clock.set_clock(lambda: now)
+    published: dict[int, tuple[str, datetime]] = {}  # id -> topic, when
+    read_through = 0  # the journeys' dispatcher has read every fact up to here
+    removed: set[int] = set()
+    subs: dict[str, tuple[int, list[str]]] = {}  # name -> where it began, topics
+    leased: dict[str, tuple[int, datetime]] = {}  # name -> its position, the lease's end
+    for n, (sub, topics_, batch, lease, days, budget) in enumerate(steps):
+        if sub is not None and f"h{sub}" not in subs:
+            topics = [] if sub == 0 else TOPICS[:sub]
+            put(uow, f"h{sub}", "http://127.0.0.1:9/omo", topics=topics, active=False)
+            subs[f"h{sub}"] = (max([*published, 0]), topics)
+        for k, topic in enumerate(topics_):
+            uow.run(partial(_publish, topic=TOPICS[topic], key=f"fact:{n}:{k}", now=now))
+            new = ids(uow)[-1]
+            assert new > max([*published, 0]), "an id given again"
+            published[new] = (TOPICS[topic], now)
+        if batch:
+            got, _ = uow.run(partial(runner.enter_from_outbox, now=now, batch=batch))
+            if got:
+                read_through = [i for i in ids(uow) if i > read_through][got - 1]
+        now = now + timedelta(days=days)
+        if lease is not None and f"h{lease}" in subs:
+            name = f"h{lease}"
+            until = None if name in leased else now + timedelta(minutes=5)
+            uow.run(partial(_lease, name=name, until=until))
+            if until is None:
+                del leased[name]
+            else:
+                leased[name] = (webhooks.get_webhook(uow, name=name).position, until)
+        if budget:
+            before = set(ids(uow))
+            cutoff = now - timedelta(days=30)
+            live = [pos for pos, until in leased.values() if until > now]
+            prunable = 0  # the oracle: the oldest run of facts that may go
+            for i in sorted(before):
+                if (published[i][1] >= cutoff or i > read_through or i == max(published)
+                        or any(i > pos for pos in live)):  # fmt: skip
+                    break
+                prunable += 1
+            positions = {w.name: w.position for w in webhooks.list_webhooks(uow)}
+            retention.prune_outbox(uow, retention_days=30, budget=budget)
+            gone = before - set(ids(uow))
+            removed |= gone
+            assert len(gone) == min(prunable, budget)
+            assert all(published[i][1] < cutoff and i <= read_through for i in gone)
+            for name, (position, until) in leased.items():
+                if until <= now:  # the pass that leased it died: the lease has run out
+                    continue
+                assert all(i <= position for i in gone), "removed past a post in flight"
+                assert webhooks.get_webhook(uow, name=name).position == positions[name]
+
+        kept = ids(uow)
+        assert kept == sorted(set(published) - removed)
+        assert not removed or not kept or max(removed) < min(kept), "not the oldest run"
+        if published:
+            assert max(published) in kept, "the newest fact removed"
+        with uow.read() as s:
+            assert kept_facts.pruned_through(s) == max([*removed, 0])
+        for w in webhooks.list_webhooks(uow):
+            began, topics = subs[w.name]
+            theirs = [
+                i for i in published if i > began and (not topics or published[i][0] in topics)
+            ]
+            assert w.skipped == sum(1 for i in theirs if i <= w.position)
+            assert w.skipped + w.waiting == len(theirs)
+            assert all(i in removed for i in theirs if i <= w.position)
+
+
+def _reset(s: Session) -> None:
+    for table in ("outbox", "outbox_prunings", "webhooks", "journey_scans", "audit_log"):
+        s.execute(sa.text(f"DELETE FROM {table}"))
+
+
+def _publish(s: Session, *, topic: str, key: str, now: datetime) -> None:
+    outbox.publish(s, topic=topic, key=key, payload={}, now=now)
+
+
+def _lease(s: Session, *, name: str, until: datetime | None) -> None:
+    s.execute(update(Webhook).where(Webhook.name == name).values(leased_until=until))
