@@ -488,7 +488,10 @@ def test_the_till_takes_a_return(
 
     def refunds() -> list[tuple[str, str | None]]:
         with uow.read() as s:
-            return [(str(r.amount), r.actor) for r in s.query(OrderRefund).order_by(OrderRefund.id)]
+            rows = s.query(OrderRefund).order_by(OrderRefund.id).all()
+            # given at the staff's till: TPE-101's day pays it out, though the order has no store
+            assert {r.store_id for r in rows} <= {people["tpe"]}
+            return [(str(r.amount), r.actor) for r in rows]
 
     before = dump(engine)
     for bad, words in [
@@ -523,6 +526,10 @@ def test_the_till_takes_a_return(
     assert refunds() == [("300.00", "ui:tpe"), ("800.00", "ui:tpe")]
     with uow.read() as s:
         assert s.get_one(Order, order).status == "refunded"
+    # the store's day: its till paid both out, for a sale that was not its own (跨店退貨)
+    today = client.get(f"/ui/stores/{people['tpe']}").text
+    paid_out = today.split('id="day-refunds">')[1].split("</td>")[0]
+    assert "2 · NT$1,100" in paid_out and "其中為他店銷售退款：2 筆 · NT$1,100" in paid_out
 
 
 def _return_whole_at_till(

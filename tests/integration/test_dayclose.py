@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from omo.apikeys.service import Principal, create_key
 from omo.checkout import dayclose
@@ -165,6 +166,83 @@ def test_a_refund_on_the_day_counts_its_points_and_a_whole_one_gives_the_coupon_
     sixth = dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN)
     assert sixth.sales.total == Decimal(1030 + 1600 + 500 + 600)
     assert [(c.used, c.given_back) for c in sixth.coupons] == [(1, 1)]
+
+
+def test_a_return_taken_at_another_store_is_in_that_tills_day(
+    uow: UnitOfWork, api: TestClient, day: dict[str, Any]
+) -> None:
+    """跨店退貨: goods bought at TPE-101 (and online, delivered) brought back to TPE-102, whose
+    till pays: TPE-102's day holds the money, TPE-101's says its sale was refunded elsewhere."""
+    from omo.commerce.models import Store
+    from omo.messaging.models import OutboxMessage
+
+    m = day["moment"]
+    m.now = at(6, 18)
+    online = post_order(uow, channel="web", external_id="W-HOME-2", ordered_at=m.now.isoformat(),
+                        lines=[{"sku": "BEA-1", "quantity": 1, "unit_price": "250"}])  # fmt: skip
+    guest = _order(uow, "POS-2")
+    m.now = at(7, 11)
+    till = create_key(uow, name="till-102", store_code="TPE-102", scopes=["orders:write"]).key
+    as_till = {"Authorization": f"Bearer {till}"}
+    url = f"/api/v1/orders/{guest.id}/refund"
+    before = dump(uow.engine)
+    for body, status, kind in (
+        ({"idempotency_key": "x-1", "store": "TPE-101"}, 403, "wrong_store"),  # not its till
+        ({"idempotency_key": "x-1", "store": "TPE-999"}, 404, "not_found"),
+    ):
+        r = api.post(url, json=body, headers=as_till)
+        assert r.status_code == status and r.json()["detail"][0]["type"] == kind, r.text
+    assert api.post(url, json={"idempotency_key": "x-1", "store": "TPE-999"}).status_code == 404
+    assert dump(uow.engine) == before
+    back = api.post(url, json={"idempotency_key": "x-102"}, headers=as_till)
+    assert back.status_code == 200 and back.json()["store"] == "TPE-102", back.text
+    assert back.json()["amount"] == "800.00"  # the other of the two
+    again = api.post(url, json={"idempotency_key": "x-102"}, headers=as_till)
+    assert again.json()["order"]["replayed"] and again.json()["store"] == "TPE-102"
+    moved = api.post(url, json={"idempotency_key": "x-102", "store": "TPE-101"})
+    assert moved.status_code == 409, moved.text  # the same refund, said to be at another till
+    web = api.post(f"/api/v1/orders/{online.id}/refund", json={"idempotency_key": "x-web"},
+                   headers=as_till)  # fmt: skip
+    assert web.status_code == 200 and web.json()["store"] == "TPE-102", web.text
+
+    there = dayclose.store_day(uow, store="TPE-102", day=date(2026, 12, 7), time_zone=ZONE,
+                               principal=ADMIN).refunds  # fmt: skip
+    assert (there.count, there.amount) == (2, Decimal(800 + 250))
+    assert (there.for_other_stores, there.for_other_stores_amount) == (2, Decimal(1050))
+    assert (there.given_elsewhere, there.given_elsewhere_amount) == (0, Decimal(0))
+    home = dayclose.store_day(uow, store="TPE-101", day=date(2026, 12, 7), time_zone=ZONE,
+                              principal=ADMIN)  # fmt: skip
+    assert (home.refunds.count, home.refunds.amount, home.refunds.for_other_stores) == (0, 0, 0)
+    assert (home.refunds.given_elsewhere, home.refunds.given_elsewhere_amount) == (1, 800)
+    assert home.net == home.sales.total  # TPE-101's till paid nothing out
+    # the 6th's refund at TPE-101's own till (made with no store named) is its own
+    sixth = dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN)
+    assert (sixth.refunds.count, sixth.refunds.for_other_stores) == (1, 0)
+    lines = {x.store: x for x in dayclose.stores_day(
+        uow, day=date(2026, 12, 7), time_zone=ZONE, principal=ADMIN
+    ).stores}  # fmt: skip
+    assert (lines["TPE-102"].refunds, lines["TPE-102"].refunded) == (2, Decimal(1050))
+    assert lines["TPE-101"].refunds == 0 and (None not in lines or lines[None].refunds == 0)
+    detail = api.get(f"/api/v1/orders/{guest.id}").json()
+    assert [(x["idempotency_key"], x["store"]) for x in detail["refunds"]] == [
+        ("r-2", "TPE-101"), ("x-102", "TPE-102"),
+    ]  # fmt: skip
+    with uow.read() as s:
+        facts = s.scalars(
+            select(OutboxMessage.payload).where(OutboxMessage.topic == "OrderRefunded")
+        ).all()
+        tpe102 = s.scalar(select(Store.id).where(Store.code == "TPE-102"))
+    assert [f["store_id"] for f in facts if f["order_id"] == online.id] == [tpe102]
+
+
+def _order(uow: UnitOfWork, external_id: str) -> Any:
+    from omo.commerce.models import Order
+
+    with uow.read() as s:
+        order = s.scalar(select(Order).where(Order.external_id == external_id))
+        assert order is not None
+        s.expunge(order)
+        return order
 
 
 def test_the_tills_receipts_are_matched_one_by_one_and_nothing_is_written(

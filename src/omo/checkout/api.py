@@ -170,10 +170,11 @@ def refund(
     caller: Principal = scoped("orders:write"),
 ) -> RefundResult:
     """A refund the returns policy holds back (`needs_approval`, 403) goes through only for a
-    key that also holds `refunds:approve`."""
+    key that also holds `refunds:approve`. A key bound to a store gives refunds at that store,
+    for a sale of any store (跨店退貨); its day counts them."""
     approver = caller.name if "refunds:approve" in caller.scopes else None
     return refunds.refund(uow, order_id=order_id, req=req, actor=caller.name, approved_by=approver,
-                          unit=settings.price_unit)  # fmt: skip
+                          unit=settings.price_unit, till=caller)  # fmt: skip
 
 
 @router.post(

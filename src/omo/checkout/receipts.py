@@ -41,6 +41,7 @@ class ReturnableLine(OrderLineRead):
 class RefundRead(ReadModel):
     idempotency_key: str
     amount: MoneyOut
+    store: str | None = Field(default=None, description="the store whose till gave it")
     lines: list[RefundLine] = Field(description="empty: the whole order (all that was left)")
     reason: str | None
     actor: str | None
@@ -152,6 +153,7 @@ def _detail(session: Session, order: Order, unit: Decimal) -> OrderDetail:
     charged = sum(((r.points_charged or Decimal(0)) + (r.journey_coupons_charged or Decimal(0))
                    for r in refunds), Decimal(0))  # fmt: skip
     worth = line_worth(session, order, lines)
+    codes = {i: commerce.store_code(session, i) for i in {r.store_id for r in refunds}}
     base = {k: getattr(order, k) for k in OrderRead.model_fields}
     shown = [
         ReturnableLine(
@@ -169,15 +171,16 @@ def _detail(session: Session, order: Order, unit: Decimal) -> OrderDetail:
         refundable=max(order.total - order.refunded_total - charged, Decimal(0))
         if open_
         else Decimal(0),
-        refunds=[_refund_read(r) for r in refunds],
+        refunds=[_refund_read(r, codes) for r in refunds],
         **_points_on(session, order.id, written_off=sum(r.points_short or 0 for r in refunds)),
         coupons=_coupons_on(session, order.id),
     )
 
 
-def _refund_read(r: OrderRefund) -> RefundRead:
+def _refund_read(r: OrderRefund, codes: dict[int | None, str | None]) -> RefundRead:
     return RefundRead(
         idempotency_key=r.idempotency_key.removeprefix("refund:"), amount=r.amount,
+        store=codes[r.store_id],
         lines=[RefundLine(**li) for li in r.lines], reason=r.reason, actor=r.actor,
         approved_by=r.approved_by, created_at=r.created_at,
         coupon_clawed_back=r.coupon_clawed_back or Decimal(0),

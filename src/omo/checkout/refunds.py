@@ -22,11 +22,12 @@ from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from omo.apikeys.service import Principal
 from omo.checkout import paid
 from omo.commerce import returns_policy
 from omo.commerce import service as commerce
 from omo.commerce.models import Order, OrderLine, OrderRefund
-from omo.commerce.schemas import OrderResult
+from omo.commerce.schemas import CODE, OrderResult
 from omo.commerce.stats import money_sum
 from omo.coupons import service as coupons
 from omo.coupons.rules import CouponTemplate
@@ -56,6 +57,11 @@ class RefundLines(StrictModel):
 class RefundRequest(RefundLines):
     idempotency_key: str = Field(min_length=1, max_length=120, pattern=r"^[\x21-\x7e]+$")
     reason: str | None = Field(default=None, max_length=300)
+    store: str | None = Field(
+        default=None, pattern=CODE,
+        description="the store whose till gives the refund (跨店退貨: another than the sale's); "
+        "none: the API key's store, or for a key of no store the sale's",
+    )  # fmt: skip
 
 
 class RefundQuote(ReadModel):
@@ -91,6 +97,10 @@ class _Weighed(Exception):
 class RefundResult(ReadModel):
     order: OrderResult
     amount: MoneyOut
+    store: str | None = Field(
+        default=None, description="the store whose till gave it (none: an order of no store "
+        "refunded away from any till)",
+    )  # fmt: skip
     points_taken_back: int
     points_given_back: int
     points_short: int = Field(
@@ -157,27 +167,48 @@ class RefundResult(ReadModel):
 
 def refund(
     uow: UnitOfWork, *, order_id: int, req: RefundRequest, actor: str | None,
-    approved_by: str | None = None, unit: Decimal = CENT,
+    approved_by: str | None = None, unit: Decimal = CENT, till: Principal | None = None,
 ) -> RefundResult:  # fmt: skip
     """`approved_by`: the manager (or key) that may let a refund past the returns policy; a
     refund the policy holds back without one is refused with `needs_approval`. `unit`: the
     smallest amount the tills take (Settings.price_unit); a partial refund is a whole number of
-    it, a whole one all that is left."""
+    it, a whole one all that is left. `till`: who gives it — a key or user bound to a store
+    gives refunds at that store only, whichever store sold the goods."""
     return uow.run(
         lambda session: _refund_in(
-            session, order_id=order_id, req=req, actor=actor, approved_by=approved_by, unit=unit
+            session,
+            order_id=order_id,
+            req=req,
+            actor=actor,
+            approved_by=approved_by,
+            unit=unit,
+            till=till,
         )
     )
 
 
+def _given_at(
+    session: Session, req: RefundRequest, order: Order, till: Principal | None
+) -> int | None:  # fmt: skip
+    """The store whose till gives the refund: the one named, else the till's own, else the
+    sale's."""
+    if req.store is None:
+        return till.store_id if till is not None and till.store_id else order.store_id
+    store = commerce.store_by_code(session, req.store, field="store").id
+    if till is not None:
+        till.check_store(store, field="store")
+    return store
+
+
 def _refund_in(
     session: Session, *, order_id: int, req: RefundRequest, actor: str | None,
-    approved_by: str | None, unit: Decimal,
+    approved_by: str | None, unit: Decimal, till: Principal | None = None,
 ) -> RefundResult:  # fmt: skip
     now = clock.now()
     order = session.get(Order, order_id)
     if order is None:
         raise NotFound(f"no order {order_id}", field="order_id", ctx={"order_id": order_id})
+    given_at = _given_at(session, req, order, till)
     if order.member_id is not None:
         members.hold_members(session, [order.member_id])
     # two tills refunding one order at once take turns (guest orders have no member lock)
@@ -185,7 +216,8 @@ def _refund_in(
     key = f"refund:{req.idempotency_key}"
     held = session.scalar(select(OrderRefund).where(OrderRefund.idempotency_key == key))
     if held is not None:
-        return _replayed(session, held, order, req)
+        named = req.store is not None or (till is not None and till.store_id is not None)
+        return _replayed(session, held, order, req, given_at if named else None)
     w = _weigh(session, order, req, now, unit)
     amount, held_back = w.amount, w.held
     if held_back is not None and approved_by is None:
@@ -199,6 +231,7 @@ def _refund_in(
         order_id=order.id, idempotency_key=key, amount=amount,
         lines=[li.model_dump() for li in req.lines or []], reason=req.reason, actor=actor,
         approved_by=approved_by if held_back is not None else None, created_at=now,
+        store_id=given_at,
     )  # fmt: skip
     session.add(made)
     order.refunded_total += amount
@@ -281,7 +314,7 @@ def _refund_in(
         session, topic="OrderRefunded", key=key, now=now,
         payload={"order_id": order.id, "external_id": order.external_id,
                  "member_id": order.member_id, "amount": str(made.amount),
-                 "whole": order.status == "refunded"},
+                 "whole": order.status == "refunded", "store_id": given_at},
     )  # fmt: skip
     made.points_taken_back, made.points_short = taken.points, taken.short
     made.points_given_back, made.coupons_restored = given, restored
@@ -428,13 +461,17 @@ def _earned_back_by_threshold(
 
 
 def _replayed(
-    session: Session, held: OrderRefund, order: Order, req: RefundRequest
-) -> RefundResult:
-    """A retry of a refund made: answered as it was, if it asks for the same lines. Other
-    lines under the same key are refused — the till would hand out money for a return that
-    was not recorded."""
+    session: Session, held: OrderRefund, order: Order, req: RefundRequest, given_at: int | None
+) -> RefundResult:  # given_at: the store the retry names (its own or its till's), if any
+    """A retry of a refund made: answered as it was, if it asks for the same lines at the same
+    store. Other lines under the same key are refused — the till would hand out money for a
+    return that was not recorded — and so is another store (its day would miss the money)."""
     if held.order_id != order.id:
         raise Conflict("this refund key was used for another order", field="idempotency_key")
+    if given_at is not None and given_at != held.store_id:
+        raise Conflict(
+            "this refund key was used for a refund at another store", field="idempotency_key"
+        )
     if _units(held.lines) != _units([li.model_dump() for li in req.lines or []]):
         raise Conflict(
             "this refund key was used for a refund of other lines", field="idempotency_key"
@@ -479,6 +516,7 @@ def _units(lines: list[dict[str, int]]) -> dict[int, int]:
 def _result(session: Session, made: OrderRefund, order: Order, *, replayed: bool) -> RefundResult:
     return RefundResult(
         order=commerce.order_result(session, order, replayed=replayed), amount=made.amount,
+        store=commerce.store_code(session, made.store_id),
         points_taken_back=made.points_taken_back or 0,
         points_given_back=made.points_given_back or 0, points_short=made.points_short or 0,
         points_short_value=made.points_short_value or Decimal(0),

@@ -126,6 +126,11 @@ class OrderRefund(Base):
     # reason, and those of them already spent (written off)
     journey_points_taken_back: Mapped[int | None] = mapped_column(Integer)
     journey_points_short: Mapped[int | None] = mapped_column(Integer)
+    # the store whose till gave it (跨店退貨: not always the sale's); none: an order of no store
+    # refunded away from any till (a web shop's return by post)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+
+    __table_args__ = (Index("ix_order_refunds_created", "created_at"),)
 
 
 class ReturnsPolicy(Base):

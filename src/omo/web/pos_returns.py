@@ -11,6 +11,7 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
+from omo.apikeys.service import Principal
 from omo.checkout import receipts, refunds
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import (
@@ -59,8 +60,10 @@ def give_back(
         idempotency_key=key, lines=_chosen(form),
         reason=str(form.get("reason", "")).strip()[:300] or None,
     )  # fmt: skip
+    till = Principal(name=f"ui:{user.username}", store_id=user.store_id)  # its store's day
     return refunds.refund(uow, order_id=order_id, req=req, actor=f"ui:{user.username}",
-                          approved_by=_approver(uow, form=form, user=user), unit=unit)  # fmt: skip
+                          approved_by=_approver(uow, form=form, user=user), unit=unit,
+                          till=till)  # fmt: skip
 
 
 def weigh(uow: UnitOfWork, *, form: dict[str, Any], unit: Decimal) -> RefundQuote:

@@ -5,11 +5,12 @@ A till that was offline queues its sales and sends them later; one that never ar
 earned no points and moved no level, and nobody notices until the member asks. At closing the
 till (or the back office, from the POS's journal) sends the day's receipt numbers and totals;
 OMO answers those it never recorded (send them again: a sale is idempotent on its number),
-those recorded at another store or on another day, those whose total differs, and those OMO
-holds that the till did not list. Read only: nothing is written.
+those recorded at another store, on another day or under another channel, those whose total
+differs, and those OMO holds that the till did not list. Read only: nothing is written.
 
 The day is the brand's calendar day (Settings.time_zone), midnight to midnight; a sale is on
-the day it was made (ordered_at), a refund on the day it was given."""
+the day it was made (ordered_at), a refund on the day it was given, at the store whose till
+gave it (跨店退貨: not always the sale's)."""
 
 from __future__ import annotations
 

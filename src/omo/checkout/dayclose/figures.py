@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from sqlalchemy import BigInteger, func, select, type_coerce
+from sqlalchemy import BigInteger, and_, case, false, func, select, true, type_coerce
 from sqlalchemy.orm import Session
 
 from omo.apikeys.service import Principal
 from omo.checkout.dayclose.days import (
     Day,
-    at_store,
     member_paid,
     of_day,
     sold,
@@ -94,23 +94,45 @@ def _sales(session: Session, d: Day) -> SalesDay:
 
 
 def _refunds(session: Session, d: Day) -> RefundsDay:
+    """Refunds the store's till gave on the day (跨店退貨 included: another store's sale
+    returned here), and apart, its own sales' refunds given at other stores' tills."""
+    here: Any
+    others: Any
+    away: Any
+    if d.store is None:  # the brand's day: every refund
+        here, others, away = true(), false(), false()
+    else:
+        here = OrderRefund.store_id == d.store.id
+        others = Order.store_id.is_distinct_from(d.store.id)
+        away = and_(Order.store_id == d.store.id, OrderRefund.store_id.is_distinct_from(d.store.id))
     row = session.execute(
         select(
-            func.count(), sum_cents(OrderRefund.amount),
-            func.coalesce(func.sum(OrderRefund.points_taken_back), 0),
-            func.coalesce(func.sum(OrderRefund.points_given_back), 0),
+            _count(here), _cents(here, OrderRefund.amount),
+            _sum(here, OrderRefund.points_taken_back), _sum(here, OrderRefund.points_given_back),
+            _count(and_(here, others)), _cents(and_(here, others), OrderRefund.amount),
+            _count(away), _cents(away, OrderRefund.amount),
         )
         .join(Order, Order.id == OrderRefund.order_id)
-        .where(
-            *at_store(d),
-            OrderRefund.created_at >= d.since,
-            OrderRefund.created_at < d.until,
-        )
+        .where(OrderRefund.created_at >= d.since, OrderRefund.created_at < d.until)
     ).one()  # fmt: skip
     return RefundsDay(
         count=row[0], amount=from_cents(row[1]), points_taken_back=int(row[2]),
-        points_given_back=int(row[3]),
+        points_given_back=int(row[3]), for_other_stores=row[4],
+        for_other_stores_amount=from_cents(row[5]), given_elsewhere=row[6],
+        given_elsewhere_amount=from_cents(row[7]),
     )  # fmt: skip
+
+
+def _count(cond: Any) -> Any:
+    return func.count(case((cond, 1)))
+
+
+def _cents(cond: Any, column: Any) -> Any:
+    return sum_cents(case((cond, column), else_=0))
+
+
+def _sum(cond: Any, column: Any) -> Any:
+    return func.coalesce(func.sum(case((cond, column), else_=0)), 0)
 
 
 def _coupons(session: Session, d: Day) -> list[CouponDay]:

@@ -51,10 +51,23 @@ class SalesDay(ReadModel):
 
 
 class RefundsDay(ReadModel):
-    count: int = Field(description="refunds given on the day, whenever their sale was made")
+    count: int = Field(
+        description="refunds the store's till gave on the day, whenever and wherever their "
+        "sale was made"
+    )
     amount: MoneyOut
     points_taken_back: int
     points_given_back: int
+    for_other_stores: int = Field(
+        description="of them, returns of another store's sale, or of an order of no store "
+        "(跨店退貨: the till paid, the sale was not its own)"
+    )
+    for_other_stores_amount: MoneyOut
+    given_elsewhere: int = Field(
+        description="not among them: refunds of the store's own sales that another store's "
+        "till gave on the day"
+    )
+    given_elsewhere_amount: MoneyOut
 
 
 class ReceiptGap(ReadModel):
@@ -92,7 +105,9 @@ class StoreLine(ReadModel):
     total: MoneyOut = Field(description="what the customers paid")
     member_total: MoneyOut = Field(description="of it, what members paid")
     member_share: float | None = Field(description="member_total / total (會員消費佔比)")
-    refunds: int = Field(description="refunds given on the day, whenever their sale was made")
+    refunds: int = Field(
+        description="refunds its till gave on the day, whenever and wherever their sale was made"
+    )
     refunded: MoneyOut
     net: MoneyOut = Field(description="total − refunded")
     points_earned: int
