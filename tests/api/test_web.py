@@ -530,6 +530,10 @@ def test_the_till_takes_a_return(
     today = client.get(f"/ui/stores/{people['tpe']}").text
     paid_out = today.split('id="day-refunds">')[1].split("</td>")[0]
     assert "2 · NT$1,100" in paid_out and "其中為他店銷售退款：2 筆 · NT$1,100" in paid_out
+    listed = today.split('id="day-refund-list"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>.*?</tr>", listed, re.S)
+    assert len(rows) == 2 and all("W-100" in row and "ui:tpe" in row for row in rows)
+    assert "NT$300" in rows[0] and "NT$800" in rows[1] and "（整筆剩餘）" in rows[1]
 
 
 def _return_whole_at_till(

@@ -210,10 +210,18 @@ def test_a_return_taken_at_another_store_is_in_that_tills_day(
     assert (there.count, there.amount) == (2, Decimal(800 + 250))
     assert (there.for_other_stores, there.for_other_stores_amount) == (2, Decimal(1050))
     assert (there.given_elsewhere, there.given_elsewhere_amount) == (0, Decimal(0))
+    listed = dayclose.store_day(uow, store="TPE-102", day=date(2026, 12, 7), time_zone=ZONE,
+                                principal=ADMIN).refunds_given  # fmt: skip
+    assert [(g.external_id, g.channel, g.sold_at, g.sold_on, g.amount, g.whole, g.actor)
+            for g in listed] == [
+        ("POS-2", "pos", "TPE-101", DAY, Decimal(800), True, "till-102"),
+        ("W-HOME-2", "web", None, DAY, Decimal(250), True, "till-102"),
+    ]  # fmt: skip
     home = dayclose.store_day(uow, store="TPE-101", day=date(2026, 12, 7), time_zone=ZONE,
                               principal=ADMIN)  # fmt: skip
     assert (home.refunds.count, home.refunds.amount, home.refunds.for_other_stores) == (0, 0, 0)
     assert (home.refunds.given_elsewhere, home.refunds.given_elsewhere_amount) == (1, 800)
+    assert home.refunds_given == []
     assert home.net == home.sales.total  # TPE-101's till paid nothing out
     # the 6th's refund at TPE-101's own till (made with no store named) is its own
     sixth = dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN)

@@ -18,11 +18,21 @@ from omo.checkout.dayclose.days import (
     sum_cents,
 )
 from omo.checkout.dayclose.gaps import receipt_gaps
-from omo.checkout.dayclose.schemas import ChannelDay, CouponDay, RefundsDay, SalesDay, StoreDay
+from omo.checkout.dayclose.schemas import (
+    REFUNDS_LISTED,
+    ChannelDay,
+    CouponDay,
+    RefundGiven,
+    RefundsDay,
+    SalesDay,
+    StoreDay,
+)
+from omo.commerce import service as commerce
 from omo.commerce.models import Order, OrderLine, OrderRefund
 from omo.coupons.models import Coupon, CouponRedemption, CouponTemplateRow
 from omo.db import UnitOfWork
 from omo.points.models import PointsEntry
+from omo.shared import clock
 from omo.shared.money import from_cents
 
 
@@ -38,6 +48,7 @@ def store_day(
             store=store, date=d.day, time_zone=time_zone, since=d.since, until=d.until,
             complete=d.complete, sales=sales, refunds=refunds,
             net=sales.total - refunds.amount, coupons=_coupons(session, d),
+            refunds_given=_refunds_given(session, d),
             receipt_gaps=receipt_gaps(session.scalars(
                 select(Order.external_id).where(*of_day(d), Order.channel == "pos"))),
         )  # fmt: skip
@@ -121,6 +132,35 @@ def _refunds(session: Session, d: Day) -> RefundsDay:
         for_other_stores_amount=from_cents(row[5]), given_elsewhere=row[6],
         given_elsewhere_amount=from_cents(row[7]),
     )  # fmt: skip
+
+
+def _refunds_given(session: Session, d: Day) -> list[RefundGiven]:
+    """The refunds the store's till gave on the day, one by one."""
+    if d.store is None:
+        return []
+    codes = {s.id: s.code for s in commerce.list_stores(session)}
+    rows = session.execute(
+        select(OrderRefund.created_at, OrderRefund.order_id, Order.external_id, Order.channel,
+               Order.store_id, Order.ordered_at, OrderRefund.amount, OrderRefund.lines,
+               OrderRefund.points_taken_back, OrderRefund.points_given_back, OrderRefund.actor,
+               OrderRefund.approved_by)
+        .join(Order, Order.id == OrderRefund.order_id)
+        .where(OrderRefund.store_id == d.store.id, OrderRefund.created_at >= d.since,
+               OrderRefund.created_at < d.until)
+        .order_by(OrderRefund.created_at, OrderRefund.id)
+        .limit(REFUNDS_LISTED)
+    ).all()  # fmt: skip
+    return [
+        RefundGiven(
+            at=r.created_at, order_id=r.order_id, external_id=r.external_id, channel=r.channel,
+            sold_at=codes.get(r.store_id) if r.store_id else None,
+            sold_on=clock.as_utc(r.ordered_at).astimezone(d.zone).date(), amount=r.amount,
+            whole=not r.lines, points_taken_back=r.points_taken_back or 0,
+            points_given_back=r.points_given_back or 0, actor=r.actor,
+            approved_by=r.approved_by,
+        )
+        for r in rows
+    ]  # fmt: skip
 
 
 def _count(cond: Any) -> Any:

@@ -50,6 +50,9 @@ class SalesDay(ReadModel):
     by_channel: list[ChannelDay]
 
 
+REFUNDS_LISTED = 500
+
+
 class RefundsDay(ReadModel):
     count: int = Field(
         description="refunds the store's till gave on the day, whenever and wherever their "
@@ -68,6 +71,21 @@ class RefundsDay(ReadModel):
         "till gave on the day"
     )
     given_elsewhere_amount: MoneyOut
+
+
+class RefundGiven(ReadModel):
+    at: datetime
+    order_id: int
+    external_id: str = Field(description="the sale's receipt or order number")
+    channel: str
+    sold_at: str | None = Field(description="the sale's store (none: an order of no store)")
+    sold_on: dt.date = Field(description="the brand's day of the sale")
+    amount: MoneyOut
+    whole: bool = Field(description="all that was left of the order (no lines named)")
+    points_taken_back: int
+    points_given_back: int
+    actor: str | None
+    approved_by: str | None
 
 
 class ReceiptGap(ReadModel):
@@ -90,6 +108,10 @@ class StoreDay(ReadModel):
     refunds: RefundsDay
     net: MoneyOut = Field(description="sales.total − refunds.amount")
     coupons: list[CouponDay]
+    refunds_given: list[RefundGiven] = Field(
+        description=f"the refunds its till gave on the day, oldest first (the first "
+        f"{REFUNDS_LISTED}; refunds.count says how many): what the drawer paid out, one by one"
+    )
     receipt_gaps: list[ReceiptGap] = Field(
         description="per till that numbers its pos receipts in sequence, the numbers between "
         "the day's first and last that OMO has not recorded: lost or voided — to look into"
