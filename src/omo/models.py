@@ -3,6 +3,7 @@
 from omo.analytics.models import AnalyticsRun, MemberScore, SavedSegment
 from omo.apikeys.models import ApiKey
 from omo.audit.models import AuditEntry
+from omo.checkout.models import StoreDayClosing
 from omo.commerce.models import MemberStats, Order, OrderContact, OrderLine, Product, Store
 from omo.coupons.models import Coupon, CouponRedemption, CouponTemplateRow
 from omo.db import Base
@@ -66,6 +67,7 @@ __all__ = [
     "SavedSegment",
     "StaffTask",
     "Store",
+    "StoreDayClosing",
     "TierBenefitUse",
     "TierChange",
     "TierProgrammeVersion",

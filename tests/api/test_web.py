@@ -1708,6 +1708,31 @@ def test_the_store_page_shows_the_day_and_checks_the_tills_receipts(
                         data={"csrf": _csrf(page.text), "journal": good})  # fmt: skip
     assert other.status_code == 403 and "another store" in other.text
 
+    # 日結確認: not while the day goes on; the next morning, once; a late sale shown apart
+    close = f"/ui/stores/{people['tpe']}/close"
+    assert 'id="close-day"' not in page.text  # noon on the 6th
+    early = client.post(close, data={"csrf": _csrf(page.text), "day": "2026-12-06"})
+    assert early.status_code == 422
+    assert "2026-12-06 要到" in early.text and "才結束：當日結束後才能日結" in early.text
+    morning = datetime(2026, 12, 7, 9, 0, tzinfo=ZoneInfo("Asia/Taipei"))
+    clock.set_clock(lambda: morning)
+    sixth = client.get(f"/ui/stores/{people['tpe']}?day=2026-12-06").text
+    assert 'id="close-day"' in sixth and "確認日結" in sixth
+    done = client.post(close, data={"csrf": _csrf(sixth), "day": "2026-12-06"})
+    assert done.status_code == 200, done.text
+    closing = done.text.split('id="day-closing">')[1].split("</div>")[0]
+    assert "由 ui:tpe 完成日結：銷售 3 筆，NT$1,620" in closing and "since-closing" not in closing
+    assert 'id="close-day"' not in done.text
+    sent = datetime(2026, 12, 7, 9, 30, tzinfo=ZoneInfo("Asia/Taipei"))
+    clock.set_clock(lambda: sent)
+    f.post_order(uow, channel="pos", external_id="POS-5", store="TPE-101",
+                 ordered_at=noon.isoformat(),
+                 lines=[{"sku": "X", "quantity": 1, "unit_price": "200"}])  # fmt: skip
+    later = client.get(f"/ui/stores/{people['tpe']}?day=2026-12-06").text
+    since = later.split('id="since-closing">')[1].split("</p>")[0]
+    assert "日結後變動：銷售 1 筆，NT$200" in since and "POS-5" in since
+    assert client.post(close, data={"csrf": "nope", "day": "2026-12-06"}).status_code == 403
+
 
 def test_the_dashboard_lists_every_store_yesterday_and_the_points_this_month(
     client: TestClient, uow: UnitOfWork, people: dict[str, int]

@@ -253,6 +253,73 @@ def _order(uow: UnitOfWork, external_id: str) -> Any:
         return order
 
 
+def test_a_closed_day_keeps_its_figures_and_says_what_came_late(
+    uow: UnitOfWork, api: TestClient, day: dict[str, Any]
+) -> None:
+    """日結確認: once the 6th is over TPE-101 closes it; a sale of the 6th an offline till
+    sends on the 7th is recorded all the same, and the day says what changed since."""
+    from omo.messaging.models import OutboxMessage
+
+    def closed_facts() -> list[dict[str, Any]]:
+        with uow.read() as s:
+            return list(s.scalars(select(OutboxMessage.payload).where(
+                OutboxMessage.topic == "StoreDayClosed")))  # fmt: skip
+
+    other = create_key(uow, name="till-102", store_code="TPE-102", scopes=["orders:write"]).key
+    as_102 = {"Authorization": f"Bearer {other}"}
+    before = dump(uow.engine)
+    early = api.post("/api/v1/stores/TPE-101/days/2026-12-07/close")  # 09:00 on the 7th
+    assert early.status_code == 422 and early.json()["detail"][0]["type"] == "day_not_over"
+    assert api.post("/api/v1/stores/TPE-999/days/2026-12-06/close").status_code == 404
+    assert api.post("/api/v1/stores/TPE-101/days/1999-12-31/close").status_code == 422
+    denied = api.post("/api/v1/stores/TPE-101/days/2026-12-06/close", headers=as_102)
+    assert denied.status_code == 403 and denied.json()["detail"][0]["type"] == "wrong_store"
+    assert dump(uow.engine) == before
+    report = dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN)
+    assert report.closing is None
+
+    r = api.post("/api/v1/stores/TPE-101/days/2026-12-06/close")
+    assert r.status_code == 201, r.text
+    closed = r.json()
+    then = closed["at_closing"]
+    assert (then["orders"], then["total"], then["refunds"], then["net"]) == (
+        report.sales.orders, f"{report.sales.total:.2f}", report.refunds.count,
+        f"{report.net:.2f}",
+    )  # fmt: skip
+    assert (then["points_earned"], then["points_redeemed"]) == (
+        report.sales.points_earned, report.sales.points_redeemed,
+    )  # fmt: skip
+    assert all(v in (0, "0.00") for v in closed["since"].values())
+    assert closed["recorded_after"] == [] and not closed["replayed"]
+    [fact] = closed_facts()
+    assert (fact["store"], fact["day"], fact["total"], fact["net"]) == (
+        "TPE-101", "2026-12-06", then["total"], then["net"],
+    )  # fmt: skip
+    again = api.post("/api/v1/stores/TPE-101/days/2026-12-06/close")
+    assert again.status_code == 200 and again.json()["replayed"]
+    assert again.json()["closed_at"] == closed["closed_at"] and len(closed_facts()) == 1
+
+    # an offline till's sale of the 6th at 22:00, sent at 10:00 on the 7th
+    day["moment"].now = at(7, 10)
+    late = sell(uow, "POS-6", ordered_at=at(6, 22).isoformat(),
+                lines=[{"sku": "BEA-1", "quantity": 1}])  # fmt: skip
+    now = dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN)
+    c = now.closing
+    assert c is not None and c.at_closing.total == report.sales.total  # kept as it was
+    assert (c.since.orders, c.since.total, c.since.net) == (1, Decimal(600), Decimal(600))
+    assert now.sales.total == report.sales.total + 600
+    assert [(x.external_id, x.total, x.recorded_at) for x in c.recorded_after] == [
+        ("POS-6", Decimal(600), at(7, 10))
+    ]
+    assert c.recorded_after[0].order_id == late.order.id
+    # a till closes its own store's day
+    own = api.post("/api/v1/stores/TPE-102/days/2026-12-06/close", headers=as_102)
+    assert own.status_code == 201 and own.json()["closed_by"] == "till-102"
+    assert len(closed_facts()) == 2
+    side = dayclose.stores_day(uow, day=DAY, time_zone=ZONE, principal=ADMIN).stores
+    assert {x.store: x.closed_at for x in side} == {"TPE-101": at(7, 9), "TPE-102": at(7, 10)}
+
+
 def test_the_tills_receipts_are_matched_one_by_one_and_nothing_is_written(
     uow: UnitOfWork, day: dict[str, Any]
 ) -> None:

@@ -13,6 +13,7 @@ from omo.checkout import service as checkout
 from omo.checkout.batch import BatchResult, SalesBatch
 from omo.checkout.dayclose import Reconciliation, StoreDay, StoresDay, TillJournal
 from omo.checkout.dayclose.clearing import Clearing, clearing
+from omo.checkout.dayclose.schemas import DayClosing
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundLines, RefundQuote, RefundRequest, RefundResult
 from omo.checkout.schemas import (
@@ -276,6 +277,26 @@ def store_day(
     """The till that writes a store's sales reads its day; a key bound to another store: 403."""
     return dayclose.store_day(uow, store=code, day=day, time_zone=settings.time_zone,
                               principal=caller)  # fmt: skip
+
+
+@router.post(
+    "/stores/{code}/days/{day}/close",
+    response_model=DayClosing,
+    status_code=201,
+    summary="Close a store's day (日結確認): its figures kept as they are now, StoreDayClosed "
+    "published",
+    responses={200: {"description": "closed before: the first closing, as it was"}},
+)
+def close_store_day(
+    code: StoreCode, day: Day, uow: UoW, settings: AppSettings, response: Response,
+    caller: Principal = scoped("orders:write"),
+) -> DayClosing:  # fmt: skip
+    """Once the day is over (422 `day_not_over` before); a key bound to another store: 403.
+    Sales sent later are still recorded: the day then says what changed since its closing."""
+    closed = dayclose.close_day(uow, store=code, day=day, time_zone=settings.time_zone,
+                                principal=caller)  # fmt: skip
+    response.status_code = 200 if closed.replayed else 201
+    return closed
 
 
 @router.post(

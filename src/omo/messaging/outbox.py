@@ -28,6 +28,7 @@ TOPICS = frozenset(
         "ReferralRewarded",
         "ReferralRevoked",
         "MemberErased",
+        "StoreDayClosed",
     }
 )
 

@@ -203,10 +203,11 @@ class StoreDayPage:
 
 def store_day(
     uow: UnitOfWork, *, user: SignedIn, store_id: int, day: str | None, time_zone: str,
-    journal: str | None = None,
+    journal: str | None = None, close: bool = False,
 ) -> StoreDayPage:  # fmt: skip
-    """The store's day (日結) for the page; with `journal`, the till's receipts matched too.
-    A bad day or journal comes back as the page's error, with what could be shown."""
+    """The store's day (日結) for the page; with `journal`, the till's receipts matched too;
+    `close`: the day closed first (日結確認). A bad day or journal, or a day not over, comes
+    back as the page's error, with what could be shown."""
     code = next((s.code for s in commerce.get_stores(uow) if s.id == store_id), None)
     if code is None:
         raise NotFound(f"no store {store_id}", field="store_id")
@@ -214,6 +215,8 @@ def store_day(
     page = StoreDayPage(day=None, report=None, journal=journal or "")
     try:
         page.day = dayclose.parse_day(day, time_zone)
+        if close:
+            dayclose.close_day(uow, store=code, day=page.day, time_zone=time_zone, principal=who)
         page.report = dayclose.store_day(
             uow, store=code, day=page.day, time_zone=time_zone, principal=who
         )

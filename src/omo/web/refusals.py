@@ -115,13 +115,17 @@ TEXTS: dict[str, tuple[str, ...]] = {
     ),
     "stock_unlimited": ("{reward} has no stock count (unlimited); give it one with PUT",),
     "stock_below_zero": ("{reward}: {stock} left, cannot write off {units}",),
+    # a store's day (checkout/dayclose/closing.py)
+    "day_not_over": ("{day} is not over until {until}: a day is closed once it has ended",),
 }
 MONEY = frozenset({"min_spend", "spend", "amount", "quoted", "total", "over", "without",
                    "with_coupon", "short", "off", "unit"})  # fmt: skip
 # points and units, grouped by thousands (an id or a line number is shown as it is)
 COUNTS = frozenset({"wanted", "available", "cap", "balance", "quantity", "stock", "units",
                     "points", "min_redeem", "step"})  # fmt: skip
-MOMENTS = frozenset({"valid_from", "valid_until", "expires", "moment", "used_at"})  # ISO 8601, UTC
+MOMENTS = frozenset(
+    {"valid_from", "valid_until", "expires", "moment", "used_at", "until"}
+)  # ISO 8601, UTC
 PREFIX = "coupon"  # a value said before the sentence: the coupon code a commit refused
 
 

@@ -273,16 +273,28 @@ def store_reconcile(
     return _store(request, store_id, day=form.get("day"), journal=form.get("journal", ""))
 
 
-def _store(
-    request: Request, store_id: int, *, day: str | None, journal: str | None
+@router.post("/stores/{store_id}/close")
+def store_close(
+    request: Request, store_id: Annotated[int, Path(ge=1, le=MAX_ID)], form: FormData
 ) -> HTMLResponse:
+    """日結確認: the day's figures kept as they are now (once the day is over)."""
+    require(request, Permission.MEMBERS)
+    check_csrf(request, form.get("csrf"))
+    return _store(request, store_id, day=form.get("day"), journal=None, close=True)
+
+
+def _store(
+    request: Request, store_id: int, *, day: str | None, journal: str | None,
+    close: bool = False,
+) -> HTMLResponse:  # fmt: skip
     user = require(request, Permission.MEMBERS)
     if not pages.may_open_store(user, store_id):
         raise NotAllowed("this page belongs to another store")
     uow, settings = request.app.state.uow, request.app.state.settings
     try:
         the_day = pages.store_day(uow, user=user, store_id=store_id, day=day,
-                                  time_zone=settings.time_zone, journal=journal)  # fmt: skip
+                                  time_zone=settings.time_zone, journal=journal,
+                                  close=close)  # fmt: skip
     except NotFound:
         return render(request, "not_found.html", status=404)
     tasks = pages.store_tasks(uow, store_id=store_id)

@@ -14,9 +14,10 @@ gave it (跨店退貨: not always the sale's)."""
 
 from __future__ import annotations
 
+from omo.checkout.dayclose.closing import close_day
 from omo.checkout.dayclose.days import parse_day, today, window
-from omo.checkout.dayclose.figures import store_day
 from omo.checkout.dayclose.journal import parse_journal, reconcile, reconcile_channel
+from omo.checkout.dayclose.report import store_day
 from omo.checkout.dayclose.schemas import (
     MAX_RECEIPTS,
     Reconciliation,
@@ -27,6 +28,18 @@ from omo.checkout.dayclose.schemas import (
 from omo.checkout.dayclose.stores import stores_day
 
 __all__ = [
-    "MAX_RECEIPTS", "Reconciliation", "StoreDay", "StoresDay", "TillJournal", "parse_day",
-    "parse_journal", "reconcile", "reconcile_channel", "store_day", "stores_day", "today", "window",
+    "MAX_RECEIPTS",
+    "Reconciliation",
+    "StoreDay",
+    "StoresDay",
+    "TillJournal",
+    "close_day",
+    "parse_day",
+    "parse_journal",
+    "reconcile",
+    "reconcile_channel",
+    "store_day",
+    "stores_day",
+    "today",
+    "window",
 ]  # fmt: skip

@@ -1,60 +1,37 @@
-"""A store's day in figures: sales, discounts, coupons, points and refunds."""
+"""A store's day in figures: sales, discounts, coupons, points and refunds (queries, each in
+the caller's read transaction)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sqlalchemy import BigInteger, and_, case, false, func, select, true, type_coerce
 from sqlalchemy.orm import Session
 
-from omo.apikeys.service import Principal
-from omo.checkout.dayclose.days import (
-    Day,
-    member_paid,
-    of_day,
-    sold,
-    store_day_of,
-    sum_cents,
-)
-from omo.checkout.dayclose.gaps import receipt_gaps
+from omo.checkout.dayclose.days import Day, member_paid, of_day, sold, sum_cents
 from omo.checkout.dayclose.schemas import (
     REFUNDS_LISTED,
     ChannelDay,
     CouponDay,
+    DayTotals,
     RefundGiven,
     RefundsDay,
     SalesDay,
-    StoreDay,
 )
 from omo.commerce import service as commerce
 from omo.commerce.models import Order, OrderLine, OrderRefund
 from omo.coupons.models import Coupon, CouponRedemption, CouponTemplateRow
-from omo.db import UnitOfWork
 from omo.points.models import PointsEntry
 from omo.shared import clock
 from omo.shared.money import from_cents
 
 
-def store_day(
-    uow: UnitOfWork, *, store: str, day: date, time_zone: str, principal: Principal
-) -> StoreDay:
-    """What the store sold, refunded, earned and redeemed on the brand's day `day`."""
-    with uow.read() as session:
-        d = store_day_of(session, store, day, time_zone, principal)
-        sales = _sales(session, d)
-        refunds = _refunds(session, d)
-        return StoreDay(
-            store=store, date=d.day, time_zone=time_zone, since=d.since, until=d.until,
-            complete=d.complete, sales=sales, refunds=refunds,
-            net=sales.total - refunds.amount, coupons=_coupons(session, d),
-            refunds_given=_refunds_given(session, d),
-            receipt_gaps=receipt_gaps(session.scalars(
-                select(Order.external_id).where(*of_day(d), Order.channel == "pos"))),
-        )  # fmt: skip
+def day_totals(session: Session, d: Day) -> DayTotals:
+    """The day's sales, refunds, net and points (what a closing keeps)."""
+    return DayTotals.of(sales_of(session, d), refunds_of(session, d))
 
 
-def _sales(session: Session, d: Day) -> SalesDay:
+def sales_of(session: Session, d: Day) -> SalesDay:
     cancelled = session.scalar(
         select(func.count()).select_from(Order).where(*of_day(d), Order.status == "cancelled")
     )
@@ -104,7 +81,7 @@ def _sales(session: Session, d: Day) -> SalesDay:
     )  # fmt: skip
 
 
-def _refunds(session: Session, d: Day) -> RefundsDay:
+def refunds_of(session: Session, d: Day) -> RefundsDay:
     """Refunds the store's till gave on the day (跨店退貨 included: another store's sale
     returned here), and apart, its own sales' refunds given at other stores' tills."""
     here: Any
@@ -134,7 +111,7 @@ def _refunds(session: Session, d: Day) -> RefundsDay:
     )  # fmt: skip
 
 
-def _refunds_given(session: Session, d: Day) -> list[RefundGiven]:
+def refunds_given(session: Session, d: Day) -> list[RefundGiven]:
     """The refunds the store's till gave on the day, one by one."""
     if d.store is None:
         return []
@@ -175,7 +152,7 @@ def _sum(cond: Any, column: Any) -> Any:
     return func.coalesce(func.sum(case((cond, column), else_=0)), 0)
 
 
-def _coupons(session: Session, d: Day) -> list[CouponDay]:
+def coupons_of(session: Session, d: Day) -> list[CouponDay]:
     r = CouponRedemption
     used = (
         select(

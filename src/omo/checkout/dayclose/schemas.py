@@ -97,6 +97,62 @@ class ReceiptGap(ReadModel):
     missing_count: int
 
 
+class DayTotals(ReadModel):
+    orders: int = Field(description="sales of the day, cancelled ones left out")
+    total: MoneyOut = Field(description="what they were paid")
+    refunds: int = Field(description="refunds the store's till gave on the day")
+    refunded: MoneyOut
+    net: MoneyOut = Field(description="total − refunded")
+    points_earned: int
+    points_redeemed: int
+
+    @classmethod
+    def of(cls, sales: SalesDay, refunds: RefundsDay) -> DayTotals:
+        return cls(
+            orders=sales.orders, total=sales.total, refunds=refunds.count,
+            refunded=refunds.amount, net=sales.total - refunds.amount,
+            points_earned=sales.points_earned, points_redeemed=sales.points_redeemed,
+        )  # fmt: skip
+
+    def minus(self, other: DayTotals) -> DayTotals:
+        return DayTotals(
+            orders=self.orders - other.orders, total=self.total - other.total,
+            refunds=self.refunds - other.refunds, refunded=self.refunded - other.refunded,
+            net=self.net - other.net, points_earned=self.points_earned - other.points_earned,
+            points_redeemed=self.points_redeemed - other.points_redeemed,
+        )  # fmt: skip
+
+
+LATE_LISTED = 100
+
+
+class LateSale(ReadModel):
+    order_id: int
+    external_id: str
+    channel: str
+    total: MoneyOut
+    status: str
+    ordered_at: datetime
+    recorded_at: datetime = Field(description="when it reached OMO: after the day was closed")
+
+
+class DayClosing(ReadModel):
+    store: str
+    date: dt.date
+    closed_at: datetime
+    closed_by: str
+    at_closing: DayTotals = Field(description="the day's totals when it was closed")
+    since: DayTotals = Field(
+        description="what changed after: sales of the day sent late (an offline till) and "
+        "sales cancelled since — for the books to adjust"
+    )
+    recorded_after: list[LateSale] = Field(
+        description=f"the day's sales that reached OMO after it was closed (the first "
+        f"{LATE_LISTED})"
+    )
+    replayed: bool = Field(default=False, description="it was closed before: as it was")
+
+
 class StoreDay(ReadModel):
     store: str
     date: dt.date
@@ -115,6 +171,9 @@ class StoreDay(ReadModel):
     receipt_gaps: list[ReceiptGap] = Field(
         description="per till that numbers its pos receipts in sequence, the numbers between "
         "the day's first and last that OMO has not recorded: lost or voided — to look into"
+    )
+    closing: DayClosing | None = Field(
+        default=None, description="when the day was closed (日結確認), and what changed since"
     )
 
 
@@ -137,6 +196,9 @@ class StoreLine(ReadModel):
     first_sale_at: datetime | None = Field(description="when its first sale of the day was made")
     last_sale_at: datetime | None = Field(
         description="its last: a till that stopped sending at noon shows here"
+    )
+    closed_at: datetime | None = Field(
+        default=None, description="when the store closed the day (日結確認); none: not yet"
     )
 
 

@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session
 from omo.apikeys.service import Principal
 from omo.checkout.dayclose.days import Day, brand_day, member_paid, of_day, sold, sum_cents
 from omo.checkout.dayclose.schemas import StoreLine, StoresDay
+from omo.checkout.models import StoreDayClosing
 from omo.commerce import service as commerce
 from omo.commerce.models import Order, OrderRefund
 from omo.db import UnitOfWork
 from omo.points.models import PointsEntry
+from omo.shared import clock
 from omo.shared.errors import Forbidden
 from omo.shared.money import ZERO, from_cents
 
@@ -32,6 +34,9 @@ def stores_day(uow: UnitOfWork, *, day: date, time_zone: str, principal: Princip
     d = brand_day(day, time_zone)
     with uow.read() as session:
         figures, times = _figures(session, d)
+        closed: dict[int | None, datetime] = {s: clock.as_utc(at) for s, at in session.execute(
+            select(StoreDayClosing.store_id, StoreDayClosing.closed_at)
+            .where(StoreDayClosing.day == day))}  # fmt: skip
     stores = commerce.get_stores(uow)
     names = {s.id: (s.id, s.code, s.name) for s in stores}
     shown: list[int | None] = [s.id for s in stores if s.is_active]
@@ -40,6 +45,8 @@ def stores_day(uow: UnitOfWork, *, day: date, time_zone: str, principal: Princip
         shown.append(None)
     lines = [_line(names.get(i, (i, None, None)) if i else _NONE, figures.get(i, {}),
                    times.get(i, (None, None))) for i in shown]  # fmt: skip
+    for line in lines:
+        line.closed_at = closed.get(line.store_id)
     together: dict[str, Any] = defaultdict(int)
     for sums in figures.values():
         for k, v in sums.items():

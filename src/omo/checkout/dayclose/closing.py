@@ -1,0 +1,102 @@
+"""Closing a store's day (日結確認): once the day is over, the store (or the back office) says
+its figures are what they are. They are kept as they were then; a sale an offline till sends
+later is still recorded (a real sale is never refused), and the day then says what changed since
+its closing and which sales came late — what the books and a franchise's settlement adjust by.
+Closing publishes `StoreDayClosed` for an ERP; closing again answers the first closing."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omo.apikeys.service import Principal
+from omo.checkout.dayclose.days import Day, of_day, store_day_of
+from omo.checkout.dayclose.figures import day_totals
+from omo.checkout.dayclose.schemas import LATE_LISTED, DayClosing, DayTotals, LateSale
+from omo.checkout.models import StoreDayClosing
+from omo.commerce.models import Order
+from omo.db import UnitOfWork
+from omo.messaging import outbox
+from omo.shared import clock
+from omo.shared.errors import ValidationFailed
+
+
+def close_day(
+    uow: UnitOfWork, *, store: str, day: date, time_zone: str, principal: Principal
+) -> DayClosing:
+    """Close the store's day with its figures now; a day closed before is answered as it was
+    closed (`replayed`)."""
+
+    def run(session: Session) -> DayClosing:
+        d = store_day_of(session, store, day, time_zone, principal)
+        assert d.store is not None
+        held = _closing(session, d.store.id, day)
+        if held is not None:
+            return closing_read(session, d, held, replayed=True)
+        if not d.complete:
+            raise ValidationFailed(
+                f"{day.isoformat()} is not over until {d.until.isoformat()}: a day is closed "
+                f"once it has ended", field="day", code="day_not_over",
+                ctx={"day": day.isoformat(), "until": d.until.isoformat()},
+            )  # fmt: skip
+        now, totals = clock.now(), day_totals(session, d)
+        row = StoreDayClosing(
+            store_id=d.store.id, day=day, closed_at=now, closed_by=principal.name[:80],
+            figures=totals.model_dump(mode="json"),
+        )  # fmt: skip
+        session.add(row)
+        session.flush()
+        outbox.publish(
+            session, topic="StoreDayClosed", key=f"store-day:{d.store.id}:{day.isoformat()}",
+            now=now, new_key=True,
+            payload={"store_id": d.store.id, "store": store, "day": day.isoformat(),
+                     "closed_by": row.closed_by, **row.figures},
+        )  # fmt: skip
+        return closing_read(session, d, row, replayed=False, now_totals=totals)
+
+    return uow.run(run)
+
+
+def closing_of(session: Session, d: Day, now_totals: DayTotals) -> DayClosing | None:
+    """The day's closing, if it was closed, with what changed since."""
+    if d.store is None:
+        return None
+    held = _closing(session, d.store.id, d.day)
+    return None if held is None else closing_read(session, d, held, now_totals=now_totals)
+
+
+def closing_read(
+    session: Session, d: Day, row: StoreDayClosing, *, replayed: bool = False,
+    now_totals: DayTotals | None = None,
+) -> DayClosing:  # fmt: skip
+    assert d.store is not None
+    then = DayTotals.model_validate(row.figures)
+    current = now_totals if now_totals is not None else day_totals(session, d)
+    return DayClosing(
+        store=d.store.code, date=row.day, closed_at=clock.as_utc(row.closed_at),
+        closed_by=row.closed_by,
+        at_closing=then, since=current.minus(then),
+        recorded_after=_late(session, d, clock.as_utc(row.closed_at)), replayed=replayed,
+    )  # fmt: skip
+
+
+def _closing(session: Session, store_id: int, day: date) -> StoreDayClosing | None:
+    return session.scalar(
+        select(StoreDayClosing).where(
+            StoreDayClosing.store_id == store_id, StoreDayClosing.day == day
+        )
+    )
+
+
+def _late(session: Session, d: Day, closed_at: datetime) -> list[LateSale]:
+    rows = session.scalars(
+        select(Order).where(*of_day(d), Order.created_at > closed_at)
+        .order_by(Order.created_at, Order.id).limit(LATE_LISTED)
+    )  # fmt: skip
+    return [
+        LateSale(order_id=o.id, external_id=o.external_id, channel=o.channel, total=o.total,
+                 status=o.status, ordered_at=o.ordered_at, recorded_at=o.created_at)
+        for o in rows
+    ]  # fmt: skip

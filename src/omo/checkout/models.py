@@ -1,0 +1,26 @@
+"""A store's day closed (日結確認): who closed it, when, and its figures at that moment — what
+a franchise's settlement and the books take, kept while late sales and refunds still arrive."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from omo.db import Base
+from omo.shared.sqltypes import UtcDateTime
+
+
+class StoreDayClosing(Base):
+    __tablename__ = "store_day_closings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    day: Mapped[date] = mapped_column(Date)  # the brand's calendar day
+    closed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    closed_by: Mapped[str] = mapped_column(String(80))
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)  # the day's totals when closed
+
+    __table_args__ = (UniqueConstraint("store_id", "day"),)
