@@ -358,7 +358,7 @@ def reconcile(
         f"{got.till_total}, OMO {got.recorded} {got.recorded_total}; matched {got.matched}"
         + ("" if got.complete else " (the day is not over)")
     )
-    for name, items in (
+    findings = [
         ("missing (send again)", got.missing),
         ("elsewhere", [f"{e.external_id} ({e.store or '-'} {e.date}"
                        + (f" {e.channel})" if e.channel != got.channel else ")")
@@ -366,7 +366,20 @@ def reconcile(
         ("differing", [f"{e.external_id} (till {e.till_total}, OMO {e.recorded_total} "
                        f"{e.status})" for e in got.differing]),
         ("not in the journal", [f"{e.external_id} ({e.total} {e.status})" for e in got.unlisted]),
-    ):  # fmt: skip
+    ]  # fmt: skip
+    if (r := got.returns) is not None:
+        typer.echo(f"returns: till {r.till_returns} slips {r.till_refunded}, OMO {r.recorded} "
+                   f"{r.recorded_refunded}; matched {r.matched}")  # fmt: skip
+        findings += [
+            ("returns never refunded in OMO (refund with the slip's number)", r.missing),
+            ("returns refunded elsewhere", [f"{x.key} ({x.store or '-'} {x.date})"
+                                            for x in r.elsewhere]),
+            ("returns differing", [f"{x.key} (till {x.till_amount}, OMO {x.recorded_amount})"
+                                   for x in r.differing]),
+            ("refunds not in the journal", [f"{x.key} ({x.recorded_amount} on {x.external_id})"
+                                            for x in r.unlisted]),
+        ]  # fmt: skip
+    for name, items in findings:
         if items:
             shown = ", ".join(items[:50]) + (
                 f" … and {len(items) - 50} more" if len(items) > 50 else ""

@@ -1686,6 +1686,10 @@ def test_the_store_page_shows_the_day_and_checks_the_tills_receipts(
     good = "POS-1 1030\nPOS-2 500"
     ok = client.post(url, data={"csrf": _csrf(page.text), "day": "2026-12-06", "journal": good})
     assert 'id="reconciled"' in ok.text and "NT$1,530" in ok.text
+    slip = client.post(url, data={"csrf": _csrf(page.text), "day": "2026-12-06",
+                                  "journal": good + "\nR-9 -100"})  # fmt: skip
+    assert "退貨單：1 張中有 0 張與本店退款相符（NT$100）" in slip.text
+    assert "R-9" in slip.text.split('id="returns-missing">')[1].split("</p>")[0]
     assert dump(uow.engine) == before
     f.post_order(uow, channel="pos", external_id="POS-4", store="TPE-101",
                  ordered_at=noon.isoformat(),

@@ -188,6 +188,11 @@ def test_reconcile_names_what_the_till_has_and_omo_not(
     assert off.exit_code == 1, off.output
     assert "missing (send again): 1: POS-9" in off.output
     assert "not in the journal: 1: POS-2 (500.00 completed)" in off.output
+    journal.write_text("POS-1,1030\nPOS-2,500\nR-1,-200\n", encoding="utf-8")
+    slips = cli.invoke(app, ["reconcile", "TPE-101", str(journal)])
+    assert slips.exit_code == 1, slips.output  # the sales balance, the slip does not
+    assert "returns: till 1 slips 200.00, OMO 0 0.00; matched 0" in slips.output
+    assert "returns never refunded in OMO (refund with the slip's number): 1: R-1" in slips.output
     for args, said in (
         (["reconcile", "NOPE", str(journal)], "no store"),
         (["reconcile", "TPE-101", str(tmp_path / "none.csv")], "No such file"),

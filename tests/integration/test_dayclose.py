@@ -383,6 +383,74 @@ def test_the_tills_receipts_are_matched_one_by_one_and_nothing_is_written(
     assert (web.matched, web.balanced) == (1, True)
 
 
+def test_return_slips_are_matched_against_the_refunds_the_till_gave(
+    uow: UnitOfWork, api: TestClient, day: dict[str, Any]
+) -> None:
+    """A journal that lists its return slips (negative totals) has them matched against the
+    refunds given at the till that day, by the slip's number (the refund's key): r-2 at its
+    amount, r-3 at another, r-7 given the next day, R-LOST never given in OMO (the member
+    keeps the points the goods earned), r-4 given and not listed."""
+    m = day["moment"]
+    pos1, pos4 = _order(uow, "POS-1"), _order(uow, "POS-4")
+    m.now = at(6, 23, 52)
+    r3 = refund(uow, order_id=pos1.id, actor="till",
+                req=RefundRequest(idempotency_key="r-3", lines=[RefundLine(line_no=2, quantity=1)]))  # fmt: skip
+    m.now = at(6, 23, 55)
+    refund(uow, order_id=pos4.id, actor="till", req=RefundRequest(idempotency_key="r-4"))
+    m.now = at(7, 9, 30)
+    r7 = refund(uow, order_id=_order(uow, "POS-5").id, actor="till",
+                req=RefundRequest(idempotency_key="r-7"))  # fmt: skip
+    text = (
+        "單號,金額\nPOS-1,1030\nPOS-2,1600\nPOS-4,600\nr-2,-800\n"
+        f"r-3,-{r3.amount + 1}\nr-7,NT$-{r7.amount}\nR-LOST,-500\n"
+    )
+    journal = dayclose.parse_journal(text)
+    assert [r.total for r in journal.receipts][3:5] == [Decimal(-800), -(r3.amount + 1)]
+    before = dump(uow.engine)
+    rec = dayclose.reconcile(uow, store="TPE-101", day=DAY, time_zone=ZONE, journal=journal,
+                             principal=ADMIN)  # fmt: skip
+    assert dump(uow.engine) == before
+    assert (rec.till_receipts, rec.till_total, rec.matched) == (3, Decimal(3230), 3)
+    t = rec.returns
+    assert t is not None and not rec.balanced
+    assert (t.till_returns, t.till_refunded) == (4, 800 + r3.amount + 1 + r7.amount + 500)
+    assert (t.recorded, t.recorded_refunded) == (3, Decimal(800) + r3.amount + 600)
+    assert (t.matched, t.missing) == (1, ["R-LOST"])
+    assert [(x.key, x.till_amount, x.recorded_amount) for x in t.differing] == [
+        ("r-3", r3.amount + 1, r3.amount)
+    ]
+    assert [(x.key, x.store, x.date, x.external_id) for x in t.elsewhere] == [
+        ("r-7", "TPE-101", date(2026, 12, 7), "POS-5")
+    ]
+    assert [(x.key, x.recorded_amount, x.external_id) for x in t.unlisted] == [
+        ("r-4", Decimal(600), "POS-4")
+    ]
+    # the slips put right, over the API: balanced; a journal with no slips checks no refunds
+    right = {"receipts": [
+        {"external_id": "POS-1", "total": "1030"}, {"external_id": "POS-2", "total": "1600"},
+        {"external_id": "POS-4", "total": "600"}, {"external_id": "r-2", "total": "-800"},
+        {"external_id": "r-3", "total": f"-{r3.amount}"}, {"external_id": "r-4", "total": "-600"},
+    ]}  # fmt: skip
+    r = api.post("/api/v1/stores/TPE-101/days/2026-12-06/reconcile", json=right)
+    assert r.status_code == 200, r.text
+    got = r.json()["returns"]
+    assert got["matched"] == 3 and not any(got[k] for k in ("missing", "elsewhere", "differing",
+                                                           "unlisted"))  # fmt: skip
+    assert [u["external_id"] for u in r.json()["unlisted"]] == ["POS-C"]  # cancelled, OMO's
+    sales = {"receipts": right["receipts"][:3]}
+    plain = api.post("/api/v1/stores/TPE-101/days/2026-12-06/reconcile", json=sales).json()
+    assert plain["returns"] is None and plain["unlisted"] == r.json()["unlisted"]
+    # at TPE-102 the sales balance: the day balances or not by its slips alone
+    m.now = at(6, 23, 58)
+    refund(uow, order_id=_order(uow, "POS-3").id, actor="till",
+           req=RefundRequest(idempotency_key="k-1"))  # fmt: skip
+    for slip, balanced in (("-600", True), ("-500", False)):
+        body = {"receipts": [{"external_id": "POS-3", "total": "600"},
+                             {"external_id": "k-1", "total": slip}]}  # fmt: skip
+        got = api.post("/api/v1/stores/TPE-102/days/2026-12-06/reconcile", json=body).json()
+        assert (got["matched"], got["balanced"]) == (1, balanced), got
+
+
 def test_a_web_shops_orders_of_the_day_are_matched_at_every_store_and_none(
     uow: UnitOfWork, api: TestClient, day: dict[str, Any]
 ) -> None:

@@ -36,6 +36,12 @@ MoneyIn = Annotated[
     Field(ge=0, le=Decimal("1000000000"), allow_inf_nan=False),
     AfterValidator(_money),
 ]
+# the same, negative too: a till's journal lists a return slip with what it paid back
+SignedMoneyIn = Annotated[
+    Decimal,
+    Field(ge=Decimal("-1000000000"), le=Decimal("1000000000"), allow_inf_nan=False),
+    AfterValidator(_money),
+]
 MoneyOut = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 # a product category as the catalogue stores it (products.category is 64 characters)

@@ -6,6 +6,8 @@ import csv
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date
+from decimal import Decimal
+from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
@@ -18,13 +20,16 @@ from omo.checkout.dayclose.schemas import (
     Differing,
     Elsewhere,
     Reconciliation,
+    ReturnFound,
+    ReturnsCheck,
     TillJournal,
     Unlisted,
 )
 from omo.commerce import service as commerce
 from omo.commerce.channels import Channel
-from omo.commerce.models import Order
+from omo.commerce.models import Order, OrderRefund
 from omo.db import UnitOfWork
+from omo.shared import clock
 from omo.shared.errors import Forbidden, ValidationFailed
 from omo.shared.money import ZERO
 
@@ -67,7 +72,8 @@ def _matched(session: Session, d: Day, journal: TillJournal) -> Reconciliation:
             )
         )
     }
-    listed = {r.external_id: r.total for r in journal.receipts}
+    listed = {r.external_id: r.total for r in journal.receipts if r.total >= 0}
+    slips = {r.external_id: -r.total for r in journal.receipts if r.total < 0}
     matched = 0
     differing: list[Differing] = []
     absent: list[str] = []
@@ -92,12 +98,69 @@ def _matched(session: Session, d: Day, journal: TillJournal) -> Reconciliation:
         if k not in listed
     ]
     missing = [k for k in absent if k not in found]
+    returns = _returns(session, d, channel, slips) if slips else None
+    settled = returns is None or not (
+        returns.missing or returns.elsewhere or returns.differing or returns.unlisted
+    )
     return Reconciliation(
         store=d.store.code if d.store else None, date=d.day, channel=channel,
         complete=d.complete, till_receipts=len(listed), till_total=sum(listed.values(), ZERO),
         recorded=len(held), recorded_total=sum((r.total for r in held.values()), ZERO),
         matched=matched, missing=missing, elsewhere=elsewhere, differing=differing,
-        unlisted=unlisted, balanced=not (missing or elsewhere or differing or unlisted),
+        unlisted=unlisted, returns=returns,
+        balanced=settled and not (missing or elsewhere or differing or unlisted),
+    )  # fmt: skip
+
+
+def _returns(session: Session, d: Day, channel: str, slips: dict[str, Decimal]) -> ReturnsCheck:
+    """The journal's return slips against the refunds given at the day's till (the channel's,
+    at every store, for a channel's day): a slip's number is the key the till refunded with."""
+    codes = {s.id: s.code for s in commerce.list_stores(session)}
+    here = (
+        (OrderRefund.store_id == d.store.id) if d.store is not None else (Order.channel == channel),
+        OrderRefund.created_at >= d.since, OrderRefund.created_at < d.until,
+    )  # fmt: skip
+    held = [_found(r, d, codes) for r in session.execute(_REFUNDS.where(*here))]
+    keyed = {f.key: f for f in held}
+    others: dict[str, ReturnFound] = {}
+    away = [k for k in slips if k not in keyed]
+    for chunk in _chunks([f"refund:{k}" for k in away]):
+        for r in session.execute(_REFUNDS.where(OrderRefund.idempotency_key.in_(chunk))):
+            others[r.key.removeprefix("refund:")] = _found(r, d, codes)
+    matched, differing, elsewhere, missing = 0, [], [], []
+    for key, amount in slips.items():
+        if (f := keyed.get(key)) is not None:
+            if f.recorded_amount == amount:
+                matched += 1
+            else:
+                differing.append(f.model_copy(update={"till_amount": amount}))
+        elif (f := others.get(key)) is not None:
+            elsewhere.append(f.model_copy(update={"till_amount": amount}))
+        else:
+            missing.append(key)
+    return ReturnsCheck(
+        till_returns=len(slips), till_refunded=sum(slips.values(), ZERO), recorded=len(held),
+        recorded_refunded=sum((f.recorded_amount for f in held), ZERO), matched=matched,
+        missing=missing, elsewhere=elsewhere, differing=differing,
+        unlisted=[f for f in held if f.key not in slips],
+    )  # fmt: skip
+
+
+_REFUNDS = (
+    select(OrderRefund.idempotency_key.label("key"), OrderRefund.order_id, Order.external_id,
+           OrderRefund.amount, OrderRefund.store_id, OrderRefund.created_at)
+    .join(Order, Order.id == OrderRefund.order_id)
+    .order_by(OrderRefund.created_at, OrderRefund.id)
+)  # fmt: skip
+
+
+def _found(r: Any, d: Day, codes: dict[int, str]) -> ReturnFound:
+    """A refund OMO holds, as a return slip is matched against it."""
+    return ReturnFound(
+        key=r.key.removeprefix("refund:"), order_id=r.order_id, external_id=r.external_id,
+        till_amount=None, recorded_amount=r.amount,
+        store=codes.get(r.store_id) if r.store_id else None,
+        date=clock.as_utc(r.created_at).astimezone(d.zone).date(),
     )  # fmt: skip
 
 

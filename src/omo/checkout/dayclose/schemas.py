@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import Field, model_validator
 
 from omo.commerce.channels import Channel
-from omo.shared.schemas import MoneyIn, MoneyOut, ReadModel, StrictModel
+from omo.shared.schemas import MoneyOut, ReadModel, SignedMoneyIn, StrictModel
 
 # A busy store's day is a few thousand receipts; a journal is checked in one request.
 MAX_RECEIPTS = 20_000
@@ -215,7 +215,10 @@ class StoresDay(ReadModel):
 
 class TillReceipt(StrictModel):
     external_id: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
-    total: MoneyIn = Field(description="what the customer paid, as the till printed it")
+    total: SignedMoneyIn = Field(
+        description="what the customer paid, as the till printed it; negative: a return slip "
+        "(what it paid back), its number the key the till gave the refund with"
+    )
 
 
 class TillJournal(StrictModel):
@@ -261,12 +264,37 @@ class Unlisted(ReadModel):
     status: str
 
 
+class ReturnFound(ReadModel):
+    key: str = Field(description="the return slip's number: the refund's idempotency key")
+    order_id: int
+    external_id: str = Field(description="the sale's receipt or order number")
+    till_amount: MoneyOut | None = Field(description="what the slip says was paid back")
+    recorded_amount: MoneyOut = Field(description="what OMO's refund gave back")
+    store: str | None = Field(description="the store whose till gave the refund")
+    date: dt.date = Field(description="the brand's day the refund was given")
+
+
+class ReturnsCheck(ReadModel):
+    till_returns: int = Field(description="return slips in the journal (negative totals)")
+    till_refunded: MoneyOut = Field(description="what they paid back")
+    recorded: int = Field(description="refunds OMO holds for this till and day")
+    recorded_refunded: MoneyOut
+    matched: int = Field(description="slips whose refund OMO holds here, at their amount")
+    missing: list[str] = Field(
+        description="slips OMO holds no refund for: give the refund through OMO with the "
+        "slip's number as its key (the points the goods earned are taken back with it)"
+    )
+    elsewhere: list[ReturnFound] = Field(description="refunded at another store or day")
+    differing: list[ReturnFound] = Field(description="refunded here for another amount")
+    unlisted: list[ReturnFound] = Field(description="refunds OMO holds here, not in the journal")
+
+
 class Reconciliation(ReadModel):
     store: str | None = Field(description="none: the channel's orders at every store and none")
     date: dt.date
     channel: str
     complete: bool = Field(description="false while the day is still going on")
-    till_receipts: int
+    till_receipts: int = Field(description="sales in the journal (return slips apart)")
     till_total: MoneyOut
     recorded: int = Field(description="OMO's orders of the store, day and channel")
     recorded_total: MoneyOut = Field(description="their totals, cancelled ones included")
@@ -279,4 +307,9 @@ class Reconciliation(ReadModel):
     )
     differing: list[Differing] = Field(description="recorded with another total")
     unlisted: list[Unlisted] = Field(description="recorded for the day, not in the till's list")
+    returns: ReturnsCheck | None = Field(
+        default=None, description="when the journal lists return slips (negative totals): "
+        "matched against the refunds given at this till on the day; none: it lists none, and "
+        "refunds are not checked",
+    )  # fmt: skip
     balanced: bool = Field(description="every receipt matched and nothing unlisted")
