@@ -320,6 +320,36 @@ def test_a_closed_day_keeps_its_figures_and_says_what_came_late(
     assert {x.store: x.closed_at for x in side} == {"TPE-101": at(7, 9), "TPE-102": at(7, 10)}
 
 
+def test_members_who_joined_at_each_store_on_the_day(uow: UnitOfWork, day: dict[str, Any]) -> None:
+    """會員招募: who joined at each store on the brand's day; online joins and duplicates merged
+    away are not a store's new members."""
+    from omo.identity import service as identity
+
+    m = day["moment"]
+    joined: dict[str, int] = {}
+    for phone, where, moment in (
+        ("0912-000-001", "TPE-101", at(6, 10)), ("0912-000-002", "TPE-101", at(6, 23, 59)),
+        ("0912-000-003", "TPE-102", at(6, 11)), ("0912-000-004", "TPE-101", at(7, 0, 5)),
+        ("0912-000-005", None, at(6, 12)), ("0912-000-006", "TPE-101", at(6, 13)),
+    ):  # fmt: skip
+        m.now = moment
+        joined[phone] = enrol(uow, phone=phone, join_store=where).member.id
+    m.now = at(7, 9)
+    identity.merge_use_case(uow, survivor_id=joined["0912-000-001"],
+                            absorbed_id=joined["0912-000-006"], note="dup", actor="t")  # fmt: skip
+    got = {
+        code: dayclose.store_day(uow, store=code, day=DAY, time_zone=ZONE, principal=ADMIN).enrolled
+        for code in ("TPE-101", "TPE-102")
+    }
+    assert got == {"TPE-101": 2, "TPE-102": 1}
+    lines = dayclose.stores_day(uow, day=DAY, time_zone=ZONE, principal=ADMIN)
+    assert {x.store: x.enrolled for x in lines.stores} == {"TPE-101": 2, "TPE-102": 1}
+    assert lines.total.enrolled == 3
+    seventh = dayclose.store_day(uow, store="TPE-101", day=date(2026, 12, 7), time_zone=ZONE,
+                                 principal=ADMIN)  # fmt: skip
+    assert seventh.enrolled == 1
+
+
 def test_the_tills_receipts_are_matched_one_by_one_and_nothing_is_written(
     uow: UnitOfWork, day: dict[str, Any]
 ) -> None:

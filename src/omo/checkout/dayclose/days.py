@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from omo.apikeys.service import Principal
 from omo.commerce import service as commerce
 from omo.commerce.models import Order, Store
+from omo.members.models import Member
 from omo.shared import clock
 from omo.shared.errors import Forbidden, ValidationFailed
 from omo.shared.zones import start_of_day
@@ -93,6 +94,18 @@ def of_day(d: Day) -> tuple[Any, ...]:
 def sold(d: Day) -> Any:
     """The ids of the day's sales (cancelled orders left out)."""
     return select(Order.id).where(*of_day(d), Order.status != "cancelled")
+
+
+def enrolled_by_store(d: Day) -> Any:
+    """Members who joined at each store on the day (會員招募): (store id, how many); joined
+    online (no store) and accounts since merged into another as duplicates left out."""
+    return (
+        select(Member.join_store_id, func.count())
+        .where(Member.joined_at >= d.since, Member.joined_at < d.until,
+               Member.join_store_id.is_not(None), Member.status != "merged",
+               *(() if d.store is None else (Member.join_store_id == d.store.id,)))
+        .group_by(Member.join_store_id)
+    )  # fmt: skip
 
 
 def sum_cents(column: Any) -> Any:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from omo.apikeys.service import Principal
 from omo.checkout.dayclose import figures
 from omo.checkout.dayclose.closing import closing_of
-from omo.checkout.dayclose.days import of_day, store_day_of
+from omo.checkout.dayclose.days import enrolled_by_store, of_day, store_day_of
 from omo.checkout.dayclose.gaps import receipt_gaps
 from omo.checkout.dayclose.schemas import DayTotals, StoreDay
 from omo.commerce.models import Order
@@ -28,6 +28,7 @@ def store_day(
             store=store, date=d.day, time_zone=time_zone, since=d.since, until=d.until,
             complete=d.complete, sales=sales, refunds=refunds,
             net=sales.total - refunds.amount, coupons=figures.coupons_of(session, d),
+            enrolled=sum(n for _s, n in session.execute(enrolled_by_store(d))),
             refunds_given=figures.refunds_given(session, d),
             receipt_gaps=receipt_gaps(session.scalars(
                 select(Order.external_id).where(*of_day(d), Order.channel == "pos"))),

@@ -163,6 +163,10 @@ class StoreDay(ReadModel):
     sales: SalesDay
     refunds: RefundsDay
     net: MoneyOut = Field(description="sales.total − refunds.amount")
+    enrolled: int = Field(
+        description="members who joined at the store on the day (會員招募; accounts merged "
+        "into another since as duplicates left out)"
+    )
     coupons: list[CouponDay]
     refunds_given: list[RefundGiven] = Field(
         description=f"the refunds its till gave on the day, oldest first (the first "
@@ -199,6 +203,9 @@ class StoreLine(ReadModel):
     )
     closed_at: datetime | None = Field(
         default=None, description="when the store closed the day (日結確認); none: not yet"
+    )
+    enrolled: int = Field(
+        default=0, description="members who joined at the store on the day (會員招募)"
     )
 
 

@@ -12,7 +12,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from omo.apikeys.service import Principal
-from omo.checkout.dayclose.days import Day, brand_day, member_paid, of_day, sold, sum_cents
+from omo.checkout.dayclose.days import (
+    Day,
+    brand_day,
+    enrolled_by_store,
+    member_paid,
+    of_day,
+    sold,
+    sum_cents,
+)
 from omo.checkout.dayclose.schemas import StoreLine, StoresDay
 from omo.checkout.models import StoreDayClosing
 from omo.commerce import service as commerce
@@ -73,6 +81,8 @@ def _figures(
     ):  # fmt: skip
         out[store_id].update(orders=n, member_orders=members, total=paid, member_total=by_members)
         times[store_id] = (first, last)
+    for store_id, n in session.execute(enrolled_by_store(d)):
+        out[store_id]["enrolled"] = n
     for store_id, n, amount in session.execute(  # at the till that gave them (跨店退貨)
         select(OrderRefund.store_id, func.count(), sum_cents(OrderRefund.amount))
         .where(OrderRefund.created_at >= d.since, OrderRefund.created_at < d.until)
@@ -110,5 +120,5 @@ def _line(
         refunds=sums.get("refunds", 0), refunded=refunded, net=total - refunded,
         points_earned=sums.get("points_earned", 0),
         points_redeemed=sums.get("points_redeemed", 0),
-        first_sale_at=times[0], last_sale_at=times[1],
+        first_sale_at=times[0], last_sale_at=times[1], enrolled=sums.get("enrolled", 0),
     )  # fmt: skip
