@@ -95,7 +95,7 @@ def test_coupons_come_off_their_own_lines_and_the_lines_add_up(
         assert got.discount <= left + Decimal("0.01") * len(p.lines)  # cents of the basket shown
         if got.discount <= left:  # placed on its lines (else spread, a rounding cent over)
             for b, a, m in zip(before, after, mine, strict=True):
-                assert m or a == b
+                assert m or abs(a - b) < EPS  # a line worth nothing may move by 28-digit noise
     p.points_excluded = tuple(no_points)
     before = pricing.worth(p, with_points=False)
     room = pricing.points_room(p)
