@@ -534,6 +534,16 @@ def test_the_till_takes_a_return(
     rows = re.findall(r"<tr><td>.*?</tr>", listed, re.S)
     assert len(rows) == 2 and all("W-100" in row and "ui:tpe" in row for row in rows)
     assert "NT$300" in rows[0] and "NT$800" in rows[1] and "（整筆剩餘）" in rows[1]
+    # and the back office's clearing: the web shop owes TPE-101 what its till paid out
+    client.cookies.clear()
+    sign_in(client, "boss")
+    owed = client.get("/ui/points").text.split('id="refunds-clearing">')[1].split("</table>")[0]
+    assert re.findall(r"<td>(.*?)</td>", owed)[:4] == [
+        "無門市（宅配）",
+        "TPE-101",
+        "2",
+        "NT$1,100",
+    ]
 
 
 def _return_whole_at_till(

@@ -231,6 +231,22 @@ def test_a_return_taken_at_another_store_is_in_that_tills_day(
     ).stores}  # fmt: skip
     assert (lines["TPE-102"].refunds, lines["TPE-102"].refunded) == (2, Decimal(1050))
     assert lines["TPE-101"].refunds == 0 and (None not in lines or lines[None].refunds == 0)
+    # 跨店退貨清算: what each selling store owes each refunding one over a period
+    owed = api.get("/api/v1/refunds/clearing", params={"from": "2026-12-01", "to": "2026-12-08"})
+    assert owed.status_code == 200, owed.text
+    assert [(p["sold_at"], p["refunded_at"], p["refunds"], p["amount"])
+            for p in owed.json()["pairs"]] == [
+        ("TPE-101", "TPE-102", 1, "800.00"), (None, "TPE-102", 1, "250.00"),
+    ]  # fmt: skip
+    assert (owed.json()["refunds"], owed.json()["amount"]) == (2, "1050.00")  # not r-2: at home
+    none = api.get("/api/v1/refunds/clearing", params={"from": "2026-12-01", "to": "2026-12-07"})
+    assert none.json()["pairs"] == []  # the 7th's refunds are after the range
+    assert api.get("/api/v1/refunds/clearing", params={"from": "2026-12-01", "to": "2026-12-08"},
+                   headers=as_till).status_code == 403  # fmt: skip
+    backwards = api.get(
+        "/api/v1/refunds/clearing", params={"from": "2026-12-08", "to": "2026-12-01"}
+    )
+    assert backwards.status_code == 422
     detail = api.get(f"/api/v1/orders/{guest.id}").json()
     assert [(x["idempotency_key"], x["store"]) for x in detail["refunds"]] == [
         ("r-2", "TPE-101"), ("x-102", "TPE-102"),

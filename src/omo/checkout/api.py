@@ -11,8 +11,9 @@ from omo.apikeys.service import Principal
 from omo.checkout import batch, best, dayclose, receipts, refunds
 from omo.checkout import service as checkout
 from omo.checkout.batch import BatchResult, SalesBatch
-from omo.checkout.dayclose import Reconciliation, StoreDay, StoresDay, TillJournal
+from omo.checkout.dayclose import Reconciliation, StoreDay, StoresDay, TillJournal, refund_clearing
 from omo.checkout.dayclose.clearing import Clearing, clearing
+from omo.checkout.dayclose.refund_clearing import RefundsClearing
 from omo.checkout.dayclose.schemas import DayClosing
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundLines, RefundQuote, RefundRequest, RefundResult
@@ -329,6 +330,24 @@ def reconcile_day(
     idempotent on its number) and reconcile once more."""
     return dayclose.reconcile(uow, store=code, day=day, time_zone=settings.time_zone,
                               journal=journal, principal=caller)  # fmt: skip
+
+
+@router.get(
+    "/refunds/clearing",
+    response_model=RefundsClearing,
+    summary="Refunds cleared between stores (跨店退貨清算): what each store that sold owes each "
+    "store that paid a refund",
+)
+def refunds_clearing(
+    uow: UoW,
+    settings: AppSettings,
+    from_: Annotated[date, Query(alias="from", description="first day (the brand's calendar)")],
+    to: Annotated[date, Query(description="the day after the last (at most tomorrow)")],
+    caller: Principal = scoped("kpis:read"),
+) -> RefundsClearing:
+    return refund_clearing.refunds_clearing(
+        uow, start=from_, end=to, time_zone=settings.time_zone, principal=caller
+    )
 
 
 @router.get(

@@ -15,8 +15,9 @@ from omo.analytics.kpis import kpis as period_kpis
 from omo.analytics.schemas import Kpis, ScoreRead
 from omo.apikeys.service import Principal
 from omo.checkout import dayclose
-from omo.checkout.dayclose import Reconciliation, StoreDay, StoresDay
+from omo.checkout.dayclose import Reconciliation, StoreDay, StoresDay, refund_clearing
 from omo.checkout.dayclose.clearing import Clearing, clearing
+from omo.checkout.dayclose.refund_clearing import RefundsClearing
 from omo.commerce import returns_policy
 from omo.commerce import service as commerce
 from omo.commerce.returns_policy import PolicyRead
@@ -91,6 +92,7 @@ class PointsLedgerPage:
     by: str
     movements: movements.Movements | None
     clearing: Clearing | None = None  # the same range, store by store
+    refunds: RefundsClearing | None = None  # refunds paid at a store for another's sales
     error: DomainError | None = None
 
 
@@ -116,6 +118,10 @@ def points_ledger(
         if clear:
             page.clearing = clearing(uow, start=page.start, end=page.end, time_zone=zone,
                                      principal=Principal(name="ui:points"))  # fmt: skip
+            page.refunds = refund_clearing.refunds_clearing(
+                uow, start=page.start, end=page.end, time_zone=zone,
+                principal=Principal(name="ui:points"),
+            )  # fmt: skip
     except DomainError as exc:
         page.error = exc
     return page

@@ -1,0 +1,69 @@
+"""Refunds cleared between stores (跨店退貨清算): goods bought at one store (or online) and
+brought back to another, whose till paid the money out. Over a period, per pair of the store
+that sold and the store that refunded, how many such refunds and how much: what the selling
+store (the web shop, for orders of no store) owes the refunding one in a franchise chain."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import Field
+from sqlalchemy import func, select
+
+from omo.apikeys.service import Principal
+from omo.checkout.dayclose.days import sum_cents
+from omo.commerce import service as commerce
+from omo.commerce.models import Order, OrderRefund
+from omo.db import UnitOfWork
+from omo.points.movements import check_range
+from omo.shared.errors import Forbidden
+from omo.shared.money import from_cents
+from omo.shared.schemas import MoneyOut, ReadModel
+from omo.shared.zones import start_of_day
+
+
+class RefundPair(ReadModel):
+    sold_at: str | None = Field(description="the store that sold (none: online, delivered)")
+    refunded_at: str = Field(description="the store whose till paid the refund")
+    refunds: int
+    amount: MoneyOut = Field(description="owed by the selling store to the refunding one")
+
+
+class RefundsClearing(ReadModel):
+    start: date
+    end: date = Field(description="the day after the last")
+    time_zone: str
+    pairs: list[RefundPair] = Field(description="by selling store, then refunding store")
+    refunds: int
+    amount: MoneyOut
+
+
+def refunds_clearing(
+    uow: UnitOfWork, *, start: date, end: date, time_zone: str, principal: Principal
+) -> RefundsClearing:
+    if principal.store_id is not None:
+        raise Forbidden("this API key is bound to a store: the clearing shows every store's",
+                        code="wrong_store")  # fmt: skip
+    zone = check_range(start, end, time_zone)
+    since, until = start_of_day(start, zone), start_of_day(end, zone)
+    with uow.read() as session:
+        codes = {s.id: s.code for s in commerce.list_stores(session)}
+        rows = session.execute(
+            select(Order.store_id, OrderRefund.store_id, func.count(),
+                   sum_cents(OrderRefund.amount))
+            .join(Order, Order.id == OrderRefund.order_id)
+            .where(OrderRefund.created_at >= since, OrderRefund.created_at < until,
+                   OrderRefund.store_id.is_not(None),
+                   Order.store_id.is_distinct_from(OrderRefund.store_id))
+            .group_by(Order.store_id, OrderRefund.store_id)
+        ).all()  # fmt: skip
+    pairs = sorted(
+        (RefundPair(sold_at=codes.get(sold) if sold else None, refunded_at=codes[at],
+                    refunds=n, amount=from_cents(cents))
+         for sold, at, n, cents in rows),
+        key=lambda p: (p.sold_at is None, p.sold_at or "", p.refunded_at),
+    )  # fmt: skip
+    return RefundsClearing(
+        start=start, end=end, time_zone=time_zone, pairs=pairs,
+        refunds=sum(p.refunds for p in pairs), amount=sum((p.amount for p in pairs), from_cents(0)),
+    )  # fmt: skip
