@@ -618,7 +618,7 @@ def test_the_day_close_api(uow: UnitOfWork, api: TestClient, day: dict[str, Any]
     twice = {"receipts": [{"external_id": "A-1", "total": 1}, {"external_id": "A-1", "total": 2}]}
     for body, needle in (
         (twice, "receipts.1.external_id"),
-        ({"receipts": [{"external_id": "A-1", "total": "-1"}]}, "total"),
+        ({"receipts": [{"external_id": "A-1", "total": "-1000000000.01"}]}, "total"),
         ({"receipts": [{"external_id": "A-1", "total": "1.005"}]}, "total"),
         ({"receipts": [], "store": "TPE-102"}, "store"),
         ({"receipts": [{"external_id": "A 1", "total": "1"}]}, "external_id"),

@@ -43,7 +43,7 @@ def test_any_journal_reads_back_as_written(
         ("POS-1,1\nPOS-1,2", "line 2: 'POS-1' is listed twice"),
         ("POS-1 1\n\nPOS-2", "line 3: a receipt number and its total"),
         ("POS-1 1\nPOS-2 x", "line 2: total:"),
-        ("POS-1 -5", "line 1: total:"),
+        ("POS-1 5-", "line 1: total:"),  # -5 is a return slip
         ("POS-1 abc\nPOS-2 1", "line 1: total:"),  # not taken for a header
         ("POS-1 1.005", "line 1: total: money has at most two decimal places"),
         ("單號 1", "line 1: external_id:"),
