@@ -322,10 +322,14 @@ def reconcile(
     ] = None,
     channel: Annotated[str, typer.Option(help="the channel the till sends as")] = "pos",
     encoding: Annotated[str, typer.Option(help="the file's text encoding")] = "utf-8-sig",
+    close: Annotated[
+        bool, typer.Option(help="close the day (日結確認) when the journal balances")
+    ] = False,
 ) -> None:
-    """Match a till's receipt journal against the store's day in OMO (changes nothing): exit 0
-    when every receipt is recorded at its total and nothing else, 1 with what differs, 2 when
-    the journal or the day cannot be read. For a nightly job after the tills close."""
+    """Match a till's receipt journal against the store's day in OMO (changes nothing, unless
+    --close): exit 0 when every receipt is recorded at its total and nothing else, 1 with what
+    differs (the day then stays open), 2 when the journal or the day cannot be read or closed.
+    For a nightly job after the tills close."""
     from datetime import timedelta
 
     from omo.apikeys.service import Principal
@@ -346,8 +350,14 @@ def reconcile(
         raise typer.Exit(2) from None
     engine = make_engine(settings)
     try:
-        got = dayclose.reconcile(UnitOfWork(engine), store=store, day=when, time_zone=zone,
-                                 journal=parsed, principal=Principal("cli"))  # fmt: skip
+        uow = UnitOfWork(engine)
+        cli = Principal("cli")
+        got = dayclose.reconcile(uow, store=store, day=when, time_zone=zone, journal=parsed,
+                                 principal=cli)  # fmt: skip
+        closed = (
+            dayclose.close_day(uow, store=store, day=when, time_zone=zone, principal=cli)
+            if close and got.balanced else None
+        )  # fmt: skip
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from None
@@ -385,6 +395,9 @@ def reconcile(
                 f" … and {len(items) - 50} more" if len(items) > 50 else ""
             )
             typer.echo(f"{name}: {len(items)}: {shown}")
+    if closed is not None:
+        typer.echo(f"{'closed before' if closed.replayed else 'closed'} at "
+                   f"{closed.closed_at.isoformat()} by {closed.closed_by}")  # fmt: skip
     if not got.balanced:
         raise typer.Exit(1)
 

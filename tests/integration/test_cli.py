@@ -182,6 +182,7 @@ def test_reconcile_names_what_the_till_has_and_omo_not(
     ok = cli.invoke(app, ["reconcile", "TPE-101", str(journal)])  # yesterday: the 6th
     assert ok.exit_code == 0, ok.output
     assert ok.output.startswith("TPE-101 2026-12-06 pos: till 2 receipts 1530.00, OMO 2 1530.00")
+    assert "closed" not in ok.output
     journal.write_text("POS-1\t1030\nPOS-9\t450\n", encoding="big5")
     off = cli.invoke(app, ["reconcile", "TPE-101", str(journal), "--day", "2026-12-06",
                            "--encoding", "big5"])  # fmt: skip
@@ -193,6 +194,15 @@ def test_reconcile_names_what_the_till_has_and_omo_not(
     assert slips.exit_code == 1, slips.output  # the sales balance, the slip does not
     assert "returns: till 1 slips 200.00, OMO 0 0.00; matched 0" in slips.output
     assert "returns never refunded in OMO (refund with the slip's number): 1: R-1" in slips.output
+    # a nightly job closes the day once it balances, and not before
+    kept = cli.invoke(app, ["reconcile", "TPE-101", str(journal), "--close"])
+    assert kept.exit_code == 1 and "closed" not in kept.output, kept.output
+    journal.write_text("POS-1,1030\nPOS-2,500\n", encoding="utf-8")
+    shut = cli.invoke(app, ["reconcile", "TPE-101", str(journal), "--close"])
+    assert shut.exit_code == 0, shut.output
+    assert "closed at 2026-12-07T01:00:00+00:00 by cli" in shut.output
+    again = cli.invoke(app, ["reconcile", "TPE-101", str(journal), "--close"])
+    assert "closed before at 2026-12-07T01:00:00+00:00" in again.output
     for args, said in (
         (["reconcile", "NOPE", str(journal)], "no store"),
         (["reconcile", "TPE-101", str(tmp_path / "none.csv")], "No such file"),
