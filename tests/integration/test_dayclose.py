@@ -286,6 +286,9 @@ def test_a_closed_day_keeps_its_figures_and_says_what_came_late(
     before = dump(uow.engine)
     early = api.post("/api/v1/stores/TPE-101/days/2026-12-07/close")  # 09:00 on the 7th
     assert early.status_code == 422 and early.json()["detail"][0]["type"] == "day_not_over"
+    assert early.json()["detail"][0]["loc"] == ["path", "day"]
+    ahead = api.get("/api/v1/stores/TPE-101/days/2026-12-08")
+    assert ahead.status_code == 422 and ahead.json()["detail"][0]["loc"] == ["path", "day"]
     assert api.post("/api/v1/stores/TPE-999/days/2026-12-06/close").status_code == 404
     assert api.post("/api/v1/stores/TPE-101/days/1999-12-31/close").status_code == 422
     denied = api.post("/api/v1/stores/TPE-101/days/2026-12-06/close", headers=as_102)
@@ -531,7 +534,7 @@ def test_a_day_that_is_not_there_or_another_stores_is_refused(
         dayclose.store_day(
             uow, store="TPE-101", day=date(2026, 12, 8), time_zone=ZONE, principal=ADMIN
         )
-    assert info.value.field == "day"
+    assert info.value.field == "path.day"
     with pytest.raises(ValidationFailed):
         dayclose.store_day(
             uow, store="TPE-101", day=date(1999, 12, 31), time_zone=ZONE, principal=ADMIN

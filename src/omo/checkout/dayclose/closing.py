@@ -38,7 +38,7 @@ def close_day(
         if not d.complete:
             raise ValidationFailed(
                 f"{day.isoformat()} is not over until {d.until.isoformat()}: a day is closed "
-                f"once it has ended", field="day", code="day_not_over",
+                f"once it has ended", field="path.day", code="day_not_over",
                 ctx={"day": day.isoformat(), "until": d.until.isoformat()},
             )  # fmt: skip
         now, totals = clock.now(), day_totals(session, d)

@@ -75,7 +75,7 @@ def brand_day(day: date, time_zone: str, *, store: Store | None = None) -> Day:
         raise ValidationFailed(
             f"{day.isoformat()} is not a day from {EARLIEST.isoformat()} to today "
             f"({today.isoformat()}, {time_zone})",
-            field="day", ctx={"today": today.isoformat()},
+            field="path.day", ctx={"today": today.isoformat()},
         )  # fmt: skip
     since, until = window(day, zone)
     return Day(store, day, zone, since, until, complete=until <= now)
