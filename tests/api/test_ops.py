@@ -57,6 +57,7 @@ def test_metrics_count_requests_checkouts_and_queues(api: TestClient, uow: UnitO
     assert 'omo_messages{state="dead"} 0.0' in text
     assert 'omo_webhook_waiting{webhook="erp"} 1.0' in text  # the sale, not the enrolment
     assert 'omo_webhook_failures{webhook="erp"} 0.0' in text
+    assert 'omo_webhook_skipped{webhook="erp"} 0.0' in text
 
 
 def test_oversized_bodies_are_refused_before_they_are_read(

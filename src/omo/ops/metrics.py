@@ -52,6 +52,10 @@ class Metrics:
             "omo_webhook_failures", "a subscription's failed posts in a row", ["webhook"],
             registry=self.registry,
         )  # fmt: skip
+        self.webhook_skipped = Gauge(
+            "omo_webhook_skipped", "facts a subscription never got: removed past the outbox's "
+            "retention while it was off or failing", ["webhook"], registry=self.registry,
+        )  # fmt: skip
 
     def refresh_queues(self, uow: UnitOfWork) -> None:
         with uow.read() as session:
@@ -66,9 +70,11 @@ class Metrics:
             self.messages.labels(state=state).set(states.get(state, 0))
         self.webhook_waiting.clear()
         self.webhook_failures.clear()
-        for name, waiting, failures in hooks:
+        self.webhook_skipped.clear()
+        for name, waiting, failures, skipped in hooks:
             self.webhook_waiting.labels(webhook=name).set(waiting)
             self.webhook_failures.labels(webhook=name).set(failures)
+            self.webhook_skipped.labels(webhook=name).set(skipped)
 
 
 API = "/api/v1"

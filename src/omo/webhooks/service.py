@@ -81,13 +81,15 @@ def list_webhooks(uow: UnitOfWork) -> list[WebhookRead]:
         return [_read(session, w) for w in session.scalars(select(Webhook).order_by(Webhook.name))]
 
 
-def standing(session: Session) -> list[tuple[str, int, int]]:
-    """Each subscription's name, facts waiting and failures in a row (a metric for operations:
-    alert on failures > 0 or waiting that grows)."""
+def standing(session: Session) -> list[tuple[str, int, int, int]]:
+    """Each subscription's name, facts waiting, failures in a row and facts it never got (past
+    the outbox's retention) — metrics for operations: alert on failures > 0, waiting that
+    grows, or skipped above 0."""
     return [
-        (w.name, outbox.count_after(session, after=w.position, topics=w.topics), w.failures)
+        (w.name, outbox.count_after(session, after=w.position, topics=w.topics), w.failures,
+         w.skipped)
         for w in session.scalars(select(Webhook).order_by(Webhook.name))
-    ]
+    ]  # fmt: skip
 
 
 def get_webhook(uow: UnitOfWork, *, name: str) -> WebhookRead:
