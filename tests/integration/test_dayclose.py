@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from omo.apikeys.service import Principal, create_key
 from omo.checkout import dayclose
@@ -679,3 +679,44 @@ def test_receipts_recorded_elsewhere_cost_no_statement_each(
         sa.event.remove(uow.engine, "before_cursor_execute", seen)
     assert [e.store for e in got.elsewhere] == ["TPE-102"] * 40
     assert len(statements) < 10, statements
+
+
+@pytest.mark.postgres
+def test_two_closings_of_one_day_at_once_make_one(
+    uow: UnitOfWork, day: dict[str, Any], db_url: str
+) -> None:
+    """The store's manager and the nightly job close the same day at the same instant: one
+    closing, one fact; the other is answered the first closing, no error reaching either."""
+    import threading
+
+    from omo.checkout.models import StoreDayClosing
+    from omo.messaging.models import OutboxMessage
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    for attempt in range(5):  # the race, several times over
+        the_day = date(2026, 12, 1 + attempt)
+        barrier = threading.Barrier(2)
+        answers: list[Any] = []
+
+        def close(
+            who: str, when: date = the_day, wait: threading.Barrier = barrier,
+            out: list[Any] = answers,
+        ) -> None:  # fmt: skip
+            wait.wait()
+            out.append(dayclose.close_day(uow, store="TPE-101", day=when, time_zone=ZONE,
+                                          principal=Principal(who)))  # fmt: skip
+
+        threads = [threading.Thread(target=close, args=(who,)) for who in ("manager", "job")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(answers) == 2, "a closing got an error"
+        assert sorted(a.replayed for a in answers) == [False, True]
+        assert answers[0].closed_at == answers[1].closed_at
+        assert answers[0].closed_by == answers[1].closed_by
+    with uow.read() as s:
+        assert s.scalar(select(func.count()).select_from(StoreDayClosing)) == 5
+        assert s.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.topic == "StoreDayClosed")) == 5  # fmt: skip
