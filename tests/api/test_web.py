@@ -537,7 +537,15 @@ def test_the_till_takes_a_return(
     # and the back office's clearing: the web shop owes TPE-101 what its till paid out
     client.cookies.clear()
     sign_in(client, "boss")
-    owed = client.get("/ui/points").text.split('id="refunds-clearing">')[1].split("</table>")[0]
+    ledger = client.get("/ui/points").text
+    owed = ledger.split('id="refunds-clearing">')[1].split("</table>")[0]
+    link = ledger.split('id="refunds-clearing-csv"')[0].rsplit('href="', 1)[1].split('"')[0]
+    sheet = client.get(link.replace("&amp;", "&"))
+    assert sheet.status_code == 200 and sheet.headers["content-type"].startswith("text/csv")
+    assert (
+        sheet.text
+        == "sold_at,refunded_at,refunds,amount\r\n,TPE-101,2,1100.00\r\nALL,,2,1100.00\r\n"
+    )
     assert re.findall(r"<td>(.*?)</td>", owed)[:4] == [
         "無門市（宅配）",
         "TPE-101",
@@ -1848,8 +1856,10 @@ def test_the_points_ledger_page_and_its_csv(
         assert client.get("/ui/points.csv" + bad).status_code == 422
         if "by=" not in bad:
             assert client.get("/ui/points-clearing.csv" + bad).status_code == 422
+            assert client.get("/ui/refunds-clearing.csv" + bad).status_code == 422
     client.cookies.clear()
     sign_in(client, "tpe")  # store staff: no dashboard, no ledger
     assert client.get("/ui/points").status_code == 403
     assert client.get("/ui/points.csv").status_code == 403
     assert client.get("/ui/points-clearing.csv").status_code == 403
+    assert client.get("/ui/refunds-clearing.csv").status_code == 403

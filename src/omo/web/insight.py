@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from omo.analytics import service as analytics
 from omo.analytics.funnel import funnel
 from omo.checkout.dayclose.clearing import as_csv as clearing_csv
+from omo.checkout.dayclose.refund_clearing import as_csv as refunds_csv
 from omo.identity import reviews
 from omo.points import movements
 from omo.shared.schemas import MAX_ID
@@ -53,7 +54,7 @@ def points_csv(
 ) -> Response:  # fmt: skip
     require(request, Permission.DASHBOARD)
     page = pages.points_ledger(request.app.state.uow, zone=request.app.state.settings.time_zone,
-                               start=start, end=end, by=by, clear=False)  # fmt: skip
+                               start=start, end=end, by=by, clear=False, refunds=False)  # fmt: skip
     if page.movements is None:
         return render(request, "points.html", status=422, p=page)
     return _csv(movements.as_csv(page.movements), f"points-{_span(page)}-{page.by}.csv")
@@ -65,10 +66,24 @@ def points_clearing_csv(
 ) -> Response:  # fmt: skip
     require(request, Permission.DASHBOARD)
     page = pages.points_ledger(request.app.state.uow, zone=request.app.state.settings.time_zone,
-                               start=start, end=end, by=None, roll=False)  # fmt: skip
+                               start=start, end=end, by=None, roll=False,
+                               refunds=False)  # fmt: skip
     if page.clearing is None:
         return render(request, "points.html", status=422, p=page)
     return _csv(clearing_csv(page.clearing), f"points-clearing-{_span(page)}.csv")
+
+
+@router.get("/refunds-clearing.csv")
+def refunds_clearing_csv(
+    request: Request, start: DayText = None, end: DayText = None
+) -> Response:  # fmt: skip
+    """跨店退貨清算 for a spreadsheet: what each selling store owes each refunding one."""
+    require(request, Permission.DASHBOARD)
+    page = pages.points_ledger(request.app.state.uow, zone=request.app.state.settings.time_zone,
+                               start=start, end=end, by=None, roll=False, clear=False)  # fmt: skip
+    if page.refunds is None:
+        return render(request, "points.html", status=422, p=page)
+    return _csv(refunds_csv(page.refunds), f"refunds-clearing-{_span(page)}.csv")
 
 
 def _span(page: pages.PointsLedgerPage) -> str:

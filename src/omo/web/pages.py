@@ -98,11 +98,11 @@ class PointsLedgerPage:
 
 def points_ledger(
     uow: UnitOfWork, *, zone: str, start: str | None, end: str | None, by: str | None,
-    roll: bool = True, clear: bool = True,
+    roll: bool = True, clear: bool = True, refunds: bool = True,
 ) -> PointsLedgerPage:  # fmt: skip
-    """The points ledger rolled forward (`roll`) and cleared between stores (`clear`) for the
-    page or its CSVs (default: the last 12 months, by month); a bad range comes back as the
-    page's error."""
+    """The points ledger rolled forward (`roll`), points cleared between stores (`clear`) and
+    refunds paid at another store (`refunds`) for the page or its CSVs (default: the last 12
+    months, by month); a bad range comes back as the page's error."""
     today = dayclose.today(zone)
     first = date(today.year - (today.month < 12), today.month % 12 + 1, 1)  # 11 months back
     page = PointsLedgerPage(start=first, end=today + timedelta(days=1), by=by or "month",
@@ -118,6 +118,7 @@ def points_ledger(
         if clear:
             page.clearing = clearing(uow, start=page.start, end=page.end, time_zone=zone,
                                      principal=Principal(name="ui:points"))  # fmt: skip
+        if refunds:
             page.refunds = refund_clearing.refunds_clearing(
                 uow, start=page.start, end=page.end, time_zone=zone,
                 principal=Principal(name="ui:points"),

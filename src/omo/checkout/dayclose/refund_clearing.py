@@ -67,3 +67,11 @@ def refunds_clearing(
         start=start, end=end, time_zone=time_zone, pairs=pairs,
         refunds=sum(p.refunds for p in pairs), amount=sum((p.amount for p in pairs), from_cents(0)),
     )  # fmt: skip
+
+
+def as_csv(c: RefundsClearing) -> str:
+    """The pairs and the total as CSV, for a spreadsheet (an order of no store: sold_at empty)."""
+    out = ["sold_at,refunded_at,refunds,amount"]
+    out += [f"{p.sold_at or ''},{p.refunded_at},{p.refunds},{p.amount:.2f}" for p in c.pairs]
+    out.append(f"ALL,,{c.refunds},{c.amount:.2f}")
+    return "\r\n".join(out) + "\r\n"
