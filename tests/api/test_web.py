@@ -1508,6 +1508,9 @@ def test_the_settings_show_where_each_webhook_stands(
     dw, erp = re.findall(r"<tr.*?</tr>", table, re.S)[1:]
     for row in (dw, erp):
         assert "1 則未送出：已超過事件保留期限而自 outbox 移除" in row
+    kept = client.get("/ui/settings").text.split('id="outbox-kept">')[1].split("</p>")[0]
+    assert "事件保留 90 天" in kept and "目前最舊的事件為" in kept
+    assert re.search(r"上次移除 .*：\d+ 則，至位置 \d+。", kept), kept
 
 
 def test_a_till_of_whole_dollars_refuses_cents_in_the_settings_form(

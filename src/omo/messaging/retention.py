@@ -8,6 +8,7 @@ instead of missing facts in silence."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
@@ -52,6 +53,26 @@ def remove_through(
     if deleted:
         session.add(OutboxPruning(through_id=through, deleted=deleted, cutoff=cutoff, at=now))
     return deleted
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Where the outbox stands for an operator: its oldest fact, and the last removal."""
+
+    oldest_at: datetime | None  # none: the outbox is empty
+    last_removed_at: datetime | None  # none: nothing was ever removed
+    last_removed: int  # facts the last removal took
+    through: int  # the position every fact up to which is gone
+
+
+def kept(session: Session) -> Kept:
+    """Two look-ups on keys: the oldest fact and the latest removal."""
+    oldest = session.scalar(select(OutboxMessage.created_at).order_by(OutboxMessage.id).limit(1))
+    last = session.scalars(select(OutboxPruning).order_by(OutboxPruning.id.desc()).limit(1)).first()
+    return Kept(
+        oldest_at=oldest, last_removed_at=last.at if last else None,
+        last_removed=last.deleted if last else 0, through=last.through_id if last else 0,
+    )  # fmt: skip
 
 
 def pruned_through(session: Session) -> int:

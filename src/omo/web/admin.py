@@ -87,7 +87,7 @@ def reward_sent(
             req=RedemptionFulfil(reference=reference.strip() or None),
         )  # fmt: skip
     except DomainError as exc:
-        page = pages.settings(uow, price_unit=request.app.state.settings.price_unit)
+        page = pages.settings(uow, app=request.app.state.settings)
         return render(request, "settings.html", status=422, page=page, error=f"send: {exc}",
                       drafts=pages.editor_values(page), code="")  # fmt: skip
     return RedirectResponse("/ui/settings", status_code=303)
@@ -136,7 +136,7 @@ def save_settings(
         error = str(exc)
     else:
         return RedirectResponse("/ui/settings", status_code=303)
-    page = pages.settings(uow, price_unit=request.app.state.settings.price_unit)
+    page = pages.settings(uow, app=request.app.state.settings)
     return render(
         request, "settings.html", status=422, page=page, error=f"{kind}: {error}",
         drafts={**pages.editor_values(page), kind: body}, code=code,

@@ -27,6 +27,7 @@ from omo.customer_view import service as customer_view
 from omo.customer_view.schemas import CustomerView
 from omo.db import UnitOfWork
 from omo.members import service as members
+from omo.messaging.retention import Kept
 from omo.points import movements
 from omo.points import service as points
 from omo.points.movements import MovementRow
@@ -38,6 +39,7 @@ from omo.referrals.service import ReferralRead
 from omo.rewards import fulfilment, settlement
 from omo.rewards import service as rewards
 from omo.rewards.schemas import RedemptionRow, RewardRead, SettlementRow
+from omo.settings import Settings as AppSettings
 from omo.shared import clock
 from omo.shared.errors import DomainError, NotFound, ValidationFailed
 from omo.tasks import service as tasks
@@ -262,20 +264,26 @@ class Settings:
     returns: PolicyRead  # which refunds need a manager
     price_unit: Decimal  # what the tills take (OMO_PRICE_UNIT): discounts and refunds round to it
     webhooks: list[WebhookRead]  # where each subscription's delivery stands
+    outbox: Kept  # the facts the webhooks and pollers read: the oldest kept, the last removal
+    retention_days: int  # OMO_OUTBOX_RETENTION_DAYS (0: every fact kept)
 
 
 TO_SEND_SHOWN = 100
 
 
-def settings(uow: UnitOfWork, *, price_unit: Decimal) -> Settings:
+def settings(uow: UnitOfWork, *, app: AppSettings) -> Settings:
+    """The settings page: the programmes, rewards owed, partners, the returns policy, the
+    webhooks and the outbox they read (`app`: the process's settings — the till's price unit,
+    the outbox's retention)."""
     return Settings(
         tiers=tiers.get_programme(uow), points=points.get_programme(uow),
         coupons=coupons.list_templates(uow), rewards=rewards.list_rewards(uow, available=False),
         to_send=fulfilment.owed(uow, store=None, reward=None, limit=TO_SEND_SHOWN,
                                 vouchers=False, to_send=True),
         partners=settlement.partner_settlement(uow, since=None, until=None, partner=None),
-        returns=returns_policy.get_policy(uow), price_unit=price_unit,
-        webhooks=webhooks.list_webhooks(uow),
+        returns=returns_policy.get_policy(uow), price_unit=app.price_unit,
+        webhooks=webhooks.list_webhooks(uow), outbox=webhooks.outbox_kept(uow),
+        retention_days=app.outbox_retention_days,
     )  # fmt: skip
 
 

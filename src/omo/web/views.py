@@ -306,8 +306,7 @@ def _store(
 @router.get("/settings")
 def settings_page(request: Request) -> HTMLResponse:
     require(request, Permission.SETTINGS)
-    page = pages.settings(request.app.state.uow,
-                          price_unit=request.app.state.settings.price_unit)  # fmt: skip
+    page = pages.settings(request.app.state.uow, app=request.app.state.settings)
     return render(
         request, "settings.html", page=page, error=None, drafts=pages.editor_values(page), code=""
     )

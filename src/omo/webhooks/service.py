@@ -76,6 +76,12 @@ def put_webhook(
     return uow.run(run)
 
 
+def outbox_kept(uow: UnitOfWork) -> retention.Kept:
+    """The outbox's oldest fact and its last removal past retention (the settings page)."""
+    with uow.read() as session:
+        return retention.kept(session)
+
+
 def list_webhooks(uow: UnitOfWork) -> list[WebhookRead]:
     with uow.read() as session:
         return [_read(session, w) for w in session.scalars(select(Webhook).order_by(Webhook.name))]
