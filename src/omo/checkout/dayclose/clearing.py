@@ -9,7 +9,7 @@ chain's own, in the ledger's roll-forward (points/movements.py), not a store's."
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import Field
@@ -49,14 +49,22 @@ class Clearing(ReadModel):
     total: StoreClearing
 
 
-def clearing(
-    uow: UnitOfWork, *, start: date, end: date, time_zone: str, principal: Principal
-) -> Clearing:
+def chain_period(
+    start: date, end: date, time_zone: str, principal: Principal
+) -> tuple[datetime, datetime]:  # fmt: skip
+    """A clearing's period as UTC instants [start, end) of the brand's days; every store's
+    figures, so a key bound to one store is refused."""
     if principal.store_id is not None:
         raise Forbidden("this API key is bound to a store: the clearing shows every store's",
                         code="wrong_store")  # fmt: skip
     zone = check_range(start, end, time_zone)
-    since, until = start_of_day(start, zone), start_of_day(end, zone)
+    return start_of_day(start, zone), start_of_day(end, zone)
+
+
+def clearing(
+    uow: UnitOfWork, *, start: date, end: date, time_zone: str, principal: Principal
+) -> Clearing:
+    since, until = chain_period(start, end, time_zone, principal)
     with uow.read() as session:
         stores = commerce.list_stores(session)
         sums = _sums(session, since, until, {s.code: s.id for s in stores})

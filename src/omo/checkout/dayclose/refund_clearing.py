@@ -11,15 +11,13 @@ from pydantic import Field
 from sqlalchemy import func, select
 
 from omo.apikeys.service import Principal
+from omo.checkout.dayclose.clearing import chain_period
 from omo.checkout.dayclose.days import sum_cents
 from omo.commerce import service as commerce
 from omo.commerce.models import Order, OrderRefund
 from omo.db import UnitOfWork
-from omo.points.movements import check_range
-from omo.shared.errors import Forbidden
 from omo.shared.money import from_cents
 from omo.shared.schemas import MoneyOut, ReadModel
-from omo.shared.zones import start_of_day
 
 
 class RefundPair(ReadModel):
@@ -41,11 +39,7 @@ class RefundsClearing(ReadModel):
 def refunds_clearing(
     uow: UnitOfWork, *, start: date, end: date, time_zone: str, principal: Principal
 ) -> RefundsClearing:
-    if principal.store_id is not None:
-        raise Forbidden("this API key is bound to a store: the clearing shows every store's",
-                        code="wrong_store")  # fmt: skip
-    zone = check_range(start, end, time_zone)
-    since, until = start_of_day(start, zone), start_of_day(end, zone)
+    since, until = chain_period(start, end, time_zone, principal)
     with uow.read() as session:
         codes = {s.id: s.code for s in commerce.list_stores(session)}
         rows = session.execute(
