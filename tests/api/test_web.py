@@ -1739,6 +1739,7 @@ def test_the_store_page_shows_the_day_and_checks_the_tills_receipts(
     early = client.post(close, data={"csrf": _csrf(page.text), "day": "2026-12-06"})
     assert early.status_code == 422
     assert "2026-12-06 要到" in early.text and "才結束：當日結束後才能日結" in early.text
+    assert "NT$1,620" in early.text.split('id="day-total">')[1][:20]  # the figures stay up
     morning = datetime(2026, 12, 7, 9, 0, tzinfo=ZoneInfo("Asia/Taipei"))
     clock.set_clock(lambda: morning)
     sixth = client.get(f"/ui/stores/{people['tpe']}?day=2026-12-06").text

@@ -225,7 +225,11 @@ def store_day(
     try:
         page.day = dayclose.parse_day(day, time_zone)
         if close:
-            dayclose.close_day(uow, store=code, day=page.day, time_zone=time_zone, principal=who)
+            try:
+                dayclose.close_day(uow, store=code, day=page.day, time_zone=time_zone,
+                                   principal=who)  # fmt: skip
+            except DomainError as exc:  # not over yet: said beside the day's figures
+                page.error = exc
         page.report = dayclose.store_day(
             uow, store=code, day=page.day, time_zone=time_zone, principal=who
         )
