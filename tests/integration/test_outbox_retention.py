@@ -105,6 +105,9 @@ def test_facts_past_retention_go_and_whoever_was_behind_them_is_told(
         [pruning] = s.scalars(select(OutboxPruning)).all()
         assert (pruning.through_id, pruning.deleted) == (max(old), 2)
         assert pruning.cutoff == DAY0 + timedelta(days=10)
+    metrics = api.get("/metrics").text  # what an operator alerts on
+    assert 'omo_webhook_skipped{webhook="off"} 2.0' in metrics
+    assert 'omo_webhook_skipped{webhook="live"} 0.0' in metrics
 
     # switched back on, it gets what is kept, in order
     put(uow, "off", inbox.url)
