@@ -14,7 +14,9 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from omo import __version__
 from omo.analytics.api import router as analytics_router
+from omo.checkout.api import commit_route
 from omo.checkout.api import router as checkout_router
+from omo.checkout.lane import CommitLane
 from omo.commerce.api import router as commerce_router
 from omo.coupons.api import router as coupons_router
 from omo.db import UnitOfWork, make_engine, runs_on_loop
@@ -128,11 +130,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         SessionMiddleware, secret_key=secret_key(settings), session_cookie="omo_session",
         max_age=8 * 3600, same_site="lax", https_only=settings.cookie_secure,
     )  # fmt: skip
-    web.install(app)
-    metrics.install(app, uow)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.state.rate_limiter = RateLimiter(
         rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
     )
+    # outside the session's middleware, inside the metrics' (which time and count the sale)
+    app.add_middleware(
+        CommitLane, route=commit_route(), uow=uow, settings=settings,
+        limiter=app.state.rate_limiter,
+    )  # fmt: skip
+    web.install(app)
+    metrics.install(app, uow)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     return app

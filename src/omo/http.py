@@ -97,14 +97,24 @@ def _pooled(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(endpoint)  # FastAPI reads the signature and annotations through it
     async def pooled(*args: Any, **kwargs: Any) -> Any:
         if inline:
-            try:
-                with without_waiting():
-                    return endpoint(*args, **kwargs)
-            except WouldWait:
-                pass  # nothing was changed: run it where it may wait
+            return await run_inline_first(endpoint, *args, **kwargs)
         return await run_in_threadpool(endpoint, *args, **kwargs)
 
     return pooled
+
+
+R = TypeVar("R")
+
+
+async def run_inline_first(work: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """`work` on the event loop where nothing makes it wait, else in the thread pool (see
+    `inline_first`)."""
+    try:
+        with without_waiting():
+            return work(*args, **kwargs)
+    except WouldWait:
+        pass  # nothing was changed: run it where it may wait
+    return await run_in_threadpool(work, *args, **kwargs)
 
 
 _INLINE = "omo_inline_first"

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from fastapi.routing import APIRoute
 
 from omo.apikeys.service import Principal
 from omo.checkout import batch, best, dayclose, receipts, refunds
@@ -117,6 +118,15 @@ def commit(
     )  # fmt: skip
     response.status_code = 200 if result.replayed else 201
     return result
+
+
+def commit_route() -> APIRoute:
+    """The route of `commit`: the till's lane (`checkout/lane.py`) answers plain sales beside
+    it with its response field, and the metrics label them with it."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.path == "/checkout/commit":
+            return route
+    raise LookupError("/checkout/commit is not routed")
 
 
 @router.post(
