@@ -14,9 +14,8 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from omo import __version__
 from omo.analytics.api import router as analytics_router
-from omo.checkout.api import commit_route
 from omo.checkout.api import router as checkout_router
-from omo.checkout.lane import CommitLane
+from omo.checkout.lane import TillLane, till_routes
 from omo.commerce.api import router as commerce_router
 from omo.coupons.api import router as coupons_router
 from omo.db import UnitOfWork, make_engine, runs_on_loop
@@ -134,10 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
     )
     # outside the session's middleware, inside the metrics' (which time and count the sale)
-    app.add_middleware(
-        CommitLane, route=commit_route(), uow=uow, settings=settings,
-        limiter=app.state.rate_limiter,
-    )  # fmt: skip
+    app.add_middleware(TillLane, routes=till_routes(uow, settings), limiter=app.state.rate_limiter)
     web.install(app)
     metrics.install(app, uow)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

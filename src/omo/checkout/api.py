@@ -120,13 +120,14 @@ def commit(
     return result
 
 
-def commit_route() -> APIRoute:
-    """The route of `commit`: the till's lane (`checkout/lane.py`) answers plain sales beside
-    it with its response field, and the metrics label them with it."""
+def route_of(path: str) -> APIRoute:
+    """The POST route at `path` (without the /api/v1 prefix): the till's lane
+    (`checkout/lane.py`) answers plain requests beside it with its response field, and the
+    metrics label them with it."""
     for route in router.routes:
-        if isinstance(route, APIRoute) and route.path == "/checkout/commit":
+        if isinstance(route, APIRoute) and route.path == path and "POST" in route.methods:
             return route
-    raise LookupError("/checkout/commit is not routed")
+    raise LookupError(f"{path} is not routed")
 
 
 @router.post(
