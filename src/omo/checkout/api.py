@@ -125,7 +125,7 @@ def route_of(path: str) -> APIRoute:
     (`checkout/lane.py`) answers plain requests beside it with its response field, and the
     metrics label them with it."""
     for route in router.routes:
-        if isinstance(route, APIRoute) and route.path == path and "POST" in route.methods:
+        if isinstance(route, APIRoute) and route.path == path and "POST" in (route.methods or ()):
             return route
     raise LookupError(f"{path} is not routed")
 
