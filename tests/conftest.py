@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,15 @@ def pg_server() -> Iterator[tuple[PostgresServer, sa.Engine]]:
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        path = tmp_path / "omo.sqlite"
-        shutil.copy(sqlite_template, path)
+@contextmanager
+def fresh_database(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, stem: str = "omo"
+) -> Iterator[str]:
+    """A new database with the migrated schema: a copy of the SQLite template in `tmp_path`, or
+    a PostgreSQL database made from the server's template (dropped afterwards)."""
+    if backend == "sqlite":
+        path = tmp_path / f"{stem}.sqlite"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
     server, admin = request.getfixturevalue("pg_server")
@@ -72,6 +77,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
     yield server.url(name)
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(request, tmp_path, request.param) as url:
+        yield url
 
 
 @pytest.fixture
