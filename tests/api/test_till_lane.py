@@ -189,9 +189,10 @@ def test_the_lane_answers_as_the_route_does(
                 statuses[j].append(_send(c, keys, "all", body).status_code)
         assert statuses[0] == statuses[1] and 429 in statuses[0], statuses
         lane = _lane_of(apps[0])
-        # not a comparison of the routes with themselves
-        assert lane.answered["/api/v1/checkout/commit"] >= 14, lane.answered
-        assert lane.answered["/api/v1/checkout/quote"] >= 4, lane.answered
+        # not a comparison of the routes with themselves (a key's first call, and its first
+        # after the 5 s the principal cache keeps it, go to the route: bounds with room)
+        assert lane.answered["/api/v1/checkout/commit"] >= 10, lane.answered
+        assert lane.answered["/api/v1/checkout/quote"] >= 2, lane.answered
         metrics = lane_client.get("/metrics").text
         assert 'omo_checkouts_total{outcome="ok"}' in metrics
         assert 'route="/api/v1/checkout/commit",status="201"' in metrics
