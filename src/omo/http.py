@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -140,6 +141,9 @@ def inline_first(endpoint: E) -> E:
 
 UoW = Annotated[UnitOfWork, Depends(get_uow)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+# a period of the brand's days, as the clearings and the ledger's roll-forward take it
+FirstDay = Annotated[date, Query(alias="from", description="first day (the brand's calendar)")]
+DayAfter = Annotated[date, Query(description="the day after the last (at most tomorrow)")]
 
 
 def install_error_handlers(app: FastAPI) -> None:

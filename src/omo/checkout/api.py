@@ -31,7 +31,7 @@ from omo.commerce import returns_policy
 from omo.commerce.channels import Channel
 from omo.commerce.returns_policy import Policy, PolicyRead
 from omo.commerce.schemas import CODE, OrderRead
-from omo.http import AppSettings, PooledRoute, UoW, inline_first, scoped
+from omo.http import AppSettings, DayAfter, FirstDay, PooledRoute, UoW, inline_first, scoped
 from omo.shared.schemas import MAX_ID
 from omo.shared.secrets import secret_key
 
@@ -352,8 +352,8 @@ def reconcile_day(
 def refunds_clearing(
     uow: UoW,
     settings: AppSettings,
-    from_: Annotated[date, Query(alias="from", description="first day (the brand's calendar)")],
-    to: Annotated[date, Query(description="the day after the last (at most tomorrow)")],
+    from_: FirstDay,
+    to: DayAfter,
     caller: Principal = scoped("kpis:read"),
 ) -> RefundsClearing:
     return refund_clearing.refunds_clearing(
@@ -369,8 +369,8 @@ def refunds_clearing(
 def points_clearing(
     uow: UoW,
     settings: AppSettings,
-    from_: Annotated[date, Query(alias="from", description="first day (the brand's calendar)")],
-    to: Annotated[date, Query(description="the day after the last (at most tomorrow)")],
+    from_: FirstDay,
+    to: DayAfter,
     caller: Principal = scoped("kpis:read"),
 ) -> Clearing:
     return clearing(uow, start=from_, end=to, time_zone=settings.time_zone, principal=caller)

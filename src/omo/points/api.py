@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
 from omo.apikeys.service import Principal
-from omo.http import AppSettings, PooledRoute, UoW, scoped
+from omo.http import AppSettings, DayAfter, FirstDay, PooledRoute, UoW, scoped
 from omo.points import movements
 from omo.points import service as points
 from omo.points.movements import Movements, Period
@@ -93,8 +92,8 @@ def put_programme(
 def get_movements(
     uow: UoW,
     settings: AppSettings,
-    from_: Annotated[date, Query(alias="from", description="first day (the brand's calendar)")],
-    to: Annotated[date, Query(description="the day after the last (at most tomorrow)")],
+    from_: FirstDay,
+    to: DayAfter,
     by: Annotated[Period, Query()] = "month",
     caller: Principal = scoped("kpis:read"),
 ) -> Movements:
