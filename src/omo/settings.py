@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     # scheduler's pass (a sale writes one: kept forever, the table grows with every sale); a
     # webhook or a polling reader still behind them is told (docs/webhooks.md). 0: keep all
     outbox_retention_days: int = Field(default=90, ge=0, le=36_500)
+    # a webhook failing this many hours in a row (and 10 attempts) is switched off by the
+    # scheduler's pass, its facts waiting, until an admin switches it back on. 0: never
+    webhook_switch_off_after_h: int = Field(default=72, ge=0, le=8_760)
     # a message that failed this many times is dead-lettered
     message_max_attempts: int = Field(default=5, ge=1, le=50)
 

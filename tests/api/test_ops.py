@@ -58,6 +58,14 @@ def test_metrics_count_requests_checkouts_and_queues(api: TestClient, uow: UnitO
     assert 'omo_webhook_waiting{webhook="erp"} 1.0' in text  # the sale, not the enrolment
     assert 'omo_webhook_failures{webhook="erp"} 0.0' in text
     assert 'omo_webhook_skipped{webhook="erp"} 0.0' in text
+    assert 'omo_webhook_switched_off{webhook="erp"} 0.0' in text
+    from sqlalchemy import update
+
+    from omo.shared import clock
+    from omo.webhooks.models import Webhook
+
+    uow.run(lambda s: s.execute(update(Webhook).values(active=False, switched_off_at=clock.now())))
+    assert 'omo_webhook_switched_off{webhook="erp"} 1.0' in api.get("/metrics").text
 
 
 def test_oversized_bodies_are_refused_before_they_are_read(

@@ -1512,6 +1512,20 @@ def test_the_settings_show_where_each_webhook_stands(
     assert "事件保留 90 天" in kept and "目前最舊的事件為" in kept
     assert re.search(r"上次移除 .*：\d+ 則，至位置 \d+。", kept), kept
 
+    # failing since its first attempt 100 days ago, its tenth failure switches it off
+    from sqlalchemy import update
+
+    from omo.webhooks.models import Webhook
+
+    uow.run(lambda s: s.execute(update(Webhook).where(Webhook.name == "erp").values(failures=9)))
+    f.post_order(uow)
+    report = delivery.deliver_due(uow, settle_s=0, switch_off_after=timedelta(hours=72))
+    assert report.switched_off == ["erp"]
+    table = client.get("/ui/settings").text.split('id="webhooks"')[1].split("</table>")[0]
+    erp = re.findall(r"<tr.*?</tr>", table, re.S)[2]
+    assert re.search(r"（已自動停用 .+：自 .+ 起持續失敗）", erp), erp
+    assert "連續失敗 10 次" in erp and "下次重試" not in erp and "（已停用）" not in erp
+
 
 def test_a_till_of_whole_dollars_refuses_cents_in_the_settings_form(
     settings: Settings, people: dict[str, int], uow: UnitOfWork

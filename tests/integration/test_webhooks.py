@@ -486,3 +486,134 @@ def test_a_url_with_credentials_is_shown_masked_and_posted_whole(
     (post,) = receiver.posts
     assert post["path"] == "/omo?token=abc123&v=2"
     assert post["headers"]["Authorization"] == "Basic " + base64.b64encode(b"omo:pa55w0rd").decode()
+
+
+DAYS_3 = timedelta(hours=72)
+
+
+def fail_until(
+    uow: UnitOfWork, receiver: Receiver, start: datetime, end: datetime, after: timedelta | None
+) -> list[tuple[datetime, bool]]:
+    """Every attempt the back-off allows from `start` to `end`, each refused by the receiver:
+    when it was made and whether it switched the subscription off."""
+    attempts, at = [], start
+    while at <= end:
+        clock.set_clock(lambda at=at: at)
+        receiver.statuses = [500]
+        report = delivery.deliver_due(uow, settle_s=0, switch_off_after=after)
+        if report.failed == 0:  # switched off (or nothing due): no attempt made
+            break
+        attempts.append((at, report.switched_off == ["erp"]))
+        row = hook(uow)
+        if row.next_at is None:
+            break
+        at = clock.as_utc(row.next_at)
+    receiver.statuses = []
+    return attempts
+
+
+def test_a_receiver_failing_for_days_is_switched_off_and_back_on(
+    uow: UnitOfWork, receiver: Receiver
+) -> None:
+    from omo.audit.models import AuditEntry
+
+    subscribe(uow, receiver.url)
+    f.enrol(uow, phone="0912-000-201")
+    t0 = datetime.now(UTC)
+    attempts = fail_until(uow, receiver, t0, t0 + timedelta(days=10), DAYS_3)
+    offs = [n for n, (_at, off) in enumerate(attempts) if off]
+    assert offs == [len(attempts) - 1]  # the last attempt switched it off, and only that one
+    at_off = attempts[-1][0]
+    # the first attempt 72 h after the first failure (and the tenth at least), not before
+    assert at_off - t0 >= DAYS_3 and attempts[-2][0] - t0 < DAYS_3 and len(attempts) >= 10
+    row = hook(uow)
+    assert (row.active, row.failures, row.next_at) == (False, len(attempts), None)
+    assert clock.as_utc(row.switched_off_at) == at_off  # type: ignore[arg-type]
+    assert clock.as_utc(row.failing_since) == t0  # type: ignore[arg-type]
+    read = webhooks.get_webhook(uow, name="erp")
+    assert read.switched_off_at == at_off and read.failing_since == t0 and not read.active
+    with uow.read() as s:
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "webhook.switched_off"))
+        assert entry is not None and entry.target == "webhook:erp"
+        assert entry.detail["last_error"] == "HTTP 500"
+        told = s.scalar(select(OutboxMessage).where(OutboxMessage.topic == "WebhookSwitchedOff"))
+        assert told is not None and told.payload["webhook"] == "erp"
+        assert told.payload["failures"] == len(attempts)
+
+    clock.set_clock(lambda: at_off + timedelta(days=30))  # off: nothing posted, however late
+    assert deliver(uow) == (0, 0) and receiver.posts == []
+    f.enrol(uow, phone="0912-000-202")  # facts published while it is off wait for it
+    back = webhooks.put_webhook(uow, name="erp", data=WebhookIn(url=receiver.url), actor="t")[0]
+    assert back.active and back.switched_off_at is None and back.failing_since is None
+    keys = [k for _i, _t, k in facts(uow)]
+    assert deliver(uow) == (len(keys), 0)  # at once, every fact it missed, in order
+    assert receiver.keys() == keys
+    assert hook(uow).failures == 0
+
+
+def test_a_success_or_a_new_url_starts_the_count_again(uow: UnitOfWork, receiver: Receiver) -> None:
+    from omo.testing.postgres import free_port
+
+    subscribe(uow, receiver.url)
+    f.enrol(uow, phone="0912-000-203")
+    t0 = datetime.now(UTC)
+    before = fail_until(uow, receiver, t0, t0 + timedelta(hours=60), DAYS_3)
+    assert len(before) >= 10 and not any(off for _at, off in before)
+    f.enrol(uow, phone="0912-000-204")
+    clock.set_clock(lambda: t0 + timedelta(hours=70))
+    assert deliver(uow) == (2, 0)  # it answered: the run of failures is over
+    assert hook(uow).failing_since is None
+    f.enrol(uow, phone="0912-000-205")
+    t1 = t0 + timedelta(hours=71)
+    again = fail_until(uow, receiver, t1, t1 + timedelta(hours=71), DAYS_3)
+    assert len(again) >= 10 and not any(off for _at, off in again)  # 71 h from its new start
+    assert clock.as_utc(hook(uow).failing_since) == t1  # type: ignore[arg-type]
+
+    # a new URL is a new receiver: its failures count from its own first
+    gone = f"http://127.0.0.1:{free_port()}/gone"
+    webhooks.put_webhook(uow, name="erp", data=WebhookIn(url=gone), actor="t")
+    assert hook(uow).failing_since is None
+    t2 = t1 + timedelta(hours=72)
+    clock.set_clock(lambda: t2)
+    assert deliver(uow) == (0, 1)
+    row = hook(uow)
+    assert row.active and clock.as_utc(row.failing_since) == t2  # type: ignore[arg-type]
+
+
+def test_a_scheduler_that_did_not_run_for_days_does_not_switch_one_off_at_once(
+    uow: UnitOfWork, receiver: Receiver
+) -> None:
+    subscribe(uow, receiver.url)
+    f.enrol(uow, phone="0912-000-206")
+    t0 = datetime.now(UTC)
+    first = fail_until(uow, receiver, t0, t0, DAYS_3)  # one failure, then no pass for 5 days
+    later = fail_until(uow, receiver, t0 + timedelta(days=5), t0 + timedelta(days=5), DAYS_3)
+    assert len(first) == len(later) == 1 and not later[0][1]
+    assert hook(uow).active and hook(uow).failures == 2  # 10 attempts in a row are wanted too
+    # never, when the setting says so
+    never = fail_until(uow, receiver, t0 + timedelta(days=6), t0 + timedelta(days=30), None)
+    assert len(never) > 10 and not any(off for _at, off in never) and hook(uow).active
+
+
+def test_the_scheduler_pass_switches_off_after_the_hours_set(
+    uow: UnitOfWork, receiver: Receiver, settings: Any
+) -> None:
+    from omo.journeys import service as journeys
+
+    subscribe(uow, receiver.url)
+    f.enrol(uow, phone="0912-000-207")
+    t0 = datetime.now(UTC)
+    fail_until(uow, receiver, t0, t0 + timedelta(hours=12), None)  # ten failures or so
+    assert hook(uow).failures >= 10
+    when = clock.as_utc(hook(uow).next_at)  # type: ignore[arg-type]
+    clock.set_clock(lambda: when)
+    receiver.statuses = [500, 500]
+    kept = journeys.run_jobs(uow, settings=settings.model_copy(
+        update={"webhook_switch_off_after_h": 0, "outbox_settle_s": 0}), adapters={})  # fmt: skip
+    assert kept.webhooks is not None and kept.webhooks.switched_off == [] and hook(uow).active
+    when = clock.as_utc(hook(uow).next_at)  # type: ignore[arg-type]
+    clock.set_clock(lambda: when)
+    off = journeys.run_jobs(uow, settings=settings.model_copy(
+        update={"webhook_switch_off_after_h": 12, "outbox_settle_s": 0}), adapters={})  # fmt: skip
+    assert off.webhooks is not None and off.webhooks.switched_off == ["erp"]
+    assert not hook(uow).active

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -153,7 +154,12 @@ def run_jobs(
     }
     advanced = runner.advance(uow, settings=settings)
     delivery = messaging.deliver_due(uow, adapters=adapters, settings=settings) if deliver else None
-    posted = webhooks.deliver_due(uow, settle_s=settings.outbox_settle_s) if deliver else None
+    hours = settings.webhook_switch_off_after_h
+    posted = (
+        webhooks.deliver_due(uow, settle_s=settings.outbox_settle_s,
+                             switch_off_after=timedelta(hours=hours) if hours else None)
+        if deliver else None
+    )  # fmt: skip
     # after the posts, so a subscription able to post is not moved past what it could have had
     pruned = retention.prune_outbox(uow, retention_days=settings.outbox_retention_days)
     return JobsReport(

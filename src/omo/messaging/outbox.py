@@ -27,6 +27,7 @@ TOPICS = frozenset(
         "RewardFulfilled",
         "ReferralRewarded",
         "ReferralRevoked",
+        "WebhookSwitchedOff",
         "MemberErased",
         "StoreDayClosed",
     }

@@ -56,6 +56,11 @@ class Metrics:
             "omo_webhook_skipped", "facts a subscription never got: removed past the outbox's "
             "retention while it was off or failing", ["webhook"], registry=self.registry,
         )  # fmt: skip
+        self.webhook_switched_off = Gauge(
+            "omo_webhook_switched_off", "1 when the scheduler switched a subscription off for "
+            "failing too long (its facts wait until it is switched back on)", ["webhook"],
+            registry=self.registry,
+        )  # fmt: skip
 
     def refresh_queues(self, uow: UnitOfWork) -> None:
         with uow.read() as session:
@@ -71,10 +76,12 @@ class Metrics:
         self.webhook_waiting.clear()
         self.webhook_failures.clear()
         self.webhook_skipped.clear()
-        for name, waiting, failures, skipped in hooks:
+        self.webhook_switched_off.clear()
+        for name, waiting, failures, skipped, off in hooks:
             self.webhook_waiting.labels(webhook=name).set(waiting)
             self.webhook_failures.labels(webhook=name).set(failures)
             self.webhook_skipped.labels(webhook=name).set(skipped)
+            self.webhook_switched_off.labels(webhook=name).set(off)
 
 
 API = "/api/v1"

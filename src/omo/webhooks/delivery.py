@@ -2,8 +2,12 @@
 were published, one post per fact, at least once. A subscription's position moves past a fact
 only once its URL answered 2xx; a failure stops that subscription where it is and retries it
 after a back-off (1 min doubling to 6 h), so a receiver that was down gets every fact, in order,
-when it is back. The HTTP calls hold no transaction open: a subscription is leased by a
-conditional UPDATE first, so two passes side by side never post for the same one at once."""
+when it is back. A subscription failing for `switch_off_after` (OMO_WEBHOOK_SWITCH_OFF_AFTER_H,
+72 h) and at least SWITCH_OFF_ATTEMPTS times in a row is switched off: its facts wait for it
+where it stopped, an admin is told (the settings page, the audit log, `/metrics` and a
+`WebhookSwitchedOff` fact) and switches it back on. The HTTP calls hold no transaction open: a
+subscription is leased by a conditional UPDATE first, so two passes side by side never post for
+the same one at once."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from omo import __version__
+from omo.audit import service as audit
 from omo.db import UnitOfWork
 from omo.messaging import outbox
 from omo.messaging.models import OutboxMessage
@@ -31,6 +36,9 @@ from omo.webhooks.schemas import FactRead, PingRead, WebhookReport
 LEASE = timedelta(minutes=5)  # a pass that died holding one: taken again after this
 BATCH = 100  # facts read at a time for one subscription
 TIMEOUT_S = 10.0
+# a subscription is switched off only after this many failed attempts in a row as well as the
+# hours: a scheduler that did not run for days does not switch one off at its first failure
+SWITCH_OFF_ATTEMPTS = 10
 
 # (url, body, headers) -> the HTTP status; raises httpx.HTTPError when no answer came
 Post = Callable[[str, bytes, dict[str, str]], int]
@@ -46,11 +54,14 @@ class _Target:
 
 
 def deliver_due(
-    uow: UnitOfWork, *, settle_s: float, post: Post | None = None, batch: int = BATCH
-) -> WebhookReport:
-    """Post what each active subscription has not yet been answered for."""
+    uow: UnitOfWork, *, settle_s: float, switch_off_after: timedelta | None = None,
+    post: Post | None = None, batch: int = BATCH,
+) -> WebhookReport:  # fmt: skip
+    """Post what each active subscription has not yet been answered for; one failing for
+    `switch_off_after` (None: never) is switched off."""
     due = uow.run(lambda s: _due(s, clock.now()))
     delivered = failed = 0
+    switched_off: list[str] = []
     if not due:
         return WebhookReport(delivered=0, failed=0)
     client = None
@@ -59,23 +70,27 @@ def deliver_due(
         post = _poster(client)
     try:
         for hook_id in due:
-            sent, error = _deliver(uow, hook_id, post, settle_s=settle_s, batch=batch)
+            sent, error, off = _deliver(uow, hook_id, post, settle_s=settle_s, batch=batch,
+                                        switch_off_after=switch_off_after)  # fmt: skip
             delivered, failed = delivered + sent, failed + (error is not None)
+            switched_off += [off] if off is not None else []
     finally:
         if client is not None:
             client.close()
-    return WebhookReport(delivered=delivered, failed=failed)
+    return WebhookReport(delivered=delivered, failed=failed, switched_off=switched_off)
 
 
 def _deliver(
-    uow: UnitOfWork, hook_id: int, post: Post, *, settle_s: float, batch: int
-) -> tuple[int, str | None]:
+    uow: UnitOfWork, hook_id: int, post: Post, *, settle_s: float, batch: int,
+    switch_off_after: timedelta | None,
+) -> tuple[int, str | None, str | None]:  # fmt: skip
+    """The facts posted, the failure that stopped it, its name if it was switched off."""
     sent = 0
     while True:
         now = clock.now()
         target = uow.run(partial(_lease, hook_id=hook_id, now=now))
         if target is None:  # another pass holds it, or it was removed or switched off
-            return sent, None
+            return sent, None, None
         with uow.read() as session:
             read = outbox.unread(
                 session, after=target.position, now=now, settle_s=settle_s, limit=batch
@@ -86,10 +101,10 @@ def _deliver(
         position, posted, error = _post_all(target, facts, post, until=until)
         sent += posted
         settle = partial(_settle, hook_id=hook_id, started=target.position, position=position,
-                         posted=posted, error=error)  # fmt: skip
-        uow.run(settle)
+                         posted=posted, error=error, switch_off_after=switch_off_after)  # fmt: skip
+        off = uow.run(settle)
         if error is not None or len(facts) < batch:
-            return sent, error
+            return sent, error, off
 
 
 def _post_all(
@@ -183,12 +198,13 @@ def _lease(session: Session, *, hook_id: int, now: datetime) -> _Target | None:
 
 def _settle(
     session: Session, *, hook_id: int, started: int, position: int, posted: int,
-    error: str | None,
-) -> None:  # fmt: skip
+    error: str | None, switch_off_after: timedelta | None,
+) -> str | None:  # fmt: skip
+    """Where the post left the subscription; its name if it is switched off now."""
     now = clock.now()
     row = session.get(Webhook, hook_id, with_for_update=True)
     if row is None:  # removed while posting
-        return
+        return None
     if row.position == started:  # else moved (PUT position) while posting: where it was put
         row.position = position
     row.delivered += posted
@@ -196,7 +212,24 @@ def _settle(
     if posted:
         row.last_delivered_at = now
     if error is None:
-        row.failures, row.next_at, row.last_error = 0, None, None
-    else:
-        row.failures += 1
-        row.next_at, row.last_error = now + backoff(row.failures), error
+        row.failures, row.next_at, row.last_error, row.failing_since = 0, None, None, None
+        return None
+    row.failures += 1
+    row.next_at, row.last_error = now + backoff(row.failures), error
+    row.failing_since = row.failing_since or now
+    if (
+        switch_off_after is None
+        or not row.active  # switched off by hand while it posted: left as it was put
+        or row.failures < SWITCH_OFF_ATTEMPTS
+        or now - clock.as_utc(row.failing_since) < switch_off_after
+    ):
+        return None
+    row.active, row.switched_off_at, row.next_at = False, now, None
+    detail = {"failing_since": clock.as_utc(row.failing_since).isoformat(),
+              "failures": row.failures, "last_error": error, "position": row.position}  # fmt: skip
+    audit.record(session, actor="omo", action="webhook.switched_off",
+                 target=f"webhook:{row.name}", detail=detail)  # fmt: skip
+    outbox.publish(session, topic="WebhookSwitchedOff", now=now, new_key=True,
+                   key=f"webhook-off:{row.id}:{now.isoformat()}",
+                   payload={"webhook": row.name, **detail})  # fmt: skip
+    return row.name

@@ -26,6 +26,10 @@ class Webhook(Base):
     # facts of its topics removed from the outbox (past retention) before it posted them
     skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failures: Mapped[int] = mapped_column(Integer, default=0)  # in a row, since the last success
+    # the first failure of the run of failures (none after a success, a new URL or switching on)
+    failing_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # the scheduler switched it off, failing for OMO_WEBHOOK_SWITCH_OFF_AFTER_H (none: not so)
+    switched_off_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     next_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # back-off after a failure
     leased_until: Mapped[datetime | None] = mapped_column(UtcDateTime)  # a pass delivering it
     last_error: Mapped[str | None] = mapped_column(String(500))

@@ -73,6 +73,14 @@ class WebhookRead(ReadModel):
         "before it posted them: switched off or failing that long"
     )
     failures: int = Field(description="failed attempts in a row since the last success")
+    failing_since: datetime | None = Field(
+        description="the first of those failures (none after a success, a new URL or switching "
+        "it back on)"
+    )
+    switched_off_at: datetime | None = Field(
+        description="when the scheduler switched it off for failing OMO_WEBHOOK_SWITCH_OFF_AFTER_H "
+        "(and 10 times) in a row; `active: true` switches it back on"
+    )
     next_at: datetime | None = Field(description="after a failure: the next attempt, not before")
     last_error: str | None
     last_delivered_at: datetime | None
@@ -105,3 +113,7 @@ class PingRead(BaseModel):
 class WebhookReport(BaseModel):
     delivered: int = Field(description="facts posted and answered 2xx in this pass")
     failed: int = Field(description="subscriptions whose post failed (tried again later)")
+    switched_off: list[str] = Field(
+        default_factory=list,
+        description="subscriptions switched off in this pass (failing too long)",
+    )

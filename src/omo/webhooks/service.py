@@ -59,6 +59,8 @@ def put_webhook(
         moved = data.position is not None or row.url != url
         if data.active and (not row.active or moved):
             row.next_at = None  # switched back on, pointed elsewhere or moved: try at once
+        if (data.active and not row.active) or row.url != url:  # failing afresh, if at all
+            row.failing_since = row.switched_off_at = None
         row.url, row.topics, row.active, row.updated_at = url, data.topics, data.active, now
         if created:
             session.add(row)
@@ -87,13 +89,13 @@ def list_webhooks(uow: UnitOfWork) -> list[WebhookRead]:
         return [_read(session, w) for w in session.scalars(select(Webhook).order_by(Webhook.name))]
 
 
-def standing(session: Session) -> list[tuple[str, int, int, int]]:
-    """Each subscription's name, facts waiting, failures in a row and facts it never got (past
-    the outbox's retention) — metrics for operations: alert on failures > 0, waiting that
-    grows, or skipped above 0."""
+def standing(session: Session) -> list[tuple[str, int, int, int, int]]:
+    """Each subscription's name, facts waiting, failures in a row, facts it never got (past
+    the outbox's retention) and 1 if the scheduler switched it off — metrics for operations:
+    alert on failures > 0, waiting that grows, skipped or switched off above 0."""
     return [
         (w.name, outbox.count_after(session, after=w.position, topics=w.topics), w.failures,
-         w.skipped)
+         w.skipped, int(w.switched_off_at is not None))
         for w in session.scalars(select(Webhook).order_by(Webhook.name))
     ]  # fmt: skip
 
