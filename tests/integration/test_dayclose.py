@@ -720,3 +720,70 @@ def test_two_closings_of_one_day_at_once_make_one(
         assert s.scalar(select(func.count()).select_from(StoreDayClosing)) == 5
         assert s.scalar(select(func.count()).select_from(OutboxMessage).where(
             OutboxMessage.topic == "StoreDayClosed")) == 5  # fmt: skip
+
+
+def test_a_sale_the_closing_did_not_count_is_late_whatever_its_recorded_time(
+    uow: UnitOfWork, day: dict[str, Any]
+) -> None:
+    """A till's transaction begun before the closing and committed after it is recorded at a
+    time before the closing's: it is not in the closing's figures, so the day lists it as late
+    (`since` and `recorded_after` say the same sales)."""
+    from sqlalchemy import update
+
+    from omo.checkout.models import StoreDayClosing
+
+    def closing() -> Any:
+        c = dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN)
+        assert c.closing is not None
+        return c.closing
+
+    closed = dayclose.close_day(uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN)
+    assert closed.recorded_after == [] and closed.closed_at == at(7, 9)
+    day["moment"].now = at(7, 8, 59)
+    late = sell(uow, "POS-7", ordered_at=at(6, 21).isoformat(),
+                lines=[{"sku": "BEA-1", "quantity": 1}])  # fmt: skip
+    day["moment"].now = at(7, 10)
+    c = closing()
+    assert (c.since.orders, c.since.total) == (1, Decimal(600))
+    assert [(x.order_id, x.recorded_at) for x in c.recorded_after] == [
+        (late.order.id, at(7, 8, 59))
+    ]
+    # a closing kept before the closings kept their ids: told by the recorded time alone
+    uow.run(lambda s: s.execute(update(StoreDayClosing).values(counted=None)))
+    assert closing().recorded_after == []
+
+
+def test_a_closing_waits_for_the_stores_sale_in_flight(
+    uow: UnitOfWork, day: dict[str, Any], db_url: str
+) -> None:
+    """A sale whose order is written but not committed when the store's day is closed: the
+    closing waits for it and counts it, so its figures and the sales it lists as late agree."""
+    import threading
+
+    from sqlalchemy import insert
+
+    from omo.commerce.models import Order, Store
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    before = dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN)
+    with uow.engine.connect() as till:  # the till's transaction, its order written
+        store_id = till.scalar(select(Store.id).where(Store.code == "TPE-101"))
+        till.execute(insert(Order).values(
+            channel="pos", external_id="POS-F", payload_hash="0" * 64, store_id=store_id,
+            fulfilment="in_store", status="completed", ordered_at=at(6, 21), currency="TWD",
+            subtotal=Decimal(600), discount_total=Decimal(0), shipping_fee=Decimal(0),
+            total=Decimal(600), refunded_total=Decimal(0), created_at=at(7, 8, 59),
+        ))  # fmt: skip
+        answers: list[Any] = []
+        closing = threading.Thread(target=lambda: answers.append(dayclose.close_day(
+            uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN)))  # fmt: skip
+        closing.start()
+        closing.join(1.0)
+        assert closing.is_alive() and answers == []  # waiting for the sale
+        till.commit()
+    closing.join(10)
+    [closed] = answers
+    assert closed.at_closing.orders == before.sales.orders + 1  # counted
+    assert closed.at_closing.total == before.sales.total + 600
+    assert closed.recorded_after == [] and closed.since.orders == 0

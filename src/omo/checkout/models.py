@@ -22,5 +22,8 @@ class StoreDayClosing(Base):
     closed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     closed_by: Mapped[str] = mapped_column(String(80))
     figures: Mapped[dict[str, Any]] = mapped_column(JSON)  # the day's totals when closed
+    # the ids of the day's orders those totals counted (none: closed before 0041, when a late
+    # sale was told by its recorded time alone)
+    counted: Mapped[list[int] | None] = mapped_column(JSON)
 
     __table_args__ = (UniqueConstraint("store_id", "day"),)

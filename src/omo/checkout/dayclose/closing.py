@@ -2,11 +2,18 @@
 its figures are what they are. They are kept as they were then; a sale an offline till sends
 later is still recorded (a real sale is never refused), and the day then says what changed since
 its closing and which sales came late — what the books and a franchise's settlement adjust by.
-Closing publishes `StoreDayClosed` for an ERP; closing again answers the first closing."""
+Closing publishes `StoreDayClosed` for an ERP; closing again answers the first closing.
+
+A late sale is one the closing did not count, whatever the clocks say: on PostgreSQL a till's
+transaction may begin before the closing (its order recorded at a time before it) and commit
+after it. The closing keeps the ids of the orders it counted, and takes the store's row FOR
+UPDATE first: a sale's order holds that row (its foreign key's FOR KEY SHARE) until it commits,
+so the closing waits for the sales in flight and the sales begun meanwhile wait for it, and its
+figures and its ids come from the same sales."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,7 +23,7 @@ from omo.checkout.dayclose.days import Day, of_day, store_day_of
 from omo.checkout.dayclose.figures import day_totals
 from omo.checkout.dayclose.schemas import LATE_LISTED, DayClosing, DayTotals, LateSale
 from omo.checkout.models import StoreDayClosing
-from omo.commerce.models import Order
+from omo.commerce.models import Order, Store
 from omo.db import UnitOfWork
 from omo.messaging import outbox
 from omo.shared import clock
@@ -32,6 +39,7 @@ def close_day(
     def run(session: Session) -> DayClosing:
         d = store_day_of(session, store, day, time_zone, principal)
         assert d.store is not None
+        session.execute(select(Store.id).where(Store.id == d.store.id).with_for_update())
         held = _closing(session, d.store.id, day)
         if held is not None:
             return closing_read(session, d, held, replayed=True)
@@ -42,9 +50,10 @@ def close_day(
                 ctx={"day": day.isoformat(), "until": d.until.isoformat()},
             )  # fmt: skip
         now, totals = clock.now(), day_totals(session, d)
+        counted = sorted(session.scalars(select(Order.id).where(*of_day(d))))
         row = StoreDayClosing(
             store_id=d.store.id, day=day, closed_at=now, closed_by=principal.name[:80],
-            figures=totals.model_dump(mode="json"),
+            figures=totals.model_dump(mode="json"), counted=counted,
         )  # fmt: skip
         session.add(row)
         session.flush()
@@ -78,7 +87,7 @@ def closing_read(
         store=d.store.code, date=row.day, closed_at=clock.as_utc(row.closed_at),
         closed_by=row.closed_by,
         at_closing=then, since=current.minus(then),
-        recorded_after=_late(session, d, clock.as_utc(row.closed_at)), replayed=replayed,
+        recorded_after=_late(session, d, row), replayed=replayed,
     )  # fmt: skip
 
 
@@ -90,9 +99,17 @@ def _closing(session: Session, store_id: int, day: date) -> StoreDayClosing | No
     )
 
 
-def _late(session: Session, d: Day, closed_at: datetime) -> list[LateSale]:
+def _late(session: Session, d: Day, row: StoreDayClosing) -> list[LateSale]:
+    """The day's orders the closing did not count, in the order they were recorded."""
+    if row.counted is None:  # closed before the closings kept what they counted
+        late = [Order.created_at > clock.as_utc(row.closed_at)]
+    else:
+        counted = set(row.counted)
+        day = session.execute(select(Order.id, Order.created_at).where(*of_day(d))).all()
+        ids = [i for i, _at in sorted(day, key=lambda r: (r[1], r[0])) if i not in counted]
+        late = [Order.id.in_(ids[:LATE_LISTED])]  # none, for a day with no late sales
     rows = session.scalars(
-        select(Order).where(*of_day(d), Order.created_at > closed_at)
+        select(Order).where(*of_day(d), *late)
         .order_by(Order.created_at, Order.id).limit(LATE_LISTED)
     )  # fmt: skip
     return [

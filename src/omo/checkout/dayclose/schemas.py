@@ -133,7 +133,10 @@ class LateSale(ReadModel):
     total: MoneyOut
     status: str
     ordered_at: datetime
-    recorded_at: datetime = Field(description="when it reached OMO: after the day was closed")
+    recorded_at: datetime = Field(
+        description="when it reached OMO: after the day was closed, or (a till's transaction "
+        "begun before the closing and committed after it) just before"
+    )
 
 
 class DayClosing(ReadModel):
@@ -147,8 +150,8 @@ class DayClosing(ReadModel):
         "sales cancelled since — for the books to adjust"
     )
     recorded_after: list[LateSale] = Field(
-        description=f"the day's sales that reached OMO after it was closed (the first "
-        f"{LATE_LISTED})"
+        description=f"the day's sales the closing did not count — they reached OMO after it "
+        f"(the first {LATE_LISTED}, in the order they were recorded)"
     )
     replayed: bool = Field(default=False, description="it was closed before: as it was")
 
