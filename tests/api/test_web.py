@@ -1773,6 +1773,32 @@ def test_the_store_page_shows_the_day_and_checks_the_tills_receipts(
     assert "日結後變動：銷售 1 筆，NT$200" in since and "POS-5" in since
     assert client.post(close, data={"csrf": "nope", "day": "2026-12-06"}).status_code == 403
 
+    # 取消日結: not for the till's staff; a store manager reopens with a reason, then closes again
+    assert 'id="reopen-day"' not in later
+    reopen = f"/ui/stores/{people['tpe']}/reopen"
+    denied = client.post(reopen, data={"csrf": _csrf(later), "day": "2026-12-06", "reason": "x"})
+    assert denied.status_code == 403
+    users.create_user(uow, username="mgr", password=PASSWORD, role="manager",
+                      store_code="TPE-101")  # fmt: skip
+    client.cookies.clear()
+    sign_in(client, "mgr")
+    page = client.get(f"/ui/stores/{people['tpe']}?day=2026-12-06").text
+    assert 'id="reopen-day"' in page and "取消日結" in page
+    blank = client.post(reopen, data={"csrf": _csrf(page), "day": "2026-12-06", "reason": "  "})
+    assert blank.status_code == 422 and 'id="day-closing"' in blank.text  # still closed
+    assert "請說明取消日結的原因" in blank.text
+    done = client.post(reopen, data={"csrf": _csrf(page), "day": "2026-12-06",
+                                     "reason": "POS-5 sent late"})  # fmt: skip
+    assert done.status_code == 200, done.text
+    said = done.text.split('id="day-reopened">')[1].split("</p>")[0]
+    assert "由 ui:mgr 取消日結：POS-5 sent late" in said
+    assert 'id="close-day"' in done.text and 'id="day-closing"' not in done.text
+    twice = client.post(reopen, data={"csrf": _csrf(page), "day": "2026-12-06", "reason": "y"})
+    assert twice.status_code == 422 and "TPE-101 的 2026-12-06 尚未日結" in twice.text
+    closed = client.post(close, data={"csrf": _csrf(page), "day": "2026-12-06"})
+    assert "銷售 4 筆，NT$1,820" in closed.text.split('id="day-closing">')[1].split("</div>")[0]
+    assert 'id="day-reopened"' not in closed.text
+
 
 def test_the_dashboard_lists_every_store_yesterday_and_the_points_this_month(
     client: TestClient, uow: UnitOfWork, people: dict[str, int]

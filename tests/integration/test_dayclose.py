@@ -787,3 +787,78 @@ def test_a_closing_waits_for_the_stores_sale_in_flight(
     assert closed.at_closing.orders == before.sales.orders + 1  # counted
     assert closed.at_closing.total == before.sales.total + 600
     assert closed.recorded_after == [] and closed.since.orders == 0
+
+
+def test_a_closed_day_is_reopened_with_a_reason_and_closed_again(
+    uow: UnitOfWork, api: TestClient, day: dict[str, Any]
+) -> None:
+    """取消日結: a day closed before an offline till sent its last sale is reopened by the back
+    office with a reason; closing it again counts the sale and keeps the next version. An ERP
+    reverses the first closing by its StoreDayReopened fact."""
+    from omo.audit.models import AuditEntry
+    from omo.messaging.models import OutboxMessage
+
+    def facts(topic: str) -> list[tuple[str, dict[str, Any]]]:
+        with uow.read() as s:
+            rows = s.execute(select(OutboxMessage.key, OutboxMessage.payload)
+                             .where(OutboxMessage.topic == topic).order_by(OutboxMessage.id))  # fmt: skip
+            return [(k, p) for k, p in rows.all()]
+
+    url = "/api/v1/stores/TPE-101/days/2026-12-06"
+    before = dump(uow.engine)
+    not_closed = api.post(f"{url}/reopen", json={"reason": "sales missing"})
+    assert not_closed.status_code == 409
+    assert not_closed.json()["detail"][0]["type"] == "day_not_closed"
+    for body in ({}, {"reason": ""}, {"reason": "   "}, {"reason": "x" * 201},
+                 {"reason": "ok", "colour": "red"}):  # fmt: skip
+        assert api.post(f"{url}/reopen", json=body).status_code == 422, body
+    assert dump(uow.engine) == before
+
+    first = api.post(f"{url}/close").json()
+    n = first["at_closing"]["orders"]
+    assert first["version"] == 1 and n > 0
+    till = create_key(uow, name="till", store_code="TPE-101", scopes=["orders:write"]).key
+    elsewhere = create_key(uow, name="khh", store_code="TPE-102", scopes=["days:reopen"]).key
+    for key, kind in ((till, "missing_scope"), (elsewhere, "wrong_store")):
+        refused = api.post(f"{url}/reopen", json={"reason": "x"},
+                           headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+        assert refused.status_code == 403 and refused.json()["detail"][0]["type"] == kind
+
+    day["moment"].now = at(7, 11)
+    reopened = api.post(f"{url}/reopen", json={"reason": " POS-9 not sent yet "})
+    assert reopened.status_code == 200, reopened.text
+    r = reopened.json()
+    assert (r["version"], r["reason"], r["closed_at"], r["at_closing"]) == (
+        1, "POS-9 not sent yet", first["closed_at"], first["at_closing"])  # fmt: skip
+    assert datetime.fromisoformat(r["reopened_at"].replace("Z", "+00:00")) == at(7, 11)
+    again = api.post(f"{url}/reopen", json={"reason": "twice"})
+    assert again.status_code == 409  # open already
+    shown = dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone=ZONE, principal=ADMIN)
+    assert shown.closing is None and shown.reopened is not None
+    assert shown.reopened.reopened_by == r["reopened_by"]
+    side = dayclose.stores_day(uow, day=DAY, time_zone=ZONE, principal=ADMIN).stores
+    assert {x.store: x.closed_at for x in side}["TPE-101"] is None  # open again
+
+    late = sell(uow, "POS-9", ordered_at=at(6, 22).isoformat(),
+                lines=[{"sku": "BEA-1", "quantity": 1}])  # fmt: skip
+    day["moment"].now = at(7, 12)
+    second = api.post(f"{url}/close")
+    assert second.status_code == 201, second.text
+    s2 = second.json()
+    assert s2["version"] == 2 and s2["closed_at"] != first["closed_at"]
+    assert s2["at_closing"]["orders"] == n + 1 and s2["recorded_after"] == []  # counted now
+    assert api.post(f"{url}/close").json()["version"] == 2  # a retry answers it
+    assert dayclose.store_day(uow, store="TPE-101", day=DAY, time_zone=ZONE,
+                              principal=ADMIN).reopened is None  # fmt: skip
+    closed = facts("StoreDayClosed")
+    store_id = closed[0][1]["store_id"]
+    assert [k for k, _p in closed] == [f"store-day:{store_id}:2026-12-06",
+                                       f"store-day:{store_id}:2026-12-06:2"]  # fmt: skip
+    assert [(p["version"], p["orders"]) for _k, p in closed] == [(1, n), (2, n + 1)]
+    [(key, told)] = facts("StoreDayReopened")
+    assert key == f"store-day-reopened:{store_id}:2026-12-06:1"
+    assert (told["version"], told["reason"], told["store"]) == (1, "POS-9 not sent yet", "TPE-101")
+    with uow.read() as s:
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "store_day.reopen"))
+        assert entry is not None and entry.detail["at_closing"]["orders"] == n
+    assert late.order.id > 0

@@ -38,6 +38,7 @@ SCOPES = frozenset(
         "marketing:admin",
         "privacy:admin",
         "refunds:approve",  # past the returns policy (a manager's till, the back office)
+        "days:reopen",  # a store's closed day reopened (a manager, the back office)
         "webhooks:admin",  # subscriptions that post the outbox's facts out
         "facts:read",  # the outbox's facts read page by page (GET /facts)
     }

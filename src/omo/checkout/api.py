@@ -15,7 +15,7 @@ from omo.checkout.batch import BatchResult, SalesBatch
 from omo.checkout.dayclose import Reconciliation, StoreDay, StoresDay, TillJournal, refund_clearing
 from omo.checkout.dayclose.clearing import Clearing, clearing
 from omo.checkout.dayclose.refund_clearing import RefundsClearing
-from omo.checkout.dayclose.schemas import DayClosing
+from omo.checkout.dayclose.schemas import DayClosing, DayReopened, ReopenIn
 from omo.checkout.receipts import OrderDetail
 from omo.checkout.refunds import RefundLines, RefundQuote, RefundRequest, RefundResult
 from omo.checkout.schemas import (
@@ -309,6 +309,22 @@ def close_store_day(
                                 principal=caller)  # fmt: skip
     response.status_code = 200 if closed.replayed else 201
     return closed
+
+
+@router.post(
+    "/stores/{code}/days/{day}/reopen",
+    response_model=DayReopened,
+    summary="Reopen a closed store day (取消日結): StoreDayReopened published; closing it again "
+    "keeps new figures under the next version",
+    responses={409: {"description": "the day is not closed (`day_not_closed`)"}},
+)
+def reopen_store_day(
+    code: StoreCode, day: Day, body: ReopenIn, uow: UoW, settings: AppSettings,
+    caller: Principal = scoped("days:reopen"),
+) -> DayReopened:  # fmt: skip
+    """A key bound to another store: 403."""
+    return dayclose.reopen_day(uow, store=code, day=day, time_zone=settings.time_zone,
+                               principal=caller, reason=body.reason)  # fmt: skip
 
 
 @router.post(

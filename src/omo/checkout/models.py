@@ -25,5 +25,10 @@ class StoreDayClosing(Base):
     # the ids of the day's orders those totals counted (none: closed before 0041, when a late
     # sale was told by its recorded time alone)
     counted: Mapped[list[int] | None] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # closings
+    # reopened (取消日結) since its last closing: the day is open until closed again
+    reopened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reopened_by: Mapped[str | None] = mapped_column(String(80))
+    reopen_reason: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (UniqueConstraint("store_id", "day"),)

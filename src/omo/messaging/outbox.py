@@ -30,6 +30,7 @@ TOPICS = frozenset(
         "WebhookSwitchedOff",
         "MemberErased",
         "StoreDayClosed",
+        "StoreDayReopened",
     }
 )
 

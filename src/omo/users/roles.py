@@ -23,6 +23,7 @@ class Permission(StrEnum):
     SETTINGS = "settings"  # tiers, points rules, coupon templates, users
     ALL_STORES = "all_stores"  # not bound to one store
     APPROVE_REFUNDS = "approve_refunds"  # let a refund past the returns policy
+    REOPEN_DAYS = "reopen_days"  # reopen a store's closed day (取消日結)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -39,7 +40,13 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     ),
     Role.STAFF: frozenset({Permission.MEMBERS, Permission.PII, Permission.POS}),
     Role.MANAGER: frozenset(
-        {Permission.MEMBERS, Permission.PII, Permission.POS, Permission.APPROVE_REFUNDS}
+        {
+            Permission.MEMBERS,
+            Permission.PII,
+            Permission.POS,
+            Permission.APPROVE_REFUNDS,
+            Permission.REOPEN_DAYS,
+        }
     ),
     Role.ANALYST: frozenset(
         {Permission.DASHBOARD, Permission.MEMBERS, Permission.JOURNEYS, Permission.ALL_STORES}

@@ -10,6 +10,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
 from omo.analytics import service as analytics
 from omo.analytics.kpis import kpis as period_kpis
 from omo.analytics.schemas import Kpis, ScoreRead
@@ -212,11 +214,12 @@ class StoreDayPage:
 
 def store_day(
     uow: UnitOfWork, *, user: SignedIn, store_id: int, day: str | None, time_zone: str,
-    journal: str | None = None, close: bool = False,
+    journal: str | None = None, close: bool = False, reopen: str | None = None,
 ) -> StoreDayPage:  # fmt: skip
     """The store's day (日結) for the page; with `journal`, the till's receipts matched too;
-    `close`: the day closed first (日結確認). A bad day or journal, or a day not over, comes
-    back as the page's error, with what could be shown."""
+    `close`: the day closed first (日結確認); `reopen`: reopened first with that reason
+    (取消日結). A bad day, journal or reason, a day not over or not closed, comes back as the
+    page's error, with what could be shown."""
     code = next((s.code for s in commerce.get_stores(uow) if s.id == store_id), None)
     if code is None:
         raise NotFound(f"no store {store_id}", field="store_id")
@@ -229,6 +232,16 @@ def store_day(
                 dayclose.close_day(uow, store=code, day=page.day, time_zone=time_zone,
                                    principal=who)  # fmt: skip
             except DomainError as exc:  # not over yet: said beside the day's figures
+                page.error = exc
+        if reopen is not None:
+            try:
+                reason = dayclose.ReopenIn(reason=reopen.strip()).reason
+                dayclose.reopen_day(uow, store=code, day=page.day, time_zone=time_zone,
+                                    principal=who, reason=reason)  # fmt: skip
+            except ValidationError:
+                page.error = ValidationFailed("say why the day is reopened (up to 200 "
+                                              "characters)", field="reason")  # fmt: skip
+            except DomainError as exc:  # not closed: said beside the day's figures
                 page.error = exc
         page.report = dayclose.store_day(
             uow, store=code, day=page.day, time_zone=time_zone, principal=who

@@ -117,6 +117,7 @@ TEXTS: dict[str, tuple[str, ...]] = {
     "stock_below_zero": ("{reward}: {stock} left, cannot write off {units}",),
     # a store's day (checkout/dayclose/closing.py)
     "day_not_over": ("{day} is not over until {until}: a day is closed once it has ended",),
+    "day_not_closed": ("{store}'s {day} is not closed: there is nothing to reopen",),
 }
 MONEY = frozenset({"min_spend", "spend", "amount", "quoted", "total", "over", "without",
                    "with_coupon", "short", "off", "unit"})  # fmt: skip

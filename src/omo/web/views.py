@@ -283,9 +283,20 @@ def store_close(
     return _store(request, store_id, day=form.get("day"), journal=None, close=True)
 
 
+@router.post("/stores/{store_id}/reopen")
+def store_reopen(
+    request: Request, store_id: Annotated[int, Path(ge=1, le=MAX_ID)], form: FormData
+) -> HTMLResponse:
+    """取消日結: a closed day opened again, with a reason (a store's manager, an admin)."""
+    require(request, Permission.REOPEN_DAYS)
+    check_csrf(request, form.get("csrf"))
+    return _store(request, store_id, day=form.get("day"), journal=None,
+                  reopen=form.get("reason", ""))  # fmt: skip
+
+
 def _store(
     request: Request, store_id: int, *, day: str | None, journal: str | None,
-    close: bool = False,
+    close: bool = False, reopen: str | None = None,
 ) -> HTMLResponse:  # fmt: skip
     user = require(request, Permission.MEMBERS)
     if not pages.may_open_store(user, store_id):
@@ -294,13 +305,14 @@ def _store(
     try:
         the_day = pages.store_day(uow, user=user, store_id=store_id, day=day,
                                   time_zone=settings.time_zone, journal=journal,
-                                  close=close)  # fmt: skip
+                                  close=close, reopen=reopen)  # fmt: skip
     except NotFound:
         return render(request, "not_found.html", status=404)
     tasks = pages.store_tasks(uow, store_id=store_id)
     pickups = pages.store_pickups(uow, store_id=store_id)
     return render(request, "store.html", status=422 if the_day.error else 200,
-                  store_id=store_id, tasks=tasks, pickups=pickups, d=the_day)  # fmt: skip
+                  store_id=store_id, tasks=tasks, pickups=pickups, d=the_day,
+                  may_reopen=may(user.role, Permission.REOPEN_DAYS))  # fmt: skip
 
 
 @router.get("/settings")

@@ -17,10 +17,12 @@ from __future__ import annotations
 from omo.checkout.dayclose.closing import close_day
 from omo.checkout.dayclose.days import parse_day, today, window
 from omo.checkout.dayclose.journal import parse_journal, reconcile, reconcile_channel
+from omo.checkout.dayclose.reopening import reopen_day
 from omo.checkout.dayclose.report import store_day
 from omo.checkout.dayclose.schemas import (
     MAX_RECEIPTS,
     Reconciliation,
+    ReopenIn,
     StoreDay,
     StoresDay,
     TillJournal,
@@ -30,6 +32,7 @@ from omo.checkout.dayclose.stores import stores_day
 __all__ = [
     "MAX_RECEIPTS",
     "Reconciliation",
+    "ReopenIn",
     "StoreDay",
     "StoresDay",
     "TillJournal",
@@ -38,6 +41,7 @@ __all__ = [
     "parse_journal",
     "reconcile",
     "reconcile_channel",
+    "reopen_day",
     "store_day",
     "stores_day",
     "today",

@@ -2,7 +2,8 @@
 its figures are what they are. They are kept as they were then; a sale an offline till sends
 later is still recorded (a real sale is never refused), and the day then says what changed since
 its closing and which sales came late — what the books and a franchise's settlement adjust by.
-Closing publishes `StoreDayClosed` for an ERP; closing again answers the first closing.
+Closing publishes `StoreDayClosed` for an ERP; closing again answers the first closing. A
+day reopened (`reopening.py`) is closed again under its next version.
 
 A late sale is one the closing did not count, whatever the clocks say: on PostgreSQL a till's
 transaction may begin before the closing (its order recorded at a time before it) and commit
@@ -39,10 +40,10 @@ def close_day(
     def run(session: Session) -> DayClosing:
         d = store_day_of(session, store, day, time_zone, principal)
         assert d.store is not None
-        session.execute(select(Store.id).where(Store.id == d.store.id).with_for_update())
-        held = _closing(session, d.store.id, day)
-        if held is not None:
-            return closing_read(session, d, held, replayed=True)
+        hold_store(session, d.store.id)
+        row = closing_row(session, d.store.id, day)
+        if row is not None and row.reopened_at is None:
+            return closing_read(session, d, row, replayed=True)
         if not d.complete:
             raise ValidationFailed(
                 f"{day.isoformat()} is not over until {d.until.isoformat()}: a day is closed "
@@ -51,17 +52,21 @@ def close_day(
             )  # fmt: skip
         now, totals = clock.now(), day_totals(session, d)
         counted = sorted(session.scalars(select(Order.id).where(*of_day(d))))
-        row = StoreDayClosing(
-            store_id=d.store.id, day=day, closed_at=now, closed_by=principal.name[:80],
-            figures=totals.model_dump(mode="json"), counted=counted,
-        )  # fmt: skip
-        session.add(row)
+        if row is None:
+            row = StoreDayClosing(store_id=d.store.id, day=day, version=1)
+            session.add(row)
+        else:  # reopened: closed again, the closings before in the audit log and the facts
+            row.version += 1
+            row.reopened_at = row.reopened_by = row.reopen_reason = None
+        row.closed_at, row.closed_by, row.counted = now, principal.name[:80], counted
+        row.figures = totals.model_dump(mode="json")
         session.flush()
+        key = f"store-day:{d.store.id}:{day.isoformat()}"  # the first closing's, as it was
         outbox.publish(
-            session, topic="StoreDayClosed", key=f"store-day:{d.store.id}:{day.isoformat()}",
-            now=now, new_key=True,
+            session, topic="StoreDayClosed", now=now, new_key=True,
+            key=key if row.version == 1 else f"{key}:{row.version}",
             payload={"store_id": d.store.id, "store": store, "day": day.isoformat(),
-                     "closed_by": row.closed_by, **row.figures},
+                     "closed_by": row.closed_by, "version": row.version, **row.figures},
         )  # fmt: skip
         return closing_read(session, d, row, replayed=False, now_totals=totals)
 
@@ -72,8 +77,10 @@ def closing_of(session: Session, d: Day, now_totals: DayTotals) -> DayClosing | 
     """The day's closing, if it was closed, with what changed since."""
     if d.store is None:
         return None
-    held = _closing(session, d.store.id, d.day)
-    return None if held is None else closing_read(session, d, held, now_totals=now_totals)
+    held = closing_row(session, d.store.id, d.day)
+    if held is None or held.reopened_at is not None:
+        return None
+    return closing_read(session, d, held, now_totals=now_totals)
 
 
 def closing_read(
@@ -85,13 +92,20 @@ def closing_read(
     current = now_totals if now_totals is not None else day_totals(session, d)
     return DayClosing(
         store=d.store.code, date=row.day, closed_at=clock.as_utc(row.closed_at),
-        closed_by=row.closed_by,
+        closed_by=row.closed_by, version=row.version,
         at_closing=then, since=current.minus(then),
         recorded_after=_late(session, d, row), replayed=replayed,
     )  # fmt: skip
 
 
-def _closing(session: Session, store_id: int, day: date) -> StoreDayClosing | None:
+def hold_store(session: Session, store_id: int) -> None:
+    """Take the store's row FOR UPDATE (PostgreSQL): the store's sales in flight commit first,
+    those begun meanwhile wait (their orders' foreign key holds it FOR KEY SHARE)."""
+    session.execute(select(Store.id).where(Store.id == store_id).with_for_update())
+
+
+def closing_row(session: Session, store_id: int, day: date) -> StoreDayClosing | None:
+    """The day's closing row: closed, or reopened since (`reopened_at`); none if never closed."""
     return session.scalar(
         select(StoreDayClosing).where(
             StoreDayClosing.store_id == store_id, StoreDayClosing.day == day

@@ -12,6 +12,7 @@ from omo.checkout.dayclose import figures
 from omo.checkout.dayclose.closing import closing_of
 from omo.checkout.dayclose.days import enrolled_by_store, of_day, store_day_of
 from omo.checkout.dayclose.gaps import receipt_gaps
+from omo.checkout.dayclose.reopening import reopened_of
 from omo.checkout.dayclose.schemas import DayTotals, StoreDay
 from omo.commerce.models import Order
 from omo.db import UnitOfWork
@@ -33,4 +34,5 @@ def store_day(
             receipt_gaps=receipt_gaps(session.scalars(
                 select(Order.external_id).where(*of_day(d), Order.channel == "pos"))),
             closing=closing_of(session, d, DayTotals.of(sales, refunds)),
+            reopened=reopened_of(session, d),
         )  # fmt: skip

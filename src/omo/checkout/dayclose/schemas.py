@@ -144,6 +144,10 @@ class DayClosing(ReadModel):
     date: dt.date
     closed_at: datetime
     closed_by: str
+    version: int = Field(
+        default=1, description="1 for the day's first closing; each reopening and closing "
+        "again adds one"
+    )  # fmt: skip
     at_closing: DayTotals = Field(description="the day's totals when it was closed")
     since: DayTotals = Field(
         description="what changed after: sales of the day sent late (an offline till) and "
@@ -154,6 +158,25 @@ class DayClosing(ReadModel):
         f"(the first {LATE_LISTED}, in the order they were recorded)"
     )
     replayed: bool = Field(default=False, description="it was closed before: as it was")
+
+
+class ReopenIn(StrictModel):
+    reason: str = Field(
+        min_length=1, max_length=200, pattern=r"\S",
+        description="why (a sale missing, closed too early …): kept with the reopening",
+    )  # fmt: skip
+
+
+class DayReopened(ReadModel):
+    store: str
+    date: dt.date
+    version: int = Field(description="the closing reopened; closing again makes the next")
+    closed_at: datetime
+    closed_by: str
+    reopened_at: datetime
+    reopened_by: str
+    reason: str
+    at_closing: DayTotals = Field(description="the figures that closing kept")
 
 
 class StoreDay(ReadModel):
@@ -181,6 +204,9 @@ class StoreDay(ReadModel):
     )
     closing: DayClosing | None = Field(
         default=None, description="when the day was closed (日結確認), and what changed since"
+    )
+    reopened: DayReopened | None = Field(
+        default=None, description="the day's closing reopened (取消日結), while it is open again"
     )
 
 

@@ -44,7 +44,7 @@ def stores_day(uow: UnitOfWork, *, day: date, time_zone: str, principal: Princip
         figures, times = _figures(session, d)
         closed: dict[int | None, datetime] = {s: clock.as_utc(at) for s, at in session.execute(
             select(StoreDayClosing.store_id, StoreDayClosing.closed_at)
-            .where(StoreDayClosing.day == day))}  # fmt: skip
+            .where(StoreDayClosing.day == day, StoreDayClosing.reopened_at.is_(None)))}  # fmt: skip
     stores = commerce.get_stores(uow)
     names = {s.id: (s.id, s.code, s.name) for s in stores}
     shown: list[int | None] = [s.id for s in stores if s.is_active]
