@@ -857,7 +857,9 @@ def test_a_closed_day_is_reopened_with_a_reason_and_closed_again(
     assert [(p["version"], p["orders"]) for _k, p in closed] == [(1, n), (2, n + 1)]
     [(key, told)] = facts("StoreDayReopened")
     assert key == f"store-day-reopened:{store_id}:2026-12-06:1"
-    assert (told["version"], told["reason"], told["store"]) == (1, "POS-9 not sent yet", "TPE-101")
+    assert (told["version"], told["reason"], told["store"], told["day"]) == (
+        1, "POS-9 not sent yet", "TPE-101", "2026-12-06")  # fmt: skip
+    assert told["at_closing"] == first["at_closing"]
     with uow.read() as s:
         entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "store_day.reopen"))
         assert entry is not None and entry.detail["at_closing"]["orders"] == n

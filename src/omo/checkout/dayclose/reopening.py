@@ -41,16 +41,13 @@ def reopen_day(
         now = clock.now()
         row.reopened_at, row.reopened_by, row.reopen_reason = now, principal.name[:80], reason
         read = reopened_read(store, row)
-        facts = read.model_dump(mode="json", exclude={"at_closing"})
-        audit.record(
-            session, actor=principal.name, action="store_day.reopen",
-            target=f"store-day:{store}:{day.isoformat()}",
-            detail={**facts, "at_closing": row.figures},
-        )  # fmt: skip
+        told = {"store_id": d.store.id, "store": store, "day": day.isoformat(),
+                **read.model_dump(mode="json", exclude={"store", "date"})}  # fmt: skip
+        audit.record(session, actor=principal.name, action="store_day.reopen",
+                     target=f"store-day:{store}:{day.isoformat()}", detail=told)  # fmt: skip
         outbox.publish(
             session, topic="StoreDayReopened", now=now, new_key=True,
-            key=f"store-day-reopened:{d.store.id}:{day.isoformat()}:{row.version}",
-            payload={"store_id": d.store.id, **facts},
+            key=f"store-day-reopened:{d.store.id}:{day.isoformat()}:{row.version}", payload=told,
         )  # fmt: skip
         return read
 
