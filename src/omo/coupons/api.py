@@ -80,6 +80,8 @@ def kpis(uow: UoW, caller: Principal = scoped("kpis:read")) -> list[TemplateKpis
 
 @router.get("/coupons/{code}", response_model=CouponRead, summary="One coupon")
 def get_coupon(code: Code, uow: UoW, caller: Principal = scoped("members:read")) -> CouponRead:
+    """Codes are read in any case; `templates` in lower case is `GET /coupons/templates` (the
+    templates' list, matched first): send that code as `TEMPLATES`."""
     return coupons.get_coupon(uow, code=code)
 
 
