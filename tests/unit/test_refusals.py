@@ -179,3 +179,59 @@ def test_money_is_said_whole_or_with_both_cents() -> None:
     zh = Formats("zh-TW")
     assert [zh.money(v) for v in ("1000", "120.5", "0.05", "1234.10", "-40")] == [
         "NT$1,000", "NT$120.50", "NT$0.05", "NT$1,234.10", "NT$-40"]  # fmt: skip
+
+
+# --- docs/till.md: the integrator's table of refusals and notices, kept to the code ---
+
+DOC = SRC.parent.parent / "docs" / "till.md"
+# what an integration's calls can be refused with: the till's modules and the API's own
+API_TILL = [*TILL, "checkout/pricing.py", "checkout/best.py", "points/rules.py",
+            "apikeys/service.py", "checkout/dayclose/reopening.py",
+            "checkout/dayclose/days.py", "checkout/dayclose/journal.py"]  # fmt: skip
+PAGE_ONLY = {"basket_changed", "approval_refused"}  # OMO's own till page's, not the API's
+NOTICES = {"Note"}  # checkout/pricing.py's notices: (reason, message, ctx)
+
+
+def _codes_in(modules: list[str]) -> tuple[set[str], set[str]]:
+    """The refusals' codes and the quote notices' reasons written in `modules`: a `code=`
+    given to any call, a class's `code = …`, the first argument of a refusal or notice made
+    code first, a QuoteNotice's `reason=`."""
+    codes: set[str] = set()
+    notices: set[str] = set()
+    for module in modules:
+        for node in ast.walk(ast.parse((SRC / module).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                for st in node.body:
+                    if (isinstance(st, ast.Assign) and isinstance(st.value, ast.Constant)
+                            and any(getattr(t, "id", None) == "code" for t in st.targets)):  # fmt: skip
+                        codes.add(st.value.value)
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            kw = {k.arg: k.value for k in node.keywords}
+            first = node.args[0] if node.args else None
+            if isinstance(kw.get("code"), ast.Constant):
+                codes.add(kw["code"].value)  # type: ignore[union-attr]
+            if name in CODE_FIRST and isinstance(first, ast.Constant):
+                codes.add(first.value)
+            if name in NOTICES and isinstance(first, ast.Constant):
+                notices.add(first.value)
+            if name == "QuoteNotice" and isinstance(kw.get("reason"), ast.Constant):
+                notices.add(kw["reason"].value)  # type: ignore[union-attr]
+    return codes - PAGE_ONLY, notices
+
+
+def _rows(text: str) -> set[str]:
+    """The codes a table's rows start with: | `code` | …"""
+    return {line.split("`")[1] for line in text.splitlines() if line.startswith("| `")}
+
+
+def test_the_integrators_guide_has_a_row_for_every_refusal_and_notice() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    refusal_part = text.split("## Refusals", 1)[1].split("### A quote's notices", 1)
+    codes, notices = _codes_in(API_TILL)
+    assert len(codes) > 40 and len(notices) >= 8  # the modules are read
+    documented = _rows(refusal_part[0])
+    assert sorted(codes - documented) == []  # a refusal added: say it in docs/till.md
+    assert sorted(documented - codes - set(DEFAULT_CODE.values())) == []  # no longer made
+    assert sorted(notices ^ _rows(refusal_part[1])) == []
