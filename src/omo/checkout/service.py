@@ -44,6 +44,7 @@ from omo.shared.errors import Conflict, DomainError, ValidationFailed
 from omo.shared.money import CENT
 from omo.shared.pins import memo
 from omo.shared.prepared import queues
+from omo.shared.schemas import MAX_ORDER
 from omo.tiers import service as tiers
 from omo.tiers import shipping
 from omo.tiers.policy import Level
@@ -249,6 +250,7 @@ def _price(
         if product is not None and price < product.price:
             marked_down.append(n)
         basket.append(BasketLine(li.sku, product.category if product else None, li.quantity, price))
+    _within_an_order(basket, req.shipping_fee)
     level = tiers.level_of(session, member_id=member_id) if member_id else None
     rate = level.benefits.discount_rate if level else Decimal(1)
     if rate != 1 and not _level_price_on(session, req.channel.value, notes):
@@ -308,6 +310,7 @@ def _price(
             rules, facts, tier_multiplier=level.benefits.points_multiplier if level else Decimal(1),
             birthday=points.birthday_of(session, rules, member_id),
         ).points  # fmt: skip
+        ledger.within_an_entry(to_earn, field="lines")
     read = QuoteRead(
         member_id=member_id, tier=level.code if level else None,
         lines=[
@@ -431,6 +434,18 @@ def _read_ahead(
     commerce.catalogue_ahead(session, (li.sku for li in req.lines))
     tiers.level_ahead(session, member_id=member_id)
     ledger.balance_ahead(session, member_id=member_id, now=now)
+
+
+def _within_an_order(basket: list[BasketLine], shipping_fee: Decimal) -> None:
+    """A basket one order can record: its lines at their prices and its shipping come to at
+    most MAX_ORDER (each line alone may come to more)."""
+    gross = sum((li.unit_price * li.quantity for li in basket), shipping_fee)
+    if gross > MAX_ORDER:
+        raise ValidationFailed(
+            f"the basket comes to {gross}, more than one order may ({MAX_ORDER})",
+            field="lines", code="order_too_large",
+            ctx={"amount": str(gross), "max_order": str(MAX_ORDER)},
+        )  # fmt: skip
 
 
 def _member(

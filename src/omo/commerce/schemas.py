@@ -10,7 +10,16 @@ from pydantic import Field, model_validator
 from omo.commerce.channels import Channel, Fulfilment, OrderStatus
 from omo.members.schemas import IdentifierIn
 from omo.shared.money import ZERO
-from omo.shared.schemas import MAX_ID, AwareDatetime, MoneyIn, MoneyOut, ReadModel, StrictModel
+from omo.shared.schemas import (
+    MAX_ID,
+    MAX_ORDER,
+    AwareDatetime,
+    MoneyIn,
+    MoneyOut,
+    OrderMoneyIn,
+    ReadModel,
+    StrictModel,
+)
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$"
 
@@ -59,7 +68,7 @@ class OrderLineIn(StrictModel):
     category: str | None = Field(default=None, max_length=64)
     quantity: int = Field(ge=1, le=100_000)
     unit_price: MoneyIn
-    discount: MoneyIn = ZERO
+    discount: OrderMoneyIn = ZERO
 
     @model_validator(mode="after")
     def _discount_within_line(self) -> OrderLineIn:
@@ -85,9 +94,11 @@ class OrderIn(StrictModel):
         default_factory=list, max_length=20, description="identifiers the order came with"
     )
     lines: list[OrderLineIn] = Field(min_length=1, max_length=500)
-    discount_total: MoneyIn = Field(default=ZERO, description="order-level discount")
+    discount_total: OrderMoneyIn = Field(default=ZERO, description="order-level discount")
     shipping_fee: MoneyIn = ZERO
-    total: MoneyIn | None = Field(default=None, description="checked against the lines if given")
+    total: OrderMoneyIn | None = Field(
+        default=None, description="checked against the lines if given"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderIn:
@@ -102,6 +113,12 @@ class OrderIn(StrictModel):
         if self.channel != Channel.POS and fulfilment == Fulfilment.IN_STORE:
             raise ValueError(
                 "fulfilment: in_store is for pos orders; online orders use store_pickup"
+            )
+        gross = sum((line.unit_price * line.quantity for line in self.lines), ZERO)
+        if gross + self.shipping_fee > MAX_ORDER:
+            raise ValueError(
+                f"lines: the order comes to {gross + self.shipping_fee}, more than one order may "
+                f"({MAX_ORDER})"
             )
         subtotal = self.subtotal
         if self.discount_total > subtotal:

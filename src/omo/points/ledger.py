@@ -19,6 +19,11 @@ from omo.shared.prepared import Prepared
 from omo.shared.untracked import untracked
 
 CREDIT_KINDS = frozenset({"earn", "adjust", "bonus", "refund"})
+# The most points one entry holds: the ledger's columns are PostgreSQL `integer`s. Every other
+# way in is bounded far below (10,000,000 an adjustment or a redemption); what an order earns is
+# not — a programme of a point per cent and its multipliers on a large order came to more, a 500
+# on PostgreSQL and an entry SQLite kept.
+MAX_ENTRY_POINTS = 2_000_000_000
 
 
 class InsufficientPoints(ValidationFailed):
@@ -30,6 +35,17 @@ class InsufficientPoints(ValidationFailed):
             ctx={"wanted": wanted, "available": available},
         )
         self.available = available
+
+
+def within_an_entry(points: int, *, field: str | None = None) -> None:
+    """Refuse more points at once than one entry holds (a sale's quote says so too, of its
+    `lines`)."""
+    if points > MAX_ENTRY_POINTS:
+        raise ValidationFailed(
+            f"{points} points at once: one entry of the ledger holds at most {MAX_ENTRY_POINTS}",
+            field=field, code="too_many_points",
+            ctx={"points": points, "max_entry": MAX_ENTRY_POINTS},
+        )  # fmt: skip
 
 
 def find(session: Session, key: str) -> PointsEntry | None:
@@ -63,6 +79,7 @@ def credit(
 ) -> PointsEntry:
     if points <= 0 or kind not in CREDIT_KINDS:
         raise ValueError(f"a credit is a positive {sorted(CREDIT_KINDS)} entry")
+    within_an_entry(points)
     values: dict[str, Any] = {
         "member_id": member_id, "kind": kind, "points": points, "idempotency_key": key,
         "order_id": order_id, "reverses_id": None, "reason": reason, "actor": actor,

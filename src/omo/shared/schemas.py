@@ -42,6 +42,16 @@ SignedMoneyIn = Annotated[
     Field(ge=Decimal("-1000000000"), le=Decimal("1000000000"), allow_inf_nan=False),
     AfterValidator(_money),
 ]
+# What one order may come to (its lines at their prices, and its shipping): far above any
+# sale, and low enough that the sums of a store's or a member's orders stay within the 64-bit
+# cents money is kept in — two orders at the largest price and quantity a line takes overflowed
+# them. An order's discounts and total are bounded by it, not by a unit price's bound.
+MAX_ORDER = Decimal("10000000000")
+OrderMoneyIn = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_ORDER, allow_inf_nan=False),
+    AfterValidator(_money),
+]
 MoneyOut = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 # a product category as the catalogue stores it (products.category is 64 characters)

@@ -44,6 +44,10 @@ TEXTS: dict[str, tuple[str, ...]] = {
     ),
     "points_over_cap": ("at most {cap} points on this basket (balance {balance})",),
     "points_not_in_steps": ("points are redeemed in steps of {step}",),
+    "order_too_large": ("the basket comes to {amount}, more than one order may ({max_order})",),
+    "too_many_points": (
+        "{points} points at once: one entry of the ledger holds at most {max_entry}",
+    ),
     # a quote's notices (checkout/pricing.py Note): what it did not take as asked
     "points_lowered_to_cap": ("points lowered from {wanted} to the cap {cap}",),
     "points_lowered_to_step": ("points lowered to a multiple of {step}",),
@@ -120,10 +124,10 @@ TEXTS: dict[str, tuple[str, ...]] = {
     "day_not_closed": ("{store}'s {day} is not closed: there is nothing to reopen",),
 }
 MONEY = frozenset({"min_spend", "spend", "amount", "quoted", "total", "over", "without",
-                   "with_coupon", "short", "off", "unit"})  # fmt: skip
+                   "with_coupon", "short", "off", "unit", "max_order"})  # fmt: skip
 # points and units, grouped by thousands (an id or a line number is shown as it is)
 COUNTS = frozenset({"wanted", "available", "cap", "balance", "quantity", "stock", "units",
-                    "points", "min_redeem", "step"})  # fmt: skip
+                    "points", "min_redeem", "step", "max_entry"})  # fmt: skip
 MOMENTS = frozenset(
     {"valid_from", "valid_until", "expires", "moment", "used_at", "until"}
 )  # ISO 8601, UTC
