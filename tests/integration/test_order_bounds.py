@@ -102,3 +102,41 @@ def test_a_sale_earning_more_than_one_entry_holds_is_refused(
     assert dump(engine) == before
     r = api.post("/api/v1/checkout/commit", json=sale("PTS-2", 10, "1000000", member_id=mid))
     assert (r.status_code, r.json()["points_earned"]) == (201, 1_000_000_000), r.text
+
+
+FAR = ("0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-08:00")  # beyond the years in UTC
+REPORTS = ("/api/v1/analytics/kpis", "/api/v1/analytics/attribution", "/api/v1/analytics/funnel",
+           "/api/v1/analytics/discounts", "/api/v1/kpis/identity", "/api/v1/referrals/summary",
+           "/api/v1/rewards/partners/settlement")  # fmt: skip
+
+
+def test_moments_past_the_years_are_refused_not_a_500(
+    api: TestClient, uow: UnitOfWork, engine: sa.Engine
+) -> None:
+    """A moment of year 1 ahead of UTC, or of 9999 behind it, has no UTC: turning it into UTC
+    raised an OverflowError (a 500) in a sale, an order, a coupon template and every report."""
+    store(uow, "TPE-101")
+    before = dump(engine)
+    said = "timestamps lie between the years 1900 and 2999 (UTC)"
+    for when in FAR:
+        for path, body in (("/api/v1/checkout/commit", sale("FAR", 1, "100", ordered_at=when)),
+                           ("/api/v1/orders", sale("FAR", 1, "100", ordered_at=when))):  # fmt: skip
+            r = api.post(path, json=body)
+            assert r.status_code == 422, r.text
+            assert r.json()["detail"][0]["loc"] == ["body", "ordered_at"]
+            assert said in r.json()["detail"][0]["msg"]
+        template = {"name": "遠", "kind": "amount_off", "amount": "10", "valid_until": when}
+        r = api.put("/api/v1/coupons/templates/FAR", json=template)
+        assert (r.status_code, r.json()["detail"][0]["loc"]) == (422, ["body", "valid_until"])
+        for path in REPORTS:
+            for name in ("from", "to"):
+                r = api.get(path, params={name: when})
+                assert r.status_code == 422, (path, r.text)
+                assert r.json()["detail"][0]["loc"] == ["query", name]
+    assert dump(engine) == before
+    # within the years, without an offset (UTC) or with one: answered as before
+    r = api.get("/api/v1/analytics/kpis", params={"from": "2026-01-01T00:00:00",
+                                                  "to": "2026-02-01T00:00:00+08:00"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert (r.json()["period_from"], r.json()["period_to"]) == (
+        "2026-01-01T00:00:00Z", "2026-01-31T16:00:00Z")  # fmt: skip

@@ -4,7 +4,6 @@ read, save or delete rules), and the period figures read live: KPIs and the funn
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -34,7 +33,7 @@ from omo.analytics.schemas import (
 )
 from omo.apikeys.service import Principal
 from omo.http import PooledRoute, UoW, scoped
-from omo.shared.schemas import MAX_ID
+from omo.shared.schemas import MAX_ID, Moment
 
 router = APIRouter(tags=["analytics"], route_class=PooledRoute)
 
@@ -43,8 +42,8 @@ Name = Annotated[str, Path(min_length=1, max_length=40)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 # the period of a live report: [from, to), default the 30 days to now (analytics/periods.py)
-From = Annotated[datetime | None, Query(alias="from", description="start (inclusive)")]
-To = Annotated[datetime | None, Query(description="end (exclusive); default now")]
+From = Annotated[Moment | None, Query(alias="from", description="start (inclusive)")]
+To = Annotated[Moment | None, Query(description="end (exclusive); default now")]
 
 
 @router.get("/analytics/runs", response_model=list[RunRead], summary="Recent refresh runs")

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator, model_validator
 
 from omo.shared.money import CENT, floor_to_unit, to_unit
-from omo.shared.schemas import MoneyIn, StrictModel
+from omo.shared.schemas import MoneyIn, StrictModel, within_years
 from omo.shared.zones import checked_zone
 
 Kind = Literal[
@@ -130,9 +130,10 @@ class CouponTemplate(StrictModel):
     def _utc(cls, value: datetime | None) -> datetime | None:
         """A moment without an offset is UTC, as the coupons issued from it always stored it
         (it was compared with aware moments and failed)."""
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+        if value is None:
+            return None
+        within_years(value)  # the moment as given is kept, its offset too
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
     @model_validator(mode="after")
     def _complete(self) -> CouponTemplate:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -22,7 +21,7 @@ from omo.identity.schemas import (
 )
 from omo.shared.clock import as_utc
 from omo.shared.errors import ValidationFailed
-from omo.shared.schemas import MAX_ID
+from omo.shared.schemas import MAX_ID, Moment
 
 router = APIRouter(tags=["identity"], route_class=PooledRoute)
 
@@ -64,8 +63,8 @@ def undo(merge_id: Id, uow: UoW, caller: Principal = scoped("identity:merge")) -
 )
 def kpis(
     uow: UoW,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: Annotated[datetime | None, Query()] = None,
+    from_: Annotated[Moment | None, Query(alias="from")] = None,
+    to: Annotated[Moment | None, Query()] = None,
     caller: Principal = scoped("kpis:read"),
 ) -> IdentityKpis:
     since = as_utc(from_) if from_ else None

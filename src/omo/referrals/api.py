@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -13,7 +12,7 @@ from omo.referrals import kpis
 from omo.referrals import service as referrals
 from omo.referrals.kpis import ReferralSummary
 from omo.referrals.service import ReferralCodeRead, ReferralRead
-from omo.shared.schemas import MAX_ID
+from omo.shared.schemas import MAX_ID, Moment
 
 router = APIRouter(tags=["referrals"], route_class=PooledRoute)
 
@@ -55,8 +54,8 @@ def list_referrals(
 )
 def referral_summary(
     uow: UoW,
-    from_: Annotated[datetime | None, Query(alias="from", description="start (inclusive)")] = None,
-    to: Annotated[datetime | None, Query(description="end (exclusive); default now")] = None,
+    from_: Annotated[Moment | None, Query(alias="from", description="start (inclusive)")] = None,
+    to: Annotated[Moment | None, Query(description="end (exclusive); default now")] = None,
     caller: Principal = scoped("kpis:read"),
 ) -> ReferralSummary:
     return kpis.summary(uow, since=from_, until=to)

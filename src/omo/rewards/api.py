@@ -3,7 +3,6 @@ handing it over or using its voucher, cancelling it, and what is owed to partner
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -26,7 +25,7 @@ from omo.rewards.schemas import (
     StockChange,
     StockRead,
 )
-from omo.shared.schemas import MAX_ID
+from omo.shared.schemas import MAX_ID, Moment
 
 router = APIRouter(tags=["rewards"], route_class=PooledRoute)
 Code = Annotated[str, Path(pattern=REWARD_CODE)]
@@ -61,8 +60,8 @@ def owed(
 )
 def partner_settlement(
     uow: UoW,
-    from_: Annotated[datetime | None, Query(alias="from", description="start (inclusive)")] = None,
-    to: Annotated[datetime | None, Query(description="end (exclusive); default now")] = None,
+    from_: Annotated[Moment | None, Query(alias="from", description="start (inclusive)")] = None,
+    to: Annotated[Moment | None, Query(description="end (exclusive); default now")] = None,
     partner: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
     caller: Principal = scoped("kpis:read"),
 ) -> list[SettlementRow]:

@@ -19,10 +19,27 @@ def _money(value: Decimal) -> Decimal:
     return cents
 
 
+# Moments a request may name: a sale's windows and expiries are worked out around them, and a
+# year-1 moment ahead of UTC was a 500 (OverflowError) where it was turned into UTC.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+def within_years(value: datetime) -> datetime:
+    """`value` in UTC (without an offset: UTC already) if it lies between FIRST_YEAR and
+    LAST_YEAR there; else a ValueError, not the OverflowError of turning it into UTC."""
+    try:
+        utc = as_utc(value)
+    except OverflowError:  # before year 1 or after 9999 in UTC
+        utc = None
+    if utc is None or not FIRST_YEAR <= utc.year <= LAST_YEAR:
+        raise ValueError(f"timestamps lie between the years {FIRST_YEAR} and {LAST_YEAR} (UTC)")
+    return utc
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("timestamps need a time zone, e.g. 2026-01-31T10:00:00+08:00")
-    return as_utc(value)
+    return within_years(value)
 
 
 # The largest row id a request may name: ids are PostgreSQL `integer` columns, and a larger
@@ -54,6 +71,8 @@ OrderMoneyIn = Annotated[
 ]
 MoneyOut = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+# a moment a report's query names: without an offset, UTC
+Moment = Annotated[datetime, AfterValidator(within_years)]
 # a product category as the catalogue stores it (products.category is 64 characters)
 CategoryName = Annotated[str, Field(min_length=1, max_length=64)]
 
