@@ -117,7 +117,7 @@ def test_moments_past_the_years_are_refused_not_a_500(
     raised an OverflowError (a 500) in a sale, an order, a coupon template and every report."""
     store(uow, "TPE-101")
     before = dump(engine)
-    said = "timestamps lie between the years 1900 and 2999 (UTC)"
+    said = "timestamps must lie between the years 1900 and 2999 (UTC)"
     for when in FAR:
         for path, body in (("/api/v1/checkout/commit", sale("FAR", 1, "100", ordered_at=when)),
                            ("/api/v1/orders", sale("FAR", 1, "100", ordered_at=when))):  # fmt: skip

@@ -32,7 +32,9 @@ def within_years(value: datetime) -> datetime:
     except OverflowError:  # before year 1 or after 9999 in UTC
         utc = None
     if utc is None or not FIRST_YEAR <= utc.year <= LAST_YEAR:
-        raise ValueError(f"timestamps lie between the years {FIRST_YEAR} and {LAST_YEAR} (UTC)")
+        raise ValueError(
+            f"timestamps must lie between the years {FIRST_YEAR} and {LAST_YEAR} (UTC)"
+        )
     return utc
 
 
