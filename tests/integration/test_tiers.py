@@ -502,3 +502,19 @@ def test_levels_move_to_another_database(uow: UnitOfWork, tmp_path: Any) -> None
         assert held(other, "+886912000002")[0] == "gold"
     finally:
         other.engine.dispose()
+
+
+def test_a_level_is_granted_on_a_leap_day(uow: UnitOfWork) -> None:
+    """On 29 February the grant's bound (five years on) has no 29 February: it was a 500."""
+    import pytest
+
+    from omo.shared.errors import ValidationFailed
+    from omo.tiers import grants
+
+    freeze(datetime.fromisoformat("2028-02-29T10:00:00+08:00"))
+    mid = enrol(uow, phone=PHONE).member.id
+    vip = grants.TierGrant(level="gold", until=datetime(2033, 2, 28).date(), reason="VIP")
+    assert grants.grant(uow, member_id=mid, req=vip, actor="t").level == "gold"
+    later = grants.TierGrant(level="gold", until=datetime(2033, 3, 1).date(), reason="VIP")
+    with pytest.raises(ValidationFailed, match="at most 5 years ahead"):
+        grants.grant(uow, member_id=mid, req=later, actor="t")

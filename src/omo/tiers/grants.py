@@ -95,7 +95,7 @@ def problems(
     today = now.astimezone(ZoneInfo(p.timezone)).date()
     if req.until < today:
         return [("until", "a day to come (or today)")]
-    if req.until > today.replace(year=today.year + MAX_YEARS):
+    if req.until > _years_on(today, MAX_YEARS):
         return [("until", f"at most {MAX_YEARS} years ahead")]
     held = session.get(MemberTier, member)
     if held is not None and p.rank(req.level) < p.rank(held.level):
@@ -166,3 +166,12 @@ def record_change(
         session, topic="TierChanged", key=fact_key(member, now), now=now,
         payload={"member_id": member, "from": old, "to": new, "reason": fact},
     )  # fmt: skip
+
+
+def _years_on(day: date, years: int) -> date:
+    """The same day `years` on; 29 February, in a year without one, the 28th (on a leap day
+    `replace` raised, and every grant was a 500)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
