@@ -481,7 +481,7 @@ def test_a_repeating_spend_coupon_and_its_claw_back(uow: UnitOfWork, shop: dict[
     assert (weighed.amount, weighed.coupon_clawed_back) == (Decimal(660), Decimal("33.33"))
     assert weighed.coupons_clawed_back == ["每滿千折百"]
     got = [refund(uow, order_id=sale.order.id, actor="t", req=RefundRequest(
-        idempotency_key=f"e{n}", lines=first if n < 2 else [])) for n in range(3)]  # fmt: skip
+        idempotency_key=f"e{n}", lines=first if n < 2 else None)) for n in range(3)]  # fmt: skip
     assert [r.amount for r in got] == [Decimal(660), Decimal(660), Decimal(760)]
     assert got[1].coupons_clawed_back == ["每滿千折百"] and got[2].order.status == "refunded"
 
@@ -1591,6 +1591,15 @@ def test_the_refund_api(api: TestClient, uow: UnitOfWork, shop: dict[str, Any]) 
         json={"idempotency_key": "z", "lines": [{"line_no": 1, "quantity": 0}]},
     )
     assert bad.status_code == 422
+    # no lines chosen is not the whole order (it was: everything given back)
+    before = api.get(f"/api/v1/orders/{sale.order.id}").json()
+    for path in ("refund", "refund-quote"):
+        none = api.post(f"/api/v1/orders/{sale.order.id}/{path}",
+                        json={"idempotency_key": "e", "lines": []} if path == "refund"
+                        else {"lines": []})  # fmt: skip
+        assert none.status_code == 422, none.text
+        assert none.json()["detail"][0]["loc"] == ["body", "lines"]
+    assert api.get(f"/api/v1/orders/{sale.order.id}").json() == before
 
 
 def test_an_order_looked_up_for_a_return(

@@ -51,7 +51,12 @@ class RefundLine(StrictModel):
 
 
 class RefundLines(StrictModel):
-    lines: list[RefundLine] | None = Field(default=None, description="none: the whole order")
+    # an empty list was taken as "none" and refunded the whole order: a till whose staff chose
+    # nothing gave everything back
+    lines: list[RefundLine] | None = Field(
+        default=None, min_length=1,
+        description="left out (or null): the whole order; an empty list is refused",
+    )  # fmt: skip
 
 
 class RefundRequest(RefundLines):
