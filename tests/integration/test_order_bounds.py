@@ -1,10 +1,12 @@
-"""What one order may come to, and what one ledger entry holds (SQLite + PostgreSQL).
+"""What one order may come to, what one ledger entry holds, and the years a moment lies in
+(SQLite + PostgreSQL).
 
 Every field of a sale was within its bounds, yet a basket of large lines recorded an order whose
 sums a second one overflowed, a member's level discount on a large line was refused as an
-internal field (`lines.0.discount`), and a programme of a point per cent earned more points than
-PostgreSQL's `integer` holds: a 500 there, an entry SQLite kept. Each is now a refusal that says
-so and changes nothing, or a sale that goes through."""
+internal field (`lines.0.discount`), a programme of a point per cent earned more points than
+PostgreSQL's `integer` holds (a 500 there, an entry SQLite kept), and a year-1 moment ahead of
+UTC was a 500. Each is now a refusal that says so and changes nothing, or a sale that goes
+through."""
 
 from __future__ import annotations
 
