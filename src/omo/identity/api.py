@@ -19,7 +19,6 @@ from omo.identity.schemas import (
     ReviewRead,
     RunRead,
 )
-from omo.shared.clock import as_utc
 from omo.shared.errors import ValidationFailed
 from omo.shared.schemas import MAX_ID, Moment
 
@@ -67,11 +66,9 @@ def kpis(
     to: Annotated[Moment | None, Query()] = None,
     caller: Principal = scoped("kpis:read"),
 ) -> IdentityKpis:
-    since = as_utc(from_) if from_ else None
-    until = as_utc(to) if to else None
-    if since and until and since >= until:
+    if from_ and to and from_ >= to:  # both in UTC already (Moment)
         raise ValidationFailed("from must be before to", field="query.from")
-    return identity.identity_kpis(uow, since=since, until=until)
+    return identity.identity_kpis(uow, since=from_, until=to)
 
 
 # --- probabilistic resolution: runs and the review queue ---------------------------------------
