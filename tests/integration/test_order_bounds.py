@@ -61,6 +61,41 @@ def test_a_basket_over_what_one_order_may_come_to_is_refused(
     assert dump(engine) == before
 
 
+def test_a_coupon_checked_or_used_on_a_basket_over_the_bound_is_refused(
+    api: TestClient, uow: UnitOfWork, engine: sa.Engine
+) -> None:
+    """A coupon checked or used by itself (`/coupons/{code}/check`, `/redeem`) took any basket:
+    half off 500 lines of 100,000 units at NT$1,000,000,000 recorded a redemption of
+    NT$25,000,000,000,000,000, and four of them overflowed the coupons' KPIs (a 500 on SQLite)."""
+    half = {"name": "半價", "kind": "percent_off", "percent": "50", "valid_days": 30}
+    assert api.put("/api/v1/coupons/templates/HALF", json=half).status_code == 201
+    mid = enrol(uow, phone=PHONE).member.id
+    issued = api.post(
+        "/api/v1/coupons/templates/HALF/issue", json={"member_ids": [mid], "key": "k"}
+    )
+    code = issued.json()["issued"][0]["code"]
+    before = dump(engine)
+    line = {"sku": "BIG", "quantity": 100_000, "unit_price": "1000000000"}
+    for basket in ({"channel": "web", "lines": [line] * 500},
+                   {"channel": "web", "lines": [{**line, "quantity": 10}],
+                    "shipping_fee": "0.01"}):  # fmt: skip
+        for path, body in (("check", {"member_id": mid, "basket": basket}),
+                           ("redeem", {"member_id": mid, "basket": basket,
+                                       "idempotency_key": "w-1"})):  # fmt: skip
+            r = api.post(f"/api/v1/coupons/{code}/{path}", json=body)
+            assert r.status_code == 422, r.text
+            (refusal,) = r.json()["detail"]
+            assert (refusal["loc"], refusal["type"], refusal["ctx"]["max_order"]) == (
+                ["body", "basket", "lines"], "order_too_large", "10000000000")  # fmt: skip
+    assert dump(engine) == before
+    at_the_bound = {"channel": "web", "lines": [{**line, "quantity": 10}]}
+    r = api.post(f"/api/v1/coupons/{code}/redeem", json={
+        "member_id": mid, "basket": at_the_bound, "idempotency_key": "w-1"})  # fmt: skip
+    assert (r.status_code, r.json()["discount"]) == (200, "5000000000.00"), r.text
+    kpis = {k["code"]: k for k in api.get("/api/v1/coupons/kpis").json()}
+    assert kpis["HALF"]["discount_cost"] == "5000000000.00"
+
+
 def test_a_level_discount_over_a_unit_price_s_bound_is_sold(
     api: TestClient, uow: UnitOfWork
 ) -> None:

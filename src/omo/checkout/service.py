@@ -41,10 +41,9 @@ from omo.points import service as points
 from omo.points.rules import LineFacts, OrderFacts, points_for_order
 from omo.shared import clock, versions
 from omo.shared.errors import Conflict, DomainError, ValidationFailed
-from omo.shared.money import CENT
+from omo.shared.money import CENT, within_an_order
 from omo.shared.pins import memo
 from omo.shared.prepared import queues
-from omo.shared.schemas import MAX_ORDER
 from omo.tiers import service as tiers
 from omo.tiers import shipping
 from omo.tiers.policy import Level
@@ -250,7 +249,8 @@ def _price(
         if product is not None and price < product.price:
             marked_down.append(n)
         basket.append(BasketLine(li.sku, product.category if product else None, li.quantity, price))
-    _within_an_order(basket, req.shipping_fee)
+    within_an_order(((li.quantity, li.unit_price) for li in basket), req.shipping_fee,
+                    field="lines")  # fmt: skip
     level = tiers.level_of(session, member_id=member_id) if member_id else None
     rate = level.benefits.discount_rate if level else Decimal(1)
     if rate != 1 and not _level_price_on(session, req.channel.value, notes):
@@ -434,18 +434,6 @@ def _read_ahead(
     commerce.catalogue_ahead(session, (li.sku for li in req.lines))
     tiers.level_ahead(session, member_id=member_id)
     ledger.balance_ahead(session, member_id=member_id, now=now)
-
-
-def _within_an_order(basket: list[BasketLine], shipping_fee: Decimal) -> None:
-    """A basket one order can record: its lines at their prices and its shipping come to at
-    most MAX_ORDER (each line alone may come to more)."""
-    gross = sum((li.unit_price * li.quantity for li in basket), shipping_fee)
-    if gross > MAX_ORDER:
-        raise ValidationFailed(
-            f"the basket comes to {gross}, more than one order may ({MAX_ORDER})",
-            field="lines", code="order_too_large",
-            ctx={"amount": str(gross), "max_order": str(MAX_ORDER)},
-        )  # fmt: skip
 
 
 def _member(

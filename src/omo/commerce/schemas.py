@@ -9,10 +9,9 @@ from pydantic import Field, model_validator
 
 from omo.commerce.channels import Channel, Fulfilment, OrderStatus
 from omo.members.schemas import IdentifierIn
-from omo.shared.money import ZERO
+from omo.shared.money import MAX_ORDER, ZERO
 from omo.shared.schemas import (
     MAX_ID,
-    MAX_ORDER,
     AwareDatetime,
     MoneyIn,
     MoneyOut,

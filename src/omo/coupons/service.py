@@ -36,7 +36,7 @@ from omo.members import service as members
 from omo.shared import clock
 from omo.shared.codes import random_code
 from omo.shared.errors import Conflict, NotFound, ValidationFailed
-from omo.shared.money import CENT, off_unit
+from omo.shared.money import CENT, off_unit, within_an_order
 from omo.shared.rows import rows_of
 
 UNLIMITED = 1_000_000_000
@@ -365,6 +365,9 @@ def _state(c: Coupon, template: CouponTemplateRow) -> CouponState:
 
 
 def basket_of(data: BasketIn, unit: Decimal = CENT) -> Basket:
+    """The basket a coupon is checked or used on by itself: one an order could record."""
+    within_an_order(((li.quantity, li.unit_price) for li in data.lines), data.shipping_fee,
+                    field="basket.lines")  # fmt: skip
     return Basket(
         unit=unit,
         channel=data.channel.value,

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 from omo.shared.clock import as_utc
-from omo.shared.money import CENT
+from omo.shared.money import CENT, MAX_ORDER
 
 
 def _money(value: Decimal) -> Decimal:
@@ -61,11 +61,6 @@ SignedMoneyIn = Annotated[
     Field(ge=Decimal("-1000000000"), le=Decimal("1000000000"), allow_inf_nan=False),
     AfterValidator(_money),
 ]
-# What one order may come to (its lines at their prices, and its shipping): far above any
-# sale, and low enough that the sums of a store's or a member's orders stay within the 64-bit
-# cents money is kept in — two orders at the largest price and quantity a line takes overflowed
-# them. An order's discounts and total are bounded by it, not by a unit price's bound.
-MAX_ORDER = Decimal("10000000000")
 OrderMoneyIn = Annotated[
     Decimal,
     Field(ge=0, le=MAX_ORDER, allow_inf_nan=False),
