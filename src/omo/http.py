@@ -146,13 +146,24 @@ FirstDay = Annotated[date, Query(alias="from", description="first day (the brand
 DayAfter = Annotated[date, Query(description="the day after the last (at most tomorrow)")]
 
 
+def part_naming(request: Request, field: str | None) -> str:
+    """The part of the request a refusal's field is in: a path or query parameter of that name
+    (a member's id in the path, a report's `to`), else the body. No route has a body field named
+    as one of its parameters."""
+    name = field.split(".", 1)[0] if field else ""
+    if name in request.path_params:
+        return "path"
+    return "query" if name in request.query_params else "body"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every refusal has one shape: {"detail": [{"loc": [...], "msg": "...", "type": "..."}]},
     and a domain refusal made of values has them in "ctx" (as Pydantic's own errors do)."""
 
     @app.exception_handler(DomainError)
-    async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": [exc.detail()]})
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        detail = exc.detail(prefix=(part_naming(request, exc.field),))
+        return JSONResponse(status_code=exc.status_code, content={"detail": [detail]})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

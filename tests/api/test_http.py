@@ -119,3 +119,29 @@ def test_an_id_past_the_databases_integer_is_refused_by_name(api: TestClient) ->
             assert r.json()["detail"][0]["loc"] == ["body", "member_id"]
     r = api.get(f"/api/v1/members/{2**31 - 1}/points")
     assert r.status_code == 404  # the largest id that can be: looked up, not there
+
+
+def test_a_refusal_names_the_part_of_the_request_its_field_is_in(api: TestClient) -> None:
+    """A domain refusal of a path or query parameter said it was in the body (`["body",
+    "member_id"]` for `/members/999/rewards`, `["body", "to"]` for a clearing's `to`): a client
+    that maps `loc` back to its inputs looked for a field the request has no body for."""
+    lines = [{"sku": "A", "quantity": 1, "unit_price": "10"}]
+    for method, path, body, loc in (
+        ("GET", "/api/v1/members/999/rewards", None, ["path", "member_id"]),
+        ("GET", "/api/v1/segments/NOPE/members", None, ["path", "name"]),
+        ("GET", "/api/v1/rewards/redemptions/owed?member_id=999", None, ["query", "member_id"]),
+        ("GET", "/api/v1/points/movements?from=1999-01-01&to=2000-01-02", None, ["query", "from"]),
+        ("GET", "/api/v1/points/movements?from=2026-01-01&to=2099-01-01", None, ["query", "to"]),
+        ("GET", "/api/v1/points/movements?from=2000-01-01&to=2026-01-01&by=day", None,
+         ["query", "by"]),
+        ("GET", "/api/v1/points/clearing?from=2026-01-01&to=2099-01-01", None, ["query", "to"]),
+        ("GET", "/api/v1/refunds/clearing?from=2026-02-01&to=2026-01-01", None, ["query", "to"]),
+        ("GET", "/api/v1/facts?topic=Nope", None, ["query", "topic"]),
+        ("GET", "/api/v1/orders/lookup?channel=pos&external_id=NOPE", None,
+         ["query", "external_id"]),
+        ("POST", "/api/v1/checkout/quote", {"channel": "pos", "lines": lines, "member_id": 999},
+         ["body", "member_id"]),
+    ):  # fmt: skip
+        r = api.request(method, path, json=body)
+        assert r.status_code in (404, 422), (path, r.text)
+        assert r.json()["detail"][0]["loc"] == loc, (path, r.text)

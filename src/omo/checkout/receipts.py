@@ -102,7 +102,7 @@ def find_order(
         )
         if order is None:
             raise NotFound(
-                f"no {channel.value} order {external_id!r}", field="external_id",
+                f"no {channel.value} order {external_id!r}", field="query.external_id",
                 ctx={"channel": channel.value, "receipt": external_id},
             )  # fmt: skip
         return _detail(session, order, unit)
@@ -124,9 +124,8 @@ def member_orders(
         if before is not None:
             last = session.get(Order, before)
             if last is None or last.member_id != member:
-                raise NotFound(
-                    f"no order {before} of this member", field="before", ctx={"before": before}
-                )
+                raise NotFound(f"no order {before} of this member", field="query.before",
+                               ctx={"before": before})  # fmt: skip
             stmt = stmt.where(
                 or_(
                     Order.ordered_at < last.ordered_at,
