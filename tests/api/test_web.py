@@ -964,6 +964,22 @@ def test_till_steps_refuse_bad_input_without_a_sale(
         assert s.query(Order).count() == 0
 
 
+def test_till_steps_naming_an_id_past_the_database_s_integer_are_refused(
+    client: TestClient, people: dict[str, int]
+) -> None:
+    """A member's or an order's id past 2**31 − 1 in the till's form reached the database: a
+    500 (SQLite's OverflowError, PostgreSQL's integer out of range). Refused as the form's."""
+    token = _csrf(sign_in(client, "tpe").get("/ui/pos").text)
+    too_big = str(2**70)
+    for extra in ({"action": "quote", "member_id": too_big, "sku0": "S", "qty0": "1"},
+                  {"action": "redeem", "member_id": too_big, "reward": "TEA"},
+                  {"action": "refund", "order_id": too_big, "ret1": "1"},
+                  {"action": "quote", "member_id": str(people["member"]), "sku0": "S",
+                   "qty0": str(2**31)}):  # fmt: skip
+        r = client.post("/ui/pos", data={"csrf": token, **extra})
+        assert r.status_code == 422 and "數字過大" in r.text, (extra, r.text[:300])
+
+
 def test_the_till_sells_the_points_its_quote_took(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:

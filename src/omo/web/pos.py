@@ -46,6 +46,7 @@ from omo.rewards.schemas import (
 )
 from omo.shared import clock
 from omo.shared.errors import DomainError, ValidationFailed
+from omo.shared.schemas import MAX_ID
 from omo.tiers import service as tiers
 from omo.users.roles import Permission, may
 from omo.users.service import SignedIn
@@ -311,8 +312,9 @@ def _return_step(
             state.refund_key = pos_returns.new_refund_key()  # for a later return of the rest
     except DomainError as exc:
         state.needs_approval = exc.code in ("needs_approval", "approval_refused")
-        if action == "refund" and str(form.get("order_id", "")).isdigit():
-            state.order = receipts.get_order(uow, order_id=int(form["order_id"]), unit=unit)
+        shown = str(form.get("order_id", ""))
+        if action == "refund" and shown.isdigit() and int(shown) <= MAX_ID:
+            state.order = receipts.get_order(uow, order_id=int(shown), unit=unit)
         raise
     return state
 
