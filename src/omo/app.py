@@ -30,6 +30,7 @@ from omo.messaging.api import public as message_links
 from omo.messaging.api import router as messaging_router
 from omo.ops import metrics
 from omo.ops.limits import BodyLimit, RateLimiter
+from omo.ops.nul import NoNul
 from omo.ops.schema import migration_head
 from omo.points.api import router as points_router
 from omo.privacy.api import router as privacy_router
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(TillLane, routes=till_routes(uow, settings), limiter=app.state.rate_limiter)
     web.install(app)
     metrics.install(app, uow)
+    app.add_middleware(NoNul)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     return app

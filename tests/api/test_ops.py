@@ -10,6 +10,7 @@ from omo.app import create_app
 from omo.db import UnitOfWork
 from omo.settings import Settings
 from tests import factories as f
+from tests.conftest import dump
 
 
 def test_ready_only_on_the_schema_this_code_expects(client: TestClient, engine: sa.Engine) -> None:
@@ -119,3 +120,39 @@ def test_each_key_has_a_request_budget(settings: object, uow: UnitOfWork) -> Non
     bucket = RateLimiter(rate=2, burst=1)
     assert bucket.take("k", now=0.0) == 0 and bucket.take("k", now=0.1) > 0
     assert bucket.take("k", now=0.6) == 0  # refilled at 2 a second
+
+
+def test_text_with_nul_is_refused_at_the_door(
+    api: TestClient, uow: UnitOfWork, engine: sa.Engine
+) -> None:
+    """PostgreSQL's text cannot hold NUL: a name, a SKU, a receipt number or a search with one
+    was a 500 there (a DataError at the first write or WHERE) and kept by SQLite. Refused
+    before any route, on both, wherever it comes: path, query, JSON body or a form (a body
+    in parts: tests/unit/test_nul.py)."""
+    f.store(uow, "TPE-101")
+    before = dump(engine)
+    member = {"name": "陳\u0000美玲", "identifiers": [{"kind": "phone", "value": "0912-345-678"}]}
+    sale = b'{"channel": "pos", "lines": [{"sku": "A\\u0000", "quantity": 1, "unit_price": "1"}]}'
+    commit = sale[:-1] + b', "external_id": "N-1"}'
+    json_headers = {"Content-Type": "application/json"}
+    for r, part in (
+        (api.post("/api/v1/members", json=member), "body"),
+        (api.post("/api/v1/checkout/quote", content=sale, headers=json_headers), "body"),
+        (api.post("/api/v1/checkout/commit", content=commit, headers=json_headers), "body"),
+        (api.put("/api/v1/stores/TPE-102", json={"name": "x\u0000", "region": "y"}), "body"),
+        (api.get("/api/v1/orders/lookup?channel=pos&external_id=N%00"), "query"),
+        (api.get("/api/v1/products", params={"category": "生活\u0000"}), "query"),
+        (api.get("/api/v1/rewards/A%00B"), "path"),
+        (api.post("/ui/login", data={"username": "a\u0000", "password": "x", "csrf": "x"}), "body"),
+    ):
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"] == [{
+            "loc": [part], "msg": "text must not hold the NUL character (\\u0000)",
+            "type": "nul_character"}]  # fmt: skip
+    assert dump(engine) == before
+    # a backslash and the text "u0000" is not NUL; nor is "%00" in JSON
+    ok = api.post("/api/v1/members", json={**member, "name": "陳\\u0000美玲 %00"})
+    assert ok.status_code == 201, ok.text
+    assert api.get(f"/api/v1/members/{ok.json()['member']['id']}").json()["member"]["name"] == (
+        "陳\\u0000美玲 %00"
+    )

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
@@ -197,6 +198,37 @@ def test_unreadable_and_unknown_files_are_refused(uow: UnitOfWork, tmp_path: Pat
         import_file(uow, kind="products", path=tmp_path / "missing.csv")
     with pytest.raises(ImportRefused, match="unknown kind"):
         import_file(uow, kind="vouchers", path=tmp_path / "nothing.csv")
+
+
+def test_a_file_with_nul_is_refused_whole(uow: UnitOfWork, tmp_path: Path) -> None:
+    """PostgreSQL's text cannot hold NUL: a member's name with one passed every check and was a
+    DataError at the write (COPY), SQLite kept it. Every format is refused with where it is."""
+    store(uow, "TPE-101")
+    before = dump(uow.engine)
+    csv_file = write(
+        tmp_path / "orders.csv",
+        "\n".join(
+            [ORDERS_HEADER, "pos,P-1,2026-01-05 10:00,TPE-101,0912-345-678,,SKU-\x001,1,100,0,100"]
+        ),
+    )
+    jsonl = tmp_path / "members.jsonl"
+    jsonl.write_text(
+        json.dumps({"name": "陳美玲", "phone": "0912-345-679"})
+        + "\n"
+        + json.dumps({"name": "陳\u0000美玲", "phone": "0912-345-678"})
+        + "\n"
+    )
+    parquet = tmp_path / "members.parquet"
+    pq.write_table(pa.table({"name": ["陳美玲", "林\x00志明"],
+                             "phone": ["0912-345-679", "0912-345-678"]}), parquet)  # fmt: skip
+    for kind, path, where in (("orders", csv_file, "line 2"), ("members", jsonl, "line 2"),
+                              ("members", parquet, "row 3, column name")):  # fmt: skip
+        with pytest.raises(ImportRefused, match=f"^{where} holds the NUL character"):
+            import_file(uow, kind=kind, path=path)
+    assert dump(uow.engine) == before
+    # a backslash and the text u0000 is not NUL
+    jsonl.write_text(json.dumps({"name": "陳\\u0000", "phone": "0912-345-678"}) + "\n")
+    assert import_file(uow, kind="members", path=jsonl).created == 1
 
 
 def test_big5_csv_from_excel_is_read(uow: UnitOfWork, tmp_path: Path) -> None:

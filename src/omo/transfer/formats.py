@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 FORMATS = ("csv", "xlsx", "jsonl", "parquet")
@@ -26,6 +27,20 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 class UnreadableFile(ValueError):
     """The file cannot be read as the format it claims to be."""
+
+
+def _nul(where: str) -> UnreadableFile:
+    # PostgreSQL's text cannot hold NUL: a row with one was a DataError at the write, after
+    # the file had been checked; SQLite kept it
+    return UnreadableFile(f"{where} holds the NUL character (\\u0000), which no field takes")
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return isinstance(value, list) and any(_holds_nul(v) for v in value)
 
 
 def detect_format(path: Path, given: str | None) -> str:
@@ -149,6 +164,8 @@ def _csv(path: Path, encoding: str | None) -> CsvTable:
             continue
     if text is None:
         raise UnreadableFile(f"{path.name} is neither UTF-8 nor Big5 text; pass --encoding")
+    if (at := text.find("\x00")) >= 0:
+        raise _nul(f"line {text.count(chr(10), 0, at) + 1}")
     dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
     reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect)
     header = next(reader, None)
@@ -220,6 +237,8 @@ def _jsonl(path: Path) -> Iterator[tuple[int, Row]]:
                 raise UnreadableFile(f"line {n} is not JSON: {exc.msg}") from None
             if not isinstance(value, dict):
                 raise UnreadableFile(f"line {n} is not a JSON object")
+            if "u0000" in line and _holds_nul(value):  # JSON writes NUL as \u0000
+                raise _nul(f"line {n}")
             yield n, value
 
 
@@ -230,6 +249,11 @@ def _parquet(path: Path) -> Iterator[tuple[int, Row]]:
         raise UnreadableFile(f"{path.name} is not a Parquet file: {exc}") from None
     n = 1
     for batch in table.iter_batches(batch_size=10_000):
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                found = pc.index(pc.match_substring(column, "\x00"), True).as_py()
+                if found >= 0:
+                    raise _nul(f"row {n + 1 + found}, column {name}")
         for row in batch.to_pylist():
             n += 1
             yield n, {k: _cell(v) if isinstance(v, float | str) else v for k, v in row.items()}
