@@ -908,6 +908,28 @@ def test_an_admin_adjusts_points_and_gives_a_level_from_the_member_page(
     assert dump(engine) == before
 
 
+def test_a_user_of_the_longest_name_leaves_it_on_what_they_do(
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
+) -> None:
+    """A username may be 64 characters, and the pages record `ui:<username>` as who did it: 67,
+    where the ledgers, refunds, levels, merges and rewards kept 64 — PostgreSQL refused the
+    write (a 500: value too long), SQLite kept it. The columns hold 80, as the audit's does."""
+    from omo.points import service as points
+
+    name = "a" * 64
+    users.create_user(uow, username=name, password=PASSWORD, role="admin", store_code=None)
+    mid = people["member"]
+    page = sign_in(client, name).get(f"/ui/members/{mid}").text
+    adjust_id = re.search(r'name="adjust_id" value="([^"]+)"', page)
+    assert adjust_id is not None
+    give = {"csrf": _csrf(page), "adjust_id": adjust_id[1], "points": "+120", "reason": "補償"}
+    r = client.post(f"/ui/members/{mid}/points", data=give, follow_redirects=False)
+    assert r.status_code == 303, r.text[:300]
+    assert points.summary(uow, member_id=mid).available == 120
+    with uow.read() as s:
+        assert s.scalar(sa.text("SELECT actor FROM points_entries")) == f"ui:{name}"
+
+
 def test_till_steps_refuse_bad_input_without_a_sale(
     client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:

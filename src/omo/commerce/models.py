@@ -100,8 +100,8 @@ class OrderRefund(Base):
     # [{"line_no": 1, "quantity": 2}, …]; empty for a whole-order refund
     lines: Mapped[list[dict[str, int]]] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(String(300))
-    actor: Mapped[str | None] = mapped_column(String(64))
-    approved_by: Mapped[str | None] = mapped_column(String(64))  # who let it past the policy
+    actor: Mapped[str | None] = mapped_column(String(80))
+    approved_by: Mapped[str | None] = mapped_column(String(80))  # who let it past the policy
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # what it did, to answer a retry the same (null on refunds made before migration 0031)
     points_taken_back: Mapped[int | None] = mapped_column(Integer)
@@ -140,7 +140,7 @@ class ReturnsPolicy(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     policy: Mapped[dict[str, Any]] = mapped_column(JSON)
-    actor: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -27,10 +27,10 @@ class Merge(Base):
     moved: Mapped[dict[str, list[int]]] = mapped_column(JSON)
     # {"profile": {field: [before, after]}, "consents": {channel: [before, after]}}
     changes: Mapped[dict[str, Any]] = mapped_column(JSON)
-    actor: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     undone_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    undone_by: Mapped[str | None] = mapped_column(String(64))
+    undone_by: Mapped[str | None] = mapped_column(String(80))
 
 
 class ResolutionRun(Base):
@@ -75,7 +75,7 @@ class MatchReview(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_by: Mapped[str | None] = mapped_column(String(80))
     merge_id: Mapped[int | None] = mapped_column(ForeignKey("identity_merges.id"))
 
     __table_args__ = (

@@ -37,7 +37,7 @@ class JourneyVersion(Base):
     journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"))
     version: Mapped[int] = mapped_column(Integer)
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
-    actor: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (UniqueConstraint("journey_id", "version"),)

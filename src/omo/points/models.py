@@ -26,7 +26,7 @@ class PointsProgramme(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)
-    actor: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -43,7 +43,7 @@ class PointsEntry(Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("points_entries.id"))
     reason: Mapped[str | None] = mapped_column(String(300))
-    actor: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # credits only: a lot
     available_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

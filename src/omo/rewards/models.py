@@ -50,7 +50,7 @@ class RewardRedemption(Base):
     channel: Mapped[str | None] = mapped_column(String(16))
     store: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(12))  # redeemed | cancelled
-    actor: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # partner rewards: the code the member shows at the partner, used once
@@ -58,7 +58,7 @@ class RewardRedemption(Base):
     # handed over at a till, shipped, or the voucher used at the partner; none: still owed
     fulfilled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     fulfilled_store: Mapped[str | None] = mapped_column(String(32))
-    fulfilled_by: Mapped[str | None] = mapped_column(String(64))
+    fulfilled_by: Mapped[str | None] = mapped_column(String(80))
     reference: Mapped[str | None] = mapped_column(String(120))  # a parcel's tracking no., a note
 
 
@@ -73,5 +73,5 @@ class RewardStockMove(Base):
     units: Mapped[int] = mapped_column(Integer)  # added; below zero: written off
     stock_after: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(200))
-    actor: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

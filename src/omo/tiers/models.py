@@ -19,7 +19,7 @@ class TierProgrammeVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     programme: Mapped[dict[str, Any]] = mapped_column(JSON)
-    actor: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
