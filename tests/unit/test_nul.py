@@ -13,7 +13,7 @@ from omo.ops.nul import NoNul, carries_nul
 
 
 def _run(body_parts: list[bytes], *, form: bool = False, path: str = "/x",
-         query: bytes = b"") -> tuple[int, bytes]:  # fmt: skip
+         query: bytes = b"", kind: bytes | None = None) -> tuple[int, bytes]:  # fmt: skip
     """(status, body) of a request through NoNul to an app that reads the whole body and
     echoes it."""
     sent: list[dict[str, Any]] = []
@@ -38,7 +38,7 @@ def _run(body_parts: list[bytes], *, form: bool = False, path: str = "/x",
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": body})
 
-    kind = b"application/x-www-form-urlencoded" if form else b"application/json"
+    kind = kind or (b"application/x-www-form-urlencoded" if form else b"application/json")
     scope = {"type": "http", "path": path, "query_string": query,
              "headers": [(b"content-type", kind)]}  # fmt: skip
     asyncio.run(NoNul(app)(scope, receive, send))
@@ -73,6 +73,7 @@ def test_text_that_only_looks_like_nul_passes_whole(parts: list[bytes]) -> None:
 
 def test_forms_queries_and_paths() -> None:
     assert _run([b"name=a%00b"], form=True)[0] == 422
+    assert _run([b"name=a%00b"], kind=b"Application/X-WWW-Form-URLEncoded; charset=UTF-8")[0] == 422
     assert _run([b"name=a%2500b"], form=True) == (200, b"name=a%2500b")  # the text "%00"
     assert _run([b"name=a\\u0000b"], form=True)[0] == 200  # not an escape in a form
     assert _run([b"{}"], query=b"q=a%00")[0] == 422

@@ -47,7 +47,8 @@ class NoNul:
         if b"%00" in query or b"\x00" in query:
             await _refuse(send, "query")
             return
-        form = dict(scope.get("headers") or []).get(b"content-type", b"").startswith(_FORM)
+        kind = dict(scope.get("headers") or []).get(b"content-type", b"")
+        form = kind[: len(_FORM)].lower() == _FORM
         parts: list[bytes] = []
         refused = False
 
