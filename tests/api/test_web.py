@@ -116,7 +116,7 @@ def test_store_staff_see_their_store_only(
 
 
 def test_search_is_a_post_with_csrf_and_finds_by_phone_email_name(
-    client: TestClient, people: dict[str, int]
+    client: TestClient, people: dict[str, int], uow: UnitOfWork
 ) -> None:
     page = sign_in(client, "mkt").get("/ui/members")
     token = _csrf(page.text)
@@ -130,6 +130,12 @@ def test_search_is_a_post_with_csrf_and_finds_by_phone_email_name(
         r = client.post("/ui/members", data={"q": query, "csrf": token})
         assert f"/ui/members/{people['member']}" in r.text, query
     assert "查無會員" in client.post("/ui/members", data={"q": "0999000111", "csrf": token}).text
+    # a name in letters is found whatever their case: SQLite's LIKE ignored it, PostgreSQL's
+    # minded it, so "amy" found Amy Chen on one backend only
+    amy = f.enrol(uow, name="Amy Chen", phone="0933-000-111").member.id
+    for query in ("amy", "AMY CHEN", "chen"):
+        r = client.post("/ui/members", data={"q": query, "csrf": token})
+        assert f"/ui/members/{amy}" in r.text, query
     # without the token, or with another's, nothing is searched
     assert client.post("/ui/members", data={"q": "美玲"}).status_code == 403
     assert client.post("/ui/members", data={"q": "美玲", "csrf": "x" * 43}).status_code == 403

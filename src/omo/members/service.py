@@ -162,11 +162,11 @@ def set_consents(
 
 
 def named_like(session: Session, text: str, *, limit: int) -> list[Member]:
-    """Active members whose name holds `text`, newest first."""
+    """Active members whose name holds `text` (letters in any case), newest first."""
     return list(
         session.scalars(
             select(Member)
-            .where(Member.status == "active", Member.name.contains(text, autoescape=True))
+            .where(Member.status == "active", Member.name.icontains(text, autoescape=True))
             .order_by(Member.id.desc())
             .limit(limit)
         )
