@@ -200,6 +200,29 @@ def test_unreadable_and_unknown_files_are_refused(uow: UnitOfWork, tmp_path: Pat
         import_file(uow, kind="vouchers", path=tmp_path / "nothing.csv")
 
 
+def test_store_codes_and_skus_are_held_to_what_the_api_takes(
+    uow: UnitOfWork, tmp_path: Path
+) -> None:
+    """A store's code and a product's SKU (the keys of `PUT /stores/{code}`, `/products/{sku}`)
+    were only looked for in an import: one longer than its column was PostgreSQL's DataError at
+    the write, SQLite kept it; a store code no path could name took no sale after."""
+    before = dump(uow.engine)
+    stores = write(tmp_path / "stores.csv", "\n".join([
+        "code,name,region", "TPE-101,台北店,台北市", f"{'T' * 33},長,台北市", "台北 店,空白,台北市",
+    ]))  # fmt: skip
+    products = write(tmp_path / "products.csv", "\n".join([
+        "sku,name,category,price", "SKU-1,茶,飲料,100", f"{'S' * 65},長,飲料,100", "茶-2,綠茶,飲料,90",
+    ]))  # fmt: skip
+    with pytest.raises(ImportRefused) as stores_refused:
+        import_file(uow, kind="stores", path=stores)
+    assert {(e.row, e.column) for e in stores_refused.value.errors} == {(3, "code"), (4, "code")}
+    with pytest.raises(ImportRefused) as products_refused:
+        import_file(uow, kind="products", path=products)
+    assert [(e.row, e.column, e.message) for e in products_refused.value.errors] == [
+        (3, "sku", "at most 64 characters")]  # fmt: skip
+    assert dump(uow.engine) == before
+
+
 def test_a_file_with_nul_is_refused_whole(uow: UnitOfWork, tmp_path: Path) -> None:
     """PostgreSQL's text cannot hold NUL: a member's name with one passed every check and was a
     DataError at the write (COPY), SQLite kept it. Every format is refused with where it is."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from omo.commerce.models import Order, Store
-from omo.commerce.schemas import ProductUpsert, StoreUpsert
+from omo.commerce.schemas import CODE, ProductUpsert, StoreUpsert
 from omo.coupons.imported import ImportedCoupon
 from omo.db import UnitOfWork
 from omo.events.schemas import EventIn
@@ -38,6 +39,13 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "coupons": ImportedCoupon,
 }
 KEYS = {"stores": "code", "products": "sku"}
+# what the API takes for the keys in its paths (PUT /stores/{code}, /products/{sku}): they
+# were only looked for, and a longer one than its column was PostgreSQL's DataError at the
+# write (SQLite kept it); a store whose code no path can name could take no sale
+KEY_RULES = {
+    "stores": (re.compile(CODE), "1 to 32 letters, digits, _ . or -, from a letter or digit"),
+    "products": (re.compile(r"^.{1,64}$", re.DOTALL), "at most 64 characters"),
+}
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -55,6 +63,9 @@ def validate(kind: str, records: list[Record], region: str) -> tuple[list[Valid]
         ident = data.pop(key, None) if key else None
         if key and not ident:
             errors.append(RowError(rec.rows[0], key, "required"))
+            continue
+        if key and not KEY_RULES[kind][0].fullmatch(str(ident)):
+            errors.append(RowError(rec.rows[0], key, KEY_RULES[kind][1]))
             continue
         try:
             model = schema.model_validate(data)
