@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from omo.ops.nul import NoNul, carries_nul
 
@@ -86,3 +89,36 @@ def test_carries_nul() -> None:
     assert carries_nul(b'"\\\\\\u0000"', form=False)
     assert not carries_nul(b'"\\\\\\\\u0000"', form=False)
     assert carries_nul(b"a=%00", form=True) and not carries_nul(b"a=%00", form=False)
+
+
+def _escapes_nul(body: bytes) -> bool:
+    """The reference: a raw NUL anywhere, or the escape of one read as JSON reads a string's
+    escapes, left to right."""
+    if b"\x00" in body:
+        return True
+    i = 0
+    while i < len(body):
+        if body[i : i + 1] == b"\\":
+            if body[i + 1 : i + 6] == b"u0000":
+                return True
+            i += 2  # the escaped character, a backslash included
+            continue
+        i += 1
+    return False
+
+
+@given(
+    st.lists(st.sampled_from([b"\\", b"\\\\", b"u", b"0", b"00", b"u0000", b"\\u0000", b'"',
+                              b"a", b"%", b"\x00"]), max_size=30),
+    st.lists(st.integers(min_value=0, max_value=200), max_size=4),
+)  # fmt: skip
+@settings(max_examples=int(os.environ.get("OMO_EXAMPLES", "300")), deadline=None)
+def test_the_guard_refuses_exactly_the_bodies_holding_nul_however_they_are_cut(
+    pieces: list[bytes], cuts: list[int]
+) -> None:
+    body = b"".join(pieces)
+    assert carries_nul(body, form=False) == _escapes_nul(body)
+    at = sorted({min(c, len(body)) for c in cuts})
+    parts = [body[a:b] for a, b in zip([0, *at], [*at, len(body)], strict=True)]
+    status, _ = _run(parts)
+    assert status == (422 if _escapes_nul(body) else 200)
