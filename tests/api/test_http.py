@@ -141,6 +141,10 @@ def test_a_refusal_names_the_part_of_the_request_its_field_is_in(api: TestClient
          ["query", "external_id"]),
         ("POST", "/api/v1/checkout/quote", {"channel": "pos", "lines": lines, "member_id": 999},
          ["body", "member_id"]),
+        # a coupon the sale refuses, by its place in the list (it said "code", not in the body)
+        ("POST", "/api/v1/checkout/commit", {"channel": "web", "external_id": "W-1", "lines": lines,
+                                             "coupon_codes": ["nope-nope-nope"]},
+         ["body", "coupon_codes", "0"]),
     ):  # fmt: skip
         r = api.request(method, path, json=body)
         assert r.status_code in (404, 422), (path, r.text)

@@ -71,3 +71,17 @@ def test_any_basket_comes_back_whole(
     })  # fmt: skip
     assert unseal(seal(req, total=total, now=NOW, secret="k"), secret="k") == Sealed(
         req, total, NOW + VALID)  # fmt: skip
+
+
+def test_a_refused_coupon_is_named_by_its_first_place_in_the_sale() -> None:
+    from omo.checkout.schemas import QuoteRequest
+    from omo.checkout.service import coupon_field
+
+    req = QuoteRequest.model_validate({
+        "channel": "pos", "lines": [{"sku": "A", "quantity": 1, "unit_price": "1"}],
+        "coupon_codes": ["GOOD-0000-0001", "abcd efgh ijk1", "ABCD-EFGH-IJKL"],
+    })  # fmt: skip
+    # the till's spelling and OMO's are one code: its first place
+    assert coupon_field(req, "ABCD-EFGH-IJKL") == "coupon_codes.1"
+    assert coupon_field(req, "good-oooo-ooo1") == "coupon_codes.0"
+    assert coupon_field(req, "PICKED-BY-OMO") == "coupon_codes"  # not one the sale named

@@ -201,11 +201,15 @@ def _commit_in(
     )  # fmt: skip
     prefix = f"order:{req.channel.value}:{req.external_id}"
     for outcome in p.price.coupons:
-        coupons.redeem_in(
-            session, code=outcome.code, basket=p.baskets[outcome.code],
-            member_id=p.member_id, key=f"{prefix}:coupon:{outcome.code}",
-            order_id=result.id, now=now, max_discount=outcome.discount,
-        )  # fmt: skip
+        try:
+            coupons.redeem_in(
+                session, code=outcome.code, basket=p.baskets[outcome.code],
+                member_id=p.member_id, key=f"{prefix}:coupon:{outcome.code}",
+                order_id=result.id, now=now, max_discount=outcome.discount,
+            )  # fmt: skip
+        except coupons.CouponRefused as exc:  # used by another till at the same instant
+            exc.field = coupon_field(req, outcome.code)
+            raise
     if p.price.points and p.member_id is not None:
         points.redeem_in(
             session, member_id=p.member_id, points=p.price.points, key=f"{prefix}:points",
@@ -284,10 +288,9 @@ def _price(
     if strict and refused:
         first = refused[0]
         raise coupons.CouponRefused(
-            first.reason or "refused",
-            f"{first.code}: {first.message}",
-            {**first.ctx, "coupon": first.code},
-        )
+            first.reason or "refused", f"{first.code}: {first.message}",
+            {**first.ctx, "coupon": first.code}, field=coupon_field(req, first.code),
+        )  # fmt: skip
     shipment = _free_shipment(session, p, member_id, level, now)
     rules = points.rules_in_force(session)
     balance = ledger.balance(session, member_id=member_id, now=now).available if member_id else 0
@@ -334,6 +337,14 @@ def _price(
         notices=[QuoteNotice(reason=n.reason, message=n.message, ctx=dict(n.ctx)) for n in notes],
     )  # fmt: skip
     return Priced(p, read, member_id, baskets, shipment, earn_on)
+
+
+def coupon_field(req: QuoteRequest, code: str) -> str:
+    """Where the sale names a refused coupon: `coupon_codes.N`, N its first place there."""
+    wanted = coupons.normalise_code(code)
+    at = next((n for n, c in enumerate(req.coupon_codes) if coupons.normalise_code(c) == wanted),
+              None)  # fmt: skip
+    return "coupon_codes" if at is None else f"coupon_codes.{at}"
 
 
 def _apply_coupons(

@@ -43,8 +43,11 @@ UNLIMITED = 1_000_000_000
 
 
 class CouponRefused(ValidationFailed):
-    def __init__(self, reason: str, message: str, ctx: Mapping[str, Any] | None = None) -> None:
-        super().__init__(message, field="code", code=reason, ctx=ctx)
+    def __init__(
+        self, reason: str, message: str, ctx: Mapping[str, Any] | None = None, *,
+        field: str = "code",
+    ) -> None:  # fmt: skip
+        super().__init__(message, field=field, code=reason, ctx=ctx)
 
 
 def new_code() -> str:
