@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from omo.apikeys.service import SCOPES, create_key
 from omo.db import UnitOfWork
+from tests.factories import enrol
 
 ORDER = {
     "channel": "web",
@@ -121,11 +122,14 @@ def test_an_id_past_the_databases_integer_is_refused_by_name(api: TestClient) ->
     assert r.status_code == 404  # the largest id that can be: looked up, not there
 
 
-def test_a_refusal_names_the_part_of_the_request_its_field_is_in(api: TestClient) -> None:
+def test_a_refusal_names_the_part_of_the_request_its_field_is_in(
+    api: TestClient, uow: UnitOfWork
+) -> None:
     """A domain refusal of a path or query parameter said it was in the body (`["body",
     "member_id"]` for `/members/999/rewards`, `["body", "to"]` for a clearing's `to`): a client
     that maps `loc` back to its inputs looked for a field the request has no body for."""
     lines = [{"sku": "A", "quantity": 1, "unit_price": "10"}]
+    member = enrol(uow, phone="0912-345-678").member.id
     for method, path, body, loc in (
         ("GET", "/api/v1/members/999/rewards", None, ["path", "member_id"]),
         ("GET", "/api/v1/segments/NOPE/members", None, ["path", "name"]),
@@ -137,6 +141,7 @@ def test_a_refusal_names_the_part_of_the_request_its_field_is_in(api: TestClient
         ("GET", "/api/v1/points/clearing?from=2026-01-01&to=2099-01-01", None, ["query", "to"]),
         ("GET", "/api/v1/refunds/clearing?from=2026-02-01&to=2026-01-01", None, ["query", "to"]),
         ("GET", "/api/v1/facts?topic=Nope", None, ["query", "topic"]),
+        ("GET", f"/api/v1/members/{member}/orders?before=999", None, ["query", "before"]),
         ("GET", "/api/v1/orders/lookup?channel=pos&external_id=NOPE", None,
          ["query", "external_id"]),
         ("POST", "/api/v1/checkout/quote", {"channel": "pos", "lines": lines, "member_id": 999},

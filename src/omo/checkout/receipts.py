@@ -102,7 +102,7 @@ def find_order(
         )
         if order is None:
             raise NotFound(
-                f"no {channel.value} order {external_id!r}", field="query.external_id",
+                f"no {channel.value} order {external_id!r}", field="external_id",
                 ctx={"channel": channel.value, "receipt": external_id},
             )  # fmt: skip
         return _detail(session, order, unit)
@@ -124,7 +124,7 @@ def member_orders(
         if before is not None:
             last = session.get(Order, before)
             if last is None or last.member_id != member:
-                raise NotFound(f"no order {before} of this member", field="query.before",
+                raise NotFound(f"no order {before} of this member", field="before",
                                ctx={"before": before})  # fmt: skip
             stmt = stmt.where(
                 or_(

@@ -80,7 +80,7 @@ def open_tasks(
 ) -> list[TaskRead]:
     if caller.store_id is not None:  # a store's key sees its own store's tasks
         if store_id not in (None, caller.store_id):
-            raise Forbidden("this key is bound to another store", field="query.store_id")
+            raise Forbidden("this key is bound to another store", field="store_id")
         store_id = caller.store_id
     return tasks.open_tasks(uow, store_id=store_id)
 

@@ -84,7 +84,7 @@ def movements(uow: UnitOfWork, *, start: date, end: date, by: Period, time_zone:
     if len(bounds) - 1 > MAX_ROWS:
         raise ValidationFailed(
             f"{len(bounds) - 1} rows: at most {MAX_ROWS} (ask by month, or a shorter range)",
-            field="query.by",
+            field="by",
         )
     instants = [start_of_day(d, zone) for d in bounds]
     with uow.read() as session:
@@ -114,13 +114,13 @@ def check_range(start: date, end: date, time_zone: str) -> ZoneInfo:
     zone = ZoneInfo(time_zone)
     tomorrow = clock.now().astimezone(zone).date() + dt.timedelta(days=1)
     if end <= start:
-        raise ValidationFailed("to must come after from", field="query.to")
+        raise ValidationFailed("to must come after from", field="to")
     if end > tomorrow:
         raise ValidationFailed(
-            f"to: at most tomorrow ({tomorrow.isoformat()}), the end of today", field="query.to"
+            f"to: at most tomorrow ({tomorrow.isoformat()}), the end of today", field="to"
         )
     if start < date(2000, 1, 1):
-        raise ValidationFailed("from: 2000-01-01 or later", field="query.from")
+        raise ValidationFailed("from: 2000-01-01 or later", field="from")
     return zone
 
 

@@ -23,7 +23,7 @@ def facts_after(
     if unknown := sorted(set(topics) - outbox.TOPICS):
         raise ValidationFailed(
             f"unknown topic(s) {', '.join(unknown)}; known: {', '.join(sorted(outbox.TOPICS))}",
-            field="query.topic",
+            field="topic",
         )
     now = clock.now()
     with uow.read() as session:
