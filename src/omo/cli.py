@@ -2,14 +2,67 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from omo.settings import get_settings
 
-app = typer.Typer(help="OMO: omnichannel membership and loyalty.", no_args_is_help=True)
+
+class _Commands(TyperGroup):
+    """Every command: a database that cannot be opened, or is not at this code's schema, is
+    said in one line (exit 2) rather than by a traceback from the first statement."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as exc:
+            said = _database_trouble(exc, migrating=ctx.invoked_subcommand == "db")
+            if said is None:
+                raise
+            typer.echo(f"error: {said}", err=True)
+            raise typer.Exit(2) from None
+
+
+def _database_trouble(exc: Any, *, migrating: bool) -> str | None:
+    """What is wrong with the database, when it is the database and not the command: it cannot
+    be opened, or (outside `omo db`) its schema is not the one this code needs. None: neither."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+
+    from omo.ops.schema import known_revision, migration_head
+
+    url = get_settings().database_url
+    if exc.statement is None:  # raised while connecting
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return f"cannot open the database {_safe(url)}: {reason}"
+    if migrating:
+        return None
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError:
+        current = None
+    finally:
+        engine.dispose()
+    head = migration_head()
+    if current == head:
+        return None
+    said = f"the database {_safe(url)} is at schema {current or '(none)'}, this OMO needs {head}"
+    if current is None or known_revision(current):
+        return f"{said}: run `omo db upgrade`"
+    return f"{said} (a newer OMO's schema: run that OMO)"
+
+
+app = typer.Typer(
+    help="OMO: omnichannel membership and loyalty.", no_args_is_help=True, cls=_Commands
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 key_app = typer.Typer(help="API keys for integrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -27,6 +80,7 @@ def _settings_read() -> None:
     """Every command reads the OMO_* settings first: one that is wrong is said by its name and
     nothing runs (not a traceback from the first command that reads it)."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     try:
         get_settings()
@@ -34,8 +88,20 @@ def _settings_read() -> None:
         for err in exc.errors():
             name = "OMO_" + "_".join(str(part) for part in err["loc"]).upper()
             said = str(err["msg"]).removeprefix("Value error, ")
-            typer.echo(f"error: {name}={err['input']!s}: {said}", err=True)
+            typer.echo(f"error: {name}={_shown(name, str(err['input']))}: {said}", err=True)
         raise typer.Exit(2) from None
+    except SettingsError as exc:  # a value that had to be JSON and is not
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"OMO_{field.group(1).upper()}" if field else "an OMO_ setting"
+        typer.echo(f"error: {name} is not JSON ({exc.__cause__ or exc})", err=True)
+        raise typer.Exit(2) from None
+
+
+def _shown(name: str, value: str) -> str:
+    """A refused setting's value as it may be printed: a URL's password and secrets hidden."""
+    if any(word in name for word in ("PASSWORD", "TOKEN", "SECRET", "PRIVATE_KEY")):
+        return "(hidden)"
+    return re.sub(r"(://[^/:@]*:)[^/]*@", r"\1***@", value)
 
 
 def alembic_config(database_url: str) -> object:

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
@@ -104,7 +104,8 @@ def make_engine(settings: Settings) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            with suppress(OSError):  # else SQLite says it cannot open the file
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
             echo=settings.echo_sql,

@@ -6,7 +6,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from omo.shared.schemas import MoneyIn
@@ -121,6 +121,49 @@ class Settings(BaseSettings):
     webhook_switch_off_after_h: int = Field(default=72, ge=0, le=8_760)
     # a message that failed this many times is dead-lettered
     message_max_attempts: int = Field(default=5, ge=1, le=50)
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_omo_takes(cls, url: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(url).get_backend_name()
+        except ArgumentError:
+            backend = None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError("not a database OMO takes: sqlite:///path or postgresql://host/db")
+        return url
+
+    @field_validator("time_zone")
+    @classmethod
+    def _a_known_zone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(name)
+        except (KeyError, ValueError):
+            raise ValueError("not a time zone this machine knows (Asia/Taipei …)") from None
+        return name
+
+    @field_validator("default_region")
+    @classmethod
+    def _a_region_phones_are_read_in(cls, region: str) -> str:
+        import phonenumbers
+
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError("not a region phone numbers are known for (TW, HK, JP, US …)")
+        return region
+
+    @field_validator("currency")
+    @classmethod
+    def _a_currency(cls, code: str) -> str:
+        from babel.numbers import is_currency
+
+        if not is_currency(code):
+            raise ValueError("not an ISO 4217 currency code (TWD, HKD, USD …)")
+        return code
 
     @property
     def referral_link(self) -> str:

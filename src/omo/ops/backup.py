@@ -10,9 +10,13 @@ import os
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+
+from omo.shared.files import written_whole
 
 
 class BackupFailed(RuntimeError):
@@ -49,21 +53,29 @@ def _libpq(url: str) -> tuple[str, dict[str, str]]:
 
 
 def backup(url: str, target: Path) -> Path:
-    """Write a backup of the database at `url` to `target` (refuses to overwrite)."""
+    """Write a backup of the database at `url` to `target` (refuses to overwrite). The backup
+    is written beside `target` and renamed onto it when whole: a failed one leaves nothing."""
     if target.exists():
         raise BackupFailed(f"{target} exists; choose a new file")
-    target.parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
-        source = sqlite3.connect(_sqlite_path(url))
-        copy = sqlite3.connect(target)
+        path = _sqlite_path(url)
+        if not path.is_file():  # connecting would make an empty database there, and back it up
+            raise BackupFailed(f"no database at {path}")
+        source = _omo_database(path)
         try:
-            source.backup(copy)
+            with _written(target) as part:
+                copy = sqlite3.connect(part)
+                try:
+                    source.backup(copy)
+                finally:
+                    copy.close()
         finally:
-            copy.close()
             source.close()
         return target
     conninfo, env = _libpq(url)
-    _run([_pg_tool("pg_dump"), "--format=custom", "--no-owner", f"--file={target}", conninfo], env)
+    with _written(target) as part:
+        _run([_pg_tool("pg_dump"), "--format=custom", "--no-owner", f"--file={part}", conninfo],
+             env)  # fmt: skip
     return target
 
 
@@ -76,17 +88,49 @@ def restore(source: Path, url: str) -> None:
         path = _sqlite_path(url)
         if path.exists() and path.stat().st_size > 0:
             raise BackupFailed(f"{path} exists; restore into a new file")
-        backup_db = sqlite3.connect(source)
-        target = sqlite3.connect(path)
+        backup_db = _omo_database(source)
         try:
-            backup_db.backup(target)
+            with _written(path) as part:
+                target = sqlite3.connect(part)
+                try:
+                    backup_db.backup(target)
+                finally:
+                    target.close()
         finally:
-            target.close()
             backup_db.close()
         return
     conninfo, env = _libpq(url)
     _run([_pg_tool("pg_restore"), "--no-owner", "--exit-on-error", f"--dbname={conninfo}",
           str(source)], env)  # fmt: skip
+
+
+def _omo_database(path: Path) -> sqlite3.Connection:
+    """A connection to the SQLite file at `path`, refused unless it holds an OMO database (one
+    `omo db upgrade` made: it has a schema version)."""
+    conn = None
+    try:
+        conn = sqlite3.connect(path)
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+        ).fetchone()
+    except sqlite3.Error:
+        if conn is not None:
+            conn.close()
+        raise BackupFailed(f"{path} is not an SQLite database") from None
+    if found is None:
+        conn.close()
+        raise BackupFailed(f"{path} holds no OMO database (it has no schema version)")
+    return conn
+
+
+@contextmanager
+def _written(target: Path) -> Iterator[Path]:
+    """`written_whole`, a file that cannot be written said as a BackupFailed."""
+    try:
+        with written_whole(target) as part:
+            yield part
+    except (OSError, sqlite3.Error) as exc:
+        raise BackupFailed(f"cannot write {target}: {exc}") from None
 
 
 def _run(args: list[str], env: dict[str, str]) -> None:

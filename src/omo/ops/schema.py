@@ -9,9 +9,21 @@ from alembic.script import ScriptDirectory
 
 
 @lru_cache(maxsize=1)
-def migration_head() -> str | None:
+def _scripts() -> ScriptDirectory:
     from omo.cli import alembic_config
 
     config = alembic_config("sqlite://")
     assert isinstance(config, Config)
-    return ScriptDirectory.from_config(config).get_current_head()
+    return ScriptDirectory.from_config(config)
+
+
+def migration_head() -> str | None:
+    return _scripts().get_current_head()
+
+
+def known_revision(revision: str) -> bool:
+    """Whether `revision` is one of this code's migrations (not a newer OMO's)."""
+    try:
+        return _scripts().get_revision(revision) is not None
+    except Exception:  # alembic raises several kinds for an id it does not have
+        return False

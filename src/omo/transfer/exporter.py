@@ -33,6 +33,7 @@ from omo.events.models import Event
 from omo.members.models import Consent, Member, MemberIdentifier
 from omo.points.models import PointsEntry
 from omo.shared import clock
+from omo.shared.files import written_whole
 from omo.tiers.models import MemberTier
 from omo.tiers.service import programme_in_force
 from omo.transfer.formats import UnreadableFile, write_csv
@@ -84,27 +85,28 @@ def export(engine: sa.Engine, kind: str, path: Path) -> int:
         "tiers": (_by_ref(TIER_COLUMNS), _tiers),
         "coupons": (_by_ref(COUPON_COLUMNS), _coupons),
     }[kind]
-    path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    with engine.connect() as conn:
-        if suffix == ".csv":
+    try:
+        with engine.connect() as conn, written_whole(path) as part:
+            if suffix == ".csv":
 
-            def rows() -> Iterator[list[Any]]:
-                nonlocal n
+                def rows() -> Iterator[list[Any]]:
+                    nonlocal n
+                    for batch in batches(conn):
+                        for row in batch:
+                            n += 1
+                            yield [_text(row.get(c)) for c in columns]
+
+                write_csv(part, columns, rows())
+                return n
+            schema = pa.schema([(c, pa.string()) for c in columns])
+            with pq.ParquetWriter(part, schema) as out:
                 for batch in batches(conn):
-                    for row in batch:
-                        n += 1
-                        yield [_text(row.get(c)) for c in columns]
-
-            write_csv(path, columns, rows())
-            return n
-        schema = pa.schema([(c, pa.string()) for c in columns])
-        with pq.ParquetWriter(path, schema) as out:
-            for batch in batches(conn):
-                out.write_table(
-                    pa.table({c: [_text(r.get(c)) for r in batch] for c in columns}, schema=schema)
-                )
-                n += len(batch)
+                    table = {c: [_text(r.get(c)) for r in batch] for c in columns}
+                    out.write_table(pa.table(table, schema=schema))
+                    n += len(batch)
+    except OSError as exc:
+        raise UnreadableFile(f"cannot write {path}: {exc.strerror or exc}") from None
     return n
 
 

@@ -155,12 +155,20 @@ def _value(cell: str) -> str | None:
 def _csv(path: Path, encoding: str | None) -> CsvTable:
     raw = path.read_bytes()
     text = None
+    if encoding:
+        try:
+            text = raw.decode(encoding)
+        except LookupError:
+            raise UnreadableFile(f"unknown text encoding {encoding!r}") from None
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise UnreadableFile(f"line {line} of {path.name} is not {encoding} text") from None
     # Excel in Taiwan saves CSV as Big5 (cp950); everything else is UTF-8, often with a BOM.
-    for enc in [encoding] if encoding else ["utf-8-sig", "cp950"]:
+    for enc in [] if encoding else ["utf-8-sig", "cp950"]:
         try:
             text = raw.decode(enc)
             break
-        except (UnicodeDecodeError, LookupError):
+        except UnicodeDecodeError:
             continue
     if text is None:
         raise UnreadableFile(f"{path.name} is neither UTF-8 nor Big5 text; pass --encoding")
@@ -227,8 +235,12 @@ def _cell(value: Any) -> Any:
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, Row]]:
-    with path.open(encoding="utf-8-sig") as f:
-        for n, line in enumerate(f, start=1):
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:  # JSON is UTF-8 (RFC 8259); a BOM before the first line is forgiven
+                line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise UnreadableFile(f"line {n} is not UTF-8 text, as JSON must be") from None
             if not line.strip():
                 continue
             try:

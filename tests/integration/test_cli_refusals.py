@@ -1,0 +1,179 @@
+"""What goes wrong around a command rather than in it — a setting the code cannot use, a
+database that cannot be opened or is not migrated, a file that cannot be read or written — is
+said in one line with exit 2, and changes nothing (SQLite + PostgreSQL)."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from omo.cli import app
+from omo.settings import get_settings
+from tests.conftest import dump
+
+
+def _cli(url: str, *args: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    monkeypatch.setenv("OMO_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, list(args))
+    finally:
+        get_settings.cache_clear()
+    assert "Traceback" not in result.output and not isinstance(result.exception, Exception), (
+        result.output
+    )
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("OMO_TIME_ZONE", "Mars/Olympus", "not a time zone this machine knows"),
+        ("OMO_DEFAULT_REGION", "ZZ", "not a region phone numbers are known for"),
+        ("OMO_CURRENCY", "XYZ", "not an ISO 4217 currency code"),
+        ("OMO_DATABASE_URL", "mysql://shop:s3cret@db/omo", "not a database OMO takes"),
+        ("OMO_DATABASE_URL", "var/omo.sqlite", "not a database OMO takes"),
+        ("OMO_MESSAGING_ADAPTERS", "smtp", "OMO_MESSAGING_ADAPTERS is not JSON"),
+    ],
+)
+def test_a_setting_the_code_cannot_use_is_said_by_its_name(
+    name: str, value: str, said: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each of these ran before and failed later: a zone or a region at the first birthday or
+    phone read, a currency at the first sale, a URL at the first connection (with the URL's
+    password in the traceback), JSON with a traceback of the settings' parser."""
+    url = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    if name == "OMO_DATABASE_URL":
+        url = value
+    else:
+        monkeypatch.setenv(name, value)
+    code, out = _cli(url, "check", monkeypatch=monkeypatch)
+    assert code == 2 and said in out and name in out
+    assert "s3cret" not in out
+    assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_a_database_that_cannot_be_opened_is_said_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    for url, reason in [
+        ("postgresql://shop:s3cret@127.0.0.1:1/omo", "Connection refused"),
+        (f"sqlite:///{blocked}/omo.sqlite", "unable to open database file"),
+    ]:
+        for args in (["check"], ["apikey", "create", "--name", "till"], ["db", "upgrade"]):
+            code, out = _cli(url, *args, monkeypatch=monkeypatch)
+            assert code == 2, out
+            assert "error: cannot open the database" in out and reason in out
+            assert "s3cret" not in out
+            assert "shop:***@" in out or url.startswith("sqlite")
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_database_not_migrated_says_to_migrate_it(
+    backend: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A new database before `omo db upgrade`: every command answered a traceback of a missing
+    table (and `apikey create` on PostgreSQL, of a missing relation)."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'new.sqlite'}"
+    else:
+        server, admin = request.getfixturevalue("pg_server")
+        name = f"n_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        url = server.url(name)
+    for args in (["check"], ["apikey", "create", "--name", "till"], ["expire-points"]):
+        code, out = _cli(url, *args, monkeypatch=monkeypatch)
+        assert code == 2, out
+        assert "is at schema (none), this OMO needs" in out and "run `omo db upgrade`" in out
+    assert _cli(url, "db", "upgrade", monkeypatch=monkeypatch)[0] == 0
+    code, out = _cli(url, "apikey", "create", "--name", "till", monkeypatch=monkeypatch)
+    assert code == 0, out
+
+
+def test_a_database_of_a_newer_omo_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_template: Path
+) -> None:
+    path = tmp_path / "newer.sqlite"
+    path.write_bytes(sqlite_template.read_bytes())
+    with sqlite3.connect(path) as conn:  # a schema this code does not know, and a table it moved
+        conn.execute("UPDATE alembic_version SET version_num = '9999_later'")
+        conn.execute("ALTER TABLE api_keys RENAME TO api_keys_v2")
+    code, out = _cli(
+        f"sqlite:///{path}", "apikey", "create", "--name", "x", monkeypatch=monkeypatch
+    )
+    assert code == 2, out
+    assert "at schema 9999_later" in out and "a newer OMO's schema" in out
+
+
+def test_files_that_cannot_be_read_are_refused_and_nothing_is_imported(
+    db_url: str, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A JSONL file with a line that is not UTF-8 was a traceback (UnicodeDecodeError); an
+    unknown `--encoding` was said to be neither UTF-8 nor Big5."""
+    before = dump(engine)
+    jsonl = tmp_path / "stores.jsonl"
+    jsonl.write_bytes(
+        b'{"code": "S1", "name": "a", "region": "n"}\n{"code": "S2", "name": "\xff"}\n'
+    )
+    code, out = _cli(db_url, "import", "stores", str(jsonl), monkeypatch=monkeypatch)
+    assert code == 2 and "line 2 is not UTF-8 text" in out
+    csv = tmp_path / "stores.csv"
+    csv.write_text("code,name,region\nS1,信義店,台北市\n", encoding="utf-8")
+    code, out = _cli(db_url, "import", "stores", str(csv), "--encoding", "nope",
+                     monkeypatch=monkeypatch)  # fmt: skip
+    assert code == 2 and "unknown text encoding 'nope'" in out
+    code, out = _cli(db_url, "import", "stores", str(csv), "--encoding", "ascii",
+                     monkeypatch=monkeypatch)  # fmt: skip
+    assert code == 2 and "line 2 of stores.csv is not ascii text" in out
+    assert dump(engine) == before
+    bom = tmp_path / "bom.jsonl"  # a BOM before the first line is forgiven, CRLF too
+    bom.write_bytes(b'\xef\xbb\xbf{"code": "S1", "name": "a", "region": "n"}\r\n')
+    code, out = _cli(db_url, "import", "stores", str(bom), monkeypatch=monkeypatch)
+    assert code == 0 and "created=1" in out
+
+
+def test_an_export_or_backup_that_cannot_be_written_leaves_nothing(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An export to a folder that cannot be made was a traceback; one that failed part-way
+    left half a file where the last good export was."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("kept")
+    for args in (["export", "stores", f"{blocked}/stores.csv"],
+                 ["export", "stores", f"{blocked}/stores.parquet"],
+                 ["backup", f"{blocked}/omo.backup"]):  # fmt: skip
+        code, out = _cli(db_url, *args, monkeypatch=monkeypatch)
+        assert code == 2 and f"cannot write {blocked}/" in out, out
+    assert blocked.read_text() == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "omo.sqlite") == ["a-file"]
+
+
+def test_backing_up_a_missing_database_or_restoring_what_is_no_backup_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A backup of a database that is not there made an empty one there and "backed it up";
+    a restore of a file that is no backup was a traceback and left an empty database behind."""
+    missing = tmp_path / "typo.sqlite"
+    code, out = _cli(f"sqlite:///{missing}", "backup", str(tmp_path / "b"), monkeypatch=monkeypatch)
+    assert code == 2 and f"no database at {missing}" in out
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database")
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    target = tmp_path / "restored.sqlite"
+    for source, said in [(text, "is not an SQLite database"), (tmp_path, "is not an SQLite "
+                         "database"), (other, "holds no OMO database")]:  # fmt: skip
+        code, out = _cli(f"sqlite:///{target}", "restore", str(source), monkeypatch=monkeypatch)
+        assert code == 2 and said in out, out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "other.db"]
