@@ -127,10 +127,10 @@ def db_upgrade(revision: str = "head") -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    port: Annotated[int, typer.Option(help="TCP port", min=0, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="processes (PostgreSQL only)")] = 1,
     jobs_every: Annotated[
-        int, typer.Option(help="seconds between in-process scheduler passes; 0: none")
+        int, typer.Option(help="seconds between in-process scheduler passes; 0: none", min=0)
     ] = 60,
 ) -> None:
     """Serve the API (and, as they land, the admin UI) over HTTP."""

@@ -57,3 +57,26 @@ def test_several_workers_on_sqlite_are_refused(
         get_settings.cache_clear()
     assert result.exit_code == 2
     assert "several processes need PostgreSQL" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--port", "99999"], "--port"),
+        (["--port", "-1"], "--port"),
+        (["--jobs-every", "-5"], "--jobs-every"),
+    ],
+)
+def test_a_port_or_pass_interval_out_of_range_is_refused_before_serving(
+    args: list[str], said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--port 99999 was uvicorn's traceback (bind(): port must be 0-65535) once the app was
+    built; a negative --jobs-every a traceback of the settings inside the server."""
+    monkeypatch.setenv("OMO_DATABASE_URL", f"sqlite:///{tmp_path / 'omo.sqlite'}")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["serve", *args])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and said in result.output, result.output
+    assert "Traceback" not in result.output
