@@ -165,3 +165,23 @@ def fresh_python(code: str, env: dict[str, str] | None = None) -> Any:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def omo_cli(url: str, *args: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    """`omo <args>` on the database at `url`, in process: its exit code and what it printed
+    (never a traceback)."""
+    from typer.testing import CliRunner
+
+    from omo.cli import app
+    from omo.settings import get_settings
+
+    monkeypatch.setenv("OMO_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, list(args))
+    finally:
+        get_settings.cache_clear()
+    assert "Traceback" not in result.output and not isinstance(result.exception, Exception), (
+        result.output
+    )
+    return result.exit_code, result.output

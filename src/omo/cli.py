@@ -21,38 +21,38 @@ class _Commands(TyperGroup):
 
         try:
             return super().invoke(ctx)
-        except DBAPIError as exc:
-            said = _database_trouble(exc, migrating=ctx.invoked_subcommand == "db")
+        except DBAPIError:
+            said = _database_trouble(migrating=ctx.invoked_subcommand == "db")
             if said is None:
                 raise
             typer.echo(f"error: {said}", err=True)
             raise typer.Exit(2) from None
 
 
-def _database_trouble(exc: Any, *, migrating: bool) -> str | None:
-    """What is wrong with the database, when it is the database and not the command: it cannot
-    be opened, or (outside `omo db`) its schema is not the one this code needs. None: neither."""
+def _database_trouble(*, migrating: bool) -> str | None:
+    """After a command's database error: what is wrong with the database itself, found by
+    connecting again — it cannot be opened, or (outside `omo db`) its schema is not the one
+    this code needs. None when neither: the error was the command's, and is raised as it is."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import DBAPIError
 
     from omo.ops.schema import known_revision, migration_head
 
     url = get_settings().database_url
-    if exc.statement is None:  # raised while connecting
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        return f"cannot open the database {_safe(url)}: {reason}"
-    if migrating:
-        return None
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except DBAPIError:
-        current = None
+            try:
+                current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except DBAPIError:
+                current = None
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return f"cannot open the database {_safe(url)}: {reason}"
     finally:
         engine.dispose()
     head = migration_head()
-    if current == head:
+    if migrating or current == head:
         return None
     said = f"the database {_safe(url)} is at schema {current or '(none)'}, this OMO needs {head}"
     if current is None or known_revision(current):

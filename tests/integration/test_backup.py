@@ -8,23 +8,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from typer.testing import CliRunner
 
-from omo.cli import app
 from omo.db import UnitOfWork, make_engine
-from omo.settings import Settings, get_settings
+from omo.settings import Settings
 from tests import factories as f
-from tests.conftest import dump
-
-
-def _cli(url: str, *args: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
-    monkeypatch.setenv("OMO_DATABASE_URL", url)
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, list(args))
-    finally:
-        get_settings.cache_clear()
-    return result.exit_code, result.output
+from tests.conftest import dump, omo_cli
 
 
 def test_backup_then_restore_gives_the_same_database(
@@ -36,9 +24,9 @@ def test_backup_then_restore_gives_the_same_database(
     f.post_order(uow, member_id=member)
     f.post_order(uow, customer=[{"kind": "phone", "value": "0912-345-678"}])
     file = tmp_path / "omo.backup"
-    code, out = _cli(db_url, "backup", str(file), monkeypatch=monkeypatch)
+    code, out = omo_cli(db_url, "backup", str(file), monkeypatch=monkeypatch)
     assert code == 0 and "backed up" in out
-    again, out = _cli(db_url, "backup", str(file), monkeypatch=monkeypatch)
+    again, out = omo_cli(db_url, "backup", str(file), monkeypatch=monkeypatch)
     assert again == 2 and "exists" in out  # never overwrites a backup
 
     if db_url.startswith("sqlite"):
@@ -49,18 +37,18 @@ def test_backup_then_restore_gives_the_same_database(
         with admin.connect() as conn:
             conn.exec_driver_sql(f"CREATE DATABASE {name}")
         target = server.url(name)
-    code, out = _cli(target, "restore", str(file), monkeypatch=monkeypatch)
+    code, out = omo_cli(target, "restore", str(file), monkeypatch=monkeypatch)
     assert code == 0, out
     restored = make_engine(Settings(database_url=target))
     try:
         assert dump(restored, skip=frozenset(), logs=True) == dump(
             engine, skip=frozenset(), logs=True
         )
-        assert _cli(target, "check", monkeypatch=monkeypatch)[0] == 0
+        assert omo_cli(target, "check", monkeypatch=monkeypatch)[0] == 0
         with restored.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM orders")).scalar() == 2
     finally:
         restored.dispose()
     # a second restore into the now-full database is refused and changes nothing
-    code, out = _cli(target, "restore", str(file), monkeypatch=monkeypatch)
+    code, out = omo_cli(target, "restore", str(file), monkeypatch=monkeypatch)
     assert code == 2 and "restore failed" in out

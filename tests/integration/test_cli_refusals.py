@@ -10,24 +10,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from typer.testing import CliRunner
 
-from omo.cli import app
-from omo.settings import get_settings
-from tests.conftest import dump
-
-
-def _cli(url: str, *args: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
-    monkeypatch.setenv("OMO_DATABASE_URL", url)
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, list(args))
-    finally:
-        get_settings.cache_clear()
-    assert "Traceback" not in result.output and not isinstance(result.exception, Exception), (
-        result.output
-    )
-    return result.exit_code, result.output
+from tests.conftest import dump, omo_cli
 
 
 @pytest.mark.parametrize(
@@ -52,7 +36,7 @@ def test_a_setting_the_code_cannot_use_is_said_by_its_name(
         url = value
     else:
         monkeypatch.setenv(name, value)
-    code, out = _cli(url, "check", monkeypatch=monkeypatch)
+    code, out = omo_cli(url, "check", monkeypatch=monkeypatch)
     assert code == 2 and said in out and name in out
     assert "s3cret" not in out
     assert not (tmp_path / "x.sqlite").exists()
@@ -68,7 +52,7 @@ def test_a_database_that_cannot_be_opened_is_said_without_its_password(
         (f"sqlite:///{blocked}/omo.sqlite", "unable to open database file"),
     ]:
         for args in (["check"], ["apikey", "create", "--name", "till"], ["db", "upgrade"]):
-            code, out = _cli(url, *args, monkeypatch=monkeypatch)
+            code, out = omo_cli(url, *args, monkeypatch=monkeypatch)
             assert code == 2, out
             assert "error: cannot open the database" in out and reason in out
             assert "s3cret" not in out
@@ -92,11 +76,11 @@ def test_a_database_not_migrated_says_to_migrate_it(
             conn.exec_driver_sql(f"CREATE DATABASE {name}")
         url = server.url(name)
     for args in (["check"], ["apikey", "create", "--name", "till"], ["expire-points"]):
-        code, out = _cli(url, *args, monkeypatch=monkeypatch)
+        code, out = omo_cli(url, *args, monkeypatch=monkeypatch)
         assert code == 2, out
         assert "is at schema (none), this OMO needs" in out and "run `omo db upgrade`" in out
-    assert _cli(url, "db", "upgrade", monkeypatch=monkeypatch)[0] == 0
-    code, out = _cli(url, "apikey", "create", "--name", "till", monkeypatch=monkeypatch)
+    assert omo_cli(url, "db", "upgrade", monkeypatch=monkeypatch)[0] == 0
+    code, out = omo_cli(url, "apikey", "create", "--name", "till", monkeypatch=monkeypatch)
     assert code == 0, out
 
 
@@ -108,11 +92,36 @@ def test_a_database_of_a_newer_omo_says_so(
     with sqlite3.connect(path) as conn:  # a schema this code does not know, and a table it moved
         conn.execute("UPDATE alembic_version SET version_num = '9999_later'")
         conn.execute("ALTER TABLE api_keys RENAME TO api_keys_v2")
-    code, out = _cli(
+    code, out = omo_cli(
         f"sqlite:///{path}", "apikey", "create", "--name", "x", monkeypatch=monkeypatch
     )
     assert code == 2, out
     assert "at schema 9999_later" in out and "a newer OMO's schema" in out
+
+
+def test_a_database_error_of_the_command_itself_is_not_explained_away(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_template: Path
+) -> None:
+    """The database opens and is at this code's schema: the error is the command's own, and
+    comes out as it is (a bug to see), not as advice to migrate."""
+    from sqlalchemy.exc import OperationalError
+    from typer.testing import CliRunner
+
+    from omo.cli import app
+    from omo.settings import get_settings
+
+    path = tmp_path / "omo.sqlite"
+    path.write_bytes(sqlite_template.read_bytes())
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE api_keys RENAME TO api_keys_v2")
+    monkeypatch.setenv("OMO_DATABASE_URL", f"sqlite:///{path}")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["apikey", "create", "--name", "x"])
+    finally:
+        get_settings.cache_clear()
+    assert isinstance(result.exception, OperationalError)
+    assert "no such table: api_keys" in str(result.exception)
 
 
 def test_files_that_cannot_be_read_are_refused_and_nothing_is_imported(
@@ -125,20 +134,20 @@ def test_files_that_cannot_be_read_are_refused_and_nothing_is_imported(
     jsonl.write_bytes(
         b'{"code": "S1", "name": "a", "region": "n"}\n{"code": "S2", "name": "\xff"}\n'
     )
-    code, out = _cli(db_url, "import", "stores", str(jsonl), monkeypatch=monkeypatch)
+    code, out = omo_cli(db_url, "import", "stores", str(jsonl), monkeypatch=monkeypatch)
     assert code == 2 and "line 2 is not UTF-8 text" in out
     csv = tmp_path / "stores.csv"
     csv.write_text("code,name,region\nS1,信義店,台北市\n", encoding="utf-8")
-    code, out = _cli(db_url, "import", "stores", str(csv), "--encoding", "nope",
+    code, out = omo_cli(db_url, "import", "stores", str(csv), "--encoding", "nope",
                      monkeypatch=monkeypatch)  # fmt: skip
     assert code == 2 and "unknown text encoding 'nope'" in out
-    code, out = _cli(db_url, "import", "stores", str(csv), "--encoding", "ascii",
+    code, out = omo_cli(db_url, "import", "stores", str(csv), "--encoding", "ascii",
                      monkeypatch=monkeypatch)  # fmt: skip
     assert code == 2 and "line 2 of stores.csv is not ascii text" in out
     assert dump(engine) == before
     bom = tmp_path / "bom.jsonl"  # a BOM before the first line is forgiven, CRLF too
     bom.write_bytes(b'\xef\xbb\xbf{"code": "S1", "name": "a", "region": "n"}\r\n')
-    code, out = _cli(db_url, "import", "stores", str(bom), monkeypatch=monkeypatch)
+    code, out = omo_cli(db_url, "import", "stores", str(bom), monkeypatch=monkeypatch)
     assert code == 0 and "created=1" in out
 
 
@@ -152,7 +161,7 @@ def test_an_export_or_backup_that_cannot_be_written_leaves_nothing(
     for args in (["export", "stores", f"{blocked}/stores.csv"],
                  ["export", "stores", f"{blocked}/stores.parquet"],
                  ["backup", f"{blocked}/omo.backup"]):  # fmt: skip
-        code, out = _cli(db_url, *args, monkeypatch=monkeypatch)
+        code, out = omo_cli(db_url, *args, monkeypatch=monkeypatch)
         assert code == 2 and f"cannot write {blocked}/" in out, out
     assert blocked.read_text() == "kept"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "omo.sqlite") == ["a-file"]
@@ -164,7 +173,9 @@ def test_backing_up_a_missing_database_or_restoring_what_is_no_backup_is_refused
     """A backup of a database that is not there made an empty one there and "backed it up";
     a restore of a file that is no backup was a traceback and left an empty database behind."""
     missing = tmp_path / "typo.sqlite"
-    code, out = _cli(f"sqlite:///{missing}", "backup", str(tmp_path / "b"), monkeypatch=monkeypatch)
+    code, out = omo_cli(
+        f"sqlite:///{missing}", "backup", str(tmp_path / "b"), monkeypatch=monkeypatch
+    )
     assert code == 2 and f"no database at {missing}" in out
     text = tmp_path / "notes.txt"
     text.write_text("not a database")
@@ -174,6 +185,6 @@ def test_backing_up_a_missing_database_or_restoring_what_is_no_backup_is_refused
     target = tmp_path / "restored.sqlite"
     for source, said in [(text, "is not an SQLite database"), (tmp_path, "is not an SQLite "
                          "database"), (other, "holds no OMO database")]:  # fmt: skip
-        code, out = _cli(f"sqlite:///{target}", "restore", str(source), monkeypatch=monkeypatch)
+        code, out = omo_cli(f"sqlite:///{target}", "restore", str(source), monkeypatch=monkeypatch)
         assert code == 2 and said in out, out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "other.db"]

@@ -17,6 +17,7 @@ from omo.cli import app
 from omo.settings import get_settings
 from omo.testing.postgres import PostgresServer
 from omo.testing.serve import ServeProcess
+from tests.conftest import omo_cli
 
 
 @pytest.mark.postgres
@@ -72,11 +73,6 @@ def test_a_port_or_pass_interval_out_of_range_is_refused_before_serving(
 ) -> None:
     """--port 99999 was uvicorn's traceback (bind(): port must be 0-65535) once the app was
     built; a negative --jobs-every a traceback of the settings inside the server."""
-    monkeypatch.setenv("OMO_DATABASE_URL", f"sqlite:///{tmp_path / 'omo.sqlite'}")
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, ["serve", *args])
-    finally:
-        get_settings.cache_clear()
-    assert result.exit_code == 2 and said in result.output, result.output
-    assert "Traceback" not in result.output
+    code, out = omo_cli(f"sqlite:///{tmp_path / 'omo.sqlite'}", "serve", *args,
+                        monkeypatch=monkeypatch)  # fmt: skip
+    assert code == 2 and said in out, out

@@ -61,16 +61,7 @@ def backup(url: str, target: Path) -> Path:
         path = _sqlite_path(url)
         if not path.is_file():  # connecting would make an empty database there, and back it up
             raise BackupFailed(f"no database at {path}")
-        source = _omo_database(path)
-        try:
-            with _written(target) as part:
-                copy = sqlite3.connect(part)
-                try:
-                    source.backup(copy)
-                finally:
-                    copy.close()
-        finally:
-            source.close()
+        _copy_sqlite(path, target)
         return target
     conninfo, env = _libpq(url)
     with _written(target) as part:
@@ -88,20 +79,25 @@ def restore(source: Path, url: str) -> None:
         path = _sqlite_path(url)
         if path.exists() and path.stat().st_size > 0:
             raise BackupFailed(f"{path} exists; restore into a new file")
-        backup_db = _omo_database(source)
-        try:
-            with _written(path) as part:
-                target = sqlite3.connect(part)
-                try:
-                    backup_db.backup(target)
-                finally:
-                    target.close()
-        finally:
-            backup_db.close()
+        _copy_sqlite(source, path)
         return
     conninfo, env = _libpq(url)
     _run([_pg_tool("pg_restore"), "--no-owner", "--exit-on-error", f"--dbname={conninfo}",
           str(source)], env)  # fmt: skip
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """SQLite's online backup of the OMO database at `source` into a new file at `target`."""
+    from_db = _omo_database(source)
+    try:
+        with _written(target) as part:
+            to_db = sqlite3.connect(part)
+            try:
+                from_db.backup(to_db)
+            finally:
+                to_db.close()
+    finally:
+        from_db.close()
 
 
 def _omo_database(path: Path) -> sqlite3.Connection:
