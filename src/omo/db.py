@@ -50,6 +50,10 @@ class WouldWait(Exception):
     """A unit of work run where nothing may wait (the event loop) would have had to wait."""
 
 
+class NoWriteTurn(TimeoutError):
+    """This process's other writers of SQLite held the database past the wait allowed."""
+
+
 @contextmanager
 def without_waiting() -> Iterator[None]:
     """Units of work begun in this block raise WouldWait, having changed nothing, where they
@@ -252,7 +256,7 @@ class UnitOfWork:
             if not self._writer.acquire(blocking=False):
                 raise WouldWait("another writer of this process holds the database")
         elif not self._writer.acquire(timeout=self._writer_wait_s):
-            raise TimeoutError(f"no write turn on the database in {self._writer_wait_s:.0f} s")
+            raise NoWriteTurn(f"no write turn on the database in {self._writer_wait_s:.0f} s")
         try:
             with self._write() as session, session.begin():
                 yield session

@@ -14,9 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError
 
 from omo.apikeys.service import Principal, authenticate, cached_principal
-from omo.db import UnitOfWork, WouldWait, without_waiting
+from omo.db import NoWriteTurn, UnitOfWork, WouldWait, without_waiting
+from omo.ops.unavailable import database_unavailable, unavailable
 from omo.settings import Settings
 from omo.shared.errors import DomainError
 
@@ -164,6 +166,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         detail = exc.detail(prefix=(part_naming(request, exc.field),))
         return JSONResponse(status_code=exc.status_code, content={"detail": [detail]})
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not database_unavailable(exc):
+            raise exc  # a failing statement: OMO's bug, a 500
+        return unavailable(exc, request.url.path)
+
+    @app.exception_handler(NoWriteTurn)
+    async def _no_write_turn(request: Request, exc: NoWriteTurn) -> JSONResponse:
+        return unavailable(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -31,6 +31,7 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,8 +39,9 @@ from omo.apikeys.service import Principal, cached_principal
 from omo.checkout import api
 from omo.checkout import service as checkout
 from omo.checkout.schemas import CommitRequest, QuoteRequest
-from omo.db import UnitOfWork
+from omo.db import NoWriteTurn, UnitOfWork
 from omo.http import run_inline_first
+from omo.ops.unavailable import database_unavailable, unavailable
 from omo.settings import Settings
 from omo.shared.errors import DomainError
 from omo.shared.secrets import secret_key
@@ -130,6 +132,10 @@ class TillLane:
             result, status = await run_inline_first(plain.run, req, caller)
         except DomainError as exc:  # as http.install_error_handlers answers it
             return JSONResponse(status_code=exc.status_code, content={"detail": [exc.detail()]})
+        except (DBAPIError, NoWriteTurn) as exc:
+            if isinstance(exc, DBAPIError) and not database_unavailable(exc):
+                raise
+            return unavailable(exc, scope["path"])
         field = plain.route.response_field
         assert field is not None  # checked at start
         value, errors = field.validate(result, {}, loc=("response",))
