@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
@@ -168,14 +168,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=exc.status_code, content={"detail": [detail]})
 
     @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _database(request: Request, exc: DBAPIError) -> Response:
         if not database_unavailable(exc):
             raise exc  # a failing statement: OMO's bug, a 500
-        return unavailable(exc, request.url.path)
+        return _unavailable(request, exc)
 
     @app.exception_handler(NoWriteTurn)
-    async def _no_write_turn(request: Request, exc: NoWriteTurn) -> JSONResponse:
-        return unavailable(exc, request.url.path)
+    async def _no_write_turn(request: Request, exc: NoWriteTurn) -> Response:
+        return _unavailable(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -185,3 +185,12 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         return JSONResponse(status_code=422, content={"detail": errors})
+
+
+def _unavailable(request: Request, exc: Exception) -> Response:
+    """The 503: JSON for the API, a page for the pages (set by the web UI, if installed)."""
+    answer = unavailable(exc, request.url.path)
+    page = getattr(request.app.state, "unavailable_page", None)
+    if page is not None and request.url.path.startswith("/ui"):
+        return page(request)  # type: ignore[no-any-return]
+    return answer

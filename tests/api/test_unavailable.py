@@ -22,7 +22,9 @@ from omo.db import UnitOfWork
 from omo.ops.unavailable import database_unavailable
 from omo.settings import Settings
 from omo.testing.postgres import PostgresServer, PostgresUnavailable
+from omo.users import service as users
 from tests import factories as f
+from tests.api.test_web import PASSWORD, sign_in
 from tests.conftest import IN_CI, migrate
 
 QUOTE = {"channel": "pos", "store": "TPE-101",
@@ -62,8 +64,10 @@ def own_pg() -> Iterator[PostgresServer]:
 
 
 @pytest.mark.postgres
-def test_postgresql_down_is_a_503_on_the_api_and_the_till_lane(own_pg: PostgresServer) -> None:
-    """Was a 500 with a plain-text body ("Internal Server Error") for every call."""
+def test_postgresql_down_is_a_503_on_the_api_the_till_lane_and_the_pages(
+    own_pg: PostgresServer,
+) -> None:
+    """Was a 500 with a plain-text body ("Internal Server Error") for every call and page."""
     admin = sa.create_engine(own_pg.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql("CREATE DATABASE omo")
@@ -73,9 +77,14 @@ def test_postgresql_down_is_a_503_on_the_api_and_the_till_lane(own_pg: PostgresS
     uow = UnitOfWork(app.state.engine)
     f.store(uow)
     key = create_key(uow, name="till", store_code=None, scopes=None).key
-    with TestClient(app, raise_server_exceptions=False) as client:
+    users.create_user(uow, username="boss", password=PASSWORD, role="admin", store_code=None)
+    with (
+        TestClient(app, raise_server_exceptions=False) as client,
+        TestClient(app, raise_server_exceptions=False) as staff,
+    ):
         client.headers["Authorization"] = f"Bearer {key}"
         assert client.post("/api/v1/checkout/commit", json=_sale(1)).status_code == 201
+        sign_in(staff, "boss")
         own_pg.stop()
         before = _lane_answered(app)
         _is_503(client.post("/api/v1/checkout/commit", json=_sale(2)))
@@ -84,6 +93,10 @@ def test_postgresql_down_is_a_503_on_the_api_and_the_till_lane(own_pg: PostgresS
         _is_503(client.get("/api/v1/members/1/points"))
         _is_503(client.put("/api/v1/stores/TPE-102", json={"name": "x", "region": "台北市"}))
         assert client.get("/healthz").status_code == 503
+        page = staff.get("/ui/members", headers={"Accept-Language": "zh-TW"})
+        assert page.status_code == 503 and page.headers["retry-after"] == "1"
+        assert "text/html" in page.headers["content-type"]
+        assert "資料庫暫時無法連線或忙碌中" in page.text
     app.state.engine.dispose()
 
 

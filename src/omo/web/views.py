@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from omo.customer_view import service as customer_view
+from omo.ops.unavailable import RETRY_AFTER_S
 from omo.shared.errors import DomainError, NotFound
 from omo.shared.schemas import MAX_ID
 from omo.shared.secrets import secret_key
@@ -58,11 +59,23 @@ def _lang(request: Request) -> str:
 
 
 def render(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
-    lang = _lang(request)
     try:
         user = current_user(request)
     except NotSignedIn:
         user = None
+    return _page(request, template, status, user, **values)
+
+
+def unavailable_page(request: Request) -> HTMLResponse:
+    """The pages' answer when the database is out of reach or busy (ops/unavailable.py), in
+    the page's language; no user is looked up, which would need the database."""
+    page = _page(request, "unavailable.html", 503, None)
+    page.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return page
+
+
+def _page(request: Request, template: str, status: int, user: Any, **values: Any) -> HTMLResponse:
+    lang = _lang(request)
     fmt = i18n.Formats(lang)
     html = _environment(lang).get_template(template).render(
         request=request, user=user, lang=lang, languages=i18n.LANGUAGES,
@@ -84,6 +97,7 @@ def install(app: FastAPI) -> None:
     app.include_router(admin.router)
     app.include_router(member_loyalty.router)
     app.mount("/static", StaticFiles(packages=[("omo.web", "static")]), name="static")
+    app.state.unavailable_page = unavailable_page
 
     @app.exception_handler(NotSignedIn)
     async def _login(request: Request, _exc: NotSignedIn) -> Response:
