@@ -42,14 +42,20 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[tuple[PostgresServer, sa.Engine]]:
+def start_postgres() -> PostgresServer:
+    """A PostgreSQL server from the machine's binaries: the test is skipped where there are
+    none, and fails under CI, which must have them."""
     try:
-        server = PostgresServer().start()
+        return PostgresServer().start()
     except PostgresUnavailable as exc:
         if IN_CI:
             pytest.fail(f"CI needs PostgreSQL: {exc}")
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[tuple[PostgresServer, sa.Engine]]:
+    server = start_postgres()
     admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql("CREATE DATABASE omo_template")

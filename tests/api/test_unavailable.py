@@ -21,11 +21,11 @@ from omo.checkout.lane import TillLane
 from omo.db import UnitOfWork
 from omo.ops.unavailable import database_unavailable
 from omo.settings import Settings
-from omo.testing.postgres import PostgresServer, PostgresUnavailable
+from omo.testing.postgres import PostgresServer
 from omo.users import service as users
 from tests import factories as f
 from tests.api.test_web import PASSWORD, sign_in
-from tests.conftest import IN_CI, migrate
+from tests.conftest import migrate, start_postgres
 
 QUOTE = {"channel": "pos", "store": "TPE-101",
          "lines": [{"sku": "X-1", "quantity": 1, "unit_price": "100"}]}  # fmt: skip
@@ -52,12 +52,7 @@ def _is_503(answer: Any) -> None:
 @pytest.fixture
 def own_pg() -> Iterator[PostgresServer]:
     """A PostgreSQL server of the test's own, to stop."""
-    try:
-        server = PostgresServer().start()
-    except PostgresUnavailable as exc:
-        if IN_CI:
-            pytest.fail(f"CI needs PostgreSQL: {exc}")
-        pytest.skip(str(exc))
+    server = start_postgres()
     yield server
     with contextlib.suppress(Exception):  # stopped by the test already, unless it failed first
         server.stop()
