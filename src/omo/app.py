@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import gc
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 from starlette.middleware.sessions import SessionMiddleware
 
 from omo import __version__
@@ -31,7 +34,7 @@ from omo.messaging.api import router as messaging_router
 from omo.ops import metrics
 from omo.ops.limits import BodyLimit, RateLimiter
 from omo.ops.nul import NoNul
-from omo.ops.schema import migration_head
+from omo.ops.schema import database_schema, migration_head, schema_advice
 from omo.points.api import router as points_router
 from omo.privacy.api import router as privacy_router
 from omo.referrals.api import router as referrals_router
@@ -43,6 +46,8 @@ from omo.web import views as web
 from omo.web.api import router as card_router
 from omo.webhooks.api import router as webhooks_router
 
+log = logging.getLogger("omo.app")
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -52,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # on a thread: a database host that does not answer must not hold the start (/livez)
+        threading.Thread(target=_say_a_stale_schema, args=(engine,), daemon=True).start()
         if settings.gc_freeze:
             gc.collect()
             gc.freeze()
@@ -141,3 +148,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     return app
+
+
+def _say_a_stale_schema(engine: Engine) -> None:
+    """At start, a database not at this code's schema is said in the log: otherwise the first
+    sign is every request failing (`/readyz` says `migrate`). It still starts: a rolling
+    upgrade may start the new code before the migration has run."""
+    try:
+        advice = schema_advice(database_schema(engine))
+    except DBAPIError as exc:  # /healthz and the requests' 503s say it from here on
+        log.warning("the database cannot be opened: %s", str(exc.orig).strip()[:200])
+        return
+    if advice is not None:
+        log.warning("the database %s", advice)

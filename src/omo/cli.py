@@ -33,31 +33,22 @@ def _database_trouble(*, migrating: bool) -> str | None:
     """After a command's database error: what is wrong with the database itself, found by
     connecting again — it cannot be opened, or (outside `omo db`) its schema is not the one
     this code needs. None when neither: the error was the command's, and is raised as it is."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine
     from sqlalchemy.exc import DBAPIError
 
-    from omo.ops.schema import known_revision, migration_head
+    from omo.ops.schema import database_schema, schema_advice
 
     url = get_settings().database_url
     engine = create_engine(url)
     try:
-        with engine.connect() as conn:
-            try:
-                current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            except DBAPIError:
-                current = None
+        current = database_schema(engine)
     except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         return f"cannot open the database {_safe(url)}: {reason}"
     finally:
         engine.dispose()
-    head = migration_head()
-    if migrating or current == head:
-        return None
-    said = f"the database {_safe(url)} is at schema {current or '(none)'}, this OMO needs {head}"
-    if current is None or known_revision(current):
-        return f"{said}: run `omo db upgrade`"
-    return f"{said} (a newer OMO's schema: run that OMO)"
+    advice = None if migrating else schema_advice(current)
+    return f"the database {_safe(url)} {advice}" if advice else None
 
 
 app = typer.Typer(

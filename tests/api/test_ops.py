@@ -3,6 +3,11 @@ metrics with route patterns (never ids), checkout counts and queue gauges."""
 
 from __future__ import annotations
 
+import logging
+import time
+from pathlib import Path
+
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -156,3 +161,31 @@ def test_text_with_nul_is_refused_at_the_door(
     assert api.get(f"/api/v1/members/{ok.json()['member']['id']}").json()["member"]["name"] == (
         "陳\\u0000美玲 %00"
     )
+
+
+def test_a_server_on_a_database_not_at_its_schema_says_so_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every request failed and nothing said why until someone asked /readyz."""
+    caplog.set_level(logging.WARNING, logger="omo.app")
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'new.sqlite'}", jobs_every_s=0))
+    with TestClient(app):
+        for _ in range(200):  # said from a thread, not to hold the start
+            if caplog.records:
+                break
+            time.sleep(0.01)
+    app.state.engine.dispose()
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert "is at schema (none), this OMO needs" in said and "run `omo db upgrade`" in said
+
+
+def test_a_server_on_its_schema_says_nothing_of_it(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="omo.app")
+    app = create_app(settings)
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200
+        time.sleep(0.2)
+    app.state.engine.dispose()
+    assert [r.getMessage() for r in caplog.records if r.name == "omo.app"] == []
