@@ -60,7 +60,7 @@ def main() -> None:
     from omo.settings import Settings
     from omo.web import card
 
-    settings = Settings(database_url=url, secret_key="bench")
+    settings = Settings(database_url=url, secret_key="bench" * 8)
     app = create_app(settings)
     with TestClient(app) as client:
         login = client.get("/ui/login")

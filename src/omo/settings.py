@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
@@ -79,7 +80,7 @@ class Settings(BaseSettings):
     messaging_adapters: dict[str, str] = Field(default_factory=dict)
     messaging_file: str = "var/messages.jsonl"
     smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
+    smtp_port: int = Field(default=25, ge=1, le=65_535)
     smtp_sender: str = "OMO <no-reply@omo.invalid>"
     smtp_user: str | None = None
     smtp_password: str | None = None
@@ -164,6 +165,44 @@ class Settings(BaseSettings):
         if not is_currency(code):
             raise ValueError("not an ISO 4217 currency code (TWD, HKD, USD …)")
         return code
+
+    @field_validator("public_url", "shop_url", "sms_base_url", "line_base_url")
+    @classmethod
+    def _a_web_address(cls, url: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/?#]+(/\S*)?", url):
+            raise ValueError("not a web address: http:// or https:// and a host")
+        return url
+
+    @field_validator("secret_key")
+    @classmethod
+    def _a_key_hard_to_guess(cls, key: str) -> str:
+        if key and len(key) < 32:  # it signs sessions and card links: a short one is guessed
+            raise ValueError("at least 32 characters (or empty: one is made and kept)")
+        return key
+
+    @field_validator("messaging_adapters")
+    @classmethod
+    def _adapters_known(cls, chosen: dict[str, str]) -> dict[str, str]:
+        from omo.messaging.adapters import ADAPTER_KINDS, CHANNELS
+
+        for channel, kind in chosen.items():
+            if channel not in CHANNELS:
+                raise ValueError(f"no channel {channel!r}; the channels: {', '.join(CHANNELS)}")
+            if kind not in ADAPTER_KINDS:
+                raise ValueError(f"no adapter {kind!r}; the adapters: {', '.join(ADAPTER_KINDS)}")
+        return chosen
+
+    @field_validator("message_caps")
+    @classmethod
+    def _caps_per_channel(cls, caps: dict[str, int]) -> dict[str, int]:
+        from omo.messaging.adapters import CHANNELS
+
+        for channel, cap in caps.items():
+            if channel not in CHANNELS:
+                raise ValueError(f"no channel {channel!r}; the channels: {', '.join(CHANNELS)}")
+            if cap < 0:
+                raise ValueError(f"{channel}: a cap is 0 or more messages")
+        return caps
 
     @property
     def referral_link(self) -> str:

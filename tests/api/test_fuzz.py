@@ -36,7 +36,7 @@ _dir = Path(tempfile.mkdtemp(prefix="omo-fuzz-"))
 atexit.register(shutil.rmtree, _dir, True)
 _url = f"sqlite:///{_dir / 'omo.sqlite'}"
 migrate(_url)
-app = create_app(Settings(database_url=_url, secret_key="fuzz"))
+app = create_app(Settings(database_url=_url, secret_key="fuzz" * 8))
 KEY = create_key(UnitOfWork(app.state.engine), name="fuzz", store_code=None, scopes=None).key
 atexit.register(app.state.engine.dispose)
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
@@ -55,7 +55,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[tuple[FastAPI, str]]:
     name = f"fuzz_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE omo_template")
-    pg_app = create_app(Settings(database_url=server.url(name), secret_key="fuzz"))
+    pg_app = create_app(Settings(database_url=server.url(name), secret_key="fuzz" * 8))
     key = create_key(UnitOfWork(pg_app.state.engine), name="fuzz", store_code=None, scopes=None)
     yield pg_app, key.key
     pg_app.state.engine.dispose()

@@ -19,6 +19,8 @@ from omo.app import create_app
 from omo.db import UnitOfWork, make_engine
 from omo.settings import Settings
 
+# signs the live server's sessions and card links (the tests make card links with it)
+E2E_SECRET = "e2e-secret-" * 3
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
@@ -81,7 +83,7 @@ class LiveServer:
 def live(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[LiveServer, UnitOfWork]]:
     db = tmp_path / "omo.sqlite"
     shutil.copy(sqlite_template, db)
-    settings = Settings(database_url=f"sqlite:///{db}", secret_key="e2e-secret")
+    settings = Settings(database_url=f"sqlite:///{db}", secret_key=E2E_SECRET)
     engine = make_engine(settings)
     with LiveServer(settings) as server:
         yield server, UnitOfWork(engine)

@@ -22,6 +22,7 @@ from omo.journeys import playbook
 from omo.users import service as users
 from omo.web import card
 from tests import factories as f
+from tests.e2e.conftest import E2E_SECRET
 
 PASSWORD = "correct horse battery"
 SHOTS = os.environ.get("OMO_SCREENSHOTS")
@@ -151,7 +152,7 @@ def test_coupon_issued_in_the_profile_is_redeemed_at_the_till(browser: Any, live
     assert len(code) >= 10
 
     # the member opens their card from a link (phone-sized), the till scans its code
-    token = card.card_token("e2e-secret", 1)
+    token = card.card_token(E2E_SECRET, 1)
     phone = browser.new_context(locale="zh-TW", viewport={"width": 390, "height": 844}).new_page()
     phone.goto(f"{server.url}/card/{token}")
     assert phone.inner_text("#card-name") == "陳美玲"
@@ -289,7 +290,7 @@ def test_till_reads_the_member_card_with_the_camera(
     p, path = chromium
     server, uow = live
     _world(uow)
-    video = _y4m(card.card_token("e2e-secret", 1), tmp_path / "card.y4m")
+    video = _y4m(card.card_token(E2E_SECRET, 1), tmp_path / "card.y4m")
     camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
               f"--use-file-for-fake-video-capture={video}"]  # fmt: skip
     browser = p.chromium.launch(executable_path=path, args=[*CHROMIUM_ARGS, *camera])

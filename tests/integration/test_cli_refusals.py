@@ -23,6 +23,13 @@ from tests.conftest import dump, omo_cli
         ("OMO_DATABASE_URL", "mysql://shop:s3cret@db/omo", "not a database OMO takes"),
         ("OMO_DATABASE_URL", "var/omo.sqlite", "not a database OMO takes"),
         ("OMO_MESSAGING_ADAPTERS", "smtp", "OMO_MESSAGING_ADAPTERS is not JSON"),
+        ("OMO_MESSAGING_ADAPTERS", '{"email": "pigeon"}', "no adapter 'pigeon'"),
+        ("OMO_MESSAGING_ADAPTERS", '{"fax": "smtp"}', "no channel 'fax'"),
+        ("OMO_MESSAGE_CAPS", '{"email": -1}', "email: a cap is 0 or more messages"),
+        ("OMO_PUBLIC_URL", "omo.example.com", "not a web address"),
+        ("OMO_SHOP_URL", "javascript:alert(1)", "not a web address"),
+        ("OMO_SMTP_PORT", "70000", "less than or equal to 65535"),
+        ("OMO_SECRET_KEY", "s3cret", "at least 32 characters"),
     ],
 )
 def test_a_setting_the_code_cannot_use_is_said_by_its_name(
@@ -30,7 +37,10 @@ def test_a_setting_the_code_cannot_use_is_said_by_its_name(
 ) -> None:
     """Each of these ran before and failed later: a zone or a region at the first birthday or
     phone read, a currency at the first sale, a URL at the first connection (with the URL's
-    password in the traceback), JSON with a traceback of the settings' parser."""
+    password in the traceback), JSON with a traceback of the settings' parser, an unknown
+    adapter at the first message (a channel unknown, or a negative cap, never); a link that is
+    no web address went into every message, a port past 65535 failed each send, and a short
+    secret signed the sessions and card links (a six-letter one is guessed)."""
     url = f"sqlite:///{tmp_path / 'x.sqlite'}"
     if name == "OMO_DATABASE_URL":
         url = value

@@ -165,7 +165,7 @@ def test_line_push_through_the_sdk_with_a_retry_key() -> None:
 
 
 def test_unknown_adapter_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown adapter"):
+    with pytest.raises(ValueError, match="no adapter 'pigeon'"):
         adapters_from(Settings(messaging_adapters={"sms": "pigeon"}))
 
 

@@ -197,6 +197,11 @@ class WebPushAdapter:
         return f"push:{getattr(answer, 'status_code', '')}"
 
 
+# the channels messages go out on, and the adapters OMO_MESSAGING_ADAPTERS may name for them
+CHANNELS = ("email", "sms", "line", "push")
+ADAPTER_KINDS = ("smtp", "http", "line", "webpush", "file")
+
+
 def adapters_from(settings: Settings) -> dict[str, Adapter]:
     """The adapter of every channel: the JSON-lines file unless configured otherwise."""
     file = FileAdapter(Path(settings.messaging_file))
@@ -207,8 +212,9 @@ def adapters_from(settings: Settings) -> dict[str, Adapter]:
         "webpush": lambda: WebPushAdapter(settings),
         "file": lambda: file,
     }
+    assert set(kinds) == set(ADAPTER_KINDS)
     chosen: dict[str, Adapter] = {}
-    for channel in ("email", "sms", "line", "push"):
+    for channel in CHANNELS:
         kind = settings.messaging_adapters.get(channel, "file")
         if kind not in kinds:
             raise ValueError(f"unknown adapter {kind!r} for {channel} (one of {sorted(kinds)})")
