@@ -116,7 +116,7 @@ def test_the_lane_answers_as_the_route_does(
     m, code = int(shops[0]["member"]), shops[0]["code"]
     assert (shops[1]["member"], shops[1]["code"]) == (str(m), code)
     limits: dict[str, Any] = {
-        "rate_limit_per_s": 0.001, "rate_limit_burst": 50, "secret_key": "quotes sealed alike"
+        "rate_limit_per_s": 0.001, "rate_limit_burst": 50, "secret_key": "quotes sealed alike by the one key"
     }  # fmt: skip
     apps = [
         create_app(Settings(database_url=db_url, **limits)),
