@@ -85,6 +85,18 @@ def fresh_database(
         conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
 
 
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path, backend: str, stem: str) -> str:
+    """The URL of a database with nothing in it, not even a schema (a new SQLite file not yet
+    made, or a new PostgreSQL database), as a restore or `omo db upgrade` starts from."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / f'{stem}.sqlite'}"
+    server, admin = request.getfixturevalue("pg_server")
+    name = f"{stem}_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    return str(server.url(name))
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with fresh_database(request, tmp_path, request.param) as url:

@@ -90,8 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", tags=["ops"], summary="Ready to serve: database reachable and migrated")
     def readyz() -> Any:
         try:
-            with engine.connect() as conn:
-                current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            current = database_schema(engine)
         except Exception as exc:
             return JSONResponse(
                 status_code=503, content={"status": "unavailable", "database": type(exc).__name__}

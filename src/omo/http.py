@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from omo.apikeys.service import Principal, authenticate, cached_principal
 from omo.db import NoWriteTurn, UnitOfWork, WouldWait, without_waiting
-from omo.ops.unavailable import database_unavailable, unavailable
+from omo.ops.unavailable import database_unavailable, report, unavailable
 from omo.settings import Settings
 from omo.shared.errors import DomainError
 
@@ -189,8 +189,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def _unavailable(request: Request, exc: Exception) -> Response:
     """The 503: JSON for the API, a page for the pages (set by the web UI, if installed)."""
-    answer = unavailable(exc, request.url.path)
     page = getattr(request.app.state, "unavailable_page", None)
     if page is not None and request.url.path.startswith("/ui"):
+        report(exc, request.url.path)
         return page(request)  # type: ignore[no-any-return]
-    return answer
+    return unavailable(exc, request.url.path)

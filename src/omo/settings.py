@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
@@ -183,11 +184,10 @@ class Settings(BaseSettings):
     @field_validator("messaging_adapters")
     @classmethod
     def _adapters_known(cls, chosen: dict[str, str]) -> dict[str, str]:
-        from omo.messaging.adapters import ADAPTER_KINDS, CHANNELS
+        from omo.messaging.adapters import ADAPTER_KINDS
 
-        for channel, kind in chosen.items():
-            if channel not in CHANNELS:
-                raise ValueError(f"no channel {channel!r}; the channels: {', '.join(CHANNELS)}")
+        _channels_known(chosen)
+        for kind in chosen.values():
             if kind not in ADAPTER_KINDS:
                 raise ValueError(f"no adapter {kind!r}; the adapters: {', '.join(ADAPTER_KINDS)}")
         return chosen
@@ -195,11 +195,8 @@ class Settings(BaseSettings):
     @field_validator("message_caps")
     @classmethod
     def _caps_per_channel(cls, caps: dict[str, int]) -> dict[str, int]:
-        from omo.messaging.adapters import CHANNELS
-
+        _channels_known(caps)
         for channel, cap in caps.items():
-            if channel not in CHANNELS:
-                raise ValueError(f"no channel {channel!r}; the channels: {', '.join(CHANNELS)}")
             if cap < 0:
                 raise ValueError(f"{channel}: a cap is 0 or more messages")
         return caps
@@ -208,6 +205,14 @@ class Settings(BaseSettings):
     def referral_link(self) -> str:
         """The referral link's template, `{code}` where a member's code goes."""
         return self.referral_url or self.shop_url.rstrip("/") + "/join?ref={code}"
+
+
+def _channels_known(per_channel: Iterable[str]) -> None:
+    from omo.messaging.adapters import CHANNELS
+
+    for channel in per_channel:
+        if channel not in CHANNELS:
+            raise ValueError(f"no channel {channel!r}; the channels: {', '.join(CHANNELS)}")
 
 
 @lru_cache(maxsize=1)

@@ -169,7 +169,10 @@ def test_a_server_on_a_database_not_at_its_schema_says_so_in_the_log(
     """Every request failed and nothing said why until someone asked /readyz."""
     caplog.set_level(logging.WARNING, logger="omo.app")
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'new.sqlite'}", jobs_every_s=0))
-    with TestClient(app):
+    with TestClient(app) as client:
+        ready = client.get("/readyz")  # never migrated: migrate, not "unavailable"
+        assert ready.status_code == 503 and ready.json()["status"] == "migrate"
+        assert ready.json()["database"] is None
         for _ in range(200):  # said from a thread, not to hold the start
             if caplog.records:
                 break

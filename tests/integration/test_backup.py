@@ -3,7 +3,6 @@ original did, reconciles, and is ready; restoring over live data or overwriting 
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import sqlalchemy as sa
 from omo.db import UnitOfWork, make_engine
 from omo.settings import Settings
 from tests import factories as f
-from tests.conftest import dump, omo_cli
+from tests.conftest import dump, empty_database, omo_cli
 
 
 def test_backup_then_restore_gives_the_same_database(
@@ -29,14 +28,8 @@ def test_backup_then_restore_gives_the_same_database(
     again, out = omo_cli(db_url, "backup", str(file), monkeypatch=monkeypatch)
     assert again == 2 and "exists" in out  # never overwrites a backup
 
-    if db_url.startswith("sqlite"):
-        target = f"sqlite:///{tmp_path / 'restored.sqlite'}"
-    else:
-        server, admin = request.getfixturevalue("pg_server")
-        name = f"r_{uuid.uuid4().hex[:12]}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-        target = server.url(name)
+    backend = "sqlite" if db_url.startswith("sqlite") else "postgres"
+    target = empty_database(request, tmp_path, backend, "restored")
     code, out = omo_cli(target, "restore", str(file), monkeypatch=monkeypatch)
     assert code == 0, out
     restored = make_engine(Settings(database_url=target))

@@ -5,13 +5,12 @@ said in one line with exit 2, and changes nothing (SQLite + PostgreSQL)."""
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import dump, omo_cli
+from tests.conftest import dump, empty_database, omo_cli
 
 
 @pytest.mark.parametrize(
@@ -77,14 +76,7 @@ def test_a_database_not_migrated_says_to_migrate_it(
 ) -> None:
     """A new database before `omo db upgrade`: every command answered a traceback of a missing
     table (and `apikey create` on PostgreSQL, of a missing relation)."""
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'new.sqlite'}"
-    else:
-        server, admin = request.getfixturevalue("pg_server")
-        name = f"n_{uuid.uuid4().hex[:12]}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-        url = server.url(name)
+    url = empty_database(request, tmp_path, backend, "new")
     for args in (["check"], ["apikey", "create", "--name", "till"], ["expire-points"]):
         code, out = omo_cli(url, *args, monkeypatch=monkeypatch)
         assert code == 2, out

@@ -46,12 +46,16 @@ def database_unavailable(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) and type(orig).__module__.startswith("psycopg")
 
 
-def unavailable(exc: Exception, path: str) -> JSONResponse:
-    """The 503 for `exc` (NoWriteTurn, or what `database_unavailable` said yes to), logged for
-    the operator."""
+def report(exc: Exception, path: str) -> None:
+    """Tell the operator (NoWriteTurn, or what `database_unavailable` said yes to)."""
     cause = exc.orig if isinstance(exc, DBAPIError) else exc
     said = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
     log.warning("database unavailable on %s: %s", path, said)
+
+
+def unavailable(exc: Exception, path: str) -> JSONResponse:
+    """The API's 503 for `exc`, reported."""
+    report(exc, path)
     return JSONResponse(
         status_code=503,
         content={"detail": [DETAIL]},

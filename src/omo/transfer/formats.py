@@ -163,15 +163,15 @@ def _csv(path: Path, encoding: str | None) -> CsvTable:
         except UnicodeDecodeError as exc:
             line = raw.count(b"\n", 0, exc.start) + 1
             raise UnreadableFile(f"line {line} of {path.name} is not {encoding} text") from None
-    # Excel in Taiwan saves CSV as Big5 (cp950); everything else is UTF-8, often with a BOM.
-    for enc in [] if encoding else ["utf-8-sig", "cp950"]:
-        try:
-            text = raw.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
-    if text is None:
-        raise UnreadableFile(f"{path.name} is neither UTF-8 nor Big5 text; pass --encoding")
+    else:  # Excel in Taiwan saves CSV as Big5 (cp950); else UTF-8, often with a BOM
+        for enc in ("utf-8-sig", "cp950"):
+            try:
+                text = raw.decode(enc)
+                break
+            except UnicodeDecodeError:
+                continue
+        if text is None:
+            raise UnreadableFile(f"{path.name} is neither UTF-8 nor Big5 text; pass --encoding")
     if (at := text.find("\x00")) >= 0:
         raise _nul(f"line {text.count(chr(10), 0, at) + 1}")
     dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
